@@ -1,0 +1,7 @@
+"""antares: object-based land-cover mapping from Sentinel data on the Open Data Cube.
+
+The package does no work at import time; heavy libraries (datacube, rasterio,
+geopandas, dask) are imported by the functions that need them.
+"""
+
+__version__ = "0.1.0"

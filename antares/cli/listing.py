@@ -1,0 +1,91 @@
+"""``antares list regions | products | datasets | runs``."""
+
+from __future__ import annotations
+
+import click
+
+from antares.cli.main import CliState
+from antares.cli.options import json_option
+from antares.cli.output import echo_json, echo_table
+
+
+@click.group("list")
+def list_():
+    """List regions, products, datasets or runs (a table, or JSON with --json)."""
+
+
+@list_.command(epilog="Example:\n\n  antares list regions --json")
+@json_option
+@click.pass_obj
+def regions(state: CliState, as_json):
+    """Registered regions with their area (km², geodesic) and bounds (EPSG:4326)."""
+    from antares.db.engine import session_scope
+    from antares.db.regions import list_regions
+
+    with session_scope(state.settings()) as session:
+        rows = list_regions(session)
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, ["name", "collection", "area_km2", "west", "south", "east", "north", "source"],
+                   empty="No regions. Add one with 'antares register_region NAME FILE'.")
+
+
+def _with_datacube(settings, fn):
+    from antares.cube.index import connect
+    from antares.db.engine import open_database
+
+    open_database(settings).dispose()  # clear errors for an unreachable or uninitialised database
+    from antares.db.engine import database_url
+
+    dc = connect(database_url(settings))
+    try:
+        return fn(dc)
+    finally:
+        dc.close()
+
+
+@list_.command(epilog="Example:\n\n  antares list products")
+@json_option
+@click.pass_obj
+def products(state: CliState, as_json):
+    """Indexed ODC products with their measurements and number of datasets."""
+    from antares.cube.index import list_products
+
+    rows = _with_datacube(state.settings(), list_products)
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, ["name", "datasets", "measurements"], empty="No products. Run 'antares init'.")
+
+
+@list_.command(epilog="Example:\n\n  antares list datasets --product s2_l2a")
+@click.option("--product", "-p", default=None, help="Only datasets of this product.")
+@json_option
+@click.pass_obj
+def datasets(state: CliState, product, as_json):
+    """Indexed datasets: id, product, time, tile/granule and path."""
+    from antares.cube.index import list_datasets
+
+    rows = _with_datacube(state.settings(), lambda dc: list_datasets(dc, product))
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, ["time", "product", "tile", "id", "path"], empty="No datasets. Index some with 'antares index'.")
+
+
+@list_.command(epilog="Example:\n\n  antares list runs --kind register_region")
+@click.option("--kind", default=None, help="Only runs of this stage (apply_recipe, segment, model_fit, ...).")
+@json_option
+@click.pass_obj
+def runs(state: CliState, kind, as_json):
+    """Recorded runs, newest first: stage, name, status, timing and error."""
+    from antares.db.engine import session_scope
+    from antares.db.runs import list_runs
+
+    with session_scope(state.settings()) as session:
+        rows = list_runs(session, kind)
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, ["id", "kind", "name", "status", "started_at", "seconds", "error"], empty="No runs yet.")

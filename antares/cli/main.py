@@ -1,0 +1,157 @@
+"""The ``antares`` click group: global options, logging, command loading and exit codes.
+
+Exit codes: 0 success, 1 runtime failure, 2 usage error. An :class:`AntaresError`
+becomes one line on stderr (``antares: error: ...``); the traceback is shown only
+with ``-v``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import traceback
+from dataclasses import dataclass
+
+import click
+
+from antares import __version__
+from antares.errors import AntaresError
+
+# command name -> "module:attribute"; modules are imported only when the command runs
+COMMANDS = {
+    "config": ("antares.cli.config_cmd:config", "Show the resolved settings and where each comes from."),
+    "db": ("antares.cli.db:db", "Start, stop and locate the embedded PostgreSQL + PostGIS database."),
+    "init": ("antares.cli.init:init", "Create the ODC index, the antares schema and the built-in products."),
+    "list": ("antares.cli.listing:list_", "List regions, products, datasets or runs."),
+    "register_region": ("antares.cli.regions:register_region", "Register region polygons from a vector file."),
+}
+
+
+@dataclass(frozen=True)
+class CliState:
+    """What the group callback resolved once for every command."""
+
+    verbose: int
+    quiet: bool
+    config_file: str | None
+
+    def settings(self, **flags):
+        """Resolve the settings, with command-line ``flags`` taking precedence."""
+        from antares.config import load_settings
+
+        return load_settings(flags=flags, config_file=self.config_file)
+
+
+class CliError(click.ClickException):
+    """A one-line error with an exit code, printed as ``antares: error: ...``."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file=None):
+        click.echo(f"antares: error: {self.format_message()}", err=True)
+
+
+class _ClickHandler(logging.Handler):
+    """Log records to the current stderr (works under click's CliRunner too)."""
+
+    def emit(self, record):
+        try:
+            click.echo(self.format(record), err=True)
+        except Exception:  # pragma: no cover - logging must never raise
+            self.handleError(record)
+
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
+    root = logging.getLogger("antares")
+    for handler in list(root.handlers):
+        if isinstance(handler, _ClickHandler):
+            root.removeHandler(handler)
+    handler = _ClickHandler()
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s" if verbose else "%(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+
+
+class AntaresGroup(click.Group):
+    """A click group that loads commands lazily and turns errors into one line."""
+
+    def __init__(self, *args, lazy: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx, name):
+        if name in self.lazy:
+            module, attr = self.lazy[name][0].split(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, self.lazy[name][1]) if name in self.lazy else (name, self.get_command(ctx, name).get_short_help_str())
+                for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, CliError):
+            raise
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx else "antares"
+            raise CliError(f"{exc.format_message()} (see '{command} --help')", 2) from exc
+        except click.ClickException:
+            raise
+        except AntaresError as exc:
+            _maybe_traceback(ctx)
+            raise CliError(str(exc), exc.exit_code) from exc
+        except KeyboardInterrupt:
+            raise CliError("interrupted", 130) from None
+        except Exception as exc:
+            _maybe_traceback(ctx)
+            hint = "" if _verbose(ctx) else " (run with -v for the traceback)"
+            raise CliError(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}{hint}", 1) from exc
+
+
+def _verbose(ctx) -> int:
+    obj = ctx.find_object(CliState)
+    return obj.verbose if obj else 0
+
+
+def _maybe_traceback(ctx) -> None:
+    if _verbose(ctx):
+        click.echo(traceback.format_exc().rstrip(), err=True)
+
+
+@click.group(
+    cls=AntaresGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="""\b
+Example (a first session):
+  antares db start
+  antares init
+  antares register_region brandenburg area.gpkg
+  antares list regions""",
+)
+@click.option("-v", "--verbose", count=True, help="More output; -v also shows tracebacks.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="Config file (default: $ANTARES_CONFIG or ~/.config/antares/antares.yaml).")
+@click.version_option(__version__, "--version", prog_name="antares")
+@click.pass_context
+def cli(ctx, verbose, quiet, config_file):
+    """antares: object-based land-cover maps from Sentinel data on the Open Data Cube."""
+    _configure_logging(verbose, quiet)
+    ctx.obj = CliState(verbose=verbose, quiet=quiet, config_file=config_file)
+
+
+def main(argv=None):
+    """Console-script entry point."""
+    return cli.main(args=argv, prog_name="antares")

@@ -1,0 +1,42 @@
+"""Printing results: aligned tables for people, JSON for scripts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Iterable, Sequence
+
+import click
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 1e6 else f"{value:.0f}"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def echo_table(rows: Sequence[dict], columns: Sequence[str], empty: str = "(none)") -> None:
+    """Print ``rows`` (dicts) as a left-aligned table of ``columns``."""
+    if not rows:
+        click.echo(empty)
+        return
+    cells = [[_cell(row.get(col)) for col in columns] for row in rows]
+    widths = [max(len(col), *(len(r[i]) for r in cells)) for i, col in enumerate(columns)]
+    click.echo("  ".join(col.ljust(w) for col, w in zip(columns, widths)).rstrip())
+    for r in cells:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+def _default(value):
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    return str(value)
+
+
+def echo_json(data: Iterable | dict) -> None:
+    """Print ``data`` as indented JSON (datetimes as ISO 8601)."""
+    click.echo(json.dumps(data if isinstance(data, dict) else list(data), indent=2, default=_default, ensure_ascii=False))

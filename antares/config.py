@@ -1,0 +1,210 @@
+"""Settings, resolved once: CLI flag > environment (``ANTARES_*``) > config file > default.
+
+The config file is YAML::
+
+    home: ~/.antares             # where the embedded database and caches live
+    db:
+      url: postgresql+psycopg2://user:password@host:5432/antares   # unset: embedded database
+      pg_bin: /usr/lib/postgresql/15/bin                            # unset: found automatically
+    dask:
+      scheduler: tcp://scheduler:8786   # unset: a local cluster
+      workers: 2                         # processes of the local cluster
+
+It is looked for at ``--config FILE``, then ``$ANTARES_CONFIG``, then
+``~/.config/antares/antares.yaml``. An explicitly named file that does not exist is an
+error; the default location is optional.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+from antares.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("~/.config/antares/antares.yaml")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Key:
+    name: str  # attribute of Settings
+    file_key: tuple[str, ...]  # path in the YAML file
+    env: str  # environment variable
+    default: Any
+    kind: type
+
+
+_KEYS = (
+    _Key("home", ("home",), "ANTARES_HOME", "~/.antares", Path),
+    _Key("db_url", ("db", "url"), "ANTARES_DB_URL", None, str),
+    _Key("pg_bin", ("db", "pg_bin"), "ANTARES_PG_BIN", None, Path),
+    _Key("scheduler", ("dask", "scheduler"), "ANTARES_SCHEDULER", None, str),
+    _Key("workers", ("dask", "workers"), "ANTARES_WORKERS", 2, int),
+)
+KEY_NAMES = tuple(k.name for k in _KEYS)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The resolved settings of one antares invocation (immutable).
+
+    Attributes
+    ----------
+    home : pathlib.Path
+        Directory of the embedded database (``home/pgdata``) and other state.
+    db_url : str or None
+        SQLAlchemy URL of an external PostgreSQL + PostGIS server
+        (``postgresql+psycopg2://...``). ``None`` means the embedded database.
+    pg_bin : pathlib.Path or None
+        Directory holding ``pg_ctl`` and ``initdb``; ``None`` finds them.
+    scheduler : str or None
+        Address of a ``dask.distributed`` scheduler (``tcp://host:8786``) or a
+        scheduler file; ``None`` starts a local cluster.
+    workers : int
+        Number of worker processes of the local cluster.
+    config_file : pathlib.Path or None
+        The config file that was read, if any.
+    sources : dict
+        For each attribute, where its value came from: ``"flag"``,
+        ``"env ANTARES_..."``, ``"file PATH"`` or ``"default"``.
+    """
+
+    home: Path
+    db_url: str | None
+    pg_bin: Path | None
+    scheduler: str | None
+    workers: int
+    config_file: Path | None = None
+    sources: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def embedded(self) -> bool:
+        """True when antares uses its embedded database (no ``db_url`` set)."""
+        return self.db_url is None
+
+
+def _read_file(path: Path) -> dict:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}.") from exc
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping (key: value), got {type(data).__name__}.")
+    known_top = {k.file_key[0] for k in _KEYS}
+    unknown = sorted(set(data) - known_top)
+    if unknown:
+        raise ConfigError(
+            f"config file {path} has unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(known_top))}."
+        )
+    return data
+
+
+def _lookup(data: dict, path: tuple[str, ...]):
+    node: Any = data
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _convert(key: _Key, value: Any, source: str):
+    if value is None or value == "":
+        return None
+    try:
+        if key.kind is Path:
+            return Path(str(value)).expanduser()
+        if key.kind is int:
+            out = int(value)
+            if out < 1:
+                raise ValueError
+            return out
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"setting '{key.name}' from {source} must be {'an integer >= 1' if key.kind is int else 'a string'}. Got {value!r}."
+        ) from None
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    config_file: str | os.PathLike | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve the settings from flags, environment, config file and defaults.
+
+    Parameters
+    ----------
+    flags : mapping, optional
+        Values given on the command line, by attribute name (``db_url``,
+        ``scheduler``, ...). ``None`` values are ignored.
+    config_file : path, optional
+        Config file named by ``--config``. Falls back to ``$ANTARES_CONFIG``,
+        then ``~/.config/antares/antares.yaml`` (optional).
+    environ : mapping, optional
+        The environment; defaults to ``os.environ``.
+
+    Returns
+    -------
+    Settings
+
+    Raises
+    ------
+    ConfigError
+        A named config file is missing or invalid, or a value has the wrong type.
+    """
+    environ = os.environ if environ is None else environ
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    unknown = set(flags) - set(KEY_NAMES)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {', '.join(sorted(unknown))}; valid: {', '.join(KEY_NAMES)}.")
+
+    path: Path | None
+    if config_file is not None:
+        path, required = Path(config_file).expanduser(), True
+    elif environ.get("ANTARES_CONFIG"):
+        path, required = Path(environ["ANTARES_CONFIG"]).expanduser(), True
+    else:
+        path, required = DEFAULT_CONFIG_PATH.expanduser(), False
+    data: dict = {}
+    if path.is_file():
+        data = _read_file(path)
+    elif required:
+        raise ConfigError(f"config file {path} does not exist. Create it (see config/antares.example.yaml) or drop --config/ANTARES_CONFIG.")
+    else:
+        path = None
+
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for key in _KEYS:
+        file_value = _lookup(data, key.file_key)
+        if key.name in flags:
+            raw, source = flags[key.name], "flag"
+        elif environ.get(key.env):
+            raw, source = environ[key.env], f"env {key.env}"
+        elif file_value is not None:
+            raw, source = file_value, f"file {path}"
+        else:
+            raw, source = key.default, "default"
+        values[key.name] = _convert(key, raw, source)
+        sources[key.name] = source
+    return Settings(**values, config_file=path, sources=sources)
+
+
+_PASSWORD_RE = re.compile(r"(://[^:/@]+:)([^@]*)(@)")
+
+
+def mask_password(url: str | None) -> str | None:
+    """Return ``url`` with the password of its authority replaced by ``***``."""
+    if url is None:
+        return None
+    return _PASSWORD_RE.sub(r"\1***\3", url)

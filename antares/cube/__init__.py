@@ -1,0 +1,1 @@
+"""The Open Data Cube side of antares: the only package that imports ``datacube``."""

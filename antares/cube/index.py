@@ -1,0 +1,152 @@
+"""Connect ODC 1.9 (postgis index driver) to the antares database and manage products.
+
+antares hands its own database URL to ODC, so users never configure datacube
+separately. The ODC tables live in the ``odc`` schema of the same database.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from antares.errors import InvalidInputError
+
+log = logging.getLogger(__name__)
+
+ENV_NAME = "antares"
+
+
+def odc_environment(url: str):
+    """An ``ODCEnvironment`` using the postgis index driver on ``url`` (no config file read)."""
+    from datacube.cfg import ODCConfig
+
+    cfg = ODCConfig(raw_dict={ENV_NAME: {"index_driver": "postgis", "db_url": url}})
+    return cfg[ENV_NAME]
+
+
+def connect(url: str, app: str = "antares"):
+    """A ``datacube.Datacube`` on the antares database at ``url``."""
+    from datacube import Datacube
+
+    return Datacube(env=odc_environment(url), app=app)
+
+
+def init_index(url: str) -> bool:
+    """Create the ODC index (postgis driver) if missing.
+
+    PostgreSQL 15 refuses ODC's role set-up, so permissions are not initialised
+    (``init_db(with_permissions=False)``, the CLI's ``--no-init-users``).
+
+    Returns
+    -------
+    bool
+        True if the index was created now, False if it existed.
+    """
+    from datacube.index import index_connect
+
+    index = index_connect(odc_environment(url), application_name="antares-init", validate_connection=False)
+    try:
+        return bool(index.init_db(with_default_types=True, with_permissions=False))
+    finally:
+        index.close()
+
+
+def read_product_definition(path: str | Path) -> dict:
+    """Read and validate one eo3 product definition YAML.
+
+    Raises
+    ------
+    InvalidInputError
+        The file is missing, not YAML, or not a valid ODC product definition.
+    """
+    import yaml
+    from datacube.model import Product
+    from datacube.utils import InvalidDocException
+
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read product definition {path}: {exc.strerror}.") from exc
+    except yaml.YAMLError as exc:
+        raise InvalidInputError(f"product definition {path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(doc, dict) or "name" not in doc:
+        raise InvalidInputError(f"product definition {path} must be a mapping with a 'name'; see config/products/ for examples.")
+    try:
+        Product.validate(doc)
+    except InvalidDocException as exc:
+        raise InvalidInputError(f"product definition {path} is invalid: {str(exc).splitlines()[0]}") from exc
+    return doc
+
+
+@dataclass(frozen=True)
+class ProductChange:
+    """What adding one product definition did: ``added``, ``updated``, ``unchanged`` or ``kept``."""
+
+    name: str
+    action: str
+    detail: str = ""
+
+
+def add_product(dc, doc: dict) -> ProductChange:
+    """Add the product ``doc`` to the index, or update it when the change is safe.
+
+    An identical definition is left alone (``unchanged``). A definition that differs
+    in ways ODC considers unsafe (dtype, measurements, ...) is not applied
+    (``kept``, with the differences in ``detail``).
+    """
+    existing = dc.index.products.get_by_name(doc["name"])
+    product = dc.index.products.from_doc(doc)
+    if existing is None:
+        dc.index.products.add(product)
+        log.debug("added product %s", doc["name"])
+        return ProductChange(doc["name"], "added")
+    ok, safe, unsafe = dc.index.products.can_update(product, allow_unsafe_updates=False)
+    if not safe and not unsafe:
+        return ProductChange(doc["name"], "unchanged")
+    if ok:
+        dc.index.products.update(product)
+        return ProductChange(doc["name"], "updated", ", ".join(str(c[0]) for c in safe))
+    return ProductChange(doc["name"], "kept", "unsafe changes: " + ", ".join(str(c[0]) for c in unsafe))
+
+
+def list_products(dc) -> list[dict]:
+    """Indexed products: name, measurements, number of datasets, description."""
+    rows = []
+    for product in sorted(dc.index.products.get_all(), key=lambda p: p.name):
+        rows.append({
+            "name": product.name,
+            "measurements": ",".join(product.measurements),
+            "datasets": dc.index.datasets.count(product=product.name),
+            "description": product.definition.get("description", ""),
+        })
+    return rows
+
+
+def list_datasets(dc, product: str | None = None) -> list[dict]:
+    """Indexed datasets (of one product, or all): id, product, time, tile/granule, path.
+
+    Raises
+    ------
+    NotFoundError
+        ``product`` is not indexed (the indexed products are listed).
+    """
+    from antares.errors import NotFoundError
+
+    names = sorted(p.name for p in dc.index.products.get_all())
+    if product is not None and product not in names:
+        raise NotFoundError(f"product '{product}' is not indexed. Indexed products: {', '.join(names) or '(none)'}.")
+    rows = []
+    for name in [product] if product else names:
+        for ds in dc.index.datasets.search(product=name):
+            center = ds.center_time
+            rows.append({
+                "id": str(ds.id),
+                "product": name,
+                "time": center.isoformat() if center else None,
+                "tile": ds.metadata_doc.get("properties", {}).get("odc:region_code"),
+                "path": ds.uri,
+            })
+    rows.sort(key=lambda r: (r["product"], r["time"] or "", r["id"]))
+    return rows

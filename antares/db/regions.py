@@ -1,0 +1,63 @@
+"""Repository functions for regions (table ``antares.region``)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from geoalchemy2.elements import WKBElement
+from sqlalchemy.orm import Session
+
+from antares.db.schema import Region
+
+
+def region_names(session: Session, names: list[str]) -> list[str]:
+    """The subset of ``names`` that are registered regions."""
+    return list(session.scalars(sa.select(Region.name).where(Region.name.in_(names))))
+
+
+def replace_regions(session: Session, rows: list[dict]) -> None:
+    """Insert regions, first deleting any with the same names (in the caller's transaction).
+
+    Each row has ``name``, ``collection``, ``wkb`` (EPSG:4326 MultiPolygon WKB),
+    ``area_km2``, ``source`` and ``source_crs``.
+    """
+    session.execute(sa.delete(Region).where(Region.name.in_([r["name"] for r in rows])))
+    session.execute(
+        sa.insert(Region),
+        [
+            {
+                "name": r["name"],
+                "collection": r["collection"],
+                "geom": WKBElement(r["wkb"], srid=4326),
+                "area_km2": r["area_km2"],
+                "source": r["source"],
+                "source_crs": r["source_crs"],
+            }
+            for r in rows
+        ],
+    )
+
+
+def list_regions(session: Session) -> list[dict]:
+    """All regions, by name, with their area, bounds (EPSG:4326) and source."""
+    box = sa.func.Box2D(Region.geom)
+    query = sa.select(
+        Region.name,
+        Region.collection,
+        Region.area_km2,
+        sa.func.ST_XMin(box).label("west"),
+        sa.func.ST_YMin(box).label("south"),
+        sa.func.ST_XMax(box).label("east"),
+        sa.func.ST_YMax(box).label("north"),
+        Region.source,
+        Region.source_crs,
+        Region.created_at,
+    ).order_by(Region.name)
+    return [dict(row._mapping) for row in session.execute(query)]
+
+
+def region_geometry(session: Session, name: str):
+    """The shapely geometry (EPSG:4326) of region ``name``, or None."""
+    from shapely import wkb
+
+    data = session.scalar(sa.select(sa.func.ST_AsBinary(Region.geom)).where(Region.name == name))
+    return None if data is None else wkb.loads(bytes(data))

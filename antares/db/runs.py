@@ -1,0 +1,37 @@
+"""Repository functions for runs (tables ``antares.run`` and ``antares.run_tile``)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from antares import __version__
+from antares.db.schema import Run
+
+
+def start_run(session: Session, kind: str, name: str, params: dict, inputs: dict | None = None) -> int:
+    """Record the start of a run; returns its id."""
+    return session.scalar(
+        sa.insert(Run)
+        .values(kind=kind, name=name, params=params, inputs=inputs or {}, code_version=__version__, status="running")
+        .returning(Run.id)
+    )
+
+
+def finish_run(session: Session, run_id: int, status: str = "done", error: str | None = None) -> None:
+    """Record the end of a run (``done`` or ``failed`` with its error)."""
+    session.execute(
+        sa.update(Run).where(Run.id == run_id).values(status=status, error=error, finished_at=sa.func.now())
+    )
+
+
+def list_runs(session: Session, kind: str | None = None) -> list[dict]:
+    """Runs, newest first, optionally of one kind."""
+    query = sa.select(
+        Run.id, Run.kind, Run.name, Run.status, Run.started_at, Run.finished_at,
+        sa.func.extract("epoch", Run.finished_at - Run.started_at).label("seconds"),
+        Run.code_version, Run.params, Run.error,
+    ).order_by(Run.id.desc())
+    if kind:
+        query = query.where(Run.kind == kind)
+    return [dict(row._mapping) for row in session.execute(query)]

@@ -1,0 +1,182 @@
+"""``register_region``: region polygons from any vector file GDAL/OGR reads."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from antares.config import Settings
+from antares.errors import AlreadyExistsError, InvalidInputError, UsageError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RegionSummary:
+    """A region as registered: name, area (km², geodesic on WGS84) and number of source features."""
+
+    name: str
+    area_km2: float
+    features: int
+
+
+def read_vector(path: str | Path, layer: str | None = None, where: str | None = None):
+    """Read a vector layer with pyogrio, checking the file, layer, filter and CRS.
+
+    Parameters
+    ----------
+    path : path
+        Any vector file GDAL/OGR reads (GeoPackage, Shapefile, GeoJSON, FlatGeobuf, ...).
+    layer : str, optional
+        Layer name; required when the file has more than one layer.
+    where : str, optional
+        OGR SQL WHERE expression selecting features, e.g. ``"NAME_1 = 'Jalisco'"``.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The selected features in the file's CRS.
+
+    Raises
+    ------
+    InvalidInputError
+        Missing or unreadable file, unknown layer (the layers are listed), invalid
+        filter, no CRS, or an empty selection.
+    """
+    import pyogrio
+
+    path = Path(path)
+    if not path.exists():
+        raise InvalidInputError(f"vector file {path} does not exist.")
+    try:
+        layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+    except Exception as exc:  # pyogrio raises DataSourceError and friends
+        raise InvalidInputError(f"{path} is not a vector file GDAL/OGR can read: {str(exc).splitlines()[0]}") from exc
+    if not layers:
+        raise InvalidInputError(f"{path} has no layers.")
+    if layer is None:
+        if len(layers) > 1:
+            raise InvalidInputError(f"{path} has {len(layers)} layers ({', '.join(layers)}); choose one with --layer.")
+        layer = layers[0]
+    elif layer not in layers:
+        raise InvalidInputError(f"{path} has no layer '{layer}'; its layers are: {', '.join(layers)}.")
+    try:
+        frame = pyogrio.read_dataframe(path, layer=layer, where=where)
+    except Exception as exc:
+        what = f"the filter --where {where!r}" if where else "the layer"
+        raise InvalidInputError(f"cannot read {path} (layer {layer}) with {what}: {str(exc).splitlines()[0]}") from exc
+    if frame.crs is None:
+        raise InvalidInputError(
+            f"{path} (layer {layer}) has no CRS. Assign one, e.g. 'ogr2ogr -a_srs EPSG:4326 fixed.gpkg {path.name}'."
+        )
+    frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+    if frame.empty:
+        selection = f"matching --where {where!r}" if where else "with a geometry"
+        raise InvalidInputError(f"{path} (layer {layer}) has no features {selection}.")
+    frame.attrs["layer"] = layer
+    return frame
+
+
+def _polygonal(geom):
+    """The polygon parts of ``geom`` as a MultiPolygon (None if there are none)."""
+    from shapely.geometry import GeometryCollection, MultiPolygon, Polygon
+
+    if isinstance(geom, Polygon):
+        return MultiPolygon([geom])
+    if isinstance(geom, MultiPolygon):
+        return geom
+    if isinstance(geom, GeometryCollection):
+        parts = []
+        for member in geom.geoms:
+            polygons = _polygonal(member)
+            if polygons is not None:
+                parts.extend(polygons.geoms)
+        return MultiPolygon(parts) if parts else None
+    return None
+
+
+def geodesic_area_km2(geom) -> float:
+    """Area on the WGS84 ellipsoid (km²) of a polygonal geometry in EPSG:4326 (lon, lat)."""
+    from pyproj import Geod
+
+    area, _ = Geod(ellps="WGS84").geometry_area_perimeter(geom)
+    return abs(area) / 1e6
+
+
+def register_region(
+    settings: Settings,
+    name: str,
+    path: str | Path,
+    layer: str | None = None,
+    where: str | None = None,
+    name_field: str | None = None,
+    overwrite: bool = False,
+) -> list[RegionSummary]:
+    """Register region polygons from a vector file.
+
+    Without ``name_field`` the selected features are dissolved into one region
+    called ``name``. With ``name_field``, features are grouped by that attribute and
+    each group becomes a region named by its value; ``name`` is recorded as their
+    collection. Geometries are repaired (``make_valid``), transformed once to
+    EPSG:4326 and stored as MultiPolygons; the area is geodesic on WGS84.
+
+    Raises
+    ------
+    InvalidInputError
+        See :func:`read_vector`; also a missing ``name_field`` (fields listed) or a
+        layer without polygons.
+    AlreadyExistsError
+        A region of the same name exists and ``overwrite`` is False (nothing is written).
+    """
+    import shapely
+
+    from antares.db.engine import session_scope
+    from antares.db.regions import region_names, replace_regions
+
+    frame = read_vector(path, layer, where)
+    layer = frame.attrs["layer"]
+    if name_field is not None and name_field not in frame.columns:
+        fields = [c for c in frame.columns if c != frame.geometry.name]
+        raise InvalidInputError(f"{path} (layer {layer}) has no field '{name_field}'; its fields are: {', '.join(fields) or '(none)'}.")
+    source_crs = frame.crs.to_string()
+    geoms = shapely.make_valid(frame.geometry.values.to_numpy() if hasattr(frame.geometry.values, "to_numpy") else frame.geometry.values)
+    n_invalid = int((~frame.geometry.is_valid).sum())
+    if n_invalid:
+        log.info("repaired %d invalid geometr%s in %s", n_invalid, "y" if n_invalid == 1 else "ies", path)
+    frame = frame.set_geometry(geoms, crs=frame.crs).to_crs("EPSG:4326")
+    groups = {name: frame} if name_field is None else {str(k): g for k, g in frame.groupby(name_field, sort=True)}
+
+    rows, summaries = [], []
+    for region_name, group in groups.items():
+        merged = _polygonal(shapely.make_valid(shapely.union_all(group.geometry.values)))
+        if merged is None or merged.is_empty:
+            kinds = ", ".join(sorted(set(group.geometry.geom_type)))
+            raise InvalidInputError(f"{path} (layer {layer}) holds {kinds} geometries; a region must be a polygon.")
+        area = geodesic_area_km2(merged)
+        rows.append({
+            "name": region_name,
+            "collection": name if name_field else None,
+            "wkb": shapely.to_wkb(merged),
+            "area_km2": area,
+            "source": f"{Path(path).resolve()}:{layer}" + (f" where {where}" if where else ""),
+            "source_crs": source_crs,
+        })
+        summaries.append(RegionSummary(region_name, area, len(group)))
+
+    with session_scope(settings) as session:
+        existing = region_names(session, [r["name"] for r in rows])
+        if existing and not overwrite:
+            raise AlreadyExistsError(
+                f"region{'s' if len(existing) > 1 else ''} {', '.join(sorted(existing))} already registered; "
+                "use --overwrite to replace or choose another name."
+            )
+        replace_regions(session, rows)
+    return summaries
+
+
+def check_region_name(name: str) -> str:
+    """Validate a region name given on the command line."""
+    if not name or not name.strip():
+        raise UsageError("a region name must not be empty.")
+    return name

@@ -1,0 +1,56 @@
+"""Packaging for antares, an open land-cover mapping platform on the Open Data Cube."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+setup(
+    name="antares",
+    version="0.1.0",
+    description="Object-based land-cover mapping from Sentinel data on the Open Data Cube",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    license="GPL-3.0-or-later",
+    python_requires=">=3.11",
+    packages=find_packages(include=["antares", "antares.*"]),
+    include_package_data=True,
+    package_data={
+        "antares": [
+            "db/alembic.ini",
+            "db/migrations/*.py",
+            "db/migrations/versions/*.py",
+            "data/products/*.yaml",
+            "data/grids/*.yaml",
+        ],
+    },
+    install_requires=[
+        "datacube[postgres]>=1.9.20,<2",
+        "odc-geo>=0.4",
+        "sqlalchemy>=2.0,<2.1",
+        "geoalchemy2>=0.14",
+        "alembic>=1.12",
+        "psycopg2-binary>=2.9",
+        "click>=8.1",
+        "pyyaml>=6",
+        "numpy>=1.24",
+        "xarray>=2023.1",
+        "rasterio>=1.3.9",
+        "shapely>=2.0",
+        "pyproj>=3.5",
+        "geopandas>=0.14",
+        "pyogrio>=0.7",
+        "dask[distributed]>=2023.1",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "pytest-timeout>=2"],
+    },
+    entry_points={
+        "console_scripts": ["antares=antares.cli.main:main"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3.11",
+        "Topic :: Scientific/Engineering :: GIS",
+    ],
+)
