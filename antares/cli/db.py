@@ -30,7 +30,7 @@ def db():
     """
 
 
-@db.command()
+@db.command(epilog="Example:\n\n  antares db start")
 @click.pass_obj
 def start(state: CliState):
     """Start the embedded database (creating it on first use); harmless when running."""
@@ -43,7 +43,7 @@ def start(state: CliState):
     click.echo(("started " if started else "already running: ") + info.describe())
 
 
-@db.command()
+@db.command(epilog="Example:\n\n  antares db stop")
 @click.pass_obj
 def stop(state: CliState):
     """Stop the embedded database."""
@@ -56,7 +56,7 @@ def stop(state: CliState):
     click.echo(f"stopped the embedded database ({cluster.pgdata})" if cluster.stop() else "the embedded database is not running")
 
 
-@db.command()
+@db.command(epilog="Example:\n\n  antares db status")
 @click.pass_obj
 def status(state: CliState):
     """Say where the database runs (exit code 1 if the embedded one is not running)."""
@@ -71,7 +71,7 @@ def status(state: CliState):
         raise click.exceptions.Exit(1)
 
 
-@db.command()
+@db.command(epilog="Example:\n\n  psql \"$(antares db url | sed s/+psycopg2//)\"")
 @click.pass_obj
 def url(state: CliState):
     """Print the SQLAlchemy URL of the database (for psql or ANTARES_DB_URL)."""

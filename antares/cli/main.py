@@ -105,7 +105,7 @@ class AntaresGroup(click.Group):
             raise
         except click.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx else "antares"
-            raise CliError(f"{exc.format_message()} (see '{command} --help')", 2) from exc
+            raise CliError(f"{exc.format_message().rstrip('.')} (see '{command} --help').", 2) from exc
         except click.ClickException:
             raise
         except AntaresError as exc:
@@ -130,6 +130,7 @@ def _maybe_traceback(ctx) -> None:
 
 
 @click.group(
+    name="antares",
     cls=AntaresGroup,
     lazy=COMMANDS,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},

@@ -329,7 +329,9 @@ def _grant_traverse(path: Path) -> None:
 
 
 def _port_free(port: int) -> bool:
+    """True if PostgreSQL could listen on 127.0.0.1:port (it sets SO_REUSEADDR, so TIME_WAIT is fine)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

@@ -1,0 +1,93 @@
+"""Shared fixtures: an isolated environment and a throwaway PostgreSQL + PostGIS cluster.
+
+The cluster is started with the same code as ``antares db start`` (a temp home,
+a free port) once per test session and stopped at the end. Tests that need a
+pristine database get their own database in that cluster (``fresh_settings``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch, tmp_path_factory):
+    """No ANTARES_* variable or user config file of the developer leaks into a test."""
+    import os
+
+    import antares.config
+
+    for key in list(os.environ):
+        if key.startswith("ANTARES_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setattr(antares.config, "DEFAULT_CONFIG_PATH", Path("/nonexistent/antares.yaml"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not DATA.is_dir():
+        pytest.fail(f"the shared real data is missing: expected {DATA}")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory):
+    from antares.db.local import LocalCluster
+
+    cluster = LocalCluster(tmp_path_factory.mktemp("antares_home"))
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+def _settings(url: str, home: Path):
+    from antares.config import load_settings
+
+    return load_settings(flags={"db_url": url, "home": str(home)}, environ={})
+
+
+@pytest.fixture(scope="session")
+def db_url(pg_cluster) -> str:
+    return pg_cluster.url()
+
+
+@pytest.fixture(scope="session")
+def settings(db_url, tmp_path_factory):
+    """Settings pointing at the session cluster's ``antares`` database, initialised once."""
+    from antares.pipeline.database import init_database
+
+    s = _settings(db_url, tmp_path_factory.mktemp("home"))
+    init_database(s)
+    return s
+
+
+def create_database(cluster) -> str:
+    """Create an empty database in ``cluster``; returns its URL."""
+    import psycopg2
+    from psycopg2 import sql
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    conn = psycopg2.connect(host=str(cluster.socket_dir), port=cluster.info().port, user="antares", dbname="postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    conn.close()
+    return cluster.url().rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture
+def fresh_settings(pg_cluster, tmp_path):
+    """Settings pointing at a new, empty database (no antares schema, no ODC index)."""
+    return _settings(create_database(pg_cluster), tmp_path)
+
+
+@pytest.fixture
+def runner():
+    from click.testing import CliRunner
+
+    return CliRunner()
