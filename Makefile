@@ -11,11 +11,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 install: system-packages $(VENV)/.installed
 
-# PostgreSQL server, the PostGIS package of the installed server's major version, gdal-bin.
+# PostgreSQL server, the PostGIS package of the installed server's major version, gdal-bin,
+# python3-venv; each only when missing, so a second run costs nothing.
 system-packages:
 	@need=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="postgresql"; \
 	command -v gdaldem >/dev/null 2>&1 || need="$$need gdal-bin"; \
+	$(PYTHON) -c "import venv, ensurepip" 2>/dev/null || need="$$need python3-venv"; \
 	if [ -n "$$need" ]; then \
 	  echo "installing system packages: $$need"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$need >/dev/null; \
@@ -37,14 +39,15 @@ $(VENV)/.installed: setup.py
 test: install
 	$(VENV)/bin/python -m pytest -q tests
 
+# The main job, as far as it exists: database, index real Sentinel-2 L2A (Romania, 140 dates,
+# 10 m and 20 m band files + SCL) and load one year of it on its native grid.
 demo: install
-	@test -d $(DATA)/nrt-romania-s2l2a || { echo "make demo: $(DATA)/nrt-romania-s2l2a not found; set DATA=/path/to/shared/data" >&2; exit 1; }
+	@test -d $(DATA)/nrt-romania-s2l2a/geotiff || { echo "make demo: $(DATA)/nrt-romania-s2l2a/geotiff not found; run from the repository with ../shared/data beside it, or set DATA=/path/to/shared/data" >&2; exit 1; }
 	$(ANTARES) db start
 	$(ANTARES) init
-	$(ANTARES) index --path $(DATA)/nrt-romania-s2l2a/geotiff/10m --dataset_name s2_bands \
-	  --pattern '(?P<date>\d{4}-\d{2}-\d{2})/(?P<band>B\d[0-9A]|SCL)\.tif$$' --product s2_l2a
+	$(ANTARES) index --path $(DATA)/nrt-romania-s2l2a/geotiff --dataset_name s2_bands --product romania_s2l2a
 	$(ANTARES) list products
-	$(ANTARES) load -p s2_l2a -b 2018-01-01 -e 2018-12-31 -m B04 -m B08 -m SCL
+	$(ANTARES) load -p romania_s2l2a -b 2018-01-01 -e 2018-12-31 -m blue -m red -m nir -m swir1 -m SCL
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -25,7 +25,7 @@ setup(
         ],
     },
     install_requires=[
-        "datacube[postgres]>=1.9.20,<2",
+        "datacube>=1.9.20,<2",  # its [postgres] extra builds psycopg2 from source; psycopg2-binary below provides the same module
         "odc-geo>=0.4",
         "sqlalchemy>=2.0,<2.1",
         "geoalchemy2>=0.14",

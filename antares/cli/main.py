@@ -21,8 +21,12 @@ from antares.errors import AntaresError
 COMMANDS = {
     "config": ("antares.cli.config_cmd:config", "Show the resolved settings and where each comes from."),
     "db": ("antares.cli.db:db", "Start, stop and locate the embedded PostgreSQL + PostGIS database."),
+    "index": ("antares.cli.index:index", "Prepare and index datasets from files (S2 bands, ...)."),
     "init": ("antares.cli.init:init", "Create the ODC index, the antares schema and the built-in products."),
     "list": ("antares.cli.listing:list_", "List regions, products, datasets or runs."),
+    "load": ("antares.cli.load:load", "Load a product on its native grid and summarise it."),
+    "prepare_metadata": ("antares.cli.index:prepare_metadata", "Write eo3 dataset documents for files."),
+    "product": ("antares.cli.index:product", "Add product definitions."),
     "register_region": ("antares.cli.regions:register_region", "Register region polygons from a vector file."),
 }
 
@@ -113,6 +117,12 @@ class AntaresGroup(click.Group):
             raise CliError(str(exc), exc.exit_code) from exc
         except KeyboardInterrupt:
             raise CliError("interrupted", 130) from None
+        except BrokenPipeError:  # output piped into `head` and the like
+            import os
+            import sys
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise click.exceptions.Exit(141) from None
         except Exception as exc:
             _maybe_traceback(ctx)
             hint = "" if _verbose(ctx) else " (run with -v for the traceback)"

@@ -101,7 +101,7 @@ def add_product(dc, doc: dict) -> ProductChange:
     if existing is None:
         dc.index.products.add(product)
         log.debug("added product %s", doc["name"])
-        return ProductChange(doc["name"], "added")
+        return ProductChange(doc["name"], "added", "measurements " + ", ".join(m["name"] for m in doc["measurements"]))
     ok, safe, unsafe = dc.index.products.can_update(product, allow_unsafe_updates=False)
     if not safe and not unsafe:
         return ProductChange(doc["name"], "unchanged")
@@ -150,3 +150,52 @@ def list_datasets(dc, product: str | None = None) -> list[dict]:
             })
     rows.sort(key=lambda r: (r["product"], r["time"] or "", r["id"]))
     return rows
+
+
+def add_dataset_documents(dc, documents: list[dict]) -> tuple[int, int, list]:
+    """Add eo3 dataset documents to the index; already indexed ids are skipped.
+
+    Each document's location is the directory of its first measurement.
+
+    Returns
+    -------
+    (added, existing, failures)
+        Counts, and ``(dataset id, message)`` for documents ODC refused.
+    """
+    from datacube.index.hl import Doc2Dataset
+
+    resolver = Doc2Dataset(dc.index, skip_lineage=True, verify_lineage=False)
+    added, existing, failures = 0, 0, []
+    for doc in documents:
+        if dc.index.datasets.has(doc["id"]):
+            existing += 1
+            continue
+        first = next(iter(doc["measurements"].values()))["path"]
+        location = first.rsplit("/", 1)[0] + "/"
+        dataset, error = resolver(doc, location)
+        if dataset is None:
+            failures.append((doc["id"], f"dataset {doc['id']} was refused by the index: {' '.join(str(error).split())}"))
+            continue
+        dc.index.datasets.add(dataset, with_lineage=False)
+        added += 1
+    return added, existing, failures
+
+
+def product_definition(dc, name: str) -> dict:
+    """The definition of indexed product ``name``.
+
+    Raises
+    ------
+    NotFoundError
+        The product is not indexed (the indexed products are listed).
+    """
+    from antares.errors import NotFoundError
+
+    product = dc.index.products.get_by_name(name)
+    if product is None:
+        names = sorted(p.name for p in dc.index.products.get_all())
+        raise NotFoundError(
+            f"product '{name}' is not indexed. Indexed products: {', '.join(names) or '(none)'}. "
+            "Add a definition with 'antares product add FILE'."
+        )
+    return product.definition

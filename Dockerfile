@@ -1,0 +1,31 @@
+# The antares image: the CLI, and the dask scheduler and workers of docker-compose.yml.
+#   docker build -t antares:latest .      (or: docker compose build)
+#   docker run --rm antares:latest antares --version
+
+FROM python:3.11-slim-bookworm
+
+# gdal-bin: gdaldem (terrain layers); postgresql-client: psql and pg_isready for the
+# database service; tini: PID 1 that forwards signals to dask and antares and reaps their
+# children. psycopg2-binary (a dependency of antares) ships its own libpq.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gdal-bin postgresql-client tini \
+ && rm -rf /var/lib/apt/lists/*
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# Editable install: antares finds its config/ (product definitions, grids) in the source
+# tree, so the repository stays at /opt/antares. bokeh serves the dask dashboard (:8787).
+COPY . /opt/antares
+RUN pip install --no-cache-dir -e /opt/antares "bokeh>=3.1"
+
+# Non-root user. UID 1000 matches the first user of most Linux hosts, so files written to
+# the bind-mounted ./data belong to that user; other hosts: --build-arg UID=$(id -u).
+ARG UID=1000
+RUN useradd --create-home --uid "${UID}" --shell /bin/bash antares
+USER antares
+WORKDIR /home/antares
+
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["antares", "--help"]

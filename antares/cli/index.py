@@ -1,0 +1,92 @@
+"""``antares prepare_metadata``, ``antares index`` and ``antares product add``."""
+
+from __future__ import annotations
+
+import click
+
+from antares.cli.main import CliState
+
+preparer_options = [
+    click.option("--path", "path", required=True, type=click.Path(path_type=str), help="Directory (or file) to scan."),
+    click.option("--dataset_name", "--preparer", "preparer", required=True,
+                 help="Preparer: s2_bands (loose band files), ... (see 'antares prepare_metadata --help')."),
+    click.option("--product", default=None, help="Product to prepare for (default: the preparer's, e.g. s2_l2a)."),
+    click.option("--pattern", default=None, help="s2_bands: regex with groups date, band and optional tile, matched on paths."),
+    click.option("--no-verify", is_flag=True, help="Do not decode every pixel to detect corrupt files (faster)."),
+]
+
+
+def with_preparer_options(fn):
+    for option in reversed(preparer_options):
+        fn = option(fn)
+    return fn
+
+
+def _options(pattern, no_verify):
+    return {k: v for k, v in {"pattern": pattern, "verify": not no_verify}.items() if v is not None}
+
+
+@click.command(epilog="""\b
+Example:
+  antares prepare_metadata --path shared/data/nrt-romania-s2l2a/geotiff/10m \\
+      --dataset_name s2_bands --outfile romania.yaml""")
+@with_preparer_options
+@click.option("--outfile", required=True, type=click.Path(dir_okay=False, path_type=str), help="Multi-document YAML to write.")
+@click.pass_obj
+def prepare_metadata(state: CliState, path, preparer, product, pattern, no_verify, outfile):
+    """Write eo3 dataset documents for every dataset found under --path.
+
+    Exit code 1 if any dataset failed (each is named); the others are written.
+    """
+    from antares.pipeline.index import prepare, write_documents
+
+    prepared = prepare(state.settings(), path, preparer, product, **_options(pattern, no_verify))
+    write_documents(prepared.documents, outfile)
+    if prepared.derived is not None:
+        product_file = outfile.rsplit(".", 1)[0] + ".product.yaml"
+        write_documents([prepared.derived], product_file)
+        click.echo(f"product {prepared.product} is not indexed: its definition (measurements the files have) "
+                   f"is written to {product_file}; add it with 'antares product add {product_file}'")
+    for _, message in prepared.failures:
+        click.echo(f"failed: {message}", err=True)
+    click.echo(f"{len(prepared.documents)} dataset document(s) for product {prepared.product} written to {outfile}, "
+               f"{len(prepared.failures)} failed")
+    if prepared.failures:
+        raise click.exceptions.Exit(1)
+
+
+@click.command(epilog="""\b
+Example:
+  antares index --path shared/data/nrt-romania-s2l2a/geotiff/10m --dataset_name s2_bands --product s2_l2a""")
+@with_preparer_options
+@click.pass_obj
+def index(state: CliState, path, preparer, product, pattern, no_verify):
+    """Prepare and index every dataset found under --path (re-indexing is a no-op).
+
+    Exit code 1 if any dataset failed (each is named); the others are indexed.
+    """
+    from antares.pipeline.index import index_path
+
+    report = index_path(state.settings(), path, preparer, product, **_options(pattern, no_verify))
+    lines = report.lines(max_failures=None if state.verbose else 20)
+    for line in lines[:-1]:
+        click.echo(line, err=True)
+    click.echo(lines[-1])
+    if report.failures:
+        raise click.exceptions.Exit(1)
+
+
+@click.group()
+def product():
+    """Manage ODC product definitions."""
+
+
+@product.command("add", epilog="Example:\n\n  antares product add my_product.yaml")
+@click.argument("file", type=click.Path(path_type=str))
+@click.pass_obj
+def product_add(state: CliState, file):
+    """Add (or safely update) an eo3 product definition from FILE."""
+    from antares.pipeline.index import add_product_file
+
+    change = add_product_file(state.settings(), file)
+    click.echo(f"product {change.name}: {change.action}" + (f" ({change.detail})" if change.detail else ""))

@@ -1,0 +1,44 @@
+"""``antares load``: load a product with dc.load and summarise what came back."""
+
+from __future__ import annotations
+
+import click
+
+from antares.cli.main import CliState
+from antares.cli.options import json_option
+from antares.cli.output import echo_json, echo_table
+
+
+@click.command(epilog="""\b
+Example:
+  antares load -p romania_s2l2a -b 2018-01-01 -e 2018-12-31 -m B04 -m B08 -m SCL""")
+@click.option("-p", "--product", required=True, help="Indexed product.")
+@click.option("-b", "--begin", default=None, help="First date (YYYY-MM-DD).")
+@click.option("-e", "--end", default=None, help="Last date (YYYY-MM-DD), inclusive.")
+@click.option("-m", "--measurement", "measurements", multiple=True, help="Measurement (repeat); all by default.")
+@click.option("-region", "--region", default=None, help="Registered region to load.")
+@json_option
+@click.pass_obj
+def load(state: CliState, product, begin, end, measurements, region, as_json):
+    """Load a product on its native grid and print what dc.load returns.
+
+    A quick check that indexing worked: dates, grid, and per measurement the share
+    of valid pixels and the range of values.
+    """
+    from antares.pipeline.inspect import load_product
+
+    data, rows = load_product(state.settings(), product, begin, end, list(measurements) or None, region)
+    info = {
+        "product": product,
+        "times": [str(t)[:19] for t in data.time.values],
+        "crs": f"EPSG:{data.odc.crs.epsg}" if data.odc.crs.epsg else str(data.odc.crs),
+        "resolution": abs(float(data.odc.geobox.resolution.x)),
+        "shape": [int(data.sizes["time"]), int(data.sizes["y"]), int(data.sizes["x"])],
+        "measurements": rows,
+    }
+    if as_json:
+        echo_json(info)
+        return
+    click.echo(f"{product}: {info['shape'][0]} time steps from {info['times'][0][:10]} to {info['times'][-1][:10]}, "
+               f"{info['shape'][1]} x {info['shape'][2]} pixels of {info['resolution']:g} in {info['crs']}")
+    echo_table(rows, ["measurement", "dtype", "nodata", "valid_%", "min", "mean", "max"])

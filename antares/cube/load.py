@@ -1,0 +1,142 @@
+"""Loading indexed products with ``dc.load`` on their native grid."""
+
+from __future__ import annotations
+
+import logging
+
+from antares.errors import InvalidInputError, NotFoundError
+
+log = logging.getLogger(__name__)
+
+
+def native_geobox(datasets, measurements: list[str], geopolygon=None):
+    """The GeoBox covering ``datasets`` on the grid of the finest of ``measurements``.
+
+    The extent is the union of the datasets' grids, cut to ``geopolygon``'s bounding
+    box when one is given, snapped outwards to whole pixels of the native grid, so
+    that ``dc.load(like=geobox)`` returns the source pixels without resampling.
+
+    Returns
+    -------
+    odc.geo.geobox.GeoBox
+
+    Raises
+    ------
+    InvalidInputError
+        The datasets are in more than one CRS, or the geopolygon misses them.
+    """
+    import math
+
+    from affine import Affine
+    from odc.geo.geobox import GeoBox
+
+    crss = {str(ds.crs) for ds in datasets}
+    if len(crss) > 1:
+        raise InvalidInputError(
+            f"the datasets are in {len(crss)} CRSs ({', '.join(sorted(crss))}); choose one with --crs and --resolution."
+        )
+    crs = datasets[0].crs
+    res, origin, bounds = None, None, [math.inf, math.inf, -math.inf, -math.inf]
+    for ds in datasets:
+        grids = ds.metadata_doc.get("grids", {})
+        for name in measurements:
+            grid = grids[ds.metadata_doc["measurements"][name].get("grid", "default")]
+            a, _, c, _, e, f = grid["transform"][:6]
+            h, w = grid["shape"]
+            if res is None or abs(a) < res:
+                res, origin = abs(a), (c, f)
+            bounds = [min(bounds[0], c), min(bounds[1], f + e * h), max(bounds[2], c + a * w), max(bounds[3], f)]
+    if geopolygon is not None:
+        gx0, gy0, gx1, gy1 = geopolygon.to_crs(crs).boundingbox
+        bounds = [max(bounds[0], gx0), max(bounds[1], gy0), min(bounds[2], gx1), min(bounds[3], gy1)]
+        if bounds[0] >= bounds[2] or bounds[1] >= bounds[3]:
+            raise InvalidInputError("the region does not overlap the datasets found.")
+    ox, oy = origin
+    eps = 1e-6 * res
+    x0 = ox + math.floor((bounds[0] - ox) / res + eps) * res
+    x1 = ox + math.ceil((bounds[2] - ox) / res - eps) * res
+    y1 = oy - math.floor((oy - bounds[3]) / res + eps) * res
+    y0 = oy - math.ceil((oy - bounds[1]) / res - eps) * res
+    shape = (round((y1 - y0) / res), round((x1 - x0) / res))
+    return GeoBox(shape, Affine(res, 0.0, x0, 0.0, -res, y1), crs)
+
+
+def load(dc, product: str, time=None, measurements=None, geopolygon=None, output_crs=None, resolution=None):
+    """``dc.load`` of ``product`` on its native grid (the finest of the requested measurements).
+
+    Parameters
+    ----------
+    dc : datacube.Datacube
+    product : str
+    time : tuple of str, optional
+        (begin, end) dates, inclusive.
+    measurements : list of str, optional
+        Measurement names or aliases; all by default.
+    geopolygon : odc.geo.geom.Geometry, optional
+        Area to load (any CRS).
+    output_crs, resolution : optional
+        Load onto this CRS and pixel size instead of the native grid.
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables (time, y, x) in the product's dtypes, nodata as declared by the product.
+
+    Raises
+    ------
+    NotFoundError
+        Unknown product or measurement, or no dataset matches the query.
+    """
+    definition = dc.index.products.get_by_name(product)
+    if definition is None:
+        names = sorted(p.name for p in dc.index.products.get_all())
+        raise NotFoundError(f"product '{product}' is not indexed. Indexed products: {', '.join(names) or '(none)'}.")
+    known = {m: m for m in definition.measurements}
+    known.update({a: name for name, m in definition.measurements.items() for a in m.get("aliases", [])})
+    wanted = list(measurements or definition.measurements)
+    unknown = [m for m in wanted if m not in known]
+    if unknown:
+        raise NotFoundError(
+            f"product {product} has no measurement {', '.join(unknown)}; its measurements: {', '.join(definition.measurements)}."
+        )
+    query = {"product": product}
+    if time:
+        query["time"] = time
+    if geopolygon is not None:
+        query["geopolygon"] = geopolygon
+    datasets = dc.find_datasets(**query)
+    if not datasets:
+        times = [ds.center_time for ds in dc.find_datasets(product=product)]
+        span = f"its {len(times)} datasets span {min(times):%Y-%m-%d} to {max(times):%Y-%m-%d}" if times else "it has no datasets"
+        raise NotFoundError(f"no dataset of product {product} matches the time/area asked for; {span}.")
+    names = [known[m] for m in wanted]
+    if output_crs is None:
+        geobox = native_geobox(datasets, names, geopolygon)
+        log.debug("loading %d datasets of %s onto %s", len(datasets), product, geobox)
+        return dc.load(datasets=datasets, measurements=wanted, like=geobox)
+    return dc.load(datasets=datasets, measurements=wanted, output_crs=output_crs,
+                   resolution=(-resolution, resolution), geopolygon=geopolygon)
+
+
+def summarise(data) -> list[dict]:
+    """Per measurement: dtype, nodata, share of valid pixels, min/mean/max of valid values."""
+    import numpy as np
+
+    rows = []
+    for name, var in data.data_vars.items():
+        values = var.values
+        nodata = var.attrs.get("nodata")
+        valid = np.isfinite(values) if values.dtype.kind == "f" else np.ones(values.shape, bool)
+        if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+            valid &= values != nodata
+        picked = values[valid]
+        rows.append({
+            "measurement": name,
+            "dtype": str(values.dtype),
+            "nodata": nodata,
+            "valid_%": 100.0 * valid.mean() if values.size else 0.0,
+            "min": float(picked.min()) if picked.size else None,
+            "mean": float(picked.mean()) if picked.size else None,
+            "max": float(picked.max()) if picked.size else None,
+        })
+    return rows

@@ -1,0 +1,110 @@
+"""``s2_bands``: loose Sentinel-2 band files, one file per band and date.
+
+File paths (relative to the directory given) are matched with a regular expression
+whose named groups are ``date``, ``band`` and optionally ``tile``. The default
+pattern reads both of these layouts::
+
+    2018-01-07/B02.tif                      (one folder per date)
+    T33UUU_20170216T102101_B04.jp2          (tile, sensing time and band in the name)
+
+Files with the same (tile, date) form one dataset. When a band appears at several
+resolutions (e.g. B03 at 10 m and 20 m), the finest is kept.
+
+Dataset ids are uuid5 of (product, tile, sensing time, CRS, origin of the finest grid):
+the same acquisition gets the same id whichever directory the scan starts from, so
+re-indexing never duplicates it, while two areas imaged on the same day stay apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Iterator
+
+from antares.errors import InvalidInputError, UsageError
+from antares.prepare.base import Candidate, Preparer, build_document, check_pixels, dataset_id, parse_datetime, read_band
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATTERN = (
+    r"(?:(?P<tile>T\d{2}[A-Z]{3})_)?(?P<date>\d{8}T\d{6}|\d{4}-\d{2}-\d{2})[/_]"
+    r"(?P<band>B\d[0-9A]?|SCL)\.(?:tif|tiff|TIF|jp2|JP2)$"
+)
+SUFFIXES = {".tif", ".tiff", ".jp2"}
+
+
+def normalise_band(name: str) -> str:
+    """``B2`` -> ``B02``, ``b8a`` -> ``B8A``, ``scl`` -> ``SCL``."""
+    name = name.upper()
+    match = re.fullmatch(r"B(\d)", name)
+    return f"B0{match.group(1)}" if match else name
+
+
+class S2BandsPreparer(Preparer):
+    """loose band files, one per band and date, named by --pattern with groups date, band and optional tile"""
+
+    name = "s2_bands"
+    default_product = "s2_l2a"
+
+    def __init__(self, pattern: str | None = None, verify: bool = True):
+        try:
+            self.pattern = re.compile(pattern or DEFAULT_PATTERN)
+        except re.error as exc:
+            raise UsageError(f"--pattern {pattern!r} is not a valid regular expression: {exc}.") from None
+        missing = {"date", "band"} - set(self.pattern.groupindex)
+        if missing:
+            raise UsageError(f"--pattern must have the named groups (?P<date>...) and (?P<band>...); missing: {', '.join(sorted(missing))}.")
+        self.verify = verify
+
+    def describe(self) -> str:
+        return f"raster files whose path matches {self.pattern.pattern}"
+
+    def find(self, root: Path, failures: list) -> Iterator[Candidate]:
+        groups: dict[tuple, Candidate] = {}
+        bad_dates: dict[tuple, list[Path]] = {}
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES)
+        for path in files:
+            rel = path.name if path == root else path.relative_to(root).as_posix()
+            match = self.pattern.search(rel)
+            if not match:
+                log.debug("skipping %s: does not match the pattern", path)
+                continue
+            date_text = match.group("date")
+            try:
+                when = parse_datetime(date_text)
+            except ValueError:
+                bad_dates.setdefault((path.parent, date_text), []).append(path)
+                continue
+            tile = match.groupdict().get("tile")
+            key = (tile, when)
+            if key not in groups:
+                label = f"{tile + ' ' if tile else ''}{when:%Y-%m-%d %H:%M:%S} under {root}"
+                groups[key] = Candidate(key=f"{tile}:{when.isoformat()}", label=label,
+                                        properties={"datetime": when, **({"odc:region_code": tile} if tile else {})})
+            groups[key].files.setdefault(normalise_band(match.group("band")), []).append(path)
+        for (folder, date_text), paths in sorted(bad_dates.items()):
+            failures.append((str(paths[0]), f"{folder}: cannot parse the date {date_text!r} that --pattern matched in "
+                                            f"{len(paths)} file(s) (e.g. {paths[0].name}); use YYYY-MM-DD, YYYYMMDD or YYYYMMDDTHHMMSS."))
+        yield from groups.values()
+
+    def prepare(self, candidate: Candidate, product: dict, product_name: str) -> dict:
+        names = {m["name"]: m["name"] for m in product["measurements"]}
+        names.update({a.upper(): m["name"] for m in product["measurements"] for a in m.get("aliases", [])})
+        bands = []
+        for band, paths in sorted(candidate.files.items()):
+            if band not in names:
+                raise InvalidInputError(
+                    f"{paths[0]}: band {band} is not a measurement of product {product['name']} "
+                    f"(measurements: {', '.join(m['name'] for m in product['measurements'])})."
+                )
+            found = [read_band(names[band], p) for p in paths]
+            best = min(found, key=lambda b: abs(b.transform[0]))
+            if len(found) > 1:
+                log.debug("%s: band %s found at several resolutions; keeping %s", candidate.label, band, best.path)
+            if self.verify:
+                check_pixels(best.path)
+            bands.append(best)
+        finest = min(bands, key=lambda b: abs(b.transform[0]))
+        key = f"s2_bands:{product_name}:{candidate.key}:{finest.crs}:{finest.transform[2]:.3f}:{finest.transform[5]:.3f}"
+        return build_document(dataset_id(key), product_name, bands, candidate.properties, label=candidate.label)

@@ -1,0 +1,223 @@
+"""The preparer contract and the eo3 document builder shared by all preparers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from antares.errors import InvalidInputError
+
+log = logging.getLogger(__name__)
+
+# Namespace of antares dataset ids: uuid5(NAMESPACE, key), each preparer building the key from
+# what identifies a dataset (resolved paths, tile and time), so that preparing the same files
+# again gives the same id and re-indexing is a no-op.
+NAMESPACE = uuid.UUID("6c0d6f4e-5a2b-5d0e-9a63-7c1f0e3a4b21")
+
+
+def dataset_id(key: str) -> uuid.UUID:
+    """The stable id of the dataset identified by ``key`` (uuid5)."""
+    return uuid.uuid5(NAMESPACE, key)
+
+
+@dataclass(frozen=True)
+class Band:
+    """One measurement file: its path, band index, CRS, shape (y, x) and affine transform."""
+
+    name: str
+    path: Path
+    crs: str
+    shape: tuple[int, int]
+    transform: tuple[float, ...]  # a, b, c, d, e, f
+    nodata: float | None = None
+    band: int = 1
+
+
+@dataclass
+class Candidate:
+    """A dataset found on disk, before its document is built."""
+
+    key: str  # stable identity for the uuid5 id (see each preparer)
+    label: str  # how to name it in messages
+    files: dict = field(default_factory=dict)  # measurement -> path (or anything the preparer needs)
+    properties: dict = field(default_factory=dict)
+
+
+@dataclass
+class PrepareResult:
+    """Documents built and failures (``(label, message)``) of one preparer run."""
+
+    documents: list = field(default_factory=list)
+    failures: list = field(default_factory=list)
+
+
+class Preparer:
+    """Turns files into eo3 dataset documents.
+
+    Subclasses set ``name`` and ``default_product`` and implement :meth:`find`
+    (yield candidates under a directory) and :meth:`prepare` (one candidate -> one
+    eo3 document, raising :class:`InvalidInputError` naming the file when it is unusable).
+    """
+
+    name = "base"
+    default_product = ""
+
+    def find(self, root: Path, failures: list) -> Iterator[Candidate]:  # pragma: no cover - interface
+        """Yield the datasets under ``root``; append ``(file, message)`` to ``failures`` for
+        files that look like inputs but cannot be used."""
+        raise NotImplementedError
+
+    def prepare(self, candidate: Candidate, product: dict, product_name: str) -> dict:  # pragma: no cover - interface
+        """Build the eo3 document of ``candidate`` for product ``product_name``, whose measurements
+        (names and aliases) are those of the definition ``product``."""
+        raise NotImplementedError
+
+    def run(self, root: str | Path, product: dict, product_name: str | None = None) -> PrepareResult:
+        """Prepare every dataset under ``root``; a failing one is recorded, the others proceed.
+
+        ``product`` is the definition whose measurements the files are matched to;
+        ``product_name`` (default: its name) is the product the documents are for.
+
+        Raises
+        ------
+        InvalidInputError
+            ``root`` does not exist, or nothing under it is recognised by this preparer.
+        """
+        root = Path(root)
+        if not root.exists():
+            raise InvalidInputError(f"{root} does not exist.")
+        result = PrepareResult()
+        candidates = list(self.find(root, result.failures))
+        if not candidates and not result.failures:
+            raise InvalidInputError(f"nothing under {root} is recognised by the '{self.name}' preparer ({self.describe()}).")
+        for candidate in candidates:
+            try:
+                result.documents.append(self.prepare(candidate, product, product_name or product["name"]))
+            except InvalidInputError as exc:
+                result.failures.append((candidate.label, str(exc)))
+        return result
+
+    def describe(self) -> str:
+        """What this preparer looks for (used in 'nothing recognised' messages)."""
+        return self.__doc__.strip().splitlines()[0] if self.__doc__ else self.name
+
+
+def read_band(name: str, path: Path, band: int = 1) -> Band:
+    """Read the georeferencing of one raster band.
+
+    Raises
+    ------
+    InvalidInputError
+        The file cannot be opened as a raster, or has no CRS.
+    """
+    import rasterio
+
+    try:
+        with rasterio.open(path) as src:
+            if src.crs is None:
+                raise InvalidInputError(f"{path} has no CRS; assign one (gdal_edit.py -a_srs EPSG:XXXX) and retry.")
+            if band > src.count:
+                raise InvalidInputError(f"{path} has {src.count} band(s); band {band} was expected.")
+            return Band(name, Path(path), _crs_string(src.crs), (src.height, src.width), tuple(src.transform)[:6],
+                        src.nodatavals[band - 1], band)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InvalidInputError(
+            f"{path} cannot be read as a raster (corrupt, truncated or not a raster): {str(exc).splitlines()[0]}"
+        ) from exc
+
+
+def _crs_string(crs) -> str:
+    epsg = crs.to_epsg()
+    return f"epsg:{epsg}" if epsg else crs.to_wkt()
+
+
+def check_pixels(path: Path, band: int = 1) -> None:
+    """Decode the whole band once so that a corrupt or truncated file fails at indexing, not at load."""
+    import rasterio
+
+    try:
+        with rasterio.open(path) as src:
+            for _, window in src.block_windows(band):
+                src.read(band, window=window)
+    except rasterio.errors.RasterioError as exc:
+        raise InvalidInputError(f"{path} is corrupt or truncated: {str(exc).splitlines()[0]}") from exc
+
+
+def parse_datetime(text: str) -> dt.datetime:
+    """Parse dates such as 2018-01-07, 20180107, 20170216T102101, 2018-01-07T10:21:01Z (UTC)."""
+    for fmt in ("%Y-%m-%d", "%Y%m%d", "%Y%m%dT%H%M%S", "%Y-%m-%dT%H%M%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ",
+                "%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m"):
+        try:
+            return dt.datetime.strptime(text, fmt).replace(tzinfo=dt.timezone.utc)
+        except ValueError:
+            continue
+    raise ValueError(f"cannot parse date {text!r}")
+
+
+def build_document(
+    id_: uuid.UUID,
+    product: str,
+    bands: list[Band],
+    properties: dict,
+    lineage: dict | None = None,
+    label: str = "",
+) -> dict:
+    """An eo3 dataset document for ``bands`` (one grid per distinct shape/transform).
+
+    The grid with the most bands (ties: the finest) is ``default``; others are named by
+    their resolution (``20m``, ``60m``, ...). Measurement paths are absolute
+    ``file://`` URIs. The footprint is the extent of the default grid in its CRS.
+
+    Raises
+    ------
+    InvalidInputError
+        The bands are in different CRSs.
+    """
+    crss = [b.crs for b in bands]
+    if len(set(crss)) > 1:
+        from collections import Counter
+
+        common = Counter(crss).most_common(1)[0][0]
+        odd = ", ".join(f"{b.path} is in {b.crs}" for b in bands if b.crs != common)
+        raise InvalidInputError(f"{odd} while its siblings are in {common}; all band files of a dataset must share one CRS.")
+    grids: dict[tuple, list[Band]] = {}
+    for b in bands:
+        grids.setdefault((b.shape, b.transform), []).append(b)
+    ordered = sorted(grids, key=lambda g: (-len(grids[g]), abs(g[1][0])))
+    names = {}
+    for i, g in enumerate(ordered):
+        res = abs(g[1][0])
+        name = "default" if i == 0 else f"{res:g}m"
+        while name in names.values():
+            name += "_"
+        names[g] = name
+    default_shape, t = ordered[0]
+    x0, y0 = t[2], t[5]
+    x1, y1 = x0 + t[0] * default_shape[1], y0 + t[4] * default_shape[0]
+    xs, ys = sorted((x0, x1)), sorted((y0, y1))
+    measurements = {}
+    for b in bands:
+        entry = {"path": b.path.resolve().as_uri()}
+        if b.band != 1:
+            entry["band"] = b.band
+        if names[(b.shape, b.transform)] != "default":
+            entry["grid"] = names[(b.shape, b.transform)]
+        measurements[b.name] = entry
+    props = {"odc:file_format": "GeoTIFF", **properties}
+    if isinstance(props.get("datetime"), dt.datetime):
+        props["datetime"] = props["datetime"].isoformat()
+    return {
+        "$schema": "https://schemas.opendatacube.org/dataset",
+        "id": str(id_),
+        "product": {"name": product},
+        "crs": bands[0].crs,
+        "geometry": {"type": "Polygon", "coordinates": [[[xs[0], ys[0]], [xs[1], ys[0]], [xs[1], ys[1]], [xs[0], ys[1]], [xs[0], ys[0]]]]},
+        "grids": {names[g]: {"shape": list(g[0]), "transform": [*g[1], 0.0, 0.0, 1.0]} for g in ordered},
+        "properties": props,
+        "measurements": measurements,
+        "lineage": lineage or {},
+    }
