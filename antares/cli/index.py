@@ -9,10 +9,14 @@ from antares.cli.main import CliState
 preparer_options = [
     click.option("--path", "path", required=True, type=click.Path(path_type=str), help="Directory (or file) to scan."),
     click.option("--dataset_name", "--preparer", "preparer", required=True,
-                 help="Preparer: s2_bands (loose band files), ... (see 'antares prepare_metadata --help')."),
+                 help="Preparer: s2_bands, s2_l2a_safe, s2_l1c_safe, stac, dem, s1_grd."),
     click.option("--product", default=None, help="Product to prepare for (default: the preparer's, e.g. s2_l2a)."),
     click.option("--pattern", default=None, help="s2_bands: regex with groups date, band and optional tile, matched on paths."),
     click.option("--no-verify", is_flag=True, help="Do not decode every pixel to detect corrupt files (faster)."),
+    click.option("--outdir", default=None, type=click.Path(file_okay=False, path_type=str),
+                 help="dem: where to write the slope and aspect COGs (default: beside the DEM)."),
+    click.option("--units", type=click.Choice(["db", "linear"]), default=None,
+                 help="s1_grd: whether the backscatter files hold dB or linear power (default: from the file)."),
 ]
 
 
@@ -22,8 +26,9 @@ def with_preparer_options(fn):
     return fn
 
 
-def _options(pattern, no_verify):
-    return {k: v for k, v in {"pattern": pattern, "verify": not no_verify}.items() if v is not None}
+def _options(pattern, no_verify, outdir=None, units=None):
+    """Preparer options given on the command line (``None``: not given)."""
+    return {"pattern": pattern, "verify": False if no_verify else None, "outdir": outdir, "units": units}
 
 
 @click.command(epilog="""\b
@@ -33,14 +38,14 @@ Example:
 @with_preparer_options
 @click.option("--outfile", required=True, type=click.Path(dir_okay=False, path_type=str), help="Multi-document YAML to write.")
 @click.pass_obj
-def prepare_metadata(state: CliState, path, preparer, product, pattern, no_verify, outfile):
+def prepare_metadata(state: CliState, path, preparer, product, pattern, no_verify, outdir, units, outfile):
     """Write eo3 dataset documents for every dataset found under --path.
 
     Exit code 1 if any dataset failed (each is named); the others are written.
     """
     from antares.pipeline.index import prepare, write_documents
 
-    prepared = prepare(state.settings(), path, preparer, product, **_options(pattern, no_verify))
+    prepared = prepare(state.settings(), path, preparer, product, **_options(pattern, no_verify, outdir, units))
     write_documents(prepared.documents, outfile)
     if prepared.derived is not None:
         product_file = outfile.rsplit(".", 1)[0] + ".product.yaml"
@@ -60,14 +65,14 @@ Example:
   antares index --path shared/data/nrt-romania-s2l2a/geotiff/10m --dataset_name s2_bands --product s2_l2a""")
 @with_preparer_options
 @click.pass_obj
-def index(state: CliState, path, preparer, product, pattern, no_verify):
+def index(state: CliState, path, preparer, product, pattern, no_verify, outdir, units):
     """Prepare and index every dataset found under --path (re-indexing is a no-op).
 
     Exit code 1 if any dataset failed (each is named); the others are indexed.
     """
     from antares.pipeline.index import index_path
 
-    report = index_path(state.settings(), path, preparer, product, **_options(pattern, no_verify))
+    report = index_path(state.settings(), path, preparer, product, **_options(pattern, no_verify, outdir, units))
     lines = report.lines(max_failures=None if state.verbose else 20)
     for line in lines[:-1]:
         click.echo(line, err=True)
