@@ -91,3 +91,19 @@ def runner():
     from click.testing import CliRunner
 
     return CliRunner()
+
+
+@pytest.fixture(scope="session")
+def romania(settings, data_dir):
+    """The real Romania L2A band files (140 dates, 10 m + 20 m + SCL) indexed once as product ``ro_test``."""
+    from click.testing import CliRunner
+
+    from antares.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["index", "--path", str(data_dir / "nrt-romania-s2l2a" / "geotiff"),
+                                      "--dataset_name", "s2_bands", "--product", "ro_test"],
+                                env={"ANTARES_DB_URL": settings.db_url})
+    assert result.exit_code == 0, result.output
+    assert "140 dataset(s) indexed into ro_test, 0 already indexed, 0 failed (of 140 found)" in result.output
+    assert "product ro_test: added (measurements B02, B03, B04, B08, B8A, B11, SCL)" in result.output
+    return "ro_test"

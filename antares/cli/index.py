@@ -62,7 +62,7 @@ def prepare_metadata(state: CliState, path, preparer, product, pattern, no_verif
 
 @click.command(epilog="""\b
 Example:
-  antares index --path shared/data/nrt-romania-s2l2a/geotiff/10m --dataset_name s2_bands --product s2_l2a""")
+  antares index --path shared/data/nrt-romania-s2l2a/geotiff --dataset_name s2_bands --product romania_s2l2a""")
 @with_preparer_options
 @click.pass_obj
 def index(state: CliState, path, preparer, product, pattern, no_verify, outdir, units):

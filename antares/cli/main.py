@@ -22,6 +22,7 @@ COMMANDS = {
     "config": ("antares.cli.config_cmd:config", "Show the resolved settings and where each comes from."),
     "db": ("antares.cli.db:db", "Start, stop and locate the embedded PostgreSQL + PostGIS database."),
     "index": ("antares.cli.index:index", "Prepare and index datasets from files (S2 bands, ...)."),
+    "ingest": ("antares.cli.ingest:ingest", "Reproject a product onto a tile grid (COG + eo3, indexed)."),
     "init": ("antares.cli.init:init", "Create the ODC index, the antares schema and the built-in products."),
     "list": ("antares.cli.listing:list_", "List regions, products, datasets or runs."),
     "load": ("antares.cli.load:load", "Load a product on its native grid and summarise it."),

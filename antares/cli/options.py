@@ -6,3 +6,38 @@ import click
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 overwrite_option = click.option("--overwrite", is_flag=True, help="Replace an existing result of the same name.")
+
+
+def area_options(fn):
+    """-region NAME | --bbox MINX MINY MAXX MAXY [--bbox-crs EPSG] | -lat MIN MAX -long MIN MAX."""
+    options = [
+        click.option("-region", "--region", default=None, help="Registered region (antares list regions)."),
+        click.option("--bbox", nargs=4, type=float, default=None, metavar="MINX MINY MAXX MAXY",
+                     help="Bounding box in --bbox-crs."),
+        click.option("--bbox-crs", default="EPSG:4326", show_default=True, help="CRS of --bbox."),
+        click.option("-lat", "--lat", nargs=2, type=float, default=None, metavar="MIN MAX", help="Latitude range (degrees)."),
+        click.option("-long", "--long", nargs=2, type=float, default=None, metavar="MIN MAX", help="Longitude range (degrees)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def grid_options(fn):
+    """--grid PRESET | --crs EPSG --resolution R --tile-size PX [--origin X Y]."""
+    options = [
+        click.option("--grid", default=None, help="Grid preset from config/grids.yaml (antares list grids)."),
+        click.option("--crs", default=None, help="Grid CRS, e.g. EPSG:32634 (with --resolution and --tile-size)."),
+        click.option("--resolution", type=float, default=None, help="Pixel size in CRS units."),
+        click.option("--tile-size", type=int, default=None, help="Tile side in pixels."),
+        click.option("--origin", nargs=2, type=float, default=None, metavar="X Y", help="Grid origin (default 0 0)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+scheduler_option = click.option(
+    "-sc", "--scheduler", default=None,
+    help="dask scheduler: tcp://HOST:PORT or a scheduler file; 'sync' runs in this process. Default: a local cluster.")
+workers_option = click.option("--workers", type=int, default=None, help="Worker processes of the local cluster.")

@@ -35,3 +35,19 @@ def list_runs(session: Session, kind: str | None = None) -> list[dict]:
     if kind:
         query = query.where(Run.kind == kind)
     return [dict(row._mapping) for row in session.execute(query)]
+
+
+def record_tile(session: Session, run_id: int, tile: tuple[int, int], status: str, seconds: float | None,
+                error: str | None = None) -> None:
+    """Record (or replace) the outcome of tile ``(ix, iy)`` of a run."""
+    from sqlalchemy.dialects.postgresql import insert
+
+    from antares.db.schema import RunTile
+
+    stmt = insert(RunTile).values(run_id=run_id, ix=tile[0], iy=tile[1], status=status, seconds=seconds, error=error,
+                                  finished_at=sa.func.now())
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=[RunTile.run_id, RunTile.ix, RunTile.iy],
+        set_={"status": stmt.excluded.status, "seconds": stmt.excluded.seconds, "error": stmt.excluded.error,
+              "finished_at": stmt.excluded.finished_at},
+    ))

@@ -158,8 +158,9 @@ def write_documents(documents: list[dict], outfile: str | Path) -> None:
 def index_path(settings: Settings, path, preparer: str, product: str | None = None, **options) -> IndexReport:
     """Prepare every dataset under ``path`` and add it to the ODC index.
 
-    Dataset ids are stable (uuid5 of resolved paths), so indexing the same files
-    again adds nothing. A dataset that fails is reported; the others are indexed.
+    Dataset ids are stable (uuid5 of what identifies a dataset for the preparer:
+    product, tile, time and grid for loose bands; the resolved path for SAFE folders
+    and DEMs), so indexing the same files again adds nothing. A dataset that fails is reported; the others are indexed.
 
     Raises
     ------

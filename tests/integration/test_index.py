@@ -25,19 +25,6 @@ def dataset_count(settings):
     return n
 
 
-@pytest.fixture(scope="module")
-def romania(settings, data_dir):
-    """The Romania band files indexed once into a product derived from s2_l2a."""
-    from click.testing import CliRunner
-
-    result = CliRunner().invoke(cli, ["index", "--path", str(data_dir / ROMANIA), "--dataset_name", "s2_bands",
-                                      "--product", "ro_test"], env={"ANTARES_DB_URL": settings.db_url})
-    assert result.exit_code == 0, result.output
-    assert "140 dataset(s) indexed into ro_test, 0 already indexed, 0 failed (of 140 found)" in result.output
-    assert "product ro_test: added (measurements B02, B03, B04, B08, B8A, B11, SCL)" in result.output
-    return "ro_test"
-
-
 def test_romania_load_equals_source_pixels(settings, data_dir, romania):
     dc = connect(settings.db_url)
     try:

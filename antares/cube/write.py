@@ -1,0 +1,105 @@
+"""Writing products: tiled DEFLATE COGs and eo3 documents, each written atomically."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def overview_levels(shape: tuple[int, int], blocksize: int = 512) -> list[int]:
+    """Overview factors 2, 4, 8, ... until the image fits one block."""
+    levels, factor = [], 2
+    while max(shape) / factor >= blocksize / 2 and factor <= 64:
+        levels.append(factor)
+        factor *= 2
+    return levels
+
+
+def write_cog(array, path: str | Path, nodata=None, resampling: str = "nearest", blocksize: int = 512) -> Path:
+    """Write a 2-D georeferenced DataArray (y, x) as a tiled DEFLATE COG with overviews.
+
+    The file is written under a temporary name in the same directory and renamed
+    into place, so a reader never sees a partial file.
+
+    Parameters
+    ----------
+    array : xarray.DataArray
+        2-D (y, x) with an odc-geo GeoBox (``array.odc.geobox``).
+    path : path
+        Destination (``.tif``).
+    nodata : number, optional
+        Nodata value to declare (NaN for float data).
+    resampling : str
+        Overview resampling (``nearest`` for classes, ``average`` for continuous values).
+    """
+    from odc.geo.cog import write_cog as odc_write_cog
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        odc_write_cog(
+            array, tmp, overwrite=True, blocksize=blocksize, overview_levels=overview_levels(array.shape, blocksize),
+            overview_resampling=resampling, nodata=nodata if nodata is not None else "auto", compress="deflate",
+        )
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_yaml(doc: dict, path: str | Path) -> Path:
+    """Write one YAML document atomically (temp file + rename)."""
+    import yaml
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def eo3_document(id_, product: str, geobox, measurements: dict[str, str], properties: dict,
+                 lineage: dict[str, list] | None = None) -> dict:
+    """An eo3 dataset document for files on one GeoBox.
+
+    Parameters
+    ----------
+    id_ : uuid.UUID
+    product : str
+    geobox : odc.geo.geobox.GeoBox
+        The grid of every measurement (the ``default`` grid).
+    measurements : dict
+        Measurement name -> file name relative to the document's location.
+    properties : dict
+        eo3 properties; ``datetime`` is required (a datetime or ISO string).
+    lineage : dict, optional
+        Classifier -> list of source dataset ids (eo3 lineage).
+    """
+    import datetime as dt
+
+    props = dict(properties)
+    for key, value in props.items():
+        if isinstance(value, dt.datetime):
+            props[key] = value.isoformat()
+    x0, y0, x1, y1 = geobox.extent.boundingbox
+    return {
+        "$schema": "https://schemas.opendatacube.org/dataset",
+        "id": str(id_),
+        "product": {"name": product},
+        "crs": f"epsg:{geobox.crs.epsg}" if geobox.crs.epsg else geobox.crs.to_wkt(),
+        "geometry": {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]},
+        "grids": {"default": {"shape": list(geobox.shape), "transform": list(geobox.affine)[:6] + [0.0, 0.0, 1.0]}},
+        "properties": {"odc:file_format": "GeoTIFF", **props},
+        "measurements": {name: {"path": fname} for name, fname in measurements.items()},
+        "lineage": {k: [str(v) for v in ids] for k, ids in (lineage or {}).items()},
+    }

@@ -1,0 +1,277 @@
+"""``antares ingest``: reproject a product onto a tile grid as COG + eo3 datasets (ODC 1.9 has no ``datacube ingest``).
+
+Each tile of the ``GridSpec`` that the area touches is one task. A task loads the
+source datasets of one solar day at a time with ``dc.load(like=tile_geobox)``
+(resampling as asked), writes one tiled DEFLATE COG per measurement and an eo3
+document with lineage to the source datasets, and returns the documents; the main
+process indexes them. Output ids are stable (uuid5 of product, tile and day), so
+a re-run skips what is indexed already, and a failed tile is reported while the
+others finish.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time as timer
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from antares.config import Settings
+from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError, UsageError
+
+log = logging.getLogger(__name__)
+
+RESAMPLING = ("nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode", "min", "max", "med", "q1", "q3")
+
+
+@dataclass
+class TileJob:
+    """Everything one worker needs for one tile (picklable)."""
+
+    url: str
+    product: str
+    tile: tuple[int, int]
+    geobox: object
+    groups: list  # [(day: str, datetime, [source dataset ids], output id)]
+    measurements: list  # measurement definitions of the output product
+    resampling: str
+    outdir: str
+
+
+@dataclass
+class IngestReport:
+    """Outcome of an ingest run."""
+
+    product: str
+    tiles: int = 0
+    written: int = 0
+    skipped: int = 0
+    failed: list = field(default_factory=list)  # [(tile, message)]
+    empty: int = 0
+
+    def lines(self) -> list[str]:
+        out = [f"tile {ix},{iy} failed: {message}" for (ix, iy), message in self.failed]
+        out.append(f"{self.written} dataset(s) written and indexed into {self.product} over {self.tiles} tile(s); "
+                   f"{self.skipped} already done, {self.empty} without data, {len(self.failed)} tile(s) failed")
+        return out
+
+
+def derive_output_product(source: dict, name: str, gridspec, description: str) -> dict:
+    """The definition of the ingested product: the source's measurements, with load hints for the grid."""
+    import copy
+
+    res = gridspec.resolution
+    doc = {
+        "name": name,
+        "description": description,
+        "metadata_type": "eo3",
+        "metadata": {"product": {"name": name}},
+        "load": {
+            "crs": f"EPSG:{gridspec.crs.epsg}" if gridspec.crs.epsg else str(gridspec.crs),
+            "resolution": {"x": float(res.x), "y": float(res.y)},
+            "align": {"x": float(gridspec.alignment.x) if hasattr(gridspec, "alignment") else 0.0,
+                      "y": float(gridspec.alignment.y) if hasattr(gridspec, "alignment") else 0.0},
+        },
+        "measurements": copy.deepcopy(source["measurements"]),
+    }
+    return doc
+
+
+def ingest_tile(job: TileJob) -> list[dict]:
+    """Load, write and describe the datasets of one tile (runs on a worker).
+
+    Returns
+    -------
+    list of (eo3 document, location URI)
+        One per solar day with data; days whose tile is all nodata are left out.
+    """
+    from antares.cube.index import connect
+    from antares.cube.write import eo3_document, write_cog, write_yaml
+    from antares.cube.warp import warp_measurement, xr_from_array
+
+    ix, iy = job.tile
+    outdir = Path(job.outdir) / f"{ix}_{iy}"
+    names = [m["name"] for m in job.measurements]
+    dc = connect(job.url, app="antares-ingest")
+    out = []
+    try:
+        for day, when, source_ids, out_id in job.groups:
+            datasets = [dc.index.datasets.get(i) for i in source_ids]
+            layers = {m["name"]: warp_measurement(datasets, m, job.geobox, job.resampling) for m in job.measurements}
+            if not any(valid.any() for _, valid in layers.values()):
+                continue
+            stem = f"{job.product}_{ix}_{iy}_{day}"
+            files = {}
+            for m in job.measurements:
+                is_class = "flags_definition" in m  # class codes (SCL): no averaging in overviews
+                fname = f"{stem}_{m['name']}.tif"
+                array = xr_from_array(layers[m["name"]][0], job.geobox)
+                write_cog(array, outdir / fname, nodata=m.get("nodata"), resampling="nearest" if is_class else "average")
+                files[m["name"]] = fname
+            doc = eo3_document(out_id, job.product, job.geobox, files,
+                               {"datetime": when, "odc:region_code": f"{ix}_{iy}", "antares:resampling": job.resampling},
+                               lineage={"source": source_ids})
+            path = write_yaml(doc, outdir / f"{stem}.odc-metadata.yaml")
+            out.append((doc, path.resolve().as_uri()))
+    finally:
+        dc.close()
+    return out
+
+
+def plan(dc, source: str, area, gridspec, time=None):
+    """Tiles of ``gridspec`` over ``area`` with, per tile, the source datasets grouped by solar day.
+
+    Raises
+    ------
+    NotFoundError
+        No source dataset in the period and area (the product's time span is given).
+    """
+    from datacube.api.query import solar_day
+
+    query = {"product": source, "geopolygon": area}
+    if time:
+        query["time"] = time
+    datasets = dc.find_datasets(**query)
+    if not datasets:
+        every = dc.find_datasets(product=source)
+        span = (f"{source} has {len(every)} datasets from {min(d.center_time for d in every):%Y-%m-%d} to "
+                f"{max(d.center_time for d in every):%Y-%m-%d}" if every else f"{source} has no datasets")
+        raise NotFoundError(f"no dataset of {source} in the area and period asked for; {span}.")
+    tiles = {}
+    for tile_index, geobox in gridspec.tiles_from_geopolygon(area):
+        footprint = geobox.extent
+        groups: dict[str, list] = {}
+        for ds in datasets:
+            if ds.extent is not None and ds.extent.to_crs(gridspec.crs).intersects(footprint):
+                groups.setdefault(str(solar_day(ds)), []).append(ds)
+        if groups:
+            tiles[tuple(tile_index)] = (geobox, groups)
+    return tiles
+
+
+def ingest(settings: Settings, source: str, name: str, area, gridspec, time=None, resampling: str = "nearest",
+           scheduler: str | None = None, workers: int | None = None, outdir: str | None = None, progress=None) -> IngestReport:
+    """Reproject ``source`` onto ``gridspec`` over ``area`` into the new product ``name``.
+
+    Parameters
+    ----------
+    source, name : str
+        Source product and output product (created if missing; resumed if it is an
+        earlier ingest of the same source).
+    area : odc.geo.geom.Geometry
+    gridspec : odc.geo.gridspec.GridSpec
+    time : (str, str), optional
+        Begin and end dates.
+    resampling : str
+        One of :data:`RESAMPLING` (rasterio/GDAL names).
+    scheduler, workers :
+        See :func:`antares.pipeline.executor.task_runner` (``"sync"`` runs in process).
+    outdir : path, optional
+        Where the COGs go (default ``$ANTARES_HOME/products/<name>``).
+    progress : callable, optional
+        ``progress(done, total)`` after each tile.
+
+    Raises
+    ------
+    NotFoundError
+        Unknown source product, or no source data in the area and period.
+    AlreadyExistsError
+        ``name`` exists as a product that is not an ingest of ``source`` with the same measurements.
+    UsageError
+        Unknown resampling.
+    """
+    import uuid
+
+    from antares.cube.index import add_product, connect, product_definition
+    from antares.db.engine import database_url, open_database, session_scope
+    from antares.db.runs import finish_run, start_run
+    from antares.pipeline.executor import task_runner
+    from antares.prepare.base import dataset_id
+
+    if resampling not in RESAMPLING:
+        raise UsageError(f"unknown resampling '{resampling}'; valid: {', '.join(RESAMPLING)}.")
+    open_database(settings).dispose()
+    url = database_url(settings)
+    outdir = Path(outdir) if outdir else settings.home / "products" / name
+    dc = connect(url)
+    try:
+        src_def = product_definition(dc, source)
+        description = f"{source} ingested by antares onto {gridspec.crs} at {gridspec.resolution.x:g} ({resampling})"
+        out_def = derive_output_product(src_def, name, gridspec, description)
+        existing = dc.index.products.get_by_name(name)
+        if existing is not None:
+            same = [m["name"] for m in existing.definition["measurements"]] == [m["name"] for m in out_def["measurements"]]
+            if not same or existing.definition.get("load", {}).get("crs") != out_def["load"]["crs"]:
+                raise AlreadyExistsError(
+                    f"product '{name}' exists and is not an ingest of {source} onto this grid; choose another --name."
+                )
+        tiles = plan(dc, source, area, gridspec, time)
+        if existing is None:
+            add_product(dc, out_def)
+        report = IngestReport(product=name, tiles=len(tiles))
+        jobs = []
+        for tile, (geobox, groups) in sorted(tiles.items()):
+            todo = []
+            for day, dss in sorted(groups.items()):
+                out_id = dataset_id(f"ingest:{name}:{tile[0]}:{tile[1]}:{day}")
+                if dc.index.datasets.has(out_id):
+                    report.skipped += 1
+                    continue
+                when = min(d.center_time for d in dss)
+                todo.append((day, when, [str(d.id) for d in dss], str(out_id)))
+            if todo:
+                jobs.append(TileJob(url, name, tile, geobox, todo, out_def["measurements"], resampling, str(outdir)))
+    finally:
+        dc.close()
+
+    params = {"source": source, "grid": {"crs": str(gridspec.crs), "resolution": float(gridspec.resolution.x),
+                                         "tile_size": list(gridspec.tile_shape)},
+              "time": list(time) if time else None, "resampling": resampling, "area_wkt": area.to_crs("EPSG:4326").wkt}
+    with session_scope(settings) as session:
+        run_id = start_run(session, "ingest", name, params, {"product": source})
+    from antares.db.runs import record_tile
+
+    dc = connect(url)
+    done = 0
+    try:
+        with task_runner(scheduler or settings.scheduler, workers or settings.workers) as run:
+            starts = {job.tile: timer.monotonic() for job in jobs}
+            for job, result in run(ingest_tile, jobs):
+                done += 1
+                seconds = timer.monotonic() - starts[job.tile]
+                if isinstance(result, Exception):
+                    message = f"{type(result).__name__}: {str(result).splitlines()[0] if str(result) else ''}"
+                    report.failed.append((job.tile, message))
+                    status = "failed"
+                else:
+                    status, message = "done", None
+                    try:
+                        _index_results(dc, result)
+                    except Exception as exc:  # refused by the index: report the tile, keep going
+                        report.failed.append((job.tile, f"indexing failed: {' '.join(str(exc).split())}"))
+                        status, message = "failed", str(exc)
+                    else:
+                        report.written += len(result)
+                        report.empty += len(job.groups) - len(result)
+                with session_scope(settings) as session:
+                    record_tile(session, run_id, job.tile, status, seconds, message)
+                if progress:
+                    progress(done, len(jobs))
+    finally:
+        dc.close()
+        with session_scope(settings) as session:
+            finish_run(session, run_id, "failed" if report.failed else "done",
+                       f"{len(report.failed)} tile(s) failed" if report.failed else None)
+    return report
+
+
+def _index_results(dc, results) -> None:
+    from datacube.index.hl import Doc2Dataset
+
+    resolver = Doc2Dataset(dc.index, skip_lineage=False, verify_lineage=False)
+    for doc, uri in results:
+        dataset, error = resolver(doc, uri)
+        if dataset is None:
+            raise InvalidInputError(f"dataset {doc['id']} refused: {error}")
+        dc.index.datasets.add(dataset, with_lineage=True)
