@@ -11,7 +11,7 @@ from antares.cli.output import echo_json, echo_table
 
 @click.group("list")
 def list_():
-    """List regions, products, datasets or runs (a table, or JSON with --json)."""
+    """List regions, products, datasets, runs or grid presets (a table, or JSON with --json)."""
 
 
 @list_.command(epilog="Example:\n\n  antares list regions --json")
@@ -89,3 +89,22 @@ def runs(state: CliState, kind, as_json):
         echo_json(rows)
     else:
         echo_table(rows, ["id", "kind", "name", "status", "started_at", "seconds", "error"], empty="No runs yet.")
+
+
+@list_.command(epilog="Example:\n\n  antares list grids")
+@json_option
+def grids(as_json):
+    """Tile grid presets for --grid (config/grids.yaml)."""
+    from dataclasses import asdict
+
+    from antares.cube.grid import load_presets
+
+    rows = []
+    for preset in load_presets().values():
+        row = asdict(preset)
+        row["tile_km"] = preset.tile_size * preset.resolution / 1000
+        rows.append(row)
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, ["name", "crs", "resolution", "tile_size", "tile_km", "origin"])

@@ -153,9 +153,10 @@ def list_datasets(dc, product: str | None = None) -> list[dict]:
 
 
 def add_dataset_documents(dc, documents: list[dict]) -> tuple[int, int, list]:
-    """Add eo3 dataset documents to the index; already indexed ids are skipped.
+    """Add eo3 dataset documents to the index in one transaction; already indexed ids are skipped.
 
-    Each document's location is the directory of its first measurement.
+    Each document's location is the directory of its first measurement. Either all
+    accepted documents are added or, if the database fails midway, none is.
 
     Returns
     -------
@@ -166,18 +167,25 @@ def add_dataset_documents(dc, documents: list[dict]) -> tuple[int, int, list]:
 
     resolver = Doc2Dataset(dc.index, skip_lineage=True, verify_lineage=False)
     added, existing, failures = 0, 0, []
-    for doc in documents:
-        if dc.index.datasets.has(doc["id"]):
-            existing += 1
-            continue
-        first = next(iter(doc["measurements"].values()))["path"]
-        location = first.rsplit("/", 1)[0] + "/"
-        dataset, error = resolver(doc, location)
-        if dataset is None:
-            failures.append((doc["id"], f"dataset {doc['id']} was refused by the index: {' '.join(str(error).split())}"))
-            continue
-        dc.index.datasets.add(dataset, with_lineage=False)
-        added += 1
+    known = set()
+    ids = [doc["id"] for doc in documents]
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start:start + 1000]
+        known.update(i for i, has in zip(chunk, dc.index.datasets.bulk_has(chunk)) if has)
+    with dc.index.transaction():  # one commit for the batch instead of one per dataset
+        for doc in documents:
+            if doc["id"] in known:
+                existing += 1
+                continue
+            first = next(iter(doc["measurements"].values()))["path"]
+            location = first.rsplit("/", 1)[0] + "/"
+            dataset, error = resolver(doc, location)
+            if dataset is None:
+                failures.append((doc["id"], f"dataset {doc['id']} was refused by the index: {' '.join(str(error).split())}"))
+                continue
+            dc.index.datasets.add(dataset, with_lineage=False)
+            known.add(doc["id"])
+            added += 1
     return added, existing, failures
 
 

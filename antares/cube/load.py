@@ -33,7 +33,8 @@ def native_geobox(datasets, measurements: list[str], geopolygon=None):
     crss = {str(ds.crs) for ds in datasets}
     if len(crss) > 1:
         raise InvalidInputError(
-            f"the datasets are in {len(crss)} CRSs ({', '.join(sorted(crss))}); choose one with --crs and --resolution."
+            f"the datasets are in {len(crss)} CRSs ({', '.join(sorted(crss))}); put them on one grid first with "
+            "'antares ingest --grid PRESET' and load that product."
         )
     crs = datasets[0].crs
     res, origin, bounds = None, None, [math.inf, math.inf, -math.inf, -math.inf]
