@@ -27,6 +27,8 @@ setup(
     install_requires=[
         "datacube>=1.9.20,<2",  # its [postgres] extra builds psycopg2 from source; psycopg2-binary below provides the same module
         "odc-geo>=0.4",
+        "odc-stac>=0.5",
+        "pystac>=1.9",
         "sqlalchemy>=2.0,<2.1",
         "geoalchemy2>=0.14",
         "alembic>=1.12",

@@ -11,7 +11,7 @@ preparer_options = [
     click.option("--dataset_name", "--preparer", "preparer", required=True,
                  help="Preparer: s2_bands, s2_l2a_safe, s2_l1c_safe, stac, dem, s1_grd."),
     click.option("--product", default=None, help="Product to prepare for (default: the preparer's, e.g. s2_l2a)."),
-    click.option("--pattern", default=None, help="s2_bands: regex with groups date, band and optional tile, matched on paths."),
+    click.option("--pattern", default=None, help="s2_bands: regex with groups date, band, optional tile; s1_grd: group date, optional pol."),
     click.option("--no-verify", is_flag=True, help="Do not decode every pixel to detect corrupt files (faster)."),
     click.option("--outdir", default=None, type=click.Path(file_okay=False, path_type=str),
                  help="dem: where to write the slope and aspect COGs (default: beside the DEM)."),

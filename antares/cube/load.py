@@ -44,22 +44,21 @@ def native_geobox(datasets, measurements: list[str], geopolygon=None):
             grid = grids[ds.metadata_doc["measurements"][name].get("grid", "default")]
             a, _, c, _, e, f = grid["transform"][:6]
             h, w = grid["shape"]
-            if res is None or abs(a) < res:
-                res, origin = abs(a), (c, f)
+            if res is None or abs(a) * abs(e) < res[0] * res[1]:
+                res, origin = (abs(a), abs(e)), (c, f)
             bounds = [min(bounds[0], c), min(bounds[1], f + e * h), max(bounds[2], c + a * w), max(bounds[3], f)]
     if geopolygon is not None:
         gx0, gy0, gx1, gy1 = geopolygon.to_crs(crs).boundingbox
         bounds = [max(bounds[0], gx0), max(bounds[1], gy0), min(bounds[2], gx1), min(bounds[3], gy1)]
         if bounds[0] >= bounds[2] or bounds[1] >= bounds[3]:
             raise InvalidInputError("the region does not overlap the datasets found.")
-    ox, oy = origin
-    eps = 1e-6 * res
-    x0 = ox + math.floor((bounds[0] - ox) / res + eps) * res
-    x1 = ox + math.ceil((bounds[2] - ox) / res - eps) * res
-    y1 = oy - math.floor((oy - bounds[3]) / res + eps) * res
-    y0 = oy - math.ceil((oy - bounds[1]) / res - eps) * res
-    shape = (round((y1 - y0) / res), round((x1 - x0) / res))
-    return GeoBox(shape, Affine(res, 0.0, x0, 0.0, -res, y1), crs)
+    (rx, ry), (ox, oy) = res, origin  # pixels need not be square (e.g. 9.995 m x 9.997 m)
+    x0 = ox + math.floor((bounds[0] - ox) / rx + 1e-6) * rx
+    x1 = ox + math.ceil((bounds[2] - ox) / rx - 1e-6) * rx
+    y1 = oy - math.floor((oy - bounds[3]) / ry + 1e-6) * ry
+    y0 = oy - math.ceil((oy - bounds[1]) / ry - 1e-6) * ry
+    shape = (round((y1 - y0) / ry), round((x1 - x0) / rx))
+    return GeoBox(shape, Affine(rx, 0.0, x0, 0.0, -ry, y1), crs)
 
 
 def load(dc, product: str, time=None, measurements=None, geopolygon=None, output_crs=None, resolution=None):

@@ -133,6 +133,8 @@ def prepare(settings: Settings, path, preparer: str, product: str | None = None,
             else:
                 complete.append(doc)
         return Prepared(complete, failures, name)
+    if not result.documents:  # every dataset failed: report the failures, derive nothing
+        return Prepared([], result.failures, name)
     derived = derive_product(definition, name, result.documents)
     keep = {m["name"] for m in derived["measurements"]}
     for doc in result.documents:

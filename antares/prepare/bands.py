@@ -81,7 +81,7 @@ class S2BandsPreparer(Preparer):
             if key not in groups:
                 label = f"{tile + ' ' if tile else ''}{when:%Y-%m-%d %H:%M:%S} under {root}"
                 groups[key] = Candidate(key=f"{tile}:{when.isoformat()}", label=label,
-                                        properties={"datetime": when, **({"odc:region_code": tile} if tile else {})})
+                                        properties={"datetime": when, **({"odc:region_code": tile.removeprefix("T")} if tile else {})})
             groups[key].files.setdefault(normalise_band(match.group("band")), []).append(path)
         for (folder, date_text), paths in sorted(bad_dates.items()):
             failures.append((str(paths[0]), f"{folder}: cannot parse the date {date_text!r} that --pattern matched in "

@@ -139,12 +139,18 @@ def check_pixels(path: Path, band: int = 1) -> None:
     """Decode the whole band once so that a corrupt or truncated file fails at indexing, not at load."""
     import rasterio
 
+    import numpy as np
+    from rasterio.windows import Window
+
     try:
         with rasterio.open(path) as src:
-            for _, window in src.block_windows(band):
-                src.read(band, window=window)
+            itemsize = np.dtype(src.dtypes[band - 1]).itemsize
+            step = max(1, (64 << 20) // max(1, src.width * itemsize))  # strips of about 64 MB
+            for row in range(0, src.height, step):
+                src.read(band, window=Window(0, row, src.width, min(step, src.height - row)))
     except rasterio.errors.RasterioError as exc:
-        raise InvalidInputError(f"{path} is corrupt or truncated: {str(exc).splitlines()[0]}") from exc
+        cause = exc.__cause__ or exc
+        raise InvalidInputError(f"{path} is corrupt or truncated: {str(cause).splitlines()[0]}") from exc
 
 
 def parse_datetime(text: str) -> dt.datetime:

@@ -54,7 +54,7 @@ def test_cli_init_twice_and_list_products(runner, fresh_settings):
     import json
 
     products = {p["name"]: p for p in json.loads(listed.output)}
-    assert set(products) == {"s2_l2a", "s2_l1c", "srtm", "s1_grd"}
+    assert set(products) == {"s2_l2a", "s2_l1c", "srtm", "s1_grd", "s1_grd_linear"}
     assert products["s2_l2a"]["datasets"] == 0
     assert "SCL" in products["s2_l2a"]["measurements"].split(",")
 

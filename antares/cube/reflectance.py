@@ -1,0 +1,171 @@
+"""Sentinel-2 digital numbers (DN) to reflectance, with the offsets of each dataset.
+
+From processing baseline 04.00 (products from 25 January 2022 on) ESA stores
+Sentinel-2 L1C and L2A reflectances with a radiometric offset, so that values
+darker than zero are kept::
+
+    reflectance = (DN + ADD_OFFSET) / QUANTIFICATION_VALUE
+
+with ``ADD_OFFSET`` = ``RADIO_ADD_OFFSET`` (L1C) or ``BOA_ADD_OFFSET`` (L2A), -1000
+in practice, ``QUANTIFICATION_VALUE`` = 10000, and DN = 0 still meaning no data.
+Source: ESA, *Sentinel-2 Products Specification Document* (S2-PDGS-TAS-DI-PSD, the
+issue for processing baseline 04.00), "Provision of negative radiometric values
+(implementing an offset)", also on ESA's Sentinel-2 "Processing Baseline" page.
+Before 04.00 the offset is 0. The SAFE preparers record the offset of
+each dataset as ``antares:add_offset`` (``antares:add_offset_per_band`` when bands
+differ) and ``antares:scale_factor`` = 1 / QUANTIFICATION_VALUE.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from antares.errors import InvalidInputError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OFFSET = 0
+DEFAULT_SCALE = 1e-4
+SKIP = {"SCL"}
+
+
+def _properties(ds) -> dict:
+    doc = ds.metadata_doc if hasattr(ds, "metadata_doc") else ds
+    return doc.get("properties", {})
+
+
+def _time(ds):
+    import numpy as np
+    import pandas as pd
+
+    if hasattr(ds, "center_time"):
+        when = ds.center_time
+    else:
+        when = pd.Timestamp(_properties(ds)["datetime"])
+    when = pd.Timestamp(when)
+    if when.tzinfo is not None:
+        when = when.tz_convert("UTC").tz_localize(None)
+    return np.datetime64(when, "ns")
+
+
+def _canonical(data, datasets) -> dict:
+    """Loaded variable name -> product measurement name (resolving aliases), when known."""
+    names = {}
+    for ds in datasets:
+        product = getattr(ds, "product", None)
+        for name, m in (getattr(product, "measurements", None) or {}).items():
+            names.setdefault(name, name)
+            for alias in m.get("aliases", []):
+                names.setdefault(alias, name)
+    return {var: names.get(var, var) for var in data.data_vars}
+
+
+def is_reflectance(name: str, attrs: dict) -> bool:
+    """Whether the measurement ``name`` with DataArray ``attrs`` holds reflectance DN.
+
+    SCL, measurements with a ``flags_definition`` and those whose units are not ``'1'``
+    are left alone.
+    """
+    return name.upper() not in SKIP and "flags_definition" not in attrs and str(attrs.get("units", "1")) == "1"
+
+
+def offsets_per_time(data, datasets, name: str) -> tuple:
+    """``(offset, scale)`` arrays of shape (time,) for measurement ``name``.
+
+    Raises
+    ------
+    InvalidInputError
+        A time step has no dataset among ``datasets``, or its datasets disagree.
+    """
+    import numpy as np
+
+    by_time: dict = {}
+    for ds in datasets:
+        by_time.setdefault(_time(ds), []).append(_properties(ds))
+    times = np.array(sorted(by_time), dtype="datetime64[ns]")
+    offsets, scales = [], []
+    for t in data.time.values:
+        group = by_time.get(np.datetime64(t, "ns"))
+        if group is None:  # grouped by solar day: the datasets within 12 hours
+            near = times[np.abs(times - np.datetime64(t, "ns")) <= np.timedelta64(12, "h")] if times.size else times
+            group = [p for n in near for p in by_time[n]]
+        if not group:
+            raise InvalidInputError(f"no dataset given for time step {str(t)[:19]}; pass the datasets that were loaded "
+                                    "(dc.find_datasets with the same query) to to_reflectance.")
+        pairs = {(p.get("antares:add_offset_per_band", {}).get(name, p.get("antares:add_offset", DEFAULT_OFFSET)),
+                  p.get("antares:scale_factor", DEFAULT_SCALE)) for p in group}
+        if len(pairs) > 1:
+            raise InvalidInputError(f"the datasets of time step {str(t)[:19]} have different offsets/scales for {name} "
+                                    f"({sorted(pairs)}); load them separately (group_by=None) before to_reflectance.")
+        (offset, scale), = pairs
+        offsets.append(offset)
+        scales.append(scale)
+    return np.array(offsets, np.float32), np.array(scales, np.float32)
+
+
+def to_reflectance(data, datasets):
+    """Turn loaded Sentinel-2 DN into float32 reflectance, dataset by dataset.
+
+    ``reflectance = (DN + add_offset) * scale_factor``, NaN where DN equals the
+    variable's ``nodata`` attribute. ``add_offset`` (``antares:add_offset``, or the
+    band's entry in ``antares:add_offset_per_band``; 0 when absent) and
+    ``scale_factor`` (``antares:scale_factor``; 1e-4 when absent) are read from the
+    properties of the datasets of each time step, so a series mixing processing
+    baselines before and after 04.00 (offset 0 and -1000) comes out consistent.
+    Reflectance may be slightly negative from baseline 04.00 (DN below 1000): that is
+    ESA's intent and is kept.
+
+    Parameters
+    ----------
+    data : xarray.Dataset
+        As returned by ``dc.load``: variables (time, y, x) of integer DN with a
+        ``nodata`` attribute; numpy- or dask-backed (kept lazy).
+    datasets : sequence of datacube.model.Dataset or eo3 dataset documents (dict)
+        The datasets loaded (e.g. ``dc.find_datasets(...)`` with the same query).
+        Each time step is matched by time (exactly, else within 12 hours when the
+        data was grouped by solar day).
+
+    Returns
+    -------
+    xarray.Dataset
+        Same coordinates, CRS and variables. Reflectance variables are float32,
+        unitless, with ``nodata`` NaN. SCL, variables with a ``flags_definition``
+        and variables whose units are not ``'1'`` are returned unchanged.
+
+    Raises
+    ------
+    InvalidInputError
+        A time step has no dataset among ``datasets``, or the datasets of one time step
+        have different offsets.
+
+    Examples
+    --------
+    >>> datasets = dc.find_datasets(product="s2_l2a", time=("2022-01-01", "2022-12-31"))  # doctest: +SKIP
+    >>> dn = dc.load(datasets=datasets, measurements=["B04", "B08", "SCL"], like=geobox)  # doctest: +SKIP
+    >>> refl = to_reflectance(dn, datasets)  # doctest: +SKIP
+    >>> float(refl.B04.isel(time=0).mean())  # doctest: +SKIP
+    0.0412
+    """
+    import numpy as np
+    import xarray as xr
+
+    datasets = list(datasets)
+    canonical = _canonical(data, datasets)
+    out = {}
+    for var, arr in data.data_vars.items():
+        if not is_reflectance(canonical[var], arr.attrs) or "time" not in arr.dims:
+            out[var] = arr
+            continue
+        offset, scale = offsets_per_time(data, datasets, canonical[var])
+        offset = xr.DataArray(offset, dims="time", coords={"time": data.time})
+        scale = xr.DataArray(scale, dims="time", coords={"time": data.time})
+        refl = (arr.astype(np.float32) + offset) * scale
+        nodata = arr.attrs.get("nodata")
+        if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+            refl = refl.where(arr != nodata)
+        refl = refl.astype(np.float32)
+        refl.attrs = {**{k: v for k, v in arr.attrs.items() if k not in ("scale_factor", "add_offset")},
+                      "nodata": np.nan, "units": "1"}
+        out[var] = refl
+        log.debug("%s: reflectance with offsets %s", var, sorted(set(offset.values.tolist())))
+    return xr.Dataset(out, coords=data.coords, attrs=data.attrs)
