@@ -11,9 +11,7 @@ others finish.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import time as timer
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,7 +90,6 @@ def ingest_tile(job: TileJob) -> list[dict]:
 
     ix, iy = job.tile
     outdir = Path(job.outdir) / f"{ix}_{iy}"
-    names = [m["name"] for m in job.measurements]
     dc = connect(job.url, app="antares-ingest")
     out = []
     try:
@@ -181,12 +178,9 @@ def ingest(settings: Settings, source: str, name: str, area, gridspec, time=None
     UsageError
         Unknown resampling.
     """
-    import uuid
-
     from antares.cube.index import add_product, connect, product_definition
-    from antares.db.engine import database_url, open_database, session_scope
-    from antares.db.runs import finish_run, start_run
-    from antares.pipeline.executor import task_runner
+    from antares.db.engine import database_url, open_database
+    from antares.pipeline.tiles import run_tiles
     from antares.prepare.base import dataset_id
 
     if resampling not in RESAMPLING:
@@ -228,50 +222,35 @@ def ingest(settings: Settings, source: str, name: str, area, gridspec, time=None
     params = {"source": source, "grid": {"crs": str(gridspec.crs), "resolution": float(gridspec.resolution.x),
                                          "tile_size": list(gridspec.tile_shape)},
               "time": list(time) if time else None, "resampling": resampling, "area_wkt": area.to_crs("EPSG:4326").wkt}
-    with session_scope(settings) as session:
-        run_id = start_run(session, "ingest", name, params, {"product": source})
-    from antares.db.runs import record_tile
-
     dc = connect(url)
-    done = 0
+
+    def on_result(job: TileJob, result: list) -> None:
+        index_documents(dc, result)
+        report.written += len(result)
+        report.empty += len(job.groups) - len(result)
+
     try:
-        with task_runner(scheduler or settings.scheduler, workers or settings.workers) as run:
-            starts = {job.tile: timer.monotonic() for job in jobs}
-            for job, result in run(ingest_tile, jobs):
-                done += 1
-                seconds = timer.monotonic() - starts[job.tile]
-                if isinstance(result, Exception):
-                    message = f"{type(result).__name__}: {str(result).splitlines()[0] if str(result) else ''}"
-                    report.failed.append((job.tile, message))
-                    status = "failed"
-                else:
-                    status, message = "done", None
-                    try:
-                        _index_results(dc, result)
-                    except Exception as exc:  # refused by the index: report the tile, keep going
-                        report.failed.append((job.tile, f"indexing failed: {' '.join(str(exc).split())}"))
-                        status, message = "failed", str(exc)
-                    else:
-                        report.written += len(result)
-                        report.empty += len(job.groups) - len(result)
-                with session_scope(settings) as session:
-                    record_tile(session, run_id, job.tile, status, seconds, message)
-                if progress:
-                    progress(done, len(jobs))
+        report.failed = run_tiles(settings, "ingest", name, params, {"product": source}, jobs, ingest_tile, on_result,
+                                  scheduler, workers, progress)
     finally:
         dc.close()
-        with session_scope(settings) as session:
-            finish_run(session, run_id, "failed" if report.failed else "done",
-                       f"{len(report.failed)} tile(s) failed" if report.failed else None)
     return report
 
 
-def _index_results(dc, results) -> None:
+def index_documents(dc, results) -> None:
+    """Index ``(eo3 document, location URI)`` pairs with their lineage, in one transaction.
+
+    Raises
+    ------
+    InvalidInputError
+        ODC refused a document (nothing of this batch is indexed).
+    """
     from datacube.index.hl import Doc2Dataset
 
     resolver = Doc2Dataset(dc.index, skip_lineage=False, verify_lineage=False)
-    for doc, uri in results:
-        dataset, error = resolver(doc, uri)
-        if dataset is None:
-            raise InvalidInputError(f"dataset {doc['id']} refused: {error}")
-        dc.index.datasets.add(dataset, with_lineage=True)
+    with dc.index.transaction():
+        for doc, uri in results:
+            dataset, error = resolver(doc, uri)
+            if dataset is None:
+                raise InvalidInputError(f"dataset {doc['id']} refused: {' '.join(str(error).split())}")
+            dc.index.datasets.add(dataset, with_lineage=True)

@@ -5,7 +5,6 @@ import json
 import shutil
 
 import numpy as np
-import pytest
 import rasterio
 import sqlalchemy as sa
 

@@ -1,0 +1,97 @@
+"""Running per-tile tasks of a stage: dask execution, indexing in the main process, run records.
+
+Every tiled stage (ingest, apply_recipe, ...) plans its tiles, then hands them to
+:func:`run_tiles`, which runs ``worker(job)`` for each on the chosen executor, calls
+``on_result(job, result)`` in the main process as results arrive (this is where
+datasets are indexed: only the main process writes to the database), records each
+tile's status, duration and error in ``run_tile`` and the run's outcome in ``run``.
+A failing tile never stops the others.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from typing import Callable
+
+from antares.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _timed(worker: Callable, job):
+    """Run ``worker(job)`` and return ``(result, seconds)`` (runs on the worker)."""
+    start = time.monotonic()
+    result = worker(job)
+    return result, time.monotonic() - start
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def run_tiles(settings: Settings, kind: str, name: str, params: dict, inputs: dict, jobs: list,
+              worker: Callable, on_result: Callable, scheduler: str | None = None, workers: int | None = None,
+              progress: Callable | None = None) -> list[tuple[tuple[int, int], str]]:
+    """Run ``worker`` over ``jobs`` (objects with a ``tile`` attribute) and record the run.
+
+    Parameters
+    ----------
+    kind, name : str
+        The run's stage and name (``antares list runs``).
+    params, inputs : dict
+        Recorded with the run (JSON).
+    jobs : list
+        Picklable task descriptions; ``job.tile`` is the tile index ``(ix, iy)``.
+    worker : callable
+        Top-level function ``worker(job) -> result`` (runs on a dask worker).
+    on_result : callable
+        ``on_result(job, result)`` in the main process; an exception marks the tile failed.
+    scheduler, workers :
+        See :func:`antares.pipeline.executor.task_runner`.
+    progress : callable, optional
+        ``progress(done, total)`` after each tile.
+
+    Returns
+    -------
+    list of ((ix, iy), message)
+        The failed tiles.
+    """
+    from antares.db.engine import session_scope
+    from antares.db.runs import finish_run, record_tile, start_run
+    from antares.pipeline.executor import task_runner
+
+    with session_scope(settings) as session:
+        run_id = start_run(session, kind, name, params, inputs)
+    failures: list[tuple[tuple[int, int], str]] = []
+    done = 0
+    try:
+        with task_runner(scheduler or settings.scheduler, workers or settings.workers) as run:
+            for job, outcome in run(functools.partial(_timed, worker), jobs):
+                done += 1
+                seconds, message = None, None
+                if isinstance(outcome, Exception):
+                    message = _one_line(outcome)
+                else:
+                    result, seconds = outcome
+                    try:
+                        on_result(job, result)
+                    except Exception as exc:  # e.g. refused by the index: this tile failed, the others go on
+                        message = _one_line(exc)
+                if message:
+                    failures.append((job.tile, message))
+                    log.debug("tile %s failed: %s", job.tile, message)
+                with session_scope(settings) as session:
+                    record_tile(session, run_id, job.tile, "failed" if message else "done", seconds, message)
+                if progress:
+                    progress(done, len(jobs))
+    except BaseException as exc:
+        with session_scope(settings) as session:
+            finish_run(session, run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", _one_line(exc))
+        raise
+    with session_scope(settings) as session:
+        finish_run(session, run_id, "failed" if failures else "done",
+                   f"{len(failures)} tile(s) failed" if failures else None)
+    return failures
