@@ -7,10 +7,15 @@ pristine database get their own database in that cluster (``fresh_settings``).
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
 import pytest
+
+# GDAL writes statistics into FILE.aux.xml beside a raster it reads in some cases;
+# the shared data must stay untouched by the tests.
+os.environ.setdefault("GDAL_PAM_ENABLED", "NO")
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

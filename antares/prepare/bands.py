@@ -10,6 +10,11 @@ pattern reads both of these layouts::
 Files with the same (tile, date) form one dataset. When a band appears at several
 resolutions (e.g. B03 at 10 m and 20 m), the finest is kept.
 
+A pattern without a ``band`` group reads multi-band stacks instead: every matching
+file is one dataset whose band descriptions name the measurements (e.g. the
+WorldCereal monthly composites ``2021-03_S2L2A.tif`` with bands B02 ... B12, read with
+``--pattern '(?P<date>\d{4}-\d{2})_S2L2A\.tif$'``).
+
 Dataset ids are uuid5 of (product, tile, sensing time, CRS, origin of the finest grid):
 the same acquisition gets the same id whichever directory the scan starts from, so
 re-indexing never duplicates it, while two areas imaged on the same day stay apart.
@@ -52,9 +57,10 @@ class S2BandsPreparer(Preparer):
             self.pattern = re.compile(pattern or DEFAULT_PATTERN)
         except re.error as exc:
             raise UsageError(f"--pattern {pattern!r} is not a valid regular expression: {exc}.") from None
-        missing = {"date", "band"} - set(self.pattern.groupindex)
-        if missing:
-            raise UsageError(f"--pattern must have the named groups (?P<date>...) and (?P<band>...); missing: {', '.join(sorted(missing))}.")
+        if "date" not in self.pattern.groupindex:
+            raise UsageError("--pattern must have the named group (?P<date>...) (and (?P<band>...) unless the files are "
+                             "multi-band stacks whose band descriptions name the bands).")
+        self.stacks = "band" not in self.pattern.groupindex
         self.verify = verify
 
     def describe(self) -> str:
@@ -82,28 +88,52 @@ class S2BandsPreparer(Preparer):
                 label = f"{tile + ' ' if tile else ''}{when:%Y-%m-%d %H:%M:%S} under {root}"
                 groups[key] = Candidate(key=f"{tile}:{when.isoformat()}", label=label,
                                         properties={"datetime": when, **({"odc:region_code": tile.removeprefix("T")} if tile else {})})
-            groups[key].files.setdefault(normalise_band(match.group("band")), []).append(path)
+            if self.stacks:
+                groups[key].files.setdefault("", []).append(path)
+            else:
+                groups[key].files.setdefault(normalise_band(match.group("band")), []).append(path)
         for (folder, date_text), paths in sorted(bad_dates.items()):
             failures.append((str(paths[0]), f"{folder}: cannot parse the date {date_text!r} that --pattern matched in "
                                             f"{len(paths)} file(s) (e.g. {paths[0].name}); use YYYY-MM-DD, YYYYMMDD or YYYYMMDDTHHMMSS."))
         yield from groups.values()
 
+    def _stack_bands(self, candidate: Candidate) -> dict:
+        """band name -> [(path, band index)] from the descriptions of multi-band files."""
+        import rasterio
+
+        out: dict = {}
+        for path in candidate.files[""]:
+            try:
+                with rasterio.open(path) as src:
+                    descriptions = src.descriptions
+            except rasterio.errors.RasterioIOError as exc:
+                raise InvalidInputError(f"{path} cannot be read as a raster (corrupt, truncated or not a raster): "
+                                        f"{str(exc).splitlines()[0]}") from exc
+            if not all(descriptions):
+                raise InvalidInputError(f"{path}: band descriptions are missing, so the bands cannot be named; "
+                                        "give each band a description (B02, B03, ...) or use one file per band with a (?P<band>...) group.")
+            for index, description in enumerate(descriptions, start=1):
+                out.setdefault(normalise_band(description), []).append((path, index))
+        return out
+
     def prepare(self, candidate: Candidate, product: dict, product_name: str) -> dict:
         names = {m["name"]: m["name"] for m in product["measurements"]}
         names.update({a.upper(): m["name"] for m in product["measurements"] for a in m.get("aliases", [])})
+        files = (self._stack_bands(candidate) if self.stacks
+                 else {band: [(p, 1) for p in paths] for band, paths in candidate.files.items()})
         bands = []
-        for band, paths in sorted(candidate.files.items()):
+        for band, paths in sorted(files.items()):
             if band not in names:
                 raise InvalidInputError(
-                    f"{paths[0]}: band {band} is not a measurement of product {product['name']} "
+                    f"{paths[0][0]}: band {band} is not a measurement of product {product['name']} "
                     f"(measurements: {', '.join(m['name'] for m in product['measurements'])})."
                 )
-            found = [read_band(names[band], p) for p in paths]
+            found = [read_band(names[band], p, index) for p, index in paths]
             best = min(found, key=lambda b: abs(b.transform[0]))
             if len(found) > 1:
                 log.debug("%s: band %s found at several resolutions; keeping %s", candidate.label, band, best.path)
             if self.verify:
-                check_pixels(best.path)
+                check_pixels(best.path, best.band)
             bands.append(best)
         finest = min(bands, key=lambda b: abs(b.transform[0]))
         key = f"s2_bands:{product_name}:{candidate.key}:{finest.crs}:{finest.transform[2]:.3f}:{finest.transform[5]:.3f}"

@@ -33,7 +33,7 @@ Properties
     ``eo:sun_azimuth``/``eo:sun_elevation``, ``odc:region_code`` (the MGRS tile without the ``T``, as
     the s2_bands preparer names tiles, from ``s2:mgrs_tile``, ``grid:code`` or the
     ``mgrs:``/``sentinel:`` tile fields), the item's scalar ``s2:*`` fields, and
-    ``antares:boa_add_offset`` from the reflectance bands' ``raster:bands``
+    ``antares:add_offset`` (read by ``to_reflectance``) from the reflectance bands' ``raster:bands``
     ``offset``/``scale`` (reflectance = (DN + offset) / 10000) when they give one.
 
 Hrefs
@@ -294,7 +294,7 @@ def _properties(feature: dict, where: str, chosen: dict) -> dict:
     props.update({k: v for k, v in stac.items() if k.startswith("s2:") and isinstance(v, (str, int, float, bool))})
     offset = _boa_add_offset(feature, chosen)
     if offset is not None:
-        props["antares:boa_add_offset"] = offset
+        props["antares:add_offset"] = offset
     props["antares:stac_id"] = feature["id"]
     if feature.get("collection"):
         props["antares:stac_collection"] = feature["collection"]

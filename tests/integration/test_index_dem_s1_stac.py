@@ -417,7 +417,7 @@ def test_stac_items_index_and_load_exact_pixels(settings, data_dir, tmp_path, ru
     assert doc["measurements"]["SCL"]["grid"] == "20m" and doc["crs"] == "epsg:3035"
     props = doc["properties"]
     assert props["odc:region_code"] == "34TFR" and props["eo:platform"] == "sentinel-2b"
-    assert props["eo:cloud_cover"] == 12.5 and props["antares:boa_add_offset"] == 0
+    assert props["eo:cloud_cover"] == 12.5 and props["antares:add_offset"] == 0
     assert props["antares:stac_id"] == "S2B_34TFR_20180107_0_L2A"
 
 
