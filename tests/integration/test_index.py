@@ -142,3 +142,26 @@ def test_existing_product_missing_bands(settings, data_dir, tmp_path, runner):
     assert "product s2_l2a needs measurement(s) B01, B05, B06, B07, B8A, B09, B11, B12" in result.stderr
     assert "--product NEW_NAME" in result.stderr
     assert dataset_count(settings) == before
+
+
+def test_multiband_stacks_named_by_band_descriptions(settings, data_dir, runner):
+    """WorldCereal monthly composites: one 9-band file per month, bands named by their descriptions."""
+    folder = data_dir / "worldcereal-belgium" / "geotiff" / "s2_monthly"
+    result = runner.invoke(cli, ["index", "--path", str(folder), "--dataset_name", "s2_bands", "--product", "be_stack",
+                                 "--pattern", r"(?P<date>\d{4}-\d{2})_S2L2A\.tif$"], env={"ANTARES_DB_URL": settings.db_url})
+    assert result.exit_code == 0, result.output
+    assert "12 dataset(s) indexed into be_stack" in result.stdout
+    assert "product be_stack: added (measurements B02, B03, B04, B05, B06, B07, B08, B11, B12)" in result.output
+    dc = connect(settings.db_url)
+    try:
+        data = load(dc, "be_stack", ("2021-03-01", "2021-03-31"), ["B02", "B08", "B12"])
+    finally:
+        dc.close()
+    with rasterio.open(folder / "2021-03_S2L2A.tif") as src:
+        stack = src.read()
+        names = src.descriptions
+    assert data.sizes["time"] == 1 and data.odc.crs.epsg == 32631
+    for band in ("B02", "B08", "B12"):
+        expected = stack[names.index(band)]
+        expected = np.where(expected == 65535, 0, expected)  # the file's nodata becomes the product's (0)
+        assert np.array_equal(data[band].values[0], expected), band
