@@ -46,7 +46,7 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout>=2"],
+        "test": ["pytest>=7", "pytest-timeout>=2", "scipy>=1.10"],  # scipy: an independent reference in tests
     },
     entry_points={
         "console_scripts": ["antares=antares.cli.main:main"],

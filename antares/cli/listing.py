@@ -11,7 +11,7 @@ from antares.cli.output import echo_json, echo_table
 
 @click.group("list")
 def list_():
-    """List regions, products, datasets, runs or grid presets (a table, or JSON with --json)."""
+    """List regions, products, datasets, runs, grid presets or recipes (a table, or JSON with --json)."""
 
 
 @list_.command(epilog="Example:\n\n  antares list regions --json")
@@ -108,3 +108,17 @@ def grids(as_json):
         echo_json(rows)
     else:
         echo_table(rows, ["name", "crs", "resolution", "tile_size", "tile_km", "origin"])
+
+
+@list_.command(epilog="Example:\n\n  antares list recipes")
+@json_option
+def recipes(as_json):
+    """Built-in recipes (recipes/*.yaml) with their input product and number of outputs."""
+    from antares.recipes import list_recipes
+
+    rows = [{"name": r.name, "product": r.product, "outputs": len(r.outputs), "description": r.description}
+            for r in list_recipes()]
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, ["name", "product", "outputs", "description"])

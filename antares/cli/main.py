@@ -19,6 +19,7 @@ from antares.errors import AntaresError
 
 # command name -> "module:attribute"; modules are imported only when the command runs
 COMMANDS = {
+    "apply_recipe": ("antares.cli.recipe:apply_recipe", "Compute a recipe's temporal features as an indexed product."),
     "config": ("antares.cli.config_cmd:config", "Show the resolved settings and where each comes from."),
     "db": ("antares.cli.db:db", "Start, stop and locate the embedded PostgreSQL + PostGIS database."),
     "index": ("antares.cli.index:index", "Prepare and index datasets from files (S2 bands, ...)."),
@@ -28,6 +29,7 @@ COMMANDS = {
     "load": ("antares.cli.load:load", "Load a product on its native grid and summarise it."),
     "prepare_metadata": ("antares.cli.index:prepare_metadata", "Write eo3 dataset documents for files."),
     "product": ("antares.cli.index:product", "Add product definitions."),
+    "recipe": ("antares.cli.recipe:recipe", "Show a recipe's inputs, masks and outputs."),
     "register_region": ("antares.cli.regions:register_region", "Register region polygons from a vector file."),
 }
 

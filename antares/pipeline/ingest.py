@@ -68,8 +68,7 @@ def derive_output_product(source: dict, name: str, gridspec, description: str) -
         "load": {
             "crs": f"EPSG:{gridspec.crs.epsg}" if gridspec.crs.epsg else str(gridspec.crs),
             "resolution": {"x": float(res.x), "y": float(res.y)},
-            "align": {"x": float(gridspec.alignment.x) if hasattr(gridspec, "alignment") else 0.0,
-                      "y": float(gridspec.alignment.y) if hasattr(gridspec, "alignment") else 0.0},
+            "align": {"x": float(gridspec.alignment.x), "y": float(gridspec.alignment.y)},
         },
         "measurements": copy.deepcopy(source["measurements"]),
     }

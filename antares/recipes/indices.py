@@ -1,0 +1,120 @@
+"""Spectral indices a recipe can name, each with the aliases it needs and its source.
+
+Every formula takes surface reflectance (0..1, float32, NaN = nodata) by alias and returns
+a float32 :class:`xarray.DataArray` of the same shape (``(time, y, x)``); NaN propagates, and a
+zero denominator gives NaN (not inf). The band an alias means is the recipe's choice (its
+``aliases`` section): NDMI and NDRE use ``nir08`` (Sentinel-2 B8A, 865 nm) by default; a recipe
+that wants the 10 m B08 sets ``aliases: {nir08: [B08]}``.
+
+Example
+-------
+>>> import xarray as xr
+>>> INDICES["NDVI"].compute({"nir": xr.DataArray([0.5]), "red": xr.DataArray([0.1])}).values
+array([0.6666667], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+
+def _divide(num, den):
+    """``num / den`` with NaN where ``den`` is 0 (no inf, no warning)."""
+    return num / den.where(den != 0)
+
+
+def _normalized_difference(a, b):
+    return _divide(a - b, a + b)
+
+
+def _evi(nir, red, blue):
+    return 2.5 * _divide(nir - red, nir + 6.0 * red - 7.5 * blue + 1.0)
+
+
+def _evi2(nir, red):
+    return 2.5 * _divide(nir - red, nir + 2.4 * red + 1.0)
+
+
+def _savi(nir, red, soil=0.5):
+    return (1.0 + soil) * _divide(nir - red, nir + red + soil)
+
+
+def _msavi2(nir, red):
+    import numpy as np
+
+    root = (2.0 * nir + 1.0) ** 2 - 8.0 * (nir - red)
+    return (2.0 * nir + 1.0 - np.sqrt(root.where(root >= 0))) / 2.0
+
+
+def _bare_soil(swir1, red, nir, blue):
+    return _normalized_difference(swir1 + red, nir + blue)
+
+
+def _brightness2(red, green, nir):
+    import numpy as np
+
+    return np.sqrt((red**2 + green**2 + nir**2) / 3.0)
+
+
+@dataclass(frozen=True)
+class Index:
+    """A spectral index: name, the aliases it reads (in the formula's argument order), formula, source."""
+
+    name: str
+    requires: tuple[str, ...]
+    formula: str
+    reference: str
+    function: Callable
+
+    def compute(self, bands):
+        """The index from ``bands`` (a mapping alias -> DataArray of reflectance), as float32.
+
+        Raises
+        ------
+        KeyError
+            ``bands`` lacks one of :attr:`requires` (the recipe checks this first).
+        """
+        import numpy as np
+
+        out = self.function(*(bands[alias] for alias in self.requires))
+        return out.astype(np.float32, copy=False).rename(self.name.lower())
+
+
+def _nd(name, a, b, reference):
+    return Index(name, (a, b), f"({a} - {b}) / ({a} + {b})", reference, _normalized_difference)
+
+
+#: The registry: upper-case name -> :class:`Index`. Output variables use the lower-case name.
+INDICES: dict[str, Index] = {
+    index.name: index
+    for index in (
+        _nd("NDVI", "nir", "red", "Rouse et al. 1974, Monitoring vegetation systems in the Great Plains with ERTS, "
+            "NASA SP-351; Tucker 1979, Remote Sens. Environ. 8:127-150"),
+        _nd("NDMI", "nir08", "swir1", "Gao 1996, Remote Sens. Environ. 58:257-266 (NIR/SWIR water index); "
+            "Wilson & Sader 2002, Remote Sens. Environ. 80:385-396 (NDMI with TM4/TM5). Sentinel-2: "
+            "(B8A - B11) / (B8A + B11), as antares3's s2_20m_001 (its 20 m 'nir' was B8A)"),
+        _nd("NDWI", "green", "nir", "McFeeters 1996, Int. J. Remote Sens. 17(7):1425-1432"),
+        _nd("MNDWI", "green", "swir1", "Xu 2006, Int. J. Remote Sens. 27(14):3025-3033"),
+        _nd("NDRE", "nir08", "re1", "Gitelson & Merzlyak 1994, J. Plant Physiol. 143:286-292 (R750, R705); "
+            "Barnes et al. 2000, Proc. 5th Int. Conf. Precision Agriculture. Sentinel-2: (B8A - B05) / (B8A + B05)"),
+        _nd("NDBI", "swir1", "nir", "Zha, Gao & Ni 2003, Int. J. Remote Sens. 24(3):583-594"),
+        Index("EVI", ("nir", "red", "blue"), "2.5 * (nir - red) / (nir + 6 * red - 7.5 * blue + 1)",
+              "Huete et al. 2002, Remote Sens. Environ. 83:195-213", _evi),
+        Index("EVI2", ("nir", "red"), "2.5 * (nir - red) / (nir + 2.4 * red + 1)",
+              "Jiang et al. 2008, Remote Sens. Environ. 112:3833-3845", _evi2),
+        Index("SAVI", ("nir", "red"), "1.5 * (nir - red) / (nir + red + 0.5)  (L = 0.5)",
+              "Huete 1988, Remote Sens. Environ. 25:295-309", _savi),
+        Index("MSAVI2", ("nir", "red"), "(2 * nir + 1 - sqrt((2 * nir + 1)^2 - 8 * (nir - red))) / 2",
+              "Qi et al. 1994, Remote Sens. Environ. 48:119-126", _msavi2),
+        Index("BI", ("swir1", "red", "nir", "blue"),
+              "((swir1 + red) - (nir + blue)) / ((swir1 + red) + (nir + blue))  (bare soil index)",
+              "Rikimaru, Roy & Miyatake 2002, Tropical Ecology 43(1):39-47", _bare_soil),
+        Index("BI2", ("red", "green", "nir"), "sqrt((red^2 + green^2 + nir^2) / 3)  (second brightness index)",
+              "Escadafal 1989 (in Mathieu et al. 1998, Remote Sens. Environ. 66:17-28); SNAP S2 Toolbox "
+              "radiometric indices, BI2 = sqrt((B4^2 + B3^2 + B8^2) / 3)", _brightness2),
+    )
+}

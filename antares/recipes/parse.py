@@ -1,0 +1,294 @@
+"""Recipe YAML -> :class:`~antares.recipes.recipe.Recipe`, validated once.
+
+Every error is an :class:`~antares.errors.InvalidInputError` of one line that names the recipe,
+the YAML key, the value received and the valid values, e.g.
+``recipe s2_bad: unknown index 'NDXI' in indices; valid indices: BI, BI2, EVI, ...``.
+
+The YAML keys (all optional but at least one reducer or a terrain section)::
+
+    description: text
+    inputs: {product: s2_l2a, measurements: [blue, red, nir], resolution: 20}   # aliases, see DEFAULT_ALIASES;
+                                                                                # resolution: default grid pixel size
+    aliases: {nir: [B8A]}                                           # override / add aliases
+    mask: {scl: {keep: [4, 5, 6, 7], dilate: 1}}                    # or {measurement: {name: clp,
+                                                                    #   threshold: 0.4, keep: below}}
+    indices: [NDVI, NDMI]                                           # see INDICES
+    reducers: {blue: [mean], ndvi: [mean, p90, doy_max]}            # see REDUCERS
+    clear_count: true
+    terrain: {product: srtm, layers: [elevation, slope, aspect], resampling: bilinear}
+    outputs: [{name: ndvi_mean, dtype: int16, nodata: -32768, scale: 0.0001}, blue_mean, ...]
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from pathlib import Path
+
+from antares.errors import InvalidInputError
+from antares.recipes.indices import INDICES
+from antares.recipes.recipe import Recipe
+from antares.recipes.reducers import is_reducer, valid_reducers_text
+from antares.recipes.specs import (
+    DEFAULT_ALIASES, INT16_MAX, INT16_MIN, OUTPUT_DTYPES, RESAMPLINGS, SCL_CLASSES, TERRAIN_LAYERS, MaskSpec,
+    OutputSpec, TerrainSpec,
+)
+
+log = logging.getLogger(__name__)
+
+KEYS = ("description", "inputs", "aliases", "mask", "indices", "reducers", "clear_count", "terrain", "outputs")
+_ALIAS = re.compile(r"^[a-z][a-z0-9_]*$")
+_NAME = re.compile(r"^\w+$")
+
+
+class _Checker:
+    """Raises the recipe's one-line errors."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def fail(self, message: str):
+        raise InvalidInputError(f"recipe {self.name}: {message}")
+
+    def keys(self, mapping, allowed, where: str) -> dict:
+        if mapping is None:
+            return {}
+        if not isinstance(mapping, dict):
+            self.fail(f"'{where}' must be a mapping. Got {mapping!r}.")
+        for key in mapping:
+            if key not in allowed:
+                self.fail(f"unknown key '{key}' in {where}; valid keys: {', '.join(allowed)}.")
+        return mapping
+
+    def str_list(self, value, where: str) -> list[str]:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            self.fail(f"'{where}' must be a list of names. Got {value!r}.")
+        duplicates = sorted({v for v in value if value.count(v) > 1})
+        if duplicates:
+            self.fail(f"'{where}' lists {', '.join(duplicates)} more than once.")
+        return value
+
+    def integer(self, value, where: str, low: int, high: int | None = None) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+            bound = f">= {low}" if high is None else f"in {low}..{high}"
+            self.fail(f"'{where}' must be an int {bound}. Got {value!r}.")
+        return value
+
+    def number(self, value, where: str, positive: bool = False) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
+                positive and value <= 0):
+            self.fail(f"'{where}' must be a {'float > 0' if positive else 'finite float'}. Got {value!r}.")
+        return float(value)
+
+
+def _aliases(c: _Checker, section) -> dict[str, tuple[str, ...]]:
+    aliases = dict(DEFAULT_ALIASES)
+    for alias, candidates in c.keys(section, _AnyKey(), "aliases").items():
+        if not isinstance(alias, str) or not _ALIAS.match(alias):
+            c.fail(f"alias {alias!r} in aliases must be lower case letters, digits and underscores.")
+        aliases[alias] = tuple(c.str_list(candidates, f"aliases.{alias}"))
+        if not aliases[alias]:
+            c.fail(f"'aliases.{alias}' must list at least one measurement name. Got [].")
+    return aliases
+
+
+class _AnyKey:
+    """An ``allowed`` for :meth:`_Checker.keys` that allows every key."""
+
+    def __contains__(self, key) -> bool:
+        return True
+
+
+def _mask(c: _Checker, section, aliases) -> MaskSpec | None:
+    if section is None or section == "none":
+        return None
+    section = c.keys(section, ("scl", "measurement"), "mask")
+    if len(section) != 1:
+        c.fail(f"'mask' must have exactly one of scl, measurement (or be none). Got {', '.join(section) or 'nothing'}.")
+    if "scl" in section:
+        scl = c.keys(section["scl"], ("keep", "dilate"), "mask.scl")
+        keep = scl.get("keep")
+        if not isinstance(keep, list) or not keep:
+            c.fail(f"'mask.scl.keep' must be a list of SCL classes 1..11. Got {keep!r}.")
+        for value in keep:
+            c.integer(value, "mask.scl.keep", 1, max(SCL_CLASSES))
+        if len(set(keep)) != len(keep):
+            c.fail(f"'mask.scl.keep' lists a class more than once. Got {keep!r}.")
+        dilate = c.integer(scl.get("dilate", 0), "mask.scl.dilate", 0)
+        return MaskSpec("scl", "scl", tuple(sorted(keep)), None, dilate)
+    spec = c.keys(section["measurement"], ("name", "threshold", "keep", "dilate"), "mask.measurement")
+    alias = spec.get("name")
+    if alias not in aliases:
+        c.fail(f"'mask.measurement.name' {alias!r} is not an alias; valid aliases: {', '.join(aliases)} "
+               "(add one in the 'aliases' section).")
+    if "threshold" not in spec:
+        c.fail("'mask.measurement.threshold' is required (e.g. 0.4 for a cloud probability 0..1).")
+    threshold = c.number(spec["threshold"], "mask.measurement.threshold")
+    keep = spec.get("keep", "below")
+    if keep not in ("below", "above"):
+        c.fail(f"'mask.measurement.keep' must be below or above. Got {keep!r}.")
+    dilate = c.integer(spec.get("dilate", 0), "mask.measurement.dilate", 0)
+    return MaskSpec("measurement", alias, keep, threshold, dilate)
+
+
+def _terrain(c: _Checker, section) -> TerrainSpec | None:
+    if section is None:
+        return None
+    section = c.keys(section, ("product", "layers", "resampling"), "terrain")
+    product = section.get("product", "srtm")
+    if not isinstance(product, str) or not _NAME.match(product):
+        c.fail(f"'terrain.product' must be a product name. Got {product!r}.")
+    layers = c.str_list(section.get("layers", list(TERRAIN_LAYERS)), "terrain.layers")
+    for layer in layers:
+        if layer not in TERRAIN_LAYERS:
+            c.fail(f"unknown layer '{layer}' in terrain.layers; valid layers: {', '.join(TERRAIN_LAYERS)}.")
+    if not layers:
+        c.fail("'terrain.layers' must list at least one layer (or drop the terrain section).")
+    resampling = section.get("resampling", "bilinear")
+    if resampling not in RESAMPLINGS:
+        c.fail(f"unknown resampling {resampling!r} in terrain.resampling; valid: {', '.join(RESAMPLINGS)}.")
+    return TerrainSpec(product, tuple(layers), resampling)
+
+
+def _output(c: _Checker, entry, default_units: dict) -> OutputSpec:
+    if isinstance(entry, str):
+        entry = {"name": entry}
+    entry = c.keys(entry, ("name", "dtype", "nodata", "units", "scale", "offset"), "outputs[]")
+    name = entry.get("name")
+    if name not in default_units:
+        c.fail(f"unknown output {name!r} in outputs; the recipe produces: {', '.join(default_units)}.")
+    where = f"outputs[{name}]"
+    dtype = entry.get("dtype", "float32")
+    if dtype not in OUTPUT_DTYPES:
+        c.fail(f"'{where}.dtype' must be one of {', '.join(OUTPUT_DTYPES)}. Got {dtype!r}.")
+    units = entry.get("units", default_units[name])
+    if not isinstance(units, str) or not units:
+        c.fail(f"'{where}.units' must be a string. Got {units!r}.")
+    nodata = entry.get("nodata", math.nan if dtype == "float32" else None)
+    if dtype == "float32":
+        if not (isinstance(nodata, float) and math.isnan(nodata)) and str(nodata).lower() != "nan":
+            c.fail(f"'{where}.nodata' must be NaN for a float32 output. Got {nodata!r}.")
+        for key in ("scale", "offset"):
+            if key in entry:
+                c.fail(f"'{where}.{key}' applies to int16 outputs only; float32 outputs hold the values themselves.")
+        return OutputSpec(name, "float32", math.nan, units)
+    if nodata is None:
+        c.fail(f"'{where}.nodata' is required for an int16 output (e.g. -32768).")
+    nodata = c.integer(nodata, f"{where}.nodata", INT16_MIN, INT16_MAX)
+    scale = c.number(entry.get("scale", 1.0), f"{where}.scale", positive=True)
+    offset = c.number(entry.get("offset", 0.0), f"{where}.offset")
+    return OutputSpec(name, "int16", nodata, units, scale, offset)
+
+
+def parse_recipe(doc, name: str, source: Path | None = None, digest: str = "") -> Recipe:
+    """Validate a recipe's YAML mapping and build the :class:`Recipe`.
+
+    Parameters
+    ----------
+    doc : dict
+        The YAML document (keys in the module docstring).
+    name : str
+        The recipe's name (its file name without ``.yaml``), used in messages.
+    source : pathlib.Path, optional
+    digest : str, optional
+        sha256 of the file's bytes.
+
+    Returns
+    -------
+    Recipe
+
+    Raises
+    ------
+    InvalidInputError
+        A key, value or combination is invalid; the message names the key, the value and what is valid.
+    """
+    c = _Checker(name)
+    if not isinstance(doc, dict):
+        c.fail(f"the file must hold a YAML mapping with keys {', '.join(KEYS)}. Got {type(doc).__name__}.")
+    c.keys(doc, KEYS, "the recipe")
+    description = doc.get("description", "")
+    if not isinstance(description, str):
+        c.fail(f"'description' must be text. Got {description!r}.")
+    aliases = _aliases(c, doc.get("aliases"))
+    inputs = c.keys(doc.get("inputs"), ("product", "measurements", "resolution"), "inputs")
+    resolution = inputs.get("resolution")
+    if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, (int, float)) or resolution <= 0):
+        c.fail(f"'inputs.resolution' must be a number > 0 (metres). Got {resolution!r}.")
+    product = inputs.get("product", "s2_l2a")
+    if not isinstance(product, str) or not _NAME.match(product):
+        c.fail(f"'inputs.product' must be a product name. Got {product!r}.")
+    measurements = c.str_list(inputs.get("measurements", []), "inputs.measurements")
+    for band in measurements:
+        if band not in aliases:
+            c.fail(f"band '{band}' in inputs.measurements is not an alias; valid aliases: {', '.join(aliases)} "
+                   "(add one in the 'aliases' section).")
+    mask = _mask(c, doc.get("mask"), aliases)
+
+    indices = []
+    for index in c.str_list(doc.get("indices", []), "indices"):
+        if index.upper() not in INDICES:
+            c.fail(f"unknown index '{index}' in indices; valid indices: {', '.join(sorted(INDICES))}.")
+        indices.append(index.upper())
+    for index in indices:
+        measurements += [a for a in INDICES[index].requires if a not in measurements]
+    spectral = [a for a in measurements if mask is None or a != mask.alias]
+    for index in indices:
+        if mask is not None and mask.alias in INDICES[index].requires:
+            c.fail(f"the mask's alias '{mask.alias}' is an input of index {index}; mask with another measurement.")
+
+    variables = {a: "band" for a in spectral}
+    for index in indices:
+        if index.lower() in variables:
+            c.fail(f"alias '{index.lower()}' clashes with the index {index}; rename the alias.")
+        variables[index.lower()] = "index"
+    reducers = {}
+    for var, names in c.keys(doc.get("reducers"), _AnyKey(), "reducers").items():
+        if var not in variables:
+            c.fail(f"unknown variable {var!r} in reducers; valid variables: {', '.join(variables) or 'none'} "
+                   "(the aliases of inputs.measurements and the indices, lower case).")
+        names = c.str_list(names, f"reducers.{var}")
+        for reducer in names:
+            if not is_reducer(reducer):
+                c.fail(f"unknown reducer '{reducer}' for '{var}'; valid reducers: {valid_reducers_text()}.")
+        if names:
+            reducers[var] = tuple(names)
+
+    clear_count = doc.get("clear_count", False)
+    if not isinstance(clear_count, bool):
+        c.fail(f"'clear_count' must be true or false. Got {clear_count!r}.")
+    if clear_count and not spectral and mask is None:
+        c.fail("'clear_count' needs inputs.measurements or a mask to count clear observations of.")
+    terrain = _terrain(c, doc.get("terrain"))
+
+    default_units = {f"{var}_{r}": ("day" if r == "doy_max" else "1") for var, rs in reducers.items() for r in rs}
+    if clear_count:
+        default_units["clear_count"] = "1"
+    for layer in terrain.layers if terrain else ():
+        if layer in default_units:
+            c.fail(f"output '{layer}' is produced twice (by a reducer and by terrain); rename the alias.")
+        default_units[layer] = TERRAIN_LAYERS[layer]
+    if not default_units:
+        c.fail("the recipe produces no output; add reducers (e.g. reducers: {ndvi: [mean]}) or a terrain section.")
+    if doc.get("outputs") is None:
+        outputs = [OutputSpec(n, units=u) for n, u in default_units.items()]
+    else:
+        if not isinstance(doc["outputs"], list):
+            c.fail(f"'outputs' must be a list of output names or mappings. Got {doc['outputs']!r}.")
+        outputs = [_output(c, entry, default_units) for entry in doc["outputs"]]
+        listed = [o.name for o in outputs]
+        twice = sorted({n for n in listed if listed.count(n) > 1})
+        if twice:
+            c.fail(f"'outputs' lists {', '.join(twice)} more than once.")
+        unlisted = [n for n in default_units if n not in listed]
+        if unlisted:
+            c.fail(f"'outputs' does not list {', '.join(unlisted)}, which the recipe produces; list every output "
+                   "(or drop the reducer).")
+    return Recipe(
+        name=name, description=description.strip(), product=product,
+        aliases={a: list(v) for a, v in aliases.items()}, measurements=tuple(spectral), mask=mask,
+        indices=tuple(indices), reducers=reducers, clear_count=clear_count, terrain=terrain, outputs=outputs,
+        source=source, digest=digest, definition=doc, resolution=float(resolution) if resolution else None,
+    )

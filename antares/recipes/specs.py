@@ -1,0 +1,216 @@
+"""The small value types of a recipe: its mask, terrain layers and output measurements.
+
+They are built once, validated, by :mod:`antares.recipes.parse` from the recipe's YAML
+and never change afterwards (frozen dataclasses).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+#: Built-in aliases: alias -> candidate measurement names in order of preference. A candidate
+#: matches a measurement of the product by its name or by one of its ODC aliases (see
+#: :meth:`antares.recipes.Recipe.resolve_measurements`). B-names are Sentinel-2's band names
+#: (config/products/s2_l2a.yaml); the others are the names odc-stac / Earth Search and the ODC
+#: product definitions use. A recipe overrides an alias (its whole list) or adds new ones in its
+#: ``aliases`` section.
+DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
+    "blue": ("B02", "blue"),
+    "green": ("B03", "green"),
+    "red": ("B04", "red"),
+    "re1": ("B05", "rededge1", "red_edge_1"),
+    "re2": ("B06", "rededge2", "red_edge_2"),
+    "re3": ("B07", "rededge3", "red_edge_3"),
+    "nir": ("B08", "nir"),
+    "nir08": ("B8A", "nir08", "nir_narrow"),
+    "swir1": ("B11", "swir1", "swir16"),
+    "swir2": ("B12", "swir2", "swir22"),
+    "scl": ("SCL", "scl"),
+}
+
+#: Sen2Cor Scene Classification (SCL) classes; 0 is nodata. Source: ESA, Sentinel-2 Level-2A
+#: Product Format Specification / Sen2Cor Software Release Note, "Scene Classification".
+SCL_CLASSES: dict[int, str] = {
+    0: "no_data",
+    1: "saturated_or_defective",
+    2: "dark_area_pixels",
+    3: "cloud_shadows",
+    4: "vegetation",
+    5: "not_vegetated",
+    6: "water",
+    7: "unclassified",
+    8: "cloud_medium_probability",
+    9: "cloud_high_probability",
+    10: "thin_cirrus",
+    11: "snow",
+}
+
+#: Terrain layers a recipe can copy through, with their units (config/products/srtm.yaml).
+TERRAIN_LAYERS: dict[str, str] = {"elevation": "metre", "slope": "degree", "aspect": "degree"}
+
+#: Resampling names that rasterio / ODC understand for the terrain layers.
+RESAMPLINGS = ("nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode", "min", "max", "med", "q1", "q3")
+
+#: dtypes an output measurement may have.
+OUTPUT_DTYPES = ("float32", "int16")
+
+INT16_MIN, INT16_MAX = -32768, 32767
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    """Which observations a recipe keeps, per date and pixel.
+
+    Attributes
+    ----------
+    kind : {"scl", "measurement"}
+        ``"scl"``: keep the pixels whose Sen2Cor SCL class is in ``keep``; SCL 0 is nodata and
+        never kept. ``"measurement"``: keep the pixels whose value of the alias ``alias`` is
+        strictly below (``keep == "below"``) or strictly above (``"above"``) ``threshold``
+        (for example an s2cloudless cloud probability, kept below 0.4); NaN is nodata.
+    alias : str
+        The variable (by alias) holding the mask: ``"scl"`` for an SCL mask.
+    keep : tuple of int, or str
+        SCL classes kept (``kind == "scl"``), or ``"below"`` / ``"above"``.
+    threshold : float or None
+        The threshold of a measurement mask, in the mask measurement's units.
+    dilate : int
+        Grow the masked-out region (the observations that are valid data but not kept: clouds,
+        shadows, ...) by this many pixels, per date, with a 3x3 square (8-connected) structuring
+        element applied ``dilate`` times, i.e. a (2N+1) x (2N+1) square. Nodata (SCL 0, NaN) is
+        masked but not grown. 0: no dilation.
+    """
+
+    kind: str
+    alias: str
+    keep: tuple[int, ...] | str
+    threshold: float | None = None
+    dilate: int = 0
+
+    def describe(self) -> str:
+        """One line for ``antares recipe show``."""
+        grow = f"; masked region dilated by {self.dilate} pixel(s) (3x3 square, per date)" if self.dilate else "; no dilation"
+        if self.kind == "scl":
+            names = ", ".join(f"{c} {SCL_CLASSES[c]}" for c in self.keep)
+            return f"SCL ({self.alias}) keep classes {names}{grow}"
+        op = "<" if self.keep == "below" else ">"
+        return f"{self.alias} keep where {self.alias} {op} {self.threshold:g}{grow}"
+
+
+@dataclass(frozen=True)
+class TerrainSpec:
+    """Terrain layers copied into the output, from a DEM product.
+
+    Attributes
+    ----------
+    product : str
+        The ODC product holding the layers, default ``"srtm"`` (config/products/srtm.yaml).
+    layers : tuple of str
+        A subset of ``("elevation", "slope", "aspect")``, default all three, in output order.
+        Units: elevation metre, slope degree, aspect degree clockwise from north (NaN on flat cells).
+    resampling : str
+        How the pipeline resamples the DEM product onto the tile's grid (``dc.load(resampling=)``),
+        default ``"bilinear"``. :meth:`Recipe.compute` itself does not resample.
+    """
+
+    product: str = "srtm"
+    layers: tuple[str, ...] = ("elevation", "slope", "aspect")
+    resampling: str = "bilinear"
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One output measurement of a recipe.
+
+    Attributes
+    ----------
+    name : str
+        The variable name, ``<variable>_<reducer>`` (``ndvi_mean``), ``clear_count`` or a terrain layer.
+    dtype : {"float32", "int16"}
+    nodata : float or int
+        NaN for float32; an explicit integer for int16.
+    units : str
+        ODC units string: ``"1"`` for reflectance, indices and counts.
+    scale, offset : float
+        int16 only: the stored integer is ``round((value - offset) / scale)``, so
+        ``value = stored * scale + offset`` (ODC's ``scale_factor`` / ``add_offset``).
+    """
+
+    name: str
+    dtype: str = "float32"
+    nodata: float | int = math.nan
+    units: str = "1"
+    scale: float = 1.0
+    offset: float = 0.0
+
+    @property
+    def scaled(self) -> bool:
+        """True for an int16 output with a scale or offset other than 1 and 0."""
+        return self.dtype == "int16" and (self.scale != 1.0 or self.offset != 0.0)
+
+    def encode(self, values):
+        """Cast float values to this output's dtype.
+
+        Parameters
+        ----------
+        values : xarray.DataArray, (y, x), floating, NaN = nodata
+
+        Returns
+        -------
+        xarray.DataArray, (y, x)
+            float32 (NaN = nodata), or int16: ``round((values - offset) / scale)`` clipped to the int16
+            range (less the nodata value when it is -32768 or 32767), nodata where ``values`` is NaN.
+            A valid value that encodes to a nodata value inside the range reads back as nodata:
+            choose -32768 for scaled outputs.
+        """
+        import numpy as np
+        import xarray as xr
+
+        if self.dtype == "float32":
+            out = values.astype(np.float32)
+        else:
+            low = INT16_MIN + 1 if self.nodata == INT16_MIN else INT16_MIN
+            high = INT16_MAX - 1 if self.nodata == INT16_MAX else INT16_MAX
+            stored = np.round((values.astype(np.float64) - self.offset) / self.scale).clip(low, high)
+            out = xr.where(values.isnull(), self.nodata, stored).astype(np.int16)
+        out.attrs = self.attrs()
+        return out.rename(self.name)
+
+    def decode(self, stored):
+        """The float32 values of stored output ``stored`` (inverse of :meth:`encode`), NaN = nodata."""
+        import numpy as np
+
+        if self.dtype == "float32":
+            return stored.astype(np.float32)
+        values = stored.astype(np.float64) * self.scale + self.offset
+        return values.where(stored != self.nodata).astype(np.float32)
+
+    def attrs(self) -> dict:
+        """The attributes written on the output variable: nodata, units (and scale_factor/add_offset)."""
+        attrs = {"nodata": self.nodata, "units": self.units}
+        if self.scaled:
+            attrs.update(scale_factor=self.scale, add_offset=self.offset)
+        return attrs
+
+    def measurement(self) -> dict:
+        """This output as a measurement of an eo3 ODC product definition.
+
+        ODC 1.9's product schema (datacube/model/schema/dataset-type-schema.yaml) accepts
+        ``scale_factor`` and ``add_offset`` in a measurement (``real = pixel * scale_factor + add_offset``).
+        """
+        doc = {"name": self.name, "dtype": self.dtype, "nodata": "NaN" if self.dtype == "float32" else int(self.nodata),
+               "units": self.units}
+        if self.scaled:
+            doc.update(scale_factor=self.scale, add_offset=self.offset)
+        return doc
+
+    def describe(self) -> str:
+        """One line for ``antares recipe show``."""
+        text = f"{self.name}: {self.dtype}, nodata {'NaN' if self.dtype == 'float32' else self.nodata}, units {self.units}"
+        if self.scaled:
+            text += f", value = stored x {self.scale:g} + {self.offset:g}"
+        return text
