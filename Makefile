@@ -41,7 +41,8 @@ test: install
 
 # The main job, as far as it exists: database, indexing of real Sentinel-2 L2A (Romania, 140 dates,
 # 10 m and 20 m band files + SCL), L1C (Brandenburg JP2s) and a DEM with slope/aspect (Slovenia),
-# a region from real polygons, a load on the native grid and an ingest onto a UTM 20 m tile grid.
+# a region from real polygons, a load on the native grid, an ingest onto a UTM 20 m tile grid and
+# a year of temporal features (recipe s2_10m_001) written as an indexed COG product.
 demo: install
 	@test -d $(DATA)/nrt-romania-s2l2a/geotiff || { echo "make demo: $(DATA)/nrt-romania-s2l2a/geotiff not found; run from the repository with ../shared/data beside it, or set DATA=/path/to/shared/data" >&2; exit 1; }
 	$(ANTARES) db start
@@ -54,8 +55,12 @@ demo: install
 	$(ANTARES) load -p romania_s2l2a -b 2018-01-01 -e 2018-12-31 -m blue -m red -m nir -m swir1 -m SCL
 	$(ANTARES) load -p s2_l1c -region brandenburg_osm -m red -m nir
 	$(ANTARES) load -p srtm
-	$(ANTARES) ingest -p romania_s2l2a -n romania_utm20 --grid utm_20m --bbox 22.14 45.195 22.166 45.215 \
-	  -b 2018-01-01 -e 2018-12-31 --resampling average
+	$(ANTARES) ingest -p romania_s2l2a -n romania_utm20 --grid utm_20m --tile-size 256 \
+	  --bbox 22.14 45.195 22.166 45.215 -b 2018-01-01 -e 2018-12-31 --resampling average
+	$(ANTARES) list recipes
+	$(ANTARES) apply_recipe -recipe s2_10m_001 -b 2018-01-01 -e 2018-12-31 -p romania_s2l2a \
+	  --bbox 22.14 45.195 22.166 45.215 --name romania_2018_s2_10m_001
+	$(ANTARES) load -p romania_2018_s2_10m_001
 	$(ANTARES) list runs
 
 clean:
