@@ -200,8 +200,6 @@ def ingest(settings: Settings, source: str, name: str, area, gridspec, time=None
                     f"product '{name}' exists and is not an ingest of {source} onto this grid; choose another --name."
                 )
         tiles = plan(dc, source, area, gridspec, time)
-        if existing is None:
-            add_product(dc, out_def)
         report = IngestReport(product=name, tiles=len(tiles))
         jobs = []
         for tile, (geobox, groups) in sorted(tiles.items()):
@@ -222,8 +220,12 @@ def ingest(settings: Settings, source: str, name: str, area, gridspec, time=None
                                          "tile_size": list(gridspec.tile_shape)},
               "time": list(time) if time else None, "resampling": resampling, "area_wkt": area.to_crs("EPSG:4326").wkt}
     dc = connect(url)
+    needs_product = [existing is None]
 
     def on_result(job: TileJob, result: list) -> None:
+        if result and needs_product[0]:  # the product is added with the first tile, so a run that fails adds nothing
+            add_product(dc, out_def)
+            needs_product[0] = False
         index_documents(dc, result)
         report.written += len(result)
         report.empty += len(job.groups) - len(result)

@@ -254,8 +254,6 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
                 if ids:
                     dc.index.datasets.archive(ids)
                     dc.index.datasets.purge(ids)
-        else:
-            add_product(dc, out_def)
         report = RecipeReport(product=name)
         jobs = []
         for tile, geobox in gridspec.tiles_from_geopolygon(area):
@@ -279,8 +277,12 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
                        "tile_size": list(gridspec.tile_shape)}, "area_wkt": area.to_crs("EPSG:4326").wkt,
               "overwrite": overwrite}
     dc = connect(url)
+    needs_product = [existing is None]
 
     def on_result(job: RecipeJob, result: list) -> None:
+        if result and needs_product[0]:  # the product is added with the first tile, so a run that fails adds nothing
+            add_product(dc, out_def)
+            needs_product[0] = False
         index_documents(dc, result)
         report.written += len(result)
         report.empty += 1 - len(result)

@@ -63,12 +63,13 @@ def run_tiles(settings: Settings, kind: str, name: str, params: dict, inputs: di
     from antares.db.runs import finish_run, record_tile, start_run
     from antares.pipeline.executor import task_runner
 
-    with session_scope(settings) as session:
-        run_id = start_run(session, kind, name, params, inputs)
     failures: list[tuple[tuple[int, int], str]] = []
     done = 0
-    try:
-        with task_runner(scheduler or settings.scheduler, workers or settings.workers) as run:
+    # the executor starts first: an unreachable scheduler fails before anything is recorded
+    with task_runner(scheduler or settings.scheduler, workers or settings.workers) as run:
+        with session_scope(settings) as session:
+            run_id = start_run(session, kind, name, params, inputs)
+        try:
             for job, outcome in run(functools.partial(_timed, worker), jobs):
                 done += 1
                 seconds, message = None, None
@@ -87,10 +88,11 @@ def run_tiles(settings: Settings, kind: str, name: str, params: dict, inputs: di
                     record_tile(session, run_id, job.tile, "failed" if message else "done", seconds, message)
                 if progress:
                     progress(done, len(jobs))
-    except BaseException as exc:
-        with session_scope(settings) as session:
-            finish_run(session, run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", _one_line(exc))
-        raise
+        except BaseException as exc:
+            with session_scope(settings) as session:
+                finish_run(session, run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+                           _one_line(exc))
+            raise
     with session_scope(settings) as session:
         finish_run(session, run_id, "failed" if failures else "done",
                    f"{len(failures)} tile(s) failed" if failures else None)

@@ -100,10 +100,10 @@ def run(runner, settings, name, recipe, *extra):
 
 def test_recipe_equals_numpy(settings, ro_rec, runner, tmp_path):
     root, recipe = ro_rec
-    result = run(runner, settings, "ro_features", recipe, "-sc", "sync", "--outdir", str(tmp_path))
+    result = run(runner, settings, "rec_ro_features", recipe, "-sc", "sync", "--outdir", str(tmp_path))
     assert result.exit_code == 0, result.output
-    assert "1 tile(s) written and indexed into ro_features" in result.stdout
-    data = load_on_source_grid(settings, "ro_features", root)
+    assert "1 tile(s) written and indexed into rec_ro_features" in result.stdout
+    data = load_on_source_grid(settings, "rec_ro_features", root)
     expected = reference(root)
     assert set(data.data_vars) == set(expected)
     for name, values in expected.items():
@@ -114,7 +114,7 @@ def test_recipe_equals_numpy(settings, ro_rec, runner, tmp_path):
     assert data.clear_count.values[CLOUDY] == 0 and np.isnan(data.ndvi_mean.values[CLOUDY])
     # the product's time is the period, its centre inside it
     dc = connect(settings.db_url)
-    (ds,) = dc.find_datasets(product="ro_features")
+    (ds,) = dc.find_datasets(product="rec_ro_features")
     dc.close()
     props = ds.metadata_doc["properties"]
     assert props["dtr:start_datetime"].startswith("2018-01-01T00:00:00")
@@ -125,24 +125,24 @@ def test_recipe_equals_numpy(settings, ro_rec, runner, tmp_path):
 def test_resume_after_failed_tile_gives_identical_output(settings, ro_rec, runner, tmp_path):
     root, recipe = ro_rec
     full, partial = tmp_path / "full", tmp_path / "partial"
-    assert run(runner, settings, "ro_tiles_full", recipe, "-sc", "sync", "--tile-size", "40",
+    assert run(runner, settings, "rec_ro_tiles_full", recipe, "-sc", "sync", "--tile-size", "40",
                "--outdir", str(full)).exit_code == 0
     tiles = sorted(p.name for p in full.iterdir())
     assert len(tiles) >= 4
     partial.mkdir()
     (partial / tiles[0]).write_text("in the way")  # this tile cannot be written
-    first = run(runner, settings, "ro_tiles", recipe, "-sc", "sync", "--tile-size", "40", "--outdir", str(partial))
+    first = run(runner, settings, "rec_ro_tiles", recipe, "-sc", "sync", "--tile-size", "40", "--outdir", str(partial))
     assert first.exit_code == 1 and f"tile {tiles[0].replace('_', ',')} failed" in first.stderr
     assert f"{len(tiles) - 1} tile(s) written" in first.stdout
     (partial / tiles[0]).unlink()
-    second = run(runner, settings, "ro_tiles", recipe, "-sc", "sync", "--tile-size", "40", "--outdir", str(partial))
+    second = run(runner, settings, "rec_ro_tiles", recipe, "-sc", "sync", "--tile-size", "40", "--outdir", str(partial))
     assert second.exit_code == 0, second.output
     assert "1 tile(s) written" in second.stdout and f"{len(tiles) - 1} already done" in second.stdout
-    a, b = load_on_source_grid(settings, "ro_tiles_full", root), load_on_source_grid(settings, "ro_tiles", root)
+    a, b = load_on_source_grid(settings, "rec_ro_tiles_full", root), load_on_source_grid(settings, "rec_ro_tiles", root)
     for name in a.data_vars:
         np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
     # tiles are seamless: the tiled run equals the one-tile run
-    one = load_on_source_grid(settings, "ro_features", root) if _exists(settings, "ro_features") else None
+    one = load_on_source_grid(settings, "rec_ro_features", root) if _exists(settings, "rec_ro_features") else None
     if one is not None:
         for name in a.data_vars:
             np.testing.assert_array_equal(a[name].values, one[name].values, err_msg=name)
@@ -158,10 +158,10 @@ def _exists(settings, product):
 
 def test_local_cluster_equals_sync(settings, ro_rec, runner, tmp_path):
     root, recipe = ro_rec
-    assert run(runner, settings, "ro_sync", recipe, "-sc", "sync", "--tile-size", "64", "--outdir", str(tmp_path / "s")).exit_code == 0
-    result = run(runner, settings, "ro_dask", recipe, "--workers", "2", "--tile-size", "64", "--outdir", str(tmp_path / "d"))
+    assert run(runner, settings, "rec_ro_sync", recipe, "-sc", "sync", "--tile-size", "64", "--outdir", str(tmp_path / "s")).exit_code == 0
+    result = run(runner, settings, "rec_ro_dask", recipe, "--workers", "2", "--tile-size", "64", "--outdir", str(tmp_path / "d"))
     assert result.exit_code == 0, result.output
-    a, b = load_on_source_grid(settings, "ro_sync", root), load_on_source_grid(settings, "ro_dask", root)
+    a, b = load_on_source_grid(settings, "rec_ro_sync", root), load_on_source_grid(settings, "rec_ro_dask", root)
     for name in a.data_vars:
         np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
 
@@ -177,23 +177,24 @@ def test_s2_20m_001_on_belgium_composites_with_dem(settings, data_dir, runner, t
     env = {"ANTARES_DB_URL": settings.db_url}
     be = data_dir / "worldcereal-belgium" / "geotiff"
     assert runner.invoke(cli, ["index", "--path", str(be / "s2_monthly"), "--dataset_name", "s2_bands", "--product",
-                               "be_rec", "--pattern", r"(?P<date>\d{4}-\d{2})_S2L2A\.tif$"], env=env).exit_code == 0
+                               "rec_be_rec", "--pattern", r"(?P<date>\d{4}-\d{2})_S2L2A\.tif$"], env=env).exit_code == 0
     dem = runner.invoke(cli, ["index", "--path", str(be / "dem" / "elevation.tif"), "--dataset_name", "dem",
-                              "--outdir", str(tmp_path / "dem")], env=env)
+                              "--product", "rec_be_dem", "--outdir", str(tmp_path / "dem")], env=env)
     assert dem.exit_code == 0, dem.output
     doc = yaml.safe_load((recipes_dir() / "s2_20m_001.yaml").read_text())
     doc.pop("mask")
     doc["aliases"] = {"nir": ["B08"], "nir08": ["B08"]}
-    doc["inputs"]["product"] = "be_rec"
+    doc["inputs"]["product"] = "rec_be_rec"
     recipe = tmp_path / "s2_20m_001_belgium.yaml"
     recipe.write_text(yaml.safe_dump(doc))
     result = runner.invoke(cli, ["apply_recipe", "-recipe", str(recipe), "-b", "2020-11-01", "-e", "2021-10-31",
-                                 "--bbox", "5.319", "50.629", "5.333", "50.637", "--name", "be_001", "-sc", "sync",
+                                 "--bbox", "5.319", "50.629", "5.333", "50.637", "--name", "rec_be_001", "-sc", "sync",
+                                 "--terrain-product", "rec_be_dem",
                                  "--outdir", str(tmp_path / "out")], env=env)
     assert result.exit_code == 0, result.output
     dc = connect(settings.db_url)
     try:
-        data = dc.load(product="be_001").isel(time=0)
+        data = dc.load(product="rec_be_001").isel(time=0)
     finally:
         dc.close()
     names = ["blue_mean", "green_mean", "red_mean", "re1_mean", "re2_mean", "re3_mean", "nir_mean", "swir1_mean",
@@ -222,18 +223,33 @@ def test_s2_20m_001_on_belgium_composites_with_dem(settings, data_dir, runner, t
 )
 def test_bad_input(settings, ro_rec, runner, tmp_path, args, code, fragment):
     root, recipe = ro_rec
-    base = {"-recipe": str(recipe), "-b": "2018-01-01", "-e": "2018-12-31", "--name": "ro_bad", "--bbox": None}
+    base = {"-recipe": str(recipe), "-b": "2018-01-01", "-e": "2018-12-31", "--name": "rec_ro_bad", "--bbox": None}
     argv = ["apply_recipe"]
     for key, value in base.items():
         if key in args:
             continue
         argv += [key, *BBOX] if key == "--bbox" else [key, value]
     argv += args + ["--outdir", str(tmp_path)]
+    runs_before = _run_count(settings)
     result = runner.invoke(cli, argv, env={"ANTARES_DB_URL": settings.db_url})
     assert result.exit_code == code, result.output
     assert fragment in result.output
-    assert len([l for l in result.output.splitlines() if l.startswith("antares: error")]) == 1
+    assert len([line for line in result.output.splitlines() if line.startswith("antares: error")]) == 1
     assert not list(tmp_path.rglob("*.tif"))
+    dc = connect(settings.db_url)
+    assert dc.index.products.get_by_name("rec_ro_bad") is None  # nothing was added
+    dc.close()
+    assert _run_count(settings) == runs_before
+
+
+def _run_count(settings):
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(settings.db_url)
+    with engine.connect() as conn:
+        n = conn.execute(sa.text("SELECT count(*) FROM antares.run")).scalar()
+    engine.dispose()
+    return n
 
 
 def test_recipe_yaml_with_unknown_index(settings, ro_rec, runner, tmp_path):
@@ -241,6 +257,6 @@ def test_recipe_yaml_with_unknown_index(settings, ro_rec, runner, tmp_path):
     doc = dict(TEST_RECIPE, indices=["NDVI", "NDXI"])
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(doc))
-    result = run(runner, settings, "ro_bad2", bad)
+    result = run(runner, settings, "rec_ro_bad2", bad)
     assert result.exit_code == 1
     assert "unknown index 'NDXI' in indices; valid indices: BI, BI2, EVI" in result.output

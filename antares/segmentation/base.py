@@ -1,0 +1,392 @@
+"""The segmenter contract: declared parameters, input normalisation, standardisation, relabelling.
+
+A segmenter turns a stack of per-pixel features into a label raster. Every segmenter in
+:data:`antares.segmentation.SEGMENTERS` derives from :class:`Segmenter` and
+
+* declares its parameters as a tuple of :class:`Param` (name, type, default, constraint text,
+  validator), so that ``antares segment_params NAME`` can print them and a wrong value fails at
+  construction with one message of the scikit-learn form
+  ``The 's' parameter of bis must be a float in [0, 1]. Got 1.5.``;
+* implements :meth:`Segmenter._segment` on standardised bands (see :func:`standardise`) and a
+  valid-pixel mask; the base class normalises the input and the output:
+
+  - input: an :class:`xarray.Dataset` of ``(y, x)`` float variables (NaN = nodata), or an array of
+    shape ``(bands, y, x)`` (or ``(y, x)`` for one band);
+  - output: ``int64`` labels of shape ``(y, x)``; 0 = nodata (a pixel where any band is NaN or
+    infinite); segments are numbered ``1..n`` consecutively in the raster (row-major) order of their
+    first pixel, so the same input always gives the same labels.
+
+Example
+-------
+>>> import numpy as np
+>>> from antares.segmentation import get_segmenter
+>>> seg = get_segmenter("bis", t=10)
+>>> labels = seg.segment(np.random.default_rng(0).random((3, 64, 64), dtype=np.float32))
+>>> labels.dtype, labels.shape, int(labels.min())
+(dtype('int64'), (64, 64), 1)
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from antares.errors import InvalidInputError, UsageError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared parameter of a segmenter.
+
+    Attributes
+    ----------
+    name : str
+        Keyword of the parameter, e.g. ``"t"``.
+    type : type
+        The Python type the value has after validation (``float``, ``int``, ``bool``, ``list``).
+    default : object
+        The value used when the parameter is not given (already valid).
+    constraint : str
+        What a valid value is, in words that complete "must be a(n) ...", e.g. ``"float in [0, 1]"``.
+    validator : callable
+        ``validator(value) -> value``: the value normalised (an ``int`` 40 becomes ``40.0`` for a
+        float parameter), or raises ``ValueError`` / ``TypeError`` when it is not valid.
+    description : str
+        One line for ``antares segment_params``.
+    """
+
+    name: str
+    type: type
+    default: Any
+    constraint: str
+    validator: Callable[[Any], Any]
+    description: str = ""
+
+
+# --------------------------------------------------------------------------- validators
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _interval_text(kind: str, low, high, low_open: bool, high_open: bool) -> str:
+    if low is not None and high is not None:
+        return f"{kind} in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{kind} {'>' if low_open else '>='} {low}"
+    if high is not None:
+        return f"{kind} {'<' if high_open else '<='} {high}"
+    return kind
+
+
+def _in_interval(value, low, high, low_open, high_open) -> bool:
+    if not np.isfinite(value):
+        return False
+    if low is not None and (value < low or (low_open and value == low)):
+        return False
+    if high is not None and (value > high or (high_open and value == high)):
+        return False
+    return True
+
+
+def float_param(name, default, low=None, high=None, *, low_open=False, high_open=False, description=""):
+    """A float parameter in an interval; integers are accepted and converted."""
+
+    def validate(value):
+        if not _is_real(value) or not _in_interval(float(value), low, high, low_open, high_open):
+            raise ValueError(value)
+        return float(value)
+
+    return Param(name, float, default, _interval_text("float", low, high, low_open, high_open), validate, description)
+
+
+def int_param(name, default, low=None, high=None, *, allow_none=False, description=""):
+    """An integer parameter in a closed interval (optionally ``None``)."""
+
+    def validate(value):
+        if value is None and allow_none:
+            return None
+        if not _is_int(value) or not _in_interval(int(value), low, high, False, False):
+            raise ValueError(value)
+        return int(value)
+
+    text = _interval_text("int", low, high, False, False) + (" or None" if allow_none else "")
+    return Param(name, int, default, text, validate, description)
+
+
+def bool_param(name, default, description=""):
+    """A boolean parameter (``True``/``False`` only, not 0/1)."""
+
+    def validate(value):
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(value)
+        return bool(value)
+
+    return Param(name, bool, default, "bool", validate, description)
+
+
+def weights_param(name, description=""):
+    """A list of floats >= 0, not all 0, or ``None``; stored as a tuple of floats (or ``None``)."""
+
+    def validate(value):
+        if value is None:
+            return None
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise ValueError(value)
+        items = list(value)
+        if not items or not all(_is_real(v) and np.isfinite(v) and v >= 0 for v in items):
+            raise ValueError(value)
+        if not any(v > 0 for v in items):
+            raise ValueError(value)
+        return tuple(float(v) for v in items)
+
+    return Param(name, list, None, "list of floats >= 0 (not all 0) or None", validate, description)
+
+
+def _article(text: str) -> str:
+    return "an" if text[:1].lower() in "aeio" else "a"
+
+
+# --------------------------------------------------------------------------- the contract
+
+class Segmenter:
+    """Base class of all segmenters: parameter validation and input/output normalisation.
+
+    Subclasses set :attr:`name`, :attr:`description`, :attr:`reference` and :attr:`params` and
+    implement :meth:`_segment`. Parameter values are stored as attributes of the same name
+    (``seg.t``); :meth:`get_params` returns them all.
+
+    Parameters
+    ----------
+    **params
+        Values for the declared parameters; the others take their defaults.
+
+    Raises
+    ------
+    antares.errors.UsageError
+        A keyword that is not a declared parameter, or a value outside its constraint.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    reference: ClassVar[str] = ""
+    params: ClassVar[tuple[Param, ...]] = ()
+
+    def __init__(self, **params):
+        declared = {p.name: p for p in self.params}
+        for key in params:
+            if key not in declared:
+                raise UsageError(
+                    f"unknown parameter {key!r} for {self.name}; valid parameters: {', '.join(declared)}"
+                )
+        for p in self.params:
+            value = params.get(p.name, p.default)
+            try:
+                value = p.validator(value)
+            except (ValueError, TypeError):
+                raise UsageError(
+                    f"The {p.name!r} parameter of {self.name} must be {_article(p.constraint)} "
+                    f"{p.constraint}. Got {value!r}."
+                ) from None
+            setattr(self, p.name, value)
+
+    def get_params(self) -> dict[str, Any]:
+        """The parameter values, by name (after validation; what a run records)."""
+        return {p.name: getattr(self, p.name) for p in self.params}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def segment(self, features, *, mean=None, std=None) -> np.ndarray:
+        """Segment a stack of features into a label raster.
+
+        Parameters
+        ----------
+        features : xarray.Dataset or numpy.ndarray
+            A Dataset of ``(y, x)`` float variables (NaN = nodata; the band order is the order of
+            ``data_vars``), or an array of shape ``(bands, y, x)`` or ``(y, x)``. Any unit: bands
+            are standardised first (:func:`standardise`).
+        mean, std : sequence of float, optional
+            Per-band statistics to standardise with instead of those of ``features`` itself, e.g.
+            product-wide statistics so that every tile of a product is segmented on one scale.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``int64`` labels, shape ``(y, x)``: 0 where any band is NaN or infinite, else
+            ``1..n``, consecutive, numbered in the row-major order of each segment's first pixel.
+
+        Raises
+        ------
+        antares.errors.InvalidInputError
+            ``features`` is not one of the accepted forms, or does not fit the parameters
+            (e.g. a ``weights`` list of another length than the number of bands).
+        """
+        bands = standardise(features, mean=mean, std=std)
+        valid = np.isfinite(bands).all(axis=0) if bands.shape[0] else np.zeros(bands.shape[1:], bool)
+        labels = np.zeros(bands.shape[1:], dtype=np.int64)
+        if valid.any():
+            labels = self._segment(bands, valid)
+            labels = np.where(valid, labels, 0)
+            labels = relabel_by_first_pixel(labels)
+        log.debug("%s: %d segments on %d valid of %d pixels", self.name, int(labels.max(initial=0)),
+                  int(valid.sum()), valid.size)
+        return labels
+
+    def _segment(self, bands: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Labels for standardised ``bands`` (bands, y, x) float32 with NaN outside ``valid`` (y, x) bool.
+
+        Returns any integer labels (y, x) with each valid pixel in a segment > 0; the base class
+        sets invalid pixels to 0 and renumbers.
+        """
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- helpers
+
+def as_band_stack(features) -> np.ndarray:
+    """``features`` as a float array ``(bands, y, x)`` (no copy when possible).
+
+    Raises
+    ------
+    antares.errors.InvalidInputError
+        Not a Dataset of 2-D variables of one shape, nor a 2-D or 3-D numeric array.
+    """
+    try:
+        import xarray as xr
+    except ImportError:  # pragma: no cover - xarray is a dependency
+        xr = None
+    if xr is not None and isinstance(features, xr.Dataset):
+        names = list(features.data_vars)
+        if not names:
+            raise InvalidInputError("The 'features' parameter of segment is a Dataset without variables.")
+        dims = {features[n].dims for n in names}
+        if len(dims) != 1 or len(next(iter(dims))) != 2:
+            got = ", ".join(f"{n}{features[n].dims}" for n in names)
+            raise InvalidInputError(
+                "The 'features' parameter of segment must be a Dataset of (y, x) variables of one shape. "
+                f"Got {got}. Select one time step or reduce over time first."
+            )
+        return np.stack([np.asarray(features[n].values, dtype=np.float32) for n in names])
+    if xr is not None and isinstance(features, xr.DataArray):
+        features = features.values
+    array = np.asarray(features)
+    if array.dtype.kind not in "iuf" or array.ndim not in (2, 3):
+        raise InvalidInputError(
+            "The 'features' parameter of segment must be an xarray.Dataset of (y, x) variables or a numeric "
+            f"array of shape (bands, y, x). Got {type(features).__name__} of shape {array.shape}, dtype {array.dtype}."
+        )
+    return array[np.newaxis] if array.ndim == 2 else array
+
+
+def standardise(features, mean=None, std=None) -> np.ndarray:
+    """Standardise each band to zero mean and unit standard deviation over the valid pixels.
+
+    A pixel is valid where every band is finite (not NaN, not ±inf). For each band ``b``:
+    ``z_b = (x_b - mean_b) / std_b`` with the mean and the population standard deviation
+    (``ddof=0``) taken over the valid pixels, in float64. A band with ``std_b == 0`` (constant)
+    becomes 0 on every valid pixel. Invalid pixels are NaN in every band of the result.
+
+    Parameters
+    ----------
+    features : xarray.Dataset or numpy.ndarray
+        A Dataset of ``(y, x)`` variables, or an array ``(bands, y, x)`` or ``(y, x)``; any unit.
+    mean, std : sequence of float, optional
+        One value per band, in the unit of ``features``, to use instead of the statistics of
+        ``features`` (e.g. statistics of a whole product, shared by all its tiles).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, shape ``(bands, y, x)``, dimensionless (standard scores); NaN = invalid pixel.
+
+    Raises
+    ------
+    antares.errors.InvalidInputError
+        ``features`` is not an accepted form, or ``mean``/``std`` has another length than the bands.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> standardise(np.array([[[1.0, 3.0, np.nan]]], dtype=np.float32))
+    array([[[-1.,  1., nan]]], dtype=float32)
+    """
+    bands = as_band_stack(features)
+    n_bands = bands.shape[0]
+    given = {}
+    for key, stat in (("mean", mean), ("std", std)):
+        if stat is not None:
+            stat = np.atleast_1d(np.asarray(stat, dtype=np.float64))
+            if stat.shape != (n_bands,) or not np.isfinite(stat).all() or (key == "std" and (stat < 0).any()):
+                kind = "value >= 0" if key == "std" else "value"
+                raise InvalidInputError(
+                    f"The {key!r} parameter of standardise must hold one finite {kind} per band ({n_bands}). "
+                    f"Got {stat.tolist()}."
+                )
+            given[key] = stat
+    out = np.full(bands.shape, np.nan, dtype=np.float32)
+    if n_bands == 0:
+        return out
+    valid = np.isfinite(bands).all(axis=0)
+    if not valid.any():
+        return out
+    for b in range(n_bands):
+        values = bands[b][valid].astype(np.float64)
+        m = given["mean"][b] if "mean" in given else values.mean()
+        s = given["std"][b] if "std" in given else values.std()
+        z = (values - m) / s if s > 0 else np.zeros_like(values)
+        out[b][valid] = z.astype(np.float32)
+    return out
+
+
+def channels_last(bands: np.ndarray, valid: np.ndarray, fill: float = 0.0) -> np.ndarray:
+    """``bands`` (bands, y, x) as a C-contiguous (y, x, bands) array with ``fill`` outside ``valid``.
+
+    The form scikit-image wants (``channel_axis=-1``); NaN must not reach it.
+    """
+    out = np.ascontiguousarray(np.moveaxis(bands, 0, -1), dtype=np.float32)
+    out[~valid] = fill
+    return out
+
+
+def relabel_by_first_pixel(labels: np.ndarray) -> np.ndarray:
+    """Renumber labels ``1..n`` in the row-major order of each label's first pixel; 0 stays 0.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Integer labels ``(y, x)``, 0 = nodata; any other values (not necessarily consecutive).
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, same shape.
+
+    Example
+    -------
+    >>> relabel_by_first_pixel(np.array([[7, 7, 0], [3, 9, 9]]))
+    array([[1, 1, 0],
+           [2, 3, 3]])
+    """
+    flat = np.asarray(labels).ravel()
+    values, first = np.unique(flat, return_index=True)
+    keep = values != 0
+    values, first = values[keep], first[keep]
+    order = np.argsort(first, kind="stable")
+    new = np.empty(values.size, dtype=np.int64)
+    new[order] = np.arange(1, values.size + 1, dtype=np.int64)
+    out = np.zeros(flat.size, dtype=np.int64)
+    nz = flat != 0
+    out[nz] = new[np.searchsorted(values, flat[nz])]
+    return out.reshape(np.shape(labels))
