@@ -44,6 +44,8 @@ setup(
         "pyogrio>=0.7",
         "dask[distributed]>=2023.1",
         "tqdm>=4.60",
+        "numba>=0.60",  # compiled core of the bis segmenter
+        "scikit-image>=0.22",  # slic and felzenszwalb segmenters
     ],
     extras_require={
         "test": ["pytest>=7", "pytest-timeout>=2", "scipy>=1.10"],  # scipy: an independent reference in tests

@@ -41,13 +41,20 @@ def data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_cluster(tmp_path_factory):
+def pg_cluster():
+    """The session's cluster, in its own directory under /tmp (not under pytest's basetemp,
+    whose mode another pytest session may reset to 0700, locking the postgres user out)."""
+    import shutil
+    import tempfile
+
     from antares.db.local import LocalCluster
 
-    cluster = LocalCluster(tmp_path_factory.mktemp("antares_home"))
+    home = Path(tempfile.mkdtemp(prefix="antares-test-"))
+    cluster = LocalCluster(home)
     cluster.start()
     yield cluster
     cluster.stop()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def _settings(url: str, home: Path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from antares.cli.main import CliState
+from antares.cli.output import echo_report
 
 preparer_options = [
     click.option("--path", "path", required=True, type=click.Path(path_type=str), help="Directory (or file) to scan."),
@@ -73,12 +74,7 @@ def index(state: CliState, path, preparer, product, pattern, no_verify, outdir, 
     from antares.pipeline.index import index_path
 
     report = index_path(state.settings(), path, preparer, product, **_options(pattern, no_verify, outdir, units))
-    lines = report.lines(max_failures=None if state.verbose else 20)
-    for line in lines[:-1]:
-        click.echo(line, err=True)
-    click.echo(lines[-1])
-    if report.failures:
-        raise click.exceptions.Exit(1)
+    echo_report(report.lines(max_failures=None if state.verbose else 20), bool(report.failures))
 
 
 @click.group()

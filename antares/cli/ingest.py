@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from antares.cli.main import CliState
+from antares.cli.output import echo_report, tile_progress
 from antares.cli.options import area_options, grid_options, scheduler_option, workers_option
 
 
@@ -34,8 +35,6 @@ def ingest(state: CliState, source, name, grid, crs, resolution, tile_size, orig
     tile; a failed tile is reported and the others finish (exit code 1). Running the
     same command again skips what is done.
     """
-    from tqdm import tqdm
-
     from antares.cube.grid import make_gridspec
     from antares.pipeline.area import resolve_area
     from antares.pipeline.ingest import ingest as run_ingest
@@ -44,20 +43,7 @@ def ingest(state: CliState, source, name, grid, crs, resolution, tile_size, orig
     area = resolve_area(settings, region, bbox, bbox_crs, lat, long)
     gridspec = make_gridspec(area, grid, crs, resolution, tile_size, origin)
     time = (begin or "1900-01-01", end or "2100-12-31") if (begin or end) else None
-    bar = tqdm(total=None, unit="tile", desc=f"ingest {name}", disable=state.quiet, file=click.get_text_stream("stderr"))
-
-    def progress(done, total):
-        bar.total = total
-        bar.update(done - bar.n)
-
-    try:
+    with tile_progress(state.quiet, f"ingest {name}") as progress:
         report = run_ingest(settings, source, name, area, gridspec, time, resampling, settings.scheduler, settings.workers,
                             outdir, progress)
-    finally:
-        bar.close()
-    lines = report.lines()
-    for line in lines[:-1]:
-        click.echo(line, err=True)
-    click.echo(lines[-1])
-    if report.failed:
-        raise click.exceptions.Exit(1)
+    echo_report(report.lines(), bool(report.failed))

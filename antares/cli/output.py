@@ -40,3 +40,32 @@ def _default(value):
 def echo_json(data: Iterable | dict) -> None:
     """Print ``data`` as indented JSON (datetimes as ISO 8601)."""
     click.echo(json.dumps(data if isinstance(data, dict) else list(data), indent=2, default=_default, ensure_ascii=False))
+
+
+class tile_progress:
+    """``with tile_progress(quiet, "ingest NAME") as progress:`` — a tqdm bar on stderr fed by ``progress(done, total)``."""
+
+    def __init__(self, quiet: bool, desc: str):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=None, unit="tile", desc=desc, disable=quiet, file=click.get_text_stream("stderr"))
+
+    def __enter__(self):
+        def progress(done, total):
+            self.bar.total = total
+            self.bar.update(done - self.bar.n)
+
+        return progress
+
+    def __exit__(self, *exc):
+        self.bar.close()
+        return False
+
+
+def echo_report(lines: Sequence[str], failed: bool) -> None:
+    """Print a stage's report: detail lines on stderr, the summary (last line) on stdout; exit 1 if ``failed``."""
+    for line in lines[:-1]:
+        click.echo(line, err=True)
+    click.echo(lines[-1])
+    if failed:
+        raise click.exceptions.Exit(1)

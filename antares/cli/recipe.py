@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from antares.cli.main import CliState
+from antares.cli.output import echo_report, tile_progress
 from antares.cli.options import area_options, grid_options, overwrite_option, scheduler_option, workers_option
 
 
@@ -36,8 +37,6 @@ def apply_recipe(state: CliState, recipe, begin, end, region, bbox, bbox_crs, la
     A failed tile is reported and the others finish (exit code 1); running the same
     command again computes only the missing tiles (--overwrite starts over).
     """
-    from tqdm import tqdm
-
     from antares.cube.grid import make_gridspec
     from antares.pipeline.area import resolve_area
     from antares.pipeline.recipe import apply_recipe as run
@@ -45,23 +44,10 @@ def apply_recipe(state: CliState, recipe, begin, end, region, bbox, bbox_crs, la
     settings = state.settings(scheduler=scheduler, workers=workers)
     area = resolve_area(settings, region, bbox, bbox_crs, lat, long)
     gridspec = make_gridspec(area, grid, crs, resolution, tile_size, origin) if (grid or crs) else None
-    bar = tqdm(total=None, unit="tile", desc=f"apply_recipe {name}", disable=state.quiet, file=click.get_text_stream("stderr"))
-
-    def progress(done, total):
-        bar.total = total
-        bar.update(done - bar.n)
-
-    try:
+    with tile_progress(state.quiet, f"apply_recipe {name}") as progress:
         report = run(settings, recipe, begin, end, name, area, gridspec, product, terrain_product, settings.scheduler,
                      settings.workers, overwrite, outdir, tile_size or 2048, progress)
-    finally:
-        bar.close()
-    lines = report.lines()
-    for line in lines[:-1]:
-        click.echo(line, err=True)
-    click.echo(lines[-1])
-    if report.failed:
-        raise click.exceptions.Exit(1)
+    echo_report(report.lines(), bool(report.failed))
 
 
 @click.group()

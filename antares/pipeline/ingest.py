@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from antares.config import Settings
-from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError, UsageError
+from antares.errors import AlreadyExistsError, NotFoundError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +177,9 @@ def ingest(settings: Settings, source: str, name: str, area, gridspec, time=None
     UsageError
         Unknown resampling.
     """
-    from antares.cube.index import add_product, connect, product_definition
+    from antares.cube.index import connect, product_definition
     from antares.db.engine import database_url, open_database
-    from antares.pipeline.tiles import run_tiles
+    from antares.pipeline.tiles import ProductWriter, grid_params, run_tiles
     from antares.prepare.base import dataset_id
 
     if resampling not in RESAMPLING:
@@ -216,18 +216,13 @@ def ingest(settings: Settings, source: str, name: str, area, gridspec, time=None
     finally:
         dc.close()
 
-    params = {"source": source, "grid": {"crs": str(gridspec.crs), "resolution": float(gridspec.resolution.x),
-                                         "tile_size": list(gridspec.tile_shape)},
-              "time": list(time) if time else None, "resampling": resampling, "area_wkt": area.to_crs("EPSG:4326").wkt}
+    params = {"source": source, "grid": grid_params(gridspec), "time": list(time) if time else None,
+              "resampling": resampling, "area_wkt": area.to_crs("EPSG:4326").wkt}
     dc = connect(url)
-    needs_product = [existing is None]
+    write = ProductWriter(dc, out_def if existing is None else None)
 
     def on_result(job: TileJob, result: list) -> None:
-        if result and needs_product[0]:  # the product is added with the first tile, so a run that fails adds nothing
-            add_product(dc, out_def)
-            needs_product[0] = False
-        index_documents(dc, result)
-        report.written += len(result)
+        report.written += write(result)
         report.empty += len(job.groups) - len(result)
 
     try:
@@ -236,22 +231,3 @@ def ingest(settings: Settings, source: str, name: str, area, gridspec, time=None
     finally:
         dc.close()
     return report
-
-
-def index_documents(dc, results) -> None:
-    """Index ``(eo3 document, location URI)`` pairs with their lineage, in one transaction.
-
-    Raises
-    ------
-    InvalidInputError
-        ODC refused a document (nothing of this batch is indexed).
-    """
-    from datacube.index.hl import Doc2Dataset
-
-    resolver = Doc2Dataset(dc.index, skip_lineage=False, verify_lineage=False)
-    with dc.index.transaction():
-        for doc, uri in results:
-            dataset, error = resolver(doc, uri)
-            if dataset is None:
-                raise InvalidInputError(f"dataset {doc['id']} refused: {' '.join(str(error).split())}")
-            dc.index.datasets.add(dataset, with_lineage=True)

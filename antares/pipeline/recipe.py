@@ -204,10 +204,9 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
     AlreadyExistsError
         ``name`` is a product that this recipe did not make.
     """
-    from antares.cube.index import add_product, connect, product_definition
+    from antares.cube.index import connect, product_definition
     from antares.db.engine import database_url, open_database
-    from antares.pipeline.ingest import index_documents
-    from antares.pipeline.tiles import run_tiles
+    from antares.pipeline.tiles import ProductWriter, grid_params, run_tiles
     from antares.prepare.base import dataset_id
     from antares.recipes import load_recipe
 
@@ -272,19 +271,13 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
     finally:
         dc.close()
 
-    params = {"recipe": recipe.name, "begin": begin, "end": end, "product": product,
-              "grid": {"crs": str(gridspec.crs), "resolution": float(gridspec.resolution.x),
-                       "tile_size": list(gridspec.tile_shape)}, "area_wkt": area.to_crs("EPSG:4326").wkt,
-              "overwrite": overwrite}
+    params = {"recipe": recipe.name, "recipe_sha256": recipe.digest, "begin": begin, "end": end, "product": product,
+              "grid": grid_params(gridspec), "area_wkt": area.to_crs("EPSG:4326").wkt, "overwrite": overwrite}
     dc = connect(url)
-    needs_product = [existing is None]
+    write = ProductWriter(dc, out_def if existing is None else None)
 
     def on_result(job: RecipeJob, result: list) -> None:
-        if result and needs_product[0]:  # the product is added with the first tile, so a run that fails adds nothing
-            add_product(dc, out_def)
-            needs_product[0] = False
-        index_documents(dc, result)
-        report.written += len(result)
+        report.written += write(result)
         report.empty += 1 - len(result)
 
     try:

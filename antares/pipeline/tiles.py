@@ -97,3 +97,56 @@ def run_tiles(settings: Settings, kind: str, name: str, params: dict, inputs: di
         finish_run(session, run_id, "failed" if failures else "done",
                    f"{len(failures)} tile(s) failed" if failures else None)
     return failures
+
+
+def grid_params(gridspec) -> dict:
+    """The tile grid as recorded with a run (JSON)."""
+    return {"crs": str(gridspec.crs), "resolution": float(gridspec.resolution.x), "tile_size": list(gridspec.tile_shape)}
+
+
+def index_documents(dc, results) -> None:
+    """Index ``(eo3 document, location URI)`` pairs with their lineage, in one transaction.
+
+    Raises
+    ------
+    InvalidInputError
+        ODC refused a document (nothing of this batch is indexed).
+    """
+    from datacube.index.hl import Doc2Dataset
+
+    from antares.errors import InvalidInputError
+
+    resolver = Doc2Dataset(dc.index, skip_lineage=False, verify_lineage=False)
+    with dc.index.transaction():
+        for doc, uri in results:
+            dataset, error = resolver(doc, uri)
+            if dataset is None:
+                raise InvalidInputError(f"dataset {doc['id']} refused: {' '.join(str(error).split())}")
+            dc.index.datasets.add(dataset, with_lineage=True)
+
+
+class ProductWriter:
+    """Indexes the results of tiles into a product, adding its definition with the first written tile.
+
+    So a run in which no tile succeeds leaves no product behind.
+
+    Parameters
+    ----------
+    dc : datacube.Datacube
+    definition : dict or None
+        The product definition to add before the first dataset; ``None`` if the product exists.
+    """
+
+    def __init__(self, dc, definition: dict | None):
+        self.dc = dc
+        self.definition = definition
+
+    def __call__(self, results: list) -> int:
+        """Index ``[(eo3 document, uri)]``; returns how many datasets were indexed."""
+        from antares.cube.index import add_product
+
+        if results and self.definition is not None:
+            add_product(self.dc, self.definition)
+            self.definition = None
+        index_documents(self.dc, results)
+        return len(results)

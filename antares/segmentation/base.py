@@ -49,7 +49,8 @@ class Param:
     name : str
         Keyword of the parameter, e.g. ``"t"``.
     type : type
-        The Python type the value has after validation (``float``, ``int``, ``bool``, ``list``).
+        The kind of value expected, for a command line to parse: ``float``, ``int``, ``bool`` or
+        ``list`` (a list parameter is stored as a tuple).
     default : object
         The value used when the parameter is not given (already valid).
     constraint : str

@@ -14,12 +14,14 @@ Algorithm
    label 0 and take part in no region.
 2. Every valid pixel starts as its own region (n = 1, perimeter l = 4, bounding-box perimeter b = 4).
    Regions are adjacent when they share at least one pixel edge (4-connectivity).
-3. Passes. In each pass, for every region A its best neighbour is the adjacent region B with the
-   lowest fusion cost f(A, B); ties go to the neighbour with the lowest index (regions are indexed
-   in the raster order of their first pixel). Every pair (A, B) that is *mutually* best
-   (B is A's best and A is B's best: "local mutual best fitting") and has ``f < t**2`` is merged.
-   Mutual best pairs are disjoint, so each region merges at most once per pass and the result does
-   not depend on a visiting order: the same input gives the same labels.
+3. Passes. In each pass, every region's costs to its neighbours are known (recomputed only for
+   regions that changed in the previous pass). A pair of adjacent regions (A, B) merges when
+   ``f(A, B) < t**2`` and f(A, B) is both A's lowest cost and B's lowest cost: B is A's best
+   neighbour and A is B's ("local mutual best fitting"). Each region merges at most once per pass.
+   Without ties the mutual pairs are disjoint, so the result does not depend on any visiting
+   order; ties (flat areas, where many costs are equal) are resolved by taking the pairs in the
+   fixed order of the edge list (grouped by the lower region index; regions are indexed in the
+   raster order of their first pixel). The same input always gives the same labels.
 4. Passes stop after ``max_passes`` or after a pass without a merge. Each merge updates the
    statistics incrementally: n, per-band sums and sums of squares, perimeter
    ``l_m = l_1 + l_2 - 2 * shared`` (shared = common boundary in pixel edges, kept on the edges of
@@ -39,12 +41,12 @@ pixel edges)::
 default layer weights); with more bands, the same ``t`` gives smaller segments.
 
 Colour unit: σ is measured in percent of the band's standard deviation (standardised values times
-:data:`COLOUR_SCALE` = 100; the core multiplies the weights instead, which is the same). The scale parameter of eCognition and BIS is
-in the unit of the data (typically 8- or 16-bit digital numbers); on raw standard scores,
-``t = 40`` would merge whole landscapes (median 2 239 pixels, 90 ha, on the Brandenburg
+:data:`COLOUR_SCALE` = 100; the core multiplies the weights instead, which is the same). The
+scale parameter of eCognition and BIS is in the unit of the data (typically 8- or 16-bit
+digital numbers); on raw standard scores, ``t = 40`` would merge whole landscapes (median 2 500 pixels, 100 ha, on the Brandenburg
 Sentinel-2 scene at 20 m). In percent of a standard deviation, ``t = 40, s = 0.5, c = 0.7`` on
 seven standardised Sentinel-2 bands at 20 m gives a median of 69 pixels (2.8 ha; 10th-90th
-percentile 20-197 pixels), the size of the scene's OpenStreetMap land-use polygons (median 84
+percentile 21-197 pixels), the size of the scene's OpenStreetMap land-use polygons (median 84
 pixels).
 """
 
