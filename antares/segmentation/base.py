@@ -351,6 +351,20 @@ def standardise(features, mean=None, std=None) -> np.ndarray:
     return out
 
 
+def standardise_stats(features) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band mean and population standard deviation (float64) over the pixels valid in every band.
+
+    The statistics :func:`standardise` uses by default; compute them once for a whole image
+    and pass them to every tile so that all tiles share one scale.
+    """
+    bands = as_band_stack(features)
+    valid = np.isfinite(bands).all(axis=0)
+    if not valid.any():
+        return np.zeros(bands.shape[0]), np.ones(bands.shape[0])
+    values = bands[:, valid].astype(np.float64)
+    return values.mean(axis=1), values.std(axis=1)
+
+
 def channels_last(bands: np.ndarray, valid: np.ndarray, fill: float = 0.0) -> np.ndarray:
     """``bands`` (bands, y, x) as a C-contiguous (y, x, bands) array with ``fill`` outside ``valid``.
 
