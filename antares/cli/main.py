@@ -30,6 +30,7 @@ COMMANDS = {
     "prepare_metadata": ("antares.cli.index:prepare_metadata", "Write eo3 dataset documents for files."),
     "product": ("antares.cli.index:product", "Add product definitions."),
     "recipe": ("antares.cli.recipe:recipe", "Show a recipe's inputs, masks and outputs."),
+    "segment": ("antares.cli.segment:segment", "Segment a product into objects (label raster + polygons in PostGIS)."),
     "segment_params": ("antares.cli.segment:segment_params", "List segmentation algorithms and their parameters."),
     "register_region": ("antares.cli.regions:register_region", "Register region polygons from a vector file."),
 }

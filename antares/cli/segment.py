@@ -1,11 +1,11 @@
-"""``antares segment_params``: the segmentation algorithms and their declared parameters."""
+"""``antares segment`` and ``antares segment_params``."""
 
 from __future__ import annotations
 
 import click
 
-from antares.cli.options import json_option
-from antares.cli.output import echo_json, echo_table
+from antares.cli.options import area_options, json_option, overwrite_option, scheduler_option, workers_option
+from antares.cli.output import echo_json, echo_report, echo_table, tile_progress
 
 
 @click.command(epilog="""\b
@@ -43,3 +43,75 @@ def segment_params(algorithm, as_json):
     if getattr(cls, "reference", None):
         click.echo(f"reference: {cls.reference}")
     echo_table(rows, ["parameter", "type", "default", "valid", "description"])
+
+
+def parse_extra(algorithm: str, pairs: tuple[str, ...]) -> dict:
+    """``-extra k=v`` values converted by the type each parameter declares (validation comes after)."""
+    from antares.errors import UsageError
+    from antares.segmentation import SEGMENTERS
+
+    if algorithm not in SEGMENTERS:
+        raise UsageError(f"unknown algorithm '{algorithm}'; valid algorithms: {', '.join(SEGMENTERS)}.")
+    declared = {p.name: p for p in SEGMENTERS[algorithm].params}
+    out = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"-extra takes KEY=VALUE. Got {pair!r}.")
+        if key not in declared:
+            raise UsageError(f"unknown parameter '{key}' for {algorithm}; valid parameters: {', '.join(declared)}.")
+        param = declared[key]
+        try:
+            if param.type is bool:
+                value = {"true": True, "false": False, "1": True, "0": False}[text.lower()]
+            elif param.type is list:
+                value = None if text.lower() == "none" else [float(v) for v in text.split(",")]
+            else:
+                value = param.type(text)
+        except (KeyError, ValueError):
+            raise UsageError(f"The '{key}' parameter of {algorithm} must be a {param.constraint}. Got {text!r}.") from None
+        out[key] = value
+    return out
+
+
+@click.command(epilog="""\b
+Examples:
+  antares segment --algorithm bis -p s2_001_jalisco_2021 -n seg_jalisco_2021 -region jalisco \\
+      -b ndvi_mean -b nir_mean -extra t=40 -extra s=0.5 -extra c=0.7
+  antares segment --algorithm slic -p s2_l1c -n bb_slic --bbox 12.48 52.45 12.69 52.53 -b B04 -b B08""")
+@click.option("--algorithm", "-a", required=True, help="bis, slic or felzenszwalb (antares segment_params).")
+@click.option("-p", "--product", required=True, help="Product to segment (an intermediary product of features).")
+@click.option("-n", "--name", required=True, help="Name of the segmentation (also its label-raster product).")
+@click.option("-b", "--band", "bands", multiple=True, help="Measurement to segment on (repeat); default all.")
+@area_options
+@click.option("-y", "--year", type=int, default=None, help="Label recorded with the run (antares3's -y).")
+@click.option("-d", "--datasource", default=None, help="Label recorded with the run (antares3's -d).")
+@click.option("-extra", "--extra", multiple=True, help="Algorithm parameter KEY=VALUE (repeat); see segment_params.")
+@click.option("--tile-size", type=int, default=1024, show_default=True, help="Tile side in pixels.")
+@click.option("--margin", type=int, default=64, show_default=True, help="Stability margin around tiles, pixels.")
+@click.option("--outdir", default=None, type=click.Path(file_okay=False, path_type=str),
+              help="Where the label COGs go (default $ANTARES_HOME/products/NAME).")
+@scheduler_option
+@workers_option
+@overwrite_option
+@click.pass_obj
+def segment(state, algorithm, product, name, bands, region, bbox, bbox_crs, lat, long, year, datasource, extra,
+            tile_size, margin, outdir, scheduler, workers, overwrite):
+    """Segment a product into objects: a label-raster product (COG, indexed) and polygons in PostGIS.
+
+    Tiles are processed with stability margins and a second, staggered pass, so no
+    segment boundary follows a tile edge. An existing NAME is refused unless --overwrite.
+    """
+    from antares.errors import UsageError
+    from antares.pipeline.area import resolve_area
+    from antares.pipeline.segment import segment as run
+
+    params = parse_extra(algorithm, extra)
+    if tile_size <= 2 * margin or margin < 0:
+        raise UsageError(f"--tile-size must be larger than twice --margin. Got {tile_size} and {margin}.")
+    settings = state.settings(scheduler=scheduler, workers=workers)
+    area = resolve_area(settings, region, bbox, bbox_crs, lat, long)
+    with tile_progress(state.quiet, f"segment {name}") as progress:
+        report = run(settings, product, name, area, algorithm, params, list(bands) or None, tile_size, margin,
+                     settings.scheduler, settings.workers, overwrite, outdir, progress)
+    echo_report(report.lines(), bool(report.failed))

@@ -66,55 +66,52 @@ def tile_windows(shape: tuple[int, int], tile: int, margin: int, offset: int = 0
     return windows
 
 
-def stable_segments(labels: np.ndarray, window: Window, shape: tuple[int, int]) -> np.ndarray:
-    """Mask (extended-window shape) of the pixels of stable segments of ``labels``.
-
-    Stable: every pixel inside the core, and no pixel on a border of the extended
-    window that was cut (a border that is the image's own border does not count).
-    """
+def cut_borders(window: Window, shape: tuple[int, int]) -> tuple[bool, bool, bool, bool]:
+    """Which borders of the extended window (top, bottom, left, right) are cuts, not the image's border."""
     ys, xs = window.extended
-    cy, cx = window.core
+    return ys.start > 0, ys.stop < shape[0], xs.start > 0, xs.stop < shape[1]
+
+
+def local_core(window: Window) -> tuple[slice, slice]:
+    """The core's rows and columns inside the extended window."""
+    (cy, cx), (ys, xs) = window.core, window.extended
+    return slice(cy.start - ys.start, cy.stop - ys.start), slice(cx.start - xs.start, cx.stop - xs.start)
+
+
+def stable_segments(labels: np.ndarray, core: tuple[slice, slice], cut: tuple[bool, bool, bool, bool]) -> np.ndarray:
+    """Mask of the pixels of stable segments of a window's ``labels``.
+
+    Stable: every pixel inside ``core`` (window coordinates), and no pixel on a border of
+    the window that is a cut (``cut`` = top, bottom, left, right).
+    """
     inside = np.zeros(labels.shape, bool)
-    inside[cy.start - ys.start:cy.stop - ys.start, cx.start - xs.start:cx.stop - xs.start] = True
-    n = int(labels.max()) + 1
-    bad = np.zeros(n, bool)
+    inside[core] = True
+    bad = np.zeros(int(labels.max()) + 1, bool)
     bad[np.unique(labels[~inside])] = True  # segments reaching outside the core
-    edges = []
-    if ys.start > 0:
-        edges.append(labels[0, :])
-    if ys.stop < shape[0]:
-        edges.append(labels[-1, :])
-    if xs.start > 0:
-        edges.append(labels[:, 0])
-    if xs.stop < shape[1]:
-        edges.append(labels[:, -1])
-    for edge in edges:
-        bad[np.unique(edge)] = True
+    for is_cut, edge in zip(cut, (labels[0, :], labels[-1, :], labels[:, 0], labels[:, -1])):
+        if is_cut:
+            bad[np.unique(edge)] = True
     bad[0] = True
     return ~bad[labels]
 
 
-def segment_window(segmenter, features: np.ndarray, assigned: np.ndarray, window: Window, mean, std,
-                   require_stable: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Segment the unassigned valid pixels of one extended window.
+def segment_block(segmenter, block: np.ndarray, assigned: np.ndarray, core: tuple[slice, slice],
+                  cut: tuple[bool, bool, bool, bool], mean, std, require_stable: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Segment the unassigned valid pixels of one window's features ``block`` (bands, y, x).
 
-    Returns the local labels (extended-window shape, 0 = not kept) of the segments that
-    are kept — the stable ones, or every segment inside the core when ``require_stable``
-    is False — and the same labels' mask.
+    Returns the window's local labels of the segments kept — the stable ones, or every
+    segment inside ``core`` when ``require_stable`` is False — with 0 elsewhere, and their mask.
     """
-    ys, xs = window.extended
-    block = features[:, ys, xs].copy()
-    block[:, assigned[ys, xs]] = np.nan
+    block = np.where(assigned[None], np.nan, block)
     if not np.isfinite(block).all(axis=0).any():
         empty = np.zeros(block.shape[1:], np.int64)
         return empty, empty.astype(bool)
     labels = segmenter.segment(block, mean=mean, std=std)
     if require_stable:
-        keep = stable_segments(labels, window, assigned.shape)
+        keep = stable_segments(labels, core, cut)
     else:
         keep = np.zeros(labels.shape, bool)
-        cy, cx = window.core
-        keep[cy.start - ys.start:cy.stop - ys.start, cx.start - xs.start:cx.stop - xs.start] = True
+        keep[core] = True
         keep &= labels > 0
     return np.where(keep, labels, 0), keep
 
@@ -156,7 +153,9 @@ def segment_tiled(segmenter, features: np.ndarray, tile: int, margin: int, mean=
         windows = tile_windows(shape, tile, 0 if not require_stable else margin, offset)
         kept = []
         for window in windows:  # every window of a stage sees the same `assigned`: order does not matter
-            local, keep = segment_window(segmenter, features, assigned, window, mean, std, require_stable)
+            ys, xs = window.extended
+            local, keep = segment_block(segmenter, features[:, ys, xs], assigned[ys, xs], local_core(window),
+                                        cut_borders(window, shape), mean, std, require_stable)
             kept.append((window, local, keep))
         for window, local, keep in kept:
             ys, xs = window.extended

