@@ -42,7 +42,8 @@ test: install
 # The main job, as far as it exists: database, indexing of real Sentinel-2 L2A (Romania, 140 dates,
 # 10 m and 20 m band files + SCL), L1C (Brandenburg JP2s) and a DEM with slope/aspect (Slovenia),
 # a region from real polygons, a load on the native grid, an ingest onto a UTM 20 m tile grid and
-# a year of temporal features (recipe s2_10m_001) written as an indexed COG product.
+# a year of temporal features (recipe s2_10m_001) written as an indexed COG product, and objects
+# (bis segmentation of the Brandenburg scene) in PostGIS.
 demo: install
 	@test -d $(DATA)/nrt-romania-s2l2a/geotiff || { echo "make demo: $(DATA)/nrt-romania-s2l2a/geotiff not found; run from the repository with ../shared/data beside it, or set DATA=/path/to/shared/data" >&2; exit 1; }
 	$(ANTARES) db start
@@ -61,6 +62,8 @@ demo: install
 	$(ANTARES) apply_recipe -recipe s2_10m_001 -b 2018-01-01 -e 2018-12-31 -p romania_s2l2a \
 	  --bbox 22.14 45.195 22.166 45.215 --name romania_2018_s2_10m_001
 	$(ANTARES) load -p romania_2018_s2_10m_001
+	$(ANTARES) segment --algorithm bis -p s2_l1c -n brandenburg_bis --bbox 12.40 52.40 12.80 52.60 \
+	  -b B05 -b B06 -b B07 -b B8A -b B11 -b B12 --overwrite
 	$(ANTARES) list runs
 
 clean:
