@@ -152,3 +152,14 @@ def test_bad_input(settings, seg_env, runner, tmp_path, args, code, fragment):
 def test_segment_params_json_matches_declaration(runner):
     rows = json.loads(runner.invoke(cli, ["segment_params", "slic", "--json"]).stdout)
     assert rows["algorithm"] == "slic" and rows["parameters"]
+
+
+def test_local_cluster_gives_the_same_segments(settings, seg_env, one_and_tiled, runner, tmp_path):
+    band_args = [a for b in BANDS for a in ("-b", b)]
+    result = runner.invoke(cli, ["segment", "--algorithm", "bis", "-p", "s2_l1c", "-n", "bb_tiled_dask", *band_args,
+                                 "--bbox", *BBOX, "--tile-size", "192", "--margin", "32", "--workers", "2",
+                                 "--outdir", str(tmp_path / "dask")], env=seg_env)
+    assert result.exit_code == 0, result.output
+    (_, _), (tiled, _) = one_and_tiled
+    dask_labels, _ = labels_and_valid(settings, "bb_tiled_dask")
+    assert np.array_equal(dask_labels, tiled)
