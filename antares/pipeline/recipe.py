@@ -113,21 +113,26 @@ def recipe_tile(job: RecipeJob) -> list:
         for o in recipe.outputs:
             fill = np.nan if np.dtype(o.dtype).kind == "f" else o.nodata
             outputs[o.name] = np.full(job.geobox.shape, fill, dtype=o.dtype)
+        # the cloud mask is dilated per date: read each block with a margin as wide as the
+        # dilation, so that a cloud at a block's edge grows into the next block too
+        pad = recipe.mask.dilate if recipe.mask is not None else 0
+        inner = (slice(pad, -pad or None), slice(pad, -pad or None))
         for block, (rows, cols) in blocks(job.geobox, job.block):
-            footprint = block.extent
+            padded = block.pad(pad) if pad else block
+            footprint = padded.extent
             inside = [d for d in datasets if d.extent is not None and d.extent.to_crs(block.crs).intersects(footprint)]
             if not inside:  # no input data here: the block stays nodata
                 continue
-            raw = dc.load(datasets=inside, like=block, measurements=names, group_by="solar_day")
+            raw = dc.load(datasets=inside, like=padded, measurements=names, group_by="solar_day")
             refl = to_reflectance(raw, inside)
             data = recipe.rename_to_aliases(refl, job.measurements)
             terrain = None
             if recipe.terrain is not None and terrain_dss:
-                terrain = dc.load(datasets=terrain_dss, like=block, measurements=list(recipe.terrain.layers),
+                terrain = dc.load(datasets=terrain_dss, like=padded, measurements=list(recipe.terrain.layers),
                                   resampling=recipe.terrain.resampling).isel(time=0)
             result = recipe.compute(data, terrain)
             for o in recipe.outputs:
-                outputs[o.name][rows, cols] = np.asarray(result[o.name].values, dtype=o.dtype)
+                outputs[o.name][rows, cols] = np.asarray(result[o.name].values, dtype=o.dtype)[inner]
     finally:
         dc.close()
 

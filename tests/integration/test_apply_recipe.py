@@ -260,3 +260,22 @@ def test_recipe_yaml_with_unknown_index(settings, ro_rec, runner, tmp_path):
     result = run(runner, settings, "rec_ro_bad2", bad)
     assert result.exit_code == 1
     assert "unknown index 'NDXI' in indices; valid indices: BI, BI2, EVI" in result.output
+
+
+def test_cloud_dilation_does_not_depend_on_tiles_or_blocks(settings, ro_rec, runner, tmp_path):
+    """With a dilated cloud mask, tiles of 40 px (and blocks inside them) give what one tile gives."""
+    root, _ = ro_rec
+    doc = dict(TEST_RECIPE, mask={"scl": {"keep": KEEP, "dilate": 2}})
+    recipe = tmp_path / "dilated.yaml"
+    recipe.write_text(yaml.safe_dump(doc))
+    assert run(runner, settings, "rec_dil_one", recipe, "-sc", "sync", "--outdir", str(tmp_path / "a")).exit_code == 0
+    result = run(runner, settings, "rec_dil_tiles", recipe, "-sc", "sync", "--tile-size", "40",
+                 "--outdir", str(tmp_path / "b"))
+    assert result.exit_code == 0, result.output
+    one, tiles = load_on_source_grid(settings, "rec_dil_one", root), load_on_source_grid(settings, "rec_dil_tiles", root)
+    plain = load_on_source_grid(settings, "rec_ro_features", root) if _exists(settings, "rec_ro_features") else None
+    for name in one.data_vars:
+        np.testing.assert_array_equal(one[name].values, tiles[name].values, err_msg=name)
+    if plain is not None:  # the dilation did remove observations
+        assert (one.clear_count.values <= plain.clear_count.values).all()
+        assert (one.clear_count.values < plain.clear_count.values).any()
