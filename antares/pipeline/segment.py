@@ -77,8 +77,10 @@ class SegmentReport:
 
     def lines(self) -> list[str]:
         out = [f"tile {ix},{iy} failed: {message}" for (ix, iy), message in self.failed]
-        out.append(f"{self.segments} segment(s) in segmentation {self.name} over {self.tiles} tile(s); "
-                   f"{len(self.failed)} tile(s) failed")
+        if self.failed:
+            out.append(f"segmentation {self.name} not stored: {len(self.failed)} tile(s) failed (re-run once fixed)")
+        else:
+            out.append(f"{self.segments} segment(s) in segmentation {self.name} over {self.tiles} tile(s); 0 tile(s) failed")
         return out
 
 
@@ -337,8 +339,9 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
                                  w.extended, stable, algorithm, params, mean, std) for w in windows]
                 number_base += len(windows)
                 for job, result in run(segment_stage, jobs):
-                    if isinstance(result, Exception):
-                        raise result
+                    if isinstance(result, Exception):  # reported; the other windows go on
+                        report.failed.append((_tile_of(job.core, tile_size), f"pass {stage + 1}: {_one_line(result)}"))
+                        continue
                     writer.writerows(result)
                     report.segments += len(result)
                 if progress:
@@ -351,7 +354,8 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
             documents = []
             for job, result in run(finish_tile, finish):
                 if isinstance(result, Exception):
-                    raise result
+                    report.failed.append((job.tile, _one_line(result)))
+                    continue
                 rows, docs = result
                 writer.writerows(rows)
                 report.segments += len(rows)
@@ -359,12 +363,19 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
             report.tiles = len(tiles)
             if progress:
                 progress(len(STAGES) + 1, len(STAGES) + 1)
-        _store(settings, url, name, product, algorithm, segmenter.get_params(), geobox, report, rows_file, documents,
-               staging, outdir, overwrite, run_id)
+        failed_tiles = {tile: message for tile, message in report.failed}
+        if not report.failed:  # a segmentation is stored whole or not at all
+            _store(settings, url, name, product, algorithm, segmenter.get_params(), geobox, report, rows_file,
+                   documents, staging, outdir, overwrite, run_id)
+        else:
+            shutil.rmtree(staging, ignore_errors=True)
+            report.segments = 0
         with session_scope(settings) as session:
             for job in finish:
-                record_tile(session, run_id, job.tile, "done", None)
-            finish_run(session, run_id, "done")
+                failed = failed_tiles.get(job.tile)
+                record_tile(session, run_id, job.tile, "failed" if failed else "done", None, failed)
+            finish_run(session, run_id, "failed" if report.failed else "done",
+                       f"{len(report.failed)} tile(s) failed; nothing stored" if report.failed else None)
     except BaseException as exc:
         if "run_id" in locals():
             with session_scope(settings) as session:
@@ -374,6 +385,16 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return report
+
+
+def _tile_of(core, tile_size: int) -> tuple[int, int]:
+    """The (ix, iy) of the grid tile holding the start of ``core``."""
+    return core[1].start // tile_size, core[0].start // tile_size
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _ncols(shape, tile):

