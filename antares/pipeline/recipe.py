@@ -97,6 +97,7 @@ def recipe_tile(job: RecipeJob) -> list:
     """Compute, write and describe one tile (runs on a worker); returns ``[(eo3 doc, uri)]`` or ``[]``."""
     import numpy as np
 
+    from antares.cube.blockread import GridReader
     from antares.cube.index import connect
     from antares.cube.reflectance import to_reflectance
     from antares.cube.warp import xr_from_array
@@ -117,14 +118,20 @@ def recipe_tile(job: RecipeJob) -> list:
         # dilation, so that a cloud at a block's edge grows into the next block too
         pad = recipe.mask.dilate if recipe.mask is not None else 0
         inner = (slice(pad, -pad or None), slice(pad, -pad or None))
+        # inputs already on the tile's grid are read with each file opened once (GridReader);
+        # others (another CRS or resolution) go through dc.load's resampling
+        reader = GridReader.open(datasets, names, job.geobox)
         for block, (rows, cols) in blocks(job.geobox, job.block):
             padded = block.pad(pad) if pad else block
             footprint = padded.extent
             inside = [d for d in datasets if d.extent is not None and d.extent.to_crs(block.crs).intersects(footprint)]
             if not inside:  # no input data here: the block stays nodata
                 continue
-            raw = dc.load(datasets=inside, like=padded, measurements=names, group_by="solar_day")
-            refl = to_reflectance(raw, inside)
+            if reader is not None:
+                raw, refl_datasets = reader.read(padded), datasets
+            else:
+                raw, refl_datasets = dc.load(datasets=inside, like=padded, measurements=names, group_by="solar_day"), inside
+            refl = to_reflectance(raw, refl_datasets)
             data = recipe.rename_to_aliases(refl, job.measurements)
             terrain = None
             if recipe.terrain is not None and terrain_dss:
@@ -134,6 +141,8 @@ def recipe_tile(job: RecipeJob) -> list:
             for o in recipe.outputs:
                 outputs[o.name][rows, cols] = np.asarray(result[o.name].values, dtype=o.dtype)[inner]
     finally:
+        if "reader" in locals() and reader is not None:
+            reader.close()
         dc.close()
 
     def valid(o):
