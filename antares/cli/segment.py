@@ -113,5 +113,6 @@ def segment(state, algorithm, product, name, bands, region, bbox, bbox_crs, lat,
     area = resolve_area(settings, region, bbox, bbox_crs, lat, long)
     with tile_progress(state.quiet, f"segment {name}") as progress:
         report = run(settings, product, name, area, algorithm, params, list(bands) or None, tile_size, margin,
-                     settings.scheduler, settings.workers, overwrite, outdir, progress)
+                     settings.scheduler, settings.workers, overwrite, outdir, progress,
+                     labels={"year": year, "datasource": datasource})
     echo_report(report.lines(), bool(report.failed))

@@ -249,7 +249,8 @@ def band_statistics(dc, product: str, bands: list, geobox, datasets, block: int 
 
 def segment(settings: Settings, product: str, name: str, area, algorithm: str, params: dict | None = None,
             bands: list | None = None, tile_size: int = 1024, margin: int = 64, scheduler: str | None = None,
-            workers: int | None = None, overwrite: bool = False, outdir: str | None = None, progress=None) -> SegmentReport:
+            workers: int | None = None, overwrite: bool = False, outdir: str | None = None, progress=None,
+            labels: dict | None = None) -> SegmentReport:
     """Segment ``product`` over ``area`` into segmentation ``name`` (label product + polygons in PostGIS).
 
     Parameters
@@ -263,6 +264,8 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
         Measurements to segment on (default: all of the product's).
     tile_size, margin : int
         Tile side and stability margin, in pixels of the product's grid.
+    labels : dict, optional
+        Free labels recorded with the run (antares3's ``-y`` year and ``-d`` data source).
 
     Raises
     ------
@@ -325,7 +328,8 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
     n_windows = sum(len(tile_windows(geobox.shape, tile_size, margin, int(o * tile_size))) for o, _ in STAGES)
     source_ids = [str(d.id) for d in datasets]
     run_params = {"algorithm": algorithm, "params": segmenter.get_params(), "bands": bands, "tile_size": tile_size,
-                  "margin": margin, "standardisation": {"mean": mean, "std": std}, "area_wkt": area.to_crs("EPSG:4326").wkt}
+                  "margin": margin, "standardisation": {"mean": mean, "std": std}, "area_wkt": area.to_crs("EPSG:4326").wkt,
+                  "labels": {k: v for k, v in (labels or {}).items() if v is not None}}
     try:
         with task_runner(scheduler or settings.scheduler, workers or settings.workers) as run, \
                 open(rows_file, "w", newline="") as fh:
@@ -412,7 +416,7 @@ def _store(settings, url, name, product, algorithm, params, geobox, report, rows
     """Move the label COGs into place, index them, and copy the polygons into PostGIS, replacing an old run."""
     import sqlalchemy as sa
 
-    from antares.cube.index import connect
+    from antares.cube.index import add_product, connect
     from antares.db.engine import open_database
     from antares.pipeline.tiles import ProductWriter
 
@@ -429,6 +433,8 @@ def _store(settings, url, name, product, algorithm, params, geobox, report, rows
             shutil.rmtree(outdir)
         os.replace(staging, outdir)
         relocated = [(doc, uri.replace(staging.resolve().as_uri(), outdir.resolve().as_uri())) for doc, uri in documents]
+        if old is not None:  # same measurement; the description names the new run's algorithm and product
+            add_product(dc, label_product(name, product, algorithm))
         ProductWriter(dc, label_product(name, product, algorithm) if old is None else None)(relocated)
     finally:
         dc.close()

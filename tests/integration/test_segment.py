@@ -113,8 +113,11 @@ def test_run_recorded_rerun_refused_and_overwrite(settings, seg_env, one_and_til
     assert again.exit_code == 1 and "segmentation 'bb_one' exists; use --overwrite" in again.output
     before = db_rows(settings, "SELECT count(*) FROM antares.segment s JOIN antares.segmentation g ON g.id = s.segmentation_id "
                                "WHERE g.name = 'bb_one'")[0][0]
-    over = run_segment(runner, seg_env, "bb_one", tmp_path, "--tile-size", "1024", "--overwrite", "-extra", "t=60")
+    over = run_segment(runner, seg_env, "bb_one", tmp_path, "--tile-size", "1024", "--overwrite", "-extra", "t=60",
+                       "-y", "2017", "-d", "s2_l1c")
     assert over.exit_code == 0, over.output
+    latest = db_rows(settings, "SELECT params FROM antares.run WHERE kind = 'segment' AND name = 'bb_one' ORDER BY id DESC")
+    assert latest[0].params["labels"] == {"year": 2017, "datasource": "s2_l1c"}
     after = db_rows(settings, "SELECT count(*), max(g.params->>'t') FROM antares.segment s JOIN antares.segmentation g "
                               "ON g.id = s.segmentation_id WHERE g.name = 'bb_one'")[0]
     assert after[0] < before and after[1] == "60.0"  # replaced (bigger t: fewer segments), not added to
