@@ -208,3 +208,40 @@ def test_all_nodata_tile_is_not_a_crash(settings, data_dir, runner, tmp_path):
     (n, union), = db_rows(settings, "SELECT count(*), ST_Area(ST_Union(s.geom)) FROM antares.segment s JOIN "
                                     "antares.segmentation g ON g.id = s.segmentation_id WHERE g.name = 'bb_holes'")
     assert n == len(np.unique(labels[labels > 0])) and union == pytest.approx((labels > 0).sum() * 400.0)
+
+
+def test_slovenia_scene_through_the_pipeline(settings, data_dir, runner, tmp_path):
+    """The Slovenia L1C patch (13-band float32 TOA reflectance stack) indexed into its own product and segmented."""
+    import rasterio
+    import yaml
+
+    env = {"ANTARES_DB_URL": settings.db_url}
+    names = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]
+    product = {"name": "si_toa", "metadata_type": "eo3", "metadata": {"product": {"name": "si_toa"}},
+               "description": "Slovenia L1C TOA reflectance stacks (eo-learn sample)",
+               "measurements": [{"name": n, "dtype": "float32", "nodata": "NaN", "units": "1"} for n in names]}
+    (tmp_path / "si_toa.yaml").write_text(yaml.safe_dump(product))
+    assert runner.invoke(cli, ["product", "add", str(tmp_path / "si_toa.yaml")], env=env).exit_code == 0
+    folder = data_dir / "eolearn-slovenia" / "geotiff" / "l1c_13band"
+    indexed = runner.invoke(cli, ["index", "--path", str(folder), "--dataset_name", "s2_bands", "--product", "si_toa",
+                                  "--pattern", r"(?P<date>\d{4}-\d{2}-\d{2}T\d{6})_L1C_13bands\.tif$"], env=env)
+    assert indexed.exit_code == 0 and "5 dataset(s) indexed into si_toa" in indexed.output, indexed.output
+    band_args = [a for b in ("B02", "B03", "B04", "B08", "B8A", "B11", "B12") for a in ("-b", b)]
+    result = runner.invoke(cli, ["segment", "--algorithm", "bis", "-p", "si_toa", "-n", "si_bis", *band_args,
+                                 "--bbox", "14.5", "45.8", "14.6", "45.9", "--tile-size", "64", "--margin", "16",
+                                 "-sc", "sync", "--outdir", str(tmp_path / "out")], env=env)
+    assert result.exit_code == 0, result.output
+    from antares.config import load_settings
+    from antares.pipeline.inspect import load_product
+
+    s = load_settings(flags={"db_url": settings.db_url}, environ={})
+    labels = load_product(s, "si_bis")[0].segment_id.values[0]
+    with rasterio.open(sorted(folder.glob("*_L1C_13bands.tif"))[0]) as src:
+        first = src.read().astype(np.float32)
+    assert labels.shape == first.shape[1:]
+    assert ((labels > 0) == np.isfinite(first).all(axis=0)).all()  # the first date is the one segmented
+    (n, total, union, pixels), = db_rows(
+        settings, "SELECT count(*), sum(ST_Area(s.geom)), ST_Area(ST_Union(s.geom)), sum(s.pixel_count) FROM "
+                  "antares.segment s JOIN antares.segmentation g ON g.id = s.segmentation_id WHERE g.name = 'si_bis'")
+    assert n == len(np.unique(labels[labels > 0])) and int(pixels) == int((labels > 0).sum())
+    assert total == pytest.approx(union, rel=1e-9)
