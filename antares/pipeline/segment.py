@@ -63,7 +63,6 @@ class StageJob:
     params: dict
     mean: list
     std: list
-    tile: tuple = (0, 0)
 
 
 @dataclass
@@ -82,10 +81,6 @@ class SegmentReport:
         else:
             out.append(f"{self.segments} segment(s) in segmentation {self.name} over {self.tiles} tile(s); 0 tile(s) failed")
         return out
-
-
-def _window_geobox(geobox, window):
-    return geobox[window[0], window[1]]
 
 
 def load_features(dc, product: str, bands: list, geobox, datasets=None) -> np.ndarray:

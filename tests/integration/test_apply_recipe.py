@@ -11,6 +11,7 @@ from odc.geo.geobox import GeoBox
 
 from antares.cli.main import cli
 from antares.cube.index import connect
+from helpers import db_count
 
 ROMANIA = "nrt-romania-s2l2a/geotiff"
 BBOX = ["22.140", "45.195", "22.166", "45.215"]
@@ -243,13 +244,7 @@ def test_bad_input(settings, ro_rec, runner, tmp_path, args, code, fragment):
 
 
 def _run_count(settings):
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(settings.db_url)
-    with engine.connect() as conn:
-        n = conn.execute(sa.text("SELECT count(*) FROM antares.run")).scalar()
-    engine.dispose()
-    return n
+    return db_count(settings.db_url, "antares.run")
 
 
 def test_recipe_yaml_with_unknown_index(settings, ro_rec, runner, tmp_path):

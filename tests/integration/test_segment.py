@@ -4,10 +4,11 @@ import json
 
 import numpy as np
 import pytest
-import sqlalchemy as sa
 
 from antares.cli.main import cli
 from antares.cube.index import connect
+from helpers import db_rows as rows_of
+from helpers import longest_run
 
 BANDS = ["B05", "B06", "B07", "B8A", "B11", "B12"]  # the 20 m bands: a 768 x 384 grid
 BBOX = ["12.40", "52.40", "12.80", "52.60"]  # covers the whole scene
@@ -43,19 +44,7 @@ def labels_and_valid(settings, name):
 
 
 def db_rows(settings, sql, **params):
-    engine = sa.create_engine(settings.db_url)
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text(sql), params).all()
-    engine.dispose()
-    return rows
-
-
-def longest_run(flags):
-    best = run = 0
-    for flag in flags:
-        run = run + 1 if flag else 0
-        best = max(best, run)
-    return best
+    return rows_of(settings.db_url, sql, **params)
 
 
 @pytest.fixture(scope="module")

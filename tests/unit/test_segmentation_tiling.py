@@ -7,6 +7,7 @@ from rasterio.enums import Resampling
 
 from antares.segmentation import get_segmenter
 from antares.segmentation.tiling import segment_tiled, tile_windows
+from helpers import longest_run
 
 BANDS = ["B02", "B03", "B04", "B08", "B8A", "B11", "B12"]
 TILE, MARGIN = 192, 32
@@ -25,12 +26,6 @@ def scene(data_dir):
     return features
 
 
-def longest_run(flags):
-    best = run = 0
-    for flag in flags:
-        run = run + 1 if flag else 0
-        best = max(best, run)
-    return best
 
 
 @pytest.fixture(scope="module")
