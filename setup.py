@@ -46,6 +46,10 @@ setup(
         "tqdm>=4.60",
         "numba>=0.60",  # compiled core of the bis segmenter
         "scikit-image>=0.22",  # slic and felzenszwalb segmenters
+        "scikit-learn>=1.3",  # random forest, cross-validation, accuracy metrics
+        "lightgbm>=4",
+        "joblib>=1.3",  # model serialisation
+        "matplotlib>=3.7",  # confusion-matrix plots and map quicklooks
     ],
     extras_require={
         "test": ["pytest>=7", "pytest-timeout>=2", "scipy>=1.10"],  # scipy: an independent reference in tests
