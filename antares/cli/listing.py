@@ -122,3 +122,37 @@ def recipes(as_json):
         echo_json(rows)
     else:
         echo_table(rows, ["name", "product", "outputs", "description"])
+
+
+@list_.command("training_sets", epilog="Example:\n\n  antares list training_sets --kind validation")
+@click.option("--kind", type=click.Choice(["training", "validation"]), default=None, help="Only one kind.")
+@json_option
+@click.pass_obj
+def training_sets(state: CliState, kind, as_json):
+    """Training and validation sets: scheme, number of samples and classes, source."""
+    from antares.db.engine import session_scope
+    from antares.db.training import list_sample_sets
+
+    with session_scope(state.settings()) as session:
+        rows = list_sample_sets(session, kind)
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, ["name", "kind", "scheme", "samples", "classes", "year", "source"],
+                   empty="No sample sets. Add one with 'antares ingest_training FILE --field F --dataset NAME'.")
+
+
+@list_.command(epilog="Example:\n\n  antares list schemes")
+@json_option
+@click.pass_obj
+def schemes(state: CliState, as_json):
+    """Class schemes (legends) with their number of classes and sample sets."""
+    from antares.db.engine import session_scope
+    from antares.db.training import list_schemes
+
+    with session_scope(state.settings()) as session:
+        rows = list_schemes(session)
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, ["name", "classes", "sample_sets", "description"], empty="No class schemes yet.")

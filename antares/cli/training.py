@@ -1,0 +1,107 @@
+"""``ingest_training``, ``ingest_validation``, ``ingest_training_from_raster`` and ``scheme show``."""
+
+from __future__ import annotations
+
+import click
+
+from antares.cli.main import CliState
+from antares.cli.options import json_option, overwrite_option
+from antares.cli.output import echo_json, echo_table
+
+
+def _vector_command(kind: str):
+    @click.command(name=f"ingest_{kind}", epilog=f"""\b
+Examples:
+  antares ingest_{kind} osm_landuse.gpkg --field fclass --dataset brandenburg_{kind}
+  antares ingest_{kind} parcels.shp --field CODE --dataset parcels_2018 --legend legend.csv --year 2018
+  antares ingest_{kind} lulc.gpkg --field LULC_ID --dataset slo --scheme eolearn --filter "AREA > 1000"
+""")
+    @click.argument("file", type=click.Path(path_type=str))
+    @click.option("--field", "-f", "field_name", required=True, help="Field holding the class (a legend code or a class name).")
+    @click.option("--dataset", "-n", "name", required=True, help=f"Name of the {kind} set.")
+    @click.option("--scheme", default=None, help="Class scheme to use or create (default: the --dataset name).")
+    @click.option("--legend", "legend_file", type=click.Path(path_type=str), default=None,
+                  help="CSV or YAML legend: code, name, colour (#rrggbb). Default: codes by sorted name, palette colours.")
+    @click.option("--layer", "-l", default=None, help="Layer to read (required when the file has several).")
+    @click.option("--year", type=int, default=None, help="Reference year of the labels (recorded).")
+    @click.option("--filter", "--where", "where", default=None, help="OGR SQL expression selecting features.")
+    @overwrite_option
+    @click.pass_obj
+    def command(state: CliState, file, field_name, name, scheme, legend_file, layer, year, where, overwrite):
+        from antares.pipeline.samples import ingest_samples
+
+        report = ingest_samples(state.settings(), kind, file, field_name, name, scheme, legend_file, layer, where,
+                                year, overwrite)
+        for line in report.lines():
+            click.echo(line)
+
+    command.help = (f"Ingest labelled polygons (or points) of FILE as {kind} set --dataset.\n\n"
+                    "Geometries keep their CRS (stored with its SRID); invalid ones are repaired and counted, empty "
+                    "ones dropped. Class values become legend codes of the class scheme.")
+    return command
+
+
+ingest_training = _vector_command("training")
+ingest_validation = _vector_command("validation")
+
+
+@click.command(epilog="""\b
+Examples:
+  antares ingest_training_from_raster tcd_2018.tif --scheme tcd3 --dataset tcd_train \\
+      --bins 10 50 --per-class 100 --seed 1
+  antares ingest_training_from_raster landcover.tif --scheme nalcms --dataset lc --legend nalcms.csv \\
+      --fraction 0.001 --classes 1 2 5 --min-patch 3
+""")
+@click.argument("raster", type=click.Path(path_type=str))
+@click.option("--scheme", required=True, help="Class scheme to use or create.")
+@click.option("--dataset", "-n", "name", required=True, help="Name of the training (or validation) set.")
+@click.option("--legend", "legend_file", type=click.Path(path_type=str), default=None, help="CSV or YAML legend.")
+@click.option("--per-class", type=click.IntRange(min=1), default=None, help="Samples per class.")
+@click.option("--fraction", type=click.FloatRange(0, 1, min_open=True), default=None, help="Fraction of each class's candidates.")
+@click.option("--classes", type=int, multiple=True, help="Only these class codes (repeat, or give several after one --classes).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--min-patch", "patch", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Each sample is a square of PX x PX pixels of one class.")
+@click.option("--bins", type=float, multiple=True, help="Class edges for continuous values (e.g. --bins 10 --bins 50).")
+@click.option("--band", type=int, default=1, show_default=True, help="Raster band.")
+@click.option("--validation", is_flag=True, help="Store as a validation set instead.")
+@overwrite_option
+@click.pass_obj
+def ingest_training_from_raster(state: CliState, raster, scheme, name, legend_file, per_class, fraction, classes,
+                                seed, patch, bins, band, validation, overwrite):
+    """Stratified random training samples from a reference RASTER (a land-cover map, or binned values).
+
+    Each class (after --bins) is sampled uniformly without replacement; samples are
+    stored as pixel (or patch) squares in the raster's CRS.
+    """
+    from antares.pipeline.samples import ingest_from_raster
+
+    report = ingest_from_raster(state.settings(), raster, name, scheme, legend_file, per_class, fraction,
+                                list(classes) or None, seed, patch, list(bins) or None, band,
+                                "validation" if validation else "training", overwrite)
+    for line in report.lines():
+        click.echo(line)
+
+
+@click.group()
+def scheme():
+    """Class schemes (legends)."""
+
+
+@scheme.command(epilog="Example:\n\n  antares scheme show brandenburg_osm")
+@click.argument("name")
+@json_option
+@click.pass_obj
+def show(state: CliState, name, as_json):
+    """Show the legend (code, name, colour) of scheme NAME and the sample sets that use it."""
+    from antares.pipeline.samples import scheme_details
+
+    details = scheme_details(state.settings(), name)
+    if as_json:
+        echo_json(details)
+        return
+    click.echo(f"scheme {name}: {len(details['classes'])} class(es)")
+    echo_table(details["classes"], ["code", "name", "colour"])
+    if details["sample_sets"]:
+        click.echo("")
+        echo_table(details["sample_sets"], ["kind", "name", "samples", "classes", "source"])

@@ -1,0 +1,377 @@
+"""``ingest_training`` / ``ingest_validation`` / ``ingest_training_from_raster``: labelled samples with a legend.
+
+Samples are stored in ``antares.sample`` in the CRS of their source with its SRID
+(a source CRS without an EPSG code is transformed once to EPSG:4326, and the report
+says so). Class labels are always legend codes of a class scheme; a file's class field
+may hold codes or names.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from antares.config import Settings
+from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from antares.legend import LegendEntry
+
+log = logging.getLogger(__name__)
+
+KINDS = ("training", "validation")
+
+
+@dataclass
+class SampleReport:
+    """Outcome of an ingest of samples."""
+
+    name: str
+    kind: str
+    scheme: str
+    samples: int = 0
+    per_class: dict = field(default_factory=dict)  # class name -> count
+    repaired: int = 0
+    dropped_empty: int = 0
+    dropped_unlabelled: int = 0
+    transformed: str | None = None
+    scheme_created: bool = False
+    notes: list = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"{self.kind} set {self.name}: {self.samples} sample(s) in {len(self.per_class)} class(es) "
+               f"of scheme {self.scheme}" + (" (new)" if self.scheme_created else "")]
+        out += [f"  {name}: {n}" for name, n in self.per_class.items()]
+        if self.repaired:
+            out.append(f"{self.repaired} invalid geometr{'y' if self.repaired == 1 else 'ies'} repaired (make_valid)")
+        if self.dropped_empty:
+            out.append(f"{self.dropped_empty} empty geometr{'y' if self.dropped_empty == 1 else 'ies'} dropped")
+        if self.dropped_unlabelled:
+            out.append(f"{self.dropped_unlabelled} feature(s) without a class value dropped")
+        if self.transformed:
+            out.append(self.transformed)
+        return out + list(self.notes)
+
+
+def _is_integer_like(values) -> bool:
+    try:
+        as_float = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return bool(np.all(np.isfinite(as_float)) and np.all(as_float == np.round(as_float)))
+
+
+def assign_codes(values, legend: list[LegendEntry] | None, source: str, field_name: str):
+    """Class codes for the class ``values`` of a field (codes or names), and the legend to use.
+
+    Parameters
+    ----------
+    values : sequence
+        The field's values (no missing values).
+    legend : list of LegendEntry or None
+        The legend to map into; without one, a legend is built from the values (names
+        in sorted order get codes 1, 2, ...; integer values keep their code).
+
+    Returns
+    -------
+    codes : ndarray of int64
+    legend : list of LegendEntry
+
+    Raises
+    ------
+    InvalidInputError
+        A value that is neither a code nor a name of the legend (all such values listed).
+    """
+    from antares.legend import legend_from_codes, legend_from_names
+
+    values = list(values)
+    numeric = _is_integer_like(values)
+    if legend is None:
+        legend = legend_from_codes(values) if numeric else legend_from_names(values)
+    by_code = {e.code: e for e in legend}
+    by_name = {e.name: e for e in legend}
+    by_name_folded = {e.name.casefold(): e for e in legend}
+    codes, missing = [], set()
+    for value in values:
+        entry = None
+        if numeric:
+            entry = by_code.get(int(float(value)))
+        else:
+            text = str(value).strip()
+            entry = by_name.get(text) or by_name_folded.get(text.casefold())
+            if entry is None and text.lstrip("-").isdigit():
+                entry = by_code.get(int(text))
+        if entry is None:
+            missing.add(str(int(float(value))) if numeric else str(value))
+            continue
+        codes.append(entry.code)
+    if missing:
+        known = ", ".join(f"{e.code}={e.name}" for e in legend)
+        raise InvalidInputError(
+            f"{source}: field '{field_name}' has value(s) {', '.join(sorted(missing))} not in the legend ({known}); "
+            "add them to the legend file or fix the data."
+        )
+    return np.asarray(codes, dtype=np.int64), legend
+
+
+def _json_safe(record: dict) -> dict:
+    out = {}
+    for key, value in record.items():
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            out[key] = None
+        elif isinstance(value, (bool, int, float, str)):
+            out[key] = value
+        elif isinstance(value, (np.integer,)):
+            out[key] = int(value)
+        elif isinstance(value, (np.floating,)):
+            out[key] = float(value)
+        else:
+            out[key] = str(value)
+    return out
+
+
+def _resolve_scheme(session, scheme_name: str, legend: list[LegendEntry] | None, values, source: str, field_name: str):
+    """(scheme id or None, legend, codes): an existing scheme's legend is used and checked."""
+    from antares.db.training import scheme_id, scheme_legend
+
+    existing = scheme_id(session, scheme_name)
+    if existing is not None:
+        stored = scheme_legend(session, existing)
+        if legend is not None and [(e.code, e.name) for e in legend] != [(e.code, e.name) for e in stored]:
+            raise InvalidInputError(
+                f"scheme '{scheme_name}' exists with a different legend "
+                f"({', '.join(f'{e.code}={e.name}' for e in stored)}); drop --legend to use it, or give another --scheme."
+            )
+        codes, _ = assign_codes(values, stored, source, field_name)
+        return existing, stored, codes
+    codes, legend = assign_codes(values, legend, source, field_name)
+    return None, legend, codes
+
+
+def _store(settings: Settings, kind: str, name: str, scheme_name: str, legend, existing_scheme, source: str,
+           year, rows: list[dict], overwrite: bool, params: dict, report: SampleReport) -> None:
+    from antares.db.engine import session_scope
+    from antares.db.runs import finish_run, start_run
+    from antares.db.training import create_scheme, replace_sample_set, sample_set
+
+    with session_scope(settings) as session:  # one transaction: all or nothing
+        if sample_set(session, kind, name) is not None and not overwrite:
+            raise AlreadyExistsError(f"{kind} set '{name}' exists; use --overwrite to replace it or choose another --dataset name.")
+        scheme = existing_scheme
+        if scheme is None:
+            scheme = create_scheme(session, scheme_name, legend, description=f"from {source}")
+            report.scheme_created = True
+        run_id = start_run(session, f"ingest_{kind}", name, params, {"source": source})
+        replace_sample_set(session, kind, name, scheme, source, year, run_id, rows)
+        finish_run(session, run_id)
+
+
+def ingest_samples(settings: Settings, kind: str, path, field_name: str, name: str, scheme: str | None = None,
+                   legend_file=None, layer: str | None = None, where: str | None = None, year: int | None = None,
+                   overwrite: bool = False) -> SampleReport:
+    """Ingest labelled polygons (or points) from a vector file as a training or validation set.
+
+    Parameters
+    ----------
+    kind : {'training', 'validation'}
+    path : path
+        Any vector file GDAL/OGR reads.
+    field_name : str
+        The field holding each feature's class, as a legend code or a class name.
+    name : str
+        The sample set's name (antares3's ``--dataset``).
+    scheme : str, optional
+        Class scheme to use or create (default: ``name``). An existing scheme's legend is
+        used; every class value must be in it.
+    legend_file : path, optional
+        CSV/YAML legend (code, name, colour) for a new scheme.
+    where : str, optional
+        OGR SQL expression selecting features (``--filter``).
+
+    Raises
+    ------
+    InvalidInputError
+        Missing/unreadable file, unknown layer or field (listed), values not in the
+        legend, no CRS, no features.
+    AlreadyExistsError
+        The set exists and ``overwrite`` is False (nothing is written).
+    """
+    import shapely
+
+    from antares.db.engine import open_database, session_scope
+    from antares.legend import read_legend
+    from antares.pipeline.regions import read_vector
+
+    if kind not in KINDS:
+        raise InvalidInputError(f"sample set kind must be one of {', '.join(KINDS)}; got {kind!r}.")
+    legend = read_legend(legend_file) if legend_file else None
+    frame = read_vector(path, layer, where)
+    layer = frame.attrs["layer"]
+    source = f"{Path(path).resolve()}:{layer}" + (f" where {where}" if where else "")
+    fields = [c for c in frame.columns if c != frame.geometry.name]
+    if field_name not in frame.columns:
+        raise InvalidInputError(f"{path} (layer {layer}) has no field '{field_name}'; its fields are: {', '.join(fields) or '(none)'}.")
+    scheme_name = scheme or name
+    report = SampleReport(name, kind, scheme_name)
+    labelled = frame[field_name].notna() & (frame[field_name].astype(str).str.strip() != "")
+    report.dropped_unlabelled = int((~labelled).sum())
+    frame = frame[labelled]
+    if frame.empty:
+        raise InvalidInputError(f"{path} (layer {layer}): no feature has a value in field '{field_name}'.")
+
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    invalid = ~shapely.is_valid(geoms)
+    report.repaired = int(invalid.sum())
+    if report.repaired:
+        geoms = geoms.copy()
+        geoms[invalid] = shapely.make_valid(geoms[invalid])
+    empty = shapely.is_empty(geoms) | shapely.is_missing(geoms)
+    report.dropped_empty = int(empty.sum())
+    frame, geoms = frame[~empty], geoms[~empty]
+    if frame.empty:
+        raise InvalidInputError(f"{path} (layer {layer}): every geometry is empty after repair.")
+    epsg = frame.crs.to_epsg()
+    if epsg is None:
+        geoms = np.asarray(frame.set_geometry(list(geoms), crs=frame.crs).to_crs("EPSG:4326").geometry.values, dtype=object)
+        epsg = 4326
+        report.transformed = f"source CRS has no EPSG code; geometries transformed once to EPSG:4326 ({frame.crs.name})"
+
+    open_database(settings).dispose()
+    with session_scope(settings) as session:
+        existing_scheme, legend, codes = _resolve_scheme(session, scheme_name, legend, frame[field_name].tolist(),
+                                                         f"{path} (layer {layer})", field_name)
+    names = {e.code: e.name for e in legend}
+    records = frame.drop(columns=[frame.geometry.name]).to_dict("records")
+    wkbs = shapely.to_wkb(geoms)
+    rows = []
+    for i, (record, code) in enumerate(zip(records, codes)):
+        attributes = _json_safe(record)
+        attributes["_feature"] = i
+        rows.append({"class_code": int(code), "wkb": wkbs[i], "srid": epsg, "attributes": attributes})
+    report.samples = len(rows)
+    unique, counts = np.unique(codes, return_counts=True)
+    report.per_class = {names[int(c)]: int(n) for c, n in zip(unique, counts)}
+    params = {"field": field_name, "layer": layer, "where": where, "scheme": scheme_name,
+              "legend_file": str(legend_file) if legend_file else None, "year": year}
+    _store(settings, kind, name, scheme_name, legend, existing_scheme, source, year, rows, overwrite, params, report)
+    return report
+
+
+def ingest_from_raster(settings: Settings, raster, name: str, scheme: str, legend_file=None, per_class: int | None = None,
+                       fraction: float | None = None, classes=None, seed: int = 0, patch: int = 1, bins=None,
+                       band: int = 1, kind: str = "training", overwrite: bool = False) -> SampleReport:
+    """Stratified random training samples (pixels or pure square patches) from a reference raster.
+
+    Parameters
+    ----------
+    raster : path
+        A single-band raster of class codes (a land-cover map) or, with ``bins``, of
+        continuous values (e.g. tree-cover density in %).
+    per_class, fraction
+        Exactly one: samples per class (all candidates when fewer, reported), or a
+        fraction of each class's candidates.
+    classes : list of int, optional
+        Only these class codes (after binning).
+    patch : int
+        Side in pixels of the square, single-class window each sample covers (1 = a pixel).
+    bins : list of float, optional
+        Increasing edges: class 1 below the first edge, 2 from the first to the second, ...
+
+    Raises
+    ------
+    InvalidInputError
+        Unreadable raster, no CRS, bad bins, codes not in the legend, unknown classes.
+    AlreadyExistsError
+        The set exists and ``overwrite`` is False.
+    """
+    import rasterio
+    import shapely
+
+    from antares.db.engine import open_database, session_scope
+    from antares.legend import LegendEntry, palette_colour, read_legend
+    from antares.sampling import bin_values, sample_polygons, stratified_sample
+
+    if (per_class is None) == (fraction is None):
+        raise InvalidInputError("give exactly one of --per-class N or --fraction F.")
+    path = Path(raster)
+    if not path.is_file():
+        raise InvalidInputError(f"raster {path} does not exist.")
+    try:
+        with rasterio.open(path) as src:
+            if band < 1 or band > src.count:
+                raise InvalidInputError(f"raster {path} has {src.count} band(s); --band {band} is out of range.")
+            values = src.read(band)
+            nodata, transform, crs = src.nodata, src.transform, src.crs
+    except rasterio.errors.RasterioError as exc:
+        raise InvalidInputError(f"{path} is not a raster GDAL can read: {str(exc).splitlines()[0]}") from exc
+    if crs is None:
+        raise InvalidInputError(f"raster {path} has no CRS; assign one with 'gdal_edit.py -a_srs EPSG:XXXX {path.name}'.")
+    if bins:
+        codes_raster = bin_values(values, list(bins), nodata)
+        nodata_code = 0
+    else:
+        if not np.issubdtype(values.dtype, np.integer):
+            raise InvalidInputError(f"raster {path} holds {values.dtype} values; give --bins to turn them into classes.")
+        codes_raster = values.astype(np.int64)
+        nodata_code = int(nodata) if nodata is not None else 0
+        if nodata_code != 0:
+            codes_raster = np.where(codes_raster == nodata_code, 0, codes_raster)
+            nodata_code = 0
+    samples = stratified_sample(codes_raster, per_class=per_class, fraction=fraction, classes_wanted=classes,
+                                seed=seed, patch=patch, nodata=nodata_code)
+    if len(samples.codes) == 0:
+        raise InvalidInputError(f"raster {path}: no {'pure ' + str(patch) + 'x' + str(patch) + ' patch' if patch > 1 else 'labelled pixel'} to sample.")
+    if legend_file:
+        legend = read_legend(legend_file)
+    elif bins:
+        edges = list(bins)
+        labels = [f"< {edges[0]:g}"] + [f"{a:g}-{b:g}" for a, b in zip(edges, edges[1:])] + [f">= {edges[-1]:g}"]
+        legend = [LegendEntry(i + 1, label, palette_colour(i)) for i, label in enumerate(labels)]
+    else:
+        legend = None
+    polygons = sample_polygons(samples, transform)
+    epsg = crs.to_epsg()
+    report = SampleReport(name, kind, scheme)
+    if epsg is None:
+        from pyproj import Transformer
+        transformer = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+        polygons = [shapely.ops.transform(transformer.transform, p) for p in polygons]
+        epsg = 4326
+        report.transformed = "raster CRS has no EPSG code; sample polygons transformed once to EPSG:4326"
+    open_database(settings).dispose()
+    with session_scope(settings) as session:
+        existing_scheme, legend, codes = _resolve_scheme(session, scheme, legend, samples.codes.tolist(), str(path), "raster values")
+    names = {e.code: e.name for e in legend}
+    wkbs = shapely.to_wkb(np.asarray(polygons, dtype=object))
+    rows = [{"class_code": int(c), "wkb": wkbs[i], "srid": epsg,
+             "attributes": {"row": int(samples.rows[i]), "col": int(samples.cols[i]), "size": int(samples.size)}}
+            for i, c in enumerate(codes)]
+    report.samples = len(rows)
+    unique, counts = np.unique(codes, return_counts=True)
+    report.per_class = {names[int(c)]: int(n) for c, n in zip(unique, counts)}
+    for code, missing in sorted(samples.shortfall.items()):
+        if missing:
+            report.notes.append(f"class {names.get(int(code), code)}: {missing} fewer than asked "
+                                f"({samples.available[code]} candidate(s))")
+    params = {"raster": str(path.resolve()), "band": band, "per_class": per_class, "fraction": fraction,
+              "classes": list(classes) if classes else None, "seed": seed, "patch": patch,
+              "bins": list(bins) if bins else None, "scheme": scheme}
+    _store(settings, kind, name, scheme, legend, existing_scheme, str(path.resolve()), None, rows, overwrite,
+           params, report)
+    return report
+
+
+def scheme_details(settings: Settings, name: str) -> dict:
+    """A scheme's legend and sample sets. Raises NotFoundError listing the schemes."""
+    from antares.db.engine import session_scope
+    from antares.db.training import list_sample_sets, list_schemes, scheme_id, scheme_legend
+
+    with session_scope(settings) as session:
+        sid = scheme_id(session, name)
+        if sid is None:
+            known = [s["name"] for s in list_schemes(session)]
+            raise NotFoundError(f"class scheme '{name}' does not exist; schemes: {', '.join(known) or '(none)'}.")
+        legend = scheme_legend(session, sid)
+        sets = [s for s in list_sample_sets(session) if s["scheme"] == name]
+    return {"name": name, "classes": [asdict(e) for e in legend], "sample_sets": sets}
