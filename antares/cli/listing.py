@@ -156,3 +156,18 @@ def schemes(state: CliState, as_json):
         echo_json(rows)
     else:
         echo_table(rows, ["name", "classes", "sample_sets", "description"], empty="No class schemes yet.")
+
+
+@list_.command(epilog="Example:\n\n  antares list models")
+@json_option
+@click.pass_obj
+def models(state: CliState, as_json):
+    """Stored models: kind, product, training set, classes, features, samples and CV overall accuracy."""
+    from antares.pipeline.train import list_models
+
+    rows = list_models(state.settings())
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, ["name", "kind", "product", "training_set", "classes", "features", "samples", "cv_oa"],
+                   empty="No models. Fit one with 'antares model_fit'.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import datetime as dt
 import json
 from typing import Iterable, Sequence
@@ -43,12 +45,17 @@ def echo_json(data: Iterable | dict) -> None:
 
 
 class tile_progress:
-    """``with tile_progress(quiet, "ingest NAME") as progress:`` — a tqdm bar on stderr fed by ``progress(done, total)``."""
+    """``with tile_progress(quiet, "ingest NAME") as progress:`` — a tqdm bar on stderr fed by ``progress(done, total)``.
+
+    Drawn only when stderr is a terminal, so that logs and pipes get the report lines alone.
+    """
 
     def __init__(self, quiet: bool, desc: str):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=None, unit="tile", desc=desc, disable=quiet, file=click.get_text_stream("stderr"))
+        stream = sys.stderr
+        self.bar = tqdm(total=None, unit="tile", desc=desc, file=stream,
+                        disable=quiet or not (hasattr(stream, "isatty") and stream.isatty()))
 
     def __enter__(self):
         def progress(done, total):

@@ -83,12 +83,22 @@ class SegmentReport:
         return out
 
 
-def load_features(dc, product: str, bands: list, geobox, datasets=None) -> np.ndarray:
-    """The ``bands`` of ``product`` on ``geobox`` as float32 (bands, y, x), NaN where nodata."""
+def load_features(dc, product: str, bands: list, geobox, datasets=None, time=None, one_time: bool = False) -> np.ndarray:
+    """The ``bands`` of ``product`` on ``geobox`` as float32 (bands, y, x), NaN where nodata.
+
+    The first time is used; with ``one_time``, InvalidInputError is raised when the
+    product has datasets at more than one time there (choose the period with ``time``).
+    """
     query = {"datasets": datasets} if datasets is not None else {"product": product}
+    if time is not None:
+        query["time"] = time
     data = dc.load(like=geobox, measurements=bands, **query)
     if data.sizes.get("time", 0) == 0:
         return np.full((len(bands), *geobox.shape), np.nan, np.float32)
+    if one_time and data.sizes["time"] > 1:
+        times = ", ".join(str(t)[:19] for t in data.time.values[:5])
+        raise InvalidInputError(f"product {product} has datasets at {data.sizes['time']} times here ({times}); "
+                                "features come from one period: choose it with -b/-e.")
     stack = []
     for band in bands:
         values = data[band].isel(time=0).values

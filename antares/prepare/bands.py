@@ -1,4 +1,4 @@
-"""``s2_bands``: loose Sentinel-2 band files, one file per band and date.
+r"""``s2_bands``: loose Sentinel-2 band files, one file per band and date.
 
 File paths (relative to the directory given) are matched with a regular expression
 whose named groups are ``date``, ``band`` and optionally ``tile``. The default

@@ -1,0 +1,131 @@
+"""``model_fit``, ``model_params``, ``model show``."""
+
+from __future__ import annotations
+
+import click
+
+from antares.cli.main import CliState
+from antares.cli.options import area_options, json_option, overwrite_option, scheduler_option, workers_option
+from antares.cli.output import echo_json, echo_table, tile_progress
+
+
+def optional_area(settings, region, bbox, bbox_crs, lat, long):
+    """The area of the area options, or None when none is given."""
+    if not (region or bbox or lat or long):
+        return None
+    from antares.pipeline.area import resolve_area
+
+    return resolve_area(settings, region, bbox, bbox_crs, lat, long)
+
+
+@click.command(epilog="""\b
+Examples:
+  antares model_fit -model rf -p s2_2018_features -t brandenburg_train --name rf_2018 --cv 5 --cv-spatial 2000
+  antares model_fit -model lightgbm -p s2_2018_features -t brandenburg_train --name lgb_2018 \\
+      --grid num_leaves=15,31 --grid learning_rate=0.05,0.1 -extra n_estimators=300
+  antares model_fit -model rf -p s2_2018_features -t tcd_train --name rf_px --unit pixels --per-class 500""")
+@click.option("-model", "--model", "kind", required=True, help="Classifier: rf or lightgbm (antares model_params).")
+@click.option("-p", "--product", required=True, help="Product whose measurements are the features.")
+@click.option("-t", "--training", "training_set", required=True, help="Training set (antares list training_sets).")
+@area_options
+@click.option("--name", "-n", required=True, help="Name of the model.")
+@click.option("-sp", "--spatial-aggregation", "aggregation", default="mean", show_default=True,
+              type=click.Choice(["mean", "median", "min", "max", "std"]), help="Per-polygon aggregation of pixels.")
+@click.option("--unit", type=click.Choice(["polygons", "pixels"]), default="polygons", show_default=True,
+              help="One sample per polygon, or the pixels inside polygons.")
+@click.option("-sample", "--sample", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Fraction of each class's samples to use.")
+@click.option("--per-class", type=click.IntRange(min=1), default=None, help="At most N samples per class.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (sampling, CV splits, estimator).")
+@click.option("--cv", type=click.IntRange(min=2), default=None, help="K-fold cross-validation.")
+@click.option("--cv-spatial", type=float, default=None, metavar="BLOCK_M",
+              help="Group samples in square blocks of this size (m) so that neighbours never straddle a split.")
+@click.option("--grid", "grid_specs", multiple=True, metavar="K=V1,V2", help="Grid search values (repeatable).")
+@click.option("-extra", "--extra", multiple=True, metavar="K=V", help="Estimator parameter (repeatable).")
+@click.option("-b", "--begin", default=None, help="First date of the product's period (when it has several).")
+@click.option("-e", "--end", default=None, help="Last date of the product's period.")
+@click.option("--tile-size", type=click.IntRange(min=16), default=1024, show_default=True, help="Tile side in pixels.")
+@scheduler_option
+@workers_option
+@overwrite_option
+@click.pass_obj
+def model_fit(state: CliState, kind, product, training_set, region, bbox, bbox_crs, lat, long, name, aggregation, unit,
+              sample, per_class, seed, cv, cv_spatial, grid_specs, extra, begin, end, tile_size, scheduler, workers,
+              overwrite):
+    """Fit a classifier on the features of training samples taken from a product.
+
+    Each training polygon gets the NaN-aware aggregate (-sp) of the pixels whose centres
+    fall inside it (a polygon crossing tile edges contributes once, from all its pixels);
+    labels are the legend codes. With --cv the report gives overall accuracy, kappa,
+    macro-F1 and user's/producer's accuracy per fold. The model, its legend, feature
+    names, CV report and provenance are stored in the database.
+    """
+    from antares.errors import UsageError
+    from antares.pipeline.train import model_fit as fit
+
+    if (begin is None) != (end is None):
+        raise UsageError("-b and -e go together: give both dates of the product's period.")
+    settings = state.settings()
+    area = optional_area(settings, region, bbox, bbox_crs, lat, long)
+    with tile_progress(state.quiet, "tiles") as progress:
+        report = fit(settings, kind, product, training_set, name, area, aggregation, unit, sample, per_class, seed, cv,
+                     cv_spatial, grid_specs, extra, scheduler, workers, tile_size, (begin, end) if begin else None,
+                     overwrite, progress)
+    for line in report.lines():
+        click.echo(line)
+
+
+@click.command(epilog="""\b
+Examples:
+  antares model_params
+  antares model_params rf""")
+@click.argument("model", required=False)
+@json_option
+def model_params(model, as_json):
+    """List the classifiers, or the parameters of MODEL with antares' defaults (for -extra and --grid)."""
+    from antares.models.registry import MODELS, estimator_params, model_kind
+
+    if model is None:
+        rows = [{"model": k.name, "description": k.description} for k in MODELS.values()]
+        echo_json(rows) if as_json else echo_table(rows, ["model", "description"])
+        return
+    kind = model_kind(model)
+    rows = [{"parameter": p, "default": repr(v), "set_by_antares": p in kind.defaults}
+            for p, v in sorted(estimator_params(model).items())]
+    if as_json:
+        echo_json({"model": model, "description": kind.description, "parameters": rows})
+        return
+    click.echo(f"{model}: {kind.description}")
+    echo_table(rows, ["parameter", "default", "set_by_antares"])
+
+
+@click.group()
+def model():
+    """Stored models."""
+
+
+@model.command(epilog="Example:\n\n  antares model show rf_2018")
+@click.argument("name")
+@json_option
+@click.pass_obj
+def show(state: CliState, name, as_json):
+    """Show model NAME: legend, features, parameters, samples per class, provenance and CV report."""
+    from antares.legend import LegendEntry
+    from antares.pipeline.train import cv_lines, load_model
+
+    _, meta = load_model(state.settings(), name)
+    if as_json:
+        echo_json(meta)
+        return
+    legend = [LegendEntry(**e) for e in meta["legend"]]
+    names = {e.code: e.name for e in legend}
+    click.echo(f"model {name}: {meta['kind']} on product {meta['product']}, training set {meta['training_set']}, "
+               f"unit {meta['unit']}" + (f", -sp {meta['aggregation']}" if meta.get("aggregation") else ""))
+    click.echo(f"features ({len(meta['features'])}): {', '.join(meta['features'])}")
+    click.echo(f"parameters: {meta['params'] or '(defaults)'}")
+    click.echo("samples per class: " + ", ".join(f"{names.get(int(c), c)} {n}" for c, n in meta["samples_per_class"].items()))
+    versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v)
+    click.echo(f"versions: {versions}")
+    if meta.get("cv"):
+        for line in cv_lines(meta["cv"], legend):
+            click.echo(line)

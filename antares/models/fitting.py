@@ -1,0 +1,205 @@
+"""Fitting a classifier on a table of training samples: stratified sampling, (spatial) cross-validation, grid search.
+
+The table is ``X`` (n, f) float64 features, ``y`` (n,) legend codes and ``groups`` (n,)
+ints (the polygon of a pixel sample, or the spatial block of a sample). Cross-validation
+is scikit-learn's ``StratifiedKFold`` (no groups) or ``StratifiedGroupKFold`` (groups
+never straddle a split); each fold is assessed with :func:`antares.accuracy.assess`
+(overall accuracy, kappa, macro-F1, user's and producer's accuracy per class). A grid
+search keeps the parameter combination with the best mean macro-F1 (ties: the first).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from antares.errors import InvalidInputError, UsageError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FitOutcome:
+    """A fitted estimator with its cross-validation report and the parameters kept."""
+
+    estimator: object
+    params: dict
+    cv: dict | None = None
+    grid: list = field(default_factory=list)
+    samples_per_class: dict = field(default_factory=dict)
+
+
+def stratified_subsample(y: np.ndarray, groups: np.ndarray | None, per_class: int | None = None,
+                         fraction: float | None = None, seed: int = 0) -> np.ndarray:
+    """Indices of a class-stratified random subsample (sorted), uniform within each class.
+
+    ``per_class`` caps each class at that many samples; ``fraction`` keeps that share of
+    each class (at least one). Neither: all indices.
+    """
+    rng = np.random.default_rng(seed)
+    keep = []
+    for code in np.unique(y):
+        members = np.flatnonzero(y == code)
+        n = len(members)
+        if fraction is not None:
+            n = max(1, int(round(fraction * n)))
+        if per_class is not None:
+            n = min(n, per_class)
+        keep.append(members if n >= len(members) else rng.choice(members, size=n, replace=False))
+    return np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
+
+
+def check_classes(y: np.ndarray, names: dict) -> None:
+    """Refuse fewer than two classes, or a class with fewer than two samples."""
+    codes, counts = np.unique(y, return_counts=True)
+    if len(codes) < 2:
+        only = ", ".join(names.get(int(c), str(c)) for c in codes) or "none"
+        raise InvalidInputError(f"the training samples hold {len(codes)} class(es) ({only}); a classifier needs at least 2.")
+    few = [f"{names.get(int(c), c)} ({n})" for c, n in zip(codes, counts) if n < 2]
+    if few:
+        raise InvalidInputError(f"class(es) with fewer than 2 training samples: {', '.join(few)}; "
+                                "add samples or leave the class out of the training set.")
+
+
+def _splits(y, groups, k: int, seed: int):
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    if groups is None:
+        splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+        return list(splitter.split(np.zeros(len(y)), y))
+    n_groups = len(np.unique(groups))
+    if n_groups < k:
+        raise InvalidInputError(f"--cv {k} needs at least {k} groups of samples (polygons or spatial blocks); "
+                                f"there are {n_groups}. Lower --cv or the --cv-spatial block size.")
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(y)), y, groups))
+
+
+def cross_validate(make_estimator, X, y, groups, k: int, seed: int, codes) -> dict:
+    """K-fold cross-validation report.
+
+    Parameters
+    ----------
+    make_estimator : callable
+        Returns a new unfitted estimator.
+    X : ndarray (n, f) float64
+    y : ndarray (n,) int64
+        Legend codes.
+    groups : ndarray (n,) or None
+        Group of each sample; a group is never split between training and test.
+    k : int
+        Number of folds (>= 2).
+    codes : sequence of int
+        The legend's codes (the order of the per-class figures).
+
+    Returns
+    -------
+    dict
+        ``folds``: per fold the test size and the accuracy report (``assess(...).to_dict()``);
+        ``mean``: mean overall accuracy, kappa and macro-F1, and per class the mean
+        user's and producer's accuracy (NaN-ignoring).
+    """
+    from antares.accuracy import assess
+
+    if k < 2:
+        raise UsageError(f"--cv must be at least 2. Got {k}.")
+    folds = []
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class")
+        splits = _splits(y, groups, k, seed)
+    for train, test in splits:
+        estimator = _fit(make_estimator(), X[train], y[train])
+        predicted = estimator.predict(X[test])
+        report = assess(y[test], predicted, codes)
+        folds.append({"n_train": int(len(train)), "n_test": int(len(test)), **report.to_dict()})
+
+    def mean_of(key):
+        return float(np.nanmean([f[key] if f[key] is not None else np.nan for f in folds]))
+
+    def per_class(key):
+        table = np.array([[np.nan if v is None else v for v in f[key]] for f in folds], dtype=float)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return [None if np.isnan(v) else float(v) for v in np.nanmean(table, axis=0)]
+
+    return {"k": k, "grouped": groups is not None, "folds": folds,
+            "mean": {"overall_accuracy": mean_of("overall_accuracy"), "kappa": mean_of("kappa"),
+                     "macro_f1": mean_of("macro_f1"), "users_accuracy": per_class("users_accuracy"),
+                     "producers_accuracy": per_class("producers_accuracy"), "codes": [int(c) for c in codes]}}
+
+
+def _fit(estimator, X, y):
+    try:
+        return estimator.fit(X, y)
+    except (ValueError, TypeError) as exc:  # a parameter value the library refuses at fit time
+        message = " ".join(str(exc).split())
+        raise UsageError(f"{type(estimator).__name__} refused its parameters: {message}") from None
+
+
+def parse_grid(kind: str, specs) -> dict:
+    """``--grid k=v1,v2`` strings into {parameter: [values]} (keys checked against the model)."""
+    from antares.models.registry import parse_params, parse_value
+
+    grid = {}
+    for spec in specs:
+        key = spec.split("=", 1)[0]
+        parse_params(kind, [f"{key}=0"] if "=" in spec else [spec], option="--grid")  # key check
+        values = [parse_value(v) for v in spec.split("=", 1)[1].split(",") if v.strip() != ""]
+        if not values:
+            raise UsageError(f"--grid {spec!r} lists no values; write KEY=V1,V2,...")
+        grid[key] = values
+    return grid
+
+
+def fit_model(kind: str, X, y, groups=None, params: dict | None = None, cv: int | None = None,
+              grid: dict | None = None, seed: int = 0, n_jobs: int | None = None, codes=None) -> FitOutcome:
+    """Cross-validate (optionally over a parameter grid) and fit ``kind`` on all samples.
+
+    Parameters
+    ----------
+    kind : {'rf', 'lightgbm'}
+    X, y, groups : see :func:`cross_validate`
+    params : dict
+        Fixed parameters (validated against the estimator).
+    cv : int, optional
+        Folds; a grid without ``cv`` uses 5.
+    grid : dict, optional
+        {parameter: [values]}; every combination is cross-validated.
+
+    Raises
+    ------
+    UsageError
+        Invalid parameters or grid values.
+    InvalidInputError
+        Too few classes, samples or groups.
+    """
+    from antares.models.registry import make_estimator
+
+    params = dict(params or {})
+    codes = list(codes) if codes is not None else sorted(int(c) for c in np.unique(y))
+    make_estimator(kind, params, seed, n_jobs)  # validate early
+    outcome = FitOutcome(None, params)
+    if grid:
+        k = cv or 5
+        best = None
+        for combo in itertools.product(*grid.values()):
+            trial = {**params, **dict(zip(grid.keys(), combo))}
+            make_estimator(kind, trial, seed, n_jobs)
+            report = cross_validate(lambda t=trial: make_estimator(kind, t, seed, n_jobs), X, y, groups, k, seed, codes)
+            row = {"params": dict(zip(grid.keys(), combo)), **{m: report["mean"][m]
+                   for m in ("overall_accuracy", "kappa", "macro_f1")}}
+            outcome.grid.append(row)
+            log.info("grid %s: macro-F1 %.3f", row["params"], row["macro_f1"])
+            if best is None or row["macro_f1"] > best[0]:
+                best = (row["macro_f1"], trial, report)
+        outcome.params, outcome.cv = best[1], best[2]
+    elif cv:
+        outcome.cv = cross_validate(lambda: make_estimator(kind, params, seed, n_jobs), X, y, groups, cv, seed, codes)
+    outcome.estimator = _fit(make_estimator(kind, outcome.params, seed, n_jobs), X, y)
+    unique, counts = np.unique(y, return_counts=True)
+    outcome.samples_per_class = {int(c): int(n) for c, n in zip(unique, counts)}
+    return outcome

@@ -1,0 +1,149 @@
+"""Training-sample features from raster blocks: polygons burnt by pixel centre, aggregated per polygon.
+
+A pixel belongs to a polygon when its centre falls inside it (GDAL's rasterisation
+rule, ``all_touched=False``); a point sample takes the pixel that contains it. Polygons
+whose interiors overlap are burnt in separate layers, so a pixel shared by two
+overlapping polygons counts for both. Blocks (tiles) are independent: per-block
+accumulators are merged per sample, so a polygon crossing tile edges contributes once,
+from all its pixels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+AGGREGATIONS = ("mean", "median", "min", "max", "std")
+
+
+def overlap_layers(geoms) -> list[np.ndarray]:
+    """Partition sample indices into layers of polygons whose interiors do not overlap.
+
+    Parameters
+    ----------
+    geoms : array of shapely geometries
+
+    Returns
+    -------
+    list of int64 arrays
+        Indices into ``geoms``; usually one layer. Greedy colouring in index order.
+    """
+    import shapely
+
+    geoms = np.asarray(geoms, dtype=object)
+    n = len(geoms)
+    if n == 0:
+        return []
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="intersects")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    if len(left):
+        areal = shapely.area(shapely.intersection(geoms[left], geoms[right])) > 0
+        left, right = left[areal], right[areal]
+    if not len(left):
+        return [np.arange(n, dtype=np.int64)]
+    neighbours: dict[int, list[int]] = {}
+    for a, b in zip(left.tolist(), right.tolist()):
+        neighbours.setdefault(a, []).append(b)
+        neighbours.setdefault(b, []).append(a)
+    layer_of = np.full(n, -1, dtype=np.int64)
+    for i in range(n):
+        taken = {layer_of[j] for j in neighbours.get(i, ()) if layer_of[j] >= 0}
+        layer = 0
+        while layer in taken:
+            layer += 1
+        layer_of[i] = layer
+    return [np.flatnonzero(layer_of == k) for k in range(int(layer_of.max()) + 1)]
+
+
+def burn(geoms, indices, shape, transform) -> np.ndarray:
+    """A (y, x) int32 raster holding ``index + 1`` of the sample whose polygon covers each pixel centre.
+
+    Parameters
+    ----------
+    geoms : array of shapely geometries
+        In the CRS of ``transform``.
+    indices : int array
+        The sample indices (into ``geoms``) to burn; they must not overlap.
+    shape : (ny, nx)
+    transform : affine.Affine
+    """
+    from rasterio.features import rasterize
+
+    if len(indices) == 0:
+        return np.zeros(shape, dtype=np.int32)
+    return rasterize(((geoms[i], int(i) + 1) for i in indices), out_shape=shape, transform=transform, fill=0,
+                     all_touched=False, dtype=np.int32)
+
+
+def block_partials(values: np.ndarray, transform, geoms, layers, with_pixels: bool = False):
+    """Per-sample accumulators (and optionally the pixels) of one block.
+
+    Parameters
+    ----------
+    values : ndarray (b, y, x) float32
+        The block's measurements, NaN = nodata.
+    transform : affine.Affine
+        The block's pixel-to-CRS transform.
+    geoms : array of shapely geometries
+        All samples (in the block's CRS); only those in ``layers`` are burnt.
+    layers : list of int arrays
+        From :func:`overlap_layers`, restricted to samples near the block.
+    with_pixels : bool
+        Also return every covered pixel: (sample index (m,), values (b, m)).
+
+    Returns
+    -------
+    parts : list of antares.features.PartialStats
+        Object ids are ``sample index + 1``.
+    pixels : tuple or None
+    """
+    from antares.features import partial_statistics, select_pixels
+
+    parts, pix_ids, pix_values = [], [], []
+    for layer in layers:
+        labels = burn(geoms, layer, values.shape[1:], transform)
+        if not labels.any():
+            continue
+        parts.append(partial_statistics(labels, values))
+        if with_pixels:
+            ids, vals = select_pixels(labels, values, np.asarray(layer, dtype=np.int64) + 1)
+            pix_ids.append(ids - 1)
+            pix_values.append(vals)
+    pixels = None
+    if with_pixels:
+        b = values.shape[0]
+        pixels = (np.concatenate(pix_ids) if pix_ids else np.zeros(0, np.int64),
+                  np.concatenate(pix_values, axis=1) if pix_values else np.zeros((b, 0), values.dtype))
+    return parts, pixels
+
+
+def aggregate(parts, pixels, n_samples: int, aggregation: str):
+    """Features per sample from merged block results.
+
+    Returns
+    -------
+    features : ndarray (n_samples, b) float64
+        NaN where a sample has no valid pixel in a band (or no pixel at all).
+    n_pixels : ndarray (n_samples,) int64
+        Pixels whose centre falls in each sample.
+    valid : ndarray (n_samples,) bool
+        Samples with at least one pixel valid in every band.
+    """
+    from antares.features import finalise, merge_partials, object_medians
+
+    n_pixels = np.zeros(n_samples, dtype=np.int64)
+    if not parts:
+        b = pixels[1].shape[0] if pixels is not None else 0
+        return np.full((n_samples, b), np.nan), n_pixels, np.zeros(n_samples, dtype=bool)
+    merged = merge_partials(parts)
+    features = np.full((n_samples, merged.n_bands), np.nan)
+    index = merged.ids - 1
+    n_pixels[index] = merged.n_pixels
+    if aggregation == "median":
+        ids, medians = object_medians(pixels[0] + 1, pixels[1])
+        features[ids - 1] = medians
+    else:
+        features[index] = finalise(merged, (aggregation,))
+    valid = np.all(np.isfinite(features), axis=1) & (n_pixels > 0)
+    return features, n_pixels, valid

@@ -1,0 +1,454 @@
+"""``antares model_fit``: features of training samples from a product, tile by tile, then a model in the database.
+
+Per tile (dask task) the product is loaded on its native grid and the training
+polygons near the tile are burnt by pixel centre (:mod:`antares.models.samples`);
+the per-polygon accumulators of all tiles are merged, so a polygon crossing tile
+edges gets its features once, from all its pixels. The model, its legend, feature
+names, cross-validation report and provenance are stored in ``antares.model``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from antares.config import Settings
+from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError, UsageError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SampleJob:
+    """One tile of training-sample features (picklable)."""
+
+    url: str
+    product: str
+    measurements: list
+    geobox: object
+    time: tuple | None
+    indices: np.ndarray  # sample indices near the tile
+    wkb: list  # their geometries (product CRS)
+    with_pixels: bool
+
+
+def sample_tile(job: SampleJob):
+    """Per-sample accumulators (and pixels) of one tile."""
+    import shapely
+
+    from antares.cube.index import connect
+    from antares.models.samples import block_partials, overlap_layers
+    from antares.pipeline.segment import load_features
+
+    dc = connect(job.url)
+    try:
+        values = load_features(dc, job.product, job.measurements, job.geobox, time=job.time, one_time=True)
+    finally:
+        dc.close()
+    n = int(job.indices.max()) + 1
+    geoms = np.empty(n, dtype=object)
+    geoms[job.indices] = shapely.from_wkb(job.wkb)
+    local_layers = overlap_layers(geoms[job.indices])
+    layers = [job.indices[layer] for layer in local_layers]
+    return block_partials(values, job.geobox.affine, geoms, layers, job.with_pixels)
+
+
+@dataclass
+class FitReport:
+    """Outcome of model_fit."""
+
+    name: str
+    kind: str
+    samples: int = 0
+    used: int = 0
+    skipped: list = field(default_factory=list)  # sample ids without a valid pixel
+    outside: int = 0
+    per_class: dict = field(default_factory=dict)
+    cv: dict | None = None
+    grid: list = field(default_factory=list)
+    params: dict = field(default_factory=dict)
+    legend: list = field(default_factory=list)
+    unit: str = "polygons"
+
+    def lines(self) -> list[str]:
+        names = {e.code: e.name for e in self.legend}
+        out = [f"model {self.name} ({self.kind}) fitted on {self.used} {'pixel' if self.unit == 'pixels' else 'polygon'} "
+               f"sample(s) from {self.samples} training sample(s)"]
+        out += [f"  {names.get(c, c)}: {n}" for c, n in sorted(self.per_class.items())]
+        if self.outside:
+            out.append(f"{self.outside} training sample(s) outside the product, skipped")
+        if self.skipped:
+            shown = ", ".join(str(s) for s in self.skipped[:10]) + (" ..." if len(self.skipped) > 10 else "")
+            out.append(f"{len(self.skipped)} training sample(s) without a valid pixel, skipped (sample ids {shown})")
+        for row in self.grid:
+            out.append(f"grid {row['params']}: OA {row['overall_accuracy']:.3f} kappa {row['kappa']:.3f} "
+                       f"macro-F1 {row['macro_f1']:.3f}")
+        if self.cv:
+            out.extend(cv_lines(self.cv, self.legend))
+        return out
+
+
+def cv_lines(cv: dict, legend) -> list[str]:
+    """The cross-validation report as text: per fold and mean OA/kappa/macro-F1, per-class UA/PA."""
+    names = {e.code: e.name for e in legend}
+    kind = "grouped " if cv.get("grouped") else ""
+    out = [f"{cv['k']}-fold {kind}cross-validation:", "  fold  n_test  OA     kappa  macro-F1"]
+    for i, f in enumerate(cv["folds"], 1):
+        out.append(f"  {i:<4}  {f['n_test']:<6}  {_num(f['overall_accuracy'])}  {_num(f['kappa'])}  {_num(f['macro_f1'])}")
+    m = cv["mean"]
+    out.append(f"  mean          {_num(m['overall_accuracy'])}  {_num(m['kappa'])}  {_num(m['macro_f1'])}")
+    out.append("  class                 user's  producer's (mean over folds)")
+    for code, ua, pa in zip(m["codes"], m["users_accuracy"], m["producers_accuracy"]):
+        out.append(f"  {str(names.get(code, code))[:20]:<20}  {_num(ua)}   {_num(pa)}")
+    return out
+
+
+def _num(v) -> str:
+    return "  -  " if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.3f}"
+
+
+def _samples_in_crs(session, set_id: int, crs):
+    """(ids, codes, geometries in ``crs``) of a sample set."""
+    import geopandas as gpd
+
+    from antares.db.training import read_samples
+
+    ids, codes, geoms, srids = read_samples(session, set_id)
+    if not len(ids):
+        return ids, codes, geoms
+    out = np.empty(len(ids), dtype=object)
+    srids = np.asarray(srids)
+    for srid in np.unique(srids):
+        sel = srids == srid
+        out[sel] = gpd.GeoSeries(geoms[sel], crs=f"EPSG:{srid}").to_crs(crs).values
+    return ids, codes, out
+
+
+@dataclass
+class TrainingFeatures:
+    """Features of the samples of a training set, in the product's CRS.
+
+    Attributes
+    ----------
+    sample_ids, codes : ndarray (n,) int64
+        Database ids and legend codes of the samples that overlap the product.
+    geoms : ndarray (n,) of shapely geometries
+        In the product's CRS.
+    features : ndarray (n, f) float64
+        Aggregated features (NaN where a sample has no valid pixel in a measurement).
+    n_pixels : ndarray (n,) int64
+        Pixels whose centre falls inside each sample.
+    valid : ndarray (n,) bool
+        Samples with a valid value in every measurement.
+    pixels : (ndarray (m,), ndarray (f, m)) or None
+        Sample index and values of every covered pixel (``unit='pixels'`` or median).
+    """
+
+    measurements: list
+    crs: object
+    sample_ids: np.ndarray
+    codes: np.ndarray
+    geoms: np.ndarray
+    features: np.ndarray
+    n_pixels: np.ndarray
+    valid: np.ndarray
+    pixels: tuple | None
+    outside: int
+    datasets: list
+    definition: dict
+    scheme_id: int
+    legend: list
+
+
+def _check_inputs(settings: Settings, product: str, training_set: str) -> None:
+    """NotFoundError for an unknown training set or product (the known ones listed)."""
+    from antares.cube.index import connect, product_definition
+    from antares.db.engine import database_url, session_scope
+    from antares.db.training import list_sample_sets, sample_set
+
+    with session_scope(settings) as session:
+        if sample_set(session, "training", training_set) is None:
+            known = [s["name"] for s in list_sample_sets(session, "training")]
+            raise NotFoundError(f"training set '{training_set}' does not exist; training sets: {', '.join(known) or '(none)'}. "
+                                "Add one with 'antares ingest_training'.")
+    dc = connect(database_url(settings))
+    try:
+        product_definition(dc, product)
+    finally:
+        dc.close()
+
+
+def training_features(settings: Settings, product: str, training_set: str, area=None, aggregation: str = "mean",
+                      with_pixels: bool = False, scheduler: str | None = None, workers: int | None = None,
+                      tile_size: int = 1024, time=None, progress=None) -> TrainingFeatures:
+    """Per-sample features of ``training_set`` from ``product``, tile by tile (see :func:`model_fit`).
+
+    Raises
+    ------
+    NotFoundError
+        Unknown product or training set.
+    InvalidInputError
+        No sample overlaps the product (in the area).
+    """
+    import shapely
+    from odc.geo.geom import Geometry
+
+    from antares.cube.index import connect, product_definition
+    from antares.cube.load import native_geobox
+    from antares.db.engine import database_url, open_database, session_scope
+    from antares.db.training import list_sample_sets, sample_set, scheme_legend
+    from antares.models.samples import AGGREGATIONS, aggregate
+    from antares.pipeline.executor import task_runner
+    from antares.segmentation.tiling import tile_windows
+
+    if aggregation not in AGGREGATIONS:
+        raise UsageError(f"-sp must be one of {', '.join(AGGREGATIONS)}. Got {aggregation!r}.")
+    engine = open_database(settings)
+    url = database_url(settings)
+    with session_scope(settings) as session:
+        tset = sample_set(session, "training", training_set)
+        if tset is None:
+            known = [s["name"] for s in list_sample_sets(session, "training")]
+            raise NotFoundError(f"training set '{training_set}' does not exist; training sets: {', '.join(known) or '(none)'}. "
+                                "Add one with 'antares ingest_training'.")
+        set_id, scheme_id = tset.id, tset.scheme_id
+        legend = scheme_legend(session, scheme_id)
+    engine.dispose()
+    dc = connect(url)
+    try:
+        definition = product_definition(dc, product)
+        measurements = [m["name"] for m in definition["measurements"]]
+        query = {"product": product}
+        if time is not None:
+            query["time"] = time
+        datasets = dc.find_datasets(**query)
+        if not datasets:
+            raise NotFoundError(f"product {product} has no dataset{' in that period' if time else ''}; compute it first.")
+        crs = datasets[0].crs
+        with session_scope(settings) as session:
+            sample_ids, codes, geoms = _samples_in_crs(session, set_id, crs)
+        footprint = shapely.union_all([d.extent.to_crs(crs).geom for d in datasets])
+        inside = shapely.intersects(geoms, footprint)
+        if area is not None:
+            inside &= shapely.intersects(geoms, area.to_crs(crs).geom)
+        if not inside.any():
+            raise InvalidInputError(f"none of the {len(sample_ids)} samples of training set {training_set} overlaps "
+                                    f"product {product}{' in the area' if area is not None else ''}; "
+                                    "check the product's extent ('antares list datasets -p ...').")
+        outside = int((~inside).sum())
+        sample_ids, codes, geoms = sample_ids[inside], codes[inside], geoms[inside]
+        extent = Geometry(shapely.box(*shapely.total_bounds(geoms)), crs)
+        geobox = native_geobox(datasets, measurements, extent)
+    finally:
+        dc.close()
+
+    with_pixels = with_pixels or aggregation == "median"
+    jobs = []
+    boxes = shapely.bounds(geoms)
+    for window in tile_windows(geobox.shape, tile_size, 0):
+        tile = geobox[window.core]
+        x0, y0, x1, y1 = tile.boundingbox
+        near = np.flatnonzero((boxes[:, 0] <= x1) & (boxes[:, 2] >= x0) & (boxes[:, 1] <= y1) & (boxes[:, 3] >= y0))
+        if len(near):
+            jobs.append(SampleJob(url, product, measurements, tile, time, near, list(shapely.to_wkb(geoms[near])),
+                                  with_pixels))
+    parts, pix_ids, pix_values = [], [], []
+    with task_runner(scheduler or settings.scheduler, workers or settings.workers) as run:
+        for done, (job, result) in enumerate(run(sample_tile, jobs), 1):
+            if isinstance(result, Exception):
+                raise result
+            block_parts, pixels = result
+            parts.extend(block_parts)
+            if pixels is not None:
+                pix_ids.append(pixels[0])
+                pix_values.append(pixels[1])
+            if progress:
+                progress(done, len(jobs))
+    pixels = (np.concatenate(pix_ids), np.concatenate(pix_values, axis=1)) if pix_ids else None
+    if with_pixels and pixels is None:
+        pixels = (np.zeros(0, np.int64), np.zeros((len(measurements), 0), np.float32))
+    features, n_pixels, valid = aggregate(parts, pixels, len(sample_ids), aggregation)
+    return TrainingFeatures(measurements, crs, sample_ids, codes, geoms, features, n_pixels, valid,
+                            pixels if with_pixels else None, outside, datasets, definition, scheme_id, legend)
+
+
+def model_fit(settings: Settings, kind: str, product: str, training_set: str, name: str, area=None,
+              aggregation: str = "mean", unit: str = "polygons", sample: float | None = None,
+              per_class: int | None = None, seed: int = 0, cv: int | None = None, cv_spatial: float | None = None,
+              grid_specs=(), extra=(), scheduler: str | None = None, workers: int | None = None,
+              tile_size: int = 1024, time=None, overwrite: bool = False, progress=None) -> FitReport:
+    """Fit a ``kind`` model on the features of training set ``training_set`` from ``product``.
+
+    Parameters
+    ----------
+    kind : {'rf', 'lightgbm'}
+    product : str
+        An indexed product (features: every measurement, float, NaN/nodata masked).
+    area : odc.geo.geom.Geometry, optional
+        Only samples intersecting it (default: all samples of the set).
+    aggregation : {'mean', 'median', 'min', 'max', 'std'}
+        How a polygon's pixels become one feature row (``unit='polygons'``), NaN-aware.
+    unit : {'polygons', 'pixels'}
+        One sample per polygon, or the pixels inside polygons (grouped by polygon in CV).
+    sample, per_class : optional
+        Stratified subsample by class: a fraction of each class, and/or at most N per class.
+    cv : int, optional
+        K-fold cross-validation (stratified; grouped by polygon for pixels).
+    cv_spatial : float, optional
+        Block size in metres (product CRS): samples in one block stay on one side of every split.
+    grid_specs : sequence of 'k=v1,v2'
+        Grid search over these values with the same cross-validation; the best macro-F1 is kept.
+    extra : sequence of 'k=v'
+        Estimator parameters (checked against the estimator).
+    time : (begin, end), optional
+        The product's period, when it has datasets at several times.
+
+    Raises
+    ------
+    UsageError
+        Unknown model, parameter or aggregation; invalid parameter values.
+    NotFoundError
+        Unknown product or training set (the known ones are listed).
+    AlreadyExistsError
+        Model ``name`` exists and ``overwrite`` is False.
+    InvalidInputError
+        No sample overlaps the product; fewer than 2 classes or a class with fewer than 2 samples.
+    """
+    import shapely
+    import sqlalchemy as sa
+
+    from antares.db.engine import open_database, session_scope
+    from antares.db.runs import finish_run, start_run
+    from antares.db.schema import Model
+    from antares.models.fitting import check_classes, fit_model, parse_grid, stratified_subsample
+    from antares.models.registry import make_estimator, parse_params
+    from antares.models.samples import AGGREGATIONS
+    from antares.models.store import library_versions, serialize
+    from antares.sampling import spatial_blocks
+
+    if aggregation not in AGGREGATIONS:
+        raise UsageError(f"-sp must be one of {', '.join(AGGREGATIONS)}. Got {aggregation!r}.")
+    if unit not in ("polygons", "pixels"):
+        raise UsageError(f"--unit must be polygons or pixels. Got {unit!r}.")
+    if cv_spatial is not None and cv_spatial <= 0:
+        raise UsageError(f"--cv-spatial must be a block size > 0 in metres. Got {cv_spatial}.")
+    params = parse_params(kind, extra)
+    grid = parse_grid(kind, grid_specs)
+    make_estimator(kind, params, seed)
+    n_jobs = workers or settings.workers or 2
+    open_database(settings).dispose()
+    with session_scope(settings) as session:
+        if session.scalar(sa.select(Model.id).where(Model.name == name)) is not None and not overwrite:
+            raise AlreadyExistsError(f"model '{name}' exists; use --overwrite to replace it or choose another --name.")
+    _check_inputs(settings, product, training_set)  # before the run is recorded: bad names change nothing
+
+    run_params = {"model": kind, "product": product, "training_set": training_set, "aggregation": aggregation,
+                  "unit": unit, "sample": sample, "per_class": per_class, "seed": seed, "cv": cv,
+                  "cv_spatial": cv_spatial, "grid": grid, "params": params}
+    with session_scope(settings) as session:
+        run_id = start_run(session, "model_fit", name, run_params, {"product": product, "training_set": training_set})
+    try:
+        tf = training_features(settings, product, training_set, area, aggregation, unit == "pixels", scheduler,
+                               workers, tile_size, time, progress)
+        if cv_spatial is not None and tf.crs.geographic:
+            raise UsageError(f"--cv-spatial needs a projected product CRS; {product} is in {tf.crs}.")
+        report = FitReport(name, kind, samples=len(tf.sample_ids) + tf.outside, legend=tf.legend, unit=unit,
+                           outside=tf.outside, skipped=tf.sample_ids[~tf.valid].tolist())
+        centroids = shapely.get_coordinates(shapely.centroid(tf.geoms))
+        polygon_groups = (spatial_blocks(centroids[:, 0], centroids[:, 1], cv_spatial) if cv_spatial is not None
+                          else np.arange(len(tf.sample_ids)))
+        if unit == "polygons":
+            X, y = tf.features[tf.valid], tf.codes[tf.valid]
+            groups = polygon_groups[tf.valid] if cv_spatial is not None else None
+        else:
+            index, values = tf.pixels
+            good = np.all(np.isfinite(values), axis=0)
+            index = index[good]
+            X, y = values[:, good].T.astype(np.float64), tf.codes[index]
+            groups = polygon_groups[index]
+        keep = stratified_subsample(y, groups, per_class, sample, seed)
+        X, y = X[keep], y[keep]
+        groups = groups[keep] if groups is not None else None
+        check_classes(y, {e.code: e.name for e in tf.legend})
+        outcome = fit_model(kind, X, y, groups, params, cv, grid, seed, n_jobs, codes=[e.code for e in tf.legend])
+        report.used, report.per_class = len(y), outcome.samples_per_class
+        report.cv, report.grid, report.params = outcome.cv, outcome.grid, outcome.params
+        meta = {
+            "features": tf.measurements, "aggregation": aggregation if unit == "polygons" else None, "unit": unit,
+            "legend": [{"code": e.code, "name": e.name, "colour": e.colour} for e in tf.legend],
+            "classes": [int(c) for c in outcome.estimator.classes_],
+            "product": product, "product_description": tf.definition.get("description"),
+            "datasets": len(tf.datasets), "crs": str(tf.crs), "training_set": training_set,
+            "params": outcome.params,
+            "estimator_params": {k: v for k, v in outcome.estimator.get_params().items()
+                                 if isinstance(v, (int, float, str, bool, type(None)))},
+            "cv": outcome.cv, "grid": outcome.grid, "samples_per_class": outcome.samples_per_class,
+            "skipped_samples": report.skipped, "outside_samples": report.outside, "seed": seed,
+            "time": [str(t) for t in time] if time else None, "versions": library_versions(),
+        }
+        blob = serialize(outcome.estimator)
+        with session_scope(settings) as session:  # replace atomically
+            session.execute(sa.delete(Model).where(Model.name == name))
+            session.execute(sa.insert(Model).values(name=name, kind=kind, scheme_id=tf.scheme_id, run_id=run_id,
+                                                    product=product, blob=blob, meta=_jsonable(meta)))
+            finish_run(session, run_id)
+    except BaseException as exc:
+        with session_scope(settings) as session:
+            finish_run(session, run_id, "failed", " ".join(str(exc).split())[:500])
+        raise
+    return report
+
+
+def _jsonable(value):
+    """Replace NaN by None and numpy scalars by Python ones, recursively."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value
+
+
+def load_model(settings: Settings, name: str):
+    """(estimator, metadata, scheme id) of stored model ``name``. NotFoundError lists the models."""
+    import sqlalchemy as sa
+
+    from antares.db.engine import session_scope
+    from antares.db.schema import Model
+    from antares.models.store import deserialize
+
+    with session_scope(settings) as session:
+        row = session.execute(sa.select(Model.blob, Model.meta, Model.scheme_id, Model.kind, Model.id)
+                              .where(Model.name == name)).first()
+        if row is None:
+            known = list(session.scalars(sa.select(Model.name).order_by(Model.name)))
+            raise NotFoundError(f"model '{name}' does not exist; models: {', '.join(known) or '(none)'}. "
+                                "Fit one with 'antares model_fit'.")
+    meta = dict(row.meta)
+    meta["id"], meta["kind"], meta["scheme_id"] = row.id, row.kind, row.scheme_id
+    return deserialize(row.blob), meta
+
+
+def list_models(settings: Settings) -> list[dict]:
+    """Stored models: name, kind, product, training set, classes, features, CV overall accuracy."""
+    import sqlalchemy as sa
+
+    from antares.db.engine import session_scope
+    from antares.db.schema import Model
+
+    with session_scope(settings) as session:
+        rows = session.execute(sa.select(Model.name, Model.kind, Model.product, Model.meta, Model.created_at)
+                               .order_by(Model.name)).all()
+    out = []
+    for name, kind, product, meta, created in rows:
+        cv = (meta or {}).get("cv") or {}
+        out.append({"name": name, "kind": kind, "product": product, "training_set": meta.get("training_set"),
+                    "classes": len(meta.get("legend", [])), "features": len(meta.get("features", [])),
+                    "samples": sum((meta.get("samples_per_class") or {}).values()),
+                    "cv_oa": (cv.get("mean") or {}).get("overall_accuracy"), "created_at": created})
+    return out
