@@ -316,17 +316,16 @@ def model_fit(settings: Settings, kind: str, product: str, training_set: str, na
     InvalidInputError
         No sample overlaps the product; fewer than 2 classes or a class with fewer than 2 samples.
     """
-    import shapely
     import sqlalchemy as sa
 
     from antares.db.engine import open_database, session_scope
     from antares.db.runs import finish_run, start_run
     from antares.db.schema import Model
-    from antares.models.fitting import check_classes, fit_model, parse_grid, stratified_subsample
+    from antares.models.fitting import check_classes, fit_model, parse_grid
     from antares.models.registry import make_estimator, parse_params
     from antares.models.samples import AGGREGATIONS
     from antares.models.store import library_versions, serialize
-    from antares.sampling import spatial_blocks
+    from antares.train import sample_table
 
     if aggregation not in AGGREGATIONS:
         raise UsageError(f"-sp must be one of {', '.join(AGGREGATIONS)}. Got {aggregation!r}.")
@@ -356,21 +355,8 @@ def model_fit(settings: Settings, kind: str, product: str, training_set: str, na
             raise UsageError(f"--cv-spatial needs a projected product CRS; {product} is in {tf.crs}.")
         report = FitReport(name, kind, samples=len(tf.sample_ids) + tf.outside, legend=tf.legend, unit=unit,
                            outside=tf.outside, skipped=tf.sample_ids[~tf.valid].tolist())
-        centroids = shapely.get_coordinates(shapely.centroid(tf.geoms))
-        polygon_groups = (spatial_blocks(centroids[:, 0], centroids[:, 1], cv_spatial) if cv_spatial is not None
-                          else np.arange(len(tf.sample_ids)))
-        if unit == "polygons":
-            X, y = tf.features[tf.valid], tf.codes[tf.valid]
-            groups = polygon_groups[tf.valid] if cv_spatial is not None else None
-        else:
-            index, values = tf.pixels
-            good = np.all(np.isfinite(values), axis=0)
-            index = index[good]
-            X, y = values[:, good].T.astype(np.float64), tf.codes[index]
-            groups = polygon_groups[index]
-        keep = stratified_subsample(y, groups, per_class, sample, seed)
-        X, y = X[keep], y[keep]
-        groups = groups[keep] if groups is not None else None
+        X, y, groups = sample_table(tf.features, tf.codes, tf.geoms, tf.valid, tf.pixels, unit, cv_spatial,
+                                    per_class, sample, seed)
         check_classes(y, {e.code: e.name for e in tf.legend})
         outcome = fit_model(kind, X, y, groups, params, cv, grid, seed, n_jobs, codes=[e.code for e in tf.legend])
         report.used, report.per_class = len(y), outcome.samples_per_class

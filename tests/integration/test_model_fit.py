@@ -188,3 +188,45 @@ def test_one_class_refused_and_samples_outside_counted(runner, settings, fit_env
     outside = runner.invoke(cli, ["model_fit", "-model", "rf", "-p", "fit_b10", "-t", "fit_osm", "--name", "fit_out",
                                   "--bbox", "0", "0", "1", "1", "-sc", "sync"], env=fit_env)
     assert outside.exit_code == 1 and "none of the 452 samples of training set fit_osm overlaps" in outside.stderr
+
+
+SLO_BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]
+
+
+def test_slovenia_polygons_rf_and_lightgbm_with_spatial_cv(runner, settings, data_dir, tmp_path):
+    """eo-learn's Slovenia patch: 88 land-use polygons (4 unlabelled), one of 5 dates chosen with -b/-e."""
+    import yaml
+
+    env = {"ANTARES_DB_URL": settings.db_url}
+    product = {"name": "fit_si", "metadata_type": "eo3", "metadata": {"product": {"name": "fit_si"}},
+               "description": "Slovenia L1C TOA reflectance stacks (eo-learn sample)",
+               "measurements": [{"name": n, "dtype": "float32", "nodata": "NaN", "units": "1"} for n in SLO_BANDS]}
+    (tmp_path / "fit_si.yaml").write_text(yaml.safe_dump(product))
+    assert runner.invoke(cli, ["product", "add", str(tmp_path / "fit_si.yaml")], env=env).exit_code == 0
+    folder = data_dir / "eolearn-slovenia" / "geotiff" / "l1c_13band"
+    indexed = runner.invoke(cli, ["index", "--path", str(folder), "--dataset_name", "s2_bands", "--product", "fit_si",
+                                  "--pattern", r"(?P<date>\d{4}-\d{2}-\d{2}T\d{6})_L1C_13bands\.tif$"], env=env)
+    assert indexed.exit_code == 0, indexed.output
+    ingest = runner.invoke(cli, ["ingest_training", str(data_dir / "eolearn-slovenia" / "lulc_polygons.gpkg"),
+                                 "--field", "LULC_NAME", "--dataset", "fit_slo", "--filter", "LULC_ID > 0"], env=env)
+    assert ingest.exit_code == 0 and "84 sample(s) in 5 class(es)" in ingest.stdout, ingest.output
+
+    several = runner.invoke(cli, ["model_fit", "-model", "rf", "-p", "fit_si", "-t", "fit_slo", "--name", "fit_si_rf",
+                                  "-sc", "sync"], env=env)
+    assert several.exit_code == 1 and "has datasets at 5 times" in several.stderr and "-b/-e" in several.stderr
+
+    for kind in ("rf", "lightgbm"):
+        result = runner.invoke(cli, ["model_fit", "-model", kind, "-p", "fit_si", "-t", "fit_slo", "--name", f"fit_si_{kind}",
+                                     "-b", "2015-07-31", "-e", "2015-07-31", "--cv", "3", "--cv-spatial", "250",
+                                     "-extra", "n_estimators=30", "-sc", "sync"], env=env)
+        assert result.exit_code == 0, result.output
+        assert "3-fold grouped cross-validation" in result.stdout
+        # polygons smaller than a pixel have no pixel centre inside: reported, not silently dropped
+        assert "without a valid pixel, skipped" in result.stdout
+    from antares.pipeline.train import load_model
+
+    _, meta = load_model(_settings(settings), "fit_si_lightgbm")
+    assert meta["features"] == SLO_BANDS and meta["time"] == ["2015-07-31", "2015-07-31"]
+    used = sum(meta["samples_per_class"].values())
+    assert used + len(meta["skipped_samples"]) == 84
+    assert meta["cv"]["grouped"] and len(meta["cv"]["folds"]) == 3

@@ -1,0 +1,187 @@
+"""The Python API for training: fit a land-cover model on an xarray product and a GeoDataFrame of labelled polygons.
+
+Notebook use::
+
+    import geopandas as gpd
+    from antares.train import fit
+
+    result = fit(features, gpd.read_file("osm_landuse.gpkg"), "fclass", model="rf", cv=5, cv_spatial=2000)
+    result.estimator.predict(...)   # a scikit-learn / LightGBM classifier
+    result.cv["mean"]["overall_accuracy"]
+
+The same functions run behind ``antares model_fit``, which reads the product tile by
+tile from the datacube and the samples from the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from antares.errors import InvalidInputError, UsageError
+
+
+@dataclass
+class FitResult:
+    """A fitted model with what is needed to use and judge it.
+
+    Attributes
+    ----------
+    estimator : classifier
+        ``predict`` / ``predict_proba`` on (n, f) float64 features ordered as ``features``;
+        classes are legend codes.
+    features : list of str
+        Measurement names, in column order.
+    legend : list of antares.legend.LegendEntry
+    params : dict
+        Parameters set on the estimator (after a grid search: the best).
+    cv : dict or None
+        Cross-validation report (see :func:`antares.models.fitting.cross_validate`).
+    samples_per_class : dict
+        {code: number of samples used}.
+    skipped : ndarray of int
+        Row positions (in the input GeoDataFrame) of samples without a valid pixel.
+    """
+
+    estimator: object
+    features: list
+    legend: list
+    params: dict
+    cv: dict | None = None
+    grid: list = field(default_factory=list)
+    samples_per_class: dict = field(default_factory=dict)
+    skipped: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
+def sample_table(features, codes, geoms, valid, pixels, unit: str, cv_spatial: float | None = None,
+                 per_class: int | None = None, sample: float | None = None, seed: int = 0):
+    """The (X, y, groups) a model is fitted on, from per-sample features or pixels.
+
+    Parameters
+    ----------
+    features : ndarray (n, f) float64
+        Aggregated features per sample (``unit='polygons'``).
+    codes : ndarray (n,) int64
+        Legend code per sample.
+    geoms : ndarray (n,) of shapely geometries
+        In a projected CRS when ``cv_spatial`` is given.
+    valid : ndarray (n,) bool
+        Samples with a valid value in every feature.
+    pixels : (ndarray (m,), ndarray (f, m)) or None
+        Sample index and values of every covered pixel (``unit='pixels'``).
+    cv_spatial : float, optional
+        Block side (CRS units) for spatial groups; pixels are otherwise grouped by polygon.
+    per_class, sample, seed
+        Stratified subsample (see :func:`antares.models.fitting.stratified_subsample`).
+
+    Returns
+    -------
+    X : ndarray (k, f) float64
+    y : ndarray (k,) int64
+    groups : ndarray (k,) int64 or None
+    """
+    import shapely
+
+    from antares.models.fitting import stratified_subsample
+    from antares.sampling import spatial_blocks
+
+    if cv_spatial is not None:
+        centroids = shapely.get_coordinates(shapely.centroid(geoms))
+        polygon_groups = spatial_blocks(centroids[:, 0], centroids[:, 1], cv_spatial)
+    else:
+        polygon_groups = np.arange(len(codes))
+    if unit == "polygons":
+        X, y = features[valid], codes[valid]
+        groups = polygon_groups[valid] if cv_spatial is not None else None
+    elif unit == "pixels":
+        index, values = pixels
+        good = np.all(np.isfinite(values), axis=0)
+        index = index[good]
+        X, y = values[:, good].T.astype(np.float64), codes[index]
+        groups = polygon_groups[index]
+    else:
+        raise UsageError(f"--unit must be polygons or pixels. Got {unit!r}.")
+    keep = stratified_subsample(y, groups, per_class, sample, seed)
+    return X[keep], y[keep], (groups[keep] if groups is not None else None)
+
+
+def product_array(product) -> tuple[np.ndarray, list, object]:
+    """(values (b, y, x) float32 NaN = nodata, measurement names, GeoBox) of an xarray product."""
+    names = list(product.data_vars)
+    if not names:
+        raise InvalidInputError("the product has no measurements (data variables).")
+    stack = []
+    for name in names:
+        band = product[name]
+        if "time" in band.dims:
+            if band.sizes["time"] != 1:
+                raise InvalidInputError(f"measurement {name} has {band.sizes['time']} times; select one period first.")
+            band = band.isel(time=0)
+        values = band.values
+        out = values.astype(np.float32)
+        nodata = band.attrs.get("nodata")
+        if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+            out[values == nodata] = np.nan
+        stack.append(out)
+    return np.stack(stack), names, product.odc.geobox
+
+
+def fit(product, samples, field_name: str, model: str = "rf", aggregation: str = "mean", unit: str = "polygons",
+        legend=None, params: dict | None = None, cv: int | None = None, cv_spatial: float | None = None,
+        grid: dict | None = None, per_class: int | None = None, sample: float | None = None, seed: int = 0,
+        n_jobs: int | None = None) -> FitResult:
+    """Fit a land-cover classifier on the features of labelled polygons.
+
+    Parameters
+    ----------
+    product : xarray.Dataset
+        Features on an odc-geo grid (``product.odc.geobox``): one data variable per
+        measurement, (y, x) or (time=1, y, x), nodata from each variable's ``nodata``
+        attribute or NaN. Typically ``dc.load(product=..., like=geobox)`` of a recipe product.
+    samples : geopandas.GeoDataFrame
+        Polygons (or points) with a CRS; transformed to the product's CRS.
+    field_name : str
+        Column with the class (legend code or class name).
+    model : {'rf', 'lightgbm'}
+    aggregation : {'mean', 'median', 'min', 'max', 'std'}
+        NaN-aware aggregation of the pixels whose centres fall in a polygon.
+    unit : {'polygons', 'pixels'}
+    legend : list of LegendEntry, optional
+        Default: codes by sorted class name (or the integer codes), palette colours.
+    params, grid, cv, cv_spatial, per_class, sample, seed, n_jobs
+        As for ``antares model_fit`` (``grid`` is {parameter: [values]}).
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    InvalidInputError
+        Missing column, no CRS, no valid sample, too few classes or samples.
+    UsageError
+        Unknown model, parameters, aggregation or unit.
+    """
+    from antares.models.fitting import check_classes, fit_model
+    from antares.models.samples import AGGREGATIONS, aggregate, block_partials, overlap_layers
+    from antares.pipeline.samples import assign_codes
+
+    if aggregation not in AGGREGATIONS:
+        raise UsageError(f"aggregation must be one of {', '.join(AGGREGATIONS)}. Got {aggregation!r}.")
+    if field_name not in samples.columns:
+        raise InvalidInputError(f"the samples have no column '{field_name}'; columns: {', '.join(map(str, samples.columns))}.")
+    if samples.crs is None:
+        raise InvalidInputError("the samples have no CRS; set one with samples.set_crs(...).")
+    values, names, geobox = product_array(product)
+    samples = samples[samples.geometry.notna() & ~samples.geometry.is_empty & samples[field_name].notna()]
+    codes, legend = assign_codes(samples[field_name].tolist(), legend, "samples", field_name)
+    geoms = np.asarray(samples.to_crs(geobox.crs).geometry.values, dtype=object)
+    with_pixels = unit == "pixels" or aggregation == "median"
+    parts, pixels = block_partials(values, geobox.affine, geoms, overlap_layers(geoms), with_pixels)
+    features, _, valid = aggregate(parts, pixels, len(geoms), aggregation)
+    X, y, groups = sample_table(features, codes, geoms, valid, pixels, unit, cv_spatial, per_class, sample, seed)
+    check_classes(y, {e.code: e.name for e in legend})
+    outcome = fit_model(model, X, y, groups, params, cv, grid, seed, n_jobs, codes=[e.code for e in legend])
+    return FitResult(outcome.estimator, names, legend, outcome.params, outcome.cv, outcome.grid,
+                     outcome.samples_per_class, np.flatnonzero(~valid))
