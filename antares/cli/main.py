@@ -42,6 +42,7 @@ COMMANDS = {
     "scheme": ("antares.cli.training:scheme", "Show class schemes (legends)."),
     "segment": ("antares.cli.segment:segment", "Segment a product into objects (label raster + polygons in PostGIS)."),
     "segment_params": ("antares.cli.segment:segment_params", "List segmentation algorithms and their parameters."),
+    "validate": ("antares.cli.validate:validate", "Accuracy of a classification against a validation set."),
     "register_region": ("antares.cli.regions:register_region", "Register region polygons from a vector file."),
 }
 

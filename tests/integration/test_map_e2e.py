@@ -148,3 +148,54 @@ def test_feature_mismatch_and_other_grid_refused(settings, chain, data_dir):
     assert missing.exit_code == 1 and "segmentation 'nope' does not exist; segmentations:" in missing.stderr
     after = db_rows(settings.db_url, "SELECT (SELECT count(*) FROM antares.prediction), (SELECT count(*) FROM antares.run)")
     assert after == before
+
+
+def test_validate_equals_sklearn_on_the_overlap_pairs(settings, chain):
+    import json
+
+    import geopandas as gpd
+    import sqlalchemy as sa
+    from click.testing import CliRunner
+    from sklearn.metrics import accuracy_score, cohen_kappa_score
+
+    env, tmp = chain
+    result = CliRunner().invoke(cli, ["validate", "-c", "map_2017", "-val", "map_val", "--json", str(tmp / "v.json"),
+                                      "--plot", str(tmp / "v.png"), "--log"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "overall accuracy" in result.stdout.lower() and "kappa" in result.stdout.lower()
+    report = json.loads((tmp / "v.json").read_text())
+    crs = report["equal_area_crs"]
+    # independent: overlay of the validation polygons (from the file) with the classified objects (geopandas)
+    engine = sa.create_engine(settings.db_url)
+    objects = gpd.read_postgis(
+        "SELECT s.geom, p.class_code FROM antares.segment s JOIN antares.segmentation g ON g.id = s.segmentation_id "
+        "JOIN antares.classification c ON c.segmentation_id = g.id AND c.name = 'map_2017' "
+        "JOIN antares.prediction p ON p.classification_id = c.id AND p.segment_id = s.segment_id", engine, geom_col="geom")
+    legend = dict(db_rows(settings.db_url, "SELECT l.name, l.code FROM antares.legend_class l JOIN antares.class_scheme s "
+                          "ON s.id = l.scheme_id WHERE s.name = 'map_osm'"))
+    engine.dispose()
+    val = gpd.read_file(tmp / "val.gpkg")
+    val["reference"] = val.fclass.map(legend)
+    pieces = gpd.overlay(val[["reference", "geometry"]].to_crs(crs), objects.to_crs(crs), how="intersection",
+                         keep_geom_type=True)
+    pieces = pieces[pieces.area > 0]
+    weights = pieces.area.to_numpy()
+    oa = accuracy_score(pieces.reference, pieces.class_code, sample_weight=weights)
+    kappa = cohen_kappa_score(pieces.reference, pieces.class_code, sample_weight=weights)
+    got = report["by_area_of_overlap_m2"]
+    assert got["overall_accuracy"] == pytest.approx(oa, rel=1e-6)
+    assert got["kappa"] == pytest.approx(kappa, rel=1e-6)
+    assert sum(map(sum, got["matrix"])) == pytest.approx(weights.sum(), rel=1e-6)
+    assert report["area_adjusted_ha"] is not None and report["validation_polygons"] == len(val)
+    assert (tmp / "v.png").stat().st_size > 1000
+    stored = db_rows(settings.db_url, "SELECT report->>'validation_set' FROM antares.validation_result "
+                     "WHERE name = 'map_2017:map_val'")
+    assert stored == [("map_val",)]
+    again = CliRunner().invoke(cli, ["validate", "-c", "map_2017", "-val", "map_val", "--log"], env=env)
+    assert again.exit_code == 0  # --log replaces the stored report of the same name
+    assert db_rows(settings.db_url, "SELECT count(*) FROM antares.validation_result WHERE name = 'map_2017:map_val'") == [(1,)]
+    exists = CliRunner().invoke(cli, ["validate", "-c", "map_2017", "-val", "map_val", "--json", str(tmp / "v.json")],
+                                env=env)
+    assert exists.exit_code == 1 and "exists; use --overwrite" in exists.stderr
+    nope = CliRunner().invoke(cli, ["validate", "-c", "nope", "-val", "map_val"], env=env)
+    assert nope.exit_code == 1 and "classification 'nope' does not exist; classifications:" in nope.stderr

@@ -1,0 +1,41 @@
+"""``antares validate``."""
+
+from __future__ import annotations
+
+import click
+
+from antares.cli.main import CliState
+from antares.cli.options import overwrite_option
+
+
+@click.command(epilog="""\b
+Examples:
+  antares validate -c map_2018 -val brandenburg_val
+  antares validate -c map_2018 -val brandenburg_val -region east --json report.json --plot matrix.png --log""")
+@click.option("-c", "--classification", required=True, help="Classification (antares model_predict_object --name).")
+@click.option("-val", "--validation", "validation_set", required=True, help="Validation set (antares ingest_validation).")
+@click.option("-region", "--region", default=None, help="Only validation polygons and objects in this region.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Write the full report as JSON.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Write the confusion matrix as a PNG.")
+@click.option("--log", "log", is_flag=True, help="Store the report in the database.")
+@click.option("--name", default=None, help="Name of the stored report (--log; default CLASSIFICATION:VALIDATION).")
+@overwrite_option
+@click.pass_obj
+def validate(state: CliState, classification, validation_set, region, json_file, plot_file, log, name, overwrite):
+    """Accuracy of a classification against a validation set.
+
+    Confusion matrix by area of overlap (m², equal-area CRS), overall accuracy, kappa,
+    user's/producer's accuracy and F1 (sklearn.metrics), and area-adjusted class areas and
+    accuracies with 95 % confidence intervals (Olofsson et al. 2014; one unit per validation
+    polygon, mapped as its majority class).
+    """
+    from antares.pipeline.validate import validate as run
+
+    report = run(state.settings(), classification, validation_set, region, json_file, plot_file,
+                 (name or f"{classification}:{validation_set}") if log else None, overwrite)
+    click.echo(report.text())
+    for path, what in ((json_file, "report"), (plot_file, "confusion matrix")):
+        if path:
+            click.echo(f"{what} written to {path}")

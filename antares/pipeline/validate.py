@@ -1,0 +1,279 @@
+"""``antares validate``: accuracy of a classification against a validation set, with area-adjusted estimates.
+
+Two views of the same comparison, both computed in an equal-area CRS (a Lambert
+azimuthal equal-area projection centred on the validation samples):
+
+* **by area of overlap** — every intersection of a validation polygon with a classified
+  object adds its area (m²) to the cell (map class, reference class) of the confusion
+  matrix; overall accuracy, kappa, user's/producer's accuracy and F1 wrap
+  ``sklearn.metrics`` with these areas as sample weights (antares3 weighted by areas in
+  degrees², which distorts with latitude);
+* **area-adjusted** (Olofsson et al. 2014, stratified estimator with the map classes as
+  strata) — each validation polygon is one sample unit, mapped as the class that covers
+  most of it, and the mapped area of each class is the area of the objects predicted as
+  it. Gives estimated class areas and accuracies with 95 % confidence intervals. The
+  estimator assumes the validation units were sampled at random within map strata;
+  polygons collected otherwise (e.g. OpenStreetMap) make the intervals indicative only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from antares.config import Settings
+from antares.errors import InvalidInputError, NotFoundError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ValidationReport:
+    """Outcome of validate: both assessments and the text tables."""
+
+    classification: str
+    validation_set: str
+    equal_area_crs: str
+    names: list
+    overlap: object  # antares.accuracy.AccuracyReport (weights in m²)
+    area: object | None  # antares.accuracy.AreaEstimate (areas in ha)
+    polygons: int = 0
+    polygons_without_overlap: int = 0
+    notes: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"classification": self.classification, "validation_set": self.validation_set,
+                "equal_area_crs": self.equal_area_crs, "class_names": self.names,
+                "validation_polygons": self.polygons, "polygons_without_overlap": self.polygons_without_overlap,
+                "by_area_of_overlap_m2": self.overlap.to_dict(),
+                "area_adjusted_ha": self.area.to_dict() if self.area is not None else None, "notes": self.notes}
+
+    def text(self) -> str:
+        from antares.accuracy import format_tables
+
+        head = [f"classification {self.classification} vs validation set {self.validation_set}: "
+                f"{self.polygons} polygon(s), {self.polygons_without_overlap} without a classified object under them",
+                f"areas in {self.equal_area_crs}; confusion matrix by area of overlap (m²), rows = map, columns = reference"]
+        same = self.area is not None and tuple(self.area.codes) == tuple(self.overlap.codes)
+        text = "\n".join(head) + "\n" + format_tables(self.overlap, self.names, self.area if same else None)
+        if self.area is not None and not same:
+            text += "\n" + self._area_table()
+        return text + ("\n" + "\n".join(self.notes) if self.notes else "")
+
+    def _area_table(self) -> str:
+        a = self.area
+        name_of = dict(zip(self.overlap.codes, self.names))
+        lines = ["area-adjusted estimates (Olofsson et al. 2014), 95 % confidence intervals:",
+                 f"{'class':<24} {'area (ha)':>22} {'user':>14} {'producer':>14}"]
+        for i, code in enumerate(a.codes):
+            lines.append(f"{str(name_of.get(code, code))[:24]:<24} {a.area[i]:>12.1f} ± {a.area_ci[i]:<8.1f}"
+                         f" {a.users_accuracy[i]:>6.3f} ± {a.users_accuracy_ci[i]:<5.3f}"
+                         f" {a.producers_accuracy[i]:>6.3f} ± {a.producers_accuracy_ci[i]:<5.3f}")
+        lines.append(f"overall accuracy {a.overall_accuracy:.3f} ± {a.overall_accuracy_ci:.3f}")
+        return "\n".join(lines)
+
+
+def _equal_area_crs(lon: float, lat: float) -> str:
+    return f"+proj=laea +lat_0={lat:.4f} +lon_0={lon:.4f} +x_0=0 +y_0=0 +datum=WGS84 +units=m +no_defs"
+
+
+def _lookup(session, classification: str, validation_set: str):
+    import sqlalchemy as sa
+
+    from antares.db.schema import Classification, Model, SampleSet, Segmentation
+    from antares.db.training import list_sample_sets
+
+    row = session.execute(
+        sa.select(Classification.id, Classification.segmentation_id, Model.scheme_id, Model.name, Segmentation.crs)
+        .join(Model, Model.id == Classification.model_id).join(Segmentation, Segmentation.id == Classification.segmentation_id)
+        .where(Classification.name == classification)).first()
+    if row is None:
+        known = list(session.scalars(sa.select(Classification.name).order_by(Classification.name)))
+        raise NotFoundError(f"classification '{classification}' does not exist; classifications: "
+                            f"{', '.join(known) or '(none)'}. Create one with 'antares model_predict_object'.")
+    vset = session.scalar(sa.select(SampleSet).where(SampleSet.kind == "validation", SampleSet.name == validation_set))
+    if vset is None:
+        known = [s["name"] for s in list_sample_sets(session, "validation")]
+        raise NotFoundError(f"validation set '{validation_set}' does not exist; validation sets: {', '.join(known) or '(none)'}. "
+                            "Add one with 'antares ingest_validation'.")
+    return row, vset
+
+
+def _code_translation(session, model_scheme: int, validation_scheme: int, validation_set: str) -> dict:
+    """{validation code: map code}, matching classes by name when the schemes differ."""
+    from antares.db.training import scheme_legend
+
+    map_legend = scheme_legend(session, model_scheme)
+    if validation_scheme == model_scheme:
+        return {e.code: e.code for e in map_legend}
+    by_name = {e.name.casefold(): e.code for e in map_legend}
+    val_legend = scheme_legend(session, validation_scheme)
+    missing = [e.name for e in val_legend if e.name.casefold() not in by_name]
+    if missing:
+        raise InvalidInputError(
+            f"validation set {validation_set} has class(es) {', '.join(missing)} that the map's legend lacks "
+            f"({', '.join(e.name for e in map_legend)}); ingest it with --scheme of the model's training set.")
+    return {e.code: by_name[e.name.casefold()] for e in val_legend}
+
+
+def validate(settings: Settings, classification: str, validation_set: str, region: str | None = None,
+             json_file=None, plot_file=None, log_name: str | None = None, overwrite: bool = False) -> ValidationReport:
+    """Assess ``classification`` against ``validation_set``.
+
+    Parameters
+    ----------
+    region : str, optional
+        Only validation polygons and objects inside this region (overlaps clipped to it).
+    json_file, plot_file : path, optional
+        Write the full report as JSON / the confusion matrix as PNG (atomically).
+    log_name : str, optional
+        Store the report in ``antares.validation_result`` under this name (replacing one
+        of the same name).
+
+    Raises
+    ------
+    NotFoundError
+        Unknown classification, validation set or region.
+    InvalidInputError
+        Validation classes absent from the map's legend; no validation polygon overlaps
+        the map; an output file exists (without ``overwrite``) or cannot be written.
+    """
+    import sqlalchemy as sa
+
+    from antares.accuracy import area_adjusted, assess, plot_confusion_matrix
+    from antares.db.engine import open_database, session_scope
+    from antares.db.schema import Region, Sample
+    from antares.db.training import scheme_legend
+
+    for path in (json_file, plot_file):
+        if path is not None:
+            _check_output(Path(path), overwrite)
+    open_database(settings).dispose()
+    with session_scope(settings) as session:
+        row, vset = _lookup(session, classification, validation_set)
+        vset_id = vset.id
+        translate = _code_translation(session, row.scheme_id, vset.scheme_id, validation_set)
+        legend = scheme_legend(session, row.scheme_id)
+        srid = session.scalar(sa.text("SELECT ST_SRID(geom) FROM antares.segment WHERE segmentation_id = :s LIMIT 1"),
+                              {"s": row.segmentation_id})
+        region_geom = None
+        if region is not None:
+            region_geom = session.scalar(sa.select(Region.geom).where(Region.name == region))
+            if region_geom is None:
+                raise NotFoundError(f"region '{region}' is not registered; see 'antares list regions'.")
+        centre = session.execute(sa.select(
+            sa.func.ST_X(sa.func.ST_Centroid(sa.func.ST_Transform(sa.func.ST_Envelope(sa.func.ST_Collect(Sample.geom)), 4326))),
+            sa.func.ST_Y(sa.func.ST_Centroid(sa.func.ST_Transform(sa.func.ST_Envelope(sa.func.ST_Collect(Sample.geom)), 4326))))
+            .where(Sample.set_id == vset.id)).first()
+        if centre is None or centre[0] is None:
+            raise InvalidInputError(f"validation set {validation_set} has no samples.")
+        proj = _equal_area_crs(*centre)
+        within = "ST_Transform((SELECT geom FROM antares.region WHERE name = :region), :srid)"
+        region_clause = "" if region is None else f" AND ST_Intersects(v.geom, {within})"
+        clip = "g" if region is None else f"ST_Intersection(g, {within})"
+        seg_area = "seg.geom" if region is None else f"ST_Intersection(seg.geom, {within})"
+        seg_clause = "" if region is None else f" AND ST_Intersects(seg.geom, {within})"
+        params = {"set": vset.id, "cid": row.id, "seg": row.segmentation_id, "srid": srid, "proj": proj, "region": region}
+        pairs = session.execute(sa.text(f"""
+            WITH v AS (SELECT s.id, s.class_code, ST_Transform(s.geom, :srid) AS geom
+                       FROM antares.sample s WHERE s.set_id = :set),
+                 o AS (SELECT v.id, v.class_code AS reference, p.class_code AS mapped,
+                              ST_Intersection(v.geom, seg.geom) AS g
+                       FROM v JOIN antares.segment seg
+                         ON seg.segmentation_id = :seg AND ST_Intersects(v.geom, seg.geom)
+                       JOIN antares.prediction p ON p.classification_id = :cid AND p.segment_id = seg.segment_id
+                       WHERE true{region_clause})
+            SELECT id, reference, mapped, ST_Area(ST_Transform({clip}, :proj)) AS area FROM o
+        """), params).all()
+        n_polygons = session.scalar(sa.text(
+            f"SELECT count(*) FROM (SELECT s.id, ST_Transform(s.geom, :srid) AS geom FROM antares.sample s "
+            f"WHERE s.set_id = :set) v WHERE true{region_clause}"), params)
+        mapped_area = dict(session.execute(sa.text(f"""
+            SELECT p.class_code, sum(ST_Area(ST_Transform({seg_area}, :proj)))
+            FROM antares.segment seg JOIN antares.prediction p
+              ON p.classification_id = :cid AND p.segment_id = seg.segment_id
+            WHERE seg.segmentation_id = :seg{seg_clause}
+            GROUP BY p.class_code"""), params).all())
+    pairs = [p for p in pairs if p.area > 0]
+    if not pairs:
+        raise InvalidInputError(f"no polygon of validation set {validation_set} overlaps a classified object of "
+                                f"{classification}{' in region ' + region if region else ''}.")
+    unknown = sorted({p.reference for p in pairs} - set(translate))
+    if unknown:
+        raise InvalidInputError(f"validation set {validation_set} has class code(s) {unknown} absent from the legend.")
+    codes = [e.code for e in legend]
+    names = [e.name for e in legend]
+    reference = np.array([translate[p.reference] for p in pairs])
+    mapped = np.array([p.mapped for p in pairs])
+    areas = np.array([p.area for p in pairs], dtype=float)
+    overlap = assess(reference, mapped, codes, weights=areas)
+
+    # area-adjusted: one unit per polygon, mapped as its majority class by area
+    units: dict[int, dict] = {}
+    for p, ref, m, a in zip(pairs, reference, mapped, areas):
+        unit = units.setdefault(p.id, {"reference": ref, "areas": {}})
+        unit["areas"][m] = unit["areas"].get(m, 0.0) + a
+    counts = np.zeros((len(codes), len(codes)), dtype=np.int64)
+    index = {c: i for i, c in enumerate(codes)}
+    for unit in units.values():
+        majority = max(unit["areas"].items(), key=lambda kv: (kv[1], -kv[0]))[0]
+        counts[index[majority], index[unit["reference"]]] += 1
+    mapped_ha = np.array([mapped_area.get(c, 0.0) / 1e4 for c in codes])
+    report = ValidationReport(classification, validation_set, proj, names, overlap, None, int(n_polygons),
+                              int(n_polygons) - len(units))
+    empty_strata = [names[i] for i in range(len(codes)) if mapped_ha[i] > 0 and counts[i].sum() == 0]
+    if empty_strata:
+        keep = [i for i in range(len(codes)) if not (mapped_ha[i] > 0 and counts[i].sum() == 0)]
+        report.notes.append(f"area-adjusted estimates leave out map class(es) with no validation unit: {', '.join(empty_strata)}"
+                            " (their mapped area is not assessed)")
+        counts, mapped_ha = counts[np.ix_(keep, keep)], mapped_ha[keep]
+        est_codes = [codes[i] for i in keep]
+    else:
+        est_codes = codes
+    try:
+        report.area = area_adjusted(counts, mapped_ha, est_codes, unit="ha")
+    except InvalidInputError as exc:
+        report.notes.append(f"no area-adjusted estimates: {exc}")
+    if plot_file is not None:
+        plot_confusion_matrix(overlap, names, plot_file, title=f"{classification} vs {validation_set} (area of overlap, m²)")
+    document = report.to_dict()
+    if json_file is not None:
+        _write_json(Path(json_file), document)
+    if log_name is not None:
+        from antares.db.schema import ValidationResult
+
+        with session_scope(settings) as session:
+            session.execute(sa.delete(ValidationResult).where(ValidationResult.name == log_name))
+            session.execute(sa.insert(ValidationResult).values(name=log_name, classification_id=row.id,
+                                                               sample_set_id=vset_id, report=document))
+    return report
+
+
+def _check_output(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise InvalidInputError(f"{path} exists; use --overwrite to replace it or choose another file.")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise InvalidInputError(f"cannot write {path}: directory {parent} does not exist.")
+    import os
+
+    if not os.access(parent, os.W_OK):
+        raise InvalidInputError(f"cannot write {path}: directory {parent} is not writable.")
+
+
+def _write_json(path: Path, document: dict) -> None:
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(document, fh, indent=2, ensure_ascii=False, default=str)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
