@@ -33,6 +33,7 @@ COMMANDS = {
     "load": ("antares.cli.load:load", "Load a product on its native grid and summarise it."),
     "model": ("antares.cli.model:model", "Show stored models."),
     "model_fit": ("antares.cli.model:model_fit", "Fit a classifier (rf, lightgbm) on training samples and a product."),
+    "model_predict": ("antares.cli.predict:model_predict", "Classify every pixel of a product (indexed COG product)."),
     "model_predict_object": ("antares.cli.predict:model_predict_object",
                              "Classify every object of a segmentation with a stored model."),
     "model_params": ("antares.cli.model:model_params", "List classifiers and their parameters."),

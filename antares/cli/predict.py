@@ -48,3 +48,40 @@ def model_predict_object(state: CliState, product, model, segmentation, region, 
                          (begin, end) if begin else None, overwrite, progress)
     for line in report.lines():
         click.echo(line)
+
+
+@click.command(epilog="""\b
+Examples:
+  antares model_predict -p s2_2018_features -m rf_2018 --name lc_2018_pixels
+  antares model_predict -p s2_2018_features -m rf_2018 --name lc_2018_pixels -region jalisco""")
+@click.option("-p", "--product", required=True, help="Features product (the model's features, by name).")
+@click.option("-m", "--model", required=True, help="Stored model (antares list models).")
+@area_options
+@click.option("--name", "-n", required=True, help="Classified product to write.")
+@click.option("-b", "--begin", default=None, help="First date of the product's period (when it has several).")
+@click.option("-e", "--end", default=None, help="Last date of the product's period.")
+@click.option("--outdir", default=None, type=click.Path(file_okay=False, path_type=str),
+              help="Where the COGs go (default $ANTARES_HOME/products/NAME).")
+@scheduler_option
+@workers_option
+@overwrite_option
+@click.pass_obj
+def model_predict(state: CliState, product, model, region, bbox, bbox_crs, lat, long, name, begin, end, outdir,
+                  scheduler, workers, overwrite):
+    """Classify every pixel of a product: an indexed product of class codes (0 = nodata) and confidence.
+
+    One task per dataset (tile) of the product; tiles already written are skipped, so an
+    interrupted run resumes. Pixels without a valid value in every feature stay nodata.
+    """
+    from antares.errors import UsageError
+    from antares.pipeline.predict_pixels import model_predict as run
+    from antares.cli.output import echo_report
+
+    if (begin is None) != (end is None):
+        raise UsageError("-b and -e go together: give both dates of the product's period.")
+    settings = state.settings()
+    area = optional_area(settings, region, bbox, bbox_crs, lat, long)
+    with tile_progress(state.quiet, "tiles") as progress:
+        report = run(settings, product, model, name, area, (begin, end) if begin else None, scheduler, workers,
+                     overwrite, outdir, progress)
+    echo_report(report.lines(), bool(report.failed))

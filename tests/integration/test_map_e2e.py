@@ -199,3 +199,31 @@ def test_validate_equals_sklearn_on_the_overlap_pairs(settings, chain):
     assert exists.exit_code == 1 and "exists; use --overwrite" in exists.stderr
     nope = CliRunner().invoke(cli, ["validate", "-c", "nope", "-val", "map_val"], env=env)
     assert nope.exit_code == 1 and "classification 'nope' does not exist; classifications:" in nope.stderr
+
+
+def test_pixel_classification_product(settings, chain):
+    from antares.pipeline.inspect import load_product
+    from antares.pipeline.train import load_model
+
+    env, tmp = chain
+    result = _invoke(["model_predict", "-p", "map_b10", "-m", "map_rf", "--name", "map_px", "-sc", "sync",
+                      "--outdir", str(tmp / "map_px")], env)
+    assert "1 tile(s) of classified product map_px written" in result.stdout
+    again = _invoke(["model_predict", "-p", "map_b10", "-m", "map_rf", "--name", "map_px", "-sc", "sync",
+                     "--outdir", str(tmp / "map_px")], env)
+    assert "0 tile(s) of classified product map_px written, 1 already done" in again.stdout
+    s = _settings(settings)
+    classified = load_product(s, "map_px")[0]
+    data = load_product(s, "map_b10")[0]
+    assert classified["class"].dtype == np.uint8
+    values = np.stack([data[b].values[0].astype(np.float64) for b in BANDS10])
+    valid = (values != 0).all(axis=0)
+    classes = classified["class"].values[0]
+    assert ((classes > 0) == valid).all()
+    estimator, _ = load_model(s, "map_rf")
+    estimator.set_params(n_jobs=1)
+    rows = np.flatnonzero(valid.ravel())[::997]  # a spread-out subset of pixels
+    flat = values.reshape(len(BANDS10), -1).T[rows]
+    proba = estimator.predict_proba(flat)
+    assert np.array_equal(classes.ravel()[rows], estimator.classes_[proba.argmax(axis=1)])
+    np.testing.assert_allclose(classified["confidence"].values[0].ravel()[rows], proba.max(axis=1), rtol=1e-6)

@@ -1,0 +1,196 @@
+"""``antares model_predict``: pixel-wise classification written as a classified COG product, indexed in ODC.
+
+Each dataset (tile) of the features product is a task: the model (loaded once per
+worker from the database) predicts every pixel whose features are all valid; the
+tile's ``class`` (legend codes, uint8 or uint16, 0 = nodata) and ``confidence``
+(largest class probability, float32, NaN = nodata) are written as COGs with an eo3
+document (lineage: the source dataset; the model in the properties) and indexed.
+Tiles already written are skipped on a re-run (resume); ``--overwrite`` replaces them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from antares.config import Settings
+from antares.errors import AlreadyExistsError, NotFoundError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PixelJob:
+    """One tile (picklable)."""
+
+    url: str
+    product: str
+    features: list
+    tile: tuple
+    geobox: object
+    source_id: str
+    time: tuple | None
+    model_name: str
+    model_id: int
+    dtype: str
+    out_id: str
+    out_product: str
+    outdir: str
+    datetime: str
+
+
+@dataclass
+class PixelReport:
+    """Outcome of model_predict."""
+
+    product: str
+    tiles: int = 0
+    written: int = 0
+    skipped: int = 0
+    empty: int = 0
+    failed: list = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"tile {ix},{iy} failed: {message}" for (ix, iy), message in self.failed]
+        out.append(f"{self.written} tile(s) of classified product {self.product} written, {self.skipped} already done, "
+                   f"{self.empty} without valid pixels, {len(self.failed)} failed")
+        return out
+
+
+def classified_product(name: str, model: str, legend: list, dtype: str) -> dict:
+    """The ODC product definition of a pixel classification."""
+    classes = ", ".join(f"{e['code']}={e['name']}" for e in legend)
+    return {
+        "name": name, "metadata_type": "eo3", "metadata": {"product": {"name": name}},
+        "description": f"pixel classification by model {model} (classes: {classes}); 0 = nodata",
+        "measurements": [
+            {"name": "class", "dtype": dtype, "nodata": 0, "units": "1"},
+            {"name": "confidence", "dtype": "float32", "nodata": "NaN", "units": "1"},
+        ],
+    }
+
+
+def predict_pixels(job: PixelJob) -> list:
+    """Classify one tile; returns ``[(eo3 doc, uri)]`` or ``[]`` when it has no valid pixel."""
+    from antares.cube.index import connect
+    from antares.cube.warp import xr_from_array
+    from antares.cube.write import eo3_document, write_cog, write_yaml
+    from antares.pipeline.predict import _model
+    from antares.pipeline.segment import load_features
+
+    dc = connect(job.url)
+    try:
+        dataset = dc.index.datasets.get(job.source_id)
+        values = load_features(dc, job.product, job.features, job.geobox, datasets=[dataset])
+    finally:
+        dc.close()
+    flat = values.reshape(len(job.features), -1).T
+    ok = np.all(np.isfinite(flat), axis=1)
+    if not ok.any():
+        return []
+    estimator = _model(job.url, job.model_id)
+    classes = np.zeros(flat.shape[0], dtype=job.dtype)
+    confidence = np.full(flat.shape[0], np.nan, dtype=np.float32)
+    index = np.flatnonzero(ok)
+    for start in range(0, len(index), 262144):  # bounded memory for the class probabilities
+        chunk = index[start:start + 262144]
+        proba = estimator.predict_proba(flat[chunk].astype(np.float64))
+        best = np.argmax(proba, axis=1)
+        classes[chunk] = np.asarray(estimator.classes_)[best]
+        confidence[chunk] = proba[np.arange(len(best)), best]
+    ix, iy = job.tile
+    outdir = Path(job.outdir) / f"{ix}_{iy}"
+    stem = f"{job.out_product}_{ix}_{iy}"
+    files = {"class": f"{stem}_class.tif", "confidence": f"{stem}_confidence.tif"}
+    write_cog(xr_from_array(classes.reshape(job.geobox.shape), job.geobox), outdir / files["class"], nodata=0,
+              resampling="mode")
+    write_cog(xr_from_array(confidence.reshape(job.geobox.shape), job.geobox), outdir / files["confidence"],
+              nodata=float("nan"), resampling="average")
+    props = {"datetime": job.datetime, "odc:region_code": f"{ix}_{iy}", "antares:model": job.model_name,
+             "antares:input_product": job.product}
+    doc = eo3_document(job.out_id, job.out_product, job.geobox, files, props, {"source": [job.source_id]})
+    path = write_yaml(doc, outdir / f"{stem}.odc-metadata.yaml")
+    return [(doc, path.resolve().as_uri())]
+
+
+def model_predict(settings: Settings, product: str, model: str, name: str, area=None, time=None,
+                  scheduler: str | None = None, workers: int | None = None, overwrite: bool = False,
+                  outdir=None, progress=None) -> PixelReport:
+    """Classify every pixel of ``product`` with ``model`` into the indexed product ``name``.
+
+    Raises
+    ------
+    NotFoundError
+        Unknown product or model, or no dataset in the area/period.
+    InvalidInputError
+        The product's measurements are not the model's features (missing/extra listed).
+    AlreadyExistsError
+        ``name`` is a product that is not a classification of this model.
+    """
+    from antares.cube.index import connect, product_definition
+    from antares.cube.load import native_geobox
+    from antares.db.engine import database_url, open_database
+    from antares.models.store import check_features
+    from antares.pipeline.tiles import ProductWriter, run_tiles
+    from antares.pipeline.train import load_model
+    from antares.prepare.base import dataset_id
+
+    open_database(settings).dispose()
+    url = database_url(settings)
+    _, meta = load_model(settings, model)
+    dtype = "uint8" if max(e["code"] for e in meta["legend"]) <= 255 else "uint16"
+    out_def = classified_product(name, model, meta["legend"], dtype)
+    outdir = Path(outdir) if outdir else settings.home / "products" / name
+    dc = connect(url)
+    try:
+        definition = product_definition(dc, product)
+        features = check_features(model, meta["features"], [m["name"] for m in definition["measurements"]], product)
+        query = {"product": product, **({"time": time} if time else {}), **({"geopolygon": area} if area is not None else {})}
+        datasets = dc.find_datasets(**query)
+        if not datasets:
+            raise NotFoundError(f"product {product} has no dataset in the area/period; compute it first.")
+        existing = dc.index.products.get_by_name(name)
+        if existing is not None:
+            if existing.definition.get("description") != out_def["description"]:
+                raise AlreadyExistsError(f"product '{name}' exists and is not a classification by model {model}; "
+                                         "choose another --name.")
+            if overwrite:
+                ids = [ds.id for ds in dc.find_datasets(product=name)]
+                if ids:
+                    dc.index.datasets.archive(ids)
+                    dc.index.datasets.purge(ids)
+        report = PixelReport(name)
+        jobs = []
+        for number, ds in enumerate(sorted(datasets, key=lambda d: str(d.id))):
+            out_id = dataset_id(f"predict:{name}:{ds.id}")
+            report.tiles += 1
+            if dc.index.datasets.has(out_id):
+                report.skipped += 1
+                continue
+            region = ds.metadata_doc.get("properties", {}).get("odc:region_code")
+            tile = tuple(int(v) for v in region.split("_")) if region and region.replace("_", "").isdigit() \
+                and region.count("_") == 1 else (number, 0)
+            when = ds.center_time if ds.center_time else dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+            jobs.append(PixelJob(url, product, features, tile, native_geobox([ds], features), str(ds.id), time, model,
+                                 meta["id"], dtype, str(out_id), name, str(outdir), when.isoformat()))
+    finally:
+        dc.close()
+    params = {"product": product, "model": model, "time": [str(t) for t in time] if time else None,
+              "overwrite": overwrite}
+    dc = connect(url)
+    write = ProductWriter(dc, out_def if existing is None else None)
+
+    def on_result(job: PixelJob, result: list) -> None:
+        report.written += write(result)
+        report.empty += 1 - len(result)
+
+    try:
+        report.failed = run_tiles(settings, "model_predict", name, params, {"product": product, "model": model}, jobs,
+                                  predict_pixels, on_result, scheduler, workers, progress)
+    finally:
+        dc.close()
+    return report
