@@ -48,7 +48,7 @@ ingest_validation = _vector_command("validation")
 @click.command(epilog="""\b
 Examples:
   antares ingest_training_from_raster tcd_2018.tif --scheme tcd3 --dataset tcd_train \\
-      --bins 10 50 --per-class 100 --seed 1
+      --bins 10 --bins 50 --per-class 100 --seed 1 --holdout 0.3 --holdout-dataset tcd_val
   antares ingest_training_from_raster landcover.tif --scheme nalcms --dataset lc --legend nalcms.csv \\
       --fraction 0.001 --classes 1 2 5 --min-patch 3
 """)
@@ -65,10 +65,13 @@ Examples:
 @click.option("--bins", type=float, multiple=True, help="Class edges for continuous values (e.g. --bins 10 --bins 50).")
 @click.option("--band", type=int, default=1, show_default=True, help="Raster band.")
 @click.option("--validation", is_flag=True, help="Store as a validation set instead.")
+@click.option("--holdout", type=float, default=None, metavar="F",
+              help="Hold this share of each class's samples apart as a validation set (with --holdout-dataset).")
+@click.option("--holdout-dataset", default=None, help="Name of the held-apart validation set.")
 @overwrite_option
 @click.pass_obj
 def ingest_training_from_raster(state: CliState, raster, scheme, name, legend_file, per_class, fraction, classes,
-                                seed, patch, bins, band, validation, overwrite):
+                                seed, patch, bins, band, validation, holdout, holdout_dataset, overwrite):
     """Stratified random training samples from a reference RASTER (a land-cover map, or binned values).
 
     Each class (after --bins) is sampled uniformly without replacement; samples are
@@ -78,7 +81,7 @@ def ingest_training_from_raster(state: CliState, raster, scheme, name, legend_fi
 
     report = ingest_from_raster(state.settings(), raster, name, scheme, legend_file, per_class, fraction,
                                 list(classes) or None, seed, patch, list(bins) or None, band,
-                                "validation" if validation else "training", overwrite)
+                                "validation" if validation else "training", overwrite, holdout, holdout_dataset)
     for line in report.lines():
         click.echo(line)
 

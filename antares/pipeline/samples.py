@@ -150,20 +150,24 @@ def _resolve_scheme(session, scheme_name: str, legend: list[LegendEntry] | None,
 
 
 def _store(settings: Settings, kind: str, name: str, scheme_name: str, legend, existing_scheme, source: str,
-           year, rows: list[dict], overwrite: bool, params: dict, report: SampleReport) -> None:
+           year, rows: list[dict], overwrite: bool, params: dict, report: SampleReport, extra_sets=()) -> None:
+    """Store the sample set (and ``extra_sets`` of (kind, name, rows)) and a new scheme, in one transaction."""
     from antares.db.engine import session_scope
     from antares.db.runs import finish_run, start_run
     from antares.db.training import create_scheme, replace_sample_set, sample_set
 
+    sets = [(kind, name, rows), *extra_sets]
     with session_scope(settings) as session:  # one transaction: all or nothing
-        if sample_set(session, kind, name) is not None and not overwrite:
-            raise AlreadyExistsError(f"{kind} set '{name}' exists; use --overwrite to replace it or choose another --dataset name.")
+        for k, n, _ in sets:
+            if sample_set(session, k, n) is not None and not overwrite:
+                raise AlreadyExistsError(f"{k} set '{n}' exists; use --overwrite to replace it or choose another --dataset name.")
         scheme = existing_scheme
         if scheme is None:
             scheme = create_scheme(session, scheme_name, legend, description=f"from {source}")
             report.scheme_created = True
         run_id = start_run(session, f"ingest_{kind}", name, params, {"source": source})
-        replace_sample_set(session, kind, name, scheme, source, year, run_id, rows)
+        for k, n, r in sets:
+            replace_sample_set(session, k, n, scheme, source, year, run_id, r)
         finish_run(session, run_id)
 
 
@@ -260,8 +264,13 @@ def ingest_samples(settings: Settings, kind: str, path, field_name: str, name: s
 
 def ingest_from_raster(settings: Settings, raster, name: str, scheme: str, legend_file=None, per_class: int | None = None,
                        fraction: float | None = None, classes=None, seed: int = 0, patch: int = 1, bins=None,
-                       band: int = 1, kind: str = "training", overwrite: bool = False) -> SampleReport:
+                       band: int = 1, kind: str = "training", overwrite: bool = False, holdout: float | None = None,
+                       holdout_name: str | None = None) -> SampleReport:
     """Stratified random training samples (pixels or pure square patches) from a reference raster.
+
+    With ``holdout`` (0 < F < 1) that share of each class's samples, drawn at random, is
+    stored instead as the validation set ``holdout_name``: training and validation samples
+    never coincide.
 
     Parameters
     ----------
@@ -347,6 +356,18 @@ def ingest_from_raster(settings: Settings, raster, name: str, scheme: str, legen
     rows = [{"class_code": int(c), "wkb": wkbs[i], "srid": epsg,
              "attributes": {"row": int(samples.rows[i]), "col": int(samples.cols[i]), "size": int(samples.size)}}
             for i, c in enumerate(codes)]
+    extra_sets = []
+    if holdout is not None:
+        if not 0 < holdout < 1 or not holdout_name:
+            raise InvalidInputError(f"--holdout must be a share in (0, 1) with --holdout-dataset NAME. Got {holdout}.")
+        rng = np.random.default_rng(seed + 1)
+        held = np.zeros(len(rows), dtype=bool)
+        for code in np.unique(codes):
+            members = np.flatnonzero(codes == code)
+            held[rng.choice(members, size=int(round(holdout * len(members))), replace=False)] = True
+        extra_sets = [("validation", holdout_name, [r for r, h in zip(rows, held) if h])]
+        rows, codes = [r for r, h in zip(rows, held) if not h], codes[~held]
+        report.notes.append(f"validation set {holdout_name}: {int(held.sum())} sample(s) held apart")
     report.samples = len(rows)
     unique, counts = np.unique(codes, return_counts=True)
     report.per_class = {names[int(c)]: int(n) for c, n in zip(unique, counts)}
@@ -356,9 +377,9 @@ def ingest_from_raster(settings: Settings, raster, name: str, scheme: str, legen
                                 f"({samples.available[code]} candidate(s))")
     params = {"raster": str(path.resolve()), "band": band, "per_class": per_class, "fraction": fraction,
               "classes": list(classes) if classes else None, "seed": seed, "patch": patch,
-              "bins": list(bins) if bins else None, "scheme": scheme}
+              "bins": list(bins) if bins else None, "scheme": scheme, "holdout": holdout, "holdout_name": holdout_name}
     _store(settings, kind, name, scheme, legend, existing_scheme, str(path.resolve()), None, rows, overwrite,
-           params, report)
+           params, report, extra_sets)
     return report
 
 

@@ -129,3 +129,16 @@ def test_tree_cover_density_binned_per_class(runner, env, settings, data_dir):
     legend = db_rows(settings.db_url, "SELECT l.name FROM antares.legend_class l JOIN antares.class_scheme s "
                      "ON s.id = l.scheme_id WHERE s.name = 'smp_tcd' ORDER BY code")
     assert [r[0] for r in legend] == ["< 10", "10-50", ">= 50"]
+
+
+def test_holdout_keeps_training_and_validation_apart(runner, env, settings, data_dir):
+    result = runner.invoke(cli, ["ingest_training_from_raster", str(data_dir / TCD), "--scheme", "smp_tcd_h",
+                                 "--dataset", "smp_tcd_h", "--bins", "10", "--bins", "50", "--per-class", "20",
+                                 "--holdout", "0.3", "--holdout-dataset", "smp_tcd_h_val"], env=env)
+    assert result.exit_code == 0, result.output
+    rows = db_rows(settings.db_url, "SELECT t.kind, s.class_code, ST_AsText(s.geom) FROM antares.sample s "
+                   "JOIN antares.sample_set t ON t.id = s.set_id WHERE t.name IN ('smp_tcd_h', 'smp_tcd_h_val')")
+    train = [(c, g) for k, c, g in rows if k == "training"]
+    val = [(c, g) for k, c, g in rows if k == "validation"]
+    assert len(train) == 3 * 14 and len(val) == 3 * 6
+    assert not {g for _, g in train} & {g for _, g in val}
