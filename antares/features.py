@@ -2,13 +2,9 @@
 
 An *object* is the set of pixels that share one non-zero label (a segment, or a rasterised
 training sample); label 0 is no object. ``values`` holds one row per measurement, NaN = nodata.
-Everything is one pass over the pixels for all bands at once, in compiled (numba) kernels, after
-the labels are mapped to dense indices ``0 .. n-1``:
-
-* labels within a moderate range (``max - min`` at most about twice the pixel count, e.g. the
-  local ids of one tile) through a lookup table;
-* any other labels (segment ids are ``tile index * 2**32 + local id``) through an open-addressing
-  hash table, then sorted.
+Labels are mapped to dense indices ``0 .. n-1`` (through a lookup table when they span at most
+about twice the pixel count, else through a hash table: segment ids ``tile index * 2**32 + local
+id`` are fine), then one compiled (numba) pass over the pixels accumulates all bands at once.
 
 Statistics of an object split across blocks merge exactly (counts and sums add, minima and maxima
 combine): :func:`partial_statistics` per block, :func:`merge_partials`, :func:`finalise`. Medians
@@ -17,7 +13,7 @@ concatenate them, and pass them to :func:`object_medians` (which takes 1-D label
 values as well as rasters).
 
 The standard deviation is the population one (``ddof=0``, like :func:`numpy.nanstd`), computed as
-``sqrt(sumsq / count - mean**2)`` in float64; for float32 inputs its relative error is about
+``sqrt(sumsq / count - mean**2)`` in float64; the relative error of the variance is about
 ``1e-16 * mean**2 / var`` (a constant object may get a tiny non-zero std instead of 0).
 
 Example
@@ -42,8 +38,6 @@ STATISTICS = ("mean", "min", "max", "std", "count", "median")
 """The statistics :func:`object_statistics` and :func:`feature_names` know."""
 MERGEABLE_STATISTICS = ("mean", "min", "max", "std", "count")
 """The statistics :func:`finalise` computes from (merged) partial statistics."""
-
-_INT64_MAX = np.iinfo(np.int64).max
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,123 +71,106 @@ class PartialStats:
         """The number of measurements ``b``."""
         return self.count.shape[1]
 
-    def __len__(self) -> int:
-        return len(self.ids)
-
 
 # --------------------------------------------------------------------------- compiled kernels
 
 
 @njit(cache=True, nogil=True)
-def _label_range(labels):
-    """(min, max) of the non-zero labels; min > max when there is none."""
-    lo = _INT64_MAX
-    hi = -_INT64_MAX
-    for i in range(labels.shape[0]):
-        for j in range(labels.shape[1]):
-            v = np.int64(labels[i, j])
-            if v != 0:
-                lo = min(lo, v)
-                hi = max(hi, v)
-    return lo, hi
-
-
-@njit(cache=True, nogil=True)
-def _dense_by_table(labels, lo, size):
-    """Dense indices through a lookup table of ``size`` entries from label ``lo``."""
-    table = np.full(size, -1, np.int64)
-    for i in range(labels.shape[0]):
-        for j in range(labels.shape[1]):
-            v = np.int64(labels[i, j])
-            if v != 0:
-                table[v - lo] = 0
-    n = 0
-    for t in range(size):
+def _dense_by_table(labels, size):
+    """Dense indices through a lookup table from the smallest to the largest non-zero label; no
+    ids and a (0, 0) ``inv`` when that span is ``size`` or more."""
+    lo, hi = np.int64(2**63 - 1), np.int64(-(2**63) + 1)
+    for v in labels.flat:
+        if v != 0:
+            lo, hi = min(lo, np.int64(v)), max(hi, np.int64(v))
+    if lo > hi or (hi >> 1) - (lo >> 1) >= size >> 1:  # none, or a wider span (no overflow)
+        return np.empty(0, np.int64), np.full(labels.shape if lo > hi else (0, 0), -1, np.int64)
+    table = np.full(hi - lo + 1, -1, np.int64)
+    for v in labels.flat:
+        if v != 0:
+            table[np.int64(v) - lo] = 0
+    ids, n = np.empty(table.size, np.int64), 0
+    for t in range(table.size):
         if table[t] == 0:
-            table[t] = n
+            table[t], ids[n] = n, t + lo
             n += 1
-    ids = np.empty(n, np.int64)
-    for t in range(size):
-        if table[t] >= 0:
-            ids[table[t]] = t + lo
     inv = np.empty(labels.shape, np.int64)
     for i in range(labels.shape[0]):
         for j in range(labels.shape[1]):
             v = np.int64(labels[i, j])
             inv[i, j] = table[v - lo] if v != 0 else -1
-    return ids, inv
+    return ids[:n].copy(), inv
 
 
 @njit(cache=True, nogil=True)
-def _slot(v, mask):
-    h = v ^ (v >> 31)
-    h *= -7046029254386353131  # 0x9E3779B97F4A7C15 as int64; wraps
-    return (h ^ (h >> 29)) & mask
+def _slot(v, bits):
+    """Fibonacci hashing of a label to one of ``2**bits`` slots."""
+    h = (v ^ (v >> 32)) * -7046029254386353131  # 0x9E3779B97F4A7C15 as int64; wraps
+    return (h >> (64 - bits)) & ((1 << bits) - 1)
 
 
 @njit(cache=True, nogil=True)
-def _dense_by_hash(labels):
-    """Dense indices through an open-addressing hash table (any label values)."""
-    cap = 1 << 12
-    keys = np.zeros(cap, np.int64)
-    slots = np.full(cap, -1, np.int64)
-    first = np.empty(cap // 2, np.int64)  # labels in order of first appearance
+def _find(table, keys, v, bits):
+    """The slot of ``v`` in an open-addressing ``table`` of indices into ``keys``, or the empty
+    slot where it would go (linear probing)."""
+    h = _slot(v, bits)
+    while table[h] >= 0 and keys[table[h]] != v:
+        h = (h + 1) & ((1 << bits) - 1)
+    return h
+
+
+@njit(cache=True, nogil=True)
+def _hash_table(keys, n, bits):
+    """Open-addressing table of ``2**bits`` slots holding the indices of ``keys[:n]`` (-1 empty)."""
+    table = np.full(1 << bits, -1, np.int64)
+    for k in range(n):
+        table[_find(table, keys, keys[k], bits)] = k
+    return table
+
+
+@njit(cache=True, nogil=True)
+def _distinct(labels):
+    """Sorted distinct non-zero labels, through a growing hash table (any label values)."""
+    bits = 12
+    keys = np.empty(1 << (bits - 1), np.int64)
+    table = np.full(1 << bits, -1, np.int64)
     n = 0
-    inv = np.empty(labels.shape, np.int64)
-    last, last_k = np.int64(0), -1
+    last = np.int64(0)
     for i in range(labels.shape[0]):
         for j in range(labels.shape[1]):
             v = np.int64(labels[i, j])
-            if v == 0:
-                inv[i, j] = -1
+            if v == last or v == 0:
                 continue
-            if v != last:
-                h = _slot(v, cap - 1)
-                while slots[h] >= 0 and keys[h] != v:
-                    h = (h + 1) & (cap - 1)
-                if slots[h] < 0:  # a new label: insert it, growing the table first if needed
-                    if 2 * (n + 1) > cap:
-                        cap *= 2
-                        keys, slots = np.zeros(cap, np.int64), np.full(cap, -1, np.int64)
-                        grown = np.empty(cap // 2, np.int64)
-                        grown[:n] = first[:n]
-                        first = grown
-                        for k in range(n):
-                            g = _slot(first[k], cap - 1)
-                            while slots[g] >= 0:
-                                g = (g + 1) & (cap - 1)
-                            keys[g], slots[g] = first[k], k
-                        h = _slot(v, cap - 1)
-                        while slots[h] >= 0:
-                            h = (h + 1) & (cap - 1)
-                    keys[h], slots[h] = v, n
-                    first[n] = v
-                    n += 1
-                last, last_k = v, slots[h]
-            inv[i, j] = last_k
-    order = np.argsort(first[:n])
-    rank = np.empty(n, np.int64)
-    for r in range(n):
-        rank[order[r]] = r
-    for i in range(labels.shape[0]):
-        for j in range(labels.shape[1]):
-            if inv[i, j] >= 0:
-                inv[i, j] = rank[inv[i, j]]
-    return first[:n][order], inv
+            last = v
+            h = _find(table, keys, v, bits)
+            if table[h] >= 0:
+                continue
+            if 2 * (n + 1) > (1 << bits):  # keep the load at most 1/2
+                bits += 1
+                keys = np.concatenate((keys, np.empty_like(keys)))
+                table = _hash_table(keys, n, bits)
+                h = _find(table, keys, v, bits)
+            table[h] = n
+            keys[n] = v
+            n += 1
+    return np.sort(keys[:n])
 
 
 @njit(cache=True, nogil=True)
 def _map_to_ids(labels, ids):
-    """Index of each label in the sorted ``ids``, -1 for 0 and for labels not in ``ids``."""
+    """Index of each label in ``ids`` (unique, no 0), -1 for 0 and for labels not in ``ids``."""
+    bits = 4
+    while (1 << bits) < 2 * ids.size:
+        bits += 1
+    table = _hash_table(ids, ids.size, bits)
     inv = np.empty(labels.shape, np.int64)
     last, last_k = np.int64(0), -1
     for i in range(labels.shape[0]):
         for j in range(labels.shape[1]):
             v = np.int64(labels[i, j])
             if v != last:
-                k = np.searchsorted(ids, v)
-                last, last_k = v, (k if k < ids.size and ids[k] == v else -1)
-            inv[i, j] = last_k if v != 0 else -1
+                last, last_k = v, table[_find(table, ids, v, bits)]
+            inv[i, j] = last_k
     return inv
 
 
@@ -221,34 +198,45 @@ def _accumulate(inv, values, n):
                     sumsq[k, b] += v * v
                     vmin[k, b] = min(vmin[k, b], v)
                     vmax[k, b] = max(vmax[k, b], v)
-    for k in range(n):
-        for b in range(nb):
-            if count[k, b] == 0:
-                vmin[k, b] = np.nan
-                vmax[k, b] = np.nan
     return n_pixels, count, total, sumsq, vmin, vmax
 
 
 @njit(cache=True, nogil=True)
-def _select(a, c, k):
-    """The k-th smallest of ``a[:c]`` (Wirth's quickselect, in place)."""
-    lo, hi = 0, c - 1
+def _select(a, k):
+    """The k-th smallest of ``a``, moved to ``a[k]`` with smaller-or-equal values left of it.
+
+    Quickselect with a median-of-3 pivot and branchless Lomuto partitions (no mispredicted
+    branches on random data); values equal to the pivot are gathered in a second pass, so that
+    constant runs cost O(n).
+    """
+    lo, hi = 0, a.size - 1
     while lo < hi:
-        x = a[k]
-        i, j = lo, hi
-        while i <= j:
-            while a[i] < x:
-                i += 1
-            while x < a[j]:
-                j -= 1
-            if i <= j:
-                a[i], a[j] = a[j], a[i]
-                i += 1
-                j -= 1
-        if j < k:
-            lo = i
-        if k < i:
-            hi = j
+        mid = (lo + hi) >> 1
+        x, y, z = a[lo], a[mid], a[hi]
+        p = mid if (x <= y) == (y <= z) else (lo if (y <= x) == (x <= z) else hi)
+        a[p], a[hi] = a[hi], a[p]
+        pivot = a[hi]
+        s = lo
+        for i in range(lo, hi):  # a[lo:s] < pivot
+            v = a[i]
+            a[i] = a[s]
+            a[s] = v
+            s += v < pivot
+        a[s], a[hi] = a[hi], a[s]
+        if k <= s:
+            if k == s:
+                break
+            hi = s - 1
+            continue
+        e = s + 1
+        for i in range(s + 1, hi + 1):  # a[s:e] == pivot
+            v = a[i]
+            a[i] = a[e]
+            a[e] = v
+            e += v <= pivot
+        if k < e:
+            break
+        lo = e
     return a[k]
 
 
@@ -264,7 +252,7 @@ def _medians(inv, values, n):
                 start[inv[i, j] + 1] += 1
     for k in range(n):
         start[k + 1] += start[k]
-    buf = np.empty(start[n], np.float64)
+    buf = np.empty(start[n], values.dtype)
     fill = np.empty(n, np.int64)
     out = np.full((n, values.shape[0]), np.nan)
     for b in range(values.shape[0]):
@@ -272,7 +260,7 @@ def _medians(inv, values, n):
         for i in range(ny):
             for j in range(nx):
                 k = inv[i, j]
-                v = np.float64(values[b, i, j])
+                v = values[b, i, j]
                 if k >= 0 and v == v:
                     buf[fill[k]] = v
                     fill[k] += 1
@@ -281,23 +269,20 @@ def _medians(inv, values, n):
             if c == 0:
                 continue
             a = buf[start[k] : fill[k]]
-            upper = _select(a, c, c // 2)
+            upper = np.float64(_select(a, c // 2))
             if c % 2:
                 out[k, b] = upper
             else:  # the lower middle is the largest value left of c // 2
-                lower = a[0]
-                for t in range(1, c // 2):
-                    lower = max(lower, a[t])
-                out[k, b] = (lower + upper) / 2.0
+                out[k, b] = (np.float64(a[: c // 2].max()) + upper) / 2.0
     return out
 
 
-# --------------------------------------------------------------------------- validation
+# --------------------------------------------------------------------------- helpers
 
 
 def _as_inputs(labels, values):
-    """``labels`` as a 2-D int32/int64 array and ``values`` as 3-D float32/float64 (no copy if
-    possible); 1-D labels with ``(b, m)`` values become ``(1, m)`` and ``(b, 1, m)``."""
+    """``labels`` 2-D int32/int64 and ``values`` 3-D float32/float64, no copy where possible;
+    1-D labels with ``(b, m)`` values become ``(1, m)`` and ``(b, 1, m)``."""
     labels, values = np.asarray(labels), np.asarray(values)
     if labels.dtype.kind not in "iu" or labels.ndim not in (1, 2):
         raise InvalidInputError(
@@ -330,18 +315,34 @@ def _check_statistics(statistics, valid) -> tuple[str, ...]:
 
 def _dense(labels):
     """(ids (n,) sorted int64, inv like ``labels`` int64 with -1 for label 0)."""
-    lo, hi = _label_range(labels)
-    if lo > hi:
-        return np.empty(0, np.int64), np.full(labels.shape, -1, np.int64)
-    size = int(hi) - int(lo) + 1
-    if size <= 2 * labels.size + (1 << 16):
-        return _dense_by_table(labels, lo, size)
-    return _dense_by_hash(labels)
+    ids, inv = _dense_by_table(labels, 2 * labels.size + (1 << 16))
+    if inv.shape != labels.shape:  # labels too spread out for a table
+        ids = _distinct(labels)
+        inv = _map_to_ids(labels, ids)
+    return ids, inv
 
 
 def _ids_array(ids) -> np.ndarray:
     ids = np.unique(np.asarray(ids, dtype=np.int64).ravel())
     return ids[ids != 0]
+
+
+def _partial(ids, inv, values) -> PartialStats:
+    n_pixels, count, total, sumsq, vmin, vmax = _accumulate(inv, values, ids.size)
+    vmin[count == 0] = vmax[count == 0] = np.nan
+    return PartialStats(ids, n_pixels, count, total, sumsq, vmin, vmax)
+
+
+def _columns(part: PartialStats, statistic: str) -> np.ndarray:
+    if statistic == "count":
+        return part.count.astype(np.float64)
+    if statistic in ("min", "max"):
+        return getattr(part, statistic)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = part.sum / part.count  # 0 / 0 = NaN where no valid pixel
+        if statistic == "mean":
+            return mean
+        return np.sqrt(np.maximum(part.sumsq / part.count - mean * mean, 0.0))
 
 
 # --------------------------------------------------------------------------- public API
@@ -353,9 +354,10 @@ def partial_statistics(labels, values) -> PartialStats:
     Parameters
     ----------
     labels : numpy.ndarray, (y, x) or (m,) integer
-        Object labels, 0 = no object. Any value up to ``2**63 - 1``.
+        Object labels, 0 = no object; any value of int64 (uint64 is read as int64).
     values : numpy.ndarray, (b, y, x) or (b, m) float32 or float64
-        One row per measurement, NaN = nodata (other dtypes are converted to float64).
+        One row per measurement, NaN = nodata (other dtypes are converted to float64). Any
+        memory layout.
 
     Returns
     -------
@@ -365,18 +367,17 @@ def partial_statistics(labels, values) -> PartialStats:
     Raises
     ------
     InvalidInputError
-        ``labels`` is not an integer array, or the shapes do not match.
+        ``labels`` is not a 1-D or 2-D integer array, or ``values`` does not match it.
     """
     labels, values = _as_inputs(labels, values)
-    ids, inv = _dense(labels)
-    return PartialStats(ids, *_accumulate(inv, values, ids.size))
+    return _partial(*_dense(labels), values)
 
 
 def merge_partials(parts) -> PartialStats:
-    """Combine the partial statistics of several blocks (an object may appear in several).
+    """Combine the partial statistics of blocks (an object may appear in several of them).
 
     The result equals :func:`partial_statistics` on the union of the blocks' pixels (up to the
-    order of float64 summation).
+    order of the float64 summation).
 
     Raises
     ------
@@ -394,31 +395,13 @@ def merge_partials(parts) -> PartialStats:
     ids = ids[order]
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if ids.size else np.empty(0, int)
 
-    def combine(name, ufunc):
+    def combine(name, ufunc):  # fmin / fmax: NaN (no valid pixel in a block) loses
         stacked = np.concatenate([getattr(p, name) for p in parts])[order]
         return ufunc.reduceat(stacked, starts, axis=0) if ids.size else stacked
 
-    return PartialStats(
-        ids[starts],
-        combine("n_pixels", np.add),
-        combine("count", np.add),
-        combine("sum", np.add),
-        combine("sumsq", np.add),
-        combine("min", np.fmin),
-        combine("max", np.fmax),
-    )
-
-
-def _stat_columns(part: PartialStats, statistic: str) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if statistic == "count":
-            return part.count.astype(np.float64)
-        if statistic in ("min", "max"):
-            return getattr(part, statistic)
-        mean = part.sum / part.count  # 0 / 0 = NaN where no valid pixel
-        if statistic == "mean":
-            return mean
-        return np.sqrt(np.maximum(part.sumsq / part.count - mean * mean, 0.0))
+    fields = (("n_pixels", np.add), ("count", np.add), ("sum", np.add), ("sumsq", np.add))
+    fields += (("min", np.fmin), ("max", np.fmax))
+    return PartialStats(ids[starts], *(combine(name, ufunc) for name, ufunc in fields))
 
 
 def finalise(part: PartialStats, statistics=("mean",)) -> np.ndarray:
@@ -428,15 +411,16 @@ def finalise(part: PartialStats, statistics=("mean",)) -> np.ndarray:
     ----------
     part : PartialStats
         ``n`` objects, ``b`` bands.
-    statistics : sequence of str
+    statistics : str or sequence of str
         Any of :data:`MERGEABLE_STATISTICS`: ``mean``, ``min``, ``max``, ``std`` (population,
         ``ddof=0``) and ``count`` (valid pixels).
 
     Returns
     -------
     numpy.ndarray, (n, len(statistics) * b) float64
-        Columns statistic-major (for each statistic, every band; see :func:`feature_names`).
-        NaN where an object has no valid pixel in a band, except ``count`` (0).
+        Statistic-major columns (every band of the first statistic, then of the next; names
+        from :func:`feature_names`). NaN where an object has no valid pixel in a band, except
+        ``count`` (0).
 
     Raises
     ------
@@ -444,7 +428,7 @@ def finalise(part: PartialStats, statistics=("mean",)) -> np.ndarray:
         An unknown statistic (``median`` does not merge: see :func:`object_medians`).
     """
     statistics = _check_statistics(statistics, MERGEABLE_STATISTICS)
-    return np.concatenate([_stat_columns(part, s) for s in statistics], axis=1)
+    return np.concatenate([_columns(part, s) for s in statistics], axis=1)
 
 
 def feature_names(measurements, statistics=("mean",)) -> list[str]:
@@ -458,20 +442,20 @@ def feature_names(measurements, statistics=("mean",)) -> list[str]:
 
 
 def select_pixels(labels, values, ids) -> tuple[np.ndarray, np.ndarray]:
-    """The pixels whose label is in ``ids``, e.g. of the objects that cross a tile edge.
+    """The pixels whose label is in ``ids``, e.g. those of the objects crossing a tile edge.
 
     Parameters
     ----------
-    labels : numpy.ndarray, (y, x) or (m,) integer
-    values : numpy.ndarray, (b, y, x) or (b, m) float
+    labels, values : numpy.ndarray
+        As for :func:`partial_statistics`.
     ids : array-like of int
         Labels to keep (0 is never kept).
 
     Returns
     -------
-    labels : numpy.ndarray, (k,) int32 or int64
-    values : numpy.ndarray, (b, k) float32 or float64
-        In raster order; concatenate those of several blocks along the last axis and pass them
+    labels : numpy.ndarray, (m,) int32 or int64
+    values : numpy.ndarray, (b, m) float32 or float64
+        In raster order. Concatenate those of several blocks along the last axis and pass them
         to :func:`object_medians`.
     """
     labels, values = _as_inputs(labels, values)
@@ -480,21 +464,19 @@ def select_pixels(labels, values, ids) -> tuple[np.ndarray, np.ndarray]:
 
 
 def object_medians(labels, values, ids=None) -> tuple[np.ndarray, np.ndarray]:
-    """NaN-aware median of every object and band (equal to :func:`numpy.nanmedian`).
+    """NaN-aware median of every object and band, equal to :func:`numpy.nanmedian`.
 
     Parameters
     ----------
-    labels : numpy.ndarray, (y, x) or (m,) integer
-        Object labels, 0 = no object.
-    values : numpy.ndarray, (b, y, x) or (b, m) float
-        NaN = nodata.
+    labels, values : numpy.ndarray
+        As for :func:`partial_statistics` (e.g. the concatenated output of :func:`select_pixels`).
     ids : array-like of int, optional
-        Only these objects; default every non-zero label present.
+        Only these objects; by default every non-zero label present.
 
     Returns
     -------
     ids : numpy.ndarray, (n,) int64
-        Sorted unique labels (``ids`` as given, sorted, without 0: absent ones get NaN rows).
+        Sorted unique labels (``ids`` sorted, without 0: an absent one gets a NaN row).
     medians : numpy.ndarray, (n, b) float64
         NaN where an object has no valid pixel in a band; the mean of the two middle values
         for an even count.
@@ -509,12 +491,14 @@ def object_medians(labels, values, ids=None) -> tuple[np.ndarray, np.ndarray]:
 
 
 def object_statistics(labels, values, statistics=("mean",)):
-    """Features of every object of one block (see :func:`partial_statistics` for the inputs).
+    """Features of every object of one block, medians included.
 
     Parameters
     ----------
-    statistics : sequence of str
-        Any of :data:`STATISTICS` (``mean``, ``min``, ``max``, ``std``, ``count``, ``median``).
+    labels, values : numpy.ndarray
+        As for :func:`partial_statistics`.
+    statistics : str or sequence of str
+        Any of :data:`STATISTICS`: ``mean``, ``min``, ``max``, ``std``, ``count``, ``median``.
 
     Returns
     -------
@@ -523,7 +507,7 @@ def object_statistics(labels, values, statistics=("mean",)):
     n_pixels : numpy.ndarray, (n,) int64
         Pixels per object, valid or not.
     features : numpy.ndarray, (n, len(statistics) * b) float64
-        Columns as :func:`feature_names`; NaN where an object has no valid pixel in a band.
+        Columns as in :func:`finalise` and :func:`feature_names`.
 
     Raises
     ------
@@ -533,7 +517,7 @@ def object_statistics(labels, values, statistics=("mean",)):
     statistics = _check_statistics(statistics, STATISTICS)
     labels, values = _as_inputs(labels, values)
     ids, inv = _dense(labels)
-    part = PartialStats(ids, *_accumulate(inv, values, ids.size))
+    part = _partial(ids, inv, values)
     medians = _medians(inv, values, ids.size) if "median" in statistics else None
-    columns = [medians if s == "median" else _stat_columns(part, s) for s in statistics]
+    columns = [medians if s == "median" else _columns(part, s) for s in statistics]
     return ids, part.n_pixels, np.concatenate(columns, axis=1)
