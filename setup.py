@@ -41,7 +41,7 @@ setup(
         "shapely>=2.0",
         "pyproj>=3.5",
         "geopandas>=0.14",
-        "pyogrio>=0.7",
+        "pyogrio>=0.8",
         "dask[distributed]>=2023.1",
         "tqdm>=4.60",
         "numba>=0.60",  # compiled core of the bis segmenter

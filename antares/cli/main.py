@@ -21,7 +21,11 @@ from antares.errors import AntaresError
 COMMANDS = {
     "apply_recipe": ("antares.cli.recipe:apply_recipe", "Compute a recipe's temporal features as an indexed product."),
     "config": ("antares.cli.config_cmd:config", "Show the resolved settings and where each comes from."),
+    "demo": ("antares.cli.demo:demo", "Run the whole chain on real Sentinel-2 sample data (make demo)."),
     "db": ("antares.cli.db:db", "Start, stop and locate the embedded PostgreSQL + PostGIS database."),
+    "db_to_raster": ("antares.cli.export:db_to_raster", "Rasterise a classification into a COG with a colour table."),
+    "db_to_vector": ("antares.cli.export:db_to_vector", "Write a classification's objects to GPKG, SHP, FGB or GeoJSON."),
+    "generate_style": ("antares.cli.export:generate_style", "Write the QGIS style (QML) of a class scheme."),
     "ingest_training": ("antares.cli.training:ingest_training", "Ingest labelled polygons as a training set."),
     "ingest_training_from_raster": ("antares.cli.training:ingest_training_from_raster",
                                     "Sample training pixels from a reference raster, stratified by class."),

@@ -304,7 +304,7 @@ def embed_gpkg_style(
         raise InvalidInputError(f"Cannot store a style in {str(path)!r}: {exc}. Is it a writable GeoPackage?") from exc
     finally:
         conn.close()
-    log.info("Embedded style %r of layer %r in %s", name, layer, path)
+    log.debug("Embedded style %r of layer %r in %s", name, layer, path)
 
 
 def _embed(conn, path: Path, layer: str, qml: str, name: str, geometry_column: str, description: str) -> None:

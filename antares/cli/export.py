@@ -1,0 +1,95 @@
+"""``db_to_vector``, ``db_to_raster`` and ``generate_style``."""
+
+from __future__ import annotations
+
+import click
+
+from antares.cli.main import CliState
+from antares.cli.options import overwrite_option
+
+_DRIVERS = "GPKG, 'ESRI Shapefile', FlatGeobuf or GeoJSON"
+region_option = click.option("-region", "--region", default=None, help="Registered region (antares list regions).")
+crs_option = click.option("--crs", default=None, help="Output CRS as EPSG code, e.g. 4326 (default: the segmentation's).")
+file_option = click.option("-f", "--file", "path", required=True, type=click.Path(dir_okay=False), help="Output file.")
+name_option = click.option("-n", "--name", required=True, help="Classification (the map) to export.")
+
+
+@click.command(epilog="""\b
+Examples:
+  antares db_to_vector -n map_2018 -f map_2018.gpkg
+  antares db_to_vector -n map_2018 -f jalisco.shp -region jalisco --clip
+  antares db_to_vector -n map_2018 -f classes.fgb --dissolve --crs 4326 --overwrite""")
+@name_option
+@file_option
+@region_option
+@click.option("-l", "--layer", default=None, help="Layer name (GeoPackage, GeoJSON; default: the classification's name).")
+@click.option("-d", "--driver", default=None, help=f"{_DRIVERS} (default: from the extension .gpkg .shp .fgb .geojson).")
+@crs_option
+@click.option("--clip", is_flag=True, help="Cut the objects to -region (area_m2 of the part inside).")
+@click.option("--dissolve", is_flag=True, help="One multipolygon per class: code, class, objects, area_m2, confidence.")
+@overwrite_option
+@click.pass_obj
+def db_to_vector(state: CliState, name, path, region, layer, driver, crs, clip, dissolve, overwrite):
+    """Write a classification's objects to a vector file, coloured by the legend in QGIS.
+
+    Attributes: segment_id, code, class, confidence, entropy, area_m2 (m² in the
+    segmentation's CRS). Objects without a prediction are left out. A GeoPackage carries
+    its QGIS style; other formats get FILE.qml beside them. Read and written in batches
+    of 50,000 objects: memory does not grow with the size of the map.
+    """
+    from antares.pipeline.export import db_to_vector as export
+
+    report = export(state.settings(), name, path, region, layer, driver, crs, clip, dissolve, overwrite)
+    for line in report.lines():
+        click.echo(line)
+
+
+@click.command(epilog="""\b
+Examples:
+  antares db_to_raster -n map_2018 -f map_2018.tif --resolution 10
+  antares db_to_raster -n map_2018 -f jalisco.tif --resolution 0.0002 --crs 4326 -region jalisco --confidence""")
+@name_option
+@file_option
+@click.option("--resolution", required=True, type=float, help="Pixel size in units of the output CRS.")
+@crs_option
+@region_option
+@click.option("--confidence", is_flag=True, help="Also write FILE_confidence.tif (float32, NaN = nodata).")
+@overwrite_option
+@click.pass_obj
+def db_to_raster(state: CliState, name, path, resolution, crs, region, confidence, overwrite):
+    """Rasterise a classification's class codes into a Cloud-Optimised GeoTIFF with a colour table.
+
+    uint8 (uint16 when a code exceeds 255), 0 = nodata, pixel-centre rule; tiled 512,
+    DEFLATE, overviews by mode; FILE.qml beside it. With -region the raster covers the
+    region and pixels outside it are nodata. Rasterised window by window.
+    """
+    from antares.cli.output import tile_progress
+    from antares.pipeline.export import db_to_raster as export
+
+    with tile_progress(state.quiet, "windows") as progress:
+        report = export(state.settings(), name, path, resolution, crs, region, overwrite, confidence,
+                        progress=progress)
+    for line in report.lines():
+        click.echo(line)
+
+
+@click.command(epilog="""\b
+Examples:
+  antares generate_style brandenburg_osm --type vector -f map_2018.qml
+  antares generate_style brandenburg_osm --type raster -f - > map_2018_raster.qml""")
+@click.argument("scheme")
+@click.option("--type", "kind", type=click.Choice(["vector", "raster"]), default="vector", show_default=True,
+              help="vector: categorized on attribute 'code'; raster: paletted band 1.")
+@click.option("-f", "--file", "path", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="Output .qml file ('-' prints it).")
+@overwrite_option
+@click.pass_obj
+def generate_style(state: CliState, scheme, kind, path, overwrite):
+    """Write the QGIS style (QML) of class scheme SCHEME: one colour per class code."""
+    from antares.pipeline.export import generate_style as generate
+
+    qml = generate(state.settings(), scheme, kind, path, overwrite)
+    if path == "-":
+        click.echo(qml, nl=False)
+    else:
+        click.echo(f"wrote {click.format_filename(path)} ({kind} style of scheme {scheme})")

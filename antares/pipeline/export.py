@@ -1,0 +1,547 @@
+"""``db_to_vector``, ``db_to_raster`` and ``generate_style``: a classification as files for other tools.
+
+Vector: objects are read with a server-side cursor and appended batch by batch with pyogrio
+(memory scales with the batch, not the map); region filter, clipping, dissolving and
+reprojection happen in PostGIS. FlatGeobuf and GeoJSON, whose GDAL drivers rewrite the whole
+file on every append, are staged in a GeoPackage and converted in one streamed pass.
+Raster: a tiled GeoTIFF is filled window by window (pixel-centre rule), then copied to a COG
+with overviews (mode) and the legend's colour table. Files are written under temporary
+names in their directory and renamed at the end, with a QGIS style (embedded in a
+GeoPackage, ``STEM.qml`` beside anything else).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy import func
+
+from antares.config import Settings
+from antares.db.schema import Classification, LegendClass, Model, Prediction, Region, Segment
+from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError, UsageError
+
+log = logging.getLogger(__name__)
+
+#: Vector drivers by file extension (the default of ``-d``).
+DRIVERS = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".fgb": "FlatGeobuf", ".geojson": "GeoJSON"}
+_APPENDABLE = {"GPKG", "ESRI Shapefile"}  # appended in linear time; the others are staged in a GeoPackage
+_SHP_PARTS = (".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".qpj")  # stale ones go on --overwrite
+BATCH_SIZE = 50_000
+WINDOW = 2048
+
+
+def _listing(names) -> str:
+    names = list(names)
+    return (", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")) or "(none)"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A classification and what exporting it needs: ids, the segments' SRID and the legend."""
+
+    id: int
+    name: str
+    segmentation_id: int
+    srid: int
+    legend: tuple
+
+
+@dataclass
+class ExportReport:
+    """Outcome of an export: the file, its features (or pixels) and the classes found."""
+
+    path: Path
+    driver: str
+    features: int = 0
+    classes: set = field(default_factory=set)
+    style: str = ""
+    detail: str = ""
+
+    def lines(self) -> list[str]:
+        what = "pixel(s) classified" if self.driver == "COG" else "feature(s)"
+        return [f"wrote {self.path} ({self.driver}{self.detail}): {self.features} {what}, "
+                f"{len(self.classes)} class(es); style {self.style}"]
+
+
+class _Target:
+    """FILE written through temporary files ``.STEM.TOKEN.tmp*`` in its directory; ``commit`` renames them."""
+
+    def __init__(self, path, overwrite: bool):
+        self.path = Path(path).absolute()
+        self.parent = self.path.parent
+        self.token = f".{self.path.stem}.{uuid.uuid4().hex[:12]}.tmp"
+        if self.path.is_dir():
+            raise InvalidInputError(f"-f {self.path} is a directory; give a file name.")
+        if self.path.exists() and not overwrite:
+            raise AlreadyExistsError(f"{self.path} exists; use --overwrite to replace it or choose another -f.")
+        if not self.parent.is_dir():
+            raise InvalidInputError(f"cannot write {self.path}: directory {self.parent} does not exist. "
+                                    "Create it or choose another -f.")
+        probe = self.tmp(".probe")
+        try:
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            probe.unlink()
+        except OSError as exc:
+            raise InvalidInputError(f"cannot write {self.path}: directory {self.parent} is not writable "
+                                    f"({exc.strerror}). Choose another -f.") from None
+
+    def tmp(self, suffix: str) -> Path:
+        return self.parent / (self.token + suffix)
+
+    def _parts(self) -> list[Path]:
+        return [p for p in self.parent.iterdir() if p.name.startswith(self.token)]
+
+    def commit(self) -> None:
+        """Rename every temporary part to ``STEM + its suffix`` (the main file last), drop stale Shapefile parts."""
+        main = self.token + self.path.suffix
+        parts = sorted(self._parts(), key=lambda p: p.name == main)
+        for part in parts:
+            os.replace(part, self.parent / (self.path.stem + part.name[len(self.token):]))
+        if self.path.suffix.lower() == ".shp":
+            new = {p.name[len(self.token):].lower() for p in parts}
+            for suffix in _SHP_PARTS:
+                if suffix not in new:
+                    self.path.with_suffix(suffix).unlink(missing_ok=True)
+
+    def cleanup(self) -> None:
+        for part in self._parts():
+            part.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _writing(engine, *targets: _Target):
+    """Dispose ``engine`` at the end; on an error remove the temporary files (an OSError becomes one line)."""
+    try:
+        yield
+    except BaseException as exc:
+        for target in targets:
+            target.cleanup()
+        if isinstance(exc, OSError):
+            raise InvalidInputError(f"cannot write {targets[0].path}: {exc}. Check the disk and the directory.") from exc
+        raise
+    finally:
+        engine.dispose()
+
+
+def vector_driver(path, driver: str | None = None) -> str:
+    """The OGR driver for ``path``: ``driver`` if given, else its extension's; UsageError listing the valid ones."""
+    suffix = Path(path).suffix.lower()
+    valid = ", ".join(f"{d!r} ({s})" for s, d in DRIVERS.items())
+    if driver is None:
+        if suffix not in DRIVERS:
+            raise UsageError(f"cannot tell the format of {path} from its extension {suffix or '(none)'!r}; "
+                             f"use one of {', '.join(DRIVERS)} or give -d, one of {valid}.")
+        return DRIVERS[suffix]
+    match = {d.lower(): d for d in DRIVERS.values()}.get(driver.lower())
+    if match is None:
+        raise UsageError(f"-d {driver!r} is not a supported driver; valid: {valid}.")
+    if match == "ESRI Shapefile" and suffix != ".shp":
+        raise UsageError(f"a Shapefile's -f must end in .shp. Got {path}.")
+    return match
+
+
+def _source(conn, name: str) -> Source:
+    from antares.legend import LegendEntry
+
+    row = conn.execute(sa.select(Classification.id, Classification.segmentation_id, Model.scheme_id, Model.meta)
+                       .join(Model, Model.id == Classification.model_id).where(Classification.name == name)).first()
+    if row is None:
+        known = conn.scalars(sa.select(Classification.name).order_by(Classification.name)).all()
+        raise NotFoundError(f"classification '{name}' does not exist; classifications: {_listing(known)}. "
+                            "Create one with 'antares model_predict_object'.")
+    legend = [LegendEntry(int(c), n, col) for c, n, col in conn.execute(
+        sa.select(LegendClass.code, LegendClass.name, LegendClass.colour)
+        .where(LegendClass.scheme_id == row.scheme_id).order_by(LegendClass.code))]
+    if not legend:
+        legend = [LegendEntry(int(e["code"]), e["name"], e["colour"]) for e in (row.meta or {}).get("legend", [])]
+    srid = conn.scalar(sa.select(func.ST_SRID(Segment.geom))
+                       .where(Segment.segmentation_id == row.segmentation_id).limit(1))
+    if srid is None:
+        raise InvalidInputError(f"the segmentation of classification '{name}' has no segments; re-run 'antares segment'.")
+    return Source(row.id, name, row.segmentation_id, int(srid), tuple(legend))
+
+
+def _region_id(conn, region: str | None) -> int | None:
+    if region is None:
+        return None
+    rid = conn.scalar(sa.select(Region.id).where(Region.name == region))
+    if rid is None:
+        known = conn.scalars(sa.select(Region.name).order_by(Region.name)).all()
+        raise NotFoundError(f"region '{region}' is not registered. Registered regions: {_listing(known)}. "
+                            "Add it with 'antares register_region NAME FILE'.")
+    return rid
+
+
+def _output_crs(conn, crs: str | None, default: int) -> tuple[int, str]:
+    """(SRID, CRS text for GDAL) of ``--crs`` (``4326``, ``EPSG:4326``) or of ``default``."""
+    srid = default
+    if crs is not None:
+        match = re.fullmatch(r"(?:epsg:)?(\d+)", str(crs).strip(), re.IGNORECASE)
+        if match is None:
+            raise UsageError(f"--crs must be an EPSG code such as 4326 or EPSG:32633. Got {crs!r}.")
+        srid = int(match.group(1))
+    row = conn.execute(sa.text("SELECT auth_name, auth_srid, srtext FROM spatial_ref_sys WHERE srid = :srid"),
+                       {"srid": srid}).first()
+    if row is None:
+        raise InvalidInputError(f"--crs {crs or srid}: EPSG:{srid} is unknown to PostGIS (spatial_ref_sys); "
+                                "give another EPSG code.")
+    return srid, (f"EPSG:{row.auth_srid}" if row.auth_name == "EPSG" else row.srtext)
+
+
+def _region_geom(region_id: int, srid: int):
+    return sa.select(func.ST_Transform(Region.geom, srid)).where(Region.id == region_id).scalar_subquery()
+
+
+def _vector_query(src: Source, region_id, clip: bool, dissolve: bool, out_srid: int):
+    """The SELECT of the objects (or of one dissolved row per class), geometries as WKB in ``out_srid``."""
+    s, p = Segment.__table__, Prediction.__table__
+    rows = s.join(p, sa.and_(p.c.segment_id == s.c.segment_id, p.c.classification_id == src.id))
+    geom, area = s.c.geom, s.c.area_m2
+    where = [s.c.segmentation_id == src.segmentation_id]
+    if region_id is not None:
+        zone = _region_geom(region_id, src.srid)
+        where.append(func.ST_Intersects(s.c.geom, zone))
+        if clip:  # OFFSET 0 keeps PostgreSQL from computing the intersection twice
+            cut = sa.select(func.ST_Multi(func.ST_CollectionExtract(func.ST_Intersection(s.c.geom, zone), 3))
+                            .label("geom")).correlate(s).offset(0).lateral("cut")
+            rows = rows.join(cut, sa.true())
+            geom, area = cut.c.geom, func.ST_Area(cut.c.geom)
+            where.append(sa.not_(func.ST_IsEmpty(cut.c.geom)))
+
+    def out(g):
+        return g if out_srid == src.srid else func.ST_Transform(g, out_srid)
+
+    if not dissolve:
+        return (sa.select(s.c.segment_id, p.c.class_code, p.c.confidence, p.c.entropy, area, func.ST_AsBinary(out(geom)))
+                .select_from(rows).where(*where).order_by(s.c.segment_id))
+    sub = (sa.select(p.c.class_code.label("code"), p.c.confidence.label("confidence"), area.label("area"),
+                     geom.label("geom")).select_from(rows).where(*where).subquery())
+    total = func.sum(sub.c.area)
+    union = func.ST_Multi(func.ST_CollectionExtract(func.ST_Union(sub.c.geom), 3))
+    return (sa.select(sub.c.code, func.count(), total, func.sum(sub.c.confidence * sub.c.area) / func.nullif(total, 0),
+                      func.ST_AsBinary(out(union))).group_by(sub.c.code).order_by(sub.c.code))
+
+
+def _columns(rows, names: dict, dissolve: bool):
+    """(field names, field arrays, WKB geometries) of one batch of rows."""
+    cols = list(zip(*rows))
+    codes = np.array(cols[0 if dissolve else 1], np.int32)
+    classes = np.array([names.get(int(c), f"class {c}") for c in codes], dtype=object)
+    geometry = np.array([bytes(g) for g in cols[-1]], dtype=object)
+    if dissolve:
+        return (["code", "class", "objects", "area_m2", "confidence"],
+                [codes, classes, np.array(cols[1], np.int64), np.array(cols[2], float), np.array(cols[3], float)], geometry)
+    return (["segment_id", "code", "class", "confidence", "entropy", "area_m2"],
+            [np.array(cols[0], np.int64), codes, classes, *(np.array(c, float) for c in cols[2:5])], geometry)
+
+
+def db_to_vector(settings: Settings, name: str, path, region: str | None = None, layer: str | None = None,
+                 driver: str | None = None, crs: str | None = None, clip: bool = False, dissolve: bool = False,
+                 overwrite: bool = False, batch_size: int = BATCH_SIZE) -> ExportReport:
+    """Write the objects of classification ``name`` to a vector file, with a QGIS style.
+
+    Parameters
+    ----------
+    name : str
+        A classification (``antares model_predict_object``).
+    path : str or path-like
+        The file; its extension gives the driver unless ``driver`` (GPKG, ESRI Shapefile,
+        FlatGeobuf, GeoJSON) is given.
+    region : str, optional
+        Only objects intersecting this registered region; ``clip`` cuts them to it.
+    layer : str, optional
+        Layer name (GeoPackage, GeoJSON); default ``name``.
+    crs : str, optional
+        ``EPSG:CODE`` or ``CODE``; default the segmentation's CRS.
+    dissolve : bool
+        One multipolygon per class: ``code, class, objects, area_m2, confidence`` (area-weighted).
+    batch_size : int
+        Rows read and written at a time (memory scales with it, not with the objects).
+
+    Returns
+    -------
+    ExportReport
+        Fields ``segment_id, code, class, confidence, entropy, area_m2`` (m² in the segmentation's
+        CRS; of the part inside with ``clip``). Objects without a prediction are left out.
+
+    Raises
+    ------
+    NotFoundError
+        Unknown classification or region (the known ones are listed).
+    UsageError
+        Unknown driver or extension, invalid ``crs``, ``clip`` without ``region``.
+    AlreadyExistsError
+        ``path`` exists and ``overwrite`` is False.
+    InvalidInputError
+        The directory is missing or not writable; no object to write.
+
+    Examples
+    --------
+    >>> db_to_vector(settings, "map_2018", "map.gpkg", region="jalisco", clip=True)  # doctest: +SKIP
+    """
+    from pyogrio.raw import write
+
+    from antares.db.engine import open_database
+    from antares.export.style import embed_gpkg_style, vector_qml, write_qml
+    from antares.legend import legend_from_codes
+
+    driver = vector_driver(path, driver)
+    if clip and region is None:
+        raise UsageError("--clip needs -region NAME: the region to cut the objects to.")
+    if batch_size < 1:
+        raise UsageError(f"The 'batch_size' parameter of db_to_vector must be an int >= 1. Got {batch_size!r}.")
+    target = _Target(path, overwrite)
+    report = ExportReport(target.path, driver, detail=f", layer {layer or name}" if driver == "GPKG" else "")
+    engine = open_database(settings)
+    with _writing(engine, target):
+        with engine.connect() as conn:
+            src = _source(conn, name)
+            region_id = _region_id(conn, region)
+            out_srid, out_crs = _output_crs(conn, crs, src.srid)
+        query = _vector_query(src, region_id, clip, dissolve, out_srid)
+        names = {e.code: e.name for e in src.legend}
+        direct = driver in _APPENDABLE
+        out = target.tmp(target.path.suffix if direct else ".stage.gpkg")
+        with engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(query)
+            for rows in result.partitions():
+                fields, data, geometry = _columns(rows, names, dissolve)
+                write(out, geometry, data, fields, layer=layer or name, driver=driver if direct else "GPKG",
+                      geometry_type="MultiPolygon", crs=out_crs, promote_to_multi=True, append=report.features > 0)
+                report.features += len(rows)
+                report.classes.update(np.unique(data[fields.index("code")]).tolist())
+        if report.features == 0:
+            where = f" intersecting region '{region}'" if region else ""
+            raise InvalidInputError(f"classification '{name}' has no predicted object{where}; nothing to write.")
+        if not direct:
+            _convert(out, target.tmp(target.path.suffix), driver, layer or name, batch_size)
+            out.unlink()
+        legend = list(src.legend) or legend_from_codes(report.classes)
+        qml = vector_qml(legend, attribute="code")
+        if driver == "GPKG":
+            embed_gpkg_style(target.tmp(target.path.suffix), layer or name, qml)
+            report.style = "embedded (layer_styles)"
+        else:
+            write_qml(target.tmp(".qml"), qml)
+            report.style = str(target.path.with_suffix(".qml"))
+        target.commit()
+    log.debug("%s: %d feature(s) of %s", target.path, report.features, name)
+    return report
+
+
+def _convert(stage: Path, dest: Path, driver: str, layer: str, batch_size: int) -> None:
+    """Copy the staged GeoPackage to ``dest`` in ``driver`` in one streamed pass (Arrow batches)."""
+    from pyogrio.raw import open_arrow, write_arrow
+
+    with open_arrow(stage, use_pyarrow=False, batch_size=batch_size) as (meta, reader):
+        write_arrow(reader, dest, layer=layer, driver=driver, geometry_name=meta["geometry_name"] or "geom",
+                    geometry_type="MultiPolygon", crs=meta["crs"])
+
+
+def _window_query(src: Source, out_srid: int):
+    """WKB (clipped to the window plus a pixel), code and confidence of the objects meeting a window."""
+    s, p = Segment.__table__, Prediction.__table__
+    env = func.ST_MakeEnvelope(sa.bindparam("x0", type_=sa.Float), sa.bindparam("y0", type_=sa.Float),
+                               sa.bindparam("x1", type_=sa.Float), sa.bindparam("y1", type_=sa.Float), out_srid)
+    geom, search = s.c.geom, env
+    if out_srid != src.srid:  # a densified window, so that curved edges in the segments' CRS are kept
+        geom = func.ST_Transform(s.c.geom, out_srid)
+        search = func.ST_Transform(func.ST_Segmentize(env, sa.bindparam("step", type_=sa.Float)), src.srid)
+    return (sa.select(func.ST_AsBinary(func.ST_ClipByBox2D(geom, func.Box2D(env))), p.c.class_code, p.c.confidence)
+            .select_from(s.join(p, sa.and_(p.c.segment_id == s.c.segment_id, p.c.classification_id == src.id)))
+            .where(s.c.segmentation_id == src.segmentation_id, func.ST_Intersects(s.c.geom, search))
+            .order_by(s.c.segment_id))
+
+
+def _extent(conn, src: Source, region_id, out_srid: int):
+    """(minx, miny, maxx, maxy) in ``out_srid`` of the region, or of the predicted objects; None when empty."""
+    if region_id is not None:
+        query = sa.select(_region_geom(region_id, out_srid).label("g")).subquery()
+    else:
+        g = Segment.geom if out_srid == src.srid else func.ST_Transform(Segment.geom, out_srid)
+        query = (sa.select(g.label("g")).join(Prediction, sa.and_(Prediction.segment_id == Segment.segment_id,
+                                                                  Prediction.classification_id == src.id))
+                 .where(Segment.segmentation_id == src.segmentation_id).subquery())
+    box = func.ST_Extent(query.c.g)
+    row = conn.execute(sa.select(func.ST_XMin(box), func.ST_YMin(box), func.ST_XMax(box), func.ST_YMax(box))).first()
+    return None if row[0] is None else tuple(float(v) for v in row)
+
+
+def _grid(extent, resolution: float):
+    """(Affine, width, height) of the pixels of size ``resolution`` covering ``extent``, aligned to multiples of it."""
+    from affine import Affine
+
+    x0, y1 = math.floor(extent[0] / resolution) * resolution, math.ceil(extent[3] / resolution) * resolution
+    width, height = (max(1, math.ceil(v / resolution)) for v in (extent[2] - x0, y1 - extent[1]))
+    return Affine(resolution, 0, x0, 0, -resolution, y1), width, height
+
+
+def _rasterise(conn, query, win, transform, dtype: str, zone, with_confidence: bool):
+    """(codes, confidence or None) of one window, or None when no object meets it; rows read in batches."""
+    import shapely
+    from rasterio.features import geometry_mask, rasterize
+    from rasterio.windows import bounds, transform as window_transform
+
+    left, bottom, right, top = bounds(win, transform)
+    pad, shape, wt = transform.a, (win.height, win.width), window_transform(win, transform)
+    params = {"x0": left - pad, "y0": bottom - pad, "x1": right + pad, "y1": top + pad,
+              "step": max(right - left, top - bottom) / 32}
+    codes, conf = None, None
+    for rows in conn.execution_options(yield_per=BATCH_SIZE).execute(query, params).partitions():
+        geoms = shapely.from_wkb([bytes(r[0]) for r in rows])
+        keep = ~shapely.is_empty(geoms)
+        if not keep.any():
+            continue
+        rows, geoms = [r for r, k in zip(rows, keep) if k], geoms[keep]
+        if codes is None:
+            codes = np.zeros(shape, dtype)
+            conf = np.full(shape, np.nan, np.float32) if with_confidence else None
+        rasterize(zip(geoms, (int(r[1]) for r in rows)), out=codes, transform=wt)
+        if conf is not None:
+            rasterize(zip(geoms, (float(r[2]) for r in rows)), out=conf, transform=wt)
+    if codes is None:
+        return None
+    if zone is not None:
+        codes[geometry_mask([zone], out_shape=shape, transform=wt)] = 0
+    if conf is not None:
+        conf[codes == 0] = np.nan
+    return codes, conf
+
+
+def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: str | None = None,
+                 region: str | None = None, overwrite: bool = False, confidence: bool = False,
+                 window: int = WINDOW, progress=None) -> ExportReport:
+    """Rasterise the class codes of classification ``name`` into a Cloud-Optimised GeoTIFF.
+
+    Band 1 holds class codes by the pixel-centre rule: uint8 if all codes are <= 255, else
+    uint16; 0 = nodata. The grid is aligned to multiples of ``resolution``; blocks 512, DEFLATE,
+    overviews by mode, the legend's colour table, ``STEM.qml`` beside.
+
+    Parameters
+    ----------
+    resolution : float
+        Pixel size in units of the output CRS (``crs``, default the segmentation's).
+    region : str, optional
+        Cover the region's extent (default: the predicted objects'); pixels outside it are nodata.
+    confidence : bool
+        Also write ``STEM_confidence.tif``: float32, NaN = nodata.
+    window : int
+        Side in pixels of the windows rasterised one at a time (memory scales with its square).
+    progress : callable(done, total), optional
+        Called after every window.
+
+    Raises
+    ------
+    NotFoundError, UsageError, AlreadyExistsError, InvalidInputError
+        As :func:`db_to_vector`; also for ``resolution`` <= 0.
+    """
+    import rasterio
+    import rasterio.shutil
+    import shapely
+    from rasterio.windows import Window
+
+    from antares.db.engine import open_database
+    from antares.export.style import raster_qml, write_qml
+
+    if not resolution > 0 or not math.isfinite(resolution):
+        raise UsageError(f"--resolution must be a number > 0 in units of the output CRS. Got {resolution!r}.")
+    if window < 1:
+        raise UsageError(f"The 'window' parameter of db_to_raster must be an int >= 1. Got {window!r}.")
+    targets = [_Target(path, overwrite)]
+    if confidence:
+        targets.append(_Target(targets[0].path.with_name(f"{targets[0].path.stem}_confidence.tif"), overwrite))
+    engine = open_database(settings)
+    with _writing(engine, *targets):
+        with engine.connect() as conn:
+            src = _source(conn, name)
+            region_id = _region_id(conn, region)
+            out_srid, out_crs = _output_crs(conn, crs, src.srid)
+            extent = _extent(conn, src, region_id, out_srid)
+            max_code = conn.scalar(sa.select(func.max(Prediction.class_code))
+                                   .where(Prediction.classification_id == src.id))
+            zone = None if region_id is None else shapely.from_wkb(bytes(conn.scalar(
+                sa.select(func.ST_AsBinary(_region_geom(region_id, out_srid))))))
+        if extent is None or max_code is None:
+            raise InvalidInputError(f"classification '{name}' has no predicted object; nothing to rasterise.")
+        dtype = "uint8" if max(max_code, *(e.code for e in src.legend)) <= 255 else "uint16"
+        transform, width, height = _grid(extent, resolution)
+        profile = dict(driver="GTiff", width=width, height=height, count=1, transform=transform, tiled=True,
+                       crs=rasterio.crs.CRS.from_user_input(out_crs), blockxsize=512, blockysize=512,
+                       compress="deflate", BIGTIFF="IF_SAFER", SPARSE_OK=True)
+        report = ExportReport(targets[0].path, "COG", detail=f", {width} x {height} pixels of {resolution:g}, "
+                                                             f"{out_crs}, {dtype}")
+        windows = [Window(c, r, min(window, width - c), min(window, height - r))
+                   for r in range(0, height, window) for c in range(0, width, window)]
+        query = _window_query(src, out_srid)
+        work = [t.tmp(".work.tif") for t in targets]
+        with contextlib.ExitStack() as stack:
+            conn = stack.enter_context(engine.connect())
+            out = [stack.enter_context(rasterio.open(work[0], "w", dtype=dtype, nodata=0, **profile))]
+            if confidence:
+                out.append(stack.enter_context(rasterio.open(work[1], "w", dtype="float32", nodata=np.nan, **profile)))
+            for done, win in enumerate(windows, 1):
+                arrays = _rasterise(conn, query, win, transform, dtype, zone, confidence)
+                if arrays is not None:
+                    for dst, data in zip(out, arrays):
+                        dst.write(data, 1, window=win)
+                    report.features += int(np.count_nonzero(arrays[0]))
+                    report.classes.update(np.unique(arrays[0][arrays[0] > 0]).tolist())
+                if progress:
+                    progress(done, len(windows))
+            out[0].write_colormap(1, {0: (0, 0, 0, 0), **{
+                e.code: (*(int(e.colour[i:i + 2], 16) for i in (1, 3, 5)), 255) for e in src.legend}})
+        for target, tmp, resampling in zip(targets, work, ("MODE", "AVERAGE")):
+            rasterio.shutil.copy(tmp, target.tmp(target.path.suffix), driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=512,
+                                 BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS", OVERVIEW_RESAMPLING=resampling)
+            tmp.unlink()
+        report.style = "none (the scheme has no legend)"
+        if src.legend:
+            write_qml(targets[0].tmp(".qml"), raster_qml(list(src.legend), nodata=0))
+            report.style = str(targets[0].path.with_suffix(".qml"))
+        for target in targets:
+            target.commit()
+        if confidence:
+            report.detail += f"; confidence {targets[1].path}"
+    return report
+
+
+def generate_style(settings: Settings, scheme: str, kind: str = "vector", path=None, overwrite: bool = False) -> str:
+    """The QGIS style (QML) of class scheme ``scheme``, written atomically to ``path`` unless None or "-".
+
+    ``kind`` "vector" is categorized on the attribute ``code`` (what :func:`db_to_vector`
+    writes), "raster" paletted on band 1 with 0 transparent.
+
+    Raises
+    ------
+    NotFoundError
+        Unknown scheme (the schemes are listed).
+    UsageError, AlreadyExistsError, InvalidInputError
+        Bad ``kind``; ``path`` exists without ``overwrite``; its directory is missing or not writable.
+    """
+    from antares.db.engine import session_scope
+    from antares.db.training import list_schemes, scheme_id, scheme_legend
+    from antares.export.style import raster_qml, vector_qml, write_qml
+
+    if kind not in ("vector", "raster"):
+        raise UsageError(f"--type must be vector or raster. Got {kind!r}.")
+    target = None if path in (None, "-") else _Target(path, overwrite)
+    with session_scope(settings) as session:
+        sid = scheme_id(session, scheme)
+        if sid is None:
+            known = [s["name"] for s in list_schemes(session)]
+            raise NotFoundError(f"class scheme '{scheme}' does not exist; schemes: {_listing(known)}. "
+                                "Create one with 'antares ingest_training'.")
+        legend = scheme_legend(session, sid)
+    qml = vector_qml(legend, attribute="code") if kind == "vector" else raster_qml(legend, nodata=0)
+    if target is not None:
+        write_qml(target.path, qml)
+    return qml
