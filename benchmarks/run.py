@@ -1,0 +1,200 @@
+"""Run the benchmark suite: every heavy stage against its baseline, in one go.
+
+Each stage is its own script (``benchmarks/<stage>.py``) that measures antares and a baseline
+in the same run, prints ratios and goals and writes ``benchmarks/results/<stage>.json``. This
+runner calls them one after the other (each in a fresh process, so one stage's memory does
+not count for the next), reads their results, prints one summary table of every goal (MET or
+MISSED) and refreshes that table in docs/performance.md.
+
+    python benchmarks/run.py                      # every stage at its default size (~15-20 min on 2 cores)
+    python benchmarks/run.py --stage segment predict
+    python benchmarks/run.py --quick              # small sizes, a smoke run (~5 min)
+    python benchmarks/run.py --summary-only       # the table from the stored results
+
+Machines are noisy: the scripts report medians of >= 3 runs and ratios against baselines
+measured in the same run; compare ratios, not absolute times, across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+DOC = HERE.parent / "docs" / "performance.md"
+START, END = "<!-- benchmarks:summary:start -->", "<!-- benchmarks:summary:end -->"
+
+#: stage -> (arguments at the default size, arguments for --quick)
+STAGES = {
+    "index": (["--n", "1000", "--repeat", "3"], ["--n", "200", "--repeat", "1"]),
+    "recipe": (["--size", "1024", "--dates", "36", "--repeat", "3"], ["--size", "512", "--dates", "12", "--repeat", "1"]),
+    "segment": (["--size", "1024", "--repeat", "3"], ["--size", "512", "--repeat", "1"]),
+    "predict": ([], ["--quick", "--repeat", "1"]),
+}
+
+
+def _get(doc, *path, default=None):
+    for key in path:
+        if isinstance(doc, dict) and key in doc:
+            doc = doc[key]
+        elif isinstance(doc, list) and isinstance(key, int) and -len(doc) <= key < len(doc):
+            doc = doc[key]
+        else:
+            return default
+    return doc
+
+
+def _row(stage, what, measured, baseline, ratio, goal, met):
+    return {"stage": stage, "what": what, "measured": measured, "baseline": baseline,
+            "ratio": ratio, "goal": goal, "met": met}
+
+
+def summarise_index(doc) -> list[dict]:
+    secs = _get(doc, "median_seconds", default={})
+    return [_row("index", f"{doc.get('n_documents')} eo3 documents added",
+                 f"{secs.get('antares', float('nan')):.1f} s", f"datacube dataset add {secs.get('datacube_cli', float('nan')):.1f} s",
+                 doc.get("ratio_antares_vs_datacube_cli"), doc.get("goal"), doc.get("goal_met"))]
+
+
+def summarise_recipe(doc) -> list[dict]:
+    rows = []
+    for size in doc.get("sizes", []):
+        median = size.get("median", {})
+        floor, recipe = _get(median, "floor", "wall_s"), _get(median, "recipe", "wall_s")
+        rows.append(_row("recipe", f"apply_recipe {size.get('size')}² x {size.get('dates')} dates",
+                         f"{recipe:.1f} s" if recipe else None, f"read-only floor {floor:.1f} s" if floor else None,
+                         size.get("ratio"), "recipe / floor <= 1.3", (size.get("ratio") or 99) <= 1.3))
+        rss = _get(median, "recipe", "peak_rss_gb")
+        rows.append(_row("recipe", f"peak RSS {size.get('size')}²", f"{rss:.2f} GB" if rss else None, None, None,
+                         "<= 4 GB at 2048² x 36", rss is not None and rss <= 4.0))
+    return rows
+
+
+def summarise_segment(doc) -> list[dict]:
+    rows = []
+    met = doc.get("goals_met", {})
+    for size in doc.get("sizes", []):
+        mpix = size.get("mpix_per_s", {})
+        med = size.get("median_s", {})
+        if "bis" in mpix:
+            rows.append(_row("segment", f"bis {size.get('size')}², {size.get('bands')} bands", f"{mpix['bis']:.2f} Mpix/s",
+                             None, None, ">= 0.3 Mpix/s per core", met.get("bis_ge_0.3_mpix_s_per_core")))
+        if "slic" in med and "skimage_slic" in med:
+            rows.append(_row("segment", f"slic {size.get('size')}²", f"{med['slic']:.2f} s",
+                             f"skimage slic {med['skimage_slic']:.2f} s", med["slic"] / med["skimage_slic"],
+                             "<= 1.2 x skimage", met.get("slic_ratio_le_1.2")))
+        if "felzenszwalb" in mpix:
+            rows.append(_row("segment", f"felzenszwalb {size.get('size')}²", f"{mpix['felzenszwalb']:.2f} Mpix/s",
+                             None, None, "(no goal)", None))
+    return rows
+
+
+def summarise_predict(doc) -> list[dict]:
+    runs = doc.get("runs", {})
+    entry = runs.get("default") or runs.get("custom") or runs.get("quick")
+    if not isinstance(entry, dict):
+        return [_row("predict", "(no result)", None, None, None, None, None)]
+    rows = []
+    feats, pred = entry.get("features", {}), entry.get("prediction", {})
+    if feats:
+        ee = feats.get("exactextract", {})
+        rows.append(_row("predict", f"object features (mean), {feats.get('objects'):,} objects, per 1024² tile",
+                         f"{_get(feats, 'antares', 'tiled_objects_per_s', default=0):,.0f} objects/s",
+                         f"exactextract {ee.get('objects_per_s', 0):,.0f} objects/s"
+                         + (" (extrapolated)" if ee.get("extrapolated") else ""),
+                         _get(feats, "goal", "value"), ">= 10 x exactextract", _get(feats, "goal", "met")))
+    if pred:
+        floor = _get(pred, "median_s", "floor")
+        rows.append(_row("predict", f"predict + write {pred.get('objects'):,} objects (RF 100 trees)",
+                         f"{pred.get('predict_and_write_s', float('nan')):.1f} s",
+                         f"predict_proba {floor:.1f} s" if floor else None,
+                         pred.get("ratio_predict_features_vs_floor"), "<= 60 s per 1 M objects on 2 cores",
+                         _get(pred, "goal", "met")))
+    return rows
+
+
+SUMMARISE = {"index": summarise_index, "recipe": summarise_recipe, "segment": summarise_segment,
+             "predict": summarise_predict}
+
+
+def table(rows: list[dict]) -> str:
+    def cell(v):
+        if v is None:
+            return "-"
+        if isinstance(v, bool):
+            return "MET" if v else "**MISSED**"
+        if isinstance(v, float):
+            return f"{v:.2f}"
+        return str(v)
+
+    head = "| stage | what | antares | baseline (same run) | ratio | goal | goal met |"
+    lines = [head, "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append("| " + " | ".join(cell(r[k]) for k in ("stage", "what", "measured", "baseline", "ratio", "goal", "met"))
+                     + " |")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    import os
+
+    return f"{platform.node() or 'host'}: {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.platform()}"
+
+
+def refresh_doc(text: str) -> None:
+    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Performance\n"
+    block = f"{START}\n{text}\n{END}"
+    if START in doc and END in doc:
+        doc = doc[:doc.index(START)] + block + doc[doc.index(END) + len(END):]
+    else:
+        head, _, rest = doc.partition("\n")
+        doc = f"{head}\n\n## Summary (`python benchmarks/run.py`)\n\n{block}\n{rest}"
+    DOC.write_text(doc, encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stage", nargs="+", choices=list(STAGES), default=list(STAGES))
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    parser.add_argument("--summary-only", action="store_true", help="only summarise the stored results")
+    args = parser.parse_args()
+    timings = {}
+    if not args.summary_only:
+        for stage in args.stage:
+            stage_args = STAGES[stage][1 if args.quick else 0]
+            print(f"\n=== {stage}: python benchmarks/{stage}.py {' '.join(stage_args)}", flush=True)
+            start = time.monotonic()
+            done = subprocess.run([sys.executable, str(HERE / f"{stage}.py"), *stage_args])
+            timings[stage] = time.monotonic() - start
+            if done.returncode != 0:
+                print(f"=== {stage} exited with {done.returncode}", flush=True)
+    rows = []
+    for stage in args.stage:
+        path = RESULTS / f"{stage}.json"
+        if not path.exists():
+            rows.append(_row(stage, "(not run)", None, None, None, None, None))
+            continue
+        rows.extend(SUMMARISE[stage](json.loads(path.read_text())))
+    stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    text = (f"Last refreshed {stamp} on {machine()}" + (" (--quick sizes)" if args.quick else "") + ".\n"
+            + (f"Stage wall times: {', '.join(f'{k} {v / 60:.1f} min' for k, v in timings.items())}.\n" if timings else "")
+            + "\n" + table(rows))
+    print("\n" + text)
+    missed = [r for r in rows if r["met"] is False]
+    if missed:
+        print(f"\n{len(missed)} goal(s) MISSED: " + "; ".join(f"{r['stage']}: {r['what']}" for r in missed)
+              + " (see docs/performance.md for what limits them)")
+    if not args.quick:
+        refresh_doc(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
