@@ -37,6 +37,7 @@ STAGES = {
     "recipe": (["--size", "1024", "--dates", "36", "--repeat", "3"], ["--size", "512", "--dates", "12", "--repeat", "1"]),
     "segment": (["--size", "1024", "--repeat", "3"], ["--size", "512", "--repeat", "1"]),
     "predict": ([], ["--quick", "--repeat", "1"]),
+    "export": (["--objects", "1000000", "--repeat", "3"], ["--objects", "50000", "--repeat", "1"]),
 }
 
 
@@ -120,8 +121,23 @@ def summarise_predict(doc) -> list[dict]:
     return rows
 
 
+def summarise_export(doc) -> list[dict]:
+    med, rss = doc.get("median_s", {}), doc.get("peak_rss_gb", {})
+    n = doc.get("objects", 0)
+    return [
+        _row("export", f"db_to_vector GPKG, {n:,} objects", f"{med.get('antares_vector', float('nan')):.1f} s"
+             + (f", {rss['antares_vector']:.2f} GB" if rss.get("antares_vector") else ""),
+             f"ogr2ogr {med.get('ogr2ogr', float('nan')):.1f} s", doc.get("ratio_vector_vs_ogr2ogr"),
+             "same order as ogr2ogr; memory flat", None),
+        _row("export", f"db_to_raster COG 10 m, {n:,} objects", f"{med.get('antares_raster', float('nan')):.1f} s"
+             + (f", {rss['antares_raster']:.2f} GB" if rss.get("antares_raster") else ""),
+             f"gdal_rasterize + COG {med.get('gdal_rasterize_cog', float('nan')):.1f} s", doc.get("ratio_raster_vs_gdal"),
+             "(no goal)", None),
+    ]
+
+
 SUMMARISE = {"index": summarise_index, "recipe": summarise_recipe, "segment": summarise_segment,
-             "predict": summarise_predict}
+             "predict": summarise_predict, "export": summarise_export}
 
 
 def table(rows: list[dict]) -> str:
