@@ -9,13 +9,48 @@ from antares import __version__
 from antares.db.schema import Run
 
 
+def _process() -> dict:
+    import os
+    import socket
+
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def start_run(session: Session, kind: str, name: str, params: dict, inputs: dict | None = None) -> int:
-    """Record the start of a run; returns its id."""
-    return session.scalar(
+    """Record the start of a run; returns its id.
+
+    Earlier runs of the same stage and name still marked ``running`` whose process (on this
+    host) is gone — killed, or the machine rebooted — are marked ``interrupted``, naming the
+    run that resumes them.
+    """
+    process = _process()
+    run_id = session.scalar(
         sa.insert(Run)
-        .values(kind=kind, name=name, params=params, inputs=inputs or {}, code_version=__version__, status="running")
+        .values(kind=kind, name=name, params=params, inputs={**(inputs or {}), "process": process},
+                code_version=__version__, status="running")
         .returning(Run.id)
     )
+    stale = session.execute(sa.select(Run.id, Run.inputs).where(
+        Run.kind == kind, Run.name == name, Run.status == "running", Run.id != run_id)).all()
+    for old_id, old_inputs in stale:
+        old = (old_inputs or {}).get("process") or {}
+        if old.get("host") == process["host"] and isinstance(old.get("pid"), int) and not _alive(old["pid"]):
+            session.execute(sa.update(Run).where(Run.id == old_id).values(
+                status="interrupted", finished_at=sa.func.now(),
+                error=f"process {old['pid']} on {old['host']} ended without finishing; resumed by run {run_id}"))
+    return run_id
 
 
 def finish_run(session: Session, run_id: int, status: str = "done", error: str | None = None) -> None:

