@@ -6,7 +6,7 @@ import click
 
 from antares.cli.main import CliState
 from antares.cli.output import echo_report, tile_progress
-from antares.cli.options import area_options, grid_options, scheduler_option, workers_option
+from antares.cli.options import DATE, area_options, grid_options, period, scheduler_option, workers_option
 
 
 @click.command(epilog="""\b
@@ -18,8 +18,8 @@ Examples:
 @click.option("--name", "-n", required=True, help="Product to create (or resume).")
 @grid_options
 @area_options
-@click.option("-b", "--begin", default=None, help="First date (YYYY-MM-DD).")
-@click.option("-e", "--end", default=None, help="Last date (YYYY-MM-DD), inclusive.")
+@click.option("-b", "--begin", type=DATE, default=None, help="First date (YYYY-MM-DD).")
+@click.option("-e", "--end", type=DATE, default=None, help="Last date (YYYY-MM-DD), inclusive.")
 @click.option("--resampling", default="nearest", show_default=True,
               help="nearest, bilinear, cubic, average, mode, ... (use nearest or mode for class layers).")
 @click.option("--outdir", default=None, type=click.Path(file_okay=False, path_type=str),
@@ -39,6 +39,7 @@ def ingest(state: CliState, source, name, grid, crs, resolution, tile_size, orig
     from antares.pipeline.area import resolve_area
     from antares.pipeline.ingest import ingest as run_ingest
 
+    period(begin, end, both=False)
     settings = state.settings(scheduler=scheduler, workers=workers)
     area = resolve_area(settings, region, bbox, bbox_crs, lat, long)
     gridspec = make_gridspec(area, grid, crs, resolution, tile_size, origin)

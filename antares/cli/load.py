@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from antares.cli.main import CliState
-from antares.cli.options import json_option
+from antares.cli.options import DATE, json_option, period
 from antares.cli.output import echo_json, echo_table
 
 
@@ -13,8 +13,8 @@ from antares.cli.output import echo_json, echo_table
 Example:
   antares load -p romania_s2l2a -b 2018-01-01 -e 2018-12-31 -m B04 -m B08 -m SCL""")
 @click.option("-p", "--product", required=True, help="Indexed product.")
-@click.option("-b", "--begin", default=None, help="First date (YYYY-MM-DD).")
-@click.option("-e", "--end", default=None, help="Last date (YYYY-MM-DD), inclusive.")
+@click.option("-b", "--begin", type=DATE, default=None, help="First date (YYYY-MM-DD).")
+@click.option("-e", "--end", type=DATE, default=None, help="Last date (YYYY-MM-DD), inclusive.")
 @click.option("-m", "--measurement", "measurements", multiple=True, help="Measurement (repeat); all by default.")
 @click.option("-region", "--region", default=None, help="Registered region to load.")
 @json_option
@@ -27,6 +27,7 @@ def load(state: CliState, product, begin, end, measurements, region, as_json):
     """
     from antares.pipeline.inspect import load_product
 
+    period(begin, end, both=False)
     data, rows = load_product(state.settings(), product, begin, end, list(measurements) or None, region)
     info = {
         "product": product,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from antares.cli.main import CliState
-from antares.cli.options import area_options, json_option, overwrite_option, scheduler_option, workers_option
+from antares.cli.options import DATE, area_options, json_option, overwrite_option, period, scheduler_option, workers_option
 from antares.cli.output import echo_json, echo_table, tile_progress
 
 
@@ -42,8 +42,8 @@ Examples:
               help="Group samples in square blocks of this size (m) so that neighbours never straddle a split.")
 @click.option("--grid", "grid_specs", multiple=True, metavar="K=V1,V2", help="Grid search values (repeatable).")
 @click.option("-extra", "--extra", multiple=True, metavar="K=V", help="Estimator parameter (repeatable).")
-@click.option("-b", "--begin", default=None, help="First date of the product's period (when it has several).")
-@click.option("-e", "--end", default=None, help="Last date of the product's period.")
+@click.option("-b", "--begin", type=DATE, default=None, help="First date of the product's period (when it has several).")
+@click.option("-e", "--end", type=DATE, default=None, help="Last date of the product's period.")
 @click.option("--tile-size", type=click.IntRange(min=16), default=1024, show_default=True, help="Tile side in pixels.")
 @scheduler_option
 @workers_option
@@ -60,16 +60,14 @@ def model_fit(state: CliState, kind, product, training_set, region, bbox, bbox_c
     macro-F1 and user's/producer's accuracy per fold. The model, its legend, feature
     names, CV report and provenance are stored in the database.
     """
-    from antares.errors import UsageError
     from antares.pipeline.train import model_fit as fit
 
-    if (begin is None) != (end is None):
-        raise UsageError("-b and -e go together: give both dates of the product's period.")
+    time = period(begin, end)
     settings = state.settings()
     area = optional_area(settings, region, bbox, bbox_crs, lat, long)
     with tile_progress(state.quiet, "tiles") as progress:
         report = fit(settings, kind, product, training_set, name, area, aggregation, unit, sample, per_class, seed, cv,
-                     cv_spatial, grid_specs, extra, scheduler, workers, tile_size, (begin, end) if begin else None,
+                     cv_spatial, grid_specs, extra, scheduler, workers, tile_size, time,
                      overwrite, progress)
     for line in report.lines():
         click.echo(line)

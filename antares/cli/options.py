@@ -37,6 +37,44 @@ def grid_options(fn):
     return fn
 
 
+class _Date(click.ParamType):
+    """A date (YYYY-MM-DD, or ISO 8601 with a time), checked when the command line is read and passed on as given."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value, param, ctx):
+        try:
+            _parse_date(value)
+        except ValueError as exc:
+            self.fail(f"{value!r} is not a date YYYY-MM-DD ({exc}).", param, ctx)
+        return value
+
+
+def _parse_date(value):
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(str(value)).replace(tzinfo=None)
+
+
+DATE = _Date()
+
+
+def period(begin: str | None, end: str | None, both: bool = True) -> tuple | None:
+    """``(begin, end)`` of the -b/-e options (dates already checked by ``DATE``), or None when neither is given.
+
+    Raises UsageError when only one is given (unless ``both`` is False) or -e is before -b.
+    """
+    from antares.errors import UsageError
+
+    if begin is None and end is None:
+        return None
+    if both and (begin is None) != (end is None):
+        raise UsageError("-b and -e go together: give both dates of the product's period.")
+    if begin is not None and end is not None and _parse_date(end) < _parse_date(begin):
+        raise UsageError(f"-e {end} is before -b {begin}; give the first date of the period with -b and the last with -e.")
+    return begin, end
+
+
 scheduler_option = click.option(
     "-sc", "--scheduler", default=None,
     help="dask scheduler: tcp://HOST:PORT or a scheduler file; 'sync' runs in this process. Default: a local cluster.")

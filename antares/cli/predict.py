@@ -6,7 +6,7 @@ import click
 
 from antares.cli.main import CliState
 from antares.cli.model import optional_area
-from antares.cli.options import area_options, overwrite_option, scheduler_option, workers_option
+from antares.cli.options import DATE, area_options, overwrite_option, period, scheduler_option, workers_option
 from antares.cli.output import tile_progress
 
 
@@ -21,8 +21,8 @@ Examples:
 @click.option("--name", "-n", required=True, help="Name of the classification (the map).")
 @click.option("-sp", "--spatial-aggregation", "aggregation", default=None,
               type=click.Choice(["mean", "median", "min", "max", "std"]), help="Per-object aggregation (default: the model's).")
-@click.option("-b", "--begin", default=None, help="First date of the product's period (when it has several).")
-@click.option("-e", "--end", default=None, help="Last date of the product's period.")
+@click.option("-b", "--begin", type=DATE, default=None, help="First date of the product's period (when it has several).")
+@click.option("-e", "--end", type=DATE, default=None, help="Last date of the product's period.")
 @scheduler_option
 @workers_option
 @overwrite_option
@@ -36,16 +36,14 @@ def model_predict_object(state: CliState, product, model, segmentation, region, 
     all its pixels. Objects without a valid pixel in every feature are counted and get no
     prediction.
     """
-    from antares.errors import UsageError
     from antares.pipeline.predict import model_predict_object as predict
 
-    if (begin is None) != (end is None):
-        raise UsageError("-b and -e go together: give both dates of the product's period.")
+    time = period(begin, end)
     settings = state.settings()
     area = optional_area(settings, region, bbox, bbox_crs, lat, long)
     with tile_progress(state.quiet, "tiles") as progress:
         report = predict(settings, product, model, segmentation, name, area, aggregation, scheduler, workers,
-                         (begin, end) if begin else None, overwrite, progress)
+                         time, overwrite, progress)
     for line in report.lines():
         click.echo(line)
 
@@ -58,8 +56,8 @@ Examples:
 @click.option("-m", "--model", required=True, help="Stored model (antares list models).")
 @area_options
 @click.option("--name", "-n", required=True, help="Classified product to write.")
-@click.option("-b", "--begin", default=None, help="First date of the product's period (when it has several).")
-@click.option("-e", "--end", default=None, help="Last date of the product's period.")
+@click.option("-b", "--begin", type=DATE, default=None, help="First date of the product's period (when it has several).")
+@click.option("-e", "--end", type=DATE, default=None, help="Last date of the product's period.")
 @click.option("--outdir", default=None, type=click.Path(file_okay=False, path_type=str),
               help="Where the COGs go (default $ANTARES_HOME/products/NAME).")
 @scheduler_option
@@ -73,15 +71,13 @@ def model_predict(state: CliState, product, model, region, bbox, bbox_crs, lat, 
     One task per dataset (tile) of the product; tiles already written are skipped, so an
     interrupted run resumes. Pixels without a valid value in every feature stay nodata.
     """
-    from antares.errors import UsageError
     from antares.pipeline.predict_pixels import model_predict as run
     from antares.cli.output import echo_report
 
-    if (begin is None) != (end is None):
-        raise UsageError("-b and -e go together: give both dates of the product's period.")
+    time = period(begin, end)
     settings = state.settings()
     area = optional_area(settings, region, bbox, bbox_crs, lat, long)
     with tile_progress(state.quiet, "tiles") as progress:
-        report = run(settings, product, model, name, area, (begin, end) if begin else None, scheduler, workers,
+        report = run(settings, product, model, name, area, time, scheduler, workers,
                      overwrite, outdir, progress)
     echo_report(report.lines(), bool(report.failed))

@@ -6,7 +6,7 @@ import click
 
 from antares.cli.main import CliState
 from antares.cli.output import echo_report, tile_progress
-from antares.cli.options import area_options, grid_options, overwrite_option, scheduler_option, workers_option
+from antares.cli.options import DATE, area_options, grid_options, overwrite_option, scheduler_option, workers_option
 
 
 @click.command(epilog="""\b
@@ -16,8 +16,8 @@ Examples:
   antares apply_recipe -recipe s2_20m_001 -b 2021-01-01 -e 2021-12-31 -region jalisco \\
       --name s2_001_jalisco_2021 --grid mexico_lcc_20m -sc tcp://scheduler:8786""")
 @click.option("-recipe", "--recipe", "recipe", required=True, help="Recipe name (antares list recipes) or a YAML file.")
-@click.option("-b", "--begin", required=True, help="First date of the period (YYYY-MM-DD).")
-@click.option("-e", "--end", required=True, help="Last date of the period (YYYY-MM-DD), inclusive.")
+@click.option("-b", "--begin", type=DATE, required=True, help="First date of the period (YYYY-MM-DD).")
+@click.option("-e", "--end", type=DATE, required=True, help="Last date of the period (YYYY-MM-DD), inclusive.")
 @area_options
 @click.option("--name", "-n", required=True, help="Output product.")
 @click.option("-p", "--product", default=None, help="Input product (default: the recipe's, e.g. s2_l2a).")

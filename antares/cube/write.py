@@ -19,6 +19,47 @@ def overview_levels(shape: tuple[int, int], blocksize: int = 512) -> list[int]:
     return levels
 
 
+def check_output_dir(path: str | Path, option: str = "--outdir", staging_beside: bool = False) -> Path:
+    """``path`` as a Path, once it is known that files can be written there; nothing is created.
+
+    Checked before a stage records its run, so that an unwritable output directory fails
+    at once with one message instead of in every tile.
+
+    Parameters
+    ----------
+    path : path
+        The output directory (it need not exist yet: its nearest existing parent is checked).
+    option : str
+        The command-line option named in the message.
+    staging_beside : bool
+        The stage also writes a staging directory beside ``path``: its parent must be writable.
+
+    Raises
+    ------
+    InvalidInputError
+        ``path`` is a file, or the directory where it (or its staging directory) would be
+        written is not writable.
+    """
+    from antares.errors import InvalidInputError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InvalidInputError(f"{option} {path} is a file, not a directory; choose another {option}.")
+    where = path.parent if staging_beside else path
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    if not where.is_dir():
+        raise InvalidInputError(f"{option} {path} cannot be created: {where} is a file; choose another {option}.")
+    probe = where / f".antares-probe-{uuid.uuid4().hex[:8]}"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        probe.unlink()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot write {option} {path}: directory {where} is not writable ({exc.strerror}); "
+                                f"choose another {option}.") from None
+    return path
+
+
 def write_cog(array, path: str | Path, nodata=None, resampling: str = "nearest", blocksize: int = 512) -> Path:
     """Write a 2-D georeferenced DataArray (y, x) as a tiled DEFLATE COG with overviews.
 

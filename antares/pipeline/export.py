@@ -37,6 +37,7 @@ _APPENDABLE = {"GPKG", "ESRI Shapefile"}  # appended in linear time; the others 
 _SHP_PARTS = (".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".qpj")  # stale ones go on --overwrite
 BATCH_SIZE = 50_000
 WINDOW = 2048
+MAX_RASTER_PIXELS = 10**12  # a 10 m raster of 10,000 km x 10,000 km; beyond, --resolution is surely a mistake
 
 
 def _listing(names) -> str:
@@ -474,6 +475,11 @@ def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: st
             raise InvalidInputError(f"classification '{name}' has no predicted object; nothing to rasterise.")
         dtype = "uint8" if max(max_code, *(e.code for e in src.legend)) <= 255 else "uint16"
         transform, width, height = _grid(extent, resolution)
+        if width * height > MAX_RASTER_PIXELS or max(width, height) > 2**31 - 1:
+            raise InvalidInputError(
+                f"--resolution {resolution:g} gives a raster of {width:,} x {height:,} pixels over the "
+                f"{extent[2] - extent[0]:g} x {extent[3] - extent[1]:g} extent of classification '{name}' ({out_crs}), "
+                f"more than {MAX_RASTER_PIXELS:.0e} pixels; choose a coarser --resolution (in units of the output CRS).")
         profile = dict(driver="GTiff", width=width, height=height, count=1, transform=transform, tiled=True,
                        crs=rasterio.crs.CRS.from_user_input(out_crs), blockxsize=512, blockysize=512,
                        compress="deflate", BIGTIFF="IF_SAFER", SPARSE_OK=True)

@@ -133,6 +133,7 @@ def model_predict(settings: Settings, product: str, model: str, name: str, area=
     """
     from antares.cube.index import connect, product_definition
     from antares.cube.load import native_geobox
+    from antares.cube.write import check_output_dir
     from antares.db.engine import database_url, open_database
     from antares.models.store import check_features
     from antares.pipeline.tiles import ProductWriter, run_tiles
@@ -144,7 +145,7 @@ def model_predict(settings: Settings, product: str, model: str, name: str, area=
     _, meta = load_model(settings, model)
     dtype = "uint8" if max(e["code"] for e in meta["legend"]) <= 255 else "uint16"
     out_def = classified_product(name, model, meta["legend"], dtype)
-    outdir = Path(outdir) if outdir else settings.home / "products" / name
+    outdir = check_output_dir(Path(outdir) if outdir else settings.home / "products" / name)
     dc = connect(url)
     try:
         definition = product_definition(dc, product)

@@ -42,7 +42,8 @@ def read_vector(path: str | Path, layer: str | None = None, where: str | None = 
     ------
     InvalidInputError
         Missing or unreadable file, unknown layer (the layers are listed), invalid
-        filter, no CRS, or an empty selection.
+        filter, no CRS, coordinates outside the range of a geographic CRS (a wrong CRS),
+        or an empty selection.
     """
     import pyogrio
 
@@ -74,6 +75,13 @@ def read_vector(path: str | Path, layer: str | None = None, where: str | None = 
     if frame.empty:
         selection = f"matching --where {where!r}" if where else "with a geometry"
         raise InvalidInputError(f"{path} (layer {layer}) has no features {selection}.")
+    if frame.crs.is_geographic:
+        minx, miny, maxx, maxy = (float(v) for v in frame.total_bounds)
+        if minx < -180 - 1e-6 or maxx > 360 + 1e-6 or miny < -90 - 1e-6 or maxy > 90 + 1e-6:
+            raise InvalidInputError(
+                f"{path} (layer {layer}) declares the geographic CRS {frame.crs.to_string()}, but its coordinates "
+                f"({minx:.6g}, {miny:.6g}, {maxx:.6g}, {maxy:.6g}) are not longitudes and latitudes: the file's CRS is "
+                f"wrong. Assign the one they are in, e.g. 'ogr2ogr -a_srs EPSG:XXXX fixed.gpkg {path.name}'.")
     frame.attrs["layer"] = layer
     return frame
 

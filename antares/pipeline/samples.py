@@ -215,7 +215,11 @@ def ingest_samples(settings: Settings, kind: str, path, field_name: str, name: s
     source = f"{Path(path).resolve()}:{layer}" + (f" where {where}" if where else "")
     fields = [c for c in frame.columns if c != frame.geometry.name]
     if field_name not in frame.columns:
-        raise InvalidInputError(f"{path} (layer {layer}) has no field '{field_name}'; its fields are: {', '.join(fields) or '(none)'}.")
+        shp = Path(path)
+        hint = (f" Its attribute table {shp.with_suffix('.dbf').name} is missing: copy it beside {shp.name}."
+                if shp.suffix.lower() == ".shp" and not any(shp.with_suffix(s).exists() for s in (".dbf", ".DBF")) else "")
+        raise InvalidInputError(f"{path} (layer {layer}) has no field '{field_name}'; its fields are: "
+                                f"{', '.join(fields) or '(none)'}.{hint}")
     scheme_name = scheme or name
     report = SampleReport(name, kind, scheme_name)
     labelled = frame[field_name].notna() & (frame[field_name].astype(str).str.strip() != "")

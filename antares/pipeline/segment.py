@@ -285,6 +285,7 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
 
     from antares.cube.index import connect, product_definition
     from antares.cube.load import native_geobox
+    from antares.cube.write import check_output_dir
     from antares.db.engine import database_url, open_database, session_scope
     from antares.db.runs import finish_run, record_tile, start_run
     from antares.db.schema import Segmentation
@@ -302,6 +303,7 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
     engine.dispose()
     if exists and not overwrite:
         raise AlreadyExistsError(f"segmentation '{name}' exists; use --overwrite to replace it or choose another name.")
+    outdir = check_output_dir(Path(outdir) if outdir else settings.home / "products" / name, staging_beside=True)
     dc = connect(url)
     try:
         definition = product_definition(dc, product)
@@ -310,6 +312,7 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
         unknown = [b for b in bands if b not in names]
         if unknown:
             raise NotFoundError(f"product {product} has no measurement {', '.join(unknown)}; its measurements: {', '.join(names)}.")
+        segmenter.check_bands(len(bands))
         datasets = dc.find_datasets(product=product, geopolygon=area)
         if not datasets:
             raise NotFoundError(f"product {product} has no dataset in the area; index or compute it there first.")
@@ -326,7 +329,6 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
     for stage in range(len(STAGES)):
         area_grid.memmap(f"stage{stage}", np.int64, "w+").flush()
     area_grid.memmap("valid", np.uint8, "w+").flush()
-    outdir = Path(outdir) if outdir else settings.home / "products" / name
     staging = outdir.with_name(f".{outdir.name}.{uuid.uuid4().hex[:8]}")
     rows_file = workdir / "segments.csv"
     report = SegmentReport(name)

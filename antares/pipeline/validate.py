@@ -260,9 +260,15 @@ def _check_output(path: Path, overwrite: bool) -> None:
     if not parent.is_dir():
         raise InvalidInputError(f"cannot write {path}: directory {parent} does not exist.")
     import os
+    import uuid
 
-    if not os.access(parent, os.W_OK):
-        raise InvalidInputError(f"cannot write {path}: directory {parent} is not writable.")
+    # try it: os.access says yes to root for any directory, even /proc
+    probe = parent / f".{path.name}.{uuid.uuid4().hex[:8]}.probe"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        probe.unlink()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot write {path}: directory {parent} is not writable ({exc.strerror}).") from None
 
 
 def _write_json(path: Path, document: dict) -> None:

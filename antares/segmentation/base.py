@@ -209,6 +209,12 @@ class Segmenter:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
+    def check_bands(self, n_bands: int) -> None:
+        """Raise InvalidInputError if the parameters do not fit ``n_bands`` bands (by default they always do).
+
+        Called once before a segmentation run starts, so that a misfit fails once, not in every tile.
+        """
+
     def segment(self, features, *, mean=None, std=None) -> np.ndarray:
         """Segment a stack of features into a label raster.
 

@@ -108,6 +108,9 @@ class BIS(Segmenter):
         int_param("max_passes", 50, 1, None, description="maximum number of merging passes"),
     )
 
+    def check_bands(self, n_bands: int) -> None:
+        self.band_weights(n_bands)
+
     def band_weights(self, n_bands: int) -> np.ndarray:
         """The colour weights as float64 ``(n_bands,)``.
 
