@@ -283,13 +283,14 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
     jobs = [PredictJob(url, product, features, segmentation, tile, time, model, meta["id"], aggregation) for tile in tiles]
     run_params = {"product": product, "model": model, "segmentation": segmentation, "aggregation": aggregation,
                   "time": [str(t) for t in time] if time else None}
-    with session_scope(settings) as session:
-        run_id = start_run(session, "model_predict_object", name, run_params,
-                           {"product": product, "model": model, "segmentation": segmentation,
-                            "datasets": len(datasets)})
-    try:
-        chunks, edges, seen = [], [], []
-        with task_runner(scheduler or settings.scheduler, workers or settings.workers) as run:
+    # the executor first: an unreachable scheduler fails before anything is recorded
+    with task_runner(scheduler or settings.scheduler, workers or settings.workers) as run:
+        with session_scope(settings) as session:
+            run_id = start_run(session, "model_predict_object", name, run_params,
+                               {"product": product, "model": model, "segmentation": segmentation,
+                                "datasets": len(datasets)})
+        try:
+            chunks, edges, seen = [], [], []
             for done, (job, result) in enumerate(run(predict_tile, jobs), 1):
                 if isinstance(result, Exception):
                     x0, y0 = job.geobox.affine.c, job.geobox.affine.f
@@ -323,32 +324,32 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
                 chunks.append(predict_features(_model(url, meta["id"]), split_ids, split_features)[:4])
                 report.notes.append(f"{len(split)} object(s) in unconnected parts over several tiles, predicted once "
                                     "from all their parts")
-        ids, classes, confidence, entropy = (np.concatenate(c) for c in zip(*chunks)) if chunks else [np.zeros(0)] * 4
-        if len(np.unique(ids)) != len(ids):
-            raise InvalidInputError(f"segmentation {segmentation}: an object was predicted twice; please report this.")
-        objects = np.union1d(inside_all, np.concatenate([b for _, _, b in seen])) if seen else np.zeros(0)
-        report.objects = len(objects)
-        report.no_valid = report.objects - len(ids)
-        report.predicted = len(ids)
-        codes, counts = np.unique(classes, return_counts=True)
-        report.per_class = {int(c): int(n) for c, n in zip(codes, counts)}
-        engine = open_database(settings)
-        try:
-            with engine.begin() as conn:  # one transaction: the old classification goes only with the new one complete
-                conn.execute(sa.text("DELETE FROM antares.classification WHERE name = :name"), {"name": name})
-                cid = conn.execute(sa.text(
-                    "INSERT INTO antares.classification (name, segmentation_id, model_id, run_id) "
-                    "VALUES (:name, :seg, :model, :run) RETURNING id"),
-                    {"name": name, "seg": seg.id, "model": meta["id"], "run": run_id}).scalar()
-                _copy_predictions(conn, cid, ids.astype(np.int64), classes.astype(np.int64), confidence, entropy)
-        finally:
-            engine.dispose()
-        with session_scope(settings) as session:
-            finish_run(session, run_id)
-    except BaseException as exc:
-        with session_scope(settings) as session:
-            finish_run(session, run_id, "failed", " ".join(str(exc).split())[:500])
-        raise
+            ids, classes, confidence, entropy = (np.concatenate(c) for c in zip(*chunks)) if chunks else [np.zeros(0)] * 4
+            if len(np.unique(ids)) != len(ids):
+                raise InvalidInputError(f"segmentation {segmentation}: an object was predicted twice; please report this.")
+            objects = np.union1d(inside_all, np.concatenate([b for _, _, b in seen])) if seen else np.zeros(0)
+            report.objects = len(objects)
+            report.no_valid = report.objects - len(ids)
+            report.predicted = len(ids)
+            codes, counts = np.unique(classes, return_counts=True)
+            report.per_class = {int(c): int(n) for c, n in zip(codes, counts)}
+            engine = open_database(settings)
+            try:
+                with engine.begin() as conn:  # one transaction: the old classification goes only with the new one complete
+                    conn.execute(sa.text("DELETE FROM antares.classification WHERE name = :name"), {"name": name})
+                    cid = conn.execute(sa.text(
+                        "INSERT INTO antares.classification (name, segmentation_id, model_id, run_id) "
+                        "VALUES (:name, :seg, :model, :run) RETURNING id"),
+                        {"name": name, "seg": seg.id, "model": meta["id"], "run": run_id}).scalar()
+                    _copy_predictions(conn, cid, ids.astype(np.int64), classes.astype(np.int64), confidence, entropy)
+            finally:
+                engine.dispose()
+            with session_scope(settings) as session:
+                finish_run(session, run_id)
+        except BaseException as exc:
+            with session_scope(settings) as session:
+                finish_run(session, run_id, "failed", " ".join(str(exc).split())[:500])
+            raise
     return report
 
 

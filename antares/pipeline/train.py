@@ -343,21 +343,28 @@ def model_fit(settings: Settings, kind: str, product: str, training_set: str, na
             raise AlreadyExistsError(f"model '{name}' exists; use --overwrite to replace it or choose another --name.")
     _check_inputs(settings, product, training_set)  # before the run is recorded: bad names change nothing
 
+    # planning (features of the samples, the table, every check) before the run is recorded:
+    # bad inputs change nothing in the database
+    started = __import__("time").monotonic()
+    tf = training_features(settings, product, training_set, area, aggregation, unit == "pixels", scheduler,
+                           workers, tile_size, time, progress)
+    if cv_spatial is not None and tf.crs.geographic:
+        raise UsageError(f"--cv-spatial needs a projected product CRS; {product} is in {tf.crs}.")
+    report = FitReport(name, kind, samples=len(tf.sample_ids) + tf.outside, legend=tf.legend, unit=unit,
+                       outside=tf.outside, skipped=tf.sample_ids[~tf.valid].tolist())
+    X, y, groups = sample_table(tf.features, tf.codes, tf.geoms, tf.valid, tf.pixels, unit, cv_spatial,
+                                per_class, sample, seed)
+    check_classes(y, {e.code: e.name for e in tf.legend})
+    for combo in __import__("itertools").product(*grid.values()):
+        make_estimator(kind, {**params, **dict(zip(grid.keys(), combo))}, seed)
     run_params = {"model": kind, "product": product, "training_set": training_set, "aggregation": aggregation,
                   "unit": unit, "sample": sample, "per_class": per_class, "seed": seed, "cv": cv,
-                  "cv_spatial": cv_spatial, "grid": grid, "params": params}
+                  "cv_spatial": cv_spatial, "grid": grid, "params": params,
+                  "features_s": round(__import__("time").monotonic() - started, 3)}
     with session_scope(settings) as session:
-        run_id = start_run(session, "model_fit", name, run_params, {"product": product, "training_set": training_set})
+        run_id = start_run(session, "model_fit", name, run_params, {"product": product, "training_set": training_set,
+                                                                     "datasets": len(tf.datasets)})
     try:
-        tf = training_features(settings, product, training_set, area, aggregation, unit == "pixels", scheduler,
-                               workers, tile_size, time, progress)
-        if cv_spatial is not None and tf.crs.geographic:
-            raise UsageError(f"--cv-spatial needs a projected product CRS; {product} is in {tf.crs}.")
-        report = FitReport(name, kind, samples=len(tf.sample_ids) + tf.outside, legend=tf.legend, unit=unit,
-                           outside=tf.outside, skipped=tf.sample_ids[~tf.valid].tolist())
-        X, y, groups = sample_table(tf.features, tf.codes, tf.geoms, tf.valid, tf.pixels, unit, cv_spatial,
-                                    per_class, sample, seed)
-        check_classes(y, {e.code: e.name for e in tf.legend})
         outcome = fit_model(kind, X, y, groups, params, cv, grid, seed, n_jobs, codes=[e.code for e in tf.legend])
         report.used, report.per_class = len(y), outcome.samples_per_class
         report.cv, report.grid, report.params = outcome.cv, outcome.grid, outcome.params
