@@ -463,7 +463,7 @@ def format_tables(report: AccuracyReport, names, area: AreaEstimate | None = Non
         [lab, _num(u), _num(p), _num(f)] for lab, u, p, f in
         zip(labels, report.users_accuracy, report.producers_accuracy, report.f1, strict=True)])]
     out += ["", f"Overall accuracy: {_num(report.overall_accuracy)}   Kappa: {_num(report.kappa)}   "
-                f"Macro F1: {_num(report.macro_f1)}   Samples: {report.n}"]
+                f"Macro F1: {_num(report.macro_f1)}   " + (f"Pairs: {report.n} (weighted)" if report.weighted else f"Samples: {report.n}")]
     if area is not None:
         if tuple(area.codes) != tuple(report.codes):
             raise InvalidInputError(

@@ -50,7 +50,7 @@ Examples:
   antares ingest_training_from_raster tcd_2018.tif --scheme tcd3 --dataset tcd_train \\
       --bins 10 --bins 50 --per-class 100 --seed 1 --holdout 0.3 --holdout-dataset tcd_val
   antares ingest_training_from_raster landcover.tif --scheme nalcms --dataset lc --legend nalcms.csv \\
-      --fraction 0.001 --classes 1 2 5 --min-patch 3
+      --fraction 0.001 --classes 1 --classes 2 --classes 5 --min-patch 3
 """)
 @click.argument("raster", type=click.Path(path_type=str))
 @click.option("--scheme", required=True, help="Class scheme to use or create.")
@@ -58,7 +58,7 @@ Examples:
 @click.option("--legend", "legend_file", type=click.Path(path_type=str), default=None, help="CSV or YAML legend.")
 @click.option("--per-class", type=click.IntRange(min=1), default=None, help="Samples per class.")
 @click.option("--fraction", type=click.FloatRange(0, 1, min_open=True), default=None, help="Fraction of each class's candidates.")
-@click.option("--classes", type=int, multiple=True, help="Only these class codes (repeat, or give several after one --classes).")
+@click.option("--classes", type=int, multiple=True, help="Only this class code (repeat: --classes 1 --classes 3).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--min-patch", "patch", type=click.IntRange(min=1), default=1, show_default=True,
               help="Each sample is a square of PX x PX pixels of one class.")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from antares.config import Settings
-from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError, UsageError
 from antares.legend import LegendEntry
 
 log = logging.getLogger(__name__)
@@ -306,7 +306,7 @@ def ingest_from_raster(settings: Settings, raster, name: str, scheme: str, legen
     from antares.sampling import bin_values, sample_polygons, stratified_sample
 
     if (per_class is None) == (fraction is None):
-        raise InvalidInputError("give exactly one of --per-class N or --fraction F.")
+        raise UsageError("give exactly one of --per-class N or --fraction F.")
     path = Path(raster)
     if not path.is_file():
         raise InvalidInputError(f"raster {path} does not exist.")
@@ -354,7 +354,12 @@ def ingest_from_raster(settings: Settings, raster, name: str, scheme: str, legen
         report.transformed = "raster CRS has no EPSG code; sample polygons transformed once to EPSG:4326"
     open_database(settings).dispose()
     with session_scope(settings) as session:
-        existing_scheme, legend, codes = _resolve_scheme(session, scheme, legend, samples.codes.tolist(), str(path), "raster values")
+        # an existing scheme is used as it is, unless a legend file was given to check it against
+        from antares.db.training import scheme_id as _scheme_id
+
+        given = legend if (legend_file or _scheme_id(session, scheme) is None) else None
+        existing_scheme, legend, codes = _resolve_scheme(session, scheme, given, samples.codes.tolist(), str(path),
+                                                         "raster values")
     names = {e.code: e.name for e in legend}
     wkbs = shapely.to_wkb(np.asarray(polygons, dtype=object))
     rows = [{"class_code": int(c), "wkb": wkbs[i], "srid": epsg,

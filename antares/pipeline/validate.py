@@ -225,15 +225,19 @@ def validate(settings: Settings, classification: str, validation_set: str, regio
     mapped_ha = np.array([mapped_area.get(c, 0.0) / 1e4 for c in codes])
     report = ValidationReport(classification, validation_set, proj, names, overlap, None, int(n_polygons),
                               int(n_polygons) - len(units))
-    empty_strata = [names[i] for i in range(len(codes)) if mapped_ha[i] > 0 and counts[i].sum() == 0]
+    empty_strata = [i for i in range(len(codes)) if mapped_ha[i] > 0 and counts[i].sum() == 0]
     if empty_strata:
-        keep = [i for i in range(len(codes)) if not (mapped_ha[i] > 0 and counts[i].sum() == 0)]
-        report.notes.append(f"area-adjusted estimates leave out map class(es) with no validation unit: {', '.join(empty_strata)}"
-                            " (their mapped area is not assessed)")
-        counts, mapped_ha = counts[np.ix_(keep, keep)], mapped_ha[keep]
-        est_codes = [codes[i] for i in keep]
-    else:
-        est_codes = codes
+        # a map class without validation units cannot be assessed: its mapped area is left out of the
+        # total (every unit is kept, whatever its reference class)
+        left = ", ".join(f"{names[i]} ({mapped_ha[i]:.1f} ha)" for i in empty_strata)
+        report.notes.append(f"area-adjusted estimates leave out the mapped area of class(es) with no validation unit: {left}")
+        mapped_ha = mapped_ha.copy()
+        mapped_ha[empty_strata] = 0.0
+    single = [names[i] for i in range(len(codes)) if counts[i].sum() == 1]
+    if single:
+        report.notes.append(f"map class(es) with a single validation unit have no variance estimate (± nan): "
+                            f"{', '.join(single)}; add validation units to them")
+    est_codes = codes
     try:
         report.area = area_adjusted(counts, mapped_ha, est_codes, unit="ha")
     except InvalidInputError as exc:

@@ -178,6 +178,8 @@ def test_validate_equals_sklearn_on_the_overlap_pairs(settings, chain):
     assert got["kappa"] == pytest.approx(kappa, rel=1e-6)
     assert sum(map(sum, got["matrix"])) == pytest.approx(weights.sum(), rel=1e-6)
     assert report["area_adjusted_ha"] is not None and report["validation_polygons"] == len(val)
+    # every validation polygon under the map is one unit of the area-adjusted estimate, whatever its class
+    assert report["area_adjusted_ha"]["n"] == len(val) - report["polygons_without_overlap"]
     assert (tmp / "v.png").stat().st_size > 1000
     stored = db_rows(settings.db_url, "SELECT report->>'validation_set' FROM antares.validation_result "
                      "WHERE name = 'map_2017:map_val'")

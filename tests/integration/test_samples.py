@@ -142,3 +142,15 @@ def test_holdout_keeps_training_and_validation_apart(runner, env, settings, data
     val = [(c, g) for k, c, g in rows if k == "validation"]
     assert len(train) == 3 * 14 and len(val) == 3 * 6
     assert not {g for _, g in train} & {g for _, g in val}
+
+
+def test_existing_scheme_reused_with_bins(runner, env, settings, data_dir):
+    args = ["ingest_training_from_raster", str(data_dir / TCD), "--scheme", "smp_tcd_r", "--bins", "10", "--bins", "50",
+            "--per-class", "5"]
+    assert runner.invoke(cli, [*args, "--dataset", "smp_tcd_r1"], env=env).exit_code == 0
+    again = runner.invoke(cli, [*args, "--dataset", "smp_tcd_r2", "--seed", "9"], env=env)
+    assert again.exit_code == 0, again.output
+    assert "of scheme smp_tcd_r" in again.stdout and "(new)" not in again.stdout
+    usage = runner.invoke(cli, ["ingest_training_from_raster", str(data_dir / TCD), "--scheme", "x", "--dataset", "x"],
+                          env=env)
+    assert usage.exit_code == 2 and "give exactly one of --per-class N or --fraction F" in usage.stderr
