@@ -75,14 +75,14 @@ def demo(state: CliState, data, out, year, dry_run):
             data = stage_nrt(fetch_nrt(settings.home / "cache"), settings.home / "demo_data", year)
         else:
             data = settings.home / "demo_data"
-    if not dry_run:
+    if not dry_run or Path(data).is_dir():
         _, labels = check_staged(data)
-    else:
+    else:  # not staged yet: the name the staging will give it
         labels = data / "labels" / "tree_cover_density_2018.tif"
     out.mkdir(parents=True, exist_ok=True)
     legend = out / "legend_tcd.csv"
     site = out / "demo_site.gpkg"
-    if not dry_run:
+    if Path(labels).exists():  # also for --dry-run, so that the printed commands run as they are
         legend.write_text(LEGEND, encoding="utf-8")
         footprint_file(labels, site)
     prefix = []
