@@ -55,11 +55,11 @@ def populate(url: str, n: int) -> None:
         conn.execute(sa.text(
             "INSERT INTO antares.segment (segmentation_id, segment_id, geom, area_m2, pixel_count) "
             "SELECT :g, i, ST_Multi(ST_MakeEnvelope(400000 + (i % :side) * 20, 5800000 + (i / :side) * 20, "
-            "400020 + (i % :side) * 20, 5800020 + (i / :side) * 20, 32633)), 400, 4 FROM generate_series(0, :n - 1) i"),
+            "400020 + (i % :side) * 20, 5800020 + (i / :side) * 20, 32633)), 400, 4 FROM generate_series(0::bigint, :n - 1) i"),
             {"g": seg, "side": side, "n": n})
         conn.execute(sa.text(
             "INSERT INTO antares.prediction SELECT :c, i, 1 + (i * 7919) % 6, 0.5 + ((i * 104729) % 500) / 1000.0, "
-            "((i * 31) % 1000) / 600.0 FROM generate_series(0, :n - 1) i"), {"c": cid, "n": n})
+            "((i * 31) % 1000) / 600.0 FROM generate_series(0::bigint, :n - 1) i"), {"c": cid, "n": n})
         conn.execute(sa.text("ANALYZE antares.segment; ANALYZE antares.prediction"))
     engine.dispose()
 
