@@ -69,6 +69,17 @@ def is_reflectance(name: str, attrs: dict) -> bool:
     return name.upper() not in SKIP and "flags_definition" not in attrs and str(attrs.get("units", "1")) == "1"
 
 
+def _offset_scale(properties: list[dict], name: str, when) -> tuple:
+    """The one ``(add_offset, scale_factor)`` of measurement ``name`` in the properties of a time step's datasets."""
+    pairs = {(p.get("antares:add_offset_per_band", {}).get(name, p.get("antares:add_offset", DEFAULT_OFFSET)),
+              p.get("antares:scale_factor", DEFAULT_SCALE)) for p in properties}
+    if len(pairs) > 1:
+        raise InvalidInputError(f"the datasets of time step {str(when)[:19]} have different offsets/scales for {name} "
+                                f"({sorted(pairs)}); load them separately (group_by=None) before to_reflectance.")
+    (offset, scale), = pairs
+    return offset, scale
+
+
 def offsets_per_time(data, datasets, name: str) -> tuple:
     """``(offset, scale)`` arrays of shape (time,) for measurement ``name``.
 
@@ -92,15 +103,67 @@ def offsets_per_time(data, datasets, name: str) -> tuple:
         if not group:
             raise InvalidInputError(f"no dataset given for time step {str(t)[:19]}; pass the datasets that were loaded "
                                     "(dc.find_datasets with the same query) to to_reflectance.")
-        pairs = {(p.get("antares:add_offset_per_band", {}).get(name, p.get("antares:add_offset", DEFAULT_OFFSET)),
-                  p.get("antares:scale_factor", DEFAULT_SCALE)) for p in group}
-        if len(pairs) > 1:
-            raise InvalidInputError(f"the datasets of time step {str(t)[:19]} have different offsets/scales for {name} "
-                                    f"({sorted(pairs)}); load them separately (group_by=None) before to_reflectance.")
-        (offset, scale), = pairs
+        offset, scale = _offset_scale(group, name, t)
         offsets.append(offset)
         scales.append(scale)
     return np.array(offsets, np.float32), np.array(scales, np.float32)
+
+
+def offsets_per_group(groups, name: str, times=None) -> tuple:
+    """``(offset, scale)`` float32 arrays of shape (time,) for measurement ``name``, one per group of datasets.
+
+    For data already grouped (each time step's datasets known, e.g.
+    :attr:`antares.cube.blockread.GridReader.groups`); the same values :func:`offsets_per_time`
+    finds by matching times.
+
+    Raises
+    ------
+    InvalidInputError
+        The datasets of one group disagree.
+    """
+    import numpy as np
+
+    pairs = [_offset_scale([_properties(ds) for ds in group], name, times[t] if times is not None else t)
+             for t, group in enumerate(groups)]
+    return np.array([p[0] for p in pairs], np.float32), np.array([p[1] for p in pairs], np.float32)
+
+
+def reflectance_into(dn, offset, scale, nodata=None, out=None):
+    """:func:`to_reflectance`'s arithmetic on a numpy block, one fused pass per time step.
+
+    ``out[t] = (float32(dn[t]) + offset[t]) * scale[t]`` in float32, NaN where ``dn`` equals
+    ``nodata`` (a number; None or NaN: no such test), bit for bit what :func:`to_reflectance`
+    gives for the same values.
+
+    Parameters
+    ----------
+    dn : numpy.ndarray, (time, y, x)
+        Digital numbers, any integer or floating dtype.
+    offset, scale : numpy.ndarray of float32, (time,)
+        From :func:`offsets_per_time` or :func:`offsets_per_group`.
+    nodata : number, optional
+    out : numpy.ndarray of float32, (time, y, x), optional
+        Where to write (reused across calls); a new array by default.
+
+    Returns
+    -------
+    numpy.ndarray of float32, (time, y, x)
+    """
+    import numpy as np
+
+    if out is None:
+        out = np.empty(dn.shape, np.float32)
+    test = nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata))
+    for t in range(dn.shape[0]):
+        layer = out[t]
+        if offset[t] == 0:  # (x + 0) * s == x * s exactly
+            np.multiply(dn[t], scale[t], out=layer, dtype=np.float32)
+        else:
+            np.add(dn[t], offset[t], out=layer, dtype=np.float32)
+            np.multiply(layer, scale[t], out=layer)
+        if test:
+            np.copyto(layer, np.float32(np.nan), where=dn[t] == nodata)
+    return out
 
 
 def to_reflectance(data, datasets):

@@ -1,18 +1,22 @@
 """``apply_recipe``: temporal features of a period, tile by tile, written as an indexed COG product.
 
-For every tile of the grid that the area touches, one task loads the input product
-in spatial blocks (``dc.load(like=block)``, so memory stays bounded whatever the tile
-size), converts DN to reflectance with each dataset's offset and scale, runs the
-recipe (masking, indices, temporal reducers, terrain) and writes one COG per output
-measurement plus an eo3 document whose time is the period (start, end, centre) and
-whose lineage lists every input dataset. The main process indexes it. Output ids
-are stable (uuid5 of product and tile), so a re-run resumes; ``overwrite`` starts over.
+For every tile of the grid that the area touches, one task reads the input product
+in spatial blocks of 512 pixels (the inputs' COG tiles when they are on the tile's grid,
+:func:`antares.cube.blockread.tile_blocks`; ``dc.load(like=block)`` otherwise), so memory
+stays bounded whatever the tile size, converts DN to reflectance with each dataset's
+offset and scale and runs the recipe (masking, indices, temporal reducers, terrain) with
+:class:`antares.recipes.blockwise.BlockRecipe` (the numpy form of ``Recipe.compute``)
+while the next block is read, and writes one COG per output measurement plus an eo3
+document whose time is the period (start, end, centre) and whose lineage lists every
+input dataset. The main process indexes it. Output ids are stable (uuid5 of product and
+tile), so a re-run resumes; ``overwrite`` starts over.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +65,23 @@ class RecipeReport:
         return out
 
 
+def _skip_iri_format_checkers() -> None:
+    """Keep jsonschema's import from compiling the grammars of rfc3987-syntax (~2 s of CPU per process).
+
+    datacube validates every product and metadata type it reads with jsonschema, and importing
+    jsonschema builds the IRI format checkers of rfc3987-syntax when that package is installed
+    (datacube's ``jsonschema[format-nongpl]`` extra installs it): 39 lark grammars, more CPU than
+    a 1024 x 1024 tile's computation. ODC's schemas use no IRI format, so no check is lost.
+    Effective only before jsonschema's first import in the process (then jsonschema skips the
+    IRI formats, as it does when the package is missing); it belongs where datacube is first
+    imported, until then apply_recipe and its workers call it.
+    """
+    import sys
+
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)
+
+
 def period_bounds(begin: str, end: str) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
     """(start, end, centre) of a period given as inclusive dates, in UTC.
 
@@ -93,56 +114,178 @@ def blocks(geobox, size: int):
             yield geobox[rows, cols], (rows, cols)
 
 
+class _Prefetch:
+    """Iterate ``make()`` (a generator) in a background thread, at most ``depth`` items ahead.
+
+    GDAL and the compiled loops release the GIL, so the next block is decoded while this one
+    is computed. The generator runs entirely in the background thread (its ``finally`` too).
+    Leaving the ``with`` block early stops it.
+    """
+
+    _END = object()
+
+    def __init__(self, make, depth: int = 1):
+        import queue
+        import threading
+
+        self._queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(make,), name="antares-recipe-read", daemon=True)
+
+    def _run(self, make) -> None:
+        try:
+            generator = make()
+            try:
+                for item in generator:
+                    if not self._put(item):
+                        return
+            finally:
+                generator.close()
+            self._put(self._END)
+        except BaseException as exc:  # handed to the consumer
+            self._put(exc)
+
+    def _put(self, item) -> bool:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __iter__(self):
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _bands(recipe, measurements: dict, definitions: dict, block) -> dict:
+    """:class:`~antares.recipes.blockwise.Band` per spectral measurement: converted as ``to_reflectance`` would."""
+    from antares.cube.blockread import _fill_value
+    from antares.cube.reflectance import is_reflectance
+    from antares.recipes.blockwise import Band
+
+    out = {}
+    for alias in recipe.measurements:
+        name = measurements[alias]
+        if name in out:
+            continue
+        if is_reflectance(name, definitions[name]):
+            offset, scale = block.offsets(name)
+            out[name] = Band(True, offset, scale, _fill_value(definitions[name].get("nodata")))
+        else:
+            out[name] = Band(False)
+    return out
+
+
+def _mask_values(recipe, measurements: dict, definitions: dict, block):
+    """The mask variable with its margin as ``Recipe.compute`` sees it (converted if it is a reflectance measurement)."""
+    from antares.cube.blockread import _fill_value
+    from antares.cube.reflectance import is_reflectance, reflectance_into
+
+    if recipe.mask is None:
+        return None
+    name = measurements[recipe.mask.alias]
+    if not is_reflectance(name, definitions[name]):
+        return block.margin
+    offset, scale = block.offsets(name)
+    return reflectance_into(block.margin, offset, scale, _fill_value(definitions[name].get("nodata")))
+
+
 def recipe_tile(job: RecipeJob) -> list:
-    """Compute, write and describe one tile (runs on a worker); returns ``[(eo3 doc, uri)]`` or ``[]``."""
+    """Compute, write and describe one tile (runs on a worker); returns ``[(eo3 doc, uri)]`` or ``[]``.
+
+    The tile is computed in blocks of ``job.block`` pixels (the inputs' COG tiles when the
+    grids agree): a background thread reads the next block (:func:`antares.cube.blockread.tile_blocks`)
+    while :class:`antares.recipes.blockwise.BlockRecipe` computes this one, and the output COGs
+    are written by two threads at the end.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     import numpy as np
 
-    from antares.cube.blockread import GridReader
+    from antares.cube.blockread import tile_blocks
     from antares.cube.index import connect
-    from antares.cube.reflectance import to_reflectance
+    from antares.cube.reflectance import is_reflectance
     from antares.cube.warp import xr_from_array
     from antares.cube.write import eo3_document, write_cog, write_yaml
     from antares.recipes import load_recipe
+    from antares.recipes.blockwise import BlockRecipe
 
+    _skip_iri_format_checkers()
+    started = time.perf_counter()
     recipe = load_recipe(job.recipe)
-    names = list(dict.fromkeys(job.measurements.values()))
+    engine = BlockRecipe(recipe, job.measurements)
+    names = list(dict.fromkeys(job.measurements[a] for a in recipe.measurements))
+    mask_name = job.measurements[recipe.mask.alias] if recipe.mask is not None else None
+    pad = engine.margin
     dc = connect(job.url, app="antares-recipe")
     try:
-        datasets = [dc.index.datasets.get(i) for i in job.source_ids]
-        terrain_dss = [dc.index.datasets.get(i) for i in job.terrain_ids]
+        found = {str(d.id): d for d in dc.index.datasets.bulk_get(job.source_ids)}
+        datasets = [found[i] for i in job.source_ids if i in found]
+        if not datasets:
+            return []
+        terrain_dss = [d for d in dc.index.datasets.bulk_get(job.terrain_ids)] if job.terrain_ids else []
+        definitions = dict(datasets[0].product.measurements) if datasets else {}
         outputs = {}
         for o in recipe.outputs:
             fill = np.nan if np.dtype(o.dtype).kind == "f" else o.nodata
             outputs[o.name] = np.full(job.geobox.shape, fill, dtype=o.dtype)
-        # the cloud mask is dilated per date: read each block with a margin as wide as the
-        # dilation, so that a cloud at a block's edge grows into the next block too
-        pad = recipe.mask.dilate if recipe.mask is not None else 0
-        inner = (slice(pad, -pad or None), slice(pad, -pad or None))
-        # inputs already on the tile's grid are read with each file opened once (GridReader);
-        # others (another CRS or resolution) go through dc.load's resampling
-        reader = GridReader.open(datasets, names, job.geobox)
-        for block, (rows, cols) in blocks(job.geobox, job.block):
-            padded = block.pad(pad) if pad else block
-            footprint = padded.extent
-            inside = [d for d in datasets if d.extent is not None and d.extent.to_crs(block.crs).intersects(footprint)]
-            if not inside:  # no input data here: the block stays nodata
-                continue
-            if reader is not None:
-                raw, refl_datasets = reader.read(padded), datasets
-            else:
-                raw, refl_datasets = dc.load(datasets=inside, like=padded, measurements=names, group_by="solar_day"), inside
-            refl = to_reflectance(raw, refl_datasets)
-            data = recipe.rename_to_aliases(refl, job.measurements)
-            terrain = None
-            if recipe.terrain is not None and terrain_dss:
-                terrain = dc.load(datasets=terrain_dss, like=padded, measurements=list(recipe.terrain.layers),
-                                  resampling=recipe.terrain.resampling).isel(time=0)
-            result = recipe.compute(data, terrain)
-            for o in recipe.outputs:
-                outputs[o.name][rows, cols] = np.asarray(result[o.name].values, dtype=o.dtype)[inner]
+        checked = False
+
+        def read():  # runs in the background thread: every use of dc while the tile is computed
+            for block in tile_blocks(dc, datasets, names, job.geobox, job.block, mask_name, pad):
+                terrain = None
+                if recipe.terrain is not None and terrain_dss:
+                    padded = job.geobox[block.rows, block.cols]
+                    loaded = dc.load(datasets=terrain_dss, like=padded.pad(pad) if pad else padded,
+                                     measurements=list(recipe.terrain.layers),
+                                     resampling=recipe.terrain.resampling).isel(time=0)
+                    inner = (slice(pad, pad + padded.shape[0]), slice(pad, pad + padded.shape[1]))
+                    terrain = {layer: loaded[layer].values[inner] for layer in recipe.terrain.layers}
+                yield block, terrain
+
+        with _Prefetch(read) as inputs:
+            mask_dtype = None
+            if mask_name is not None:
+                mask_dtype = np.float32 if is_reflectance(mask_name, definitions[mask_name]) else \
+                    np.dtype(definitions[mask_name]["dtype"])
+            warming = time.perf_counter()
+            engine.warm_up({n: np.dtype(definitions[n]["dtype"]) for n in names}, mask_dtype)  # while reading
+            opened = time.perf_counter()
+            warm = opened - warming
+            waited = 0.0
+            for block, terrain in inputs:
+                waited += time.perf_counter() - opened
+                bands = _bands(recipe, job.measurements, definitions, block)
+                if not checked:
+                    engine.check({n: block.raw[n].dtype for n in names}, bands)
+                    checked = True
+                doys = None
+                if any("doy_max" in r for r in recipe.reducers.values()):
+                    days = block.times.astype("datetime64[D]")
+                    doys = (days - days.astype("datetime64[Y]")).astype(np.int64) + 1
+                result = engine.compute(block.raw, bands, _mask_values(recipe, job.measurements, definitions, block),
+                                        doys, terrain)
+                for o in recipe.outputs:
+                    outputs[o.name][block.rows, block.cols] = result[o.name]
+                opened = time.perf_counter()
     finally:
-        if "reader" in locals() and reader is not None:
-            reader.close()
         dc.close()
 
     def valid(o):
@@ -154,13 +297,19 @@ def recipe_tile(job: RecipeJob) -> list:
     ix, iy = job.tile
     outdir = Path(job.outdir) / f"{ix}_{iy}"
     stem = f"{job.out_product}_{ix}_{iy}"
-    files = {}
-    for o in recipe.outputs:
-        fname = f"{stem}_{o.name}.tif"
-        write_cog(xr_from_array(outputs[o.name], job.geobox), outdir / fname,
+    files = {o.name: f"{stem}_{o.name}.tif" for o in recipe.outputs}
+
+    def write(o):
+        write_cog(xr_from_array(outputs[o.name], job.geobox), outdir / files[o.name],
                   nodata=float("nan") if np.dtype(o.dtype).kind == "f" else o.nodata,
                   resampling="nearest" if o.name.endswith(("count", "doy_max")) else "average")
-        files[o.name] = fname
+
+    computed = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="antares-recipe-write") as pool:
+        list(pool.map(write, recipe.outputs))  # compression releases the GIL
+    log.debug("tile %s: set-up, reading and computing %.2f s (loading the compiled loops %.2f s, waiting for "
+              "reads %.2f s), writing %.2f s", job.tile, computed - started, warm, waited,
+              time.perf_counter() - computed)
     start, stop = job.period
     props = {"datetime": start + (stop - start) / 2, "dtr:start_datetime": start, "dtr:end_datetime": stop,
              "odc:region_code": f"{ix}_{iy}", "antares:recipe": recipe.name, "antares:input_product": job.product}
@@ -219,17 +368,19 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
         ``name`` is a product that this recipe did not make.
     """
     from antares.cube.index import connect, product_definition
+    from antares.cube.write import check_output_dir
     from antares.db.engine import database_url, open_database
     from antares.pipeline.tiles import ProductWriter, grid_params, run_tiles
     from antares.prepare.base import dataset_id
     from antares.recipes import load_recipe
 
+    _skip_iri_format_checkers()
     recipe = load_recipe(recipe_name)
     start, stop, _ = period_bounds(begin, end)
     open_database(settings).dispose()
     url = database_url(settings)
     product = product or recipe.product
-    outdir = Path(outdir) if outdir else settings.home / "products" / name
+    outdir = check_output_dir(Path(outdir) if outdir else settings.home / "products" / name)
     dc = connect(url)
     try:
         definition = product_definition(dc, product)

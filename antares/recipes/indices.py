@@ -2,9 +2,11 @@
 
 Every formula takes surface reflectance (0..1, float32, NaN = nodata) by alias and returns
 a float32 :class:`xarray.DataArray` of the same shape (``(time, y, x)``); NaN propagates, and a
-zero denominator gives NaN (not inf). The band an alias means is the recipe's choice (its
-``aliases`` section): NDMI and NDRE use ``nir08`` (Sentinel-2 B8A, 865 nm) by default; a recipe
-that wants the 10 m B08 sets ``aliases: {nir08: [B08]}``.
+zero denominator gives NaN (not inf). The formulas (:attr:`Index.function`) work on numpy arrays
+too, with the same float32 operations (the block-wise engine, :mod:`antares.recipes.blockwise`).
+The band an alias means is the recipe's choice (its ``aliases`` section): NDMI and NDRE use
+``nir08`` (Sentinel-2 B8A, 865 nm) by default; a recipe that wants the 10 m B08 sets
+``aliases: {nir08: [B08]}``.
 
 Example
 -------
@@ -22,9 +24,18 @@ from typing import Callable
 log = logging.getLogger(__name__)
 
 
+def _nan_unless(values, keep):
+    """``values`` with NaN where ``keep`` is False: xarray's ``where``, or numpy's for numpy arrays (same dtype)."""
+    if hasattr(values, "where"):
+        return values.where(keep)
+    import numpy as np
+
+    return np.where(keep, values, np.nan).astype(values.dtype, copy=False)
+
+
 def _divide(num, den):
     """``num / den`` with NaN where ``den`` is 0 (no inf, no warning)."""
-    return num / den.where(den != 0)
+    return num / _nan_unless(den, den != 0)
 
 
 def _normalized_difference(a, b):
@@ -47,7 +58,7 @@ def _msavi2(nir, red):
     import numpy as np
 
     root = (2.0 * nir + 1.0) ** 2 - 8.0 * (nir - red)
-    return (2.0 * nir + 1.0 - np.sqrt(root.where(root >= 0))) / 2.0
+    return (2.0 * nir + 1.0 - np.sqrt(_nan_unless(root, root >= 0))) / 2.0
 
 
 def _bare_soil(swir1, red, nir, blue):

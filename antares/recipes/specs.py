@@ -180,6 +180,18 @@ class OutputSpec:
         out.attrs = self.attrs()
         return out.rename(self.name)
 
+    def encode_array(self, values):
+        """:meth:`encode` on a numpy array (y, x), floating, NaN = nodata: the same values, no attributes."""
+        import numpy as np
+
+        if self.dtype == "float32":
+            return np.asarray(values, dtype=np.float32)
+        low = INT16_MIN + 1 if self.nodata == INT16_MIN else INT16_MIN
+        high = INT16_MAX - 1 if self.nodata == INT16_MAX else INT16_MAX
+        with np.errstate(invalid="ignore"):
+            stored = np.round((values.astype(np.float64) - self.offset) / self.scale).clip(low, high)
+            return np.where(np.isnan(values), self.nodata, stored).astype(np.int16)
+
     def decode(self, stored):
         """The float32 values of stored output ``stored`` (inverse of :meth:`encode`), NaN = nodata."""
         import numpy as np
