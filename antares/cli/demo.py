@@ -63,13 +63,13 @@ def demo(state: CliState, data, out, year, dry_run):
     running, initialised database (antares db start; antares init). Safe to re-run.
     """
     from antares.cli.main import cli
-    from antares.demo import check_staged, fetch_nrt, footprint_file, quicklook, stage_nrt
+    from antares.demo import NRT_VERSION, check_staged, fetch_nrt, footprint_file, quicklook, stage_nrt
 
     settings = state.settings()
     out = (out or settings.home / "demo").resolve()
     started = time.monotonic()
     if data is None:
-        click.echo(f"sample data: nrt=={__import__('antares.demo').demo.NRT_VERSION} wheel "
+        click.echo(f"sample data: nrt=={NRT_VERSION} wheel "
                    f"(cache {settings.home / 'cache'})")
         if not dry_run:
             data = stage_nrt(fetch_nrt(settings.home / "cache"), settings.home / "demo_data", year)

@@ -50,13 +50,43 @@ def check_output_dir(path: str | Path, option: str = "--outdir", staging_beside:
         where = where.parent
     if not where.is_dir():
         raise InvalidInputError(f"{option} {path} cannot be created: {where} is a file; choose another {option}.")
-    probe = where / f".antares-probe-{uuid.uuid4().hex[:8]}"
+    reason = unwritable(where)
+    if reason:
+        raise InvalidInputError(f"cannot write {option} {path}: directory {where} is not writable ({reason}); "
+                                f"choose another {option}.")
+    return path
+
+
+def unwritable(directory: str | Path) -> str | None:
+    """Why a file cannot be created in the existing ``directory``, or None if it can.
+
+    Tried with a probe file (removed at once): ``os.access`` says yes to root everywhere, even in /proc.
+    """
+    probe = Path(directory) / f".antares-probe-{uuid.uuid4().hex[:8]}"
     try:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         probe.unlink()
     except OSError as exc:
-        raise InvalidInputError(f"cannot write {option} {path}: directory {where} is not writable ({exc.strerror}); "
-                                f"choose another {option}.") from None
+        return exc.strerror or str(exc)
+    return None
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write a UTF-8 text file atomically (a temporary file in the same directory, then rename).
+
+    Readers see the old file or the complete new one, never a partial one; the file gets the
+    usual permissions (the umask applies). The directory must exist.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -98,15 +128,7 @@ def write_yaml(doc: dict, path: str | Path) -> Path:
     """Write one YAML document atomically (temp file + rename)."""
     import yaml
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return write_text(path, yaml.safe_dump(doc, sort_keys=False))
 
 
 def eo3_document(id_, product: str, geobox, measurements: dict[str, str], properties: dict,

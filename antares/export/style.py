@@ -16,7 +16,6 @@ import logging
 import os
 import re
 import sqlite3
-import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -228,19 +227,9 @@ def write_qml(path: str | os.PathLike, text: str) -> Path:
     Path
         ``path``. Readers see the old file or the complete new one, never a partial one.
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        # os.open applies the umask, so the file gets the usual permissions (mkstemp: 0600)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    log.debug("Wrote %s", path)
-    return path
+    from antares.cube.write import write_text
+
+    return write_text(path, text)
 
 
 def embed_gpkg_style(

@@ -256,6 +256,8 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
                                 "Create one with 'antares segment'.")
     engine.dispose()
     estimator, meta = load_model(settings, model)
+    if hasattr(estimator, "n_jobs"):
+        estimator.set_params(n_jobs=1)  # as on the workers: the same summation order
     aggregation = aggregation or meta.get("aggregation") or "mean"
     if aggregation not in AGGREGATIONS:
         raise InvalidInputError(f"-sp must be one of {', '.join(AGGREGATIONS)}. Got {aggregation!r}.")
@@ -306,7 +308,7 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
                     progress(done, len(jobs))
             edge_ids, edge_features = _finish(edges, aggregation, len(features))
             if len(edge_ids):
-                chunks.append(predict_features(_model(url, meta["id"]), edge_ids, edge_features)[:4])
+                chunks.append(predict_features(estimator, edge_ids, edge_features)[:4])
                 report.crossing = len(edge_ids)
             # an object in several tiles without touching their borders (its parts are not connected) is
             # predicted again from the accumulators of all the tiles it is in
@@ -321,7 +323,7 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
                     raise InvalidInputError(f"the second pass over {len(again)} tile(s) of objects split over tiles failed.")
                 split_ids, split_features = _finish(parts, aggregation, len(features))
                 chunks = [tuple(a[~np.isin(c[0], split)] for a in c) for c in chunks]
-                chunks.append(predict_features(_model(url, meta["id"]), split_ids, split_features)[:4])
+                chunks.append(predict_features(estimator, split_ids, split_features)[:4])
                 report.notes.append(f"{len(split)} object(s) in unconnected parts over several tiles, predicted once "
                                     "from all their parts")
             ids, classes, confidence, entropy = (np.concatenate(c) for c in zip(*chunks)) if chunks else [np.zeros(0)] * 4

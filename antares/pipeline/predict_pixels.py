@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from antares.config import Settings
 from antares.errors import AlreadyExistsError, NotFoundError
+from antares.pipeline.tiles import TileReport
 
 log = logging.getLogger(__name__)
 
@@ -43,22 +44,12 @@ class PixelJob:
     datetime: str
 
 
-@dataclass
-class PixelReport:
+class PixelReport(TileReport):
     """Outcome of model_predict."""
 
-    product: str
-    tiles: int = 0
-    written: int = 0
-    skipped: int = 0
-    empty: int = 0
-    failed: list = field(default_factory=list)
-
-    def lines(self) -> list[str]:
-        out = [f"tile {ix},{iy} failed: {message}" for (ix, iy), message in self.failed]
-        out.append(f"{self.written} tile(s) of classified product {self.product} written, {self.skipped} already done, "
-                   f"{self.empty} without valid pixels, {len(self.failed)} failed")
-        return out
+    def summary(self) -> str:
+        return (f"{self.written} tile(s) of classified product {self.product} written, {self.skipped} already done, "
+                f"{self.empty} without valid pixels, {len(self.failed)} failed")
 
 
 def classified_product(name: str, model: str, legend: list, dtype: str) -> dict:

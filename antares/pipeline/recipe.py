@@ -17,11 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from antares.config import Settings
 from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from antares.pipeline.tiles import TileReport
 
 log = logging.getLogger(__name__)
 
@@ -47,22 +48,8 @@ class RecipeJob:
     block: int = BLOCK
 
 
-@dataclass
-class RecipeReport:
+class RecipeReport(TileReport):
     """Outcome of an apply_recipe run."""
-
-    product: str
-    tiles: int = 0
-    written: int = 0
-    skipped: int = 0
-    empty: int = 0
-    failed: list = field(default_factory=list)
-
-    def lines(self) -> list[str]:
-        out = [f"tile {ix},{iy} failed: {message}" for (ix, iy), message in self.failed]
-        out.append(f"{self.written} tile(s) written and indexed into {self.product} ({self.tiles} in the area); "
-                   f"{self.skipped} already done, {self.empty} without valid data, {len(self.failed)} failed")
-        return out
 
 
 def _skip_iri_format_checkers() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Callable
 
 from antares.config import Settings
@@ -97,6 +98,26 @@ def run_tiles(settings: Settings, kind: str, name: str, params: dict, inputs: di
         finish_run(session, run_id, "failed" if failures else "done",
                    f"{len(failures)} tile(s) failed" if failures else None)
     return failures
+
+
+@dataclass
+class TileReport:
+    """Outcome of a tiled stage that writes an indexed product: tiles written, resumed, empty, failed."""
+
+    product: str
+    tiles: int = 0
+    written: int = 0
+    skipped: int = 0
+    empty: int = 0
+    failed: list = field(default_factory=list)  # ((ix, iy), message)
+
+    def summary(self) -> str:
+        """The last line of the report (stage-specific wording)."""
+        return (f"{self.written} tile(s) written and indexed into {self.product} ({self.tiles} in the area); "
+                f"{self.skipped} already done, {self.empty} without valid data, {len(self.failed)} failed")
+
+    def lines(self) -> list[str]:
+        return [f"tile {ix},{iy} failed: {message}" for (ix, iy), message in self.failed] + [self.summary()]
 
 
 def grid_params(gridspec) -> dict:

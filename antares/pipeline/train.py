@@ -9,7 +9,9 @@ names, cross-validation report and provenance are stored in ``antares.model``.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import time as time_module
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -345,7 +347,7 @@ def model_fit(settings: Settings, kind: str, product: str, training_set: str, na
 
     # planning (features of the samples, the table, every check) before the run is recorded:
     # bad inputs change nothing in the database
-    started = __import__("time").monotonic()
+    started = time_module.monotonic()
     tf = training_features(settings, product, training_set, area, aggregation, unit == "pixels", scheduler,
                            workers, tile_size, time, progress)
     if cv_spatial is not None and tf.crs.geographic:
@@ -355,12 +357,12 @@ def model_fit(settings: Settings, kind: str, product: str, training_set: str, na
     X, y, groups = sample_table(tf.features, tf.codes, tf.geoms, tf.valid, tf.pixels, unit, cv_spatial,
                                 per_class, sample, seed)
     check_classes(y, {e.code: e.name for e in tf.legend})
-    for combo in __import__("itertools").product(*grid.values()):
+    for combo in itertools.product(*grid.values()):
         make_estimator(kind, {**params, **dict(zip(grid.keys(), combo))}, seed)
     run_params = {"model": kind, "product": product, "training_set": training_set, "aggregation": aggregation,
                   "unit": unit, "sample": sample, "per_class": per_class, "seed": seed, "cv": cv,
                   "cv_spatial": cv_spatial, "grid": grid, "params": params,
-                  "features_s": round(__import__("time").monotonic() - started, 3)}
+                  "features_s": round(time_module.monotonic() - started, 3)}
     with session_scope(settings) as session:
         run_id = start_run(session, "model_fit", name, run_params, {"product": product, "training_set": training_set,
                                                                      "datasets": len(tf.datasets)})

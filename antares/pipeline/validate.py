@@ -263,27 +263,14 @@ def _check_output(path: Path, overwrite: bool) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise InvalidInputError(f"cannot write {path}: directory {parent} does not exist.")
-    import os
-    import uuid
+    from antares.cube.write import unwritable
 
-    # try it: os.access says yes to root for any directory, even /proc
-    probe = parent / f".{path.name}.{uuid.uuid4().hex[:8]}.probe"
-    try:
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        probe.unlink()
-    except OSError as exc:
-        raise InvalidInputError(f"cannot write {path}: directory {parent} is not writable ({exc.strerror}).") from None
+    reason = unwritable(parent)
+    if reason:
+        raise InvalidInputError(f"cannot write {path}: directory {parent} is not writable ({reason}).")
 
 
 def _write_json(path: Path, document: dict) -> None:
-    import os
-    import tempfile
+    from antares.cube.write import write_text
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(document, fh, indent=2, ensure_ascii=False, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(path, json.dumps(document, indent=2, ensure_ascii=False, default=str))
