@@ -38,6 +38,8 @@ STAGES = {
     "segment": (["--size", "1024", "--repeat", "3"], ["--size", "512", "--repeat", "1"]),
     "predict": ([], ["--quick", "--repeat", "1"]),
     "export": (["--objects", "1000000", "--repeat", "3"], ["--objects", "50000", "--repeat", "1"]),
+    "scaling": (["--tiles", "1", "4", "16", "--tile", "1024", "--dates", "12"],
+                ["--tiles", "1", "4", "16", "--tile", "256", "--dates", "4"]),
 }
 
 
@@ -136,8 +138,26 @@ def summarise_export(doc) -> list[dict]:
     ]
 
 
+def summarise_scaling(doc) -> list[dict]:
+    rows = []
+    tiles = doc.get("tiles", [])
+    pixels = doc.get("pixels", {})
+    span = (f"{pixels[str(tiles[0])] / 1e6:.2g}-{pixels[str(tiles[-1])] / 1e6:.2g} Mpix" if tiles else "")
+    for stage, v in doc.get("stages", {}).items():
+        med = v.get("median", {})
+        first, last = (med.get(str(tiles[0]), {}), med.get(str(tiles[-1]), {})) if tiles else ({}, {})
+        measured = (f"{first.get('wall_s', float('nan')):.1f} -> {last.get('wall_s', float('nan')):.1f} s, "
+                    f"{first.get('peak_rss_gb', float('nan')):.2f} -> {last.get('peak_rss_gb', float('nan')):.2f} GB")
+        b_wall, b_rss = v.get("exponent_wall"), v.get("exponent_peak_rss")
+        rows.append(_row("scaling", f"{stage}, {span} ({len(tiles)} region sizes)", measured,
+                         f"b time {b_wall:.2f}, b RSS {b_rss:.2f}" if b_wall is not None and b_rss is not None else None,
+                         None, "b time <= 1.1, b RSS <= 0.1",
+                         None if v.get("time_met") is None else bool(v.get("time_met") and v.get("memory_met"))))
+    return rows
+
+
 SUMMARISE = {"index": summarise_index, "recipe": summarise_recipe, "segment": summarise_segment,
-             "predict": summarise_predict, "export": summarise_export}
+             "predict": summarise_predict, "export": summarise_export, "scaling": summarise_scaling}
 
 
 def table(rows: list[dict]) -> str:
