@@ -90,7 +90,8 @@ def write_text(path: str | Path, text: str) -> Path:
     return path
 
 
-def write_cog(array, path: str | Path, nodata=None, resampling: str = "nearest", blocksize: int = 512) -> Path:
+def write_cog(array, path: str | Path, nodata=None, resampling: str = "nearest", blocksize: int = 512,
+              zlevel: int | None = None) -> Path:
     """Write a 2-D georeferenced DataArray (y, x) as a tiled DEFLATE COG with overviews.
 
     The file is written under a temporary name in the same directory and renamed
@@ -106,8 +107,17 @@ def write_cog(array, path: str | Path, nodata=None, resampling: str = "nearest",
         Nodata value to declare (NaN for float data).
     resampling : str
         Overview resampling (``nearest`` for classes, ``average`` for continuous values).
+    zlevel : int, optional
+        DEFLATE level 1-9. Default: 1 for floating-point data, whose noisy mantissas the
+        floating-point predictor + DEFLATE barely compress further at higher levels (sizes
+        within 0.5 % of level 6 on recipe outputs, half the CPU; docs/performance.md), and 6
+        for integer data (labels, classes), which compress well.
     """
+    import numpy as np
     from odc.geo.cog import write_cog as odc_write_cog
+
+    if zlevel is None:
+        zlevel = 1 if np.issubdtype(array.dtype, np.floating) else 6
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,6 +126,7 @@ def write_cog(array, path: str | Path, nodata=None, resampling: str = "nearest",
         odc_write_cog(
             array, tmp, overwrite=True, blocksize=blocksize, overview_levels=overview_levels(array.shape, blocksize),
             overview_resampling=resampling, nodata=nodata if nodata is not None else "auto", compress="deflate",
+            zlevel=zlevel,
         )
         os.replace(tmp, path)
     except BaseException:
