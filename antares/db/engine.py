@@ -114,6 +114,8 @@ def open_database(settings: Settings):
     url = database_url(settings)
     engine = make_engine(url)
     with engine.connect() as conn:
+        if migrate.is_current(conn):
+            return engine
         current = migrate.check_revision(conn)
     head = migrate.head_revision()
     if current != head:

@@ -26,7 +26,14 @@ def tables(url, schema):
 def test_init_creates_everything_then_changes_nothing(fresh_settings):
     url = fresh_settings.db_url
     assert tables(url, "antares") == set()
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        assert not migrate.is_current(conn)  # no schema yet
     first = init_database(fresh_settings)
+    with engine.connect() as conn:
+        assert migrate.is_current(conn)
+    engine.dispose()
+    assert migrate.HEAD == migrate.head_revision()  # the one-query check knows the newest migration
     assert first.changed and first.odc_created and first.postgis_created
     assert (first.schema_before, first.schema_after) == (None, migrate.head_revision())
     assert {p.action for p in first.products} == {"added"}
