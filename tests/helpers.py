@@ -1,5 +1,7 @@
 """Small helpers shared by the tests (plain functions; fixtures live in conftest.py)."""
 
+import os
+
 import sqlalchemy as sa
 
 
@@ -74,3 +76,34 @@ def object_means(labels, values):
             means.append(sums / counts)
     means = np.stack(means, axis=1)
     return ids[ids > 0], means[ids > 0]
+
+
+def db_state(url: str) -> dict:
+    """Row counts of every table of schema antares, and of the ODC datasets and products."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            tables = conn.execute(sa.text(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'antares' "
+                "AND table_type = 'BASE TABLE' ORDER BY table_name")).scalars().all()
+            counts = {f"antares.{t}": conn.execute(sa.select(sa.func.count()).select_from(sa.table(t, schema="antares"))).scalar()
+                      for t in tables}
+            for table in ("dataset", "product"):
+                counts[f"odc.{table}"] = conn.execute(sa.select(sa.func.count()).select_from(sa.table(table, schema="odc"))).scalar()
+    finally:
+        engine.dispose()
+    assert len(counts) > 10 and "antares.run" in counts
+    return counts
+
+
+def file_state(roots) -> dict:
+    """Every file and directory under ``roots``: (size, mtime) of files, None for directories."""
+    state = {}
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            for d in dirnames:
+                state[os.path.join(dirpath, d)] = None
+            for f in filenames:
+                st = os.stat(os.path.join(dirpath, f))
+                state[os.path.join(dirpath, f)] = (st.st_size, st.st_mtime_ns)
+    return state

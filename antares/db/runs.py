@@ -42,15 +42,25 @@ def start_run(session: Session, kind: str, name: str, params: dict, inputs: dict
                 code_version=__version__, status="running")
         .returning(Run.id)
     )
-    stale = session.execute(sa.select(Run.id, Run.inputs).where(
-        Run.kind == kind, Run.name == name, Run.status == "running", Run.id != run_id)).all()
-    for old_id, old_inputs in stale:
+    mark_interrupted(session, kind, name, f"resumed by run {run_id}", exclude=run_id)
+    return run_id
+
+
+def mark_interrupted(session: Session, kind: str, name: str, by: str, exclude: int | None = None) -> None:
+    """Mark runs of ``kind`` and ``name`` still ``running`` whose process (on this host) is gone as ``interrupted``.
+
+    ``by`` ends their error message (what took over, e.g. ``resumed by run 12``).
+    """
+    process = _process()
+    query = sa.select(Run.id, Run.inputs).where(Run.kind == kind, Run.name == name, Run.status == "running")
+    if exclude is not None:
+        query = query.where(Run.id != exclude)
+    for old_id, old_inputs in session.execute(query).all():
         old = (old_inputs or {}).get("process") or {}
         if old.get("host") == process["host"] and isinstance(old.get("pid"), int) and not _alive(old["pid"]):
             session.execute(sa.update(Run).where(Run.id == old_id).values(
                 status="interrupted", finished_at=sa.func.now(),
-                error=f"process {old['pid']} on {old['host']} ended without finishing; resumed by run {run_id}"))
-    return run_id
+                error=f"process {old['pid']} on {old['host']} ended without finishing; {by}"))
 
 
 def finish_run(session: Session, run_id: int, status: str = "done", error: str | None = None) -> None:

@@ -5,7 +5,8 @@ Every tiled stage (ingest, apply_recipe, ...) plans its tiles, then hands them t
 ``on_result(job, result)`` in the main process as results arrive (this is where
 datasets are indexed: only the main process writes to the database), records each
 tile's status, duration and error in ``run_tile`` and the run's outcome in ``run``.
-A failing tile never stops the others.
+A failing tile never stops the others. With no tile left to do (a re-run of a finished
+stage) nothing is recorded: the re-run changes nothing.
 """
 
 from __future__ import annotations
@@ -58,11 +59,17 @@ def run_tiles(settings: Settings, kind: str, name: str, params: dict, inputs: di
     Returns
     -------
     list of ((ix, iy), message)
-        The failed tiles.
+        The failed tiles. Without ``jobs`` no run is recorded (runs of this stage and name
+        left ``running`` by a process that is gone are marked ``interrupted``).
     """
     from antares.db.engine import session_scope
-    from antares.db.runs import finish_run, record_tile, start_run
+    from antares.db.runs import finish_run, mark_interrupted, record_tile, start_run
     from antares.pipeline.executor import task_runner
+
+    if not jobs:  # every tile is done: a re-run with nothing to do records nothing
+        with session_scope(settings) as session:
+            mark_interrupted(session, kind, name, "a later re-run found every tile done")
+        return []
 
     failures: list[tuple[tuple[int, int], str]] = []
     done = 0
