@@ -23,7 +23,11 @@ caches them on disk, as after any first use); each measured recipe run still loa
 Medians, the ratio recipe / floor and the log-log slope of cost against pixels are printed and
 written to benchmarks/results/recipe.json.
 
-    python benchmarks/recipe.py [--size 1024 2048] [--dates 36] [--repeat 3] [--block 512] [--profile DIR]
+Tiles larger than ``--generate-max`` (2048) are laid out from k x k copies of a generated tile
+(benchmarks/synthetic.py ``replicate``): at 4096² every date is four input datasets of 2048²,
+all of which the floor decodes too.
+
+    python benchmarks/recipe.py [--size 1024 2048 4096] [--dates 36] [--repeat 3] [--block 512] [--profile DIR]
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from synthetic import (BANDS, CRS, RES, X0, Y0, bench_recipe, compile_loops, machine, measured,  # noqa: E402
-                       slope, tile_seconds, versions, write_inputs)
+                       replicate, slope, tile_code, tile_seconds, versions, write_inputs)
 
 GOAL_RATIO, GOAL_RSS_GB = 1.3, 4.0
 
@@ -97,7 +101,14 @@ def bench_size(size: int, args, dates: list, tmp: Path, env: dict, settings, rec
     inputs, logs, product = tmp / f"inputs_{size}", tmp / f"logs_{size}", f"bench_{size}"
     logs.mkdir()
     t0 = time.perf_counter()
-    write_inputs(inputs, size, dates)
+    if size > args.generate_max:
+        if size % args.generate_max:
+            raise SystemExit(f"--size {size} is not a multiple of --generate-max {args.generate_max}")
+        k = size // args.generate_max  # k x k copies of one generated tile, side by side (synthetic.replicate)
+        write_inputs(inputs, args.generate_max, dates, tile=tile_code(0, 0))
+        replicate(inputs, tile_code(0, 0), args.generate_max, k, k)
+    else:
+        write_inputs(inputs, size, dates)
     generated = time.perf_counter() - t0
     disk_mb = sum(p.stat().st_size for p in inputs.rglob("*.tif")) / 2**20
     index = measured([antares, "index", "--path", inputs, "--dataset_name", "s2_bands", "--product", product,
@@ -198,6 +209,9 @@ def main() -> int:
     parser.add_argument("--size", type=int, nargs="+", default=[1024, 2048], help="Tile sides in pixels.")
     parser.add_argument("--dates", type=int, default=36)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--generate-max", type=int, default=2048,
+                        help="Larger tiles are laid out from copies of a generated tile of this side (input datasets "
+                             "of this size, k x k per date, as when output tiles are larger than the input granules).")
     parser.add_argument("--block", type=int, default=512, help="Block side of the floor's reads (the recipe's is fixed).")
     parser.add_argument("--profile", type=Path, default=None,
                         help="Directory for a py-spy profile (collapsed stacks) of one more recipe run per size.")
