@@ -39,5 +39,9 @@ class DatabaseError(AntaresError):
     """The database cannot be reached, started or migrated."""
 
 
+class ConnectionLostError(DatabaseError):
+    """The database went away while a command ran (a restart, the network): re-running resumes."""
+
+
 class SchemaVersionError(DatabaseError):
     """The database schema is newer than (or unknown to) this version of antares."""

@@ -146,8 +146,32 @@ class AntaresGroup(click.Group):
             raise click.exceptions.Exit(141) from None
         except Exception as exc:
             _maybe_traceback(ctx)
+            lost = _connection_lost(ctx, exc)
+            if lost is not None:
+                raise CliError(str(lost), lost.exit_code) from exc
             hint = "" if _verbose(ctx) else " (run with -v for the traceback)"
             raise CliError(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}{hint}", 1) from exc
+
+
+def _connection_lost(ctx, exc: Exception):
+    """The one-line ConnectionLostError for a psycopg2/SQLAlchemy connection error, else None."""
+    if not type(exc).__module__.startswith(("sqlalchemy", "psycopg2")):
+        return None
+    from antares.db.engine import connection_lost, is_connection_error
+
+    if not is_connection_error(exc):
+        return None
+    state = ctx.find_object(CliState)
+    try:
+        settings = state.settings() if state else None
+    except AntaresError:
+        settings = None
+    if settings is None:
+        from antares.errors import ConnectionLostError
+
+        return ConnectionLostError(f"lost the connection to the database: {' '.join(str(exc).split())[:200]}; "
+                                   "re-run the same command to resume once the database is back.")
+    return connection_lost(settings, exc)
 
 
 def _verbose(ctx) -> int:

@@ -6,7 +6,7 @@ import logging
 import re
 
 from antares.config import Settings, mask_password
-from antares.errors import ConfigError, DatabaseError
+from antares.errors import ConfigError, ConnectionLostError, DatabaseError
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +61,66 @@ def connection_error_reason(exc: BaseException) -> str:
         (r"could not translate host name", "unknown host"),
         (r"timeout expired", "connection timed out"),
         (r"No such file or directory", "no server socket"),
+        (r"terminating connection due to administrator command", "the server shut down"),
+        (r"server closed the connection unexpectedly", "the server closed the connection"),
+        (r"the database system is (shutting down|starting up|in recovery mode)", None),
+        (r"connection already closed", "connection closed"),
     ):
         match = re.search(pattern, text)
         if match:
             return reason or match.group(0)
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return first.removeprefix("(psycopg2.OperationalError) ")
+
+
+# a refused or silent server fails a connection within 10 s; a server that vanishes under an open
+# connection is noticed by TCP keepalives within about a minute instead of never
+CONNECT_ARGS = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+                "keepalives_count": 3}
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True if ``exc`` is a lost or refused database connection (psycopg2 or SQLAlchemy), or wraps one."""
+    while exc is not None:
+        module = type(exc).__module__
+        if module.startswith("psycopg2") and type(exc).__name__ in ("OperationalError", "InterfaceError"):
+            return True
+        if module.startswith("sqlalchemy"):
+            import sqlalchemy as sa
+
+            if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) or \
+                    (isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated):
+                return True
+        if isinstance(exc, ConnectionLostError):
+            return True
+        exc = exc.__cause__ if isinstance(exc, DatabaseError) else None  # make_engine's "cannot connect"
+    return False
+
+
+def describe_url(settings: Settings) -> str:
+    """The database URL of ``settings`` with its password masked, without connecting (best effort)."""
+    if settings.db_url:
+        try:
+            return mask_password(normalise_url(settings.db_url))
+        except ConfigError:
+            return mask_password(settings.db_url)
+    from antares.db.local import LocalCluster
+
+    try:
+        return mask_password(LocalCluster(settings.home, settings.pg_bin).url())
+    except DatabaseError:
+        return f"the embedded database in {settings.home}"
+
+
+def connection_lost(settings: Settings, exc: BaseException) -> ConnectionLostError:
+    """The one-line error for a connection lost while a command ran (``exc``: the psycopg2/SQLAlchemy error)."""
+    if isinstance(exc, ConnectionLostError):
+        return exc
+    cause = exc.__cause__ if isinstance(exc, DatabaseError) and exc.__cause__ is not None else exc
+    return ConnectionLostError(
+        f"lost the connection to the database {describe_url(settings)} ({connection_error_reason(cause)}); "
+        "what was finished is kept: re-run the same command to resume once the database is back ('antares db status')."
+    )
 
 
 def make_engine(url: str, check: bool = True):
@@ -87,7 +141,7 @@ def make_engine(url: str, check: bool = True):
     """
     import sqlalchemy as sa
 
-    engine = sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    engine = sa.create_engine(url, pool_pre_ping=True, connect_args=CONNECT_ARGS)
     if check:
         try:
             with engine.connect():

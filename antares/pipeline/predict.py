@@ -242,6 +242,7 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
     from antares.models.samples import AGGREGATIONS
     from antares.models.store import check_features
     from antares.pipeline.executor import task_runner
+    from antares.pipeline.tiles import end_failed_run
     from antares.pipeline.train import load_model
 
     engine = open_database(settings)
@@ -349,8 +350,9 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
             with session_scope(settings) as session:
                 finish_run(session, run_id)
         except BaseException as exc:
-            with session_scope(settings) as session:
-                finish_run(session, run_id, "failed", " ".join(str(exc).split())[:500])
+            lost = end_failed_run(settings, run_id, exc)
+            if lost is not None:
+                raise lost from exc
             raise
     return report
 

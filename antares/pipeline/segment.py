@@ -388,10 +388,13 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
             finish_run(session, run_id, "failed" if report.failed else "done",
                        f"{len(report.failed)} tile(s) failed; nothing stored" if report.failed else None)
     except BaseException as exc:
-        if "run_id" in locals():
-            with session_scope(settings) as session:
-                finish_run(session, run_id, "failed", " ".join(str(exc).split())[:500])
         shutil.rmtree(staging, ignore_errors=True)
+        if "run_id" in locals():
+            from antares.pipeline.tiles import end_failed_run
+
+            lost = end_failed_run(settings, run_id, exc)
+            if lost is not None:
+                raise lost from exc
         raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -62,7 +62,7 @@ def run_tiles(settings: Settings, kind: str, name: str, params: dict, inputs: di
         The failed tiles. Without ``jobs`` no run is recorded (runs of this stage and name
         left ``running`` by a process that is gone are marked ``interrupted``).
     """
-    from antares.db.engine import session_scope
+    from antares.db.engine import is_connection_error, session_scope
     from antares.db.runs import finish_run, mark_interrupted, record_tile, start_run
     from antares.pipeline.executor import task_runner
 
@@ -82,12 +82,16 @@ def run_tiles(settings: Settings, kind: str, name: str, params: dict, inputs: di
                 done += 1
                 seconds, message = None, None
                 if isinstance(outcome, Exception):
+                    if is_connection_error(outcome):  # not this tile's fault: the database went away
+                        raise outcome
                     message = _one_line(outcome)
                 else:
                     result, seconds = outcome
                     try:
                         on_result(job, result)
                     except Exception as exc:  # e.g. refused by the index: this tile failed, the others go on
+                        if is_connection_error(exc):
+                            raise
                         message = _one_line(exc)
                 if message:
                     failures.append((job.tile, message))
@@ -97,14 +101,36 @@ def run_tiles(settings: Settings, kind: str, name: str, params: dict, inputs: di
                 if progress:
                     progress(done, len(jobs))
         except BaseException as exc:
-            with session_scope(settings) as session:
-                finish_run(session, run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
-                           _one_line(exc))
+            lost = end_failed_run(settings, run_id, exc)
+            if lost is not None:
+                raise lost from exc
             raise
     with session_scope(settings) as session:
         finish_run(session, run_id, "failed" if failures else "done",
                    f"{len(failures)} tile(s) failed" if failures else None)
     return failures
+
+
+def end_failed_run(settings: Settings, run_id: int, exc: BaseException):
+    """Record run ``run_id`` as failed (interrupted for Ctrl-C) because of ``exc``.
+
+    Returns the error to raise instead of ``exc`` when ``exc`` is a lost database connection
+    (a :class:`~antares.errors.ConnectionLostError` saying to re-run), else None. When the
+    database is gone the run cannot be recorded; the next run of the stage marks it interrupted.
+    """
+    from antares.db.engine import connection_lost, is_connection_error, session_scope
+    from antares.db.runs import finish_run
+
+    try:
+        with session_scope(settings) as session:
+            finish_run(session, run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", _one_line(exc))
+    except Exception as error:
+        log.debug("could not record the end of run %s: %s", run_id, error)
+        if not is_connection_error(error):
+            raise
+    if isinstance(exc, Exception) and is_connection_error(exc):
+        return connection_lost(settings, exc)
+    return None
 
 
 @dataclass
