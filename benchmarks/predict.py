@@ -393,6 +393,9 @@ class _NullCopy:
     def copy_expert(self, sql, buffer):
         buffer.read()
 
+    def execute(self, sql):  # the ANALYZE after the COPY
+        pass
+
 
 def format_predictions(rows) -> None:
     from antares.pipeline.predict import _copy_predictions

@@ -200,6 +200,7 @@ def _copy_predictions(conn, classification_id: int, ids, classes, confidence, en
     with raw.cursor() as cur:
         cur.copy_expert("COPY antares.prediction (classification_id, segment_id, class_code, confidence, entropy) "
                         "FROM STDIN", buffer)
+        cur.execute("ANALYZE antares.prediction")  # statistics that know the new rows (see pipeline/segment.py)
 
 
 def model_predict_object(settings: Settings, product: str, model: str, segmentation: str, name: str, area=None,

@@ -16,6 +16,7 @@ one transaction with the ``segmentation`` row.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 import shutil
@@ -455,7 +456,7 @@ def _store(settings, url, name, product, algorithm, params, geobox, report, rows
             sa.text("INSERT INTO antares.segmentation (name, run_id, product, algorithm, params, crs, n_segments) "
                     "VALUES (:name, :run, :product, :algorithm, CAST(:params AS jsonb), :crs, :n) RETURNING id"),
             {"name": name, "run": run_id, "product": product, "algorithm": algorithm,
-             "params": __import__("json").dumps(params), "crs": crs, "n": report.segments},
+             "params": json.dumps(params), "crs": crs, "n": report.segments},
         ).scalar()
         raw = conn.connection.dbapi_connection if hasattr(conn.connection, "dbapi_connection") else conn.connection
         with raw.cursor() as cur, open(rows_file) as fh:
@@ -465,4 +466,8 @@ def _store(settings, url, name, product, algorithm, params, geobox, report, rows
             cur.execute("INSERT INTO antares.segment (segmentation_id, segment_id, geom, area_m2, pixel_count) "
                         "SELECT %s, segment_id, ST_GeomFromEWKB(decode(geom, 'hex')), area_m2, pixel_count FROM segment_in",
                         (seg_id,))
+            # Fresh statistics with the rows (committed with them): without, the planner believes the new
+            # segmentation has no rows and joins it by nested loops over whole tables (export of 36k objects:
+            # 120 s instead of 0.3 s). ANALYZE samples a fixed number of rows, whatever the table's size.
+            cur.execute("ANALYZE antares.segment")
     engine.dispose()
