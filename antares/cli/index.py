@@ -69,12 +69,21 @@ Example:
 def index(state: CliState, path, preparer, product, pattern, no_verify, outdir, units):
     """Prepare and index every dataset found under --path (re-indexing is a no-op).
 
-    Exit code 1 if any dataset failed (each is named); the others are indexed.
+    Exit code 1 if any dataset failed (each is named); the others are indexed. When every
+    dataset failed, the report goes to stdout and one error line to stderr.
     """
+    from antares.errors import InvalidInputError
     from antares.pipeline.index import index_path
 
     report = index_path(state.settings(), path, preparer, product, **_options(pattern, no_verify, outdir, units))
-    echo_report(report.lines(max_failures=None if state.verbose else 20), bool(report.failures))
+    lines = report.lines(max_failures=None if state.verbose else 20)
+    if report.failures and not report.added and not report.existing:
+        for line in lines:
+            click.echo(line)
+        more = len(report.failures) - 1
+        raise InvalidInputError(f"no dataset indexed into {report.product}: {report.failures[0][1]}"
+                                + (f" (and {more} more failure(s), listed above)" if more else ""))
+    echo_report(lines, bool(report.failures))
 
 
 @click.group()

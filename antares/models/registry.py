@@ -19,6 +19,7 @@ class ModelKind:
     defaults: dict
     seed_param: str = "random_state"
     jobs_param: str = "n_jobs"
+    constraints: Callable | None = None  # () -> scikit-learn parameter constraints, for estimators without their own
 
 
 def _rf():
@@ -33,11 +34,47 @@ def _lightgbm():
     return LGBMClassifier
 
 
+def _lightgbm_constraints() -> dict:
+    """Valid values of LGBMClassifier's main parameters (LightGBM's docs, Parameters), checked before a fit.
+
+    LightGBM's scikit-learn wrapper declares none: a bad value surfaces only inside ``fit``
+    as a native ``[LightGBM] [Fatal]`` error.
+    """
+    from numbers import Integral, Real
+
+    from sklearn.utils._param_validation import Interval, StrOptions
+
+    positive = Interval(Real, 0, None, closed="neither")
+    non_negative = Interval(Real, 0, None, closed="left")
+    fraction = Interval(Real, 0, 1, closed="right")
+    return {
+        "boosting_type": [StrOptions({"gbdt", "dart", "rf", "goss"})],
+        "num_leaves": [Interval(Integral, 2, 131072, closed="both")],
+        "max_depth": [Integral],
+        "learning_rate": [positive],
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "subsample_for_bin": [Interval(Integral, 2, None, closed="left")],
+        "objective": [str, callable, None],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "min_split_gain": [non_negative],
+        "min_child_weight": [non_negative],
+        "min_child_samples": [Interval(Integral, 0, None, closed="left")],
+        "subsample": [fraction],
+        "subsample_freq": [Interval(Integral, 0, None, closed="left")],
+        "colsample_bytree": [fraction],
+        "reg_alpha": [non_negative],
+        "reg_lambda": [non_negative],
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+        "importance_type": [StrOptions({"split", "gain"})],
+    }
+
+
 MODELS = {
     "rf": ModelKind("rf", "random forest (scikit-learn RandomForestClassifier; Breiman 2001)", _rf,
                     {"n_estimators": 150}),
     "lightgbm": ModelKind("lightgbm", "gradient-boosted trees (LightGBM LGBMClassifier; Ke et al. 2017)", _lightgbm,
-                          {"n_estimators": 200, "learning_rate": 0.05, "verbose": -1}),
+                          {"n_estimators": 200, "learning_rate": 0.05, "verbose": -1}, constraints=_lightgbm_constraints),
 }
 
 
@@ -120,6 +157,15 @@ def make_estimator(name: str, params: dict | None = None, seed: int | None = Non
         merged[kind.jobs_param] = n_jobs
     merged.update(params or {})
     estimator = cls(**merged)
+    if kind.constraints is not None:
+        from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
+
+        constraints = kind.constraints()
+        try:
+            validate_parameter_constraints(constraints, {k: v for k, v in merged.items() if k in constraints},
+                                           caller_name=cls.__name__)
+        except InvalidParameterError as exc:
+            raise UsageError(f"{name}: {exc}") from None
     validate = getattr(estimator, "_validate_params", None)
     if validate is not None and hasattr(estimator, "_parameter_constraints"):  # scikit-learn >= 1.2 declares its constraints
         try:

@@ -136,14 +136,20 @@ def _crs_string(crs) -> str:
 
 
 def check_pixels(path: Path, band: int = 1) -> None:
-    """Decode the whole band once so that a corrupt or truncated file fails at indexing, not at load."""
+    """Decode the whole band once so that a corrupt or truncated file fails at indexing, not at load.
+
+    JPEG 2000 is decoded on one thread: GDAL's JP2OpenJPEG driver reports a tile that fails to
+    decode (a truncated file: "Stream too short") from its decoding threads only to the process's
+    stderr and returns zeros; decoded in the calling thread, the error reaches rasterio and is raised.
+    """
     import rasterio
 
     import numpy as np
     from rasterio.windows import Window
 
+    options = {"GDAL_NUM_THREADS": 1} if Path(path).suffix.lower() in (".jp2", ".j2k") else {}
     try:
-        with rasterio.open(path) as src:
+        with rasterio.Env(**options), rasterio.open(path) as src:
             itemsize = np.dtype(src.dtypes[band - 1]).itemsize
             step = max(1, (64 << 20) // max(1, src.width * itemsize))  # strips of about 64 MB
             for row in range(0, src.height, step):

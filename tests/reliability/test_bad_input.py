@@ -199,9 +199,6 @@ FROM_RASTER = ["ingest_training_from_raster", "--scheme", "rel_ref", "--dataset"
 GRID20 = ["--crs", "EPSG:32633", "--resolution", "20", "--tile-size", "512"]
 INGEST = ["ingest", "-p", "rel_b10", "-n", "rel_ing_bad", *SMALL, "-sc", "sync", "--outdir", "@out/ing"]
 RECIPE = ["apply_recipe", "-p", "rel_b10", *SMALL, "--name", "rel_rec_bad", "-sc", "sync", "--outdir", "@out/rec"]
-LGB_EXTRA = ("model_fit checks lightgbm's -extra names but not their values: LightGBM rejects learning_rate=-1 only "
-             "inside fit, after the run is recorded (antares.run +1), as 'unexpected LightGBMError' with "
-             "'[LightGBM] [Fatal]' printed natively; needs declared value constraints checked before the run")
 FIT_LATE = ("model_fit finds {what} only after it has recorded the run (start_run precedes training_features and "
             "check_classes): the refusal is right but a failed run row is left in antares.run; needs a planning step "
             "(datasets, overlap, classes) before start_run")
@@ -288,15 +285,10 @@ CASES = [
          2, "--pattern '(?P<date' is not a valid regular expression", "--pattern that is not a regex"),
     case("index-truncated-jp2", ["index", "--path", "@bad/truncated_jp2", "--dataset_name", "s2_bands", "--product",
                                  "rel_empty", "--pattern", PATTERN],
-         1, "T33UUU_20170216T102101_B04.jp2 is corrupt or truncated", "JP2 band cut to a third of its size",
-         xfail="check_pixels does not see a truncated JP2: GDAL's JP2OpenJPEG driver prints 'ERROR 1: Stream too short' "
-               "to the process's stderr but rasterio returns zeros without raising, so the dataset is indexed "
-               "(odc.dataset +1) and loads as garbage"),
+         1, "T33UUU_20170216T102101_B04.jp2 is corrupt or truncated", "JP2 band cut to a third of its size"),
     case("index-missing-band", ["index", "--path", "@bad/missing_band", "--dataset_name", "s2_bands", "--product",
                                 "rel_b10", "--pattern", PATTERN],
-         1, "product rel_b10 needs measurement(s) B08, which the files lack", "scene without band B08",
-         xfail="index prints a dataset that fails as a report line 'failed: ...' (stderr) plus a summary on stdout, "
-               "never one 'antares: error:' line, even when every dataset failed and nothing was indexed"),
+         1, "product rel_b10 needs measurement(s) B08, which the files lack", "scene without band B08"),
     case("load-bad-date", ["load", "-p", "rel_b10", "-b", "2017-13-45", "-e", "2018-01-01"],
          2, "'2017-13-45' is not a date YYYY-MM-DD (month must be in 1..12)", "-b 2017-13-45"),
     case("load-dates-out-of-range", ["load", "-p", "rel_b10", "-b", "2030-01-01", "-e", "2030-12-31"],
@@ -342,7 +334,8 @@ CASES = [
          2, "The 'max_depth' parameter of RandomForestClassifier must be an int in the range [1, inf) or None. Got -3",
          "-extra max_depth=-3"),
     case("model_fit-extra-lightgbm-learning_rate", [*FIT[:2], "lightgbm", *FIT[3:], "-extra", "learning_rate=-1"],
-         2, "learning_rate", "-extra learning_rate=-1 (lightgbm)", xfail=LGB_EXTRA),
+         2, "lightgbm: The 'learning_rate' parameter of LGBMClassifier must be a float in the range (0.0, inf). Got -1",
+         "-extra learning_rate=-1 (lightgbm)"),
     case("model_fit-grid-unknown-parameter", [*FIT, "--grid", "depth=1,2"],
          2, "--grid: rf has no parameter 'depth'", "--grid depth=1,2"),
     case("model_fit-grid-syntax", [*FIT, "--grid", "max_depth"],
