@@ -22,6 +22,7 @@ from pathlib import Path
 
 from antares.config import Settings
 from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from antares.cube.index import skip_iri_format_checkers
 from antares.pipeline.tiles import TileReport
 
 log = logging.getLogger(__name__)
@@ -50,23 +51,6 @@ class RecipeJob:
 
 class RecipeReport(TileReport):
     """Outcome of an apply_recipe run."""
-
-
-def _skip_iri_format_checkers() -> None:
-    """Keep jsonschema's import from compiling the grammars of rfc3987-syntax (~2 s of CPU per process).
-
-    datacube validates every product and metadata type it reads with jsonschema, and importing
-    jsonschema builds the IRI format checkers of rfc3987-syntax when that package is installed
-    (datacube's ``jsonschema[format-nongpl]`` extra installs it): 39 lark grammars, more CPU than
-    a 1024 x 1024 tile's computation. ODC's schemas use no IRI format, so no check is lost.
-    Effective only before jsonschema's first import in the process (then jsonschema skips the
-    IRI formats, as it does when the package is missing); it belongs where datacube is first
-    imported, until then apply_recipe and its workers call it.
-    """
-    import sys
-
-    if "jsonschema" not in sys.modules:
-        sys.modules.setdefault("rfc3987_syntax", None)
 
 
 def period_bounds(begin: str, end: str) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
@@ -214,7 +198,7 @@ def recipe_tile(job: RecipeJob) -> list:
     from antares.recipes import load_recipe
     from antares.recipes.blockwise import BlockRecipe
 
-    _skip_iri_format_checkers()
+    skip_iri_format_checkers()
     started = time.perf_counter()
     recipe = load_recipe(job.recipe)
     engine = BlockRecipe(recipe, job.measurements)
@@ -361,7 +345,7 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
     from antares.prepare.base import dataset_id
     from antares.recipes import load_recipe
 
-    _skip_iri_format_checkers()
+    skip_iri_format_checkers()
     recipe = load_recipe(recipe_name)
     start, stop, _ = period_bounds(begin, end)
     open_database(settings).dispose()
