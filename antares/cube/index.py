@@ -36,9 +36,21 @@ def skip_iri_format_checkers() -> None:
 
 
 def odc_environment(url: str):
-    """An ``ODCEnvironment`` using the postgis index driver on ``url`` (no config file read)."""
+    """An ``ODCEnvironment`` using the postgis index driver on ``url`` (no config file read).
+
+    ODC's connections get the connect timeout and TCP keepalives of antares's own
+    (``antares.db.engine.CONNECT_ARGS``, as libpq parameters in the URL, unless the URL sets
+    them): a database that vanishes under a query is noticed instead of hanging the command.
+    """
     skip_iri_format_checkers()
     from datacube.cfg import ODCConfig
+    from sqlalchemy.engine import make_url
+
+    from antares.db.engine import CONNECT_ARGS
+
+    parsed = make_url(url)
+    missing = {k: str(v) for k, v in CONNECT_ARGS.items() if k not in parsed.query}
+    url = parsed.update_query_dict(missing).render_as_string(hide_password=False)
 
     cfg = ODCConfig(raw_dict={ENV_NAME: {"index_driver": "postgis", "db_url": url}})
     return cfg[ENV_NAME]
