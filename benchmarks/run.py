@@ -211,6 +211,14 @@ def main() -> int:
             timings[stage] = time.monotonic() - start
             if done.returncode != 0:
                 print(f"=== {stage} exited with {done.returncode}", flush=True)
+    timings_file = RESULTS / "run.json"
+    if timings:
+        RESULTS.mkdir(exist_ok=True)
+        timings_file.write_text(json.dumps({"date": dt.datetime.now().isoformat(timespec="minutes"), "quick": args.quick,
+                                            "stage_wall_s": timings, "total_s": sum(timings.values())}, indent=2))
+    elif timings_file.exists():  # --summary-only: the wall times of the last full run, if any
+        last = json.loads(timings_file.read_text())
+        timings = {k: v for k, v in last.get("stage_wall_s", {}).items() if k in args.stage}
     rows = []
     for stage in args.stage:
         path = RESULTS / f"{stage}.json"
@@ -220,7 +228,8 @@ def main() -> int:
         rows.extend(SUMMARISE[stage](json.loads(path.read_text())))
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     text = (f"Last refreshed {stamp} on {machine()}" + (" (--quick sizes)" if args.quick else "") + ".\n"
-            + (f"Stage wall times: {', '.join(f'{k} {v / 60:.1f} min' for k, v in timings.items())}.\n" if timings else "")
+            + (f"Stage wall times: {', '.join(f'{k} {v / 60:.1f} min' for k, v in timings.items())}; "
+               f"total {sum(timings.values()) / 60:.1f} min.\n" if timings else "")
             + "\n" + table(rows))
     print("\n" + text)
     missed = [r for r in rows if r["met"] is False]
