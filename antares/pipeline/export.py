@@ -76,7 +76,7 @@ class ExportReport:
 class _Target:
     """FILE written through temporary files ``.STEM.TOKEN.tmp*`` in its directory; ``commit`` renames them."""
 
-    def __init__(self, path, overwrite: bool):
+    def __init__(self, path, overwrite: bool, sidecars: tuple = ()):
         self.path = Path(path).absolute()
         self.parent = self.path.parent
         self.token = f".{self.path.stem}.{uuid.uuid4().hex[:12]}.tmp"
@@ -84,6 +84,12 @@ class _Target:
             raise InvalidInputError(f"-f {self.path} is a directory; give a file name.")
         if self.path.exists() and not overwrite:
             raise AlreadyExistsError(f"{self.path} exists; use --overwrite to replace it or choose another -f.")
+        for suffix in sidecars:  # STEM.qml of another file of the same stem (map.shp and map.tif share map.qml)
+            sidecar = self.path.with_suffix(suffix)
+            if sidecar.exists() and not overwrite:
+                raise AlreadyExistsError(
+                    f"{sidecar} exists (the QGIS style of another file named {self.path.stem}.*?) and would be replaced "
+                    f"by {self.path.name}'s; use --overwrite to replace it or choose another -f.")
         if not self.parent.is_dir():
             raise InvalidInputError(f"cannot write {self.path}: directory {self.parent} does not exist. "
                                     "Create it or choose another -f.")
@@ -300,7 +306,7 @@ def db_to_vector(settings: Settings, name: str, path, region: str | None = None,
         raise UsageError("--clip needs -region NAME: the region to cut the objects to.")
     if batch_size < 1:
         raise UsageError(f"The 'batch_size' parameter of db_to_vector must be an int >= 1. Got {batch_size!r}.")
-    target = _Target(path, overwrite)
+    target = _Target(path, overwrite, sidecars=() if driver == "GPKG" else (".qml",))
     report = ExportReport(target.path, driver, detail=f", layer {layer or name}" if driver == "GPKG" else "")
     engine = open_database(settings)
     with _writing(engine, target):
@@ -457,7 +463,7 @@ def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: st
         raise UsageError(f"--resolution must be a number > 0 in units of the output CRS. Got {resolution!r}.")
     if window < 1:
         raise UsageError(f"The 'window' parameter of db_to_raster must be an int >= 1. Got {window!r}.")
-    targets = [_Target(path, overwrite)]
+    targets = [_Target(path, overwrite, sidecars=(".qml",))]
     if confidence:
         targets.append(_Target(targets[0].path.with_name(f"{targets[0].path.stem}_confidence.tif"), overwrite))
     engine = open_database(settings)

@@ -201,6 +201,20 @@ def test_existing_file_refused_then_overwritten(runner, env, exp, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["map.cpg", "map.dbf", "map.prj", "map.qml", "map.shp", "map.shx"]
 
 
+def test_style_sidecar_of_another_file_not_replaced_silently(runner, env, exp, tmp_path):
+    assert export(runner, env, "db_to_vector", "-n", "exp_map", "-f", tmp_path / "map.fgb").exit_code == 0
+    vector_style = (tmp_path / "map.qml").read_text(encoding="utf-8")
+    line = one_error_line(export(runner, env, "db_to_raster", "-n", "exp_map", "-f", tmp_path / "map.tif",
+                                 "--resolution", "10"))
+    assert str(tmp_path / "map.qml") in line and "--overwrite" in line
+    assert sorted(os.listdir(tmp_path)) == ["map.fgb", "map.qml"]
+    assert (tmp_path / "map.qml").read_text(encoding="utf-8") == vector_style
+    result = export(runner, env, "db_to_raster", "-n", "exp_map", "-f", tmp_path / "map.tif", "--resolution", "10",
+                    "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert "<rasterrenderer" in (tmp_path / "map.qml").read_text(encoding="utf-8")
+
+
 def test_unwritable_or_missing_directory(runner, env, exp, tmp_path):
     line = one_error_line(export(runner, env, "db_to_vector", "-n", "exp_map", "-f", tmp_path / "no" / "map.gpkg"))
     assert "does not exist" in line and not (tmp_path / "no").exists()
