@@ -27,7 +27,8 @@ def index(runner, settings, *args):
 
 
 def failures(result):
-    return [line for line in result.stderr.splitlines() if line.startswith("failed: ")]
+    """The per-dataset failure lines (on stderr, or on stdout when no dataset was indexed and stderr has one error)."""
+    return [line for line in result.output.splitlines() if line.startswith("failed: ")]
 
 
 def load_product(settings, product, measurements, geopolygon=None):
