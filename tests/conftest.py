@@ -8,7 +8,6 @@ pristine database get their own database in that cluster (``fresh_settings``).
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import pytest
@@ -78,23 +77,11 @@ def settings(db_url, tmp_path_factory):
     return s
 
 
-def create_database(cluster) -> str:
-    """Create an empty database in ``cluster``; returns its URL."""
-    import psycopg2
-    from psycopg2 import sql
-
-    name = "t_" + uuid.uuid4().hex[:12]
-    conn = psycopg2.connect(host=str(cluster.socket_dir), port=cluster.info().port, user="antares", dbname="postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    conn.close()
-    return cluster.url().rsplit("/", 1)[0] + "/" + name
-
-
 @pytest.fixture
 def fresh_settings(pg_cluster, tmp_path):
     """Settings pointing at a new, empty database (no antares schema, no ODC index)."""
+    from helpers import create_database
+
     return _settings(create_database(pg_cluster), tmp_path)
 
 

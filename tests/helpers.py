@@ -1,6 +1,7 @@
 """Small helpers shared by the tests (plain functions; fixtures live in conftest.py)."""
 
 import os
+import uuid
 
 import sqlalchemy as sa
 
@@ -107,3 +108,17 @@ def file_state(roots) -> dict:
                 st = os.stat(os.path.join(dirpath, f))
                 state[os.path.join(dirpath, f)] = (st.st_size, st.st_mtime_ns)
     return state
+
+
+def create_database(cluster) -> str:
+    """Create an empty database in ``cluster``; returns its URL."""
+    import psycopg2
+    from psycopg2 import sql
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    conn = psycopg2.connect(host=str(cluster.socket_dir), port=cluster.info().port, user="antares", dbname="postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    conn.close()
+    return cluster.url().rsplit("/", 1)[0] + "/" + name

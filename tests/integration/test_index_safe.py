@@ -29,7 +29,7 @@ BANDS_10M, BANDS_20M = ["B02", "B03", "B04", "B08"], ["B8A", "B11", "SCL"]
 @pytest.fixture(scope="module")
 def db(pg_cluster, tmp_path_factory):
     """A database of its own: the L1C scene goes into s2_l1c, which test_index.py fills from the same files."""
-    from conftest import create_database
+    from helpers import create_database
 
     from antares.config import load_settings
     from antares.pipeline.database import init_database
