@@ -35,7 +35,7 @@ def db_to_vector(state: CliState, name, path, region, layer, driver, crs, clip, 
     Attributes: segment_id, code, class, confidence, entropy, area_m2 (m² in the
     segmentation's CRS). Objects without a prediction are left out. A GeoPackage carries
     its QGIS style; other formats get FILE.qml beside them. Read and written in batches
-    of 50,000 objects: memory does not grow with the size of the map.
+    of at most 50,000 objects and 16 MiB of geometry: memory does not grow with the map.
     """
     from antares.pipeline.export import db_to_vector as export
 

@@ -36,6 +36,9 @@ DRIVERS = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".fgb": "FlatGeobuf", ".ge
 _APPENDABLE = {"GPKG", "ESRI Shapefile"}  # appended in linear time; the others are staged in a GeoPackage
 _SHP_PARTS = (".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".qpj")  # stale ones go on --overwrite
 BATCH_SIZE = 50_000
+#: WKB bytes per db_to_vector batch: complex polygons (bis segments with holes) come in smaller batches
+#: than BATCH_SIZE, so memory is bounded by bytes, not by a count of objects of any size.
+BATCH_BYTES = 16 * 2**20
 WINDOW = 2048
 MAX_RASTER_PIXELS = 10**12  # a 10 m raster of 10,000 km x 10,000 km; beyond, --resolution is surely a mistake
 
@@ -272,7 +275,8 @@ def db_to_vector(settings: Settings, name: str, path, region: str | None = None,
     dissolve : bool
         One multipolygon per class: ``code, class, objects, area_m2, confidence`` (area-weighted).
     batch_size : int
-        Rows read and written at a time (memory scales with it, not with the objects).
+        Most rows read and written at a time; fewer when their geometries exceed ``BATCH_BYTES``
+        (16 MiB of WKB) together. Memory scales with the batch, not with the number of objects.
 
     Returns
     -------
@@ -319,8 +323,10 @@ def db_to_vector(settings: Settings, name: str, path, region: str | None = None,
         direct = driver in _APPENDABLE
         out = target.tmp(target.path.suffix if direct else ".stage.gpkg")
         with engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(query)
-            for rows in result.partitions():
+            result = conn.execution_options(stream_results=True, max_row_buffer=batch_size).execute(query)
+            size = min(batch_size, 10_000)  # a first batch to learn the objects' size in bytes
+            while rows := result.fetchmany(size):
+                size = max(1, min(batch_size, int(BATCH_BYTES * len(rows) / max(1, sum(len(r[-1]) for r in rows)))))
                 fields, data, geometry = _columns(rows, names, dissolve)
                 write(out, geometry, data, fields, layer=layer or name, driver=driver if direct else "GPKG",
                       geometry_type="MultiPolygon", crs=out_crs, promote_to_multi=True, append=report.features > 0)
