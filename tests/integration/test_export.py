@@ -269,11 +269,10 @@ def _expected_raster(src, ids, values, dtype):
                      fill=0, dtype=dtype)
 
 
-def test_raster_cog_in_windows_equals_one_rasterize(settings, exp, tmp_path, monkeypatch):
-    import antares.pipeline.export
+def test_raster_cog_in_windows_equals_one_rasterize(settings, exp, tmp_path):
+    """gdal_rasterize window by window (objects clipped to each window) equals rasterio's rasterize of the whole."""
     from antares.pipeline.export import db_to_raster
 
-    monkeypatch.setattr(antares.pipeline.export, "BATCH_SIZE", 7)  # rows of a window rasterised 7 at a time
     path = tmp_path / "map.tif"
     report = db_to_raster(settings, "exp_map", path, resolution=5, window=256, confidence=True)
     with rasterio.open(path) as src:
@@ -328,6 +327,36 @@ def test_raster_cli_region_crs_and_uint16(runner, env, exp, tmp_path):
     line = one_error_line(export(runner, env, "db_to_raster", "-n", "exp_map", "-f", tmp_path / "z.tif",
                                  "--resolution", 0), 2)
     assert "--resolution must be" in line
+
+
+def test_raster_without_gdal_rasterize_is_one_line_and_writes_nothing(runner, env, exp, tmp_path, monkeypatch):
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    monkeypatch.setenv("PATH", str(bare))  # no GDAL tools
+    out = tmp_path / "out"
+    out.mkdir()
+    line = one_error_line(export(runner, env, "db_to_raster", "-n", "exp_map", "-f", out / "map.tif", "--resolution", 10))
+    assert "gdal_rasterize" in line and "gdal-bin" in line
+    assert os.listdir(out) == []
+
+
+def test_raster_database_unreachable_for_gdal_is_one_line(settings, exp, tmp_path, monkeypatch):
+    """A database GDAL cannot reach (here: a wrong password in PGPASSWORD) fails the command in one line, nothing kept."""
+    import antares.pipeline.export as export_module
+    from antares.errors import ConnectionLostError
+
+    real = export_module._gdal_source
+
+    def wrong_password(url):
+        conninfo, environ = real(url)
+        return conninfo, dict(environ, PGPASSWORD="not-the-password")
+
+    monkeypatch.setattr(export_module, "_gdal_source", wrong_password)
+    with pytest.raises(ConnectionLostError) as info:
+        export_module.db_to_raster(settings, "exp_map", tmp_path / "map.tif", resolution=10)
+    message = str(info.value)
+    assert "\n" not in message and "password" in message and "not-the-password" not in message
+    assert os.listdir(tmp_path) == []
 
 
 def test_generate_style(runner, env, exp, tmp_path):
