@@ -4,7 +4,7 @@
 
 FROM python:3.11-slim-bookworm
 
-# gdal-bin: gdaldem (terrain layers); postgresql-client: psql and pg_isready for the
+# gdal-bin: gdal_rasterize (db_to_raster), gdaldem (terrain checks); postgresql-client: psql and pg_isready for the
 # database service; tini: PID 1 that forwards signals to dask and antares and reaps their
 # children. psycopg2-binary (a dependency of antares) ships its own libpq.
 RUN apt-get update \

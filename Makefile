@@ -15,7 +15,7 @@ install: system-packages $(VENV)/.installed
 system-packages:
 	@need=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="postgresql"; \
-	command -v gdaldem >/dev/null 2>&1 || need="$$need gdal-bin"; \
+	{ command -v gdaldem && command -v gdal_rasterize; } >/dev/null 2>&1 || need="$$need gdal-bin"; \
 	$(PYTHON) -c "import venv, ensurepip" 2>/dev/null || need="$$need python3-venv"; \
 	if [ -n "$$need" ]; then \
 	  echo "installing system packages: $$need"; \
