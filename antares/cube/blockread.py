@@ -217,6 +217,38 @@ class GridReader:
         self.handles.clear()
 
 
+def read_first_time(datasets, measurements: list[str], geobox) -> dict | None:
+    """The first time step of ``dc.load(datasets=datasets, like=geobox, measurements=measurements)``, read directly.
+
+    As ``dc.load``'s default grouping: the datasets of the earliest ``center_time``,
+    mosaicked in order of id (first valid value wins). Read with a :class:`GridReader`
+    inside ``rasterio.Env(GDAL_CACHEMAX=CACHE_MB)``, files opened once and closed on return.
+
+    Returns
+    -------
+    dict of str to (numpy.ndarray, nodata), or None
+        Each measurement as (y, x) values in the product's dtype, nodata where no dataset
+        has a valid value, with the product's nodata (a number, NaN, or None). None when a
+        dataset has no time or is not on ``geobox``'s grid: use ``dc.load``.
+    """
+    import rasterio
+    from datacube.utils.dates import normalise_dt
+
+    if not datasets or any(ds.center_time is None for ds in datasets):
+        return None
+    times = [normalise_dt(ds.center_time) for ds in datasets]  # dc.load's time coordinate
+    first = min(times)
+    group = sorted((ds for ds, t in zip(datasets, times) if t == first), key=lambda ds: ds.id)
+    reader = GridReader.open(group, measurements, geobox)
+    if reader is None:
+        return None
+    try:
+        with rasterio.Env(GDAL_CACHEMAX=CACHE_MB):
+            return {name: (reader.window(name, 0, 0, *geobox.shape)[0], reader.nodata(name)) for name in measurements}
+    finally:
+        reader.close()
+
+
 class MarginWindows:
     """Windows of one measurement with a margin of ``pad`` pixels, each file block decoded once.
 
