@@ -586,7 +586,7 @@ def main() -> int:
     parser.add_argument("--tile", type=int, default=1024)
     parser.add_argument("--train-rows", type=int, default=5000)
     parser.add_argument("--insert-rows", type=int, default=None, help="rows of the executemany baseline "
-                        "(default 50,000, 10,000 with --quick)")
+                        "(default 20,000, 10,000 with --quick)")
     args = parser.parse_args()
     if importlib.util.find_spec("exactextract") is None:
         print("The baseline of this benchmark, exactextract, is not installed: nothing measured.\n"
@@ -595,7 +595,7 @@ def main() -> int:
     mode = "quick" if args.quick else ("default" if args.objects is None else "custom")
     args.objects = args.objects or (65_536 if args.quick else 1_000_000)
     args.ee_size = args.ee_size or (512 if args.quick else 1024)
-    args.insert_rows = args.insert_rows or (10_000 if args.quick else 50_000)
+    args.insert_rows = args.insert_rows or (10_000 if args.quick else 20_000)
     size = 512 * max(1, math.ceil((args.objects * CELL * CELL) ** 0.5 / 512))  # 4096² for 1 M objects
 
     load_before = os.getloadavg()[0]

@@ -41,6 +41,7 @@ BATCH_SIZE = 50_000
 #: than BATCH_SIZE, so memory is bounded by bytes, not by a count of objects of any size.
 BATCH_BYTES = 16 * 2**20
 WINDOW = 2048
+CACHE_MB = 64  # GDAL's block cache while the raster is written and copied to a COG: memory flat in its size
 MAX_RASTER_PIXELS = 10**12  # a 10 m raster of 10,000 km x 10,000 km; beyond, --resolution is surely a mistake
 
 
@@ -590,6 +591,8 @@ def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: st
         source = _gdal_source(engine.url.render_as_string(hide_password=False))
         work = [t.tmp(".work.tif") for t in targets]
         with contextlib.ExitStack() as stack:
+            # GDAL's block cache (default 5 % of RAM) would otherwise grow with the raster up to its cap
+            stack.enter_context(rasterio.Env(GDAL_CACHEMAX=CACHE_MB))
             out = [stack.enter_context(rasterio.open(work[0], "w", dtype=dtype, nodata=0, **profile))]
             if confidence:
                 out.append(stack.enter_context(rasterio.open(work[1], "w", dtype="float32", nodata=np.nan, **profile)))
@@ -610,8 +613,10 @@ def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: st
             out[0].write_colormap(1, {0: (0, 0, 0, 0), **{
                 e.code: (*(int(e.colour[i:i + 2], 16) for i in (1, 3, 5)), 255) for e in src.legend}})
         for target, tmp, resampling in zip(targets, work, ("MODE", "AVERAGE")):
-            rasterio.shutil.copy(tmp, target.tmp(target.path.suffix), driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=512,
-                                 BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS", OVERVIEW_RESAMPLING=resampling)
+            with rasterio.Env(GDAL_CACHEMAX=CACHE_MB):
+                rasterio.shutil.copy(tmp, target.tmp(target.path.suffix), driver="COG", COMPRESS="DEFLATE",
+                                     BLOCKSIZE=512, BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
+                                     OVERVIEW_RESAMPLING=resampling)
             tmp.unlink()
         report.style = "none (the scheme has no legend)"
         if src.legend:
