@@ -68,14 +68,15 @@ def summarise_index(doc) -> list[dict]:
 
 def summarise_recipe(doc) -> list[dict]:
     rows = []
-    for size in doc.get("sizes", []):
+    for size in doc.get("sizes", []) + doc.get("earlier_sizes", []):
         median = size.get("median", {})
         floor, recipe = _get(median, "floor", "wall_s"), _get(median, "recipe", "wall_s")
-        rows.append(_row("recipe", f"apply_recipe {size.get('size')}² x {size.get('dates')} dates",
+        when = f" (run of {size['measured']})" if size.get("measured") else ""
+        rows.append(_row("recipe", f"apply_recipe {size.get('size')}² x {size.get('dates')} dates{when}",
                          f"{recipe:.1f} s" if recipe else None, f"read-only floor {floor:.1f} s" if floor else None,
                          size.get("ratio"), "recipe / floor <= 1.3", (size.get("ratio") or 99) <= 1.3))
         rss = _get(median, "recipe", "peak_rss_gb")
-        rows.append(_row("recipe", f"peak RSS {size.get('size')}²", f"{rss:.2f} GB" if rss else None, None, None,
+        rows.append(_row("recipe", f"peak RSS {size.get('size')}²{when}", f"{rss:.2f} GB" if rss else None, None, None,
                          "<= 4 GB at 2048² x 36", rss is not None and rss <= 4.0))
     return rows
 

@@ -245,7 +245,8 @@ class Segmenter:
         labels = np.zeros(bands.shape[1:], dtype=np.int64)
         if valid.any():
             labels = self._segment(bands, valid)
-            labels = np.where(valid, labels, 0)
+            if not valid.all():
+                labels = np.where(valid, labels, 0)
             labels = relabel_by_first_pixel(labels)
         log.debug("%s: %d segments on %d valid of %d pixels", self.name, int(labels.max(initial=0)),
                   int(valid.sum()), valid.size)
@@ -377,7 +378,8 @@ def channels_last(bands: np.ndarray, valid: np.ndarray, fill: float = 0.0) -> np
     The form scikit-image wants (``channel_axis=-1``); NaN must not reach it.
     """
     out = np.ascontiguousarray(np.moveaxis(bands, 0, -1), dtype=np.float32)
-    out[~valid] = fill
+    if not valid.all():
+        out[~valid] = fill
     return out
 
 
