@@ -91,8 +91,10 @@ def summarise_segment(doc) -> list[dict]:
             rows.append(_row("segment", f"bis {size.get('size')}², {size.get('bands')} bands", f"{mpix['bis']:.2f} Mpix/s",
                              None, None, ">= 0.3 Mpix/s per core", met.get("bis_ge_0.3_mpix_s_per_core")))
         if "slic" in med and "skimage_slic" in med:
-            rows.append(_row("segment", f"slic {size.get('size')}²", f"{med['slic']:.2f} s",
-                             f"skimage slic {med['skimage_slic']:.2f} s", med["slic"] / med["skimage_slic"],
+            paired = "slic_pair_ratios" in size  # the median of back-to-back pairs (older results: of the medians)
+            rows.append(_row("segment", f"slic {size.get('size')}²" + (" (median of pair ratios)" if paired else ""),
+                             f"{med['slic']:.2f} s", f"skimage slic {med['skimage_slic']:.2f} s",
+                             size.get("slic_ratio_antares_vs_skimage", med["slic"] / med["skimage_slic"]),
                              "<= 1.2 x skimage", met.get("slic_ratio_le_1.2")))
         if "felzenszwalb" in mpix:
             rows.append(_row("segment", f"felzenszwalb {size.get('size')}²", f"{mpix['felzenszwalb']:.2f} Mpix/s",
