@@ -469,10 +469,9 @@ def _burn(tool: str, source: tuple, sql: str, attribute: str, win, transform, dt
     import rasterio
     from rasterio.windows import bounds
 
-    from antares.config import mask_password
     from antares.errors import ConnectionLostError
 
-    conninfo, env = source
+    conninfo, env = source  # the password is in env (PGPASSWORD), never in conninfo
     left, bottom, right, top = bounds(win, transform)
     cmd = [tool, "-q", "-a", attribute, "-sql", sql, "-te", repr(left), repr(bottom), repr(right), repr(top),
            "-ts", str(win.width), str(win.height), "-ot", dtype, "-init", init, "-of", "GTiff", conninfo, str(path)]
@@ -483,7 +482,7 @@ def _burn(tool: str, source: tuple, sql: str, attribute: str, win, transform, dt
         path.unlink(missing_ok=True)
         if re.search(r"connect|server closed|terminating connection|PQ", message, re.IGNORECASE):
             raise ConnectionLostError(f"gdal_rasterize could not read the objects from the database "
-                                      f"({mask_password(conninfo)}): {message}. Nothing was written; re-run when "
+                                      f"({conninfo}): {message}. Nothing was written; re-run when "
                                       "the database is reachable.")
         raise InvalidInputError(f"gdal_rasterize failed on {where}: {message}. Nothing was written.")
     try:
