@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -200,11 +199,43 @@ def load_settings(
     return Settings(**values, config_file=path, sources=sources)
 
 
-_PASSWORD_RE = re.compile(r"(://[^:/@]+:)([^@]*)(@)")
+# libpq parameters that hold a secret when given in a URL's query (``?password=...``)
+SECRET_QUERY_KEYS = ("password", "sslpassword")
 
 
 def mask_password(url: str | None) -> str | None:
-    """Return ``url`` with the password of its authority replaced by ``***``."""
+    """Return ``url`` with every password it holds replaced by ``***``.
+
+    The URL is parsed and rendered by SQLAlchemy (``URL.render_as_string(hide_password=True)``),
+    so the password of the authority is hidden whatever it contains (``%40`` for ``@``, an empty
+    user name as in ``postgresql://:pw@host/db``), and so are the libpq parameters of the query
+    that hold a secret (:data:`SECRET_QUERY_KEYS`). An unescaped ``@`` in a password makes
+    the host part of the URL ambiguous: everything before its last ``@`` is hidden then. A
+    string that is not a URL at all is not shown.
+
+    Parameters
+    ----------
+    url : str or None
+        An SQLAlchemy/libpq URL such as ``postgresql+psycopg2://user:pw@host:5432/db``.
+
+    Returns
+    -------
+    str or None
+        The URL safe to print; None for None.
+    """
     if url is None:
         return None
-    return _PASSWORD_RE.sub(r"\1***\3", url)
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return "(a database URL that cannot be parsed, not shown)"
+    secrets = {key: "***" for key in SECRET_QUERY_KEYS if key in parsed.query}
+    if secrets:
+        parsed = parsed.update_query_dict(secrets)
+    if parsed.host and "@" in parsed.host:  # user:p@ss@host: the part before the last @ may hold a password
+        parsed = parsed.set(username=parsed.username or "", password="***", host=parsed.host.rsplit("@", 1)[1])
+    rendered = parsed.render_as_string(hide_password=True)
+    return rendered.replace("=%2A%2A%2A", "=***") if secrets else rendered

@@ -414,7 +414,8 @@ def _grid(extent, resolution: float):
 def _gdal_source(url: str) -> tuple[str, dict]:
     """GDAL's ``PG:`` connection string of the SQLAlchemy ``url`` and the environment holding its password.
 
-    The password goes in ``PGPASSWORD`` (never on a command line, where ``ps`` shows it); libpq
+    The password (of the URL's authority, else a ``?password=`` query parameter) goes in
+    ``PGPASSWORD`` (never on a command line, where ``ps`` shows it); the other libpq
     parameters of the URL's query (``host=/socket/dir``, ``sslmode``) are kept, and antares's
     connect timeout and TCP keepalives added unless the URL sets them.
     """
@@ -425,6 +426,8 @@ def _gdal_source(url: str) -> tuple[str, dict]:
     u = make_url(url)
     params = {"host": u.host, "port": u.port, "dbname": u.database, "user": u.username}
     params.update({k: v if isinstance(v, str) else v[-1] for k, v in u.query.items()})
+    query_password = params.pop("password", None)  # libpq reads ?password= too: never on the command line
+    password = u.password or query_password
     for key, value in CONNECT_ARGS.items():
         params.setdefault(key, value)
 
@@ -432,8 +435,8 @@ def _gdal_source(url: str) -> tuple[str, dict]:
         return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
     env = dict(os.environ, PGAPPNAME="antares db_to_raster")
-    if u.password:
-        env["PGPASSWORD"] = u.password
+    if password:
+        env["PGPASSWORD"] = password
     return "PG:" + " ".join(f"{k}={quoted(v)}" for k, v in params.items() if v is not None), env
 
 
