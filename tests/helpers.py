@@ -112,12 +112,10 @@ def file_state(roots) -> dict:
 
 def create_database(cluster) -> str:
     """Create an empty database in ``cluster``; returns its URL."""
-    import psycopg2
     from psycopg2 import sql
 
     name = "t_" + uuid.uuid4().hex[:12]
-    conn = psycopg2.connect(host=str(cluster.socket_dir), port=cluster.info().port, user="antares", dbname="postgres")
-    conn.autocommit = True
+    conn = cluster.connect("postgres")
     with conn.cursor() as cur:
         cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     conn.close()

@@ -7,14 +7,24 @@ root the server commands run as the ``postgres`` user (``runuser -u postgres``),
 which then owns ``pgdata`` and must be able to traverse the directories above it:
 antares adds the search (``x``) bit for others on those that lack it.
 
-Authentication: local socket connections are trusted (the socket directory is
-private to the cluster owner); TCP connections on 127.0.0.1 use SCRAM with a
-random password kept in ``$ANTARES_HOME/db.json`` (mode 0600).
+Least privilege (docs/security.md): no connection is trusted. ``pg_hba.conf`` asks for the
+password (``scram-sha-256``) on the unix socket and on 127.0.0.1 alike; the server listens
+on 127.0.0.1 only; the socket directory is 0700 and the socket itself 0700, so only the
+cluster owner and root reach it; the random password lives in ``$ANTARES_HOME/db.json`` and
+every file holding a secret or the server's log is created 0600 (``os.open(..., 0o600)``,
+never written first and restricted afterwards). ``start`` upgrades a cluster made by an older
+antares (``trust`` in ``pg_hba.conf``, a 0755 socket directory) and says so once.
+
+``start`` and ``stop`` hold an exclusive lock (``$ANTARES_HOME/.db.lock``), so that two
+at once are safe. A ``postmaster.pid`` whose PID now belongs to another process (the
+server died and the PID was reused) is recognised as stale and removed by ``start``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import logging
 import os
@@ -28,6 +38,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from antares.db.host import alive, grant_traverse, is_postmaster_of, process_name, write_private
 from antares.errors import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -35,6 +46,13 @@ log = logging.getLogger(__name__)
 DB_NAME = "antares"
 DB_USER = "antares"
 SERVER_USER = "postgres"  # the account that runs the server when antares runs as root
+AUTH_METHOD = "scram-sha-256"
+PG_HBA = f"""\
+# Written by antares (docs/security.md): every connection needs the password; nothing is trusted.
+# TYPE  DATABASE  USER  ADDRESS        METHOD
+local   all       all                  {AUTH_METHOD}
+host    all       all   127.0.0.1/32   {AUTH_METHOD}
+"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,30 +139,26 @@ class LocalCluster:
             return {}
 
     def _write_state(self, state: dict) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.home, prefix=".db.json.")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(state, fh, indent=1)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, self.state_file)
+        write_private(self.state_file, json.dumps(state, indent=1))
 
     @property
     def initialised(self) -> bool:
         return (self.pgdata / "PG_VERSION").exists() and self.state_file.exists()
 
-    def _postmaster(self) -> tuple[int, int] | None:
-        """(pid, port) from postmaster.pid when the server process is alive."""
+    def _pid_file(self) -> tuple[int, int] | None:
+        """(pid, port) written in postmaster.pid, whether or not that process still runs."""
         try:
             lines = (self.pgdata / "postmaster.pid").read_text().splitlines()
-            pid, port = int(lines[0]), int(lines[3])
+            return int(lines[0]), int(lines[3])
         except (OSError, ValueError, IndexError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+
+    def _postmaster(self) -> tuple[int, int] | None:
+        """(pid, port) from postmaster.pid when that process is this cluster's server."""
+        entry = self._pid_file()
+        if entry is None or not is_postmaster_of(entry[0], self.pgdata):
             return None
-        except PermissionError:
-            pass  # alive, owned by another user
-        return pid, port
+        return entry
 
     def url(self, port: int | None = None) -> str:
         """The SQLAlchemy URL of the cluster's ``antares`` database over TCP."""
@@ -171,42 +185,90 @@ class LocalCluster:
         )
 
     # ------------------------------------------------------------------ lifecycle
+    def _server_owner(self) -> tuple[int, int] | None:
+        """(uid, gid) to give the server's files when antares runs as root, else None (they are ours)."""
+        return _server_ids() if os.geteuid() == 0 else None
+
+    @contextlib.contextmanager
+    def _exclusive(self):
+        """Hold ``$ANTARES_HOME/.db.lock`` (created 0600): one start or stop at a time."""
+        try:
+            self.home.mkdir(parents=True, exist_ok=True, mode=0o711 if os.geteuid() == 0 else 0o700)
+            fd = os.open(self.home / ".db.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise self._home_error(exc) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _home_error(self, exc: OSError) -> DatabaseError:
+        return DatabaseError(
+            f"cannot write {exc.filename or self.home}: {exc.strerror}. The embedded database keeps its data, socket "
+            f"and log in ANTARES_HOME ({self.home}): make it writable, or set ANTARES_HOME to a writable directory."
+        )
+
     def _prepare_dirs(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.socket_dir.mkdir(exist_ok=True)
-        if os.geteuid() == 0:
-            uid, gid = _server_ids()
-            _grant_traverse(self.home)
-            os.chown(self.socket_dir, uid, gid)
-            if not self.log_file.exists():
-                self.log_file.touch()
-            os.chown(self.log_file, uid, gid)
+        """The socket directory (0700) and the log file (0600), owned by the server's user."""
+        owner = self._server_owner()
+        try:
+            if owner is not None:
+                grant_traverse(self.home)
+            with contextlib.suppress(FileExistsError):
+                self.socket_dir.mkdir(mode=0o700)
+            if owner is not None:
+                os.chown(self.socket_dir, *owner)
+            os.close(os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+            if owner is not None:
+                os.chown(self.log_file, *owner)
+        except OSError as exc:
+            raise self._home_error(exc) from exc
+
+    def _secure(self, running: bool) -> list[str]:
+        """Bring a cluster made by an older antares to the current rules; the changes made, if any.
+
+        ``pg_hba.conf`` is rewritten unless every rule in it is ``scram-sha-256`` (or ``reject``),
+        the socket directory made 0700 and the log and state files 0600; a running server
+        reloads its ``pg_hba.conf`` at once.
+        """
+        changes = []
+        hba = self.pgdata / "pg_hba.conf"
+        if not _hba_is_strict(hba.read_text()):
+            write_private(hba, PG_HBA, self._server_owner())
+            changes.append(f"pg_hba.conf asks every connection for the password ({AUTH_METHOD}; no 'trust')")
+        for path, mode in ((self.socket_dir, 0o700), (self.log_file, 0o600), (self.state_file, 0o600)):
+            if path.exists() and stat.S_IMODE(path.stat().st_mode) != mode:
+                os.chmod(path, mode)
+                changes.append(f"{path.name} is now {mode:o}")
+        if changes and running:
+            self._run([str(self.pg_bin / "pg_ctl"), "-D", str(self.pgdata), "reload"])
+        return changes
 
     def _initdb(self) -> None:
         """Create the cluster in a temporary directory, then rename it into place."""
         password = secrets.token_urlsafe(24)
+        owner = self._server_owner()
         tmpdir = Path(tempfile.mkdtemp(dir=self.home, prefix=".pgdata."))
         pwfile = self.home / ".pwfile"
         try:
-            pwfile.write_text(password + "\n")
-            if os.geteuid() == 0:
-                uid, gid = _server_ids()
-                os.chown(tmpdir, uid, gid)
-                os.chown(pwfile, uid, gid)
-            os.chmod(pwfile, 0o600)
+            write_private(pwfile, password + "\n", owner)
+            if owner is not None:
+                os.chown(tmpdir, *owner)
             self._run(
                 [
                     str(self.pg_bin / "initdb"),
                     "-D", str(tmpdir),
                     "-U", DB_USER,
                     f"--pwfile={pwfile}",
-                    "--auth-local=trust",
-                    "--auth-host=scram-sha-256",
+                    f"--auth-local={AUTH_METHOD}",
+                    f"--auth-host={AUTH_METHOD}",
                     "--encoding=UTF8",
                     "--locale=C",
                 ],
                 timeout=300,
             )
+            write_private(tmpdir / "pg_hba.conf", PG_HBA, owner)  # initdb's also allows ::1 and replication
             os.replace(tmpdir, self.pgdata)
         except BaseException:
             shutil.rmtree(tmpdir, ignore_errors=True)
@@ -224,27 +286,42 @@ class LocalCluster:
         (ClusterInfo, bool)
             Where it runs, and whether this call started it (False: it was running).
 
+        Two calls at once are safe: the second waits for the first and finds the server running.
+
         Raises
         ------
         DatabaseError
-            initdb or pg_ctl failed (the last line of the server log is given), or
-            PostGIS is not installed for this PostgreSQL version.
+            ANTARES_HOME is not writable; the data directory was made by another PostgreSQL
+            major version (both are named) or not by antares; initdb or pg_ctl failed (the
+            last line of the server log is given); PostGIS is not installed for this
+            PostgreSQL version.
         """
-        if self._postmaster() is not None:
-            return self.info(), False
-        self._prepare_dirs()
+        with self._exclusive():
+            return self._start()
+
+    def _start(self) -> tuple[ClusterInfo, bool]:
+        running = self._postmaster() is not None
         if (self.pgdata / "PG_VERSION").exists() and not self.state_file.exists():
             raise DatabaseError(
                 f"{self.pgdata} holds a PostgreSQL cluster that antares did not create (no {self.state_file}). "
                 "Move it away or set ANTARES_HOME to another directory."
             )
+        self._prepare_dirs()
+        if self.initialised:
+            changes = self._secure(running)
+            if changes:
+                log.warning("upgraded the security of the embedded database in %s: %s", self.pgdata, "; ".join(changes))
+        if running:
+            return self.info(), False
         if not self.initialised:
             self._initdb()
+        self._check_version()
+        self._remove_stale_pid_file()
         state = self._read_state()
         port = state.get("port")
         if not port or not _port_free(port):
             port = _free_port()
-        options = f"-p {port} -k {self.socket_dir} -c listen_addresses=127.0.0.1"
+        options = f"-p {port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 -c unix_socket_permissions=0700"
         proc = self._run(
             [str(self.pg_bin / "pg_ctl"), "-D", str(self.pgdata), "-l", str(self.log_file), "-w", "-t", "60",
              "-o", options, "start"],
@@ -258,22 +335,67 @@ class LocalCluster:
 
     def stop(self) -> bool:
         """Stop the cluster (fast shutdown). Returns False when it was not running."""
-        if self._postmaster() is None:
-            return False
-        self._run([str(self.pg_bin / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "60", "stop"])
-        return True
+        with self._exclusive():
+            if self._postmaster() is None:
+                return False
+            self._run([str(self.pg_bin / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "60", "stop"])
+            return True
 
-    def _connect(self, database: str):
+    def _check_version(self) -> None:
+        """Refuse a data directory made by another PostgreSQL major version than the server binaries."""
+        data_major = (self.pgdata / "PG_VERSION").read_text().strip()
+        proc = subprocess.run([str(self.pg_bin / "postgres"), "--version"], capture_output=True, text=True, timeout=60)
+        match = re.search(r"\(PostgreSQL\) (\d+)", proc.stdout)
+        if match and match.group(1) != data_major:
+            raise DatabaseError(
+                f"the embedded database in {self.pgdata} was made by PostgreSQL {data_major}, but the server binaries "
+                f"in {self.pg_bin} are PostgreSQL {match.group(1)}. Set ANTARES_PG_BIN to PostgreSQL {data_major}'s "
+                f"binaries (e.g. /usr/lib/postgresql/{data_major}/bin), or upgrade the data directory with "
+                f"pg_upgrade (see docs/reliability.md)."
+            )
+
+    def _remove_stale_pid_file(self) -> None:
+        """Remove postmaster.pid (and the socket's lock file) when its PID is a live process that is not our server.
+
+        PostgreSQL refuses to start while the PID of its lock files is alive: after a crash and
+        a reboot, that PID may belong to any process. (A really running server of this data
+        directory is recognised by :func:`is_postmaster_of`; PostgreSQL's shared-memory
+        interlock would refuse to start a second one anyway.)
+        """
+        entry = self._pid_file()
+        if entry is None or not alive(entry[0]):
+            return  # none, or a dead PID: PostgreSQL removes the file itself
+        pid = entry[0]
+        log.warning("removing the stale %s: its PID %d is now another process (%s), not this cluster's server",
+                    self.pgdata / "postmaster.pid", pid, process_name(pid))
+        (self.pgdata / "postmaster.pid").unlink()
+        for lock in self.socket_dir.glob(".s.PGSQL.*.lock"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if int(lock.read_text().splitlines()[0]) == pid:
+                    lock.unlink()
+
+    def connect(self, database: str = "postgres"):
+        """A psycopg2 connection (autocommit) to ``database`` over the unix socket, with the password.
+
+        Raises
+        ------
+        DatabaseError
+            The cluster is not running.
+        """
         import psycopg2
 
-        conn = psycopg2.connect(host=str(self.socket_dir), port=self._postmaster()[1], user=DB_USER, dbname=database)
+        pm = self._postmaster()
+        if pm is None:
+            raise DatabaseError(f"the embedded database ({self.pgdata}) is not running. Start it with 'antares db start'.")
+        conn = psycopg2.connect(host=str(self.socket_dir), port=pm[1], user=DB_USER, dbname=database,
+                                password=self._read_state().get("password"))
         conn.autocommit = True
         return conn
 
     def _ensure_database(self) -> None:
         from psycopg2 import sql
 
-        conn = self._connect("postgres")
+        conn = self.connect("postgres")
         try:
             with conn.cursor() as cur:
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,))
@@ -319,13 +441,13 @@ def _server_ids() -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
-def _grant_traverse(path: Path) -> None:
-    """Let the server user traverse ``path`` and its ancestors (adds o+x where missing)."""
-    for directory in [path, *path.parents]:
-        mode = directory.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            log.info("adding search permission for others to %s so that PostgreSQL can reach its data", directory)
-            os.chmod(directory, mode | stat.S_IXOTH)
+def _hba_is_strict(text: str) -> bool:
+    """True if every rule of a ``pg_hba.conf`` asks for the password (scram-sha-256) or rejects."""
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if fields and not {AUTH_METHOD, "reject"} & set(fields[3:]):
+            return False
+    return True
 
 
 def _port_free(port: int) -> bool:
