@@ -10,6 +10,8 @@ from antares.errors import DatabaseError
 
 log = logging.getLogger(__name__)
 
+INIT_LOCK = 0x616E7461726573  # the advisory lock key of 'antares init' ("antares" in ASCII)
+
 
 @dataclass
 class InitReport:
@@ -76,7 +78,8 @@ def init_database(settings: Settings) -> InitReport:
     PostGIS extension; create the ODC index (postgis driver, no role set-up);
     migrate the antares schema with the shipped Alembic migrations; add the
     built-in product definitions from ``config/products``. Every step is
-    idempotent, so a second call changes nothing.
+    idempotent, so a second call changes nothing; calls at once on one database
+    take turns (a PostgreSQL advisory lock), so they are safe too.
 
     Parameters
     ----------
@@ -93,6 +96,8 @@ def init_database(settings: Settings) -> InitReport:
     SchemaVersionError
         The database has a newer antares schema (nothing is changed).
     """
+    import sqlalchemy as sa
+
     from antares.cube import index as cube_index
     from antares.db import migrate
     from antares.db.engine import database_url, make_engine
@@ -101,21 +106,24 @@ def init_database(settings: Settings) -> InitReport:
     url = database_url(settings)
     engine = make_engine(url)
     report = InitReport(url=url)
+    docs = [cube_index.read_product_definition(path) for path in builtin_product_files()]
     try:
-        with engine.connect() as conn:
-            migrate.check_revision(conn)  # refuse a newer schema before changing anything
-        with engine.begin() as conn:
-            report.postgis_created = _ensure_postgis(conn)
-        report.odc_created = cube_index.init_index(url)
-        with engine.begin() as conn:
-            report.schema_before, report.schema_after = migrate.upgrade(conn)
+        with engine.connect() as lock:
+            # one init at a time per database: a second waits, then finds everything done
+            lock.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": INIT_LOCK})
+            with engine.connect() as conn:
+                migrate.check_revision(conn)  # refuse a newer schema before changing anything
+            with engine.begin() as conn:
+                report.postgis_created = _ensure_postgis(conn)
+            report.odc_created = cube_index.init_index(url)
+            with engine.begin() as conn:
+                report.schema_before, report.schema_after = migrate.upgrade(conn)
+            dc = cube_index.connect(url)
+            try:
+                report.products = [cube_index.add_product(dc, doc) for doc in docs]
+            finally:
+                dc.close()
+            lock.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": INIT_LOCK})
     finally:
         engine.dispose()
-
-    docs = [cube_index.read_product_definition(path) for path in builtin_product_files()]
-    dc = cube_index.connect(url)
-    try:
-        report.products = [cube_index.add_product(dc, doc) for doc in docs]
-    finally:
-        dc.close()
     return report
