@@ -211,7 +211,7 @@ def mask_password(url: str | None) -> str | None:
     user name as in ``postgresql://:pw@host/db``), and so are the libpq parameters of the query
     that hold a secret (:data:`SECRET_QUERY_KEYS`). An unescaped ``@`` in a password makes
     the host part of the URL ambiguous: everything before its last ``@`` is hidden then. A
-    string that is not a URL at all is not shown.
+    string that does not parse as a URL is not shown at all.
 
     Parameters
     ----------
@@ -231,7 +231,7 @@ def mask_password(url: str | None) -> str | None:
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
-        return "(a database URL that cannot be parsed, not shown)"
+        return "(not shown: it does not parse as a URL and may hold a password)"
     secrets = {key: "***" for key in SECRET_QUERY_KEYS if key in parsed.query}
     if secrets:
         parsed = parsed.update_query_dict(secrets)

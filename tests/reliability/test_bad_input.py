@@ -38,6 +38,7 @@ SCENE = "T33UUU_20170216T102101"
 BBOX = ["--bbox", "12.40", "52.45", "12.55", "52.55"]  # the west of the scene: two 512-px tiles
 SMALL = ["--bbox", "12.50", "52.46", "12.52", "52.47"]  # inside the scene
 CLOSED_DB = "postgresql+psycopg2://antares:secret@127.0.0.1:1/antares"  # nothing listens on port 1
+CLOSED_DB_QUERY = "postgresql+psycopg2://antares@127.0.0.1:1/antares?password=secret"
 NO_SCHEDULER = "tcp://127.0.0.1:1"
 
 
@@ -446,8 +447,15 @@ CASES = [
          "ANTARES_DB_URL to a closed port", env={"ANTARES_DB_URL": CLOSED_DB}),
     case("ingest_training-unreachable-database", INGEST_T, 1, "connection refused", "ANTARES_DB_URL to a closed port",
          env={"ANTARES_DB_URL": CLOSED_DB}),
-    case("list-not-a-database-url", ["list", "regions"], 2, "database URL notaurl is not a PostgreSQL URL",
+    case("list-not-a-database-url", ["list", "regions"], 2,
+         "database URL (not shown: it does not parse as a URL and may hold a password) is not a PostgreSQL URL",
          "ANTARES_DB_URL=notaurl", env={"ANTARES_DB_URL": "notaurl"}),
+    case("list-unreachable-database-query-password", ["list", "products"], 1,
+         "cannot connect to postgresql+psycopg2://antares@127.0.0.1:1/antares?password=***",
+         "ANTARES_DB_URL with ?password= to a closed port", env={"ANTARES_DB_URL": CLOSED_DB_QUERY}),
+    case("db-start-unwritable-home", ["db", "start"], 1,
+         "cannot write /proc/antares-home: No such file or directory. The embedded database keeps its data",
+         "ANTARES_HOME=/proc/antares-home", env={"ANTARES_DB_URL": None, "ANTARES_HOME": "/proc/antares-home"}),
 ]
 
 

@@ -85,7 +85,7 @@ def test_unknown_flag():
         ("postgresql+psycopg2://u@h/d?sslmode=require&password=pw", "postgresql+psycopg2://u@h/d?password=***&sslmode=require"),
         ("postgresql+psycopg2://u:p%40ss@h:5432/d", "postgresql+psycopg2://u:***@h:5432/d"),  # @ percent-encoded
         ("postgresql+psycopg2://u:p@ss@h:5432/d", "postgresql+psycopg2://u:***@h:5432/d"),  # @ not encoded
-        ("host=h password=pw", "(a database URL that cannot be parsed, not shown)"),
+        ("host=h password=pw", "(not shown: it does not parse as a URL and may hold a password)"),
         (None, None),
     ],
 )
