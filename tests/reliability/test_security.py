@@ -62,6 +62,11 @@ def home():
     shutil.rmtree(path, ignore_errors=True)
 
 
+def _methods(hba: Path) -> set:
+    """The authentication methods of the rules of a pg_hba.conf (the last field of each, comments dropped)."""
+    return {line.split("#", 1)[0].split()[-1] for line in hba.read_text().splitlines() if line.split("#", 1)[0].strip()}
+
+
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
@@ -81,9 +86,7 @@ def test_another_user_cannot_reach_the_embedded_database(pg_cluster):
     assert bare.returncode != 0 and "no password supplied" in bare.stderr, bare.stderr
     owner = _psql(None, str(pg_cluster.socket_dir), info.port, "SELECT 1", password=password)
     assert owner.returncode == 0, owner.stderr
-    rules = [line.split() for line in (pg_cluster.pgdata / "pg_hba.conf").read_text().splitlines()
-             if line.split("#", 1)[0].strip()]
-    assert rules and all(rule[-1] == "scram-sha-256" for rule in rules), rules
+    assert _methods(pg_cluster.pgdata / "pg_hba.conf") == {"scram-sha-256"}
     assert _mode(pg_cluster.socket_dir) == 0o700
     assert _mode(pg_cluster.socket_dir / f".s.PGSQL.{info.port}") == 0o700
     for secret in (pg_cluster.state_file, pg_cluster.log_file, pg_cluster.pgdata / "pg_hba.conf"):
@@ -141,6 +144,24 @@ def test_db_start_closes_a_cluster_left_open_by_an_older_antares(home, runner):
     second = runner.invoke(cli, ["db", "start"], env=env)  # said once
     assert second.exit_code == 0 and "upgraded" not in second.output, second.output
     assert runner.invoke(cli, ["db", "status"], env=env).exit_code == 0
+
+
+def test_db_start_upgrades_a_stopped_old_cluster_before_starting_it(home, runner):
+    cluster = LocalCluster(home)
+    cluster.start()
+    cluster.stop()
+    (cluster.pgdata / "pg_hba.conf").write_text("local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
+    os.chmod(cluster.socket_dir, 0o755)
+    env = {"ANTARES_HOME": str(home)}
+    result = runner.invoke(cli, ["db", "start"], env=env)
+    assert result.exit_code == 0 and result.stdout.startswith("started"), result.output
+    assert result.stderr.count("upgraded the security of the embedded database") == 1, result.stderr
+    info = cluster.info()
+    attack, ran = _attack(cluster.socket_dir, info.port)
+    assert ran is None and "Permission denied" in attack.stderr, attack.stderr
+    bare = _psql(None, str(cluster.socket_dir), info.port, "SELECT 1")
+    assert bare.returncode != 0 and "no password supplied" in bare.stderr, bare.stderr
+    assert _methods(cluster.pgdata / "pg_hba.conf") == {"scram-sha-256"}
 
 
 # --------------------------------------------------------------------------- passwords
