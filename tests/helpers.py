@@ -110,6 +110,20 @@ def file_state(roots) -> dict:
     return state
 
 
+def antares_process(*args, env: dict, **popen):
+    """``antares ARGS`` in a new process (the venv's console script), stdout and stderr as text pipes.
+
+    ``env`` is added to this process's environment; ``popen`` goes to ``subprocess.Popen`` (e.g. ``umask=0``).
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = str(Path(sys.executable).with_name("antares"))
+    return subprocess.Popen([exe, *args], env={**os.environ, **env}, cwd="/", stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **popen)
+
+
 def create_database(cluster) -> str:
     """Create an empty database in ``cluster``; returns its URL."""
     from psycopg2 import sql

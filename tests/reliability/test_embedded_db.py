@@ -15,23 +15,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from antares.cli.main import cli
 from antares.db.local import LocalCluster
-from helpers import create_database, db_rows
-
-
-def _antares(*args, env: dict) -> subprocess.Popen:
-    """``antares ARGS`` in a new process (this interpreter, this checkout)."""
-    code = "import sys; from antares.cli.main import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.Popen([sys.executable, "-c", code, *args], env={**os.environ, **env}, cwd="/",
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+from helpers import antares_process, create_database, db_rows
 
 
 def _one_line(result) -> str:
@@ -75,7 +66,7 @@ def test_stale_postmaster_pid_of_an_unrelated_process(home, runner):
     assert runner.invoke(cli, ["db", "stop"], env=env).exit_code == 0
     assert not pid_file.exists()
     other = subprocess.Popen(["sleep", "600"], user="nobody", group="nogroup", extra_groups=[])
-    sleeper = other.pid
+    sleeper = other.pid  # alive, of another user, not a postmaster
     try:
         # the server died and its PID went to another user's process: the lock files still name it
         pid_file.write_text("\n".join([str(sleeper), *saved[1:]]) + "\n")
@@ -137,7 +128,7 @@ def test_read_only_antares_home(mount, runner):
 
 def test_two_db_start_at_once_on_a_new_home(home):
     env = {"ANTARES_HOME": str(home / "new")}
-    procs = [_antares("db", "start", env=env) for _ in range(2)]
+    procs = [antares_process("db", "start", env=env) for _ in range(2)]
     results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
     assert [code for code, _, _ in results] == [0, 0], results
     said = sorted("started" if out.startswith("started ") else "running" if out.startswith("already running: ") else out
@@ -150,7 +141,7 @@ def test_two_db_start_at_once_on_a_new_home(home):
 
 def test_three_init_at_once_on_a_new_database(pg_cluster):
     url = create_database(pg_cluster)
-    procs = [_antares("init", env={"ANTARES_DB_URL": url}) for _ in range(3)]
+    procs = [antares_process("init", env={"ANTARES_DB_URL": url}) for _ in range(3)]
     results = [(p.wait(timeout=600), *p.communicate()) for p in procs]
     assert [code for code, _, _ in results] == [0, 0, 0], results
     assert sum("PostGIS extension: created" in out for _, out, _ in results) == 1, results

@@ -15,7 +15,6 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -28,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from antares.cli.main import cli
 from antares.db.local import LocalCluster
+from helpers import antares_process
 
 
 def _psql(user: str | None, host: str, port: int, sql: str, password: str | None = None):
@@ -102,10 +102,8 @@ def test_another_user_cannot_reach_the_embedded_database(pg_cluster):
 
 def test_secret_files_are_private_under_a_permissive_umask(home):
     """Files are created 0600 (os.open with the mode), not written and restricted afterwards: umask 000 changes nothing."""
-    env = dict(os.environ, ANTARES_HOME=str(home))
-    code = "import os, sys; os.umask(0); from antares.cli.main import main; sys.exit(main(['db', 'start']))"
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    done = antares_process("db", "start", env={"ANTARES_HOME": str(home)}, umask=0)
+    assert done.wait(timeout=300) == 0, done.communicate()
     cluster = LocalCluster(home)
     assert {p.name: oct(_mode(p)) for p in (cluster.state_file, cluster.log_file)} == \
         {"db.json": "0o600", "postgres.log": "0o600"}
