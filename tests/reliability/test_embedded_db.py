@@ -73,6 +73,8 @@ def test_stale_postmaster_pid_of_an_unrelated_process(home, runner):
         (home / "run" / f".s.PGSQL.{saved[3]}.lock").write_text(f"{sleeper}\n{home / 'pgdata'}\n")
         before = runner.invoke(cli, ["db", "status"], env=env)
         assert before.exit_code == 1 and "not running" in before.output, before.output
+        line = _one_line(runner.invoke(cli, ["list", "runs"], env=env))  # not "connection refused"
+        assert "is not running" in line and "antares db start" in line, line
 
         started = runner.invoke(cli, ["db", "start"], env=env)
         assert started.exit_code == 0, started.output
