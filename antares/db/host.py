@@ -42,6 +42,7 @@ def write_private(path: Path, text: str, owner: tuple[int, int] | None = None) -
 
 
 def alive(pid: int) -> bool:
+    """True if a process ``pid`` exists (of any user)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -52,6 +53,7 @@ def alive(pid: int) -> bool:
 
 
 def process_name(pid: int) -> str:
+    """The program of process ``pid`` (``argv[0]`` from ``/proc/PID/cmdline``), ``?`` when unknown."""
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace") or "?"
     except OSError:
@@ -65,6 +67,18 @@ def is_postmaster_of(pid: int, pgdata: Path) -> bool:
     where that link is not readable (a process of another user when antares is not root),
     its command line (``postgres -D PGDATA ...``) is compared. Without ``/proc``, a live
     PID is taken for the server.
+
+    Parameters
+    ----------
+    pid : int
+        The PID read from ``postmaster.pid``.
+    pgdata : Path
+        The data directory.
+
+    Returns
+    -------
+    bool
+        False for a dead PID and for a live process that is something else (the PID was reused).
     """
     if not alive(pid):
         return False
