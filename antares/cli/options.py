@@ -75,6 +75,11 @@ def period(begin: str | None, end: str | None, both: bool = True) -> tuple | Non
     return begin, end
 
 
+trust_pickle_option = click.option(
+    "--trust-pickle", is_flag=True,
+    help="Load a model that an earlier antares stored as a pickle and re-save it in the safe skops format. "
+         "A pickle runs any code written into the database: only for a database no one else can write to.")
+
 scheduler_option = click.option(
     "-sc", "--scheduler", default=None,
     help="dask scheduler: tcp://HOST:PORT or a scheduler file; 'sync' runs in this process. Default: a local cluster.")
