@@ -294,7 +294,7 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
     run_params = {"product": product, "model": model, "segmentation": segmentation, "aggregation": aggregation,
                   "time": [str(t) for t in time] if time else None}
     # the executor first: an unreachable scheduler fails before anything is recorded
-    with task_runner(scheduler or settings.scheduler, workers or settings.workers) as run:
+    with task_runner(scheduler or settings.scheduler, workers or settings.workers, settings) as run:
         with session_scope(settings) as session:
             run_id = start_run(session, "model_predict_object", name, run_params,
                                {"product": product, "model": model, "segmentation": segmentation,

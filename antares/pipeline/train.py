@@ -257,7 +257,7 @@ def training_features(settings: Settings, product: str, training_set: str, area=
             jobs.append(SampleJob(url, product, measurements, tile, time, near, list(shapely.to_wkb(geoms[near])),
                                   with_pixels))
     parts, pix_ids, pix_values = [], [], []
-    with task_runner(scheduler or settings.scheduler, workers or settings.workers) as run:
+    with task_runner(scheduler or settings.scheduler, workers or settings.workers, settings) as run:
         for done, (job, result) in enumerate(run(sample_tile, jobs), 1):
             if isinstance(result, Exception):
                 raise result
