@@ -86,10 +86,10 @@ def task_runner(scheduler: str | None = None, workers: int = 2, settings=None) -
             kwargs = {"scheduler_file": scheduler} if not scheduler.startswith(("tcp://", "tls://", "inproc://")) else {"address": scheduler}
             if "scheduler_file" in kwargs and not os.path.exists(scheduler):
                 raise UsageError(f"scheduler {scheduler!r} is neither a tcp:// or tls:// address nor an existing scheduler file.")
-            if scheduler.startswith("tcp://"):
+            client = Client(timeout="10s", security=security, **kwargs)
+            if scheduler.startswith("tcp://"):  # once connected: a refusal stays one line
                 log.warning("warning: the dask scheduler %s is plain TCP: anyone who reaches it can run code as its workers' "
                             "user. Use tls:// with --tls-ca/--tls-cert/--tls-key (docs/security-models-dask.md).", scheduler)
-            client = Client(timeout="10s", security=security, **kwargs)
     except (OSError, TimeoutError) as exc:
         if cluster is not None:
             cluster.close()
