@@ -80,14 +80,14 @@ trust_pickle_option = click.option(
     help="Load a model that an earlier antares stored as a pickle and re-save it in the safe skops format. "
          "A pickle runs any code written into the database: only for a database no one else can write to.")
 
+SETTING_FLAGS = "antares.setting_flags"  # ctx.meta key: settings given as options, read by CliState.settings()
+
+
 def _setting_flag(ctx, param, value):
     """Keep a cluster option for :meth:`antares.cli.main.CliState.settings` (a flag > env > config file)."""
     if value is not None and value is not False:
         ctx.meta.setdefault(SETTING_FLAGS, {})[param.name] = value
     return value
-
-
-SETTING_FLAGS = "antares.setting_flags"
 
 
 def scheduler_option(fn):
@@ -108,4 +108,6 @@ def scheduler_option(fn):
     for option in reversed(options):
         fn = option(fn)
     return fn
+
+
 workers_option = click.option("--workers", type=int, default=None, help="Worker processes of the local cluster.")
