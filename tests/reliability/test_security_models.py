@@ -102,7 +102,7 @@ def test_planted_pickle_is_refused_and_never_run(runner, env, tmp_path):
     assert _blob(env["ANTARES_DB_URL"], "secm_evil")[:2] == b"\x80\x04"  # left as it was
 
 
-def test_trust_pickle_loads_a_legacy_blob_and_resaves_it_with_skops(runner, env, settings, tmp_path):
+def test_trust_pickle_loads_a_legacy_blob_and_resaves_it_with_skops(runner, env, tmp_path):
     import joblib
     import rasterio
 
