@@ -102,6 +102,10 @@ def test_local_cluster_refuses_other_clients_and_opens_no_http_port(tmp_path):
         ports = _listening_ports()
         assert int(port) in ports and len(ports) >= 5  # scheduler, 2 nannies, 2 workers
         assert [p for p in ports if _answers_http(p)] == []  # no dashboard, /info, metrics or proxy
+        import psutil
+
+        for child in psutil.Process().children(recursive=True):  # the run's key never on a command line
+            assert not any("PRIVATE KEY" in part for part in child.cmdline()), child.cmdline()
         probe = subprocess.run(["runuser", "-u", "nobody", "--", "/usr/bin/python3", "-c", PROBE, port],
                                capture_output=True, text=True, timeout=60)
         assert "refused: SSLError" in probe.stdout and "ALERT_HANDSHAKE_FAILURE" in probe.stdout, probe.stdout + probe.stderr

@@ -152,6 +152,39 @@ def test_trust_pickle_loads_a_legacy_blob_and_resaves_it_with_skops(runner, env,
     np.testing.assert_array_equal(maps[0], maps[1])
 
 
+def test_model_predict_object_refuses_a_pickle_and_runs_a_resaved_one_on_the_workers(runner, env, tmp_path):
+    """The object path: the check in the client, and the workers (a local cluster) loading the re-saved skops blob."""
+    import joblib
+
+    from antares.pipeline.train import load_model
+
+    seg = runner.invoke(cli, ["segment", "--algorithm", "slic", "-p", "secm_b10", "-n", "secm_seg", *BBOX,
+                              "--tile-size", "256", "--outdir", str(tmp_path / "seg")], env=env)
+    assert seg.exit_code == 0, seg.output
+    marker = tmp_path / "pwned"
+    _plant(env["ANTARES_DB_URL"], "secm_evil_obj", pickle.dumps(_Planted(marker)))
+    base = ["model_predict_object", "-p", "secm_b10", "-s", "secm_seg"]
+    refused = runner.invoke(cli, [*base, "-m", "secm_evil_obj", "-n", "secm_evil_objects"], env=env)
+    assert not marker.exists(), "the planted pickle ran"
+    assert refused.exit_code == 1 and "model 'secm_evil_obj' is stored as a pickle" in _one_line(refused)
+
+    estimator, _ = load_model(_settings(env), "secm_rf")
+    buffer = io.BytesIO()
+    joblib.dump(estimator, buffer, compress=3)
+    _plant(env["ANTARES_DB_URL"], "secm_legacy_obj", buffer.getvalue())
+    local = {k: v for k, v in env.items() if k != "ANTARES_SCHEDULER"}  # a local cluster: the workers read the blob
+    trusted = runner.invoke(cli, [*base, "-m", "secm_legacy_obj", "-n", "secm_legacy_objects", "--trust-pickle",
+                                  "--workers", "2"], env=local)
+    assert trusted.exit_code == 0, trusted.output
+    reference = runner.invoke(cli, [*base, "-m", "secm_rf", "-n", "secm_rf_objects"], env=env)
+    assert reference.exit_code == 0, reference.output
+    rows = ("SELECT p.segment_id, p.class_code, p.confidence FROM antares.prediction p JOIN antares.classification c "
+            "ON c.id = p.classification_id WHERE c.name = :n ORDER BY 1")
+    expected = db_rows(env["ANTARES_DB_URL"], rows, n="secm_rf_objects")
+    assert len(expected) > 20
+    assert db_rows(env["ANTARES_DB_URL"], rows, n="secm_legacy_objects") == expected
+
+
 def test_skops_blob_with_an_untrusted_type_is_refused_naming_it(runner, env, tmp_path):
     import os
 
