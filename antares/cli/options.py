@@ -81,10 +81,13 @@ trust_pickle_option = click.option(
          "A pickle runs any code written into the database: only for a database no one else can write to.")
 
 SETTING_FLAGS = "antares.setting_flags"  # ctx.meta key: settings given as options, read by CliState.settings()
+DASK_COMMAND = "antares.dask_command"  # ctx.meta key: the command runs tasks on dask (its TLS settings are checked)
 
 
 def _setting_flag(ctx, param, value):
     """Keep a cluster option for :meth:`antares.cli.main.CliState.settings` (a flag > env > config file)."""
+    if param.name == "scheduler":
+        ctx.meta[DASK_COMMAND] = True
     if value is not None and value is not False:
         ctx.meta.setdefault(SETTING_FLAGS, {})[param.name] = value
     return value

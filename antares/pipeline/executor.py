@@ -136,16 +136,18 @@ def cluster_security(settings, scheduler: str):
     files = {option: getattr(settings, key, None) for option, key in
              (("--tls-ca", "tls_ca"), ("--tls-cert", "tls_cert"), ("--tls-key", "tls_key"))}
     given = {option: path for option, path in files.items() if path is not None}
+    source = (getattr(settings, "sources", None) or {}).get("scheduler", "flag")
+    named = f"-sc {scheduler}" if source == "flag" else f"scheduler {scheduler} (from {source})"
     if not given:
         if scheduler.startswith("tls://"):
-            raise UsageError(f"-sc {scheduler} needs the cluster's CA, this client's certificate and key: give --tls-ca, "
+            raise UsageError(f"{named} needs the cluster's CA, this client's certificate and key: give --tls-ca, "
                              "--tls-cert and --tls-key (or dask: tls_ca/tls_cert/tls_key in the config file).")
         return None
     if len(given) < 3:
         missing = ", ".join(option for option in files if option not in given)
         raise UsageError(f"TLS needs --tls-ca, --tls-cert and --tls-key together; missing: {missing}.")
     if scheduler.startswith("tcp://"):
-        raise UsageError(f"--tls-ca/--tls-cert/--tls-key are given but -sc {scheduler} is plain TCP; write tls://{scheduler[6:]}.")
+        raise UsageError(f"--tls-ca/--tls-cert/--tls-key are given but {named} is plain TCP; write tls://{scheduler[6:]}.")
     for option, path in given.items():
         try:
             with open(path, "rb"):

@@ -238,3 +238,10 @@ def test_external_tls_scheduler_needs_its_files_and_a_private_key(runner, env, t
         lines = [line for line in result.output.splitlines() if line.strip()]
         assert len(lines) == 1 and message in lines[0], result.output
         assert not (tmp_path / "o").exists()
+    from_env = runner.invoke(cli, [*base[:-2], "--tls-ca", str(ca)], env={**env, "ANTARES_SCHEDULER": address})
+    assert from_env.exit_code == 2 and "TLS needs --tls-ca, --tls-cert and --tls-key together" in from_env.output
+    shown = runner.invoke(cli, ["config", "show"], env={**env, "ANTARES_SCHEDULER": address})  # not a dask command
+    assert shown.exit_code == 0 and address in shown.output, shown.output
+    env_only = runner.invoke(cli, [*base[:-2]], env={**env, "ANTARES_SCHEDULER": address})
+    assert env_only.exit_code == 2, env_only.output
+    assert f"scheduler {address} (from env ANTARES_SCHEDULER) needs the cluster's CA" in env_only.output
