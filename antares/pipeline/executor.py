@@ -95,6 +95,10 @@ def task_runner(scheduler: str | None = None, workers: int = 2, settings=None) -
             cluster.close()
         raise AntaresError(f"cannot reach the dask scheduler {scheduler}: {exc}. Check the address (tls://HOST:8786), "
                            "the TLS files, or leave -sc out to use a local cluster.") from exc
+    except BaseException:  # a refusal, an interrupt: no cluster left behind
+        if cluster is not None:
+            cluster.close()
+        raise
     if dashboard:
         _log_dashboard(client)
 
