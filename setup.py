@@ -48,7 +48,9 @@ setup(
         "scikit-image>=0.22",  # slic and felzenszwalb segmenters
         "scikit-learn>=1.3",  # random forest, cross-validation, accuracy metrics
         "lightgbm>=4",
-        "joblib>=1.3",  # model serialisation
+        "skops>=0.10",  # model serialisation that cannot run code on load (trusted-types list)
+        "joblib>=1.3",  # reads the pickled models of earlier versions (--trust-pickle)
+        "cryptography>=41",  # per-run TLS certificates of the local dask cluster (Security.temporary)
         "matplotlib>=3.7",  # confusion-matrix plots and map quicklooks
     ],
     extras_require={

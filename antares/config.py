@@ -7,8 +7,12 @@ The config file is YAML::
       url: postgresql+psycopg2://user:password@host:5432/antares   # unset: embedded database
       pg_bin: /usr/lib/postgresql/15/bin                            # unset: found automatically
     dask:
-      scheduler: tcp://scheduler:8786   # unset: a local cluster
+      scheduler: tls://scheduler:8786   # unset: a local cluster (TLS, a certificate per run)
       workers: 2                         # processes of the local cluster
+      dashboard: false                   # true: keep the dask dashboard and print its address
+      tls_ca: /etc/antares/dask-ca.pem   # with a tls:// scheduler: the cluster's CA,
+      tls_cert: /etc/antares/dask.pem    #   this client's certificate
+      tls_key: /etc/antares/dask.key     #   and its private key (mode 0600)
 
 It is looked for at ``--config FILE``, then ``$ANTARES_CONFIG``, then
 ``~/.config/antares/antares.yaml``. An explicitly named file that does not exist is an
@@ -42,8 +46,13 @@ _KEYS = (
     _Key("pg_bin", ("db", "pg_bin"), "ANTARES_PG_BIN", None, Path),
     _Key("scheduler", ("dask", "scheduler"), "ANTARES_SCHEDULER", None, str),
     _Key("workers", ("dask", "workers"), "ANTARES_WORKERS", 2, int),
+    _Key("dashboard", ("dask", "dashboard"), "ANTARES_DASHBOARD", False, bool),
+    _Key("tls_ca", ("dask", "tls_ca"), "ANTARES_TLS_CA", None, Path),
+    _Key("tls_cert", ("dask", "tls_cert"), "ANTARES_TLS_CERT", None, Path),
+    _Key("tls_key", ("dask", "tls_key"), "ANTARES_TLS_KEY", None, Path),
 )
 KEY_NAMES = tuple(k.name for k in _KEYS)
+_BOOLEANS = {"true": True, "yes": True, "1": True, "on": True, "false": False, "no": False, "0": False, "off": False}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +73,11 @@ class Settings:
         scheduler file; ``None`` starts a local cluster.
     workers : int
         Number of worker processes of the local cluster.
+    dashboard : bool
+        Keep the dask dashboard (off by default) and print its address.
+    tls_ca, tls_cert, tls_key : pathlib.Path or None
+        PEM files of the CA, the client certificate and its key with which to reach a
+        ``tls://`` scheduler (:func:`antares.pipeline.executor.cluster_security`).
     config_file : pathlib.Path or None
         The config file that was read, if any.
     sources : dict
@@ -76,6 +90,10 @@ class Settings:
     pg_bin: Path | None
     scheduler: str | None
     workers: int
+    dashboard: bool = False
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     config_file: Path | None = None
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
@@ -118,8 +136,14 @@ def _lookup(data: dict, path: tuple[str, ...]):
 
 def _convert(key: _Key, value: Any, source: str):
     if value is None or value == "":
-        return None
+        return False if key.kind is bool else None
     try:
+        if key.kind is bool:
+            if isinstance(value, bool):
+                return value
+            if str(value).strip().lower() in _BOOLEANS:
+                return _BOOLEANS[str(value).strip().lower()]
+            raise ValueError
         if key.kind is Path:
             return Path(str(value)).expanduser()
         if key.kind is int:
@@ -130,7 +154,8 @@ def _convert(key: _Key, value: Any, source: str):
         return str(value)
     except (TypeError, ValueError):
         raise ConfigError(
-            f"setting '{key.name}' from {source} must be {'an integer >= 1' if key.kind is int else 'a string'}. Got {value!r}."
+            f"setting '{key.name}' from {source} must be "
+            f"{ {int: 'an integer >= 1', bool: 'true or false'}.get(key.kind, 'a string')}. Got {value!r}."
         ) from None
 
 

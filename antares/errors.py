@@ -31,6 +31,10 @@ class NotFoundError(AntaresError, LookupError):
     """A named object (region, product, run, ...) does not exist."""
 
 
+class UntrustedModelError(AntaresError):
+    """A stored model would run code when loaded (a pickle) or holds a type antares does not load."""
+
+
 class AlreadyExistsError(AntaresError):
     """A named object exists already and ``--overwrite`` was not given."""
 

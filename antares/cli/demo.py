@@ -98,7 +98,7 @@ def demo(state: CliState, data, out, year, dry_run):
         return
     from antares.pipeline.train import load_model
 
-    _, meta = load_model(settings, "demo_rf")
+    _, meta = load_model(settings, "demo_rf", estimator=False)
     png = quicklook(out / "demo_map.tif", meta["legend"], out / "demo_map.png",
                     f"antares demo: tree-cover classes of objects, {year} (model demo_rf)")
     click.echo("")

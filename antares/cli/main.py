@@ -62,9 +62,19 @@ class CliState:
 
     def settings(self, **flags):
         """Resolve the settings, with command-line ``flags`` taking precedence."""
+        from antares.cli.options import DASK_COMMAND, SETTING_FLAGS
         from antares.config import load_settings
 
-        return load_settings(flags=flags, config_file=self.config_file)
+        context = click.get_current_context(silent=True)
+        meta = context.meta if context is not None else {}
+        settings = load_settings(flags={**meta.get(SETTING_FLAGS, {}), **flags}, config_file=self.config_file)
+        scheduler = settings.scheduler or ""
+        if meta.get(DASK_COMMAND) and (scheduler.startswith("tls://") or (
+                scheduler and scheduler != "sync" and (settings.tls_ca or settings.tls_cert or settings.tls_key))):
+            from antares.pipeline.executor import cluster_security
+
+            cluster_security(settings, scheduler)  # TLS files checked before any work
+        return settings
 
 
 class CliError(click.ClickException):

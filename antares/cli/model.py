@@ -111,7 +111,7 @@ def show(state: CliState, name, as_json):
     from antares.legend import LegendEntry
     from antares.pipeline.train import cv_lines, load_model
 
-    _, meta = load_model(state.settings(), name)
+    _, meta = load_model(state.settings(), name, estimator=False)
     if as_json:
         echo_json(meta)
         return
@@ -124,6 +124,8 @@ def show(state: CliState, name, as_json):
     click.echo("samples per class: " + ", ".join(f"{names.get(int(c), c)} {n}" for c, n in meta["samples_per_class"].items()))
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v)
     click.echo(f"versions: {versions}")
+    click.echo("stored as: " + ("skops" if meta["format"] == "skops" else
+                                "pickle (loads only with --trust-pickle, then re-saved with skops)"))
     if meta.get("cv"):
         for line in cv_lines(meta["cv"], legend):
             click.echo(line)

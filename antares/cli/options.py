@@ -75,7 +75,42 @@ def period(begin: str | None, end: str | None, both: bool = True) -> tuple | Non
     return begin, end
 
 
-scheduler_option = click.option(
-    "-sc", "--scheduler", default=None,
-    help="dask scheduler: tcp://HOST:PORT or a scheduler file; 'sync' runs in this process. Default: a local cluster.")
+trust_pickle_option = click.option(
+    "--trust-pickle", is_flag=True,
+    help="Load a model that an earlier antares stored as a pickle and re-save it in the safe skops format. "
+         "A pickle runs any code written into the database: only for a database no one else can write to.")
+
+SETTING_FLAGS = "antares.setting_flags"  # ctx.meta key: settings given as options, read by CliState.settings()
+DASK_COMMAND = "antares.dask_command"  # ctx.meta key: the command runs tasks on dask (its TLS settings are checked)
+
+
+def _setting_flag(ctx, param, value):
+    """Keep a cluster option for :meth:`antares.cli.main.CliState.settings` (a flag > env > config file)."""
+    if param.name == "scheduler":
+        ctx.meta[DASK_COMMAND] = True
+    if value is not None and value is not False:
+        ctx.meta.setdefault(SETTING_FLAGS, {})[param.name] = value
+    return value
+
+
+def scheduler_option(fn):
+    """-sc SCHEDULER, --dashboard and --tls-ca/--tls-cert/--tls-key (settings ``dashboard``, ``tls_*``)."""
+    options = [
+        click.option("-sc", "--scheduler", default=None, callback=_setting_flag,
+                     help="dask scheduler: tls://HOST:PORT (or tcp://, unencrypted) or a scheduler file; 'sync' runs in "
+                          "this process. Default: a local cluster over TLS with a certificate made for the run."),
+        click.option("--dashboard", is_flag=True, default=False, expose_value=False, callback=_setting_flag,
+                     help="Keep the dask dashboard (off by default) and print its address."),
+        click.option("--tls-ca", "tls_ca", default=None, metavar="PEM", expose_value=False, callback=_setting_flag,
+                     help="CA certificate of a tls:// scheduler's cluster."),
+        click.option("--tls-cert", "tls_cert", default=None, metavar="PEM", expose_value=False, callback=_setting_flag,
+                     help="Certificate of this client, signed by that CA."),
+        click.option("--tls-key", "tls_key", default=None, metavar="PEM", expose_value=False, callback=_setting_flag,
+                     help="Private key of the certificate (mode 0600)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 workers_option = click.option("--workers", type=int, default=None, help="Worker processes of the local cluster.")

@@ -6,7 +6,8 @@ import click
 
 from antares.cli.main import CliState
 from antares.cli.model import optional_area
-from antares.cli.options import DATE, area_options, overwrite_option, period, scheduler_option, workers_option
+from antares.cli.options import (DATE, area_options, overwrite_option, period, scheduler_option, trust_pickle_option,
+                                 workers_option)
 from antares.cli.output import tile_progress
 
 
@@ -26,9 +27,10 @@ Examples:
 @scheduler_option
 @workers_option
 @overwrite_option
+@trust_pickle_option
 @click.pass_obj
 def model_predict_object(state: CliState, product, model, segmentation, region, bbox, bbox_crs, lat, long, name,
-                         aggregation, begin, end, scheduler, workers, overwrite):
+                         aggregation, begin, end, scheduler, workers, overwrite, trust_pickle):
     """Classify every object of a segmentation: class (legend code), confidence and entropy, stored in PostGIS.
 
     Object features are the NaN-aware aggregate of all the object's pixels, computed per tile
@@ -43,7 +45,7 @@ def model_predict_object(state: CliState, product, model, segmentation, region, 
     area = optional_area(settings, region, bbox, bbox_crs, lat, long)
     with tile_progress(state.quiet, "tiles") as progress:
         report = predict(settings, product, model, segmentation, name, area, aggregation, scheduler, workers,
-                         time, overwrite, progress)
+                         time, overwrite, progress, trust_pickle)
     for line in report.lines():
         click.echo(line)
 
@@ -63,9 +65,10 @@ Examples:
 @scheduler_option
 @workers_option
 @overwrite_option
+@trust_pickle_option
 @click.pass_obj
 def model_predict(state: CliState, product, model, region, bbox, bbox_crs, lat, long, name, begin, end, outdir,
-                  scheduler, workers, overwrite):
+                  scheduler, workers, overwrite, trust_pickle):
     """Classify every pixel of a product: an indexed product of class codes (0 = nodata) and confidence.
 
     One task per dataset (tile) of the product; tiles already written are skipped, so an
@@ -79,5 +82,5 @@ def model_predict(state: CliState, product, model, region, bbox, bbox_crs, lat, 
     area = optional_area(settings, region, bbox, bbox_crs, lat, long)
     with tile_progress(state.quiet, "tiles") as progress:
         report = run(settings, product, model, name, area, time, scheduler, workers,
-                     overwrite, outdir, progress)
+                     overwrite, outdir, progress, trust_pickle)
     echo_report(report.lines(), bool(report.failed))

@@ -1,8 +1,8 @@
 """Classifiers for object- and pixel-based land-cover mapping (scikit-learn estimator contract).
 
 ``rf`` is scikit-learn's RandomForestClassifier, ``lightgbm`` LightGBM's LGBMClassifier.
-Parameters are validated against the estimator itself; models are stored with joblib
-plus JSON metadata (see :mod:`antares.models.store`).
+Parameters are validated against the estimator itself; models are stored with skops (a
+format that cannot run code on load) plus JSON metadata (see :mod:`antares.models.store`).
 """
 
 from antares.models.registry import MODELS, estimator_params, make_estimator, parse_params

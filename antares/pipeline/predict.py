@@ -84,7 +84,7 @@ def _model(url: str, model_id: int):
         engine.dispose()
     if blob is None:
         raise NotFoundError(f"model id {model_id} disappeared from the database during the run.")
-    estimator = deserialize(blob)
+    estimator = deserialize(blob, f"id {model_id}")
     if hasattr(estimator, "n_jobs"):
         estimator.set_params(n_jobs=1)  # one thread per dask worker process
     return estimator
@@ -205,7 +205,7 @@ def _copy_predictions(conn, classification_id: int, ids, classes, confidence, en
 
 def model_predict_object(settings: Settings, product: str, model: str, segmentation: str, name: str, area=None,
                          aggregation: str | None = None, scheduler: str | None = None, workers: int | None = None,
-                         time=None, overwrite: bool = False, progress=None) -> PredictReport:
+                         time=None, overwrite: bool = False, progress=None, trust_pickle: bool = False) -> PredictReport:
     """Classify every object of ``segmentation`` with ``model`` from the features of ``product``.
 
     Parameters
@@ -222,6 +222,9 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
         NaN-aware per-object aggregation; default the model's (mean for pixel models).
     time : (begin, end), optional
         The product's period, when it has several.
+    trust_pickle : bool
+        Load a model stored as a pickle by an earlier antares, and re-save it with skops
+        (see :func:`antares.pipeline.train.load_model`).
 
     Raises
     ------
@@ -229,7 +232,10 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
         Unknown product, model or segmentation (the known ones are listed).
     InvalidInputError
         Feature names differ from the model's (missing/extra listed); the segmentation
-        is on another grid than the product.
+        is on another grid than the product; the model was stored with another major
+        version of its libraries.
+    UntrustedModelError
+        The model is a pickle and ``trust_pickle`` is False, or holds an untrusted type.
     AlreadyExistsError
         Classification ``name`` exists and ``overwrite`` is False.
     """
@@ -257,7 +263,7 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
             raise NotFoundError(f"segmentation '{segmentation}' does not exist; segmentations: {', '.join(known) or '(none)'}. "
                                 "Create one with 'antares segment'.")
     engine.dispose()
-    estimator, meta = load_model(settings, model)
+    estimator, meta = load_model(settings, model, trust_pickle)
     if hasattr(estimator, "n_jobs"):
         estimator.set_params(n_jobs=1)  # as on the workers: the same summation order
     aggregation = aggregation or meta.get("aggregation") or "mean"
@@ -288,7 +294,7 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
     run_params = {"product": product, "model": model, "segmentation": segmentation, "aggregation": aggregation,
                   "time": [str(t) for t in time] if time else None}
     # the executor first: an unreachable scheduler fails before anything is recorded
-    with task_runner(scheduler or settings.scheduler, workers or settings.workers) as run:
+    with task_runner(scheduler or settings.scheduler, workers or settings.workers, settings) as run:
         with session_scope(settings) as session:
             run_id = start_run(session, "model_predict_object", name, run_params,
                                {"product": product, "model": model, "segmentation": segmentation,

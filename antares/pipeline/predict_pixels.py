@@ -110,15 +110,21 @@ def predict_pixels(job: PixelJob) -> list:
 
 def model_predict(settings: Settings, product: str, model: str, name: str, area=None, time=None,
                   scheduler: str | None = None, workers: int | None = None, overwrite: bool = False,
-                  outdir=None, progress=None) -> PixelReport:
+                  outdir=None, progress=None, trust_pickle: bool = False) -> PixelReport:
     """Classify every pixel of ``product`` with ``model`` into the indexed product ``name``.
+
+    ``trust_pickle`` loads a model stored as a pickle by an earlier antares and re-saves it
+    with skops before any tile is read (see :func:`antares.pipeline.train.load_model`).
 
     Raises
     ------
     NotFoundError
         Unknown product or model, or no dataset in the area/period.
     InvalidInputError
-        The product's measurements are not the model's features (missing/extra listed).
+        The product's measurements are not the model's features (missing/extra listed);
+        the model was stored with another major version of its libraries.
+    UntrustedModelError
+        The model is a pickle and ``trust_pickle`` is False, or holds an untrusted type.
     AlreadyExistsError
         ``name`` is a product that is not a classification of this model.
     """
@@ -133,7 +139,7 @@ def model_predict(settings: Settings, product: str, model: str, name: str, area=
 
     open_database(settings).dispose()
     url = database_url(settings)
-    _, meta = load_model(settings, model)
+    _, meta = load_model(settings, model, trust_pickle)  # checked (and re-saved) before the workers read it
     dtype = "uint8" if max(e["code"] for e in meta["legend"]) <= 255 else "uint16"
     out_def = classified_product(name, model, meta["legend"], dtype)
     outdir = check_output_dir(Path(outdir) if outdir else settings.home / "products" / name)

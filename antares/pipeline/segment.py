@@ -342,7 +342,7 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
                   "margin": margin, "standardisation": {"mean": mean, "std": std}, "area_wkt": area.to_crs("EPSG:4326").wkt,
                   "labels": {k: v for k, v in (labels or {}).items() if v is not None}}
     try:
-        with task_runner(scheduler or settings.scheduler, workers or settings.workers) as run, \
+        with task_runner(scheduler or settings.scheduler, workers or settings.workers, settings) as run, \
                 open(rows_file, "w", newline="") as fh:
             with session_scope(settings) as session:
                 run_id = start_run(session, "segment", name, run_params, {"product": product, "datasets": len(source_ids)})

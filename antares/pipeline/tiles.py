@@ -74,7 +74,7 @@ def run_tiles(settings: Settings, kind: str, name: str, params: dict, inputs: di
     failures: list[tuple[tuple[int, int], str]] = []
     done = 0
     # the executor starts first: an unreachable scheduler fails before anything is recorded
-    with task_runner(scheduler or settings.scheduler, workers or settings.workers) as run:
+    with task_runner(scheduler or settings.scheduler, workers or settings.workers, settings) as run:
         with session_scope(settings) as session:
             run_id = start_run(session, kind, name, params, inputs)
         try:

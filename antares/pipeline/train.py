@@ -257,7 +257,7 @@ def training_features(settings: Settings, product: str, training_set: str, area=
             jobs.append(SampleJob(url, product, measurements, tile, time, near, list(shapely.to_wkb(geoms[near])),
                                   with_pixels))
     parts, pix_ids, pix_values = [], [], []
-    with task_runner(scheduler or settings.scheduler, workers or settings.workers) as run:
+    with task_runner(scheduler or settings.scheduler, workers or settings.workers, settings) as run:
         for done, (job, result) in enumerate(run(sample_tile, jobs), 1):
             if isinstance(result, Exception):
                 raise result
@@ -409,16 +409,38 @@ def _jsonable(value):
     return value
 
 
-def load_model(settings: Settings, name: str):
-    """(estimator, metadata, scheme id) of stored model ``name``. NotFoundError lists the models."""
+def load_model(settings: Settings, name: str, trust_pickle: bool = False, estimator: bool = True):
+    """(estimator, metadata) of stored model ``name``; the metadata also holds its id, kind, scheme id and format.
+
+    Parameters
+    ----------
+    name : str
+        The model's name.
+    trust_pickle : bool
+        Load a model stored as a pickle by an earlier antares (it runs any code written
+        into the database), then re-save it in the skops format.
+    estimator : bool
+        False: return ``(None, metadata)`` without reading the blob (nothing checked).
+
+    Raises
+    ------
+    NotFoundError
+        No model ``name`` (the models are listed).
+    UntrustedModelError
+        A pickle without ``trust_pickle``, or a type outside the trusted ones (named).
+    InvalidInputError
+        The model was stored with another major version of scikit-learn, LightGBM or skops
+        (both versions named); another minor version only warns.
+    """
     import sqlalchemy as sa
 
     from antares.db.engine import session_scope
     from antares.db.schema import Model
-    from antares.models.store import deserialize
+    from antares.models.store import FORMAT, blob_format, check_versions, deserialize
 
     with session_scope(settings) as session:
-        row = session.execute(sa.select(Model.blob, Model.meta, Model.scheme_id, Model.kind, Model.id)
+        row = session.execute(sa.select(Model.blob if estimator else sa.func.substring(Model.blob, 1, 4).label("blob"),
+                                        Model.meta, Model.scheme_id, Model.kind, Model.id)
                               .where(Model.name == name)).first()
         if row is None:
             known = list(session.scalars(sa.select(Model.name).order_by(Model.name)))
@@ -426,7 +448,38 @@ def load_model(settings: Settings, name: str):
                                 "Fit one with 'antares model_fit'.")
     meta = dict(row.meta)
     meta["id"], meta["kind"], meta["scheme_id"] = row.id, row.kind, row.scheme_id
-    return deserialize(row.blob), meta
+    meta["format"] = blob_format(row.blob)
+    if not estimator:
+        return None, meta
+    libraries = ["scikit-learn"] + (["lightgbm"] if row.kind == "lightgbm" else []) + \
+        (["skops"] if meta["format"] == FORMAT else [])
+    check_versions(name, meta.get("versions") or {}, libraries)
+    fitted = deserialize(row.blob, name, trust_pickle)
+    if meta["format"] != FORMAT:
+        meta = _resave(settings, name, row.id, fitted, meta)
+    return fitted, meta
+
+
+def _resave(settings: Settings, name: str, model_id: int, estimator, meta: dict) -> dict:
+    """Replace the pickled blob of model ``model_id`` by its skops blob (checked by reading it back); the new metadata."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from antares.db.engine import session_scope
+    from antares.db.schema import Model
+    from antares.models.store import FORMAT, deserialize, library_versions, serialize
+
+    blob = serialize(estimator)
+    deserialize(blob, name)  # a blob that cannot be read back is not written
+    stored = {k: v for k, v in meta.items() if k not in ("id", "kind", "scheme_id", "format")}
+    stored["resaved"] = {"from": "pickle", "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                         "versions": stored.get("versions")}
+    stored["versions"] = library_versions()
+    with session_scope(settings) as session:
+        session.execute(sa.update(Model).where(Model.id == model_id).values(blob=blob, meta=_jsonable(stored)))
+    log.warning("model '%s' was a pickle; re-saved in the skops format (loads without --trust-pickle from now on).", name)
+    return {**stored, "id": model_id, "kind": meta["kind"], "scheme_id": meta["scheme_id"], "format": FORMAT}
 
 
 def list_models(settings: Settings) -> list[dict]:

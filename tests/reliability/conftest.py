@@ -18,6 +18,8 @@ MODULES = {
     "test_database_fault.py": ("database restart", None),
     "test_security.py": ("attacks and leaks refused", None),
     "test_embedded_db.py": ("embedded database faults", None),
+    "test_security_models.py": ("model-loading attacks and checks", None),
+    "test_security_dask.py": ("dask cluster attacks", None),
 }
 WEIGHTS = {  # scenarios in one test function
     "test_segment_and_predict_killed_then_resumed": 2,  # segment killed, model_predict_object killed

@@ -380,6 +380,13 @@ CASES = [
          2, "-b and -e go together", "-b without -e"),
     case("predict-unreachable-scheduler", [*PREDICT[:-1], NO_SCHEDULER],
          1, f"cannot reach the dask scheduler {NO_SCHEDULER}", f"-sc {NO_SCHEDULER}"),
+    case("predict-tls-scheduler-without-certificates", [*PREDICT[:-1], "tls://127.0.0.1:1"],
+         2, "-sc tls://127.0.0.1:1 needs the cluster's CA, this client's certificate and key: give --tls-ca, --tls-cert "
+            "and --tls-key", "-sc tls:// without --tls-ca/--tls-cert/--tls-key"),
+    case("predict-tls-files-with-tcp-scheduler", [*PREDICT[:-1], NO_SCHEDULER, "--tls-ca", "@bad/ca.pem",
+                                                  "--tls-cert", "@bad/cert.pem", "--tls-key", "@bad/key.pem"],
+         2, f"--tls-ca/--tls-cert/--tls-key are given but -sc {NO_SCHEDULER} is plain TCP; write tls://127.0.0.1:1",
+         "--tls-* files with a tcp:// scheduler"),
     case("model_predict-unwritable-outdir", ["model_predict", "-p", "rel_b10", "-m", "rel_rf", "--name", "rel_px_bad",
                                              "--outdir", "/proc/x", "-sc", "sync"],
          1, "cannot write --outdir /proc/x", "--outdir /proc/x"),

@@ -97,3 +97,22 @@ def test_example_config_file_is_valid():
     example = Path(__file__).resolve().parents[2] / "config" / "antares.example.yaml"
     s = load_settings(config_file=example, environ={})
     assert all(src.startswith("file") or src == "default" for src in s.sources.values())
+
+
+@pytest.mark.parametrize("raw, expected", [("yes", True), ("1", True), ("false", False), ("OFF", False)])
+def test_dashboard_setting_is_a_boolean(raw, expected):
+    assert load_settings(environ={"ANTARES_DASHBOARD": raw}).dashboard is expected
+
+
+def test_dashboard_setting_refuses_other_words():
+    with pytest.raises(ConfigError, match="setting 'dashboard' from env ANTARES_DASHBOARD must be true or false. Got 'maybe'"):
+        load_settings(environ={"ANTARES_DASHBOARD": "maybe"})
+
+
+def test_tls_files_from_the_config_file(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("dask:\n  scheduler: tls://10.0.0.5:8786\n  tls_ca: ~/tls/ca.pem\n  tls_cert: /etc/c.pem\n"
+                   "  tls_key: /etc/c.key\n")
+    s = load_settings(config_file=cfg, environ={})
+    assert s.tls_ca == Path("~/tls/ca.pem").expanduser() and s.tls_cert == Path("/etc/c.pem")
+    assert s.tls_key == Path("/etc/c.key") and s.sources["tls_key"] == f"file {cfg}" and s.dashboard is False

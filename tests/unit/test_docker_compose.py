@@ -244,3 +244,13 @@ def test_dockerignore_keeps_local_state_out_of_the_image():
     patterns = {line.strip() for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()}
     assert {".venv", ".git", "*.egg-info", ".pytest_cache"} <= patterns
     assert any("__pycache__" in p for p in patterns)
+
+
+def test_scheduler_and_dashboard_published_on_localhost_only(services):
+    """A published port without a host address listens on every interface of the host (docs/security-models-dask.md)."""
+    ports = services["scheduler"].get("ports") or []
+    assert ports
+    for entry in ports:
+        host_ip = entry.get("host_ip") if isinstance(entry, dict) else (str(entry).split(":")[0]
+                                                                         if str(entry).count(":") == 2 else None)
+        assert host_ip == "127.0.0.1", entry
