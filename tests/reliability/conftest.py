@@ -16,6 +16,7 @@ MODULES = {
     "test_concurrency.py": ("concurrent runs", None),
     "test_idempotence.py": ("idempotent commands", "test_second_run_is_a_noop_or_refused_and_overwrite_replaces"),
     "test_database_fault.py": ("database restart", None),
+    "test_full_disk.py": ("full-disk writes", None),
 }
 WEIGHTS = {  # scenarios in one test function
     "test_segment_and_predict_killed_then_resumed": 2,  # segment killed, model_predict_object killed
