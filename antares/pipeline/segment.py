@@ -298,6 +298,9 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
         Unknown product, a band not in the product (its measurements are listed), no datasets in the area.
     AlreadyExistsError
         ``name`` exists and ``overwrite`` is False.
+    WriteError
+        The work rasters, the polygon rows or a label COG could not be written (a full disk ...):
+        the free space is named, nothing is stored and the run is recorded ``failed``.
     """
     import sqlalchemy as sa
 
