@@ -98,8 +98,12 @@ def reserve_file(path: str | Path, nbytes: int, fix: str = "free some space or s
     path = Path(path)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        if nbytes > 0:
+        if nbytes > 0 and hasattr(os, "posix_fallocate"):
             os.posix_fallocate(fd, 0, nbytes)
+        elif nbytes > 0:  # macOS has no posix_fallocate: zeros written allocate the blocks too
+            chunk = bytes(min(nbytes, 2**20))
+            for start in range(0, nbytes, len(chunk)):
+                os.write(fd, chunk[:nbytes - start])
     except OSError as exc:
         os.close(fd)
         path.unlink(missing_ok=True)
