@@ -15,7 +15,7 @@ INTRO = """Six suites under `tests/reliability/` run with `make test` (`pytest -
 that ran them, one line says what they exercised (only passing tests count):
 
 ```
-reliability: {n_ok} bad inputs, 3 crash/resume, 6 concurrent runs, 17 idempotent commands, 1 database restart, 7 full-disk writes exercised
+reliability: {n_ok} bad inputs, 3 crash/resume, 6 concurrent runs, 17 idempotent commands, 1 database restart, 8 full-disk writes exercised
 ```
 
 (printed by `tests/reliability/conftest.py`). The sections below: bad inputs, idempotence, database faults,
@@ -124,16 +124,18 @@ antares: error: cannot write /data/out/map.tif: gdal_rasterize could not write w
 - `segment`'s work rasters (numpy memmaps in `$ANTARES_HOME/work`) are created with their blocks reserved
   (`os.posix_fallocate`), so a full disk fails at once, saying how much is needed, instead of killing the process
   with SIGBUS mid-run; eo3 documents, QML styles, `validate --json` and `prepare_metadata` files go through the
-  same atomic writer.
+  same atomic writer, and `validate --plot` reports its PNG the same way (no report is stored with `--log` when
+  a file failed).
 
 `tests/reliability/test_full_disk.py` mounts small tmpfs file systems (`mount -t tmpfs -o size=64k|100k|200k`, as
 root, as CI runs; no error is injected) and runs, on a real chain (the Brandenburg scene, OSM polygons, a random
 forest, a slic segmentation and its classification): `db_to_raster`, `db_to_vector` to GPKG, FlatGeobuf and
-Shapefile, `segment` with `--outdir` on the small disk, `segment` with `ANTARES_HOME` on it, and `ingest`. Each
-must exit 1 with the one line, leave nothing on the small disk, and store or index nothing under its name. On
-the old code all 7 failed: exit 0 with a partial raster, `unexpected DataSourceError`, one error line per tile,
-and a SIGBUS that killed pytest. Not covered: the DEM preparer's slope/aspect COGs and `validate --plot` PNGs
-report a full disk as an OSError line without the free space.
+Shapefile, `segment` with `--outdir` on the small disk, `segment` with `ANTARES_HOME` on it, `ingest`, and
+`validate --json`/`--plot`. Each must exit 1 with the one line, leave nothing on the small disk, and store or
+index nothing under its name. On the old code all 8 failed: exit 0 with a partial raster, `unexpected
+DataSourceError` or `unexpected OSError`, one error line per tile, and a SIGBUS that killed pytest. Not covered:
+the DEM preparer's slope/aspect COGs (`prepare_metadata -d dem`) still report a full disk as an error without the
+free space.
 **Samples that share a pixel.** Polygons are burnt into label rasters (overlapping ones in separate layers),
 but points are never burnt: each reads the pixel under it (the floor of its pixel coordinates), so points of
 different classes in one pixel, or a point inside a polygon, each get that pixel's values. Before, later samples
