@@ -69,6 +69,11 @@ def write_failure(path: str | Path, exc: BaseException, fix: str = "free some sp
         What the OS or GDAL raised (its message is cut to one line of at most 200 characters).
     fix : str
         What to do, e.g. ``"free some space or choose another --outdir"``.
+
+    Returns
+    -------
+    WriteError
+        ``exc`` itself when it is one already.
     """
     from antares.errors import WriteError
 
@@ -80,8 +85,17 @@ def write_failure(path: str | Path, exc: BaseException, fix: str = "free some sp
         reason = exc.strerror
     else:
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
-    return WriteError(f"cannot write {path}: {reason}; {free_space(path)}. Nothing of it was kept: {fix}, "
-                      "then re-run.")
+    return WriteError(f"cannot write {path}: {reason}; {free_space(path)}. Nothing of it was kept: {fix}, then re-run.")
+
+
+def read_back_failure(path: str | Path, got: int, expected: int, what: str,
+                      fix: str = "free some space or write elsewhere"):
+    """The :class:`~antares.errors.WriteError` of a file that reads back ``got`` of the ``expected`` ``what`` written.
+
+    ``what`` is e.g. ``"valid pixel(s)"`` or ``"feature(s)"``; the free space is named as by
+    :func:`write_failure`.
+    """
+    return write_failure(path, RuntimeError(f"{got} {what} read back of {expected} written"), fix)
 
 
 def reserve_file(path: str | Path, nbytes: int, fix: str = "free some space or set another ANTARES_HOME") -> Path:
@@ -118,9 +132,19 @@ def count_valid(source, nodata=None) -> int:
     Parameters
     ----------
     source : numpy.ndarray or path
-        An array (y, x), or a raster file (its declared nodata is used, block by block).
+        An array (y, x) of any dtype, or a raster file (its declared nodata is used; memory is
+        one block).
     nodata : number, optional
         For an array: the nodata value (NaN is never counted for floating-point data).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    rasterio.errors.RasterioError
+        The file cannot be read (e.g. a block was never written).
     """
     import numpy as np
 
@@ -156,10 +180,7 @@ def check_written(path: str | Path, expected: int, name: str | Path | None = Non
             raise write_failure(name, exc, fix) from exc
         raise
     if got != expected:
-        from antares.errors import WriteError
-
-        raise WriteError(f"cannot write {name}: {got} valid pixel(s) read back of {expected} written; "
-                         f"{free_space(name)}. Nothing of it was kept: {fix}, then re-run.")
+        raise read_back_failure(name, got, expected, "valid pixel(s)", fix)
 
 
 def overview_levels(shape: tuple[int, int], blocksize: int = 512) -> list[int]:

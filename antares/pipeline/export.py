@@ -162,13 +162,11 @@ def _check_features(path: Path, layer: str | None, expected: int, name: Path) ->
     """
     import pyogrio
 
-    from antares.cube.write import free_space
-    from antares.errors import WriteError
+    from antares.cube.write import read_back_failure
 
     got = pyogrio.read_info(path, layer=layer, force_feature_count=True)["features"]
     if got != expected:
-        raise WriteError(f"cannot write {name}: {got} feature(s) read back of {expected} written; {free_space(name)}. "
-                         "Nothing of it was kept: free some space or choose another -f, then re-run.")
+        raise read_back_failure(name, got, expected, "feature(s)", "free some space or choose another -f")
 
 
 def vector_driver(path, driver: str | None = None) -> str:
