@@ -49,3 +49,7 @@ class ConnectionLostError(DatabaseError):
 
 class SchemaVersionError(DatabaseError):
     """The database schema is newer than (or unknown to) this version of antares."""
+
+
+class WriteError(AntaresError):
+    """A file could not be written completely (a full disk, a quota, an I/O error); nothing of it was kept."""

@@ -1,13 +1,186 @@
-"""Writing products: tiled DEFLATE COGs and eo3 documents, each written atomically."""
+"""Writing products: tiled DEFLATE COGs and eo3 documents, each written atomically and checked.
+
+Every writer here (and the exports, which use :func:`write_failure` and :func:`count_valid`)
+turns a failed write (a full disk, a quota, an I/O error, whether the OS, GDAL or a GDAL
+tool reports it) into one :class:`~antares.errors.WriteError` that names the file and the
+free space, removes what it wrote, and re-reads what it wrote: a raster whose valid pixels
+read back differ from those written is an error, not a result.
+"""
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import shutil
 import uuid
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+#: errno values of a file system that has no room left (space, quota, file size limit)
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _size(nbytes: float) -> str:
+    """``nbytes`` in B, KiB, MiB, GiB or TiB: ``'148 KiB'``, ``'1.5 GiB'``."""
+    unit = "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if nbytes < 1024 or unit == "TiB":
+            break
+        nbytes /= 1024
+    return f"{nbytes:.1f} {unit}" if unit != "B" and nbytes < 10 else f"{nbytes:.0f} {unit}"
+
+
+def free_space(path: str | Path) -> str:
+    """``'40 KiB free of 200 KiB on /mnt/out'``: the free space of the file system holding ``path``.
+
+    ``path`` need not exist: its nearest existing parent is measured (``shutil.disk_usage``).
+    """
+    where = Path(path).absolute()
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        usage = shutil.disk_usage(where)
+    except OSError as exc:
+        return f"free space of {where} unknown ({exc.strerror or exc})"
+    mount = where
+    while not os.path.ismount(mount) and mount != mount.parent:
+        mount = mount.parent
+    return f"{_size(usage.free)} free of {_size(usage.total)} on {mount}"
+
+
+def is_write_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failed write of a file: an OSError, or an error raised by GDAL (rasterio, pyogrio)."""
+    if isinstance(exc, OSError):
+        return True
+    module = type(exc).__module__ or ""
+    return module.startswith(("rasterio", "pyogrio", "sqlite3"))
+
+
+def write_failure(path: str | Path, exc: BaseException, fix: str = "free some space or write elsewhere"):
+    """The :class:`~antares.errors.WriteError` of a failed write of ``path``: the reason and the free space.
+
+    Parameters
+    ----------
+    path : path
+        The file (or directory) that could not be written, as the user named it.
+    exc : BaseException
+        What the OS or GDAL raised (its message is cut to one line of at most 200 characters).
+    fix : str
+        What to do, e.g. ``"free some space or choose another --outdir"``.
+
+    Returns
+    -------
+    WriteError
+        ``exc`` itself when it is one already.
+    """
+    from antares.errors import WriteError
+
+    if isinstance(exc, WriteError):
+        return exc
+    while "previous exception" in str(exc) and exc.__cause__ is not None:  # rasterio: the cause is GDAL's message
+        exc = exc.__cause__
+    if isinstance(exc, OSError) and exc.strerror:
+        reason = exc.strerror
+    else:
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+    return WriteError(f"cannot write {path}: {reason}; {free_space(path)}. Nothing of it was kept: {fix}, then re-run.")
+
+
+def read_back_failure(path: str | Path, got: int, expected: int, what: str,
+                      fix: str = "free some space or write elsewhere"):
+    """The :class:`~antares.errors.WriteError` of a file that reads back ``got`` of the ``expected`` ``what`` written.
+
+    ``what`` is e.g. ``"valid pixel(s)"`` or ``"feature(s)"``; the free space is named as by
+    :func:`write_failure`.
+    """
+    return write_failure(path, RuntimeError(f"{got} {what} read back of {expected} written"), fix)
+
+
+def reserve_file(path: str | Path, nbytes: int, fix: str = "free some space or set another ANTARES_HOME") -> Path:
+    """Create the file ``path`` of ``nbytes`` bytes with its disk blocks allocated (``posix_fallocate``).
+
+    A memmap over a sparse file dies with SIGBUS when the disk fills while it is written; over
+    a reserved file it cannot. The file is created 0600 and must not exist.
+
+    Raises
+    ------
+    WriteError
+        The file system has no room for ``nbytes`` (nothing is left behind).
+    """
+    path = Path(path)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        if nbytes > 0 and hasattr(os, "posix_fallocate"):
+            os.posix_fallocate(fd, 0, nbytes)
+        elif nbytes > 0:  # macOS has no posix_fallocate: zeros written allocate the blocks too
+            chunk = bytes(min(nbytes, 2**20))
+            for start in range(0, nbytes, len(chunk)):
+                os.write(fd, chunk[:nbytes - start])
+    except OSError as exc:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise write_failure(path, OSError(exc.errno, f"{exc.strerror} (it needs {_size(nbytes)})"), fix) from exc
+    os.close(fd)
+    return path
+
+
+def count_valid(source, nodata=None) -> int:
+    """Pixels of band 1 that are not nodata (nor NaN): of an array, or of a raster file read block by block.
+
+    Parameters
+    ----------
+    source : numpy.ndarray or path
+        An array (y, x) of any dtype, or a raster file (its declared nodata is used; memory is
+        one block).
+    nodata : number, optional
+        For an array: the nodata value (NaN is never counted for floating-point data).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    rasterio.errors.RasterioError
+        The file cannot be read (e.g. a block was never written).
+    """
+    import numpy as np
+
+    def valid(a, nd) -> int:
+        good = np.isfinite(a) if np.issubdtype(a.dtype, np.floating) else np.ones(a.shape, bool)
+        if nd is not None and not (isinstance(nd, float) and np.isnan(nd)):
+            good &= a != nd
+        return int(np.count_nonzero(good))
+
+    if isinstance(source, np.ndarray):
+        return valid(source, nodata)
+    import rasterio
+
+    with rasterio.open(source) as src:
+        return sum(valid(src.read(1, window=w), src.nodata) for _, w in src.block_windows(1))
+
+
+def check_written(path: str | Path, expected: int, name: str | Path | None = None,
+                  fix: str = "free some space or write elsewhere") -> None:
+    """Re-read the raster ``path`` and compare its valid pixels with the ``expected`` number written.
+
+    Raises
+    ------
+    WriteError
+        The file cannot be read back, or holds another number of valid pixels (``name``, the
+        path the user asked for, and the free space are named).
+    """
+    name = name or path
+    try:
+        got = count_valid(path)
+    except Exception as exc:
+        if is_write_failure(exc):
+            raise write_failure(name, exc, fix) from exc
+        raise
+    if got != expected:
+        raise read_back_failure(name, got, expected, "valid pixel(s)", fix)
 
 
 def overview_levels(shape: tuple[int, int], blocksize: int = 512) -> list[int]:
@@ -84,8 +257,11 @@ def write_text(path: str | Path, text: str) -> Path:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
+        error = write_failure(path, exc) if isinstance(exc, OSError) else exc
         tmp.unlink(missing_ok=True)
+        if error is not exc:
+            raise error from exc
         raise
     return path
 
@@ -112,25 +288,39 @@ def write_cog(array, path: str | Path, nodata=None, resampling: str = "nearest",
         floating-point predictor + DEFLATE barely compress further at higher levels (sizes
         within 0.5 % of level 6 on recipe outputs, half the CPU; docs/performance.md), and 6
         for integer data (labels, classes), which compress well.
+
+    Raises
+    ------
+    WriteError
+        GDAL or the OS could not write the file (a full disk ...), or its valid pixels read back
+        differ from the array's; the temporary file is removed and ``path`` left as it was.
     """
     import numpy as np
+    import rasterio
     from odc.geo.cog import write_cog as odc_write_cog
 
     if zlevel is None:
         zlevel = 1 if np.issubdtype(array.dtype, np.floating) else 6
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         odc_write_cog(
             array, tmp, overwrite=True, blocksize=blocksize, overview_levels=overview_levels(array.shape, blocksize),
             overview_resampling=resampling, nodata=nodata if nodata is not None else "auto", compress="deflate",
             zlevel=zlevel,
         )
+        with rasterio.open(tmp) as src:
+            declared = src.nodata
+        check_written(tmp, count_valid(np.asarray(array.values), declared), path,
+                      "free some space or choose another --outdir")
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as exc:
+        error = write_failure(path, exc, "free some space or choose another --outdir") if is_write_failure(exc) else exc
+        tmp.unlink(missing_ok=True)  # after measuring the free space: as it was when the write failed
+        if error is not exc:
+            raise error from exc
         raise
     return path
 

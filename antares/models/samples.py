@@ -3,7 +3,8 @@
 A pixel belongs to a polygon when its centre falls inside it (GDAL's rasterisation
 rule, ``all_touched=False``); a point sample takes the pixel that contains it. Polygons
 whose interiors overlap are burnt in separate layers, so a pixel shared by two
-overlapping polygons counts for both. Blocks (tiles) are independent: per-block
+overlapping polygons counts for both. Points are never burnt: each reads the pixel under
+it directly, so points sharing a pixel (with each other or with a polygon) all get its values. Blocks (tiles) are independent: per-block
 accumulators are merged per sample, so a polygon crossing tile edges contributes once,
 from all its pixels.
 """
@@ -56,6 +57,49 @@ def overlap_layers(geoms) -> list[np.ndarray]:
     return [np.flatnonzero(layer_of == k) for k in range(int(layer_of.max()) + 1)]
 
 
+def is_point(geoms) -> np.ndarray:
+    """(n,) bool: which of ``geoms`` are Point or MultiPoint geometries (read pixel by pixel, never burnt)."""
+    import shapely
+
+    return np.isin(shapely.get_type_id(np.asarray(geoms, dtype=object)), (0, 4))
+
+
+def point_pixels(geoms, indices, shape, transform) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pixel under every point of the Point/MultiPoint samples ``indices``, one entry per (sample, pixel).
+
+    A point on a pixel edge belongs to the pixel to its right and below (rows and columns are
+    the floor of its pixel coordinates), so blocks that tile a grid share no point.
+
+    Parameters
+    ----------
+    geoms : array of shapely geometries
+        In the CRS of ``transform``.
+    indices : int array
+        Sample indices (into ``geoms``) of Point or MultiPoint geometries.
+    shape : (ny, nx)
+    transform : affine.Affine
+
+    Returns
+    -------
+    samples, rows, cols : ndarray (m,) int64
+        Sample index and pixel of each point inside the block; a pixel hit twice by one
+        MultiPoint counts once.
+    """
+    import shapely
+
+    indices = np.asarray(indices, dtype=np.int64)
+    empty = np.zeros(0, np.int64)
+    if not len(indices):
+        return empty, empty, empty
+    xy, part = shapely.get_coordinates(np.asarray(geoms, dtype=object)[indices], return_index=True)
+    cols, rows = ~transform * (xy[:, 0], xy[:, 1])
+    cols, rows = np.floor(cols), np.floor(rows)
+    inside = (rows >= 0) & (rows < shape[0]) & (cols >= 0) & (cols < shape[1])
+    found = np.unique(np.stack([indices[part[inside]], rows[inside].astype(np.int64), cols[inside].astype(np.int64)]),
+                      axis=1)
+    return found[0], found[1], found[2]
+
+
 def burn(geoms, indices, shape, transform) -> np.ndarray:
     """A (y, x) int32 raster holding ``index + 1`` of the sample whose polygon covers each pixel centre.
 
@@ -86,7 +130,8 @@ def block_partials(values: np.ndarray, transform, geoms, layers, with_pixels: bo
     transform : affine.Affine
         The block's pixel-to-CRS transform.
     geoms : array of shapely geometries
-        All samples (in the block's CRS); only those in ``layers`` are burnt.
+        All samples (in the block's CRS); only those in ``layers`` are read. Points
+        (:func:`point_pixels`) read the pixel under them, other geometries are burnt.
     layers : list of int arrays
         From :func:`overlap_layers`, restricted to samples near the block.
     with_pixels : bool
@@ -101,13 +146,23 @@ def block_partials(values: np.ndarray, transform, geoms, layers, with_pixels: bo
     from antares.features import partial_statistics, select_pixels
 
     parts, pix_ids, pix_values = [], [], []
-    for layer in layers:
+    layers = [np.asarray(layer, dtype=np.int64) for layer in layers]
+    points = [layer[is_point(np.asarray(geoms, dtype=object)[layer])] for layer in layers]
+    samples, rows, cols = point_pixels(geoms, np.concatenate(points) if points else [], values.shape[1:], transform)
+    if len(samples):  # each point its own pixel, even when several share it
+        vals = values[:, rows, cols]
+        parts.append(partial_statistics(samples + 1, vals))
+        if with_pixels:
+            pix_ids.append(samples)
+            pix_values.append(vals)
+    for layer, point in zip(layers, points):
+        layer = np.setdiff1d(layer, point)
         labels = burn(geoms, layer, values.shape[1:], transform)
         if not labels.any():
             continue
         parts.append(partial_statistics(labels, values))
         if with_pixels:
-            ids, vals = select_pixels(labels, values, np.asarray(layer, dtype=np.int64) + 1)
+            ids, vals = select_pixels(labels, values, layer + 1)
             pix_ids.append(ids - 1)
             pix_values.append(vals)
     pixels = None

@@ -14,6 +14,7 @@ GeoPackage, ``STEM.qml`` beside anything else).
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import math
 import os
@@ -131,17 +132,41 @@ class _Target:
 
 @contextlib.contextmanager
 def _writing(engine, *targets: _Target):
-    """Dispose ``engine`` at the end; on an error remove the temporary files (an OSError becomes one line)."""
+    """Dispose ``engine`` at the end; on an error remove the temporary files.
+
+    A failed write (an OSError, an error of GDAL through rasterio or pyogrio, of SQLite in a
+    GeoPackage) becomes one :class:`~antares.errors.WriteError` naming the file and the free space.
+    """
+    from antares.cube.write import is_write_failure, write_failure
+
     try:
         yield
-    except BaseException as exc:
+    except BaseException as exc:  # the free space is measured before the temporary files go
+        error = write_failure(targets[0].path, exc, "free some space or choose another -f") if is_write_failure(exc) else exc
         for target in targets:
             target.cleanup()
-        if isinstance(exc, OSError):
-            raise InvalidInputError(f"cannot write {targets[0].path}: {exc}. Check the disk and the directory.") from exc
+        if error is not exc:
+            raise error from exc
         raise
     finally:
         engine.dispose()
+
+
+def _check_features(path: Path, layer: str | None, expected: int, name: Path) -> None:
+    """Re-open the vector file ``path`` and compare its features with the ``expected`` number written.
+
+    Raises
+    ------
+    WriteError
+        Another number of features was read back (``name``, the user's file, and the free space named).
+    """
+    import pyogrio
+
+    from antares.cube.write import read_back_failure
+
+    got = pyogrio.read_info(path, layer=layer, force_feature_count=True)["features"]
+    if got != expected:
+        raise read_back_failure(name, got, expected, "feature(s)", "free some space or choose another -f")
 
 
 def vector_driver(path, driver: str | None = None) -> str:
@@ -296,6 +321,9 @@ def db_to_vector(settings: Settings, name: str, path, region: str | None = None,
         ``path`` exists and ``overwrite`` is False.
     InvalidInputError
         The directory is missing or not writable; no object to write.
+    WriteError
+        The file could not be written completely (a full disk ...), or another number of
+        features was read back; nothing is left behind.
 
     Examples
     --------
@@ -340,6 +368,8 @@ def db_to_vector(settings: Settings, name: str, path, region: str | None = None,
         if not direct:
             _convert(out, target.tmp(target.path.suffix), driver, layer or name, batch_size)
             out.unlink()
+        _check_features(target.tmp(target.path.suffix), (layer or name) if driver == "GPKG" else None, report.features,
+                        target.path)
         legend = list(src.legend) or legend_from_codes(report.classes)
         qml = vector_qml(legend, attribute="code")
         if driver == "GPKG":
@@ -464,6 +494,8 @@ def _burn(tool: str, source: tuple, sql: str, attribute: str, win, transform, dt
     ------
     ConnectionLostError
         GDAL could not reach the database.
+    OSError
+        gdal_rasterize could not write the window's raster (it exits 0 then: its stderr is read).
     InvalidInputError
         gdal_rasterize failed otherwise (its last message is given).
     """
@@ -479,9 +511,13 @@ def _burn(tool: str, source: tuple, sql: str, attribute: str, win, transform, dt
     cmd = [tool, "-q", "-a", attribute, "-sql", sql, "-te", repr(left), repr(bottom), repr(right), repr(top),
            "-ts", str(win.width), str(win.height), "-ot", dtype, "-init", init, "-of", "GTiff", conninfo, str(path)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
+    # gdal_rasterize exits 0 when GDAL could not write its raster (a full disk): its errors are on stderr
+    if done.returncode != 0 or re.search(r"^ERROR \d+:", done.stderr or "", re.MULTILINE):
         message = " ".join((done.stderr or done.stdout or "no message").split())[-400:]
         log.debug("gdal_rasterize failed (exit %d): %s", done.returncode, done.stderr)
+        if re.search(r"No space left|Write error|Disk full|quota|I/O error|write failed", message, re.IGNORECASE):
+            # the partial window is left to the caller's clean-up, after it has measured the free space
+            raise OSError(errno.EIO, f"gdal_rasterize could not write {where} ({message[-200:]})")
         path.unlink(missing_ok=True)
         if re.search(r"connect|server closed|terminating connection|PQ", message, re.IGNORECASE):
             raise ConnectionLostError(f"gdal_rasterize could not read the objects from the database "
@@ -546,12 +582,16 @@ def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: st
         failure of it.
     ConnectionLostError
         gdal_rasterize could not reach the database.
+    WriteError
+        A file could not be written completely (a full disk ...), or the COG read back holds
+        another number of classified pixels than were written; nothing is left behind.
     """
     import rasterio
     import rasterio.shutil
     import shapely
     from rasterio.windows import Window, bounds as window_bounds
 
+    from antares.cube.write import check_written, count_valid
     from antares.db.engine import open_database
     from antares.export.style import raster_qml, write_qml
 
@@ -592,6 +632,7 @@ def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: st
                    for r in range(0, height, window) for c in range(0, width, window)]
         source = _gdal_source(engine.url.render_as_string(hide_password=False))
         work = [t.tmp(".work.tif") for t in targets]
+        written = [0] * len(targets)  # valid pixels written into each output
         with contextlib.ExitStack() as stack:
             # GDAL's block cache (default 5 % of RAM) would otherwise grow with the raster up to its cap
             stack.enter_context(rasterio.Env(GDAL_CACHEMAX=CACHE_MB))
@@ -606,8 +647,9 @@ def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: st
                 arrays = _rasterise(tool, source, sql, win, transform, dtype, zone, confidence,
                                     targets[0].tmp(".window.tif"), f"window {done} of {len(windows)}")
                 if arrays is not None:
-                    for dst, data in zip(out, arrays):
+                    for k, (dst, data) in enumerate(zip(out, arrays)):
                         dst.write(data, 1, window=win)
+                        written[k] += count_valid(data, dst.nodata)
                     report.features += int(np.count_nonzero(arrays[0]))
                     report.classes.update(np.unique(arrays[0][arrays[0] > 0]).tolist())
                 if progress:
@@ -620,6 +662,8 @@ def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: st
                                      BLOCKSIZE=512, BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
                                      OVERVIEW_RESAMPLING=resampling)
             tmp.unlink()
+        for target, expected in zip(targets, written):  # the COGs read back: every pixel written is there
+            check_written(target.tmp(target.path.suffix), expected, target.path, "free some space or choose another -f")
         report.style = "none (the scheme has no legend)"
         if src.legend:
             write_qml(targets[0].tmp(".qml"), raster_qml(list(src.legend), nodata=0))

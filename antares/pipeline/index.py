@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,18 +141,18 @@ def prepare(settings: Settings, path, preparer: str, product: str | None = None,
 
 
 def write_documents(documents: list[dict], outfile: str | Path) -> None:
-    """Write eo3 documents as one multi-document YAML, atomically (temp file + rename)."""
+    """Write eo3 documents as one multi-document YAML, atomically (temp file + rename).
+
+    Raises
+    ------
+    WriteError
+        The file could not be written (a full disk ...); the free space is named.
+    """
     import yaml
 
-    outfile = Path(outfile)
-    fd, tmp = tempfile.mkstemp(dir=outfile.parent, prefix=f".{outfile.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            yaml.safe_dump_all(documents, fh, sort_keys=False)
-        os.replace(tmp, outfile)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from antares.cube.write import write_text
+
+    write_text(outfile, yaml.safe_dump_all(documents, sort_keys=False))
 
 
 def index_path(settings: Settings, path, preparer: str, product: str | None = None, **options) -> IndexReport:

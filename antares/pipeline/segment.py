@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from antares.config import Settings
-from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError, WriteError
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,20 @@ class Area:
 
     def memmap(self, name: str, dtype, mode: str = "r+"):
         return np.memmap(Path(self.workdir) / f"{name}.dat", dtype=dtype, mode=mode, shape=tuple(self.geobox.shape))
+
+    def create(self, name: str, dtype) -> None:
+        """Create the zero-filled file of memmap ``name`` with its disk blocks reserved (no SIGBUS on a full disk).
+
+        Raises
+        ------
+        WriteError
+            The work directory's file system has no room for it.
+        """
+        from antares.cube.write import reserve_file
+
+        nbytes = int(np.prod(self.geobox.shape)) * np.dtype(dtype).itemsize
+        reserve_file(Path(self.workdir) / f"{name}.dat", nbytes,
+                     "free some space in $ANTARES_HOME/work or set ANTARES_HOME to a larger disk")
 
 
 @dataclass
@@ -284,12 +298,15 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
         Unknown product, a band not in the product (its measurements are listed), no datasets in the area.
     AlreadyExistsError
         ``name`` exists and ``overwrite`` is False.
+    WriteError
+        The work rasters, the polygon rows or a label COG could not be written (a full disk ...):
+        the free space is named, nothing is stored and the run is recorded ``failed``.
     """
     import sqlalchemy as sa
 
     from antares.cube.index import connect, product_definition
     from antares.cube.load import native_geobox
-    from antares.cube.write import check_output_dir
+    from antares.cube.write import DISK_FULL, check_output_dir, write_failure
     from antares.db.engine import database_url, open_database, session_scope
     from antares.db.runs import finish_run, record_tile, start_run
     from antares.db.schema import Segmentation
@@ -330,9 +347,13 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
 
     workdir = Path(tempfile.mkdtemp(prefix=f"segment-{name}-", dir=_workdir(settings)))
     area_grid = Area(geobox, str(workdir))
-    for stage in range(len(STAGES)):
-        area_grid.memmap(f"stage{stage}", np.int64, "w+").flush()
-    area_grid.memmap("valid", np.uint8, "w+").flush()
+    try:
+        for stage in range(len(STAGES)):
+            area_grid.create(f"stage{stage}", np.int64)
+        area_grid.create("valid", np.uint8)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
     staging = outdir.with_name(f".{outdir.name}.{uuid.uuid4().hex[:8]}")
     rows_file = workdir / "segments.csv"
     report = SegmentReport(name)
@@ -353,6 +374,8 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
                                  w.extended, stable, algorithm, params, mean, std) for w in windows]
                 number_base += len(windows)
                 for job, result in run(segment_stage, jobs):
+                    if isinstance(result, WriteError):  # a full disk: the other windows would fail too
+                        raise result
                     if isinstance(result, Exception):  # reported; the other windows go on
                         report.failed.append((_tile_of(job.core, tile_size), f"pass {stage + 1}: {_one_line(result)}"))
                         continue
@@ -367,6 +390,8 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
                       for w in tiles]
             documents = []
             for job, result in run(finish_tile, finish):
+                if isinstance(result, WriteError):
+                    raise result
                 if isinstance(result, Exception):
                     report.failed.append((job.tile, _one_line(result)))
                     continue
@@ -392,12 +417,18 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
                        f"{len(report.failed)} tile(s) failed; nothing stored" if report.failed else None)
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        error = exc
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:  # the polygon rows in the work directory
+            error = write_failure(rows_file, exc, "free some space in $ANTARES_HOME/work or set ANTARES_HOME "
+                                  "to a larger disk")
         if "run_id" in locals():
             from antares.pipeline.tiles import end_failed_run
 
-            lost = end_failed_run(settings, run_id, exc)
+            lost = end_failed_run(settings, run_id, error)
             if lost is not None:
                 raise lost from exc
+        if error is not exc:
+            raise error from exc
         raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

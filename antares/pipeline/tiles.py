@@ -5,7 +5,9 @@ Every tiled stage (ingest, apply_recipe, ...) plans its tiles, then hands them t
 ``on_result(job, result)`` in the main process as results arrive (this is where
 datasets are indexed: only the main process writes to the database), records each
 tile's status, duration and error in ``run_tile`` and the run's outcome in ``run``.
-A failing tile never stops the others. With no tile left to do (a re-run of a finished
+A failing tile never stops the others, except when the database went away or the disk
+is full (a :class:`~antares.errors.WriteError`): then the stage ends at once, its finished
+tiles kept for a re-run. With no tile left to do (a re-run of a finished
 stage) nothing is recorded: the re-run changes nothing.
 """
 
@@ -64,6 +66,7 @@ def run_tiles(settings: Settings, kind: str, name: str, params: dict, inputs: di
     """
     from antares.db.engine import is_connection_error, session_scope
     from antares.db.runs import finish_run, mark_interrupted, record_tile, start_run
+    from antares.errors import WriteError
     from antares.pipeline.executor import task_runner
 
     if not jobs:  # every tile is done: a re-run with nothing to do records nothing
@@ -82,7 +85,8 @@ def run_tiles(settings: Settings, kind: str, name: str, params: dict, inputs: di
                 done += 1
                 seconds, message = None, None
                 if isinstance(outcome, Exception):
-                    if is_connection_error(outcome):  # not this tile's fault: the database went away
+                    # not this tile's fault: the database went away, or the disk is full (the next tiles would fail)
+                    if is_connection_error(outcome) or isinstance(outcome, WriteError):
                         raise outcome
                     message = _one_line(outcome)
                 else:
@@ -90,7 +94,7 @@ def run_tiles(settings: Settings, kind: str, name: str, params: dict, inputs: di
                     try:
                         on_result(job, result)
                     except Exception as exc:  # e.g. refused by the index: this tile failed, the others go on
-                        if is_connection_error(exc):
+                        if is_connection_error(exc) or isinstance(exc, WriteError):
                             raise
                         message = _one_line(exc)
                 if message:

@@ -243,7 +243,13 @@ def validate(settings: Settings, classification: str, validation_set: str, regio
     except InvalidInputError as exc:
         report.notes.append(f"no area-adjusted estimates: {exc}")
     if plot_file is not None:
-        plot_confusion_matrix(overlap, names, plot_file, title=f"{classification} vs {validation_set} (area of overlap, m²)")
+        from antares.cube.write import write_failure
+
+        try:
+            plot_confusion_matrix(overlap, names, plot_file,
+                                  title=f"{classification} vs {validation_set} (area of overlap, m²)")
+        except OSError as exc:  # a full disk: one line naming the file and the free space
+            raise write_failure(plot_file, exc, "free some space or choose another --plot") from exc
     document = report.to_dict()
     if json_file is not None:
         _write_json(Path(json_file), document)

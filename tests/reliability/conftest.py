@@ -20,6 +20,7 @@ MODULES = {
     "test_embedded_db.py": ("embedded database faults", None),
     "test_security_models.py": ("model-loading attacks and checks", None),
     "test_security_dask.py": ("dask cluster attacks", None),
+    "test_full_disk.py": ("full-disk writes", None),
 }
 WEIGHTS = {  # scenarios in one test function
     "test_segment_and_predict_killed_then_resumed": 2,  # segment killed, model_predict_object killed
