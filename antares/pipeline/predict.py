@@ -244,8 +244,10 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
     from antares.models.store import check_features
     from antares.pipeline.executor import task_runner
     from antares.pipeline.tiles import end_failed_run
+    from antares.names import check_name
     from antares.pipeline.train import load_model
 
+    check_name(name)
     engine = open_database(settings)
     url = database_url(settings)
     with session_scope(settings) as session:

@@ -129,14 +129,15 @@ def model_predict(settings: Settings, product: str, model: str, name: str, area=
     from antares.models.store import check_features
     from antares.pipeline.tiles import ProductWriter, run_tiles
     from antares.pipeline.train import load_model
+    from antares.names import product_dir
     from antares.prepare.base import dataset_id
 
+    outdir = check_output_dir(product_dir(settings.home, name, outdir))
     open_database(settings).dispose()
     url = database_url(settings)
     _, meta = load_model(settings, model)
     dtype = "uint8" if max(e["code"] for e in meta["legend"]) <= 255 else "uint16"
     out_def = classified_product(name, model, meta["legend"], dtype)
-    outdir = check_output_dir(Path(outdir) if outdir else settings.home / "products" / name)
     dc = connect(url)
     try:
         definition = product_definition(dc, product)

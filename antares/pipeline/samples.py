@@ -205,8 +205,12 @@ def ingest_samples(settings: Settings, kind: str, path, field_name: str, name: s
 
     from antares.db.engine import open_database, session_scope
     from antares.legend import read_legend
+    from antares.names import check_name
     from antares.pipeline.regions import read_vector
 
+    check_name(name, "--dataset")
+    if scheme is not None:
+        check_name(scheme, "--scheme")
     if kind not in KINDS:
         raise InvalidInputError(f"sample set kind must be one of {', '.join(KINDS)}; got {kind!r}.")
     legend = read_legend(legend_file) if legend_file else None
@@ -303,8 +307,13 @@ def ingest_from_raster(settings: Settings, raster, name: str, scheme: str, legen
 
     from antares.db.engine import open_database, session_scope
     from antares.legend import LegendEntry, palette_colour, read_legend
+    from antares.names import check_name
     from antares.sampling import bin_values, sample_polygons, stratified_sample
 
+    check_name(name, "--dataset")
+    check_name(scheme, "--scheme")
+    if holdout_name is not None:
+        check_name(holdout_name, "--holdout-dataset")
     if (per_class is None) == (fraction is None):
         raise UsageError("give exactly one of --per-class N or --fraction F.")
     path = Path(raster)

@@ -296,8 +296,10 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
     from antares.pipeline.executor import task_runner
     from antares.prepare.base import dataset_id
     from antares.segmentation import get_segmenter
+    from antares.names import product_dir
     from antares.segmentation.tiling import tile_windows
 
+    outdir = check_output_dir(product_dir(settings.home, name, outdir), staging_beside=True)
     params = dict(params or {})
     segmenter = get_segmenter(algorithm, **params)  # validates before anything else
     engine = open_database(settings)
@@ -307,7 +309,6 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
     engine.dispose()
     if exists and not overwrite:
         raise AlreadyExistsError(f"segmentation '{name}' exists; use --overwrite to replace it or choose another name.")
-    outdir = check_output_dir(Path(outdir) if outdir else settings.home / "products" / name, staging_beside=True)
     dc = connect(url)
     try:
         definition = product_definition(dc, product)

@@ -327,8 +327,10 @@ def model_fit(settings: Settings, kind: str, product: str, training_set: str, na
     from antares.models.registry import make_estimator, parse_params
     from antares.models.samples import AGGREGATIONS
     from antares.models.store import library_versions, serialize
+    from antares.names import check_name
     from antares.train import sample_table
 
+    check_name(name)
     if aggregation not in AGGREGATIONS:
         raise UsageError(f"-sp must be one of {', '.join(AGGREGATIONS)}. Got {aggregation!r}.")
     if unit not in ("polygons", "pixels"):
