@@ -180,8 +180,8 @@ def ingest(settings: Settings, source: str, name: str, area, gridspec, time=None
     from antares.cube.index import connect, product_definition
     from antares.cube.write import check_output_dir
     from antares.db.engine import database_url, open_database
-    from antares.pipeline.tiles import ProductWriter, grid_params, run_tiles
     from antares.names import product_dir
+    from antares.pipeline.tiles import ProductWriter, grid_params, run_tiles
     from antares.prepare.base import dataset_id
 
     outdir = check_output_dir(product_dir(settings.home, name, outdir))

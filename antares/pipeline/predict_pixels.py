@@ -127,9 +127,9 @@ def model_predict(settings: Settings, product: str, model: str, name: str, area=
     from antares.cube.write import check_output_dir
     from antares.db.engine import database_url, open_database
     from antares.models.store import check_features
+    from antares.names import product_dir
     from antares.pipeline.tiles import ProductWriter, run_tiles
     from antares.pipeline.train import load_model
-    from antares.names import product_dir
     from antares.prepare.base import dataset_id
 
     outdir = check_output_dir(product_dir(settings.home, name, outdir))

@@ -341,9 +341,9 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
     from antares.cube.index import connect, product_definition
     from antares.cube.write import check_output_dir
     from antares.db.engine import database_url, open_database
+    from antares.names import product_dir
     from antares.pipeline.tiles import ProductWriter, grid_params, run_tiles
     from antares.prepare.base import dataset_id
-    from antares.names import product_dir
     from antares.recipes import load_recipe
 
     outdir = check_output_dir(product_dir(settings.home, name, outdir))
