@@ -18,7 +18,7 @@ lies outside ``$ANTARES_HOME/products``.
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from antares.errors import InvalidInputError, UsageError, shorten
 
@@ -65,7 +65,7 @@ def name_problem(name) -> str | None:
 
 
 def _suggest(name) -> str:
-    words = re.findall(r"[A-Za-z0-9]+", str(name))
+    words = re.findall(r"[A-Za-z0-9]+", PurePath(str(name)).name or str(name))
     return "_".join(words)[:63] or "map_2018"
 
 

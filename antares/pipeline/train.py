@@ -165,16 +165,22 @@ class TrainingFeatures:
 
 
 def _check_inputs(settings: Settings, product: str, training_set: str) -> None:
-    """NotFoundError for an unknown training set or product (the known ones listed)."""
+    """NotFoundError for an unknown training set or product (the known ones listed); InvalidInputError for a
+    training set of fewer than two classes (no subset of it can train a classifier), before any pixel is read."""
     from antares.cube.index import connect, product_definition
     from antares.db.engine import database_url, session_scope
-    from antares.db.training import list_sample_sets, sample_set
+    from antares.db.training import class_counts, list_sample_sets, sample_set, scheme_legend
+    from antares.models.fitting import check_classes
 
     with session_scope(settings) as session:
-        if sample_set(session, "training", training_set) is None:
+        found = sample_set(session, "training", training_set)
+        if found is None:
             known = [s["name"] for s in list_sample_sets(session, "training")]
             raise NotFoundError(f"training set '{training_set}' does not exist; training sets: {', '.join(known) or '(none)'}. "
                                 "Add one with 'antares ingest_training'.")
+        codes = sorted(class_counts(session, found.id))
+        if len(codes) < 2:
+            check_classes(np.asarray(codes), {e.code: e.name for e in scheme_legend(session, found.scheme_id)})
     dc = connect(database_url(settings))
     try:
         product_definition(dc, product)
