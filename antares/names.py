@@ -24,6 +24,8 @@ from antares.errors import InvalidInputError, UsageError, shorten
 
 NAME_RULE = "1 to 63 ASCII letters, digits and underscores"
 _NAME = re.compile(r"[A-Za-z0-9_]{1,63}")
+
+
 def check_name(name, option: str = "--name") -> str:
     """``name`` if it follows the name rule (:data:`NAME_RULE`), else a one-line usage error.
 

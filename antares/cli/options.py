@@ -39,6 +39,9 @@ def grid_options(fn):
     return fn
 
 
+FIRST_DATE, LAST_DATE = dt.date(1678, 1, 1), dt.date(2261, 12, 31)  # whole days inside datetime64[ns]
+
+
 class _Date(click.ParamType):
     """A date (YYYY-MM-DD, or ISO 8601 with a time), checked when the command line is read and passed on as given."""
 
@@ -53,9 +56,6 @@ class _Date(click.ParamType):
             self.fail(f"{value} is outside the dates antares handles, {FIRST_DATE} to {LAST_DATE} (the range of "
                       "numpy's datetime64[ns], in which ODC and xarray keep times).", param, ctx)
         return value
-
-
-FIRST_DATE, LAST_DATE = dt.date(1678, 1, 1), dt.date(2261, 12, 31)  # whole days inside datetime64[ns]
 
 
 def _parse_date(value):
