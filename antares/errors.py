@@ -4,7 +4,40 @@ Every error antares raises on purpose derives from :class:`AntaresError`. The CL
 turns one into a single line on stderr and an exit code (``exit_code``): 1 for a
 runtime failure, 2 for a usage error. Built-in mix-ins let callers of the Python
 API catch them the usual way (``except ValueError``), as rasterio does.
+
+A message echoes what it refuses; :func:`clip_message` cuts every value in it to
+:data:`SHOWN` characters, so that a huge argument never floods the terminal.
 """
+
+import re
+
+SHOWN = 200  # characters of one value shown in a message
+
+
+def shorten(text, limit: int = SHOWN) -> str:
+    """``text`` cut to ``limit`` characters, with the number of characters left out.
+
+    Examples
+    --------
+    >>> shorten("a" * 250, 10)
+    'aaaaaaaaaa…(240 more characters)'
+    """
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}…({len(text) - limit} more characters)"
+
+
+def clip_message(message, limit: int = SHOWN) -> str:
+    """``message`` with every run of more than ``limit`` non-blank characters (a huge value echoed back:
+    a name, a path, a list without spaces) cut to ``limit`` by :func:`shorten`, and the whole
+    message to ``10 * limit`` characters.
+
+    Examples
+    --------
+    >>> clip_message("product '" + "x" * 30 + "' is not indexed.", 20)
+    "product 'xxxxxxxxxxxxxxxxxxx…(12 more characters) is not indexed."
+    """
+    cut = re.sub(r"\S{%d,}" % (limit + 1), lambda m: shorten(m.group(), limit), str(message))
+    return shorten(cut, 10 * limit)
 
 
 class AntaresError(Exception):

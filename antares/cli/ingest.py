@@ -6,7 +6,7 @@ import click
 
 from antares.cli.main import CliState
 from antares.cli.output import echo_report, tile_progress
-from antares.cli.options import DATE, area_options, grid_options, period, scheduler_option, workers_option
+from antares.cli.options import DATE, NAME, area_options, grid_options, period, scheduler_option, workers_option
 
 
 @click.command(epilog="""\b
@@ -15,7 +15,7 @@ Examples:
       --bbox 22.14 45.20 22.16 45.21 -b 2018-01-01 -e 2018-12-31 --resampling average
   antares ingest --product s2_l1c --name bb_lcc --crs EPSG:3035 --resolution 20 --tile-size 512 -region bb""")
 @click.option("--product", "-p", "source", required=True, help="Source product.")
-@click.option("--name", "-n", required=True, help="Product to create (or resume).")
+@click.option("--name", "-n", type=NAME, required=True, help="Product to create (or resume).")
 @grid_options
 @area_options
 @click.option("-b", "--begin", type=DATE, default=None, help="First date (YYYY-MM-DD).")

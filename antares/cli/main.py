@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import click
 
 from antares import __version__
-from antares.errors import AntaresError
+from antares.errors import AntaresError, clip_message
 
 # command name -> "module:attribute"; modules are imported only when the command runs
 COMMANDS = {
@@ -78,10 +78,11 @@ class CliState:
 
 
 class CliError(click.ClickException):
-    """A one-line error with an exit code, printed as ``antares: error: ...``."""
+    """A one-line error with an exit code, printed as ``antares: error: ...``; values it echoes are cut to 200
+    characters (:func:`antares.errors.clip_message`)."""
 
     def __init__(self, message: str, exit_code: int = 1):
-        super().__init__(message)
+        super().__init__(clip_message(message))
         self.exit_code = exit_code
 
     def show(self, file=None):

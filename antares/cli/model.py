@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 from antares.cli.main import CliState
-from antares.cli.options import DATE, area_options, json_option, overwrite_option, period, scheduler_option, workers_option
+from antares.cli.options import (
+    DATE, NAME, area_options, json_option, overwrite_option, period, scheduler_option, workers_option,
+)
 from antares.cli.output import echo_json, echo_table, tile_progress
 
 
@@ -28,7 +30,7 @@ Examples:
 @click.option("-p", "--product", required=True, help="Product whose measurements are the features.")
 @click.option("-t", "--training", "training_set", required=True, help="Training set (antares list training_sets).")
 @area_options
-@click.option("--name", "-n", required=True, help="Name of the model.")
+@click.option("--name", "-n", type=NAME, required=True, help="Name of the model.")
 @click.option("-sp", "--spatial-aggregation", "aggregation", default="mean", show_default=True,
               type=click.Choice(["mean", "median", "min", "max", "std"]), help="Per-polygon aggregation of pixels.")
 @click.option("--unit", type=click.Choice(["polygons", "pixels"]), default="polygons", show_default=True,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import click
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -37,6 +39,9 @@ def grid_options(fn):
     return fn
 
 
+FIRST_DATE, LAST_DATE = dt.date(1678, 1, 1), dt.date(2261, 12, 31)  # whole days inside datetime64[ns]
+
+
 class _Date(click.ParamType):
     """A date (YYYY-MM-DD, or ISO 8601 with a time), checked when the command line is read and passed on as given."""
 
@@ -44,19 +49,37 @@ class _Date(click.ParamType):
 
     def convert(self, value, param, ctx):
         try:
-            _parse_date(value)
+            when = _parse_date(value)
         except ValueError as exc:
             self.fail(f"{value!r} is not a date YYYY-MM-DD ({exc}).", param, ctx)
+        if not FIRST_DATE <= when.date() <= LAST_DATE:
+            self.fail(f"{value} is outside the dates antares handles, {FIRST_DATE} to {LAST_DATE} (the range of "
+                      "numpy's datetime64[ns], in which ODC and xarray keep times).", param, ctx)
         return value
 
 
 def _parse_date(value):
-    import datetime as dt
-
     return dt.datetime.fromisoformat(str(value)).replace(tzinfo=None)
 
 
 DATE = _Date()
+
+
+class _Name(click.ParamType):
+    """The name of a result to create, checked by the one name rule (antares.names) when the command line is read."""
+
+    name = "NAME"
+
+    def convert(self, value, param, ctx):
+        from antares.names import name_problem
+
+        problem = name_problem(value)
+        if problem:
+            self.fail(problem, param, ctx)
+        return value
+
+
+NAME = _Name()
 
 
 def period(begin: str | None, end: str | None, both: bool = True) -> tuple | None:

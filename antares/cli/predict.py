@@ -6,8 +6,8 @@ import click
 
 from antares.cli.main import CliState
 from antares.cli.model import optional_area
-from antares.cli.options import (DATE, area_options, overwrite_option, period, scheduler_option, trust_pickle_option,
-                                 workers_option)
+from antares.cli.options import (DATE, NAME, area_options, overwrite_option, period, scheduler_option,
+                                 trust_pickle_option, workers_option)
 from antares.cli.output import tile_progress
 
 
@@ -19,7 +19,7 @@ Examples:
 @click.option("-m", "--model", required=True, help="Stored model (antares list models).")
 @click.option("-s", "--segmentation", required=True, help="Segmentation on the product's grid (antares segment).")
 @area_options
-@click.option("--name", "-n", required=True, help="Name of the classification (the map).")
+@click.option("--name", "-n", type=NAME, required=True, help="Name of the classification (the map).")
 @click.option("-sp", "--spatial-aggregation", "aggregation", default=None,
               type=click.Choice(["mean", "median", "min", "max", "std"]), help="Per-object aggregation (default: the model's).")
 @click.option("-b", "--begin", type=DATE, default=None, help="First date of the product's period (when it has several).")
@@ -57,7 +57,7 @@ Examples:
 @click.option("-p", "--product", required=True, help="Features product (the model's features, by name).")
 @click.option("-m", "--model", required=True, help="Stored model (antares list models).")
 @area_options
-@click.option("--name", "-n", required=True, help="Classified product to write.")
+@click.option("--name", "-n", type=NAME, required=True, help="Classified product to write.")
 @click.option("-b", "--begin", type=DATE, default=None, help="First date of the product's period (when it has several).")
 @click.option("-e", "--end", type=DATE, default=None, help="Last date of the product's period.")
 @click.option("--outdir", default=None, type=click.Path(file_okay=False, path_type=str),

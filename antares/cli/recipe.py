@@ -6,7 +6,7 @@ import click
 
 from antares.cli.main import CliState
 from antares.cli.output import echo_report, tile_progress
-from antares.cli.options import DATE, area_options, grid_options, overwrite_option, scheduler_option, workers_option
+from antares.cli.options import DATE, NAME, area_options, grid_options, overwrite_option, scheduler_option, workers_option
 
 
 @click.command(epilog="""\b
@@ -19,7 +19,7 @@ Examples:
 @click.option("-b", "--begin", type=DATE, required=True, help="First date of the period (YYYY-MM-DD).")
 @click.option("-e", "--end", type=DATE, required=True, help="Last date of the period (YYYY-MM-DD), inclusive.")
 @area_options
-@click.option("--name", "-n", required=True, help="Output product.")
+@click.option("--name", "-n", type=NAME, required=True, help="Output product.")
 @click.option("-p", "--product", default=None, help="Input product (default: the recipe's, e.g. s2_l2a).")
 @click.option("--terrain-product", default=None, help="DEM product for terrain layers (default: the recipe's, srtm).")
 @grid_options

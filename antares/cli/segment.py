@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from antares.cli.options import area_options, json_option, overwrite_option, scheduler_option, workers_option
+from antares.cli.options import NAME, area_options, json_option, overwrite_option, scheduler_option, workers_option
 from antares.cli.output import echo_json, echo_report, echo_table, tile_progress
 
 
@@ -81,7 +81,7 @@ Examples:
   antares segment --algorithm slic -p s2_l1c -n bb_slic --bbox 12.48 52.45 12.69 52.53 -b B04 -b B08""")
 @click.option("--algorithm", "-a", required=True, help="bis, slic or felzenszwalb (antares segment_params).")
 @click.option("-p", "--product", required=True, help="Product to segment (an intermediary product of features).")
-@click.option("-n", "--name", required=True, help="Name of the segmentation (also its label-raster product).")
+@click.option("-n", "--name", type=NAME, required=True, help="Name of the segmentation (also its label-raster product).")
 @click.option("-b", "--band", "bands", multiple=True, help="Measurement to segment on (repeat); default all.")
 @area_options
 @click.option("-y", "--year", type=int, default=None, help="Label recorded with the run (antares3's -y).")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from antares.cli.main import CliState
-from antares.cli.options import json_option, overwrite_option
+from antares.cli.options import NAME, json_option, overwrite_option
 from antares.cli.output import echo_json, echo_table
 
 
@@ -18,8 +18,8 @@ Examples:
 """)
     @click.argument("file", type=click.Path(path_type=str))
     @click.option("--field", "-f", "field_name", required=True, help="Field holding the class (a legend code or a class name).")
-    @click.option("--dataset", "-n", "name", required=True, help=f"Name of the {kind} set.")
-    @click.option("--scheme", default=None, help="Class scheme to use or create (default: the --dataset name).")
+    @click.option("--dataset", "-n", "name", type=NAME, required=True, help=f"Name of the {kind} set.")
+    @click.option("--scheme", type=NAME, default=None, help="Class scheme to use or create (default: the --dataset name).")
     @click.option("--legend", "legend_file", type=click.Path(path_type=str), default=None,
                   help="CSV or YAML legend: code, name, colour (#rrggbb). Default: codes by sorted name, palette colours.")
     @click.option("--layer", "-l", default=None, help="Layer to read (required when the file has several).")
@@ -53,8 +53,8 @@ Examples:
       --fraction 0.001 --classes 1 --classes 2 --classes 5 --min-patch 3
 """)
 @click.argument("raster", type=click.Path(path_type=str))
-@click.option("--scheme", required=True, help="Class scheme to use or create.")
-@click.option("--dataset", "-n", "name", required=True, help="Name of the training (or validation) set.")
+@click.option("--scheme", type=NAME, required=True, help="Class scheme to use or create.")
+@click.option("--dataset", "-n", "name", type=NAME, required=True, help="Name of the training (or validation) set.")
 @click.option("--legend", "legend_file", type=click.Path(path_type=str), default=None, help="CSV or YAML legend.")
 @click.option("--per-class", type=click.IntRange(min=1), default=None, help="Samples per class.")
 @click.option("--fraction", type=click.FloatRange(0, 1, min_open=True), default=None, help="Fraction of each class's candidates.")
@@ -67,7 +67,7 @@ Examples:
 @click.option("--validation", is_flag=True, help="Store as a validation set instead.")
 @click.option("--holdout", type=float, default=None, metavar="F",
               help="Hold this share of each class's samples apart as a validation set (with --holdout-dataset).")
-@click.option("--holdout-dataset", default=None, help="Name of the held-apart validation set.")
+@click.option("--holdout-dataset", type=NAME, default=None, help="Name of the held-apart validation set.")
 @overwrite_option
 @click.pass_obj
 def ingest_training_from_raster(state: CliState, raster, scheme, name, legend_file, per_class, fraction, classes,

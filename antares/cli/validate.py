@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from antares.cli.main import CliState
-from antares.cli.options import overwrite_option
+from antares.cli.options import NAME, overwrite_option
 
 
 @click.command(epilog="""\b
@@ -20,7 +20,7 @@ Examples:
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="Write the confusion matrix as a PNG.")
 @click.option("--log", "log", is_flag=True, help="Store the report in the database.")
-@click.option("--name", default=None, help="Name of the stored report (--log; default CLASSIFICATION:VALIDATION).")
+@click.option("--name", type=NAME, default=None, help="Name of the stored report (--log; default CLASSIFICATION:VALIDATION).")
 @overwrite_option
 @click.pass_obj
 def validate(state: CliState, classification, validation_set, region, json_file, plot_file, log, name, overwrite):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from antares.config import Settings
 from antares.errors import InvalidInputError, UsageError
 
@@ -26,7 +28,8 @@ def resolve_area(settings: Settings, region: str | None = None, bbox=None, bbox_
     Raises
     ------
     UsageError
-        None or several of the three were given, or a range is empty.
+        None or several of the three were given, a range is empty, a coordinate is not finite
+        (NaN, inf), or degrees lie beyond -90..90 (latitude) or -180..180 (longitude).
     NotFoundError
         The region is not registered.
     InvalidInputError
@@ -44,14 +47,24 @@ def resolve_area(settings: Settings, region: str | None = None, bbox=None, bbox_
         return region_geopolygon(settings, region)
     if bbox:
         minx, miny, maxx, maxy = bbox
+        shown = " ".join(map(str, bbox))
+        if not all(math.isfinite(v) for v in bbox):
+            raise UsageError(f"--bbox must be four finite numbers MINX MINY MAXX MAXY. Got {shown}.")
         if minx >= maxx or miny >= maxy:
-            raise UsageError(f"--bbox must be MINX MINY MAXX MAXY with MINX < MAXX and MINY < MAXY. Got {' '.join(map(str, bbox))}.")
+            raise UsageError(f"--bbox must be MINX MINY MAXX MAXY with MINX < MAXX and MINY < MAXY. Got {shown}.")
         try:
-            return box(minx, miny, maxx, maxy, bbox_crs)
+            geometry = box(minx, miny, maxx, maxy, bbox_crs)
         except Exception as exc:
             raise InvalidInputError(f"--bbox-crs {bbox_crs!r} is not a valid CRS: {exc}.") from exc
+        if geometry.crs.geographic and not (-180 <= minx and maxx <= 180 and -90 <= miny and maxy <= 90):
+            raise UsageError(f"--bbox {shown} is not in {bbox_crs}, whose longitudes lie in -180..180 and latitudes in "
+                             "-90..90 (MINX MINY MAXX MAXY = west south east north); give a --bbox inside them, or "
+                             "its --bbox-crs.")
+        return geometry
     if not (lat and long):
         raise UsageError("-lat and -long go together: give both ranges.")
-    if lat[0] >= lat[1] or long[0] >= long[1] or not (-90 <= lat[0] and lat[1] <= 90):
-        raise UsageError(f"-lat MIN MAX and -long MIN MAX must be increasing ranges in degrees. Got -lat {lat} -long {long}.")
+    if (not all(math.isfinite(v) for v in (*lat, *long)) or lat[0] >= lat[1] or long[0] >= long[1]
+            or not (-90 <= lat[0] and lat[1] <= 90 and -180 <= long[0] and long[1] <= 180)):
+        raise UsageError(f"-lat MIN MAX and -long MIN MAX must be increasing ranges in degrees within -90..90 and "
+                         f"-180..180. Got -lat {lat} -long {long}.")
     return box(long[0], lat[0], long[1], lat[1], "EPSG:4326")

@@ -180,14 +180,15 @@ def ingest(settings: Settings, source: str, name: str, area, gridspec, time=None
     from antares.cube.index import connect, product_definition
     from antares.cube.write import check_output_dir
     from antares.db.engine import database_url, open_database
+    from antares.names import product_dir
     from antares.pipeline.tiles import ProductWriter, grid_params, run_tiles
     from antares.prepare.base import dataset_id
 
+    outdir = check_output_dir(product_dir(settings.home, name, outdir))
     if resampling not in RESAMPLING:
         raise UsageError(f"unknown resampling '{resampling}'; valid: {', '.join(RESAMPLING)}.")
     open_database(settings).dispose()
     url = database_url(settings)
-    outdir = check_output_dir(Path(outdir) if outdir else settings.home / "products" / name)
     dc = connect(url)
     try:
         src_def = product_definition(dc, source)

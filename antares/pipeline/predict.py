@@ -248,10 +248,12 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
     from antares.db.schema import Classification, Segmentation
     from antares.models.samples import AGGREGATIONS
     from antares.models.store import check_features
+    from antares.names import check_name
     from antares.pipeline.executor import task_runner
     from antares.pipeline.tiles import end_failed_run
     from antares.pipeline.train import load_model
 
+    check_name(name)
     engine = open_database(settings)
     url = database_url(settings)
     with session_scope(settings) as session:

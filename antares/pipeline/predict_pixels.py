@@ -133,16 +133,17 @@ def model_predict(settings: Settings, product: str, model: str, name: str, area=
     from antares.cube.write import check_output_dir
     from antares.db.engine import database_url, open_database
     from antares.models.store import check_features
+    from antares.names import product_dir
     from antares.pipeline.tiles import ProductWriter, run_tiles
     from antares.pipeline.train import load_model
     from antares.prepare.base import dataset_id
 
+    outdir = check_output_dir(product_dir(settings.home, name, outdir))
     open_database(settings).dispose()
     url = database_url(settings)
     _, meta = load_model(settings, model, trust_pickle)  # checked (and re-saved) before the workers read it
     dtype = "uint8" if max(e["code"] for e in meta["legend"]) <= 255 else "uint16"
     out_def = classified_product(name, model, meta["legend"], dtype)
-    outdir = check_output_dir(Path(outdir) if outdir else settings.home / "products" / name)
     dc = connect(url)
     try:
         definition = product_definition(dc, product)

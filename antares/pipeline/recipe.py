@@ -341,17 +341,18 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
     from antares.cube.index import connect, product_definition
     from antares.cube.write import check_output_dir
     from antares.db.engine import database_url, open_database
+    from antares.names import product_dir
     from antares.pipeline.tiles import ProductWriter, grid_params, run_tiles
     from antares.prepare.base import dataset_id
     from antares.recipes import load_recipe
 
+    outdir = check_output_dir(product_dir(settings.home, name, outdir))
     skip_iri_format_checkers()
     recipe = load_recipe(recipe_name)
     start, stop, _ = period_bounds(begin, end)
     open_database(settings).dispose()
     url = database_url(settings)
     product = product or recipe.product
-    outdir = check_output_dir(Path(outdir) if outdir else settings.home / "products" / name)
     dc = connect(url)
     try:
         definition = product_definition(dc, product)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from antares.config import Settings
 from antares.errors import AlreadyExistsError, InvalidInputError, UsageError
@@ -36,7 +40,10 @@ def read_vector(path: str | Path, layer: str | None = None, where: str | None = 
     Returns
     -------
     geopandas.GeoDataFrame
-        The selected features in the file's CRS.
+        The selected features with a geometry, in the file's CRS, in 2-D: Z and M coordinates are
+        dropped (``shapely.force_2d``). ``attrs`` holds ``layer``, ``features`` (features read),
+        ``no_geometry`` (of them dropped: no or an empty geometry) and ``flattened`` (geometries
+        that had Z or M coordinates; ``dimensions`` says which).
 
     Raises
     ------
@@ -46,12 +53,15 @@ def read_vector(path: str | Path, layer: str | None = None, where: str | None = 
         or an empty selection.
     """
     import pyogrio
+    import shapely
 
     path = Path(path)
     if not path.exists():
         raise InvalidInputError(f"vector file {path} does not exist.")
+    measured: list = []
     try:
-        layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+        with _measures_dropped(measured):
+            layers = [str(name) for name, _ in pyogrio.list_layers(path)]
     except Exception as exc:  # pyogrio raises DataSourceError and friends
         raise InvalidInputError(f"{path} is not a vector file GDAL/OGR can read: {str(exc).splitlines()[0]}") from exc
     if not layers:
@@ -63,7 +73,8 @@ def read_vector(path: str | Path, layer: str | None = None, where: str | None = 
     elif layer not in layers:
         raise InvalidInputError(f"{path} has no layer '{layer}'; its layers are: {', '.join(layers)}.")
     try:
-        frame = pyogrio.read_dataframe(path, layer=layer, where=where)
+        with _measures_dropped(measured):
+            frame = pyogrio.read_dataframe(path, layer=layer, where=where)
     except Exception as exc:
         what = f"the filter --where {where!r}" if where else "the layer"
         raise InvalidInputError(f"cannot read {path} (layer {layer}) with {what}: {str(exc).splitlines()[0]}") from exc
@@ -71,7 +82,11 @@ def read_vector(path: str | Path, layer: str | None = None, where: str | None = 
         raise InvalidInputError(
             f"{path} (layer {layer}) has no CRS. Assign one, e.g. 'ogr2ogr -a_srs EPSG:4326 fixed.gpkg {path.name}'."
         )
-    frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+    read = len(frame)
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    frame, flattened = _force_2d(frame[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
+    counts = {"features": read, "no_geometry": read - len(frame), "flattened": len(frame) if measured else flattened,
+              "dimensions": "Z and M" if measured else "Z"}
     if frame.empty:
         selection = f"matching --where {where!r}" if where else "with a geometry"
         raise InvalidInputError(f"{path} (layer {layer}) has no features {selection}.")
@@ -82,8 +97,41 @@ def read_vector(path: str | Path, layer: str | None = None, where: str | None = 
                 f"{path} (layer {layer}) declares the geographic CRS {frame.crs.to_string()}, but its coordinates "
                 f"({minx:.6g}, {miny:.6g}, {maxx:.6g}, {maxy:.6g}) are not longitudes and latitudes: the file's CRS is "
                 f"wrong. Assign the one they are in, e.g. 'ogr2ogr -a_srs EPSG:XXXX fixed.gpkg {path.name}'.")
-    frame.attrs["layer"] = layer
+    frame.attrs.update(counts, layer=layer)
     return frame
+
+
+@contextlib.contextmanager
+def _measures_dropped(seen: list):
+    """Record in ``seen``, instead of printing, pyogrio's warnings that it dropped M (measure) coordinates."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        if "Measured (M)" in str(w.message):
+            seen.append(w)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def _force_2d(frame):
+    """(``frame`` with its geometries in 2-D by ``shapely.force_2d``, how many had Z or M coordinates)."""
+    import shapely
+
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    flat = shapely.has_z(geoms) | shapely.has_m(geoms)
+    if not flat.any():
+        return frame, 0
+    return frame.set_geometry(shapely.force_2d(geoms), crs=frame.crs), int(flat.sum())
+
+
+def flattened_note(frame, path) -> str | None:
+    """The line saying that :func:`read_vector` dropped Z/M coordinates of ``frame``, or None."""
+    n = frame.attrs.get("flattened", 0)
+    if not n:
+        return None
+    return (f"{n} geometr{'y' if n == 1 else 'ies'} of {path} (layer {frame.attrs['layer']}) had "
+            f"{frame.attrs['dimensions']} coordinates: dropped (2-D geometries are used)")
 
 
 def _polygonal(geom):
@@ -144,6 +192,9 @@ def register_region(
 
     frame = read_vector(path, layer, where)
     layer = frame.attrs["layer"]
+    note = flattened_note(frame, path)
+    if note:
+        log.warning(note)
     if name_field is not None and name_field not in frame.columns:
         fields = [c for c in frame.columns if c != frame.geometry.name]
         raise InvalidInputError(f"{path} (layer {layer}) has no field '{name_field}'; its fields are: {', '.join(fields) or '(none)'}.")

@@ -35,6 +35,8 @@ class SampleReport:
     repaired: int = 0
     dropped_empty: int = 0
     dropped_unlabelled: int = 0
+    features: int = 0  # features read from the file (after --filter)
+    dropped_no_geometry: int = 0
     transformed: str | None = None
     scheme_created: bool = False
     notes: list = field(default_factory=list)
@@ -45,10 +47,10 @@ class SampleReport:
         out += [f"  {name}: {n}" for name, n in self.per_class.items()]
         if self.repaired:
             out.append(f"{self.repaired} invalid geometr{'y' if self.repaired == 1 else 'ies'} repaired (make_valid)")
-        if self.dropped_empty:
-            out.append(f"{self.dropped_empty} empty geometr{'y' if self.dropped_empty == 1 else 'ies'} dropped")
-        if self.dropped_unlabelled:
-            out.append(f"{self.dropped_unlabelled} feature(s) without a class value dropped")
+        if self.features:  # a vector file: every feature read is a sample or counted as dropped
+            dropped = self.dropped_no_geometry + self.dropped_unlabelled + self.dropped_empty
+            out.append(f"{self.features} feature(s) read, {dropped} dropped: {self.dropped_no_geometry} without a "
+                       f"geometry, {self.dropped_unlabelled} without a class value, {self.dropped_empty} empty after repair")
         if self.transformed:
             out.append(self.transformed)
         return out + list(self.notes)
@@ -78,16 +80,24 @@ def assign_codes(values, legend: list[LegendEntry] | None, source: str, field_na
     codes : ndarray of int64
     legend : list of LegendEntry
 
+    Class names are stripped of surrounding spaces. Without a legend, names that differ
+    only in case are refused; with one, names match it regardless of case.
+
     Raises
     ------
     InvalidInputError
-        A value that is neither a code nor a name of the legend (all such values listed).
+        A value that is neither a code nor a name of the legend (all such values listed);
+        without a legend, names that differ only in case (listed).
     """
     from antares.legend import legend_from_codes, legend_from_names
 
     values = list(values)
     numeric = _is_integer_like(values)
+    if not numeric:
+        values = [str(v).strip() for v in values]
     if legend is None:
+        if not numeric:
+            _refuse_case_collisions(values, source, field_name)
         legend = legend_from_codes(values) if numeric else legend_from_names(values)
     by_code = {e.code: e for e in legend}
     by_name = {e.name: e for e in legend}
@@ -98,7 +108,7 @@ def assign_codes(values, legend: list[LegendEntry] | None, source: str, field_na
         if numeric:
             entry = by_code.get(int(float(value)))
         else:
-            text = str(value).strip()
+            text = value
             entry = by_name.get(text) or by_name_folded.get(text.casefold())
             if entry is None and text.lstrip("-").isdigit():
                 entry = by_code.get(int(text))
@@ -113,6 +123,19 @@ def assign_codes(values, legend: list[LegendEntry] | None, source: str, field_na
             "add them to the legend file or fix the data."
         )
     return np.asarray(codes, dtype=np.int64), legend
+
+
+def _refuse_case_collisions(names: list[str], source: str, field_name: str) -> None:
+    """Raise InvalidInputError listing class names that differ only in case ("Forest", "forest")."""
+    spellings: dict[str, set] = {}
+    for name in names:
+        spellings.setdefault(name.casefold(), set()).add(name)
+    clashes = [" / ".join(sorted(s)) for _, s in sorted(spellings.items()) if len(s) > 1]
+    if clashes:
+        raise InvalidInputError(
+            f"{source}: field '{field_name}' has class names that differ only in case: {'; '.join(clashes)}. "
+            "Spell each class one way in the data, or give a --legend (names match it regardless of case)."
+        )
 
 
 def _json_safe(record: dict) -> dict:
@@ -171,6 +194,22 @@ def _store(settings: Settings, kind: str, name: str, scheme_name: str, legend, e
         finish_run(session, run_id)
 
 
+SAMPLE_GEOMETRIES = ("Polygon", "MultiPolygon", "Point", "MultiPoint")
+
+
+def _refuse_lines(frame, path, layer: str) -> None:
+    """Raise InvalidInputError naming the layer and the geometry types when features are not polygons or points."""
+    types = frame.geometry.geom_type
+    other = types[~types.isin(SAMPLE_GEOMETRIES)]
+    if len(other):
+        kinds = ", ".join(f"{t} ({n})" for t, n in sorted(other.value_counts().items()))
+        raise InvalidInputError(
+            f"{path} (layer {layer}) holds {kinds} geometries; samples must be polygons or points. Buffer lines "
+            f"into polygons first (e.g. ogr2ogr -dialect SQLite -sql \"SELECT ST_Buffer(geom, 5) AS geom, * FROM "
+            f"{layer}\" buffered.gpkg {Path(path).name}) or remove them from the layer."
+        )
+
+
 def ingest_samples(settings: Settings, kind: str, path, field_name: str, name: str, scheme: str | None = None,
                    legend_file=None, layer: str | None = None, where: str | None = None, year: int | None = None,
                    overwrite: bool = False) -> SampleReport:
@@ -205,13 +244,18 @@ def ingest_samples(settings: Settings, kind: str, path, field_name: str, name: s
 
     from antares.db.engine import open_database, session_scope
     from antares.legend import read_legend
-    from antares.pipeline.regions import read_vector
+    from antares.names import check_name
+    from antares.pipeline.regions import flattened_note, read_vector
 
+    check_name(name, "--dataset")
+    if scheme is not None:
+        check_name(scheme, "--scheme")
     if kind not in KINDS:
         raise InvalidInputError(f"sample set kind must be one of {', '.join(KINDS)}; got {kind!r}.")
     legend = read_legend(legend_file) if legend_file else None
     frame = read_vector(path, layer, where)
     layer = frame.attrs["layer"]
+    _refuse_lines(frame, path, layer)
     source = f"{Path(path).resolve()}:{layer}" + (f" where {where}" if where else "")
     fields = [c for c in frame.columns if c != frame.geometry.name]
     if field_name not in frame.columns:
@@ -221,12 +265,19 @@ def ingest_samples(settings: Settings, kind: str, path, field_name: str, name: s
         raise InvalidInputError(f"{path} (layer {layer}) has no field '{field_name}'; its fields are: "
                                 f"{', '.join(fields) or '(none)'}.{hint}")
     scheme_name = scheme or name
-    report = SampleReport(name, kind, scheme_name)
+    report = SampleReport(name, kind, scheme_name, features=frame.attrs["features"],
+                          dropped_no_geometry=frame.attrs["no_geometry"])
+    report.notes += [n for n in (flattened_note(frame, path),) if n]
     labelled = frame[field_name].notna() & (frame[field_name].astype(str).str.strip() != "")
     report.dropped_unlabelled = int((~labelled).sum())
     frame = frame[labelled]
     if frame.empty:
         raise InvalidInputError(f"{path} (layer {layer}): no feature has a value in field '{field_name}'.")
+    if not _is_integer_like(frame[field_name].tolist()):
+        text = frame[field_name].astype(str)
+        padded = int((text != text.str.strip()).sum())
+        if padded:
+            report.notes.append(f"{padded} class value(s) with surrounding spaces stripped")
 
     geoms = np.asarray(frame.geometry.values, dtype=object)
     invalid = ~shapely.is_valid(geoms)
@@ -303,8 +354,13 @@ def ingest_from_raster(settings: Settings, raster, name: str, scheme: str, legen
 
     from antares.db.engine import open_database, session_scope
     from antares.legend import LegendEntry, palette_colour, read_legend
+    from antares.names import check_name
     from antares.sampling import bin_values, sample_polygons, stratified_sample
 
+    check_name(name, "--dataset")
+    check_name(scheme, "--scheme")
+    if holdout_name is not None:
+        check_name(holdout_name, "--holdout-dataset")
     if (per_class is None) == (fraction is None):
         raise UsageError("give exactly one of --per-class N or --fraction F.")
     path = Path(raster)

@@ -310,11 +310,13 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
     from antares.db.engine import database_url, open_database, session_scope
     from antares.db.runs import finish_run, record_tile, start_run
     from antares.db.schema import Segmentation
+    from antares.names import product_dir
     from antares.pipeline.executor import task_runner
     from antares.prepare.base import dataset_id
     from antares.segmentation import get_segmenter
     from antares.segmentation.tiling import tile_windows
 
+    outdir = check_output_dir(product_dir(settings.home, name, outdir), staging_beside=True)
     params = dict(params or {})
     segmenter = get_segmenter(algorithm, **params)  # validates before anything else
     engine = open_database(settings)
@@ -324,7 +326,6 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
     engine.dispose()
     if exists and not overwrite:
         raise AlreadyExistsError(f"segmentation '{name}' exists; use --overwrite to replace it or choose another name.")
-    outdir = check_output_dir(Path(outdir) if outdir else settings.home / "products" / name, staging_beside=True)
     dc = connect(url)
     try:
         definition = product_definition(dc, product)
@@ -337,11 +338,11 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
         datasets = dc.find_datasets(product=product, geopolygon=area)
         if not datasets:
             raise NotFoundError(f"product {product} has no dataset in the area; index or compute it there first.")
-        geobox = native_geobox(datasets, bands, area)
-        mean, std = band_statistics(dc, product, bands, geobox, datasets)
-        existing_product = dc.index.products.get_by_name(name)
+        existing_product = dc.index.products.get_by_name(name)  # checked before any pixel is read
         if existing_product is not None and not overwrite:
             raise AlreadyExistsError(f"product '{name}' exists; use --overwrite or choose another name.")
+        geobox = native_geobox(datasets, bands, area)
+        mean, std = band_statistics(dc, product, bands, geobox, datasets)
     finally:
         dc.close()
 

@@ -164,22 +164,37 @@ class TrainingFeatures:
     legend: list
 
 
-def _check_inputs(settings: Settings, product: str, training_set: str) -> None:
-    """NotFoundError for an unknown training set or product (the known ones listed)."""
+def _check_inputs(settings: Settings, product: str, training_set: str, cv_spatial: float | None = None) -> None:
+    """NotFoundError for an unknown training set or product (the known ones listed); InvalidInputError for a
+    training set of fewer than two classes (no subset of it can train a classifier); UsageError for
+    ``cv_spatial`` on a product in a geographic CRS — all before any pixel is read."""
     from antares.cube.index import connect, product_definition
     from antares.db.engine import database_url, session_scope
-    from antares.db.training import list_sample_sets, sample_set
+    from antares.db.training import class_counts, list_sample_sets, sample_set, scheme_legend
+    from antares.models.fitting import check_classes
 
     with session_scope(settings) as session:
-        if sample_set(session, "training", training_set) is None:
+        found = sample_set(session, "training", training_set)
+        if found is None:
             known = [s["name"] for s in list_sample_sets(session, "training")]
             raise NotFoundError(f"training set '{training_set}' does not exist; training sets: {', '.join(known) or '(none)'}. "
                                 "Add one with 'antares ingest_training'.")
+        codes = sorted(class_counts(session, found.id))
+        if len(codes) < 2:
+            check_classes(np.asarray(codes), {e.code: e.name for e in scheme_legend(session, found.scheme_id)})
     dc = connect(database_url(settings))
     try:
         product_definition(dc, product)
+        crs = next((d.crs for d in dc.find_datasets_lazy(product=product, limit=1)), None) if cv_spatial else None
     finally:
         dc.close()
+    _check_block_crs(cv_spatial, product, crs)
+
+
+def _check_block_crs(cv_spatial, product: str, crs) -> None:
+    """UsageError when spatial blocks in metres (``cv_spatial``) are asked for on a product in a geographic CRS."""
+    if cv_spatial is not None and crs is not None and crs.geographic:
+        raise UsageError(f"--cv-spatial needs a projected product CRS; {product} is in {crs}.")
 
 
 def training_features(settings: Settings, product: str, training_set: str, area=None, aggregation: str = "mean",
@@ -327,8 +342,10 @@ def model_fit(settings: Settings, kind: str, product: str, training_set: str, na
     from antares.models.registry import make_estimator, parse_params
     from antares.models.samples import AGGREGATIONS
     from antares.models.store import library_versions, serialize
+    from antares.names import check_name
     from antares.train import sample_table
 
+    check_name(name)
     if aggregation not in AGGREGATIONS:
         raise UsageError(f"-sp must be one of {', '.join(AGGREGATIONS)}. Got {aggregation!r}.")
     if unit not in ("polygons", "pixels"):
@@ -343,15 +360,14 @@ def model_fit(settings: Settings, kind: str, product: str, training_set: str, na
     with session_scope(settings) as session:
         if session.scalar(sa.select(Model.id).where(Model.name == name)) is not None and not overwrite:
             raise AlreadyExistsError(f"model '{name}' exists; use --overwrite to replace it or choose another --name.")
-    _check_inputs(settings, product, training_set)  # before the run is recorded: bad names change nothing
+    _check_inputs(settings, product, training_set, cv_spatial)  # before the run is recorded: bad names change nothing
 
     # planning (features of the samples, the table, every check) before the run is recorded:
     # bad inputs change nothing in the database
     started = time_module.monotonic()
     tf = training_features(settings, product, training_set, area, aggregation, unit == "pixels", scheduler,
                            workers, tile_size, time, progress)
-    if cv_spatial is not None and tf.crs.geographic:
-        raise UsageError(f"--cv-spatial needs a projected product CRS; {product} is in {tf.crs}.")
+    _check_block_crs(cv_spatial, product, tf.crs)  # the grid of the datasets in the area
     report = FitReport(name, kind, samples=len(tf.sample_ids) + tf.outside, legend=tf.legend, unit=unit,
                        outside=tf.outside, skipped=tf.sample_ids[~tf.valid].tolist())
     X, y, groups = sample_table(tf.features, tf.codes, tf.geoms, tf.valid, tf.pixels, unit, cv_spatial,

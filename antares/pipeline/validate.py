@@ -148,7 +148,10 @@ def validate(settings: Settings, classification: str, validation_set: str, regio
     from antares.db.engine import open_database, session_scope
     from antares.db.schema import Region, Sample
     from antares.db.training import scheme_legend
+    from antares.names import check_name
 
+    if log_name is not None and log_name != f"{classification}:{validation_set}":  # the default joins two names
+        check_name(log_name)
     for path in (json_file, plot_file):
         if path is not None:
             _check_output(Path(path), overwrite)

@@ -31,7 +31,7 @@ from antares.recipes.indices import INDICES
 from antares.recipes.recipe import Recipe
 from antares.recipes.reducers import is_reducer, valid_reducers_text
 from antares.recipes.specs import (
-    DEFAULT_ALIASES, INT16_MAX, INT16_MIN, OUTPUT_DTYPES, RESAMPLINGS, SCL_CLASSES, TERRAIN_LAYERS, MaskSpec,
+    DEFAULT_ALIASES, INT16_MAX, INT16_MIN, MAX_DILATE, OUTPUT_DTYPES, RESAMPLINGS, SCL_CLASSES, TERRAIN_LAYERS, MaskSpec,
     OutputSpec, TerrainSpec,
 )
 
@@ -117,7 +117,7 @@ def _mask(c: _Checker, section, aliases) -> MaskSpec | None:
             c.integer(value, "mask.scl.keep", 1, max(SCL_CLASSES))
         if len(set(keep)) != len(keep):
             c.fail(f"'mask.scl.keep' lists a class more than once. Got {keep!r}.")
-        dilate = c.integer(scl.get("dilate", 0), "mask.scl.dilate", 0)
+        dilate = c.integer(scl.get("dilate", 0), "mask.scl.dilate", 0, MAX_DILATE)
         return MaskSpec("scl", "scl", tuple(sorted(keep)), None, dilate)
     spec = c.keys(section["measurement"], ("name", "threshold", "keep", "dilate"), "mask.measurement")
     alias = spec.get("name")
@@ -130,7 +130,7 @@ def _mask(c: _Checker, section, aliases) -> MaskSpec | None:
     keep = spec.get("keep", "below")
     if keep not in ("below", "above"):
         c.fail(f"'mask.measurement.keep' must be below or above. Got {keep!r}.")
-    dilate = c.integer(spec.get("dilate", 0), "mask.measurement.dilate", 0)
+    dilate = c.integer(spec.get("dilate", 0), "mask.measurement.dilate", 0, MAX_DILATE)
     return MaskSpec("measurement", alias, keep, threshold, dilate)
 
 

@@ -318,15 +318,13 @@ class Recipe:
         Raises
         ------
         InvalidInputError
-            ``name`` is not a valid product name.
+            ``name`` breaks the name rule of :mod:`antares.names`.
         """
-        import re
+        from antares.names import name_problem
 
-        if not isinstance(name, str) or not re.match(r"^\w+$", name):
-            raise InvalidInputError(
-                f"The 'name' parameter of product_definition must be a product name of letters, digits and "
-                f"underscores. Got {name!r}."
-            )
+        problem = name_problem(name)
+        if problem:
+            raise InvalidInputError(f"The 'name' parameter of product_definition {problem}")
         return {
             "name": name,
             "description": f"Features computed by the antares recipe '{self.name}' from {input_product or self.product}: "

@@ -59,6 +59,9 @@ RESAMPLINGS = ("nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "avera
 OUTPUT_DTYPES = ("float32", "int16")
 
 INT16_MIN, INT16_MAX = -32768, 32767
+# The largest mask dilation, in pixels: every block is read with this margin on each side, so a
+# dilation far beyond a cloud shadow's reach (a few hundred metres) would read whole scenes per block.
+MAX_DILATE = 100
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ class MaskSpec:
         Grow the masked-out region (the observations that are valid data but not kept: clouds,
         shadows, ...) by this many pixels, per date, with a 3x3 square (8-connected) structuring
         element applied ``dilate`` times, i.e. a (2N+1) x (2N+1) square. Nodata (SCL 0, NaN) is
-        masked but not grown. 0: no dilation.
+        masked but not grown. 0: no dilation; at most ``MAX_DILATE`` (100).
     """
 
     kind: str

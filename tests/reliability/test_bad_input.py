@@ -120,6 +120,19 @@ def _bad_files(bad: Path, tmp: Path, data_dir: Path) -> None:
             shutil.copyfile(img / f"{SCENE}_{band}.jp2", bad / folder / f"{SCENE}_{band}.jp2")
     cut = bad / "truncated_jp2" / f"{SCENE}_B04.jp2"
     cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 3])
+    cased = train.copy()  # the same class spelt two ways
+    forest = cased.index[cased.fclass == "forest"]
+    cased.loc[forest[::2], "fclass"] = "Forest"
+    cased.to_file(bad / "case_collision.gpkg")
+    lines = train.copy()
+    lines["geometry"] = train.geometry.boundary  # polygon outlines: LineString / MultiLineString
+    lines.to_file(bad / "lines.gpkg", layer="outlines")
+    recipe = (Path(__file__).resolve().parents[2] / "recipes" / "s2_10m_001.yaml").read_text()
+    assert "dilate: 1" in recipe
+    (bad / "dilate_huge.yaml").write_text(recipe.replace("dilate: 1", "dilate: 100000"))
+    (bad / "linkhome" / "products").mkdir(parents=True)  # $ANTARES_HOME whose products/NAME leads elsewhere
+    (bad / "elsewhere").mkdir()
+    (bad / "linkhome" / "products" / "rel_px_link").symlink_to(bad / "elsewhere")
 
 
 @pytest.fixture(scope="module")
@@ -345,6 +358,9 @@ CASES = [
          2, "The 'max_depth' parameter of RandomForestClassifier must be", "--grid max_depth=-1,2"),
     case("model_fit-one-class", [*FIT[:6], "rel_one", *FIT[7:]],
          1, "the training samples hold 1 class(es) (water); a classifier needs at least 2", "training set of one class"),
+    case("model_fit-one-class-before-features", [*FIT[:6], "rel_one", *FIT[7:-1], NO_SCHEDULER],
+         1, "the training samples hold 1 class(es) (water); a classifier needs at least 2",
+         "training set of one class (refused before the features are computed on the dask scheduler)"),
     case("model_fit-name-exists", [*FIT[:8], "rel_rf", *FIT[9:]],
          1, "model 'rel_rf' exists; use --overwrite", "--name of an existing model"),
     case("model_fit-dates-out-of-range", [*FIT, "-b", "2030-01-01", "-e", "2030-12-31"],
@@ -449,6 +465,54 @@ CASES = [
          2, "-e 2017-01-01 is before -b 2018-01-01", "-e before -b"),
     case("ingest-unwritable-outdir", [*INGEST[:-1], "/proc/x", *GRID20],
          1, "cannot write --outdir /proc/x", "--outdir /proc/x"),
+    # ---- names of results (one rule: 1 to 63 ASCII letters, digits, underscores) and where their files go
+    case("model_predict-name-escapes-home", ["model_predict", "-p", "rel_b10", "-m", "rel_rf", "--name", "../../rel_px_up",
+                                            "-sc", "sync"],
+         2, "Invalid value for '--name' / '-n': must be a name of 1 to 63 ASCII letters, digits and underscores. "
+            "Got '../../rel_px_up'", "--name ../../x (a path out of $ANTARES_HOME)"),
+    case("ingest-absolute-name", ["ingest", "-p", "rel_b10", "-n", "@tmp/rel_abs", *SMALL, "-sc", "sync", *GRID20],
+         2, "must be a name of 1 to 63 ASCII letters, digits and underscores. Got '@tmp/rel_abs'", "-n /abs/path/x"),
+    case("ingest-name-too-long", [*INGEST[:4], "n" * 64, *INGEST[5:], *GRID20],
+         2, f"Got '{'n' * 64}'", "-n of 64 characters"),
+    case("segment-name-with-space", [*SEGMENT[:4], "a b", *SEGMENT[5:], "--algorithm", "slic", *SMALL],
+         2, "Got 'a b'; for example a_b", "-n 'a b' (refused before the segmentation is computed)"),
+    case("apply_recipe-name-with-dot", [*RECIPE[:9], "rel.rec", *RECIPE[10:], "-recipe", "s2_10m_001", "-b", "2017-01-01",
+                                        "-e", "2017-12-31"],
+         2, "Got 'rel.rec'", "--name rel.rec"),
+    case("model_fit-name-with-slash", [*FIT[:8], "rel/fit", *FIT[9:]], 2, "Got 'rel/fit'", "--name rel/fit"),
+    case("predict-empty-name", [*PREDICT[:8], "", *PREDICT[9:]], 2, "Got ''", "--name ''"),
+    case("ingest_training-dataset-escapes", [*INGEST_T[:4], "--dataset", "../rel_t"],
+         2, "Invalid value for '--dataset' / '-n': must be a name", "--dataset ../rel_t"),
+    case("ingest_training-scheme-with-space", [*INGEST_T, "--scheme", "rel osm"],
+         2, "Invalid value for '--scheme': must be a name", "--scheme 'rel osm'"),
+    case("from_raster-holdout-name", [*FROM_RASTER, "@tmp/reference.tif", "--holdout", "0.3", "--holdout-dataset", "rel;v"],
+         2, "Invalid value for '--holdout-dataset': must be a name", "--holdout-dataset 'rel;v'"),
+    case("validate-report-name", ["validate", "-c", "rel_map", "-val", "rel_val", "--log", "--name", "map vs val"],
+         2, "Invalid value for '--name': must be a name", "--log --name 'map vs val'"),
+    case("model_predict-products-symlink", ["model_predict", "-p", "rel_b10", "-m", "rel_rf", "--name", "rel_px_link",
+                                           "-sc", "sync"],
+         1, "resolves to @bad/elsewhere, outside @bad/linkhome/products", "$ANTARES_HOME/products/NAME a link elsewhere",
+         env={"ANTARES_HOME": "@bad/linkhome"}),
+    # ---- values out of range
+    case("apply_recipe-end-9999", [*RECIPE, "-recipe", "s2_10m_001", "-b", "2017-01-01", "-e", "9999-12-31"],
+         2, "9999-12-31 is outside the dates antares handles, 1678-01-01 to 2261-12-31", "-e 9999-12-31"),
+    case("segment-bbox-beyond-90", [*SEGMENT, "--algorithm", "slic", "--bbox", "12.40", "52.45", "12.55", "95"],
+         2, "--bbox 12.4 52.45 12.55 95.0 is not in EPSG:4326, whose longitudes lie in -180..180 and latitudes in -90..90",
+         "--bbox with a latitude of 95"),
+    case("segment-bbox-nan", [*SEGMENT, "--algorithm", "slic", "--bbox", "nan", "52.45", "12.55", "52.55"],
+         2, "--bbox must be four finite numbers MINX MINY MAXX MAXY. Got nan 52.45 12.55 52.55", "--bbox nan ..."),
+    case("segment-long-beyond-180", [*SEGMENT, "--algorithm", "slic", "-lat", "52.45", "52.55", "-long", "12.4", "372.5"],
+         2, "must be increasing ranges in degrees within -90..90 and -180..180. Got -lat (52.45, 52.55) -long (12.4, 372.5)",
+         "-long 12.4 372.5 (beyond 180 degrees)"),
+    case("apply_recipe-dilate-huge", [*RECIPE, "-recipe", "@bad/dilate_huge.yaml", "-b", "2017-01-01", "-e", "2017-12-31"],
+         1, "'mask.scl.dilate' must be an int in 0..100. Got 100000.", "recipe with mask dilate: 100000"),
+    case("load-huge-product-name", ["load", "-p", "x" * 5000],
+         1, f"product '{'x' * 199}…(4802 more characters)", "-p of 5000 characters (echoed cut to 200)"),
+    case("ingest_training-case-collision", ["ingest_training", "@bad/case_collision.gpkg", "--field", "fclass",
+                                            "--dataset", "rel_t_bad"],
+         1, "field 'fclass' has class names that differ only in case: Forest / forest", "classes Forest and forest"),
+    case("ingest_training-lines", ["ingest_training", "@bad/lines.gpkg", "--field", "fclass", "--dataset", "rel_t_bad"],
+         1, "lines.gpkg (layer outlines) holds MultiLineString (", "polygon outlines (lines) as training samples"),
     # ---- the database
     case("list-unreachable-database", ["list", "products"], 1, "cannot connect to postgresql+psycopg2://antares:***@127.0.0.1:1",
          "ANTARES_DB_URL to a closed port", env={"ANTARES_DB_URL": CLOSED_DB}),
@@ -481,7 +545,7 @@ def test_bad_input_refused_with_one_line_and_nothing_changed(chain, c, capfd):
     from click.testing import CliRunner
 
     args = [chain.expand(a) for a in c.args]
-    env = {**chain.env, **(c.env or {})}
+    env = {**chain.env, **{k: chain.expand(v) for k, v in (c.env or {}).items()}}
     db_before, files_before = db_state(chain.url), file_state(chain.roots)
     capfd.readouterr()
     result = CliRunner().invoke(cli, args, env=env)

@@ -1,7 +1,8 @@
-"""Names, class names and legend entries with quotes, semicolons, '--', spaces and non-ASCII characters.
+"""Class names, legend entries and region names with quotes, semicolons, '--', spaces and non-ASCII characters.
 
 They are stored and shown literally, and no SQL statement antares (or ODC) sends to the
-database contains them: every value travels as a bound parameter.
+database contains them: every value travels as a bound parameter. Names of results (sample
+sets, schemes, ...) follow the one name rule (antares.names): such names are refused there.
 """
 
 import json
@@ -39,7 +40,15 @@ def test_odd_names_are_stored_literally_and_never_inlined(runner, settings, data
     legend = tmp_path / "legend.yaml"
     legend.write_text(json.dumps([{"code": i + 1, "name": n, "colour": "#00aa00"} for i, n in
                                   enumerate(sorted(names.values()))]), encoding="utf-8")
-    set_name, scheme = ODD[0], ODD[1]
+    for odd in ODD:  # names of results follow the name rule: refused when the command line is read
+        for option in ("--dataset", "--scheme"):
+            names_ = {"--dataset": "odd_set", "--scheme": "odd_scheme", option: odd}
+            refused = runner.invoke(cli, ["ingest_training", str(tmp_path / "odd.gpkg"), "--field", "klass", "--dataset",
+                                          names_["--dataset"], "--scheme", names_["--scheme"], "--legend", str(legend)],
+                                    env=env)
+            assert refused.exit_code == 2 and f"Invalid value for '{option}" in refused.stderr, refused.output
+    assert db_rows(settings.db_url, "SELECT count(*) FROM antares.sample_set WHERE name = 'odd_set'") == [(0,)]
+    set_name, scheme = "odd_set", "odd_scheme"
     result = runner.invoke(cli, ["ingest_training", str(tmp_path / "odd.gpkg"), "--field", "klass", "--dataset", set_name,
                                  "--scheme", scheme, "--legend", str(legend)], env=env)
     assert result.exit_code == 0, result.output

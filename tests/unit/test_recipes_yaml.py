@@ -159,7 +159,11 @@ BAD = [
     ("inputs: {measurements: [red]}\nreducer: {red: [mean]}", "unknown key 'reducer' in the recipe; valid keys:"),
     ("inputs: {measurements: [red], bands: 1}\nreducers: {red: [mean]}", "unknown key 'bands' in inputs"),
     ("inputs: {measurements: [red]}\nmask: {scl: {keep: [4], dilate: -1}}\nreducers: {red: [mean]}",
-     "recipe s2_bad: 'mask.scl.dilate' must be an int >= 0. Got -1."),
+     "recipe s2_bad: 'mask.scl.dilate' must be an int in 0..100. Got -1."),  # the bound is named (issue 15 item 13)
+    ("inputs: {measurements: [red]}\nmask: {scl: {keep: [4], dilate: 100000}}\nreducers: {red: [mean]}",
+     "recipe s2_bad: 'mask.scl.dilate' must be an int in 0..100. Got 100000."),
+    ("aliases: {clp: [CLP]}\ninputs: {measurements: [red]}\nmask: {measurement: {name: clp, threshold: 0.4, "
+     "dilate: 101}}\nreducers: {red: [mean]}", "'mask.measurement.dilate' must be an int in 0..100. Got 101."),
     ("inputs: {measurements: [red]}\nmask: {scl: {keep: [0, 4]}}\nreducers: {red: [mean]}",
      "'mask.scl.keep' must be an int in 1..11. Got 0."),
     ("inputs: {measurements: [red]}\nmask: {scl: {keep: [4]}, measurement: {name: red}}\nreducers: {red: [mean]}",
