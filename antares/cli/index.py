@@ -5,7 +5,16 @@ from __future__ import annotations
 import click
 
 from antares.cli.main import CliState
-from antares.cli.output import echo_report
+from antares.cli.output import echo_report, echo_table
+
+MAPPING_COLUMNS = ["file band", "file dtype", "file nodata", "measurement", "units", "dtype", "nodata", "scale", "datasets"]
+
+
+def echo_mapping(product: str, rows: list) -> None:
+    """Print the mapping report: file band -> measurement of ``product`` (see ``antares.pipeline.index.mapping_rows``)."""
+    if rows:
+        click.echo(f"mapping of the files to product {product} (first dataset's files):")
+        echo_table(rows, MAPPING_COLUMNS)
 
 preparer_options = [
     click.option("--path", "path", required=True, type=click.Path(path_type=str), help="Directory (or file) to scan."),
@@ -47,6 +56,7 @@ def prepare_metadata(state: CliState, path, preparer, product, pattern, no_verif
     from antares.pipeline.index import prepare, write_documents
 
     prepared = prepare(state.settings(), path, preparer, product, **_options(pattern, no_verify, outdir, units))
+    echo_mapping(prepared.product, prepared.mapping)
     write_documents(prepared.documents, outfile)
     if prepared.derived is not None:
         product_file = outfile.rsplit(".", 1)[0] + ".product.yaml"
@@ -76,6 +86,7 @@ def index(state: CliState, path, preparer, product, pattern, no_verify, outdir, 
     from antares.pipeline.index import index_path
 
     report = index_path(state.settings(), path, preparer, product, **_options(pattern, no_verify, outdir, units))
+    echo_mapping(report.product, report.mapping)
     lines = report.lines(max_failures=None if state.verbose else 20)
     if report.failures and not report.added and not report.existing:
         for line in lines:

@@ -131,7 +131,13 @@ class GridReader:
             path, band = measurement_source(self.datasets[k], name)
             src = rasterio.open(path)
             nodata = src.nodatavals[band - 1]
-            self.handles[key] = (src, band, nodata, np.dtype(src.dtypes[band - 1]))
+            src_dtype = np.dtype(src.dtypes[band - 1])
+            if not np.can_cast(src_dtype, self.dtype(name), "safe"):
+                src.close()
+                raise InvalidInputError(
+                    f"{path} band {band} ({name}) holds {src_dtype}, which does not fit product dtype {self.dtype(name)} "
+                    "without loss; index the files into a product derived from them (antares index --product NEW_NAME).")
+            self.handles[key] = (src, band, nodata, src_dtype)
         return self.handles[key]
 
     def window(self, name: str, row0: int, col0: int, height: int, width: int) -> np.ndarray:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Iterator
 
 from antares.errors import InvalidInputError, UsageError
-from antares.prepare.base import Candidate, Preparer, build_document, check_pixels, dataset_id, parse_datetime, read_band
+from antares.prepare.base import Candidate, Preparer, check_pixels, dataset_id, parse_datetime, read_band
 
 log = logging.getLogger(__name__)
 
@@ -137,4 +137,4 @@ class S2BandsPreparer(Preparer):
             bands.append(best)
         finest = min(bands, key=lambda b: abs(b.transform[0]))
         key = f"s2_bands:{product_name}:{candidate.key}:{finest.crs}:{finest.transform[2]:.3f}:{finest.transform[5]:.3f}"
-        return build_document(dataset_id(key), product_name, bands, candidate.properties, label=candidate.label)
+        return self.build_document(dataset_id(key), product_name, bands, candidate.properties, label=candidate.label)

@@ -44,7 +44,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 from antares.errors import InvalidInputError
-from antares.prepare.base import Candidate, Preparer, build_document, dataset_id, parse_datetime, read_band
+from antares.prepare.base import Candidate, Preparer, dataset_id, parse_datetime, read_band
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ class DemPreparer(Preparer):
         outputs = write_slope_aspect(files["gdal"], outdir)
         bands = [elevation, read_band("slope", outputs["slope"]), read_band("aspect", outputs["aspect"])]
         properties = {"datetime": when, "antares:datetime_source": source}
-        doc = build_document(dataset_id(f"dem:{product_name}:{candidate.key}"), product_name, bands, properties,
+        doc = self.build_document(dataset_id(f"dem:{product_name}:{candidate.key}"), product_name, bands, properties,
                              label=candidate.label)
         if files["uri"] is not None:
             doc["measurements"]["elevation"]["path"] = files["uri"]

@@ -158,6 +158,6 @@ def test_multiband_stacks_named_by_band_descriptions(settings, data_dir, runner)
         names = src.descriptions
     assert data.sizes["time"] == 1 and data.odc.crs.epsg == 32631
     for band in ("B02", "B08", "B12"):
-        expected = stack[names.index(band)]
-        expected = np.where(expected == 65535, 0, expected)  # the file's nodata becomes the product's (0)
+        expected = stack[names.index(band)]  # the derived product takes the files' nodata (65535): values unchanged
         assert np.array_equal(data[band].values[0], expected), band
+        assert data[band].attrs["nodata"] == 65535, band

@@ -1,0 +1,121 @@
+"""Imagery of other shapes than the shared data's, built from its real rasters in tmp directories.
+
+Each shape is indexed, loaded back, and compared with an independent rasterio read of the
+files written; what cannot be indexed is refused in one line.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+import yaml
+
+from antares.cli.main import cli
+from antares.cube.index import connect
+from antares.cube.load import load
+from helpers import db_count
+
+ROMANIA = "nrt-romania-s2l2a/geotiff/10m"
+DATES = ["2018-07-01", "2018-07-21"]
+BANDS = ["B02", "B03", "B04", "B08"]
+
+
+def _write(path, arrays, profile, descriptions=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profile = {**profile, "count": len(arrays), "dtype": str(arrays[0].dtype)}
+    with rasterio.open(path, "w", **profile) as dst:
+        for i, a in enumerate(arrays, start=1):
+            dst.write(a, i)
+            if descriptions:
+                dst.set_band_description(i, descriptions[i - 1])
+
+
+def _source(data_dir, date, band):
+    with rasterio.open(data_dir / ROMANIA / date / f"{band}.tif") as src:
+        return src.read(1), src.profile
+
+
+def _read(path, band=1):
+    with rasterio.open(path) as src:
+        return src.read(band)
+
+
+def _load(settings, product, measurements, time=None):
+    dc = connect(settings.db_url)
+    try:
+        return load(dc, product, time, measurements)
+    finally:
+        dc.close()
+
+
+def _index(runner, settings, *args):
+    return runner.invoke(cli, ["index", "--dataset_name", "s2_bands", *args], env={"ANTARES_DB_URL": settings.db_url})
+
+
+def _product(settings, name):
+    dc = connect(settings.db_url)
+    try:
+        return {m["name"]: m for m in dc.index.products.get_by_name(name).definition["measurements"]}
+    finally:
+        dc.close()
+
+
+@pytest.fixture(scope="module")
+def int16_files(data_dir, tmp_path_factory):
+    """The Romania 10 m bands of two dates as int16 (THEIA-like), nodata -10000 where the source had 0."""
+    root = tmp_path_factory.mktemp("int16")
+    for date in DATES:
+        for band in BANDS:
+            values, profile = _source(data_dir, date, band)
+            out = values.astype(np.int16)
+            out[values == 0] = -10000
+            out[:3, :5] = -10000  # some nodata in every file, whatever the source holds
+            _write(root / date / f"{band}.tif", [out], {**profile, "nodata": -10000})
+    return root
+
+
+def test_int16_files_derive_an_int16_product_and_load_unchanged(settings, runner, int16_files):
+    result = _index(runner, settings, "--path", str(int16_files), "--product", "shp_int16")
+    assert result.exit_code == 0, result.output
+    assert "2 dataset(s) indexed into shp_int16, 0 already indexed, 0 failed" in result.stdout
+    measurements = _product(settings, "shp_int16")
+    for band in BANDS:
+        assert measurements[band]["dtype"] == "int16" and measurements[band]["nodata"] == -10000, measurements[band]
+    # the mapping report names file band, measurement, dtype and nodata
+    line = next(li for li in result.stdout.splitlines() if li.startswith("B02.tif:1"))
+    assert line.split()[:5] == ["B02.tif:1", "int16", "-10000", "B02", "1"], line
+    data = _load(settings, "shp_int16", BANDS)
+    assert [str(t)[:10] for t in data.time.values] == DATES
+    for i, date in enumerate(DATES):
+        for band in BANDS:
+            expected = _read(int16_files / date / f"{band}.tif")
+            assert data[band].dtype == np.int16 and np.array_equal(data[band].values[i], expected), (date, band)
+            assert (data[band].values[i] == -10000).sum() >= 15
+    assert "Level-2A (Sen2Cor)" not in _product_description(settings, "shp_int16")
+
+
+def _product_description(settings, name):
+    dc = connect(settings.db_url)
+    try:
+        return dc.index.products.get_by_name(name).definition["description"]
+    finally:
+        dc.close()
+
+
+def test_int16_files_into_a_uint16_product_are_refused(settings, runner, data_dir, int16_files, tmp_path):
+    name = "shp_uint16"
+    product = {"name": name, "metadata_type": "eo3", "metadata": {"product": {"name": name}},
+               "description": "uint16 bands", "measurements": [
+                   {"name": b, "dtype": "uint16", "nodata": 0, "units": "1", "scale_factor": 0.0001} for b in BANDS]}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(product))
+    assert runner.invoke(cli, ["product", "add", str(tmp_path / "p.yaml")],
+                         env={"ANTARES_DB_URL": settings.db_url}).exit_code == 0
+    before = db_count(settings.db_url, "odc.dataset")
+    result = _index(runner, settings, "--path", str(int16_files), "--product", name)
+    assert result.exit_code == 1
+    errors = [li for li in result.stderr.splitlines() if li.strip()]
+    assert len(errors) == 1, result.stderr
+    assert "holds int16 with nodata -10000," in errors[0] and "declares uint16 with nodata 0" in errors[0]
+    assert "--product NEW_NAME" in errors[0] and "B02.tif band 1" in errors[0]
+    assert db_count(settings.db_url, "odc.dataset") == before
