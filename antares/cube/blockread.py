@@ -360,7 +360,7 @@ def tile_blocks(dc, datasets, measurements: list[str], geobox, size: int, margin
 
             def grid_offsets(name):
                 if name not in cached:
-                    cached[name] = offsets_per_group(reader.groups, name, reader.times)
+                    cached[name] = offsets_per_group(reader.groups, name, reader.times, reader.defs[name])
                 return cached[name]
 
             margins = None
@@ -406,7 +406,8 @@ def tile_blocks(dc, datasets, measurements: list[str], geobox, size: int, margin
                 raw = {name: np.ascontiguousarray(loaded[name].values[inner]) for name in measurements}
                 margin = np.ascontiguousarray(loaded[margin_measurement].values) if margin_measurement else None
                 yield TileBlock(rows, cols, raw, margin, loaded.time.values.astype("datetime64[ns]"),
-                                lambda name, loaded=loaded, inside=inside: offsets_per_time(loaded, inside, name))
+                                lambda name, loaded=loaded, inside=inside: offsets_per_time(loaded, inside, name,
+                                                                                         loaded[name].attrs))
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

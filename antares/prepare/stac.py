@@ -294,8 +294,9 @@ def _properties(feature: dict, where: str, chosen: dict) -> dict:
         props["odc:region_code"] = region
     props.update({k: v for k, v in stac.items() if k.startswith("s2:") and isinstance(v, (str, int, float, bool))})
     offset = _boa_add_offset(feature, chosen)
-    if offset is not None:
+    if offset is not None:  # raster:bands declared scale 1e-4 and this offset
         props["antares:add_offset"] = offset
+        props["antares:scale_factor"] = 1e-4
     props["antares:stac_id"] = feature["id"]
     if feature.get("collection"):
         props["antares:stac_collection"] = feature["collection"]

@@ -6,6 +6,8 @@ files written; what cannot be indexed is refused in one line.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import rasterio
@@ -119,3 +121,49 @@ def test_int16_files_into_a_uint16_product_are_refused(settings, runner, data_di
     assert "holds int16 with nodata -10000," in errors[0] and "declares uint16 with nodata 0" in errors[0]
     assert "--product NEW_NAME" in errors[0] and "B02.tif band 1" in errors[0]
     assert db_count(settings.db_url, "odc.dataset") == before
+
+
+@pytest.fixture(scope="module")
+def float_files(data_dir, tmp_path_factory):
+    """The Romania 10 m bands of two dates as float32 surface reflectance in 0-1, NaN = nodata (units '1')."""
+    root = tmp_path_factory.mktemp("float01")
+    for date in DATES:
+        for band in ("B02", "B04", "B08"):
+            values, profile = _source(data_dir, date, band)
+            out = np.where(values == 0, np.nan, values / np.float32(10000)).astype(np.float32)
+            out[:2, :4] = np.nan
+            _write(root / date / f"{band}.tif", [out], {**profile, "nodata": np.nan})
+    return root
+
+
+def test_float_reflectance_is_read_as_is(settings, runner, float_files, tmp_path):
+    """A product without a declared scale is read as is: recipe means stay in 0-1 (not divided by 10,000)."""
+    result = _index(runner, settings, "--path", str(float_files), "--product", "shp_f32")
+    assert result.exit_code == 0, result.output
+    assert all("scale_factor" not in m and m["dtype"] == "float32" for m in _product(settings, "shp_f32").values())
+    assert next(li for li in result.stdout.splitlines() if li.startswith("B04.tif:1")).split()[7:9] == ["as", "is"]
+    recipe = {"description": "means of float reflectance", "inputs": {"product": "shp_f32", "measurements":
+              ["blue", "red", "nir"], "resolution": 10}, "indices": ["NDVI"],
+              "reducers": {"blue": ["mean"], "red": ["mean"], "nir": ["mean"], "ndvi": ["mean"]}}
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
+    result = runner.invoke(cli, ["apply_recipe", "-recipe", str(tmp_path / "r.yaml"), "-b", "2018-01-01", "-e",
+                                 "2018-12-31", "--bbox", "22.140", "45.195", "22.166", "45.215", "--name", "shp_f32_feat",
+                                 "-sc", "sync", "--outdir", str(tmp_path / "out")], env={"ANTARES_DB_URL": settings.db_url})
+    assert result.exit_code == 0, result.output
+    stack = {b: np.stack([_read(float_files / d / f"{b}.tif") for d in DATES]) for b in ("B02", "B04", "B08")}
+    with warnings.catch_warnings():  # the all-NaN corner gives NaN, as wanted
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = {"blue_mean": np.nanmean(stack["B02"], 0), "red_mean": np.nanmean(stack["B04"], 0),
+                    "ndvi_mean": np.nanmean((stack["B08"] - stack["B04"]) / (stack["B08"] + stack["B04"]), 0)}
+    from odc.geo.geobox import GeoBox
+
+    with rasterio.open(float_files / DATES[0] / "B02.tif") as src:
+        geobox = GeoBox(src.shape, src.transform, src.crs)
+    dc = connect(settings.db_url)
+    try:
+        data = dc.load(product="shp_f32_feat", like=geobox).isel(time=0)
+    finally:
+        dc.close()
+    for name, values in expected.items():
+        np.testing.assert_allclose(data[name].values, values, rtol=2e-6, atol=2e-7, equal_nan=True, err_msg=name)
+    assert 0.01 < float(np.nanmean(data["red_mean"].values)) < 0.5

@@ -245,7 +245,7 @@ def test_to_reflectance_per_band_offsets_and_defaults():
 
     times = np.array(["2021-06-01T10:00:00", "2022-06-01T10:00:00", "2022-06-06T10:00:00"], dtype="datetime64[ns]")
     dn = np.array([[[0, 1500]], [[0, 1500]], [[900, 1500]]], dtype=np.uint16)
-    attrs = {"units": "1", "nodata": 0}
+    attrs = {"units": "1", "nodata": 0, "scale_factor": 1e-4}  # the product's declaration (s2_l2a.yaml)
     data = xr.Dataset({
         "B04": (("time", "y", "x"), dn, attrs),
         "red": (("time", "y", "x"), dn, attrs),
@@ -254,7 +254,7 @@ def test_to_reflectance_per_band_offsets_and_defaults():
         "height": (("time", "y", "x"), dn, {"units": "metre", "nodata": 0}),
     }, coords={"time": times})
     datasets = [
-        {"properties": {"datetime": "2021-06-01T10:00:00Z"}},  # before 04.00: no property, offset 0, scale 1e-4
+        {"properties": {"datetime": "2021-06-01T10:00:00Z"}},  # before 04.00: no property, the product's scale 1e-4
         {"properties": {"datetime": "2022-06-01T10:00:00+00:00", "antares:add_offset": -1000, "antares:scale_factor": 1e-4}},
         {"properties": {"datetime": "2022-06-06T10:00:00Z", "antares:add_offset": -1000, "antares:scale_factor": 1e-4,
                         "antares:add_offset_per_band": {"B04": -500, "B8A": -1000}}},

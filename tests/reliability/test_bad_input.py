@@ -72,7 +72,7 @@ def _product(path: Path, name: str, bands) -> Path:
 
     doc = {"name": name, "metadata_type": "eo3", "metadata": {"product": {"name": name}},
            "description": f"Brandenburg L1C bands {', '.join(bands)} (reliability tests)",
-           "measurements": [{"name": b, "dtype": "uint16", "nodata": 0, "units": "1"} for b in bands]}
+           "measurements": [{"name": b, "dtype": "uint16", "nodata": 0, "units": "1", "scale_factor": 0.0001} for b in bands]}
     path.write_text(yaml.safe_dump(doc))
     return path
 
