@@ -27,6 +27,7 @@ preparer_options = [
                  help="dem: where to write the slope and aspect COGs (default: beside the DEM)."),
     click.option("--units", type=click.Choice(["db", "linear"]), default=None,
                  help="s1_grd: whether the backscatter files hold dB or linear power (default: from the file)."),
+    click.option("--band", default=None, help="dem: the elevation band of a multi-band file, by description or number."),
 ]
 
 
@@ -36,9 +37,9 @@ def with_preparer_options(fn):
     return fn
 
 
-def _options(pattern, no_verify, outdir=None, units=None):
+def _options(pattern, no_verify, outdir=None, units=None, band=None):
     """Preparer options given on the command line (``None``: not given)."""
-    return {"pattern": pattern, "verify": False if no_verify else None, "outdir": outdir, "units": units}
+    return {"pattern": pattern, "verify": False if no_verify else None, "outdir": outdir, "units": units, "band": band}
 
 
 @click.command(epilog="""\b
@@ -48,14 +49,14 @@ Example:
 @with_preparer_options
 @click.option("--outfile", required=True, type=click.Path(dir_okay=False, path_type=str), help="Multi-document YAML to write.")
 @click.pass_obj
-def prepare_metadata(state: CliState, path, preparer, product, pattern, no_verify, outdir, units, outfile):
+def prepare_metadata(state: CliState, path, preparer, product, pattern, no_verify, outdir, units, band, outfile):
     """Write eo3 dataset documents for every dataset found under --path.
 
     Exit code 1 if any dataset failed (each is named); the others are written.
     """
     from antares.pipeline.index import prepare, write_documents
 
-    prepared = prepare(state.settings(), path, preparer, product, **_options(pattern, no_verify, outdir, units))
+    prepared = prepare(state.settings(), path, preparer, product, **_options(pattern, no_verify, outdir, units, band))
     echo_mapping(prepared.product, prepared.mapping)
     write_documents(prepared.documents, outfile)
     if prepared.derived is not None:
@@ -76,7 +77,7 @@ Example:
   antares index --path shared/data/nrt-romania-s2l2a/geotiff --dataset_name s2_bands --product romania_s2l2a""")
 @with_preparer_options
 @click.pass_obj
-def index(state: CliState, path, preparer, product, pattern, no_verify, outdir, units):
+def index(state: CliState, path, preparer, product, pattern, no_verify, outdir, units, band):
     """Prepare and index every dataset found under --path (re-indexing is a no-op).
 
     Exit code 1 if any dataset failed (each is named); the others are indexed. When every
@@ -85,7 +86,7 @@ def index(state: CliState, path, preparer, product, pattern, no_verify, outdir, 
     from antares.errors import InvalidInputError
     from antares.pipeline.index import index_path
 
-    report = index_path(state.settings(), path, preparer, product, **_options(pattern, no_verify, outdir, units))
+    report = index_path(state.settings(), path, preparer, product, **_options(pattern, no_verify, outdir, units, band))
     echo_mapping(report.product, report.mapping)
     lines = report.lines(max_failures=None if state.verbose else 20)
     if report.failures and not report.added and not report.existing:

@@ -167,3 +167,50 @@ def test_float_reflectance_is_read_as_is(settings, runner, float_files, tmp_path
     for name, values in expected.items():
         np.testing.assert_allclose(data[name].values, values, rtol=2e-6, atol=2e-7, equal_nan=True, err_msg=name)
     assert 0.01 < float(np.nanmean(data["red_mean"].values)) < 0.5
+
+
+@pytest.fixture(scope="module")
+def dem_stack(data_dir, tmp_path_factory):
+    """Belgium's S1 VV/VH (dB) of one month with the DEM as the last band of one float32 file."""
+    be = data_dir / "worldcereal-belgium" / "geotiff"
+    with rasterio.open(be / "s1_monthly" / "2021-03_S1_sigma0_dB.tif") as src:
+        s1, profile = src.read().astype(np.float32), src.profile
+    with rasterio.open(be / "dem" / "elevation.tif") as src:
+        elevation = src.read(1).astype(np.float32)
+    path = tmp_path_factory.mktemp("demstack") / "stack.tif"
+    _write(path, [s1[0], s1[1], elevation], {**profile, "nodata": np.nan}, ["VV_dB", "VH_dB", "elevation"])
+    return path
+
+
+def _dem(runner, settings, path, *args):
+    return runner.invoke(cli, ["index", "--dataset_name", "dem", "--path", str(path), *args],
+                         env={"ANTARES_DB_URL": settings.db_url})
+
+
+def test_multiband_dem_needs_band(settings, runner, dem_stack):
+    before = db_count(settings.db_url, "odc.dataset")
+    result = _dem(runner, settings, dem_stack, "--product", "shp_dem_none")
+    assert result.exit_code == 1
+    errors = [li for li in result.stderr.splitlines() if li.strip()]
+    assert len(errors) == 1 and "has 3 bands (1 (VV_dB), 2 (VH_dB), 3 (elevation))" in errors[0], result.stderr
+    assert "--band NAME or --band N" in errors[0]
+    assert db_count(settings.db_url, "odc.dataset") == before
+    unknown = _dem(runner, settings, dem_stack, "--product", "shp_dem_none", "--band", "height")
+    assert unknown.exit_code == 1 and "--band height is not a band of" in unknown.stderr
+
+
+def test_multiband_dem_band_by_name_loads_the_elevation(settings, runner, dem_stack):
+    result = _dem(runner, settings, dem_stack, "--product", "shp_dem", "--band", "elevation")
+    assert result.exit_code == 0, result.output
+    assert "does not look like elevations" not in result.output
+    assert any(li.startswith("stack.tif:3") and "elevation" in li for li in result.stdout.splitlines()), result.stdout
+    data = _load(settings, "shp_dem", ["elevation", "slope"])
+    expected = _read(dem_stack, 3)
+    assert np.array_equal(data.elevation.values[0], expected, equal_nan=True)
+    assert 0 <= float(np.nanmax(data.slope.values)) < 20  # gentle Hesbaye slopes, not dB gradients
+
+
+def test_backscatter_band_as_dem_warns(settings, runner, dem_stack):
+    result = _dem(runner, settings, dem_stack, "--product", "shp_dem_vv", "--band", "1")
+    assert result.exit_code == 0, result.output
+    assert "band 1 does not look like elevations in metres (the values look like radar backscatter in dB" in result.output
