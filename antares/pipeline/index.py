@@ -205,8 +205,29 @@ class Prepared:
     mapping: list = field(default_factory=list)  # see mapping_rows
 
 
-def prepare(settings: Settings, path, preparer: str, product: str | None = None, **options) -> Prepared:
-    """Run ``preparer`` over ``path`` for ``product``.
+def select_measurements(definition: dict, bands) -> set | None:
+    """The measurement names of ``definition`` that ``bands`` (names or aliases; None: all) selects.
+
+    Raises
+    ------
+    UsageError
+        A name is neither a measurement nor an alias of ``definition`` (its measurements are listed).
+    """
+    from antares.errors import UsageError
+
+    if not bands:
+        return None
+    names = {m["name"].upper(): m["name"] for m in definition["measurements"]}
+    names.update({a.upper(): m["name"] for m in definition["measurements"] for a in m.get("aliases", [])})
+    unknown = [b for b in bands if b.upper() not in names]
+    if unknown:
+        raise UsageError(f"--bands {', '.join(unknown)}: not a measurement of product {definition['name']} "
+                         f"(measurements: {', '.join(m['name'] for m in definition['measurements'])}).")
+    return {names[b.upper()] for b in bands}
+
+
+def prepare(settings: Settings, path, preparer: str, product: str | None = None, bands=None, **options) -> Prepared:
+    """Run ``preparer`` over ``path`` for ``product``, keeping the measurements ``bands`` (names or aliases; all by default).
 
     When ``product`` is not indexed, its definition is derived from the preparer's
     default product (e.g. ``s2_l2a``) restricted to the measurements the files have
@@ -218,6 +239,8 @@ def prepare(settings: Settings, path, preparer: str, product: str | None = None,
         ``path`` is missing or nothing under it is recognised.
     NotFoundError
         Neither ``product`` nor the preparer's default product is indexed.
+    UsageError
+        ``bands`` names something that is not a measurement of the product.
     """
     from urllib.parse import unquote, urlparse
 
@@ -232,7 +255,12 @@ def prepare(settings: Settings, path, preparer: str, product: str | None = None,
         definition = existing.definition if existing is not None else product_definition(dc, prep.default_product)
     finally:
         dc.close()
+    prep.only = select_measurements(definition, bands)
     result = prep.run(Path(path), definition, name)
+    if prep.only is not None:
+        for doc in result.documents:
+            doc["measurements"] = {k: v for k, v in doc["measurements"].items() if k in prep.only}
+            result.bands[doc["id"]] = {k: v for k, v in result.bands.get(doc["id"], {}).items() if k in prep.only}
     if existing is not None:
         needed = [m["name"] for m in definition["measurements"]]
         complete, failures = [], list(result.failures)
@@ -273,7 +301,8 @@ def write_documents(documents: list[dict], outfile: str | Path) -> None:
         raise
 
 
-def index_path(settings: Settings, path, preparer: str, product: str | None = None, **options) -> IndexReport:
+def index_path(settings: Settings, path, preparer: str, product: str | None = None, bands=None,
+               **options) -> IndexReport:
     """Prepare every dataset under ``path`` and add it to the ODC index.
 
     Dataset ids are stable (uuid5 of what identifies a dataset for the preparer:
@@ -290,7 +319,7 @@ def index_path(settings: Settings, path, preparer: str, product: str | None = No
     from antares.cube.index import add_dataset_documents, connect
     from antares.db.engine import database_url
 
-    prepared = prepare(settings, path, preparer, product, **options)
+    prepared = prepare(settings, path, preparer, product, bands, **options)
     report = IndexReport(prepared=len(prepared.documents), failures=list(prepared.failures), product=prepared.product,
                          mapping=prepared.mapping)
     dc = connect(database_url(settings))

@@ -123,6 +123,8 @@ class S2BandsPreparer(Preparer):
                  else {band: [(p, 1) for p in paths] for band, paths in candidate.files.items()})
         bands = []
         for band, paths in sorted(files.items()):
+            if self.only is not None and names.get(band) not in self.only:
+                continue  # not selected with --bands
             if band not in names:
                 raise InvalidInputError(
                     f"{paths[0][0]}: band {band} is not a measurement of product {product['name']} "

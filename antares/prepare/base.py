@@ -71,6 +71,7 @@ class Preparer:
 
     name = "base"
     default_product = ""
+    only: set | None = None  # measurements to keep (``--bands``); files of the others are skipped where possible
 
     def find(self, root: Path, failures: list) -> Iterator[Candidate]:  # pragma: no cover - interface
         """Yield the datasets under ``root``; append ``(file, message)`` to ``failures`` for

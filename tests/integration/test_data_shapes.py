@@ -214,3 +214,14 @@ def test_backscatter_band_as_dem_warns(settings, runner, dem_stack):
     result = _dem(runner, settings, dem_stack, "--product", "shp_dem_vv", "--band", "1")
     assert result.exit_code == 0, result.output
     assert "band 1 does not look like elevations in metres (the values look like radar backscatter in dB" in result.output
+
+
+def test_bands_indexes_a_subset(settings, runner, int16_files):
+    result = _index(runner, settings, "--path", str(int16_files), "--product", "shp_sub", "--bands", "blue,B08")
+    assert result.exit_code == 0, result.output
+    assert sorted(_product(settings, "shp_sub")) == ["B02", "B08"]
+    table = [li.split()[0] for li in result.stdout.splitlines() if ".tif:" in li]
+    assert table == ["B02.tif:1", "B08.tif:1"], result.stdout
+    data = _load(settings, "shp_sub", None)
+    assert set(data.data_vars) == {"B02", "B08"}
+    assert np.array_equal(data.B08.values[1], _read(int16_files / DATES[1] / "B08.tif"))

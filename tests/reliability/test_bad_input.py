@@ -82,6 +82,7 @@ def _bad_files(bad: Path, tmp: Path, data_dir: Path) -> None:
     import geopandas as gpd
     import rasterio
     from rasterio.transform import from_origin
+    from rasterio.windows import Window
 
     train = gpd.read_file(tmp / "train.gpkg")
     (bad / "corrupt.gpkg").write_bytes(np.random.default_rng(0).bytes(5000))
@@ -119,6 +120,24 @@ def _bad_files(bad: Path, tmp: Path, data_dir: Path) -> None:
             shutil.copyfile(img / f"{SCENE}_{band}.jp2", bad / folder / f"{SCENE}_{band}.jp2")
     cut = bad / "truncated_jp2" / f"{SCENE}_B04.jp2"
     cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 3])
+    (bad / "int16_bands").mkdir()
+    for band in BANDS10:  # THEIA-like int16 copies (nodata -10000) of a corner of the 10 m bands
+        with rasterio.open(img / f"{SCENE}_{band}.jp2") as src:
+            window = Window(0, 0, 128, 128)
+            values, transform, crs = src.read(1, window=window), src.window_transform(window), src.crs
+        values = np.where(values == 0, -10000, values).astype("int16")
+        with rasterio.open(bad / "int16_bands" / f"{SCENE}_{band}.tif", "w", driver="GTiff", width=128, height=128,
+                           count=1, dtype="int16", nodata=-10000, crs=crs, transform=transform) as dst:
+            dst.write(values, 1)
+    be = data_dir / "worldcereal-belgium" / "geotiff"
+    with rasterio.open(be / "s1_monthly" / "2021-03_S1_sigma0_dB.tif") as src:
+        vv, stack_profile = src.read(1), src.profile
+    with rasterio.open(be / "dem" / "elevation.tif") as src:
+        height = src.read(1).astype(vv.dtype)
+    with rasterio.open(bad / "dem_stack.tif", "w", **{**stack_profile, "count": 2}) as dst:
+        dst.write(np.stack([vv, height]))
+        dst.set_band_description(1, "VV_dB")
+        dst.set_band_description(2, "elevation")
 
 
 @pytest.fixture(scope="module")
@@ -289,6 +308,16 @@ CASES = [
     case("index-missing-band", ["index", "--path", "@bad/missing_band", "--dataset_name", "s2_bands", "--product",
                                 "rel_b10", "--pattern", PATTERN],
          1, "product rel_b10 needs measurement(s) B08, which the files lack", "scene without band B08"),
+    case("index-int16-into-uint16", ["index", "--path", "@bad/int16_bands", "--dataset_name", "s2_bands", "--product",
+                                     "rel_b10", "--pattern", PATTERN.replace("jp2", "tif")],
+         1, "band 1 (B02): the file holds int16 with nodata -10000, product rel_b10 declares uint16 with nodata 0",
+         "int16 band files (nodata -10000) into a uint16 product"),
+    case("index-bands-unknown", ["index", "--path", "@bad/missing_band", "--dataset_name", "s2_bands", "--product",
+                                 "rel_b10", "--pattern", PATTERN, "--bands", "B02,B99"],
+         2, "--bands B99: not a measurement of product rel_b10", "--bands naming a band the product lacks"),
+    case("index-dem-multiband", ["index", "--path", "@bad/dem_stack.tif", "--dataset_name", "dem", "--product",
+                                 "rel_dem"],
+         1, "dem_stack.tif has 2 bands (1 (VV_dB), 2 (elevation)); a DEM has one", "two-band DEM file without --band"),
     case("load-bad-date", ["load", "-p", "rel_b10", "-b", "2017-13-45", "-e", "2018-01-01"],
          2, "'2017-13-45' is not a date YYYY-MM-DD (month must be in 1..12)", "-b 2017-13-45"),
     case("load-dates-out-of-range", ["load", "-p", "rel_b10", "-b", "2030-01-01", "-e", "2030-12-31"],
