@@ -19,7 +19,7 @@ def echo_mapping(product: str, rows: list) -> None:
 preparer_options = [
     click.option("--path", "path", required=True, type=click.Path(path_type=str), help="Directory (or file) to scan."),
     click.option("--dataset_name", "--preparer", "preparer", required=True,
-                 help="Preparer: s2_bands, s2_l2a_safe, s2_l1c_safe, stac, dem, s1_grd."),
+                 help="Preparer: s2_bands, s2_l2a_safe, s2_l1c_safe, stac, dem, s1_grd, netcdf."),
     click.option("--product", default=None, help="Product to prepare for (default: the preparer's, e.g. s2_l2a)."),
     click.option("--pattern", default=None, help="s2_bands: regex with groups date, band, optional tile; s1_grd: group date, optional pol."),
     click.option("--no-verify", is_flag=True, help="Do not decode every pixel to detect corrupt files (faster)."),

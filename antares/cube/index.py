@@ -7,6 +7,7 @@ separately. The ODC tables live in the ``odc`` schema of the same database.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,8 +42,13 @@ def odc_environment(url: str):
     ODC's connections get the connect timeout and TCP keepalives of antares's own
     (``antares.db.engine.CONNECT_ARGS``, as libpq parameters in the URL, unless the URL sets
     them): a database that vanishes under a query is noticed instead of hanging the command.
+    Sets ``GDAL_NETCDF_BOTTOMUP=NO`` in the environment unless it is set (see
+    :mod:`antares.prepare.netcdf`).
     """
     skip_iri_format_checkers()
+    # NetCDF cubes are indexed with the grid of their coordinates in file order (antares.prepare.netcdf):
+    # GDAL's netCDF driver must not flip the rows of a file whose georeferencing it does not recognise
+    os.environ.setdefault("GDAL_NETCDF_BOTTOMUP", "NO")
     from datacube.cfg import ODCConfig
     from sqlalchemy.engine import make_url
 
@@ -183,10 +189,20 @@ def list_datasets(dc, product: str | None = None) -> list[dict]:
     return rows
 
 
+def _location(path: str) -> str:
+    """The folder URI of a measurement path: a file URI's, or that of the file in a GDAL ``vrt://"FILE"`` string."""
+    import re
+
+    quoted = re.match(r'vrt://[A-Za-z0-9]+:"(/[^"]+)"', path)
+    if quoted:
+        return Path(quoted.group(1)).parent.as_uri() + "/"
+    return path.rsplit("/", 1)[0] + "/"
+
+
 def add_dataset_documents(dc, documents: list[dict]) -> tuple[int, int, list]:
     """Add eo3 dataset documents to the index in one transaction; already indexed ids are skipped.
 
-    Each document's location is the directory of its first measurement. The documents are
+    Each document's location is the directory of its first measurement's file. The documents are
     resolved against their products (``Doc2Dataset``, lineage skipped) and written with ODC's
     ``datasets.bulk_add``, as ``datacube dataset add`` does on the postgis index: the dataset,
     search-field and spatial-index rows of 1,000 datasets per statement instead of several
@@ -215,8 +231,7 @@ def add_dataset_documents(dc, documents: list[dict]) -> tuple[int, int, list]:
         if doc["id"] in known:
             existing += 1
             continue
-        first = next(iter(doc["measurements"].values()))["path"]
-        location = first.rsplit("/", 1)[0] + "/"
+        location = _location(next(iter(doc["measurements"].values()))["path"])
         dataset, error = resolver(doc, location)
         if dataset is None:
             failures.append((doc["id"], f"dataset {doc['id']} was refused by the index: {' '.join(str(error).split())}"))

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Iterator
 
 from antares.errors import InvalidInputError, UsageError
-from antares.prepare.base import Candidate, Preparer, check_pixels, dataset_id, parse_datetime, read_band
+from antares.prepare.base import (Candidate, Preparer, check_pixels, dataset_id, measurement_names, parse_datetime,
+                                  read_band)
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +118,7 @@ class S2BandsPreparer(Preparer):
         return out
 
     def prepare(self, candidate: Candidate, product: dict, product_name: str) -> dict:
-        names = {m["name"]: m["name"] for m in product["measurements"]}
-        names.update({a.upper(): m["name"] for m in product["measurements"] for a in m.get("aliases", [])})
+        names = measurement_names(product)
         files = (self._stack_bands(candidate) if self.stacks
                  else {band: [(p, 1) for p in paths] for band, paths in candidate.files.items()})
         bands = []

@@ -126,6 +126,13 @@ class Preparer:
         return self.__doc__.strip().splitlines()[0] if self.__doc__ else self.name
 
 
+def measurement_names(product: dict) -> dict:
+    """Upper-cased measurement names and aliases of the definition ``product`` -> measurement name."""
+    names = {m["name"].upper(): m["name"] for m in product["measurements"]}
+    names.update({a.upper(): m["name"] for m in product["measurements"] for a in m.get("aliases", [])})
+    return names
+
+
 def read_band(name: str, path: Path, band: int = 1) -> Band:
     """Read the georeferencing of one raster band.
 

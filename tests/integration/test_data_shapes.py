@@ -225,3 +225,64 @@ def test_bands_indexes_a_subset(settings, runner, int16_files):
     data = _load(settings, "shp_sub", None)
     assert set(data.data_vars) == {"B02", "B08"}
     assert np.array_equal(data.B08.values[1], _read(int16_files / DATES[1] / "B08.tif"))
+
+
+@pytest.fixture(scope="module")
+def netcdf_cube(data_dir, tmp_path_factory):
+    """Belgium's monthly S2 composites of three months as one NetCDF cube (time, y, x), uint16 with _FillValue 65535."""
+    import pyproj
+    import xarray as xr
+
+    folder = data_dir / "worldcereal-belgium" / "geotiff" / "s2_monthly"
+    months = ["2021-03", "2021-04", "2021-05"]
+    stacks = []
+    for month in months:
+        with rasterio.open(folder / f"{month}_S2L2A.tif") as src:
+            stacks.append(src.read())
+            names, transform, crs = src.descriptions, src.transform, src.crs
+    height, width = stacks[0].shape[1:]
+    xs = transform.c + transform.a * (np.arange(width) + 0.5)
+    ys = transform.f + transform.e * (np.arange(height) + 0.5)
+    times = np.array([f"{m}-15" for m in months], dtype="datetime64[ns]")
+    variables = {name.replace("B0", "B"): (("time", "y", "x"), np.stack([s[i] for s in stacks]),
+                                            {"_FillValue": np.uint16(65535), "grid_mapping": "crs"})
+                 for i, name in enumerate(names) if name in ("B02", "B04", "B08")}
+    ds = xr.Dataset(variables, coords={"time": times, "y": ys, "x": xs})
+    ds["crs"] = xr.DataArray(np.int32(0), attrs=pyproj.CRS(crs.to_wkt()).to_cf())
+    path = tmp_path_factory.mktemp("cube") / "belgium_s2.nc"
+    ds.to_netcdf(path, engine="h5netcdf")
+    return path, months, {n: i for i, n in enumerate(names)}, stacks
+
+
+def test_netcdf_cube_one_dataset_per_time_step(settings, runner, netcdf_cube):
+    path, months, index, stacks = netcdf_cube
+    result = runner.invoke(cli, ["index", "--dataset_name", "netcdf", "--path", str(path), "--product", "shp_nc"],
+                           env={"ANTARES_DB_URL": settings.db_url})
+    assert result.exit_code == 0, result.output
+    assert "3 dataset(s) indexed into shp_nc, 0 already indexed, 0 failed" in result.stdout
+    assert sorted(_product(settings, "shp_nc")) == ["B02", "B04", "B08"]
+    assert _product(settings, "shp_nc")["B02"]["nodata"] == 65535
+    data = _load(settings, "shp_nc", ["B02", "B04", "B08"])
+    assert [str(t)[:7] for t in data.time.values] == months and data.odc.crs.epsg == 32631
+    for t in range(3):
+        for band in ("B02", "B04", "B08"):
+            assert np.array_equal(data[band].values[t], stacks[t][index[band]]), (months[t], band)
+
+
+def test_nrt_sample_cube_indexes_from_its_netcdf(settings, runner, data_dir):
+    """The nrt package's 10 m and 20 m cubes, indexed in place: 140 datasets equal to the staged GeoTIFFs."""
+    original = data_dir / "nrt-romania-s2l2a" / "original"
+    result = runner.invoke(cli, ["index", "--dataset_name", "netcdf", "--path", str(original), "--product", "shp_nrt"],
+                           env={"ANTARES_DB_URL": settings.db_url})
+    assert result.exit_code == 0, result.output
+    assert "140 dataset(s) indexed into shp_nrt, 0 already indexed, 0 failed" in result.stdout
+    assert sorted(_product(settings, "shp_nrt")) == sorted(["B02", "B03", "B04", "B08", "B8A", "B11", "SCL"])
+    data = _load(settings, "shp_nrt", ["B02", "B8A", "SCL"], ("2018-07-01", "2018-07-31"))
+    geotiff = data_dir / "nrt-romania-s2l2a" / "geotiff"
+    dates = sorted(p.name for p in (geotiff / "10m").iterdir() if p.name.startswith("2018-07"))
+    assert [str(t)[:10] for t in data.time.values] == dates
+    for i, date in enumerate(dates):
+        assert np.array_equal(data.B02.values[i], _read(geotiff / "10m" / date / "B02.tif")), date
+        assert np.array_equal(data.SCL.values[i], _read(geotiff / "10m" / date / "SCL.tif")), date
+        b8a = _read(geotiff / "20m" / date / "B8A.tif")
+        assert np.array_equal(data.B8A.values[i], np.repeat(np.repeat(b8a, 2, 0), 2, 1)), date
