@@ -27,6 +27,11 @@ preparer_options = [
                  help="dem: where to write the slope and aspect COGs (default: beside the DEM)."),
     click.option("--units", type=click.Choice(["db", "linear"]), default=None,
                  help="s1_grd: whether the backscatter files hold dB or linear power (default: from the file)."),
+    click.option("--band-pattern", default=None,
+                 help="s2_bands: regex on band descriptions with groups band and date or step (several dates in one file)."),
+    click.option("--dates", default=None, help="s2_bands: the dates of the steps of --band-pattern (comma-separated)."),
+    click.option("--start", default=None, help="s2_bands: the date of step 0 of --band-pattern (with --step)."),
+    click.option("--step", default=None, help="s2_bands: the time between steps, a pandas frequency (MS: monthly, 10D ...)."),
     click.option("--bands", default=None, help="Index only these measurements (comma-separated names or aliases)."),
     click.option("--band", default=None, help="dem: the elevation band of a multi-band file, by description or number."),
 ]
@@ -38,10 +43,14 @@ def with_preparer_options(fn):
     return fn
 
 
-def _options(pattern, no_verify, outdir=None, units=None, band=None, bands=None):
-    """Preparer options given on the command line (``None``: not given), and the ``bands`` selected."""
+def _options(pattern, no_verify, outdir=None, units=None, band=None, bands=None, dated=(None, None, None, None)):
+    """Preparer options given on the command line (``None``: not given), and the ``bands`` selected.
+
+    ``dated``: ``(band_pattern, dates, start, step)`` of files holding several dates.
+    """
     return {"pattern": pattern, "verify": False if no_verify else None, "outdir": outdir, "units": units, "band": band,
-            "bands": [b.strip() for b in bands.split(",") if b.strip()] if bands else None}
+            "bands": [b.strip() for b in bands.split(",") if b.strip()] if bands else None,
+            **dict(zip(("band_pattern", "dates", "start", "step"), dated))}
 
 
 @click.command(epilog="""\b
@@ -51,14 +60,16 @@ Example:
 @with_preparer_options
 @click.option("--outfile", required=True, type=click.Path(dir_okay=False, path_type=str), help="Multi-document YAML to write.")
 @click.pass_obj
-def prepare_metadata(state: CliState, path, preparer, product, pattern, no_verify, outdir, units, bands, band, outfile):
+def prepare_metadata(state: CliState, path, preparer, product, pattern, no_verify, outdir, units, band_pattern, dates,
+                     start, step, bands, band, outfile):
     """Write eo3 dataset documents for every dataset found under --path.
 
     Exit code 1 if any dataset failed (each is named); the others are written.
     """
     from antares.pipeline.index import prepare, write_documents
 
-    prepared = prepare(state.settings(), path, preparer, product, **_options(pattern, no_verify, outdir, units, band, bands))
+    options = _options(pattern, no_verify, outdir, units, band, bands, (band_pattern, dates, start, step))
+    prepared = prepare(state.settings(), path, preparer, product, **options)
     echo_mapping(prepared.product, prepared.mapping)
     write_documents(prepared.documents, outfile)
     if prepared.derived is not None:
@@ -79,7 +90,8 @@ Example:
   antares index --path shared/data/nrt-romania-s2l2a/geotiff --dataset_name s2_bands --product romania_s2l2a""")
 @with_preparer_options
 @click.pass_obj
-def index(state: CliState, path, preparer, product, pattern, no_verify, outdir, units, bands, band):
+def index(state: CliState, path, preparer, product, pattern, no_verify, outdir, units, band_pattern, dates, start, step,
+          bands, band):
     """Prepare and index every dataset found under --path (re-indexing is a no-op).
 
     Exit code 1 if any dataset failed (each is named); the others are indexed. When every
@@ -88,7 +100,8 @@ def index(state: CliState, path, preparer, product, pattern, no_verify, outdir, 
     from antares.errors import InvalidInputError
     from antares.pipeline.index import index_path
 
-    report = index_path(state.settings(), path, preparer, product, **_options(pattern, no_verify, outdir, units, band, bands))
+    options = _options(pattern, no_verify, outdir, units, band, bands, (band_pattern, dates, start, step))
+    report = index_path(state.settings(), path, preparer, product, **options)
     echo_mapping(report.product, report.mapping)
     lines = report.lines(max_failures=None if state.verbose else 20)
     if report.failures and not report.added and not report.existing:

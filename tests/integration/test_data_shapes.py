@@ -286,3 +286,45 @@ def test_nrt_sample_cube_indexes_from_its_netcdf(settings, runner, data_dir):
         assert np.array_equal(data.SCL.values[i], _read(geotiff / "10m" / date / "SCL.tif")), date
         b8a = _read(geotiff / "20m" / date / "B8A.tif")
         assert np.array_equal(data.B8A.values[i], np.repeat(np.repeat(b8a, 2, 0), 2, 1)), date
+
+
+@pytest.fixture(scope="module")
+def multidate_file(data_dir, tmp_path_factory):
+    """Four Romania dates of B02/B04/B08 in one file, described as Earth Engine names them: B02, B02_1, ... B08_3."""
+    dates = ["2018-06-06", "2018-07-01", "2018-07-21", "2018-08-15"]
+    arrays, names = [], []
+    for step, date in enumerate(dates):
+        for band in ("B02", "B04", "B08"):
+            values, profile = _source(data_dir, date, band)
+            arrays.append(values)
+            names.append(band if step == 0 else f"{band}_{step}")
+    path = tmp_path_factory.mktemp("multidate") / "2018-06_export.tif"
+    _write(path, arrays, profile, names)
+    return path, dates, names
+
+
+def test_several_dates_in_one_file_refused_naming_the_cause(settings, runner, multidate_file):
+    path, _, _ = multidate_file
+    result = _index(runner, settings, "--path", str(path), "--product", "shp_md_bad", "--pattern",
+                    r"(?P<date>\d{4}-\d{2})_export\.tif$")
+    assert result.exit_code == 1
+    errors = [li for li in result.stderr.splitlines() if li.strip()]
+    assert len(errors) == 1 and "4 dates in one file (band descriptions B02, B04, B08, ..., B08_3)" in errors[0], errors
+    undated = _index(runner, settings, "--path", str(path), "--product", "shp_md_bad",
+                     "--band-pattern", r"(?P<band>B\d\d)(?:_(?P<step>\d+))?")
+    assert undated.exit_code == 1 and "holds 4 dates in one file; date them with --dates" in undated.stderr
+
+
+def test_several_dates_in_one_file_one_dataset_per_date(settings, runner, data_dir, multidate_file):
+    path, dates, names = multidate_file
+    result = _index(runner, settings, "--path", str(path), "--product", "shp_md",
+                    "--band-pattern", r"(?P<band>B\d\d)(?:_(?P<step>\d+))?", "--dates", ",".join(dates))
+    assert result.exit_code == 0, result.output
+    assert "4 dataset(s) indexed into shp_md, 0 already indexed, 0 failed" in result.stdout
+    data = _load(settings, "shp_md", ["B02", "B04", "B08"])
+    assert [str(t)[:10] for t in data.time.values] == dates
+    for i, date in enumerate(dates):
+        for band in ("B02", "B04", "B08"):
+            expected = _read(path, names.index(band if i == 0 else f"{band}_{i}") + 1)
+            assert np.array_equal(data[band].values[i], expected), (date, band)
+            assert np.array_equal(expected, _source(data_dir, date, band)[0])
