@@ -328,3 +328,51 @@ def test_several_dates_in_one_file_one_dataset_per_date(settings, runner, data_d
             expected = _read(path, names.index(band if i == 0 else f"{band}_{i}") + 1)
             assert np.array_equal(data[band].values[i], expected), (date, band)
             assert np.array_equal(expected, _source(data_dir, date, band)[0])
+
+
+def test_geopackage_with_a_style_table_reads_its_one_spatial_layer(settings, runner, data_dir, tmp_path):
+    """A GeoPackage with QGIS's layer_styles table beside the polygons: the polygons are read, without warnings."""
+    import geopandas as gpd
+    import pandas as pd
+    import pyogrio
+
+    polygons = gpd.read_file(data_dir / "eolearn-slovenia" / "lulc_polygons.gpkg")
+    path = tmp_path / "labels.gpkg"
+    polygons.to_file(path, layer="labels")
+    pyogrio.write_dataframe(pd.DataFrame({"f_table_name": ["labels"], "styleQML": ["<qgis/>"]}), path,
+                            layer="layer_styles", append=False)
+    result = runner.invoke(cli, ["ingest_training", str(path), "--field", "LULC_NAME", "--dataset", "shp_styles",
+                                 "--filter", "LULC_ID > 0"], env={"ANTARES_DB_URL": settings.db_url})
+    assert result.exit_code == 0, result.output
+    assert "84 sample(s) in 5 class(es)" in result.stdout
+    assert "more than one layer" not in result.output.lower() and "warning" not in result.output.lower()
+
+
+def test_library_errors_stay_off_the_terminal_unless_verbose(settings, runner, data_dir, tmp_path):
+    """A file gone after indexing: one error line, not ODC's "Error opening source dataset" before it."""
+    import shutil
+
+    copy = tmp_path / "gone"
+    for date in DATES:
+        shutil.copytree(data_dir / ROMANIA / date, copy / date)
+    assert _index(runner, settings, "--path", str(copy), "--product", "shp_gone").exit_code == 0
+    (copy / DATES[0] / "B04.tif").unlink()
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import antares
+
+    # a process of its own: under pytest the root logger has pytest's handlers, so Python's
+    # last-resort handler (which printed ODC's error line) never runs in-process
+    env = {**os.environ, "ANTARES_DB_URL": settings.db_url, "PYTHONPATH": str(Path(antares.__file__).parents[1])}
+    command = [sys.executable, "-c", "from antares.cli.main import main; main()"]
+    result = subprocess.run([*command, "load", "-p", "shp_gone"], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    lines = [li for li in result.stderr.splitlines() if li.strip()]
+    assert len(lines) == 1 and lines[0].startswith("antares: error: a file of product shp_gone cannot be read: "), lines
+    assert "B04.tif: No such file or directory" in lines[0]
+    verbose = subprocess.run([*command, "-v", "load", "-p", "shp_gone"], env=env, capture_output=True, text=True,
+                             timeout=300)
+    assert "Error opening source dataset" in verbose.stderr
