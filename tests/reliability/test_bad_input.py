@@ -129,6 +129,13 @@ def _bad_files(bad: Path, tmp: Path, data_dir: Path) -> None:
         with rasterio.open(bad / "int16_bands" / f"{SCENE}_{band}.tif", "w", driver="GTiff", width=128, height=128,
                            count=1, dtype="int16", nodata=-10000, crs=crs, transform=transform) as dst:
             dst.write(values, 1)
+    corner = [np.where(v == -10000, 0, v).astype("uint16") for v in
+              (rasterio.open(bad / "int16_bands" / f"{SCENE}_{b}.tif").read(1) for b in BANDS10)]
+    with rasterio.open(bad / "20170216_stack.tif", "w", driver="GTiff", width=128, height=128, count=8, dtype="uint16",
+                       crs=crs, transform=transform) as dst:  # two dates in one file, named as Earth Engine does
+        for i, (values, name) in enumerate(zip(corner * 2, BANDS10 + [f"{b}_1" for b in BANDS10]), start=1):
+            dst.write(values, i)
+            dst.set_band_description(i, name)
     be = data_dir / "worldcereal-belgium" / "geotiff"
     with rasterio.open(be / "s1_monthly" / "2021-03_S1_sigma0_dB.tif") as src:
         vv, stack_profile = src.read(1), src.profile
@@ -315,6 +322,9 @@ CASES = [
     case("index-bands-unknown", ["index", "--path", "@bad/missing_band", "--dataset_name", "s2_bands", "--product",
                                  "rel_b10", "--pattern", PATTERN, "--bands", "B02,B99"],
          2, "--bands B99: not a measurement of product rel_b10", "--bands naming a band the product lacks"),
+    case("index-several-dates", ["index", "--path", "@bad/20170216_stack.tif", "--dataset_name", "s2_bands",
+                                 "--product", "rel_md", "--pattern", r"(?P<date>\d{8})_stack\.tif$"],
+         1, "2 dates in one file (band descriptions B02, B03, B04, ..., B08_1)", "two dates in one file, no --band-pattern"),
     case("index-dem-multiband", ["index", "--path", "@bad/dem_stack.tif", "--dataset_name", "dem", "--product",
                                  "rel_dem"],
          1, "dem_stack.tif has 2 bands (1 (VV_dB), 2 (elevation)); a DEM has one", "two-band DEM file without --band"),
