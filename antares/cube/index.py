@@ -117,6 +117,11 @@ def read_product_definition(path: str | Path) -> dict:
     return doc
 
 
+#: Measurement keys that say how values are read (``value = pixel * scale_factor + add_offset``); changing them
+#: changes no stored pixel, so ``product add`` applies it although ODC counts it as unsafe.
+SCALE_KEYS = ("scale_factor", "add_offset")
+
+
 @dataclass(frozen=True)
 class ProductChange:
     """What adding one product definition did: ``added``, ``updated``, ``unchanged`` or ``kept``."""
@@ -131,7 +136,9 @@ def add_product(dc, doc: dict) -> ProductChange:
 
     An identical definition is left alone (``unchanged``). A definition that differs
     in ways ODC considers unsafe (dtype, measurements, ...) is not applied
-    (``kept``, with the differences in ``detail``).
+    (``kept``, with the differences in ``detail``), except a change of the measurements'
+    ``scale_factor``/``add_offset`` only (declaring the scale of a product indexed before
+    antares read scales from declarations), which is applied.
     """
     existing = dc.index.products.get_by_name(doc["name"])
     product = dc.index.products.from_doc(doc)
@@ -145,6 +152,9 @@ def add_product(dc, doc: dict) -> ProductChange:
     if ok:
         dc.index.products.update(product)
         return ProductChange(doc["name"], "updated", ", ".join(str(c[0]) for c in safe))
+    if all(c[0][-1] in SCALE_KEYS for c in unsafe):  # how values are read, not what is stored: declared on purpose
+        dc.index.products.update(product, allow_unsafe_updates=True)
+        return ProductChange(doc["name"], "updated", ", ".join(str(c[0]) for c in [*safe, *unsafe]))
     return ProductChange(doc["name"], "kept", "unsafe changes: " + ", ".join(str(c[0]) for c in unsafe))
 
 

@@ -376,3 +376,20 @@ def test_library_errors_stay_off_the_terminal_unless_verbose(settings, runner, d
     verbose = subprocess.run([*command, "-v", "load", "-p", "shp_gone"], env=env, capture_output=True, text=True,
                              timeout=300)
     assert "Error opening source dataset" in verbose.stderr
+
+
+def test_product_add_declares_a_scale_on_an_existing_product(settings, runner, tmp_path):
+    """A product indexed without scale_factor gets one with 'product add' (ODC counts it unsafe; no pixel changes)."""
+    doc = {"name": "shp_rescale", "metadata_type": "eo3", "metadata": {"product": {"name": "shp_rescale"}},
+           "description": "uint16 DN", "measurements": [{"name": "B04", "dtype": "uint16", "nodata": 0, "units": "1"}]}
+    env = {"ANTARES_DB_URL": settings.db_url}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(doc))
+    assert runner.invoke(cli, ["product", "add", str(tmp_path / "p.yaml")], env=env).exit_code == 0
+    doc["measurements"][0]["scale_factor"] = 0.0001
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(doc))
+    result = runner.invoke(cli, ["product", "add", str(tmp_path / "p.yaml")], env=env)
+    assert result.exit_code == 0 and "product shp_rescale: updated" in result.stdout, result.output
+    assert _product(settings, "shp_rescale")["B04"]["scale_factor"] == 0.0001
+    doc["measurements"][0]["dtype"] = "int16"  # a dtype change stays refused
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(doc))
+    assert "product shp_rescale: kept" in runner.invoke(cli, ["product", "add", str(tmp_path / "p.yaml")], env=env).stdout
