@@ -393,3 +393,26 @@ def test_product_add_declares_a_scale_on_an_existing_product(settings, runner, t
     doc["measurements"][0]["dtype"] = "int16"  # a dtype change stays refused
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(doc))
     assert "product shp_rescale: kept" in runner.invoke(cli, ["product", "add", str(tmp_path / "p.yaml")], env=env).stdout
+
+
+def test_recipe_on_the_nrt_cube_equals_the_recipe_on_its_geotiffs(settings, runner, data_dir, romania, tmp_path):
+    """s2_10m_001 on the cube indexed in place gives the features of the same recipe on the staged GeoTIFFs."""
+    env = {"ANTARES_DB_URL": settings.db_url}
+    cube = data_dir / "nrt-romania-s2l2a" / "original" / "sentinel2_cube_subset_romania_10m.nc"
+    indexed = runner.invoke(cli, ["index", "--dataset_name", "netcdf", "--path", str(cube), "--product", "shp_nrt_rec",
+                                  "--bands", "B02,B03,B04,B08,SCL"], env=env)
+    assert indexed.exit_code == 0, indexed.output
+    for product, name in ((romania, "shp_feat_tif"), ("shp_nrt_rec", "shp_feat_nc")):
+        result = runner.invoke(cli, ["apply_recipe", "-recipe", "s2_10m_001", "-b", "2018-01-01", "-e", "2018-12-31",
+                                     "-p", product, "--bbox", "22.140", "45.195", "22.166", "45.215", "--name", name,
+                                     "-sc", "sync", "--outdir", str(tmp_path / name)], env=env)
+        assert result.exit_code == 0, result.output
+    dc = connect(settings.db_url)
+    try:
+        tif, nc = (dc.load(product=p).isel(time=0) for p in ("shp_feat_tif", "shp_feat_nc"))
+    finally:
+        dc.close()
+    assert set(tif.data_vars) == set(nc.data_vars) and len(tif.data_vars) == 16
+    for name in tif.data_vars:
+        assert np.array_equal(tif[name].values, nc[name].values, equal_nan=True), name
+    assert 0.01 < float(np.nanmean(nc["blue_mean"].values)) < 0.2  # reflectance, scaled once
