@@ -37,6 +37,7 @@ setup(
         "pyyaml>=6",
         "numpy>=1.24",
         "xarray>=2023.1",
+        "h5netcdf>=1.3",  # xarray's engine for NetCDF-4 cubes (the netcdf preparer); installs h5py
         "rasterio>=1.3.9",
         "shapely>=2.0",
         "pyproj>=3.5",

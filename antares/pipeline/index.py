@@ -21,6 +21,7 @@ class IndexReport:
     failures: list = field(default_factory=list)
     product: str = ""
     product_change: object = None
+    mapping: list = field(default_factory=list)  # see mapping_rows
 
     def lines(self, max_failures: int | None = 20) -> list[str]:
         """Failure lines (at most ``max_failures``), the product line if one was added, and a summary."""
@@ -51,13 +52,37 @@ def _open(settings: Settings):
     return connect(database_url(settings))
 
 
-def derive_product(base: dict, name: str, documents: list[dict]) -> dict:
+def _nodata_equal(a, b) -> bool:
+    import math
+
+    if a is None or b is None:
+        return a is None and b is None
+    a, b = float(a), float(b)
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def file_types(bands: dict, name: str) -> tuple:
+    """``(dtype, nodata, Band)`` the files give measurement ``name`` (the first dataset's), ``(None, None, None)`` if none."""
+    for per_doc in bands.values():
+        band = per_doc.get(name)
+        if band is not None:
+            return band.dtype, band.nodata, band
+    return None, None, None
+
+
+def derive_product(base: dict, name: str, documents: list[dict], bands: dict | None = None) -> dict:
     """A product named ``name`` with the measurements of ``base`` present in every document.
 
     Loose band files seldom carry every band of a full Sentinel-2 product, and ODC
     requires each dataset to have all measurements of its product, so ``index`` and
     ``prepare_metadata`` derive a product from the base definition when the product
-    named by ``--product`` is not indexed yet.
+    named by ``--product`` is not indexed yet. ``base`` gives the names, aliases and units;
+    the dtype and nodata of each measurement come from the files (``bands``: dataset id ->
+    {measurement: :class:`~antares.prepare.base.Band`}; a file without nodata keeps the base's), except
+    where the base's dtype is floating and the file's casts to it safely (an int16 DEM read as
+    float32 with NaN voids).
+    The base's ``scale_factor``/``add_offset`` (digital numbers to reflectance) are kept for
+    integer files and dropped for floating-point files, which hold values as they are.
 
     Raises
     ------
@@ -66,18 +91,105 @@ def derive_product(base: dict, name: str, documents: list[dict]) -> dict:
     """
     import copy
 
+    import numpy as np
+
     from antares.errors import InvalidInputError
 
+    bands = bands or {}
     common = set.intersection(*(set(d["measurements"]) for d in documents)) if documents else set()
-    measurements = [m for m in base["measurements"] if m["name"] in common]
+    measurements = [copy.deepcopy(m) for m in base["measurements"] if m["name"] in common]
     if not measurements:
         raise InvalidInputError(f"the datasets found share no measurement of product {base['name']}; cannot derive product {name}.")
+    for m in measurements:
+        dtype, nodata, _ = file_types(bands, m["name"])
+        if dtype is None or (np.dtype(m["dtype"]).kind == "f" and np.can_cast(np.dtype(dtype), np.dtype(m["dtype"]), "safe")):
+            continue  # a floating base (e.g. elevation, NaN = nodata) holds the file's values exactly
+        m["dtype"] = str(np.dtype(dtype))
+        if nodata is not None:
+            m["nodata"] = "NaN" if np.isnan(nodata) else (int(nodata) if np.dtype(dtype).kind in "iub" else float(nodata))
+        elif np.dtype(dtype).kind == "f":
+            m["nodata"] = "NaN"
+        if np.dtype(dtype).kind == "f":
+            m.pop("scale_factor", None)
+            m.pop("add_offset", None)
     doc = copy.deepcopy(base)
     doc["name"] = name
-    doc["description"] = f"{base.get('description', base['name'])} (subset: {', '.join(m['name'] for m in measurements)})"
+    doc["description"] = (f"Measurements {', '.join(m['name'] for m in measurements)} as the indexed files hold them "
+                          f"(dtype and nodata from the files; names, aliases and units after product {base['name']})")
     doc["metadata"] = {"product": {"name": name}}
     doc["measurements"] = measurements
     return doc
+
+
+def check_file_types(definition: dict, documents: list[dict], bands: dict) -> tuple[list, list]:
+    """Split ``documents`` into those whose files match ``definition``'s dtypes and nodata, and failures.
+
+    A file's dtype must cast safely to the product's (``numpy.can_cast(..., "safe")``), and a
+    file that declares a nodata must declare the product's when the product's dtype is an integer.
+
+    Returns
+    -------
+    (accepted documents, failures as ``(dataset id, one-line message)``)
+    """
+    import numpy as np
+
+    declared = {m["name"]: m for m in definition["measurements"]}
+    accepted, failures = [], []
+    for doc in documents:
+        problem = None
+        for name, band in sorted(bands.get(doc["id"], {}).items()):
+            m = declared.get(name)
+            if m is None or band.dtype is None:
+                continue
+            wrong_dtype = not np.can_cast(np.dtype(band.dtype), np.dtype(m["dtype"]), "safe")
+            # a floating product reads any file nodata as its own (NaN); an integer one cannot tell them apart
+            wrong_nodata = (band.nodata is not None and np.dtype(m["dtype"]).kind != "f"
+                            and not _nodata_equal(band.nodata, m.get("nodata")))
+            if wrong_dtype or wrong_nodata:
+                problem = (f"{band.path} band {band.band} ({name}): the file holds {band.dtype} with nodata "
+                           f"{'none' if band.nodata is None else format(band.nodata, 'g')}, "
+                           f"product {definition['name']} declares {m['dtype']} with nodata {m.get('nodata')}; index into "
+                           "a new product (--product NEW_NAME derives one from the files) or convert the files "
+                           f"(gdal_translate -ot ... -a_nodata ...).")
+                break
+        if problem:
+            failures.append((doc["id"], problem))
+        else:
+            accepted.append(doc)
+    return accepted, failures
+
+
+def mapping_rows(definition: dict, bands: dict) -> list[dict]:
+    """The mapping report: per measurement, the file band it is read from and how it is read.
+
+    Parameters
+    ----------
+    definition : dict
+        The product definition the documents are for.
+    bands : dict
+        Dataset id -> {measurement: :class:`~antares.prepare.base.Band`}.
+
+    Returns
+    -------
+    list of dict
+        ``file band`` (first dataset's file name and band index), ``file dtype``, ``file nodata``,
+        ``measurement``, ``units``, ``dtype`` and ``nodata`` (the product's), ``scale`` (``scale_factor``/``add_offset``
+        declared by the product, ``as is`` when none), ``datasets`` (how many have it).
+    """
+    rows = []
+    for m in definition["measurements"]:
+        count = sum(1 for per_doc in bands.values() if m["name"] in per_doc)
+        if not count:
+            continue
+        _, _, band = file_types(bands, m["name"])
+        scale = "as is"
+        if "scale_factor" in m or "add_offset" in m:
+            scale = f"x {m.get('scale_factor', 1):g}" + (f" + {m['add_offset']:g}" if m.get("add_offset") else "")
+        rows.append({"file band": f"{band.path.name if band.path else '(remote)'}:{band.band}",
+                     "file dtype": band.dtype, "file nodata": None if band.nodata is None else f"{band.nodata:g}",
+                     "measurement": m["name"], "units": m.get("units"), "dtype": m["dtype"],
+                     "nodata": m.get("nodata"), "scale": scale, "datasets": count})
+    return rows
 
 
 @dataclass
@@ -88,10 +200,32 @@ class Prepared:
     failures: list
     product: str
     derived: dict | None = None
+    mapping: list = field(default_factory=list)  # see mapping_rows
 
 
-def prepare(settings: Settings, path, preparer: str, product: str | None = None, **options) -> Prepared:
-    """Run ``preparer`` over ``path`` for ``product``.
+def select_measurements(definition: dict, bands) -> set | None:
+    """The measurement names of ``definition`` that ``bands`` (names or aliases; None: all) selects.
+
+    Raises
+    ------
+    UsageError
+        A name is neither a measurement nor an alias of ``definition`` (its measurements are listed).
+    """
+    from antares.errors import UsageError
+
+    if not bands:
+        return None
+    names = {m["name"].upper(): m["name"] for m in definition["measurements"]}
+    names.update({a.upper(): m["name"] for m in definition["measurements"] for a in m.get("aliases", [])})
+    unknown = [b for b in bands if b.upper() not in names]
+    if unknown:
+        raise UsageError(f"--bands {', '.join(unknown)}: not a measurement of product {definition['name']} "
+                         f"(measurements: {', '.join(m['name'] for m in definition['measurements'])}).")
+    return {names[b.upper()] for b in bands}
+
+
+def prepare(settings: Settings, path, preparer: str, product: str | None = None, bands=None, **options) -> Prepared:
+    """Run ``preparer`` over ``path`` for ``product``, keeping the measurements ``bands`` (names or aliases; all by default).
 
     When ``product`` is not indexed, its definition is derived from the preparer's
     default product (e.g. ``s2_l2a``) restricted to the measurements the files have
@@ -103,6 +237,8 @@ def prepare(settings: Settings, path, preparer: str, product: str | None = None,
         ``path`` is missing or nothing under it is recognised.
     NotFoundError
         Neither ``product`` nor the preparer's default product is indexed.
+    UsageError
+        ``bands`` names something that is not a measurement of the product.
     """
     from urllib.parse import unquote, urlparse
 
@@ -117,7 +253,12 @@ def prepare(settings: Settings, path, preparer: str, product: str | None = None,
         definition = existing.definition if existing is not None else product_definition(dc, prep.default_product)
     finally:
         dc.close()
+    prep.only = select_measurements(definition, bands)
     result = prep.run(Path(path), definition, name)
+    if prep.only is not None:
+        for doc in result.documents:
+            doc["measurements"] = {k: v for k, v in doc["measurements"].items() if k in prep.only}
+            result.bands[doc["id"]] = {k: v for k, v in result.bands.get(doc["id"], {}).items() if k in prep.only}
     if existing is not None:
         needed = [m["name"] for m in definition["measurements"]]
         complete, failures = [], list(result.failures)
@@ -130,14 +271,17 @@ def prepare(settings: Settings, path, preparer: str, product: str | None = None,
                                             "index into a new product with --product NEW_NAME to derive one from the bands present."))
             else:
                 complete.append(doc)
-        return Prepared(complete, failures, name)
+        complete, refused = check_file_types(definition, complete, result.bands)
+        failures.extend(refused)
+        return Prepared(complete, failures, name, mapping=mapping_rows(definition, result.bands))
     if not result.documents:  # every dataset failed: report the failures, derive nothing
         return Prepared([], result.failures, name)
-    derived = derive_product(definition, name, result.documents)
+    derived = derive_product(definition, name, result.documents, result.bands)
     keep = {m["name"] for m in derived["measurements"]}
     for doc in result.documents:
         doc["measurements"] = {k: v for k, v in doc["measurements"].items() if k in keep}
-    return Prepared(result.documents, result.failures, name, derived)
+    documents, refused = check_file_types(derived, result.documents, result.bands)  # datasets unlike the first
+    return Prepared(documents, result.failures + refused, name, derived, mapping_rows(derived, result.bands))
 
 
 def write_documents(documents: list[dict], outfile: str | Path) -> None:
@@ -155,7 +299,8 @@ def write_documents(documents: list[dict], outfile: str | Path) -> None:
     write_text(outfile, yaml.safe_dump_all(documents, sort_keys=False))
 
 
-def index_path(settings: Settings, path, preparer: str, product: str | None = None, **options) -> IndexReport:
+def index_path(settings: Settings, path, preparer: str, product: str | None = None, bands=None,
+               **options) -> IndexReport:
     """Prepare every dataset under ``path`` and add it to the ODC index.
 
     Dataset ids are stable (uuid5 of what identifies a dataset for the preparer:
@@ -172,8 +317,9 @@ def index_path(settings: Settings, path, preparer: str, product: str | None = No
     from antares.cube.index import add_dataset_documents, connect
     from antares.db.engine import database_url
 
-    prepared = prepare(settings, path, preparer, product, **options)
-    report = IndexReport(prepared=len(prepared.documents), failures=list(prepared.failures), product=prepared.product)
+    prepared = prepare(settings, path, preparer, product, bands, **options)
+    report = IndexReport(prepared=len(prepared.documents), failures=list(prepared.failures), product=prepared.product,
+                         mapping=prepared.mapping)
     dc = connect(database_url(settings))
     try:
         if prepared.derived is not None:

@@ -145,8 +145,9 @@ class _Prefetch:
         self._thread.join()
 
 
-def _bands(recipe, measurements: dict, definitions: dict, block) -> dict:
-    """:class:`~antares.recipes.blockwise.Band` per spectral measurement: converted as ``to_reflectance`` would."""
+def _bands(recipe, measurements: dict, definitions: dict, block, properties: list) -> dict:
+    """:class:`~antares.recipes.blockwise.Band` per spectral measurement: converted as ``to_reflectance`` would
+    (where the product or the datasets, whose ``properties`` are given, declare a scale or offset)."""
     from antares.cube.blockread import _fill_value
     from antares.cube.reflectance import is_reflectance
     from antares.recipes.blockwise import Band
@@ -156,7 +157,7 @@ def _bands(recipe, measurements: dict, definitions: dict, block) -> dict:
         name = measurements[alias]
         if name in out:
             continue
-        if is_reflectance(name, definitions[name]):
+        if is_reflectance(name, definitions[name], properties):
             offset, scale = block.offsets(name)
             out[name] = Band(True, offset, scale, _fill_value(definitions[name].get("nodata")))
         else:
@@ -164,7 +165,7 @@ def _bands(recipe, measurements: dict, definitions: dict, block) -> dict:
     return out
 
 
-def _mask_values(recipe, measurements: dict, definitions: dict, block):
+def _mask_values(recipe, measurements: dict, definitions: dict, block, properties: list):
     """The mask variable with its margin as ``Recipe.compute`` sees it (converted if it is a reflectance measurement)."""
     from antares.cube.blockread import _fill_value
     from antares.cube.reflectance import is_reflectance, reflectance_into
@@ -172,7 +173,7 @@ def _mask_values(recipe, measurements: dict, definitions: dict, block):
     if recipe.mask is None:
         return None
     name = measurements[recipe.mask.alias]
-    if not is_reflectance(name, definitions[name]):
+    if not is_reflectance(name, definitions[name], properties):
         return block.margin
     offset, scale = block.offsets(name)
     return reflectance_into(block.margin, offset, scale, _fill_value(definitions[name].get("nodata")))
@@ -213,6 +214,7 @@ def recipe_tile(job: RecipeJob) -> list:
             return []
         terrain_dss = [d for d in dc.index.datasets.bulk_get(job.terrain_ids)] if job.terrain_ids else []
         definitions = dict(datasets[0].product.measurements) if datasets else {}
+        properties = [d.metadata_doc.get("properties", {}) for d in datasets]
         outputs = {}
         for o in recipe.outputs:
             fill = np.nan if np.dtype(o.dtype).kind == "f" else o.nodata
@@ -234,7 +236,7 @@ def recipe_tile(job: RecipeJob) -> list:
         with _Prefetch(read) as inputs:
             mask_dtype = None
             if mask_name is not None:
-                mask_dtype = np.float32 if is_reflectance(mask_name, definitions[mask_name]) else \
+                mask_dtype = np.float32 if is_reflectance(mask_name, definitions[mask_name], properties) else \
                     np.dtype(definitions[mask_name]["dtype"])
             warming = time.perf_counter()
             engine.warm_up({n: np.dtype(definitions[n]["dtype"]) for n in names}, mask_dtype)  # while reading
@@ -243,7 +245,7 @@ def recipe_tile(job: RecipeJob) -> list:
             waited = 0.0
             for block, terrain in inputs:
                 waited += time.perf_counter() - opened
-                bands = _bands(recipe, job.measurements, definitions, block)
+                bands = _bands(recipe, job.measurements, definitions, block, properties)
                 if not checked:
                     engine.check({n: block.raw[n].dtype for n in names}, bands)
                     checked = True
@@ -251,8 +253,8 @@ def recipe_tile(job: RecipeJob) -> list:
                 if any("doy_max" in r for r in recipe.reducers.values()):
                     days = block.times.astype("datetime64[D]")
                     doys = (days - days.astype("datetime64[Y]")).astype(np.int64) + 1
-                result = engine.compute(block.raw, bands, _mask_values(recipe, job.measurements, definitions, block),
-                                        doys, terrain)
+                mask = _mask_values(recipe, job.measurements, definitions, block, properties)
+                result = engine.compute(block.raw, bands, mask, doys, terrain)
                 for o in recipe.outputs:
                     outputs[o.name][block.rows, block.cols] = result[o.name]
                 opened = time.perf_counter()

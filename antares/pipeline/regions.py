@@ -33,7 +33,8 @@ def read_vector(path: str | Path, layer: str | None = None, where: str | None = 
     path : path
         Any vector file GDAL/OGR reads (GeoPackage, Shapefile, GeoJSON, FlatGeobuf, ...).
     layer : str, optional
-        Layer name; required when the file has more than one layer.
+        Layer name; required when the file has more than one layer with geometries (tables
+        without geometry, such as QGIS's ``layer_styles``, are not counted).
     where : str, optional
         OGR SQL WHERE expression selecting features, e.g. ``"NAME_1 = 'Jalisco'"``.
 
@@ -61,15 +62,19 @@ def read_vector(path: str | Path, layer: str | None = None, where: str | None = 
     measured: list = []
     try:
         with _measures_dropped(measured):
-            layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+            listed = [(str(name), kind) for name, kind in pyogrio.list_layers(path)]
     except Exception as exc:  # pyogrio raises DataSourceError and friends
         raise InvalidInputError(f"{path} is not a vector file GDAL/OGR can read: {str(exc).splitlines()[0]}") from exc
+    layers = [name for name, _ in listed]
     if not layers:
         raise InvalidInputError(f"{path} has no layers.")
     if layer is None:
-        if len(layers) > 1:
-            raise InvalidInputError(f"{path} has {len(layers)} layers ({', '.join(layers)}); choose one with --layer.")
-        layer = layers[0]
+        # tables without geometry (QGIS's layer_styles, which antares's own GeoPackages carry) are not candidates
+        spatial = [name for name, kind in listed if kind is not None]
+        if len(spatial) != 1:
+            raise InvalidInputError(f"{path} has {len(spatial) or len(layers)} layers "
+                                    f"({', '.join(spatial or layers)}); choose one with --layer.")
+        layer = spatial[0]
     elif layer not in layers:
         raise InvalidInputError(f"{path} has no layer '{layer}'; its layers are: {', '.join(layers)}.")
     try:

@@ -1,4 +1,4 @@
-"""Preparers: eo3 dataset documents for Sentinel-2, DEM and Sentinel-1 files.
+"""Preparers: eo3 dataset documents for Sentinel-2, DEM, Sentinel-1 files and NetCDF cubes.
 
 Each preparer is a module with a class implementing :class:`antares.prepare.base.Preparer`,
 registered here by name (``--dataset_name`` on the command line).
@@ -13,6 +13,7 @@ PREPARERS = {
     "stac": "antares.prepare.stac:StacPreparer",
     "dem": "antares.prepare.dem:DemPreparer",
     "s1_grd": "antares.prepare.s1:S1GrdPreparer",
+    "netcdf": "antares.prepare.netcdf:NetcdfPreparer",
 }
 
 

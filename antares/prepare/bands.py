@@ -15,6 +15,15 @@ file is one dataset whose band descriptions name the measurements (e.g. the
 WorldCereal monthly composites ``2021-03_S2L2A.tif`` with bands B02 ... B12, read with
 ``--pattern '(?P<date>\d{4}-\d{2})_S2L2A\.tif$'``).
 
+Several dates in one file (band descriptions such as ``B02``, ``B02_1`` ... ``B02_11``, as
+Earth Engine exports a time series, or ``20190206_B02``) are read with ``--band-pattern``: a
+regular expression matched against each band description, with the groups ``band`` and
+either ``date`` (a date in the description) or ``step`` (the time step: 0 when the group is
+empty, as for ``B02``), the steps dated by ``--dates D1,D2,...`` or ``--start DATE --step FREQ``
+(a pandas frequency: ``MS`` monthly, ``10D`` ...). Each date becomes one dataset whose
+measurements are bands of that file. Without ``--band-pattern`` such a file is refused, naming
+how many dates it holds.
+
 Dataset ids are uuid5 of (product, tile, sensing time, CRS, origin of the finest grid):
 the same acquisition gets the same id whichever directory the scan starts from, so
 re-indexing never duplicates it, while two areas imaged on the same day stay apart.
@@ -28,7 +37,8 @@ from pathlib import Path
 from typing import Iterator
 
 from antares.errors import InvalidInputError, UsageError
-from antares.prepare.base import Candidate, Preparer, build_document, check_pixels, dataset_id, parse_datetime, read_band
+from antares.prepare.base import (Candidate, Preparer, check_pixels, dataset_id, measurement_names, parse_datetime,
+                                  read_band)
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +56,99 @@ def normalise_band(name: str) -> str:
     return f"B0{match.group(1)}" if match else name
 
 
+#: Band descriptions that carry a date or time step beside the band name (suffix _N or prefix YYYYMMDD_).
+DATED_DESCRIPTION = re.compile(r"^(?:(?P<date>\d{8})_(?P<band1>\w+)|(?P<band2>[A-Za-z]\w*?)_(?P<step>\d+))$")
+
+
+def several_dates(descriptions) -> int:
+    """How many dates band ``descriptions`` hold when they look like ``B02 B02_1 ...`` or ``20190206_B02``; 0 otherwise."""
+    keys = set()
+    for d in descriptions:
+        match = DATED_DESCRIPTION.match(d or "")
+        if match:
+            keys.add(match.group("date") or match.group("step"))
+    if not keys:
+        return 0
+    plain = any(d and not DATED_DESCRIPTION.match(d) and any((x or "").startswith(f"{d}_") for x in descriptions)
+                for d in descriptions)
+    return len(keys) + (1 if plain else 0)
+
+
+def dated_bands(path: Path, descriptions, band_pattern, dates=None, start=None, step=None) -> dict:
+    """``{datetime: {band: band index}}`` of a file holding several dates, from its band ``descriptions``.
+
+    Raises
+    ------
+    InvalidInputError
+        A description does not match ``band_pattern``; steps are not dated (neither ``dates``
+        nor ``start`` and ``step``) or ``dates`` does not list one date per step.
+    """
+    import pandas as pd
+
+    parsed = []
+    for index, description in enumerate(descriptions, start=1):
+        match = band_pattern.fullmatch(description or "")
+        if not match:
+            raise InvalidInputError(f"{path}: band {index} description {description!r} does not match --band-pattern "
+                                    f"{band_pattern.pattern!r}.")
+        key = match.groupdict().get("date")
+        if key is None:
+            key = int(match.groupdict().get("step") or 0)
+        parsed.append((key, normalise_band(match.group("band")), index))
+    out: dict = {}
+    if "date" in band_pattern.groupindex:
+        for key, band, index in parsed:
+            try:
+                when = parse_datetime(key)
+            except ValueError:
+                raise InvalidInputError(f"{path}: cannot parse the date {key!r} of band {index}; use YYYYMMDD or YYYY-MM-DD.") from None
+            out.setdefault(when, {})[band] = index
+        return out
+    steps = sorted({key for key, _, _ in parsed})
+    if dates:
+        if len(dates) != len(steps):
+            raise InvalidInputError(f"{path} holds {len(steps)} dates in one file (steps {steps[0]}..{steps[-1]}) but "
+                                    f"--dates lists {len(dates)}; give one date per step.")
+        when = [parse_datetime(d) for d in dates]
+    elif start and step:
+        when = [t.to_pydatetime() for t in pd.date_range(parse_datetime(start), periods=len(steps), freq=step)]
+    else:
+        raise InvalidInputError(f"{path} holds {len(steps)} dates in one file; date them with --dates D1,D2,... or "
+                                "--start DATE --step FREQ (e.g. --step MS for monthly).")
+    by_step = dict(zip(steps, when))
+    for key, band, index in parsed:
+        out.setdefault(by_step[key], {})[band] = index
+    return out
+
+
 class S2BandsPreparer(Preparer):
     """loose band files, one per band and date, named by --pattern with groups date, band and optional tile"""
 
     name = "s2_bands"
     default_product = "s2_l2a"
 
-    def __init__(self, pattern: str | None = None, verify: bool = True):
+    def __init__(self, pattern: str | None = None, verify: bool = True, band_pattern: str | None = None,
+                 dates: str | None = None, start: str | None = None, step: str | None = None):
+        self.band_pattern = None
+        if band_pattern is not None:
+            try:
+                self.band_pattern = re.compile(band_pattern)
+            except re.error as exc:
+                raise UsageError(f"--band-pattern {band_pattern!r} is not a valid regular expression: {exc}.") from None
+            groups = set(self.band_pattern.groupindex)
+            if "band" not in groups or not groups & {"date", "step"}:
+                raise UsageError("--band-pattern must have the named groups (?P<band>...) and (?P<date>...) or (?P<step>...).")
+            pattern = pattern or r"\.(?:tif|tiff|TIF)$"
+        self.dates = [d.strip() for d in dates.split(",") if d.strip()] if dates else None
+        self.start, self.step = start, step
         try:
             self.pattern = re.compile(pattern or DEFAULT_PATTERN)
         except re.error as exc:
             raise UsageError(f"--pattern {pattern!r} is not a valid regular expression: {exc}.") from None
+        if self.band_pattern is not None:
+            self.stacks = True
+            self.verify = verify
+            return
         if "date" not in self.pattern.groupindex:
             raise UsageError("--pattern must have the named group (?P<date>...) (and (?P<band>...) unless the files are "
                              "multi-band stacks whose band descriptions name the bands).")
@@ -76,6 +168,9 @@ class S2BandsPreparer(Preparer):
             if not match:
                 log.debug("skipping %s: does not match the pattern", path)
                 continue
+            if self.band_pattern is not None:
+                self._dated(path, match, groups, failures)
+                continue
             date_text = match.group("date")
             try:
                 when = parse_datetime(date_text)
@@ -92,10 +187,36 @@ class S2BandsPreparer(Preparer):
                 groups[key].files.setdefault("", []).append(path)
             else:
                 groups[key].files.setdefault(normalise_band(match.group("band")), []).append(path)
+        if self.band_pattern is not None:
+            yield from groups.values()
+            return
         for (folder, date_text), paths in sorted(bad_dates.items()):
             failures.append((str(paths[0]), f"{folder}: cannot parse the date {date_text!r} that --pattern matched in "
                                             f"{len(paths)} file(s) (e.g. {paths[0].name}); use YYYY-MM-DD, YYYYMMDD or YYYYMMDDTHHMMSS."))
         yield from groups.values()
+
+    def _dated(self, path: Path, match, groups: dict, failures: list) -> None:
+        """Add the dates of one multi-date file to ``groups`` (keyed (tile, datetime)); failures are recorded."""
+        import rasterio
+
+        try:
+            with rasterio.open(path) as src:
+                descriptions = src.descriptions
+            found = dated_bands(path, descriptions, self.band_pattern, self.dates, self.start, self.step)
+        except rasterio.errors.RasterioIOError as exc:
+            failures.append((str(path), f"{path} cannot be read as a raster: {str(exc).splitlines()[0]}"))
+            return
+        except InvalidInputError as exc:
+            failures.append((str(path), str(exc)))
+            return
+        tile = match.groupdict().get("tile")
+        for when, bands in found.items():
+            key = (tile, when)
+            if key not in groups:
+                groups[key] = Candidate(key=f"{tile}:{when.isoformat()}", label=f"{path} {when:%Y-%m-%d %H:%M:%S}",
+                                        properties={"datetime": when, **({"odc:region_code": tile.removeprefix("T")} if tile else {})})
+            for band, index in bands.items():
+                groups[key].files.setdefault(None, {}).setdefault(band, []).append((path, index))
 
     def _stack_bands(self, candidate: Candidate) -> dict:
         """band name -> [(path, band index)] from the descriptions of multi-band files."""
@@ -109,6 +230,13 @@ class S2BandsPreparer(Preparer):
             except rasterio.errors.RasterioIOError as exc:
                 raise InvalidInputError(f"{path} cannot be read as a raster (corrupt, truncated or not a raster): "
                                         f"{str(exc).splitlines()[0]}") from exc
+            dates = several_dates(descriptions)
+            if dates:
+                shown = [d for d in descriptions if d]
+                raise InvalidInputError(
+                    f"{path}: {dates} dates in one file (band descriptions {', '.join(shown[:3])}, ..., {shown[-1]}); "
+                    "index it with --band-pattern (groups band and date or step) and --dates or --start/--step "
+                    "(see docs/guide/your-data.md).")
             if not all(descriptions):
                 raise InvalidInputError(f"{path}: band descriptions are missing, so the bands cannot be named; "
                                         "give each band a description (B02, B03, ...) or use one file per band with a (?P<band>...) group.")
@@ -117,12 +245,16 @@ class S2BandsPreparer(Preparer):
         return out
 
     def prepare(self, candidate: Candidate, product: dict, product_name: str) -> dict:
-        names = {m["name"]: m["name"] for m in product["measurements"]}
-        names.update({a.upper(): m["name"] for m in product["measurements"] for a in m.get("aliases", [])})
-        files = (self._stack_bands(candidate) if self.stacks
-                 else {band: [(p, 1) for p in paths] for band, paths in candidate.files.items()})
+        names = measurement_names(product)
+        if None in candidate.files:  # bands of multi-date files, found by find()
+            files = candidate.files[None]
+        else:
+            files = (self._stack_bands(candidate) if self.stacks
+                     else {band: [(p, 1) for p in paths] for band, paths in candidate.files.items()})
         bands = []
         for band, paths in sorted(files.items()):
+            if self.only is not None and names.get(band) not in self.only:
+                continue  # not selected with --bands
             if band not in names:
                 raise InvalidInputError(
                     f"{paths[0][0]}: band {band} is not a measurement of product {product['name']} "
@@ -137,4 +269,4 @@ class S2BandsPreparer(Preparer):
             bands.append(best)
         finest = min(bands, key=lambda b: abs(b.transform[0]))
         key = f"s2_bands:{product_name}:{candidate.key}:{finest.crs}:{finest.transform[2]:.3f}:{finest.transform[5]:.3f}"
-        return build_document(dataset_id(key), product_name, bands, candidate.properties, label=candidate.label)
+        return self.build_document(dataset_id(key), product_name, bands, candidate.properties, label=candidate.label)

@@ -26,7 +26,11 @@ def dataset_id(key: str) -> uuid.UUID:
 
 @dataclass(frozen=True)
 class Band:
-    """One measurement file: its path, band index, CRS, shape (y, x) and affine transform."""
+    """One measurement file: its path, band index, CRS, shape (y, x), affine transform, nodata and dtype.
+
+    ``nodata`` is the file's (None: the file declares none); ``dtype`` the file's numpy dtype name
+    (None: unknown, e.g. a remote STAC asset not opened).
+    """
 
     name: str
     path: Path
@@ -35,6 +39,7 @@ class Band:
     transform: tuple[float, ...]  # a, b, c, d, e, f
     nodata: float | None = None
     band: int = 1
+    dtype: str | None = None
 
 
 @dataclass
@@ -53,6 +58,7 @@ class PrepareResult:
 
     documents: list = field(default_factory=list)
     failures: list = field(default_factory=list)
+    bands: dict = field(default_factory=dict)  # dataset id -> {measurement: Band} (what the files hold)
 
 
 class Preparer:
@@ -65,6 +71,7 @@ class Preparer:
 
     name = "base"
     default_product = ""
+    only: set | None = None  # measurements to keep (``--bands``); files of the others are skipped where possible
 
     def find(self, root: Path, failures: list) -> Iterator[Candidate]:  # pragma: no cover - interface
         """Yield the datasets under ``root``; append ``(file, message)`` to ``failures`` for
@@ -94,16 +101,36 @@ class Preparer:
         candidates = list(self.find(root, result.failures))
         if not candidates and not result.failures:
             raise InvalidInputError(f"nothing under {root} is recognised by the '{self.name}' preparer ({self.describe()}).")
+        self._bands = {}
         for candidate in candidates:
             try:
-                result.documents.append(self.prepare(candidate, product, product_name or product["name"]))
+                doc = self.prepare(candidate, product, product_name or product["name"])
             except InvalidInputError as exc:
                 result.failures.append((candidate.label, str(exc)))
+                continue
+            result.documents.append(doc)
+            result.bands[doc["id"]] = self._bands.pop(doc["id"], {})
         return result
+
+    def build_document(self, id_: uuid.UUID, product: str, bands: list[Band], properties: dict,
+                       lineage: dict | None = None, label: str = "") -> dict:
+        """:func:`build_document`, remembering ``bands`` (their dtypes and nodata) for :meth:`run`'s result."""
+        doc = build_document(id_, product, bands, properties, lineage, label)
+        if not hasattr(self, "_bands"):
+            self._bands = {}
+        self._bands[doc["id"]] = {b.name: b for b in bands}
+        return doc
 
     def describe(self) -> str:
         """What this preparer looks for (used in 'nothing recognised' messages)."""
         return self.__doc__.strip().splitlines()[0] if self.__doc__ else self.name
+
+
+def measurement_names(product: dict) -> dict:
+    """Upper-cased measurement names and aliases of the definition ``product`` -> measurement name."""
+    names = {m["name"].upper(): m["name"] for m in product["measurements"]}
+    names.update({a.upper(): m["name"] for m in product["measurements"] for a in m.get("aliases", [])})
+    return names
 
 
 def read_band(name: str, path: Path, band: int = 1) -> Band:
@@ -123,7 +150,7 @@ def read_band(name: str, path: Path, band: int = 1) -> Band:
             if band > src.count:
                 raise InvalidInputError(f"{path} has {src.count} band(s); band {band} was expected.")
             return Band(name, Path(path), _crs_string(src.crs), (src.height, src.width), tuple(src.transform)[:6],
-                        src.nodatavals[band - 1], band)
+                        src.nodatavals[band - 1], band, src.dtypes[band - 1])
     except rasterio.errors.RasterioIOError as exc:
         raise InvalidInputError(
             f"{path} cannot be read as a raster (corrupt, truncated or not a raster): {str(exc).splitlines()[0]}"

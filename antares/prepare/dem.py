@@ -44,7 +44,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 from antares.errors import InvalidInputError
-from antares.prepare.base import Candidate, Preparer, build_document, dataset_id, parse_datetime, read_band
+from antares.prepare.base import Candidate, Preparer, dataset_id, parse_datetime, read_band
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,61 @@ DATE_TAGS = ("ACQUISITION_DATE", "ACQUISITION_DATETIME", "DATE_ACQUIRED")
 
 RASTER_SUFFIXES = {".tif", ".tiff"}
 OUTPUT_SUFFIXES = ("_slope", "_aspect")
+
+
+def elevation_band(path: str, band: str | None, label: str) -> int:
+    """The 1-based elevation band of the DEM at ``path``: ``band`` (a description or a number) or the only one.
+
+    Raises
+    ------
+    InvalidInputError
+        The file has several bands and ``band`` is not given, or ``band`` names none of them
+        (the bands are listed).
+    """
+    import rasterio
+
+    try:
+        with rasterio.open(path) as src:
+            count, descriptions = src.count, src.descriptions
+    except rasterio.errors.RasterioIOError as exc:
+        raise InvalidInputError(f"cannot read DEM {label}: {str(exc).splitlines()[0]}") from exc
+    listed = ", ".join(f"{i} ({d})" if d else str(i) for i, d in enumerate(descriptions, start=1))
+    if band is None:
+        if count == 1:
+            return 1
+        raise InvalidInputError(f"{label} has {count} bands ({listed}); a DEM has one: choose the elevation band "
+                                "with --band NAME or --band N.")
+    if str(band).isdigit() and 1 <= int(band) <= count:
+        return int(band)
+    matches = [i for i, d in enumerate(descriptions, start=1) if d and d.lower() == str(band).lower()]
+    if len(matches) != 1:
+        raise InvalidInputError(f"--band {band} is not a band of {label}; its bands: {listed}.")
+    return matches[0]
+
+
+def check_elevations(path: str, band: int, label: str) -> None:
+    """Warn (log) when band ``band`` of ``path`` does not look like elevations in metres.
+
+    Implausible: every valid value below -500 m (lower than any land surface), or values
+    in the range of radar backscatter in dB (all within -60..+10 with a negative median).
+    """
+    import numpy as np
+    import rasterio
+
+    with rasterio.open(path) as src:
+        values = src.read(band, masked=True).astype(np.float64).filled(np.nan)
+    valid = values[np.isfinite(values)]
+    if not valid.size:
+        return
+    low, high, median = float(valid.min()), float(valid.max()), float(np.median(valid))
+    if high < -500:
+        reason = "every value is below -500 m"
+    elif low >= -60 and high <= 10 and median < 0:
+        reason = "the values look like radar backscatter in dB"
+    else:
+        return
+    log.warning("%s band %d does not look like elevations in metres (%s: %.1f to %.1f, median %.1f); "
+                "if another band holds them, index with --band NAME|N.", label, band, reason, low, high, median)
 
 
 def _is_output(name: str) -> bool:
@@ -70,18 +125,22 @@ class DemPreparer(Preparer):
     name = "dem"
     default_product = "srtm"
 
-    def __init__(self, outdir: str | None = None, verify: bool = True):
+    def __init__(self, outdir: str | None = None, verify: bool = True, band: str | None = None):
         """
         Parameters
         ----------
         outdir : str, optional
             Folder for the slope and aspect COGs (created when missing); default: beside each DEM.
+        band : str, optional
+            The elevation band of multi-band files: its description (e.g. ``elevation``) or its
+            1-based number. Required for a file of more than one band.
         verify : bool
             Accepted for uniformity with the other preparers. Every DEM pixel is decoded anyway
             to compute slope and aspect, so a corrupt DEM always fails at indexing.
         """
         self.outdir = Path(outdir) if outdir is not None else None
         self.verify = verify
+        self.band = band
         self._outputs: dict[Path, str] = {}  # slope/aspect file -> DEM that wrote it in this run
 
     def find(self, root: Path, failures: list) -> Iterator[Candidate]:
@@ -155,14 +214,16 @@ class DemPreparer(Preparer):
                 f"product {product['name']} has no measurement(s) {', '.join(sorted(missing))}; "
                 f"the dem preparer needs elevation, slope and aspect (index into srtm or a product derived from it)."
             )
-        elevation = read_band("elevation", files["gdal"])  # fails on no CRS, naming the file
+        index = elevation_band(files["gdal"], self.band, candidate.label)
+        elevation = read_band("elevation", files["gdal"], index)  # fails on no CRS, naming the file
+        check_elevations(files["gdal"], index, candidate.label)
         when, source = _acquisition_time(files["gdal"])
         outdir = files["beside"] if self.outdir is None else self.outdir / files["rel_dir"]
         self._check_outputs(candidate, outdir)
-        outputs = write_slope_aspect(files["gdal"], outdir)
+        outputs = write_slope_aspect(files["gdal"], outdir, index)
         bands = [elevation, read_band("slope", outputs["slope"]), read_band("aspect", outputs["aspect"])]
         properties = {"datetime": when, "antares:datetime_source": source}
-        doc = build_document(dataset_id(f"dem:{product_name}:{candidate.key}"), product_name, bands, properties,
+        doc = self.build_document(dataset_id(f"dem:{product_name}:{candidate.key}"), product_name, bands, properties,
                              label=candidate.label)
         if files["uri"] is not None:
             doc["measurements"]["elevation"]["path"] = files["uri"]

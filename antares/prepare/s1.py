@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Iterator
 
 from antares.errors import InvalidInputError, UsageError
-from antares.prepare.base import Candidate, Preparer, build_document, check_pixels, dataset_id, parse_datetime, read_band
+from antares.prepare.base import Candidate, Preparer, check_pixels, dataset_id, parse_datetime, read_band
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +223,7 @@ class S1GrdPreparer(Preparer):
         properties = {**candidate.properties, "antares:backscatter_units": units, "sar:polarizations": pols}
         paths = sorted({str(p.resolve()) for p, _ in candidate.files["bands"].values()})
         key = f"s1_grd:{product_name}:{'|'.join(paths)}"
-        return build_document(dataset_id(key), product_name, bands, properties, label=candidate.label)
+        return self.build_document(dataset_id(key), product_name, bands, properties, label=candidate.label)
 
     def _units(self, candidate: Candidate) -> str:
         """The units of the candidate's files: ``--units``, else what the files declare."""

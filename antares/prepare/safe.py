@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Iterator
 
 from antares.errors import InvalidInputError
-from antares.prepare.base import Band, Candidate, Preparer, build_document, check_pixels, dataset_id, parse_datetime, read_band
+from antares.prepare.base import Band, Candidate, Preparer, check_pixels, dataset_id, parse_datetime, read_band
 
 log = logging.getLogger(__name__)
 
@@ -382,7 +382,7 @@ class SafePreparer(Preparer):
             for b in bands:
                 check_pixels(b.path)
         properties = self._properties(safe, granule, meta, tile, [b.name for b in bands])
-        doc = build_document(dataset_id(f"{self.name}:{product_name}:{safe.resolve()}:{granule.name}"), product_name,
+        doc = self.build_document(dataset_id(f"{self.name}:{product_name}:{safe.resolve()}:{granule.name}"), product_name,
                              bands, properties, label=candidate.label)
         doc["accessories"] = {"metadata:product": {"path": meta.path.resolve().as_uri()},
                               "metadata:tile": {"path": mtd_tl.resolve().as_uri()}}

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Iterator
 
 from antares.errors import InvalidInputError
-from antares.prepare.base import Band, Candidate, Preparer, build_document, check_pixels, dataset_id, parse_datetime, read_band
+from antares.prepare.base import Band, Candidate, Preparer, check_pixels, dataset_id, parse_datetime, read_band
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ class StacPreparer(Preparer):
             bands.append(band)
         properties = _properties(feature, where, chosen)
         collection = feature.get("collection") or ""
-        doc = build_document(dataset_id(f"stac:{product_name}:{collection}:{item_id}"), product_name, bands, properties,
+        doc = self.build_document(dataset_id(f"stac:{product_name}:{collection}:{item_id}"), product_name, bands, properties,
                              label=candidate.label)
         for measurement, uri in remote.items():
             doc["measurements"][measurement]["path"] = uri
@@ -250,7 +250,8 @@ def _band(measurement: str, source) -> Band:
     else:
         path = None
     return Band(measurement, path, crs, tuple(geobox.shape), tuple(geobox.transform)[:6],
-                source.meta.nodata if source.meta is not None else None, source.band or 1)
+                source.meta.nodata if source.meta is not None else None, source.band or 1,
+                getattr(source.meta, "data_type", None))
 
 
 def _verify(band: Band, asset: str, where: str) -> None:
@@ -293,8 +294,9 @@ def _properties(feature: dict, where: str, chosen: dict) -> dict:
         props["odc:region_code"] = region
     props.update({k: v for k, v in stac.items() if k.startswith("s2:") and isinstance(v, (str, int, float, bool))})
     offset = _boa_add_offset(feature, chosen)
-    if offset is not None:
+    if offset is not None:  # raster:bands declared scale 1e-4 and this offset
         props["antares:add_offset"] = offset
+        props["antares:scale_factor"] = 1e-4
     props["antares:stac_id"] = feature["id"]
     if feature.get("collection"):
         props["antares:stac_collection"] = feature["collection"]

@@ -255,10 +255,10 @@ def _ellipsoid(horizontal):
     return ellipsoid.semi_major_metre, (1.0 / inverse if inverse else 0.0)
 
 
-def write_slope_aspect(dem_path, out_dir) -> dict[str, Path]:
+def write_slope_aspect(dem_path, out_dir, band: int = 1) -> dict[str, Path]:
     """Write the slope and aspect of a DEM GeoTIFF as Cloud Optimized GeoTIFFs.
 
-    Reads band 1 of ``dem_path`` (its declared no-data value and NaN are no data),
+    Reads band ``band`` (1-based) of ``dem_path`` (its declared no-data value and NaN are no data),
     computes :func:`slope_aspect` and writes ``<stem>_slope.tif`` and
     ``<stem>_aspect.tif`` to ``out_dir`` with GDAL's COG driver: float32, no-data NaN,
     the DEM's CRS and transform, 512x512 DEFLATE tiles with the floating-point
@@ -277,6 +277,8 @@ def write_slope_aspect(dem_path, out_dir) -> dict[str, Path]:
         CRS. GDAL virtual paths work, e.g. ``/vsizip/srtm.zip/n45e014.tif``.
     out_dir : str or pathlib.Path
         Output folder; created when missing.
+    band : int
+        The elevation band of a multi-band file (1-based).
 
     Returns
     -------
@@ -306,8 +308,8 @@ def write_slope_aspect(dem_path, out_dir) -> dict[str, Path]:
                 raise InvalidInputError(
                     f"DEM {name} has no CRS. Assign one, e.g. 'gdal_edit.py -a_srs EPSG:32633 {name}'."
                 )
-            elevation = src.read(1)
-            nodata, transform, crs = src.nodata, src.transform, src.crs
+            elevation = src.read(band)
+            nodata, transform, crs = src.nodatavals[band - 1], src.transform, src.crs
     except InvalidInputError:
         raise
     except Exception as exc:  # RasterioIOError, CPLE_* errors of a truncated file, ...

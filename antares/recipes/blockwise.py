@@ -109,7 +109,8 @@ class BlockRecipe:
             if not bands[measurement].convert and dtype.kind != "f":
                 raise InvalidInputError(
                     f"recipe {self.recipe.name}: variable '{aliases[0]}' must be floating reflectance (0..1, NaN = "
-                    f"nodata). Got {dtype}. Convert digital numbers with antares.cube.reflectance.to_reflectance."
+                    f"nodata). Got {dtype}, and no scale_factor is declared for measurement {measurement}: declare it in "
+                    "the product (e.g. scale_factor: 0.0001 for reflectance x 10000; antares product add FILE)."
                 )
 
     @property

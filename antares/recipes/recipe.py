@@ -244,7 +244,8 @@ class Recipe:
             if data[alias].dtype.kind != "f":
                 raise InvalidInputError(
                     f"recipe {self.name}: variable '{alias}' must be floating reflectance (0..1, NaN = nodata). "
-                    f"Got {data[alias].dtype}. Convert digital numbers with antares.cube.reflectance.to_reflectance."
+                    f"Got {data[alias].dtype}. Convert digital numbers with antares.cube.reflectance.to_reflectance "
+                    "(it applies the scale_factor the product or datasets declare)."
                 )
         if "time" in data.indexes and not data.indexes["time"].is_monotonic_increasing:
             data = data.sortby("time")  # doy_max's ties go to the earliest date

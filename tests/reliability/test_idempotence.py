@@ -71,7 +71,7 @@ def chain(settings, data_dir, tmp_path_factory):
     env = {"ANTARES_DB_URL": settings.db_url, "ANTARES_HOME": str(home), "ANTARES_SCHEDULER": "sync"}
     doc = {"name": "idem_b10", "metadata_type": "eo3", "metadata": {"product": {"name": "idem_b10"}},
            "description": "Brandenburg L1C 10 m bands (idempotence tests)",
-           "measurements": [{"name": b, "dtype": "uint16", "nodata": 0, "units": "1"} for b in ("B02", "B03", "B04", "B08")]}
+           "measurements": [{"name": b, "dtype": "uint16", "nodata": 0, "units": "1", "scale_factor": 0.0001} for b in ("B02", "B03", "B04", "B08")]}
     (tmp / "idem_b10.yaml").write_text(yaml.safe_dump(doc))
     polygons = gpd.read_file(data_dir / BRANDENBURG / "osm_landuse_train.gpkg")
     is_val = np.random.default_rng(7).random(len(polygons)) < 0.3
