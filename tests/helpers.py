@@ -134,3 +134,47 @@ def create_database(cluster) -> str:
         cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     conn.close()
     return cluster.url().rsplit("/", 1)[0] + "/" + name
+
+
+def read_band(path):
+    """(band 1 as stored, affine transform, CRS) of the raster at ``path``, read with rasterio."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return src.read(1), src.transform, src.crs
+
+
+def angular_difference(a, b):
+    """|a - b| in degrees, the short way round the circle."""
+    import numpy as np
+
+    return np.abs((a - b + 180.0) % 360.0 - 180.0)
+
+
+def sample_counts(samples) -> dict:
+    """{class code: number of samples} of an ``antares.sampling.Samples``."""
+    import numpy as np
+
+    codes, n = np.unique(samples.codes, return_counts=True)
+    return dict(zip(codes.tolist(), n.tolist()))
+
+
+def write_recipe(tmp_path, text: str, name: str = "test_recipe"):
+    """The recipe of YAML ``text`` (dedented), written to ``tmp_path/NAME.yaml`` and loaded."""
+    import textwrap
+
+    from antares.recipes import load_recipe
+
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(textwrap.dedent(text))
+    return load_recipe(str(path))
+
+
+def assert_blocks_identical(expected: dict, got: dict) -> None:
+    """Same names, dtypes and values (NaN == NaN, -0.0 == 0.0) in two {name: array} outputs."""
+    import numpy as np
+
+    assert set(expected) == set(got)
+    for name, values in expected.items():
+        assert got[name].dtype == values.dtype, name
+        np.testing.assert_array_equal(got[name], values, err_msg=name)

@@ -1,4 +1,5 @@
-"""Seamless tiled segmentation (two staggered passes with stability margins) on the real Brandenburg scene."""
+"""Seamless tiled segmentation (two staggered passes with stability margins) on the real Brandenburg scene and the
+Slovenia patch; no database (the tile windows alone: tests/unit/test_segmentation_tiling.py)."""
 
 import numpy as np
 import pytest
@@ -24,8 +25,6 @@ def scene(data_dir):
     features = np.stack(stack)
     features[:, 100:120, 180:200] = np.nan  # nodata across a tile edge
     return features
-
-
 
 
 @pytest.fixture(scope="module")
@@ -87,17 +86,6 @@ def test_other_algorithms_cover_the_valid_area(scene, algorithm, params):
     labels = segment_tiled(get_segmenter(algorithm, **params), scene[:, :192, :384], tile=128, margin=24)
     valid = np.isfinite(scene[:, :192, :384]).all(axis=0)
     assert ((labels > 0) == valid).all()
-
-
-def test_tile_windows_cover_the_image_once():
-    for offset in (0, 50):
-        windows = tile_windows((250, 330), 100, 10, offset)
-        count = np.zeros((250, 330), int)
-        for w in windows:
-            count[w.core] += 1
-            ys, xs = w.extended
-            assert ys.start == max(0, w.core[0].start - 10) and xs.stop == min(330, w.core[1].stop + 10)
-        assert (count == 1).all()
 
 
 def test_slovenia_scene_tiled_covers_every_pixel_once(data_dir):
