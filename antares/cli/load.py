@@ -25,6 +25,7 @@ def load(state: CliState, product, begin, end, measurements, region, as_json):
     A quick check that indexing worked: dates, grid, and per measurement the share
     of valid pixels and the range of values.
     """
+    from antares.cube.grid import crs_name
     from antares.pipeline.inspect import load_product
 
     period(begin, end, both=False)
@@ -32,9 +33,9 @@ def load(state: CliState, product, begin, end, measurements, region, as_json):
     info = {
         "product": product,
         "times": [str(t)[:19] for t in data.time.values],
-        "crs": f"EPSG:{data.odc.crs.epsg}" if data.odc.crs.epsg else str(data.odc.crs),
+        "crs": crs_name(data.odc.crs),
         "resolution": abs(float(data.odc.geobox.resolution.x)),
-        "shape": [int(data.sizes["time"]), int(data.sizes["y"]), int(data.sizes["x"])],
+        "shape": [int(data.sizes["time"]), *map(int, data.odc.geobox.shape)],  # (y, x) or (latitude, longitude)
         "measurements": rows,
     }
     if as_json:

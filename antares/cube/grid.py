@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from antares.errors import InvalidInputError, UsageError
 
 
+MAX_DEGREES = 0.1  # coarsest pixel accepted on a geographic grid (about 11 km): a larger one is metres taken as degrees
+
+
 @dataclass(frozen=True)
 class GridPreset:
     """A named tile grid. ``crs`` is an EPSG string or ``"utm"`` (zone of the area's centre)."""
@@ -39,6 +42,16 @@ def utm_crs(area) -> str:
     return f"EPSG:{32600 + zone if lat >= 0 else 32700 + zone}"
 
 
+def crs_name(crs) -> str:
+    """``EPSG:4326`` for a CRS with an EPSG code, its WKT otherwise."""
+    return f"EPSG:{crs.epsg}" if crs.epsg else str(crs)
+
+
+def is_metric(crs) -> bool:
+    """Whether both axes of ``crs`` (an odc-geo ``CRS``) are in metres (false for geographic CRSs and feet)."""
+    return not crs.geographic and all(str(u).lower() in ("metre", "meter", "m") for u in crs.units)
+
+
 def make_gridspec(area, preset: str | None = None, crs: str | None = None, resolution: float | None = None,
                   tile_size: int | None = None, origin: tuple[float, float] | None = None):
     """A ``GridSpec`` from a preset name, or from explicit CRS, resolution and tile size.
@@ -62,7 +75,8 @@ def make_gridspec(area, preset: str | None = None, crs: str | None = None, resol
     UsageError
         Unknown preset (the presets are listed), or neither a preset nor a full explicit grid.
     InvalidInputError
-        An invalid CRS or a non-positive resolution/tile size.
+        An invalid CRS, a non-positive resolution/tile size, or pixels over ``MAX_DEGREES``
+        on a geographic CRS (a resolution in metres given for a CRS in degrees).
     """
     from odc.geo import XY
     from odc.geo.crs import CRS
@@ -87,5 +101,10 @@ def make_gridspec(area, preset: str | None = None, crs: str | None = None, resol
         crs_obj = CRS(crs)
     except Exception as exc:
         raise InvalidInputError(f"CRS {crs!r} is not valid: {exc}. Give an EPSG code such as EPSG:32634.") from exc
+    if crs_obj.geographic and resolution > MAX_DEGREES:
+        raise InvalidInputError(
+            f"resolution {resolution:g} is in the units of {crs_name(crs_obj)}, degrees ({resolution:g}° pixels, about "
+            f"{resolution * 111.32:,.0f} km); give degrees (0.0001° is about 11 m) or a projected CRS in metres, "
+            f"e.g. --crs {utm_crs(area)} (the UTM zone of the area).")
     x0, y0 = origin or (0.0, 0.0)
     return GridSpec(crs_obj, tile_shape=(tile_size, tile_size), resolution=resolution, origin=XY(x0, y0))

@@ -59,6 +59,8 @@ def derive_output_product(source: dict, name: str, gridspec, description: str) -
     """The definition of the ingested product: the source's measurements, with load hints for the grid."""
     import copy
 
+    from antares.cube.grid import crs_name
+
     res = gridspec.resolution
     doc = {
         "name": name,
@@ -66,7 +68,7 @@ def derive_output_product(source: dict, name: str, gridspec, description: str) -
         "metadata_type": "eo3",
         "metadata": {"product": {"name": name}},
         "load": {
-            "crs": f"EPSG:{gridspec.crs.epsg}" if gridspec.crs.epsg else str(gridspec.crs),
+            "crs": crs_name(gridspec.crs),
             "resolution": {"x": float(res.x), "y": float(res.y)},
             "align": {"x": float(gridspec.alignment.x), "y": float(gridspec.alignment.y)},
         },

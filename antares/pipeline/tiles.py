@@ -143,6 +143,7 @@ class TileReport:
     skipped: int = 0
     empty: int = 0
     failed: list = field(default_factory=list)  # ((ix, iy), message)
+    notes: list = field(default_factory=list)  # lines printed before the tiles' outcome (e.g. the grid chosen)
 
     def summary(self) -> str:
         """The last line of the report (stage-specific wording)."""
@@ -150,7 +151,8 @@ class TileReport:
                 f"{self.skipped} already done, {self.empty} without valid data, {len(self.failed)} failed")
 
     def lines(self) -> list[str]:
-        return [f"tile {ix},{iy} failed: {message}" for (ix, iy), message in self.failed] + [self.summary()]
+        return (list(self.notes) + [f"tile {ix},{iy} failed: {message}" for (ix, iy), message in self.failed]
+                + [self.summary()])
 
 
 def grid_params(gridspec) -> dict:

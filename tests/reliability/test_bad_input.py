@@ -450,6 +450,14 @@ CASES = [
          "ANTARES_DB_URL=notaurl", env={"ANTARES_DB_URL": "notaurl"}),
 ]
 
+# ---- geographic CRSs and units, multi-date products, removing datasets (issue 16: computation side)
+CASES += [
+    case("apply_recipe-metres-as-degrees", [*RECIPE, "-recipe", "s2_10m_001", "-b", "2017-01-01", "-e", "2017-12-31",
+                                            "--crs", "EPSG:4326", "--resolution", "10", "--tile-size", "256"],
+         1, "resolution 10 is in the units of EPSG:4326, degrees (10° pixels, about 1,113 km)",
+         "--resolution 10 (metres) for --crs EPSG:4326 (degrees)"),
+]
+
 
 def _param(c: Case):
     marks = [pytest.mark.xfail(strict=True, reason=c.xfail)] if c.xfail else []
