@@ -9,7 +9,9 @@ same dates as ``geo_ro_src``. Then:
   ``KeyError: 'y'``: the spatial dimensions are latitude/longitude);
 * ``apply_recipe`` with a recipe in metres puts the grid onto a projected CRS (UTM zone of the
   area, or ``--crs``), says so in one line, and equals the same recipe on the projected original
-  within resampling tolerance; a resolution in metres given for a CRS in degrees is refused.
+  within resampling tolerance; a resolution in metres given for a CRS in degrees is refused;
+* ``segment`` of the three-date product needs ``--time`` (it used the first date silently), and the
+  segments' ``area_m2`` are m² within 0.5 % of an equal-area (LAEA) computation (they held square degrees).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import yaml
 
 from antares.cli.main import cli
 from antares.cube.index import connect
+from helpers import db_rows
 
 ROMANIA = "nrt-romania-s2l2a/geotiff"
 DATES = ["2018-01-07", "2018-03-13", "2018-06-11"]
@@ -198,3 +201,47 @@ def test_resolution_in_metres_for_a_crs_in_degrees_is_refused(settings, geo, run
         assert dc.index.products.get_by_name("geo_feat_deg") is None
     finally:
         dc.close()
+
+
+def _segment(runner, settings, name, outdir, *extra):
+    return runner.invoke(cli, ["segment", "-a", "slic", "-p", "geo_ro", "-n", name, "--bbox", *BBOX, "-sc", "sync",
+                               "-b", "B02", "-b", "B04", "-b", "B08", "--outdir", str(outdir), *extra],
+                         env={"ANTARES_DB_URL": settings.db_url})
+
+
+def test_segment_of_a_multi_date_product_needs_a_date(settings, geo, runner, tmp_path):
+    """segment used the first of the product's dates without a word."""
+    result = _segment(runner, settings, "geo_seg_nodate", tmp_path / "a")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "antares: error: product geo_ro has 3 dates in the area (2018-01-07 to 2018-06-11) and segment works on one; "
+        "choose it with --time DATE (e.g. --time 2018-06-11), or segment a product of features made with apply_recipe."]
+    missing = _segment(runner, settings, "geo_seg_nodate", tmp_path / "a", "--time", "2018-06-12")
+    assert missing.exit_code == 1 and "its dates there: 2018-01-07, 2018-03-13, 2018-06-11." in missing.stderr
+    assert not (tmp_path / "a").exists()
+
+
+def test_segments_of_a_geographic_product_have_areas_in_m2(settings, geo, runner, tmp_path):
+    """area_m2 held square degrees on a geographic product; it is m², within 0.5 % of an equal-area computation."""
+    import geopandas as gpd
+    import sqlalchemy as sa
+
+    result = _segment(runner, settings, "geo_seg", tmp_path / "seg", "--time", DATES[-1])
+    assert result.exit_code == 0, result.output
+    engine = sa.create_engine(settings.db_url)
+    try:
+        frame = gpd.read_postgis(sa.text(
+            "SELECT s.segment_id, s.area_m2, s.pixel_count, s.geom FROM antares.segment s JOIN antares.segmentation g "
+            "ON g.id = s.segmentation_id WHERE g.name = 'geo_seg'"), engine, geom_col="geom")
+    finally:
+        engine.dispose()
+    assert frame.crs.to_epsg() == 4326 and len(frame) > 10
+    centre = frame.union_all().centroid
+    laea = f"+proj=laea +lat_0={centre.y} +lon_0={centre.x} +datum=WGS84 +units=m"
+    equal_area = frame.to_crs(laea).area
+    np.testing.assert_allclose(frame.area_m2, equal_area, rtol=0.005)
+    # a pixel of 0.0001048° is about 8.2 m x 11.6 m here: m², not square degrees
+    assert 80 < (frame.area_m2 / frame.pixel_count).min() <= (frame.area_m2 / frame.pixel_count).max() < 110
+    ((params, inputs),) = db_rows(settings.db_url, "SELECT params, inputs FROM antares.run WHERE kind = 'segment' "
+                                                   "AND name = 'geo_seg'")
+    assert params["time"] == DATES[-1] and inputs["datasets"] == 1  # the date chosen, its one dataset
