@@ -150,3 +150,48 @@ def pixel_areas(geobox):
     lon, lat = pyproj.Transformer.from_crs(crs, crs.geodetic_crs, always_xy=True).transform(x, y)
     scale = pyproj.Proj(crs).get_factors(lon, lat).areal_scale
     return np.full((ny, 1), abs(a * e) * metre / scale, np.float64)
+
+
+def crop_to_area(geobox, area):
+    """The part of ``geobox`` that covers the bounding box of ``area``, in whole pixels; None when they miss.
+
+    Tiles of a grid are cut to the area so that a small area writes its own pixels, not the
+    whole tile (the pixels keep the tile's grid: tiles of the same grid still line up).
+
+    Parameters
+    ----------
+    geobox : odc.geo.geobox.GeoBox
+    area : odc.geo.geom.Geometry
+        Any CRS.
+
+    Returns
+    -------
+    odc.geo.geobox.GeoBox or None
+
+    Examples
+    --------
+    >>> from odc.geo.geobox import GeoBox
+    >>> from odc.geo.geom import box
+    >>> tile = GeoBox.from_bbox((0, 0, 40960, 40960), "EPSG:32634", resolution=10)
+    >>> crop_to_area(tile, box(1005, 1003, 1175, 1167, "EPSG:32634")).shape
+    Shape2d(x=18, y=17)
+    """
+    import math
+
+    x0, y0, x1, y1 = area.to_crs(geobox.crs).boundingbox
+    corners = [geobox.wld2pix(x, y) for x, y in ((x0, y0), (x0, y1), (x1, y0), (x1, y1))]
+    cols, rows = [c for c, _ in corners], [r for _, r in corners]
+    ny, nx = geobox.shape
+    c0, c1 = max(0, math.floor(min(cols) + 1e-6)), min(nx, math.ceil(max(cols) - 1e-6))
+    r0, r1 = max(0, math.floor(min(rows) + 1e-6)), min(ny, math.ceil(max(rows) - 1e-6))
+    if c0 >= c1 or r0 >= r1:
+        return None
+    return geobox[r0:r1, c0:c1]
+
+
+def area_tiles(gridspec, area):
+    """``(tile_index, GeoBox)`` of every tile of ``gridspec`` that ``area`` touches, cut to it (:func:`crop_to_area`)."""
+    for tile, geobox in gridspec.tiles_from_geopolygon(area):
+        cropped = crop_to_area(geobox, area)
+        if cropped is not None:
+            yield tuple(tile), cropped

@@ -382,7 +382,9 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
     AlreadyExistsError
         ``name`` is a product that this recipe did not make.
     """
-    from antares.cube.grid import crs_name
+    from odc.geo.geom import unary_union
+
+    from antares.cube.grid import area_tiles, crop_to_area, crs_name
     from antares.cube.index import connect, product_definition
     from antares.cube.write import check_output_dir
     from antares.db.engine import database_url, open_database
@@ -438,10 +440,13 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
                     dc.index.datasets.archive(ids)
                     dc.index.datasets.purge(ids)
         jobs = []
-        for tile, geobox in gridspec.tiles_from_geopolygon(area):
+        for tile, geobox in area_tiles(gridspec, area):  # each tile cut to the area
             footprint = geobox.extent
             sources = [ds for ds in datasets if ds.extent is not None and ds.extent.to_crs(gridspec.crs).intersects(footprint)]
             if not sources:
+                continue
+            geobox = crop_to_area(geobox, unary_union([ds.extent.to_crs(gridspec.crs) for ds in sources]))
+            if geobox is None:
                 continue
             report.tiles += 1
             out_id = dataset_id(f"recipe:{name}:{tile[0]}:{tile[1]}")
@@ -461,6 +466,7 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
 
     def on_result(job: RecipeJob, result: list) -> None:
         report.written += write(result)
+        report.pixels += len(result) * job.geobox.shape[0] * job.geobox.shape[1]
         report.empty += 1 - len(result)
 
     try:
