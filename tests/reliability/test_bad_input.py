@@ -477,6 +477,18 @@ CASES += [
                                        "--time", "2017-03-01"],
          1, "product rel_two_dates has no dataset on --time 2017-03-01 in the area; its dates there: 2017-02-16, "
             "2017-02-26", "--time on a date without data"),
+    case("dataset-archive-results-depend", ["dataset", "archive", "-p", "rel_b10"],
+         1, "cannot archive 1 dataset(s) of rel_b10 (1)", "datasets other products were derived from, no --cascade"),
+    case("dataset-purge-no-selection", ["dataset", "purge"],
+         2, "name the datasets: give --product NAME, --id UUID (repeat) or --path GLOB", "no --product/--id/--path"),
+    case("dataset-purge-bad-id", ["dataset", "purge", "--id", "rel_b10"],
+         2, "--id 'rel_b10' is not a dataset id", "--id that is not a UUID"),
+    case("dataset-restore-nothing-archived", ["dataset", "restore", "-p", "rel_b10"],
+         1, "no archived dataset matches", "restore with nothing archived"),
+    case("product-delete-results-depend", ["product", "delete", "rel_b10"],
+         1, "cannot delete product rel_b10: results depend on them", "product with segmentations and models made from it"),
+    case("product-delete-unknown", ["product", "delete", "rel_nope", "--dry-run"],
+         1, "product 'rel_nope' is not indexed", "product that does not exist"),
 ]
 
 
