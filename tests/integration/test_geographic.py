@@ -245,3 +245,44 @@ def test_segments_of_a_geographic_product_have_areas_in_m2(settings, geo, runner
     ((params, inputs),) = db_rows(settings.db_url, "SELECT params, inputs FROM antares.run WHERE kind = 'segment' "
                                                    "AND name = 'geo_seg'")
     assert params["time"] == DATES[-1] and inputs["datasets"] == 1  # the date chosen, its one dataset
+
+
+def test_db_to_vector_of_a_geographic_segmentation_exports_m2(settings, geo, runner, tmp_path):
+    """db_to_vector exported the square degrees; whole and clipped objects are in m² (within 0.5 % of LAEA)."""
+    import geopandas as gpd
+    import sqlalchemy as sa
+    from shapely.geometry import box
+
+    env = {"ANTARES_DB_URL": settings.db_url}
+    if not db_rows(settings.db_url, "SELECT 1 FROM antares.segmentation WHERE name = 'geo_seg'"):
+        assert _segment(runner, settings, "geo_seg", tmp_path / "seg", "--time", DATES[-1]).exit_code == 0
+    # a classification of its objects, inserted as model_predict_object stores one (the export is under test)
+    engine = sa.create_engine(settings.db_url)
+    with engine.begin() as conn:
+        q = sa.text
+        scheme = conn.execute(q("INSERT INTO antares.class_scheme (name) VALUES ('geo_scheme') RETURNING id")).scalar()
+        conn.execute(q("INSERT INTO antares.legend_class (scheme_id, code, name, colour) VALUES (:s, 1, 'a', '#ff0000'), "
+                       "(:s, 2, 'b', '#0000ff')"), {"s": scheme})
+        meta = '{"legend": [{"code": 1, "name": "a", "colour": "#ff0000"}, {"code": 2, "name": "b", "colour": "#0000ff"}]}'
+        model = conn.execute(q("INSERT INTO antares.model (name, kind, scheme_id, product, blob, metadata) VALUES "
+                               "('geo_model', 'rf', :s, 'geo_ro', 'x', CAST(:m AS jsonb)) RETURNING id"),
+                             {"s": scheme, "m": meta}).scalar()
+        seg = conn.execute(q("SELECT id FROM antares.segmentation WHERE name = 'geo_seg'")).scalar()
+        cid = conn.execute(q("INSERT INTO antares.classification (name, segmentation_id, model_id) "
+                             "VALUES ('geo_map', :s, :m) RETURNING id"), {"s": seg, "m": model}).scalar()
+        conn.execute(q("INSERT INTO antares.prediction (classification_id, segment_id, class_code, confidence, entropy) "
+                       "SELECT :c, segment_id, 1 + segment_id % 2, 0.9, 0.1 FROM antares.segment "
+                       "WHERE segmentation_id = :s"), {"c": cid, "s": seg})
+    engine.dispose()
+    west = tmp_path / "west.gpkg"
+    gpd.GeoDataFrame({"name": ["geo_west"]}, geometry=[box(22.14, 45.19, 22.152, 45.22)], crs="EPSG:4326").to_file(west)
+    assert runner.invoke(cli, ["register_region", "geo_west", str(west)], env=env).exit_code == 0
+    for extra in ([], ["-region", "geo_west", "--clip"]):
+        path = tmp_path / f"map{len(extra)}.gpkg"
+        result = runner.invoke(cli, ["db_to_vector", "-n", "geo_map", "-f", str(path), *extra], env=env)
+        assert result.exit_code == 0, result.output
+        frame = gpd.read_file(path)
+        assert frame.crs.to_epsg() == 4326 and len(frame) > 5
+        centre = frame.union_all().centroid
+        laea = frame.to_crs(f"+proj=laea +lat_0={centre.y} +lon_0={centre.x} +datum=WGS84 +units=m").area
+        np.testing.assert_allclose(frame.area_m2, laea, rtol=0.005, err_msg=str(extra))
