@@ -25,7 +25,7 @@ def load(state: CliState, product, begin, end, measurements, region, as_json):
     A quick check that indexing worked: dates, grid, and per measurement the share
     of valid pixels and the range of values.
     """
-    from antares.cube.grid import crs_name
+    from antares.cube.grid import crs_name, is_metric
     from antares.pipeline.inspect import load_product
 
     period(begin, end, both=False)
@@ -41,6 +41,7 @@ def load(state: CliState, product, begin, end, measurements, region, as_json):
     if as_json:
         echo_json(info)
         return
+    unit = "°" if data.odc.crs.geographic else " m" if is_metric(data.odc.crs) else f" {data.odc.crs.units[0]}"
     click.echo(f"{product}: {info['shape'][0]} time steps from {info['times'][0][:10]} to {info['times'][-1][:10]}, "
-               f"{info['shape'][1]} x {info['shape'][2]} pixels of {info['resolution']:g} in {info['crs']}")
+               f"{info['shape'][1]} x {info['shape'][2]} pixels of {info['resolution']:g}{unit} in {info['crs']}")
     echo_table(rows, ["measurement", "dtype", "nodata", "valid_%", "min", "mean", "max"])

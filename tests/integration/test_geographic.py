@@ -106,6 +106,8 @@ def test_load_of_a_geographic_product_equals_the_files(settings, geo, runner):
     info = json.loads(result.stdout)
     assert info["crs"] == "EPSG:4326" and info["shape"] == [3, *b02.shape]
     assert info["resolution"] == pytest.approx(transform.a, rel=1e-9)
+    text = runner.invoke(cli, ["load", "-p", "geo_ro"], env={"ANTARES_DB_URL": settings.db_url})
+    assert f"{b02.shape[0]} x {b02.shape[1]} pixels of {transform.a:g}° in EPSG:4326" in text.stdout  # degrees, said
     dc = connect(settings.db_url)
     try:
         data = load(dc, "geo_ro", measurements=["B02", "B08", "SCL", "B11"])
