@@ -16,7 +16,6 @@ one transaction with the ``segmentation`` row.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import os
@@ -299,7 +298,7 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
     import sqlalchemy as sa
 
     from antares.cube.index import connect, product_definition
-    from antares.cube.load import native_geobox
+    from antares.cube.load import native_geobox, one_date
     from antares.cube.write import check_output_dir
     from antares.db.engine import database_url, open_database, session_scope
     from antares.db.runs import finish_run, record_tile, start_run
@@ -413,35 +412,6 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return report
-
-
-def one_date(datasets: list, product: str, time: str | None) -> list:
-    """The datasets of ``product`` found in the area on one date: ``time``'s, or the only one.
-
-    Raises
-    ------
-    NotFoundError
-        No dataset in the area, or none on ``time`` (the dates there are listed).
-    InvalidInputError
-        Datasets on several dates and ``time`` not given: how many, the first and last.
-    """
-    from antares.pipeline.recipe import period_bounds
-
-    if not datasets:
-        raise NotFoundError(f"product {product} has no dataset in the area; index or compute it there first.")
-    days = sorted({d.center_time.astimezone(dt.timezone.utc).date() for d in datasets})
-    if time is not None:
-        day = period_bounds(time, time)[0].date()
-        chosen = [d for d in datasets if d.center_time.astimezone(dt.timezone.utc).date() == day]
-        if not chosen:
-            shown = ", ".join(map(str, days[:10])) + (f" ... ({len(days)} dates)" if len(days) > 10 else "")
-            raise NotFoundError(f"product {product} has no dataset on --time {time} in the area; its dates there: {shown}.")
-        return chosen
-    if len(days) > 1:
-        raise InvalidInputError(
-            f"product {product} has {len(days)} dates in the area ({days[0]} to {days[-1]}) and segment works on one; "
-            f"choose it with --time DATE (e.g. --time {days[-1]}), or segment a product of features made with apply_recipe.")
-    return datasets
 
 
 def _write_rows(fh, rows: list[tuple]) -> None:
