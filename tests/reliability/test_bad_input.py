@@ -625,7 +625,7 @@ def test_bad_input_refused_with_one_line_and_nothing_changed(chain, c, capfd):
     from click.testing import CliRunner
 
     args = [chain.expand(a) for a in c.args]
-    env = {**chain.env, **{k: chain.expand(v) for k, v in (c.env or {}).items()}}
+    env = {**chain.env, **{k: (chain.expand(v) if v is not None else None) for k, v in (c.env or {}).items()}}
     db_before, files_before = db_state(chain.url), file_state(chain.roots)
     capfd.readouterr()
     result = CliRunner().invoke(cli, args, env=env)
