@@ -14,6 +14,27 @@ SYNC = "sync"
 
 
 @contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while worker processes start, so that they inherit it (Python keeps an ignored SIGINT).
+
+    Ctrl-C reaches every process of the terminal's process group: without this each worker
+    prints its own KeyboardInterrupt traceback while the main process records the interruption
+    and closes the cluster. Outside the main thread (no signal handling there) it does nothing.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
 def task_runner(scheduler: str | None = None, workers: int = 2) -> Iterator[Callable]:
     """Yield ``run(fn, items)``, an iterator of ``(item, result or exception)`` as tasks finish.
 
@@ -48,8 +69,9 @@ def task_runner(scheduler: str | None = None, workers: int = 2) -> Iterator[Call
     cluster = None
     try:
         if scheduler is None:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
+            with _sigint_ignored():  # the workers inherit it: Ctrl-C stops this process only, which stops them
+                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=logging.ERROR)
             client = Client(cluster)
         else:
             kwargs = {"scheduler_file": scheduler} if not scheduler.startswith(("tcp://", "tls://", "inproc://")) else {"address": scheduler}

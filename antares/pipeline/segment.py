@@ -285,26 +285,35 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
     AlreadyExistsError
         ``name`` exists and ``overwrite`` is False.
     """
+    from antares.pipeline.run import recorded_run
+    from antares.segmentation import get_segmenter
+
+    params = dict(params or {})
+    segmenter = get_segmenter(algorithm, **params)  # validates before anything else
+    with recorded_run(settings, "segment", name) as run:  # the name is taken before any work
+        return _segment(run, product, area, algorithm, params, segmenter, bands, tile_size, margin, scheduler, workers,
+                        overwrite, outdir, progress, labels)
+
+
+def _segment(run, product, area, algorithm, params, segmenter, bands, tile_size, margin, scheduler, workers,
+             overwrite, outdir, progress, labels) -> SegmentReport:
+    """:func:`segment` once the name is taken (``run``: its :class:`~antares.pipeline.run.RecordedRun`)."""
     import sqlalchemy as sa
 
     from antares.cube.index import connect, product_definition
     from antares.cube.load import native_geobox
     from antares.cube.write import check_output_dir
-    from antares.db.engine import database_url, open_database, session_scope
-    from antares.db.runs import finish_run, record_tile, start_run
+    from antares.db.engine import database_url, session_scope
     from antares.db.schema import Segmentation
     from antares.pipeline.executor import task_runner
+    from antares.pipeline.run import one_line
     from antares.prepare.base import dataset_id
-    from antares.segmentation import get_segmenter
     from antares.segmentation.tiling import tile_windows
 
-    params = dict(params or {})
-    segmenter = get_segmenter(algorithm, **params)  # validates before anything else
-    engine = open_database(settings)
+    settings, name = run.settings, run.name
     url = database_url(settings)
     with session_scope(settings) as session:
         exists = session.scalar(sa.select(Segmentation.id).where(Segmentation.name == name))
-    engine.dispose()
     if exists and not overwrite:
         raise AlreadyExistsError(f"segmentation '{name}' exists; use --overwrite to replace it or choose another name.")
     outdir = check_output_dir(Path(outdir) if outdir else settings.home / "products" / name, staging_beside=True)
@@ -328,33 +337,32 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
     finally:
         dc.close()
 
-    workdir = Path(tempfile.mkdtemp(prefix=f"segment-{name}-", dir=_workdir(settings)))
-    area_grid = Area(geobox, str(workdir))
-    for stage in range(len(STAGES)):
-        area_grid.memmap(f"stage{stage}", np.int64, "w+").flush()
-    area_grid.memmap("valid", np.uint8, "w+").flush()
     staging = outdir.with_name(f".{outdir.name}.{uuid.uuid4().hex[:8]}")
-    rows_file = workdir / "segments.csv"
-    report = SegmentReport(name)
-    n_windows = sum(len(tile_windows(geobox.shape, tile_size, margin, int(o * tile_size))) for o, _ in STAGES)
-    source_ids = [str(d.id) for d in datasets]
-    run_params = {"algorithm": algorithm, "params": segmenter.get_params(), "bands": bands, "tile_size": tile_size,
-                  "margin": margin, "standardisation": {"mean": mean, "std": std}, "area_wkt": area.to_crs("EPSG:4326").wkt,
-                  "labels": {k: v for k, v in (labels or {}).items() if v is not None}}
+    workdir = Path(tempfile.mkdtemp(prefix=f"segment-{name}-", dir=_workdir(settings)))
     try:
-        with task_runner(scheduler or settings.scheduler, workers or settings.workers) as run, \
+        area_grid = Area(geobox, str(workdir))
+        for stage in range(len(STAGES)):
+            area_grid.memmap(f"stage{stage}", np.int64, "w+").flush()
+        area_grid.memmap("valid", np.uint8, "w+").flush()
+        rows_file = workdir / "segments.csv"
+        report = SegmentReport(name)
+        n_windows = sum(len(tile_windows(geobox.shape, tile_size, margin, int(o * tile_size))) for o, _ in STAGES)
+        source_ids = [str(d.id) for d in datasets]
+        run_params = {"algorithm": algorithm, "params": segmenter.get_params(), "bands": bands, "tile_size": tile_size,
+                      "margin": margin, "standardisation": {"mean": mean, "std": std}, "area_wkt": area.to_crs("EPSG:4326").wkt,
+                      "labels": {k: v for k, v in (labels or {}).items() if v is not None}}
+        with task_runner(scheduler or settings.scheduler, workers or settings.workers) as execute, \
                 open(rows_file, "w", newline="") as fh:
-            with session_scope(settings) as session:
-                run_id = start_run(session, "segment", name, run_params, {"product": product, "datasets": len(source_ids)})
+            run.start(run_params, {"product": product, "datasets": len(source_ids)})
             number_base = 0
             for stage, (offset, stable) in enumerate(STAGES):
                 windows = tile_windows(geobox.shape, tile_size, margin if stable else 0, int(offset * tile_size))
                 jobs = [StageJob(url, product, bands, area_grid, stage, number_base + w.number, n_windows, w.core,
                                  w.extended, stable, algorithm, params, mean, std) for w in windows]
                 number_base += len(windows)
-                for job, result in run(segment_stage, jobs):
+                for job, result in execute(segment_stage, jobs):
                     if isinstance(result, Exception):  # reported; the other windows go on
-                        report.failed.append((_tile_of(job.core, tile_size), f"pass {stage + 1}: {_one_line(result)}"))
+                        report.failed.append((_tile_of(job.core, tile_size), f"pass {stage + 1}: {one_line(result)}"))
                         continue
                     _write_rows(fh, result)
                     report.segments += len(result)
@@ -366,9 +374,9 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
                               str(dataset_id(f"segment:{name}:{w.number}")))
                       for w in tiles]
             documents = []
-            for job, result in run(finish_tile, finish):
+            for job, result in execute(finish_tile, finish):
                 if isinstance(result, Exception):
-                    report.failed.append((job.tile, _one_line(result)))
+                    report.failed.append((job.tile, one_line(result)))
                     continue
                 rows, docs = result
                 _write_rows(fh, rows)
@@ -380,24 +388,17 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
         failed_tiles = {tile: message for tile, message in report.failed}
         if not report.failed:  # a segmentation is stored whole or not at all
             _store(settings, url, name, product, algorithm, segmenter.get_params(), geobox, report, rows_file,
-                   documents, staging, outdir, overwrite, run_id)
+                   documents, staging, outdir, overwrite, run.id)
         else:
             shutil.rmtree(staging, ignore_errors=True)
             report.segments = 0
-        with session_scope(settings) as session:
-            for job in finish:
-                failed = failed_tiles.get(job.tile)
-                record_tile(session, run_id, job.tile, "failed" if failed else "done", None, failed)
-            finish_run(session, run_id, "failed" if report.failed else "done",
-                       f"{len(report.failed)} tile(s) failed; nothing stored" if report.failed else None)
-    except BaseException as exc:
+        for job in finish:
+            failed = failed_tiles.get(job.tile)
+            run.tile(job.tile, "failed" if failed else "done", None, failed)
+        if report.failed:
+            run.finish("failed", f"{len(report.failed)} tile(s) failed; nothing stored")
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
-        if "run_id" in locals():
-            from antares.pipeline.tiles import end_failed_run
-
-            lost = end_failed_run(settings, run_id, exc)
-            if lost is not None:
-                raise lost from exc
         raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -417,11 +418,6 @@ def _write_rows(fh, rows: list[tuple]) -> None:
 def _tile_of(core, tile_size: int) -> tuple[int, int]:
     """The (ix, iy) of the grid tile holding the start of ``core``."""
     return core[1].start // tile_size, core[0].start // tile_size
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _ncols(shape, tile):

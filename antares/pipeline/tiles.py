@@ -17,8 +17,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from antares.config import Settings
-
 log = logging.getLogger(__name__)
 
 
@@ -29,22 +27,16 @@ def _timed(worker: Callable, job):
     return result, time.monotonic() - start
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def run_tiles(settings: Settings, kind: str, name: str, params: dict, inputs: dict, jobs: list,
-              worker: Callable, on_result: Callable, scheduler: str | None = None, workers: int | None = None,
+def run_tiles(run, params: dict, inputs: dict, jobs: list, worker: Callable, on_result: Callable,
+              scheduler: str | None = None, workers: int | None = None,
               progress: Callable | None = None) -> list[tuple[tuple[int, int], str]]:
-    """Run ``worker`` over ``jobs`` (objects with a ``tile`` attribute) and record the run.
+    """Run ``worker`` over ``jobs`` (objects with a ``tile`` attribute) and record them in ``run``.
 
     Parameters
     ----------
-    kind, name : str
-        The run's stage and name (``antares list runs``).
-    params, inputs : dict
-        Recorded with the run (JSON).
+    run : antares.pipeline.run.RecordedRun
+        The stage's run (``with recorded_run(settings, kind, name) as run:``); it is started
+        here, with ``params`` and ``inputs`` (JSON), unless there is nothing to do.
     jobs : list
         Picklable task descriptions; ``job.tile`` is the tile index ``(ix, iy)``.
     worker : callable
@@ -59,78 +51,48 @@ def run_tiles(settings: Settings, kind: str, name: str, params: dict, inputs: di
     Returns
     -------
     list of ((ix, iy), message)
-        The failed tiles. Without ``jobs`` no run is recorded (runs of this stage and name
-        left ``running`` by a process that is gone are marked ``interrupted``).
+        The failed tiles; the run ends ``failed`` if there are any. Without ``jobs`` no run is
+        recorded (runs of this stage and name left ``running`` by a process that is gone are
+        marked ``interrupted``).
     """
-    from antares.db.engine import is_connection_error, session_scope
-    from antares.db.runs import finish_run, mark_interrupted, record_tile, start_run
+    from antares.db.engine import is_connection_error
     from antares.pipeline.executor import task_runner
+    from antares.pipeline.run import one_line
 
     if not jobs:  # every tile is done: a re-run with nothing to do records nothing
-        with session_scope(settings) as session:
-            mark_interrupted(session, kind, name, "a later re-run found every tile done")
+        run.nothing_to_do("a later re-run found every tile done")
         return []
 
+    settings = run.settings
     failures: list[tuple[tuple[int, int], str]] = []
     done = 0
     # the executor starts first: an unreachable scheduler fails before anything is recorded
-    with task_runner(scheduler or settings.scheduler, workers or settings.workers) as run:
-        with session_scope(settings) as session:
-            run_id = start_run(session, kind, name, params, inputs)
-        try:
-            for job, outcome in run(functools.partial(_timed, worker), jobs):
-                done += 1
-                seconds, message = None, None
-                if isinstance(outcome, Exception):
-                    if is_connection_error(outcome):  # not this tile's fault: the database went away
-                        raise outcome
-                    message = _one_line(outcome)
-                else:
-                    result, seconds = outcome
-                    try:
-                        on_result(job, result)
-                    except Exception as exc:  # e.g. refused by the index: this tile failed, the others go on
-                        if is_connection_error(exc):
-                            raise
-                        message = _one_line(exc)
-                if message:
-                    failures.append((job.tile, message))
-                    log.debug("tile %s failed: %s", job.tile, message)
-                with session_scope(settings) as session:
-                    record_tile(session, run_id, job.tile, "failed" if message else "done", seconds, message)
-                if progress:
-                    progress(done, len(jobs))
-        except BaseException as exc:
-            lost = end_failed_run(settings, run_id, exc)
-            if lost is not None:
-                raise lost from exc
-            raise
-    with session_scope(settings) as session:
-        finish_run(session, run_id, "failed" if failures else "done",
-                   f"{len(failures)} tile(s) failed" if failures else None)
+    with task_runner(scheduler or settings.scheduler, workers or settings.workers) as execute:
+        run.start(params, inputs)
+        for job, outcome in execute(functools.partial(_timed, worker), jobs):
+            done += 1
+            seconds, message = None, None
+            if isinstance(outcome, Exception):
+                if is_connection_error(outcome):  # not this tile's fault: the database went away
+                    raise outcome
+                message = one_line(outcome)
+            else:
+                result, seconds = outcome
+                try:
+                    on_result(job, result)
+                except Exception as exc:  # e.g. refused by the index: this tile failed, the others go on
+                    if is_connection_error(exc):
+                        raise
+                    message = one_line(exc)
+            if message:
+                failures.append((job.tile, message))
+                log.debug("tile %s failed: %s", job.tile, message)
+            run.tile(job.tile, "failed" if message else "done", seconds, message)
+            if progress:
+                progress(done, len(jobs))
+    if failures:
+        run.finish("failed", f"{len(failures)} tile(s) failed")
     return failures
-
-
-def end_failed_run(settings: Settings, run_id: int, exc: BaseException):
-    """Record run ``run_id`` as failed (interrupted for Ctrl-C) because of ``exc``.
-
-    Returns the error to raise instead of ``exc`` when ``exc`` is a lost database connection
-    (a :class:`~antares.errors.ConnectionLostError` saying to re-run), else None. When the
-    database is gone the run cannot be recorded; the next run of the stage marks it interrupted.
-    """
-    from antares.db.engine import connection_lost, is_connection_error, session_scope
-    from antares.db.runs import finish_run
-
-    try:
-        with session_scope(settings) as session:
-            finish_run(session, run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", _one_line(exc))
-    except Exception as error:
-        log.debug("could not record the end of run %s: %s", run_id, error)
-        if not is_connection_error(error):
-            raise
-    if isinstance(exc, Exception) and is_connection_error(exc):
-        return connection_lost(settings, exc)
-    return None
 
 
 @dataclass
