@@ -128,7 +128,7 @@ def model_predict(settings: Settings, product: str, model: str, name: str, area=
     from antares.db.engine import database_url
     from antares.pipeline.run import recorded_run
     from antares.models.store import check_features
-    from antares.pipeline.tiles import ProductWriter, run_tiles
+    from antares.pipeline.tiles import ProductWriter, StagedProductWriter, run_tiles, staged_outdir
     from antares.pipeline.train import load_model
     from antares.prepare.base import dataset_id
 
@@ -152,17 +152,14 @@ def model_predict(settings: Settings, product: str, model: str, name: str, area=
                 if existing.definition.get("description") != out_def["description"]:
                     raise AlreadyExistsError(f"product '{name}' exists and is not a classification by model {model}; "
                                              "choose another --name.")
-                if overwrite:
-                    ids = [ds.id for ds in dc.find_datasets(product=name)]
-                    if ids:
-                        dc.index.datasets.archive(ids)
-                        dc.index.datasets.purge(ids)
+            # --overwrite: the new tiles go to a staging directory and replace the old datasets once all are written
+            staging = staged_outdir(outdir) if existing is not None and overwrite else None
             report = PixelReport(name)
             jobs = []
             for number, ds in enumerate(sorted(datasets, key=lambda d: str(d.id))):
                 out_id = dataset_id(f"predict:{name}:{ds.id}")
                 report.tiles += 1
-                if dc.index.datasets.has(out_id):
+                if staging is None and dc.index.datasets.has(out_id):
                     report.skipped += 1
                     continue
                 region = ds.metadata_doc.get("properties", {}).get("odc:region_code")
@@ -170,13 +167,14 @@ def model_predict(settings: Settings, product: str, model: str, name: str, area=
                     and region.count("_") == 1 else (number, 0)
                 when = ds.center_time if ds.center_time else dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
                 jobs.append(PixelJob(url, product, features, tile, native_geobox([ds], features), str(ds.id), time, model,
-                                     meta["id"], dtype, str(out_id), name, str(outdir), when.isoformat()))
+                                     meta["id"], dtype, str(out_id), name, str(staging or outdir), when.isoformat()))
         finally:
             dc.close()
         params = {"product": product, "model": model, "time": [str(t) for t in time] if time else None,
                   "overwrite": overwrite}
         dc = connect(url)
-        write = ProductWriter(dc, out_def if existing is None else None)
+        write = ProductWriter(dc, out_def if existing is None else None) if staging is None else \
+            StagedProductWriter(dc, None, staging, outdir)
 
         def on_result(job: PixelJob, result: list) -> None:
             report.written += write(result)
@@ -185,6 +183,10 @@ def model_predict(settings: Settings, product: str, model: str, name: str, area=
         try:
             report.failed = run_tiles(run, params, {"product": product, "model": model}, jobs,
                                       predict_pixels, on_result, scheduler, workers, progress)
+            if staging is not None:
+                write.finish(report)
         finally:
+            if staging is not None:
+                write.discard()
             dc.close()
         return report

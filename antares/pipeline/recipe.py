@@ -342,7 +342,7 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
     from antares.cube.write import check_output_dir
     from antares.db.engine import database_url
     from antares.pipeline.run import recorded_run
-    from antares.pipeline.tiles import ProductWriter, grid_params, run_tiles
+    from antares.pipeline.tiles import ProductWriter, StagedProductWriter, grid_params, run_tiles, staged_outdir
     from antares.prepare.base import dataset_id
     from antares.recipes import load_recipe
 
@@ -385,11 +385,9 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
                 if [m["name"] for m in existing.definition["measurements"]] != [o.name for o in recipe.outputs]:
                     raise AlreadyExistsError(f"product '{name}' exists and was not made by recipe {recipe.name}; "
                                              "choose another --name.")
-                if overwrite:
-                    ids = [ds.id for ds in dc.find_datasets(product=name)]
-                    if ids:
-                        dc.index.datasets.archive(ids)
-                        dc.index.datasets.purge(ids)
+            # --overwrite of an existing product: the new tiles go to a staging directory and replace the old
+            # datasets only once all are written (the old product stays usable until then)
+            staging = staged_outdir(outdir) if existing is not None and overwrite else None
             report = RecipeReport(product=name)
             jobs = []
             for tile, geobox in gridspec.tiles_from_geopolygon(area):
@@ -399,19 +397,21 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
                     continue
                 report.tiles += 1
                 out_id = dataset_id(f"recipe:{name}:{tile[0]}:{tile[1]}")
-                if dc.index.datasets.has(out_id):
+                if staging is None and dc.index.datasets.has(out_id):
                     report.skipped += 1
                     continue
                 terrain_ids = [str(d.id) for d in terrain_dss if d.extent.to_crs(gridspec.crs).intersects(footprint)]
                 jobs.append(RecipeJob(url, recipe_name, product, measurements, tuple(tile), geobox,
-                                      [str(d.id) for d in sources], terrain_ids, str(out_id), name, (start, stop), str(outdir)))
+                                      [str(d.id) for d in sources], terrain_ids, str(out_id), name, (start, stop),
+                                      str(staging or outdir)))
         finally:
             dc.close()
 
         params = {"recipe": recipe.name, "recipe_sha256": recipe.digest, "begin": begin, "end": end, "product": product,
                   "grid": grid_params(gridspec), "area_wkt": area.to_crs("EPSG:4326").wkt, "overwrite": overwrite}
         dc = connect(url)
-        write = ProductWriter(dc, out_def if existing is None else None)
+        write = ProductWriter(dc, out_def if existing is None else None) if staging is None else \
+            StagedProductWriter(dc, None, staging, outdir)
 
         def on_result(job: RecipeJob, result: list) -> None:
             report.written += write(result)
@@ -420,6 +420,10 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
         try:
             report.failed = run_tiles(run, params, {"product": product}, jobs, recipe_tile,
                                       on_result, scheduler, workers, progress)
+            if staging is not None:
+                write.finish(report)
         finally:
+            if staging is not None:
+                write.discard()
             dc.close()
         return report

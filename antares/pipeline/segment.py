@@ -21,7 +21,6 @@ import logging
 import os
 import shutil
 import tempfile
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -307,6 +306,7 @@ def _segment(run, product, area, algorithm, params, segmenter, bands, tile_size,
     from antares.db.schema import Segmentation
     from antares.pipeline.executor import task_runner
     from antares.pipeline.run import one_line
+    from antares.pipeline.tiles import staged_outdir
     from antares.prepare.base import dataset_id
     from antares.segmentation.tiling import tile_windows
 
@@ -337,7 +337,8 @@ def _segment(run, product, area, algorithm, params, segmenter, bands, tile_size,
     finally:
         dc.close()
 
-    staging = outdir.with_name(f".{outdir.name}.{uuid.uuid4().hex[:8]}")
+    staging = staged_outdir(outdir)  # the new result is built there, then swapped in (a symlinked outdir is followed)
+    outdir = Path(os.path.realpath(outdir))
     workdir = Path(tempfile.mkdtemp(prefix=f"segment-{name}-", dir=_workdir(settings)))
     try:
         area_grid = Area(geobox, str(workdir))
@@ -432,50 +433,64 @@ def _workdir(settings: Settings) -> str:
 
 def _store(settings, url, name, product, algorithm, params, geobox, report, rows_file, documents, staging, outdir,
            overwrite, run_id) -> None:
-    """Move the label COGs into place, index them, and copy the polygons into PostGIS, replacing an old run."""
+    """Store the segmentation: polygons, label COGs and their index entries, then replace an old one of ``name``.
+
+    The new result is complete before anything old goes: the polygons are copied into a
+    segmentation row under a temporary name, the label COGs and their datasets replace the old
+    ones (:func:`~antares.pipeline.tiles.replace_product`: files swapped, index in one
+    transaction), and one last transaction deletes the old segmentation and gives the new one
+    its name. A failure at any step leaves the old segmentation whole.
+    """
     import sqlalchemy as sa
 
-    from antares.cube.index import add_product, connect
+    from antares.cube.index import connect
     from antares.db.engine import open_database
-    from antares.pipeline.tiles import ProductWriter
+    from antares.pipeline.tiles import replace_product
 
     engine = open_database(settings)
-    dc = connect(url)
-    try:
-        old = dc.index.products.get_by_name(name)
-        if old is not None:
-            ids = [ds.id for ds in dc.find_datasets(product=name)]
-            if ids:
-                dc.index.datasets.archive(ids)
-                dc.index.datasets.purge(ids)
-        if outdir.exists():
-            shutil.rmtree(outdir)
-        os.replace(staging, outdir)
-        relocated = [(doc, uri.replace(staging.resolve().as_uri(), outdir.resolve().as_uri())) for doc, uri in documents]
-        if old is not None:  # same measurement; the description names the new run's algorithm and product
-            add_product(dc, label_product(name, product, algorithm))
-        ProductWriter(dc, label_product(name, product, algorithm) if old is None else None)(relocated)
-    finally:
-        dc.close()
     crs = f"EPSG:{geobox.crs.epsg}" if geobox.crs.epsg else geobox.crs.to_wkt()
-    with engine.begin() as conn:
-        conn.execute(sa.text("DELETE FROM antares.segmentation WHERE name = :name"), {"name": name})
-        seg_id = conn.execute(
-            sa.text("INSERT INTO antares.segmentation (name, run_id, product, algorithm, params, crs, n_segments) "
-                    "VALUES (:name, :run, :product, :algorithm, CAST(:params AS jsonb), :crs, :n) RETURNING id"),
-            {"name": name, "run": run_id, "product": product, "algorithm": algorithm,
-             "params": json.dumps(params), "crs": crs, "n": report.segments},
-        ).scalar()
-        raw = conn.connection.dbapi_connection if hasattr(conn.connection, "dbapi_connection") else conn.connection
-        with raw.cursor() as cur, open(rows_file) as fh:
-            cur.execute("CREATE TEMP TABLE segment_in (segment_id bigint, geom text, area_m2 float8, pixel_count bigint) "
-                        "ON COMMIT DROP")
-            cur.copy_expert("COPY segment_in FROM STDIN WITH (FORMAT csv)", fh)
-            cur.execute("INSERT INTO antares.segment (segmentation_id, segment_id, geom, area_m2, pixel_count) "
-                        "SELECT %s, segment_id, ST_GeomFromEWKB(decode(geom, 'hex')), area_m2, pixel_count FROM segment_in",
-                        (seg_id,))
-            # Fresh statistics with the rows (committed with them): without, the planner believes the new
-            # segmentation has no rows and joins it by nested loops over whole tables (export of 36k objects:
-            # 120 s instead of 0.3 s). ANALYZE samples a fixed number of rows, whatever the table's size.
-            cur.execute("ANALYZE antares.segment")
-    engine.dispose()
+    try:
+        with engine.begin() as conn:
+            if not overwrite and conn.execute(sa.text("SELECT 1 FROM antares.segmentation WHERE name = :name"),
+                                              {"name": name}).first() is not None:
+                raise AlreadyExistsError(f"segmentation '{name}' was stored by another process while this one ran; "
+                                         "use --overwrite to replace it or choose another name.")
+            seg_id = conn.execute(
+                sa.text("INSERT INTO antares.segmentation (name, run_id, product, algorithm, params, crs, n_segments) "
+                        "VALUES (:name, :run, :product, :algorithm, CAST(:params AS jsonb), :crs, :n) RETURNING id"),
+                {"name": f"{name} (run {run_id}, being stored)", "run": run_id, "product": product,
+                 "algorithm": algorithm, "params": json.dumps(params), "crs": crs, "n": report.segments},
+            ).scalar()
+            _copy_segments(conn, seg_id, rows_file)
+        try:
+            dc = connect(url)
+            try:
+                replace_product(dc, name, documents, staging, outdir, label_product(name, product, algorithm))
+            finally:
+                dc.close()
+            with engine.begin() as conn:  # the new segmentation takes the name; the old one goes
+                conn.execute(sa.text("DELETE FROM antares.segmentation WHERE name = :name"), {"name": name})
+                conn.execute(sa.text("UPDATE antares.segmentation SET name = :name WHERE id = :id"),
+                             {"name": name, "id": seg_id})
+        except BaseException:
+            with engine.begin() as conn:
+                conn.execute(sa.text("DELETE FROM antares.segmentation WHERE id = :id"), {"id": seg_id})
+            raise
+    finally:
+        engine.dispose()
+
+
+def _copy_segments(conn, seg_id: int, rows_file) -> None:
+    """Copy the polygon rows of ``rows_file`` (CSV, see :func:`_write_rows`) into ``antares.segment``."""
+    raw = conn.connection.dbapi_connection if hasattr(conn.connection, "dbapi_connection") else conn.connection
+    with raw.cursor() as cur, open(rows_file) as fh:
+        cur.execute("CREATE TEMP TABLE segment_in (segment_id bigint, geom text, area_m2 float8, pixel_count bigint) "
+                    "ON COMMIT DROP")
+        cur.copy_expert("COPY segment_in FROM STDIN WITH (FORMAT csv)", fh)
+        cur.execute("INSERT INTO antares.segment (segmentation_id, segment_id, geom, area_m2, pixel_count) "
+                    "SELECT %s, segment_id, ST_GeomFromEWKB(decode(geom, 'hex')), area_m2, pixel_count FROM segment_in",
+                    (seg_id,))
+        # Fresh statistics with the rows (committed with them): without, the planner believes the new
+        # segmentation has no rows and joins it by nested loops over whole tables (export of 36k objects:
+        # 120 s instead of 0.3 s). ANALYZE samples a fixed number of rows, whatever the table's size.
+        cur.execute("ANALYZE antares.segment")

@@ -15,6 +15,7 @@ import functools
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 log = logging.getLogger(__name__)
@@ -166,3 +167,103 @@ class ProductWriter:
             self.definition = None
         index_documents(self.dc, results)
         return len(results)
+
+
+def replace_product(dc, product: str, documents: list, staging: Path, outdir: Path,
+                    definition: dict | None = None) -> None:
+    """Put a complete new result in place of product ``product``'s old one; the old goes only once the new is in.
+
+    The staging directory becomes ``outdir`` (the old directory is moved aside), then, in one
+    index transaction, the product's old datasets are purged, ``definition`` is added or updated
+    and ``documents`` are indexed; only then are the old files deleted. If any step fails, the
+    old directory and datasets are back as they were and ``staging`` holds the new files.
+
+    Parameters
+    ----------
+    documents : list of (dict, str)
+        eo3 documents and their location URIs under ``staging``.
+    staging, outdir : Path
+        Sibling directories (one rename apart); ``outdir`` need not exist.
+    definition : dict, optional
+        The product definition to add (or update) with the datasets.
+    """
+    import os
+    import shutil
+    import uuid
+
+    from antares.cube.index import add_product
+
+    old_prefix = staging.resolve().as_uri()
+    new_prefix = (outdir.parent.resolve() / outdir.name).as_uri()
+    relocated = [(doc, new_prefix + uri[len(old_prefix):] if uri.startswith(old_prefix) else uri) for doc, uri in documents]
+    aside = outdir.with_name(f".{outdir.name}.old-{uuid.uuid4().hex[:8]}")
+    had_old = os.path.lexists(outdir)
+    if had_old:
+        os.replace(outdir, aside)
+    try:
+        os.replace(staging, outdir)
+        try:
+            with dc.index.transaction():
+                if dc.index.products.get_by_name(product) is not None:
+                    ids = [ds.id for ds in dc.find_datasets(product=product)]
+                    if ids:
+                        dc.index.datasets.archive(ids)
+                        dc.index.datasets.purge(ids)
+                if definition is not None:
+                    add_product(dc, definition)
+                index_documents(dc, relocated)
+        except BaseException:
+            os.replace(outdir, staging)
+            raise
+    except BaseException:
+        if had_old:
+            os.replace(aside, outdir)
+        raise
+    if had_old:
+        if aside.is_symlink():
+            aside.unlink()
+        else:
+            shutil.rmtree(aside, ignore_errors=True)
+
+
+def staged_outdir(outdir: Path) -> Path:
+    """A new staging directory's path beside ``outdir`` (beside its target when it is a symbolic link)."""
+    import os
+    import uuid
+
+    real = Path(os.path.realpath(outdir))
+    return real.with_name(f".{real.name}.{uuid.uuid4().hex[:8]}")
+
+
+class StagedProductWriter(ProductWriter):
+    """Collects the results of an ``--overwrite`` run written into ``staging``; :meth:`finish` swaps them into ``outdir``.
+
+    The product's old datasets and files stay untouched (and usable) until every tile of the
+    new result is written: see :func:`replace_product`.
+    """
+
+    def __init__(self, dc, definition: dict | None, staging: Path, outdir: Path):
+        import os
+
+        super().__init__(dc, definition)
+        self.staging = staging
+        self.outdir = Path(os.path.realpath(outdir))
+        self.results: list = []
+
+    def __call__(self, results: list) -> int:
+        """Keep ``[(eo3 document, uri)]`` for :meth:`finish`; returns how many there are."""
+        self.results.extend(results)
+        return len(results)
+
+    def finish(self, report: TileReport) -> None:
+        """Replace the product by the collected results if no tile failed, else keep the old one whole."""
+        if report.failed:
+            report.written = 0
+            return
+        replace_product(self.dc, report.product, self.results, self.staging, self.outdir, self.definition)
+
+    def discard(self) -> None:
+        """Remove what is left of the staging directory (after a failure, or a stop: the old result stays)."""
+        import shutil
+
+        shutil.rmtree(self.staging, ignore_errors=True)
