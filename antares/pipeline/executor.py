@@ -71,7 +71,9 @@ def task_runner(scheduler: str | None = None, workers: int = 2) -> Iterator[Call
         if scheduler is None:
             with _sigint_ignored():  # the workers inherit it: Ctrl-C stops this process only, which stops them
                 cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=logging.ERROR)
+                                       dashboard_address=None, silence_logs=logging.ERROR,
+                                       # the scheduler's HTTP server on a free port: no "port 8787 in use" warning
+                                       scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
             client = Client(cluster)
         else:
             kwargs = {"scheduler_file": scheduler} if not scheduler.startswith(("tcp://", "tls://", "inproc://")) else {"address": scheduler}
