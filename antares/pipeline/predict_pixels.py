@@ -138,7 +138,8 @@ def model_predict(settings: Settings, product: str, model: str, name: str, area=
         _, meta = load_model(settings, model)
         dtype = "uint8" if max(e["code"] for e in meta["legend"]) <= 255 else "uint16"
         out_def = classified_product(name, model, meta["legend"], dtype)
-        outdir = check_output_dir(Path(outdir) if outdir else settings.home / "products" / name)
+        outdir = check_output_dir(Path(outdir) if outdir else settings.home / "products" / name,
+                                  staging_beside=overwrite)  # an overwrite stages the new result beside it
         dc = connect(url)
         try:
             definition = product_definition(dc, product)

@@ -352,7 +352,8 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
     with recorded_run(settings, "apply_recipe", name) as run:  # the name is taken before any work
         url = database_url(settings)
         product = product or recipe.product
-        outdir = check_output_dir(Path(outdir) if outdir else settings.home / "products" / name)
+        outdir = check_output_dir(Path(outdir) if outdir else settings.home / "products" / name,
+                                  staging_beside=overwrite)  # an overwrite stages the new result beside it
         dc = connect(url)
         try:
             definition = product_definition(dc, product)

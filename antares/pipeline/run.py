@@ -180,6 +180,10 @@ def _record_end(run: RecordedRun, exc: BaseException):
     if isinstance(exc, KeyboardInterrupt) and run.started:
         exc.run = run  # the CLI's line names the run it leaves interrupted
     try:
+        run._connection.rollback()  # a write of the run's own that failed leaves its transaction aborted
+    except Exception as error:
+        log.debug("rolling back the connection of run %s: %s", run.id, error)
+    try:
         if not run.started:  # stopped while planning (a refused input): nothing to keep
             run._discard()
         elif not run.finished:
