@@ -205,7 +205,7 @@ def test_two_recipes_with_one_name(runner, settings, romania, tmp_path, env):
                     "--outdir", str(tmp_path / "first")], env)
     try:
         run_id = _wait_running(settings, first, "apply_recipe", "conc_same_rec")
-        second = runner.invoke(cli, [*common, "--bbox", "22.14", "45.195", "22.15", "45.2", "--tile-size", "50",
+        second = runner.invoke(cli, [*common, "--bbox", "22.14", "45.195", "22.152", "45.215", "--tile-size", "50",
                                      "--outdir", str(tmp_path / "second")], env=env)
         assert first.poll() is None
         _, err = first.communicate(timeout=500)
