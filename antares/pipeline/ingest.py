@@ -189,58 +189,59 @@ def ingest(settings: Settings, source: str, name: str, area, gridspec, time=None
     """
     from antares.cube.index import connect, product_definition
     from antares.cube.write import check_output_dir
-    from antares.db.engine import database_url, open_database
+    from antares.db.engine import database_url
     from antares.names import product_dir
+    from antares.pipeline.run import recorded_run
     from antares.pipeline.tiles import ProductWriter, grid_params, run_tiles
     from antares.prepare.base import dataset_id
 
     outdir = check_output_dir(product_dir(settings.home, name, outdir))
     if resampling not in RESAMPLING:
         raise UsageError(f"unknown resampling '{resampling}'; valid: {', '.join(RESAMPLING)}.")
-    open_database(settings).dispose()
-    url = database_url(settings)
-    dc = connect(url)
-    try:
-        src_def = product_definition(dc, source)
-        description = f"{source} ingested by antares onto {gridspec.crs} at {gridspec.resolution.x:g} ({resampling})"
-        out_def = derive_output_product(src_def, name, gridspec, description)
-        existing = dc.index.products.get_by_name(name)
-        if existing is not None:
-            same = [m["name"] for m in existing.definition["measurements"]] == [m["name"] for m in out_def["measurements"]]
-            if not same or existing.definition.get("load", {}).get("crs") != out_def["load"]["crs"]:
-                raise AlreadyExistsError(
-                    f"product '{name}' exists and is not an ingest of {source} onto this grid; choose another --name."
-                )
-        tiles = plan(dc, source, area, gridspec, time)
-        report = IngestReport(product=name, tiles=len(tiles))
-        jobs = []
-        for tile, (geobox, groups) in sorted(tiles.items()):
-            todo = []
-            for day, dss in sorted(groups.items()):
-                out_id = dataset_id(f"ingest:{name}:{tile[0]}:{tile[1]}:{day}")
-                if dc.index.datasets.has(out_id):
-                    report.skipped += 1
-                    continue
-                when = min(d.center_time for d in dss)
-                todo.append((day, when, [str(d.id) for d in dss], str(out_id)))
-            if todo:
-                jobs.append(TileJob(url, name, tile, geobox, todo, out_def["measurements"], resampling, str(outdir)))
-    finally:
-        dc.close()
+    with recorded_run(settings, "ingest", name) as run:  # the name is taken before any work
+        url = database_url(settings)
+        dc = connect(url)
+        try:
+            src_def = product_definition(dc, source)
+            description = f"{source} ingested by antares onto {gridspec.crs} at {gridspec.resolution.x:g} ({resampling})"
+            out_def = derive_output_product(src_def, name, gridspec, description)
+            existing = dc.index.products.get_by_name(name)
+            if existing is not None:
+                same = [m["name"] for m in existing.definition["measurements"]] == [m["name"] for m in out_def["measurements"]]
+                if not same or existing.definition.get("load", {}).get("crs") != out_def["load"]["crs"]:
+                    raise AlreadyExistsError(
+                        f"product '{name}' exists and is not an ingest of {source} onto this grid; choose another --name."
+                    )
+            tiles = plan(dc, source, area, gridspec, time)
+            report = IngestReport(product=name, tiles=len(tiles))
+            jobs = []
+            for tile, (geobox, groups) in sorted(tiles.items()):
+                todo = []
+                for day, dss in sorted(groups.items()):
+                    out_id = dataset_id(f"ingest:{name}:{tile[0]}:{tile[1]}:{day}")
+                    if dc.index.datasets.has(out_id):
+                        report.skipped += 1
+                        continue
+                    when = min(d.center_time for d in dss)
+                    todo.append((day, when, [str(d.id) for d in dss], str(out_id)))
+                if todo:
+                    jobs.append(TileJob(url, name, tile, geobox, todo, out_def["measurements"], resampling, str(outdir)))
+        finally:
+            dc.close()
 
-    params = {"source": source, "grid": grid_params(gridspec), "time": list(time) if time else None,
-              "resampling": resampling, "area_wkt": area.to_crs("EPSG:4326").wkt}
-    dc = connect(url)
-    write = ProductWriter(dc, out_def if existing is None else None)
+        params = {"source": source, "grid": grid_params(gridspec), "time": list(time) if time else None,
+                  "resampling": resampling, "area_wkt": area.to_crs("EPSG:4326").wkt}
+        dc = connect(url)
+        write = ProductWriter(dc, out_def if existing is None else None)
 
-    def on_result(job: TileJob, result: list) -> None:
-        report.written += write(result)
-        report.pixels += len(result) * job.geobox.shape[0] * job.geobox.shape[1]
-        report.empty += len(job.groups) - len(result)
+        def on_result(job: TileJob, result: list) -> None:
+            report.written += write(result)
+            report.pixels += len(result) * job.geobox.shape[0] * job.geobox.shape[1]
+            report.empty += len(job.groups) - len(result)
 
-    try:
-        report.failed = run_tiles(settings, "ingest", name, params, {"product": source}, jobs, ingest_tile, on_result,
-                                  scheduler, workers, progress)
-    finally:
-        dc.close()
-    return report
+        try:
+            report.failed = run_tiles(run, params, {"product": source}, jobs, ingest_tile, on_result,
+                                      scheduler, workers, progress)
+        finally:
+            dc.close()
+        return report

@@ -11,15 +11,15 @@ import json
 import sys
 
 
-INTRO = """Six suites under `tests/reliability/` run with `make test` (`pytest -q tests`); at the end of any pytest run
+INTRO = """Seven suites under `tests/reliability/` run with `make test` (`pytest -q tests`); at the end of any pytest run
 that ran them, one line says what they exercised (only passing tests count):
 
 ```
-reliability: {n_ok} bad inputs, 3 crash/resume, 6 concurrent runs, 17 idempotent commands, 1 database restart, 8 full-disk writes exercised
+reliability: {n_ok} bad inputs, 3 crash/resume, 10 concurrent runs, 17 idempotent commands, 1 database restart, 4 signals, 2 failed overwrites exercised
 ```
 
 (printed by `tests/reliability/conftest.py`). The sections below: bad inputs, idempotence, database faults,
-crash and resume, concurrency, data integrity (a full disk, samples sharing a pixel).
+crash and resume, signals, runs with one name, overwrite, concurrency.
 """
 
 SECTIONS = """## Idempotence
@@ -62,9 +62,7 @@ arguments, then (where it has the option) with `--overwrite`. It checks:
 A tiled stage re-run with every tile done records no run (it used to add a `done` run row with 0 tiles); runs of
 that stage left `running` by a process that is gone are still marked `interrupted`.
 
-Limits: `segment --overwrite` replaces the label COGs and their ODC datasets before it replaces the polygons in one
-transaction; if that transaction fails the old polygons stay (tested) but the label raster is the new run's. With the
-same arguments both are equal; with other arguments re-run `segment --overwrite` until it succeeds.
+`--overwrite` builds the new result completely before anything old goes (see Overwrite below).
 
 ## Database faults
 
@@ -94,6 +92,56 @@ keepalives, so a silently vanished server (not a restart) can still hold a datac
 `tests/reliability/test_crash_resume.py` kills (SIGKILL) `apply_recipe`, `segment` and `model_predict_object`
 mid-run; the re-run completes, equals an uninterrupted run (pixels, segments, prediction rows), indexes or stores
 nothing partial, and the killed run is recorded `interrupted`.
+
+## Signals
+
+Every command handles SIGINT (Ctrl-C) and SIGTERM (`kill`, a batch system's time limit) alike: the run is recorded
+`interrupted`, temporary files and work directories are removed, one line is printed and the exit status is 130
+(SIGINT) or 143 (SIGTERM):
+
+`antares: error: interrupted (SIGTERM); run 12 of segment 'forest' is recorded as interrupted and its temporary files are removed: re-run the same command to resume.`
+
+A second signal of the same kind during the clean-up ends the process at once. A local dask cluster's workers
+start with SIGINT ignored, so a terminal's Ctrl-C (sent to the whole process group) stops the command without a
+traceback from each worker; the command closes the cluster. `tests/reliability/test_signals.py` starts each command
+as a subprocess and sends the signal when an event of the run is observed (a tile recorded, the run started, a
+temporary file appearing): `apply_recipe` (SIGTERM), `segment` on a local dask cluster (SIGINT to the process
+group), `model_predict_object` (SIGTERM) and `db_to_raster` (SIGINT). Each exits 130/143 with one line on stderr,
+leaves no temporary file, work or staging directory, records the run `interrupted`, and a re-run completes (`done`).
+
+## Runs with one name
+
+A run takes its name when it starts: `recorded_run` (`antares/pipeline/run.py`) holds a PostgreSQL advisory lock on
+(stage, name) on one connection for the whole run and records the run as `running` in the same transaction. A
+second run of the same stage and name is refused at once, before any work, with one line and exit 1:
+
+`antares: error: segment 'forest' is running already as run 12 (segment 'forest', pid 4711 on node3, started 2026-12-02 09:10:04 UTC); wait for it to end ('antares list runs') or choose another name.`
+
+The lock goes with the connection, so a killed run never blocks its re-run (which marks it `interrupted`). A
+prediction (`model_predict_object`, `model_predict`) holds its model's name shared: several predictions may read one
+model, but `model_fit --overwrite` of that model is refused while they run (naming a prediction's run), and a
+prediction is refused while its model is being fitted. The final writes also refuse to replace a result they were
+not asked to replace. `tests/reliability/test_concurrency.py` checks two concurrent `model_fit --name same` (one
+exits 0, the other is refused before the first ends and leaves no run row), a long and a short `segment -n X`, two
+`apply_recipe --name X`, and a refit while a prediction reads the model (refused; the prediction is stored whole).
+
+## Overwrite
+
+`--overwrite` builds the new result completely, then swaps it in, then deletes the old one:
+
+- `apply_recipe`, `model_predict`: the tiles go to a staging directory beside the output directory (beside its
+  target if it is a symbolic link); only when every tile is written are the directories swapped and, in one index
+  transaction, the old datasets purged and the new ones indexed; then the old files are deleted. A failed tile,
+  a signal or a kill leaves the old product as it was (an interrupted overwrite starts over; a SIGKILL can leave
+  its staging directory `.NAME.XXXXXXXX` behind, to delete by hand).
+- `segment`: the polygons are copied into a segmentation row under a temporary name, the label COGs replace the old
+  ones as above, and one transaction deletes the old segmentation and gives the new one its name.
+
+`tests/reliability/test_overwrite.py` kills (SIGKILL) `apply_recipe --overwrite` once its first new tile is
+recorded: the old product is intact (same datasets at the same locations, same pixels); the overwrite re-run
+equals a fresh run of the new period. And `segment --overwrite` into an output directory that has become a symbolic
+link (which used to purge the old labels, then fail on `rmtree` of the link): the new segmentation replaces the old
+one whole, in the link's target.
 
 ## Concurrency
 
@@ -145,6 +193,7 @@ with one class, and the overwritten points were reported "without a valid pixel"
 spot, half apart within the pixel) and two 5 x 5-pixel polygons of a third class around two pairs on the real
 Brandenburg scene, and checks, with 1 and with many tiles, that each point's features equal the pixel rasterio
 reads there and each polygon's the numpy mean of its pixels, and that `model_fit` uses all 82 samples (40, 40, 2).
+for the predictions, numpy). It also races runs with one name (above).
 """
 
 
