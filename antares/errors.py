@@ -86,3 +86,20 @@ class SchemaVersionError(DatabaseError):
 
 class WriteError(AntaresError):
     """A file could not be written completely (a full disk, a quota, an I/O error); nothing of it was kept."""
+class RunningError(AntaresError):
+    """Another process is running the same stage under the same name (its run is named in the message)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The process received SIGINT or SIGTERM; the exit status is 128 + the signal number (130, 143).
+
+    A subclass of :class:`KeyboardInterrupt`, so that the clean-up written for Ctrl-C also
+    runs on ``kill``.
+    """
+
+    def __init__(self, signum: int):
+        import signal
+
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.exit_code = 128 + signum

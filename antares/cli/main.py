@@ -22,6 +22,7 @@ COMMANDS = {
     "apply_recipe": ("antares.cli.recipe:apply_recipe", "Compute a recipe's temporal features as an indexed product."),
     "config": ("antares.cli.config_cmd:config", "Show the resolved settings and where each comes from."),
     "demo": ("antares.cli.demo:demo", "Run the whole chain on real Sentinel-2 sample data (make demo)."),
+    "dataset": ("antares.cli.dataset:dataset", "Archive, restore or purge indexed datasets."),
     "db": ("antares.cli.db:db", "Start, stop and locate the embedded PostgreSQL + PostGIS database."),
     "db_to_raster": ("antares.cli.export:db_to_raster", "Rasterise a classification into a COG with a colour table."),
     "db_to_vector": ("antares.cli.export:db_to_vector", "Write a classification's objects to GPKG, SHP, FGB or GeoJSON."),
@@ -42,7 +43,7 @@ COMMANDS = {
                              "Classify every object of a segmentation with a stored model."),
     "model_params": ("antares.cli.model:model_params", "List classifiers and their parameters."),
     "prepare_metadata": ("antares.cli.index:prepare_metadata", "Write eo3 dataset documents for files."),
-    "product": ("antares.cli.index:product", "Add product definitions."),
+    "product": ("antares.cli.index:product", "Add or delete product definitions."),
     "recipe": ("antares.cli.recipe:recipe", "Show a recipe's inputs, masks and outputs."),
     "scheme": ("antares.cli.training:scheme", "Show class schemes (legends)."),
     "segment": ("antares.cli.segment:segment", "Segment a product into objects (label raster + polygons in PostGIS)."),
@@ -167,8 +168,8 @@ class AntaresGroup(click.Group):
         except AntaresError as exc:
             _maybe_traceback(ctx)
             raise CliError(str(exc), exc.exit_code) from exc
-        except KeyboardInterrupt:
-            raise CliError("interrupted", 130) from None
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGINT/SIGTERM turned into Interrupted by _handle_signals
+            raise CliError(_interrupted(exc), getattr(exc, "exit_code", 130)) from None
         except BrokenPipeError:  # output piped into `head` and the like
             import os
             import sys
@@ -205,6 +206,36 @@ def _connection_lost(ctx, exc: Exception):
     return connection_lost(settings, exc)
 
 
+def _interrupted(exc: KeyboardInterrupt) -> str:
+    """The one line for a command stopped by a signal, naming the run it marked interrupted."""
+    from antares.errors import Interrupted
+
+    signame = str(exc) if isinstance(exc, Interrupted) else "SIGINT"
+    run = getattr(exc, "run", None)
+    if run is None:
+        return f"interrupted ({signame})."
+    return (f"interrupted ({signame}); run {run.id} of {run.kind} '{run.name}' is recorded as interrupted and its "
+            "temporary files are removed: re-run the same command to resume.")
+
+
+def _handle_signals(ctx) -> None:
+    """SIGINT and SIGTERM raise :class:`~antares.errors.Interrupted` in the main thread (once: a second one
+    of the same signal ends the process at once); the previous handlers come back when the command ends."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    from antares.errors import Interrupted
+
+    def interrupted(signum, frame):
+        signal.signal(signum, signal.SIG_DFL if signum == signal.SIGTERM else signal.default_int_handler)
+        raise Interrupted(signum)
+
+    previous = {signum: signal.signal(signum, interrupted) for signum in (signal.SIGINT, signal.SIGTERM)}
+    ctx.call_on_close(lambda: [signal.signal(signum, handler) for signum, handler in previous.items()])
+
+
 def _verbose(ctx) -> int:
     obj = ctx.find_object(CliState)
     return obj.verbose if obj else 0
@@ -236,6 +267,7 @@ Example (a first session):
 def cli(ctx, verbose, quiet, config_file):
     """antares: object-based land-cover maps from Sentinel data on the Open Data Cube."""
     _configure_logging(verbose, quiet)
+    _handle_signals(ctx)
     ctx.obj = CliState(verbose=verbose, quiet=quiet, config_file=config_file)
 
 

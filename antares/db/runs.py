@@ -16,51 +16,84 @@ def _process() -> dict:
     return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
-def _alive(pid: int) -> bool:
-    import os
+def claim_name(connection, kind: str, name: str, shared: bool = False) -> bool:
+    """Take the name ``(kind, name)`` for the life of ``connection``; False if another connection holds it.
 
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def start_run(session: Session, kind: str, name: str, params: dict, inputs: dict | None = None) -> int:
-    """Record the start of a run; returns its id.
-
-    Earlier runs of the same stage and name still marked ``running`` whose process (on this
-    host) is gone — killed, or the machine rebooted — are marked ``interrupted``, naming the
-    run that resumes them.
+    A PostgreSQL session-level advisory lock: it is released when the connection closes,
+    so a killed process (or one that lost the database) gives the name back by itself.
+    ``shared``: a reader's hold (of a model being predicted with), which many can take at once
+    but not while the name is held by its writer, and which keeps the writer out.
+    ``application_name`` of the connection says who holds it (``pg_stat_activity``).
     """
     process = _process()
-    run_id = session.scalar(
-        sa.insert(Run)
-        .values(kind=kind, name=name, params=params, inputs={**(inputs or {}), "process": process},
-                code_version=__version__, status="running")
-        .returning(Run.id)
+    connection.execute(sa.select(sa.func.set_config(
+        "application_name", f"antares {kind} {name} pid {process['pid']} on {process['host']}"[:63], False)))
+    lock = sa.func.pg_try_advisory_lock_shared if shared else sa.func.pg_try_advisory_lock
+    return bool(connection.scalar(sa.select(lock(_key(kind, name)))))
+
+
+def _key(kind: str, name: str):
+    return sa.func.hashtextextended(sa.literal(f"antares.run/{kind}/{name}"), 0)
+
+
+def running_run(connection, kind: str, name: str, reader: bool = False) -> dict | None:
+    """The newest ``running`` run of ``kind`` and ``name`` (with ``reader``: the newest running run that
+    reads that name, see :func:`create_run`): ``{"id", "kind", "name", "host", "pid", "started_at"}``, or None."""
+    where = Run.inputs["reads"].contains([[kind, name]]) if reader else sa.and_(Run.kind == kind, Run.name == name)
+    row = connection.execute(
+        sa.select(Run.id, Run.kind, Run.name, Run.inputs, Run.started_at)
+        .where(where, Run.status == "running").order_by(Run.id.desc()).limit(1)
+    ).first()
+    if row is None:
+        return None
+    process = (row.inputs or {}).get("process") or {}
+    return {"id": row.id, "kind": row.kind, "name": row.name, "host": process.get("host"), "pid": process.get("pid"),
+            "started_at": row.started_at}
+
+
+def create_run(connection, kind: str, name: str, reads: list | None = None) -> int:
+    """Record a run of ``kind`` and ``name`` as ``running`` (parameters follow with :func:`begin_run`).
+
+    ``reads``: the ``[kind, name]`` pairs of the results it reads (kept in ``inputs``), so that
+    a run refused because of them can be named.
+    """
+    return connection.scalar(
+        sa.insert(Run).values(kind=kind, name=name, params={}, inputs={"process": _process(), "reads": reads or []},
+                              code_version=__version__, status="running").returning(Run.id)
     )
-    mark_interrupted(session, kind, name, f"resumed by run {run_id}", exclude=run_id)
-    return run_id
 
 
-def mark_interrupted(session: Session, kind: str, name: str, by: str, exclude: int | None = None) -> None:
-    """Mark runs of ``kind`` and ``name`` still ``running`` whose process (on this host) is gone as ``interrupted``.
+def begin_run(connection, run_id: int, params: dict, inputs: dict | None = None) -> None:
+    """Record the parameters and inputs of run ``run_id``; other ``running`` runs of its name become ``interrupted``.
+
+    Call it only while holding the run's name (:func:`claim_name`): a run of the same name
+    still marked ``running`` then belongs to a process that is gone (killed, or it lost the
+    database) and this run resumes it.
+    """
+    kind, name, recorded = connection.execute(sa.select(Run.kind, Run.name, Run.inputs).where(Run.id == run_id)).one()
+    connection.execute(sa.update(Run).where(Run.id == run_id).values(
+        params=params, inputs={**(inputs or {}), "process": _process(), "reads": recorded.get("reads", [])}))
+    mark_interrupted(connection, kind, name, f"resumed by run {run_id}", exclude=run_id)
+
+
+def discard_run(connection, run_id: int) -> None:
+    """Delete run ``run_id`` (a run that stopped before doing anything: a refused input, nothing to do)."""
+    connection.execute(sa.delete(Run).where(Run.id == run_id))
+
+
+def mark_interrupted(connection, kind: str, name: str, by: str, exclude: int | None = None) -> None:
+    """Mark runs of ``kind`` and ``name`` still ``running`` as ``interrupted`` (call while holding the name).
 
     ``by`` ends their error message (what took over, e.g. ``resumed by run 12``).
     """
-    process = _process()
     query = sa.select(Run.id, Run.inputs).where(Run.kind == kind, Run.name == name, Run.status == "running")
     if exclude is not None:
         query = query.where(Run.id != exclude)
-    for old_id, old_inputs in session.execute(query).all():
+    for old_id, old_inputs in connection.execute(query).all():
         old = (old_inputs or {}).get("process") or {}
-        if old.get("host") == process["host"] and isinstance(old.get("pid"), int) and not _alive(old["pid"]):
-            session.execute(sa.update(Run).where(Run.id == old_id).values(
-                status="interrupted", finished_at=sa.func.now(),
-                error=f"process {old['pid']} on {old['host']} ended without finishing; {by}"))
+        connection.execute(sa.update(Run).where(Run.id == old_id).values(
+            status="interrupted", finished_at=sa.func.now(),
+            error=f"process {old.get('pid')} on {old.get('host')} ended without finishing; {by}"))
 
 
 def finish_run(session: Session, run_id: int, status: str = "done", error: str | None = None) -> None:

@@ -26,6 +26,27 @@ SYNC = "sync"
 
 
 @contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while worker processes start, so that they inherit it (Python keeps an ignored SIGINT).
+
+    Ctrl-C reaches every process of the terminal's process group: without this each worker
+    prints its own KeyboardInterrupt traceback while the main process records the interruption
+    and closes the cluster. Outside the main thread (no signal handling there) it does nothing.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
 def task_runner(scheduler: str | None = None, workers: int = 2, settings=None) -> Iterator[Callable]:
     """Yield ``run(fn, items)``, an iterator of ``(item, result or exception)`` as tasks finish.
 
@@ -70,13 +91,14 @@ def task_runner(scheduler: str | None = None, workers: int = 2, settings=None) -
         if scheduler is None:
             from distributed.security import Security
 
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   protocol="tls://", security=Security.temporary(),
-                                   dashboard_address="127.0.0.1:0" if dashboard else None,
-                                   # without a dashboard the scheduler still starts an HTTP server (status pages,
-                                   # metrics, a proxy to the workers); on a free port, closed right below
-                                   scheduler_kwargs=None if dashboard else {"dashboard_address": "127.0.0.1:0"},
-                                   silence_logs=logging.ERROR)
+            with _sigint_ignored():  # the workers inherit it: Ctrl-C stops this process only, which stops them
+                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       protocol="tls://", security=Security.temporary(),
+                                       dashboard_address="127.0.0.1:0" if dashboard else None,
+                                       # without a dashboard the scheduler still starts an HTTP server (status pages,
+                                       # metrics, a proxy to the workers); on a free port, closed right below
+                                       scheduler_kwargs=None if dashboard else {"dashboard_address": "127.0.0.1:0"},
+                                       silence_logs=logging.ERROR)
             client = Client(cluster)
             if not dashboard:
                 client.run_on_scheduler(_close_http_server)

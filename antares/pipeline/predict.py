@@ -244,66 +244,62 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
     from antares.cube.index import connect, product_definition
     from antares.cube.load import native_geobox
     from antares.db.engine import database_url, open_database, session_scope
-    from antares.db.runs import finish_run, start_run
     from antares.db.schema import Classification, Segmentation
     from antares.models.samples import AGGREGATIONS
     from antares.models.store import check_features
     from antares.names import check_name
     from antares.pipeline.executor import task_runner
-    from antares.pipeline.tiles import end_failed_run
+    from antares.pipeline.run import recorded_run
     from antares.pipeline.train import load_model
 
     check_name(name)
-    engine = open_database(settings)
-    url = database_url(settings)
-    with session_scope(settings) as session:
-        if session.scalar(sa.select(Classification.id).where(Classification.name == name)) is not None and not overwrite:
-            raise AlreadyExistsError(f"classification '{name}' exists; use --overwrite to replace it or choose another --name.")
-        seg = session.execute(sa.select(Segmentation.id, Segmentation.product).where(Segmentation.name == segmentation)).first()
-        if seg is None:
-            known = list(session.scalars(sa.select(Segmentation.name).order_by(Segmentation.name)))
-            raise NotFoundError(f"segmentation '{segmentation}' does not exist; segmentations: {', '.join(known) or '(none)'}. "
-                                "Create one with 'antares segment'.")
-    engine.dispose()
-    estimator, meta = load_model(settings, model, trust_pickle)
-    if hasattr(estimator, "n_jobs"):
-        estimator.set_params(n_jobs=1)  # as on the workers: the same summation order
-    aggregation = aggregation or meta.get("aggregation") or "mean"
-    if aggregation not in AGGREGATIONS:
-        raise InvalidInputError(f"-sp must be one of {', '.join(AGGREGATIONS)}. Got {aggregation!r}.")
-    report = PredictReport(name, legend=meta["legend"])
-    if meta.get("aggregation") and aggregation != meta["aggregation"]:
-        report.notes.append(f"note: model {model} was trained on -sp {meta['aggregation']}; predicting with -sp {aggregation}")
-    dc = connect(url)
-    try:
-        definition = product_definition(dc, product)
-        features = check_features(model, meta["features"], [m["name"] for m in definition["measurements"]], product)
-        query = {"product": product, **({"time": time} if time else {})}
-        datasets = dc.find_datasets(**query, **({"geopolygon": area} if area is not None else {}))
-        if not datasets:
-            raise NotFoundError(f"product {product} has no dataset{' in the area' if area is not None else ''}"
-                                f"{f' between {time[0]} and {time[1]}' if time else ''}; compute it first.")
-        label_datasets = dc.find_datasets(product=segmentation, **({"geopolygon": area} if area is not None else {}))
-        if not label_datasets:
-            raise NotFoundError(f"segmentation {segmentation} has no label tile{' in the area' if area is not None else ''}.")
-        tiles = [native_geobox([d], ["segment_id"]) for d in label_datasets]
-        product_grid = native_geobox(datasets, features)
-        _check_same_grid(tiles[0], product_grid, segmentation, product)
-    finally:
-        dc.close()
-
-    jobs = [PredictJob(url, product, features, segmentation, tile, time, model, meta["id"], aggregation) for tile in tiles]
-    run_params = {"product": product, "model": model, "segmentation": segmentation, "aggregation": aggregation,
-                  "time": [str(t) for t in time] if time else None}
-    # the executor first: an unreachable scheduler fails before anything is recorded
-    with task_runner(scheduler or settings.scheduler, workers or settings.workers, settings) as run:
+    # the name is taken before any work; the model cannot be refitted while this run reads it
+    with recorded_run(settings, "model_predict_object", name, reads=(("model_fit", model),)) as run:
+        url = database_url(settings)
         with session_scope(settings) as session:
-            run_id = start_run(session, "model_predict_object", name, run_params,
-                               {"product": product, "model": model, "segmentation": segmentation,
-                                "datasets": len(datasets)})
+            if session.scalar(sa.select(Classification.id).where(Classification.name == name)) is not None and not overwrite:
+                raise AlreadyExistsError(f"classification '{name}' exists; use --overwrite to replace it or choose another --name.")
+            seg = session.execute(sa.select(Segmentation.id, Segmentation.product).where(Segmentation.name == segmentation)).first()
+            if seg is None:
+                known = list(session.scalars(sa.select(Segmentation.name).order_by(Segmentation.name)))
+                raise NotFoundError(f"segmentation '{segmentation}' does not exist; segmentations: {', '.join(known) or '(none)'}. "
+                                    "Create one with 'antares segment'.")
+        estimator, meta = load_model(settings, model, trust_pickle)
+        if hasattr(estimator, "n_jobs"):
+            estimator.set_params(n_jobs=1)  # as on the workers: the same summation order
+        aggregation = aggregation or meta.get("aggregation") or "mean"
+        if aggregation not in AGGREGATIONS:
+            raise InvalidInputError(f"-sp must be one of {', '.join(AGGREGATIONS)}. Got {aggregation!r}.")
+        report = PredictReport(name, legend=meta["legend"])
+        if meta.get("aggregation") and aggregation != meta["aggregation"]:
+            report.notes.append(f"note: model {model} was trained on -sp {meta['aggregation']}; predicting with -sp {aggregation}")
+        dc = connect(url)
         try:
+            definition = product_definition(dc, product)
+            features = check_features(model, meta["features"], [m["name"] for m in definition["measurements"]], product)
+            query = {"product": product, **({"time": time} if time else {})}
+            datasets = dc.find_datasets(**query, **({"geopolygon": area} if area is not None else {}))
+            if not datasets:
+                raise NotFoundError(f"product {product} has no dataset{' in the area' if area is not None else ''}"
+                                    f"{f' between {time[0]} and {time[1]}' if time else ''}; compute it first.")
+            label_datasets = dc.find_datasets(product=segmentation, **({"geopolygon": area} if area is not None else {}))
+            if not label_datasets:
+                raise NotFoundError(f"segmentation {segmentation} has no label tile{' in the area' if area is not None else ''}.")
+            tiles = [native_geobox([d], ["segment_id"]) for d in label_datasets]
+            product_grid = native_geobox(datasets, features)
+            _check_same_grid(tiles[0], product_grid, segmentation, product)
+        finally:
+            dc.close()
+
+        jobs = [PredictJob(url, product, features, segmentation, tile, time, model, meta["id"], aggregation) for tile in tiles]
+        run_params = {"product": product, "model": model, "segmentation": segmentation, "aggregation": aggregation,
+                      "time": [str(t) for t in time] if time else None}
+        # the executor first: an unreachable scheduler fails before anything is recorded
+        with task_runner(scheduler or settings.scheduler, workers or settings.workers, settings) as execute:
+            run.start(run_params, {"product": product, "model": model, "segmentation": segmentation,
+                                   "datasets": len(datasets)})
             chunks, edges, seen = [], [], []
-            for done, (job, result) in enumerate(run(predict_tile, jobs), 1):
+            for done, (job, result) in enumerate(execute(predict_tile, jobs), 1):
                 if isinstance(result, Exception):
                     x0, y0 = job.geobox.affine.c, job.geobox.affine.f
                     raise InvalidInputError(f"tile at ({x0:.0f}, {y0:.0f}) failed: {type(result).__name__}: "
@@ -328,7 +324,7 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
             if len(split):
                 again = [dataclasses.replace(job, only=split) for job, inside, border in seen
                          if np.isin(split, inside).any() or np.isin(split, border).any()]
-                parts = [r for _, r in run(predict_tile, again) if r is not None and not isinstance(r, Exception)]
+                parts = [r for _, r in execute(predict_tile, again) if r is not None and not isinstance(r, Exception)]
                 if len(parts) != len(again):
                     raise InvalidInputError(f"the second pass over {len(again)} tile(s) of objects split over tiles failed.")
                 split_ids, split_features = _finish(parts, aggregation, len(features))
@@ -348,22 +344,33 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
             engine = open_database(settings)
             try:
                 with engine.begin() as conn:  # one transaction: the old classification goes only with the new one complete
+                    _check_replaceable(conn, name, overwrite, model, meta["id"])
                     conn.execute(sa.text("DELETE FROM antares.classification WHERE name = :name"), {"name": name})
                     cid = conn.execute(sa.text(
                         "INSERT INTO antares.classification (name, segmentation_id, model_id, run_id) "
                         "VALUES (:name, :seg, :model, :run) RETURNING id"),
-                        {"name": name, "seg": seg.id, "model": meta["id"], "run": run_id}).scalar()
+                        {"name": name, "seg": seg.id, "model": meta["id"], "run": run.id}).scalar()
                     _copy_predictions(conn, cid, ids.astype(np.int64), classes.astype(np.int64), confidence, entropy)
             finally:
                 engine.dispose()
-            with session_scope(settings) as session:
-                finish_run(session, run_id)
-        except BaseException as exc:
-            lost = end_failed_run(settings, run_id, exc)
-            if lost is not None:
-                raise lost from exc
-            raise
-    return report
+        return report
+
+
+def _check_replaceable(conn, name: str, overwrite: bool, model: str, model_id: int) -> None:
+    """Refuse the final write if it would replace what it was not asked to, or the model was refitted meanwhile.
+
+    The model's row is locked (``FOR SHARE``) until the transaction ends: a refit cannot delete it
+    between this check and the insert of the classification that refers to it.
+    """
+    import sqlalchemy as sa
+
+    if not overwrite and conn.execute(sa.text("SELECT 1 FROM antares.classification WHERE name = :name"),
+                                      {"name": name}).first() is not None:
+        raise AlreadyExistsError(f"classification '{name}' was stored by another process while this one ran; "
+                                 "use --overwrite to replace it or choose another --name.")
+    if conn.execute(sa.text("SELECT 1 FROM antares.model WHERE id = :id FOR SHARE"), {"id": model_id}).first() is None:
+        raise InvalidInputError(f"model '{model}' was refitted (replaced) while this prediction ran; nothing was stored. "
+                                "Re-run the command to classify with the new model.")
 
 
 def _check_same_grid(tile, grid, segmentation: str, product: str) -> None:

@@ -131,65 +131,70 @@ def model_predict(settings: Settings, product: str, model: str, name: str, area=
     from antares.cube.index import connect, product_definition
     from antares.cube.load import native_geobox
     from antares.cube.write import check_output_dir
-    from antares.db.engine import database_url, open_database
+    from antares.db.engine import database_url
+    from antares.pipeline.run import recorded_run
     from antares.models.store import check_features
     from antares.names import product_dir
-    from antares.pipeline.tiles import ProductWriter, run_tiles
+    from antares.pipeline.tiles import ProductWriter, StagedProductWriter, run_tiles, staged_outdir
     from antares.pipeline.train import load_model
     from antares.prepare.base import dataset_id
 
-    outdir = check_output_dir(product_dir(settings.home, name, outdir))
-    open_database(settings).dispose()
-    url = database_url(settings)
-    _, meta = load_model(settings, model, trust_pickle)  # checked (and re-saved) before the workers read it
-    dtype = "uint8" if max(e["code"] for e in meta["legend"]) <= 255 else "uint16"
-    out_def = classified_product(name, model, meta["legend"], dtype)
-    dc = connect(url)
-    try:
-        definition = product_definition(dc, product)
-        features = check_features(model, meta["features"], [m["name"] for m in definition["measurements"]], product)
-        query = {"product": product, **({"time": time} if time else {}), **({"geopolygon": area} if area is not None else {})}
-        datasets = dc.find_datasets(**query)
-        if not datasets:
-            raise NotFoundError(f"product {product} has no dataset in the area/period; compute it first.")
-        existing = dc.index.products.get_by_name(name)
-        if existing is not None:
-            if existing.definition.get("description") != out_def["description"]:
-                raise AlreadyExistsError(f"product '{name}' exists and is not a classification by model {model}; "
-                                         "choose another --name.")
-            if overwrite:
-                ids = [ds.id for ds in dc.find_datasets(product=name)]
-                if ids:
-                    dc.index.datasets.archive(ids)
-                    dc.index.datasets.purge(ids)
-        report = PixelReport(name)
-        jobs = []
-        for number, ds in enumerate(sorted(datasets, key=lambda d: str(d.id))):
-            out_id = dataset_id(f"predict:{name}:{ds.id}")
-            report.tiles += 1
-            if dc.index.datasets.has(out_id):
-                report.skipped += 1
-                continue
-            region = ds.metadata_doc.get("properties", {}).get("odc:region_code")
-            tile = tuple(int(v) for v in region.split("_")) if region and region.replace("_", "").isdigit() \
-                and region.count("_") == 1 else (number, 0)
-            when = ds.center_time if ds.center_time else dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
-            jobs.append(PixelJob(url, product, features, tile, native_geobox([ds], features), str(ds.id), time, model,
-                                 meta["id"], dtype, str(out_id), name, str(outdir), when.isoformat()))
-    finally:
-        dc.close()
-    params = {"product": product, "model": model, "time": [str(t) for t in time] if time else None,
-              "overwrite": overwrite}
-    dc = connect(url)
-    write = ProductWriter(dc, out_def if existing is None else None)
+    # the name is taken before any work; the model cannot be refitted while this run reads it
+    with recorded_run(settings, "model_predict", name, reads=(("model_fit", model),)) as run:
+        url = database_url(settings)
+        _, meta = load_model(settings, model, trust_pickle)  # checked (and re-saved) before the workers read it
+        dtype = "uint8" if max(e["code"] for e in meta["legend"]) <= 255 else "uint16"
+        out_def = classified_product(name, model, meta["legend"], dtype)
+        outdir = check_output_dir(product_dir(settings.home, name, outdir),
+                                  staging_beside=overwrite)  # an overwrite stages the new result beside it
+        dc = connect(url)
+        try:
+            definition = product_definition(dc, product)
+            features = check_features(model, meta["features"], [m["name"] for m in definition["measurements"]], product)
+            query = {"product": product, **({"time": time} if time else {}), **({"geopolygon": area} if area is not None else {})}
+            datasets = dc.find_datasets(**query)
+            if not datasets:
+                raise NotFoundError(f"product {product} has no dataset in the area/period; compute it first.")
+            existing = dc.index.products.get_by_name(name)
+            if existing is not None:
+                if existing.definition.get("description") != out_def["description"]:
+                    raise AlreadyExistsError(f"product '{name}' exists and is not a classification by model {model}; "
+                                             "choose another --name.")
+            # --overwrite: the new tiles go to a staging directory and replace the old datasets once all are written
+            staging = staged_outdir(outdir) if existing is not None and overwrite else None
+            report = PixelReport(name)
+            jobs = []
+            for number, ds in enumerate(sorted(datasets, key=lambda d: str(d.id))):
+                out_id = dataset_id(f"predict:{name}:{ds.id}")
+                report.tiles += 1
+                if staging is None and dc.index.datasets.has(out_id):
+                    report.skipped += 1
+                    continue
+                region = ds.metadata_doc.get("properties", {}).get("odc:region_code")
+                tile = tuple(int(v) for v in region.split("_")) if region and region.replace("_", "").isdigit() \
+                    and region.count("_") == 1 else (number, 0)
+                when = ds.center_time if ds.center_time else dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+                jobs.append(PixelJob(url, product, features, tile, native_geobox([ds], features), str(ds.id), time, model,
+                                     meta["id"], dtype, str(out_id), name, str(staging or outdir), when.isoformat()))
+        finally:
+            dc.close()
+        params = {"product": product, "model": model, "time": [str(t) for t in time] if time else None,
+                  "overwrite": overwrite}
+        dc = connect(url)
+        write = ProductWriter(dc, out_def if existing is None else None) if staging is None else \
+            StagedProductWriter(dc, None, staging, outdir)
 
-    def on_result(job: PixelJob, result: list) -> None:
-        report.written += write(result)
-        report.empty += 1 - len(result)
+        def on_result(job: PixelJob, result: list) -> None:
+            report.written += write(result)
+            report.empty += 1 - len(result)
 
-    try:
-        report.failed = run_tiles(settings, "model_predict", name, params, {"product": product, "model": model}, jobs,
-                                  predict_pixels, on_result, scheduler, workers, progress)
-    finally:
-        dc.close()
-    return report
+        try:
+            report.failed = run_tiles(run, params, {"product": product, "model": model}, jobs,
+                                      predict_pixels, on_result, scheduler, workers, progress)
+            if staging is not None:
+                write.finish(report)
+        finally:
+            if staging is not None:
+                write.discard()
+            dc.close()
+        return report

@@ -307,6 +307,50 @@ def native_gridspec(datasets, measurement_names: list[str], resolution: float | 
     return GridSpec(geobox.crs, tile_shape=(tile_size, tile_size), resolution=res, origin=origin)
 
 
+def recipe_gridspec(datasets, measurement_names: list[str], recipe, tile_size: int, area, load_crs=None):
+    """The default tile grid of a recipe over ``datasets``, and the line that says why when it is not theirs.
+
+    The datasets' grid (:func:`native_gridspec`) at ``recipe.resolution``, unless that
+    resolution, in metres, would be read in other units: on a geographic product (or one
+    in feet) a metric recipe grid goes onto a projected CRS, ``load_crs`` (the product
+    definition's ``load.crs``) when it is in metres, else the WGS 84 UTM zone of the
+    area's centre.
+
+    Parameters
+    ----------
+    datasets : list of datacube.model.Dataset
+    measurement_names : list of str
+    recipe : antares.recipes.Recipe
+        ``recipe.resolution`` is in metres (``None``: the native resolution, in the datasets' units).
+    tile_size : int
+        Tile side in pixels.
+    area : odc.geo.geom.Geometry
+    load_crs : str, optional
+
+    Returns
+    -------
+    (odc.geo.gridspec.GridSpec, str or None)
+        The grid; the one-line note naming the chosen CRS when it differs from the datasets' CRS.
+    """
+    from odc.geo import XY
+    from odc.geo.crs import CRS
+    from odc.geo.gridspec import GridSpec
+
+    from antares.cube.grid import crs_name, is_metric, utm_crs
+
+    crs = datasets[0].crs
+    if recipe.resolution is None or is_metric(crs):
+        return native_gridspec(datasets, measurement_names, recipe.resolution, tile_size), None
+    if load_crs is not None and is_metric(CRS(load_crs)):
+        target, why = CRS(load_crs), "the product's load CRS"
+    else:
+        target, why = CRS(utm_crs(area)), "the UTM zone of the area's centre"
+    units = "degrees" if crs.geographic else crs.units[0]
+    note = (f"the input is in {crs_name(crs)} ({units}): recipe {recipe.name}'s {recipe.resolution:g} m grid "
+            f"goes onto {crs_name(target)}, {why} (give --crs/--resolution/--tile-size or --grid to choose another)")
+    return GridSpec(target, tile_shape=(tile_size, tile_size), resolution=recipe.resolution, origin=XY(0.0, 0.0)), note
+
+
 def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, name: str, area, gridspec=None,
                  product: str | None = None, terrain_product: str | None = None, scheduler: str | None = None,
                  workers: int | None = None, overwrite: bool = False, outdir: str | None = None,
@@ -340,88 +384,103 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
     AlreadyExistsError
         ``name`` is a product that this recipe did not make.
     """
+    from odc.geo.geom import unary_union
+
+    from antares.cube.grid import area_tiles, crop_to_area, crs_name
     from antares.cube.index import connect, product_definition
     from antares.cube.write import check_output_dir
-    from antares.db.engine import database_url, open_database
+    from antares.db.engine import database_url
     from antares.names import product_dir
-    from antares.pipeline.tiles import ProductWriter, grid_params, run_tiles
+    from antares.pipeline.run import recorded_run
+    from antares.pipeline.tiles import ProductWriter, StagedProductWriter, grid_params, run_tiles, staged_outdir
     from antares.prepare.base import dataset_id
     from antares.recipes import load_recipe
 
-    outdir = check_output_dir(product_dir(settings.home, name, outdir))
+    # an overwrite stages the new result beside it
+    outdir = check_output_dir(product_dir(settings.home, name, outdir), staging_beside=overwrite)
     skip_iri_format_checkers()
     recipe = load_recipe(recipe_name)
     start, stop, _ = period_bounds(begin, end)
-    open_database(settings).dispose()
-    url = database_url(settings)
-    product = product or recipe.product
-    dc = connect(url)
-    try:
-        definition = product_definition(dc, product)
-        measurements = recipe.resolve_measurements(definition)
-        datasets = dc.find_datasets(product=product, time=(start, stop), geopolygon=area)
-        if not datasets:
-            every = dc.find_datasets(product=product, geopolygon=area)
-            span = (f"in this area {product} has {len(every)} datasets from {min(d.center_time for d in every):%Y-%m-%d} "
-                    f"to {max(d.center_time for d in every):%Y-%m-%d}" if every else
-                    f"{product} has no dataset in this area at all")
-            raise NotFoundError(f"no dataset of {product} between {begin} and {end} in the area; {span}.")
-        terrain_dss = []
-        if recipe.terrain is not None:
-            tproduct = terrain_product or recipe.terrain.product
-            product_definition(dc, tproduct)
-            terrain_dss = dc.find_datasets(product=tproduct, geopolygon=area)
-            if not terrain_dss:
-                raise NotFoundError(f"recipe {recipe.name} needs terrain from {tproduct}, which has no dataset in the area; "
-                                    f"index a DEM with 'antares index --dataset_name dem'.")
-        if gridspec is None:
-            gridspec = native_gridspec(datasets, list(dict.fromkeys(measurements.values())),
-                                       recipe.resolution, tile_size)
-        out_def = recipe.product_definition(name)
-        res = gridspec.resolution
-        out_def["load"] = {"crs": f"EPSG:{gridspec.crs.epsg}" if gridspec.crs.epsg else str(gridspec.crs),
-                           "resolution": {"x": float(res.x), "y": float(res.y)},
-                           "align": {"x": float(gridspec.alignment.x), "y": float(gridspec.alignment.y)}}
-        existing = dc.index.products.get_by_name(name)
-        if existing is not None:
-            if [m["name"] for m in existing.definition["measurements"]] != [o.name for o in recipe.outputs]:
-                raise AlreadyExistsError(f"product '{name}' exists and was not made by recipe {recipe.name}; "
-                                         "choose another --name.")
-            if overwrite:
-                ids = [ds.id for ds in dc.find_datasets(product=name)]
-                if ids:
-                    dc.index.datasets.archive(ids)
-                    dc.index.datasets.purge(ids)
-        report = RecipeReport(product=name)
-        jobs = []
-        for tile, geobox in gridspec.tiles_from_geopolygon(area):
-            footprint = geobox.extent
-            sources = [ds for ds in datasets if ds.extent is not None and ds.extent.to_crs(gridspec.crs).intersects(footprint)]
-            if not sources:
-                continue
-            report.tiles += 1
-            out_id = dataset_id(f"recipe:{name}:{tile[0]}:{tile[1]}")
-            if dc.index.datasets.has(out_id):
-                report.skipped += 1
-                continue
-            terrain_ids = [str(d.id) for d in terrain_dss if d.extent.to_crs(gridspec.crs).intersects(footprint)]
-            jobs.append(RecipeJob(url, recipe_name, product, measurements, tuple(tile), geobox,
-                                  [str(d.id) for d in sources], terrain_ids, str(out_id), name, (start, stop), str(outdir)))
-    finally:
-        dc.close()
+    with recorded_run(settings, "apply_recipe", name) as run:  # the name is taken before any work
+        url = database_url(settings)
+        product = product or recipe.product
+        dc = connect(url)
+        try:
+            definition = product_definition(dc, product)
+            measurements = recipe.resolve_measurements(definition)
+            datasets = dc.find_datasets(product=product, time=(start, stop), geopolygon=area)
+            if not datasets:
+                every = dc.find_datasets(product=product, geopolygon=area)
+                span = (f"in this area {product} has {len(every)} datasets from {min(d.center_time for d in every):%Y-%m-%d} "
+                        f"to {max(d.center_time for d in every):%Y-%m-%d}" if every else
+                        f"{product} has no dataset in this area at all")
+                raise NotFoundError(f"no dataset of {product} between {begin} and {end} in the area; {span}.")
+            terrain_dss = []
+            if recipe.terrain is not None:
+                tproduct = terrain_product or recipe.terrain.product
+                product_definition(dc, tproduct)
+                terrain_dss = dc.find_datasets(product=tproduct, geopolygon=area)
+                if not terrain_dss:
+                    raise NotFoundError(f"recipe {recipe.name} needs terrain from {tproduct}, which has no dataset in the area; "
+                                        f"index a DEM with 'antares index --dataset_name dem'.")
+            report = RecipeReport(product=name)
+            if gridspec is None:
+                gridspec, note = recipe_gridspec(datasets, list(dict.fromkeys(measurements.values())), recipe, tile_size,
+                                                 area, definition.get("load", {}).get("crs"))
+                if note:
+                    report.notes.append(note)
+            out_def = recipe.product_definition(name)
+            res = gridspec.resolution
+            out_def["load"] = {"crs": crs_name(gridspec.crs),
+                               "resolution": {"x": float(res.x), "y": float(res.y)},
+                               "align": {"x": float(gridspec.alignment.x), "y": float(gridspec.alignment.y)}}
+            existing = dc.index.products.get_by_name(name)
+            if existing is not None:
+                if [m["name"] for m in existing.definition["measurements"]] != [o.name for o in recipe.outputs]:
+                    raise AlreadyExistsError(f"product '{name}' exists and was not made by recipe {recipe.name}; "
+                                             "choose another --name.")
+            # --overwrite of an existing product: the new tiles go to a staging directory and replace the old
+            # datasets only once all are written (the old product stays usable until then)
+            staging = staged_outdir(outdir) if existing is not None and overwrite else None
+            jobs = []
+            for tile, geobox in area_tiles(gridspec, area):  # each tile cut to the area
+                footprint = geobox.extent
+                sources = [ds for ds in datasets if ds.extent is not None and ds.extent.to_crs(gridspec.crs).intersects(footprint)]
+                if not sources:
+                    continue
+                geobox = crop_to_area(geobox, unary_union([ds.extent.to_crs(gridspec.crs) for ds in sources]))
+                if geobox is None:
+                    continue
+                report.tiles += 1
+                out_id = dataset_id(f"recipe:{name}:{tile[0]}:{tile[1]}")
+                if staging is None and dc.index.datasets.has(out_id):
+                    report.skipped += 1
+                    continue
+                terrain_ids = [str(d.id) for d in terrain_dss if d.extent.to_crs(gridspec.crs).intersects(footprint)]
+                jobs.append(RecipeJob(url, recipe_name, product, measurements, tuple(tile), geobox,
+                                      [str(d.id) for d in sources], terrain_ids, str(out_id), name, (start, stop),
+                                      str(staging or outdir)))
+        finally:
+            dc.close()
 
-    params = {"recipe": recipe.name, "recipe_sha256": recipe.digest, "begin": begin, "end": end, "product": product,
-              "grid": grid_params(gridspec), "area_wkt": area.to_crs("EPSG:4326").wkt, "overwrite": overwrite}
-    dc = connect(url)
-    write = ProductWriter(dc, out_def if existing is None else None)
+        params = {"recipe": recipe.name, "recipe_sha256": recipe.digest, "begin": begin, "end": end, "product": product,
+                  "grid": grid_params(gridspec), "area_wkt": area.to_crs("EPSG:4326").wkt, "overwrite": overwrite}
+        dc = connect(url)
+        write = ProductWriter(dc, out_def if existing is None else None) if staging is None else \
+            StagedProductWriter(dc, None, staging, outdir)
 
-    def on_result(job: RecipeJob, result: list) -> None:
-        report.written += write(result)
-        report.empty += 1 - len(result)
+        def on_result(job: RecipeJob, result: list) -> None:
+            report.written += write(result)
+            report.pixels += len(result) * job.geobox.shape[0] * job.geobox.shape[1]
+            report.empty += 1 - len(result)
 
-    try:
-        report.failed = run_tiles(settings, "apply_recipe", name, params, {"product": product}, jobs, recipe_tile,
-                                  on_result, scheduler, workers, progress)
-    finally:
-        dc.close()
-    return report
+        try:
+            report.failed = run_tiles(run, params, {"product": product}, jobs, recipe_tile,
+                                      on_result, scheduler, workers, progress)
+            if staging is not None:
+                write.finish(report)
+        finally:
+            if staging is not None:
+                write.discard()
+            dc.close()
+        return report

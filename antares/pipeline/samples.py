@@ -176,11 +176,12 @@ def _store(settings: Settings, kind: str, name: str, scheme_name: str, legend, e
            year, rows: list[dict], overwrite: bool, params: dict, report: SampleReport, extra_sets=()) -> None:
     """Store the sample set (and ``extra_sets`` of (kind, name, rows)) and a new scheme, in one transaction."""
     from antares.db.engine import session_scope
-    from antares.db.runs import finish_run, start_run
     from antares.db.training import create_scheme, replace_sample_set, sample_set
+    from antares.pipeline.run import recorded_run
 
     sets = [(kind, name, rows), *extra_sets]
-    with session_scope(settings) as session:  # one transaction: all or nothing
+    with recorded_run(settings, f"ingest_{kind}", name) as run, \
+            session_scope(settings) as session:  # one transaction: all or nothing
         for k, n, _ in sets:
             if sample_set(session, k, n) is not None and not overwrite:
                 raise AlreadyExistsError(f"{k} set '{n}' exists; use --overwrite to replace it or choose another --dataset name.")
@@ -188,10 +189,10 @@ def _store(settings: Settings, kind: str, name: str, scheme_name: str, legend, e
         if scheme is None:
             scheme = create_scheme(session, scheme_name, legend, description=f"from {source}")
             report.scheme_created = True
-        run_id = start_run(session, f"ingest_{kind}", name, params, {"source": source})
+        run.start(params, {"source": source}, session=session)
         for k, n, r in sets:
-            replace_sample_set(session, k, n, scheme, source, year, run_id, r)
-        finish_run(session, run_id)
+            replace_sample_set(session, k, n, scheme, source, year, run.id, r)
+        run.finish(session=session)
 
 
 SAMPLE_GEOMETRIES = ("Polygon", "MultiPolygon", "Point", "MultiPoint")

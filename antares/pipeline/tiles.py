@@ -17,9 +17,8 @@ import functools
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
-
-from antares.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -31,22 +30,16 @@ def _timed(worker: Callable, job):
     return result, time.monotonic() - start
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def run_tiles(settings: Settings, kind: str, name: str, params: dict, inputs: dict, jobs: list,
-              worker: Callable, on_result: Callable, scheduler: str | None = None, workers: int | None = None,
+def run_tiles(run, params: dict, inputs: dict, jobs: list, worker: Callable, on_result: Callable,
+              scheduler: str | None = None, workers: int | None = None,
               progress: Callable | None = None) -> list[tuple[tuple[int, int], str]]:
-    """Run ``worker`` over ``jobs`` (objects with a ``tile`` attribute) and record the run.
+    """Run ``worker`` over ``jobs`` (objects with a ``tile`` attribute) and record them in ``run``.
 
     Parameters
     ----------
-    kind, name : str
-        The run's stage and name (``antares list runs``).
-    params, inputs : dict
-        Recorded with the run (JSON).
+    run : antares.pipeline.run.RecordedRun
+        The stage's run (``with recorded_run(settings, kind, name) as run:``); it is started
+        here, with ``params`` and ``inputs`` (JSON), unless there is nothing to do.
     jobs : list
         Picklable task descriptions; ``job.tile`` is the tile index ``(ix, iy)``.
     worker : callable
@@ -61,80 +54,50 @@ def run_tiles(settings: Settings, kind: str, name: str, params: dict, inputs: di
     Returns
     -------
     list of ((ix, iy), message)
-        The failed tiles. Without ``jobs`` no run is recorded (runs of this stage and name
-        left ``running`` by a process that is gone are marked ``interrupted``).
+        The failed tiles; the run ends ``failed`` if there are any. Without ``jobs`` no run is
+        recorded (runs of this stage and name left ``running`` by a process that is gone are
+        marked ``interrupted``).
     """
-    from antares.db.engine import is_connection_error, session_scope
-    from antares.db.runs import finish_run, mark_interrupted, record_tile, start_run
+    from antares.db.engine import is_connection_error
     from antares.errors import WriteError
     from antares.pipeline.executor import task_runner
+    from antares.pipeline.run import one_line
 
     if not jobs:  # every tile is done: a re-run with nothing to do records nothing
-        with session_scope(settings) as session:
-            mark_interrupted(session, kind, name, "a later re-run found every tile done")
+        run.nothing_to_do("a later re-run found every tile done")
         return []
 
+    settings = run.settings
     failures: list[tuple[tuple[int, int], str]] = []
     done = 0
     # the executor starts first: an unreachable scheduler fails before anything is recorded
-    with task_runner(scheduler or settings.scheduler, workers or settings.workers, settings) as run:
-        with session_scope(settings) as session:
-            run_id = start_run(session, kind, name, params, inputs)
-        try:
-            for job, outcome in run(functools.partial(_timed, worker), jobs):
-                done += 1
-                seconds, message = None, None
-                if isinstance(outcome, Exception):
-                    # not this tile's fault: the database went away, or the disk is full (the next tiles would fail)
-                    if is_connection_error(outcome) or isinstance(outcome, WriteError):
-                        raise outcome
-                    message = _one_line(outcome)
-                else:
-                    result, seconds = outcome
-                    try:
-                        on_result(job, result)
-                    except Exception as exc:  # e.g. refused by the index: this tile failed, the others go on
-                        if is_connection_error(exc) or isinstance(exc, WriteError):
-                            raise
-                        message = _one_line(exc)
-                if message:
-                    failures.append((job.tile, message))
-                    log.debug("tile %s failed: %s", job.tile, message)
-                with session_scope(settings) as session:
-                    record_tile(session, run_id, job.tile, "failed" if message else "done", seconds, message)
-                if progress:
-                    progress(done, len(jobs))
-        except BaseException as exc:
-            lost = end_failed_run(settings, run_id, exc)
-            if lost is not None:
-                raise lost from exc
-            raise
-    with session_scope(settings) as session:
-        finish_run(session, run_id, "failed" if failures else "done",
-                   f"{len(failures)} tile(s) failed" if failures else None)
+    with task_runner(scheduler or settings.scheduler, workers or settings.workers, settings) as execute:
+        run.start(params, inputs)
+        for job, outcome in execute(functools.partial(_timed, worker), jobs):
+            done += 1
+            seconds, message = None, None
+            if isinstance(outcome, Exception):
+                # not this tile's fault: the database went away, or the disk is full (the next tiles would fail)
+                if is_connection_error(outcome) or isinstance(outcome, WriteError):
+                    raise outcome
+                message = one_line(outcome)
+            else:
+                result, seconds = outcome
+                try:
+                    on_result(job, result)
+                except Exception as exc:  # e.g. refused by the index: this tile failed, the others go on
+                    if is_connection_error(exc) or isinstance(exc, WriteError):
+                        raise
+                    message = one_line(exc)
+            if message:
+                failures.append((job.tile, message))
+                log.debug("tile %s failed: %s", job.tile, message)
+            run.tile(job.tile, "failed" if message else "done", seconds, message)
+            if progress:
+                progress(done, len(jobs))
+    if failures:
+        run.finish("failed", f"{len(failures)} tile(s) failed")
     return failures
-
-
-def end_failed_run(settings: Settings, run_id: int, exc: BaseException):
-    """Record run ``run_id`` as failed (interrupted for Ctrl-C) because of ``exc``.
-
-    Returns the error to raise instead of ``exc`` when ``exc`` is a lost database connection
-    (a :class:`~antares.errors.ConnectionLostError` saying to re-run), else None. When the
-    database is gone the run cannot be recorded; the next run of the stage marks it interrupted.
-    """
-    from antares.db.engine import connection_lost, is_connection_error, session_scope
-    from antares.db.runs import finish_run
-
-    try:
-        with session_scope(settings) as session:
-            finish_run(session, run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", _one_line(exc))
-    except Exception as error:
-        log.debug("could not record the end of run %s: %s", run_id, error)
-        if not is_connection_error(error):
-            raise
-    if isinstance(exc, Exception) and is_connection_error(exc):
-        return connection_lost(settings, exc)
-    return None
 
 
 @dataclass
@@ -147,14 +110,18 @@ class TileReport:
     skipped: int = 0
     empty: int = 0
     failed: list = field(default_factory=list)  # ((ix, iy), message)
+    notes: list = field(default_factory=list)  # lines printed before the tiles' outcome (e.g. the grid chosen)
+    pixels: int = 0  # pixels of the datasets written (per measurement)
 
     def summary(self) -> str:
         """The last line of the report (stage-specific wording)."""
         return (f"{self.written} tile(s) written and indexed into {self.product} ({self.tiles} in the area); "
-                f"{self.skipped} already done, {self.empty} without valid data, {len(self.failed)} failed")
+                f"{self.skipped} already done, {self.empty} without valid data, {len(self.failed)} failed; "
+                f"{self.pixels:,} pixel(s) written per measurement")
 
     def lines(self) -> list[str]:
-        return [f"tile {ix},{iy} failed: {message}" for (ix, iy), message in self.failed] + [self.summary()]
+        return (list(self.notes) + [f"tile {ix},{iy} failed: {message}" for (ix, iy), message in self.failed]
+                + [self.summary()])
 
 
 def grid_params(gridspec) -> dict:
@@ -208,3 +175,103 @@ class ProductWriter:
             self.definition = None
         index_documents(self.dc, results)
         return len(results)
+
+
+def replace_product(dc, product: str, documents: list, staging: Path, outdir: Path,
+                    definition: dict | None = None) -> None:
+    """Put a complete new result in place of product ``product``'s old one; the old goes only once the new is in.
+
+    The staging directory becomes ``outdir`` (the old directory is moved aside), then, in one
+    index transaction, the product's old datasets are purged, ``definition`` is added or updated
+    and ``documents`` are indexed; only then are the old files deleted. If any step fails, the
+    old directory and datasets are back as they were and ``staging`` holds the new files.
+
+    Parameters
+    ----------
+    documents : list of (dict, str)
+        eo3 documents and their location URIs under ``staging``.
+    staging, outdir : Path
+        Sibling directories (one rename apart); ``outdir`` need not exist.
+    definition : dict, optional
+        The product definition to add (or update) with the datasets.
+    """
+    import os
+    import shutil
+    import uuid
+
+    from antares.cube.index import add_product
+
+    old_prefix = staging.resolve().as_uri()
+    new_prefix = (outdir.parent.resolve() / outdir.name).as_uri()
+    relocated = [(doc, new_prefix + uri[len(old_prefix):] if uri.startswith(old_prefix) else uri) for doc, uri in documents]
+    aside = outdir.with_name(f".{outdir.name}.old-{uuid.uuid4().hex[:8]}")
+    had_old = os.path.lexists(outdir)
+    if had_old:
+        os.replace(outdir, aside)
+    try:
+        os.replace(staging, outdir)
+        try:
+            with dc.index.transaction():
+                if dc.index.products.get_by_name(product) is not None:
+                    ids = [ds.id for ds in dc.find_datasets(product=product)]
+                    if ids:
+                        dc.index.datasets.archive(ids)
+                        dc.index.datasets.purge(ids)
+                if definition is not None:
+                    add_product(dc, definition)
+                index_documents(dc, relocated)
+        except BaseException:
+            os.replace(outdir, staging)
+            raise
+    except BaseException:
+        if had_old:
+            os.replace(aside, outdir)
+        raise
+    if had_old:
+        if aside.is_symlink():
+            aside.unlink()
+        else:
+            shutil.rmtree(aside, ignore_errors=True)
+
+
+def staged_outdir(outdir: Path) -> Path:
+    """A new staging directory's path beside ``outdir`` (beside its target when it is a symbolic link)."""
+    import os
+    import uuid
+
+    real = Path(os.path.realpath(outdir))
+    return real.with_name(f".{real.name}.{uuid.uuid4().hex[:8]}")
+
+
+class StagedProductWriter(ProductWriter):
+    """Collects the results of an ``--overwrite`` run written into ``staging``; :meth:`finish` swaps them into ``outdir``.
+
+    The product's old datasets and files stay untouched (and usable) until every tile of the
+    new result is written: see :func:`replace_product`.
+    """
+
+    def __init__(self, dc, definition: dict | None, staging: Path, outdir: Path):
+        import os
+
+        super().__init__(dc, definition)
+        self.staging = staging
+        self.outdir = Path(os.path.realpath(outdir))
+        self.results: list = []
+
+    def __call__(self, results: list) -> int:
+        """Keep ``[(eo3 document, uri)]`` for :meth:`finish`; returns how many there are."""
+        self.results.extend(results)
+        return len(results)
+
+    def finish(self, report: TileReport) -> None:
+        """Replace the product by the collected results if no tile failed, else keep the old one whole."""
+        if report.failed:
+            report.written = 0
+            return
+        replace_product(self.dc, report.product, self.results, self.staging, self.outdir, self.definition)
+
+    def discard(self) -> None:
+        """Remove what is left of the staging directory (after a failure, or a stop: the old result stays)."""
+        import shutil
+
+        shutil.rmtree(self.staging, ignore_errors=True)

@@ -335,14 +335,14 @@ def model_fit(settings: Settings, kind: str, product: str, training_set: str, na
     """
     import sqlalchemy as sa
 
-    from antares.db.engine import open_database, session_scope
-    from antares.db.runs import finish_run, start_run
+    from antares.db.engine import session_scope
     from antares.db.schema import Model
     from antares.models.fitting import check_classes, fit_model, parse_grid
     from antares.models.registry import make_estimator, parse_params
     from antares.models.samples import AGGREGATIONS
     from antares.models.store import library_versions, serialize
     from antares.names import check_name
+    from antares.pipeline.run import recorded_run
     from antares.train import sample_table
 
     check_name(name)
@@ -356,33 +356,30 @@ def model_fit(settings: Settings, kind: str, product: str, training_set: str, na
     grid = parse_grid(kind, grid_specs)
     make_estimator(kind, params, seed)
     n_jobs = workers or settings.workers or 2
-    open_database(settings).dispose()
-    with session_scope(settings) as session:
-        if session.scalar(sa.select(Model.id).where(Model.name == name)) is not None and not overwrite:
-            raise AlreadyExistsError(f"model '{name}' exists; use --overwrite to replace it or choose another --name.")
-    _check_inputs(settings, product, training_set, cv_spatial)  # before the run is recorded: bad names change nothing
+    with recorded_run(settings, "model_fit", name) as run:  # the name is taken before any work
+        with session_scope(settings) as session:
+            if session.scalar(sa.select(Model.id).where(Model.name == name)) is not None and not overwrite:
+                raise AlreadyExistsError(f"model '{name}' exists; use --overwrite to replace it or choose another --name.")
+        _check_inputs(settings, product, training_set, cv_spatial)  # bad names and inputs change nothing
 
-    # planning (features of the samples, the table, every check) before the run is recorded:
-    # bad inputs change nothing in the database
-    started = time_module.monotonic()
-    tf = training_features(settings, product, training_set, area, aggregation, unit == "pixels", scheduler,
-                           workers, tile_size, time, progress)
-    _check_block_crs(cv_spatial, product, tf.crs)  # the grid of the datasets in the area
-    report = FitReport(name, kind, samples=len(tf.sample_ids) + tf.outside, legend=tf.legend, unit=unit,
-                       outside=tf.outside, skipped=tf.sample_ids[~tf.valid].tolist())
-    X, y, groups = sample_table(tf.features, tf.codes, tf.geoms, tf.valid, tf.pixels, unit, cv_spatial,
-                                per_class, sample, seed)
-    check_classes(y, {e.code: e.name for e in tf.legend})
-    for combo in itertools.product(*grid.values()):
-        make_estimator(kind, {**params, **dict(zip(grid.keys(), combo))}, seed)
-    run_params = {"model": kind, "product": product, "training_set": training_set, "aggregation": aggregation,
-                  "unit": unit, "sample": sample, "per_class": per_class, "seed": seed, "cv": cv,
-                  "cv_spatial": cv_spatial, "grid": grid, "params": params,
-                  "features_s": round(time_module.monotonic() - started, 3)}
-    with session_scope(settings) as session:
-        run_id = start_run(session, "model_fit", name, run_params, {"product": product, "training_set": training_set,
-                                                                     "datasets": len(tf.datasets)})
-    try:
+        # planning (features of the samples, the table, every check) before the run starts:
+        # a run refused here leaves nothing in the database
+        started = time_module.monotonic()
+        tf = training_features(settings, product, training_set, area, aggregation, unit == "pixels", scheduler,
+                               workers, tile_size, time, progress)
+        _check_block_crs(cv_spatial, product, tf.crs)  # the grid of the datasets in the area
+        report = FitReport(name, kind, samples=len(tf.sample_ids) + tf.outside, legend=tf.legend, unit=unit,
+                           outside=tf.outside, skipped=tf.sample_ids[~tf.valid].tolist())
+        X, y, groups = sample_table(tf.features, tf.codes, tf.geoms, tf.valid, tf.pixels, unit, cv_spatial,
+                                    per_class, sample, seed)
+        check_classes(y, {e.code: e.name for e in tf.legend})
+        for combo in itertools.product(*grid.values()):
+            make_estimator(kind, {**params, **dict(zip(grid.keys(), combo))}, seed)
+        run_params = {"model": kind, "product": product, "training_set": training_set, "aggregation": aggregation,
+                      "unit": unit, "sample": sample, "per_class": per_class, "seed": seed, "cv": cv,
+                      "cv_spatial": cv_spatial, "grid": grid, "params": params,
+                      "features_s": round(time_module.monotonic() - started, 3)}
+        run.start(run_params, {"product": product, "training_set": training_set, "datasets": len(tf.datasets)})
         outcome = fit_model(kind, X, y, groups, params, cv, grid, seed, n_jobs, codes=[e.code for e in tf.legend])
         report.used, report.per_class = len(y), outcome.samples_per_class
         report.cv, report.grid, report.params = outcome.cv, outcome.grid, outcome.params
@@ -401,15 +398,14 @@ def model_fit(settings: Settings, kind: str, product: str, training_set: str, na
         }
         blob = serialize(outcome.estimator)
         with session_scope(settings) as session:  # replace atomically
+            if not overwrite and session.scalar(sa.select(Model.id).where(Model.name == name)) is not None:
+                raise AlreadyExistsError(f"model '{name}' was stored by another process while this one ran; "
+                                         "use --overwrite to replace it or choose another --name.")
             session.execute(sa.delete(Model).where(Model.name == name))
-            session.execute(sa.insert(Model).values(name=name, kind=kind, scheme_id=tf.scheme_id, run_id=run_id,
+            session.execute(sa.insert(Model).values(name=name, kind=kind, scheme_id=tf.scheme_id, run_id=run.id,
                                                     product=product, blob=blob, meta=_jsonable(meta)))
-            finish_run(session, run_id)
-    except BaseException as exc:
-        with session_scope(settings) as session:
-            finish_run(session, run_id, "failed", " ".join(str(exc).split())[:500])
-        raise
-    return report
+            run.finish(session=session)
+        return report
 
 
 def _jsonable(value):

@@ -12,7 +12,6 @@ from antares.prepare.terrain import slope_aspect
 from helpers import angular_difference
 from helpers import read_band as read
 
-INTERIOR = (slice(1, -1), slice(1, -1))
 GDALDEM = shutil.which("gdaldem")  # installed by `make install` (gdal-bin); a missing one fails the tests
 SLOVENIA = "eolearn-slovenia/geotiff/dem.tif"  # EPSG:32633, 9.995 m x 9.997 m pixels, 664-801 m
 BELGIUM = "worldcereal-belgium/geotiff/dem/elevation.tif"  # EPSG:32631, 10 m pixels, 142-172 m
@@ -20,9 +19,10 @@ GDALDEM_NODATA = -9999.0
 
 
 def gdaldem(mode, dem, tmp_path):
-    """``gdaldem <mode>`` with its defaults (Horn, degrees, azimuth, no -compute_edges)."""
+    """``gdaldem <mode> -compute_edges`` (Horn, degrees, azimuth; aspect with -zero_for_flat), as antares computes."""
     out = tmp_path / f"gdaldem_{mode}.tif"
-    subprocess.run([GDALDEM, mode, "-q", str(dem), str(out)], check=True, capture_output=True)
+    flat = ["-zero_for_flat"] if mode == "aspect" else []
+    subprocess.run([GDALDEM, mode, "-q", "-compute_edges", *flat, str(dem), str(out)], check=True, capture_output=True)
     return read(out)[0]
 
 
@@ -32,29 +32,23 @@ def test_slope_matches_gdaldem(data_dir, tmp_path, dem):
     slope, _ = slope_aspect(elevation, transform, crs)
     ref = gdaldem("slope", data_dir / dem, tmp_path)
     assert slope.dtype == np.float32 and slope.shape == elevation.shape
-    # gdaldem writes no-data on the 1-pixel border without -compute_edges; we write NaN there.
-    border = np.ones(ref.shape, bool)
-    border[INTERIOR] = False
-    assert np.all(ref[border] == GDALDEM_NODATA) and np.all(np.isnan(slope[border]))
-    valid = (ref[INTERIOR] != GDALDEM_NODATA) & np.isfinite(slope[INTERIOR])
-    assert valid.all()  # no no-data in these DEMs: every interior cell is computed by both
-    diff = np.abs(slope[INTERIOR] - ref[INTERIOR])[valid]
-    assert diff.max() < 0.01  # measured: 0.0 on both DEMs
+    # the edges are computed as gdaldem -compute_edges does (they were NaN: holes along every DEM's border)
+    assert np.isfinite(slope).all() and (ref != GDALDEM_NODATA).all()
+    assert np.abs(slope - ref).max() < 0.01  # measured: 0.0 on both DEMs, border included
 
 
 @pytest.mark.parametrize("dem", [SLOVENIA, BELGIUM])
 def test_aspect_matches_gdaldem(data_dir, tmp_path, dem):
     elevation, transform, crs = read(data_dir / dem)
-    slope, aspect = slope_aspect(elevation, transform, crs)
-    ref = gdaldem("aspect", data_dir / dem, tmp_path)[INTERIOR]
-    ours = aspect[INTERIOR]
-    # Flat cells: gdaldem writes -9999 (without -zero_for_flat), we write NaN; same cells.
-    gdal_flat = ref == GDALDEM_NODATA
-    assert gdal_flat.any()  # both DEMs store whole metres, so flat windows exist
-    np.testing.assert_array_equal(np.isnan(ours), gdal_flat)
-    compare = ~gdal_flat & (slope[INTERIOR] > 0.1)
+    slope, ours = slope_aspect(elevation, transform, crs)
+    ref = gdaldem("aspect", data_dir / dem, tmp_path)
+    # Flat cells (slope 0, no direction): aspect 0, as gdaldem -zero_for_flat; they were NaN.
+    flat = slope == 0
+    assert flat.any()  # both DEMs store whole metres, so flat windows exist
+    assert (ours[flat] == 0).all() and (ref[flat] == 0).all()
+    assert np.isfinite(ours).all() and np.all((ours >= 0) & (ours < 360))
+    compare = slope > 0.1
     assert compare.sum() > 0.7 * compare.size
-    assert np.all((ours[~gdal_flat] >= 0) & (ours[~gdal_flat] < 360))
     # measured: 0.0076 deg on Slovenia (gdaldem's aspect ignores its 9.995 x 9.997 m
     # non-square pixels, we do not), 3e-5 deg on Belgium (square 10 m pixels).
     assert angular_difference(ours, ref)[compare].max() < 0.01
@@ -65,9 +59,8 @@ def test_aspect_difference_on_slovenia_is_only_the_pixel_shape(data_dir, tmp_pat
     elevation, transform, crs = read(data_dir / SLOVENIA)
     square = Affine(10.0, 0.0, transform.c, 0.0, -10.0, transform.f)
     _, aspect = slope_aspect(elevation, square, crs)
-    ref = gdaldem("aspect", data_dir / SLOVENIA, tmp_path)[INTERIOR]
-    compare = ref != GDALDEM_NODATA
-    assert angular_difference(aspect[INTERIOR], ref)[compare].max() < 1e-3
+    ref = gdaldem("aspect", data_dir / SLOVENIA, tmp_path)
+    assert angular_difference(aspect, ref).max() < 1e-3
 
 
 def test_slope_against_worldcereal_slope_layer(data_dir):

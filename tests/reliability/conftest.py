@@ -1,6 +1,7 @@
 """One summary line of what the reliability suite exercised, printed at the end of any pytest run that ran it:
 
-    reliability: 105 bad inputs, 3 crash/resume, 6 concurrent runs, 17 idempotent commands, 1 database restart exercised
+    reliability: 105 bad inputs, 3 crash/resume, 10 concurrent runs, 17 idempotent commands, 1 database restart, 4 signals,
+    2 failed overwrites exercised
 
 Only tests that passed count (a bad input marked xfail counts as a known bug, not as exercised).
 """
@@ -21,11 +22,14 @@ MODULES = {
     "test_security_models.py": ("model-loading attacks and checks", None),
     "test_security_dask.py": ("dask cluster attacks", None),
     "test_full_disk.py": ("full-disk writes", None),
+    "test_signals.py": ("signals", None),
+    "test_overwrite.py": ("failed overwrites", None),
 }
 WEIGHTS = {  # scenarios in one test function
     "test_segment_and_predict_killed_then_resumed": 2,  # segment killed, model_predict_object killed
     "test_four_predictions_in_parallel": 4,
     "test_two_recipes_on_different_areas_in_parallel": 2,
+    "test_predict_sigterm_then_resumed": 2,  # model_predict_object SIGTERM, db_to_raster SIGINT
 }
 _passed: dict = {}
 _known: dict = {}

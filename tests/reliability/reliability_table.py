@@ -11,18 +11,34 @@ import json
 import sys
 
 
-INTRO = """Six suites under `tests/reliability/` run with `make test` (`pytest -q tests`); at the end of any pytest run
+INTRO = """Seven suites under `tests/reliability/` run with `make test` (`pytest -q tests`); at the end of any pytest run
 that ran them, one line says what they exercised (only passing tests count):
 
 ```
-reliability: {n_ok} bad inputs, 3 crash/resume, 6 concurrent runs, 17 idempotent commands, 1 database restart, 8 full-disk writes exercised
+reliability: {n_ok} bad inputs, 3 crash/resume, 10 concurrent runs, 17 idempotent commands, 1 database restart, 4 signals, 2 failed overwrites exercised
 ```
 
 (printed by `tests/reliability/conftest.py`). The sections below: bad inputs, idempotence, database faults,
-crash and resume, concurrency, data integrity (a full disk, samples sharing a pixel).
+crash and resume, signals, runs with one name, overwrite, concurrency.
 """
 
-SECTIONS = """## Idempotence
+SECTIONS = """## Stored models and the dask cluster
+
+`tests/reliability/test_security_models.py` (8 tests, counted as "model-loading attacks and checks") plants a
+pickle whose `__reduce__` writes a file into `antares.model.blob` and checks that `model_predict`,
+`model_predict_object` and `load_model` refuse it in one line and the file is never written, and that
+`model show` does not load it; loads a legacy joblib blob only with `--trust-pickle` and checks it is re-saved
+with skops and gives the same pixel map and the same object predictions (read by a local cluster's workers); refuses a skops blob holding an untrusted type (`posix.system`), naming it; refuses a major and warns about
+a minor scikit-learn/LightGBM version difference; round-trips rf and LightGBM models with equal probabilities.
+`tests/reliability/test_security_dask.py` (4 tests, "dask cluster attacks") shows that a plain
+`Client('tcp://127.0.0.1:PORT')` and a `tls://` client with its own certificate cannot run code on a stage's
+local cluster, that user `nobody` gets a TLS handshake failure, that no port of the cluster answers HTTP unless
+`--dashboard`, that `model_predict` gives the same map in process, on the local TLS cluster and on an external
+TLS scheduler, and that bad TLS options (missing files, only some, a key readable by others) are refused before
+any work. Two bad inputs join the table above: `-sc tls://...` without `--tls-*` and `--tls-*` with a `tcp://`
+scheduler (both exit 2). Details: [security-models-dask.md](security-models-dask.md).
+
+## Idempotence
 
 `tests/reliability/test_idempotence.py` runs every command that writes, in the order of the workflow, on small real
 data (the Brandenburg scene's 10 m bands, 256-px tiles over a 3.4 x 4.4 km box; a 2 x 2.2 km corner of the Romania L2A
@@ -62,9 +78,7 @@ arguments, then (where it has the option) with `--overwrite`. It checks:
 A tiled stage re-run with every tile done records no run (it used to add a `done` run row with 0 tiles); runs of
 that stage left `running` by a process that is gone are still marked `interrupted`.
 
-Limits: `segment --overwrite` replaces the label COGs and their ODC datasets before it replaces the polygons in one
-transaction; if that transaction fails the old polygons stay (tested) but the label raster is the new run's. With the
-same arguments both are equal; with other arguments re-run `segment --overwrite` until it succeeds.
+`--overwrite` builds the new result completely before anything old goes (see Overwrite below).
 
 ## Database faults
 
@@ -95,11 +109,98 @@ keepalives, so a silently vanished server (not a restart) can still hold a datac
 mid-run; the re-run completes, equals an uninterrupted run (pixels, segments, prediction rows), indexes or stores
 nothing partial, and the killed run is recorded `interrupted`.
 
+## Signals
+
+Every command handles SIGINT (Ctrl-C) and SIGTERM (`kill`, a batch system's time limit) alike: the run is recorded
+`interrupted`, temporary files and work directories are removed, one line is printed and the exit status is 130
+(SIGINT) or 143 (SIGTERM):
+
+`antares: error: interrupted (SIGTERM); run 12 of segment 'forest' is recorded as interrupted and its temporary files are removed: re-run the same command to resume.`
+
+A second signal of the same kind during the clean-up ends the process at once. A local dask cluster's workers
+start with SIGINT ignored, so a terminal's Ctrl-C (sent to the whole process group) stops the command without a
+traceback from each worker; the command closes the cluster. `tests/reliability/test_signals.py` starts each command
+as a subprocess and sends the signal when an event of the run is observed (a tile recorded, the run started, a
+temporary file appearing): `apply_recipe` (SIGTERM), `segment` on a local dask cluster (SIGINT to the process
+group), `model_predict_object` (SIGTERM) and `db_to_raster` (SIGINT). Each exits 130/143 with one line on stderr,
+leaves no temporary file, work or staging directory, records the run `interrupted`, and a re-run completes (`done`).
+
+## Runs with one name
+
+A run takes its name when it starts: `recorded_run` (`antares/pipeline/run.py`) holds a PostgreSQL advisory lock on
+(stage, name) on one connection for the whole run and records the run as `running` in the same transaction. A
+second run of the same stage and name is refused at once, before any work, with one line and exit 1:
+
+`antares: error: segment 'forest' is running already as run 12 (segment 'forest', pid 4711 on node3, started 2026-12-02 09:10:04 UTC); wait for it to end ('antares list runs') or choose another name.`
+
+The lock goes with the connection, so a killed run never blocks its re-run (which marks it `interrupted`). A
+prediction (`model_predict_object`, `model_predict`) holds its model's name shared: several predictions may read one
+model, but `model_fit --overwrite` of that model is refused while they run (naming a prediction's run), and a
+prediction is refused while its model is being fitted. The final writes also refuse to replace a result they were
+not asked to replace. `tests/reliability/test_concurrency.py` checks two concurrent `model_fit --name same` (one
+exits 0, the other is refused before the first ends and leaves no run row), a long and a short `segment -n X`, two
+`apply_recipe --name X`, and a refit while a prediction reads the model (refused; the prediction is stored whole).
+
+## Overwrite
+
+`--overwrite` builds the new result completely, then swaps it in, then deletes the old one:
+
+- `apply_recipe`, `model_predict`: the tiles go to a staging directory beside the output directory (beside its
+  target if it is a symbolic link); only when every tile is written are the directories swapped and, in one index
+  transaction, the old datasets purged and the new ones indexed; then the old files are deleted. A failed tile,
+  a signal or a kill leaves the old product as it was (an interrupted overwrite starts over; a SIGKILL can leave
+  its staging directory `.NAME.XXXXXXXX` behind, to delete by hand).
+- `segment`: the polygons are copied into a segmentation row under a temporary name, the label COGs replace the old
+  ones as above, and one transaction deletes the old segmentation and gives the new one its name.
+
+`tests/reliability/test_overwrite.py` kills (SIGKILL) `apply_recipe --overwrite` once its first new tile is
+recorded: the old product is intact (same datasets at the same locations, same pixels); the overwrite re-run
+equals a fresh run of the new period. And `segment --overwrite` into an output directory that has become a symbolic
+link (which used to purge the old labels, then fail on `rmtree` of the link): the new segmentation replaces the old
+one whole, in the link's target.
+
 ## Concurrency
 
 `tests/reliability/test_concurrency.py` runs four `model_predict_object` with different names in parallel against
 one database, and two `apply_recipe` on different areas in parallel: each result equals its sequential run (and,
-for the predictions, numpy).
+for the predictions, numpy). It also races runs with one name (above).
+
+## Security
+
+`tests/reliability/test_security.py` performs the attacks of issue 15 as another local user (`runuser -u nobody`)
+and the password leaks, and shows each fails ([security.md](security.md) has the threat model):
+
+| test | attack | result |
+|---|---|---|
+| `test_another_user_cannot_reach_the_embedded_database` | `psql -h $ANTARES_HOME/run ... -c "COPY (SELECT 1) TO PROGRAM 'id > FILE'"`; `psql -h 127.0.0.1` without a password, with a wrong one; root without a password on the socket | `Permission denied` (no file written); `no password supplied`; `password authentication failed`; `no password supplied`. Also checked: every `pg_hba.conf` rule is `scram-sha-256`, `run/` and the socket `0700`, `db.json`, `postgres.log`, `pg_hba.conf` `0600`, `listen_addresses = 127.0.0.1` |
+| `test_secret_files_are_private_under_a_permissive_umask` | `db start` under `umask 000` | `db.json`, `postgres.log`, `.db.lock` `0600`, `run/` and `pgdata/` `0700`, no `.pwfile` left |
+| `test_db_start_closes_a_cluster_left_open_by_an_older_antares` | a cluster as the old code left it (`trust` on the socket, `0755` `run/`, `0644` log, `0777` socket): `nobody` runs `id` as `postgres` through it; then `antares db start` | `already running`, one `upgraded the security ...` line; the attack and a password-less connection are refused; a second `db start` says nothing more |
+| `test_db_start_upgrades_a_stopped_old_cluster_before_starting_it` | the same files, the server stopped; `antares db start` | `started`, one `upgraded ...` line; the attack and a password-less connection are refused |
+| `test_db_to_raster_keeps_the_password_off_gdal_rasterize_argv` (URL password, `?password=`) | a `gdal_rasterize` wrapper on `PATH` records its argv | no argv holds the password; the map is complete (400 pixels of 2 classes) |
+| `test_passwords_are_masked_in_config_show_db_status_and_errors` (`?password=`, `postgresql://:pw@host/db`, `%40`) | `config show`, `db status`, a failed connection | the password never appears, `***` does |
+
+On the code before this change 7 of the 9 fail (the two that passed already: the URL's own password went in
+`PGPASSWORD`, and a `%40` in the password was masked).
+
+## Embedded database faults
+
+`tests/reliability/test_embedded_db.py` starts its own clusters under `/tmp` with the code of `antares db start`:
+
+| fault | before | now |
+|---|---|---|
+| the server died and its PID was reused: `postmaster.pid` (and the socket's lock file) name a live `sleep` of the user `nobody` | `db start`: `already running ... pid <sleep>`; every command `connection refused`; `db stop`: `Operation not permitted` | `db status`: not running (exit 1); `db start` removes the stale lock files (`removing the stale .../postmaster.pid: its PID N is now another process (sleep), not this cluster's server`) and starts; `db status`, `db url`, `db stop` work; the `sleep` is left alone |
+| `PG_VERSION` of another major version than the server binaries | `the embedded database did not start: ... FATAL: database files are incompatible with server` (no versions) | `antares: error: the embedded database in .../pgdata was made by PostgreSQL 14, but the server binaries in /usr/lib/postgresql/15/bin are PostgreSQL 15. Set ANTARES_PG_BIN to PostgreSQL 14's binaries (e.g. /usr/lib/postgresql/14/bin), or upgrade the data directory with pg_upgrade (see docs/reliability.md).`; nothing in `pgdata/` changed |
+| a read-only `ANTARES_HOME` (a tmpfs remounted read-only): the directory itself, a directory to be made in it, one holding a stopped cluster | `unexpected OSError: [Errno 30] Read-only file system: '.../run'` | `antares: error: cannot write .../run: Read-only file system. The embedded database keeps its data, socket and log in ANTARES_HOME (...): make it writable, or set ANTARES_HOME to a writable directory.`, exit 1, nothing written |
+| two `db start` at once on a new home | one: `unexpected OSError: [Errno 39] Directory not empty: '.../.pgdata.XXXX' -> '.../pgdata'` | both exit 0: one `started`, one `already running` (the same pid); no half-made data directory left |
+| three `init` at once on a new database | two: `unexpected IntegrityError: ... duplicate key value violates unique constraint "pg_extension_name_index"` | all exit 0: one creates PostGIS, the ODC index, the schema and the products, two print `Nothing changed` |
+
+How: `db start` and `db stop` hold an exclusive `flock` on `$ANTARES_HOME/.db.lock` (created `0600`); `init` holds a
+PostgreSQL advisory lock for its whole run. The server is recognised by its working directory
+(`/proc/PID/cwd` is the data directory for a postmaster), or by its command line (`postgres -D PGDATA`) where that
+link cannot be read; a live PID that is neither is stale. (PostgreSQL's own shared-memory interlock would still
+refuse a second server on one data directory if that check were ever wrong.) To move a data directory to a newer
+PostgreSQL, use `pg_upgrade` with both versions' binaries installed, or start it with the old binaries
+(`ANTARES_PG_BIN`), `pg_dumpall` it, and restore the dump into a new cluster.
 
 ## Data integrity
 
@@ -136,6 +237,7 @@ index nothing under its name. On the old code all 8 failed: exit 0 with a partia
 DataSourceError` or `unexpected OSError`, one error line per tile, and a SIGBUS that killed pytest. Not covered:
 the DEM preparer's slope/aspect COGs (`prepare_metadata -d dem`) still report a full disk as an error without the
 free space.
+
 **Samples that share a pixel.** Polygons are burnt into label rasters (overlapping ones in separate layers),
 but points are never burnt: each reads the pixel under it (the floor of its pixel coordinates), so points of
 different classes in one pixel, or a point inside a polygon, each get that pixel's values. Before, later samples

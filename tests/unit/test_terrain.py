@@ -71,9 +71,10 @@ def test_geographic_plane_at_45n():
 )
 def test_aspect_directions(facing, elevation):
     slope, aspect = slope_aspect(elevation * 10, Affine(10, 0, 500000, 0, -10, 5000000), "EPSG:32633")
-    np.testing.assert_allclose(slope[INTERIOR], 45.0, atol=1e-5)
-    assert angular_difference(aspect[INTERIOR], facing).max() < 1e-5
-    assert np.isnan(slope[0]).all() and np.isnan(aspect[:, -1]).all()
+    # the edges too: extrapolating a plane gives the plane (first and last rows repeat the edge columns)
+    np.testing.assert_allclose(slope[:, 1:-1], 45.0, atol=1e-5)
+    np.testing.assert_allclose(slope[1:-1], 45.0, atol=1e-5)
+    assert angular_difference(aspect, facing).max() < 1e-5
 
 
 def test_south_up_transform_gives_the_same_azimuth():
@@ -91,8 +92,10 @@ def test_flat_and_nodata_cells():
     transform, crs = Affine(10, 0, 0, 0, -10, 70), "EPSG:32633"
     slope, aspect = slope_aspect(z, transform, crs, nodata=-32768)
     assert slope.dtype == aspect.dtype == np.float32
-    assert np.isnan(slope[2:5, 1:4]).all() and np.isnan(aspect[2:5, 1:4]).all()  # 3x3 around no-data
-    assert slope[1, 1] == 0.0 and np.isnan(aspect[1, 1])  # flat: slope 0, no aspect
+    # only the no-data cell is NaN: its neighbours take the centre's height in its place (gdaldem -compute_edges)
+    assert np.isnan(slope[3, 2]) and np.isnan(aspect[3, 2]) and np.isnan(slope).sum() == np.isnan(aspect).sum() == 1
+    assert slope[2, 2] == 0.0 and aspect[2, 2] == 0.0  # flat around the hole
+    assert slope[1, 1] == 0.0 and aspect[1, 1] == 0.0  # flat: slope 0 (the flag), aspect 0 (gdaldem -zero_for_flat)
     assert slope[1, 5] > 0 and aspect[1, 5] == pytest.approx(270.0)  # the step rises eastward
     # NaN means no data too, with or without a nodata value, and a mask counts as well.
     zf = z.astype(np.float64)
@@ -103,8 +106,10 @@ def test_flat_and_nodata_cells():
 
 
 def test_tiny_array_is_all_nan():
-    slope, aspect = slope_aspect(np.ones((2, 5)), Affine(10, 0, 0, 0, -10, 0), "EPSG:32633")
-    assert slope.shape == (2, 5) and np.isnan(slope).all() and np.isnan(aspect).all()
+    slope, aspect = slope_aspect(np.ones((1, 5)), Affine(10, 0, 0, 0, -10, 0), "EPSG:32633")
+    assert slope.shape == (1, 5) and np.isnan(slope).all() and np.isnan(aspect).all()
+    slope, aspect = slope_aspect(np.ones((2, 5)), Affine(10, 0, 0, 0, -10, 0), "EPSG:32633")  # edges extrapolated
+    assert (slope == 0).all() and (aspect == 0).all()
 
 
 @pytest.mark.parametrize(
