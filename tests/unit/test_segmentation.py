@@ -1,6 +1,10 @@
-"""Segmenters (bis, slic, felzenszwalb) on synthetic arrays: registry, parameters, exact small cases; no database.
+"""Segmenters (bis, slic, felzenszwalb) on synthetic images: registry, parameters, exact small cases, and the
+segment properties (valid, connected, deterministic, equal to scikit-image's) on two synthetic scenes; no database.
 
-The same segmenters on real Sentinel-2 scenes: tests/integration/test_segmentation_real_data.py.
+``scene``: seven bands, (7, 256, 256) float32 digital numbers: Voronoi parcels with their own band means,
+a texture and 3 % noise, NaN in the bottom-right corner. ``clouded``: an xarray.Dataset of eight (101, 100)
+float32 variables, parcels again, with two round clouds as NaN in the last one. The same tests run on the
+real Brandenburg and Slovenia scenes in tests/integration/test_segmentation_real_data.py.
 """
 
 from __future__ import annotations
@@ -9,6 +13,70 @@ import numpy as np
 import pytest
 
 from antares.errors import InvalidInputError, UsageError
+
+
+def _parcels(shape, n_bands: int, seed: int) -> np.ndarray:
+    """(n_bands, *shape) float32: 60 Voronoi parcels with band means in [500, 4000), a texture and 3 % noise."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
+    seeds = rng.uniform(0, shape, (60, 2))
+    parcel = ((rows[..., None] - seeds[:, 0]) ** 2 + (cols[..., None] - seeds[:, 1]) ** 2).argmin(axis=-1)
+    image = rng.uniform(500, 4000, (60, n_bands))[parcel].transpose(2, 0, 1)
+    image = image * (1 + 0.03 * rng.standard_normal(image.shape)) + 80 * np.sin(cols / 7.0) * np.cos(rows / 11.0)
+    return image.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    """Seven bands, (7, 256, 256) float32, digital numbers; NaN in the bottom-right corner (outside [:128, :128])."""
+    image = _parcels((256, 256), 7, seed=3)
+    rows, cols = np.mgrid[0:256, 0:256]
+    image[:, rows + cols > 470] = np.nan
+    return image
+
+
+@pytest.fixture(scope="module")
+def clouded():
+    """An xarray.Dataset of eight (101, 100) float32 variables, NaN under two clouds in the last one."""
+    import xarray as xr
+
+    image = _parcels((101, 100), 8, seed=5)
+    rows, cols = np.mgrid[0:101, 0:100]
+    cloud = ((rows - 30) ** 2 + (cols - 60) ** 2 < 23 ** 2) | ((rows - 80) ** 2 / 2 + (cols - 20) ** 2 < 15 ** 2)
+    image[7][cloud] = np.nan
+    names = ("B02", "B03", "B04", "B08", "B8A", "B11", "B12", "ndvi_20160605")
+    return xr.Dataset({name: (("y", "x"), image[i]) for i, name in enumerate(names)})
+
+
+def assert_valid_labels(labels, valid):
+    """int64, 0 exactly on the invalid pixels, labels 1..n consecutive in order of first pixel."""
+    assert labels.dtype == np.int64
+    assert labels.shape == valid.shape
+    assert (labels[~valid] == 0).all()
+    assert (labels[valid] > 0).all()
+    values, first_pixel = np.unique(labels.ravel(), return_index=True)
+    assert values.tolist() == list(range(0 if (~valid).any() else 1, int(labels.max()) + 1))
+    first_pixel = first_pixel[values > 0]
+    assert (np.diff(first_pixel) > 0).all()  # numbered in the raster order of their first pixel
+
+
+def n_components(labels, connectivity=1):
+    """Number of connected regions of equal label (> 0)."""
+    from skimage.measure import label
+
+    return int(label(labels, background=0, connectivity=connectivity).max())
+
+
+def perimeter_sq_over_area(labels, area_weighted=False):
+    """Mean over segments of perimeter² / area (perimeter in pixel edges, counting the border)."""
+    padded = np.pad(labels, 1)
+    per = np.zeros(labels.max() + 1)
+    for a, b in ((padded[1:, :], padded[:-1, :]), (padded[:, 1:], padded[:, :-1])):
+        diff = a != b
+        np.add.at(per, a[diff], 1)
+        np.add.at(per, b[diff], 1)
+    area = np.bincount(labels.ravel(), minlength=per.size)[1:]
+    return float(np.average(per[1:] ** 2 / area, weights=area if area_weighted else None))
 
 
 # --------------------------------------------------------------------------- registry, parameters
@@ -159,3 +227,194 @@ def test_all_nodata_gives_zeros():
     for name in SEGMENTERS:
         labels = get_segmenter(name).segment(np.full((2, 5, 6), np.nan, np.float32))
         assert labels.dtype == np.int64 and not labels.any()
+
+
+# --------------------------------------------------------------------------- segment properties on the two scenes
+
+
+def test_weights_of_wrong_length(scene):
+    from antares.segmentation import get_segmenter
+
+    with pytest.raises(InvalidInputError, match="has 2 values but the features have 7 bands"):
+        get_segmenter("bis", weights=[1, 1]).segment(scene[:, :32, :32])
+
+
+def test_standardise(scene, clouded):
+    from antares.segmentation import standardise
+
+    z = standardise(scene)
+    assert z.dtype == np.float32 and z.shape == scene.shape
+    valid = np.isfinite(scene).all(axis=0)
+    np.testing.assert_array_equal(np.isfinite(z).all(axis=0), valid)
+    np.testing.assert_allclose(z[:, valid].astype(np.float64).mean(axis=1), 0, atol=1e-6)
+    np.testing.assert_allclose(z[:, valid].astype(np.float64).std(axis=1), 1, atol=1e-6)
+
+    zs = standardise(clouded)
+    assert zs.shape == (8, 101, 100)
+    cloud = np.isnan(clouded["ndvi_20160605"].values)
+    assert 0 < cloud.sum() < cloud.size
+    assert np.isnan(zs[:, cloud]).all() and np.isfinite(zs[:, ~cloud]).all()
+    # statistics over the valid pixels only (all bands finite), not over each band's own finite pixels
+    b02 = clouded["B02"].values[~cloud].astype(np.float64)
+    np.testing.assert_allclose(zs[0, ~cloud], (b02 - b02.mean()) / b02.std(), atol=1e-5)
+
+    constant = standardise(np.full((1, 3, 3), 7.0, np.float32))
+    assert (constant == 0).all()
+    shared = standardise(scene, mean=[1000.0] * 7, std=[100.0] * 7)
+    np.testing.assert_allclose(shared[0, valid], (scene[0, valid] - 1000) / 100, rtol=1e-5)
+    with pytest.raises(InvalidInputError, match="one finite value per band"):
+        standardise(scene, mean=[0.0])
+
+
+def test_bis_labels_valid_and_deterministic(scene, clouded):
+    from antares.segmentation import get_segmenter
+
+    seg = get_segmenter("bis")
+    valid = np.isfinite(scene).all(axis=0)
+    first = seg.segment(scene)
+    assert_valid_labels(first, valid)
+    np.testing.assert_array_equal(first, seg.segment(scene))
+    np.testing.assert_array_equal(first, get_segmenter("bis").segment(scene.copy()))
+
+    labels = seg.segment(clouded)
+    cloud = np.isnan(clouded["ndvi_20160605"].values)
+    assert_valid_labels(labels, ~cloud)
+    as_array = np.stack([clouded[v].values for v in clouded.data_vars])
+    np.testing.assert_array_equal(labels, seg.segment(as_array))
+
+
+def test_bis_segments_are_4_connected(scene, clouded):
+    from antares.segmentation import get_segmenter
+
+    for features in (scene, clouded):
+        for t in (10, 40):
+            labels = get_segmenter("bis", t=t).segment(features)
+            assert n_components(labels, connectivity=1) == labels.max()
+
+
+def test_bis_statistics_match_the_labels(scene):
+    """The incremental n, perimeter and bounding box equal those measured on the label raster."""
+    from antares.segmentation import get_segmenter, standardise
+
+    z = standardise(scene)
+    valid = np.isfinite(z).all(axis=0)
+    labels, n, per, bbox, passes = get_segmenter("bis", t=30).merge(z, valid)
+    assert 1 < passes <= 50
+    np.testing.assert_array_equal(n, np.bincount(labels.ravel())[1:])
+    padded = np.pad(labels, 1)
+    measured = np.zeros(labels.max() + 1)
+    for a, b in ((padded[1:, :], padded[:-1, :]), (padded[:, 1:], padded[:, :-1])):
+        diff = a != b
+        np.add.at(measured, a[diff], 1)
+        np.add.at(measured, b[diff], 1)
+    np.testing.assert_array_equal(per, measured[1:])
+    ys, xs = np.nonzero(labels)
+    lab = labels[ys, xs] - 1
+    for j, (values, reduce) in enumerate(((ys, np.minimum), (xs, np.minimum), (ys, np.maximum), (xs, np.maximum))):
+        expected = np.full(n.size, -1 if reduce is np.maximum else 10**9)
+        reduce.at(expected, lab, values)
+        np.testing.assert_array_equal(bbox[:, j], expected)
+
+
+def test_bis_larger_t_gives_fewer_larger_segments(scene):
+    from antares.segmentation import get_segmenter
+
+    counts, medians = [], []
+    for t in (5, 10, 20, 40, 80):
+        labels = get_segmenter("bis", t=t).segment(scene)
+        sizes = np.bincount(labels.ravel())[1:]
+        counts.append(sizes.size)
+        medians.append(np.median(sizes))
+    assert all(a > b for a, b in zip(counts, counts[1:])), counts
+    assert all(a < b for a, b in zip(medians, medians[1:])), medians
+
+
+def test_bis_shape_weight_makes_compact_segments(scene):
+    """s = 0.9 gives lower perimeter² / area than s = 0 (colour only).
+
+    At the same t, s = 0.9 also gives larger segments (the colour term weighs 0.1 instead of 1) and
+    larger segments are more ragged, so the plain mean is compared at a t where s = 0.9 gives at
+    least as many segments; at the same t, the area-weighted mean is compared.
+    """
+    from antares.segmentation import get_segmenter
+
+    rough = get_segmenter("bis", t=40, s=0.0).segment(scene)
+    compact = get_segmenter("bis", t=13, s=0.9).segment(scene)
+    assert compact.max() >= rough.max()
+    assert perimeter_sq_over_area(compact) < 0.8 * perimeter_sq_over_area(rough)
+    same_t = get_segmenter("bis", t=40, s=0.9).segment(scene)
+    assert perimeter_sq_over_area(same_t, area_weighted=True) < 0.8 * perimeter_sq_over_area(rough, area_weighted=True)
+
+
+def test_bis_weights(scene):
+    """A zero weight removes a band from the colour term: weights (1, 0, ...) = the first band alone."""
+    from antares.segmentation import get_segmenter
+
+    only_first = get_segmenter("bis", t=20, weights=[1, 0, 0, 0, 0, 0, 0]).segment(scene)
+    valid = np.isfinite(scene).all(axis=0)
+    first_band = np.where(valid, scene[0], np.nan)
+    np.testing.assert_array_equal(only_first, get_segmenter("bis", t=20).segment(first_band))
+    assert not np.array_equal(only_first, get_segmenter("bis", t=20).segment(scene))
+
+
+def test_bis_max_passes(scene):
+    from antares.segmentation import get_segmenter
+
+    one = get_segmenter("bis", max_passes=1).segment(scene)
+    sizes = np.bincount(one.ravel())[1:]
+    assert sizes.max() == 2 and sizes.min() == 1  # one pass: each pixel merges at most once
+    assert one.max() > get_segmenter("bis", max_passes=5).segment(scene).max()
+
+
+@pytest.mark.parametrize("name", ["slic", "felzenszwalb"])
+def test_skimage_segmenters_labels_valid(name, scene, clouded):
+    from antares.segmentation import get_segmenter
+
+    seg = get_segmenter(name)
+    crop = scene[:, :128, :128]
+    labels = seg.segment(crop)
+    assert_valid_labels(labels, np.isfinite(crop).all(axis=0))
+    assert labels.max() > 10
+    np.testing.assert_array_equal(labels, seg.segment(crop))
+    # slic (enforce_connectivity): 4-connected; felzenszwalb: 8-connected (its graph)
+    connectivity = 1 if name == "slic" else 2
+    assert n_components(labels, connectivity) == labels.max()
+    cloud = np.isnan(clouded["ndvi_20160605"].values)
+    labels = seg.segment(clouded)
+    assert_valid_labels(labels, ~cloud)
+    if name == "felzenszwalb":  # scikit-image's slic does not keep masked segments connected
+        assert n_components(labels, connectivity) == labels.max()
+
+
+@pytest.mark.parametrize("which", ["scene", "clouded"])
+def test_slic_equals_skimage(which, scene, clouded):
+    from skimage.segmentation import slic
+
+    from antares.segmentation import get_segmenter, relabel_by_first_pixel, standardise
+
+    features = scene[:, :128, :128] if which == "scene" else clouded
+    params = dict(n_segments=60, compactness=0.02, max_num_iter=5, sigma=0.5)
+    ours = get_segmenter("slic", **params).segment(features)
+    z = standardise(features)
+    valid = np.isfinite(z).all(axis=0)
+    image = np.moveaxis(np.where(valid, z, 0), 0, -1)
+    direct = slic(image, convert2lab=False, channel_axis=-1, start_label=1,
+                  mask=None if valid.all() else valid, **params)
+    direct[~valid] = 0
+    np.testing.assert_array_equal(ours, relabel_by_first_pixel(direct))
+
+
+def test_felzenszwalb_masks_nodata(clouded):
+    from skimage.segmentation import felzenszwalb
+
+    from antares.segmentation import get_segmenter, standardise
+
+    ours = get_segmenter("felzenszwalb", scale=2.0, min_size=10).segment(clouded)
+    z = standardise(clouded)
+    valid = np.isfinite(z).all(axis=0)
+    direct = felzenszwalb(np.moveaxis(np.where(valid, z, 0), 0, -1), scale=2.0, sigma=0.8, min_size=10,
+                          channel_axis=-1)
+    # every segment of ours lies inside one segment of scikit-image's (only split at the nodata)
+    pairs = np.unique(np.stack([ours[valid], direct[valid]]), axis=1)
+    assert pairs.shape[1] == ours.max()
+
