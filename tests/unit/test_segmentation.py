@@ -13,23 +13,13 @@ import numpy as np
 import pytest
 
 from antares.errors import InvalidInputError, UsageError
-
-
-def _parcels(shape, n_bands: int, seed: int) -> np.ndarray:
-    """(n_bands, *shape) float32: 60 Voronoi parcels with band means in [500, 4000), a texture and 3 % noise."""
-    rng = np.random.default_rng(seed)
-    rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
-    seeds = rng.uniform(0, shape, (60, 2))
-    parcel = ((rows[..., None] - seeds[:, 0]) ** 2 + (cols[..., None] - seeds[:, 1]) ** 2).argmin(axis=-1)
-    image = rng.uniform(500, 4000, (60, n_bands))[parcel].transpose(2, 0, 1)
-    image = image * (1 + 0.03 * rng.standard_normal(image.shape)) + 80 * np.sin(cols / 7.0) * np.cos(rows / 11.0)
-    return image.astype(np.float32)
+from helpers import synthetic_parcels
 
 
 @pytest.fixture(scope="module")
 def scene():
     """Seven bands, (7, 256, 256) float32, digital numbers; NaN in the bottom-right corner (outside [:128, :128])."""
-    image = _parcels((256, 256), 7, seed=3)
+    image = synthetic_parcels((256, 256), 7, seed=3)
     rows, cols = np.mgrid[0:256, 0:256]
     image[:, rows + cols > 470] = np.nan
     return image
@@ -40,7 +30,7 @@ def clouded():
     """An xarray.Dataset of eight (101, 100) float32 variables, NaN under two clouds in the last one."""
     import xarray as xr
 
-    image = _parcels((101, 100), 8, seed=5)
+    image = synthetic_parcels((101, 100), 8, seed=5)
     rows, cols = np.mgrid[0:101, 0:100]
     cloud = ((rows - 30) ** 2 + (cols - 60) ** 2 < 23 ** 2) | ((rows - 80) ** 2 / 2 + (cols - 20) ** 2 < 15 ** 2)
     image[7][cloud] = np.nan
