@@ -32,8 +32,8 @@ Examples:
 def db_to_vector(state: CliState, name, path, region, layer, driver, crs, clip, dissolve, overwrite):
     """Write a classification's objects to a vector file, coloured by the legend in QGIS.
 
-    Attributes: segment_id, code, class, confidence, entropy, area_m2 (m² in the
-    segmentation's CRS). Objects without a prediction are left out. A GeoPackage carries
+    Attributes: segment_id, code, class, confidence, entropy, area_m2 (true area in m²,
+    whatever the segmentation's CRS). Objects without a prediction are left out. A GeoPackage carries
     its QGIS style; other formats get FILE.qml beside them. Read and written in batches
     of at most 50,000 objects and 16 MiB of geometry: memory does not grow with the map.
     """

@@ -118,6 +118,18 @@ def product():
     """Manage ODC product definitions."""
 
 
+@product.command("delete", epilog="Example:\n\n  antares product delete my_wrong_product --dry-run")
+@click.argument("name")
+@click.option("--dry-run", is_flag=True, help="List what would change; change nothing.")
+@click.option("--cascade", is_flag=True, help="Also remove the results made from it (listed); without it they refuse.")
+@click.pass_obj
+def product_delete(state: CliState, name, dry_run, cascade):
+    """Delete product NAME with its datasets (index records; files stay)."""
+    from antares.pipeline.remove import delete_product
+
+    echo_report(delete_product(state.settings(), name, dry_run, cascade).out(), False)
+
+
 @product.command("add", epilog="Example:\n\n  antares product add my_product.yaml")
 @click.argument("file", type=click.Path(path_type=str))
 @click.pass_obj

@@ -25,6 +25,7 @@ def load(state: CliState, product, begin, end, measurements, region, as_json):
     A quick check that indexing worked: dates, grid, and per measurement the share
     of valid pixels and the range of values.
     """
+    from antares.cube.grid import crs_name, is_metric
     from antares.pipeline.inspect import load_product
 
     period(begin, end, both=False)
@@ -32,14 +33,15 @@ def load(state: CliState, product, begin, end, measurements, region, as_json):
     info = {
         "product": product,
         "times": [str(t)[:19] for t in data.time.values],
-        "crs": f"EPSG:{data.odc.crs.epsg}" if data.odc.crs.epsg else str(data.odc.crs),
+        "crs": crs_name(data.odc.crs),
         "resolution": abs(float(data.odc.geobox.resolution.x)),
-        "shape": [int(data.sizes["time"]), int(data.sizes["y"]), int(data.sizes["x"])],
+        "shape": [int(data.sizes["time"]), *map(int, data.odc.geobox.shape)],  # (y, x) or (latitude, longitude)
         "measurements": rows,
     }
     if as_json:
         echo_json(info)
         return
+    unit = "°" if data.odc.crs.geographic else " m" if is_metric(data.odc.crs) else f" {data.odc.crs.units[0]}"
     click.echo(f"{product}: {info['shape'][0]} time steps from {info['times'][0][:10]} to {info['times'][-1][:10]}, "
-               f"{info['shape'][1]} x {info['shape'][2]} pixels of {info['resolution']:g} in {info['crs']}")
+               f"{info['shape'][1]} x {info['shape'][2]} pixels of {info['resolution']:g}{unit} in {info['crs']}")
     echo_table(rows, ["measurement", "dtype", "nodata", "valid_%", "min", "mean", "max"])

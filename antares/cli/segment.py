@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from antares.cli.options import NAME, area_options, json_option, overwrite_option, scheduler_option, workers_option
+from antares.cli.options import (DATE, NAME, area_options, json_option, overwrite_option, scheduler_option,
+                                 workers_option)
 from antares.cli.output import echo_json, echo_report, echo_table, tile_progress
 
 
@@ -82,6 +83,8 @@ Examples:
 @click.option("-n", "--name", type=NAME, required=True, help="Name of the segmentation (also its label-raster product).")
 @click.option("-b", "--band", "bands", multiple=True, help="Measurement to segment on (repeat); default all.")
 @area_options
+@click.option("--time", "time", type=DATE, default=None,
+              help="Date to segment (YYYY-MM-DD), required when the product has several dates in the area.")
 @click.option("-y", "--year", type=int, default=None, help="Label recorded with the run (antares3's -y).")
 @click.option("-d", "--datasource", default=None, help="Label recorded with the run (antares3's -d).")
 @click.option("-extra", "--extra", multiple=True, help="Algorithm parameter KEY=VALUE (repeat); see segment_params.")
@@ -93,7 +96,7 @@ Examples:
 @workers_option
 @overwrite_option
 @click.pass_obj
-def segment(state, algorithm, product, name, bands, region, bbox, bbox_crs, lat, long, year, datasource, extra,
+def segment(state, algorithm, product, name, bands, region, bbox, bbox_crs, lat, long, time, year, datasource, extra,
             tile_size, margin, outdir, scheduler, workers, overwrite):
     """Segment a product into objects: a label-raster product (COG, indexed) and polygons in PostGIS.
 
@@ -112,5 +115,5 @@ def segment(state, algorithm, product, name, bands, region, bbox, bbox_crs, lat,
     with tile_progress(state.quiet, f"segment {name}") as progress:
         report = run(settings, product, name, area, algorithm, params, list(bands) or None, tile_size, margin,
                      settings.scheduler, settings.workers, overwrite, outdir, progress,
-                     labels={"year": year, "datasource": datasource})
+                     labels={"year": year, "datasource": datasource}, time=time)
     echo_report(report.lines(), bool(report.failed))

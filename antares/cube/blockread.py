@@ -202,13 +202,16 @@ class GridReader:
         return out
 
     def read(self, block):
-        """The block (a GeoBox on the tile's grid) as an xarray Dataset (time, y, x), like ``dc.load``."""
+        """The block (a GeoBox on the tile's grid) as an xarray Dataset (time, y, x), like ``dc.load``.
+
+        The spatial dimensions are the GeoBox's: ``(latitude, longitude)`` on a geographic CRS.
+        """
         import xarray as xr
         from odc.geo.xr import xr_coords
 
         row0, col0 = self.offset(block)
         h, w = block.shape
-        variables = {name: (("time", "y", "x"), self.window(name, row0, col0, h, w), self.attrs(name))
+        variables = {name: (("time", *block.dimensions), self.window(name, row0, col0, h, w), self.attrs(name))
                      for name in self.measurements}
         coords = {"time": list(self.times), **xr_coords(block)}
         return xr.Dataset(variables, coords=coords)

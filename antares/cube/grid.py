@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from antares.errors import InvalidInputError, UsageError
 
 
+MAX_DEGREES = 0.1  # coarsest pixel accepted on a geographic grid (about 11 km): a larger one is metres taken as degrees
+
+
 @dataclass(frozen=True)
 class GridPreset:
     """A named tile grid. ``crs`` is an EPSG string or ``"utm"`` (zone of the area's centre)."""
@@ -39,6 +42,16 @@ def utm_crs(area) -> str:
     return f"EPSG:{32600 + zone if lat >= 0 else 32700 + zone}"
 
 
+def crs_name(crs) -> str:
+    """``EPSG:4326`` for a CRS with an EPSG code, its WKT otherwise."""
+    return f"EPSG:{crs.epsg}" if crs.epsg else str(crs)
+
+
+def is_metric(crs) -> bool:
+    """Whether both axes of ``crs`` (an odc-geo ``CRS``) are in metres (false for geographic CRSs and feet)."""
+    return not crs.geographic and all(str(u).lower() in ("metre", "meter", "m") for u in crs.units)
+
+
 def make_gridspec(area, preset: str | None = None, crs: str | None = None, resolution: float | None = None,
                   tile_size: int | None = None, origin: tuple[float, float] | None = None):
     """A ``GridSpec`` from a preset name, or from explicit CRS, resolution and tile size.
@@ -62,7 +75,8 @@ def make_gridspec(area, preset: str | None = None, crs: str | None = None, resol
     UsageError
         Unknown preset (the presets are listed), or neither a preset nor a full explicit grid.
     InvalidInputError
-        An invalid CRS or a non-positive resolution/tile size.
+        An invalid CRS, a non-positive resolution/tile size, or pixels over ``MAX_DEGREES``
+        on a geographic CRS (a resolution in metres given for a CRS in degrees).
     """
     from odc.geo import XY
     from odc.geo.crs import CRS
@@ -87,5 +101,97 @@ def make_gridspec(area, preset: str | None = None, crs: str | None = None, resol
         crs_obj = CRS(crs)
     except Exception as exc:
         raise InvalidInputError(f"CRS {crs!r} is not valid: {exc}. Give an EPSG code such as EPSG:32634.") from exc
+    if crs_obj.geographic and resolution > MAX_DEGREES:
+        raise InvalidInputError(
+            f"resolution {resolution:g} is in the units of {crs_name(crs_obj)}, degrees ({resolution:g}° pixels, about "
+            f"{resolution * 111.32:,.0f} km); give degrees (0.0001° is about 11 m) or a projected CRS in metres, "
+            f"e.g. --crs {utm_crs(area)} (the UTM zone of the area).")
     x0, y0 = origin or (0.0, 0.0)
     return GridSpec(crs_obj, tile_shape=(tile_size, tile_size), resolution=resolution, origin=XY(x0, y0))
+
+
+def pixel_areas(geobox):
+    """The area of the pixels of ``geobox`` in square metres, whatever its CRS.
+
+    Geographic CRS: the geodesic area of each row's pixel on the CRS's ellipsoid
+    (``pyproj.Geod.polygon_area_perimeter``); pixels of one row are equal. Projected CRS:
+    the pixel area in CRS units converted to metres and divided by the projection's areal
+    scale factor at the GeoBox's centre (1 for equal-area projections; UTM within its zone
+    differs from 1 by less than 0.2 %).
+
+    Parameters
+    ----------
+    geobox : odc.geo.geobox.GeoBox
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape ``(ny, 1)``: broadcasts against (y, x) arrays of the GeoBox.
+
+    Examples
+    --------
+    >>> from odc.geo.geobox import GeoBox
+    >>> round(float(pixel_areas(GeoBox.from_bbox((500000, 0, 500200, 200), "EPSG:3035", resolution=20))[0, 0]), 6)
+    400.0
+    """
+    import numpy as np
+    import pyproj
+
+    crs = pyproj.CRS.from_user_input(geobox.crs.to_wkt())
+    ny, _ = geobox.shape
+    a, _, c, _, e, f = geobox.affine[:6]
+    if crs.is_geographic:
+        geod = crs.get_geod()
+        top = f + e * np.arange(ny)
+        areas = [abs(geod.polygon_area_perimeter([c, c + a, c + a, c], [y, y, y + e, y + e])[0]) for y in top]
+        return np.asarray(areas, np.float64).reshape(ny, 1)
+    metre = crs.axis_info[0].unit_conversion_factor * crs.axis_info[1].unit_conversion_factor
+    x, y = geobox.extent.centroid.points[0]
+    lon, lat = pyproj.Transformer.from_crs(crs, crs.geodetic_crs, always_xy=True).transform(x, y)
+    scale = pyproj.Proj(crs).get_factors(lon, lat).areal_scale
+    return np.full((ny, 1), abs(a * e) * metre / scale, np.float64)
+
+
+def crop_to_area(geobox, area):
+    """The part of ``geobox`` that covers the bounding box of ``area``, in whole pixels; None when they miss.
+
+    Tiles of a grid are cut to the area so that a small area writes its own pixels, not the
+    whole tile (the pixels keep the tile's grid: tiles of the same grid still line up).
+
+    Parameters
+    ----------
+    geobox : odc.geo.geobox.GeoBox
+    area : odc.geo.geom.Geometry
+        Any CRS.
+
+    Returns
+    -------
+    odc.geo.geobox.GeoBox or None
+
+    Examples
+    --------
+    >>> from odc.geo.geobox import GeoBox
+    >>> from odc.geo.geom import box
+    >>> tile = GeoBox.from_bbox((0, 0, 40960, 40960), "EPSG:32634", resolution=10)
+    >>> crop_to_area(tile, box(1005, 1003, 1175, 1167, "EPSG:32634")).shape
+    Shape2d(x=18, y=17)
+    """
+    import math
+
+    x0, y0, x1, y1 = area.to_crs(geobox.crs).boundingbox
+    corners = [geobox.wld2pix(x, y) for x, y in ((x0, y0), (x0, y1), (x1, y0), (x1, y1))]
+    cols, rows = [c for c, _ in corners], [r for _, r in corners]
+    ny, nx = geobox.shape
+    c0, c1 = max(0, math.floor(min(cols) + 1e-6)), min(nx, math.ceil(max(cols) - 1e-6))
+    r0, r1 = max(0, math.floor(min(rows) + 1e-6)), min(ny, math.ceil(max(rows) - 1e-6))
+    if c0 >= c1 or r0 >= r1:
+        return None
+    return geobox[r0:r1, c0:c1]
+
+
+def area_tiles(gridspec, area):
+    """``(tile_index, GeoBox)`` of every tile of ``gridspec`` that ``area`` touches, cut to it (:func:`crop_to_area`)."""
+    for tile, geobox in gridspec.tiles_from_geopolygon(area):
+        cropped = crop_to_area(geobox, area)
+        if cropped is not None:
+            yield tuple(tile), cropped

@@ -126,6 +126,35 @@ def load(dc, product: str, time=None, measurements=None, geopolygon=None, output
                                 "or remove its dataset and index the files again.") from exc
 
 
+def one_date(datasets: list, product: str, time: str | None = None) -> list:
+    """The datasets of ``product`` found in the area on one date: ``time``'s, or the only one.
+
+    Raises
+    ------
+    NotFoundError
+        No dataset in the area, or none on ``time`` (the dates there are listed).
+    InvalidInputError
+        Datasets on several dates and ``time`` not given: how many, the first and last.
+    """
+    import datetime as dt
+
+    if not datasets:
+        raise NotFoundError(f"product {product} has no dataset in the area; index or compute it there first.")
+    days = sorted({d.center_time.astimezone(dt.timezone.utc).date() for d in datasets})
+    if time is not None:
+        day = dt.datetime.fromisoformat(str(time)).date()
+        chosen = [d for d in datasets if d.center_time.astimezone(dt.timezone.utc).date() == day]
+        if not chosen:
+            shown = ", ".join(map(str, days[:10])) + (f" ... ({len(days)} dates)" if len(days) > 10 else "")
+            raise NotFoundError(f"product {product} has no dataset on --time {time} in the area; its dates there: {shown}.")
+        return chosen
+    if len(days) > 1:
+        raise InvalidInputError(
+            f"product {product} has {len(days)} dates in the area ({days[0]} to {days[-1]}) and segment works on one; "
+            f"choose it with --time DATE (e.g. --time {days[-1]}), or segment a product of features made with apply_recipe.")
+    return datasets
+
+
 def summarise(data) -> list[dict]:
     """Per measurement: dtype, nodata, share of valid pixels, min/mean/max of valid values."""
     import numpy as np

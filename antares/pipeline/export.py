@@ -251,7 +251,8 @@ def _vector_query(src: Source, region_id, clip: bool, dissolve: bool, out_srid: 
             cut = sa.select(func.ST_Multi(func.ST_CollectionExtract(func.ST_Intersection(s.c.geom, zone), 3))
                             .label("geom")).correlate(s).offset(0).lateral("cut")
             rows = rows.join(cut, sa.true())
-            geom, area = cut.c.geom, func.ST_Area(cut.c.geom)
+            # the stored m² (true area, whatever the CRS) times the share of the object inside the region
+            geom, area = cut.c.geom, s.c.area_m2 * func.ST_Area(cut.c.geom) / func.nullif(func.ST_Area(s.c.geom), 0)
             where.append(sa.not_(func.ST_IsEmpty(cut.c.geom)))
 
     def out(g):
@@ -308,8 +309,8 @@ def db_to_vector(settings: Settings, name: str, path, region: str | None = None,
     Returns
     -------
     ExportReport
-        Fields ``segment_id, code, class, confidence, entropy, area_m2`` (m² in the segmentation's
-        CRS; of the part inside with ``clip``). Objects without a prediction are left out.
+        Fields ``segment_id, code, class, confidence, entropy, area_m2`` (true m² whatever the
+        segmentation's CRS; with ``clip``, of the part inside). Objects without a prediction are left out.
 
     Raises
     ------

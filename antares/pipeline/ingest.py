@@ -47,17 +47,21 @@ class IngestReport:
     skipped: int = 0
     failed: list = field(default_factory=list)  # [(tile, message)]
     empty: int = 0
+    pixels: int = 0  # pixels of the datasets written (per measurement)
 
     def lines(self) -> list[str]:
         out = [f"tile {ix},{iy} failed: {message}" for (ix, iy), message in self.failed]
         out.append(f"{self.written} dataset(s) written and indexed into {self.product} over {self.tiles} tile(s); "
-                   f"{self.skipped} already done, {self.empty} without data, {len(self.failed)} tile(s) failed")
+                   f"{self.skipped} already done, {self.empty} without data, {len(self.failed)} tile(s) failed; "
+                   f"{self.pixels:,} pixel(s) written per measurement")
         return out
 
 
 def derive_output_product(source: dict, name: str, gridspec, description: str) -> dict:
     """The definition of the ingested product: the source's measurements, with load hints for the grid."""
     import copy
+
+    from antares.cube.grid import crs_name
 
     res = gridspec.resolution
     doc = {
@@ -66,7 +70,7 @@ def derive_output_product(source: dict, name: str, gridspec, description: str) -
         "metadata_type": "eo3",
         "metadata": {"product": {"name": name}},
         "load": {
-            "crs": f"EPSG:{gridspec.crs.epsg}" if gridspec.crs.epsg else str(gridspec.crs),
+            "crs": crs_name(gridspec.crs),
             "resolution": {"x": float(res.x), "y": float(res.y)},
             "align": {"x": float(gridspec.alignment.x), "y": float(gridspec.alignment.y)},
         },
@@ -125,6 +129,10 @@ def plan(dc, source: str, area, gridspec, time=None):
     """
     from datacube.api.query import solar_day
 
+    from odc.geo.geom import unary_union
+
+    from antares.cube.grid import area_tiles, crop_to_area
+
     query = {"product": source, "geopolygon": area}
     if time:
         query["time"] = time
@@ -135,14 +143,16 @@ def plan(dc, source: str, area, gridspec, time=None):
                 f"{max(d.center_time for d in every):%Y-%m-%d}" if every else f"{source} has no datasets")
         raise NotFoundError(f"no dataset of {source} in the area and period asked for; {span}.")
     tiles = {}
-    for tile_index, geobox in gridspec.tiles_from_geopolygon(area):
+    for tile_index, geobox in area_tiles(gridspec, area):  # each tile cut to the area
         footprint = geobox.extent
         groups: dict[str, list] = {}
         for ds in datasets:
             if ds.extent is not None and ds.extent.to_crs(gridspec.crs).intersects(footprint):
                 groups.setdefault(str(solar_day(ds)), []).append(ds)
-        if groups:
-            tiles[tuple(tile_index)] = (geobox, groups)
+        if groups:  # cut to the data as well
+            geobox = crop_to_area(geobox, unary_union([d.extent.to_crs(gridspec.crs) for g in groups.values() for d in g]))
+            if geobox is not None:
+                tiles[tuple(tile_index)] = (geobox, groups)
     return tiles
 
 
@@ -225,6 +235,7 @@ def ingest(settings: Settings, source: str, name: str, area, gridspec, time=None
 
     def on_result(job: TileJob, result: list) -> None:
         report.written += write(result)
+        report.pixels += len(result) * job.geobox.shape[0] * job.geobox.shape[1]
         report.empty += len(job.groups) - len(result)
 
     try:

@@ -307,6 +307,50 @@ def native_gridspec(datasets, measurement_names: list[str], resolution: float | 
     return GridSpec(geobox.crs, tile_shape=(tile_size, tile_size), resolution=res, origin=origin)
 
 
+def recipe_gridspec(datasets, measurement_names: list[str], recipe, tile_size: int, area, load_crs=None):
+    """The default tile grid of a recipe over ``datasets``, and the line that says why when it is not theirs.
+
+    The datasets' grid (:func:`native_gridspec`) at ``recipe.resolution``, unless that
+    resolution, in metres, would be read in other units: on a geographic product (or one
+    in feet) a metric recipe grid goes onto a projected CRS, ``load_crs`` (the product
+    definition's ``load.crs``) when it is in metres, else the WGS 84 UTM zone of the
+    area's centre.
+
+    Parameters
+    ----------
+    datasets : list of datacube.model.Dataset
+    measurement_names : list of str
+    recipe : antares.recipes.Recipe
+        ``recipe.resolution`` is in metres (``None``: the native resolution, in the datasets' units).
+    tile_size : int
+        Tile side in pixels.
+    area : odc.geo.geom.Geometry
+    load_crs : str, optional
+
+    Returns
+    -------
+    (odc.geo.gridspec.GridSpec, str or None)
+        The grid; the one-line note naming the chosen CRS when it differs from the datasets' CRS.
+    """
+    from odc.geo import XY
+    from odc.geo.crs import CRS
+    from odc.geo.gridspec import GridSpec
+
+    from antares.cube.grid import crs_name, is_metric, utm_crs
+
+    crs = datasets[0].crs
+    if recipe.resolution is None or is_metric(crs):
+        return native_gridspec(datasets, measurement_names, recipe.resolution, tile_size), None
+    if load_crs is not None and is_metric(CRS(load_crs)):
+        target, why = CRS(load_crs), "the product's load CRS"
+    else:
+        target, why = CRS(utm_crs(area)), "the UTM zone of the area's centre"
+    units = "degrees" if crs.geographic else crs.units[0]
+    note = (f"the input is in {crs_name(crs)} ({units}): recipe {recipe.name}'s {recipe.resolution:g} m grid "
+            f"goes onto {crs_name(target)}, {why} (give --crs/--resolution/--tile-size or --grid to choose another)")
+    return GridSpec(target, tile_shape=(tile_size, tile_size), resolution=recipe.resolution, origin=XY(0.0, 0.0)), note
+
+
 def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, name: str, area, gridspec=None,
                  product: str | None = None, terrain_product: str | None = None, scheduler: str | None = None,
                  workers: int | None = None, overwrite: bool = False, outdir: str | None = None,
@@ -340,6 +384,9 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
     AlreadyExistsError
         ``name`` is a product that this recipe did not make.
     """
+    from odc.geo.geom import unary_union
+
+    from antares.cube.grid import area_tiles, crop_to_area, crs_name
     from antares.cube.index import connect, product_definition
     from antares.cube.write import check_output_dir
     from antares.db.engine import database_url, open_database
@@ -374,12 +421,15 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
             if not terrain_dss:
                 raise NotFoundError(f"recipe {recipe.name} needs terrain from {tproduct}, which has no dataset in the area; "
                                     f"index a DEM with 'antares index --dataset_name dem'.")
+        report = RecipeReport(product=name)
         if gridspec is None:
-            gridspec = native_gridspec(datasets, list(dict.fromkeys(measurements.values())),
-                                       recipe.resolution, tile_size)
+            gridspec, note = recipe_gridspec(datasets, list(dict.fromkeys(measurements.values())), recipe, tile_size,
+                                             area, definition.get("load", {}).get("crs"))
+            if note:
+                report.notes.append(note)
         out_def = recipe.product_definition(name)
         res = gridspec.resolution
-        out_def["load"] = {"crs": f"EPSG:{gridspec.crs.epsg}" if gridspec.crs.epsg else str(gridspec.crs),
+        out_def["load"] = {"crs": crs_name(gridspec.crs),
                            "resolution": {"x": float(res.x), "y": float(res.y)},
                            "align": {"x": float(gridspec.alignment.x), "y": float(gridspec.alignment.y)}}
         existing = dc.index.products.get_by_name(name)
@@ -392,12 +442,14 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
                 if ids:
                     dc.index.datasets.archive(ids)
                     dc.index.datasets.purge(ids)
-        report = RecipeReport(product=name)
         jobs = []
-        for tile, geobox in gridspec.tiles_from_geopolygon(area):
+        for tile, geobox in area_tiles(gridspec, area):  # each tile cut to the area
             footprint = geobox.extent
             sources = [ds for ds in datasets if ds.extent is not None and ds.extent.to_crs(gridspec.crs).intersects(footprint)]
             if not sources:
+                continue
+            geobox = crop_to_area(geobox, unary_union([ds.extent.to_crs(gridspec.crs) for ds in sources]))
+            if geobox is None:
                 continue
             report.tiles += 1
             out_id = dataset_id(f"recipe:{name}:{tile[0]}:{tile[1]}")
@@ -417,6 +469,7 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
 
     def on_result(job: RecipeJob, result: list) -> None:
         report.written += write(result)
+        report.pixels += len(result) * job.geobox.shape[0] * job.geobox.shape[1]
         report.empty += 1 - len(result)
 
     try:

@@ -78,6 +78,7 @@ class StageJob:
     params: dict
     mean: list
     std: list
+    time: tuple | None = None  # (start, end) of the one date segmented, when the product has several
 
 
 @dataclass
@@ -152,6 +153,7 @@ def _read_on_grid(dc, product: str, bands: list, geobox, datasets=None) -> np.nd
 
 def segment_stage(job: StageJob) -> list[tuple]:
     """Segment one window of one stage; write kept labels into the stage's memmap; return polygon rows."""
+    from antares.cube.grid import pixel_areas
     from antares.cube.index import connect
     from antares.segmentation import get_segmenter
     from antares.segmentation.polygonize import polygon_rows
@@ -162,7 +164,8 @@ def segment_stage(job: StageJob) -> list[tuple]:
     geobox = area.geobox[ys, xs]
     dc = connect(job.url, app="antares-segment")
     try:
-        features = load_features(dc, job.product, job.bands, geobox)
+        datasets = dc.find_datasets(product=job.product, time=job.time, like=geobox) if job.time else None
+        features = load_features(dc, job.product, job.bands, geobox, datasets)
     finally:
         dc.close()
     window = Window(job.number, job.core, job.extended)
@@ -182,7 +185,7 @@ def segment_stage(job: StageJob) -> list[tuple]:
     target = out[ys, xs]
     target[keep] = offset + local[keep]
     out.flush()
-    return polygon_rows(local, offset, geobox.affine, geobox.crs.epsg)
+    return polygon_rows(local, offset, geobox.affine, geobox.crs.epsg, pixel_areas(geobox))
 
 
 @dataclass
@@ -207,6 +210,7 @@ def finish_tile(job: TileJob) -> tuple[list, list]:
     """
     from skimage.measure import label as connected
 
+    from antares.cube.grid import pixel_areas
     from antares.cube.warp import xr_from_array
     from antares.cube.write import eo3_document, write_cog, write_yaml
     from antares.segmentation.polygonize import polygon_rows
@@ -226,7 +230,7 @@ def finish_tile(job: TileJob) -> tuple[list, list]:
         pieces = connected(left, connectivity=1).astype(np.int64)
         offset = (len(STAGES) * job.n_windows + job.number) * STRIDE
         labels[left] = offset + pieces[left]
-        rows = polygon_rows(pieces, offset, geobox.affine, geobox.crs.epsg)
+        rows = polygon_rows(pieces, offset, geobox.affine, geobox.crs.epsg, pixel_areas(geobox))
     if not valid.any():
         return rows, []
     ix, iy = job.tile
@@ -273,7 +277,7 @@ def band_statistics(dc, product: str, bands: list, geobox, datasets, block: int 
 def segment(settings: Settings, product: str, name: str, area, algorithm: str, params: dict | None = None,
             bands: list | None = None, tile_size: int = 1024, margin: int = 64, scheduler: str | None = None,
             workers: int | None = None, overwrite: bool = False, outdir: str | None = None, progress=None,
-            labels: dict | None = None) -> SegmentReport:
+            labels: dict | None = None, time: str | None = None) -> SegmentReport:
     """Segment ``product`` over ``area`` into segmentation ``name`` (label product + polygons in PostGIS).
 
     Parameters
@@ -289,13 +293,19 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
         Tile side and stability margin, in pixels of the product's grid.
     labels : dict, optional
         Free labels recorded with the run (antares3's ``-y`` year and ``-d`` data source).
+    time : str, optional
+        The date (YYYY-MM-DD, UTC) to segment; required when the product has datasets on
+        more than one date in the area.
 
     Raises
     ------
     UsageError
         Unknown algorithm or parameter, or a parameter out of range.
     NotFoundError
-        Unknown product, a band not in the product (its measurements are listed), no datasets in the area.
+        Unknown product, a band not in the product (its measurements are listed), no datasets in the area
+        (on ``time``: the dates there are listed).
+    InvalidInputError
+        The product has several dates in the area and ``time`` is not given (the number of dates is given).
     AlreadyExistsError
         ``name`` exists and ``overwrite`` is False.
     WriteError
@@ -305,13 +315,14 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
     import sqlalchemy as sa
 
     from antares.cube.index import connect, product_definition
-    from antares.cube.load import native_geobox
+    from antares.cube.load import native_geobox, one_date
     from antares.cube.write import DISK_FULL, check_output_dir, write_failure
     from antares.db.engine import database_url, open_database, session_scope
     from antares.db.runs import finish_run, record_tile, start_run
     from antares.db.schema import Segmentation
     from antares.names import product_dir
     from antares.pipeline.executor import task_runner
+    from antares.pipeline.recipe import period_bounds
     from antares.prepare.base import dataset_id
     from antares.segmentation import get_segmenter
     from antares.segmentation.tiling import tile_windows
@@ -335,9 +346,8 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
         if unknown:
             raise NotFoundError(f"product {product} has no measurement {', '.join(unknown)}; its measurements: {', '.join(names)}.")
         segmenter.check_bands(len(bands))
-        datasets = dc.find_datasets(product=product, geopolygon=area)
-        if not datasets:
-            raise NotFoundError(f"product {product} has no dataset in the area; index or compute it there first.")
+        period = period_bounds(time, time)[:2] if time else None
+        datasets = one_date(dc.find_datasets(product=product, geopolygon=area), product, time)
         existing_product = dc.index.products.get_by_name(name)  # checked before any pixel is read
         if existing_product is not None and not overwrite:
             raise AlreadyExistsError(f"product '{name}' exists; use --overwrite or choose another name.")
@@ -361,7 +371,7 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
     n_windows = sum(len(tile_windows(geobox.shape, tile_size, margin, int(o * tile_size))) for o, _ in STAGES)
     source_ids = [str(d.id) for d in datasets]
     run_params = {"algorithm": algorithm, "params": segmenter.get_params(), "bands": bands, "tile_size": tile_size,
-                  "margin": margin, "standardisation": {"mean": mean, "std": std}, "area_wkt": area.to_crs("EPSG:4326").wkt,
+                  "margin": margin, "time": time, "standardisation": {"mean": mean, "std": std}, "area_wkt": area.to_crs("EPSG:4326").wkt,
                   "labels": {k: v for k, v in (labels or {}).items() if v is not None}}
     try:
         with task_runner(scheduler or settings.scheduler, workers or settings.workers, settings) as run, \
@@ -372,7 +382,7 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
             for stage, (offset, stable) in enumerate(STAGES):
                 windows = tile_windows(geobox.shape, tile_size, margin if stable else 0, int(offset * tile_size))
                 jobs = [StageJob(url, product, bands, area_grid, stage, number_base + w.number, n_windows, w.core,
-                                 w.extended, stable, algorithm, params, mean, std) for w in windows]
+                                 w.extended, stable, algorithm, params, mean, std, period) for w in windows]
                 number_base += len(windows)
                 for job, result in run(segment_stage, jobs):
                     if isinstance(result, WriteError):  # a full disk: the other windows would fail too

@@ -147,14 +147,18 @@ class TileReport:
     skipped: int = 0
     empty: int = 0
     failed: list = field(default_factory=list)  # ((ix, iy), message)
+    notes: list = field(default_factory=list)  # lines printed before the tiles' outcome (e.g. the grid chosen)
+    pixels: int = 0  # pixels of the datasets written (per measurement)
 
     def summary(self) -> str:
         """The last line of the report (stage-specific wording)."""
         return (f"{self.written} tile(s) written and indexed into {self.product} ({self.tiles} in the area); "
-                f"{self.skipped} already done, {self.empty} without valid data, {len(self.failed)} failed")
+                f"{self.skipped} already done, {self.empty} without valid data, {len(self.failed)} failed; "
+                f"{self.pixels:,} pixel(s) written per measurement")
 
     def lines(self) -> list[str]:
-        return [f"tile {ix},{iy} failed: {message}" for (ix, iy), message in self.failed] + [self.summary()]
+        return (list(self.notes) + [f"tile {ix},{iy} failed: {message}" for (ix, iy), message in self.failed]
+                + [self.summary()])
 
 
 def grid_params(gridspec) -> dict:

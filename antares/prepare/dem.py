@@ -194,7 +194,7 @@ class DemPreparer(Preparer):
         -------
         dict
             eo3 document: measurements ``elevation`` (the DEM, band 1, in its own CRS and
-            units, metres expected), ``slope`` and ``aspect`` (degrees, float32, NaN no-data),
+            units, metres expected), ``slope`` and ``aspect`` (degrees, float32, NaN where the DEM has no height),
             one ``default`` grid (the DEM's), ``datetime`` as described in the module docstring.
 
         Raises

@@ -1,14 +1,18 @@
 """Slope and aspect of a DEM with Horn's (1981) 3x3 method, as ``gdaldem`` computes them.
 
-``slope_aspect`` reproduces ``gdaldem slope`` and ``gdaldem aspect`` with their default
-options (``-alg Horn``, degrees, azimuth angles, no ``-compute_edges``) on projected
-DEMs, to within float32 rounding, with three deliberate differences:
+``slope_aspect`` reproduces ``gdaldem slope -compute_edges`` and ``gdaldem aspect
+-compute_edges -zero_for_flat`` (``-alg Horn``, degrees, azimuth angles) on projected
+DEMs, to within float32 rounding, so that terrain has no holes where the DEM has heights:
 
-* no-data is NaN: the 1-pixel border (where gdaldem writes its no-data value -9999
-  unless ``-compute_edges`` is given), every cell whose 3x3 window touches a no-data
-  or NaN cell (gdaldem does the same when the source band declares a no-data value),
-  and, for aspect only, flat cells (gdaldem writes -9999 there unless
-  ``-zero_for_flat``);
+* the 1-pixel border is computed from the DEM extrapolated by one cell (``2 * edge -
+  next``; the first and last rows repeat the edge columns, as gdaldem does);
+* a neighbour without a height takes the centre's; only a cell without a height (no-data
+  or NaN) is NaN;
+* flat cells (no downslope direction) have aspect 0 and slope exactly 0 (the flag that
+  tells them from a north-facing slope).
+
+with two deliberate differences:
+
 * aspect uses the metric gradient (each difference divided by its pixel size), so it is
   right for non-square pixels; gdaldem's aspect ignores the pixel size (it assumes
   square pixels). On square pixels the two are identical;
@@ -32,6 +36,9 @@ import numpy as np
 from antares.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
+
+#: Aspect of flat cells (no downslope direction), as ``gdaldem aspect -zero_for_flat``; their slope is 0.
+FLAT_ASPECT = 0.0
 
 #: Rows processed at a time; bounds the temporary float64 arrays to ~ _STRIP_ROWS * width.
 _STRIP_ROWS = 1024
@@ -86,15 +93,15 @@ def slope_aspect(elevation, transform, crs, nodata=None) -> tuple[np.ndarray, np
     Returns
     -------
     slope : numpy.ndarray of float32, shape (y, x)
-        Slope in degrees, 0 to 90.
+        Slope in degrees, 0 to 90; exactly 0 on flat cells.
     aspect : numpy.ndarray of float32, shape (y, x)
         Downslope direction in degrees clockwise from north, [0, 360): 0 north,
-        90 east, 180 south, 270 west. NaN on flat cells (both differences exactly 0;
-        gdaldem writes -9999 there, or 0 with ``-zero_for_flat``).
+        90 east, 180 south, 270 west. ``FLAT_ASPECT`` (0) on flat cells (both
+        differences exactly 0), as gdaldem ``-zero_for_flat``.
 
-    Both are NaN on the 1-pixel border of the array (gdaldem's default without
-    ``-compute_edges``: it writes no-data there) and on every cell whose 3x3 window
-    contains no data. An array smaller than 3x3 gives all NaN.
+    The border is computed as gdaldem ``-compute_edges`` does, and a neighbour without
+    data takes the centre's height; both are NaN only where the DEM has no height. An
+    array with fewer than 2 rows or columns gives all NaN.
 
     Raises
     ------
@@ -123,27 +130,56 @@ def slope_aspect(elevation, transform, crs, nodata=None) -> tuple[np.ndarray, np
     ny, nx = z.shape
     slope = np.full((ny, nx), np.nan, dtype=np.float32)
     aspect = np.full((ny, nx), np.nan, dtype=np.float32)
-    if ny < 3 or nx < 3:
-        log.debug("DEM of shape %s is smaller than the 3x3 window: all NaN", z.shape)
+    if ny < 2 or nx < 2:
+        log.debug("DEM of shape %s has no 3x3 window even with its edges extrapolated: all NaN", z.shape)
         return slope, aspect
-    for start in range(1, ny - 1, _STRIP_ROWS):
-        stop = min(start + _STRIP_ROWS, ny - 1)  # output rows [start, stop)
-        rows = slice(start - 1, stop + 1)
-        s, a = _horn(z[rows], invalid[rows], res_x[start:stop], res_y[start:stop])
-        slope[start:stop, 1:-1] = s
-        aspect[start:stop, 1:-1] = a
+    z, invalid = _extrapolate(z, invalid, axis=0)
+    padded = _extrapolate(z, invalid, axis=1)
+    for start in range(0, ny, _STRIP_ROWS):
+        stop = min(start + _STRIP_ROWS, ny)  # output rows [start, stop): padded rows [start, stop + 2)
+        rows = slice(start, stop + 2)
+        slope[start:stop], aspect[start:stop] = _horn(padded[0][rows], padded[1][rows], res_x[start:stop],
+                                                      res_y[start:stop])
+    # gdaldem's first and last rows repeat the edge columns instead of extrapolating them
+    repeated = np.pad(z, ((0, 0), (1, 1)), mode="edge"), np.pad(invalid, ((0, 0), (1, 1)), mode="edge")
+    for row in (0, ny - 1):
+        rows = slice(row, row + 3)
+        s, a = _horn(repeated[0][rows], repeated[1][rows], res_x[row:row + 1], res_y[row:row + 1])
+        slope[row], aspect[row] = s[0], a[0]
     return slope, aspect
+
+
+def _extrapolate(z, invalid, axis: int):
+    """``z`` and ``invalid`` padded by one cell along ``axis``, each outside cell ``2 * edge - next``.
+
+    As gdaldem ``-compute_edges``: an outside cell is invalid when either cell it comes from is.
+    """
+    first, second = np.take(z, [0], axis), np.take(z, [1], axis)
+    last, before = np.take(z, [-1], axis), np.take(z, [-2], axis)
+    values = np.concatenate([2 * first - second, z, 2 * last - before], axis=axis)
+    flags = np.concatenate([np.take(invalid, [0], axis) | np.take(invalid, [1], axis), invalid,
+                            np.take(invalid, [-1], axis) | np.take(invalid, [-2], axis)], axis=axis)
+    return values, flags
 
 
 def _horn(z, invalid, res_x, res_y):
     """Horn slope and aspect of the interior of a strip ``z`` (rows r-1..r+1 around each output row).
 
-    ``z``, ``invalid``: (n + 2, x) float64 and bool; ``res_x``, ``res_y``: (n, 1) signed
-    metres. Returns float32 arrays of shape (n, x - 2).
+    ``z``, ``invalid``: (n + 2, x + 2) float64 and bool (edges extrapolated); ``res_x``,
+    ``res_y``: (n, 1) signed metres. A neighbour without data takes the centre's height (as
+    gdaldem with ``-compute_edges``); a centre without data gives NaN. Returns float32 arrays
+    of shape (n, x).
     """
-    a, b, c = z[:-2, :-2], z[:-2, 1:-1], z[:-2, 2:]
-    d, f = z[1:-1, :-2], z[1:-1, 2:]
-    g, h, i = z[2:, :-2], z[2:, 1:-1], z[2:, 2:]
+    centre = z[1:-1, 1:-1]
+
+    def cell(dy, dx):
+        values = z[dy : dy + z.shape[0] - 2, dx : dx + z.shape[1] - 2]
+        missing = invalid[dy : dy + z.shape[0] - 2, dx : dx + z.shape[1] - 2]
+        return np.where(missing, centre, values)
+
+    a, b, c = cell(0, 0), cell(0, 1), cell(0, 2)
+    d, f = cell(1, 0), cell(1, 2)
+    g, h, i = cell(2, 0), cell(2, 1), cell(2, 2)
     d_col = (c + 2 * f + i) - (a + 2 * d + g)
     d_row = (g + 2 * h + i) - (a + 2 * b + c)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -152,11 +188,8 @@ def _horn(z, invalid, res_x, res_y):
         slope = np.degrees(np.arctan(np.hypot(east, north))).astype(np.float32)
         aspect = np.mod(np.degrees(np.arctan2(-east, -north)), 360.0).astype(np.float32)
     aspect[aspect >= 360.0] = 0.0  # values just under 360 round up to 360 in float32
-    aspect[(d_col == 0) & (d_row == 0)] = np.nan  # flat: no direction
-    bad = ~np.isfinite(slope)  # pixel size 0 at a pole
-    for dy in range(3):
-        for dx in range(3):
-            bad |= invalid[dy : dy + invalid.shape[0] - 2, dx : dx + invalid.shape[1] - 2]
+    aspect[(d_col == 0) & (d_row == 0)] = FLAT_ASPECT  # flat: no direction; slope 0 flags it
+    bad = ~np.isfinite(slope) | invalid[1:-1, 1:-1]  # pixel size 0 at a pole; no height at the centre
     slope[bad] = np.nan
     aspect[bad] = np.nan
     return slope, aspect

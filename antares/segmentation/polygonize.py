@@ -13,7 +13,7 @@ import itertools
 import numpy as np
 
 
-def polygon_rows(labels: np.ndarray, ids_offset: int, affine, crs_epsg: int | None) -> list[tuple]:
+def polygon_rows(labels: np.ndarray, ids_offset: int, affine, crs_epsg: int | None, pixel_area=None) -> list[tuple]:
     """(segment id, hex EWKB MultiPolygon, area m², pixel count) for every label > 0 of ``labels``.
 
     Parameters
@@ -26,6 +26,9 @@ def polygon_rows(labels: np.ndarray, ids_offset: int, affine, crs_epsg: int | No
         The pixel-to-CRS transform of ``labels``.
     crs_epsg : int or None
         EPSG code written as the geometries' SRID (none when None).
+    pixel_area : numpy.ndarray, optional
+        The area of each pixel in m², broadcastable to ``labels`` (e.g. one value per row,
+        :func:`antares.cube.grid.pixel_areas`); default the pixel area in CRS units squared.
 
     Returns
     -------
@@ -33,7 +36,7 @@ def polygon_rows(labels: np.ndarray, ids_offset: int, affine, crs_epsg: int | No
         One row per label present, in label order. A label's 4-connected pieces (holes
         included) form one MultiPolygon, in the order GDAL finds them, made valid when it
         is not; the hex is upper-case EWKB (with the SRID when ``crs_epsg`` is given); the
-        area is the pixel count times the pixel area, in CRS units squared.
+        area is the sum of the label's ``pixel_area``.
 
     Examples
     --------
@@ -72,4 +75,10 @@ def polygon_rows(labels: np.ndarray, ids_offset: int, affine, crs_epsg: int | No
     # binary WKB turned into hex here: the same text as GEOS's hex writer, several times faster
     wkb = [b.hex().upper() for b in shapely.to_wkb(multis, include_srid=bool(crs_epsg))]
     n = counts[ids]
-    return list(zip((ids_offset + ids).tolist(), wkb, (n * abs(affine.a * affine.e)).tolist(), n.tolist()))
+    if pixel_area is None:
+        areas = n * abs(affine.a * affine.e)
+    elif np.ptp(pixel_area) == 0:  # equal pixels (a projected CRS)
+        areas = n * float(np.ravel(pixel_area)[0])
+    else:
+        areas = np.bincount(local.ravel(), weights=np.broadcast_to(pixel_area, local.shape).ravel())[ids]
+    return list(zip((ids_offset + ids).tolist(), wkb, areas.tolist(), n.tolist()))

@@ -216,9 +216,10 @@ def test_slovenia_scene_through_the_pipeline(settings, data_dir, runner, tmp_pat
                                   "--pattern", r"(?P<date>\d{4}-\d{2}-\d{2}T\d{6})_L1C_13bands\.tif$"], env=env)
     assert indexed.exit_code == 0 and "5 dataset(s) indexed into si_toa" in indexed.output, indexed.output
     band_args = [a for b in ("B02", "B03", "B04", "B08", "B8A", "B11", "B12") for a in ("-b", b)]
+    # five dates: segment needs the one to use (it took the first without a word)
     result = runner.invoke(cli, ["segment", "--algorithm", "bis", "-p", "si_toa", "-n", "si_bis", *band_args,
                                  "--bbox", "14.5", "45.8", "14.6", "45.9", "--tile-size", "64", "--margin", "16",
-                                 "-sc", "sync", "--outdir", str(tmp_path / "out")], env=env)
+                                 "--time", "2015-07-11", "-sc", "sync", "--outdir", str(tmp_path / "out")], env=env)
     assert result.exit_code == 0, result.output
     from antares.config import load_settings
     from antares.pipeline.inspect import load_product
@@ -228,7 +229,7 @@ def test_slovenia_scene_through_the_pipeline(settings, data_dir, runner, tmp_pat
     with rasterio.open(sorted(folder.glob("*_L1C_13bands.tif"))[0]) as src:
         first = src.read().astype(np.float32)
     assert labels.shape == first.shape[1:]
-    assert ((labels > 0) == np.isfinite(first).all(axis=0)).all()  # the first date is the one segmented
+    assert ((labels > 0) == np.isfinite(first).all(axis=0)).all()  # the date chosen (the first) is the one segmented
     (n, total, union, pixels), = db_rows(
         settings, "SELECT count(*), sum(ST_Area(s.geom)), ST_Area(ST_Union(s.geom)), sum(s.pixel_count) FROM "
                   "antares.segment s JOIN antares.segmentation g ON g.id = s.segmentation_id WHERE g.name = 'si_bis'")

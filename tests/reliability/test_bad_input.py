@@ -161,6 +161,19 @@ def _bad_files(bad: Path, tmp: Path, data_dir: Path) -> None:
         dst.set_band_description(2, "elevation")
 
 
+def _two_dates(tmp: Path, data_dir: Path, env: dict) -> None:
+    """Product rel_two_dates: the scene's 10 m bands under two dates (copies with the date in the name changed)."""
+    folder = tmp / "two_dates"
+    folder.mkdir()
+    for band in BANDS10:
+        for date in ("20170216T102101", "20170226T102101"):
+            shutil.copyfile(data_dir / BRANDENBURG / "IMG_DATA" / f"{SCENE}_{band}.jp2",
+                            folder / f"T33UUU_{date}_{band}.jp2")
+    _ok(["product", "add", str(_product(tmp / "rel_two_dates.yaml", "rel_two_dates", BANDS10))], env)
+    _ok(["index", "--path", str(folder), "--dataset_name", "s2_bands", "--product", "rel_two_dates", "--no-verify",
+         "--pattern", PATTERN], env)
+
+
 @pytest.fixture(scope="module")
 def chain(settings, data_dir, tmp_path_factory):
     import geopandas as gpd
@@ -203,6 +216,7 @@ def chain(settings, data_dir, tmp_path_factory):
     _ok(["ingest", "-p", "rel_b10", "-n", "rel_b20", "--crs", "EPSG:32633", "--resolution", "20", "--tile-size", "512",
          *BBOX, "-sc", "sync", "--outdir", str(tmp / "rel_b20")], env)  # the same bands on another grid
 
+    _two_dates(tmp, data_dir, env)
     _bad_files(bad, tmp, data_dir)
     (out / "existing.gpkg").write_bytes(b"an earlier export\n")
     (out / "existing.json").write_text("{}\n")
@@ -568,6 +582,33 @@ CASES = [
          "ANTARES_HOME=/proc/antares-home", env={"ANTARES_DB_URL": None, "ANTARES_HOME": "/proc/antares-home"}),
 ]
 
+# ---- geographic CRSs and units, multi-date products, removing datasets (issue 16: computation side)
+CASES += [
+    case("apply_recipe-metres-as-degrees", [*RECIPE, "-recipe", "s2_10m_001", "-b", "2017-01-01", "-e", "2017-12-31",
+                                            "--crs", "EPSG:4326", "--resolution", "10", "--tile-size", "256"],
+         1, "resolution 10 is in the units of EPSG:4326, degrees (10° pixels, about 1,113 km)",
+         "--resolution 10 (metres) for --crs EPSG:4326 (degrees)"),
+    case("segment-several-dates", [*SEGMENT[:2], "rel_two_dates", *SEGMENT[3:], *SMALL, "-a", "slic"],
+         1, "product rel_two_dates has 2 dates in the area (2017-02-16 to 2017-02-26) and segment works on one; "
+            "choose it with --time DATE", "product with two dates, no --time"),
+    case("segment-time-without-data", [*SEGMENT[:2], "rel_two_dates", *SEGMENT[3:], *SMALL, "-a", "slic",
+                                       "--time", "2017-03-01"],
+         1, "product rel_two_dates has no dataset on --time 2017-03-01 in the area; its dates there: 2017-02-16, "
+            "2017-02-26", "--time on a date without data"),
+    case("dataset-archive-results-depend", ["dataset", "archive", "-p", "rel_b10"],
+         1, "cannot archive 1 dataset(s) of rel_b10 (1)", "datasets other products were derived from, no --cascade"),
+    case("dataset-purge-no-selection", ["dataset", "purge"],
+         2, "name the datasets: give --product NAME, --id UUID (repeat) or --path GLOB", "no --product/--id/--path"),
+    case("dataset-purge-bad-id", ["dataset", "purge", "--id", "rel_b10"],
+         2, "--id 'rel_b10' is not a dataset id", "--id that is not a UUID"),
+    case("dataset-restore-nothing-archived", ["dataset", "restore", "-p", "rel_b10"],
+         1, "no archived dataset matches", "restore with nothing archived"),
+    case("product-delete-results-depend", ["product", "delete", "rel_b10"],
+         1, "cannot delete product rel_b10: results depend on them", "product with segmentations and models made from it"),
+    case("product-delete-unknown", ["product", "delete", "rel_nope", "--dry-run"],
+         1, "product 'rel_nope' is not indexed", "product that does not exist"),
+]
+
 
 def _param(c: Case):
     marks = [pytest.mark.xfail(strict=True, reason=c.xfail)] if c.xfail else []
@@ -584,7 +625,7 @@ def test_bad_input_refused_with_one_line_and_nothing_changed(chain, c, capfd):
     from click.testing import CliRunner
 
     args = [chain.expand(a) for a in c.args]
-    env = {**chain.env, **{k: chain.expand(v) for k, v in (c.env or {}).items()}}
+    env = {**chain.env, **{k: (chain.expand(v) if v is not None else None) for k, v in (c.env or {}).items()}}
     db_before, files_before = db_state(chain.url), file_state(chain.roots)
     capfd.readouterr()
     result = CliRunner().invoke(cli, args, env=env)

@@ -47,3 +47,42 @@ def test_bad_grids():
         make_gridspec(ROMANIA, crs="EPSG:32634", resolution=-20, tile_size=256)
     with pytest.raises(InvalidInputError, match="is not valid"):
         make_gridspec(ROMANIA, crs="EPSG:999999", resolution=20, tile_size=256)
+
+
+def test_metres_given_for_a_crs_in_degrees_are_refused():
+    with pytest.raises(InvalidInputError, match=r"resolution 10 is in the units of EPSG:4326, degrees .* --crs EPSG:32634"):
+        make_gridspec(ROMANIA, crs="EPSG:4326", resolution=10, tile_size=256)
+    assert make_gridspec(ROMANIA, crs="EPSG:4326", resolution=0.0001, tile_size=256).resolution.x == 0.0001
+
+
+def test_pixel_areas_in_m2_whatever_the_crs():
+    """Against pyproj's geodesic area of the grid's own cells (an independent computation, per pixel)."""
+    import numpy as np
+    from odc.geo.geobox import GeoBox
+    from pyproj import Geod
+
+    from antares.cube.grid import pixel_areas
+
+    geographic = GeoBox.from_bbox((22.14, 45.19, 22.17, 45.22), "EPSG:4326", resolution=0.0001)
+    areas = pixel_areas(geographic)
+    geod = Geod(ellps="WGS84")
+    for row in (0, 150, geographic.shape[0] - 1):
+        cell = geographic[row:row + 1, 7:8].extent.geom
+        expected, _ = geod.geometry_area_perimeter(cell)
+        assert areas[row, 0] == pytest.approx(abs(expected), rel=1e-6)
+    assert 85 < areas.min() < areas.max() < 90  # 0.0001 deg at 45 N: about 7.9 m x 11.1 m
+    utm = GeoBox.from_bbox((500000, 5000000, 510000, 5010000), "EPSG:32634", resolution=10)
+    assert np.unique(pixel_areas(utm)).size == 1 and pixel_areas(utm)[0, 0] == pytest.approx(100 / 0.9996 ** 2, rel=1e-4)
+    laea = GeoBox.from_bbox((5263000, 2539000, 5264000, 2540000), "EPSG:3035", resolution=20)
+    assert pixel_areas(laea)[0, 0] == pytest.approx(400, rel=1e-9)  # an equal-area projection
+
+
+def test_tiles_are_cut_to_the_area():
+    from antares.cube.grid import area_tiles
+
+    gridspec = make_gridspec(ROMANIA, "utm_10m")
+    small = box(22.150, 45.203, 22.152, 45.2045, "EPSG:4326")
+    ((tile, geobox),) = list(area_tiles(gridspec, small))
+    assert geobox.shape[0] * geobox.shape[1] < 400
+    assert geobox.extent.contains(small.to_crs(geobox.crs))  # whole pixels covering the area
+    assert geobox.affine.c % 10 == 0 and geobox.affine.f % 10 == 0  # on the tile's grid

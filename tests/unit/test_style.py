@@ -88,7 +88,9 @@ def test_write_qml_is_atomic_and_utf8(tmp_path):
     assert target.read_text(encoding="utf-8") == text
     assert ET.parse(target).getroot().find("renderer-v2/categories/category").get("label") == TRICKY
     assert [p.name for p in tmp_path.iterdir()] == ["map.qml"]  # no temp files left
-    with pytest.raises(FileNotFoundError):
+    from antares.errors import WriteError
+
+    with pytest.raises(WriteError, match=r"missing/x\.qml: No such file or directory"):  # one line, the path named
         write_qml(tmp_path / "missing" / "x.qml", text)
     assert [p.name for p in tmp_path.iterdir()] == ["map.qml"]
 

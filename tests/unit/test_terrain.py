@@ -27,9 +27,10 @@ def read(path):
 
 
 def gdaldem(mode, dem, tmp_path):
-    """``gdaldem <mode>`` with its defaults (Horn, degrees, azimuth, no -compute_edges)."""
+    """``gdaldem <mode> -compute_edges`` (Horn, degrees, azimuth; aspect with -zero_for_flat), as antares computes."""
     out = tmp_path / f"gdaldem_{mode}.tif"
-    subprocess.run([GDALDEM, mode, "-q", str(dem), str(out)], check=True, capture_output=True)
+    flat = ["-zero_for_flat"] if mode == "aspect" else []
+    subprocess.run([GDALDEM, mode, "-q", "-compute_edges", *flat, str(dem), str(out)], check=True, capture_output=True)
     return read(out)[0]
 
 
@@ -44,29 +45,23 @@ def test_slope_matches_gdaldem(data_dir, tmp_path, dem):
     slope, _ = slope_aspect(elevation, transform, crs)
     ref = gdaldem("slope", data_dir / dem, tmp_path)
     assert slope.dtype == np.float32 and slope.shape == elevation.shape
-    # gdaldem writes no-data on the 1-pixel border without -compute_edges; we write NaN there.
-    border = np.ones(ref.shape, bool)
-    border[INTERIOR] = False
-    assert np.all(ref[border] == GDALDEM_NODATA) and np.all(np.isnan(slope[border]))
-    valid = (ref[INTERIOR] != GDALDEM_NODATA) & np.isfinite(slope[INTERIOR])
-    assert valid.all()  # no no-data in these DEMs: every interior cell is computed by both
-    diff = np.abs(slope[INTERIOR] - ref[INTERIOR])[valid]
-    assert diff.max() < 0.01  # measured: 0.0 on both DEMs
+    # the edges are computed as gdaldem -compute_edges does (they were NaN: holes along every DEM's border)
+    assert np.isfinite(slope).all() and (ref != GDALDEM_NODATA).all()
+    assert np.abs(slope - ref).max() < 0.01  # measured: 0.0 on both DEMs, border included
 
 
 @pytest.mark.parametrize("dem", [SLOVENIA, BELGIUM])
 def test_aspect_matches_gdaldem(data_dir, tmp_path, dem):
     elevation, transform, crs = read(data_dir / dem)
-    slope, aspect = slope_aspect(elevation, transform, crs)
-    ref = gdaldem("aspect", data_dir / dem, tmp_path)[INTERIOR]
-    ours = aspect[INTERIOR]
-    # Flat cells: gdaldem writes -9999 (without -zero_for_flat), we write NaN; same cells.
-    gdal_flat = ref == GDALDEM_NODATA
-    assert gdal_flat.any()  # both DEMs store whole metres, so flat windows exist
-    np.testing.assert_array_equal(np.isnan(ours), gdal_flat)
-    compare = ~gdal_flat & (slope[INTERIOR] > 0.1)
+    slope, ours = slope_aspect(elevation, transform, crs)
+    ref = gdaldem("aspect", data_dir / dem, tmp_path)
+    # Flat cells (slope 0, no direction): aspect 0, as gdaldem -zero_for_flat; they were NaN.
+    flat = slope == 0
+    assert flat.any()  # both DEMs store whole metres, so flat windows exist
+    assert (ours[flat] == 0).all() and (ref[flat] == 0).all()
+    assert np.isfinite(ours).all() and np.all((ours >= 0) & (ours < 360))
+    compare = slope > 0.1
     assert compare.sum() > 0.7 * compare.size
-    assert np.all((ours[~gdal_flat] >= 0) & (ours[~gdal_flat] < 360))
     # measured: 0.0076 deg on Slovenia (gdaldem's aspect ignores its 9.995 x 9.997 m
     # non-square pixels, we do not), 3e-5 deg on Belgium (square 10 m pixels).
     assert angular_difference(ours, ref)[compare].max() < 0.01
@@ -77,9 +72,8 @@ def test_aspect_difference_on_slovenia_is_only_the_pixel_shape(data_dir, tmp_pat
     elevation, transform, crs = read(data_dir / SLOVENIA)
     square = Affine(10.0, 0.0, transform.c, 0.0, -10.0, transform.f)
     _, aspect = slope_aspect(elevation, square, crs)
-    ref = gdaldem("aspect", data_dir / SLOVENIA, tmp_path)[INTERIOR]
-    compare = ref != GDALDEM_NODATA
-    assert angular_difference(aspect[INTERIOR], ref)[compare].max() < 1e-3
+    ref = gdaldem("aspect", data_dir / SLOVENIA, tmp_path)
+    assert angular_difference(aspect, ref).max() < 1e-3
 
 
 def test_slope_against_worldcereal_slope_layer(data_dir):
@@ -145,9 +139,10 @@ def test_geographic_plane_at_45n():
 )
 def test_aspect_directions(facing, elevation):
     slope, aspect = slope_aspect(elevation * 10, Affine(10, 0, 500000, 0, -10, 5000000), "EPSG:32633")
-    np.testing.assert_allclose(slope[INTERIOR], 45.0, atol=1e-5)
-    assert angular_difference(aspect[INTERIOR], facing).max() < 1e-5
-    assert np.isnan(slope[0]).all() and np.isnan(aspect[:, -1]).all()
+    # the edges too: extrapolating a plane gives the plane (first and last rows repeat the edge columns)
+    np.testing.assert_allclose(slope[:, 1:-1], 45.0, atol=1e-5)
+    np.testing.assert_allclose(slope[1:-1], 45.0, atol=1e-5)
+    assert angular_difference(aspect, facing).max() < 1e-5
 
 
 def test_south_up_transform_gives_the_same_azimuth():
@@ -165,8 +160,10 @@ def test_flat_and_nodata_cells():
     transform, crs = Affine(10, 0, 0, 0, -10, 70), "EPSG:32633"
     slope, aspect = slope_aspect(z, transform, crs, nodata=-32768)
     assert slope.dtype == aspect.dtype == np.float32
-    assert np.isnan(slope[2:5, 1:4]).all() and np.isnan(aspect[2:5, 1:4]).all()  # 3x3 around no-data
-    assert slope[1, 1] == 0.0 and np.isnan(aspect[1, 1])  # flat: slope 0, no aspect
+    # only the no-data cell is NaN: its neighbours take the centre's height in its place (gdaldem -compute_edges)
+    assert np.isnan(slope[3, 2]) and np.isnan(aspect[3, 2]) and np.isnan(slope).sum() == np.isnan(aspect).sum() == 1
+    assert slope[2, 2] == 0.0 and aspect[2, 2] == 0.0  # flat around the hole
+    assert slope[1, 1] == 0.0 and aspect[1, 1] == 0.0  # flat: slope 0 (the flag), aspect 0 (gdaldem -zero_for_flat)
     assert slope[1, 5] > 0 and aspect[1, 5] == pytest.approx(270.0)  # the step rises eastward
     # NaN means no data too, with or without a nodata value, and a mask counts as well.
     zf = z.astype(np.float64)
@@ -177,8 +174,10 @@ def test_flat_and_nodata_cells():
 
 
 def test_tiny_array_is_all_nan():
-    slope, aspect = slope_aspect(np.ones((2, 5)), Affine(10, 0, 0, 0, -10, 0), "EPSG:32633")
-    assert slope.shape == (2, 5) and np.isnan(slope).all() and np.isnan(aspect).all()
+    slope, aspect = slope_aspect(np.ones((1, 5)), Affine(10, 0, 0, 0, -10, 0), "EPSG:32633")
+    assert slope.shape == (1, 5) and np.isnan(slope).all() and np.isnan(aspect).all()
+    slope, aspect = slope_aspect(np.ones((2, 5)), Affine(10, 0, 0, 0, -10, 0), "EPSG:32633")  # edges extrapolated
+    assert (slope == 0).all() and (aspect == 0).all()
 
 
 @pytest.mark.parametrize(
