@@ -10,8 +10,10 @@ entry-point group      a plugin is
 ``antares.preparers``  a :class:`antares.prepare.base.Preparer` subclass (``antares index --dataset_name``)
 ``antares.segmenters`` a :class:`antares.segmentation.base.Segmenter` subclass (``segment --algorithm``)
 ``antares.models``     an :class:`antares.models.registry.ModelKind` (``model_fit -model``)
-``antares.indices``    an :class:`antares.recipes.indices.Index` (a recipe's ``indices:``)
+``antares.indices``    an :class:`antares.recipes.indices.Index` (a recipe's ``indices:``), its name upper case
 =====================  ==============================================================================
+
+(Reducers are not pluggable yet: both recipe engines compute them in one pass of their own.)
 
 Entry points are read once per process, on the first lookup (nothing at import time). A plugin that
 fails to load, is not of its family's type, or takes a name already registered is left out with
@@ -65,8 +67,8 @@ class Registry(Mapping):
     builtins : dict
         name -> plugin object, or ``"module:attribute"`` imported on first use.
     accepts : callable, optional
-        ``accepts(plugin) -> bool``: whether an entry point's object is of this family; one that is
-        not is left out with a warning.
+        ``accepts(name, plugin) -> bool``: whether an entry point's object is of this family (and fits
+        its name); one that is not is left out with a warning.
     plural : str, optional
 
     Example
@@ -80,7 +82,7 @@ class Registry(Mapping):
     """
 
     def __init__(self, group: str, noun: str, builtins: dict[str, Any], *,
-                 accepts: Callable[[Any], bool] | None = None, plural: str | None = None):
+                 accepts: Callable[[str, Any], bool] | None = None, plural: str | None = None):
         self.group = group
         self.noun = noun
         self.plural = plural or f"{noun}s"
@@ -113,7 +115,7 @@ class Registry(Mapping):
                 reason = " ".join(str(exc).split())[:200]
                 log.warning("%s is ignored: it failed to load (%s: %s).", where, type(exc).__name__, reason)
                 continue
-            if self._accepts is not None and not self._accepts(plugin):
+            if self._accepts is not None and not self._accepts(point.name, plugin):
                 log.warning("%s is ignored: %r is not a %s.", where, plugin, self.noun)
                 continue
             found[point.name] = plugin

@@ -142,8 +142,8 @@ _LIGHTGBM_PARAMS = (
 )
 
 
-def _is_model_kind(plugin) -> bool:
-    return isinstance(plugin, ModelKind)
+def _is_model_kind(name: str, plugin) -> bool:
+    return isinstance(plugin, ModelKind) and plugin.name == name
 
 
 #: name -> ModelKind: rf, lightgbm, then plugins.

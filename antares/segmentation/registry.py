@@ -22,7 +22,7 @@ from antares.registry import Registry
 log = logging.getLogger(__name__)
 
 
-def _is_segmenter(plugin) -> bool:
+def _is_segmenter(name: str, plugin) -> bool:
     from antares.segmentation.base import Segmenter
 
     return isinstance(plugin, type) and issubclass(plugin, Segmenter) and bool(plugin.name)
