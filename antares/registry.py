@@ -65,7 +65,7 @@ class Registry(Mapping):
     noun : str
         What one plugin is called in messages (``"segmenter"``); ``plural`` defaults to noun + "s".
     builtins : dict
-        name -> plugin object, or ``"module:attribute"`` imported on first use.
+        name -> plugin object, or a ``"module:attribute"`` string: the object imported on first use.
     accepts : callable, optional
         ``accepts(name, plugin) -> bool``: whether an entry point's object is of this family (and fits
         its name); one that is not is left out with a warning.
@@ -87,6 +87,7 @@ class Registry(Mapping):
         self.noun = noun
         self.plural = plural or f"{noun}s"
         self._builtins = dict(builtins)
+        self._lazy = {name for name, plugin in builtins.items() if isinstance(plugin, str) and ":" in plugin}
         self._accepts = accepts
         self._plugins: dict[str, Any] | None = None
 
@@ -116,17 +117,18 @@ class Registry(Mapping):
                 log.warning("%s is ignored: it failed to load (%s: %s).", where, type(exc).__name__, reason)
                 continue
             if self._accepts is not None and not self._accepts(point.name, plugin):
-                log.warning("%s is ignored: %r is not a %s.", where, plugin, self.noun)
+                log.warning("%s is ignored: %r is not a valid %s.", where, plugin, self.noun)
                 continue
             found[point.name] = plugin
         return found
 
     def _resolve(self, name: str) -> Any:
         plugin = self._entries()[name]
-        if isinstance(plugin, str):
+        if name in self._lazy:
             module, _, attribute = plugin.partition(":")
             plugin = getattr(importlib.import_module(module), attribute)
             self._plugins[name] = plugin
+            self._lazy.discard(name)
         return plugin
 
     # ------------------------------------------------------------------ the mapping
