@@ -235,7 +235,8 @@ def parse_value(text: str):
 
 def invalid_message(owner: str, param: Param, value) -> str:
     """``The 'NAME' parameter of OWNER must be a(n) CONSTRAINT. Got VALUE.``"""
-    return f"The {param.name!r} parameter of {owner} must be {_article(param.constraint)} {param.constraint}. Got {value!r}."
+    constraint = f"{_article(param.constraint)} {param.constraint}"
+    return f"The {param.name!r} parameter of {owner} must be {constraint}. Got {value!r}."
 
 
 def check_params(params, values: dict, owner: str) -> dict[str, Any]:

@@ -91,7 +91,8 @@ def model_params(model, as_json):
         return
     plugin = MODELS.describe(model)
     defaults = MODELS[model].defaults
-    rows = [{"parameter": p.name, "default": repr(defaults.get(p.name, p.default)), "set_by_antares": p.name in defaults}
+    rows = [{"parameter": p.name, "default": repr(defaults.get(p.name, p.default)),
+             "set_by_antares": p.name in defaults}
             for p in sorted(plugin["params"], key=lambda p: p.name)]
     if as_json:
         echo_json({"model": model, "description": plugin["description"], "parameters": rows})

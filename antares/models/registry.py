@@ -151,7 +151,8 @@ MODELS = Registry("antares.models", "model", {
     "rf": ModelKind("rf", "random forest (scikit-learn RandomForestClassifier; Breiman 2001)", _rf,
                     {"n_estimators": 150}, _RF_PARAMS, "RandomForestClassifier", rules=_RF_RULES),
     "lightgbm": ModelKind("lightgbm", "gradient-boosted trees (LightGBM LGBMClassifier; Ke et al. 2017)", _lightgbm,
-                          {"n_estimators": 200, "learning_rate": 0.05, "verbose": -1}, _LIGHTGBM_PARAMS, "LGBMClassifier"),
+                          {"n_estimators": 200, "learning_rate": 0.05, "verbose": -1}, _LIGHTGBM_PARAMS,
+                          "LGBMClassifier"),
 }, accepts=_is_model_kind)
 
 

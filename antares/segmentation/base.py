@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from antares.errors import InvalidInputError
-from antares.params import Param, bool_param, check_params, float_param, int_param, weights_param  # noqa: F401 (re-exported)
+from antares.params import Param, check_params
 
 log = logging.getLogger(__name__)
 
