@@ -1,4 +1,4 @@
-"""Plugin registries: preparers, segmenters, models and spectral indices, by name, extensible by other packages.
+"""Plugin registries: preparers, segmenters, models, spectral indices and reducers, by name, extensible by packages.
 
 Every plugin family is one :class:`Registry`: the built-in plugins (objects, or ``"module:attribute"``
 strings imported on first use) plus those that installed packages declare as Python entry points
@@ -11,9 +11,8 @@ entry-point group      a plugin is
 ``antares.segmenters`` a :class:`antares.segmentation.base.Segmenter` subclass (``segment --algorithm``)
 ``antares.models``     an :class:`antares.models.registry.ModelKind` (``model_fit -model``)
 ``antares.indices``    an :class:`antares.recipes.indices.Index` (a recipe's ``indices:``), its name upper case
+``antares.reducers``   an :class:`antares.recipes.reducers.Reducer` (a recipe's ``reducers:``), lower case
 =====================  ==============================================================================
-
-(Reducers are not pluggable yet: both recipe engines compute them in one pass of their own.)
 
 Entry points are read once per process, on the first lookup (nothing at import time). A plugin that
 fails to load, is not of its family's type, or takes a name already registered is left out with

@@ -95,11 +95,14 @@ def test_the_families_are_registries():
     from antares.models.registry import MODELS
     from antares.prepare import PREPARERS
     from antares.recipes.indices import INDICES
+    from antares.recipes.reducers import REDUCERS
     from antares.segmentation import SEGMENTERS
 
-    assert [(r.group, r.noun, r.plural) for r in (PREPARERS, SEGMENTERS, MODELS, INDICES)] == [
+    assert [(r.group, r.noun, r.plural) for r in (PREPARERS, SEGMENTERS, MODELS, INDICES, REDUCERS)] == [
         ("antares.preparers", "preparer", "preparers"), ("antares.segmenters", "segmenter", "segmenters"),
-        ("antares.models", "model", "models"), ("antares.indices", "index", "indices")]
+        ("antares.models", "model", "models"), ("antares.indices", "index", "indices"),
+        ("antares.reducers", "reducer", "reducers")]
+    assert list(REDUCERS) == ["mean", "median", "min", "max", "std", "count", "doy_max"]
     assert list(PREPARERS) == ["dem", "netcdf", "s1_grd", "s2_bands", "s2_l1c_safe", "s2_l2a_safe", "stac"]
     assert list(MODELS) == ["rf", "lightgbm"]
     with pytest.raises(UsageError, match=r"^unknown index 'NDXI'; valid indices: NDVI, NDMI, "):
