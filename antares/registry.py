@@ -7,6 +7,7 @@ in the family's group:
 =====================  ==============================================================================
 entry-point group      a plugin is
 =====================  ==============================================================================
+``antares.commands``   a :class:`click.Command` (an ``antares`` subcommand)
 ``antares.preparers``  a :class:`antares.prepare.base.Preparer` subclass (``antares index --dataset_name``)
 ``antares.segmenters`` a :class:`antares.segmentation.base.Segmenter` subclass (``segment --algorithm``)
 ``antares.models``     an :class:`antares.models.registry.ModelKind` (``model_fit -model``)
@@ -14,7 +15,8 @@ entry-point group      a plugin is
 ``antares.reducers``   an :class:`antares.recipes.reducers.Reducer` (a recipe's ``reducers:``), lower case
 =====================  ==============================================================================
 
-Entry points are read once per process, on the first lookup (nothing at import time). A plugin that
+Entry points are read once per process, on the first listing or lookup of a name that is not built in
+(nothing at import time; a built-in plugin never waits for them). A plugin that
 fails to load, is not of its family's type, or takes a name already registered is left out with
 one warning line naming it; the built-in plugins always work.
 
@@ -44,11 +46,18 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Callable
 
 from antares.errors import UsageError
-from antares.params import Param  # noqa: F401 (the public name of the declaration scheme)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Param", "Registry"]
+__all__ = ["Registry"]  # and Param (module __getattr__)
+
+
+def __getattr__(name: str):
+    if name == "Param":  # the declaration scheme, antares.params.Param (imported on use: it needs numpy)
+        from antares.params import Param
+
+        return Param
+    raise AttributeError(f"module 'antares.registry' has no attribute {name!r}")
 
 
 class Registry(Mapping):
@@ -122,11 +131,14 @@ class Registry(Mapping):
         return found
 
     def _resolve(self, name: str) -> Any:
-        plugin = self._entries()[name]
+        # a built-in plugin is found without reading the entry points (they cannot replace it)
+        plugin = self._builtins[name] if name in self._builtins else self._entries()[name]
         if name in self._lazy:
             module, _, attribute = plugin.partition(":")
             plugin = getattr(importlib.import_module(module), attribute)
-            self._plugins[name] = plugin
+            self._builtins[name] = plugin
+            if self._plugins is not None:
+                self._plugins[name] = plugin
             self._lazy.discard(name)
         return plugin
 
@@ -142,7 +154,7 @@ class Registry(Mapping):
         return len(self._entries())
 
     def __contains__(self, name) -> bool:
-        return name in self._entries()
+        return name in self._builtins or name in self._entries()
 
     def __repr__(self) -> str:
         return f"Registry({self.group!r}: {', '.join(self._entries())})"
@@ -175,7 +187,7 @@ class Registry(Mapping):
         antares.errors.UsageError
             Unknown name: ``unknown segmenter 'watershed'; valid segmenters: bis, felzenszwalb, slic.``
         """
-        if name not in self._entries():
+        if name not in self:
             noun, plural = (noun, f"{noun}s") if noun else (self.noun, self.plural)
             raise UsageError(f"unknown {noun} {name!r}; valid {plural}: {', '.join(self._entries())}.")
         return self._resolve(name)

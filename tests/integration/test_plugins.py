@@ -1,7 +1,7 @@
-"""A separate package adds a segmenter through the ``antares.segmenters`` entry point, and the CLI runs it.
+"""A separate package adds a segmenter and a command through entry points, and the CLI runs them.
 
-The package is ``tests/plugins/antares_toy_plugin`` (a regular-grid segmenter ``toy`` and one broken
-entry point). It is installed with pip into a temporary target directory, and the CLI runs in a
+The package is ``tests/plugins/antares_toy_plugin`` (a regular-grid segmenter ``toy``, a command
+``toy_cells`` and one broken entry point). It is installed with pip into a temporary target directory, and the CLI runs in a
 subprocess with that directory on ``PYTHONPATH``: entry points are found from its ``.dist-info``,
 as for any installed package.
 """
@@ -60,6 +60,17 @@ def test_segment_params_lists_the_plugin(plugin_path):
     code, out, err = antares_cli(["segment_params", "broken"], plugin_path)
     assert code == 2 and err == [BROKEN, "antares: error: unknown algorithm 'broken'; valid algorithms: bis, "
                                           "felzenszwalb, slic, toy."]
+
+
+def test_a_command_from_the_plugin(plugin_path):
+    code, out, err = antares_cli(["toy_cells", "384", "768", "--size", "64"], plugin_path)
+    assert (code, out, err) == (0, "72\n", [])  # a built-in-free lookup that reads no segmenter entry point
+    code, out, err = antares_cli(["--help"], plugin_path)
+    assert code == 0 and err == []
+    listed = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ") and line.split()}
+    assert "Print how many cells the toy segmenter" in listed["toy_cells"] and "segment_params" in listed
+    code, out, err = antares_cli(["toy_cells", "0", "5"], plugin_path)
+    assert code == 2 and len(err) == 1 and err[0].startswith("antares: error: Invalid value for 'HEIGHT'")
 
 
 def test_segment_with_the_plugin(settings, data_dir, plugin_path, tmp_path):

@@ -1,5 +1,6 @@
 """A regular-grid segmenter: square cells of ``size`` pixels, the smallest possible antares segmenter plugin."""
 
+import click
 import numpy as np
 
 from antares.params import int_param
@@ -18,3 +19,12 @@ class GridSegmenter(Segmenter):
         rows, cols = np.indices(valid.shape)
         per_row = -(-valid.shape[1] // self.size)
         return (rows // self.size) * per_row + cols // self.size + 1
+
+
+@click.command(epilog="Example:\n\n  antares toy_cells 384 768 --size 64")
+@click.argument("height", type=click.IntRange(min=1))
+@click.argument("width", type=click.IntRange(min=1))
+@click.option("--size", type=click.IntRange(min=1), default=8, show_default=True, help="Side of a cell, pixels.")
+def toy_cells(height, width, size):
+    """Print how many cells the toy segmenter makes on a HEIGHT x WIDTH raster."""
+    click.echo(-(-height // size) * -(-width // size))
