@@ -63,8 +63,9 @@ def __getattr__(name: str):
 class Registry(Mapping):
     """Named plugins of one family: the built-in ones, then those of the ``group`` entry points.
 
-    A read-only mapping ``name -> plugin`` in registration order (built-in first, then entry
-    points by name); ``registry[name]`` raises ``KeyError``, :meth:`get` a one-line usage error.
+    A mapping ``name -> plugin`` in registration order (built-in first, then entry points by name,
+    then :meth:`register` calls); ``registry[name]`` raises ``KeyError``, :meth:`get` a one-line
+    usage error.
 
     Parameters
     ----------
