@@ -150,14 +150,14 @@ class AntaresGroup(click.Group):
         super().__init__(*args, **kwargs)
         self.lazy = lazy or {}
         builtins = {name: target for name, (target, _) in self.lazy.items()}
-        self.plugins = Registry("antares.commands", "command", builtins, accepts=_is_command)
+        self.registry = Registry("antares.commands", "command", builtins, accepts=_is_command)
 
     def list_commands(self, ctx):
-        return sorted(set(super().list_commands(ctx)) | set(self.plugins))
+        return sorted(set(super().list_commands(ctx)) | set(self.registry))
 
     def get_command(self, ctx, name):
-        if name in self.plugins:
-            return self.plugins[name]
+        if name in self.registry:
+            return self.registry[name]
         return super().get_command(ctx, name)
 
     def format_commands(self, ctx, formatter):
