@@ -74,7 +74,7 @@ def test_demo_chain_on_real_data(runner, settings, data_dir, tmp_path):
         assert f"$ antares {step} " in result.stdout
     original = data_dir / NRT / "original"
     assert f"$ antares index --path {original} --dataset_name netcdf --product demo_s2l2a_nc" in result.stdout
-    assert "140 dataset(s) indexed into demo_s2l2a_nc" in result.stdout
+    assert "indexed into demo_s2l2a_nc" in result.stdout and "0 failed (of 140 found)" in result.stdout
     assert not (settings.home / "demo_data").exists() and not list(out.rglob("geotiff"))  # nothing staged
     dc = connect(settings.db_url)
     try:
@@ -111,3 +111,19 @@ def test_demo_chain_on_real_data(runner, settings, data_dir, tmp_path):
     assert db_rows(settings.db_url, "SELECT count(*) FROM antares.classification WHERE name = 'demo_map'") == [(1,)]
     assert json.loads((out / "validation.json").read_text())["by_area_of_overlap_m2"]["overall_accuracy"] == \
         pytest.approx(oa)
+
+
+def test_demo_stops_at_a_failing_step(runner, settings, data_dir, tmp_path):
+    """index exits 1 (a cube that is not NetCDF beside the good one): the demo stops there with exit 1."""
+    data = tmp_path / "data"
+    (data / "original").mkdir(parents=True)
+    os.symlink(data_dir / NRT / "original" / "sentinel2_cube_subset_romania_10m.nc",
+               data / "original" / "sentinel2_cube_subset_romania_10m.nc")
+    (data / "original" / "broken.nc").write_bytes(b"not a NetCDF file")
+    os.symlink(data_dir / NRT / "labels", data / "labels")
+    env = {"ANTARES_DB_URL": settings.db_url, "ANTARES_HOME": str(settings.home), "ANTARES_SCHEDULER": "sync"}
+    result = runner.invoke(cli, ["demo", "--data", str(data), "--out", str(tmp_path / "out")], env=env)
+    assert result.exit_code == 1, result.output
+    assert "broken.nc cannot be read as NetCDF" in result.output and "0 failed" not in result.output
+    assert "$ antares index " in result.stdout and "$ antares register_region " not in result.stdout
+    assert not (tmp_path / "out" / "demo_map.gpkg").exists()
