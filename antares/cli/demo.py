@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from antares.cli.main import CliState
+
+if TYPE_CHECKING:
+    from antares.demo import DemoData
 
 LEGEND = """code,name,colour
 1,open land (< 10 % tree cover),#e6c86e
@@ -16,13 +20,13 @@ LEGEND = """code,name,colour
 """
 
 
-def _steps(data: Path, out: Path, year: int, labels: Path, site: Path, legend: Path) -> list[list[str]]:
-    bands = data / "geotiff" / "10m"
+def _steps(data: DemoData, out: Path, year: int, site: Path, legend: Path) -> list[list[str]]:
+    labels, product = data.labels.resolve(), data.product
     return [
-        ["index", "--path", str(bands), "--dataset_name", "s2_bands", "--product", "demo_s2l2a"],
+        ["index", "--path", str(data.path.resolve()), "--dataset_name", data.preparer, "--product", product],
         ["register_region", "demo_site", str(site), "--overwrite"],
         ["apply_recipe", "-recipe", "s2_10m_001", "-b", f"{year}-01-01", "-e", f"{year}-12-31", "-region", "demo_site",
-         "-p", "demo_s2l2a", "--name", f"demo_features_{year}", "--outdir", str(out / "products" / f"demo_features_{year}")],
+         "-p", product, "--name", f"demo_features_{year}", "--outdir", str(out / "products" / f"demo_features_{year}")],
         ["segment", "--algorithm", "bis", "-p", f"demo_features_{year}", "-n", "demo_bis", "-region", "demo_site",
          "-b", "red_mean", "-b", "nir_mean", "-b", "ndvi_mean", "-extra", "t=15", "--overwrite",
          "--outdir", str(out / "products" / "demo_bis")],
@@ -46,8 +50,9 @@ Examples:
   antares demo --data ../shared/data/nrt-romania-s2l2a --out demo_out
   antares demo --dry-run            # print the commands only""")
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Staged data: DIR/geotiff/10m/<date>/<band>.tif and DIR/labels/<raster>.tif. "
-                   "Default: fetch the nrt wheel's data into $ANTARES_HOME/cache and stage it.")
+              help="The demo data: the nrt wheel's NetCDF cubes (DIR/*.nc or DIR/original/*.nc), indexed in place, "
+                   "or staged GeoTIFFs DIR/geotiff/10m/<date>/<band>.tif; reference raster in DIR/labels/. "
+                   "Default: fetch the nrt wheel's data into $ANTARES_HOME/cache.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (default $ANTARES_HOME/demo).")
 @click.option("--year", type=int, default=2018, show_default=True, help="Year of the temporal features.")
@@ -63,22 +68,24 @@ def demo(state: CliState, data, out, year, dry_run):
     running, initialised database (antares db start; antares init). Safe to re-run.
     """
     from antares.cli.main import cli
-    from antares.demo import NRT_VERSION, check_staged, fetch_nrt, footprint_file, quicklook, stage_nrt
+    from antares.demo import (CUBE_PRODUCT, NRT_VERSION, STAGED_LABELS, DemoData, fetch_nrt, find_demo_data,
+                              footprint_file, nrt_folder, quicklook)
 
     settings = state.settings()
     out = (out or settings.home / "demo").resolve()
     started = time.monotonic()
+    staging = settings.home / "demo_data"
     if data is None:
         click.echo(f"sample data: nrt=={NRT_VERSION} wheel "
                    f"(cache {settings.home / 'cache'})")
-        if not dry_run:
-            data = stage_nrt(fetch_nrt(settings.home / "cache"), settings.home / "demo_data", year)
+        cached = nrt_folder(settings.home / "cache")
+        if dry_run and not cached.is_dir():  # not fetched yet: the paths the fetch will give
+            data = DemoData(cached, "netcdf", CUBE_PRODUCT, staging / STAGED_LABELS)
         else:
-            data = settings.home / "demo_data"
-    if not dry_run or Path(data).is_dir():
-        _, labels = check_staged(data)
-    else:  # not staged yet: the name the staging will give it
-        labels = data / "labels" / "tree_cover_density_2018.tif"
+            data = find_demo_data(cached if dry_run else fetch_nrt(settings.home / "cache"), staging, stage=not dry_run)
+    else:
+        data = find_demo_data(data, staging, stage=not dry_run)
+    labels = data.labels
     out.mkdir(parents=True, exist_ok=True)
     legend = out / "legend_tcd.csv"
     site = out / "demo_site.gpkg"
@@ -90,10 +97,12 @@ def demo(state: CliState, data, out, year, dry_run):
         prefix += ["--config", state.config_file]
     if state.verbose:
         prefix += ["-" + "v" * state.verbose]
-    for args in _steps(Path(data).resolve(), out, year, Path(labels).resolve(), site, legend):
+    for args in _steps(data, out, year, site, legend):
         click.secho("$ antares " + " ".join(_quote(a) for a in args), bold=True)
         if not dry_run:
-            cli.main(args=prefix + args, prog_name="antares", standalone_mode=False, obj=None)
+            code = cli.main(args=prefix + args, prog_name="antares", standalone_mode=False, obj=None)
+            if isinstance(code, int) and code != 0:  # a step that exits 1 (e.g. failed tiles) stops the demo
+                raise click.exceptions.Exit(code)
     if dry_run:
         return
     from antares.pipeline.train import load_model

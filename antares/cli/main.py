@@ -7,7 +7,6 @@ with ``-v``.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import traceback
 from dataclasses import dataclass
@@ -133,20 +132,32 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
         top.addHandler(_Silent())
 
 
+def _is_command(name: str, plugin) -> bool:
+    return isinstance(plugin, click.Command)
+
+
 class AntaresGroup(click.Group):
-    """A click group that loads commands lazily and turns errors into one line."""
+    """A click group that loads commands lazily and turns errors into one line.
+
+    The commands are a :class:`~antares.registry.Registry`: the built-in ``lazy`` ones
+    (name -> ("module:attribute", short help)), then the click commands of ``antares.commands``
+    entry points (read only to list the commands or to find one that is not built in).
+    """
 
     def __init__(self, *args, lazy: dict | None = None, **kwargs):
+        from antares.registry import Registry
+
         super().__init__(*args, **kwargs)
         self.lazy = lazy or {}
+        builtins = {name: target for name, (target, _) in self.lazy.items()}
+        self.registry = Registry("antares.commands", "command", builtins, accepts=_is_command)
 
     def list_commands(self, ctx):
-        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+        return sorted(set(super().list_commands(ctx)) | set(self.registry))
 
     def get_command(self, ctx, name):
-        if name in self.lazy:
-            module, attr = self.lazy[name][0].split(":")
-            return getattr(importlib.import_module(module), attr)
+        if name in self.registry:
+            return self.registry[name]
         return super().get_command(ctx, name)
 
     def format_commands(self, ctx, formatter):

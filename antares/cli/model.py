@@ -83,19 +83,21 @@ Examples:
 @json_option
 def model_params(model, as_json):
     """List the classifiers, or the parameters of MODEL with antares' defaults (for -extra and --grid)."""
-    from antares.models.registry import MODELS, estimator_params, model_kind
+    from antares.models.registry import MODELS
 
     if model is None:
-        rows = [{"model": k.name, "description": k.description} for k in MODELS.values()]
+        rows = [{"model": name, "description": MODELS.describe(name)["description"]} for name in MODELS]
         echo_json(rows) if as_json else echo_table(rows, ["model", "description"])
         return
-    kind = model_kind(model)
-    rows = [{"parameter": p, "default": repr(v), "set_by_antares": p in kind.defaults}
-            for p, v in sorted(estimator_params(model).items())]
+    plugin = MODELS.describe(model)
+    defaults = MODELS[model].defaults
+    rows = [{"parameter": p.name, "default": repr(defaults.get(p.name, p.default)),
+             "set_by_antares": p.name in defaults}
+            for p in sorted(plugin["params"], key=lambda p: p.name)]
     if as_json:
-        echo_json({"model": model, "description": kind.description, "parameters": rows})
+        echo_json({"model": model, "description": plugin["description"], "parameters": rows})
         return
-    click.echo(f"{model}: {kind.description}")
+    click.echo(f"{model}: {plugin['description']}")
     echo_table(rows, ["parameter", "default", "set_by_antares"])
 
 

@@ -21,39 +21,35 @@ def segment_params(algorithm, as_json):
     The list comes from each algorithm's own declaration, the same one that checks
     the -extra k=v values of 'antares segment'.
     """
-    from antares.errors import UsageError
-    from antares.segmentation import SEGMENTERS, list_segmenters
+    from antares.segmentation import SEGMENTERS
 
     if algorithm is None:
-        rows = [{"algorithm": name, "description": description} for name, description in list_segmenters()]
+        rows = [{"algorithm": name, "description": SEGMENTERS.describe(name)["description"]} for name in SEGMENTERS]
         if as_json:
             echo_json(rows)
         else:
             echo_table(rows, ["algorithm", "description"])
         return
-    if algorithm not in SEGMENTERS:
-        raise UsageError(f"unknown algorithm '{algorithm}'; valid algorithms: {', '.join(SEGMENTERS)}.")
-    cls = SEGMENTERS[algorithm]
+    plugin = SEGMENTERS.describe(algorithm, noun="algorithm")
     rows = [{"parameter": p.name, "type": p.type.__name__, "default": p.default, "valid": p.constraint,
-             "description": p.description} for p in cls.params]
+             "description": p.description} for p in plugin["params"]]
     if as_json:
-        echo_json({"algorithm": algorithm, "description": cls.description,
-                   "reference": getattr(cls, "reference", None), "parameters": rows})
+        echo_json({"algorithm": algorithm, "description": plugin["description"],
+                   "reference": plugin["reference"], "parameters": rows})
         return
-    click.echo(f"{algorithm}: {cls.description}")
-    if getattr(cls, "reference", None):
-        click.echo(f"reference: {cls.reference}")
+    click.echo(f"{algorithm}: {plugin['description']}")
+    if plugin["reference"]:
+        click.echo(f"reference: {plugin['reference']}")
     echo_table(rows, ["parameter", "type", "default", "valid", "description"])
 
 
 def parse_extra(algorithm: str, pairs: tuple[str, ...]) -> dict:
     """``-extra k=v`` values converted by the type each parameter declares (validation comes after)."""
     from antares.errors import UsageError
+    from antares.params import invalid_message, parse_value
     from antares.segmentation import SEGMENTERS
 
-    if algorithm not in SEGMENTERS:
-        raise UsageError(f"unknown algorithm '{algorithm}'; valid algorithms: {', '.join(SEGMENTERS)}.")
-    declared = {p.name: p for p in SEGMENTERS[algorithm].params}
+    declared = {p.name: p for p in SEGMENTERS.get(algorithm, noun="algorithm").params}
     out = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
@@ -65,12 +61,14 @@ def parse_extra(algorithm: str, pairs: tuple[str, ...]) -> dict:
         try:
             if param.type is bool:
                 value = {"true": True, "false": False, "1": True, "0": False}[text.lower()]
+            elif param.type is object:  # a union (antares.params.any_of): by its form
+                value = parse_value(text)
             elif param.type is list:
                 value = None if text.lower() == "none" else [float(v) for v in text.split(",")]
             else:
                 value = param.type(text)
         except (KeyError, ValueError):
-            raise UsageError(f"The '{key}' parameter of {algorithm} must be a {param.constraint}. Got {text!r}.") from None
+            raise UsageError(invalid_message(algorithm, param, text)) from None
         out[key] = value
     return out
 
@@ -80,7 +78,7 @@ Examples:
   antares segment --algorithm bis -p s2_001_jalisco_2021 -n seg_jalisco_2021 -region jalisco \\
       -b ndvi_mean -b nir_mean -extra t=40 -extra s=0.5 -extra c=0.7
   antares segment --algorithm slic -p s2_l1c -n bb_slic --bbox 12.48 52.45 12.69 52.53 -b B04 -b B08""")
-@click.option("--algorithm", "-a", required=True, help="bis, slic or felzenszwalb (antares segment_params).")
+@click.option("--algorithm", "-a", required=True, help="bis, slic, felzenszwalb or a plugin's (antares segment_params).")
 @click.option("-p", "--product", required=True, help="Product to segment (an intermediary product of features).")
 @click.option("-n", "--name", type=NAME, required=True, help="Name of the segmentation (also its label-raster product).")
 @click.option("-b", "--band", "bands", multiple=True, help="Measurement to segment on (repeat); default all.")

@@ -1,7 +1,7 @@
 """Classifiers for object- and pixel-based land-cover mapping (scikit-learn estimator contract).
 
 ``rf`` is scikit-learn's RandomForestClassifier, ``lightgbm`` LightGBM's LGBMClassifier.
-Parameters are validated against the estimator itself; models are stored with skops (a
+Parameters are checked against the declarations of :mod:`antares.models.registry`; models are stored with skops (a
 format that cannot run code on load) plus JSON metadata (see :mod:`antares.models.store`).
 """
 

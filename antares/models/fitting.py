@@ -133,16 +133,23 @@ def cross_validate(make_estimator, X, y, groups, k: int, seed: int, codes) -> di
 
 
 def _fit(estimator, X, y):
+    """``estimator.fit(X, y)``; a ValueError or TypeError from the library becomes an InvalidInputError naming it.
+
+    The parameters were checked against their declarations before (:func:`make_estimator`), so what
+    fails here is the fit on these samples (e.g. NaN in ``X`` for an estimator that refuses it).
+    """
     try:
         return estimator.fit(X, y)
-    except (ValueError, TypeError) as exc:  # a parameter value the library refuses at fit time
+    except (ValueError, TypeError) as exc:
         message = " ".join(str(exc).split())
-        raise UsageError(f"{type(estimator).__name__} refused its parameters: {message}") from None
+        raise InvalidInputError(f"{type(estimator).__name__} could not be fitted on the {len(y)} training samples: "
+                                f"{message}") from None
 
 
 def parse_grid(kind: str, specs) -> dict:
     """``--grid k=v1,v2`` strings into {parameter: [values]} (keys checked against the model)."""
-    from antares.models.registry import parse_params, parse_value
+    from antares.models.registry import parse_params
+    from antares.params import parse_value
 
     grid = {}
     for spec in specs:
@@ -164,7 +171,7 @@ def fit_model(kind: str, X, y, groups=None, params: dict | None = None, cv: int 
     kind : {'rf', 'lightgbm'}
     X, y, groups : see :func:`cross_validate`
     params : dict
-        Fixed parameters (validated against the estimator).
+        Fixed parameters (checked against the model's declared parameters).
     cv : int, optional
         Folds; a grid without ``cv`` uses 5.
     grid : dict, optional

@@ -1,25 +1,59 @@
-"""The model registry: name -> estimator factory with antares' defaults, and parameter checks."""
+"""The model registry: name -> estimator factory with antares' defaults and declared parameters.
+
+``MODELS`` is the :class:`~antares.registry.Registry` of :class:`ModelKind` (built-in ``rf`` and
+``lightgbm``, and any ``antares.models`` entry point). Each kind declares every parameter of its
+estimator with :class:`antares.params.Param`, so that ``antares model_params`` lists them and a value
+is checked before any work, with one message of one form for every library::
+
+    rf: The 'max_depth' parameter of RandomForestClassifier must be an int in the range [1, inf) or None. Got -3.
+"""
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Callable
 
 from antares.errors import UsageError
+from antares.params import (
+    Param, among, any_of, check_params, instance, integer, is_array_like, is_none, parse_value, real,
+)
+from antares.registry import Registry
 
 
 @dataclass(frozen=True)
 class ModelKind:
-    """A registered classifier: how to build it and what antares sets by default."""
+    """A registered classifier: how to build it, its declared parameters and what antares sets by default.
+
+    Attributes
+    ----------
+    name : str
+        The name of ``-model``.
+    description : str
+        One line for ``antares model_params``.
+    factory : callable
+        ``factory() -> class``: the estimator class (imported only when called), with the
+        scikit-learn contract (``fit``, ``predict``, ``predict_proba``, ``classes_``).
+    defaults : dict
+        antares' defaults, overriding the declared ones.
+    params : tuple of Param
+        Every parameter the estimator takes, with the library's default and valid values.
+    estimator : str
+        The class name, for messages (``RandomForestClassifier``).
+    seed_param, jobs_param : str
+        The parameters that take ``--seed`` and the number of threads.
+    rules : tuple of (callable, str)
+        Rules across parameters: ``(broken(values) -> bool, message)``, checked after each parameter.
+    """
 
     name: str
     description: str
     factory: Callable
     defaults: dict
+    params: tuple[Param, ...]
+    estimator: str
     seed_param: str = "random_state"
     jobs_param: str = "n_jobs"
-    constraints: Callable | None = None  # () -> scikit-learn parameter constraints, for estimators without their own
+    rules: tuple = ()
 
 
 def _rf():
@@ -34,80 +68,103 @@ def _lightgbm():
     return LGBMClassifier
 
 
-def _lightgbm_constraints() -> dict:
-    """Valid values of LGBMClassifier's main parameters (LightGBM's docs, Parameters), checked before a fit.
-
-    LightGBM's scikit-learn wrapper declares none: a bad value surfaces only inside ``fit``
-    as a native ``[LightGBM] [Fatal]`` error.
-    """
-    from numbers import Integral, Real
-
-    from sklearn.utils._param_validation import Interval, StrOptions
-
-    positive = Interval(Real, 0, None, closed="neither")
-    non_negative = Interval(Real, 0, None, closed="left")
-    fraction = Interval(Real, 0, 1, closed="right")
-    return {
-        "boosting_type": [StrOptions({"gbdt", "dart", "rf", "goss"})],
-        "num_leaves": [Interval(Integral, 2, 131072, closed="both")],
-        "max_depth": [Integral],
-        "learning_rate": [positive],
-        "n_estimators": [Interval(Integral, 1, None, closed="left")],
-        "subsample_for_bin": [Interval(Integral, 2, None, closed="left")],
-        "objective": [str, callable, None],
-        "class_weight": [dict, StrOptions({"balanced"}), None],
-        "min_split_gain": [non_negative],
-        "min_child_weight": [non_negative],
-        "min_child_samples": [Interval(Integral, 0, None, closed="left")],
-        "subsample": [fraction],
-        "subsample_freq": [Interval(Integral, 0, None, closed="left")],
-        "colsample_bytree": [fraction],
-        "reg_alpha": [non_negative],
-        "reg_lambda": [non_negative],
-        "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
-        "importance_type": [StrOptions({"split", "gain"})],
-    }
+def _int_at_least(name, default, low, *, or_none=False):
+    text = f"int in the range [{low}, inf)" + (" or None" if or_none else "")
+    return any_of(name, default, text, integer(low), *((is_none,) if or_none else ()))
 
 
-MODELS = {
+def _float_range(name, default, text, low, high=None, *, low_open=False, high_open=False):
+    return any_of(name, default, f"float in the range {text}", real(low, high, low_open=low_open, high_open=high_open))
+
+
+_BOOL = ("bool", instance(bool))
+_SEED = any_of("random_state", None, "int in the range [0, 4294967295], a numpy RandomState or None",
+               integer(0, 2**32 - 1), lambda v: type(v).__name__ == "RandomState", is_none)
+_JOBS = any_of("n_jobs", None, "int or None", integer(), is_none)
+
+#: scikit-learn's RandomForestClassifier (its documentation, Parameters); checked by tests/unit/test_models_registry.py
+_RF_PARAMS = (
+    _int_at_least("n_estimators", 100, 1),
+    any_of("criterion", "gini", "str among {'entropy', 'gini', 'log_loss'}", among("entropy", "gini", "log_loss")),
+    _int_at_least("max_depth", None, 1, or_none=True),
+    any_of("min_samples_split", 2, "int in the range [2, inf) or a float in the range (0.0, 1.0]",
+           integer(2), real(0, 1, low_open=True)),
+    any_of("min_samples_leaf", 1, "int in the range [1, inf) or a float in the range (0.0, 1.0)",
+           integer(1), real(0, 1, low_open=True, high_open=True)),
+    _float_range("min_weight_fraction_leaf", 0.0, "[0.0, 0.5]", 0, 0.5),
+    any_of("max_features", "sqrt", "int in the range [1, inf), a float in the range (0.0, 1.0], a str among "
+           "{'log2', 'sqrt'} or None", integer(1), real(0, 1, low_open=True), among("log2", "sqrt"), is_none),
+    _int_at_least("max_leaf_nodes", None, 2, or_none=True),
+    _float_range("min_impurity_decrease", 0.0, "[0.0, inf)", 0),
+    any_of("bootstrap", True, *_BOOL),
+    any_of("oob_score", False, "bool or a callable", instance(bool), callable),
+    _JOBS,
+    _SEED,
+    any_of("verbose", 0, "int in the range [0, inf) or a bool", integer(0), instance(bool)),
+    any_of("warm_start", False, *_BOOL),
+    any_of("class_weight", None, "str among {'balanced', 'balanced_subsample'}, a dict, a list or None",
+           among("balanced", "balanced_subsample"), instance(dict, list), is_none),
+    _float_range("ccp_alpha", 0.0, "[0.0, inf)", 0),
+    any_of("max_samples", None, "int in the range [1, inf), a float in the range (0.0, inf) or None",
+           integer(1), real(0, low_open=True), is_none),
+    any_of("monotonic_cst", None, "array-like or None", is_array_like, is_none),
+)
+
+_RF_RULES = (
+    (lambda v: bool(v["oob_score"]) and not v["bootstrap"], "oob_score needs bootstrap=True. Got bootstrap=False."),
+    (lambda v: v["max_samples"] is not None and not v["bootstrap"],
+     "max_samples needs bootstrap=True; set bootstrap=True or max_samples=None."),
+)
+
+#: LightGBM's LGBMClassifier (LightGBM's docs, Parameters). Its scikit-learn wrapper declares none: a bad
+#: value would surface only inside ``fit`` as a native ``[LightGBM] [Fatal]`` error.
+_LIGHTGBM_PARAMS = (
+    any_of("boosting_type", "gbdt", "str among {'dart', 'gbdt', 'goss', 'rf'}", among("dart", "gbdt", "goss", "rf")),
+    any_of("num_leaves", 31, "int in the range [2, 131072]", integer(2, 131072)),
+    any_of("max_depth", -1, "int", integer()),
+    _float_range("learning_rate", 0.1, "(0.0, inf)", 0, low_open=True),
+    _int_at_least("n_estimators", 100, 1),
+    _int_at_least("subsample_for_bin", 200000, 2),
+    any_of("objective", None, "str, a callable or None", instance(str), callable, is_none),
+    any_of("class_weight", None, "dict, a str among {'balanced'} or None", instance(dict), among("balanced"), is_none),
+    _float_range("min_split_gain", 0.0, "[0.0, inf)", 0),
+    _float_range("min_child_weight", 0.001, "[0.0, inf)", 0),
+    _int_at_least("min_child_samples", 20, 0),
+    _float_range("subsample", 1.0, "(0.0, 1.0]", 0, 1, low_open=True),
+    _int_at_least("subsample_freq", 0, 0),
+    _float_range("colsample_bytree", 1.0, "(0.0, 1.0]", 0, 1, low_open=True),
+    _float_range("reg_alpha", 0.0, "[0.0, inf)", 0),
+    _float_range("reg_lambda", 0.0, "[0.0, inf)", 0),
+    _SEED,
+    _JOBS,
+    any_of("importance_type", "split", "str among {'gain', 'split'}", among("gain", "split")),
+    any_of("verbose", 1, "int", integer()),
+)
+
+
+def _is_model_kind(name: str, plugin) -> bool:
+    return isinstance(plugin, ModelKind) and plugin.name == name
+
+
+#: name -> ModelKind: rf, lightgbm, then plugins.
+MODELS = Registry("antares.models", "model", {
     "rf": ModelKind("rf", "random forest (scikit-learn RandomForestClassifier; Breiman 2001)", _rf,
-                    {"n_estimators": 150}),
+                    {"n_estimators": 150}, _RF_PARAMS, "RandomForestClassifier", rules=_RF_RULES),
     "lightgbm": ModelKind("lightgbm", "gradient-boosted trees (LightGBM LGBMClassifier; Ke et al. 2017)", _lightgbm,
-                          {"n_estimators": 200, "learning_rate": 0.05, "verbose": -1}, constraints=_lightgbm_constraints),
-}
+                          {"n_estimators": 200, "learning_rate": 0.05, "verbose": -1}, _LIGHTGBM_PARAMS,
+                          "LGBMClassifier"),
+}, accepts=_is_model_kind)
 
 
 def model_kind(name: str) -> ModelKind:
     """The registered model ``name``; UsageError listing the valid ones."""
-    if name not in MODELS:
-        raise UsageError(f"unknown model '{name}'; valid models: {', '.join(MODELS)}.")
-    return MODELS[name]
+    return MODELS.get(name)
 
 
 def estimator_params(name: str) -> dict:
-    """The parameters of model ``name`` with antares' defaults (else the library's)."""
+    """The parameters of model ``name`` with antares' defaults (else the library's), in declaration order."""
     kind = model_kind(name)
-    cls = kind.factory()
-    params = {p: v.default for p, v in inspect.signature(cls.__init__).parameters.items()
-              if p not in ("self",) and v.kind not in (v.VAR_KEYWORD, v.VAR_POSITIONAL)}
-    params.update(kind.defaults)
-    return params
-
-
-def parse_value(text: str):
-    """``-extra`` / ``--grid`` value: int, float, None, bool, else the string."""
-    lowered = text.strip().lower()
-    if lowered in ("none", "null"):
-        return None
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return text
+    return {**{p.name: p.default for p in kind.params}, **kind.defaults}
 
 
 def parse_params(name: str, pairs, option: str = "-extra") -> dict:
@@ -132,10 +189,12 @@ def parse_params(name: str, pairs, option: str = "-extra") -> dict:
 
 
 def make_estimator(name: str, params: dict | None = None, seed: int | None = None, n_jobs: int | None = None):
-    """A new, validated estimator of model ``name``.
+    """A new estimator of model ``name``, its parameters checked against the kind's declarations first.
 
     Parameters
     ----------
+    name : str
+        A name of :data:`MODELS` (``rf``, ``lightgbm``, or a plugin's).
     params : dict, optional
         Overrides of antares' defaults (keys checked by :func:`parse_params`).
     seed : int, optional
@@ -146,30 +205,22 @@ def make_estimator(name: str, params: dict | None = None, seed: int | None = Non
     Raises
     ------
     UsageError
-        A parameter value the estimator refuses (scikit-learn's own message).
+        Unknown model, unknown parameter, a value outside its declared constraint or a broken rule
+        across parameters, prefixed with the model's name, e.g.
+        ``rf: The 'n_estimators' parameter of RandomForestClassifier must be an int in the range [1, inf). Got 0.``
     """
     kind = model_kind(name)
-    cls = kind.factory()
     merged = dict(kind.defaults)
     if seed is not None:
         merged[kind.seed_param] = seed
     if n_jobs is not None:
         merged[kind.jobs_param] = n_jobs
     merged.update(params or {})
-    estimator = cls(**merged)
-    if kind.constraints is not None:
-        from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
-
-        constraints = kind.constraints()
-        try:
-            validate_parameter_constraints(constraints, {k: v for k, v in merged.items() if k in constraints},
-                                           caller_name=cls.__name__)
-        except InvalidParameterError as exc:
-            raise UsageError(f"{name}: {exc}") from None
-    validate = getattr(estimator, "_validate_params", None)
-    if validate is not None and hasattr(estimator, "_parameter_constraints"):  # scikit-learn >= 1.2 declares its constraints
-        try:
-            validate()
-        except (ValueError, TypeError) as exc:
-            raise UsageError(f"{name}: {exc}") from None
-    return estimator
+    try:
+        values = check_params(kind.params, merged, kind.estimator)
+    except UsageError as exc:
+        raise UsageError(f"{name}: {exc}") from None
+    for broken, message in kind.rules:
+        if broken(values):
+            raise UsageError(f"{name}: {message}")
+    return kind.factory()(**merged)

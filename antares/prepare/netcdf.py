@@ -8,7 +8,9 @@ are combined per time step; a band found at several resolutions is read at the f
 
 The grid comes from the ``x``/``y`` coordinates (pixel centres, evenly spaced, rows from
 north to south) and the CRS from the variable's ``grid_mapping`` (CF ``crs_wkt`` or GDAL's
-``spatial_ref``, read with pyproj); dtype and nodata (``_FillValue``) are the stored ones,
+``spatial_ref``, read with pyproj; recorded as its EPSG code where it has one, also one that
+only its WKT declares, as behind GDAL's ``TOWGS84`` clause: products made from it need an EPSG
+CRS for ODC's postgis spatial queries); dtype and nodata (``_FillValue``) are the stored ones,
 before any CF decoding. The files are read with xarray. ODC reads the pixels through GDAL,
 which does not find the georeferencing of every cube (the ``nrt`` sample cube's x/y have no
 CF attributes): each measurement's path is a GDAL ``vrt://`` connection string on the netCDF
@@ -46,8 +48,29 @@ def _crs(ds, var: str, path: Path) -> str:
         crs = pyproj.CRS.from_cf(ds[mapping].attrs)
     except pyproj.exceptions.CRSError as exc:
         raise InvalidInputError(f"{path}: the grid mapping {mapping} of {var} is not a CRS ({exc}).") from exc
-    epsg = crs.to_epsg()
+    epsg = _epsg(crs)
     return f"epsg:{epsg}" if epsg else crs.to_wkt()
+
+
+def _epsg(crs) -> int | None:
+    """The EPSG code of ``crs``: pyproj's match, or the code its WKT declares where EPSG's definition agrees.
+
+    GDAL's WKT1 with a ``TOWGS84`` clause reads as a bound CRS, which pyproj matches to no code
+    (the ``nrt`` cube's ``ETRS89 / LAEA Europe`` declares EPSG:3035, since renamed by EPSG).
+    """
+    import warnings
+
+    import pyproj
+
+    epsg = crs.to_epsg()
+    base = crs.source_crs if crs.is_bound else crs
+    declared = base.to_json_dict().get("id") or {}
+    if epsg or declared.get("authority") != "EPSG":
+        return epsg
+    with warnings.catch_warnings():  # to_proj4: "You will likely lose important projection information"
+        warnings.simplefilter("ignore", UserWarning)
+        agrees = pyproj.CRS.from_epsg(int(declared["code"])).to_proj4() == base.to_proj4()
+    return int(declared["code"]) if agrees else None
 
 
 def _grid(ds, var: str, path: Path) -> tuple:

@@ -32,6 +32,7 @@ import numpy as np
 from antares.errors import InvalidInputError
 from antares.recipes.indices import INDICES, _normalized_difference
 from antares.recipes.masks import clear_numpy
+from antares.recipes.reducers import plugin_reducer
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +285,12 @@ class BlockRecipe:
             squares = np.empty((n_y, n_x), np.float64)
             k.squared_deviations(block, mean32, squares)
             out[f"{var}_std"] = _where_empty(np.sqrt(squares / np.maximum(count, 1)), count)
-        quantiles = [r for r in reducers if r == "median" or r.startswith("p")]
+        plugins = {r: plugin_reducer(r) for r in reducers if plugin_reducer(r) is not None}
+        if plugins:
+            series = np.moveaxis(block, 0, -1)  # (y, x, time): the plugins' contract
+            for r, plugin in plugins.items():
+                out[f"{var}_{r}"] = _where_empty(np.asarray(plugin.function(series, doys)), count)
+        quantiles = [r for r in reducers if r not in plugins and (r == "median" or r.startswith("p"))]
         if quantiles:
             fractions = np.array([(50.0 if r == "median" else float(r[1:])) / 100.0 for r in quantiles])
             result = np.empty((len(quantiles), n_y, n_x), np.float64)

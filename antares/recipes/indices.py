@@ -21,6 +21,8 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
+from antares.registry import Registry
+
 log = logging.getLogger(__name__)
 
 
@@ -99,8 +101,13 @@ def _nd(name, a, b, reference):
     return Index(name, (a, b), f"({a} - {b}) / ({a} + {b})", reference, _normalized_difference)
 
 
-#: The registry: upper-case name -> :class:`Index`. Output variables use the lower-case name.
-INDICES: dict[str, Index] = {
+def _is_index(name: str, plugin) -> bool:
+    return isinstance(plugin, Index) and plugin.name == name == name.upper()
+
+
+#: The registry: upper-case name -> :class:`Index` (built-in, then ``antares.indices`` entry points, whose
+#: functions must work on numpy arrays and DataArrays alike). Output variables use the lower-case name.
+INDICES = Registry("antares.indices", "index", {
     index.name: index
     for index in (
         _nd("NDVI", "nir", "red", "Rouse et al. 1974, Monitoring vegetation systems in the Great Plains with ERTS, "
@@ -128,4 +135,4 @@ INDICES: dict[str, Index] = {
               "Escadafal 1989 (in Mathieu et al. 1998, Remote Sens. Environ. 66:17-28); SNAP S2 Toolbox "
               "radiometric indices, BI2 = sqrt((B4^2 + B3^2 + B8^2) / 3)", _brightness2),
     )
-}
+}, accepts=_is_index, plural="indices")

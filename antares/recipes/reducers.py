@@ -17,19 +17,64 @@ doy_max    day of year (1..366, of the UTC date of the ``time`` coordinate) of t
 =========  ==================================================================================
 
 Every reducer but ``count`` gives NaN where a pixel has no valid observation.
+
+A package adds a reducer with an ``antares.reducers`` entry point naming a :class:`Reducer`
+(its ``function`` reduces the last axis, see :class:`Reducer`); both recipe engines call it
+after their one pass over the built-in reducers.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
+from antares.registry import Registry
+
 log = logging.getLogger(__name__)
 
-REDUCERS = ("mean", "median", "min", "max", "std", "count", "doy_max")
+_BUILTIN = ("mean", "median", "min", "max", "std", "count", "doy_max")
 _PERCENTILE = re.compile(r"^p(100|[1-9]?[0-9])$")
+
+
+@dataclass(frozen=True)
+class Reducer:
+    """A temporal reducer added by a plugin.
+
+    Attributes
+    ----------
+    name : str
+        Its name in a recipe's ``reducers`` (lower case, not a built-in name nor ``pNN``).
+    function : callable
+        ``function(values, doys) -> numpy.ndarray``: ``values`` float32 ``(..., time)`` with NaN = not
+        observed, ``doys`` int ``(time,)`` days of year or None; returns ``(...)`` floats. Pixels without
+        any observation are set to NaN afterwards.
+    description : str
+        One line.
+    """
+
+    name: str
+    function: Callable
+    description: str = ""
+
+
+def _is_plugin_reducer(name: str, plugin) -> bool:
+    return (isinstance(plugin, Reducer) and plugin.name == name and name == name.lower()
+            and not _PERCENTILE.match(name) and callable(plugin.function))
+
+
+#: name -> reducer: the built-in ones (computed by the engines themselves; their value is the name), then
+#: :class:`Reducer` plugins of ``antares.reducers`` entry points.
+REDUCERS = Registry("antares.reducers", "reducer", {name: name for name in _BUILTIN}, accepts=_is_plugin_reducer)
+
+
+def plugin_reducer(name: str) -> Reducer | None:
+    """The :class:`Reducer` plugin ``name``, or None for a built-in reducer (or ``pNN``)."""
+    plugin = REDUCERS[name] if name in REDUCERS else None
+    return plugin if isinstance(plugin, Reducer) else None
 
 
 def is_reducer(name: str) -> bool:
@@ -101,6 +146,8 @@ def reduce_time(values: np.ndarray, reducers: tuple[str, ...], doys: np.ndarray 
         elif name == "doy_max":
             first = np.where(valid, values, -np.inf).argmax(axis=-1)  # argmax: first of ties
             result = np.asarray(doys, dtype=np.float64)[first]
+        elif plugin_reducer(name) is not None:
+            result = plugin_reducer(name).function(values, doys)
         else:
             q = 50.0 if name == "median" else float(name[1:])
             result = _percentile(ordered(), count, q)

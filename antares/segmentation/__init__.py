@@ -24,7 +24,7 @@ _EXPORTS = {
     "get_segmenter": "antares.segmentation.registry",
     "list_segmenters": "antares.segmentation.registry",
     "Segmenter": "antares.segmentation.base",
-    "Param": "antares.segmentation.base",
+    "Param": "antares.params",
     "standardise": "antares.segmentation.base",
     "relabel_by_first_pixel": "antares.segmentation.base",
     "BIS": "antares.segmentation.bis",

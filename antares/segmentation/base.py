@@ -1,10 +1,10 @@
 """The segmenter contract: declared parameters, input normalisation, standardisation, relabelling.
 
 A segmenter turns a stack of per-pixel features into a label raster. Every segmenter in
-:data:`antares.segmentation.SEGMENTERS` derives from :class:`Segmenter` and
+:data:`antares.segmentation.SEGMENTERS` (built in or added by a plugin package) derives from :class:`Segmenter` and
 
-* declares its parameters as a tuple of :class:`Param` (name, type, default, constraint text,
-  validator), so that ``antares segment_params NAME`` can print them and a wrong value fails at
+* declares its parameters as a tuple of :class:`antares.params.Param` (name, type, default,
+  constraint text, validator), so that ``antares segment_params NAME`` can print them and a wrong value fails at
   construction with one message of the scikit-learn form
   ``The 's' parameter of bis must be a float in [0, 1]. Got 1.5.``;
 * implements :meth:`Segmenter._segment` on standardised bands (see :func:`standardise`) and a
@@ -29,133 +29,14 @@ Example
 from __future__ import annotations
 
 import logging
-import numbers
-from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-from antares.errors import InvalidInputError, UsageError
+from antares.errors import InvalidInputError
+from antares.params import Param, check_params
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Param:
-    """One declared parameter of a segmenter.
-
-    Attributes
-    ----------
-    name : str
-        Keyword of the parameter, e.g. ``"t"``.
-    type : type
-        The kind of value expected, for a command line to parse: ``float``, ``int``, ``bool`` or
-        ``list`` (a list parameter is stored as a tuple).
-    default : object
-        The value used when the parameter is not given (already valid).
-    constraint : str
-        What a valid value is, in words that complete "must be a(n) ...", e.g. ``"float in [0, 1]"``.
-    validator : callable
-        ``validator(value) -> value``: the value normalised (an ``int`` 40 becomes ``40.0`` for a
-        float parameter), or raises ``ValueError`` / ``TypeError`` when it is not valid.
-    description : str
-        One line for ``antares segment_params``.
-    """
-
-    name: str
-    type: type
-    default: Any
-    constraint: str
-    validator: Callable[[Any], Any]
-    description: str = ""
-
-
-# --------------------------------------------------------------------------- validators
-
-def _is_real(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
-def _interval_text(kind: str, low, high, low_open: bool, high_open: bool) -> str:
-    if low is not None and high is not None:
-        return f"{kind} in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-    if low is not None:
-        return f"{kind} {'>' if low_open else '>='} {low}"
-    if high is not None:
-        return f"{kind} {'<' if high_open else '<='} {high}"
-    return kind
-
-
-def _in_interval(value, low, high, low_open, high_open) -> bool:
-    if not np.isfinite(value):
-        return False
-    if low is not None and (value < low or (low_open and value == low)):
-        return False
-    if high is not None and (value > high or (high_open and value == high)):
-        return False
-    return True
-
-
-def float_param(name, default, low=None, high=None, *, low_open=False, high_open=False, description=""):
-    """A float parameter in an interval; integers are accepted and converted."""
-
-    def validate(value):
-        if not _is_real(value) or not _in_interval(float(value), low, high, low_open, high_open):
-            raise ValueError(value)
-        return float(value)
-
-    return Param(name, float, default, _interval_text("float", low, high, low_open, high_open), validate, description)
-
-
-def int_param(name, default, low=None, high=None, *, allow_none=False, description=""):
-    """An integer parameter in a closed interval (optionally ``None``)."""
-
-    def validate(value):
-        if value is None and allow_none:
-            return None
-        if not _is_int(value) or not _in_interval(int(value), low, high, False, False):
-            raise ValueError(value)
-        return int(value)
-
-    text = _interval_text("int", low, high, False, False) + (" or None" if allow_none else "")
-    return Param(name, int, default, text, validate, description)
-
-
-def bool_param(name, default, description=""):
-    """A boolean parameter (``True``/``False`` only, not 0/1)."""
-
-    def validate(value):
-        if not isinstance(value, (bool, np.bool_)):
-            raise ValueError(value)
-        return bool(value)
-
-    return Param(name, bool, default, "bool", validate, description)
-
-
-def weights_param(name, description=""):
-    """A list of floats >= 0, not all 0, or ``None``; stored as a tuple of floats (or ``None``)."""
-
-    def validate(value):
-        if value is None:
-            return None
-        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-            raise ValueError(value)
-        items = list(value)
-        if not items or not all(_is_real(v) and np.isfinite(v) and v >= 0 for v in items):
-            raise ValueError(value)
-        if not any(v > 0 for v in items):
-            raise ValueError(value)
-        return tuple(float(v) for v in items)
-
-    return Param(name, list, None, "list of floats >= 0 (not all 0) or None", validate, description)
-
-
-def _article(text: str) -> str:
-    return "an" if text[:1].lower() in "aeio" else "a"
 
 
 # --------------------------------------------------------------------------- the contract
@@ -184,22 +65,8 @@ class Segmenter:
     params: ClassVar[tuple[Param, ...]] = ()
 
     def __init__(self, **params):
-        declared = {p.name: p for p in self.params}
-        for key in params:
-            if key not in declared:
-                raise UsageError(
-                    f"unknown parameter {key!r} for {self.name}; valid parameters: {', '.join(declared)}"
-                )
-        for p in self.params:
-            value = params.get(p.name, p.default)
-            try:
-                value = p.validator(value)
-            except (ValueError, TypeError):
-                raise UsageError(
-                    f"The {p.name!r} parameter of {self.name} must be {_article(p.constraint)} "
-                    f"{p.constraint}. Got {value!r}."
-                ) from None
-            setattr(self, p.name, value)
+        for key, value in check_params(self.params, params, self.name).items():
+            setattr(self, key, value)
 
     def get_params(self) -> dict[str, Any]:
         """The parameter values, by name (after validation; what a run records)."""

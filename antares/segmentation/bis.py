@@ -57,7 +57,8 @@ import logging
 import numpy as np
 
 from antares.errors import InvalidInputError
-from antares.segmentation.base import Segmenter, float_param, int_param, weights_param
+from antares.params import float_param, int_param, weights_param
+from antares.segmentation.base import Segmenter
 
 log = logging.getLogger(__name__)
 

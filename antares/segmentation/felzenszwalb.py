@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import warnings
 
-from antares.segmentation.base import Segmenter, channels_last, float_param, int_param
+from antares.params import float_param, int_param
+from antares.segmentation.base import Segmenter, channels_last
 
 log = logging.getLogger(__name__)
 

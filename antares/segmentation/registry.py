@@ -1,13 +1,13 @@
-"""The segmenters antares knows, by name.
+"""The segmenters antares knows, by name: the built-in ones and those of ``antares.segmenters`` entry points.
 
-``SEGMENTERS`` maps a name to a :class:`~antares.segmentation.base.Segmenter` subclass;
-:func:`get_segmenter` builds one with validated parameters, :func:`list_segmenters` lists them for
-``antares segment_params``.
+``SEGMENTERS`` is the :class:`~antares.registry.Registry` of
+:class:`~antares.segmentation.base.Segmenter` subclasses; :func:`get_segmenter` builds one with
+validated parameters, :func:`list_segmenters` lists them for ``antares segment_params``.
 
 Example
 -------
 >>> from antares.segmentation import get_segmenter, list_segmenters
->>> [name for name, _ in list_segmenters()]
+>>> [name for name, _ in list_segmenters()][:3]
 ['bis', 'felzenszwalb', 'slic']
 >>> get_segmenter("bis", t=20).t
 20.0
@@ -17,26 +17,32 @@ from __future__ import annotations
 
 import logging
 
-from antares.errors import UsageError
-from antares.segmentation.base import Segmenter
-from antares.segmentation.bis import BIS
-from antares.segmentation.felzenszwalb import Felzenszwalb
-from antares.segmentation.slic import SLIC
+from antares.registry import Registry
 
 log = logging.getLogger(__name__)
 
-#: name -> Segmenter subclass, in alphabetical order.
-SEGMENTERS: dict[str, type[Segmenter]] = {cls.name: cls for cls in sorted((BIS, Felzenszwalb, SLIC),
-                                                                          key=lambda cls: cls.name)}
+
+def _is_segmenter(name: str, plugin) -> bool:
+    from antares.segmentation.base import Segmenter
+
+    return isinstance(plugin, type) and issubclass(plugin, Segmenter) and bool(plugin.name)
 
 
-def get_segmenter(name: str, **params) -> Segmenter:
+#: name -> Segmenter subclass: the built-in ones in alphabetical order, then plugins.
+SEGMENTERS = Registry("antares.segmenters", "segmenter", {
+    "bis": "antares.segmentation.bis:BIS",
+    "felzenszwalb": "antares.segmentation.felzenszwalb:Felzenszwalb",
+    "slic": "antares.segmentation.slic:SLIC",
+}, accepts=_is_segmenter)
+
+
+def get_segmenter(name: str, **params):
     """A segmenter by name, with its parameters validated.
 
     Parameters
     ----------
     name : str
-        One of :data:`SEGMENTERS` (``"bis"``, ``"felzenszwalb"``, ``"slic"``).
+        One of :data:`SEGMENTERS` (``"bis"``, ``"felzenszwalb"``, ``"slic"``, or a plugin's).
     **params
         Parameter values; the others take their declared defaults.
 
@@ -50,12 +56,9 @@ def get_segmenter(name: str, **params) -> Segmenter:
         Unknown name, unknown parameter, or a value outside its constraint, e.g.
         ``The 's' parameter of bis must be a float in [0, 1]. Got 1.5.``
     """
-    cls = SEGMENTERS.get(name)
-    if cls is None:
-        raise UsageError(f"unknown segmenter {name!r}; valid segmenters: {', '.join(SEGMENTERS)}")
-    return cls(**params)
+    return SEGMENTERS.get(name)(**params)
 
 
 def list_segmenters() -> list[tuple[str, str]]:
-    """``(name, one-line description)`` of every segmenter, sorted by name."""
-    return [(name, cls.description) for name, cls in SEGMENTERS.items()]
+    """``(name, one-line description)`` of every segmenter, built-in first."""
+    return [(name, SEGMENTERS.describe(name)["description"]) for name in SEGMENTERS]

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 
-from antares.segmentation.base import Segmenter, bool_param, channels_last, float_param, int_param
+from antares.params import bool_param, float_param, int_param
+from antares.segmentation.base import Segmenter, channels_last
 
 log = logging.getLogger(__name__)
 

@@ -125,7 +125,7 @@ def test_nothing_recognised(settings, tmp_path, runner):
 def test_unknown_preparer_and_product(settings, data_dir, runner):
     env = {"ANTARES_DB_URL": settings.db_url}
     result = runner.invoke(cli, ["index", "--path", str(data_dir / ROMANIA), "--dataset_name", "sentinel9"], env=env)
-    assert result.exit_code == 2 and "unknown preparer 'sentinel9'; known preparers: dem, netcdf, s1_grd, s2_bands, s2_l1c_safe, s2_l2a_safe, stac" in result.output
+    assert result.exit_code == 2 and "unknown preparer 'sentinel9'; valid preparers: dem, netcdf, s1_grd, s2_bands, s2_l1c_safe, s2_l2a_safe, stac" in result.output
 
 
 def test_existing_product_missing_bands(settings, data_dir, tmp_path, runner):

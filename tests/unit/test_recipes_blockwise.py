@@ -115,6 +115,36 @@ def test_block_path_equals_reference_on_random_data_with_every_index_and_reducer
                                     {m: Band(True, offset, scale, 0) for m in raw2}, scl2, dates.day_of_year.values))
 
 
+def test_a_plugin_reducer_in_both_engines(tmp_path, monkeypatch):
+    """A Reducer from a plugin (here registered for this test only) runs in both engines, NaN where nothing is seen."""
+    from antares.recipes import reducers
+    from antares.registry import Registry
+
+    def value_range(values, doys):  # max - min of the observed values, float32 like the built-in reducers
+        return np.fmax.reduce(values, axis=-1) - np.fmin.reduce(values, axis=-1)
+
+    registry = Registry(reducers.REDUCERS.group, "reducer", {name: name for name in reducers.REDUCERS})
+    registry.register("range", reducers.Reducer("range", value_range, "max - min"))
+    monkeypatch.setattr(reducers, "REDUCERS", registry)
+    recipe = write_recipe(tmp_path, """
+        inputs: {measurements: [blue, red, nir]}
+        aliases: {nir: [B8A]}
+        mask: {scl: {keep: [2, 4, 5, 6, 7, 11], dilate: 1}}
+        indices: [NDVI]
+        reducers: {blue: [range, min, max], red: [p10, range], ndvi: [min, max, range, median]}
+    """)
+    raw, scl, offset, scale, dates = random_inputs(3)
+    expected = reference(recipe, raw, scl, offset, scale, dates, 1)
+    engine, got = block_path(recipe, raw, scl, offset, scale, dates, 1)
+    assert_identical(expected, got)
+    for var in ("blue", "ndvi"):
+        np.testing.assert_array_equal(got[f"{var}_range"], got[f"{var}_max"] - got[f"{var}_min"])
+    assert np.isnan(got["blue_range"][5]).all() and np.isfinite(got["red_range"]).any()
+    with pytest.raises(InvalidInputError, match="unknown reducer 'spread' for 'red'; valid reducers: count, doy_max, "
+                                                "max, mean, median, min, range, std, p0..p100"):
+        write_recipe(tmp_path, "inputs: {measurements: [red]}\nreducers: {red: [spread]}", name="bad")
+
+
 def test_block_path_equals_reference_with_a_measurement_mask_float_bands_and_int16_outputs(tmp_path):
     recipe = write_recipe(tmp_path, """
         inputs: {measurements: [red, nir]}

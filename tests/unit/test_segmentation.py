@@ -86,7 +86,7 @@ def test_unknown_segmenter():
 
     with pytest.raises(UsageError) as info:
         get_segmenter("watershed")
-    assert str(info.value) == "unknown segmenter 'watershed'; valid segmenters: bis, felzenszwalb, slic"
+    assert str(info.value) == "unknown segmenter 'watershed'; valid segmenters: bis, felzenszwalb, slic."
 
 
 @pytest.mark.parametrize(
