@@ -368,6 +368,11 @@ def _segment(run, product, area, algorithm, params, segmenter, bands, tile_size,
 
     staging = staged_outdir(outdir)  # the new result is built there, then swapped in (a symlinked outdir is followed)
     outdir = Path(os.path.realpath(outdir))
+    # work directories of this name are left only by a killed run (SIGKILL, a power cut): this run holds the
+    # name, so no live run uses them (names are letters, digits and _: the prefix is this name's alone)
+    for stale in Path(_workdir(settings)).glob(f"segment-{name}-*"):
+        log.info("removing %s, left by a killed segment run of %s", stale, name)
+        shutil.rmtree(stale, ignore_errors=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"segment-{name}-", dir=_workdir(settings)))
     rows_file = workdir / "segments.csv"
     try:

@@ -163,7 +163,10 @@ def test_segment_and_predict_killed_then_resumed(runner, settings, scene, env):
     args = [*seg, "-n", "crash_bis", "--outdir", str(scene / "bis")]
     _kill_when(args, env, _part_done)  # after the first of the segmentation passes, before the last
     assert db_rows(settings.db_url, "SELECT count(*) FROM antares.segmentation WHERE name = 'crash_bis'") == [(0,)]
+    work = Path(env["ANTARES_HOME"]) / "work"
+    assert list(work.glob("segment-crash_bis-*"))  # a SIGKILL cannot clean up: the killed run's work directory stays
     _ok(runner, args, env)
+    assert not list(work.glob("segment-crash_bis-*"))  # the re-run removed it (and its own)
     ref, got = _load(settings, "crash_bis_ref").segment_id.values, _load(settings, "crash_bis").segment_id.values
     assert np.array_equal(ref, got)
     count = "SELECT count(*), sum(s.pixel_count) FROM antares.segment s JOIN antares.segmentation g " \
