@@ -78,7 +78,7 @@ def derive_product(base: dict, name: str, documents: list[dict], bands: dict | N
     ``prepare_metadata`` derive a product from the base definition when the product
     named by ``--product`` is not indexed yet. ``base`` gives the names, aliases and units;
     the dtype and nodata of each measurement come from the files (``bands``: dataset id ->
-    {measurement: :class:`~antares.prepare.base.Band`}; a file without nodata keeps the base's), except
+    {measurement: :class:`~antares.prepare.base.MeasurementFile`}; a file without nodata keeps the base's), except
     where the base's dtype is floating and the file's casts to it safely (an int16 DEM read as
     float32 with NaN voids).
     The base's ``scale_factor``/``add_offset`` (digital numbers to reflectance) are kept for
@@ -167,7 +167,7 @@ def mapping_rows(definition: dict, bands: dict) -> list[dict]:
     definition : dict
         The product definition the documents are for.
     bands : dict
-        Dataset id -> {measurement: :class:`~antares.prepare.base.Band`}.
+        Dataset id -> {measurement: :class:`~antares.prepare.base.MeasurementFile`}.
 
     Returns
     -------

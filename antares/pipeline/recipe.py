@@ -146,11 +146,11 @@ class _Prefetch:
 
 
 def _bands(recipe, measurements: dict, definitions: dict, block, properties: list) -> dict:
-    """:class:`~antares.recipes.blockwise.Band` per spectral measurement: converted as ``to_reflectance`` would
+    """:class:`~antares.recipes.blockwise.Conversion` per spectral measurement: converted as ``to_reflectance`` would
     (where the product or the datasets, whose ``properties`` are given, declare a scale or offset)."""
     from antares.cube.blockread import _fill_value
     from antares.cube.reflectance import is_reflectance
-    from antares.recipes.blockwise import Band
+    from antares.recipes.blockwise import Conversion
 
     out = {}
     for alias in recipe.measurements:
@@ -159,9 +159,9 @@ def _bands(recipe, measurements: dict, definitions: dict, block, properties: lis
             continue
         if is_reflectance(name, definitions[name], properties):
             offset, scale = block.offsets(name)
-            out[name] = Band(True, offset, scale, _fill_value(definitions[name].get("nodata")))
+            out[name] = Conversion(True, offset, scale, _fill_value(definitions[name].get("nodata")))
         else:
-            out[name] = Band(False)
+            out[name] = Conversion(False)
     return out
 
 

@@ -188,7 +188,7 @@ def segment_stage(job: StageJob) -> list[tuple]:
 
 
 @dataclass
-class TileJob:
+class FinishTileJob:
     """The last step for one tile of the grid: leftovers, the label COG and its eo3 document."""
 
     area: Area
@@ -202,7 +202,7 @@ class TileJob:
     out_id: str
 
 
-def finish_tile(job: TileJob) -> tuple[list, list]:
+def finish_tile(job: FinishTileJob) -> tuple[list, list]:
     """Give leftover valid pixels a segment each (4-connected pieces), write the tile's label COG.
 
     Returns ``(polygon rows of the leftovers, [(eo3 document, uri)] or [])``.
@@ -407,7 +407,7 @@ def _segment(run, product, area, algorithm, params, segmenter, bands, tile_size,
                 if progress:
                     progress(stage + 1, len(STAGES) + 1)
             tiles = tile_windows(geobox.shape, tile_size, 0)
-            finish = [TileJob(area_grid, (w.number % _ncols(geobox.shape, tile_size), w.number // _ncols(geobox.shape, tile_size)),
+            finish = [FinishTileJob(area_grid, (w.number % _ncols(geobox.shape, tile_size), w.number // _ncols(geobox.shape, tile_size)),
                               w.core, number_base + w.number, n_windows, name, str(staging), source_ids,
                               str(dataset_id(f"segment:{name}:{w.number}")))
                       for w in tiles]

@@ -29,7 +29,7 @@ from typing import Iterator
 
 from antares.errors import InvalidInputError
 from antares.prepare.bands import normalise_band
-from antares.prepare.base import Band, Candidate, Preparer, dataset_id, measurement_names
+from antares.prepare.base import Candidate, MeasurementFile, Preparer, dataset_id, measurement_names
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ class NetcdfPreparer(Preparer):
             uri = gdal_path(path, var, crs, transform)
             if self.verify and index == 1:
                 check_layer(path, var, index, uri)
-            bands.append(Band(names[band], Path(path), crs, shape, transform, nodata, index, dtype))
+            bands.append(MeasurementFile(names[band], Path(path), crs, shape, transform, nodata, index, dtype))
             layers[names[band]] = uri
         if not bands:
             raise InvalidInputError(f"{candidate.label}: no variable selected.")

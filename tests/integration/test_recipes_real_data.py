@@ -11,7 +11,7 @@ import rasterio
 import xarray as xr
 
 from antares.cube.reflectance import reflectance_into
-from antares.recipes.blockwise import Band, BlockRecipe
+from antares.recipes.blockwise import BlockRecipe, Conversion
 from helpers import assert_blocks_identical as assert_identical
 from helpers import write_recipe
 
@@ -219,7 +219,7 @@ def test_block_path_equals_reference_on_the_real_romania_series(tmp_path, data_d
     full = recipe.compute(recipe.rename_to_aliases(data, resolved))
     engine = BlockRecipe(recipe, resolved)
     raw = {n: np.ascontiguousarray(v[:, 1:-1, 1:-1]) for n, v in stack.items() if n != "SCL"}
-    got = engine.compute(raw, {n: Band(True, offset, scale, 0) for n in raw}, stack["SCL"], dates.day_of_year.values)
+    got = engine.compute(raw, {n: Conversion(True, offset, scale, 0) for n in raw}, stack["SCL"], dates.day_of_year.values)
     assert_identical({name: full[name].values[1:-1, 1:-1] for name in recipe.output_names}, got)
     assert 0 < np.nanmean(got["clear_count"]) < t
 

@@ -15,7 +15,7 @@ import xarray as xr
 from antares.cube.blockread import MarginWindows
 from antares.cube.reflectance import offsets_per_group, offsets_per_time, reflectance_into, to_reflectance
 from antares.errors import InvalidInputError
-from antares.recipes.blockwise import Band, BlockRecipe
+from antares.recipes.blockwise import BlockRecipe, Conversion
 from antares.recipes.masks import clear_numpy
 from antares.recipes.specs import MaskSpec
 from helpers import assert_blocks_identical as assert_identical
@@ -92,7 +92,7 @@ def block_path(recipe, raw, scl, offset, scale, dates, pad):
     t, hh, ww = scl.shape
     inner = (slice(None), slice(pad, hh - pad), slice(pad, ww - pad))
     blocks = {m: np.ascontiguousarray(v[inner]) for m, v in raw.items()}
-    bands = {m: Band(True, offset, scale, 0) for m in raw}
+    bands = {m: Conversion(True, offset, scale, 0) for m in raw}
     engine.check({m: v.dtype for m, v in blocks.items()}, bands)
     return engine, engine.compute(blocks, bands, mask=scl, doys=dates.day_of_year.values)
 
@@ -112,7 +112,7 @@ def test_block_path_equals_reference_on_random_data_with_every_index_and_reducer
     assert_identical(reference(recipe, raw2, scl2, offset, scale, dates, dilate),
                      engine.compute({m: np.ascontiguousarray(v[:, dilate:12 + dilate, dilate:50 + dilate])
                                      for m, v in raw2.items()},
-                                    {m: Band(True, offset, scale, 0) for m in raw2}, scl2, dates.day_of_year.values))
+                                    {m: Conversion(True, offset, scale, 0) for m in raw2}, scl2, dates.day_of_year.values))
 
 
 def test_a_plugin_reducer_in_both_engines(tmp_path, monkeypatch):
@@ -175,7 +175,7 @@ def test_block_path_equals_reference_with_a_measurement_mask_float_bands_and_int
     full = recipe.compute(data)
     expected = {name: full[name].values[1:-1, 1:-1] for name in recipe.output_names}
     engine = BlockRecipe(recipe, {"red": "red", "nir": "nir", "clp": "clp"})
-    bands = {"red": Band(False), "nir": Band(False)}
+    bands = {"red": Conversion(False), "nir": Conversion(False)}
     engine.check({"red": red.dtype, "nir": nir.dtype}, bands)
     got = engine.compute({"red": np.ascontiguousarray(red[:, 1:-1, 1:-1]),
                           "nir": np.ascontiguousarray(nir[:, 1:-1, 1:-1])}, bands, clp, dates.day_of_year.values)
@@ -191,11 +191,11 @@ def test_block_path_refuses_digital_numbers_and_terrain_it_lacks(tmp_path):
     """)
     engine = BlockRecipe(recipe, {"red": "B04"})
     with pytest.raises(InvalidInputError, match="'red' must be floating reflectance .* Got uint16"):
-        engine.check({"B04": np.dtype(np.uint16)}, {"B04": Band(False)})
+        engine.check({"B04": np.dtype(np.uint16)}, {"B04": Conversion(False)})
     red = np.full((2, 3, 3), 0.25, np.float32)
     with pytest.raises(InvalidInputError, match="needs terrain layers elevation"):
-        engine.compute({"B04": red}, {"B04": Band(False)})
-    out = engine.compute({"B04": red}, {"B04": Band(False)}, terrain={"elevation": np.full((3, 3), 101.5)})
+        engine.compute({"B04": red}, {"B04": Conversion(False)})
+    out = engine.compute({"B04": red}, {"B04": Conversion(False)}, terrain={"elevation": np.full((3, 3), 101.5)})
     assert out["elevation"].dtype == np.float32 and (out["elevation"] == 101.5).all()
     assert (out["red_mean"] == 0.25).all()
     engine.warm_up({"B04": np.dtype(np.float32)})
