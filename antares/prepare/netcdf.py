@@ -116,19 +116,23 @@ def _one_value(arr, key: str, path: Path):
 def _cf_attributes(arr, path: Path) -> dict:
     """Nodata, packing and units the CF attributes of variable ``arr`` declare (stored values, before decoding).
 
+    Nodata is ``_FillValue``, else ``missing_value``; where one of them is NaN (xarray's default
+    ``_FillValue`` of floats), the other, since NaN is never a value.
+
     Raises
     ------
     InvalidInputError
-        ``_FillValue`` and ``missing_value`` differ, or an attribute holds several values.
+        ``_FillValue`` and ``missing_value`` are two different numbers, or an attribute holds several values.
     """
     import math
 
-    fill, missing = _one_value(arr, "_FillValue", path), _one_value(arr, "missing_value", path)
-    if fill is not None and missing is not None and not (fill == missing or math.isnan(fill) and math.isnan(missing)):
-        raise InvalidInputError(f"{path}: variable {arr.name} declares _FillValue {fill:g} and missing_value {missing:g}; "
-                                "antares reads one nodata: rewrite the variable with one of them.")
+    declared = [v for v in (_one_value(arr, "_FillValue", path), _one_value(arr, "missing_value", path)) if v is not None]
+    numbers = list(dict.fromkeys(v for v in declared if not math.isnan(v)))
+    if len(numbers) > 1:
+        raise InvalidInputError(f"{path}: variable {arr.name} declares _FillValue {numbers[0]:g} and missing_value "
+                                f"{numbers[1]:g}; antares reads one nodata: rewrite the variable with one of them.")
     units = arr.attrs.get("units")
-    return {"nodata": fill if fill is not None else missing, "scale_factor": _one_value(arr, "scale_factor", path),
+    return {"nodata": (numbers or declared or [None])[0], "scale_factor": _one_value(arr, "scale_factor", path),
             "add_offset": _one_value(arr, "add_offset", path),
             "units": str(units) if units is not None and str(units).strip() else None}
 
