@@ -156,13 +156,16 @@ def check_file_types(definition: dict, documents: list[dict], bands: dict) -> tu
     A file's dtype must cast safely to the product's (``numpy.can_cast(..., "safe")``), a
     file that declares a nodata must declare the product's when the product's dtype is an integer,
     and a file that declares a packing (CF ``scale_factor``/``add_offset``) must declare the
-    product's ``scale_factor``/``add_offset`` (1 and 0 where the product declares none).
+    product's ``scale_factor``/``add_offset`` (1 and 0 where the product declares none) and
+    be for a measurement that is scaled when read (not classes such as SCL).
 
     Returns
     -------
     (accepted documents, failures as ``(dataset id, one-line message)``)
     """
     import numpy as np
+
+    from antares.cube.reflectance import never_scaled
 
     declared = {m["name"]: m for m in definition["measurements"]}
     accepted, failures = [], []
@@ -182,6 +185,11 @@ def check_file_types(definition: dict, documents: list[dict], bands: dict) -> tu
                            f"product {definition['name']} declares {m['dtype']} with nodata {m.get('nodata')}; index into "
                            "a new product (--product NEW_NAME derives one from the files) or convert the files "
                            f"(gdal_translate -ot ... -a_nodata ...).")
+                break
+            if band.packed and never_scaled(name, m) and file_packing(band) != (1.0, 0.0):
+                problem = (f"{band.where} ({name}): the file packs it as {scale_text(*file_packing(band))} (scale_factor, "
+                           f"add_offset), but {name} of product {definition['name']} holds classes, read as stored; "
+                           "write the variable unpacked or leave it out with --bands.")
                 break
             if band.packed and not _same_packing(band, m):
                 problem = (f"{band.where} ({name}): the file packs it as {scale_text(*file_packing(band))} (scale_factor, "

@@ -66,3 +66,16 @@ def test_fill_value_and_missing_value_that_differ_are_refused(tmp_path):
     assert cube_variables(tmp_path / "one.nc")[1]["LST"].nodata == -9999
     _cube(tmp_path / "nan.nc", {"missing_value": np.float32(-9999)})  # xarray's default _FillValue NaN beside it
     assert cube_variables(tmp_path / "nan.nc")[1]["LST"].nodata == -9999
+
+
+def test_packed_classes_are_refused(tmp_path):
+    """SCL holds classes and is read as stored: a packing the file declares for it would be lost."""
+    import dataclasses
+
+    _cube(tmp_path / "scl.nc", {}, {"dtype": "int16", "scale_factor": 0.5, "_FillValue": np.int16(-1)})
+    band = dataclasses.replace(cube_variables(tmp_path / "scl.nc")[1]["LST"], name="SCL")
+    base = {**BASE, "measurements": [{"name": "SCL", "dtype": "uint8", "nodata": 0, "units": "1"}]}
+    product = derive_product(base, "scl", [{"id": "a", "measurements": {"SCL": {}}}], {"a": {"SCL": band}})
+    accepted, ((_, message),) = check_file_types(product, [{"id": "a", "measurements": {"SCL": {}}}], {"a": {"SCL": band}})
+    assert not accepted and message.startswith(f"{tmp_path / 'scl.nc'} variable LST (SCL): the file packs it as x 0.5 "
+                                               "(scale_factor, add_offset), but SCL of product scl holds classes"), message
