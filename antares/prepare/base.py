@@ -29,7 +29,9 @@ class MeasurementFile:
     """One measurement file: its path, band index, CRS, shape (y, x), affine transform, nodata and dtype.
 
     ``nodata`` is the file's (None: the file declares none); ``dtype`` the file's numpy dtype name
-    (None: unknown, e.g. a remote STAC asset not opened).
+    (None: unknown, e.g. a remote STAC asset not opened). ``scale_factor`` and ``add_offset`` are the
+    packing the file declares (CF: ``value = stored * scale_factor + add_offset``; None: none declared),
+    ``units`` its units (None: not declared) and ``variable`` its name for the band (a NetCDF variable).
     """
 
     name: str
@@ -40,6 +42,20 @@ class MeasurementFile:
     nodata: float | None = None
     band: int = 1
     dtype: str | None = None
+    scale_factor: float | None = None
+    add_offset: float | None = None
+    units: str | None = None
+    variable: str | None = None
+
+    @property
+    def where(self) -> str:
+        """How messages name it: ``FILE variable VAR`` or ``FILE band N``."""
+        return f"{self.path} variable {self.variable}" if self.variable else f"{self.path} band {self.band}"
+
+    @property
+    def packed(self) -> bool:
+        """Whether the file declares a packing (``scale_factor`` or ``add_offset``)."""
+        return self.scale_factor is not None or self.add_offset is not None
 
 
 @dataclass
