@@ -220,6 +220,9 @@ def test_write_slope_aspect_leaves_nothing_on_failure(tmp_path, monkeypatch):
 
     monkeypatch.setattr(terrain, "_write_cog", fail_on_second)
     out = tmp_path / "out"
-    with pytest.raises(OSError, match="disk full"):
+    from antares.errors import WriteError
+
+    # one line naming the file that failed, the reason and the free space
+    with pytest.raises(WriteError, match=r"elevation_aspect\.tif: disk full; .* free of"):
         write_slope_aspect(synthetic_dem(tmp_path / "elevation.tif"), out)
     assert os.listdir(out) == []
