@@ -134,3 +134,19 @@ def create_database(cluster) -> str:
         cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     conn.close()
     return cluster.url().rsplit("/", 1)[0] + "/" + name
+
+
+def drop_database(cluster, url: str) -> None:
+    """Drop the database of ``url`` (made by :func:`create_database`), disposing of this process's engine for it first.
+
+    ``WITH (FORCE)`` ends connections still open elsewhere (an ODC index a test left open).
+    """
+    from psycopg2 import sql
+
+    from antares.db.engine import dispose_engines
+
+    dispose_engines(url)
+    conn = cluster.connect("postgres")
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(url.rsplit("/", 1)[1])))
+    conn.close()
