@@ -193,3 +193,17 @@ def synthetic_parcels(shape, n_bands: int, seed: int, n_parcels: int = 60):
     image = rng.uniform(500, 4000, (n_parcels, n_bands))[parcel].transpose(2, 0, 1)
     image = image * (1 + 0.03 * rng.standard_normal(image.shape)) + 80 * np.sin(cols / 7.0) * np.cos(rows / 11.0)
     return image.astype(np.float32)
+def drop_database(cluster, url: str) -> None:
+    """Drop the database of ``url`` (made by :func:`create_database`), disposing of this process's engine for it first.
+
+    ``WITH (FORCE)`` ends connections still open elsewhere (an ODC index a test left open).
+    """
+    from psycopg2 import sql
+
+    from antares.db.engine import dispose_engines
+
+    dispose_engines(url)
+    conn = cluster.connect("postgres")
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(url.rsplit("/", 1)[1])))
+    conn.close()

@@ -128,8 +128,8 @@ class _Target:
 
 
 @contextlib.contextmanager
-def _writing(engine, *targets: _Target):
-    """Dispose ``engine`` at the end; on an error remove the temporary files.
+def _writing(*targets: _Target):
+    """On an error remove the temporary files.
 
     A failed write (an OSError, an error of GDAL through rasterio or pyogrio, of SQLite in a
     GeoPackage) becomes one :class:`~antares.errors.WriteError` naming the file and the free space.
@@ -145,8 +145,6 @@ def _writing(engine, *targets: _Target):
         if error is not exc:
             raise error from exc
         raise
-    finally:
-        engine.dispose()
 
 
 def _check_features(path: Path, layer: str | None, expected: int, name: Path) -> None:
@@ -309,7 +307,7 @@ def db_to_vector(settings: Settings, name: str, path, region: str | None = None,
     target = _Target(path, overwrite, sidecars=() if driver == "GPKG" else (".qml",))
     report = ExportReport(target.path, driver, detail=f", layer {layer or name}" if driver == "GPKG" else "")
     engine = open_database(settings)
-    with _writing(engine, target):
+    with _writing(target):
         with engine.connect() as conn:
             src = _source(conn, name)
             region_id = _region_id(conn, region)
@@ -532,7 +530,7 @@ def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: st
     if confidence:
         targets.append(_Target(targets[0].path.with_name(f"{targets[0].path.stem}_confidence.tif"), overwrite))
     engine = open_database(settings)
-    with _writing(engine, *targets):
+    with _writing(*targets):
         with engine.connect() as conn:
             src = _source(conn, name)
             region_id = _region_id(conn, region)

@@ -48,7 +48,7 @@ def _open(settings: Settings):
     from antares.cube.index import connect
     from antares.db.engine import database_url, open_database
 
-    open_database(settings).dispose()  # clear errors for an unreachable or uninitialised database
+    open_database(settings)  # clear errors for an unreachable or uninitialised database
     return connect(database_url(settings))
 
 

@@ -327,14 +327,11 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
             report.predicted = len(ids)
             codes, counts = np.unique(classes, return_counts=True)
             report.per_class = {int(c): int(n) for c, n in zip(codes, counts)}
-            engine = open_database(settings)
-            try:
-                with engine.begin() as conn:  # one transaction: the old classification goes only with the new one complete
-                    _check_replaceable(conn, name, overwrite, model, meta["id"])
-                    cid = replace_classification(conn, name, seg.id, meta["id"], run.id)
-                    copy_predictions(conn, cid, ids.astype(np.int64), classes.astype(np.int64), confidence, entropy)
-            finally:
-                engine.dispose()
+            engine = open_database(settings)  # the process's engine (antares.db.engine): not disposed here
+            with engine.begin() as conn:  # one transaction: the old classification goes only with the new one complete
+                _check_replaceable(conn, name, overwrite, model, meta["id"])
+                cid = replace_classification(conn, name, seg.id, meta["id"], run.id)
+                copy_predictions(conn, cid, ids.astype(np.int64), classes.astype(np.int64), confidence, entropy)
         return report
 
 

@@ -215,7 +215,7 @@ def ingest_samples(settings: Settings, kind: str, path, field_name: str, name: s
         epsg = 4326
         report.transformed = f"source CRS has no EPSG code; geometries transformed once to EPSG:4326 ({frame.crs.name})"
 
-    open_database(settings).dispose()
+    open_database(settings)
     with session_scope(settings) as session:
         existing_scheme, legend, codes = _resolve_scheme(session, scheme_name, legend, frame[field_name].tolist(),
                                                          f"{path} (layer {layer})", field_name)
@@ -327,7 +327,7 @@ def ingest_from_raster(settings: Settings, raster, name: str, scheme: str, legen
         polygons = [shapely.ops.transform(transformer.transform, p) for p in polygons]
         epsg = 4326
         report.transformed = "raster CRS has no EPSG code; sample polygons transformed once to EPSG:4326"
-    open_database(settings).dispose()
+    open_database(settings)
     with session_scope(settings) as session:
         # an existing scheme is used as it is, unless a legend file was given to check it against
         from antares.db.training import scheme_id as _scheme_id

@@ -486,27 +486,24 @@ def _store(settings, url, name, product, algorithm, params, geobox, report, rows
     from antares.db.segmentations import rename_segmentation
     from antares.pipeline.tiles import replace_product
 
-    engine = open_database(settings)
+    engine = open_database(settings)  # the process's engine (antares.db.engine): not disposed here
     crs = f"EPSG:{geobox.crs.epsg}" if geobox.crs.epsg else geobox.crs.to_wkt()
+    with engine.begin() as conn:
+        if not overwrite and segmentation_exists(conn, name):
+            raise AlreadyExistsError(f"segmentation '{name}' was stored by another process while this one ran; "
+                                     "use --overwrite to replace it or choose another name.")
+        seg_id = insert_segmentation(conn, f"{name} (run {run_id}, being stored)", run_id, product, algorithm,
+                                     params, crs, report.segments)
+        copy_segments(conn, seg_id, rows_file)
     try:
-        with engine.begin() as conn:
-            if not overwrite and segmentation_exists(conn, name):
-                raise AlreadyExistsError(f"segmentation '{name}' was stored by another process while this one ran; "
-                                         "use --overwrite to replace it or choose another name.")
-            seg_id = insert_segmentation(conn, f"{name} (run {run_id}, being stored)", run_id, product, algorithm,
-                                         params, crs, report.segments)
-            copy_segments(conn, seg_id, rows_file)
+        dc = connect(url)
         try:
-            dc = connect(url)
-            try:
-                replace_product(dc, name, documents, staging, outdir, label_product(name, product, algorithm))
-            finally:
-                dc.close()
-            with engine.begin() as conn:  # the new segmentation takes the name; the old one goes
-                rename_segmentation(conn, seg_id, name)
-        except BaseException:
-            with engine.begin() as conn:
-                delete_segmentations(conn, ids=[seg_id])
-            raise
-    finally:
-        engine.dispose()
+            replace_product(dc, name, documents, staging, outdir, label_product(name, product, algorithm))
+        finally:
+            dc.close()
+        with engine.begin() as conn:  # the new segmentation takes the name; the old one goes
+            rename_segmentation(conn, seg_id, name)
+    except BaseException:
+        with engine.begin() as conn:
+            delete_segmentations(conn, ids=[seg_id])
+        raise

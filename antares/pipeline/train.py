@@ -214,7 +214,7 @@ def training_features(settings: Settings, product: str, training_set: str, area=
 
     from antares.cube.index import connect, product_definition
     from antares.cube.load import native_geobox
-    from antares.db.engine import database_url, open_database, session_scope
+    from antares.db.engine import database_url, session_scope
     from antares.db.training import list_sample_sets, sample_set, scheme_legend
     from antares.models.samples import AGGREGATIONS, aggregate
     from antares.pipeline.executor import task_runner
@@ -222,7 +222,6 @@ def training_features(settings: Settings, product: str, training_set: str, area=
 
     if aggregation not in AGGREGATIONS:
         raise UsageError(f"-sp must be one of {', '.join(AGGREGATIONS)}. Got {aggregation!r}.")
-    engine = open_database(settings)
     url = database_url(settings)
     with session_scope(settings) as session:
         tset = sample_set(session, "training", training_set)
@@ -232,7 +231,6 @@ def training_features(settings: Settings, product: str, training_set: str, area=
                                 "Add one with 'antares ingest_training'.")
         set_id, scheme_id = tset.id, tset.scheme_id
         legend = scheme_legend(session, scheme_id)
-    engine.dispose()
     dc = connect(url)
     try:
         definition = product_definition(dc, product)

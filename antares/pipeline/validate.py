@@ -151,7 +151,7 @@ def validate(settings: Settings, classification: str, validation_set: str, regio
     for path in (json_file, plot_file):
         if path is not None:
             _check_output(Path(path), overwrite)
-    open_database(settings).dispose()
+    open_database(settings)
     with session_scope(settings) as session:
         row, vset = _lookup(session, classification, validation_set)
         vset_id = vset.id
