@@ -8,7 +8,7 @@ from pathlib import Path
 
 from antares.errors import InvalidInputError
 from antares.recipes.indices import INDICES
-from antares.recipes.specs import MaskSpec, OutputSpec, TerrainSpec
+from antares.recipes.specs import TERRAIN_FLAG, MaskSpec, OutputSpec, TerrainSpec
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +269,9 @@ class Recipe:
         import numpy as np
         import xarray as xr
 
-        layers = self.terrain.layers
+        from antares.recipes.voids import fill_terrain
+
+        layers = self.terrain.dem_layers
         if terrain is None or any(layer not in terrain.data_vars for layer in layers):
             have = "none" if terrain is None else ", ".join(map(str, terrain.data_vars)) or "none"
             raise InvalidInputError(
@@ -293,9 +295,11 @@ class Recipe:
                         f"recipe {self.name}: terrain layer '{layer}' is not on the data's grid (its '{d}' "
                         f"coordinates differ). Load it with like=<the data's GeoBox>."
                     )
-            out[layer] = xr.DataArray(values.transpose(*spatial).data.astype(np.float32), dims=spatial, name=layer,
-                                      coords={d: data[d] for d in spatial if d in data.coords})
-        return out
+            out[layer] = np.asarray(values.transpose(*spatial).data, dtype=np.float32)
+        out, void = fill_terrain(out)
+        out[TERRAIN_FLAG] = void.astype(np.float32)
+        coords = {d: data[d] for d in spatial if d in data.coords}
+        return {layer: xr.DataArray(out[layer], dims=spatial, name=layer, coords=coords) for layer in self.terrain.layers}
 
     # ------------------------------------------------------------------ product and text
     def product_definition(self, name: str, input_product: str | None = None) -> dict:
