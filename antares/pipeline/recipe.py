@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 BLOCK = 512  # pixels per side of the spatial blocks a tile is computed in
 
 
+#: Pixels of DEM read around a tile to interpolate its terrain voids from (antares.recipes.voids).
+FILL_CONTEXT = 256
+
+
 @dataclass
 class RecipeJob:
     """What one worker needs for one tile (picklable)."""
@@ -238,6 +242,11 @@ def recipe_tile(job: RecipeJob) -> list:
 
         filled_tile = []  # the tile's terrain with its voids filled, loaded at the first block with a void
 
+        def fill_tile():  # filled with FILL_CONTEXT pixels of DEM around the tile, so a void on its edge has sides
+            m, (h, w) = FILL_CONTEXT, job.geobox.shape
+            filled = fill_terrain(load_terrain(job.geobox.pad(m)))[0]
+            return {layer: values[m:m + h, m:m + w] for layer, values in filled.items()}
+
         def read():  # runs in the background thread: every use of dc while the tile is computed
             for block in tile_blocks(dc, datasets, names, job.geobox, job.block, mask_name, pad):
                 terrain = None
@@ -246,7 +255,7 @@ def recipe_tile(job: RecipeJob) -> list:
                     void = terrain_voids(terrain)
                     if void.any():  # filled over the whole tile, so that a block's fill does not depend on blocks
                         if not filled_tile:
-                            filled_tile.append(fill_terrain(load_terrain(job.geobox))[0])
+                            filled_tile.append(fill_tile())
                         terrain = {layer: np.where(void, filled_tile[0][layer][block.rows, block.cols], values)
                                    for layer, values in terrain.items()}
                     terrain[TERRAIN_FLAG] = void.astype(np.float32)

@@ -86,6 +86,7 @@ def products(settings, data_dir, tmp_path_factory):
     apply(runner, env, spectral, "void_spectral", tmp)
     apply(runner, env, doc, "void_terrain_full", tmp, "--terrain-product", "void_dem_full")
     apply(runner, env, doc, "void_terrain_holed", tmp, "--terrain-product", "void_dem_holed")
+    apply(runner, env, doc, "void_terrain_tiled", tmp, "--terrain-product", "void_dem_holed", "--tile-size", "16")
     return runner, env, tmp, transform
 
 
@@ -127,6 +128,22 @@ def test_void_terrain_is_interpolated_and_flagged(settings, products):
     assert filled.max() <= float(np.max(holed.elevation.values[measured]))
     assert np.abs(filled - full.elevation.values[flag == 1]).mean() < 5  # metres, against the real heights there
     assert 0 <= float(np.min(holed.aspect.values[flag == 1])) and float(np.max(holed.aspect.values[flag == 1])) < 360
+
+
+def test_void_fill_does_not_depend_on_tiles(settings, products):
+    """16-pixel tiles (320 m), some inside the 400 m void: each is filled from the DEM around it."""
+    dc = connect(settings.db_url)
+    try:
+        assert len(dc.find_datasets(product="void_terrain_tiled")) >= 9
+    finally:
+        dc.close()
+    one = load(settings, "void_terrain_holed")
+    tiled = load(settings, "void_terrain_tiled", like=one.odc.geobox)
+    np.testing.assert_array_equal(tiled.terrain_filled.values, one.terrain_filled.values)
+    valid = np.isfinite(one.nir_mean.values)
+    for layer in ("elevation", "slope", "aspect"):
+        assert np.isfinite(tiled[layer].values[valid]).all(), layer
+    np.testing.assert_allclose(tiled.elevation.values, one.elevation.values, atol=0.5)
 
 
 def test_void_pixels_are_segmented(settings, products):
