@@ -232,13 +232,7 @@ def recipe_tile(job: RecipeJob) -> list:
                              measurements=list(recipe.terrain.dem_layers),
                              resampling=recipe.terrain.resampling).isel(time=0)
             inner = (slice(pad, pad + geobox.shape[0]), slice(pad, pad + geobox.shape[1]))
-            terrain = {}
-            for layer in recipe.terrain.dem_layers:  # the DEM's no-data value (e.g. -9999 on voids) becomes NaN
-                values, nodata = loaded[layer].values[inner].astype(np.float32), loaded[layer].attrs.get("nodata")
-                if nodata is not None and not np.isnan(float(nodata)):
-                    values[values == np.float32(nodata)] = np.nan
-                terrain[layer] = values
-            return terrain
+            return {layer: loaded[layer].values[inner] for layer in recipe.terrain.dem_layers}
 
         filled_tile = []  # the tile's terrain with its voids filled, loaded at the first block with a void
 

@@ -72,7 +72,11 @@ def products(settings, data_dir, tmp_path_factory):
     with rasterio.open(tmp / "holed" / "elevation.tif", "w", **{**profile, "nodata": NODATA}) as dst:
         dst.write(holed, 1)
         transform = dst.transform
+    (tmp / "int16").mkdir()  # as SRTM tiles: whole metres, -32768 on voids
+    with rasterio.open(tmp / "int16" / "elevation.tif", "w", **{**profile, "dtype": "int16", "nodata": -32768}) as dst:
+        dst.write(np.where(holed == NODATA, -32768, np.round(dem)).astype(np.int16), 1)
     index_dem(runner, env, be / "dem" / "elevation.tif", "void_dem_full", tmp)
+    index_dem(runner, env, tmp / "int16" / "elevation.tif", "void_dem_int16", tmp)
     index_dem(runner, env, tmp / "holed" / "elevation.tif", "void_dem_holed", tmp)
 
     doc = yaml.safe_load((recipes_dir() / "s2_20m_001.yaml").read_text())
@@ -86,6 +90,7 @@ def products(settings, data_dir, tmp_path_factory):
     apply(runner, env, spectral, "void_spectral", tmp)
     apply(runner, env, doc, "void_terrain_full", tmp, "--terrain-product", "void_dem_full")
     apply(runner, env, doc, "void_terrain_holed", tmp, "--terrain-product", "void_dem_holed")
+    apply(runner, env, doc, "void_terrain_int16", tmp, "--terrain-product", "void_dem_int16")
     apply(runner, env, doc, "void_terrain_tiled", tmp, "--terrain-product", "void_dem_holed", "--tile-size", "16")
     return runner, env, tmp, transform
 
@@ -128,6 +133,15 @@ def test_void_terrain_is_interpolated_and_flagged(settings, products):
     assert filled.max() <= float(np.max(holed.elevation.values[measured]))
     assert np.abs(filled - full.elevation.values[flag == 1]).mean() < 5  # metres, against the real heights there
     assert 0 <= float(np.min(holed.aspect.values[flag == 1])) and float(np.max(holed.aspect.values[flag == 1])) < 360
+
+
+def test_integer_dem_no_data_is_a_void(settings, products):
+    """An int16 DEM's no-data value (-32768) is a void like NaN, not a height (its product is float32, NaN)."""
+    holed, integer = load(settings, "void_terrain_holed"), load(settings, "void_terrain_int16")
+    np.testing.assert_array_equal(integer.terrain_filled.values, holed.terrain_filled.values)
+    valid = np.isfinite(holed.nir_mean.values)
+    assert np.isfinite(integer.elevation.values[valid]).all()
+    np.testing.assert_allclose(integer.elevation.values[valid], holed.elevation.values[valid], atol=1)
 
 
 def test_void_fill_does_not_depend_on_tiles(settings, products):
