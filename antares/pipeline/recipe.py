@@ -28,10 +28,7 @@ from antares.pipeline.tiles import TileReport
 log = logging.getLogger(__name__)
 
 BLOCK = 512  # pixels per side of the spatial blocks a tile is computed in
-
-
-#: Pixels of DEM read around a tile to interpolate its terrain voids from (antares.recipes.voids).
-FILL_CONTEXT = 256
+FILL_CONTEXT = 256  # pixels of DEM read around a tile to interpolate its terrain voids from (antares.recipes.voids)
 
 
 @dataclass

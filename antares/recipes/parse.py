@@ -31,9 +31,8 @@ from antares.recipes.indices import INDICES
 from antares.recipes.recipe import Recipe
 from antares.recipes.reducers import is_reducer, valid_reducers_text
 from antares.recipes.specs import (
-    DEFAULT_ALIASES, INT16_MAX, INT16_MIN, MAX_DILATE, OUTPUT_DTYPES, RESAMPLINGS, SCL_CLASSES, TERRAIN_FLAG, TERRAIN_LAYERS,
-    MaskSpec,
-    OutputSpec, TerrainSpec,
+    DEFAULT_ALIASES, INT16_MAX, INT16_MIN, MAX_DILATE, OUTPUT_DTYPES, RESAMPLINGS, SCL_CLASSES, TERRAIN_FLAG,
+    TERRAIN_LAYERS, MaskSpec, OutputSpec, TerrainSpec,
 )
 
 log = logging.getLogger(__name__)

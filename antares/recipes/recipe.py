@@ -173,7 +173,8 @@ class Recipe:
         terrain : xarray.Dataset, optional
             Variables ``elevation`` (metre), ``slope``, ``aspect`` (degree), ``(y, x)`` (a ``time``
             dim of length 1 is dropped), floating, NaN = nodata, on the same grid as ``data``.
-            Required when the recipe has a ``terrain`` section, ignored otherwise.
+            Required when the recipe has a ``terrain`` section, ignored otherwise. Its voids (NaN) are
+            interpolated and flagged in the output ``terrain_filled`` (:mod:`antares.recipes.voids`).
 
         Returns
         -------
@@ -299,7 +300,8 @@ class Recipe:
         out, void = fill_terrain(out)
         out[TERRAIN_FLAG] = void.astype(np.float32)
         coords = {d: data[d] for d in spatial if d in data.coords}
-        return {layer: xr.DataArray(out[layer], dims=spatial, name=layer, coords=coords) for layer in self.terrain.layers}
+        return {layer: xr.DataArray(out[layer], dims=spatial, name=layer, coords=coords)
+                for layer in self.terrain.layers}
 
     # ------------------------------------------------------------------ product and text
     def product_definition(self, name: str, input_product: str | None = None) -> dict:
