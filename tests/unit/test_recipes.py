@@ -170,19 +170,24 @@ def test_terrain_is_copied_through_and_checked(tmp_path):
     recipe = write_recipe(tmp_path, """
         inputs: {measurements: [red]}
         reducers: {red: [mean]}
-        terrain: {layers: [slope, elevation]}
+        terrain: {layers: [slope, elevation, terrain_filled]}
     """)
-    data = synthetic(["red"], {"red": [[0.1, 0.2]]})
-    terrain = xr.Dataset({"elevation": (("time", "y", "x"), [[[100.0, np.nan]]]), "slope": (("y", "x"), [[1.0, 2.0]])},
-                         coords={"y": data.y, "x": data.x})
+    data = synthetic(["red"], {"red": [[0.1, 0.2, 0.3]]})
+    terrain = xr.Dataset({"elevation": (("time", "y", "x"), [[[100.0, np.nan, 104.0]]]),
+                          "slope": (("y", "x"), [[1.0, 2.0, 3.0]])}, coords={"y": data.y, "x": data.x})
     out = recipe.compute(data, terrain)
-    assert list(out.data_vars) == ["red_mean", "slope", "elevation"]
-    assert out.elevation.dtype == np.float32 and np.isnan(out.elevation.values[0, 1])
+    assert list(out.data_vars) == ["red_mean", "slope", "elevation", "terrain_filled"]
+    # the DEM void (no elevation) is interpolated from its edge, every layer of it, and flagged
+    assert out.elevation.dtype == np.float32
+    np.testing.assert_allclose(out.elevation.values[0], [100, 102, 104])
+    np.testing.assert_allclose(out.slope.values[0], [1, 2, 3])
+    np.testing.assert_array_equal(out.terrain_filled.values[0], [0, 1, 0])
     assert out.elevation.attrs["units"] == "metre" and out.slope.attrs["units"] == "degree"
+    assert out.terrain_filled.attrs["units"] == "1"
     with pytest.raises(InvalidInputError, match=r"needs terrain layers slope, elevation \(product 'srtm'\)"):
         recipe.compute(data)
     with pytest.raises(InvalidInputError, match="is not on the data's grid"):
-        recipe.compute(data, terrain.assign_coords(x=[5.0, 6.0]))
+        recipe.compute(data, terrain.assign_coords(x=[5.0, 6.0, 7.0]))
 
 
 def test_compute_refuses_missing_variables_and_digital_numbers(tmp_path):
