@@ -76,15 +76,6 @@ def period_bounds(begin: str, end: str) -> tuple[dt.datetime, dt.datetime, dt.da
     return start, stop, start + (stop - start) / 2
 
 
-def blocks(geobox, size: int):
-    """Yield ``(block GeoBox, (row slice, column slice))`` covering ``geobox`` in squares of ``size`` pixels."""
-    ny, nx = geobox.shape
-    for y0 in range(0, ny, size):
-        for x0 in range(0, nx, size):
-            rows, cols = slice(y0, min(y0 + size, ny)), slice(x0, min(x0 + size, nx))
-            yield geobox[rows, cols], (rows, cols)
-
-
 class _Prefetch:
     """Iterate ``make()`` (a generator) in a background thread, at most ``depth`` items ahead.
 

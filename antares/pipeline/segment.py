@@ -207,18 +207,18 @@ def label_product(name: str, source: str, algorithm: str) -> dict:
 def band_statistics(dc, product: str, bands: list, geobox, datasets, block: int = 1024) -> tuple[list, list]:
     """Mean and population std of each band over the valid pixels of ``geobox``, block by block."""
     from antares.cube.features import load_features
+    from antares.cube.grid import blocks
 
     total = np.zeros(len(bands))
     squares = np.zeros(len(bands))
     count = 0
-    for y0 in range(0, geobox.shape[0], block):
-        for x0 in range(0, geobox.shape[1], block):
-            features = load_features(dc, product, bands, geobox[y0:y0 + block, x0:x0 + block], datasets)
-            valid = np.isfinite(features).all(axis=0)
-            values = features[:, valid].astype(np.float64)
-            total += values.sum(axis=1)
-            squares += (values ** 2).sum(axis=1)
-            count += valid.sum()
+    for part, _ in blocks(geobox, block):
+        features = load_features(dc, product, bands, part, datasets)
+        valid = np.isfinite(features).all(axis=0)
+        values = features[:, valid].astype(np.float64)
+        total += values.sum(axis=1)
+        squares += (values ** 2).sum(axis=1)
+        count += valid.sum()
     if count == 0:
         raise InvalidInputError("the product has no valid pixel (every band finite) in the area.")
     mean = total / count
