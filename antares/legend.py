@@ -3,6 +3,7 @@
 A legend is read from a CSV or YAML file, or built from the class values found in a
 training file: names are given codes 1, 2, ... in sorted order and colours from a fixed
 qualitative palette (ColorBrewer *Set3* + *Paired*, as QGIS and most GIS offer them).
+:func:`assign_codes` maps the class values of a field (codes or names) to a legend's codes.
 """
 
 from __future__ import annotations
@@ -164,3 +165,88 @@ def legend_from_codes(codes) -> list[LegendEntry]:
     return check_legend(
         [LegendEntry(c, f"class {c}", palette_colour(i)) for i, c in enumerate(unique)], "class codes in the data"
     )
+
+
+def is_integer_like(values) -> bool:
+    """Whether every one of ``values`` is a finite number with no fractional part (``3``, ``3.0``, ``"3"``)."""
+    import numpy as np
+
+    try:
+        as_float = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return bool(np.all(np.isfinite(as_float)) and np.all(as_float == np.round(as_float)))
+
+
+def assign_codes(values, legend: list[LegendEntry] | None, source: str, field_name: str):
+    """Class codes for the class ``values`` of a field (codes or names), and the legend to use.
+
+    Parameters
+    ----------
+    values : sequence
+        The field's values (no missing values).
+    legend : list of LegendEntry or None
+        The legend to map into; without one, a legend is built from the values (names
+        in sorted order get codes 1, 2, ...; integer values keep their code).
+
+    Returns
+    -------
+    codes : ndarray of int64
+    legend : list of LegendEntry
+
+    Class names are stripped of surrounding spaces. Without a legend, names that differ
+    only in case are refused; with one, names match it regardless of case.
+
+    Raises
+    ------
+    InvalidInputError
+        A value that is neither a code nor a name of the legend (all such values listed);
+        without a legend, names that differ only in case (listed).
+    """
+    import numpy as np
+
+    values = list(values)
+    numeric = is_integer_like(values)
+    if not numeric:
+        values = [str(v).strip() for v in values]
+    if legend is None:
+        if not numeric:
+            _refuse_case_collisions(values, source, field_name)
+        legend = legend_from_codes(values) if numeric else legend_from_names(values)
+    by_code = {e.code: e for e in legend}
+    by_name = {e.name: e for e in legend}
+    by_name_folded = {e.name.casefold(): e for e in legend}
+    codes, missing = [], set()
+    for value in values:
+        entry = None
+        if numeric:
+            entry = by_code.get(int(float(value)))
+        else:
+            text = value
+            entry = by_name.get(text) or by_name_folded.get(text.casefold())
+            if entry is None and text.lstrip("-").isdigit():
+                entry = by_code.get(int(text))
+        if entry is None:
+            missing.add(str(int(float(value))) if numeric else str(value))
+            continue
+        codes.append(entry.code)
+    if missing:
+        known = ", ".join(f"{e.code}={e.name}" for e in legend)
+        raise InvalidInputError(
+            f"{source}: field '{field_name}' has value(s) {', '.join(sorted(missing))} not in the legend ({known}); "
+            "add them to the legend file or fix the data."
+        )
+    return np.asarray(codes, dtype=np.int64), legend
+
+
+def _refuse_case_collisions(names: list[str], source: str, field_name: str) -> None:
+    """Raise InvalidInputError listing class names that differ only in case ("Forest", "forest")."""
+    spellings: dict[str, set] = {}
+    for name in names:
+        spellings.setdefault(name.casefold(), set()).add(name)
+    clashes = [" / ".join(sorted(s)) for _, s in sorted(spellings.items()) if len(s) > 1]
+    if clashes:
+        raise InvalidInputError(
+            f"{source}: field '{field_name}' has class names that differ only in case: {'; '.join(clashes)}. "
+            "Spell each class one way in the data, or give a --legend (names match it regardless of case)."
+        )

@@ -165,7 +165,7 @@ def fit(product, samples, field_name: str, model: str = "rf", aggregation: str =
     """
     from antares.models.fitting import check_classes, fit_model
     from antares.models.samples import AGGREGATIONS, aggregate, block_partials, overlap_layers
-    from antares.pipeline.samples import assign_codes
+    from antares.legend import assign_codes
 
     if aggregation not in AGGREGATIONS:
         raise UsageError(f"aggregation must be one of {', '.join(AGGREGATIONS)}. Got {aggregation!r}.")

@@ -1,5 +1,6 @@
-"""Cost of recording a run of N tiles: as before recorded_run (a session_scope per tile: engine, connect,
-schema check, dispose) against recorded_run (one connection for the run). Same database, same process,
+"""Cost of recording a run of N tiles: as before recorded_run (a session per tile, opened as session_scope
+did before one engine per process: engine, connect, schema check, dispose; benchmarks/engine.py)
+against recorded_run (one connection for the run). Same database, same process,
 interleaved, 5 runs each; prints the medians and their ratio.
 
     ANTARES_HOME=/tmp/bench-home antares db start && antares init
@@ -12,22 +13,22 @@ import sys
 import time
 
 from antares.config import load_settings
-from antares.db.engine import session_scope
 from antares.db.runs import finish_run, record_tile, create_run, begin_run
 from antares.pipeline.run import recorded_run
+from engine import engine_per_call
 
 settings = load_settings()
 N = 50
 
 
 def old(i):
-    with session_scope(settings) as session:  # start_run, as main did
+    with engine_per_call(settings) as session:  # start_run, as main did
         run_id = create_run(session, "bench", f"old{i}")
         begin_run(session, run_id, {}, {})
     for t in range(N):
-        with session_scope(settings) as session:
+        with engine_per_call(settings) as session:
             record_tile(session, run_id, (t, 0), "done", 0.1)
-    with session_scope(settings) as session:
+    with engine_per_call(settings) as session:
         finish_run(session, run_id)
 
 

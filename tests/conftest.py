@@ -79,10 +79,12 @@ def settings(db_url, tmp_path_factory):
 
 @pytest.fixture
 def fresh_settings(pg_cluster, tmp_path):
-    """Settings pointing at a new, empty database (no antares schema, no ODC index)."""
-    from helpers import create_database
+    """Settings pointing at a new, empty database (no antares schema, no ODC index), dropped afterwards."""
+    from helpers import create_database, drop_database
 
-    return _settings(create_database(pg_cluster), tmp_path)
+    url = create_database(pg_cluster)
+    yield _settings(url, tmp_path)
+    drop_database(pg_cluster, url)  # and this process's engine for it: its pooled connections would pile up
 
 
 @pytest.fixture

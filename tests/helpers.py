@@ -134,3 +134,76 @@ def create_database(cluster) -> str:
         cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     conn.close()
     return cluster.url().rsplit("/", 1)[0] + "/" + name
+
+
+def read_band(path):
+    """(band 1 as stored, affine transform, CRS) of the raster at ``path``, read with rasterio."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return src.read(1), src.transform, src.crs
+
+
+def angular_difference(a, b):
+    """|a - b| in degrees, the short way round the circle."""
+    import numpy as np
+
+    return np.abs((a - b + 180.0) % 360.0 - 180.0)
+
+
+def sample_counts(samples) -> dict:
+    """{class code: number of samples} of an ``antares.sampling.Samples``."""
+    import numpy as np
+
+    codes, n = np.unique(samples.codes, return_counts=True)
+    return dict(zip(codes.tolist(), n.tolist()))
+
+
+def write_recipe(tmp_path, text: str, name: str = "test_recipe"):
+    """The recipe of YAML ``text`` (dedented), written to ``tmp_path/NAME.yaml`` and loaded."""
+    import textwrap
+
+    from antares.recipes import load_recipe
+
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(textwrap.dedent(text))
+    return load_recipe(str(path))
+
+
+def assert_blocks_identical(expected: dict, got: dict) -> None:
+    """Same names, dtypes and values (NaN == NaN, -0.0 == 0.0) in two {name: array} outputs."""
+    import numpy as np
+
+    assert set(expected) == set(got)
+    for name, values in expected.items():
+        assert got[name].dtype == values.dtype, name
+        np.testing.assert_array_equal(got[name], values, err_msg=name)
+
+
+def synthetic_parcels(shape, n_bands: int, seed: int, n_parcels: int = 60):
+    """(n_bands, *shape) float32 digital numbers: ``n_parcels`` Voronoi parcels (fields) with band means in
+    [500, 4000), a texture and 3 % noise; the same for the same arguments."""
+    import numpy as np
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
+    seeds = rng.uniform(0, shape, (n_parcels, 2))
+    parcel = cKDTree(seeds).query(np.stack([rows.ravel(), cols.ravel()], axis=1))[1].reshape(shape)
+    image = rng.uniform(500, 4000, (n_parcels, n_bands))[parcel].transpose(2, 0, 1)
+    image = image * (1 + 0.03 * rng.standard_normal(image.shape)) + 80 * np.sin(cols / 7.0) * np.cos(rows / 11.0)
+    return image.astype(np.float32)
+def drop_database(cluster, url: str) -> None:
+    """Drop the database of ``url`` (made by :func:`create_database`), disposing of this process's engine for it first.
+
+    ``WITH (FORCE)`` ends connections still open elsewhere (an ODC index a test left open).
+    """
+    from psycopg2 import sql
+
+    from antares.db.engine import dispose_engines
+
+    dispose_engines(url)
+    conn = cluster.connect("postgres")
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(url.rsplit("/", 1)[1])))
+    conn.close()

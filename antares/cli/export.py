@@ -66,7 +66,7 @@ def db_to_raster(state: CliState, name, path, resolution, crs, region, confidenc
     from antares.cli.output import tile_progress
     from antares.pipeline.export import db_to_raster as export
 
-    with tile_progress(state.quiet, "windows") as progress:
+    with tile_progress(state.quiet, "windows", unit="window") as progress:
         report = export(state.settings(), name, path, resolution, crs, region, overwrite, confidence,
                         progress=progress)
     for line in report.lines():

@@ -35,7 +35,7 @@ def _with_datacube(settings, fn):
     from antares.cube.index import connect
     from antares.db.engine import open_database
 
-    open_database(settings).dispose()  # clear errors for an unreachable or uninitialised database
+    open_database(settings)  # clear errors for an unreachable or uninitialised database
     from antares.db.engine import database_url
 
     dc = connect(database_url(settings))

@@ -48,13 +48,14 @@ class tile_progress:
     """``with tile_progress(quiet, "ingest NAME") as progress:`` — a tqdm bar on stderr fed by ``progress(done, total)``.
 
     Drawn only when stderr is a terminal, so that logs and pipes get the report lines alone.
+    ``unit`` is what the stage counts: grid tiles, or its passes or windows (``segment``, ``db_to_raster``).
     """
 
-    def __init__(self, quiet: bool, desc: str):
+    def __init__(self, quiet: bool, desc: str, unit: str = "tile"):
         from tqdm import tqdm
 
         stream = sys.stderr
-        self.bar = tqdm(total=None, unit="tile", desc=desc, file=stream,
+        self.bar = tqdm(total=None, unit=unit, desc=desc, file=stream,
                         disable=quiet or not (hasattr(stream, "isatty") and stream.isatty()))
 
     def __enter__(self):

@@ -112,7 +112,7 @@ def segment(state, algorithm, product, name, bands, region, bbox, bbox_crs, lat,
         raise UsageError(f"--tile-size must be larger than twice --margin. Got {tile_size} and {margin}.")
     settings = state.settings(scheduler=scheduler, workers=workers)
     area = resolve_area(settings, region, bbox, bbox_crs, lat, long)
-    with tile_progress(state.quiet, f"segment {name}") as progress:
+    with tile_progress(state.quiet, f"segment {name}", unit="pass") as progress:
         report = run(settings, product, name, area, algorithm, params, list(bands) or None, tile_size, margin,
                      settings.scheduler, settings.workers, overwrite, outdir, progress,
                      labels={"year": year, "datasource": datasource}, time=time)

@@ -65,6 +65,11 @@ def _canonical(data, datasets) -> dict:
     return {var: names.get(var, var) for var in data.data_vars}
 
 
+def never_scaled(name: str, attrs: dict) -> bool:
+    """Whether measurement ``name`` (definition ``attrs``) holds classes or flags, read as stored whatever is declared (SCL)."""
+    return name.upper() in SKIP or "flags_definition" in attrs
+
+
 def is_reflectance(name: str, attrs: dict, properties=()) -> bool:
     """Whether measurement ``name`` has a declared scale or offset to apply (digital numbers to values).
 
@@ -84,7 +89,7 @@ def is_reflectance(name: str, attrs: dict, properties=()) -> bool:
         units ``'1'``, a dataset declares ``antares:scale_factor``/``antares:add_offset``. SCL and
         measurements with a ``flags_definition`` are never scaled; nothing declared: read as is.
     """
-    if name.upper() in SKIP or "flags_definition" in attrs:
+    if never_scaled(name, attrs):
         return False
     if "scale_factor" in attrs or "add_offset" in attrs:
         return True

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 import re
+import threading
 
 from antares.config import CONNECT_ARGS, Settings, mask_password
 from antares.errors import ConfigError, ConnectionLostError, DatabaseError
@@ -118,7 +121,10 @@ def connection_lost(settings: Settings, exc: BaseException) -> ConnectionLostErr
 
 
 def make_engine(url: str, check: bool = True):
-    """Create a SQLAlchemy engine for ``url`` and, by default, check that it connects.
+    """Create a new SQLAlchemy engine for ``url`` and, by default, check that it connects.
+
+    Commands use :func:`engine_for` (one engine per process and URL); this makes a private one,
+    which the caller disposes of.
 
     Parameters
     ----------
@@ -135,19 +141,141 @@ def make_engine(url: str, check: bool = True):
     """
     import sqlalchemy as sa
 
-    engine = sa.create_engine(url, pool_pre_ping=True, connect_args=CONNECT_ARGS)
+    # overflow connections are opened beyond the pool (closed when returned) rather than waited for:
+    # tile threads and a run's held connection never queue for one, as with an engine per call
+    engine = sa.create_engine(url, pool_pre_ping=True, max_overflow=-1, connect_args=CONNECT_ARGS)
     if check:
         try:
-            with engine.connect():
-                pass
-        except sa.exc.OperationalError as exc:
+            _connect(engine, url).close()
+        except DatabaseError:
             engine.dispose()
-            raise DatabaseError(f"cannot connect to {mask_password(url)}: {connection_error_reason(exc)}. {_HINT}") from exc
+            raise
     return engine
 
 
+def _connect(engine, url: str):
+    """A connection of ``engine``; an unreachable server raises ``cannot connect to URL: REASON``."""
+    import sqlalchemy as sa
+
+    try:
+        return engine.connect()
+    except sa.exc.OperationalError as exc:
+        raise DatabaseError(f"cannot connect to {mask_password(url)}: {connection_error_reason(exc)}. {_HINT}") from exc
+
+
+class _Engines:
+    """This process's engines by URL, and the URLs whose schema was found current.
+
+    Forgotten in a forked child (its copies of the parent's connections are left to the parent,
+    ``engine.dispose(close=False)``) and disposed of at exit.
+    """
+
+    hooked = False  # atexit and fork hooks registered (inherited by a forked child)
+
+    def __init__(self):
+        self.pid = os.getpid()
+        self.lock = threading.Lock()  # new in a child: another thread may have held the parent's
+        self.engines: dict = {}
+        self.current: set[str] = set()
+
+    def forget_parent(self) -> None:
+        """In a forked child: drop the parent's engines without touching their connections."""
+        for engine in self.engines.values():
+            engine.dispose(close=False)
+        self.__init__()
+
+
+_ENGINES = _Engines()
+
+
+def _after_fork_in_child() -> None:
+    _ENGINES.forget_parent()
+
+
+def engine_for(url: str):
+    """This process's engine for ``url``, created (and its connection checked) on first use.
+
+    One engine per process and URL: sessions and tile tasks share its connection pool.
+    ``pool_pre_ping`` replaces a connection the server dropped. A forked child builds its own
+    (the parent's are forgotten, not closed); all are disposed of at exit. Do not ``dispose()``
+    it: :func:`dispose_engines` does.
+
+    Parameters
+    ----------
+    url : str
+        ``postgresql+psycopg2://`` URL (see :func:`database_url`).
+
+    Raises
+    ------
+    DatabaseError
+        ``cannot connect to URL: REASON. Start the embedded database ...`` (nothing is kept).
+    """
+    if _ENGINES.pid != os.getpid():  # forked without os.fork's hooks (e.g. by a C library)
+        _ENGINES.forget_parent()
+    with _ENGINES.lock:
+        engine = _ENGINES.engines.get(url)
+        if engine is None:
+            engine = _ENGINES.engines[url] = make_engine(url)
+            if not _Engines.hooked:
+                _Engines.hooked = True
+                atexit.register(dispose_engines)
+                os.register_at_fork(after_in_child=_after_fork_in_child)
+        return engine
+
+
+def dispose_engines(url: str | None = None) -> None:
+    """Dispose of this process's engine for ``url`` (all of them by default), closing its pooled connections.
+
+    Call it before a database is dropped. The next use of the URL creates a new engine and checks
+    its schema again. Connections checked out at the time are closed when they are returned.
+
+    Parameters
+    ----------
+    url : str, optional
+        A URL as given to :func:`engine_for` (a ``postgresql://`` one is normalised first).
+    """
+    with _ENGINES.lock:
+        urls = list(_ENGINES.engines) if url is None else [normalise_url(url)]
+        for key in urls:
+            engine = _ENGINES.engines.pop(key, None)
+            _ENGINES.current.discard(key)
+            if engine is not None:
+                engine.dispose()
+
+
+def _open(settings: Settings):
+    """(engine, connection) for the configured database, its schema checked once per process."""
+    from antares.db import migrate
+
+    url = database_url(settings)
+    engine = engine_for(url)
+    connection = _connect(engine, url)
+    if url in _ENGINES.current:
+        return engine, connection
+    try:
+        if migrate.is_current(connection):
+            _ENGINES.current.add(url)
+            connection.rollback()
+            return engine, connection
+        current = migrate.check_revision(connection)
+        head = migrate.head_revision()
+        if current == head:
+            _ENGINES.current.add(url)
+            connection.rollback()
+            return engine, connection
+    except BaseException:
+        connection.close()
+        raise
+    connection.close()
+    state = "has no antares schema" if current is None else f"has antares schema revision {current}, older than {head}"
+    raise DatabaseError(f"the database at {mask_password(url)} {state}. Run 'antares init'.")
+
+
 def open_database(settings: Settings):
-    """Engine for the configured database, checked to hold the current antares schema.
+    """This process's engine for the configured database, checked to hold the current antares schema.
+
+    The engine is shared (see :func:`engine_for`): do not dispose of it. The connection is
+    checked on every call; the schema once per process and URL.
 
     Raises
     ------
@@ -157,19 +285,8 @@ def open_database(settings: Settings):
     SchemaVersionError
         The schema is newer than this antares.
     """
-    from antares.db import migrate
-
-    url = database_url(settings)
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        if migrate.is_current(conn):
-            return engine
-        current = migrate.check_revision(conn)
-    head = migrate.head_revision()
-    if current != head:
-        engine.dispose()
-        state = "has no antares schema" if current is None else f"has antares schema revision {current}, older than {head}"
-        raise DatabaseError(f"the database at {mask_password(url)} {state}. Run 'antares init'.")
+    engine, connection = _open(settings)
+    connection.close()
     return engine
 
 
@@ -182,8 +299,8 @@ class _SessionScope:
     def __enter__(self):
         from sqlalchemy.orm import Session
 
-        self.engine = open_database(self.settings)
-        self.session = Session(self.engine)
+        _, self.connection = _open(self.settings)
+        self.session = Session(self.connection)
         self.session.begin()
         return self.session
 
@@ -194,11 +311,17 @@ class _SessionScope:
             else:
                 self.session.rollback()
         finally:
-            self.session.close()
-            self.engine.dispose()
+            try:
+                self.session.close()
+            finally:
+                self.connection.close()  # back to the process's pool
         return False
 
 
 def session_scope(settings: Settings) -> _SessionScope:
-    """``with session_scope(settings) as session:`` — one transaction on the antares database."""
+    """``with session_scope(settings) as session:`` — one transaction on the antares database.
+
+    The session's connection comes from this process's engine (:func:`engine_for`); the schema is
+    checked on the first use of a URL in a process.
+    """
     return _SessionScope(settings)

@@ -26,9 +26,10 @@ def is_current(connection) -> bool:
     """True if the database's antares schema is at :data:`HEAD` (one query; no Alembic)."""
     import sqlalchemy as sa
 
-    if connection.execute(sa.text("SELECT to_regclass(:t)"), {"t": f"{SCHEMA}.alembic_version"}).scalar() is None:
+    if connection.execute(sa.select(sa.func.to_regclass(f"{SCHEMA}.alembic_version"))).scalar() is None:
         return False
-    return connection.execute(sa.text(f"SELECT version_num FROM {SCHEMA}.alembic_version")).scalar() == HEAD
+    version = sa.table("alembic_version", sa.column("version_num"), schema=SCHEMA)
+    return connection.execute(sa.select(version.c.version_num)).scalar() == HEAD
 
 
 def _config(connection=None):
@@ -98,7 +99,9 @@ def upgrade(connection) -> tuple[str | None, str]:
     before = check_revision(connection)
     head = head_revision()
     if before != head:
-        connection.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        import sqlalchemy as sa
+
+        connection.execute(sa.schema.CreateSchema(SCHEMA, if_not_exists=True))
         command.upgrade(_config(connection), "head")
         log.info("migrated the antares schema from %s to %s", before or "nothing", head)
     return before, head

@@ -61,3 +61,24 @@ def region_geometry(session: Session, name: str):
 
     data = session.scalar(sa.select(sa.func.ST_AsBinary(Region.geom)).where(Region.name == name))
     return None if data is None else wkb.loads(bytes(data))
+
+
+def region_id(session: Session, name: str) -> int | None:
+    """The id of region ``name``, or None."""
+    return session.scalar(sa.select(Region.id).where(Region.name == name))
+
+
+def all_region_names(session: Session) -> list[str]:
+    """The names of all regions, sorted."""
+    return list(session.scalars(sa.select(Region.name).order_by(Region.name)))
+
+
+def region_in(region: int, srid: int):
+    """The geometry of the region of id ``region`` transformed to ``srid``: a scalar subquery to build statements with."""
+    return sa.select(sa.func.ST_Transform(Region.geom, srid)).where(Region.id == region).scalar_subquery()
+
+
+def region_wkb(session: Session, region: int, srid: int) -> bytes | None:
+    """The geometry of the region of id ``region`` transformed to ``srid``, as WKB (None: no such region)."""
+    data = session.scalar(sa.select(sa.func.ST_AsBinary(region_in(region, srid))))
+    return None if data is None else bytes(data)

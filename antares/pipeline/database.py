@@ -6,7 +6,6 @@ import logging
 from dataclasses import dataclass, field
 
 from antares.config import Settings, mask_password
-from antares.errors import DatabaseError
 
 log = logging.getLogger(__name__)
 
@@ -49,28 +48,6 @@ class InitReport:
         return out
 
 
-def _ensure_postgis(conn) -> bool:
-    import sqlalchemy as sa
-
-    if conn.execute(sa.text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")).first():
-        return False
-    available = conn.execute(sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'")).first()
-    if not available:
-        major = int(conn.execute(sa.text("SELECT current_setting('server_version_num')")).scalar()) // 10000
-        raise DatabaseError(
-            f"the PostGIS extension is not installed on the database server (PostgreSQL {major}). "
-            f"Install it there with 'apt-get install postgresql-{major}-postgis-3', then run 'antares init' again."
-        )
-    try:
-        conn.execute(sa.text("CREATE EXTENSION postgis"))
-    except sa.exc.ProgrammingError as exc:
-        raise DatabaseError(
-            f"cannot create the PostGIS extension: {str(exc.orig).strip().splitlines()[0]}. "
-            "Ask the database administrator to run 'CREATE EXTENSION postgis' in this database."
-        ) from exc
-    return True
-
-
 def init_database(settings: Settings) -> InitReport:
     """Create or complete everything antares needs in its database.
 
@@ -96,11 +73,10 @@ def init_database(settings: Settings) -> InitReport:
     SchemaVersionError
         The database has a newer antares schema (nothing is changed).
     """
-    import sqlalchemy as sa
-
     from antares.cube import index as cube_index
     from antares.db import migrate
     from antares.db.engine import database_url, make_engine
+    from antares.db.setup import advisory_lock, advisory_unlock, ensure_postgis
     from antares.resources import builtin_product_files
 
     url = database_url(settings)
@@ -110,11 +86,11 @@ def init_database(settings: Settings) -> InitReport:
     try:
         with engine.connect() as lock:
             # one init at a time per database: a second waits, then finds everything done
-            lock.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": INIT_LOCK})
+            advisory_lock(lock, INIT_LOCK)
             with engine.connect() as conn:
                 migrate.check_revision(conn)  # refuse a newer schema before changing anything
             with engine.begin() as conn:
-                report.postgis_created = _ensure_postgis(conn)
+                report.postgis_created = ensure_postgis(conn)
             report.odc_created = cube_index.init_index(url)
             with engine.begin() as conn:
                 report.schema_before, report.schema_after = migrate.upgrade(conn)
@@ -123,7 +99,7 @@ def init_database(settings: Settings) -> InitReport:
                 report.products = [cube_index.add_product(dc, doc) for doc in docs]
             finally:
                 dc.close()
-            lock.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": INIT_LOCK})
+            advisory_unlock(lock, INIT_LOCK)
     finally:
         engine.dispose()
     return report

@@ -24,11 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import sqlalchemy as sa
-from sqlalchemy import func
 
 from antares.config import Settings
-from antares.db.schema import Classification, LegendClass, Model, Prediction, Region, Segment
 from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError, UsageError
 
 log = logging.getLogger(__name__)
@@ -131,8 +128,8 @@ class _Target:
 
 
 @contextlib.contextmanager
-def _writing(engine, *targets: _Target):
-    """Dispose ``engine`` at the end; on an error remove the temporary files.
+def _writing(*targets: _Target):
+    """On an error remove the temporary files.
 
     A failed write (an OSError, an error of GDAL through rasterio or pyogrio, of SQLite in a
     GeoPackage) becomes one :class:`~antares.errors.WriteError` naming the file and the free space.
@@ -148,8 +145,6 @@ def _writing(engine, *targets: _Target):
         if error is not exc:
             raise error from exc
         raise
-    finally:
-        engine.dispose()
 
 
 def _check_features(path: Path, layer: str | None, expected: int, name: Path) -> None:
@@ -187,21 +182,20 @@ def vector_driver(path, driver: str | None = None) -> str:
 
 
 def _source(conn, name: str) -> Source:
+    from antares.db.classifications import classification, classification_names
+    from antares.db.segmentations import segment_srid
+    from antares.db.training import scheme_legend
     from antares.legend import LegendEntry
 
-    row = conn.execute(sa.select(Classification.id, Classification.segmentation_id, Model.scheme_id, Model.meta)
-                       .join(Model, Model.id == Classification.model_id).where(Classification.name == name)).first()
+    row = classification(conn, name)
     if row is None:
-        known = conn.scalars(sa.select(Classification.name).order_by(Classification.name)).all()
+        known = classification_names(conn)
         raise NotFoundError(f"classification '{name}' does not exist; classifications: {_listing(known)}. "
                             "Create one with 'antares model_predict_object'.")
-    legend = [LegendEntry(int(c), n, col) for c, n, col in conn.execute(
-        sa.select(LegendClass.code, LegendClass.name, LegendClass.colour)
-        .where(LegendClass.scheme_id == row.scheme_id).order_by(LegendClass.code))]
+    legend = scheme_legend(conn, row.scheme_id)
     if not legend:
         legend = [LegendEntry(int(e["code"]), e["name"], e["colour"]) for e in (row.meta or {}).get("legend", [])]
-    srid = conn.scalar(sa.select(func.ST_SRID(Segment.geom))
-                       .where(Segment.segmentation_id == row.segmentation_id).limit(1))
+    srid = segment_srid(conn, row.segmentation_id)
     if srid is None:
         raise InvalidInputError(f"the segmentation of classification '{name}' has no segments; re-run 'antares segment'.")
     return Source(row.id, name, row.segmentation_id, int(srid), tuple(legend))
@@ -210,9 +204,11 @@ def _source(conn, name: str) -> Source:
 def _region_id(conn, region: str | None) -> int | None:
     if region is None:
         return None
-    rid = conn.scalar(sa.select(Region.id).where(Region.name == region))
+    from antares.db.regions import all_region_names, region_id
+
+    rid = region_id(conn, region)
     if rid is None:
-        known = conn.scalars(sa.select(Region.name).order_by(Region.name)).all()
+        known = all_region_names(conn)
         raise NotFoundError(f"region '{region}' is not registered. Registered regions: {_listing(known)}. "
                             "Add it with 'antares register_region NAME FILE'.")
     return rid
@@ -226,47 +222,13 @@ def _output_crs(conn, crs: str | None, default: int) -> tuple[int, str]:
         if match is None:
             raise UsageError(f"--crs must be an EPSG code such as 4326 or EPSG:32633. Got {crs!r}.")
         srid = int(match.group(1))
-    row = conn.execute(sa.text("SELECT auth_name, auth_srid, srtext FROM spatial_ref_sys WHERE srid = :srid"),
-                       {"srid": srid}).first()
+    from antares.db.spatial import spatial_ref
+
+    row = spatial_ref(conn, srid)
     if row is None:
         raise InvalidInputError(f"--crs {crs or srid}: EPSG:{srid} is unknown to PostGIS (spatial_ref_sys); "
                                 "give another EPSG code.")
     return srid, (f"EPSG:{row.auth_srid}" if row.auth_name == "EPSG" else row.srtext)
-
-
-def _region_geom(region_id: int, srid: int):
-    return sa.select(func.ST_Transform(Region.geom, srid)).where(Region.id == region_id).scalar_subquery()
-
-
-def _vector_query(src: Source, region_id, clip: bool, dissolve: bool, out_srid: int):
-    """The SELECT of the objects (or of one dissolved row per class), geometries as WKB in ``out_srid``."""
-    s, p = Segment.__table__, Prediction.__table__
-    rows = s.join(p, sa.and_(p.c.segment_id == s.c.segment_id, p.c.classification_id == src.id))
-    geom, area = s.c.geom, s.c.area_m2
-    where = [s.c.segmentation_id == src.segmentation_id]
-    if region_id is not None:
-        zone = _region_geom(region_id, src.srid)
-        where.append(func.ST_Intersects(s.c.geom, zone))
-        if clip:  # OFFSET 0 keeps PostgreSQL from computing the intersection twice
-            cut = sa.select(func.ST_Multi(func.ST_CollectionExtract(func.ST_Intersection(s.c.geom, zone), 3))
-                            .label("geom")).correlate(s).offset(0).lateral("cut")
-            rows = rows.join(cut, sa.true())
-            # the stored m² (true area, whatever the CRS) times the share of the object inside the region
-            geom, area = cut.c.geom, s.c.area_m2 * func.ST_Area(cut.c.geom) / func.nullif(func.ST_Area(s.c.geom), 0)
-            where.append(sa.not_(func.ST_IsEmpty(cut.c.geom)))
-
-    def out(g):
-        return g if out_srid == src.srid else func.ST_Transform(g, out_srid)
-
-    if not dissolve:
-        return (sa.select(s.c.segment_id, p.c.class_code, p.c.confidence, p.c.entropy, area, func.ST_AsBinary(out(geom)))
-                .select_from(rows).where(*where).order_by(s.c.segment_id))
-    sub = (sa.select(p.c.class_code.label("code"), p.c.confidence.label("confidence"), area.label("area"),
-                     geom.label("geom")).select_from(rows).where(*where).subquery())
-    total = func.sum(sub.c.area)
-    union = func.ST_Multi(func.ST_CollectionExtract(func.ST_Union(sub.c.geom), 3))
-    return (sa.select(sub.c.code, func.count(), total, func.sum(sub.c.confidence * sub.c.area) / func.nullif(total, 0),
-                      func.ST_AsBinary(out(union))).group_by(sub.c.code).order_by(sub.c.code))
 
 
 def _columns(rows, names: dict, dissolve: bool):
@@ -332,6 +294,7 @@ def db_to_vector(settings: Settings, name: str, path, region: str | None = None,
     """
     from pyogrio.raw import write
 
+    from antares.db.classifications import objects_query
     from antares.db.engine import open_database
     from antares.export.style import embed_gpkg_style, vector_qml, write_qml
     from antares.legend import legend_from_codes
@@ -344,12 +307,12 @@ def db_to_vector(settings: Settings, name: str, path, region: str | None = None,
     target = _Target(path, overwrite, sidecars=() if driver == "GPKG" else (".qml",))
     report = ExportReport(target.path, driver, detail=f", layer {layer or name}" if driver == "GPKG" else "")
     engine = open_database(settings)
-    with _writing(engine, target):
+    with _writing(target):
         with engine.connect() as conn:
             src = _source(conn, name)
             region_id = _region_id(conn, region)
             out_srid, out_crs = _output_crs(conn, crs, src.srid)
-        query = _vector_query(src, region_id, clip, dissolve, out_srid)
+        query = objects_query(src.id, src.segmentation_id, src.srid, region_id, clip, dissolve, out_srid)
         names = {e.code: e.name for e in src.legend}
         direct = driver in _APPENDABLE
         out = target.tmp(target.path.suffix if direct else ".stage.gpkg")
@@ -391,46 +354,6 @@ def _convert(stage: Path, dest: Path, driver: str, layer: str, batch_size: int) 
     with open_arrow(stage, use_pyarrow=False, batch_size=batch_size) as (meta, reader):
         write_arrow(reader, dest, layer=layer, driver=driver, geometry_name=meta["geometry_name"] or "geom",
                     geometry_type="MultiPolygon", crs=meta["crs"])
-
-
-def _window_sql(src: Source, out_srid: int, region_id, box: tuple, step: float) -> str:
-    """The SQL (literal values) of the objects meeting the window ``box`` (minx, miny, maxx, maxy in ``out_srid``).
-
-    Columns ``code``, ``confidence`` and ``geom``, the object clipped to the box (less to read and
-    burn; a pixel whose centre is in the box is in the clipped object exactly when it is in the
-    object). Only integers and floats are written into the text.
-    """
-    from sqlalchemy.dialects import postgresql
-
-    s, p = Segment.__table__, Prediction.__table__
-    env = func.ST_MakeEnvelope(*(sa.literal(float(v), sa.Float) for v in box), out_srid)
-    geom, search = s.c.geom, env
-    if out_srid != src.srid:  # a densified window, so that curved edges in the segments' CRS are kept
-        geom = func.ST_Transform(s.c.geom, out_srid)
-        search = func.ST_Transform(func.ST_Segmentize(env, sa.literal(float(step), sa.Float)), src.srid)
-    where = [s.c.segmentation_id == src.segmentation_id, func.ST_Intersects(s.c.geom, search)]
-    if region_id is not None:
-        where.append(func.ST_Intersects(s.c.geom, _region_geom(region_id, src.srid)))
-    query = (sa.select(p.c.class_code.label("code"), p.c.confidence.label("confidence"),
-                       # a geometry column for GDAL, not GeoAlchemy's ST_AsEWKB bytes
-                       sa.type_coerce(func.ST_ClipByBox2D(geom, func.Box2D(env)), sa.types.NullType()).label("geom"))
-             .select_from(s.join(p, sa.and_(p.c.segment_id == s.c.segment_id, p.c.classification_id == src.id)))
-             .where(*where).order_by(s.c.segment_id))
-    return str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
-
-
-def _extent(conn, src: Source, region_id, out_srid: int):
-    """(minx, miny, maxx, maxy) in ``out_srid`` of the region, or of the predicted objects; None when empty."""
-    if region_id is not None:
-        query = sa.select(_region_geom(region_id, out_srid).label("g")).subquery()
-    else:
-        g = Segment.geom if out_srid == src.srid else func.ST_Transform(Segment.geom, out_srid)
-        query = (sa.select(g.label("g")).join(Prediction, sa.and_(Prediction.segment_id == Segment.segment_id,
-                                                                  Prediction.classification_id == src.id))
-                 .where(Segment.segmentation_id == src.segmentation_id).subquery())
-    box = func.ST_Extent(query.c.g)
-    row = conn.execute(sa.select(func.ST_XMin(box), func.ST_YMin(box), func.ST_XMax(box), func.ST_YMax(box))).first()
-    return None if row[0] is None else tuple(float(v) for v in row)
 
 
 def _grid(extent, resolution: float):
@@ -593,7 +516,9 @@ def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: st
     from rasterio.windows import Window, bounds as window_bounds
 
     from antares.cube.write import check_written, count_valid
+    from antares.db.classifications import max_class_code, objects_extent, objects_in_box_sql
     from antares.db.engine import open_database
+    from antares.db.regions import region_wkb
     from antares.export.style import raster_qml, write_qml
 
     if not resolution > 0 or not math.isfinite(resolution):
@@ -605,16 +530,14 @@ def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: st
     if confidence:
         targets.append(_Target(targets[0].path.with_name(f"{targets[0].path.stem}_confidence.tif"), overwrite))
     engine = open_database(settings)
-    with _writing(engine, *targets):
+    with _writing(*targets):
         with engine.connect() as conn:
             src = _source(conn, name)
             region_id = _region_id(conn, region)
             out_srid, out_crs = _output_crs(conn, crs, src.srid)
-            extent = _extent(conn, src, region_id, out_srid)
-            max_code = conn.scalar(sa.select(func.max(Prediction.class_code))
-                                   .where(Prediction.classification_id == src.id))
-            zone = None if region_id is None else shapely.from_wkb(bytes(conn.scalar(
-                sa.select(func.ST_AsBinary(_region_geom(region_id, out_srid))))))
+            extent = objects_extent(conn, src.id, src.segmentation_id, src.srid, region_id, out_srid)
+            max_code = max_class_code(conn, src.id)
+            zone = None if region_id is None else shapely.from_wkb(region_wkb(conn, region_id, out_srid))
         if extent is None or max_code is None:
             raise InvalidInputError(f"classification '{name}' has no predicted object; nothing to rasterise.")
         dtype = "uint8" if max(max_code, *(e.code for e in src.legend)) <= 255 else "uint16"
@@ -643,8 +566,9 @@ def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: st
             for done, win in enumerate(windows, 1):
                 left, bottom, right, top = window_bounds(win, transform)
                 pad = resolution  # objects clipped to the window plus a pixel
-                sql = _window_sql(src, out_srid, region_id, (left - pad, bottom - pad, right + pad, top + pad),
-                                  max(right - left, top - bottom) / 32)
+                sql = objects_in_box_sql(src.id, src.segmentation_id, src.srid, out_srid, region_id,
+                                         (left - pad, bottom - pad, right + pad, top + pad),
+                                         max(right - left, top - bottom) / 32)
                 arrays = _rasterise(tool, source, sql, win, transform, dtype, zone, confidence,
                                     targets[0].tmp(".window.tif"), f"window {done} of {len(windows)}")
                 if arrays is not None:

@@ -48,7 +48,7 @@ def _open(settings: Settings):
     from antares.cube.index import connect
     from antares.db.engine import database_url, open_database
 
-    open_database(settings).dispose()  # clear errors for an unreachable or uninitialised database
+    open_database(settings)  # clear errors for an unreachable or uninitialised database
     return connect(database_url(settings))
 
 
@@ -70,6 +70,24 @@ def file_types(bands: dict, name: str) -> tuple:
     return None, None, None
 
 
+def file_packing(band) -> tuple[float, float]:
+    """``(scale_factor, add_offset)`` the file of ``band`` (a MeasurementFile) declares; 1 and 0 where it declares none."""
+    return (1.0 if band.scale_factor is None else band.scale_factor, 0.0 if band.add_offset is None else band.add_offset)
+
+
+def scale_text(scale: float = 1.0, offset: float = 0.0) -> str:
+    """How the mapping report and messages write ``value = stored * scale + offset``: ``x 0.0001`` or ``x 5e-05 + 0.8``."""
+    return f"x {scale:g}" + (f" + {offset:g}" if offset else "")
+
+
+def _same_packing(band, m: dict) -> bool:
+    """Whether the packing the file of ``band`` declares is the one measurement ``m`` declares (to float32 precision)."""
+    import numpy as np
+
+    declared = (float(m.get("scale_factor", 1.0)), float(m.get("add_offset", 0.0)))
+    return bool(np.allclose(file_packing(band), declared, rtol=1e-6, atol=1e-12))
+
+
 def derive_product(base: dict, name: str, documents: list[dict], bands: dict | None = None) -> dict:
     """A product named ``name`` with the measurements of ``base`` present in every document.
 
@@ -78,11 +96,13 @@ def derive_product(base: dict, name: str, documents: list[dict], bands: dict | N
     ``prepare_metadata`` derive a product from the base definition when the product
     named by ``--product`` is not indexed yet. ``base`` gives the names, aliases and units;
     the dtype and nodata of each measurement come from the files (``bands``: dataset id ->
-    {measurement: :class:`~antares.prepare.base.Band`}; a file without nodata keeps the base's), except
+    {measurement: :class:`~antares.prepare.base.MeasurementFile`}; a file without nodata keeps the base's), except
     where the base's dtype is floating and the file's casts to it safely (an int16 DEM read as
     float32 with NaN voids).
     The base's ``scale_factor``/``add_offset`` (digital numbers to reflectance) are kept for
-    integer files and dropped for floating-point files, which hold values as they are.
+    integer files and dropped for floating-point files, which hold values as they are. A file
+    that declares its own packing (a NetCDF variable's CF ``scale_factor``/``add_offset``) gives
+    the measurement that packing instead, and a file that declares units gives its units.
 
     Raises
     ------
@@ -101,21 +121,30 @@ def derive_product(base: dict, name: str, documents: list[dict], bands: dict | N
     if not measurements:
         raise InvalidInputError(f"the datasets found share no measurement of product {base['name']}; cannot derive product {name}.")
     for m in measurements:
-        dtype, nodata, _ = file_types(bands, m["name"])
+        dtype, nodata, band = file_types(bands, m["name"])
+        if band is not None and band.units:
+            m["units"] = band.units
         if dtype is None or (np.dtype(m["dtype"]).kind == "f" and np.can_cast(np.dtype(dtype), np.dtype(m["dtype"]), "safe")):
-            continue  # a floating base (e.g. elevation, NaN = nodata) holds the file's values exactly
-        m["dtype"] = str(np.dtype(dtype))
-        if nodata is not None:
-            m["nodata"] = "NaN" if np.isnan(nodata) else (int(nodata) if np.dtype(dtype).kind in "iub" else float(nodata))
-        elif np.dtype(dtype).kind == "f":
-            m["nodata"] = "NaN"
-        if np.dtype(dtype).kind == "f":
-            m.pop("scale_factor", None)
+            pass  # a floating base (e.g. elevation, NaN = nodata) holds the file's values exactly
+        else:
+            m["dtype"] = str(np.dtype(dtype))
+            if nodata is not None:
+                m["nodata"] = "NaN" if np.isnan(nodata) else (int(nodata) if np.dtype(dtype).kind in "iub" else float(nodata))
+            elif np.dtype(dtype).kind == "f":
+                m["nodata"] = "NaN"
+            if np.dtype(dtype).kind == "f":
+                m.pop("scale_factor", None)
+                m.pop("add_offset", None)
+        if band is not None and band.packed:
+            m["scale_factor"], offset = file_packing(band)
             m.pop("add_offset", None)
+            if offset:
+                m["add_offset"] = offset
     doc = copy.deepcopy(base)
     doc["name"] = name
     doc["description"] = (f"Measurements {', '.join(m['name'] for m in measurements)} as the indexed files hold them "
-                          f"(dtype and nodata from the files; names, aliases and units after product {base['name']})")
+                          f"(dtype and nodata from the files, and their packing (scale_factor, add_offset) and units where "
+                          f"they declare them; names, aliases and other units after product {base['name']})")
     doc["metadata"] = {"product": {"name": name}}
     doc["measurements"] = measurements
     return doc
@@ -124,14 +153,19 @@ def derive_product(base: dict, name: str, documents: list[dict], bands: dict | N
 def check_file_types(definition: dict, documents: list[dict], bands: dict) -> tuple[list, list]:
     """Split ``documents`` into those whose files match ``definition``'s dtypes and nodata, and failures.
 
-    A file's dtype must cast safely to the product's (``numpy.can_cast(..., "safe")``), and a
-    file that declares a nodata must declare the product's when the product's dtype is an integer.
+    A file's dtype must cast safely to the product's (``numpy.can_cast(..., "safe")``), a
+    file that declares a nodata must declare the product's when the product's dtype is an integer,
+    and a file that declares a packing (CF ``scale_factor``/``add_offset``) must declare the
+    product's ``scale_factor``/``add_offset`` (1 and 0 where the product declares none) and
+    be for a measurement that is scaled when read (not classes such as SCL).
 
     Returns
     -------
     (accepted documents, failures as ``(dataset id, one-line message)``)
     """
     import numpy as np
+
+    from antares.cube.reflectance import never_scaled
 
     declared = {m["name"]: m for m in definition["measurements"]}
     accepted, failures = [], []
@@ -146,11 +180,23 @@ def check_file_types(definition: dict, documents: list[dict], bands: dict) -> tu
             wrong_nodata = (band.nodata is not None and np.dtype(m["dtype"]).kind != "f"
                             and not _nodata_equal(band.nodata, m.get("nodata")))
             if wrong_dtype or wrong_nodata:
-                problem = (f"{band.path} band {band.band} ({name}): the file holds {band.dtype} with nodata "
+                problem = (f"{band.where} ({name}): the file holds {band.dtype} with nodata "
                            f"{'none' if band.nodata is None else format(band.nodata, 'g')}, "
                            f"product {definition['name']} declares {m['dtype']} with nodata {m.get('nodata')}; index into "
                            "a new product (--product NEW_NAME derives one from the files) or convert the files "
                            f"(gdal_translate -ot ... -a_nodata ...).")
+                break
+            if band.packed and never_scaled(name, m) and file_packing(band) != (1.0, 0.0):
+                problem = (f"{band.where} ({name}): the file packs it as {scale_text(*file_packing(band))} (scale_factor, "
+                           f"add_offset), but {name} of product {definition['name']} holds classes, read as stored; "
+                           "write the variable unpacked or leave it out with --bands.")
+                break
+            if band.packed and not _same_packing(band, m):
+                problem = (f"{band.where} ({name}): the file packs it as {scale_text(*file_packing(band))} (scale_factor, "
+                           f"add_offset), product {definition['name']} declares "
+                           f"{scale_text(float(m.get('scale_factor', 1.0)), float(m.get('add_offset', 0.0)))}; index into "
+                           "a new product (--product NEW_NAME derives one from the files) or write the files with "
+                           "one packing.")
                 break
         if problem:
             failures.append((doc["id"], problem))
@@ -167,7 +213,7 @@ def mapping_rows(definition: dict, bands: dict) -> list[dict]:
     definition : dict
         The product definition the documents are for.
     bands : dict
-        Dataset id -> {measurement: :class:`~antares.prepare.base.Band`}.
+        Dataset id -> {measurement: :class:`~antares.prepare.base.MeasurementFile`}.
 
     Returns
     -------
@@ -184,7 +230,7 @@ def mapping_rows(definition: dict, bands: dict) -> list[dict]:
         _, _, band = file_types(bands, m["name"])
         scale = "as is"
         if "scale_factor" in m or "add_offset" in m:
-            scale = f"x {m.get('scale_factor', 1):g}" + (f" + {m['add_offset']:g}" if m.get("add_offset") else "")
+            scale = scale_text(float(m.get("scale_factor", 1.0)), float(m.get("add_offset", 0.0)))
         rows.append({"file band": f"{band.path.name if band.path else '(remote)'}:{band.band}",
                      "file dtype": band.dtype, "file nodata": None if band.nodata is None else f"{band.nodata:g}",
                      "measurement": m["name"], "units": m.get("units"), "dtype": m["dtype"],

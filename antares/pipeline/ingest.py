@@ -24,7 +24,7 @@ RESAMPLING = ("nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "averag
 
 
 @dataclass
-class TileJob:
+class IngestJob:
     """Everything one worker needs for one tile (picklable)."""
 
     url: str
@@ -79,7 +79,7 @@ def derive_output_product(source: dict, name: str, gridspec, description: str) -
     return doc
 
 
-def ingest_tile(job: TileJob) -> list[dict]:
+def ingest_tile(job: IngestJob) -> list[dict]:
     """Load, write and describe the datasets of one tile (runs on a worker).
 
     Returns
@@ -223,7 +223,7 @@ def ingest(settings: Settings, source: str, name: str, area, gridspec, time=None
                     when = min(d.center_time for d in dss)
                     todo.append((day, when, [str(d.id) for d in dss], str(out_id)))
                 if todo:
-                    jobs.append(TileJob(url, name, tile, geobox, todo, out_def["measurements"], resampling, str(outdir)))
+                    jobs.append(IngestJob(url, name, tile, geobox, todo, out_def["measurements"], resampling, str(outdir)))
         finally:
             dc.close()
 
@@ -232,7 +232,7 @@ def ingest(settings: Settings, source: str, name: str, area, gridspec, time=None
         dc = connect(url)
         write = ProductWriter(dc, out_def if existing is None else None)
 
-        def on_result(job: TileJob, result: list) -> None:
+        def on_result(job: IngestJob, result: list) -> None:
             report.written += write(result)
             report.pixels += len(result) * job.geobox.shape[0] * job.geobox.shape[1]
             report.empty += len(job.groups) - len(result)

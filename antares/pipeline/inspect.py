@@ -36,7 +36,7 @@ def load_product(settings: Settings, product: str, begin=None, end=None, measure
     from antares.cube.load import load, summarise
     from antares.db.engine import database_url, open_database
 
-    open_database(settings).dispose()
+    open_database(settings)
     geopolygon = region_geopolygon(settings, region) if region else None
     time = (begin or "1900-01-01", end or "2100-01-01") if (begin or end) else None
     dc = connect(database_url(settings))

@@ -14,7 +14,6 @@ transaction (COPY), replacing an older classification of the same name only with
 from __future__ import annotations
 
 import dataclasses
-import io
 import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -71,15 +70,14 @@ class PredictReport:
 @lru_cache(maxsize=4)
 def _model(url: str, model_id: int):
     """The estimator of model ``model_id``, loaded once per worker process."""
-    import sqlalchemy as sa
-
     from antares.db.engine import make_engine
+    from antares.db.models import model_blob
     from antares.models.store import deserialize
 
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            blob = conn.execute(sa.text("SELECT blob FROM antares.model WHERE id = :id"), {"id": model_id}).scalar()
+            blob = model_blob(conn, model_id)
     finally:
         engine.dispose()
     if blob is None:
@@ -183,18 +181,6 @@ def _finish(parts, aggregation: str, n_features: int):
     return merged.ids, finalise(merged, (aggregation,))
 
 
-def _copy_predictions(conn, classification_id: int, ids, classes, confidence, entropy) -> None:
-    buffer = io.StringIO()
-    for row in zip(ids.tolist(), classes.tolist(), confidence.tolist(), entropy.tolist()):
-        buffer.write(f"{classification_id}\t{row[0]}\t{row[1]}\t{row[2]!r}\t{row[3]!r}\n")
-    buffer.seek(0)
-    raw = conn.connection.dbapi_connection if hasattr(conn.connection, "dbapi_connection") else conn.connection
-    with raw.cursor() as cur:
-        cur.copy_expert("COPY antares.prediction (classification_id, segment_id, class_code, confidence, entropy) "
-                        "FROM STDIN", buffer)
-        cur.execute("ANALYZE antares.prediction")  # statistics that know the new rows (see pipeline/segment.py)
-
-
 def model_predict_object(settings: Settings, product: str, model: str, segmentation: str, name: str, area=None,
                          aggregation: str | None = None, scheduler: str | None = None, workers: int | None = None,
                          time=None, overwrite: bool = False, progress=None, trust_pickle: bool = False) -> PredictReport:
@@ -231,13 +217,13 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
     AlreadyExistsError
         Classification ``name`` exists and ``overwrite`` is False.
     """
-    import sqlalchemy as sa
-
     from antares.cube.catalog import find_datasets
     from antares.cube.index import connect, product_definition
     from antares.cube.load import native_geobox
+    from antares.db.classifications import classification_exists, copy_predictions, replace_classification
     from antares.db.engine import database_url, open_database, session_scope
-    from antares.db.schema import Classification, Segmentation
+    from antares.db.segmentations import segmentation as segmentation_row
+    from antares.db.segmentations import segmentation_names
     from antares.models.samples import AGGREGATIONS
     from antares.models.store import check_features
     from antares.names import check_name
@@ -250,11 +236,11 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
     with recorded_run(settings, "model_predict_object", name, reads=(("model_fit", model),)) as run:
         url = database_url(settings)
         with session_scope(settings) as session:
-            if session.scalar(sa.select(Classification.id).where(Classification.name == name)) is not None and not overwrite:
+            if classification_exists(session, name) and not overwrite:
                 raise AlreadyExistsError(f"classification '{name}' exists; use --overwrite to replace it or choose another --name.")
-            seg = session.execute(sa.select(Segmentation.id, Segmentation.product).where(Segmentation.name == segmentation)).first()
+            seg = segmentation_row(session, segmentation)
             if seg is None:
-                known = list(session.scalars(sa.select(Segmentation.name).order_by(Segmentation.name)))
+                known = segmentation_names(session)
                 raise NotFoundError(f"segmentation '{segmentation}' does not exist; segmentations: {', '.join(known) or '(none)'}. "
                                     "Create one with 'antares segment'.")
         estimator, meta = load_model(settings, model, trust_pickle)
@@ -333,18 +319,11 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
             report.predicted = len(ids)
             codes, counts = np.unique(classes, return_counts=True)
             report.per_class = {int(c): int(n) for c, n in zip(codes, counts)}
-            engine = open_database(settings)
-            try:
-                with engine.begin() as conn:  # one transaction: the old classification goes only with the new one complete
-                    _check_replaceable(conn, name, overwrite, model, meta["id"])
-                    conn.execute(sa.text("DELETE FROM antares.classification WHERE name = :name"), {"name": name})
-                    cid = conn.execute(sa.text(
-                        "INSERT INTO antares.classification (name, segmentation_id, model_id, run_id) "
-                        "VALUES (:name, :seg, :model, :run) RETURNING id"),
-                        {"name": name, "seg": seg.id, "model": meta["id"], "run": run.id}).scalar()
-                    _copy_predictions(conn, cid, ids.astype(np.int64), classes.astype(np.int64), confidence, entropy)
-            finally:
-                engine.dispose()
+            engine = open_database(settings)  # the process's engine (antares.db.engine): not disposed here
+            with engine.begin() as conn:  # one transaction: the old classification goes only with the new one complete
+                _check_replaceable(conn, name, overwrite, model, meta["id"])
+                cid = replace_classification(conn, name, seg.id, meta["id"], run.id)
+                copy_predictions(conn, cid, ids.astype(np.int64), classes.astype(np.int64), confidence, entropy)
         return report
 
 
@@ -354,13 +333,13 @@ def _check_replaceable(conn, name: str, overwrite: bool, model: str, model_id: i
     The model's row is locked (``FOR SHARE``) until the transaction ends: a refit cannot delete it
     between this check and the insert of the classification that refers to it.
     """
-    import sqlalchemy as sa
+    from antares.db.classifications import classification_exists
+    from antares.db.models import lock_model
 
-    if not overwrite and conn.execute(sa.text("SELECT 1 FROM antares.classification WHERE name = :name"),
-                                      {"name": name}).first() is not None:
+    if not overwrite and classification_exists(conn, name):
         raise AlreadyExistsError(f"classification '{name}' was stored by another process while this one ran; "
                                  "use --overwrite to replace it or choose another --name.")
-    if conn.execute(sa.text("SELECT 1 FROM antares.model WHERE id = :id FOR SHARE"), {"id": model_id}).first() is None:
+    if not lock_model(conn, model_id):
         raise InvalidInputError(f"model '{model}' was refitted (replaced) while this prediction ran; nothing was stored. "
                                 "Re-run the command to classify with the new model.")
 

@@ -28,6 +28,7 @@ from antares.pipeline.tiles import TileReport
 log = logging.getLogger(__name__)
 
 BLOCK = 512  # pixels per side of the spatial blocks a tile is computed in
+FILL_CONTEXT = 256  # pixels of DEM read around a tile to interpolate its terrain voids from (antares.recipes.voids)
 
 
 @dataclass
@@ -137,11 +138,11 @@ class _Prefetch:
 
 
 def _bands(recipe, measurements: dict, definitions: dict, block, properties: list) -> dict:
-    """:class:`~antares.recipes.blockwise.Band` per spectral measurement: converted as ``to_reflectance`` would
+    """:class:`~antares.recipes.blockwise.Conversion` per spectral measurement: converted as ``to_reflectance`` would
     (where the product or the datasets, whose ``properties`` are given, declare a scale or offset)."""
     from antares.cube.blockread import _fill_value
     from antares.cube.reflectance import is_reflectance
-    from antares.recipes.blockwise import Band
+    from antares.recipes.blockwise import Conversion
 
     out = {}
     for alias in recipe.measurements:
@@ -150,9 +151,9 @@ def _bands(recipe, measurements: dict, definitions: dict, block, properties: lis
             continue
         if is_reflectance(name, definitions[name], properties):
             offset, scale = block.offsets(name)
-            out[name] = Band(True, offset, scale, _fill_value(definitions[name].get("nodata")))
+            out[name] = Conversion(True, offset, scale, _fill_value(definitions[name].get("nodata")))
         else:
-            out[name] = Band(False)
+            out[name] = Conversion(False)
     return out
 
 
@@ -191,6 +192,8 @@ def recipe_tile(job: RecipeJob) -> list:
     from antares.cube.write import eo3_document, write_cog, write_yaml
     from antares.recipes import load_recipe
     from antares.recipes.blockwise import BlockRecipe
+    from antares.recipes.specs import TERRAIN_FLAG
+    from antares.recipes.voids import fill_terrain, terrain_voids
 
     skip_iri_format_checkers()
     started = time.perf_counter()
@@ -213,15 +216,31 @@ def recipe_tile(job: RecipeJob) -> list:
             outputs[o.name] = np.full(job.geobox.shape, fill, dtype=o.dtype)
         checked = False
 
+        def load_terrain(geobox):
+            loaded = load_on(dc, geobox.pad(pad) if pad else geobox, list(recipe.terrain.dem_layers),
+                             datasets=terrain_dss, resampling=recipe.terrain.resampling).isel(time=0)
+            inner = (slice(pad, pad + geobox.shape[0]), slice(pad, pad + geobox.shape[1]))
+            return {layer: loaded[layer].values[inner] for layer in recipe.terrain.dem_layers}
+
+        filled_tile = []  # the tile's terrain with its voids filled, loaded at the first block with a void
+
+        def fill_tile():  # filled with FILL_CONTEXT pixels of DEM around the tile, so a void on its edge has sides
+            m, (h, w) = FILL_CONTEXT, job.geobox.shape
+            filled = fill_terrain(load_terrain(job.geobox.pad(m)))[0]
+            return {layer: values[m:m + h, m:m + w] for layer, values in filled.items()}
+
         def read():  # runs in the background thread: every use of dc while the tile is computed
             for block in tile_blocks(dc, datasets, names, job.geobox, job.block, mask_name, pad):
                 terrain = None
                 if recipe.terrain is not None and terrain_dss:
-                    padded = job.geobox[block.rows, block.cols]
-                    loaded = load_on(dc, padded.pad(pad) if pad else padded, list(recipe.terrain.layers),
-                                     datasets=terrain_dss, resampling=recipe.terrain.resampling).isel(time=0)
-                    inner = (slice(pad, pad + padded.shape[0]), slice(pad, pad + padded.shape[1]))
-                    terrain = {layer: loaded[layer].values[inner] for layer in recipe.terrain.layers}
+                    terrain = load_terrain(job.geobox[block.rows, block.cols])
+                    void = terrain_voids(terrain)
+                    if void.any():  # filled over the whole tile, so that a block's fill does not depend on blocks
+                        if not filled_tile:
+                            filled_tile.append(fill_tile())
+                        terrain = {layer: np.where(void, filled_tile[0][layer][block.rows, block.cols], values)
+                                   for layer, values in terrain.items()}
+                    terrain[TERRAIN_FLAG] = void.astype(np.float32)
                 yield block, terrain
 
         with _Prefetch(read) as inputs:

@@ -103,21 +103,19 @@ def delete_product(settings: Settings, name: str, dry_run: bool = False, cascade
     InvalidInputError
         Results depend on it and ``cascade`` is False (they are named).
     """
-    import sqlalchemy as sa
-
     from antares.cube.index import connect
     from antares.cube.remove import apply, delete_product as delete, derived_datasets, describe, select_datasets
     from antares.db.engine import database_url, session_scope
-    from antares.db.schema import Model, Segmentation
+    from antares.db.models import delete_models, model_names
+    from antares.db.segmentations import delete_segmentations, segmentation_names
 
     dc = connect(database_url(settings))
     try:
         own = select_datasets(dc, product=name, archived=None)
         derived = [d for d in derived_datasets(dc, own) if d.product.name != name]
         with session_scope(settings) as session:
-            segmentations = list(session.scalars(sa.select(Segmentation.name).where(
-                sa.or_(Segmentation.product == name, Segmentation.name == name)).order_by(Segmentation.name)))
-            models = list(session.scalars(sa.select(Model.name).where(Model.product == name).order_by(Model.name)))
+            segmentations = segmentation_names(session, product=name)
+            models = model_names(session, product=name)
         dependents = ([describe(derived)] if derived else []) + \
                      ([f"segmentation(s) {', '.join(segmentations)}"] if segmentations else []) + \
                      ([f"model(s) {', '.join(models)} (and their classifications)"] if models else [])
@@ -127,10 +125,9 @@ def delete_product(settings: Settings, name: str, dry_run: bool = False, cascade
             report.lines.append(f"--cascade includes {'; '.join(dependents)}")
         if not dry_run:
             with session_scope(settings) as session:
-                if segmentations:
-                    session.execute(sa.delete(Segmentation).where(Segmentation.name.in_(segmentations)))
+                delete_segmentations(session, names=segmentations)
                 if models:
-                    session.execute(sa.delete(Model).where(Model.name.in_(models)))
+                    delete_models(session, models)
             apply(dc, "purge", derived)
             delete(dc, name)
         report.lines.append(f"deleted product {name} and its {len(own)} dataset(s) (index records only; files kept)")

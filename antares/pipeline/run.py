@@ -140,8 +140,8 @@ def recorded_run(settings: Settings, kind: str, name: str, reads: tuple = ()) ->
     from antares.db.engine import open_database
     from antares.db.runs import claim_name, create_run
 
-    engine = open_database(settings)
-    connection = engine.connect()
+    connection = open_database(settings).connect()
+    connection.detach()  # the names are locks of this database session: closed at the end, not pooled
     try:
         if not claim_name(connection, kind, name):
             connection.rollback()
@@ -170,7 +170,6 @@ def recorded_run(settings: Settings, kind: str, name: str, reads: tuple = ()) ->
             connection.close()  # gives the name back (the lock is the connection's)
         except Exception as error:  # the database is gone: PostgreSQL released the lock with the connection
             log.debug("closing the connection of run %s/%s: %s", kind, name, error)
-        engine.dispose()
 
 
 def _record_end(run: RecordedRun, exc: BaseException):

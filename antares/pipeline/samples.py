@@ -16,7 +16,7 @@ import numpy as np
 
 from antares.config import Settings
 from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError, UsageError
-from antares.legend import LegendEntry
+from antares.legend import LegendEntry, assign_codes, is_integer_like
 
 log = logging.getLogger(__name__)
 
@@ -54,88 +54,6 @@ class SampleReport:
         if self.transformed:
             out.append(self.transformed)
         return out + list(self.notes)
-
-
-def _is_integer_like(values) -> bool:
-    try:
-        as_float = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        return False
-    return bool(np.all(np.isfinite(as_float)) and np.all(as_float == np.round(as_float)))
-
-
-def assign_codes(values, legend: list[LegendEntry] | None, source: str, field_name: str):
-    """Class codes for the class ``values`` of a field (codes or names), and the legend to use.
-
-    Parameters
-    ----------
-    values : sequence
-        The field's values (no missing values).
-    legend : list of LegendEntry or None
-        The legend to map into; without one, a legend is built from the values (names
-        in sorted order get codes 1, 2, ...; integer values keep their code).
-
-    Returns
-    -------
-    codes : ndarray of int64
-    legend : list of LegendEntry
-
-    Class names are stripped of surrounding spaces. Without a legend, names that differ
-    only in case are refused; with one, names match it regardless of case.
-
-    Raises
-    ------
-    InvalidInputError
-        A value that is neither a code nor a name of the legend (all such values listed);
-        without a legend, names that differ only in case (listed).
-    """
-    from antares.legend import legend_from_codes, legend_from_names
-
-    values = list(values)
-    numeric = _is_integer_like(values)
-    if not numeric:
-        values = [str(v).strip() for v in values]
-    if legend is None:
-        if not numeric:
-            _refuse_case_collisions(values, source, field_name)
-        legend = legend_from_codes(values) if numeric else legend_from_names(values)
-    by_code = {e.code: e for e in legend}
-    by_name = {e.name: e for e in legend}
-    by_name_folded = {e.name.casefold(): e for e in legend}
-    codes, missing = [], set()
-    for value in values:
-        entry = None
-        if numeric:
-            entry = by_code.get(int(float(value)))
-        else:
-            text = value
-            entry = by_name.get(text) or by_name_folded.get(text.casefold())
-            if entry is None and text.lstrip("-").isdigit():
-                entry = by_code.get(int(text))
-        if entry is None:
-            missing.add(str(int(float(value))) if numeric else str(value))
-            continue
-        codes.append(entry.code)
-    if missing:
-        known = ", ".join(f"{e.code}={e.name}" for e in legend)
-        raise InvalidInputError(
-            f"{source}: field '{field_name}' has value(s) {', '.join(sorted(missing))} not in the legend ({known}); "
-            "add them to the legend file or fix the data."
-        )
-    return np.asarray(codes, dtype=np.int64), legend
-
-
-def _refuse_case_collisions(names: list[str], source: str, field_name: str) -> None:
-    """Raise InvalidInputError listing class names that differ only in case ("Forest", "forest")."""
-    spellings: dict[str, set] = {}
-    for name in names:
-        spellings.setdefault(name.casefold(), set()).add(name)
-    clashes = [" / ".join(sorted(s)) for _, s in sorted(spellings.items()) if len(s) > 1]
-    if clashes:
-        raise InvalidInputError(
-            f"{source}: field '{field_name}' has class names that differ only in case: {'; '.join(clashes)}. "
-            "Spell each class one way in the data, or give a --legend (names match it regardless of case)."
-        )
 
 
 def _json_safe(record: dict) -> dict:
@@ -274,7 +192,7 @@ def ingest_samples(settings: Settings, kind: str, path, field_name: str, name: s
     frame = frame[labelled]
     if frame.empty:
         raise InvalidInputError(f"{path} (layer {layer}): no feature has a value in field '{field_name}'.")
-    if not _is_integer_like(frame[field_name].tolist()):
+    if not is_integer_like(frame[field_name].tolist()):
         text = frame[field_name].astype(str)
         padded = int((text != text.str.strip()).sum())
         if padded:
@@ -297,7 +215,7 @@ def ingest_samples(settings: Settings, kind: str, path, field_name: str, name: s
         epsg = 4326
         report.transformed = f"source CRS has no EPSG code; geometries transformed once to EPSG:4326 ({frame.crs.name})"
 
-    open_database(settings).dispose()
+    open_database(settings)
     with session_scope(settings) as session:
         existing_scheme, legend, codes = _resolve_scheme(session, scheme_name, legend, frame[field_name].tolist(),
                                                          f"{path} (layer {layer})", field_name)
@@ -409,7 +327,7 @@ def ingest_from_raster(settings: Settings, raster, name: str, scheme: str, legen
         polygons = [shapely.ops.transform(transformer.transform, p) for p in polygons]
         epsg = 4326
         report.transformed = "raster CRS has no EPSG code; sample polygons transformed once to EPSG:4326"
-    open_database(settings).dispose()
+    open_database(settings)
     with session_scope(settings) as session:
         # an existing scheme is used as it is, unless a legend file was given to check it against
         from antares.db.training import scheme_id as _scheme_id

@@ -16,7 +16,6 @@ one transaction with the ``segmentation`` row.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -138,7 +137,7 @@ def segment_stage(job: StageJob) -> list[tuple]:
 
 
 @dataclass
-class TileJob:
+class FinishTileJob:
     """The last step for one tile of the grid: leftovers, the label COG and its eo3 document."""
 
     area: Area
@@ -152,7 +151,7 @@ class TileJob:
     out_id: str
 
 
-def finish_tile(job: TileJob) -> tuple[list, list]:
+def finish_tile(job: FinishTileJob) -> tuple[list, list]:
     """Give leftover valid pixels a segment each (4-connected pieces), write the tile's label COG.
 
     Returns ``(polygon rows of the leftovers, [(eo3 document, uri)] or [])``.
@@ -279,14 +278,12 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
 def _segment(run, product, area, algorithm, params, segmenter, bands, tile_size, margin, scheduler, workers,
              overwrite, outdir, progress, labels, time) -> SegmentReport:
     """:func:`segment` once the name is taken (``run``: its :class:`~antares.pipeline.run.RecordedRun`)."""
-    import sqlalchemy as sa
-
     from antares.cube.catalog import find_datasets, product_exists
     from antares.cube.index import connect, product_definition
     from antares.cube.load import native_geobox, one_date
     from antares.cube.write import DISK_FULL, write_failure
     from antares.db.engine import database_url, session_scope
-    from antares.db.schema import Segmentation
+    from antares.db.segmentations import segmentation_exists
     from antares.pipeline.executor import task_runner
     from antares.pipeline.recipe import period_bounds
     from antares.pipeline.run import one_line
@@ -297,7 +294,7 @@ def _segment(run, product, area, algorithm, params, segmenter, bands, tile_size,
     settings, name = run.settings, run.name
     url = database_url(settings)
     with session_scope(settings) as session:
-        exists = session.scalar(sa.select(Segmentation.id).where(Segmentation.name == name))
+        exists = segmentation_exists(session, name)
     if exists and not overwrite:
         raise AlreadyExistsError(f"segmentation '{name}' exists; use --overwrite to replace it or choose another name.")
     dc = connect(url)
@@ -320,6 +317,11 @@ def _segment(run, product, area, algorithm, params, segmenter, bands, tile_size,
 
     staging = staged_outdir(outdir)  # the new result is built there, then swapped in (a symlinked outdir is followed)
     outdir = Path(os.path.realpath(outdir))
+    # work directories of this name are left only by a killed run (SIGKILL, a power cut): this run holds the
+    # name, so no live run uses them (names are letters, digits and _: the prefix is this name's alone)
+    for stale in Path(_workdir(settings)).glob(f"segment-{name}-*"):
+        log.info("removing %s, left by a killed segment run of %s", stale, name)
+        shutil.rmtree(stale, ignore_errors=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"segment-{name}-", dir=_workdir(settings)))
     rows_file = workdir / "segments.csv"
     try:
@@ -354,7 +356,7 @@ def _segment(run, product, area, algorithm, params, segmenter, bands, tile_size,
                 if progress:
                     progress(stage + 1, len(STAGES) + 1)
             tiles = tile_windows(geobox.shape, tile_size, 0)
-            finish = [TileJob(area_grid, (w.number % _ncols(geobox.shape, tile_size), w.number // _ncols(geobox.shape, tile_size)),
+            finish = [FinishTileJob(area_grid, (w.number % _ncols(geobox.shape, tile_size), w.number // _ncols(geobox.shape, tile_size)),
                               w.core, number_base + w.number, n_windows, name, str(staging), source_ids,
                               str(dataset_id(f"segment:{name}:{w.number}")))
                       for w in tiles]
@@ -430,56 +432,30 @@ def _store(settings, url, name, product, algorithm, params, geobox, report, rows
     transaction), and one last transaction deletes the old segmentation and gives the new one
     its name. A failure at any step leaves the old segmentation whole.
     """
-    import sqlalchemy as sa
-
     from antares.cube.index import connect
     from antares.db.engine import open_database
+    from antares.db.segmentations import copy_segments, delete_segmentations, insert_segmentation, segmentation_exists
+    from antares.db.segmentations import rename_segmentation
     from antares.pipeline.tiles import replace_product
 
-    engine = open_database(settings)
+    engine = open_database(settings)  # the process's engine (antares.db.engine): not disposed here
     crs = f"EPSG:{geobox.crs.epsg}" if geobox.crs.epsg else geobox.crs.to_wkt()
+    with engine.begin() as conn:
+        if not overwrite and segmentation_exists(conn, name):
+            raise AlreadyExistsError(f"segmentation '{name}' was stored by another process while this one ran; "
+                                     "use --overwrite to replace it or choose another name.")
+        seg_id = insert_segmentation(conn, f"{name} (run {run_id}, being stored)", run_id, product, algorithm,
+                                     params, crs, report.segments)
+        copy_segments(conn, seg_id, rows_file)
     try:
-        with engine.begin() as conn:
-            if not overwrite and conn.execute(sa.text("SELECT 1 FROM antares.segmentation WHERE name = :name"),
-                                              {"name": name}).first() is not None:
-                raise AlreadyExistsError(f"segmentation '{name}' was stored by another process while this one ran; "
-                                         "use --overwrite to replace it or choose another name.")
-            seg_id = conn.execute(
-                sa.text("INSERT INTO antares.segmentation (name, run_id, product, algorithm, params, crs, n_segments) "
-                        "VALUES (:name, :run, :product, :algorithm, CAST(:params AS jsonb), :crs, :n) RETURNING id"),
-                {"name": f"{name} (run {run_id}, being stored)", "run": run_id, "product": product,
-                 "algorithm": algorithm, "params": json.dumps(params), "crs": crs, "n": report.segments},
-            ).scalar()
-            _copy_segments(conn, seg_id, rows_file)
+        dc = connect(url)
         try:
-            dc = connect(url)
-            try:
-                replace_product(dc, name, documents, staging, outdir, label_product(name, product, algorithm))
-            finally:
-                dc.close()
-            with engine.begin() as conn:  # the new segmentation takes the name; the old one goes
-                conn.execute(sa.text("DELETE FROM antares.segmentation WHERE name = :name"), {"name": name})
-                conn.execute(sa.text("UPDATE antares.segmentation SET name = :name WHERE id = :id"),
-                             {"name": name, "id": seg_id})
-        except BaseException:
-            with engine.begin() as conn:
-                conn.execute(sa.text("DELETE FROM antares.segmentation WHERE id = :id"), {"id": seg_id})
-            raise
-    finally:
-        engine.dispose()
-
-
-def _copy_segments(conn, seg_id: int, rows_file) -> None:
-    """Copy the polygon rows of ``rows_file`` (CSV, see :func:`_write_rows`) into ``antares.segment``."""
-    raw = conn.connection.dbapi_connection if hasattr(conn.connection, "dbapi_connection") else conn.connection
-    with raw.cursor() as cur, open(rows_file) as fh:
-        cur.execute("CREATE TEMP TABLE segment_in (segment_id bigint, geom text, area_m2 float8, pixel_count bigint) "
-                    "ON COMMIT DROP")
-        cur.copy_expert("COPY segment_in FROM STDIN WITH (FORMAT csv)", fh)
-        cur.execute("INSERT INTO antares.segment (segmentation_id, segment_id, geom, area_m2, pixel_count) "
-                    "SELECT %s, segment_id, ST_GeomFromEWKB(decode(geom, 'hex')), area_m2, pixel_count FROM segment_in",
-                    (seg_id,))
-        # Fresh statistics with the rows (committed with them): without, the planner believes the new
-        # segmentation has no rows and joins it by nested loops over whole tables (export of 36k objects:
-        # 120 s instead of 0.3 s). ANALYZE samples a fixed number of rows, whatever the table's size.
-        cur.execute("ANALYZE antares.segment")
+            replace_product(dc, name, documents, staging, outdir, label_product(name, product, algorithm))
+        finally:
+            dc.close()
+        with engine.begin() as conn:  # the new segmentation takes the name; the old one goes
+            rename_segmentation(conn, seg_id, name)
+    except BaseException:
+        with engine.begin() as conn:
+            delete_segmentations(conn, ids=[seg_id])
+        raise

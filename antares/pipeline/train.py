@@ -216,7 +216,7 @@ def training_features(settings: Settings, product: str, training_set: str, area=
     from antares.cube.catalog import find_datasets
     from antares.cube.index import connect, product_definition
     from antares.cube.load import native_geobox
-    from antares.db.engine import database_url, open_database, session_scope
+    from antares.db.engine import database_url, session_scope
     from antares.db.training import list_sample_sets, sample_set, scheme_legend
     from antares.models.samples import AGGREGATIONS, aggregate
     from antares.pipeline.executor import task_runner
@@ -224,7 +224,6 @@ def training_features(settings: Settings, product: str, training_set: str, area=
 
     if aggregation not in AGGREGATIONS:
         raise UsageError(f"-sp must be one of {', '.join(AGGREGATIONS)}. Got {aggregation!r}.")
-    engine = open_database(settings)
     url = database_url(settings)
     with session_scope(settings) as session:
         tset = sample_set(session, "training", training_set)
@@ -234,7 +233,6 @@ def training_features(settings: Settings, product: str, training_set: str, area=
                                 "Add one with 'antares ingest_training'.")
         set_id, scheme_id = tset.id, tset.scheme_id
         legend = scheme_legend(session, scheme_id)
-    engine.dispose()
     dc = connect(url)
     try:
         definition = product_definition(dc, product)
@@ -332,10 +330,8 @@ def model_fit(settings: Settings, kind: str, product: str, training_set: str, na
     InvalidInputError
         No sample overlaps the product; fewer than 2 classes or a class with fewer than 2 samples.
     """
-    import sqlalchemy as sa
-
     from antares.db.engine import session_scope
-    from antares.db.schema import Model
+    from antares.db.models import model_exists, replace_model
     from antares.models.fitting import check_classes, fit_model, parse_grid
     from antares.models.registry import make_estimator, parse_params
     from antares.models.samples import AGGREGATIONS
@@ -357,7 +353,7 @@ def model_fit(settings: Settings, kind: str, product: str, training_set: str, na
     n_jobs = workers or settings.workers or 2
     with recorded_run(settings, "model_fit", name) as run:  # the name is taken before any work
         with session_scope(settings) as session:
-            if session.scalar(sa.select(Model.id).where(Model.name == name)) is not None and not overwrite:
+            if model_exists(session, name) and not overwrite:
                 raise AlreadyExistsError(f"model '{name}' exists; use --overwrite to replace it or choose another --name.")
         _check_inputs(settings, product, training_set, cv_spatial)  # bad names and inputs change nothing
 
@@ -397,12 +393,10 @@ def model_fit(settings: Settings, kind: str, product: str, training_set: str, na
         }
         blob = serialize(outcome.estimator)
         with session_scope(settings) as session:  # replace atomically
-            if not overwrite and session.scalar(sa.select(Model.id).where(Model.name == name)) is not None:
+            if not overwrite and model_exists(session, name):
                 raise AlreadyExistsError(f"model '{name}' was stored by another process while this one ran; "
                                          "use --overwrite to replace it or choose another --name.")
-            session.execute(sa.delete(Model).where(Model.name == name))
-            session.execute(sa.insert(Model).values(name=name, kind=kind, scheme_id=tf.scheme_id, run_id=run.id,
-                                                    product=product, blob=blob, meta=_jsonable(meta)))
+            replace_model(session, name, kind, tf.scheme_id, run.id, product, blob, _jsonable(meta))
             run.finish(session=session)
         return report
 
@@ -443,18 +437,14 @@ def load_model(settings: Settings, name: str, trust_pickle: bool = False, estima
         The model was stored with another major version of scikit-learn, LightGBM or skops
         (both versions named); another minor version only warns.
     """
-    import sqlalchemy as sa
-
     from antares.db.engine import session_scope
-    from antares.db.schema import Model
+    from antares.db.models import model_names, read_model
     from antares.models.store import FORMAT, blob_format, check_versions, deserialize
 
     with session_scope(settings) as session:
-        row = session.execute(sa.select(Model.blob if estimator else sa.func.substring(Model.blob, 1, 4).label("blob"),
-                                        Model.meta, Model.scheme_id, Model.kind, Model.id)
-                              .where(Model.name == name)).first()
+        row = read_model(session, name, blob=estimator)
         if row is None:
-            known = list(session.scalars(sa.select(Model.name).order_by(Model.name)))
+            known = model_names(session)
             raise NotFoundError(f"model '{name}' does not exist; models: {', '.join(known) or '(none)'}. "
                                 "Fit one with 'antares model_fit'.")
     meta = dict(row.meta)
@@ -475,10 +465,8 @@ def _resave(settings: Settings, name: str, model_id: int, estimator, meta: dict)
     """Replace the pickled blob of model ``model_id`` by its skops blob (checked by reading it back); the new metadata."""
     import datetime as dt
 
-    import sqlalchemy as sa
-
     from antares.db.engine import session_scope
-    from antares.db.schema import Model
+    from antares.db.models import update_model
     from antares.models.store import FORMAT, deserialize, library_versions, serialize
 
     blob = serialize(estimator)
@@ -488,21 +476,18 @@ def _resave(settings: Settings, name: str, model_id: int, estimator, meta: dict)
                          "versions": stored.get("versions")}
     stored["versions"] = library_versions()
     with session_scope(settings) as session:
-        session.execute(sa.update(Model).where(Model.id == model_id).values(blob=blob, meta=_jsonable(stored)))
+        update_model(session, model_id, blob, _jsonable(stored))
     log.warning("model '%s' was a pickle; re-saved in the skops format (loads without --trust-pickle from now on).", name)
     return {**stored, "id": model_id, "kind": meta["kind"], "scheme_id": meta["scheme_id"], "format": FORMAT}
 
 
 def list_models(settings: Settings) -> list[dict]:
     """Stored models: name, kind, product, training set, classes, features, CV overall accuracy."""
-    import sqlalchemy as sa
-
     from antares.db.engine import session_scope
-    from antares.db.schema import Model
+    from antares.db.models import list_models as model_rows
 
     with session_scope(settings) as session:
-        rows = session.execute(sa.select(Model.name, Model.kind, Model.product, Model.meta, Model.created_at)
-                               .order_by(Model.name)).all()
+        rows = model_rows(session)
     out = []
     for name, kind, product, meta, created in rows:
         cv = (meta or {}).get("cv") or {}

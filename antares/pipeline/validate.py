@@ -82,20 +82,16 @@ def _equal_area_crs(lon: float, lat: float) -> str:
 
 
 def _lookup(session, classification: str, validation_set: str):
-    import sqlalchemy as sa
+    from antares.db.classifications import classification as classification_row
+    from antares.db.classifications import classification_names
+    from antares.db.training import list_sample_sets, sample_set
 
-    from antares.db.schema import Classification, Model, SampleSet, Segmentation
-    from antares.db.training import list_sample_sets
-
-    row = session.execute(
-        sa.select(Classification.id, Classification.segmentation_id, Model.scheme_id, Model.name, Segmentation.crs)
-        .join(Model, Model.id == Classification.model_id).join(Segmentation, Segmentation.id == Classification.segmentation_id)
-        .where(Classification.name == classification)).first()
+    row = classification_row(session, classification)
     if row is None:
-        known = list(session.scalars(sa.select(Classification.name).order_by(Classification.name)))
+        known = classification_names(session)
         raise NotFoundError(f"classification '{classification}' does not exist; classifications: "
                             f"{', '.join(known) or '(none)'}. Create one with 'antares model_predict_object'.")
-    vset = session.scalar(sa.select(SampleSet).where(SampleSet.kind == "validation", SampleSet.name == validation_set))
+    vset = sample_set(session, "validation", validation_set)
     if vset is None:
         known = [s["name"] for s in list_sample_sets(session, "validation")]
         raise NotFoundError(f"validation set '{validation_set}' does not exist; validation sets: {', '.join(known) or '(none)'}. "
@@ -142,12 +138,12 @@ def validate(settings: Settings, classification: str, validation_set: str, regio
         Validation classes absent from the map's legend; no validation polygon overlaps
         the map; an output file exists (without ``overwrite``) or cannot be written.
     """
-    import sqlalchemy as sa
-
     from antares.accuracy import area_adjusted, assess, plot_confusion_matrix
     from antares.db.engine import open_database, session_scope
-    from antares.db.schema import Region, Sample
+    from antares.db.regions import region_names
+    from antares.db.segmentations import segment_srid
     from antares.db.training import scheme_legend
+    from antares.db.validation import count_samples, mapped_areas, overlap_pairs, samples_centre
     from antares.names import check_name
 
     if log_name is not None and log_name != f"{classification}:{validation_set}":  # the default joins two names
@@ -155,52 +151,22 @@ def validate(settings: Settings, classification: str, validation_set: str, regio
     for path in (json_file, plot_file):
         if path is not None:
             _check_output(Path(path), overwrite)
-    open_database(settings).dispose()
+    open_database(settings)
     with session_scope(settings) as session:
         row, vset = _lookup(session, classification, validation_set)
         vset_id = vset.id
         translate = _code_translation(session, row.scheme_id, vset.scheme_id, validation_set)
         legend = scheme_legend(session, row.scheme_id)
-        srid = session.scalar(sa.text("SELECT ST_SRID(geom) FROM antares.segment WHERE segmentation_id = :s LIMIT 1"),
-                              {"s": row.segmentation_id})
-        region_geom = None
-        if region is not None:
-            region_geom = session.scalar(sa.select(Region.geom).where(Region.name == region))
-            if region_geom is None:
-                raise NotFoundError(f"region '{region}' is not registered; see 'antares list regions'.")
-        centre = session.execute(sa.select(
-            sa.func.ST_X(sa.func.ST_Centroid(sa.func.ST_Transform(sa.func.ST_Envelope(sa.func.ST_Collect(Sample.geom)), 4326))),
-            sa.func.ST_Y(sa.func.ST_Centroid(sa.func.ST_Transform(sa.func.ST_Envelope(sa.func.ST_Collect(Sample.geom)), 4326))))
-            .where(Sample.set_id == vset.id)).first()
-        if centre is None or centre[0] is None:
+        srid = segment_srid(session, row.segmentation_id)
+        if region is not None and not region_names(session, [region]):
+            raise NotFoundError(f"region '{region}' is not registered; see 'antares list regions'.")
+        centre = samples_centre(session, vset.id)
+        if centre is None:
             raise InvalidInputError(f"validation set {validation_set} has no samples.")
         proj = _equal_area_crs(*centre)
-        within = "ST_Transform((SELECT geom FROM antares.region WHERE name = :region), :srid)"
-        region_clause = "" if region is None else f" AND ST_Intersects(v.geom, {within})"
-        clip = "g" if region is None else f"ST_Intersection(g, {within})"
-        seg_area = "seg.geom" if region is None else f"ST_Intersection(seg.geom, {within})"
-        seg_clause = "" if region is None else f" AND ST_Intersects(seg.geom, {within})"
-        params = {"set": vset.id, "cid": row.id, "seg": row.segmentation_id, "srid": srid, "proj": proj, "region": region}
-        pairs = session.execute(sa.text(f"""
-            WITH v AS (SELECT s.id, s.class_code, ST_Transform(s.geom, :srid) AS geom
-                       FROM antares.sample s WHERE s.set_id = :set),
-                 o AS (SELECT v.id, v.class_code AS reference, p.class_code AS mapped,
-                              ST_Intersection(v.geom, seg.geom) AS g
-                       FROM v JOIN antares.segment seg
-                         ON seg.segmentation_id = :seg AND ST_Intersects(v.geom, seg.geom)
-                       JOIN antares.prediction p ON p.classification_id = :cid AND p.segment_id = seg.segment_id
-                       WHERE true{region_clause})
-            SELECT id, reference, mapped, ST_Area(ST_Transform({clip}, :proj)) AS area FROM o
-        """), params).all()
-        n_polygons = session.scalar(sa.text(
-            f"SELECT count(*) FROM (SELECT s.id, ST_Transform(s.geom, :srid) AS geom FROM antares.sample s "
-            f"WHERE s.set_id = :set) v WHERE true{region_clause}"), params)
-        mapped_area = dict(session.execute(sa.text(f"""
-            SELECT p.class_code, sum(ST_Area(ST_Transform({seg_area}, :proj)))
-            FROM antares.segment seg JOIN antares.prediction p
-              ON p.classification_id = :cid AND p.segment_id = seg.segment_id
-            WHERE seg.segmentation_id = :seg{seg_clause}
-            GROUP BY p.class_code"""), params).all())
+        pairs = overlap_pairs(session, vset.id, row.id, row.segmentation_id, srid, proj, region)
+        n_polygons = count_samples(session, vset.id, srid, region)
+        mapped_area = mapped_areas(session, row.id, row.segmentation_id, srid, proj, region)
     pairs = [p for p in pairs if p.area > 0]
     if not pairs:
         raise InvalidInputError(f"no polygon of validation set {validation_set} overlaps a classified object of "
@@ -257,12 +223,10 @@ def validate(settings: Settings, classification: str, validation_set: str, regio
     if json_file is not None:
         _write_json(Path(json_file), document)
     if log_name is not None:
-        from antares.db.schema import ValidationResult
+        from antares.db.validation import replace_validation_result
 
         with session_scope(settings) as session:
-            session.execute(sa.delete(ValidationResult).where(ValidationResult.name == log_name))
-            session.execute(sa.insert(ValidationResult).values(name=log_name, classification_id=row.id,
-                                                               sample_set_id=vset_id, report=document))
+            replace_validation_result(session, log_name, row.id, vset_id, document)
     return report
 
 

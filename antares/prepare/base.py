@@ -25,11 +25,13 @@ def dataset_id(key: str) -> uuid.UUID:
 
 
 @dataclass(frozen=True)
-class Band:
+class MeasurementFile:
     """One measurement file: its path, band index, CRS, shape (y, x), affine transform, nodata and dtype.
 
     ``nodata`` is the file's (None: the file declares none); ``dtype`` the file's numpy dtype name
-    (None: unknown, e.g. a remote STAC asset not opened).
+    (None: unknown, e.g. a remote STAC asset not opened). ``scale_factor`` and ``add_offset`` are the
+    packing the file declares (CF: ``value = stored * scale_factor + add_offset``; None: none declared),
+    ``units`` its units (None: not declared) and ``variable`` its name for the band (a NetCDF variable).
     """
 
     name: str
@@ -40,6 +42,20 @@ class Band:
     nodata: float | None = None
     band: int = 1
     dtype: str | None = None
+    scale_factor: float | None = None
+    add_offset: float | None = None
+    units: str | None = None
+    variable: str | None = None
+
+    @property
+    def where(self) -> str:
+        """How messages name it: ``FILE variable VAR`` or ``FILE band N``."""
+        return f"{self.path} variable {self.variable}" if self.variable else f"{self.path} band {self.band}"
+
+    @property
+    def packed(self) -> bool:
+        """Whether the file declares a packing (``scale_factor`` or ``add_offset``)."""
+        return self.scale_factor is not None or self.add_offset is not None
 
 
 @dataclass
@@ -58,7 +74,7 @@ class PrepareResult:
 
     documents: list = field(default_factory=list)
     failures: list = field(default_factory=list)
-    bands: dict = field(default_factory=dict)  # dataset id -> {measurement: Band} (what the files hold)
+    bands: dict = field(default_factory=dict)  # dataset id -> {measurement: MeasurementFile} (what the files hold)
 
 
 class Preparer:
@@ -112,7 +128,7 @@ class Preparer:
             result.bands[doc["id"]] = self._bands.pop(doc["id"], {})
         return result
 
-    def build_document(self, id_: uuid.UUID, product: str, bands: list[Band], properties: dict,
+    def build_document(self, id_: uuid.UUID, product: str, bands: list[MeasurementFile], properties: dict,
                        lineage: dict | None = None, label: str = "") -> dict:
         """:func:`build_document`, remembering ``bands`` (their dtypes and nodata) for :meth:`run`'s result."""
         doc = build_document(id_, product, bands, properties, lineage, label)
@@ -133,7 +149,7 @@ def measurement_names(product: dict) -> dict:
     return names
 
 
-def read_band(name: str, path: Path, band: int = 1) -> Band:
+def read_band(name: str, path: Path, band: int = 1) -> MeasurementFile:
     """Read the georeferencing of one raster band.
 
     Raises
@@ -149,7 +165,7 @@ def read_band(name: str, path: Path, band: int = 1) -> Band:
                 raise InvalidInputError(f"{path} has no CRS; assign one (gdal_edit.py -a_srs EPSG:XXXX) and retry.")
             if band > src.count:
                 raise InvalidInputError(f"{path} has {src.count} band(s); band {band} was expected.")
-            return Band(name, Path(path), _crs_string(src.crs), (src.height, src.width), tuple(src.transform)[:6],
+            return MeasurementFile(name, Path(path), _crs_string(src.crs), (src.height, src.width), tuple(src.transform)[:6],
                         src.nodatavals[band - 1], band, src.dtypes[band - 1])
     except rasterio.errors.RasterioIOError as exc:
         raise InvalidInputError(
@@ -200,7 +216,7 @@ def parse_datetime(text: str) -> dt.datetime:
 def build_document(
     id_: uuid.UUID,
     product: str,
-    bands: list[Band],
+    bands: list[MeasurementFile],
     properties: dict,
     lineage: dict | None = None,
     label: str = "",
@@ -223,7 +239,7 @@ def build_document(
         common = Counter(crss).most_common(1)[0][0]
         odd = ", ".join(f"{b.path} is in {b.crs}" for b in bands if b.crs != common)
         raise InvalidInputError(f"{odd} while its siblings are in {common}; all band files of a dataset must share one CRS.")
-    grids: dict[tuple, list[Band]] = {}
+    grids: dict[tuple, list[MeasurementFile]] = {}
     for b in bands:
         grids.setdefault((b.shape, b.transform), []).append(b)
     ordered = sorted(grids, key=lambda g: (-len(grids[g]), abs(g[1][0])))

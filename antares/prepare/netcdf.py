@@ -10,8 +10,12 @@ The grid comes from the ``x``/``y`` coordinates (pixel centres, evenly spaced, r
 north to south) and the CRS from the variable's ``grid_mapping`` (CF ``crs_wkt`` or GDAL's
 ``spatial_ref``, read with pyproj; recorded as its EPSG code where it has one, also one that
 only its WKT declares, as behind GDAL's ``TOWGS84`` clause: products made from it need an EPSG
-CRS for ODC's postgis spatial queries); dtype and nodata (``_FillValue``) are the stored ones,
-before any CF decoding. The files are read with xarray. ODC reads the pixels through GDAL,
+CRS for ODC's postgis spatial queries); dtype and nodata (``_FillValue`` or ``missing_value``)
+are the stored ones, before any CF decoding. A packed variable's ``scale_factor``/``add_offset``
+(CF: ``value = stored * scale_factor + add_offset``) and its ``units`` are recorded with it, so
+that the product declares them as the measurement's ``scale_factor``/``add_offset`` and units
+(see :func:`antares.pipeline.index.derive_product`): recipes read the unpacked values. The
+files are read with xarray. ODC reads the pixels through GDAL,
 which does not find the georeferencing of every cube (the ``nrt`` sample cube's x/y have no
 CF attributes): each measurement's path is a GDAL ``vrt://`` connection string on the netCDF
 variable that assigns the CRS and geotransform read here (``a_srs``, ``a_gt``), and antares
@@ -23,13 +27,14 @@ Dataset ids are uuid5 of (product, time, CRS, origin of the finest grid).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Iterator
 
 from antares.errors import InvalidInputError
 from antares.prepare.bands import normalise_band
-from antares.prepare.base import Band, Candidate, Preparer, dataset_id, measurement_names
+from antares.prepare.base import Candidate, MeasurementFile, Preparer, dataset_id, measurement_names
 
 log = logging.getLogger(__name__)
 
@@ -91,19 +96,62 @@ def _grid(ds, var: str, path: Path) -> tuple:
     return (ys.size, xs.size), (a, 0.0, float(xs[0]) - a / 2, 0.0, e, float(ys[0]) - e / 2)
 
 
+def _one_value(arr, key: str, path: Path):
+    """The one number of CF attribute ``key`` of ``arr`` (None: absent)."""
+    import numpy as np
+
+    value = arr.attrs.get(key)
+    if value is None:
+        return None
+    try:
+        values = np.unique(np.atleast_1d(np.asarray(value, dtype=np.float64)))  # NaNs count as one value
+    except (TypeError, ValueError):
+        values = np.array([])
+    if values.size != 1:
+        raise InvalidInputError(f"{path}: variable {arr.name} declares {key} {np.asarray(value).tolist()!r}; antares reads "
+                                f"one number: rewrite the variable with one {key}.")
+    return float(values[0])
+
+
+def _cf_attributes(arr, path: Path) -> dict:
+    """Nodata, packing and units the CF attributes of variable ``arr`` declare (stored values, before decoding).
+
+    Nodata is ``_FillValue``, else ``missing_value``; where one of them is NaN (xarray's default
+    ``_FillValue`` of floats), the other, since NaN is never a value.
+
+    Raises
+    ------
+    InvalidInputError
+        ``_FillValue`` and ``missing_value`` are two different numbers, or an attribute holds several values.
+    """
+    import math
+
+    declared = [v for v in (_one_value(arr, "_FillValue", path), _one_value(arr, "missing_value", path)) if v is not None]
+    numbers = list(dict.fromkeys(v for v in declared if not math.isnan(v)))
+    if len(numbers) > 1:
+        raise InvalidInputError(f"{path}: variable {arr.name} declares _FillValue {numbers[0]:g} and missing_value "
+                                f"{numbers[1]:g}; antares reads one nodata: rewrite the variable with one of them.")
+    units = arr.attrs.get("units")
+    return {"nodata": (numbers or declared or [None])[0], "scale_factor": _one_value(arr, "scale_factor", path),
+            "add_offset": _one_value(arr, "add_offset", path),
+            "units": str(units) if units is not None and str(units).strip() else None}
+
+
 def cube_variables(path: Path) -> tuple[list, dict]:
     """The time steps of the cube at ``path`` and its ``(time, y, x)`` variables.
 
     Returns
     -------
     (times, variables)
-        ``times``: list of timezone-aware UTC datetimes; ``variables``: name -> ``(dtype name,
-        nodata or None, crs, shape, transform)``.
+        ``times``: list of timezone-aware UTC datetimes; ``variables``: name ->
+        :class:`~antares.prepare.base.MeasurementFile` named after the variable, band 1, with its
+        dtype, nodata, CRS, grid, CF packing and units.
 
     Raises
     ------
     InvalidInputError
-        The file cannot be read, has no ``time`` dimension, or no variable ``(time, y, x)``.
+        The file cannot be read, has no ``time`` dimension, no variable ``(time, y, x)``, or a
+        variable's CF attributes are ambiguous (``_FillValue`` and ``missing_value`` differ).
     """
     import datetime as dt
 
@@ -125,9 +173,8 @@ def cube_variables(path: Path) -> tuple[list, dict]:
                     raise InvalidInputError(f"{path}: variable {var} has dimensions {arr.dims}; (time, y, x) is expected "
                                             "(transpose it, e.g. ds.transpose('time', 'y', 'x')).")
                 continue
-            nodata = arr.attrs.get("_FillValue", arr.attrs.get("missing_value"))
-            variables[var] = (str(arr.dtype), None if nodata is None else float(nodata), _crs(ds, var, path),
-                              *_grid(ds, var, path))
+            variables[var] = MeasurementFile(str(var), Path(path), _crs(ds, var, path), *_grid(ds, var, path),
+                                             dtype=str(arr.dtype), variable=str(var), **_cf_attributes(arr, path))
         if not variables:
             raise InvalidInputError(f"{path} has no variable of dimensions (time, y, x).")
         times = [pd.Timestamp(t).to_pydatetime().replace(tzinfo=dt.timezone.utc) for t in ds["time"].values]
@@ -191,11 +238,11 @@ class NetcdfPreparer(Preparer):
             if band not in names:
                 raise InvalidInputError(f"{entries[0][0]}: variable {entries[0][1]} is not a measurement of product "
                                         f"{product['name']} (measurements: {', '.join(m['name'] for m in product['measurements'])}).")
-            path, var, index, (dtype, nodata, crs, shape, transform) = min(entries, key=lambda e: abs(e[3][4][0]))
-            uri = gdal_path(path, var, crs, transform)
+            path, var, index, info = min(entries, key=lambda e: abs(e[3].transform[0]))
+            uri = gdal_path(path, var, info.crs, info.transform)
             if self.verify and index == 1:
                 check_layer(path, var, index, uri)
-            bands.append(Band(names[band], Path(path), crs, shape, transform, nodata, index, dtype))
+            bands.append(dataclasses.replace(info, name=names[band], band=index))
             layers[names[band]] = uri
         if not bands:
             raise InvalidInputError(f"{candidate.label}: no variable selected.")

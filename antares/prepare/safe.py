@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Iterator
 
 from antares.errors import InvalidInputError
-from antares.prepare.base import Band, Candidate, Preparer, check_pixels, dataset_id, parse_datetime, read_band
+from antares.prepare.base import Candidate, MeasurementFile, Preparer, check_pixels, dataset_id, parse_datetime, read_band
 
 log = logging.getLogger(__name__)
 
@@ -403,7 +403,7 @@ class SafePreparer(Preparer):
                 listed.add(band)
         return listed
 
-    def _check_grid(self, band: Band, name: str, tile: TileMetadata) -> Band:
+    def _check_grid(self, band: MeasurementFile, name: str, tile: TileMetadata) -> MeasurementFile:
         """``band`` if its CRS, shape and transform are those ``MTD_TL.xml`` gives for its resolution."""
         from rasterio.crs import CRS
 

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Iterator
 
 from antares.errors import InvalidInputError
-from antares.prepare.base import Band, Candidate, Preparer, check_pixels, dataset_id, parse_datetime, read_band
+from antares.prepare.base import Candidate, MeasurementFile, Preparer, check_pixels, dataset_id, parse_datetime, read_band
 
 log = logging.getLogger(__name__)
 
@@ -236,8 +236,8 @@ def _match_assets(parsed, assets: dict, lookup: dict) -> dict:
     return chosen
 
 
-def _band(measurement: str, source) -> Band:
-    """A :class:`Band` from odc-stac's parsed asset; ``path`` is None for a remote href."""
+def _band(measurement: str, source) -> MeasurementFile:
+    """A :class:`MeasurementFile` from odc-stac's parsed asset; ``path`` is None for a remote href."""
     from urllib.parse import unquote, urlparse
 
     geobox = source.geobox
@@ -249,12 +249,12 @@ def _band(measurement: str, source) -> Band:
         path = Path(source.uri)
     else:
         path = None
-    return Band(measurement, path, crs, tuple(geobox.shape), tuple(geobox.transform)[:6],
+    return MeasurementFile(measurement, path, crs, tuple(geobox.shape), tuple(geobox.transform)[:6],
                 source.meta.nodata if source.meta is not None else None, source.band or 1,
                 getattr(source.meta, "data_type", None))
 
 
-def _verify(band: Band, asset: str, where: str) -> None:
+def _verify(band: MeasurementFile, asset: str, where: str) -> None:
     """The local file of ``band`` exists, decodes, and has the georeferencing its proj: fields say."""
     if not band.path.is_file():
         raise InvalidInputError(f"{where}: asset {asset} points at {band.path}, which does not exist.")

@@ -323,6 +323,9 @@ def write_slope_aspect(dem_path, out_dir, band: int = 1) -> dict[str, Path]:
     InvalidInputError
         A missing or unreadable file, a DEM without CRS, or one :func:`slope_aspect`
         rejects; the one-line message names the file.
+    WriteError
+        A slope or aspect file could not be written whole (a full disk ...): the file and the
+        free space are named, and nothing is left in ``out_dir``.
 
     Examples
     --------
@@ -352,6 +355,8 @@ def write_slope_aspect(dem_path, out_dir, band: int = 1) -> dict[str, Path]:
     except InvalidInputError as exc:
         raise InvalidInputError(f"DEM {name}: {exc}") from exc
 
+    from antares.cube.write import check_written, count_valid, is_write_failure, write_failure
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = PurePosixPath(name.rsplit("!", 1)[-1]).stem
@@ -361,18 +366,26 @@ def write_slope_aspect(dem_path, out_dir, band: int = 1) -> dict[str, Path]:
     }
     finals = {key: out_dir / f"{stem}_{key}.tif" for key in layers}
     temps: dict[str, Path] = {}
+    key = "slope"
+    fix = "free some space or choose another output directory"
     try:
         for key, (array, resampling, description) in layers.items():
             fd, tmp = tempfile.mkstemp(prefix=f".{stem}_{key}.", suffix=".tif.part", dir=out_dir)
             os.close(fd)
             temps[key] = Path(tmp)
             _write_cog(temps[key], array, transform, crs, resampling, description)
+            # read back: a full disk can leave a file GDAL wrote without an error (cube/write.py)
+            check_written(temps[key], count_valid(array), finals[key], fix)
         for key, tmp in temps.items():
             os.replace(tmp, finals[key])
-    except BaseException:
+    except BaseException as exc:
+        # the free space is measured before the partial files are removed: as it was when the write failed
+        error = write_failure(finals[key], exc, fix) if is_write_failure(exc) else exc
         for tmp in temps.values():
             for leftover in out_dir.glob(tmp.name + "*"):
                 leftover.unlink(missing_ok=True)
+        if error is not exc:
+            raise error from exc
         raise
     log.info("wrote %s and %s", finals["slope"], finals["aspect"])
     return finals

@@ -18,7 +18,7 @@ would compute in its dtype.
 Example
 -------
 >>> engine = BlockRecipe(recipe, recipe.resolve_measurements(product))          # doctest: +SKIP
->>> outputs = engine.compute({"B04": dn_red, "B8A": dn_nir}, {"B04": Band(True, off, scale, 0), ...},
+>>> outputs = engine.compute({"B04": dn_red, "B8A": dn_nir}, {"B04": Conversion(True, off, scale, 0), ...},
 ...                          mask=scl_with_margin, doys=doys)                   # doctest: +SKIP
 """
 
@@ -40,7 +40,7 @@ _SUMS = {"mean", "count"}  # reducers that need only the running count and sum
 
 
 @dataclass(frozen=True)
-class Band:
+class Conversion:
     """How a measurement's raw values become a recipe's float input.
 
     Attributes
@@ -98,7 +98,7 @@ class BlockRecipe:
         ----------
         dtypes : dict of str to numpy.dtype
             Raw dtype per measurement.
-        bands : dict of str to Band
+        bands : dict of str to Conversion
 
         Raises
         ------
@@ -134,7 +134,7 @@ class BlockRecipe:
         """
         n, m = 2, self.margin
         raw = {name: np.zeros((n, 2, 2), dtypes[name]) for name in self.bands}
-        bands = {name: Band(True, np.zeros(n, np.float32), np.ones(n, np.float32), 0) for name in self.bands}
+        bands = {name: Conversion(True, np.zeros(n, np.float32), np.ones(n, np.float32), 0) for name in self.bands}
         mask = np.zeros((n, 2 + 2 * m, 2 + 2 * m), mask_dtype) if self.recipe.mask is not None else None
         terrain = {layer: np.zeros((2, 2), np.float32) for layer in self.recipe.terrain.layers} \
             if self.recipe.terrain is not None else None
@@ -158,7 +158,7 @@ class BlockRecipe:
         ----------
         raw : dict of str to numpy.ndarray, (time, y, x)
             Raw values per measurement (C-contiguous), dates ascending.
-        bands : dict of str to Band
+        bands : dict of str to Conversion
             How to turn each measurement of ``raw`` into the recipe's input.
         mask : numpy.ndarray, (time, y + 2 m, x + 2 m), optional
             The mask variable with a margin of :attr:`margin` pixels on each side: SCL classes,

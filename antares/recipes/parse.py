@@ -15,7 +15,7 @@ The YAML keys (all optional but at least one reducer or a terrain section)::
     indices: [NDVI, NDMI]                                           # see INDICES
     reducers: {blue: [mean], ndvi: [mean, p90, doy_max]}            # see REDUCERS
     clear_count: true
-    terrain: {product: srtm, layers: [elevation, slope, aspect], resampling: bilinear}
+    terrain: {product: srtm, layers: [elevation, slope, aspect], resampling: bilinear}   # + terrain_filled
     outputs: [{name: ndvi_mean, dtype: int16, nodata: -32768, scale: 0.0001}, blue_mean, ...]
 """
 
@@ -31,8 +31,8 @@ from antares.recipes.indices import INDICES
 from antares.recipes.recipe import Recipe
 from antares.recipes.reducers import is_reducer, valid_reducers_text
 from antares.recipes.specs import (
-    DEFAULT_ALIASES, INT16_MAX, INT16_MIN, MAX_DILATE, OUTPUT_DTYPES, RESAMPLINGS, SCL_CLASSES, TERRAIN_LAYERS, MaskSpec,
-    OutputSpec, TerrainSpec,
+    DEFAULT_ALIASES, INT16_MAX, INT16_MIN, MAX_DILATE, OUTPUT_DTYPES, RESAMPLINGS, SCL_CLASSES, TERRAIN_FLAG,
+    TERRAIN_LAYERS, MaskSpec, OutputSpec, TerrainSpec,
 )
 
 log = logging.getLogger(__name__)
@@ -143,10 +143,11 @@ def _terrain(c: _Checker, section) -> TerrainSpec | None:
         c.fail(f"'terrain.product' must be a product name. Got {product!r}.")
     layers = c.str_list(section.get("layers", list(TERRAIN_LAYERS)), "terrain.layers")
     for layer in layers:
-        if layer not in TERRAIN_LAYERS:
-            c.fail(f"unknown layer '{layer}' in terrain.layers; valid layers: {', '.join(TERRAIN_LAYERS)}.")
-    if not layers:
-        c.fail("'terrain.layers' must list at least one layer (or drop the terrain section).")
+        if layer not in TERRAIN_LAYERS and layer != TERRAIN_FLAG:
+            c.fail(f"unknown layer '{layer}' in terrain.layers; valid layers: {', '.join(TERRAIN_LAYERS)}, "
+                   f"{TERRAIN_FLAG}.")
+    if not [layer for layer in layers if layer != TERRAIN_FLAG]:
+        c.fail("'terrain.layers' must list at least one DEM layer (or drop the terrain section).")
     resampling = section.get("resampling", "bilinear")
     if resampling not in RESAMPLINGS:
         c.fail(f"unknown resampling {resampling!r} in terrain.resampling; valid: {', '.join(RESAMPLINGS)}.")
@@ -269,7 +270,7 @@ def parse_recipe(doc, name: str, source: Path | None = None, digest: str = "") -
     for layer in terrain.layers if terrain else ():
         if layer in default_units:
             c.fail(f"output '{layer}' is produced twice (by a reducer and by terrain); rename the alias.")
-        default_units[layer] = TERRAIN_LAYERS[layer]
+        default_units[layer] = TERRAIN_LAYERS.get(layer, "1")
     if not default_units:
         c.fail("the recipe produces no output; add reducers (e.g. reducers: {ndvi: [mean]}) or a terrain section.")
     if doc.get("outputs") is None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from antares.errors import InvalidInputError
 from antares.recipes.indices import INDICES
-from antares.recipes.specs import MaskSpec, OutputSpec, TerrainSpec
+from antares.recipes.specs import TERRAIN_FLAG, MaskSpec, OutputSpec, TerrainSpec
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,8 @@ class Recipe:
         terrain : xarray.Dataset, optional
             Variables ``elevation`` (metre), ``slope``, ``aspect`` (degree), ``(y, x)`` (a ``time``
             dim of length 1 is dropped), floating, NaN = nodata, on the same grid as ``data``.
-            Required when the recipe has a ``terrain`` section, ignored otherwise.
+            Required when the recipe has a ``terrain`` section, ignored otherwise. Its voids (NaN) are
+            interpolated and flagged in the output ``terrain_filled`` (:mod:`antares.recipes.voids`).
 
         Returns
         -------
@@ -269,7 +270,9 @@ class Recipe:
         import numpy as np
         import xarray as xr
 
-        layers = self.terrain.layers
+        from antares.recipes.voids import fill_terrain
+
+        layers = self.terrain.dem_layers
         if terrain is None or any(layer not in terrain.data_vars for layer in layers):
             have = "none" if terrain is None else ", ".join(map(str, terrain.data_vars)) or "none"
             raise InvalidInputError(
@@ -293,9 +296,12 @@ class Recipe:
                         f"recipe {self.name}: terrain layer '{layer}' is not on the data's grid (its '{d}' "
                         f"coordinates differ). Load it with like=<the data's GeoBox>."
                     )
-            out[layer] = xr.DataArray(values.transpose(*spatial).data.astype(np.float32), dims=spatial, name=layer,
-                                      coords={d: data[d] for d in spatial if d in data.coords})
-        return out
+            out[layer] = np.asarray(values.transpose(*spatial).data, dtype=np.float32)
+        out, void = fill_terrain(out)
+        out[TERRAIN_FLAG] = void.astype(np.float32)
+        coords = {d: data[d] for d in spatial if d in data.coords}
+        return {layer: xr.DataArray(out[layer], dims=spatial, name=layer, coords=coords)
+                for layer in self.terrain.layers}
 
     # ------------------------------------------------------------------ product and text
     def product_definition(self, name: str, input_product: str | None = None) -> dict:

@@ -52,6 +52,10 @@ SCL_CLASSES: dict[int, str] = {
 #: Terrain layers a recipe can copy through, with their units (config/products/srtm.yaml).
 TERRAIN_LAYERS: dict[str, str] = {"elevation": "metre", "slope": "degree", "aspect": "degree"}
 
+#: The optional terrain output that flags interpolated terrain: 1 where the DEM had no height, else 0
+#: (the void policy of :mod:`antares.recipes.voids`).
+TERRAIN_FLAG = "terrain_filled"
+
 #: Resampling names that rasterio / ODC understand for the terrain layers.
 RESAMPLINGS = ("nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode", "min", "max", "med", "q1", "q3")
 
@@ -113,8 +117,10 @@ class TerrainSpec:
     product : str
         The ODC product holding the layers, default ``"srtm"`` (config/products/srtm.yaml).
     layers : tuple of str
-        A subset of ``("elevation", "slope", "aspect")``, default all three, in output order.
-        Units: elevation metre, slope degree, aspect degree clockwise from north (NaN on flat cells).
+        A subset of ``("elevation", "slope", "aspect")``, default all three, in output order, and
+        optionally ``"terrain_filled"`` (:data:`TERRAIN_FLAG`): 1 where the DEM had no height and the
+        layers are interpolated (:mod:`antares.recipes.voids`), 0 elsewhere.
+        Units: elevation metre, slope degree, aspect degree clockwise from north (0 on flat cells).
     resampling : str
         How the pipeline resamples the DEM product onto the tile's grid (``dc.load(resampling=)``),
         default ``"bilinear"``. :meth:`Recipe.compute` itself does not resample.
@@ -123,6 +129,11 @@ class TerrainSpec:
     product: str = "srtm"
     layers: tuple[str, ...] = ("elevation", "slope", "aspect")
     resampling: str = "bilinear"
+
+    @property
+    def dem_layers(self) -> tuple[str, ...]:
+        """The layers read from the DEM product: :attr:`layers` without the flag."""
+        return tuple(layer for layer in self.layers if layer != TERRAIN_FLAG)
 
 
 @dataclass(frozen=True)

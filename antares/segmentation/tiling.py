@@ -43,7 +43,7 @@ STRIDE = 2**32  # local ids per (stage, tile)
 
 @dataclass(frozen=True)
 class Window:
-    """A tile: its core rows/columns and the extended window (core + margin, clipped to the image)."""
+    """One window of a pass: a tile's core rows/columns and its extended window (core + margin, clipped to the image)."""
 
     number: int
     core: tuple[slice, slice]
@@ -51,7 +51,7 @@ class Window:
 
 
 def tile_windows(shape: tuple[int, int], tile: int, margin: int, offset: int = 0) -> list[Window]:
-    """Tiles of ``tile`` pixels over an image of ``shape`` (y, x), the grid shifted by ``offset`` pixels."""
+    """Windows of the tiles of ``tile`` pixels over an image of ``shape`` (y, x), the grid shifted by ``offset``."""
     ny, nx = shape
     starts_y = sorted({0, *range(offset % tile or tile, ny, tile)} - {ny}) if offset else list(range(0, ny, tile))
     starts_x = sorted({0, *range(offset % tile or tile, nx, tile)} - {nx}) if offset else list(range(0, nx, tile))

@@ -269,6 +269,129 @@ def test_netcdf_cube_one_dataset_per_time_step(settings, runner, netcdf_cube):
             assert np.array_equal(data[band].values[t], stacks[t][index[band]]), (months[t], band)
 
 
+PACKING = {"scale_factor": np.float32(5e-5), "add_offset": np.float32(0.8)}  # CF: value = stored * scale + offset
+
+
+@pytest.fixture(scope="module")
+def packed_cubes(netcdf_cube, tmp_path_factory):
+    """The Belgium cube as reflectance (0-1, a NaN corner) written three ways with xarray's CF encoding.
+
+    ``packed.nc``: int16 with scale_factor 5e-05, add_offset 0.8 and _FillValue -32768;
+    ``float.nc``: float32 with _FillValue NaN (unpacked); ``other.nc``: int16 packed with
+    scale_factor 0.0001 and no offset, three months later.
+    """
+    import xarray as xr
+
+    with xr.open_dataset(netcdf_cube[0], mask_and_scale=False) as ds:
+        cube = ds.load()
+    for var in ("B2", "B4", "B8"):
+        values = (cube[var].values / np.float32(10000)).astype(np.float32)
+        values[:, :3, :5] = np.nan
+        cube[var] = xr.DataArray(values, dims=cube[var].dims, attrs={"grid_mapping": "crs", "units": "1"})
+    root = tmp_path_factory.mktemp("packed")
+    packed = {"dtype": "int16", "_FillValue": np.int16(-32768)}
+    cube.to_netcdf(root / "packed.nc", engine="h5netcdf", encoding={v: {**packed, **PACKING} for v in ("B2", "B4", "B8")})
+    cube.to_netcdf(root / "float.nc", engine="h5netcdf", encoding={v: {"dtype": "float32", "_FillValue": np.float32(np.nan)}
+                                                                   for v in ("B2", "B4", "B8")})
+    later = cube.assign_coords(time=cube.time + np.timedelta64(92, "D"))
+    later.to_netcdf(root / "other.nc", engine="h5netcdf", encoding={v: {**packed, "scale_factor": np.float32(1e-4)}
+                                                                    for v in ("B2", "B4", "B8")})
+    return root
+
+
+def _unpacked(path):
+    """The cube's variables as xarray decodes them (CF mask and scale), by measurement name."""
+    import xarray as xr
+
+    with xr.open_dataset(path, mask_and_scale=True) as ds:
+        return {f"B0{v[1]}": ds[v].values.astype(np.float64) for v in ("B2", "B4", "B8")}
+
+
+def _mean_recipe(tmp_path, product, name, settings, runner):
+    """apply_recipe of the means of blue, red, nir and NDVI over the Belgium cube; returns the features on its grid."""
+    from odc.geo.geobox import GeoBox
+
+    recipe = {"description": "means", "inputs": {"product": product, "measurements": ["blue", "red", "nir"],
+              "resolution": 10}, "indices": ["NDVI"],
+              "reducers": {"blue": ["mean"], "red": ["mean"], "nir": ["mean"], "ndvi": ["mean"]}}
+    (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(recipe))
+    result = runner.invoke(cli, ["apply_recipe", "-recipe", str(tmp_path / f"{name}.yaml"), "-b", "2021-01-01", "-e",
+                                 "2021-12-31", "--bbox", "5.31", "50.62", "5.34", "50.645", "--name", name, "-sc", "sync",
+                                 "--outdir", str(tmp_path / name)], env={"ANTARES_DB_URL": settings.db_url})
+    assert result.exit_code == 0, result.output
+    dc = connect(settings.db_url)
+    try:
+        grid = dc.find_datasets(product=product)[0].metadata_doc["grids"]["default"]
+        geobox = GeoBox(tuple(grid["shape"]), rasterio.Affine(*grid["transform"][:6]), "EPSG:32631")
+        return dc.load(product=name, like=geobox).isel(time=0)
+    finally:
+        dc.close()
+
+
+def _expected_means(unpacked):
+    with warnings.catch_warnings():  # the all-NaN corner gives NaN, as wanted
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {"blue_mean": np.nanmean(unpacked["B02"], 0), "red_mean": np.nanmean(unpacked["B04"], 0),
+                "ndvi_mean": np.nanmean((unpacked["B08"] - unpacked["B04"]) / (unpacked["B08"] + unpacked["B04"]), 0)}
+
+
+def test_packed_netcdf_reads_the_unpacked_values(settings, runner, packed_cubes, tmp_path):
+    """int16 packed with CF scale_factor/add_offset: the product declares the packing, recipes see the physical values."""
+    from antares.cube.reflectance import to_reflectance
+
+    result = runner.invoke(cli, ["index", "--dataset_name", "netcdf", "--path", str(packed_cubes / "packed.nc"),
+                                 "--product", "shp_nc_packed"], env={"ANTARES_DB_URL": settings.db_url})
+    assert result.exit_code == 0, result.output
+    line = next(li for li in result.stdout.splitlines() if li.startswith("packed.nc:1") and " B04 " in li)
+    assert line.split()[1:7] == ["int16", "-32768", "B04", "1", "int16", "-32768"], line
+    assert "x 5e-05 + 0.8" in line, line  # the mapping report shows the packing
+    unpacked = _unpacked(packed_cubes / "packed.nc")
+    assert np.isnan(unpacked["B02"][:, :3, :5]).all() and 0.01 < np.nanmean(unpacked["B04"]) < 0.5
+    dc = connect(settings.db_url)
+    try:
+        datasets = dc.find_datasets(product="shp_nc_packed")
+        data = to_reflectance(load(dc, "shp_nc_packed", None, ["B02", "B04", "B08"]), datasets)
+    finally:
+        dc.close()
+    for band, values in unpacked.items():
+        np.testing.assert_allclose(data[band].values, values, rtol=1e-6, atol=1e-6, equal_nan=True, err_msg=band)
+    features = _mean_recipe(tmp_path, "shp_nc_packed", "shp_nc_packed_feat", settings, runner)
+    for name, values in _expected_means(unpacked).items():
+        np.testing.assert_allclose(features[name].values, values, rtol=1e-5, atol=1e-6, equal_nan=True, err_msg=name)
+
+
+def test_unpacked_float_netcdf_is_read_as_is(settings, runner, packed_cubes, tmp_path):
+    result = runner.invoke(cli, ["index", "--dataset_name", "netcdf", "--path", str(packed_cubes / "float.nc"),
+                                 "--product", "shp_nc_float"], env={"ANTARES_DB_URL": settings.db_url})
+    assert result.exit_code == 0, result.output
+    line = next(li for li in result.stdout.splitlines() if li.startswith("float.nc:1") and " B04 " in li)
+    assert line.split()[1:] == ["float32", "nan", "B04", "1", "float32", "NaN", "as", "is", "3"], line
+    unpacked = _unpacked(packed_cubes / "float.nc")
+    data = _load(settings, "shp_nc_float", ["B02", "B04", "B08"])
+    for band, values in unpacked.items():
+        assert data[band].dtype == np.float32 and np.array_equal(data[band].values, values, equal_nan=True), band
+    features = _mean_recipe(tmp_path, "shp_nc_float", "shp_nc_float_feat", settings, runner)
+    for name, values in _expected_means(unpacked).items():
+        np.testing.assert_allclose(features[name].values, values, rtol=1e-5, atol=1e-6, equal_nan=True, err_msg=name)
+
+
+def test_netcdf_with_another_packing_is_refused(settings, runner, packed_cubes):
+    """A cube packed otherwise than the product declares: one line naming file, variable and both packings."""
+    env = {"ANTARES_DB_URL": settings.db_url}
+    first = runner.invoke(cli, ["index", "--dataset_name", "netcdf", "--path", str(packed_cubes / "packed.nc"),
+                                "--product", "shp_nc_repack"], env=env)
+    assert first.exit_code == 0, first.output
+    before = db_count(settings.db_url, "odc.dataset")
+    result = runner.invoke(cli, ["index", "--dataset_name", "netcdf", "--path", str(packed_cubes / "other.nc"),
+                                 "--product", "shp_nc_repack"], env=env)
+    assert result.exit_code == 1
+    errors = [li for li in result.stderr.splitlines() if li.strip()]
+    assert len(errors) == 1, result.stderr
+    assert f"{packed_cubes / 'other.nc'} variable B2 (B02): the file packs it as x 0.0001 (scale_factor, add_offset), " \
+           "product shp_nc_repack declares x 5e-05 + 0.8" in errors[0], errors[0]
+    assert db_count(settings.db_url, "odc.dataset") == before
+
+
 def test_nrt_sample_cube_indexes_from_its_netcdf(settings, runner, data_dir):
     """The nrt package's 10 m and 20 m cubes, indexed in place: 140 datasets equal to the staged GeoTIFFs."""
     original = data_dir / "nrt-romania-s2l2a" / "original"

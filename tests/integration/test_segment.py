@@ -98,21 +98,24 @@ def test_run_recorded_rerun_refused_and_overwrite(settings, seg_env, one_and_til
     runs = db_rows(settings, "SELECT status, params FROM antares.run WHERE kind = 'segment' AND name = 'bb_tiled'")
     assert [r.status for r in runs] == ["done"]
     assert runs[0].params["params"]["t"] == 40.0 and runs[0].params["tile_size"] == 192
-    again = run_segment(runner, seg_env, "bb_one", tmp_path, "--tile-size", "1024")
-    assert again.exit_code == 1 and "segmentation 'bb_one' exists; use --overwrite" in again.output
+    # its own segmentation: bb_one stays as one_and_tiled read it, for the tests that run after this one
+    first = run_segment(runner, seg_env, "bb_rerun", tmp_path, "--tile-size", "1024")
+    assert first.exit_code == 0, first.output
+    again = run_segment(runner, seg_env, "bb_rerun", tmp_path, "--tile-size", "1024")
+    assert again.exit_code == 1 and "segmentation 'bb_rerun' exists; use --overwrite" in again.output
     before = db_rows(settings, "SELECT count(*) FROM antares.segment s JOIN antares.segmentation g ON g.id = s.segmentation_id "
-                               "WHERE g.name = 'bb_one'")[0][0]
-    over = run_segment(runner, seg_env, "bb_one", tmp_path, "--tile-size", "1024", "--overwrite", "-extra", "t=60",
+                               "WHERE g.name = 'bb_rerun'")[0][0]
+    over = run_segment(runner, seg_env, "bb_rerun", tmp_path, "--tile-size", "1024", "--overwrite", "-extra", "t=60",
                        "-y", "2017", "-d", "s2_l1c")
     assert over.exit_code == 0, over.output
-    latest = db_rows(settings, "SELECT params FROM antares.run WHERE kind = 'segment' AND name = 'bb_one' ORDER BY id DESC")
+    latest = db_rows(settings, "SELECT params FROM antares.run WHERE kind = 'segment' AND name = 'bb_rerun' ORDER BY id DESC")
     assert latest[0].params["labels"] == {"year": 2017, "datasource": "s2_l1c"}
     after = db_rows(settings, "SELECT count(*), max(g.params->>'t') FROM antares.segment s JOIN antares.segmentation g "
-                              "ON g.id = s.segmentation_id WHERE g.name = 'bb_one'")[0]
+                              "ON g.id = s.segmentation_id WHERE g.name = 'bb_rerun'")[0]
     assert after[0] < before and after[1] == "60.0"  # replaced (bigger t: fewer segments), not added to
-    assert len(db_rows(settings, "SELECT id FROM antares.segmentation WHERE name = 'bb_one'")) == 1
+    assert len(db_rows(settings, "SELECT id FROM antares.segmentation WHERE name = 'bb_rerun'")) == 1
     dc = connect(settings.db_url)
-    assert len(dc.find_datasets(product="bb_one")) == 1  # the old label datasets are gone
+    assert len(dc.find_datasets(product="bb_rerun")) == 1  # the old label datasets are gone
     dc.close()
 
 

@@ -234,9 +234,9 @@ forest, a slic segmentation and its classification): `db_to_raster`, `db_to_vect
 Shapefile, `segment` with `--outdir` on the small disk, `segment` with `ANTARES_HOME` on it, `ingest`, and
 `validate --json`/`--plot`. Each must exit 1 with the one line, leave nothing on the small disk, and store or
 index nothing under its name. On the old code all 8 failed: exit 0 with a partial raster, `unexpected
-DataSourceError` or `unexpected OSError`, one error line per tile, and a SIGBUS that killed pytest. Not covered:
-the DEM preparer's slope/aspect COGs (`prepare_metadata -d dem`) still report a full disk as an error without the
-free space.
+DataSourceError` or `unexpected OSError`, one error line per tile, and a SIGBUS that killed pytest. The DEM
+preparer's slope/aspect COGs (`index --dataset_name dem --outdir` on an 8k disk) are checked the same way (before:
+`unexpected CPLE_AppDefinedError: TIFFWriteDirectoryTagData:IO error writing tag data`).
 
 **Samples that share a pixel.** Polygons are burnt into label rasters (overlapping ones in separate layers),
 but points are never burnt: each reads the pixel under it (the floor of its pixel coordinates), so points of

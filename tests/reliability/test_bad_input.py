@@ -150,6 +150,7 @@ def _bad_files(bad: Path, tmp: Path, data_dir: Path) -> None:
         for i, (values, name) in enumerate(zip(corner * 2, BANDS10 + [f"{b}_1" for b in BANDS10]), start=1):
             dst.write(values, i)
             dst.set_band_description(i, name)
+    _packed_cube(bad / "packed_cube.nc", corner, transform, crs)
     be = data_dir / "worldcereal-belgium" / "geotiff"
     with rasterio.open(be / "s1_monthly" / "2021-03_S1_sigma0_dB.tif") as src:
         vv, stack_profile = src.read(1), src.profile
@@ -159,6 +160,21 @@ def _bad_files(bad: Path, tmp: Path, data_dir: Path) -> None:
         dst.write(np.stack([vv, height]))
         dst.set_band_description(1, "VV_dB")
         dst.set_band_description(2, "elevation")
+
+
+def _packed_cube(path: Path, corner: list, transform, crs) -> None:
+    """The corner's 10 m bands as a one-date NetCDF cube of uint16 packed with CF scale_factor 0.0002 (rel_b10 declares 0.0001)."""
+    import pyproj
+    import xarray as xr
+
+    height, width = corner[0].shape
+    xs = transform.c + transform.a * (np.arange(width) + 0.5)
+    ys = transform.f + transform.e * (np.arange(height) + 0.5)
+    attrs = {"_FillValue": np.uint16(0), "scale_factor": np.float32(2e-4), "grid_mapping": "crs"}
+    ds = xr.Dataset({b: (("time", "y", "x"), v[None], attrs) for b, v in zip(BANDS10, corner)},
+                    coords={"time": np.array(["2017-02-16T10:21:01"], dtype="datetime64[ns]"), "y": ys, "x": xs})
+    ds["crs"] = xr.DataArray(np.int32(0), attrs=pyproj.CRS(crs.to_wkt()).to_cf())
+    ds.to_netcdf(path, engine="h5netcdf")
 
 
 def _two_dates(tmp: Path, data_dir: Path, env: dict) -> None:
@@ -347,6 +363,10 @@ CASES = [
                                      "rel_b10", "--pattern", PATTERN.replace("jp2", "tif")],
          1, "band 1 (B02): the file holds int16 with nodata -10000, product rel_b10 declares uint16 with nodata 0",
          "int16 band files (nodata -10000) into a uint16 product"),
+    case("index-netcdf-other-packing", ["index", "--path", "@bad/packed_cube.nc", "--dataset_name", "netcdf", "--product",
+                                        "rel_b10"],
+         1, "@bad/packed_cube.nc variable B02 (B02): the file packs it as x 0.0002 (scale_factor, add_offset), product "
+            "rel_b10 declares x 0.0001", "NetCDF cube packed with scale_factor 0.0002 into a product of scale 0.0001"),
     case("index-bands-unknown", ["index", "--path", "@bad/missing_band", "--dataset_name", "s2_bands", "--product",
                                  "rel_b10", "--pattern", PATTERN, "--bands", "B02,B99"],
          2, "--bands B99: not a measurement of product rel_b10", "--bands naming a band the product lacks"),

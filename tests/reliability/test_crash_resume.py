@@ -6,6 +6,7 @@ interruption and the resume.
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,21 +32,70 @@ def _ok(runner, args, env):
 
 
 def _kill_when(args, env, ready, timeout=240):
-    """Start `antares ARGS`, SIGKILL it as soon as ready() is true; returns True if it was killed mid-run."""
+    """Start `antares ARGS`, SIGKILL it as soon as ``ready(progress)`` is true; returns True if it was killed mid-run.
+
+    Its stderr is a terminal, so that it draws its progress bar there; ``progress`` is the
+    ``(done, total)`` of the bar's latest drawing, or None before the first. Nothing waits
+    for a time: the kill follows an observed event, whatever the speed of the machine.
+    """
+    import fcntl
+    import pty
+    import struct
+    import termios
+    import threading
+
     exe = str(Path(sys.executable).with_name("antares"))
-    proc = subprocess.Popen([exe, *args], env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            output = proc.stdout.read().decode(errors="replace")
-            pytest.fail(f"antares {args[0]} finished (exit {proc.returncode}) before it could be killed: {output[-500:]}")
-        if ready():
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-            return True
-        time.sleep(0.05)
-    proc.kill()
-    pytest.fail(f"antares {args[0]} never reached the point to kill it")
+    terminal, stderr = pty.openpty()
+    fcntl.ioctl(stderr, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 160, 0, 0))  # a width: tqdm draws nothing in 0 columns
+    proc = subprocess.Popen([exe, *args], env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=stderr)
+    os.close(stderr)
+    output = []
+    readers = [threading.Thread(target=_collect, args=(fd, output), daemon=True)
+               for fd in (terminal, proc.stdout.fileno())]
+    for reader in readers:
+        reader.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                for reader in readers:
+                    reader.join(5)
+                text = "".join(output)
+                pytest.fail(f"antares {args[0]} finished (exit {proc.returncode}) before it could be killed: {text[-500:]}")
+            if ready(_progress("".join(output))):
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return True
+            time.sleep(0.05)
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"antares {args[0]} never reached the point to kill it")
+    finally:
+        os.close(terminal)
+        proc.stdout.close()
+
+
+def _collect(fd, output: list) -> None:
+    """Append what can be read from ``fd`` to ``output`` until its other end is closed."""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO from a terminal whose process is gone, EBADF once closed
+            return
+        if not chunk:
+            return
+        output.append(chunk.decode(errors="replace"))
+
+
+def _progress(text: str):
+    """``(done, total)`` of the last progress bar drawn in ``text`` (tqdm's "... 3/12 [00:01<..."), or None."""
+    found = re.findall(r"(\d+)/(\d+) \[", text)
+    return tuple(int(v) for v in found[-1]) if found else None
+
+
+def _part_done(progress) -> bool:
+    """True once the progress bar shows some of the work done, and not all of it."""
+    return progress is not None and 0 < progress[0] < progress[1]
 
 
 def _runs(settings, kind, name):
@@ -78,7 +128,7 @@ def test_apply_recipe_killed_then_resumed(runner, settings, data_dir, tmp_path, 
         return db_rows(settings.db_url, "SELECT count(*) FROM antares.run_tile t JOIN antares.run r ON r.id = t.run_id "
                        "WHERE r.kind = 'apply_recipe' AND r.name = 'crash_feat'")[0][0] >= 2
 
-    _kill_when(args, env, some_tiles_done)
+    _kill_when(args, env, lambda progress: some_tiles_done())
     partial = db_rows(settings.db_url, "SELECT count(*) FROM odc.dataset d JOIN odc.product p ON p.id = d.product_ref "
                       "WHERE p.name = 'crash_feat' AND d.archived IS NULL")[0][0]
     total = db_rows(settings.db_url, "SELECT count(*) FROM odc.dataset d JOIN odc.product p ON p.id = d.product_ref "
@@ -110,16 +160,13 @@ def scene(settings, data_dir, tmp_path_factory, env):
 def test_segment_and_predict_killed_then_resumed(runner, settings, scene, env):
     seg = ["segment", "--algorithm", "bis", "-p", "crash_b10", *BBOX_BB, "--tile-size", "256", "--margin", "32"]
     _ok(runner, [*seg, "-n", "crash_bis_ref", "--outdir", str(scene / "ref")], env)
-    work = Path(env["ANTARES_HOME"]) / "work"
-
-    def segmenting():
-        return any(p.name.startswith("segment-crash_bis-") for p in work.glob("segment-*")) and \
-            _runs(settings, "segment", "crash_bis")[-1:] == [("running", None)]
-
     args = [*seg, "-n", "crash_bis", "--outdir", str(scene / "bis")]
-    _kill_when(args, env, lambda: segmenting() and time.sleep(1.0) is None)
+    _kill_when(args, env, _part_done)  # after the first of the segmentation passes, before the last
     assert db_rows(settings.db_url, "SELECT count(*) FROM antares.segmentation WHERE name = 'crash_bis'") == [(0,)]
+    work = Path(env["ANTARES_HOME"]) / "work"
+    assert list(work.glob("segment-crash_bis-*"))  # a SIGKILL cannot clean up: the killed run's work directory stays
     _ok(runner, args, env)
+    assert not list(work.glob("segment-crash_bis-*"))  # the re-run removed it (and its own)
     ref, got = _load(settings, "crash_bis_ref").segment_id.values, _load(settings, "crash_bis").segment_id.values
     assert np.array_equal(ref, got)
     count = "SELECT count(*), sum(s.pixel_count) FROM antares.segment s JOIN antares.segmentation g " \
@@ -130,10 +177,7 @@ def test_segment_and_predict_killed_then_resumed(runner, settings, scene, env):
     predict = ["model_predict_object", "-p", "crash_b10", "-m", "crash_rf", "-s", "crash_bis"]
     _ok(runner, [*predict, "--name", "crash_map_ref"], env)
 
-    def predicting():
-        return _runs(settings, "model_predict_object", "crash_map")[-1:] == [("running", None)]
-
-    _kill_when([*predict, "--name", "crash_map"], env, lambda: predicting() and time.sleep(0.5) is None)
+    _kill_when([*predict, "--name", "crash_map"], env, _part_done)  # some tiles predicted, not all
     assert db_rows(settings.db_url, "SELECT count(*) FROM antares.classification WHERE name = 'crash_map'") == [(0,)]
     _ok(runner, [*predict, "--name", "crash_map"], env)
     rows = "SELECT p.segment_id, p.class_code, p.confidence FROM antares.prediction p JOIN antares.classification c " \

@@ -146,3 +146,19 @@ def test_validate_report_files_on_a_full_disk(runner, env, chain, small_disk, da
         _one_line(result, disk / name)
         assert _files(disk) == []
     assert db_rows(settings.db_url, "SELECT count(*) FROM antares.validation_result WHERE name = 'disk_report'") == [(0,)]
+
+
+
+def test_dem_slope_aspect_on_a_full_disk(runner, env, small_disk, data_dir, tmp_path, settings):
+    """The dem preparer's slope and aspect COGs (index --dataset_name dem --outdir on the small disk)."""
+    dem = tmp_path / "dem"
+    dem.mkdir()
+    shutil.copy(data_dir / "worldcereal-belgium" / "geotiff" / "dem" / "elevation.tif", dem / "elevation.tif")
+    count = "SELECT count(*) FROM odc.dataset d JOIN odc.product p ON p.id = d.product_ref WHERE p.name = 'srtm'"
+    before = db_rows(settings.db_url, count)
+    disk = small_disk("8k")
+    result = runner.invoke(cli, ["index", "--path", str(dem), "--dataset_name", "dem", "--product", "srtm",
+                                 "--outdir", str(disk)], env=env)
+    _one_line(result, disk / "elevation_slope.tif")
+    assert _files(disk) == []  # no partial file left
+    assert db_rows(settings.db_url, count) == before  # nothing indexed

@@ -1,198 +1,22 @@
-"""antares.recipes: compute against independent numpy on the real Romania series, indices, reducers, masks."""
+"""antares.recipes on synthetic inputs: indices, reducers, masks, dtypes against hand and numpy computations
+(the real Romania series: tests/integration/test_recipes_real_data.py)."""
 
 import subprocess
 import sys
-import textwrap
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
-import rasterio
 import xarray as xr
 
 from antares.errors import InvalidInputError
-from antares.recipes import INDICES, load_recipe
+from antares.recipes import INDICES
 from antares.recipes.masks import dilate
 from antares.recipes.reducers import reduce_time
+from helpers import write_recipe
 
-ROMANIA = "nrt-romania-s2l2a/geotiff"
-ROMANIA_PRODUCT = {"name": "ro_test", "measurements": [{"name": n} for n in
-                                                        ("B02", "B03", "B04", "B08", "B8A", "B11", "SCL")]}
-CLEAR = [4, 5, 6, 7]
-CORRECTED = [2, 4, 5, 6, 7, 11]
 F32 = {"rtol": 2e-5, "atol": 2e-6}
-
-
-def write_recipe(tmp_path, text, name="test_recipe"):
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(textwrap.dedent(text))
-    return load_recipe(str(path))
-
-
-def read_series(data_dir, resolution, measurements, year="2018"):
-    """The Romania files of ``year``: a Dataset named by measurement (DN as read) and the dates."""
-    root = data_dir / ROMANIA / resolution
-    dates = sorted(p.name for p in root.iterdir() if p.name.startswith(year))
-    arrays = {}
-    for name in measurements:
-        stack = []
-        for date in dates:
-            with rasterio.open(root / date / f"{name}.tif") as src:
-                stack.append(src.read(1))
-                transform = src.transform
-        arrays[name] = np.stack(stack)
-    ny, nx = arrays[measurements[0]].shape[1:]
-    coords = {"time": pd.to_datetime(dates).values,
-              "y": transform.f + transform.e * (np.arange(ny) + 0.5),
-              "x": transform.c + transform.a * (np.arange(nx) + 0.5)}
-    return xr.Dataset({n: (("time", "y", "x"), a) for n, a in arrays.items()}, coords=coords), dates
-
-
-def to_alias_data(recipe, loaded):
-    """Reflectance (DN / 10000, 0 -> NaN) named by alias, SCL kept as uint8: what the pipeline hands compute."""
-    resolved = recipe.resolve_measurements(ROMANIA_PRODUCT)
-    refl = loaded.copy()
-    for name in loaded.data_vars:
-        if name != "SCL":
-            refl[name] = (loaded[name].where(loaded[name] != 0) / 10000).astype(np.float32)
-    return recipe.rename_to_aliases(refl, resolved)
-
-
-def nan_stats(values, fn, *args):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return fn(values, *args, axis=0)
-
-
-def ratio(a, b):
-    """Independent normalized difference in float64, NaN where a + b == 0."""
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(a + b == 0, np.nan, (a - b) / (a + b))
-
-
-# ---------------------------------------------------------------- real data, independent numpy
-@pytest.fixture(scope="module")
-def romania_20m(data_dir):
-    return read_series(data_dir, "20m", ["B03", "B04", "B8A", "B11", "SCL"])
-
-
-@pytest.fixture(scope="module")
-def romania_10m(data_dir):
-    return read_series(data_dir, "10m", ["B02", "B03", "B04", "B08", "SCL"])
-
-
-RECIPE_20M = """
-    description: 20 m bands of the Romania series
-    inputs: {product: ro_test, measurements: [green, red, nir, swir1]}
-    aliases: {nir: [B8A]}
-    mask: {scl: {keep: [4, 5, 6, 7]}}
-    indices: [NDVI, NDMI, MNDWI]
-    reducers:
-      green: [mean, median]
-      red: [mean, count]
-      nir: [max]
-      swir1: [min, p25]
-      ndvi: [mean, min, max, std, p10, p90, median, count, doy_max]
-      ndmi: [mean, min, max]
-      mndwi: [p75]
-    clear_count: true
-"""
-
-
-def test_compute_matches_numpy_on_real_20m_series(tmp_path, romania_20m):
-    recipe = write_recipe(tmp_path, RECIPE_20M)
-    loaded, dates = romania_20m
-    assert len(dates) == 34
-    loaded = loaded.copy(deep=True)
-    loaded["SCL"][:, 0, 0] = 9  # one pixel cloudy on every date
-    out = recipe.compute(to_alias_data(recipe, loaded))
-
-    assert list(out.data_vars) == recipe.output_names
-    assert all(out[v].dtype == np.float32 and out[v].dims == ("y", "x") for v in out.data_vars)
-    keep = np.isin(loaded["SCL"].values, CLEAR)
-    band = {n: np.where(keep & (loaded[n].values != 0), loaded[n].values / 10000.0, np.nan)
-            for n in ("B03", "B04", "B8A", "B11")}
-    ndvi, ndmi, mndwi = ratio(band["B8A"], band["B04"]), ratio(band["B8A"], band["B11"]), ratio(band["B03"], band["B11"])
-    expected = {
-        "green_mean": nan_stats(band["B03"], np.nanmean), "green_median": nan_stats(band["B03"], np.nanmedian),
-        "red_mean": nan_stats(band["B04"], np.nanmean), "red_count": np.isfinite(band["B04"]).sum(axis=0),
-        "nir_max": nan_stats(band["B8A"], np.nanmax),
-        "swir1_min": nan_stats(band["B11"], np.nanmin), "swir1_p25": nan_stats(band["B11"], np.nanpercentile, 25),
-        "ndvi_mean": nan_stats(ndvi, np.nanmean), "ndvi_min": nan_stats(ndvi, np.nanmin),
-        "ndvi_max": nan_stats(ndvi, np.nanmax), "ndvi_std": nan_stats(ndvi, np.nanstd),
-        "ndvi_p10": nan_stats(ndvi, np.nanpercentile, 10), "ndvi_p90": nan_stats(ndvi, np.nanpercentile, 90),
-        "ndvi_median": nan_stats(ndvi, np.nanmedian), "ndvi_count": np.isfinite(ndvi).sum(axis=0),
-        "ndmi_mean": nan_stats(ndmi, np.nanmean), "ndmi_min": nan_stats(ndmi, np.nanmin),
-        "ndmi_max": nan_stats(ndmi, np.nanmax), "mndwi_p75": nan_stats(mndwi, np.nanpercentile, 75),
-        "clear_count": (keep & np.all([np.isfinite(b) for b in band.values()], axis=0)).sum(axis=0),
-    }
-    # doy_max from float32 NDVI, as computed: at (26, 13) NDVI is 0.88235... on 2018-05-22 (3808, 238) and on
-    # 2018-07-01 (3984, 249), a tie in exact arithmetic that float32 rounding breaks towards the later date
-    nir32, red32 = (band[n].astype(np.float32) for n in ("B8A", "B04"))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ndvi32 = (nir32 - red32) / (nir32 + red32)
-    doy = pd.to_datetime(dates).day_of_year.values
-    doy_max = np.full(ndvi.shape[1:], np.nan)
-    for iy, ix in zip(*np.nonzero(np.isfinite(ndvi32).any(axis=0))):
-        doy_max[iy, ix] = doy[np.nanargmax(ndvi32[:, iy, ix])]
-    expected["ndvi_doy_max"] = doy_max
-    assert set(expected) == set(out.data_vars)
-    for name, values in expected.items():
-        np.testing.assert_allclose(out[name].values, values, **F32, err_msg=name)
-    assert 0 < expected["clear_count"].mean() < 34  # the mask matters on this series
-    assert out["clear_count"].values[0, 0] == 0 and out["ndvi_count"].values[0, 0] == 0
-    assert all(np.isnan(out[v].values[0, 0]) for v in out.data_vars if not v.endswith("count"))
-    assert np.isfinite(out["ndvi_mean"].values).sum() == out.sizes["y"] * out.sizes["x"] - 1
-
-
-def test_compute_matches_numpy_on_real_10m_series_with_dilation(tmp_path, romania_10m):
-    import scipy.ndimage as scipy_ndimage
-    recipe = write_recipe(tmp_path, """
-        inputs: {measurements: [blue, green, red, nir]}
-        mask: {scl: {keep: [2, 4, 5, 6, 7, 11], dilate: 1}}
-        indices: [NDVI, EVI]
-        reducers: {blue: [mean], nir: [median], ndvi: [mean, max], evi: [p50, count]}
-        clear_count: true
-    """)
-    loaded, _ = romania_10m
-    out = recipe.compute(to_alias_data(recipe, loaded))
-    scl = loaded["SCL"].values
-    masked = ~np.isin(scl, CORRECTED) & (scl != 0)
-    square = scipy_ndimage.generate_binary_structure(2, 2)
-    grown = np.stack([scipy_ndimage.binary_dilation(m, structure=square, iterations=1) for m in masked])
-    keep = np.isin(scl, CORRECTED) & ~grown
-    assert grown.sum() > masked.sum() > 0  # the dilation matters on this series
-    band = {n: np.where(keep & (loaded[n].values != 0), loaded[n].values / 10000.0, np.nan)
-            for n in ("B02", "B03", "B04", "B08")}
-    ndvi = ratio(band["B08"], band["B04"])
-    with np.errstate(invalid="ignore"):
-        evi = 2.5 * (band["B08"] - band["B04"]) / (band["B08"] + 6 * band["B04"] - 7.5 * band["B02"] + 1)
-    np.testing.assert_allclose(out.blue_mean.values, nan_stats(band["B02"], np.nanmean), **F32)
-    np.testing.assert_allclose(out.nir_median.values, nan_stats(band["B08"], np.nanmedian), **F32)
-    np.testing.assert_allclose(out.ndvi_mean.values, nan_stats(ndvi, np.nanmean), **F32)
-    np.testing.assert_allclose(out.ndvi_max.values, nan_stats(ndvi, np.nanmax), **F32)
-    np.testing.assert_allclose(out.evi_p50.values, nan_stats(evi, np.nanpercentile, 50), **F32)
-    np.testing.assert_array_equal(out.evi_count.values, np.isfinite(evi).sum(axis=0))
-    complete = keep & np.all([np.isfinite(b) for b in band.values()], axis=0)
-    np.testing.assert_array_equal(out.clear_count.values, complete.sum(axis=0))
-
-
-def test_dask_backed_input_gives_the_same_result(tmp_path, romania_10m):
-    import dask  # noqa: F401  (a dependency of datacube)
-    recipe = write_recipe(tmp_path, """
-        inputs: {measurements: [blue, green, red, nir]}
-        mask: {scl: {keep: [2, 4, 5, 6, 7, 11], dilate: 2}}
-        indices: [NDVI, BI2]
-        reducers: {red: [mean, std], ndvi: [p10, p90, doy_max], bi2: [median]}
-        clear_count: true
-    """)
-    data = to_alias_data(recipe, romania_10m[0])
-    eager = recipe.compute(data)
-    lazy = recipe.compute(data.chunk({"time": 5, "y": 37, "x": 23}))  # chunk borders inside dilated clouds
-    assert lazy.ndvi_p10.chunks is not None
-    xr.testing.assert_identical(eager, lazy.compute())
 
 
 # ---------------------------------------------------------------- synthetic inputs
@@ -346,19 +170,24 @@ def test_terrain_is_copied_through_and_checked(tmp_path):
     recipe = write_recipe(tmp_path, """
         inputs: {measurements: [red]}
         reducers: {red: [mean]}
-        terrain: {layers: [slope, elevation]}
+        terrain: {layers: [slope, elevation, terrain_filled]}
     """)
-    data = synthetic(["red"], {"red": [[0.1, 0.2]]})
-    terrain = xr.Dataset({"elevation": (("time", "y", "x"), [[[100.0, np.nan]]]), "slope": (("y", "x"), [[1.0, 2.0]])},
-                         coords={"y": data.y, "x": data.x})
+    data = synthetic(["red"], {"red": [[0.1, 0.2, 0.3]]})
+    terrain = xr.Dataset({"elevation": (("time", "y", "x"), [[[100.0, np.nan, 104.0]]]),
+                          "slope": (("y", "x"), [[1.0, 2.0, 3.0]])}, coords={"y": data.y, "x": data.x})
     out = recipe.compute(data, terrain)
-    assert list(out.data_vars) == ["red_mean", "slope", "elevation"]
-    assert out.elevation.dtype == np.float32 and np.isnan(out.elevation.values[0, 1])
+    assert list(out.data_vars) == ["red_mean", "slope", "elevation", "terrain_filled"]
+    # the DEM void (no elevation) is interpolated from its edge, every layer of it, and flagged
+    assert out.elevation.dtype == np.float32
+    np.testing.assert_allclose(out.elevation.values[0], [100, 102, 104])
+    np.testing.assert_allclose(out.slope.values[0], [1, 2, 3])
+    np.testing.assert_array_equal(out.terrain_filled.values[0], [0, 1, 0])
     assert out.elevation.attrs["units"] == "metre" and out.slope.attrs["units"] == "degree"
+    assert out.terrain_filled.attrs["units"] == "1"
     with pytest.raises(InvalidInputError, match=r"needs terrain layers slope, elevation \(product 'srtm'\)"):
         recipe.compute(data)
     with pytest.raises(InvalidInputError, match="is not on the data's grid"):
-        recipe.compute(data, terrain.assign_coords(x=[5.0, 6.0]))
+        recipe.compute(data, terrain.assign_coords(x=[5.0, 6.0, 7.0]))
 
 
 def test_compute_refuses_missing_variables_and_digital_numbers(tmp_path):

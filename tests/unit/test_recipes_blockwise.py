@@ -5,24 +5,21 @@ block engine, the fused reflectance conversion, the margin windows and the prefe
 checked against it (bit for bit) and against plain numpy.
 """
 
-import textwrap
 import threading
 
 import numpy as np
 import pandas as pd
 import pytest
-import rasterio
 import xarray as xr
 
 from antares.cube.blockread import MarginWindows
 from antares.cube.reflectance import offsets_per_group, offsets_per_time, reflectance_into, to_reflectance
 from antares.errors import InvalidInputError
-from antares.recipes import load_recipe
-from antares.recipes.blockwise import Band, BlockRecipe
+from antares.recipes.blockwise import BlockRecipe, Conversion
 from antares.recipes.masks import clear_numpy
 from antares.recipes.specs import MaskSpec
-
-ROMANIA = "nrt-romania-s2l2a/geotiff"
+from helpers import assert_blocks_identical as assert_identical
+from helpers import write_recipe
 
 EVERYTHING = """
     inputs: {measurements: [blue, green, red, re1, nir, nir08, swir1]}
@@ -52,12 +49,6 @@ EVERYTHING = """
 """
 MEASUREMENTS = {"B02": "blue", "B03": "green", "B04": "red", "B05": "re1", "B8A": "nir", "B11": "swir1"}
 PRODUCT = {"measurements": [{"name": n} for n in [*MEASUREMENTS, "SCL"]]}
-
-
-def write_recipe(tmp_path, text, name="block_recipe"):
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(textwrap.dedent(text))
-    return load_recipe(str(path))
 
 
 def random_inputs(seed, t=23, h=41, w=37, pad=1, nodata_share=0.05):
@@ -101,16 +92,9 @@ def block_path(recipe, raw, scl, offset, scale, dates, pad):
     t, hh, ww = scl.shape
     inner = (slice(None), slice(pad, hh - pad), slice(pad, ww - pad))
     blocks = {m: np.ascontiguousarray(v[inner]) for m, v in raw.items()}
-    bands = {m: Band(True, offset, scale, 0) for m in raw}
+    bands = {m: Conversion(True, offset, scale, 0) for m in raw}
     engine.check({m: v.dtype for m, v in blocks.items()}, bands)
     return engine, engine.compute(blocks, bands, mask=scl, doys=dates.day_of_year.values)
-
-
-def assert_identical(expected, got):
-    assert set(expected) == set(got)
-    for name, values in expected.items():
-        assert got[name].dtype == values.dtype, name
-        np.testing.assert_array_equal(got[name], values, err_msg=name)  # NaN == NaN, -0.0 == 0.0
 
 
 @pytest.mark.parametrize("dilate", [0, 1, 2])
@@ -128,7 +112,7 @@ def test_block_path_equals_reference_on_random_data_with_every_index_and_reducer
     assert_identical(reference(recipe, raw2, scl2, offset, scale, dates, dilate),
                      engine.compute({m: np.ascontiguousarray(v[:, dilate:12 + dilate, dilate:50 + dilate])
                                      for m, v in raw2.items()},
-                                    {m: Band(True, offset, scale, 0) for m in raw2}, scl2, dates.day_of_year.values))
+                                    {m: Conversion(True, offset, scale, 0) for m in raw2}, scl2, dates.day_of_year.values))
 
 
 def test_a_plugin_reducer_in_both_engines(tmp_path, monkeypatch):
@@ -191,48 +175,12 @@ def test_block_path_equals_reference_with_a_measurement_mask_float_bands_and_int
     full = recipe.compute(data)
     expected = {name: full[name].values[1:-1, 1:-1] for name in recipe.output_names}
     engine = BlockRecipe(recipe, {"red": "red", "nir": "nir", "clp": "clp"})
-    bands = {"red": Band(False), "nir": Band(False)}
+    bands = {"red": Conversion(False), "nir": Conversion(False)}
     engine.check({"red": red.dtype, "nir": nir.dtype}, bands)
     got = engine.compute({"red": np.ascontiguousarray(red[:, 1:-1, 1:-1]),
                           "nir": np.ascontiguousarray(nir[:, 1:-1, 1:-1])}, bands, clp, dates.day_of_year.values)
     assert got["ndvi_mean"].dtype == np.int16 and got["ndvi_count"].dtype == np.int16
     assert_identical(expected, got)
-
-
-def test_block_path_equals_reference_on_the_real_romania_series(tmp_path, data_dir):
-    """One block of the real 10 m series (34 dates, SCL with clouds) with a dilated mask."""
-    recipe = write_recipe(tmp_path, """
-        inputs: {measurements: [blue, green, red, nir]}
-        mask: {scl: {keep: [2, 4, 5, 6, 7, 11], dilate: 1}}
-        indices: [NDVI, EVI, BI2]
-        reducers: {blue: [mean], green: [median, count], red: [mean, std], nir: [max, p75],
-                   ndvi: [mean, min, max, doy_max, p10], evi: [p50], bi2: [mean]}
-        clear_count: true
-    """)
-    root = data_dir / ROMANIA / "10m"
-    days = sorted(p.name for p in root.iterdir() if p.name.startswith("2018"))
-    stack = {}
-    for name in ("B02", "B03", "B04", "B08", "SCL"):
-        layers = []
-        for day in days:
-            with rasterio.open(root / day / f"{name}.tif") as src:
-                layers.append(src.read(1))
-        stack[name] = np.stack(layers)
-    dates = pd.to_datetime(days)
-    offset, scale = np.zeros(len(days), np.float32), np.full(len(days), 1e-4, np.float32)
-    product = {"measurements": [{"name": n} for n in stack]}
-    resolved = recipe.resolve_measurements(product)
-    t, hh, ww = stack["SCL"].shape
-    coords = {"time": dates.values, "y": np.arange(hh, dtype=float), "x": np.arange(ww, dtype=float)}
-    data = xr.Dataset({n: (("time", "y", "x"), reflectance_into(v, offset, scale, 0)) for n, v in stack.items()
-                       if n != "SCL"}, coords=coords)
-    data["SCL"] = (("time", "y", "x"), stack["SCL"])
-    full = recipe.compute(recipe.rename_to_aliases(data, resolved))
-    engine = BlockRecipe(recipe, resolved)
-    raw = {n: np.ascontiguousarray(v[:, 1:-1, 1:-1]) for n, v in stack.items() if n != "SCL"}
-    got = engine.compute(raw, {n: Band(True, offset, scale, 0) for n in raw}, stack["SCL"], dates.day_of_year.values)
-    assert_identical({name: full[name].values[1:-1, 1:-1] for name in recipe.output_names}, got)
-    assert 0 < np.nanmean(got["clear_count"]) < t
 
 
 def test_block_path_refuses_digital_numbers_and_terrain_it_lacks(tmp_path):
@@ -243,11 +191,11 @@ def test_block_path_refuses_digital_numbers_and_terrain_it_lacks(tmp_path):
     """)
     engine = BlockRecipe(recipe, {"red": "B04"})
     with pytest.raises(InvalidInputError, match="'red' must be floating reflectance .* Got uint16"):
-        engine.check({"B04": np.dtype(np.uint16)}, {"B04": Band(False)})
+        engine.check({"B04": np.dtype(np.uint16)}, {"B04": Conversion(False)})
     red = np.full((2, 3, 3), 0.25, np.float32)
     with pytest.raises(InvalidInputError, match="needs terrain layers elevation"):
-        engine.compute({"B04": red}, {"B04": Band(False)})
-    out = engine.compute({"B04": red}, {"B04": Band(False)}, terrain={"elevation": np.full((3, 3), 101.5)})
+        engine.compute({"B04": red}, {"B04": Conversion(False)})
+    out = engine.compute({"B04": red}, {"B04": Conversion(False)}, terrain={"elevation": np.full((3, 3), 101.5)})
     assert out["elevation"].dtype == np.float32 and (out["elevation"] == 101.5).all()
     assert (out["red_mean"] == 0.25).all()
     engine.warm_up({"B04": np.dtype(np.float32)})

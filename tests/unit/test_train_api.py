@@ -1,38 +1,60 @@
-"""antares.train.fit on an xarray product and a GeoDataFrame (no database): the notebook API."""
+"""antares.train.fit on an xarray product and a GeoDataFrame (no database): the notebook API, on a synthetic scene.
+
+The same tests on the real Slovenia stack and polygons: tests/integration/test_train_api_real_data.py.
+"""
 
 import numpy as np
 import pytest
 
 from antares.errors import InvalidInputError
 
-STACK = "eolearn-slovenia/geotiff/l1c_13band/2015-07-31T100009_L1C_13bands.tif"
-POLYGONS = "eolearn-slovenia/lulc_polygons.gpkg"
+CLASSES = ("forest", "grassland", "water")
 
 
 @pytest.fixture(scope="module")
-def slovenia(data_dir):
+def scene():
+    """Five bands on a 10 m odc-geo grid (150 x 200 px, EPSG:32633, NaN holes) whose values depend on the class
+    under each pixel, and 60 m square polygons of three classes: 48 on the grid, 4 beyond its edge.
+
+    Returns ``(product, polygons, values (band, y, x), geobox)``, as the real-data fixture does.
+    """
     import geopandas as gpd
-    import rasterio
     import xarray as xr
     from odc.geo.geobox import GeoBox
     from odc.geo.xr import wrap_xr
+    from rasterio.features import rasterize
+    from shapely.geometry import box
 
-    with rasterio.open(data_dir / STACK) as src:
-        values = src.read()
-        geobox = GeoBox(src.shape, src.transform, src.crs)
-        names = [d or f"b{i}" for i, d in enumerate(src.descriptions, 1)]
+    geobox = GeoBox.from_bbox((500000, 5100000, 502000, 5101500), "EPSG:32633", resolution=10)
+    rng = np.random.default_rng(7)
+    x0, y1 = geobox.affine.c, geobox.affine.f
+    rows = []
+    for i in range(8):
+        for j in range(6):
+            left, top = x0 + 30 + 240 * i + rng.integers(0, 4) * 10, y1 - 30 - 240 * j - rng.integers(0, 4) * 10
+            rows.append((CLASSES[(i + 2 * j) % 3], box(left, top - 60, left + 60, top)))
+    for k in range(4):  # beyond the east edge: no pixel centre inside, skipped
+        left = x0 + 2100 + 100 * k
+        rows.append((CLASSES[k % 3], box(left, y1 - 300, left + 60, y1 - 240)))
+    polygons = gpd.GeoDataFrame({"LULC_NAME": [r[0] for r in rows], "LULC_ID": [CLASSES.index(r[0]) + 1 for r in rows]},
+                                geometry=[r[1] for r in rows], crs="EPSG:32633")
+    code = rasterize(zip(polygons.geometry, polygons.LULC_ID), out_shape=geobox.shape, transform=geobox.affine)
+    means = np.array([[0.03, 0.05, 0.03, 0.30, 0.15], [0.06, 0.09, 0.07, 0.35, 0.25], [0.05, 0.04, 0.02, 0.01, 0.01],
+                      [0.08, 0.10, 0.12, 0.20, 0.30]], np.float32)  # rows: background, forest, grassland, water
+    values = means[code].transpose(2, 0, 1) + rng.normal(0, 0.02, (5, *geobox.shape)).astype(np.float32)
+    values[:, 40:47, 90:120] = np.nan  # a cloud across some polygons
+    names = [f"B{i}" for i in range(1, 6)]
     product = xr.Dataset({n: wrap_xr(values[i], geobox, nodata=np.nan) for i, n in enumerate(names)})
-    polygons = gpd.read_file(data_dir / POLYGONS)
-    return product, polygons[polygons.LULC_ID > 0].reset_index(drop=True), values, geobox
+    return product, polygons, values, geobox
 
 
-def test_features_and_model_match_an_independent_computation(slovenia):
+def test_features_and_model_match_an_independent_computation(scene):
     from rasterio.features import geometry_mask
     from sklearn.ensemble import RandomForestClassifier
 
     from antares.train import fit
 
-    product, polygons, values, geobox = slovenia
+    product, polygons, values, geobox = scene
     result = fit(product, polygons, "LULC_NAME", model="rf", params={"n_estimators": 25}, cv=3, cv_spatial=250, seed=1)
     assert result.features == list(product.data_vars)
     # independent: per polygon nan-mean of pixels whose centre is inside, classes coded by sorted name
@@ -52,10 +74,10 @@ def test_features_and_model_match_an_independent_computation(slovenia):
     assert result.cv["grouped"] and len(result.cv["folds"]) == 3
 
 
-def test_bad_inputs(slovenia):
+def test_bad_inputs(scene):
     from antares.train import fit
 
-    product, polygons, *_ = slovenia
+    product, polygons, *_ = scene
     with pytest.raises(InvalidInputError, match="no column 'nope'"):
         fit(product, polygons, "nope")
     with pytest.raises(InvalidInputError, match="needs at least 2"):

@@ -14,5 +14,5 @@ def test_nrt_cube_crs_is_the_epsg_code_despite_towgs84(data_dir):
         assert len(times) == 140
         with rasterio.open(data_dir / "nrt-romania-s2l2a" / "geotiff" / f"{res}m" / f"{times[0]:%Y-%m-%d}" / "SCL.tif") as src:
             expected = (src.crs.to_string().lower(), src.shape, tuple(src.transform)[:6])
-        for var, (_, _, crs, shape, transform) in variables.items():
-            assert (crs, shape, transform) == expected, (cube, var)
+        for var, band in variables.items():
+            assert (band.crs, band.shape, band.transform) == expected, (cube, var)
