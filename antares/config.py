@@ -227,6 +227,12 @@ def load_settings(
 # libpq parameters that hold a secret when given in a URL's query (``?password=...``)
 SECRET_QUERY_KEYS = ("password", "sslpassword")
 
+# libpq parameters of every connection antares opens (SQLAlchemy's, ODC's, GDAL's): a refused or silent
+# server fails a connection within 10 s; a server that vanishes under an open connection is noticed by
+# TCP keepalives within about a minute instead of never
+CONNECT_ARGS = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+                "keepalives_count": 3}
+
 
 def mask_password(url: str | None) -> str | None:
     """Return ``url`` with every password it holds replaced by ``***``.

@@ -351,6 +351,7 @@ def tile_blocks(dc, datasets, measurements: list[str], geobox, size: int, margin
     import rasterio
     from concurrent.futures import ThreadPoolExecutor
 
+    from antares.cube.grid import blocks
     from antares.cube.reflectance import offsets_per_group, offsets_per_time
 
     footprints = [d.extent.to_crs(geobox.crs) if d.extent is not None else None for d in datasets]
@@ -385,34 +386,30 @@ def tile_blocks(dc, datasets, measurements: list[str], geobox, size: int, margin
                     out[None] = margins.window(y0 - pad, x0 - pad, h + 2 * pad, w + 2 * pad)
                 return out
 
-        ny, nx = geobox.shape
-        for y0 in range(0, ny, size):
-            for x0 in range(0, nx, size):
-                rows, cols = slice(y0, min(y0 + size, ny)), slice(x0, min(x0 + size, nx))
-                block = geobox[rows, cols]
-                padded = block.pad(pad) if pad else block
-                footprint = padded.extent
-                if not any(f is not None and f.intersects(footprint) for f in footprints):
-                    continue
-                h, w = block.shape
-                if reader is not None:
-                    parts = [pool.submit(read_group, group, margins is not None and i == len(groups) - 1, y0, x0, h, w)
-                             for i, group in enumerate(groups)]
-                    raw = {}
-                    for part in parts:
-                        raw.update(part.result())
-                    margin = raw.pop(None, None)
-                    yield TileBlock(rows, cols, {name: raw[name] for name in measurements}, margin, reader.times,
-                                    grid_offsets)
-                    continue
-                inside = [d for d, f in zip(datasets, footprints) if f is not None and f.intersects(footprint)]
-                loaded = dc.load(datasets=inside, like=padded, measurements=names, group_by="solar_day")
-                inner = (slice(None), slice(pad, pad + h), slice(pad, pad + w))
-                raw = {name: np.ascontiguousarray(loaded[name].values[inner]) for name in measurements}
-                margin = np.ascontiguousarray(loaded[margin_measurement].values) if margin_measurement else None
-                yield TileBlock(rows, cols, raw, margin, loaded.time.values.astype("datetime64[ns]"),
-                                lambda name, loaded=loaded, inside=inside: offsets_per_time(loaded, inside, name,
-                                                                                         loaded[name].attrs))
+        for block, (rows, cols) in blocks(geobox, size):
+            padded = block.pad(pad) if pad else block
+            footprint = padded.extent
+            if not any(f is not None and f.intersects(footprint) for f in footprints):
+                continue
+            h, w = block.shape
+            if reader is not None:
+                parts = [pool.submit(read_group, group, margins is not None and i == len(groups) - 1, rows.start,
+                                     cols.start, h, w) for i, group in enumerate(groups)]
+                raw = {}
+                for part in parts:
+                    raw.update(part.result())
+                margin = raw.pop(None, None)
+                yield TileBlock(rows, cols, {name: raw[name] for name in measurements}, margin, reader.times,
+                                grid_offsets)
+                continue
+            inside = [d for d, f in zip(datasets, footprints) if f is not None and f.intersects(footprint)]
+            loaded = dc.load(datasets=inside, like=padded, measurements=names, group_by="solar_day")
+            inner = (slice(None), slice(pad, pad + h), slice(pad, pad + w))
+            raw = {name: np.ascontiguousarray(loaded[name].values[inner]) for name in measurements}
+            margin = np.ascontiguousarray(loaded[margin_measurement].values) if margin_measurement else None
+            yield TileBlock(rows, cols, raw, margin, loaded.time.values.astype("datetime64[ns]"),
+                            lambda name, loaded=loaded, inside=inside: offsets_per_time(loaded, inside, name,
+                                                                                     loaded[name].attrs))
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

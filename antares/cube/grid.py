@@ -195,3 +195,34 @@ def area_tiles(gridspec, area):
         cropped = crop_to_area(geobox, area)
         if cropped is not None:
             yield tuple(tile), cropped
+
+
+def blocks(geobox, size: int):
+    """Yield the blocks covering ``geobox`` in squares of ``size`` pixels, row by row (odc-geo ``GeoboxTiles``).
+
+    Parameters
+    ----------
+    geobox : odc.geo.geobox.GeoBox
+    size : int
+        Pixels per side of a block; the blocks of the last row and column are smaller when
+        ``size`` does not divide ``geobox``'s shape.
+
+    Yields
+    ------
+    (odc.geo.geobox.GeoBox, (slice, slice))
+        The block's GeoBox and its ``(rows, columns)`` in ``geobox``'s pixels.
+
+    Examples
+    --------
+    >>> from odc.geo.geobox import GeoBox
+    >>> box = GeoBox.from_bbox((0, 0, 50, 30), "EPSG:32633", resolution=10)
+    >>> [index for _, index in blocks(box, 2)][-1]
+    (slice(2, 3, None), slice(4, 5, None))
+    """
+    from odc.geo.geobox import GeoboxTiles
+
+    tiles = GeoboxTiles(geobox, (size, size))
+    for iy in range(tiles.shape.y):
+        for ix in range(tiles.shape.x):
+            rows, cols = tiles.roi[iy, ix]
+            yield geobox[rows, cols], (rows, cols)

@@ -40,7 +40,7 @@ def odc_environment(url: str):
     """An ``ODCEnvironment`` using the postgis index driver on ``url`` (no config file read).
 
     ODC's connections get the connect timeout and TCP keepalives of antares's own
-    (``antares.db.engine.CONNECT_ARGS``, as libpq parameters in the URL, unless the URL sets
+    (:data:`antares.config.CONNECT_ARGS`, as libpq parameters in the URL, unless the URL sets
     them): a database that vanishes under a query is noticed instead of hanging the command.
     Sets ``GDAL_NETCDF_BOTTOMUP=NO`` in the environment unless it is set (see
     :mod:`antares.prepare.netcdf`).
@@ -52,7 +52,7 @@ def odc_environment(url: str):
     from datacube.cfg import ODCConfig
     from sqlalchemy.engine import make_url
 
-    from antares.db.engine import CONNECT_ARGS
+    from antares.config import CONNECT_ARGS
 
     parsed = make_url(url)
     missing = {k: str(v) for k, v in CONNECT_ARGS.items() if k not in parsed.query}

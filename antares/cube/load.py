@@ -126,6 +126,36 @@ def load(dc, product: str, time=None, measurements=None, geopolygon=None, output
                                 "or remove its dataset and index the files again.") from exc
 
 
+def load_on(dc, geobox, measurements: list, datasets=None, product: str | None = None, time=None, resampling=None):
+    """``dc.load`` of ``measurements`` onto ``geobox``: from ``datasets``, else from ``product`` (within ``time``).
+
+    Parameters
+    ----------
+    dc : datacube.Datacube
+    geobox : odc.geo.geobox.GeoBox
+        The grid to load onto (``like=``).
+    measurements : list of str
+    datasets : list of datacube.model.Dataset, optional
+        The datasets to read; without them ``product``'s datasets over ``geobox`` are found.
+    product : str, optional
+    time : tuple, optional
+        ``(start, end)``, as ``dc.load(time=)`` takes it.
+    resampling : str, optional
+        ODC's resampling name (nearest when not given).
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables (time, y, x) in the product's dtypes, its declared nodata in ``attrs``.
+    """
+    query: dict = {"datasets": datasets} if datasets is not None else {"product": product}
+    if time is not None:
+        query["time"] = time
+    if resampling is not None:
+        query["resampling"] = resampling
+    return dc.load(like=geobox, measurements=measurements, **query)
+
+
 def one_date(datasets: list, product: str, time: str | None = None) -> list:
     """The datasets of ``product`` found in the area on one date: ``time``'s, or the only one.
 

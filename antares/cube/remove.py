@@ -122,6 +122,16 @@ def apply(dc, action: str, datasets) -> None:
             raise UsageError(f"unknown action {action!r}; valid: archive, restore, purge.")
 
 
+def purge_product_datasets(dc, product: str) -> None:
+    """Purge the active datasets of ``product`` (nothing when it is not indexed); its definition stays.
+
+    Runs in the caller's index transaction when there is one (see
+    :func:`antares.cube.catalog.transaction`), else in its own.
+    """
+    if dc.index.products.get_by_name(product) is not None:
+        apply(dc, "purge", dc.find_datasets(product=product))
+
+
 def delete_product(dc, name: str) -> None:
     """Purge every dataset of product ``name`` (active or archived) and delete its definition."""
     product = dc.index.products.get_by_name(name)

@@ -8,7 +8,7 @@ import os
 import re
 import threading
 
-from antares.config import Settings, mask_password
+from antares.config import CONNECT_ARGS, Settings, mask_password
 from antares.errors import ConfigError, ConnectionLostError, DatabaseError
 
 log = logging.getLogger(__name__)
@@ -74,12 +74,6 @@ def connection_error_reason(exc: BaseException) -> str:
             return reason or match.group(0)
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return first.removeprefix("(psycopg2.OperationalError) ")
-
-
-# a refused or silent server fails a connection within 10 s; a server that vanishes under an open
-# connection is noticed by TCP keepalives within about a minute instead of never
-CONNECT_ARGS = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
-                "keepalives_count": 3}
 
 
 def is_connection_error(exc: BaseException) -> bool:

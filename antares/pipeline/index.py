@@ -288,6 +288,7 @@ def prepare(settings: Settings, path, preparer: str, product: str | None = None,
     """
     from urllib.parse import unquote, urlparse
 
+    from antares.cube.catalog import get_product
     from antares.cube.index import product_definition
     from antares.prepare import get_preparer
 
@@ -295,7 +296,7 @@ def prepare(settings: Settings, path, preparer: str, product: str | None = None,
     name = product or prep.default_product
     dc = _open(settings)
     try:
-        existing = dc.index.products.get_by_name(name)
+        existing = get_product(dc, name)
         definition = existing.definition if existing is not None else product_definition(dc, prep.default_product)
     finally:
         dc.close()

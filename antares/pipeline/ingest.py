@@ -87,6 +87,7 @@ def ingest_tile(job: IngestJob) -> list[dict]:
     list of (eo3 document, location URI)
         One per solar day with data; days whose tile is all nodata are left out.
     """
+    from antares.cube.catalog import get_dataset
     from antares.cube.index import connect
     from antares.cube.write import eo3_document, write_cog, write_yaml
     from antares.cube.warp import warp_measurement, xr_from_array
@@ -97,7 +98,7 @@ def ingest_tile(job: IngestJob) -> list[dict]:
     out = []
     try:
         for day, when, source_ids, out_id in job.groups:
-            datasets = [dc.index.datasets.get(i) for i in source_ids]
+            datasets = [get_dataset(dc, i) for i in source_ids]
             layers = {m["name"]: warp_measurement(datasets, m, job.geobox, job.resampling) for m in job.measurements}
             if not any(valid.any() for _, valid in layers.values()):
                 continue
@@ -127,18 +128,14 @@ def plan(dc, source: str, area, gridspec, time=None):
     NotFoundError
         No source dataset in the period and area (the product's time span is given).
     """
-    from datacube.api.query import solar_day
-
     from odc.geo.geom import unary_union
 
+    from antares.cube.catalog import find_datasets, solar_day
     from antares.cube.grid import area_tiles, crop_to_area
 
-    query = {"product": source, "geopolygon": area}
-    if time:
-        query["time"] = time
-    datasets = dc.find_datasets(**query)
+    datasets = find_datasets(dc, source, area=area, time=time or None)
     if not datasets:
-        every = dc.find_datasets(product=source)
+        every = find_datasets(dc, source)
         span = (f"{source} has {len(every)} datasets from {min(d.center_time for d in every):%Y-%m-%d} to "
                 f"{max(d.center_time for d in every):%Y-%m-%d}" if every else f"{source} has no datasets")
         raise NotFoundError(f"no dataset of {source} in the area and period asked for; {span}.")
@@ -148,7 +145,7 @@ def plan(dc, source: str, area, gridspec, time=None):
         groups: dict[str, list] = {}
         for ds in datasets:
             if ds.extent is not None and ds.extent.to_crs(gridspec.crs).intersects(footprint):
-                groups.setdefault(str(solar_day(ds)), []).append(ds)
+                groups.setdefault(solar_day(ds), []).append(ds)
         if groups:  # cut to the data as well
             geobox = crop_to_area(geobox, unary_union([d.extent.to_crs(gridspec.crs) for g in groups.values() for d in g]))
             if geobox is not None:
@@ -187,6 +184,7 @@ def ingest(settings: Settings, source: str, name: str, area, gridspec, time=None
     UsageError
         Unknown resampling.
     """
+    from antares.cube.catalog import dataset_exists, get_product
     from antares.cube.index import connect, product_definition
     from antares.cube.write import check_output_dir
     from antares.db.engine import database_url
@@ -205,7 +203,7 @@ def ingest(settings: Settings, source: str, name: str, area, gridspec, time=None
             src_def = product_definition(dc, source)
             description = f"{source} ingested by antares onto {gridspec.crs} at {gridspec.resolution.x:g} ({resampling})"
             out_def = derive_output_product(src_def, name, gridspec, description)
-            existing = dc.index.products.get_by_name(name)
+            existing = get_product(dc, name)
             if existing is not None:
                 same = [m["name"] for m in existing.definition["measurements"]] == [m["name"] for m in out_def["measurements"]]
                 if not same or existing.definition.get("load", {}).get("crs") != out_def["load"]["crs"]:
@@ -219,7 +217,7 @@ def ingest(settings: Settings, source: str, name: str, area, gridspec, time=None
                 todo = []
                 for day, dss in sorted(groups.items()):
                     out_id = dataset_id(f"ingest:{name}:{tile[0]}:{tile[1]}:{day}")
-                    if dc.index.datasets.has(out_id):
+                    if dataset_exists(dc, out_id):
                         report.skipped += 1
                         continue
                     when = min(d.center_time for d in dss)

@@ -128,23 +128,15 @@ def _subset(part, keep: np.ndarray):
                                sum=part.sum[keep], sumsq=part.sumsq[keep], min=part.min[keep], max=part.max[keep])
 
 
-def load_labels(dc, segmentation: str, geobox) -> np.ndarray:
-    """The segment ids (y, x) int64 of label product ``segmentation`` on ``geobox`` (0 = no object)."""
-    data = dc.load(product=segmentation, like=geobox, measurements=["segment_id"])
-    if data.sizes.get("time", 0) == 0:
-        return np.zeros(geobox.shape, np.int64)
-    return data.segment_id.isel(time=0).values.astype(np.int64)
-
-
 def predict_tile(job: PredictJob):
     """Predictions of the objects inside one tile, and the accumulators (or pixels) of those on its border.
 
     Returns ``(predictions, border accumulators, ids of the objects inside, ids on the border)``,
     or with ``job.only`` the accumulators (or pixels) of those objects alone.
     """
+    from antares.cube.features import load_features, load_labels
     from antares.cube.index import connect
     from antares.features import finalise, object_medians, partial_statistics, select_pixels
-    from antares.pipeline.segment import load_features
 
     dc = connect(job.url)
     try:
@@ -225,6 +217,7 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
     AlreadyExistsError
         Classification ``name`` exists and ``overwrite`` is False.
     """
+    from antares.cube.catalog import find_datasets
     from antares.cube.index import connect, product_definition
     from antares.cube.load import native_geobox
     from antares.db.classifications import classification_exists, copy_predictions, replace_classification
@@ -263,12 +256,11 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
         try:
             definition = product_definition(dc, product)
             features = check_features(model, meta["features"], [m["name"] for m in definition["measurements"]], product)
-            query = {"product": product, **({"time": time} if time else {})}
-            datasets = dc.find_datasets(**query, **({"geopolygon": area} if area is not None else {}))
+            datasets = find_datasets(dc, product, area=area, time=time or None)
             if not datasets:
                 raise NotFoundError(f"product {product} has no dataset{' in the area' if area is not None else ''}"
                                     f"{f' between {time[0]} and {time[1]}' if time else ''}; compute it first.")
-            label_datasets = dc.find_datasets(product=segmentation, **({"geopolygon": area} if area is not None else {}))
+            label_datasets = find_datasets(dc, segmentation, area=area)
             if not label_datasets:
                 raise NotFoundError(f"segmentation {segmentation} has no label tile{' in the area' if area is not None else ''}.")
             tiles = [native_geobox([d], ["segment_id"]) for d in label_datasets]

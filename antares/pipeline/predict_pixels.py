@@ -67,15 +67,16 @@ def classified_product(name: str, model: str, legend: list, dtype: str) -> dict:
 
 def predict_pixels(job: PixelJob) -> list:
     """Classify one tile; returns ``[(eo3 doc, uri)]`` or ``[]`` when it has no valid pixel."""
+    from antares.cube.catalog import get_dataset
+    from antares.cube.features import load_features
     from antares.cube.index import connect
     from antares.cube.warp import xr_from_array
     from antares.cube.write import eo3_document, write_cog, write_yaml
     from antares.pipeline.predict import _model
-    from antares.pipeline.segment import load_features
 
     dc = connect(job.url)
     try:
-        dataset = dc.index.datasets.get(job.source_id)
+        dataset = get_dataset(dc, job.source_id)
         values = load_features(dc, job.product, job.features, job.geobox, datasets=[dataset])
     finally:
         dc.close()
@@ -128,6 +129,7 @@ def model_predict(settings: Settings, product: str, model: str, name: str, area=
     AlreadyExistsError
         ``name`` is a product that is not a classification of this model.
     """
+    from antares.cube.catalog import dataset_exists, find_datasets, get_product
     from antares.cube.index import connect, product_definition
     from antares.cube.load import native_geobox
     from antares.cube.write import check_output_dir
@@ -151,11 +153,10 @@ def model_predict(settings: Settings, product: str, model: str, name: str, area=
         try:
             definition = product_definition(dc, product)
             features = check_features(model, meta["features"], [m["name"] for m in definition["measurements"]], product)
-            query = {"product": product, **({"time": time} if time else {}), **({"geopolygon": area} if area is not None else {})}
-            datasets = dc.find_datasets(**query)
+            datasets = find_datasets(dc, product, area=area, time=time or None)
             if not datasets:
                 raise NotFoundError(f"product {product} has no dataset in the area/period; compute it first.")
-            existing = dc.index.products.get_by_name(name)
+            existing = get_product(dc, name)
             if existing is not None:
                 if existing.definition.get("description") != out_def["description"]:
                     raise AlreadyExistsError(f"product '{name}' exists and is not a classification by model {model}; "
@@ -167,7 +168,7 @@ def model_predict(settings: Settings, product: str, model: str, name: str, area=
             for number, ds in enumerate(sorted(datasets, key=lambda d: str(d.id))):
                 out_id = dataset_id(f"predict:{name}:{ds.id}")
                 report.tiles += 1
-                if staging is None and dc.index.datasets.has(out_id):
+                if staging is None and dataset_exists(dc, out_id):
                     report.skipped += 1
                     continue
                 region = ds.metadata_doc.get("properties", {}).get("odc:region_code")

@@ -77,15 +77,6 @@ def period_bounds(begin: str, end: str) -> tuple[dt.datetime, dt.datetime, dt.da
     return start, stop, start + (stop - start) / 2
 
 
-def blocks(geobox, size: int):
-    """Yield ``(block GeoBox, (row slice, column slice))`` covering ``geobox`` in squares of ``size`` pixels."""
-    ny, nx = geobox.shape
-    for y0 in range(0, ny, size):
-        for x0 in range(0, nx, size):
-            rows, cols = slice(y0, min(y0 + size, ny)), slice(x0, min(x0 + size, nx))
-            yield geobox[rows, cols], (rows, cols)
-
-
 class _Prefetch:
     """Iterate ``make()`` (a generator) in a background thread, at most ``depth`` items ahead.
 
@@ -193,7 +184,9 @@ def recipe_tile(job: RecipeJob) -> list:
     import numpy as np
 
     from antares.cube.blockread import tile_blocks
+    from antares.cube.catalog import get_datasets
     from antares.cube.index import connect
+    from antares.cube.load import load_on
     from antares.cube.reflectance import is_reflectance
     from antares.cube.warp import xr_from_array
     from antares.cube.write import eo3_document, write_cog, write_yaml
@@ -211,11 +204,10 @@ def recipe_tile(job: RecipeJob) -> list:
     pad = engine.margin
     dc = connect(job.url, app="antares-recipe")
     try:
-        found = {str(d.id): d for d in dc.index.datasets.bulk_get(job.source_ids)}
-        datasets = [found[i] for i in job.source_ids if i in found]
+        datasets = get_datasets(dc, job.source_ids)
         if not datasets:
             return []
-        terrain_dss = [d for d in dc.index.datasets.bulk_get(job.terrain_ids)] if job.terrain_ids else []
+        terrain_dss = get_datasets(dc, job.terrain_ids)
         definitions = dict(datasets[0].product.measurements) if datasets else {}
         properties = [d.metadata_doc.get("properties", {}) for d in datasets]
         outputs = {}
@@ -225,9 +217,8 @@ def recipe_tile(job: RecipeJob) -> list:
         checked = False
 
         def load_terrain(geobox):
-            loaded = dc.load(datasets=terrain_dss, like=geobox.pad(pad) if pad else geobox,
-                             measurements=list(recipe.terrain.dem_layers),
-                             resampling=recipe.terrain.resampling).isel(time=0)
+            loaded = load_on(dc, geobox.pad(pad) if pad else geobox, list(recipe.terrain.dem_layers),
+                             datasets=terrain_dss, resampling=recipe.terrain.resampling).isel(time=0)
             inner = (slice(pad, pad + geobox.shape[0]), slice(pad, pad + geobox.shape[1]))
             return {layer: loaded[layer].values[inner] for layer in recipe.terrain.dem_layers}
 
@@ -405,6 +396,7 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
     """
     from odc.geo.geom import unary_union
 
+    from antares.cube.catalog import dataset_exists, find_datasets, get_product
     from antares.cube.grid import area_tiles, crop_to_area, crs_name
     from antares.cube.index import connect, product_definition
     from antares.cube.write import check_output_dir
@@ -427,9 +419,9 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
         try:
             definition = product_definition(dc, product)
             measurements = recipe.resolve_measurements(definition)
-            datasets = dc.find_datasets(product=product, time=(start, stop), geopolygon=area)
+            datasets = find_datasets(dc, product, area=area, time=(start, stop))
             if not datasets:
-                every = dc.find_datasets(product=product, geopolygon=area)
+                every = find_datasets(dc, product, area=area)
                 span = (f"in this area {product} has {len(every)} datasets from {min(d.center_time for d in every):%Y-%m-%d} "
                         f"to {max(d.center_time for d in every):%Y-%m-%d}" if every else
                         f"{product} has no dataset in this area at all")
@@ -438,7 +430,7 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
             if recipe.terrain is not None:
                 tproduct = terrain_product or recipe.terrain.product
                 product_definition(dc, tproduct)
-                terrain_dss = dc.find_datasets(product=tproduct, geopolygon=area)
+                terrain_dss = find_datasets(dc, tproduct, area=area)
                 if not terrain_dss:
                     raise NotFoundError(f"recipe {recipe.name} needs terrain from {tproduct}, which has no dataset in the area; "
                                         f"index a DEM with 'antares index --dataset_name dem'.")
@@ -453,7 +445,7 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
             out_def["load"] = {"crs": crs_name(gridspec.crs),
                                "resolution": {"x": float(res.x), "y": float(res.y)},
                                "align": {"x": float(gridspec.alignment.x), "y": float(gridspec.alignment.y)}}
-            existing = dc.index.products.get_by_name(name)
+            existing = get_product(dc, name)
             if existing is not None:
                 if [m["name"] for m in existing.definition["measurements"]] != [o.name for o in recipe.outputs]:
                     raise AlreadyExistsError(f"product '{name}' exists and was not made by recipe {recipe.name}; "
@@ -472,7 +464,7 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
                     continue
                 report.tiles += 1
                 out_id = dataset_id(f"recipe:{name}:{tile[0]}:{tile[1]}")
-                if staging is None and dc.index.datasets.has(out_id):
+                if staging is None and dataset_exists(dc, out_id):
                     report.skipped += 1
                     continue
                 terrain_ids = [str(d.id) for d in terrain_dss if d.extent.to_crs(gridspec.crs).intersects(footprint)]

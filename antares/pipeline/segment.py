@@ -4,7 +4,7 @@ The area (on the product's native grid) is cut into tiles. The stages of
 :mod:`antares.segmentation.tiling` (stable segments of the tiles with margins, then of a
 grid shifted by half a tile, then the rest) run as dask tasks that each load only their
 extended window (read straight from the files when they lie on the product's grid, else
-``dc.load(like=window)``; see :func:`load_features`). Stage results go to disk-backed label rasters
+``dc.load(like=window)``; see :func:`antares.cube.features.load_features`). Stage results go to disk-backed label rasters
 (numpy memmaps in ``$ANTARES_HOME/work``, one per stage, so that the tasks of a stage read
 complete earlier stages and write disjoint cores). Each task polygonises the segments it
 keeps — a kept segment lies entirely inside the task's core, so its polygon is complete.
@@ -97,60 +97,10 @@ class SegmentReport:
         return out
 
 
-def load_features(dc, product: str, bands: list, geobox, datasets=None, time=None, one_time: bool = False) -> np.ndarray:
-    """The ``bands`` of ``product`` on ``geobox`` as float32 (bands, y, x), NaN where nodata.
-
-    The first time is used; with ``one_time``, InvalidInputError is raised when the
-    product has datasets at more than one time there (choose the period with ``time``).
-    Without ``time`` and ``one_time``, datasets on ``geobox``'s grid are read straight from
-    their files (:func:`_read_on_grid`: the same values, without ``dc.load``'s overhead).
-    """
-    if time is None and not one_time:
-        features = _read_on_grid(dc, product, bands, geobox, datasets)
-        if features is not None:
-            return features
-    query = {"datasets": datasets} if datasets is not None else {"product": product}
-    if time is not None:
-        query["time"] = time
-    data = dc.load(like=geobox, measurements=bands, **query)
-    if data.sizes.get("time", 0) == 0:
-        return np.full((len(bands), *geobox.shape), np.nan, np.float32)
-    if one_time and data.sizes["time"] > 1:
-        times = ", ".join(str(t)[:19] for t in data.time.values[:5])
-        raise InvalidInputError(f"product {product} has datasets at {data.sizes['time']} times here ({times}); "
-                                "features come from one period: choose it with -b/-e.")
-    return np.stack([_as_features(data[band].isel(time=0).values, data[band].attrs.get("nodata")) for band in bands])
-
-
-def _as_features(values: np.ndarray, nodata) -> np.ndarray:
-    """``values`` as float32 with NaN where they equal ``nodata``."""
-    out = values.astype(np.float32)
-    if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
-        out[values == nodata] = np.nan
-    return out
-
-
-def _read_on_grid(dc, product: str, bands: list, geobox, datasets=None) -> np.ndarray | None:
-    """What :func:`load_features` returns without ``time``, read straight from the files; None when it cannot.
-
-    The datasets are those ``dc.load(like=geobox)`` takes: ``datasets``, or the product's
-    datasets found there (see :func:`antares.cube.blockread.read_first_time`).
-    """
-    from antares.cube.blockread import read_first_time
-
-    if datasets is None:
-        datasets = dc.find_datasets(ensure_location=True, like=geobox, product=product)
-    datasets = list(datasets)
-    if not datasets:
-        return np.full((len(bands), *geobox.shape), np.nan, np.float32)
-    read = read_first_time(datasets, bands, geobox)
-    if read is None:
-        return None
-    return np.stack([_as_features(*read[band]) for band in bands])
-
-
 def segment_stage(job: StageJob) -> list[tuple]:
     """Segment one window of one stage; write kept labels into the stage's memmap; return polygon rows."""
+    from antares.cube.catalog import find_datasets
+    from antares.cube.features import load_features
     from antares.cube.grid import pixel_areas
     from antares.cube.index import connect
     from antares.segmentation import get_segmenter
@@ -162,7 +112,7 @@ def segment_stage(job: StageJob) -> list[tuple]:
     geobox = area.geobox[ys, xs]
     dc = connect(job.url, app="antares-segment")
     try:
-        datasets = dc.find_datasets(product=job.product, time=job.time, like=geobox) if job.time else None
+        datasets = find_datasets(dc, job.product, time=job.time, like=geobox) if job.time else None
         features = load_features(dc, job.product, job.bands, geobox, datasets)
     finally:
         dc.close()
@@ -255,17 +205,19 @@ def label_product(name: str, source: str, algorithm: str) -> dict:
 
 def band_statistics(dc, product: str, bands: list, geobox, datasets, block: int = 1024) -> tuple[list, list]:
     """Mean and population std of each band over the valid pixels of ``geobox``, block by block."""
+    from antares.cube.features import load_features
+    from antares.cube.grid import blocks
+
     total = np.zeros(len(bands))
     squares = np.zeros(len(bands))
     count = 0
-    for y0 in range(0, geobox.shape[0], block):
-        for x0 in range(0, geobox.shape[1], block):
-            features = load_features(dc, product, bands, geobox[y0:y0 + block, x0:x0 + block], datasets)
-            valid = np.isfinite(features).all(axis=0)
-            values = features[:, valid].astype(np.float64)
-            total += values.sum(axis=1)
-            squares += (values ** 2).sum(axis=1)
-            count += valid.sum()
+    for part, _ in blocks(geobox, block):
+        features = load_features(dc, product, bands, part, datasets)
+        valid = np.isfinite(features).all(axis=0)
+        values = features[:, valid].astype(np.float64)
+        total += values.sum(axis=1)
+        squares += (values ** 2).sum(axis=1)
+        count += valid.sum()
     if count == 0:
         raise InvalidInputError("the product has no valid pixel (every band finite) in the area.")
     mean = total / count
@@ -326,6 +278,7 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
 def _segment(run, product, area, algorithm, params, segmenter, bands, tile_size, margin, scheduler, workers,
              overwrite, outdir, progress, labels, time) -> SegmentReport:
     """:func:`segment` once the name is taken (``run``: its :class:`~antares.pipeline.run.RecordedRun`)."""
+    from antares.cube.catalog import find_datasets, product_exists
     from antares.cube.index import connect, product_definition
     from antares.cube.load import native_geobox, one_date
     from antares.cube.write import DISK_FULL, write_failure
@@ -354,9 +307,8 @@ def _segment(run, product, area, algorithm, params, segmenter, bands, tile_size,
             raise NotFoundError(f"product {product} has no measurement {', '.join(unknown)}; its measurements: {', '.join(names)}.")
         segmenter.check_bands(len(bands))
         period = period_bounds(time, time)[:2] if time else None
-        datasets = one_date(dc.find_datasets(product=product, geopolygon=area), product, time)
-        existing_product = dc.index.products.get_by_name(name)  # checked before any pixel is read
-        if existing_product is not None and not overwrite:
+        datasets = one_date(find_datasets(dc, product, area=area), product, time)
+        if product_exists(dc, name) and not overwrite:  # checked before any pixel is read
             raise AlreadyExistsError(f"product '{name}' exists; use --overwrite or choose another name.")
         geobox = native_geobox(datasets, bands, area)
         mean, std = band_statistics(dc, product, bands, geobox, datasets)

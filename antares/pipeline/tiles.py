@@ -129,27 +129,6 @@ def grid_params(gridspec) -> dict:
     return {"crs": str(gridspec.crs), "resolution": float(gridspec.resolution.x), "tile_size": list(gridspec.tile_shape)}
 
 
-def index_documents(dc, results) -> None:
-    """Index ``(eo3 document, location URI)`` pairs with their lineage, in one transaction.
-
-    Raises
-    ------
-    InvalidInputError
-        ODC refused a document (nothing of this batch is indexed).
-    """
-    from datacube.index.hl import Doc2Dataset
-
-    from antares.errors import InvalidInputError
-
-    resolver = Doc2Dataset(dc.index, skip_lineage=False, verify_lineage=False)
-    with dc.index.transaction():
-        for doc, uri in results:
-            dataset, error = resolver(doc, uri)
-            if dataset is None:
-                raise InvalidInputError(f"dataset {doc['id']} refused: {' '.join(str(error).split())}")
-            dc.index.datasets.add(dataset, with_lineage=True)
-
-
 class ProductWriter:
     """Indexes the results of tiles into a product, adding its definition with the first written tile.
 
@@ -168,6 +147,7 @@ class ProductWriter:
 
     def __call__(self, results: list) -> int:
         """Index ``[(eo3 document, uri)]``; returns how many datasets were indexed."""
+        from antares.cube.catalog import index_documents
         from antares.cube.index import add_product
 
         if results and self.definition is not None:
@@ -199,7 +179,9 @@ def replace_product(dc, product: str, documents: list, staging: Path, outdir: Pa
     import shutil
     import uuid
 
+    from antares.cube.catalog import index_documents, transaction
     from antares.cube.index import add_product
+    from antares.cube.remove import purge_product_datasets
 
     old_prefix = staging.resolve().as_uri()
     new_prefix = (outdir.parent.resolve() / outdir.name).as_uri()
@@ -211,12 +193,8 @@ def replace_product(dc, product: str, documents: list, staging: Path, outdir: Pa
     try:
         os.replace(staging, outdir)
         try:
-            with dc.index.transaction():
-                if dc.index.products.get_by_name(product) is not None:
-                    ids = [ds.id for ds in dc.find_datasets(product=product)]
-                    if ids:
-                        dc.index.datasets.archive(ids)
-                        dc.index.datasets.purge(ids)
+            with transaction(dc):
+                purge_product_datasets(dc, product)
                 if definition is not None:
                     add_product(dc, definition)
                 index_documents(dc, relocated)

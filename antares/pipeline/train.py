@@ -40,9 +40,9 @@ def sample_tile(job: SampleJob):
     """Per-sample accumulators (and pixels) of one tile."""
     import shapely
 
+    from antares.cube.features import load_features
     from antares.cube.index import connect
     from antares.models.samples import block_partials, overlap_layers
-    from antares.pipeline.segment import load_features
 
     dc = connect(job.url)
     try:
@@ -168,6 +168,7 @@ def _check_inputs(settings: Settings, product: str, training_set: str, cv_spatia
     """NotFoundError for an unknown training set or product (the known ones listed); InvalidInputError for a
     training set of fewer than two classes (no subset of it can train a classifier); UsageError for
     ``cv_spatial`` on a product in a geographic CRS — all before any pixel is read."""
+    from antares.cube.catalog import first_dataset
     from antares.cube.index import connect, product_definition
     from antares.db.engine import database_url, session_scope
     from antares.db.training import class_counts, list_sample_sets, sample_set, scheme_legend
@@ -185,7 +186,7 @@ def _check_inputs(settings: Settings, product: str, training_set: str, cv_spatia
     dc = connect(database_url(settings))
     try:
         product_definition(dc, product)
-        crs = next((d.crs for d in dc.find_datasets_lazy(product=product, limit=1)), None) if cv_spatial else None
+        crs = getattr(first_dataset(dc, product), "crs", None) if cv_spatial else None
     finally:
         dc.close()
     _check_block_crs(cv_spatial, product, crs)
@@ -212,6 +213,7 @@ def training_features(settings: Settings, product: str, training_set: str, area=
     import shapely
     from odc.geo.geom import Geometry
 
+    from antares.cube.catalog import find_datasets
     from antares.cube.index import connect, product_definition
     from antares.cube.load import native_geobox
     from antares.db.engine import database_url, session_scope
@@ -235,10 +237,7 @@ def training_features(settings: Settings, product: str, training_set: str, area=
     try:
         definition = product_definition(dc, product)
         measurements = [m["name"] for m in definition["measurements"]]
-        query = {"product": product}
-        if time is not None:
-            query["time"] = time
-        datasets = dc.find_datasets(**query)
+        datasets = find_datasets(dc, product, time=time)
         if not datasets:
             raise NotFoundError(f"product {product} has no dataset{' in that period' if time else ''}; compute it first.")
         crs = datasets[0].crs

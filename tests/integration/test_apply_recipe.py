@@ -286,7 +286,7 @@ def test_grid_reader_equals_dc_load(settings, ro_rec):
     """Inputs on the tile's grid are read straight from the files: identical to dc.load, padded blocks included."""
     from antares.cube.blockread import GridReader
     from antares.cube.load import native_geobox
-    from antares.pipeline.recipe import blocks
+    from antares.cube.grid import blocks
 
     dc = connect(settings.db_url)
     try:

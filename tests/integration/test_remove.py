@@ -51,6 +51,37 @@ def _ids(settings, product, archived=False):
         dc.close()
 
 
+def test_catalog_lookups_and_a_purge_undone_with_its_transaction(settings, chain):
+    """antares.cube.catalog answers as the index does; purge_product_datasets empties a product in the caller's transaction."""
+    from antares.cube.catalog import (dataset_exists, find_datasets, first_dataset, get_datasets, get_product,
+                                      product_exists, solar_day, transaction)
+    from antares.cube.remove import purge_product_datasets
+
+    before = _ids(settings, "rm_ro")
+    dc = connect(settings.db_url)
+    try:
+        every = find_datasets(dc, "rm_ro")
+        assert {str(d.id) for d in every} == before and len(before) == len(DATES)
+        assert sorted(solar_day(d) for d in every) == DATES
+        assert [solar_day(d) for d in find_datasets(dc, "rm_ro", time=("2018-03-01", "2018-03-31"))] == ["2018-03-13"]
+        ids = sorted(before) + ["00000000-0000-0000-0000-000000000000"]
+        assert [str(d.id) for d in get_datasets(dc, ids[::-1])] == sorted(before)[::-1]  # order kept, unknown left out
+        assert dataset_exists(dc, ids[0]) and not dataset_exists(dc, ids[-1])
+        assert product_exists(dc, "rm_ro") and not product_exists(dc, "rm_nothing") and get_product(dc, "rm_nothing") is None
+        assert str(first_dataset(dc, "rm_ro").id) in before
+        feat = _ids(settings, "rm_feat")
+        assert feat
+        with pytest.raises(RuntimeError, match="undo"):
+            with transaction(dc):
+                purge_product_datasets(dc, "rm_feat")
+                assert find_datasets(dc, "rm_feat") == []  # gone inside the transaction
+                raise RuntimeError("undo")
+        assert _ids(settings, "rm_feat") == feat  # rolled back with it
+        purge_product_datasets(dc, "rm_nothing")  # not indexed: nothing to do
+    finally:
+        dc.close()
+
+
 def test_refused_while_results_depend_and_dry_run_changes_nothing(settings, chain):
     runner, env, tmp = chain
     before = db_state(settings.db_url)

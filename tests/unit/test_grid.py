@@ -86,3 +86,34 @@ def test_tiles_are_cut_to_the_area():
     assert geobox.shape[0] * geobox.shape[1] < 400
     assert geobox.extent.contains(small.to_crs(geobox.crs))  # whole pixels covering the area
     assert geobox.affine.c % 10 == 0 and geobox.affine.f % 10 == 0  # on the tile's grid
+
+
+def _blocks_by_hand(geobox, size):
+    """The loop ``blocks`` replaced (three copies of it): rows then columns, edge blocks cut to the shape."""
+    ny, nx = geobox.shape
+    for y0 in range(0, ny, size):
+        for x0 in range(0, nx, size):
+            rows, cols = slice(y0, min(y0 + size, ny)), slice(x0, min(x0 + size, nx))
+            yield geobox[rows, cols], (rows, cols)
+
+
+@pytest.mark.parametrize("size", [37, 48, 512, 1024, 5000])
+def test_blocks_are_the_hand_loops_blocks(size):
+    """odc-geo's GeoboxTiles partition equals the hand loop: same order, slices and GeoBoxes (edges included)."""
+    from affine import Affine
+    from odc.geo.geobox import GeoBox
+
+    from antares.cube.grid import blocks
+
+    utm_10m = make_gridspec(ROMANIA, "utm_10m")
+    grids = [
+        next(iter(utm_10m.tiles_from_geopolygon(ROMANIA)))[1],  # a preset tile cut to Romania's test area
+        GeoBox.from_bbox(BRANDENBURG.to_crs("EPSG:32633").boundingbox, "EPSG:32633", resolution=20),
+        GeoBox((1999, 1033), Affine(9.995, 0, 399960.0, 0, -9.997, 5800020.0), "EPSG:32633"),  # non-square pixels
+    ]
+    for geobox in grids:
+        expected = list(_blocks_by_hand(geobox, size))
+        got = list(blocks(geobox, size))
+        assert [index for _, index in got] == [index for _, index in expected]
+        assert all(a == b for (a, _), (b, _) in zip(got, expected))
+        assert sum(b.shape[0] * b.shape[1] for b, _ in got) == geobox.shape[0] * geobox.shape[1]

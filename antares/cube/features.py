@@ -1,0 +1,70 @@
+"""Reading an indexed product's pixels onto a GeoBox as the arrays the stages compute with.
+
+:func:`load_features` gives the features segment, model_fit and model_predict read (float32,
+NaN = nodata); :func:`load_labels` a label product's segment ids.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from antares.cube.catalog import find_datasets
+from antares.cube.load import load_on
+from antares.errors import InvalidInputError
+
+
+def load_features(dc, product: str, bands: list, geobox, datasets=None, time=None, one_time: bool = False) -> np.ndarray:
+    """The ``bands`` of ``product`` on ``geobox`` as float32 (bands, y, x), NaN where nodata.
+
+    The first time is used; with ``one_time``, InvalidInputError is raised when the
+    product has datasets at more than one time there (choose the period with ``time``).
+    Without ``time`` and ``one_time``, datasets on ``geobox``'s grid are read straight from
+    their files (:func:`_read_on_grid`: the same values, without ``dc.load``'s overhead).
+    """
+    if time is None and not one_time:
+        features = _read_on_grid(dc, product, bands, geobox, datasets)
+        if features is not None:
+            return features
+    data = load_on(dc, geobox, bands, datasets=datasets, product=product, time=time)
+    if data.sizes.get("time", 0) == 0:
+        return np.full((len(bands), *geobox.shape), np.nan, np.float32)
+    if one_time and data.sizes["time"] > 1:
+        times = ", ".join(str(t)[:19] for t in data.time.values[:5])
+        raise InvalidInputError(f"product {product} has datasets at {data.sizes['time']} times here ({times}); "
+                                "features come from one period: choose it with -b/-e.")
+    return np.stack([_as_features(data[band].isel(time=0).values, data[band].attrs.get("nodata")) for band in bands])
+
+
+def _as_features(values: np.ndarray, nodata) -> np.ndarray:
+    """``values`` as float32 with NaN where they equal ``nodata``."""
+    out = values.astype(np.float32)
+    if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+        out[values == nodata] = np.nan
+    return out
+
+
+def _read_on_grid(dc, product: str, bands: list, geobox, datasets=None) -> np.ndarray | None:
+    """What :func:`load_features` returns without ``time``, read straight from the files; None when it cannot.
+
+    The datasets are those ``dc.load(like=geobox)`` takes: ``datasets``, or the product's
+    datasets found there (see :func:`antares.cube.blockread.read_first_time`).
+    """
+    from antares.cube.blockread import read_first_time
+
+    if datasets is None:
+        datasets = find_datasets(dc, product, like=geobox, ensure_location=True)
+    datasets = list(datasets)
+    if not datasets:
+        return np.full((len(bands), *geobox.shape), np.nan, np.float32)
+    read = read_first_time(datasets, bands, geobox)
+    if read is None:
+        return None
+    return np.stack([_as_features(*read[band]) for band in bands])
+
+
+def load_labels(dc, segmentation: str, geobox) -> np.ndarray:
+    """The segment ids (y, x) int64 of label product ``segmentation`` on ``geobox`` (0 = no object)."""
+    data = load_on(dc, geobox, ["segment_id"], product=segmentation)
+    if data.sizes.get("time", 0) == 0:
+        return np.zeros(geobox.shape, np.int64)
+    return data.segment_id.isel(time=0).values.astype(np.int64)
