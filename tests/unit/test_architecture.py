@@ -76,10 +76,22 @@ def test_the_scan_sees_the_imports_it_checks():
     assert ("antares.cli.main", "antares.cli.segment") in seen  # a "module:attribute" command string
     assert ("antares.segmentation.registry", "antares.segmentation.bis") in seen
     assert ("antares.pipeline.samples", "antares.legend") in seen  # from antares.legend import ...
+    assert any(module.startswith("antares.cube.") and target.startswith("datacube") for module, target in seen)
 
 
 def test_nothing_outside_cli_imports_cli():
     assert _violations(["antares"], ["antares.cli"]) == []
+
+
+def test_only_cube_imports_datacube():
+    """``cube/`` is the only door to the Open Data Cube."""
+    outside = [m for m in _MODULES if m != "antares" and not _within(m, ["antares.cube"])]
+    assert _violations(outside, ["datacube"]) == []
+
+
+def test_cube_does_not_import_the_database_layer():
+    """The ODC door takes a URL or a connection; it does not reach into antares's own schema or engine."""
+    assert _violations(["antares.cube"], ["antares.db"]) == []
 
 
 def test_below_the_stages_nothing_imports_pipeline():
