@@ -68,9 +68,10 @@ def model_fit(state: CliState, kind, product, training_set, region, bbox, bbox_c
     settings = state.settings()
     area = optional_area(settings, region, bbox, bbox_crs, lat, long)
     with tile_progress(state.quiet, "tiles") as progress:
-        report = fit(settings, kind, product, training_set, name, area, aggregation, unit, sample, per_class, seed, cv,
-                     cv_spatial, grid_specs, extra, scheduler, workers, tile_size, time,
-                     overwrite, progress)
+        report = fit(settings, kind, product, training_set, name, area=area, aggregation=aggregation, unit=unit,
+                     sample=sample, per_class=per_class, seed=seed, cv=cv, cv_spatial=cv_spatial,
+                     grid_specs=grid_specs, extra=extra, scheduler=scheduler, workers=workers, tile_size=tile_size,
+                     time=time, overwrite=overwrite, progress=progress)
     for line in report.lines():
         click.echo(line)
 
