@@ -45,6 +45,6 @@ def ingest(state: CliState, source, name, grid, crs, resolution, tile_size, orig
     gridspec = make_gridspec(area, grid, crs, resolution, tile_size, origin)
     time = (begin or "1900-01-01", end or "2100-12-31") if (begin or end) else None
     with tile_progress(state.quiet, f"ingest {name}") as progress:
-        report = run_ingest(settings, source, name, area, gridspec, time, resampling, settings.scheduler, settings.workers,
-                            outdir, progress)
+        report = run_ingest(settings, source, name, area, gridspec, time=time, resampling=resampling,
+                            scheduler=settings.scheduler, workers=settings.workers, outdir=outdir, progress=progress)
     echo_report(report.lines(), bool(report.failed))

@@ -44,8 +44,9 @@ def model_predict_object(state: CliState, product, model, segmentation, region, 
     settings = state.settings()
     area = optional_area(settings, region, bbox, bbox_crs, lat, long)
     with tile_progress(state.quiet, "tiles") as progress:
-        report = predict(settings, product, model, segmentation, name, area, aggregation, scheduler, workers,
-                         time, overwrite, progress, trust_pickle)
+        report = predict(settings, product, model, segmentation, name, area=area, aggregation=aggregation,
+                         scheduler=scheduler, workers=workers, time=time, overwrite=overwrite, progress=progress,
+                         trust_pickle=trust_pickle)
     for line in report.lines():
         click.echo(line)
 
@@ -81,6 +82,6 @@ def model_predict(state: CliState, product, model, region, bbox, bbox_crs, lat, 
     settings = state.settings()
     area = optional_area(settings, region, bbox, bbox_crs, lat, long)
     with tile_progress(state.quiet, "tiles") as progress:
-        report = run(settings, product, model, name, area, time, scheduler, workers,
-                     overwrite, outdir, progress, trust_pickle)
+        report = run(settings, product, model, name, area=area, time=time, scheduler=scheduler, workers=workers,
+                     overwrite=overwrite, outdir=outdir, progress=progress, trust_pickle=trust_pickle)
     echo_report(report.lines(), bool(report.failed))

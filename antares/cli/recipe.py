@@ -45,8 +45,9 @@ def apply_recipe(state: CliState, recipe, begin, end, region, bbox, bbox_crs, la
     area = resolve_area(settings, region, bbox, bbox_crs, lat, long)
     gridspec = make_gridspec(area, grid, crs, resolution, tile_size, origin) if (grid or crs) else None
     with tile_progress(state.quiet, f"apply_recipe {name}") as progress:
-        report = run(settings, recipe, begin, end, name, area, gridspec, product, terrain_product, settings.scheduler,
-                     settings.workers, overwrite, outdir, tile_size or 2048, progress)
+        report = run(settings, recipe, begin, end, name, area=area, gridspec=gridspec, product=product,
+                     terrain_product=terrain_product, scheduler=settings.scheduler, workers=settings.workers,
+                     overwrite=overwrite, outdir=outdir, tile_size=tile_size or 2048, progress=progress)
     echo_report(report.lines(), bool(report.failed))
 
 

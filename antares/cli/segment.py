@@ -113,7 +113,8 @@ def segment(state, algorithm, product, name, bands, region, bbox, bbox_crs, lat,
     settings = state.settings(scheduler=scheduler, workers=workers)
     area = resolve_area(settings, region, bbox, bbox_crs, lat, long)
     with tile_progress(state.quiet, f"segment {name}", unit="pass") as progress:
-        report = run(settings, product, name, area, algorithm, params, list(bands) or None, tile_size, margin,
-                     settings.scheduler, settings.workers, overwrite, outdir, progress,
+        report = run(settings, product, name, area, algorithm, params=params, bands=list(bands) or None,
+                     tile_size=tile_size, margin=margin, scheduler=settings.scheduler, workers=settings.workers,
+                     overwrite=overwrite, outdir=outdir, progress=progress,
                      labels={"year": year, "datasource": datasource}, time=time)
     echo_report(report.lines(), bool(report.failed))

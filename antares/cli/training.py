@@ -79,9 +79,10 @@ def ingest_training_from_raster(state: CliState, raster, scheme, name, legend_fi
     """
     from antares.pipeline.samples import ingest_from_raster
 
-    report = ingest_from_raster(state.settings(), raster, name, scheme, legend_file, per_class, fraction,
-                                list(classes) or None, seed, patch, list(bins) or None, band,
-                                "validation" if validation else "training", overwrite, holdout, holdout_dataset)
+    report = ingest_from_raster(state.settings(), raster, name, scheme, legend_file=legend_file, per_class=per_class,
+                                fraction=fraction, classes=list(classes) or None, seed=seed, patch=patch,
+                                bins=list(bins) or None, band=band, kind="validation" if validation else "training",
+                                overwrite=overwrite, holdout=holdout, holdout_name=holdout_dataset)
     for line in report.lines():
         click.echo(line)
 
