@@ -74,14 +74,23 @@ def test_dispose_engines_closes_the_pooled_connections_and_the_schema_is_checked
     init_database(fresh_settings)
     _sessions(fresh_settings, 3)
 
-    def backends() -> int:
-        with session_scope(settings) as session:  # another database's engine does the counting
-            return session.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = :name"),
-                                   {"name": name}).scalar()
+    def backends(expected: int, timeout: float = 10.0) -> int:
+        """Backends on the database once there are ``expected`` of them, or after ``timeout`` s: a server process
+        leaves pg_stat_activity a moment after its client closed the connection."""
+        import time
 
-    assert backends() == 1  # the pooled connection of this process's engine
+        deadline = time.monotonic() + timeout
+        while True:
+            with session_scope(settings) as session:  # another database's engine does the counting
+                n = session.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = :name"),
+                                    {"name": name}).scalar()
+            if n == expected or time.monotonic() > deadline:
+                return n
+            time.sleep(0.05)
+
+    assert backends(1) == 1  # the pooled connection of this process's engine
     dispose_engines(url)
-    assert backends() == 0
+    assert backends(0) == 0
     engine = engine_for(url)
     assert engine is engine_for(url)
     assert open_database(fresh_settings) is engine
