@@ -38,6 +38,7 @@ preparer_options = [
 
 
 def with_preparer_options(fn):
+    """Decorate the click command ``fn`` with every option of ``preparer_options``, in their listed order."""
     for option in reversed(preparer_options):
         fn = option(fn)
     return fn
