@@ -37,7 +37,8 @@ setup(
         "pyyaml>=6",
         "numpy>=1.24",
         "xarray>=2023.1",
-        "h5netcdf>=1.3",  # xarray's engine for NetCDF-4 cubes (the netcdf preparer); installs h5py
+        "h5netcdf>=1.3",  # xarray's engine for NetCDF-4 cubes (the netcdf preparer)
+        "h5py>=3.8",  # h5netcdf's HDF5 backend: h5netcdf 1.7 no longer installs it
         "rasterio>=1.3.9",
         "shapely>=2.0",
         "pyproj>=3.5",
