@@ -9,12 +9,32 @@ from antares.cli.options import NAME, json_option, overwrite_option
 from antares.cli.output import echo_json, echo_table
 
 
+def _every_nth(ctx, param, value):
+    """antares3's ``--filter N``: a positive integer; anything else is refused with a pointer to ``--where``.
+
+    antares3 read ``--filter 5`` as "keep every 5th feature"; an earlier antares read it as an
+    OGR WHERE clause, so ``--filter 5`` silently ingested everything. A bare integer keeps its
+    antares3 meaning; an expression is refused (exit 2) rather than guessed.
+    """
+    if value is None:
+        return None
+    try:
+        every = int(value)
+    except ValueError:
+        raise click.BadParameter(f"takes a whole number N (keep every N-th feature, as in antares3), got {value!r}; "
+                                 f"select features with an OGR SQL expression through --where {value!r}.") from None
+    if every < 1:
+        raise click.BadParameter(f"N must be 1 or more (1 keeps every feature), got {every}.")
+    return every
+
+
 def _vector_command(kind: str):
     @click.command(name=f"ingest_{kind}", epilog=f"""\b
 Examples:
   antares ingest_{kind} osm_landuse.gpkg --field fclass --dataset brandenburg_{kind}
   antares ingest_{kind} parcels.shp --field CODE --dataset parcels_2018 --legend legend.csv --year 2018
-  antares ingest_{kind} lulc.gpkg --field LULC_ID --dataset slo --scheme eolearn --filter "AREA > 1000"
+  antares ingest_{kind} lulc.gpkg --field LULC_ID --dataset slo --scheme eolearn --where "AREA > 1000"
+  antares ingest_{kind} big_sample.shp --field CLASS --dataset thinned --filter 5    # every 5th feature (antares3)
 """)
     @click.argument("file", type=click.Path(path_type=str))
     @click.option("--field", "-f", "field_name", required=True, help="Field holding the class (a legend code or a class name).")
@@ -24,14 +44,16 @@ Examples:
                   help="CSV or YAML legend: code, name, colour (#rrggbb). Default: codes by sorted name, palette colours.")
     @click.option("--layer", "-l", default=None, help="Layer to read (required when the file has several).")
     @click.option("--year", type=int, default=None, help="Reference year of the labels (recorded).")
-    @click.option("--filter", "--where", "where", default=None, help="OGR SQL expression selecting features.")
+    @click.option("--where", "where", default=None, metavar="SQL", help="OGR SQL expression selecting features.")
+    @click.option("--filter", "every", default=None, metavar="N", callback=_every_nth,
+                  help="Keep every N-th feature (1st, N+1-th, ...) of the file, after --where (antares3's --filter).")
     @overwrite_option
     @click.pass_obj
-    def command(state: CliState, file, field_name, name, scheme, legend_file, layer, year, where, overwrite):
+    def command(state: CliState, file, field_name, name, scheme, legend_file, layer, year, where, every, overwrite):
         from antares.pipeline.samples import ingest_samples
 
         report = ingest_samples(state.settings(), kind, file, field_name, name, scheme, legend_file, layer, where,
-                                year, overwrite)
+                                year, overwrite, every=every)
         for line in report.lines():
             click.echo(line)
 

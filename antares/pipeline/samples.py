@@ -35,7 +35,7 @@ class SampleReport:
     repaired: int = 0
     dropped_empty: int = 0
     dropped_unlabelled: int = 0
-    features: int = 0  # features read from the file (after --filter)
+    features: int = 0  # features read from the file (after --where)
     dropped_no_geometry: int = 0
     transformed: str | None = None
     scheme_created: bool = False
@@ -129,9 +129,15 @@ def _refuse_lines(frame, path, layer: str) -> None:
         )
 
 
+def _ordinal(n: int) -> str:
+    """``3`` -> ``"3rd"``, ``11`` -> ``"11th"``, ``22`` -> ``"22nd"``."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def ingest_samples(settings: Settings, kind: str, path, field_name: str, name: str, scheme: str | None = None,
                    legend_file=None, layer: str | None = None, where: str | None = None, year: int | None = None,
-                   overwrite: bool = False) -> SampleReport:
+                   overwrite: bool = False, every: int | None = None) -> SampleReport:
     """Ingest labelled polygons (or points) from a vector file as a training or validation set.
 
     Parameters
@@ -149,7 +155,10 @@ def ingest_samples(settings: Settings, kind: str, path, field_name: str, name: s
     legend_file : path, optional
         CSV/YAML legend (code, name, colour) for a new scheme.
     where : str, optional
-        OGR SQL expression selecting features (``--filter``).
+        OGR SQL expression selecting features (``--where``).
+    every : int, optional
+        Keep every ``every``-th feature (positions 0, every, 2·every, ... in file order, after
+        ``where``): antares3's ``--filter N``. ``None`` or 1 keeps all.
 
     Raises
     ------
@@ -171,11 +180,20 @@ def ingest_samples(settings: Settings, kind: str, path, field_name: str, name: s
         check_name(scheme, "--scheme")
     if kind not in KINDS:
         raise InvalidInputError(f"sample set kind must be one of {', '.join(KINDS)}; got {kind!r}.")
+    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+        raise InvalidInputError(f"every must be a whole number of 1 or more (keep every N-th feature), got {every!r}.")
     legend = read_legend(legend_file) if legend_file else None
     frame = read_vector(path, layer, where)
     layer = frame.attrs["layer"]
+    thinned = None
+    if every and every > 1:
+        attrs, read = dict(frame.attrs), len(frame)
+        frame = frame.iloc[::every]
+        frame.attrs.update(attrs)
+        thinned = f"every {_ordinal(every)} feature kept: {len(frame)} of {read}"
     _refuse_lines(frame, path, layer)
-    source = f"{Path(path).resolve()}:{layer}" + (f" where {where}" if where else "")
+    source = (f"{Path(path).resolve()}:{layer}" + (f" where {where}" if where else "")
+              + (f" every {_ordinal(every)} feature" if every and every > 1 else ""))
     fields = [c for c in frame.columns if c != frame.geometry.name]
     if field_name not in frame.columns:
         shp = Path(path)
@@ -186,7 +204,7 @@ def ingest_samples(settings: Settings, kind: str, path, field_name: str, name: s
     scheme_name = scheme or name
     report = SampleReport(name, kind, scheme_name, features=frame.attrs["features"],
                           dropped_no_geometry=frame.attrs["no_geometry"])
-    report.notes += [n for n in (flattened_note(frame, path),) if n]
+    report.notes += [n for n in (thinned, flattened_note(frame, path)) if n]
     labelled = frame[field_name].notna() & (frame[field_name].astype(str).str.strip() != "")
     report.dropped_unlabelled = int((~labelled).sum())
     frame = frame[labelled]
@@ -230,7 +248,7 @@ def ingest_samples(settings: Settings, kind: str, path, field_name: str, name: s
     report.samples = len(rows)
     unique, counts = np.unique(codes, return_counts=True)
     report.per_class = {names[int(c)]: int(n) for c, n in zip(unique, counts)}
-    params = {"field": field_name, "layer": layer, "where": where, "scheme": scheme_name,
+    params = {"field": field_name, "layer": layer, "where": where, "every": every, "scheme": scheme_name,
               "legend_file": str(legend_file) if legend_file else None, "year": year}
     _store(settings, kind, name, scheme_name, legend, existing_scheme, source, year, rows, overwrite, params, report)
     return report

@@ -465,7 +465,7 @@ def test_geopackage_with_a_style_table_reads_its_one_spatial_layer(settings, run
     pyogrio.write_dataframe(pd.DataFrame({"f_table_name": ["labels"], "styleQML": ["<qgis/>"]}), path,
                             layer="layer_styles", append=False)
     result = runner.invoke(cli, ["ingest_training", str(path), "--field", "LULC_NAME", "--dataset", "shp_styles",
-                                 "--filter", "LULC_ID > 0"], env={"ANTARES_DB_URL": settings.db_url})
+                                 "--where", "LULC_ID > 0"], env={"ANTARES_DB_URL": settings.db_url})
     assert result.exit_code == 0, result.output
     assert "84 sample(s) in 5 class(es)" in result.stdout
     assert "more than one layer" not in result.output.lower() and "warning" not in result.output.lower()

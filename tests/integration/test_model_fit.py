@@ -180,7 +180,7 @@ def test_bad_model_fit_input(runner, settings, fit_env, args, code, message):
 
 def test_one_class_refused_and_samples_outside_counted(runner, settings, fit_env, data_dir):
     one = runner.invoke(cli, ["ingest_training", str(data_dir / OSM), "--field", "fclass", "--dataset", "fit_water",
-                              "--scheme", "fit_osm", "--filter", "fclass = 'water'"], env=fit_env)
+                              "--scheme", "fit_osm", "--where", "fclass = 'water'"], env=fit_env)
     assert one.exit_code == 0, one.output
     result = runner.invoke(cli, ["model_fit", "-model", "rf", "-p", "fit_b10", "-t", "fit_water", "--name", "fit_one",
                                  "-sc", "sync"], env=fit_env)
@@ -208,7 +208,7 @@ def test_slovenia_polygons_rf_and_lightgbm_with_spatial_cv(runner, settings, dat
                                   "--pattern", r"(?P<date>\d{4}-\d{2}-\d{2}T\d{6})_L1C_13bands\.tif$"], env=env)
     assert indexed.exit_code == 0, indexed.output
     ingest = runner.invoke(cli, ["ingest_training", str(data_dir / "eolearn-slovenia" / "lulc_polygons.gpkg"),
-                                 "--field", "LULC_NAME", "--dataset", "fit_slo", "--filter", "LULC_ID > 0"], env=env)
+                                 "--field", "LULC_NAME", "--dataset", "fit_slo", "--where", "LULC_ID > 0"], env=env)
     assert ingest.exit_code == 0 and "84 sample(s) in 5 class(es)" in ingest.stdout, ingest.output
 
     several = runner.invoke(cli, ["model_fit", "-model", "rf", "-p", "fit_si", "-t", "fit_slo", "--name", "fit_si_rf",

@@ -132,6 +132,6 @@ def test_dropped_features_are_counted_in_the_summary(runner, env, settings, osm,
     assert len(_stored(settings, "smp_holes")) == kept
 
     clean = runner.invoke(cli, ["ingest_training", str(tmp_path / "holes.gpkg"), "--field", "fclass", "--dataset",
-                                "smp_clean", "--filter", "fclass IS NOT NULL AND trim(fclass) <> ''"], env=env)
+                                "smp_clean", "--where", "fclass IS NOT NULL AND trim(fclass) <> ''"], env=env)
     assert clean.exit_code == 0, clean.output
     assert "0 without a class value" in clean.stdout  # the count is there even when it is 0

@@ -51,7 +51,7 @@ def test_osm_polygons_get_codes_by_sorted_name(runner, env, settings, data_dir):
 
     # a validation set on the same scheme, selected with --filter
     val = runner.invoke(cli, ["ingest_validation", str(data_dir / OSM), "--field", "fclass", "--dataset", "smp_osm_val",
-                              "--scheme", "smp_osm", "--filter", "fclass = 'water'"], env=env)
+                              "--scheme", "smp_osm", "--where", "fclass = 'water'"], env=env)
     assert val.exit_code == 0, val.output
     assert f"{int((source.fclass == 'water').sum())} sample(s) in 1 class(es) of scheme smp_osm" in val.stdout
 
@@ -73,7 +73,7 @@ def test_numeric_codes_with_a_legend_file(runner, env, settings, data_dir, tmp_p
                       "4,shrubland,#806000\n5,water,#069af3\n6,wetland,#95d0fc\n8,artificial surface,#dc143c\n"
                       "9,bareland,#a6a6a6\n")
     result = runner.invoke(cli, ["ingest_training", str(data_dir / SLO), "--field", "LULC_ID", "--dataset", "smp_slo",
-                                 "--legend", str(legend), "--year", "2018", "--filter", "LULC_ID > 0"], env=env)
+                                 "--legend", str(legend), "--year", "2018", "--where", "LULC_ID > 0"], env=env)
     assert result.exit_code == 0, result.output
     source = gpd.read_file(data_dir / SLO)
     source = source[source.LULC_ID > 0]  # 0 is eo-learn's "no data" class
@@ -87,7 +87,7 @@ def test_numeric_codes_with_a_legend_file(runner, env, settings, data_dir, tmp_p
     short = tmp_path / "short.csv"
     short.write_text("code,name\n2,forest\n")
     bad = runner.invoke(cli, ["ingest_training", str(data_dir / SLO), "--field", "LULC_ID", "--dataset", "smp_slo2",
-                              "--legend", str(short), "--filter", "LULC_ID > 0"], env=env)
+                              "--legend", str(short), "--where", "LULC_ID > 0"], env=env)
     assert bad.exit_code == 1
     assert bad.stderr.count("\n") == 1 and "not in the legend" in bad.stderr and "3" in bad.stderr
     assert db_rows(settings.db_url, "SELECT count(*) FROM antares.class_scheme WHERE name = 'smp_slo2'")[0][0] == 0
@@ -154,3 +154,30 @@ def test_existing_scheme_reused_with_bins(runner, env, settings, data_dir):
     usage = runner.invoke(cli, ["ingest_training_from_raster", str(data_dir / TCD), "--scheme", "x", "--dataset", "x"],
                           env=env)
     assert usage.exit_code == 2 and "give exactly one of --per-class N or --fraction F" in usage.stderr
+
+
+def test_antares3_filter_keeps_every_nth_feature(runner, env, settings, data_dir):
+    """antares3's ``--filter N`` keeps every N-th feature; it is no longer read as a WHERE clause that selects all."""
+    import geopandas as gpd
+
+    source = gpd.read_file(data_dir / OSM)
+    result = runner.invoke(cli, ["ingest_training", str(data_dir / OSM), "--field", "fclass", "--dataset", "smp_every3",
+                                 "--filter", "3"], env=env)
+    assert result.exit_code == 0, result.output
+    kept = source.iloc[::3]
+    assert len(kept) < len(source)
+    assert f"every 3rd feature kept: {len(kept)} of {len(source)}" in result.stdout
+    stored = db_rows(settings.db_url, "SELECT s.attributes->>'fclass', ST_Area(s.geom) FROM antares.sample s "
+                     "JOIN antares.sample_set t ON t.id = s.set_id WHERE t.name = 'smp_every3' "
+                     "ORDER BY (s.attributes->>'_feature')::int")
+    assert [r[0] for r in stored] == list(kept.fclass)
+    np.testing.assert_allclose([r[1] for r in stored], kept.geometry.area, rtol=1e-9)
+
+    # with --where first: every 2nd of the selected features
+    both = runner.invoke(cli, ["ingest_training", str(data_dir / OSM), "--field", "fclass", "--dataset", "smp_every2w",
+                               "--where", "fclass <> 'water'", "--filter", "2"], env=env)
+    assert both.exit_code == 0, both.output
+    selected = source[source.fclass != "water"].iloc[::2]
+    n = db_rows(settings.db_url, "SELECT count(*) FROM antares.sample s JOIN antares.sample_set t ON t.id = s.set_id "
+                "WHERE t.name = 'smp_every2w'")[0][0]
+    assert n == len(selected)

@@ -219,7 +219,7 @@ def chain(settings, data_dir, tmp_path_factory):
     _ok(["ingest_training", str(tmp / "train.gpkg"), "--field", "fclass", "--dataset", "rel_train", "--scheme", "rel_osm"], env)
     _ok(["ingest_validation", str(tmp / "val.gpkg"), "--field", "fclass", "--dataset", "rel_val", "--scheme", "rel_osm"], env)
     _ok(["ingest_training", str(tmp / "train.gpkg"), "--field", "fclass", "--dataset", "rel_one", "--scheme", "rel_osm",
-         "--filter", "fclass = 'water'"], env)
+         "--where", "fclass = 'water'"], env)
     _ok(["ingest_validation", str(tmp / "val_other.gpkg"), "--field", "fclass", "--dataset", "rel_val_other",
          "--scheme", "rel_other"], env)
     _ok(["register_region", "rel_far", str(tmp / "far.gpkg")], env)  # central Mexico, far from the scene
@@ -302,10 +302,15 @@ CASES = [
                                        "rel_t_bad"],
          1, "wrong_crs.gpkg (layer wrong_crs) declares the geographic CRS EPSG:4326, but its coordinates",
          "UTM coordinates labelled EPSG:4326 (wrong CRS)"),
-    case("ingest_training-bad-filter", [*INGEST_T, "--filter", "nofield = 3"],
-         1, "with the filter --where 'nofield = 3'", "--filter on a field that does not exist"),
-    case("ingest_training-filter-selects-nothing", [*INGEST_T, "--filter", "fclass = 'vineyard'"],
-         1, "has no features matching --where \"fclass = 'vineyard'\"", "--filter that selects no feature"),
+    case("ingest_training-bad-where", [*INGEST_T, "--where", "nofield = 3"],
+         1, "with the filter --where 'nofield = 3'", "--where on a field that does not exist"),
+    case("ingest_training-where-selects-nothing", [*INGEST_T, "--where", "fclass = 'vineyard'"],
+         1, "has no features matching --where \"fclass = 'vineyard'\"", "--where that selects no feature"),
+    case("ingest_training-filter-expression", [*INGEST_T, "--filter", "fclass = 'water'"],
+         2, "select features with an OGR SQL expression through --where \"fclass = 'water'\"",
+         "antares3's --filter N given an SQL expression (it would have been read as a WHERE clause)"),
+    case("ingest_training-filter-zero", [*INGEST_T, "--filter", "0"],
+         2, "N must be 1 or more (1 keeps every feature), got 0", "--filter 0"),
     case("ingest_training-name-exists", [*INGEST_T[:4], "--dataset", "rel_train", "--scheme", "rel_osm"],
          1, "training set 'rel_train' exists; use --overwrite", "--dataset name that exists"),
     case("ingest_training-legend-lacks-code", [*INGEST_T, "--scheme", "rel_lg_bad", "--legend", "@bad/legend_no_water.csv"],
