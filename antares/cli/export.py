@@ -9,7 +9,7 @@ from antares.cli.options import overwrite_option
 
 _DRIVERS = "GPKG, 'ESRI Shapefile', FlatGeobuf or GeoJSON"
 region_option = click.option("-region", "--region", default=None, help="Registered region (antares list regions).")
-crs_option = click.option("--crs", default=None, help="Output CRS as EPSG code, e.g. 4326 (default: the segmentation's).")
+crs_option = click.option("--crs", default=None, help="Output CRS: EPSG code (4326, EPSG:32633) or a PROJ string with an EPSG equivalent (default: the segmentation's).")
 file_option = click.option("-f", "--file", "path", required=True, type=click.Path(dir_okay=False), help="Output file.")
 name_option = click.option("-n", "--name", required=True, help="Classification (the map) to export.")
 

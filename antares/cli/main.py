@@ -160,6 +160,15 @@ class AntaresGroup(click.Group):
             return self.registry[name]
         return super().get_command(ctx, name)
 
+    def resolve_command(self, ctx, args):
+        """The command and its arguments, antares3's option forms rewritten (:mod:`antares.cli.compat`)."""
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None and not ctx.resilient_parsing:
+            from antares.cli.compat import antares3_args
+
+            rest = antares3_args(name, command, rest)
+        return name, command, rest
+
     def format_commands(self, ctx, formatter):
         rows = [(name, self.lazy[name][1]) if name in self.lazy else (name, self.get_command(ctx, name).get_short_help_str())
                 for name in self.list_commands(ctx)]

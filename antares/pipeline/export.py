@@ -214,14 +214,35 @@ def _region_id(conn, region: str | None) -> int | None:
     return rid
 
 
+def _epsg_of(crs: str) -> int:
+    """The EPSG code of a PROJ string or WKT (pyproj, confidence ≥ 70 %), else a UsageError."""
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        parsed = CRS.from_user_input(str(crs).strip())
+    except CRSError:
+        raise UsageError(f"--crs must be an EPSG code such as 4326 or EPSG:32633, or a PROJ string. Got {crs!r}.") from None
+    epsg = parsed.to_epsg(min_confidence=70)
+    if epsg is None:
+        raise UsageError(f"--crs {crs!r} has no EPSG equivalent; give the EPSG code of the CRS (e.g. 32614).")
+    return epsg
+
+
 def _output_crs(conn, crs: str | None, default: int) -> tuple[int, str]:
-    """(SRID, CRS text for GDAL) of ``--crs`` (``4326``, ``EPSG:4326``) or of ``default``."""
+    """(SRID, CRS text for GDAL) of ``--crs`` or of ``default``.
+
+    ``crs`` is an EPSG code (``4326``, ``EPSG:4326``) or a PROJ string / WKT with an EPSG
+    equivalent (antares3's ``-p "+proj=utm +zone=14 +datum=WGS84 +units=m +no_defs"``), which
+    is matched to its EPSG code by pyproj; a CRS without one is refused (PostGIS transforms by SRID).
+    """
     srid = default
     if crs is not None:
         match = re.fullmatch(r"(?:epsg:)?(\d+)", str(crs).strip(), re.IGNORECASE)
-        if match is None:
-            raise UsageError(f"--crs must be an EPSG code such as 4326 or EPSG:32633. Got {crs!r}.")
-        srid = int(match.group(1))
+        if match is not None:
+            srid = int(match.group(1))
+        else:
+            srid = _epsg_of(crs)
     from antares.db.spatial import spatial_ref
 
     row = spatial_ref(conn, srid)

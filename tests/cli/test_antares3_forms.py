@@ -1,0 +1,112 @@
+"""antares3 command lines parse to exactly what their antares forms parse to (issue 23).
+
+Each case is an antares3 command line (from antares3's argparse definitions and documentation)
+and the antares command line that means the same: both go through the real ``antares`` group
+(:meth:`AntaresGroup.resolve_command`, then click), and the parameters the command receives
+must be equal. Equal parameters mean the stage runs with the same inputs, so the outputs are
+the same; the end-to-end runs of both forms live in tests/integration.
+"""
+
+import click
+import pytest
+
+from antares.cli.main import cli
+
+CASES = [
+    # apply_recipe: -name
+    (["apply_recipe", "-recipe", "s2_10m_001", "-b", "2018-01-01", "-e", "2018-12-31", "-region", "jalisco",
+      "-name", "rec"],
+     ["apply_recipe", "--recipe", "s2_10m_001", "--begin", "2018-01-01", "--end", "2018-12-31", "--region", "jalisco",
+      "--name", "rec"]),
+    # segment: -b with several values, -extra k=v k=v, -r, --bands, --extra_kwargs
+    (["segment", "-a", "bis", "-b", "ndvi_mean", "red_mean", "-n", "seg", "-p", "rec", "-r", "jalisco",
+      "-extra", "t=40", "s=0.5", "c=0.7"],
+     ["segment", "--algorithm", "bis", "--band", "ndvi_mean", "--band", "red_mean", "--name", "seg", "--product", "rec",
+      "--region", "jalisco", "--extra", "t=40", "--extra", "s=0.5", "--extra", "c=0.7"]),
+    (["segment", "-a", "slic", "--bands", "B04", "B08", "-n", "seg", "-p", "rec", "--extra_kwargs", "n_segments=50"],
+     ["segment", "-a", "slic", "-b", "B04", "-b", "B08", "-n", "seg", "-p", "rec", "-extra", "n_segments=50"]),
+    # model_fit: -name, --spatial_aggregation, -extra with several values
+    (["model_fit", "-model", "rf", "-p", "rec", "-t", "train", "-name", "rf1", "--spatial_aggregation", "mean",
+      "-extra", "n_estimators=50", "max_depth=8", "-sc", "sync"],
+     ["model_fit", "--model", "rf", "--product", "rec", "--training", "train", "--name", "rf1",
+      "--spatial-aggregation", "mean", "--extra", "n_estimators=50", "--extra", "max_depth=8", "--scheduler", "sync"]),
+    # model_predict_object: -r, --spatial_aggregation
+    (["model_predict_object", "-p", "rec", "-m", "rf1", "-s", "seg", "-n", "map", "-r", "jalisco",
+      "--spatial_aggregation", "mean"],
+     ["model_predict_object", "--product", "rec", "--model", "rf1", "--segmentation", "seg", "--name", "map",
+      "--region", "jalisco", "--spatial-aggregation", "mean"]),
+    # db_to_vector: --filename, -p PROJ4
+    (["db_to_vector", "-n", "map", "-region", "jalisco", "--filename", "map.gpkg", "-l", "classes", "-d", "GPKG",
+      "-p", "+proj=utm +zone=14 +datum=WGS84 +units=m +no_defs"],
+     ["db_to_vector", "--name", "map", "--region", "jalisco", "--file", "map.gpkg", "--layer", "classes",
+      "--driver", "GPKG", "--crs", "+proj=utm +zone=14 +datum=WGS84 +units=m +no_defs"]),
+    # db_to_raster: -res, -p, --filename
+    (["db_to_raster", "-n", "map", "-region", "jalisco", "-f", "map.tif", "-res", "30", "-p", "EPSG:32614"],
+     ["db_to_raster", "--name", "map", "--region", "jalisco", "--file", "map.tif", "--resolution", "30",
+      "--crs", "EPSG:32614"]),
+    # validate: -r
+    (["validate", "-c", "map", "-val", "val", "-r", "jalisco"],
+     ["validate", "--classification", "map", "--validation", "val", "--region", "jalisco"]),
+    # ingest_validation: positional file, -scheme -field -name -year
+    (["ingest_validation", "val.gpkg", "-scheme", "madmex", "-field", "code", "-name", "val2018", "-year", "2018"],
+     ["ingest_validation", "val.gpkg", "--scheme", "madmex", "--field", "code", "--dataset", "val2018",
+      "--year", "2018"]),
+    # ingest_training: --shape FILE --interpret FIELD --dataset --scheme --year --filter N
+    (["ingest_training", "--shape", "train.shp", "--interpret", "code", "--dataset", "t", "--scheme", "madmex",
+      "--year", "2018", "--filter", "5"],
+     ["ingest_training", "train.shp", "--field", "code", "--dataset", "t", "--scheme", "madmex", "--year", "2018",
+      "--filter", "5"]),
+    # prepare_metadata: -p -d -o -pattern
+    (["prepare_metadata", "-p", "/data/s2", "-d", "s2_l2a", "-o", "meta.yaml", "-pattern", "T14*"],
+     ["prepare_metadata", "--path", "/data/s2", "--dataset_name", "s2_l2a", "--outfile", "meta.yaml",
+      "--pattern", "T14*"]),
+]
+
+
+def parse(args):
+    """The parameters command ``args[0]`` receives for ``args``, through the real group."""
+    ctx = click.Context(cli, info_name="antares")
+    name, command, rest = cli.resolve_command(ctx, list(args))
+    return command.make_context(name, list(rest), parent=ctx).params
+
+
+@pytest.mark.parametrize("antares3, antares", CASES, ids=[c[0][0] + "-" + str(i) for i, c in enumerate(CASES)])
+def test_antares3_form_parses_like_the_antares_form(antares3, antares):
+    assert parse(antares3) == parse(antares)
+
+
+def test_several_values_after_one_flag_equal_repeated_flags():
+    params = parse(["segment", "-a", "bis", "-b", "B02", "B03", "B04", "-n", "s", "-p", "p",
+                    "-extra", "t=40", "s=0.5"])
+    assert list(params["bands"]) == ["B02", "B03", "B04"]
+    assert len(params["extra"]) == 2
+
+
+def test_values_after_a_flag_never_swallow_a_positional_argument():
+    # ingest_training has a positional FILE: only k=v tokens extend a repeated option there
+    params = parse(["ingest_training", "--field", "code", "--dataset", "t", "train.gpkg"])
+    assert params["file"] == "train.gpkg"
+
+
+def test_option_values_are_not_rewritten():
+    params = parse(["ingest_training", "train.gpkg", "--field", "-name", "--dataset", "t"])
+    assert params["field_name"] == "-name"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["db_to_vector", "-n", "map", "-f", "x.gpkg", "-dir", "out"], "antares db_to_vector has no option -dir"),
+    (["model_fit", "-model", "rf", "-p", "p", "-t", "t", "-categorical_variables", "soil"],
+     "categorical variables are not supported yet"),
+    (["prepare_metadata", "-p", "/data", "-d", "s2_l2a", "-b", "bucket"], "S3 bucket is not supported"),
+])
+def test_antares3_options_antares_lacks_are_refused_not_misread(args, message):
+    with pytest.raises(click.UsageError) as caught:
+        parse(args)
+    assert message in caught.value.format_message()
+
+
+def test_refusal_is_one_line_and_exit_2(runner):
+    result = runner.invoke(cli, ["db_to_vector", "-n", "map", "-f", "x.gpkg", "-dir", "out"])
+    assert result.exit_code == 2
+    assert "no option -dir (an antares3 option)" in result.stderr
+    assert "Traceback" not in result.output
