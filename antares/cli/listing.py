@@ -1,4 +1,4 @@
-"""``antares list regions | products | datasets | runs``."""
+"""``antares list regions | products | datasets | runs | segmentations | classifications | models | ...``."""
 
 from __future__ import annotations
 
@@ -171,3 +171,41 @@ def models(state: CliState, as_json):
     else:
         echo_table(rows, ["name", "kind", "product", "training_set", "classes", "features", "samples", "cv_oa"],
                    empty="No models. Fit one with 'antares model_fit'.")
+
+
+@list_.command("validation_sets", epilog="Example:\n\n  antares list validation_sets --json")
+@json_option
+@click.pass_context
+def validation_sets(ctx, as_json):
+    """Validation sets: scheme, number of samples and classes, source (as training_sets --kind validation)."""
+    ctx.invoke(training_sets, kind="validation", as_json=as_json)
+
+
+@list_.command(epilog="Example:\n\n  antares list segmentations --json")
+@json_option
+@click.pass_obj
+def segmentations(state: CliState, as_json):
+    """Segmentations: product, algorithm, objects, area (km²), classifications of them, CRS, creation time."""
+    from antares.pipeline.results import list_results
+
+    rows = list_results(state.settings(), "segmentations")
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, ["name", "product", "algorithm", "objects", "area_km2", "classifications", "created_at"],
+                   empty="No segmentations. Make one with 'antares segment'.")
+
+
+@list_.command(epilog="Example:\n\n  antares list classifications")
+@json_option
+@click.pass_obj
+def classifications(state: CliState, as_json):
+    """Classifications (maps): segmentation, model, classified objects, area (km²), validations, creation time."""
+    from antares.pipeline.results import list_results
+
+    rows = list_results(state.settings(), "classifications")
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, ["name", "segmentation", "model", "objects", "area_km2", "validations", "created_at"],
+                   empty="No classifications. Make one with 'antares model_predict_object'.")

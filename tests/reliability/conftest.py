@@ -24,6 +24,7 @@ MODULES = {
     "test_full_disk.py": ("full-disk writes", None),
     "test_signals.py": ("signals", None),
     "test_overwrite.py": ("failed overwrites", None),
+    "test_delete_results.py": ("deletions (refused, dry run, cascade, crash)", None),
 }
 WEIGHTS = {  # scenarios in one test function
     "test_segment_and_predict_killed_then_resumed": 2,  # segment killed, model_predict_object killed
