@@ -6,7 +6,7 @@ ANTARES := $(VENV)/bin/antares
 export ANTARES_HOME ?= $(HOME)/.antares
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install system-packages test demo clean
+.PHONY: install system-packages test demo bench clean
 
 install: system-packages $(VENV)/.installed
 
@@ -47,6 +47,13 @@ demo: install
 	$(ANTARES) db start
 	$(ANTARES) init
 	$(ANTARES) demo $(if $(DEMO_DATA),--data $(DEMO_DATA))
+
+# The baselines the benchmarks measure against (exactextract, rasterstats; ogr2ogr, gdal_rasterize and
+# gdal_translate come with gdal-bin), then every benchmark: `python benchmarks/run.py` prints
+# NOT MEASURED (why) for a stage whose baseline is missing, never an old number as new.
+bench: install
+	$(VENV)/bin/python -m pip install -q 'exactextract>=0.2' 'rasterstats>=0.19'
+	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

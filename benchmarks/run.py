@@ -13,6 +13,13 @@ MISSED) and refreshes that table in docs/performance.md.
 
 Machines are noisy: the scripts report medians of >= 3 runs and ratios against baselines
 measured in the same run; compare ratios, not absolute times, across machines.
+
+Honest rows: a stage asked for in this run that measured nothing (its baseline is not
+installed, it failed, or it wrote no result) is one row ``NOT MEASURED (why)`` — a result file
+from an earlier run is never shown as if fresh. Stored results (``--summary-only``, or stages
+not asked for) carry their date and machine in the row. A goal stated at one size (the
+recipe's 2048² x 36 dates) is judged only at that size; other sizes show ``-``. The baselines
+are installed by ``make bench``.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ import json
 import platform
 import subprocess
 import sys
+import importlib.util
+import shutil
 import time
 from pathlib import Path
 
@@ -41,6 +50,47 @@ STAGES = {
     "scaling": (["--tiles", "1", "4", "16", "--tile", "1024", "--dates", "12"],
                 ["--tiles", "1", "4", "16", "--tile", "256", "--dates", "4"]),
 }
+
+
+#: stage -> what its baseline needs: ("python", module) or ("program", executable)
+BASELINES = {
+    "index": [("program", "datacube")],
+    "predict": [("python", "exactextract")],
+    "export": [("program", "ogr2ogr"), ("program", "gdal_rasterize"), ("program", "gdal_translate")],
+}
+#: the size a stage's goals are stated for: (stage, key in the size entry, value)
+GOAL_SIZE = {"recipe": {"size": 2048, "dates": 36}}
+
+
+def missing_baseline(stage: str) -> str | None:
+    """Why ``stage``'s baseline cannot run here (``None`` when everything it needs is installed)."""
+    for kind, name in BASELINES.get(stage, []):
+        if kind == "python" and importlib.util.find_spec(name) is None:
+            return f"baseline Python package {name} not installed: run make bench"
+        if kind == "program" and shutil.which(name) is None and not Path(sys.executable).with_name(name).exists():
+            return f"baseline program {name} not on PATH: run make bench"
+    return None
+
+
+def not_measured(stage: str, why: str) -> dict:
+    return _row(stage, f"NOT MEASURED ({why})", None, None, None, None, None)
+
+
+def stored_note(doc: dict) -> str:
+    """``stored: DATE, MACHINE`` for a result shown from a file rather than measured in this run."""
+    runs = doc.get("runs") if isinstance(doc.get("runs"), dict) else {}
+    entry = runs.get("default") or runs.get("custom") or runs.get("quick") or {}
+    date = doc.get("date") or entry.get("date") or "date not recorded"  # a file's mtime is its checkout time: not used
+    machine_ = doc.get("machine") or entry.get("machine") or "machine not recorded"
+    if isinstance(machine_, dict):
+        machine_ = ", ".join(f"{k} {v}" for k, v in machine_.items())
+    return f"stored result of {date}, {machine_}"
+
+
+def judged_at_goal_size(stage: str, size: dict) -> bool:
+    """True if a size entry of ``stage`` is the size its goals are stated for."""
+    wanted = GOAL_SIZE.get(stage)
+    return wanted is None or all(size.get(k) == v for k, v in wanted.items())
 
 
 def _get(doc, *path, default=None):
@@ -72,12 +122,14 @@ def summarise_recipe(doc) -> list[dict]:
         median = size.get("median", {})
         floor, recipe = _get(median, "floor", "wall_s"), _get(median, "recipe", "wall_s")
         when = f" (run of {size['measured']})" if size.get("measured") else ""
+        judged = judged_at_goal_size("recipe", size)
         rows.append(_row("recipe", f"apply_recipe {size.get('size')}² x {size.get('dates')} dates{when}",
                          f"{recipe:.1f} s" if recipe else None, f"read-only floor {floor:.1f} s" if floor else None,
-                         size.get("ratio"), "recipe / floor <= 1.3", (size.get("ratio") or 99) <= 1.3))
+                         size.get("ratio"), "recipe / floor <= 1.3 at 2048² x 36",
+                         (size.get("ratio") or 99) <= 1.3 if judged else None))
         rss = _get(median, "recipe", "peak_rss_gb")
         rows.append(_row("recipe", f"peak RSS {size.get('size')}²{when}", f"{rss:.2f} GB" if rss else None, None, None,
-                         "<= 4 GB at 2048² x 36", rss is not None and rss <= 4.0))
+                         "<= 4 GB at 2048² x 36", (rss is not None and rss <= 4.0) if judged else None))
     return rows
 
 
@@ -205,15 +257,26 @@ def main() -> int:
     parser.add_argument("--summary-only", action="store_true", help="only summarise the stored results")
     args = parser.parse_args()
     timings = {}
+    unmeasured: dict[str, str] = {}  # stage asked for in this run -> why it measured nothing
     if not args.summary_only:
         for stage in args.stage:
             stage_args = STAGES[stage][1 if args.quick else 0]
+            why = missing_baseline(stage)
+            if why:
+                print(f"\n=== {stage}: NOT MEASURED ({why})", flush=True)
+                unmeasured[stage] = why
+                continue
             print(f"\n=== {stage}: python benchmarks/{stage}.py {' '.join(stage_args)}", flush=True)
+            result = RESULTS / f"{stage}.json"
+            before = result.stat().st_mtime_ns if result.exists() else None
             start = time.monotonic()
             done = subprocess.run([sys.executable, str(HERE / f"{stage}.py"), *stage_args])
             timings[stage] = time.monotonic() - start
             if done.returncode != 0:
                 print(f"=== {stage} exited with {done.returncode}", flush=True)
+                unmeasured[stage] = f"benchmarks/{stage}.py exited with {done.returncode}"
+            elif not result.exists() or result.stat().st_mtime_ns == before:
+                unmeasured[stage] = f"benchmarks/{stage}.py wrote no result"
     timings_file = RESULTS / "run.json"
     if timings:
         RESULTS.mkdir(exist_ok=True)
@@ -225,10 +288,19 @@ def main() -> int:
     rows = []
     for stage in args.stage:
         path = RESULTS / f"{stage}.json"
-        if not path.exists():
-            rows.append(_row(stage, "(not run)", None, None, None, None, None))
+        if stage in unmeasured:
+            rows.append(not_measured(stage, unmeasured[stage]))
             continue
-        rows.extend(SUMMARISE[stage](json.loads(path.read_text())))
+        if not path.exists():
+            rows.append(not_measured(stage, "no result stored; run python benchmarks/run.py --stage " + stage))
+            continue
+        doc = json.loads(path.read_text())
+        stage_rows = SUMMARISE[stage](doc)
+        if args.summary_only:
+            note = stored_note(doc)
+            for row in stage_rows:
+                row["what"] = f"{row['what']} [{note}]"
+        rows.extend(stage_rows)
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     text = (f"Last refreshed {stamp} on {machine()}" + (" (--quick sizes)" if args.quick else "") + ".\n"
             + (f"Stage wall times: {', '.join(f'{k} {v / 60:.1f} min' for k, v in timings.items())}; "
@@ -239,8 +311,10 @@ def main() -> int:
     if missed:
         print(f"\n{len(missed)} goal(s) MISSED: " + "; ".join(f"{r['stage']}: {r['what']}" for r in missed)
               + " (see docs/performance.md for what limits them)")
-    if not args.quick:
+    if not args.quick and not args.summary_only and not unmeasured:
         refresh_doc(text)
+    elif not args.quick and not args.summary_only:
+        print(f"docs/performance.md not refreshed: {len(unmeasured)} stage(s) NOT MEASURED")
     return 0
 
 
