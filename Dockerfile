@@ -15,10 +15,24 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# Editable install: antares finds its config/ (product definitions, grids) in the source
-# tree, so the repository stays at /opt/antares. bokeh serves the dask dashboard (:8787).
+# Dependencies first, in a layer of their own: only the packaging metadata is copied, a stub
+# package is installed with every dependency and then removed, so a change to the code does
+# not re-download and re-build the dependencies (minutes) on the next build. bokeh serves the
+# dask dashboard (:8787).
+COPY setup.py README.md /opt/antares/
+RUN mkdir -p /opt/antares/antares && touch /opt/antares/antares/__init__.py \
+ && pip install --no-cache-dir /opt/antares "bokeh>=3.1" \
+ && pip uninstall -y antares \
+ && rm -rf /opt/antares/antares /opt/antares/build /opt/antares/*.egg-info
+
+# JupyterLab for the notebook service (docker compose --profile notebook up -d notebook).
+ARG JUPYTER=false
+RUN if [ "$JUPYTER" = "true" ]; then pip install --no-cache-dir "jupyterlab>=4"; fi
+
+# The code, editable without dependencies: antares finds its config/ (product definitions,
+# grids) in the source tree, so the repository stays at /opt/antares.
 COPY . /opt/antares
-RUN pip install --no-cache-dir -e /opt/antares "bokeh>=3.1"
+RUN pip install --no-cache-dir --no-deps -e /opt/antares
 
 # Non-root user. UID 1000 matches the first user of most Linux hosts, so files written to
 # the bind-mounted ./data belong to that user; other hosts: --build-arg UID=$(id -u).

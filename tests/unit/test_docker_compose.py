@@ -254,3 +254,53 @@ def test_scheduler_and_dashboard_published_on_localhost_only(services):
         host_ip = entry.get("host_ip") if isinstance(entry, dict) else (str(entry).split(":")[0]
                                                                          if str(entry).count(":") == 2 else None)
         assert host_ip == "127.0.0.1", entry
+
+
+def test_dependencies_are_installed_in_a_layer_before_the_code_is_copied():
+    """A change to the code must not invalidate the dependency layer (minutes of downloads and builds)."""
+    stage = final_stage()
+    copy_all = next(i for i, (keyword, args) in enumerate(stage) if keyword == "COPY" and shlex.split(args)[0] == ".")
+    deps = [i for i, (keyword, args) in enumerate(stage)
+            if keyword == "RUN" and "pip install" in args and "--no-deps" not in args and "/opt/antares" in args]
+    assert deps and deps[0] < copy_all, "the dependencies are installed after COPY . (every code change rebuilds them)"
+    metadata = [shlex.split(args)[:-1] for keyword, args in stage[:deps[0]] if keyword == "COPY"]
+    assert any("setup.py" in sources for sources in metadata)
+    after = [args for keyword, args in stage[copy_all:] if keyword == "RUN" and "pip install" in args]
+    assert after and all("--no-deps" in args for args in after)
+
+
+def test_scheduler_has_a_healthcheck_that_workers_and_clients_wait_for(services):
+    probe = " ".join(services["scheduler"]["healthcheck"]["test"])
+    assert "8786" in probe
+    for name in ("worker", "antares"):
+        assert services[name]["depends_on"]["scheduler"]["condition"] == "service_healthy"
+
+
+def _bytes(text: str) -> float:
+    units = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9,
+             "kib": 2 ** 10, "mib": 2 ** 20, "gib": 2 ** 30}
+    number = text.rstrip("BbGgMmKkIi")
+    return float(number) * units[text[len(number):].lower()]
+
+
+def test_worker_container_memory_limit_matches_its_dask_memory_limit(services):
+    worker = services["worker"]
+    words = command(worker)
+    dask_limit = words[words.index("--memory-limit") + 1]
+    container = worker["deploy"]["resources"]["limits"]["memory"]
+    assert _bytes(dask_limit) == _bytes(container)
+
+
+def test_numba_cache_lies_on_the_shared_volume_for_the_cli_and_the_workers(services):
+    for name in ("antares", "worker"):
+        cache = environment(services[name])["NUMBA_CACHE_DIR"]
+        mounts = [v.split(":")[1] for v in services[name]["volumes"]]
+        assert any(Path(cache).is_relative_to(m) for m in mounts), (name, cache, mounts)
+
+
+def test_optional_notebook_service_is_a_profile_on_loopback(services):
+    notebook = services["notebook"]
+    assert notebook["profiles"] == ["notebook"]
+    assert notebook["build"]["args"]["JUPYTER"] == "true"
+    assert all(str(p).startswith("127.0.0.1:") for p in notebook["ports"])
+    assert environment(notebook)["ANTARES_DB_URL"] == environment(services["antares"])["ANTARES_DB_URL"]
