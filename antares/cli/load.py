@@ -11,11 +11,11 @@ from antares.cli.output import echo_json, echo_table
 
 @click.command(epilog="""\b
 Example:
-  antares load -p romania_s2l2a -b 2018-01-01 -e 2018-12-31 -m B04 -m B08 -m SCL""")
+  antares load -p romania_s2l2a -b 2018-01-01 -e 2018-12-31 --measurement B04 --measurement B08 --measurement SCL""")
 @click.option("-p", "--product", required=True, help="Indexed product.")
 @click.option("-b", "--begin", type=DATE, default=None, help="First date (YYYY-MM-DD).")
 @click.option("-e", "--end", type=DATE, default=None, help="Last date (YYYY-MM-DD), inclusive.")
-@click.option("-m", "--measurement", "measurements", multiple=True, help="Measurement (repeat); all by default.")
+@click.option("--measurement", "measurements", multiple=True, help="Measurement (repeat); all by default.")
 @click.option("-region", "--region", default=None, help="Registered region to load.")
 @json_option
 @click.pass_obj

@@ -18,6 +18,8 @@ def _cell(value) -> str:
         return f"{value:.3f}" if abs(value) < 1e6 else f"{value:.0f}"
     if isinstance(value, dt.datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
     return str(value)
 
 
@@ -34,8 +36,17 @@ def echo_table(rows: Sequence[dict], columns: Sequence[str], empty: str = "(none
 
 
 def _default(value):
+    """JSON for what ``json`` cannot write: dates as ISO 8601, numbers as numbers (never strings)."""
+    import decimal
+
     if isinstance(value, (dt.datetime, dt.date)):
         return value.isoformat()
+    if isinstance(value, decimal.Decimal):  # PostgreSQL numeric (e.g. extract(epoch ...))
+        return float(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return value.item()
+    if hasattr(value, "tolist") and callable(value.tolist):  # numpy arrays
+        return value.tolist()
     return str(value)
 
 

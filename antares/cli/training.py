@@ -37,8 +37,9 @@ Examples:
   antares ingest_{kind} big_sample.shp --field CLASS --dataset thinned --filter 5    # every 5th feature (antares3)
 """)
     @click.argument("file", type=click.Path(path_type=str))
-    @click.option("--field", "-f", "field_name", required=True, help="Field holding the class (a legend code or a class name).")
-    @click.option("--dataset", "-n", "name", type=NAME, required=True, help=f"Name of the {kind} set.")
+    @click.option("--field", "field_name", required=True, help="Field holding the class (a legend code or a class name).")
+    @click.option("--name", "-n", "--dataset", "name", type=NAME, required=True,
+                  help=f"Name of the {kind} set (--dataset: antares3's name of it).")
     @click.option("--scheme", type=NAME, default=None, help="Class scheme to use or create (default: the --dataset name).")
     @click.option("--legend", "legend_file", type=click.Path(path_type=str), default=None,
                   help="CSV or YAML legend: code, name, colour (#rrggbb). Default: codes by sorted name, palette colours.")
@@ -76,7 +77,8 @@ Examples:
 """)
 @click.argument("raster", type=click.Path(path_type=str))
 @click.option("--scheme", type=NAME, required=True, help="Class scheme to use or create.")
-@click.option("--dataset", "-n", "name", type=NAME, required=True, help="Name of the training (or validation) set.")
+@click.option("--name", "-n", "--dataset", "name", type=NAME, required=True,
+              help="Name of the training (or validation) set (--dataset: antares3's name of it).")
 @click.option("--legend", "legend_file", type=click.Path(path_type=str), default=None, help="CSV or YAML legend.")
 @click.option("--per-class", type=click.IntRange(min=1), default=None, help="Samples per class.")
 @click.option("--fraction", type=click.FloatRange(0, 1, min_open=True), default=None, help="Fraction of each class's candidates.")

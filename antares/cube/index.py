@@ -159,12 +159,12 @@ def add_product(dc, doc: dict) -> ProductChange:
 
 
 def list_products(dc) -> list[dict]:
-    """Indexed products: name, measurements, number of datasets, description."""
+    """Indexed products: name, measurements (list of names), number of datasets, description."""
     rows = []
     for product in sorted(dc.index.products.get_all(), key=lambda p: p.name):
         rows.append({
             "name": product.name,
-            "measurements": ",".join(product.measurements),
+            "measurements": list(product.measurements),
             "datasets": dc.index.datasets.count(product=product.name),
             "description": product.definition.get("description", ""),
         })

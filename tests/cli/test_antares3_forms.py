@@ -110,3 +110,45 @@ def test_refusal_is_one_line_and_exit_2(runner):
     assert result.exit_code == 2
     assert "no option -dir (an antares3 option)" in result.stderr
     assert "Traceback" not in result.output
+
+
+# short option -> the two meanings antares3 itself gave it (antares3's meaning wins in each command; docs/antares3.md)
+ANTARES3_CLASHES = {
+    "-b": {"--begin", "--band"},  # apply_recipe/model_fit -b begin; segment (and detect_change) -b bands
+    "-d": {"--driver", "--datasource"},  # db_to_vector -d driver; segment -d datasource
+}
+
+
+def _short_option_meanings():
+    import collections
+
+    ctx = click.Context(cli)
+    uses = collections.defaultdict(lambda: collections.defaultdict(list))
+
+    def walk(command, path):
+        if isinstance(command, click.Group):
+            for name in command.list_commands(ctx):
+                walk(command.get_command(ctx, name), [*path, name])
+            return
+        for param in command.params:
+            if not isinstance(param, click.Option):
+                continue
+            names = [*param.opts, *param.secondary_opts]
+            longs = [o for o in names if o.startswith("--")]
+            for short in (o for o in names if not o.startswith("--")):
+                uses[short][longs[0] if longs else param.name].append(" ".join(path))
+
+    for name in cli.list_commands(ctx):
+        walk(cli.get_command(ctx, name), [name])
+    return uses
+
+
+def test_every_short_option_has_one_meaning_across_commands():
+    """A letter means one thing in every command, except where antares3 gave it two (listed, documented)."""
+    clashes = {short: {k: sorted(v) for k, v in meanings.items()}
+               for short, meanings in _short_option_meanings().items() if len(meanings) > 1}
+    unexplained = {s: m for s, m in clashes.items() if set(m) != ANTARES3_CLASHES.get(s)}
+    assert not unexplained, f"short options with two meanings: {unexplained}"
+    text = (__import__("pathlib").Path(__file__).resolve().parents[2] / "docs" / "antares3.md").read_text()
+    for short in clashes:
+        assert f"`{short}`" in text, f"docs/antares3.md does not explain the antares3 clash of {short}"

@@ -63,7 +63,8 @@ def test_cli_init_twice_and_list_products(runner, fresh_settings):
     products = {p["name"]: p for p in json.loads(listed.output)}
     assert set(products) == {"s2_l2a", "s2_l1c", "srtm", "s1_grd", "s1_grd_linear"}
     assert products["s2_l2a"]["datasets"] == 0
-    assert "SCL" in products["s2_l2a"]["measurements"].split(",")
+    assert "SCL" in products["s2_l2a"]["measurements"]  # a JSON list of names, not one joined string
+    assert isinstance(products["s2_l2a"]["measurements"], list) and isinstance(products["s2_l2a"]["datasets"], int)
 
 
 def test_newer_schema_is_refused_and_nothing_changes(fresh_settings, runner):

@@ -385,8 +385,8 @@ CASES = [
          2, "'2017-13-45' is not a date YYYY-MM-DD (month must be in 1..12)", "-b 2017-13-45"),
     case("load-dates-out-of-range", ["load", "-p", "rel_b10", "-b", "2030-01-01", "-e", "2030-12-31"],
          1, "no dataset of product rel_b10 matches the time/area asked for", "a period without data"),
-    case("load-unknown-measurement", ["load", "-p", "rel_b10", "-m", "B99"],
-         1, "product rel_b10 has no measurement B99", "-m B99"),
+    case("load-unknown-measurement", ["load", "-p", "rel_b10", "--measurement", "B99"],
+         1, "product rel_b10 has no measurement B99", "--measurement B99"),
     case("load-unknown-region", ["load", "-p", "rel_b10", "-region", "rel_nope"],
          1, "region 'rel_nope' is not registered", "-region that is not registered"),
     # ---- segment

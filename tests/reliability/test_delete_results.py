@@ -72,6 +72,9 @@ def test_list_segmentations_and_classifications_are_typed_with_sizes(settings, c
         ("rmd_seg", "rmd_rf", 1)
     vals = json.loads(_invoke(chain, "list", "validation_sets", "--json").stdout)
     assert [v["name"] for v in vals] == ["rmd_val"] and vals[0]["samples"] > 0
+    runs = json.loads(_invoke(chain, "list", "runs", "--json").stdout)
+    done = [r for r in runs if r["status"] == "done"]
+    assert done and all(isinstance(r["seconds"], float) for r in done)  # a number, not a string
     table = _invoke(chain, "list", "segmentations")
     assert table.exit_code == 0 and "rmd_seg" in table.stdout
 
