@@ -9,7 +9,10 @@ from antares.cli.options import json_option
 from antares.cli.output import echo_json, echo_table
 
 
-@click.group()
+@click.group(epilog="""\b
+Examples:
+  antares config show
+  ANTARES_WORKERS=4 antares config show""")
 def config():
     """Inspect the configuration."""
 

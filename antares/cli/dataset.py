@@ -24,7 +24,11 @@ def _selection(fn):
     return fn
 
 
-@click.group()
+@click.group(epilog="""\b
+Examples:
+  antares dataset archive -p romania_s2l2a --path '*/2018-03-*' --dry-run
+  antares dataset restore -p romania_s2l2a --path '*/2018-03-*'
+  antares dataset purge --id 3f1c... --cascade""")
 def dataset():
     """Archive, restore or purge indexed datasets (by product, id or path glob)."""
 

@@ -39,7 +39,7 @@ def _steps(data: DemoData, out: Path, year: int, site: Path, legend: Path) -> li
          "--overwrite"],
         ["db_to_vector", "-n", "demo_map", "-f", str(out / "demo_map.gpkg"), "--overwrite"],
         ["db_to_raster", "-n", "demo_map", "-f", str(out / "demo_map.tif"), "--resolution", "10", "--overwrite"],
-        ["validate", "-c", "demo_map", "-val", "demo_tcd_val", "--json", str(out / "validation.json"),
+        ["validate", "-c", "demo_map", "-val", "demo_tcd_val", "--report", str(out / "validation.json"),
          "--plot", str(out / "confusion_matrix.png"), "--log", "--overwrite"],
     ]
 

@@ -114,7 +114,10 @@ def index(state: CliState, path, preparer, product, pattern, no_verify, outdir, 
     echo_report(lines, bool(report.failures))
 
 
-@click.group()
+@click.group(epilog="""\b
+Examples:
+  antares product add my_product.yaml
+  antares product delete my_wrong_product --dry-run""")
 def product():
     """Manage ODC product definitions."""
 

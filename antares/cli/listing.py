@@ -9,7 +9,11 @@ from antares.cli.options import json_option
 from antares.cli.output import echo_json, echo_table
 
 
-@click.group("list")
+@click.group("list", epilog="""\b
+Examples:
+  antares list products
+  antares list segmentations --json
+  antares list runs --kind apply_recipe""")
 def list_():
     """List regions, products, datasets, runs, grid presets or recipes (a table, or JSON with --json)."""
 

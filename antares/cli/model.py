@@ -102,7 +102,10 @@ def model_params(model, as_json):
     echo_table(rows, ["parameter", "default", "set_by_antares"])
 
 
-@click.group()
+@click.group(epilog="""\b
+Examples:
+  antares list models
+  antares model show rf_2018""")
 def model():
     """Stored models."""
 

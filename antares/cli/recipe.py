@@ -51,7 +51,10 @@ def apply_recipe(state: CliState, recipe, begin, end, region, bbox, bbox_crs, la
     echo_report(report.lines(), bool(report.failed))
 
 
-@click.group()
+@click.group(epilog="""\b
+Examples:
+  antares list recipes
+  antares recipe show s2_20m_001""")
 def recipe():
     """Inspect recipes."""
 

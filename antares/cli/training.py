@@ -111,7 +111,10 @@ def ingest_training_from_raster(state: CliState, raster, scheme, name, legend_fi
         click.echo(line)
 
 
-@click.group()
+@click.group(epilog="""\b
+Examples:
+  antares list schemes
+  antares scheme show brandenburg_osm""")
 def scheme():
     """Class schemes (legends)."""
 

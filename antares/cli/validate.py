@@ -11,19 +11,25 @@ from antares.cli.options import NAME, overwrite_option
 @click.command(epilog="""\b
 Examples:
   antares validate -c map_2018 -val brandenburg_val
-  antares validate -c map_2018 -val brandenburg_val -region east --json report.json --plot matrix.png --log""")
+  antares validate -c map_2018 -val brandenburg_val -region east --report report.json --plot matrix.png --log
+  antares validate -c map_2018 -val brandenburg_val --json | jq .by_area_of_overlap_m2.overall_accuracy
+  antares validate -c map_2018 -val brandenburg_val --log --comment "2018 map, first field campaign"
+""")
 @click.option("-c", "--classification", required=True, help="Classification (antares model_predict_object --name).")
 @click.option("-val", "--validation", "validation_set", required=True, help="Validation set (antares ingest_validation).")
 @click.option("-region", "--region", default=None, help="Only validation polygons and objects in this region.")
-@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=str), default=None,
-              help="Write the full report as JSON.")
+@click.option("--report", "json_file", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Write the full report as a JSON file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON instead of the tables.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="Write the confusion matrix as a PNG.")
 @click.option("--log", "log", is_flag=True, help="Store the report in the database.")
 @click.option("--name", type=NAME, default=None, help="Name of the stored report (--log; default CLASSIFICATION:VALIDATION).")
+@click.option("--comment", default=None, help="A note kept in the report (JSON, --log): antares3's --comment.")
 @overwrite_option
 @click.pass_obj
-def validate(state: CliState, classification, validation_set, region, json_file, plot_file, log, name, overwrite):
+def validate(state: CliState, classification, validation_set, region, json_file, as_json, plot_file, log, name, comment,
+             overwrite):
     """Accuracy of a classification against a validation set.
 
     Confusion matrix by area of overlap (m², equal-area CRS), overall accuracy, kappa,
@@ -34,8 +40,13 @@ def validate(state: CliState, classification, validation_set, region, json_file,
     from antares.pipeline.validate import validate as run
 
     report = run(state.settings(), classification, validation_set, region, json_file, plot_file,
-                 (name or f"{classification}:{validation_set}") if log else None, overwrite)
-    click.echo(report.text())
+                 (name or f"{classification}:{validation_set}") if log else None, overwrite, comment=comment)
+    if as_json:
+        from antares.cli.output import echo_json
+
+        echo_json(report.to_dict())
+    else:
+        click.echo(report.text())
     for path, what in ((json_file, "report"), (plot_file, "confusion matrix")):
         if path:
-            click.echo(f"{what} written to {path}")
+            click.echo(f"{what} written to {path}", err=as_json)

@@ -44,9 +44,10 @@ class ValidationReport:
     polygons: int = 0
     polygons_without_overlap: int = 0
     notes: list = field(default_factory=list)
+    comment: str | None = None
 
     def to_dict(self) -> dict:
-        return {"classification": self.classification, "validation_set": self.validation_set,
+        return {"classification": self.classification, "validation_set": self.validation_set, "comment": self.comment,
                 "equal_area_crs": self.equal_area_crs, "class_names": self.names,
                 "validation_polygons": self.polygons, "polygons_without_overlap": self.polygons_without_overlap,
                 "by_area_of_overlap_m2": self.overlap.to_dict(),
@@ -117,7 +118,8 @@ def _code_translation(session, model_scheme: int, validation_scheme: int, valida
 
 
 def validate(settings: Settings, classification: str, validation_set: str, region: str | None = None,
-             json_file=None, plot_file=None, log_name: str | None = None, overwrite: bool = False) -> ValidationReport:
+             json_file=None, plot_file=None, log_name: str | None = None, overwrite: bool = False,
+             comment: str | None = None) -> ValidationReport:
     """Assess ``classification`` against ``validation_set``.
 
     Parameters
@@ -129,6 +131,8 @@ def validate(settings: Settings, classification: str, validation_set: str, regio
     log_name : str, optional
         Store the report in ``antares.validation_result`` under this name (replacing one
         of the same name).
+    comment : str, optional
+        A note kept in the report (antares3's ``--comment``).
 
     Raises
     ------
@@ -193,7 +197,7 @@ def validate(settings: Settings, classification: str, validation_set: str, regio
         counts[index[majority], index[unit["reference"]]] += 1
     mapped_ha = np.array([mapped_area.get(c, 0.0) / 1e4 for c in codes])
     report = ValidationReport(classification, validation_set, proj, names, overlap, None, int(n_polygons),
-                              int(n_polygons) - len(units))
+                              int(n_polygons) - len(units), comment=comment)
     empty_strata = [i for i in range(len(codes)) if mapped_ha[i] > 0 and counts[i].sum() == 0]
     if empty_strata:
         # a map class without validation units cannot be assessed: its mapped area is left out of the

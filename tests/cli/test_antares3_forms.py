@@ -152,3 +152,19 @@ def test_every_short_option_has_one_meaning_across_commands():
     text = (__import__("pathlib").Path(__file__).resolve().parents[2] / "docs" / "antares3.md").read_text()
     for short in clashes:
         assert f"`{short}`" in text, f"docs/antares3.md does not explain the antares3 clash of {short}"
+
+
+def test_every_command_and_group_help_has_examples(runner):
+    ctx = click.Context(cli)
+    lacking = []
+
+    def walk(command, path):
+        if not (command.epilog or "").strip().lower().startswith(("example", "\b\nexample")):
+            lacking.append(" ".join(path))
+        if isinstance(command, click.Group):
+            for name in command.list_commands(ctx):
+                walk(command.get_command(ctx, name), [*path, name])
+
+    for name in cli.list_commands(ctx):
+        walk(cli.get_command(ctx, name), [name])
+    assert not lacking, f"--help without examples: {lacking}"

@@ -150,7 +150,7 @@ def test_validate_equals_sklearn_on_the_overlap_pairs(settings, chain):
     from sklearn.metrics import accuracy_score, cohen_kappa_score
 
     env, tmp = chain
-    result = CliRunner().invoke(cli, ["validate", "-c", "map_2017", "-val", "map_val", "--json", str(tmp / "v.json"),
+    result = CliRunner().invoke(cli, ["validate", "-c", "map_2017", "-val", "map_val", "--report", str(tmp / "v.json"),
                                       "--plot", str(tmp / "v.png"), "--log"], env=env)
     assert result.exit_code == 0, result.output
     assert "overall accuracy" in result.stdout.lower() and "kappa" in result.stdout.lower()
@@ -184,10 +184,16 @@ def test_validate_equals_sklearn_on_the_overlap_pairs(settings, chain):
     stored = db_rows(settings.db_url, "SELECT report->>'validation_set' FROM antares.validation_result "
                      "WHERE name = 'map_2017:map_val'")
     assert stored == [("map_val",)]
-    again = CliRunner().invoke(cli, ["validate", "-c", "map_2017", "-val", "map_val", "--log"], env=env)
+    again = CliRunner().invoke(cli, ["validate", "-c", "map_2017", "-val", "map_val", "--log", "--json",
+                                     "--comment", "second look"], env=env)
     assert again.exit_code == 0  # --log replaces the stored report of the same name
     assert db_rows(settings.db_url, "SELECT count(*) FROM antares.validation_result WHERE name = 'map_2017:map_val'") == [(1,)]
-    exists = CliRunner().invoke(cli, ["validate", "-c", "map_2017", "-val", "map_val", "--json", str(tmp / "v.json")],
+    printed = json.loads(again.stdout)  # --json: the full report on stdout, the same numbers as the file
+    assert printed["by_area_of_overlap_m2"]["overall_accuracy"] == pytest.approx(got["overall_accuracy"], rel=1e-12)
+    assert printed["comment"] == "second look"
+    assert db_rows(settings.db_url, "SELECT report->>'comment' FROM antares.validation_result "
+                   "WHERE name = 'map_2017:map_val'") == [("second look",)]
+    exists = CliRunner().invoke(cli, ["validate", "-c", "map_2017", "-val", "map_val", "--report", str(tmp / "v.json")],
                                 env=env)
     assert exists.exit_code == 1 and "exists; use --overwrite" in exists.stderr
     nope = CliRunner().invoke(cli, ["validate", "-c", "nope", "-val", "map_val"], env=env)

@@ -208,7 +208,7 @@ STEPS = [
          "refuse", "map.tif exists; use --overwrite", _raster("@out/map.tif")),
     Step("generate_style", ("generate_style", "idem_osm", "-f", "@out/style.qml"),
          "refuse", "style.qml exists; use --overwrite", _text("@out/style.qml")),
-    Step("validate", ("validate", "-c", "idem_map", "-val", "idem_val", "--json", "@out/accuracy.json"),
+    Step("validate", ("validate", "-c", "idem_map", "-val", "idem_val", "--report", "@out/accuracy.json"),
          "refuse", "accuracy.json exists; use --overwrite", _report("@out/accuracy.json")),
 ]
 
