@@ -29,6 +29,9 @@ setup(
         "odc-geo>=0.4",
         "odc-stac>=0.5",
         "pystac>=1.9",
+        "pystac-client>=0.7",  # antares search / fetch: STAC API item search with paging
+        "requests>=2.31",  # antares fetch: resumable asset downloads (HTTP Range)
+        "urllib3>=2",  # HTTPResponse.read1: bytes received before a dropped connection are kept for the resume
         "sqlalchemy>=2.0,<2.1",
         "geoalchemy2>=0.14",
         "alembic>=1.12",
@@ -56,6 +59,8 @@ setup(
         "matplotlib>=3.7",  # confusion-matrix plots and map quicklooks
     ],
     extras_require={
+        # antares fetch --catalog planetary-computer signs asset hrefs with it (imported only for that catalog)
+        "planetary-computer": ["planetary-computer>=1"],
         # scipy: an independent reference in tests; wheel: pip builds the test plugin (tests/plugins) with setuptools
         "test": ["pytest>=7", "pytest-timeout>=2", "scipy>=1.10", "wheel>=0.40"],
     },
