@@ -1,0 +1,51 @@
+"""Pieces of antares fetch and antares doctor that need no server: multihash checksums, search checks, disk space."""
+
+import hashlib
+
+import pytest
+
+from antares.errors import InvalidInputError, UsageError
+from antares.pipeline.doctor import check_disk, check_numba_cache
+from antares.pipeline.fetch import catalog_url, check_multihash, check_search
+
+
+def test_multihash_decodes_the_usual_functions():
+    data = b"antares"
+    assert check_multihash("1220" + hashlib.sha256(data).hexdigest()) == ("sha256", hashlib.sha256(data).hexdigest())
+    assert check_multihash("1340" + hashlib.sha512(data).hexdigest()) == ("sha512", hashlib.sha512(data).hexdigest())
+    assert check_multihash("d50110" + hashlib.md5(data).hexdigest()) == ("md5", hashlib.md5(data).hexdigest())  # varint code
+    with pytest.raises(InvalidInputError, match="not a hexadecimal multihash"):
+        check_multihash("12zz")
+    with pytest.raises(InvalidInputError, match="hash function 0x99"):
+        check_multihash("9901" + "00")
+    with pytest.raises(InvalidInputError, match="header says 32"):
+        check_multihash("1220" + hashlib.sha256(data).hexdigest()[:-2])
+
+
+def test_search_parameters_are_checked_before_any_request():
+    check_search((22.1, 45.2, 22.2, 45.3), "2018-01-01/2018-12-31", 40, 10)
+    check_search(None, "2018-01-01T00:00:00Z/..", None, None)
+    with pytest.raises(UsageError, match="is not W S E N"):
+        check_search((22.2, 45.2, 22.1, 45.3), None, None, None)
+    with pytest.raises(UsageError, match="2018-13-01 is not an RFC 3339"):
+        check_search(None, "2018-01-01/2018-13-01", None, None)
+    with pytest.raises(UsageError, match="not a percentage"):
+        check_search(None, None, 140, None)
+    with pytest.raises(UsageError, match="at least 1"):
+        check_search(None, None, None, 0)
+    assert catalog_url("earth-search") == "https://earth-search.aws.element84.com/v1"
+    assert catalog_url("http://127.0.0.1:8080/") == "http://127.0.0.1:8080"
+    with pytest.raises(UsageError, match="neither a STAC API URL"):
+        catalog_url("ftp://example.org")
+
+
+def test_disk_and_numba_checks(tmp_path):
+    import shutil
+
+    free = shutil.disk_usage(tmp_path).free
+    assert check_disk(tmp_path / "not" / "yet", minimum=1).ok
+    low = check_disk(tmp_path, minimum=free * 10)
+    assert not low.ok and low.line().startswith("FAIL disk space of ANTARES_HOME") and "->" in low.line()
+    assert check_numba_cache(tmp_path / "numba").ok
+    (tmp_path / "file").write_text("")
+    assert not check_numba_cache(tmp_path / "file" / "numba").ok
