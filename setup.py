@@ -1,9 +1,26 @@
 """Packaging for antares, an open land-cover mapping platform on the Open Data Cube."""
+import shutil
 from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).parent
+
+
+class build_py_with_shipped_data(build_py):
+    """build_py, then config/ and recipes/ copied into the built package as antares/_data/ (package data that
+    antares.resources finds through importlib.resources, so that a wheel works outside this checkout)."""
+
+    def run(self):
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return  # an editable install reads the checkout's config/ and recipes/
+        for name in ("config", "recipes"):
+            target = Path(self.build_lib) / "antares" / "_data" / name
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(HERE / name, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
 
 setup(
     name="antares",
@@ -64,6 +81,7 @@ setup(
         # scipy: an independent reference in tests; wheel: pip builds the test plugin (tests/plugins) with setuptools
         "test": ["pytest>=7", "pytest-timeout>=2", "scipy>=1.10", "wheel>=0.40"],
     },
+    cmdclass={"build_py": build_py_with_shipped_data},
     entry_points={
         "console_scripts": ["antares=antares.cli.main:main"],
     },
