@@ -82,7 +82,8 @@ class FetchReport:
         out = [f"failed: {message}" for _, message in self.failures]
         if self.product_change is not None:
             out.append(f"product {self.product}: {self.product_change.action} ({self.product_change.detail})")
-        out.append(f"{self.downloaded} file(s) downloaded ({self.bytes / 1e6:.1f} MB), {self.reused} already complete; "
+        size = f"{self.bytes / 1e6:.1f} MB" if self.bytes >= 1e6 else f"{self.bytes / 1e3:.1f} kB"
+        out.append(f"{self.downloaded} file(s) downloaded ({size}), {self.reused} already complete; "
                    f"{self.added} dataset(s) indexed into {self.product}, {self.existing} already indexed, "
                    f"{len(self.failures)} failed (of {self.items} item(s))")
         return out
@@ -289,7 +290,7 @@ def fetch_items(settings: Settings, items: list[dict], outdir, product: str | No
                     continue
                 report.downloaded += outcome.downloaded
                 report.reused += not outcome.downloaded
-                report.bytes += outcome.bytes
+                report.bytes += outcome.bytes if outcome.downloaded else 0
         bar.close()
     for item, chosen in plans:
         if item["id"] in failed_items:
@@ -303,7 +304,8 @@ def fetch_items(settings: Settings, items: list[dict], outdir, product: str | No
             local["assets"] = {key: value for key, value in local["assets"].items() if key in chosen}
         path = folder / f"{item['id']}.json"
         folder.mkdir(parents=True, exist_ok=True)
-        _write_atomic(path, json.dumps(local, indent=1).encode())
+        signed = any(urlparse(str(a.get("href", ""))).query for a in local["assets"].values() if isinstance(a, dict))
+        _write_atomic(path, json.dumps(local, indent=1).encode(), 0o600 if signed else 0o644)  # SAS tokens: owner only
         result = index_path(settings, path, "stac", product, bands=None)
         report.product = result.product
         report.product_change = report.product_change or result.product_change
@@ -504,8 +506,10 @@ def download(session, url: str, dest, size: int | None = None, checksum: str | N
             failure = f"connection lost at byte {got}" + (f" of {total}" if total else "") + f" ({type(exc).__name__})"
             log.debug("%s: %s, resuming (attempt %d of %d)", url, failure, attempt + 1, attempts)
     else:
+        kept = part.stat().st_size if part.exists() else 0
         raise DownloadError(f"GET {shorten(url)} failed {attempts} times (last: {failure}); "
-                            f"re-run the command to resume from {part.name}.")
+                            + (f"re-run the command to resume from byte {kept} ({part.name})." if kept else
+                               "check the URL and the server, then re-run the command."))
     got = part.stat().st_size
     want = total if total is not None else size
     if want is not None and got != want:
@@ -534,7 +538,15 @@ def _digest(path: Path, name: str) -> str:
     return digest.hexdigest()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """``data`` to ``path`` through a temporary file created with ``mode`` (never wider), then renamed."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)

@@ -161,7 +161,7 @@ def test_fetch_downloads_resumes_indexes_and_loads_source_pixels(stac_api, setti
     again = run(runner, settings, tmp_path, "fetch", *search_args(server, "--cloud-cover-lt", "40"),
                 "--assets", "blue,green,red,scl", "--outdir", str(out), "-p", "stac_fetch_dl")
     assert again.exit_code == 0, again.output
-    assert "0 file(s) downloaded (0.0 MB), 8 already complete; 0 dataset(s) indexed into stac_fetch_dl, " \
+    assert "0 file(s) downloaded (0.0 kB), 8 already complete; 0 dataset(s) indexed into stac_fetch_dl, " \
            "2 already indexed" in again.stdout
 
 

@@ -49,3 +49,39 @@ def test_disk_and_numba_checks(tmp_path):
     assert check_numba_cache(tmp_path / "numba").ok
     (tmp_path / "file").write_text("")
     assert not check_numba_cache(tmp_path / "file" / "numba").ok
+
+
+@pytest.fixture
+def file_server(tmp_path):
+    """The STAC test server serving one synthetic 300 kB file, ``data.bin``."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from stac_api_server import StacApiServer
+
+    payload = bytes(range(256)) * 1200
+    (tmp_path / "data.bin").write_bytes(payload)
+    with StacApiServer([], {"data.bin": tmp_path / "data.bin"}, tmp_path) as server:
+        yield server, payload
+
+
+def test_download_checks_the_checksum_and_keeps_nothing_bad(file_server, tmp_path):
+    from antares.pipeline.fetch import DownloadError, download, requests_session
+
+    server, payload = file_server
+    good = "1220" + hashlib.sha256(payload).hexdigest()
+    dest = tmp_path / "out" / "data.bin"
+    server.set_faults({"data.bin": "truncated"})  # half the file, with a consistent Content-Length
+    with requests_session() as session:
+        with pytest.raises(DownloadError, match="differs from the item's file:checksum"):
+            download(session, server.file_url("data.bin"), dest, checksum=good)
+        assert not dest.exists() and not dest.with_name("data.bin.part").exists()
+        server.set_faults({"data.bin": "drop-once"})
+        done = download(session, server.file_url("data.bin"), dest, size=len(payload), checksum=good)
+        assert done.downloaded and dest.read_bytes() == payload
+        ranges = [r[2] for r in server.requests if r[1] == "/files/data.bin" and r[0] == "GET"]
+        assert ranges[-2] is None and ranges[-1].startswith("bytes=") and ranges[-1] != "bytes=0-"
+        again = download(session, server.file_url("data.bin"), dest, size=len(payload), checksum=good)
+        assert not again.downloaded  # complete and verified: not fetched again
+        assert len([r for r in server.requests if r[1] == "/files/data.bin"]) == len(ranges)
