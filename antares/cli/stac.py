@@ -77,17 +77,17 @@ def fetch(state: CliState, catalog, collection, bbox, datetime_, cloud_cover_lt,
 
     from antares.errors import InvalidInputError
     from antares.names import check_name
-    from antares.pipeline.fetch import fetch_items
+    from antares.pipeline.fetch import fetch_items, file_component
 
     if product is not None:
         check_name(product, "--product")
     wanted = [a.strip() for a in assets.split(",") if a.strip()] if assets else None
     settings = state.settings()
+    target = outdir or settings.home / "downloads" / file_component(collection, "--collection", "give --outdir")
     items = _search(catalog, collection, bbox, datetime_, cloud_cover_lt, limit)
     if not items:
         raise InvalidInputError(f"no item of {collection} matches the search in {catalog}; widen --bbox, --datetime "
                                 "or --cloud-cover-lt.")
-    target = outdir or settings.home / "downloads" / collection
     report = fetch_items(settings, items, target, product, wanted, download_files=not no_download, workers=workers,
                          progress=not state.quiet and sys.stderr.isatty())
     lines = report.lines()

@@ -264,8 +264,8 @@ def fetch_items(settings: Settings, items: list[dict], outdir, product: str | No
         item_id = str(item.get("id") or "")
         try:
             chosen = _choose_assets(item, assets)
-            folder = outdir / _component(item_id, "item id")
-            plans.append((item, {key: (asset["href"], folder / (_component(key, "asset key") + _suffix(asset)))
+            folder = outdir / file_component(item_id, "item id")
+            plans.append((item, {key: (asset["href"], folder / (file_component(key, "asset key") + _suffix(asset)))
                                  for key, asset in chosen.items()}))
         except InvalidInputError as exc:
             report.failures.append((item_id, str(exc)))
@@ -284,7 +284,7 @@ def fetch_items(settings: Settings, items: list[dict], outdir, product: str | No
                 item_id, key, href = jobs[job]
                 try:
                     outcome = job.result()
-                except DownloadError as exc:
+                except (DownloadError, InvalidInputError) as exc:  # InvalidInputError: a malformed file:checksum
                     report.failures.append((item_id, f"item {item_id}: asset {key}: {exc}"))
                     failed_items.add(item_id)
                     continue
@@ -341,12 +341,17 @@ def _choose_assets(item: dict, wanted) -> dict:
     return chosen
 
 
-def _component(text: str, what: str) -> str:
-    """``text`` if it can be one file name (letters, digits, ``_.-``; not starting with a dot)."""
+def file_component(text: str, what: str, hint: str = "the catalog's ids are unusual: fetch with --no-download") -> str:
+    """``text`` if it can be one file name (letters, digits, ``_.-``; not starting with a dot).
+
+    Raises
+    ------
+    InvalidInputError
+        It cannot (a path separator, ``..``, a space, a leading dot, more than 200 characters).
+    """
     if not _COMPONENT.fullmatch(text) or ".." in text:
         raise InvalidInputError(f"{what} {shorten(text) or '(empty)'} cannot be a file name "
-                                "(1 to 200 ASCII letters, digits, '_', '.', '-', not starting with '.'); "
-                                "the catalog's ids are unusual: fetch with --no-download.")
+                                f"(1 to 200 ASCII letters, digits, '_', '.', '-', not starting with '.'); {hint}.")
     return text
 
 

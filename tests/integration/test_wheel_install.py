@@ -39,7 +39,10 @@ def test_wheel_outside_the_checkout(fresh_settings, tmp_path):
     python = venv / "bin" / "python"
     site = Path(run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=tmp_path).strip())
     (site / "outer.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    run([python, "-m", "pip", "install", "-q", "--no-deps", wheels[0]], cwd=tmp_path)
+    # --ignore-installed: pip sees the outer venv's (editable) antares through outer.pth and would skip the
+    # wheel as "already installed"; this installs it into the fresh venv and leaves the outer one untouched
+    run([python, "-m", "pip", "install", "-q", "--no-deps", "--ignore-installed", wheels[0]], cwd=tmp_path)
+    assert (site / "antares" / "_data" / "recipes").is_dir() and (venv / "bin" / "antares").is_file()
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -85,3 +85,13 @@ def test_download_checks_the_checksum_and_keeps_nothing_bad(file_server, tmp_pat
         again = download(session, server.file_url("data.bin"), dest, size=len(payload), checksum=good)
         assert not again.downloaded  # complete and verified: not fetched again
         assert len([r for r in server.requests if r[1] == "/files/data.bin"]) == len(ranges)
+
+
+def test_ids_become_file_names_only_when_safe():
+    from antares.pipeline.fetch import file_component
+
+    assert file_component("S2B_34TFR_20180611_0_L2A", "item id") == "S2B_34TFR_20180611_0_L2A"
+    assert file_component("blue-jp2", "asset key") == "blue-jp2"
+    for bad in ("../etc", "a/b", ".hidden", "", "a b", "x" * 201):
+        with pytest.raises(InvalidInputError, match="cannot be a file name"):
+            file_component(bad, "item id")
