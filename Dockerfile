@@ -19,11 +19,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # package is installed with every dependency and then removed, so a change to the code does
 # not re-download and re-build the dependencies (minutes) on the next build. bokeh serves the
 # dask dashboard (:8787).
-COPY setup.py README.md /opt/antares/
-RUN mkdir -p /opt/antares/antares && touch /opt/antares/antares/__init__.py \
- && pip install --no-cache-dir /opt/antares "bokeh>=3.1" \
+# The tested versions (constraints.txt, make lock) are the ones installed.
+COPY setup.py pyproject.toml README.md constraints.txt /opt/antares/
+RUN mkdir -p /opt/antares/antares /opt/antares/config /opt/antares/recipes \
+ && touch /opt/antares/antares/__init__.py \
+ && pip install --no-cache-dir -c /opt/antares/constraints.txt /opt/antares "bokeh>=3.1" \
  && pip uninstall -y antares \
- && rm -rf /opt/antares/antares /opt/antares/build /opt/antares/*.egg-info
+ && rm -rf /opt/antares/antares /opt/antares/config /opt/antares/recipes /opt/antares/build /opt/antares/*.egg-info
 
 # JupyterLab for the notebook service (docker compose --profile notebook up -d notebook).
 ARG JUPYTER=false

@@ -1,9 +1,26 @@
 """Packaging for antares, an open land-cover mapping platform on the Open Data Cube."""
+import shutil
 from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).parent
+
+
+class build_py_with_shipped_data(build_py):
+    """build_py, then config/ and recipes/ copied into the built package as antares/_data/ (package data that
+    antares.resources finds through importlib.resources, so that a wheel works outside this checkout)."""
+
+    def run(self):
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return  # an editable install reads the checkout's config/ and recipes/
+        for name in ("config", "recipes"):
+            target = Path(self.build_lib) / "antares" / "_data" / name
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(HERE / name, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
 
 setup(
     name="antares",
@@ -29,6 +46,9 @@ setup(
         "odc-geo>=0.4",
         "odc-stac>=0.5",
         "pystac>=1.9",
+        "pystac-client>=0.7",  # antares search / fetch: STAC API item search with paging
+        "requests>=2.31",  # antares fetch: resumable asset downloads (HTTP Range)
+        "urllib3>=2",  # HTTPResponse.read1: bytes received before a dropped connection are kept for the resume
         "sqlalchemy>=2.0,<2.1",
         "geoalchemy2>=0.14",
         "alembic>=1.12",
@@ -56,9 +76,12 @@ setup(
         "matplotlib>=3.7",  # confusion-matrix plots and map quicklooks
     ],
     extras_require={
+        # antares fetch --catalog planetary-computer signs asset hrefs with it (imported only for that catalog)
+        "planetary-computer": ["planetary-computer>=1"],
         # scipy: an independent reference in tests; wheel: pip builds the test plugin (tests/plugins) with setuptools
         "test": ["pytest>=7", "pytest-timeout>=2", "scipy>=1.10", "wheel>=0.40"],
     },
+    cmdclass={"build_py": build_py_with_shipped_data},
     entry_points={
         "console_scripts": ["antares=antares.cli.main:main"],
     },

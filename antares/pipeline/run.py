@@ -68,11 +68,16 @@ class RecordedRun:
     def start(self, params: dict, inputs: dict | None = None, session=None) -> int:
         """Record the run's parameters and inputs (JSON); earlier runs of the name left ``running`` become ``interrupted``.
 
+        ``inputs`` gains ``environment``: antares' version and git commit, GDAL's and the libraries'
+        versions (:func:`antares.provenance.environment`).
+
         With ``session``, inside that transaction (the run and the result are committed together).
         Returns the run's id.
         """
         from antares.db.runs import begin_run
+        from antares.provenance import environment
 
+        inputs = {**(inputs or {}), "environment": environment()}  # versions and git commit (antares.provenance)
         self._write(session, begin_run, self.id, params, inputs)
         self.started = True
         return self.id

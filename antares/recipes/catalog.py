@@ -6,33 +6,28 @@ import hashlib
 import logging
 from pathlib import Path
 
-from antares.errors import ConfigError, InvalidInputError, NotFoundError
+from antares.errors import InvalidInputError, NotFoundError
 
 log = logging.getLogger(__name__)
 
 
 def recipes_dir() -> Path:
-    """The ``recipes/`` directory of the antares source tree (the built-in recipes).
+    """The ``recipes/`` directory shipped with antares (the built-in recipes).
 
     Returns
     -------
     pathlib.Path
-        ``Path(antares.__file__).parents[1] / "recipes"``.
+        The wheel's ``antares/_data/recipes``, else the checkout's ``recipes/``
+        (:func:`antares.resources.shipped_dir`).
 
     Raises
     ------
     ConfigError
-        antares was installed without its source tree (install it with ``pip install -e``).
+        antares was installed without it.
     """
-    import antares
+    from antares.resources import shipped_dir
 
-    path = Path(antares.__file__).resolve().parents[1] / "recipes"
-    if not path.is_dir():
-        raise ConfigError(
-            f"antares's built-in recipes are missing (expected {path}). "
-            "Install antares from its source tree with 'pip install -e .' or 'make install'."
-        )
-    return path
+    return shipped_dir("recipes")
 
 
 def _builtin_files() -> list[Path]:

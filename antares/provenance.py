@@ -1,0 +1,51 @@
+"""What a run records about the software that made it: antares' version and git commit, and library versions."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+#: Distributions whose versions every run records (absent ones are recorded as None).
+LIBRARIES = ("datacube", "numpy", "scikit-learn", "lightgbm", "torch", "rasterio", "xarray", "odc-geo")
+
+
+def git_commit(root: Path | None = None) -> str | None:
+    """The commit of the checkout antares runs from (with ``-dirty`` when files differ from it), else None.
+
+    None when antares is installed from a wheel, when ``git`` is missing or the folder is not a repository.
+    """
+    root = Path(root) if root is not None else Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():  # a directory, or a file in a git worktree
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(root), "diff", "--quiet", "HEAD", "--", "antares"],
+                               capture_output=True, timeout=30).returncode == 1
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("-dirty" if dirty else "")
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> dict:
+    """``{"antares": version, "git_commit": str|None, "gdal": version, "libraries": {name: version|None}}``.
+
+    Computed once per process. GDAL is the one rasterio is built with (the one that reads and writes
+    antares' rasters); torch and the others are looked up by distribution metadata, not imported.
+    """
+    import rasterio
+
+    from antares import __version__
+
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"antares": __version__, "git_commit": git_commit(), "gdal": rasterio.__gdal_version__,
+            "libraries": versions}
