@@ -83,7 +83,8 @@ def _nrt_directly(cls, ndvi, times, fit_kwargs, **init):
 
 
 @pytest.mark.parametrize("method, extra, cls, fit_kwargs, init", [
-    ("ewma", [], "nrt.monitor.ewma:EWMA", {"method": "OLS", "screen_outliers": "Shewhart", "L": 5}, {}),
+    ("ewma", ["-extra", "sensitivity=4"], "nrt.monitor.ewma:EWMA",
+     {"method": "OLS", "screen_outliers": "Shewhart", "L": 5}, {"sensitivity": 4.0}),
     ("cusum", ["-extra", "sensitivity=0.1"], "nrt.monitor.cusum:CuSum", {"method": "ROC", "alpha": 0.05},
      {"sensitivity": 0.1}),
 ])
