@@ -28,6 +28,10 @@ Examples:
               help="Grow the masked region (clouds, shadows) by this many pixels per date.")
 @area_options
 @click.option("--name", "-n", type=NAME, required=True, help="Output product.")
+@click.option("-s", "--segmentation", default=None,
+              help="Summarise per object of this segmentation (pixels with a break, first break) into a CSV table.")
+@click.option("--table", default=None, type=click.Path(dir_okay=False, path_type=str),
+              help="Where -s writes its table (default OUTDIR/NAME_objects.csv).")
 @click.option("--tile-size", type=click.IntRange(16), default=2048, show_default=True, help="Tile side in pixels.")
 @scheduler_option
 @workers_option
@@ -36,7 +40,7 @@ Examples:
               help="Where to write the COGs (default $ANTARES_HOME/products/NAME).")
 @click.pass_obj
 def monitor(state: CliState, product, index, history, monitoring, method, extra, scl_keep, dilate, region, bbox, bbox_crs,
-            lat, long, name, tile_size, scheduler, workers, overwrite, outdir):
+            lat, long, name, segmentation, table, tile_size, scheduler, workers, overwrite, outdir):
     """Detect breaks in a product's index time series with nrt (EWMA, CuSum, MoSum, CCDC, IQR), per tile.
 
     The model is fitted on each pixel's clear observations of the history and each date of
@@ -61,7 +65,8 @@ def monitor(state: CliState, product, index, history, monitoring, method, extra,
     with tile_progress(state.quiet, f"monitor {name}") as progress:
         report = run(settings, product, name, area, index, history, monitoring, method=method, params=params,
                      scl_keep=keep, dilate=dilate, scheduler=settings.scheduler, workers=settings.workers,
-                     overwrite=overwrite, outdir=outdir, tile_size=tile_size, progress=progress)
+                     overwrite=overwrite, outdir=outdir, tile_size=tile_size, segmentation=segmentation, table=table,
+                     progress=progress)
     echo_report(report.lines(), bool(report.failed))
 
 

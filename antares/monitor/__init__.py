@@ -312,3 +312,72 @@ def break_year_doy(days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     none = np.asarray(days) == 0
     return (np.where(none, 0, year.astype(np.int64) + 1970).astype(np.int16),
             np.where(none, 0, doy).astype(np.int16))
+
+
+@dataclass
+class ObjectSummary:
+    """Per object (segment) of a segmentation: pixels, monitored pixels, breaks and the first break.
+
+    Attributes
+    ----------
+    ids : numpy.ndarray of int64
+        Segment ids (> 0), ascending.
+    pixels, monitored, breaks : numpy.ndarray of int64
+        Pixels of the object; those monitored to the end or until a break (state 1 or 3); those with a break.
+    first_break : numpy.ndarray of int32
+        Earliest break date, days since 1970-01-01 (0: no break).
+    """
+
+    ids: np.ndarray
+    pixels: np.ndarray
+    monitored: np.ndarray
+    breaks: np.ndarray
+    first_break: np.ndarray
+
+    @property
+    def break_share(self) -> np.ndarray:
+        """Share of the monitored pixels with a break (NaN where none is monitored)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.monitored > 0, self.breaks / self.monitored, np.nan)
+
+    def merge(self, other: "ObjectSummary") -> "ObjectSummary":
+        """The summary of both parts (e.g. two tiles that an object straddles)."""
+        ids = np.union1d(self.ids, other.ids)
+        out = ObjectSummary(ids, *(np.zeros(ids.size, np.int64) for _ in range(3)), np.zeros(ids.size, np.int32))
+        for part in (self, other):
+            at = np.searchsorted(ids, part.ids)
+            out.pixels[at] += part.pixels
+            out.monitored[at] += part.monitored
+            out.breaks[at] += part.breaks
+            first = out.first_break[at]
+            out.first_break[at] = np.where((first == 0) | ((part.first_break > 0) & (part.first_break < first)),
+                                           part.first_break, first)
+        return out
+
+
+def summarise_objects(labels: np.ndarray, state: np.ndarray, break_days: np.ndarray) -> ObjectSummary:
+    """Per segment of ``labels``: pixels, monitored pixels, pixels with a break and the first break date.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of int, (y, x)
+        Segment ids, 0 = no object.
+    state, break_days : numpy.ndarray, (y, x)
+        A ``monitor`` result on the same pixels (:class:`MonitorResult` ``state`` and ``break_days``).
+
+    Returns
+    -------
+    ObjectSummary
+    """
+    labels = np.asarray(labels).ravel()
+    inside = labels > 0
+    ids, inverse = np.unique(labels[inside], return_inverse=True)
+    state = np.asarray(state).ravel()[inside]
+    days = np.asarray(break_days).ravel()[inside].astype(np.int64)
+    broken = state == BREAK
+    first = np.full(ids.size, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(first, inverse[broken], days[broken])
+    return ObjectSummary(ids.astype(np.int64), np.bincount(inverse, minlength=ids.size).astype(np.int64),
+                         np.bincount(inverse, (state == 1) | broken, ids.size).astype(np.int64),
+                         np.bincount(inverse, broken, ids.size).astype(np.int64),
+                         np.where(first == np.iinfo(np.int64).max, 0, first).astype(np.int32))

@@ -249,7 +249,8 @@ def check_periods(history: tuple, monitoring: tuple):
 def monitor(settings: Settings, product: str, name: str, area, index: str, history: tuple, monitoring: tuple,
             method: str = "ewma", params: dict | None = None, scl_keep=(4, 5, 6, 7), dilate: int = 0,
             scheduler: str | None = None, workers: int | None = None, overwrite: bool = False,
-            outdir: str | None = None, tile_size: int = 2048, block: int = BLOCK, progress=None) -> MonitorReport:
+            outdir: str | None = None, tile_size: int = 2048, block: int = BLOCK, segmentation: str | None = None,
+            table: str | None = None, progress=None) -> MonitorReport:
     """Monitor ``product``'s ``index`` for breaks over ``area``, tile by tile, into product ``name``.
 
     Parameters
@@ -271,6 +272,10 @@ def monitor(settings: Settings, product: str, name: str, area, index: str, histo
         Pixels by which the masked (cloud, shadow ...) region grows per date.
     overwrite : bool
         Replace an earlier result of ``name`` (otherwise a re-run resumes).
+    segmentation : str, optional
+        A segmentation (its label product) on the product's grid: once every tile is done, a CSV table
+        with, per object, its pixels, monitored pixels, pixels with a break, their share and the
+        first break date is written to ``table`` (default ``<outdir>/<name>_objects.csv``).
 
     Raises
     ------
@@ -305,6 +310,15 @@ def monitor(settings: Settings, product: str, name: str, area, index: str, histo
     history, monitoring = tuple(str(d)[:10] for d in history), tuple(str(d)[:10] for d in monitoring)
     outdir = check_output_dir(product_dir(settings.home, name, outdir), staging_beside=overwrite)
     skip_iri_format_checkers()
+    if segmentation is not None:
+        table = Path(table) if table else outdir / f"{name}_objects.csv"
+        dc = connect(database_url(settings))
+        try:
+            if get_product(dc, segmentation) is None or "segment_id" not in get_product(dc, segmentation).measurements:
+                raise NotFoundError(f"segmentation '{segmentation}' has no label product; run 'antares segment' first "
+                                    "(antares list products).")
+        finally:
+            dc.close()
     with recorded_run(settings, "monitor", name) as run:
         url = database_url(settings)
         dc = connect(url)
@@ -378,11 +392,59 @@ def monitor(settings: Settings, product: str, name: str, area, index: str, histo
                                       on_result, scheduler, workers, progress)
             if staging is not None:
                 write.finish(report)
+            if segmentation is not None and not report.failed:
+                summary = object_summary(dc, name, segmentation)
+                write_object_table(summary, table)
+                report.notes.append(f"{summary.ids.size:,} object(s) of {segmentation}, {int((summary.breaks > 0).sum()):,} "
+                                    f"with a break; table written to {table}")
         finally:
             if staging is not None:
                 write.discard()
             dc.close()
         return report
+
+
+def object_summary(dc, name: str, segmentation: str):
+    """:func:`antares.monitor.summarise_objects` over every tile of ``monitor`` product ``name``.
+
+    Raises
+    ------
+    InvalidInputError
+        The segmentation's label tiles are not on the monitor product's pixel grid.
+    """
+    from antares.cube.catalog import find_datasets
+    from antares.cube.features import load_labels
+    from antares.cube.load import load_on, native_geobox
+    from antares.monitor import ObjectSummary, summarise_objects
+    from antares.pipeline.predict import _check_same_grid
+
+    import numpy as np
+
+    total = ObjectSummary(*(np.zeros(0, np.int64) for _ in range(4)), np.zeros(0, np.int32))
+    for dataset in find_datasets(dc, name):
+        geobox = native_geobox([dataset], ["state"])
+        for label_dataset in find_datasets(dc, segmentation, area=geobox.extent):
+            _check_same_grid(native_geobox([label_dataset], ["segment_id"]), geobox, segmentation, name)
+        data = load_on(dc, geobox, ["state", "break_date"], datasets=[dataset]).isel(time=0)
+        labels = load_labels(dc, segmentation, geobox)
+        total = total.merge(summarise_objects(labels, data.state.values, data.break_date.values))
+    return total
+
+
+def write_object_table(summary, path) -> Path:
+    """Write ``summary`` as CSV (temp file + rename): segment_id, pixels, monitored, breaks, break_share, first_break."""
+    import numpy as np
+
+    from antares.cube.write import write_text
+    from antares.monitor import EPOCH
+
+    lines = ["segment_id,pixels,monitored,breaks,break_share,first_break"]
+    share = summary.break_share
+    for i, sid in enumerate(summary.ids):
+        first = str(EPOCH + np.timedelta64(int(summary.first_break[i]), "D")) if summary.first_break[i] else ""
+        value = "" if np.isnan(share[i]) else f"{share[i]:.6f}"
+        lines.append(f"{sid},{summary.pixels[i]},{summary.monitored[i]},{summary.breaks[i]},{value},{first}")
+    return write_text(path, "\n".join(lines) + "\n")
 
 
 def _count(result: list, measurement: str) -> int:

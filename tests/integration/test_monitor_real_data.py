@@ -153,3 +153,43 @@ def test_monitor_refuses_bad_input_and_writes_nothing(settings, runner, cube, tm
         dc.close()
     assert not any((tmp_path / d).exists() and any((tmp_path / d).iterdir())
                    for d in ("short", "mon_unknown", "mon_method", "late", "overlap"))
+
+
+def test_objects_of_a_segmentation_are_summarised(settings, runner, cube, tmp_path):
+    """-s: per object, pixels with a break and the first break date, equal to a pandas group-by of the rasters."""
+    import pandas as pd
+
+    env = {"ANTARES_DB_URL": settings.db_url}
+    seg = runner.invoke(cli, ["segment", "-a", "slic", "-p", "mon_nrt", "-b", "B04", "-b", "B08", "--time", "2018-07-01", "-extra", "n_segments=25", "-extra", "compactness=10",
+                              "-n", "mon_seg", "--bbox", *BBOX, "--bbox-crs", "EPSG:3035", "-sc", "sync",
+                              "--outdir", str(tmp_path / "seg")], env=env)
+    assert seg.exit_code == 0, seg.output
+    table = tmp_path / "objects.csv"
+    result = _monitor(runner, settings, tmp_path, "mon_objects", "--method", "ewma", "-extra", "sensitivity=4",
+                      "-s", "mon_seg", "--table", str(table))
+    assert result.exit_code == 0, result.output
+    assert f"with a break; table written to {table}" in result.output
+    got = pd.read_csv(table, keep_default_na=False)
+    out = _load(settings, "mon_objects")
+    dc = connect(settings.db_url)
+    try:
+        labels = dc.load(product="mon_seg", like=out.odc.geobox).segment_id.isel(time=0).values
+    finally:
+        dc.close()
+    frame = pd.DataFrame({"segment_id": labels.ravel(), "state": out.state.values.ravel(),
+                          "day": out.break_date.values.ravel()})
+    frame = frame[frame.segment_id > 0]
+    frame["broken"] = frame.state == 3
+    expected = frame.groupby("segment_id").agg(pixels=("state", "size"), breaks=("broken", "sum"),
+                                               monitored=("state", lambda s: int(s.isin([1, 3]).sum())))
+    first = frame[frame.broken].groupby("segment_id").day.min()
+    assert list(got.segment_id) == list(expected.index) and len(got) > 5
+    assert list(got.pixels) == list(expected.pixels) and list(got.breaks) == list(expected.breaks)
+    assert list(got.monitored) == list(expected.monitored)
+    want_first = [str(np.datetime64("1970-01-01") + np.timedelta64(int(first[i]), "D")) if i in first.index else ""
+                  for i in expected.index]
+    assert list(got.first_break) == want_first
+    assert np.allclose(got.break_share, got.breaks / got.monitored, atol=1e-6)
+    assert (got.breaks > 0).any() and (got.break_share < 1).all()  # objects partly broken: counts mean something
+    missing = _monitor(runner, settings, tmp_path, "mon_objects2", "-s", "no_such_segmentation")
+    assert missing.exit_code == 1 and "segmentation 'no_such_segmentation' has no label product" in missing.output
