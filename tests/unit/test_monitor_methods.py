@@ -76,3 +76,24 @@ def test_break_year_and_day_of_year_agree_with_datetime():
     for d, y, n in zip(days[1:], year[1:], doy[1:]):
         date = dt.date(1970, 1, 1) + dt.timedelta(days=int(d))
         assert (y, n) == (date.year, date.timetuple().tm_yday)
+
+
+def test_object_summary_equals_a_loop_over_objects_and_merges_tiles():
+    from antares.monitor import summarise_objects
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 7, (30, 40))
+    state = rng.choice([0, 1, 2, 3, 4], (30, 40))
+    days = np.where(state == 3, rng.integers(17900, 18600, (30, 40)), 0)
+    whole = summarise_objects(labels, state, days)
+    assert list(whole.ids) == sorted(set(labels.ravel()) - {0})
+    for i, sid in enumerate(whole.ids):
+        inside = labels == sid
+        assert whole.pixels[i] == inside.sum()
+        assert whole.monitored[i] == np.isin(state[inside], [1, 3]).sum()
+        assert whole.breaks[i] == (state[inside] == 3).sum()
+        assert whole.first_break[i] == (days[inside & (state == 3)].min() if whole.breaks[i] else 0)
+    top, bottom = (summarise_objects(labels[r], state[r], days[r]) for r in (slice(0, 13), slice(13, 30)))
+    merged = top.merge(bottom)
+    for field in ("ids", "pixels", "monitored", "breaks", "first_break"):
+        assert np.array_equal(getattr(merged, field), getattr(whole, field)), field
