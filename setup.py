@@ -74,6 +74,7 @@ setup(
         "joblib>=1.3",  # reads the pickled models of earlier versions (--trust-pickle)
         "cryptography>=41",  # per-run TLS certificates of the local dask cluster (Security.temporary)
         "matplotlib>=3.7",  # confusion-matrix plots and map quicklooks
+        "nrt>=0.3,<0.4",  # antares monitor: JRC near-real-time break monitoring (EWMA, CuSum, MoSum, CCDC, IQR); EUPL-1.2
     ],
     extras_require={
         # antares fetch --catalog planetary-computer signs asset hrefs with it (imported only for that catalog)

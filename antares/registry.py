@@ -15,6 +15,9 @@ entry-point group      a plugin is
 ``antares.reducers``   an :class:`antares.recipes.reducers.Reducer` (a recipe's ``reducers:``), lower case
 =====================  ==============================================================================
 
+The group ``antares.monitor_methods`` holds :class:`antares.monitor.MonitorMethod` objects
+(``antares monitor --method``).
+
 Entry points are read once per process, on the first listing or lookup of a name that is not built in
 (nothing at import time; a built-in plugin never waits for them). A plugin that
 fails to load, is not of its family's type, or takes a name already registered is left out with

@@ -44,6 +44,8 @@ COMMANDS = {
     "model_predict_object": ("antares.cli.predict:model_predict_object",
                              "Classify every object of a segmentation with a stored model."),
     "model_params": ("antares.cli.model:model_params", "List classifiers and their parameters."),
+    "monitor": ("antares.cli.monitor:monitor", "Detect breaks in a product's index time series (nrt: EWMA, CuSum, ...)."),
+    "monitor_params": ("antares.cli.monitor:monitor_params", "List monitoring methods and their parameters."),
     "prepare_metadata": ("antares.cli.index:prepare_metadata", "Write eo3 dataset documents for files."),
     "product": ("antares.cli.index:product", "Add or delete product definitions."),
     "recipe": ("antares.cli.recipe:recipe", "Show a recipe's inputs, masks and outputs."),

@@ -45,11 +45,18 @@ def segment_params(algorithm, as_json):
 
 def parse_extra(algorithm: str, pairs: tuple[str, ...]) -> dict:
     """``-extra k=v`` values converted by the type each parameter declares (validation comes after)."""
-    from antares.errors import UsageError
-    from antares.params import invalid_message, parse_value
     from antares.segmentation import SEGMENTERS
 
-    declared = {p.name: p for p in SEGMENTERS.get(algorithm, noun="algorithm").params}
+    return parse_pairs(algorithm, SEGMENTERS.get(algorithm, noun="algorithm").params, pairs)
+
+
+def parse_pairs(owner: str, params, pairs: tuple[str, ...]) -> dict:
+    """``KEY=VALUE`` pairs converted by the type each of ``params`` (antares.params.Param) declares."""
+    from antares.errors import UsageError
+    from antares.params import invalid_message, parse_value
+
+    algorithm = owner
+    declared = {p.name: p for p in params}
     out = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
