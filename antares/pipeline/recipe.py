@@ -202,6 +202,8 @@ def recipe_tile(job: RecipeJob) -> list:
     names = list(dict.fromkeys(job.measurements[a] for a in recipe.measurements))
     mask_name = job.measurements[recipe.mask.alias] if recipe.mask is not None else None
     pad = engine.margin
+    halo = recipe.texture_margin  # texture windows see this many pixels around the tile
+    geobox = job.geobox.pad(halo) if halo else job.geobox
     dc = connect(job.url, app="antares-recipe")
     try:
         datasets = get_datasets(dc, job.source_ids)
@@ -213,7 +215,7 @@ def recipe_tile(job: RecipeJob) -> list:
         outputs = {}
         for o in recipe.outputs:
             fill = np.nan if np.dtype(o.dtype).kind == "f" else o.nodata
-            outputs[o.name] = np.full(job.geobox.shape, fill, dtype=o.dtype)
+            outputs[o.name] = np.full(geobox.shape, fill, dtype=o.dtype)
         checked = False
 
         def load_terrain(geobox):
@@ -225,15 +227,15 @@ def recipe_tile(job: RecipeJob) -> list:
         filled_tile = []  # the tile's terrain with its voids filled, loaded at the first block with a void
 
         def fill_tile():  # filled with FILL_CONTEXT pixels of DEM around the tile, so a void on its edge has sides
-            m, (h, w) = FILL_CONTEXT, job.geobox.shape
-            filled = fill_terrain(load_terrain(job.geobox.pad(m)))[0]
+            m, (h, w) = FILL_CONTEXT, geobox.shape
+            filled = fill_terrain(load_terrain(geobox.pad(m)))[0]
             return {layer: values[m:m + h, m:m + w] for layer, values in filled.items()}
 
         def read():  # runs in the background thread: every use of dc while the tile is computed
-            for block in tile_blocks(dc, datasets, names, job.geobox, job.block, mask_name, pad):
+            for block in tile_blocks(dc, datasets, names, geobox, job.block, mask_name, pad):
                 terrain = None
                 if recipe.terrain is not None and terrain_dss:
-                    terrain = load_terrain(job.geobox[block.rows, block.cols])
+                    terrain = load_terrain(geobox[block.rows, block.cols])
                     void = terrain_voids(terrain)
                     if void.any():  # filled over the whole tile, so that a block's fill does not depend on blocks
                         if not filled_tile:
@@ -270,6 +272,10 @@ def recipe_tile(job: RecipeJob) -> list:
                 opened = time.perf_counter()
     finally:
         dc.close()
+    if halo:  # texture from the tile and its margin, then every output cropped to the tile
+        outputs.update(recipe.compute_texture(outputs))
+        inner = (slice(halo, halo + job.geobox.shape[0]), slice(halo, halo + job.geobox.shape[1]))
+        outputs = {name: np.ascontiguousarray(values[inner]) for name, values in outputs.items()}
 
     def valid(o):
         values = outputs[o.name]

@@ -171,7 +171,8 @@ class BlockRecipe:
         Returns
         -------
         dict of str to numpy.ndarray, (y, x)
-            Every output of the recipe, in its dtype (new arrays).
+            Every output of the recipe but :attr:`Recipe.texture_outputs` (they need the whole tile:
+            :meth:`Recipe.compute_texture`), in its dtype (new arrays).
         """
         from antares.recipes import _kernels as k
 
@@ -242,7 +243,8 @@ class BlockRecipe:
                     f"'{recipe.terrain.product}'); got: {', '.join(terrain or ()) or 'none'}."
                 )
             produced.update({layer: np.asarray(terrain[layer], dtype=np.float32) for layer in recipe.terrain.layers})
-        return {o.name: o.encode_array(produced[o.name]) for o in recipe.outputs}
+        texture = set(recipe.texture_outputs)  # computed on the whole tile (Recipe.compute_texture)
+        return {o.name: o.encode_array(produced[o.name]) for o in recipe.outputs if o.name not in texture}
 
     @staticmethod
     def _from_sums(var: str, reducers, count, total) -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from antares.errors import InvalidInputError
 from antares.recipes.indices import INDICES
-from antares.recipes.specs import TERRAIN_FLAG, MaskSpec, OutputSpec, TerrainSpec
+from antares.recipes.specs import TERRAIN_FLAG, MaskSpec, OutputSpec, TerrainSpec, TextureSpec
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,9 @@ class Recipe:
         Whether to output ``clear_count``: per pixel, the number of dates whose observation passes
         the mask and has a finite value in every spectral input (the dates every feature may use).
     terrain : TerrainSpec or None
+    texture : tuple of TextureSpec
+        GLCM texture of reducer outputs (:mod:`antares.recipes.texture`), computed after the reducers
+        on the whole grid; the pipeline reads each tile with a margin of :attr:`texture_margin` pixels.
     outputs : list of OutputSpec
         The output measurements, in output order.
     source : pathlib.Path or None
@@ -67,6 +70,7 @@ class Recipe:
     digest: str = ""
     definition: dict = field(default_factory=dict, repr=False)
     resolution: float | None = None
+    texture: tuple[TextureSpec, ...] = ()
 
     # ------------------------------------------------------------------ inputs
     @property
@@ -75,6 +79,34 @@ class Recipe:
         if self.mask is None or self.mask.alias in self.measurements:
             return self.measurements
         return self.measurements + (self.mask.alias,)
+
+    @property
+    def texture_margin(self) -> int:
+        """Pixels of context around a tile that the texture windows need (0 without texture)."""
+        return max((spec.margin for spec in self.texture), default=0)
+
+    @property
+    def texture_outputs(self) -> tuple[str, ...]:
+        """The outputs computed by :attr:`texture` (after the reducers, on a whole tile with its margin)."""
+        return tuple(name for spec in self.texture for name in spec.outputs)
+
+    def compute_texture(self, produced: dict) -> dict:
+        """The texture outputs from the (float32, decoded) source outputs of a whole grid.
+
+        Parameters
+        ----------
+        produced : dict of str to numpy.ndarray, (y, x)
+            At least the :attr:`texture` sources, float, NaN = nodata.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray of float32, (y, x)
+            One array per name of :attr:`texture_outputs`; windows are clipped at the array's edges.
+        """
+        out = {}
+        for spec in self.texture:
+            out.update(spec.compute(produced[spec.source]))
+        return out
 
     @property
     def output_names(self) -> list[str]:
@@ -221,6 +253,12 @@ class Recipe:
             produced["clear_count"] = complete.sum("time").astype(np.float32)
         if self.terrain is not None:
             produced.update(self._terrain(terrain, data, spatial))
+        if self.texture:
+            coords = {d: data[d] for d in spatial if d in data.coords}
+            sources = {s.source: np.asarray(produced[s.source].transpose(*spatial).values, np.float32)
+                       for s in self.texture}
+            produced.update({name: xr.DataArray(values, dims=spatial, coords=coords, name=name)
+                             for name, values in self.compute_texture(sources).items()})
         result = {o.name: o.encode(produced[o.name].transpose(*spatial)) for o in self.outputs}
         attrs = dict(data.attrs, recipe=self.name)
         return xr.Dataset(result, attrs=attrs)
@@ -361,6 +399,9 @@ class Recipe:
         if self.terrain:
             t = self.terrain
             lines.append(f"  terrain: {', '.join(t.layers)} from product {t.product} ({t.resampling} resampling)")
+        if self.texture:
+            lines.append(f"  texture (tiles read with a margin of {self.texture_margin} pixels):")
+            lines += [f"    {spec.describe()}" for spec in self.texture]
         lines.append(f"  outputs ({len(self.outputs)}):")
         lines += [f"    {o.describe()}" for o in self.outputs]
         return lines

@@ -40,8 +40,7 @@ import math
 import numpy as np
 from numba import njit
 
-#: Feature names, in the order of the compiled loop's output planes.
-FEATURES = ("contrast", "dissimilarity", "homogeneity", "asm", "energy", "correlation", "entropy")
+from antares.recipes.specs import TEXTURE_FEATURES as FEATURES  # in the order of the compiled loop's planes
 #: scikit-image's ``graycoprops`` name of each feature.
 SKIMAGE_NAMES = {"contrast": "contrast", "dissimilarity": "dissimilarity", "homogeneity": "homogeneity",
                  "asm": "ASM", "energy": "energy", "correlation": "correlation", "entropy": "entropy"}
