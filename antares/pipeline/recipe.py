@@ -267,8 +267,8 @@ def recipe_tile(job: RecipeJob) -> list:
                     doys = (days - days.astype("datetime64[Y]")).astype(np.int64) + 1
                 mask = _mask_values(recipe, job.measurements, definitions, block, properties)
                 result = engine.compute(block.raw, bands, mask, doys, terrain)
-                for o in recipe.outputs:
-                    outputs[o.name][block.rows, block.cols] = result[o.name]
+                for name, values in result.items():  # texture outputs come after the blocks
+                    outputs[name][block.rows, block.cols] = values
                 opened = time.perf_counter()
     finally:
         dc.close()
