@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from antares.errors import InvalidInputError
-from antares.recipes.indices import INDICES, _normalized_difference
+from antares.recipes.indices import _normalized_difference, get_index
 from antares.recipes.masks import clear_numpy
 from antares.recipes.reducers import plugin_reducer
 
@@ -79,7 +79,7 @@ class BlockRecipe:
                          for var, reducers in recipe.reducers.items()}
         self.reducers = {var: r for var, r in self.reducers.items() if r}
         self.indices = [name for name in recipe.indices if name.lower() in self.reducers]
-        index_inputs = {alias for name in self.indices for alias in INDICES[name].requires}
+        index_inputs = {alias for name in self.indices for alias in get_index(name).requires}
         # measurements in the order the recipe lists their aliases; an alias's values are kept in a
         # buffer when an index needs them or a reducer other than mean/count does
         self.bands: dict[str, list[str]] = {}
@@ -223,7 +223,7 @@ class BlockRecipe:
                 else:
                     produced.update(self._reduce(alias, buf, doys))
         for name in self.indices:
-            index = INDICES[name]
+            index = get_index(name)
             inputs = [values[a] for a in index.requires]
             buf = self._buffer("index", shape)
             if index.function is _normalized_difference:  # the common case, in one compiled pass

@@ -12,7 +12,7 @@ The YAML keys (all optional but at least one reducer or a terrain section)::
     aliases: {nir: [B8A]}                                           # override / add aliases
     mask: {scl: {keep: [4, 5, 6, 7], dilate: 1}}                    # or {measurement: {name: clp,
                                                                     #   threshold: 0.4, keep: below}}
-    indices: [NDVI, NDMI]                                           # see INDICES
+    indices: [NDVI, NDMI, GNDVI]                                    # see INDICES; others: spyndex's catalogue
     reducers: {blue: [mean], ndvi: [mean, p90, doy_max]}            # see REDUCERS
     clear_count: true
     terrain: {product: srtm, layers: [elevation, slope, aspect], resampling: bilinear}   # + terrain_filled
@@ -29,7 +29,7 @@ import re
 from pathlib import Path
 
 from antares.errors import InvalidInputError
-from antares.recipes.indices import INDICES
+from antares.recipes.indices import INDICES, catalogue_index, get_index
 from antares.recipes.recipe import Recipe
 from antares.recipes.reducers import is_reducer, valid_reducers_text
 from antares.recipes.specs import (
@@ -286,14 +286,20 @@ def parse_recipe(doc, name: str, source: Path | None = None, digest: str = "") -
 
     indices = []
     for index in c.str_list(doc.get("indices", []), "indices"):
-        if index.upper() not in INDICES:
-            c.fail(f"unknown index '{index}' in indices; valid indices: {', '.join(sorted(INDICES))}.")
-        indices.append(index.upper())
+        if index.upper() in INDICES:
+            indices.append(index.upper())
+            continue
+        try:
+            catalogue_index(index)
+        except KeyError as exc:
+            c.fail(f"unknown index '{index}' in indices: not built in ({', '.join(sorted(INDICES))}), and "
+                   f"{exc.args[0]}")
+        indices.append(index)
     for index in indices:
-        measurements += [a for a in INDICES[index].requires if a not in measurements]
+        measurements += [a for a in get_index(index).requires if a not in measurements]
     spectral = [a for a in measurements if mask is None or a != mask.alias]
     for index in indices:
-        if mask is not None and mask.alias in INDICES[index].requires:
+        if mask is not None and mask.alias in get_index(index).requires:
             c.fail(f"the mask's alias '{mask.alias}' is an input of index {index}; mask with another measurement.")
 
     variables = {a: "band" for a in spectral}

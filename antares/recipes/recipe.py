@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from antares.errors import InvalidInputError
-from antares.recipes.indices import INDICES
+from antares.recipes.indices import get_index
 from antares.recipes.specs import TERRAIN_FLAG, MaskSpec, OutputSpec, TerrainSpec, TextureSpec
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,8 @@ class Recipe:
         indices need that are not listed there. The mask's alias comes on top (:attr:`required`).
     mask : MaskSpec or None
     indices : tuple of str
-        Index names (:data:`antares.recipes.indices.INDICES`), upper case.
+        Index names: built-in (:data:`antares.recipes.indices.INDICES`), upper case, or of the
+        Awesome Spectral Indices catalogue (:func:`antares.recipes.indices.catalogue_index`), its case.
     reducers : dict of str to tuple of str
         variable (an alias of :attr:`measurements` or a lower-case index name) -> reducer names.
     clear_count : bool
@@ -240,7 +241,7 @@ class Recipe:
             band = data[alias].transpose("time", *spatial)
             variables[alias] = band.where(clear_obs) if clear_obs is not None else band
         for name in self.indices:
-            variables[name.lower()] = INDICES[name].compute(variables)
+            variables[name.lower()] = get_index(name).compute(variables)
         doys = self._day_of_year(data) if any("doy_max" in r for r in self.reducers.values()) else None
         produced = {}
         for var, reducers in self.reducers.items():
@@ -391,7 +392,7 @@ class Recipe:
         lines += [f"    {alias} -> {', '.join(self.aliases[alias])}" for alias in self.required]
         lines.append(f"  mask: {self.mask.describe() if self.mask else 'none (every observation is used)'}")
         lines.append("  indices:" if self.indices else "  indices: none")
-        lines += [f"    {n} = {INDICES[n].formula}  [{INDICES[n].reference}]" for n in self.indices]
+        lines += [f"    {n} = {get_index(n).formula}  [{get_index(n).reference}]" for n in self.indices]
         lines.append("  reducers (over time, NaN-aware):")
         lines += [f"    {var}: {', '.join(reducers)}" for var, reducers in self.reducers.items()]
         if self.clear_count:
