@@ -41,6 +41,7 @@ COMMANDS = {
     "model_predict_object": ("antares.cli.predict:model_predict_object",
                              "Classify every object of a segmentation with a stored model."),
     "model_params": ("antares.cli.model:model_params", "List classifiers and their parameters."),
+    "pca_fit": ("antares.cli.pca:pca_fit", "Fit a PCA of a product's measurements on a stratified pixel sample."),
     "prepare_metadata": ("antares.cli.index:prepare_metadata", "Write eo3 dataset documents for files."),
     "product": ("antares.cli.index:product", "Add or delete product definitions."),
     "recipe": ("antares.cli.recipe:recipe", "Show a recipe's inputs, masks and outputs."),
