@@ -177,3 +177,11 @@ def load_pca(settings: Settings, name: str):
             raise NotFoundError(f"PCA '{name}' does not exist; stored PCAs: {', '.join(known) or '(none)'}. "
                                 "Fit one with 'antares pca_fit'.")
     return FittedPca.from_record(record)
+
+
+def pca_record(fitted) -> dict:
+    """A :class:`antares.pca.FittedPca` as the plain dict :meth:`FittedPca.from_record` reads (for workers)."""
+    return {"name": fitted.name, "product": fitted.product, "measurements": list(fitted.measurements),
+            "n_components": fitted.n_components, "components": fitted.components.tolist(), "mean": fitted.mean.tolist(),
+            "explained_variance": fitted.explained_variance.tolist(),
+            "explained_variance_ratio": fitted.explained_variance_ratio.tolist(), "n_samples": fitted.n_samples}

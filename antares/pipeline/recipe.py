@@ -48,6 +48,7 @@ class RecipeJob:
     period: tuple  # (start, end) datetimes, UTC
     outdir: str
     block: int = BLOCK
+    pca: dict | None = None  # the stored PCA of the recipe's pca section (antares.db.pca.read_pca), JSON arrays
 
 
 class RecipeReport(TileReport):
@@ -198,7 +199,12 @@ def recipe_tile(job: RecipeJob) -> list:
     skip_iri_format_checkers()
     started = time.perf_counter()
     recipe = load_recipe(job.recipe)
-    engine = BlockRecipe(recipe, job.measurements)
+    fitted = None
+    if job.pca is not None:
+        from antares.pca import FittedPca
+
+        fitted = FittedPca.from_record(job.pca)
+    engine = BlockRecipe(recipe, job.measurements, fitted)
     names = list(dict.fromkeys(job.measurements[a] for a in recipe.measurements))
     mask_name = job.measurements[recipe.mask.alias] if recipe.mask is not None else None
     pad = engine.margin
@@ -425,6 +431,13 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
         try:
             definition = product_definition(dc, product)
             measurements = recipe.resolve_measurements(definition)
+            pca = None
+            if recipe.pca is not None:  # a PCA fitted on other measurements is refused before any tile
+                from antares.pipeline.pca import load_pca, pca_record
+
+                fitted = load_pca(settings, recipe.pca.name)
+                recipe.bind_pca(fitted, measurements)
+                pca = pca_record(fitted)
             datasets = find_datasets(dc, product, area=area, time=(start, stop))
             if not datasets:
                 every = find_datasets(dc, product, area=area)
@@ -476,7 +489,7 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
                 terrain_ids = [str(d.id) for d in terrain_dss if d.extent.to_crs(gridspec.crs).intersects(footprint)]
                 jobs.append(RecipeJob(url, recipe_name, product, measurements, tuple(tile), geobox,
                                       [str(d.id) for d in sources], terrain_ids, str(out_id), name, (start, stop),
-                                      str(staging or outdir)))
+                                      str(staging or outdir), pca=pca))
         finally:
             dc.close()
 

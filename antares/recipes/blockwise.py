@@ -69,9 +69,16 @@ class BlockRecipe:
     recipe : antares.recipes.Recipe
     resolved : dict of str to str
         alias -> measurement (:meth:`Recipe.resolve_measurements`); the raw blocks are keyed by measurement.
+    pca : antares.pca.FittedPca, optional
+        The stored PCA of the recipe's ``pca`` section (required then).
+
+    Raises
+    ------
+    InvalidInputError
+        The recipe has a ``pca`` section and ``pca`` is missing or does not fit it (:meth:`Recipe.bind_pca`).
     """
 
-    def __init__(self, recipe, resolved: dict[str, str]):
+    def __init__(self, recipe, resolved: dict[str, str], pca=None):
         self.recipe = recipe
         self.resolved = dict(resolved)
         wanted = set(recipe.output_names)
@@ -80,6 +87,12 @@ class BlockRecipe:
         self.reducers = {var: r for var, r in self.reducers.items() if r}
         self.indices = [name for name in recipe.indices if name.lower() in self.reducers]
         index_inputs = {alias for name in self.indices for alias in get_index(name).requires}
+        self.pca, self.pca_aliases = pca, ()
+        if recipe.pca is not None:
+            if pca is None:
+                raise InvalidInputError(f"recipe {recipe.name}: needs the stored PCA '{recipe.pca.name}'.")
+            self.pca_aliases = recipe.bind_pca(pca, self.resolved)
+            index_inputs |= set(self.pca_aliases)
         # measurements in the order the recipe lists their aliases; an alias's values are kept in a
         # buffer when an index needs them or a reducer other than mean/count does
         self.bands: dict[str, list[str]] = {}
@@ -232,6 +245,9 @@ class BlockRecipe:
                 with np.errstate(invalid="ignore", divide="ignore"):
                     np.copyto(buf, index.function(*inputs), casting="same_kind")
             produced.update(self._reduce(name.lower(), buf, doys))
+        if self.pca_aliases and any(var in self.reducers for var in recipe.pca.variables):
+            for var, scores in recipe.pca_variables(self.pca, self.pca_aliases, values).items():
+                produced.update(self._reduce(var, np.ascontiguousarray(scores), doys))
         if complete is not None:
             count = np.empty((n_y, n_x), np.int64)
             k.count_true(complete, count)

@@ -16,6 +16,7 @@ The YAML keys (all optional but at least one reducer or a terrain section)::
     reducers: {blue: [mean], ndvi: [mean, p90, doy_max]}            # see REDUCERS
     clear_count: true
     terrain: {product: srtm, layers: [elevation, slope, aspect], resampling: bilinear}   # + terrain_filled
+    pca: {name: pca_bands, components: 3}                          # stored PCA (antares pca_fit) -> pc1..pc3
     texture: [{source: ndvi_median, window: 7, range: [-1, 1], levels: 32, distances: [1],
                angles: [0, 45, 90, 135], features: [contrast, entropy]}]     # -> ndvi_median_glcm_contrast, ...
     outputs: [{name: ndvi_mean, dtype: int16, nodata: -32768, scale: 0.0001}, blue_mean, ...]
@@ -34,13 +35,13 @@ from antares.recipes.recipe import Recipe
 from antares.recipes.reducers import is_reducer, valid_reducers_text
 from antares.recipes.specs import (
     DEFAULT_ALIASES, INT16_MAX, INT16_MIN, MAX_DILATE, MAX_TEXTURE_MARGIN, OUTPUT_DTYPES, RESAMPLINGS, SCL_CLASSES,
-    TERRAIN_FLAG, TERRAIN_LAYERS, TEXTURE_FEATURES, MaskSpec, OutputSpec, TerrainSpec, TextureSpec,
+    TERRAIN_FLAG, TERRAIN_LAYERS, TEXTURE_FEATURES, MaskSpec, OutputSpec, PcaSpec, TerrainSpec, TextureSpec,
 )
 
 log = logging.getLogger(__name__)
 
-KEYS = ("description", "inputs", "aliases", "mask", "indices", "reducers", "clear_count", "terrain", "texture",
-        "outputs")
+KEYS = ("description", "inputs", "aliases", "mask", "indices", "pca", "reducers", "clear_count", "terrain",
+        "texture", "outputs")
 _TEXTURE_KEYS = ("source", "window", "distances", "angles", "levels", "range", "features", "symmetric")
 _ALIAS = re.compile(r"^[a-z][a-z0-9_]*$")
 _NAME = re.compile(r"^\w+$")
@@ -292,8 +293,8 @@ def parse_recipe(doc, name: str, source: Path | None = None, digest: str = "") -
         try:
             catalogue_index(index)
         except KeyError as exc:
-            c.fail(f"unknown index '{index}' in indices: not built in ({', '.join(sorted(INDICES))}), and "
-                   f"{exc.args[0]}")
+            c.fail(f"unknown index '{index}' in indices; valid indices: {', '.join(sorted(INDICES))}. Other names "
+                   f"come from the Awesome Spectral Indices catalogue, and {exc.args[0]}")
         indices.append(index)
     for index in indices:
         measurements += [a for a in get_index(index).requires if a not in measurements]
@@ -307,11 +308,24 @@ def parse_recipe(doc, name: str, source: Path | None = None, digest: str = "") -
         if index.lower() in variables:
             c.fail(f"alias '{index.lower()}' clashes with the index {index}; rename the alias.")
         variables[index.lower()] = "index"
+    pca = None
+    if doc.get("pca") is not None:
+        section = c.keys(doc["pca"], ("name", "components"), "pca")
+        pca_name = section.get("name")
+        if not isinstance(pca_name, str) or not _NAME.match(pca_name):
+            c.fail(f"'pca.name' must name a stored PCA (antares pca_fit). Got {pca_name!r}.")
+        if "components" not in section:
+            c.fail("'pca.components' is required: how many components become variables pc1..pcK.")
+        pca = PcaSpec(pca_name, c.integer(section["components"], "pca.components", 1, max(len(spectral), 1)))
+        for var in pca.variables:
+            if var in variables:
+                c.fail(f"alias or index '{var}' clashes with the PCA's variable {var}; rename it.")
+            variables[var] = "pca"
     reducers = {}
     for var, names in c.keys(doc.get("reducers"), _AnyKey(), "reducers").items():
         if var not in variables:
             c.fail(f"unknown variable {var!r} in reducers; valid variables: {', '.join(variables) or 'none'} "
-                   "(the aliases of inputs.measurements and the indices, lower case).")
+                   "(the aliases of inputs.measurements, the indices in lower case and pc1..pcK of pca).")
         names = c.str_list(names, f"reducers.{var}")
         for reducer in names:
             if not is_reducer(reducer):
@@ -364,7 +378,7 @@ def parse_recipe(doc, name: str, source: Path | None = None, digest: str = "") -
     return Recipe(
         name=name, description=description.strip(), product=product,
         aliases={a: list(v) for a, v in aliases.items()}, measurements=tuple(spectral), mask=mask,
-        indices=tuple(indices), reducers=reducers, clear_count=clear_count, terrain=terrain, texture=texture,
+        indices=tuple(indices), reducers=reducers, clear_count=clear_count, terrain=terrain, texture=texture, pca=pca,
         outputs=outputs,
         source=source, digest=digest, definition=doc, resolution=float(resolution) if resolution else None,
     )

@@ -136,6 +136,27 @@ class TerrainSpec:
         return tuple(layer for layer in self.layers if layer != TERRAIN_FLAG)
 
 
+@dataclass(frozen=True)
+class PcaSpec:
+    """Principal components of the recipe's measurements, per date, from a stored PCA (``antares pca_fit``).
+
+    Attributes
+    ----------
+    name : str
+        The stored PCA (table ``antares.pca``); it must have been fitted on measurements the recipe
+        reads (checked when the recipe runs: :meth:`Recipe.bind_pca`).
+    components : int
+        PC1..PCk become variables ``pc1`` .. ``pck`` (like indices: reducers apply to them).
+    """
+
+    name: str
+    components: int
+
+    @property
+    def variables(self) -> list[str]:
+        return [f"pc{i + 1}" for i in range(self.components)]
+
+
 #: The largest margin (pixels) a tile is read with for texture: a texture window may be at most
 #: ``2 * MAX_TEXTURE_MARGIN + 1`` pixels wide (the recipe parser refuses larger windows).
 MAX_TEXTURE_MARGIN = 32

@@ -58,3 +58,64 @@ def test_damaged_record_is_refused():
               "explained_variance_ratio": pca.explained_variance_ratio.tolist(), "n_samples": 500}
     with pytest.raises(InvalidInputError, match="damaged"):
         FittedPca.from_record(record)
+
+
+RECIPE = """
+    inputs: {product: p, measurements: [blue, green, red, nir]}
+    mask: {scl: {keep: [4, 5]}}
+    pca: {name: p, components: 2}
+    reducers: {pc1: [median, max], pc2: [mean]}
+"""
+
+
+def series(rng, t=6, h=8, w=9):
+    import pandas as pd
+    import xarray as xr
+
+    values = {a: rng.uniform(0.01, 0.5, (t, h, w)).astype(np.float32) for a in ("blue", "green", "red", "nir")}
+    scl = np.where(rng.random((t, h, w)) < 0.2, 9, 4).astype(np.uint8)
+    coords = {"time": pd.date_range("2021-03-01", periods=t).values, "y": np.arange(h) * -10.0, "x": np.arange(w) * 10.0}
+    data = xr.Dataset({a: (("time", "y", "x"), v) for a, v in values.items()}, coords=coords)
+    data["scl"] = (("time", "y", "x"), scl)
+    return data, values, scl
+
+
+def test_recipe_pca_step_equals_sklearn_then_reducers(tmp_path):
+    import warnings
+
+    from antares.recipes.blockwise import BlockRecipe, Conversion
+    from helpers import write_recipe
+
+    pca, estimator, rng = fitted()
+    recipe = write_recipe(tmp_path, RECIPE)
+    data, values, scl = series(rng)
+    out = recipe.compute(data, pca=pca)
+    X = np.stack([values[a].astype(np.float64).ravel() for a in ("blue", "green", "red", "nir")], axis=1)
+    scores = estimator.transform(X)[:, :2].T.reshape(2, *values["red"].shape)
+    scores[:, scl == 9] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        np.testing.assert_allclose(out.pc1_median.values, np.nanmedian(scores[0], axis=0), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(out.pc1_max.values, np.nanmax(scores[0], axis=0), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(out.pc2_mean.values, np.nanmean(scores[1], axis=0), rtol=1e-5, atol=1e-6)
+    resolved = {"blue": "B02", "green": "B03", "red": "B04", "nir": "B08", "scl": "SCL"}
+    engine = BlockRecipe(recipe, resolved, pca)
+    raw = {resolved[a]: values[a] for a in values}
+    got = engine.compute(raw, {m: Conversion(False) for m in raw}, mask=scl)
+    for name in recipe.output_names:
+        np.testing.assert_array_equal(got[name], out[name].values, err_msg=name)
+
+
+def test_recipe_refuses_a_pca_of_other_measurements_or_none(tmp_path):
+    from antares.recipes.blockwise import BlockRecipe
+    from helpers import write_recipe
+
+    recipe = write_recipe(tmp_path, RECIPE.replace("[blue, green, red, nir]", "[blue, green, red, swir1]"))
+    pca, _, rng = fitted()
+    with pytest.raises(InvalidInputError, match="PCA 'p' was fitted on B02, B03, B04, B08 of product 'prod', but the "
+                                                "recipe reads no B08"):
+        BlockRecipe(recipe, {"blue": "B02", "green": "B03", "red": "B04", "swir1": "B11", "scl": "SCL"}, pca)
+    with pytest.raises(InvalidInputError, match="needs the stored PCA 'p'"):
+        write_recipe(tmp_path, RECIPE).compute(series(rng)[0])
+    with pytest.raises(InvalidInputError, match="'pca.components' must be an int in 1..4. Got 5"):
+        write_recipe(tmp_path, RECIPE.replace("components: 2", "components: 5"))
