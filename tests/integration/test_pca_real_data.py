@@ -88,3 +88,55 @@ def test_bad_input_stores_nothing(settings, runner, pc_b10, args, code, fragment
     assert db_count(settings.db_url, "antares.pca") == before
     with pytest.raises(NotFoundError, match="PCA 'pc_bad' does not exist"):
         load_pca(settings, "pc_bad")
+
+
+X0, Y1, W, H = 336000, 5818000, 100, 80  # a crop of the 10 m grid Affine(10, 0, 330000, 0, -10, 5822040)
+
+
+def test_recipe_pca_step_on_real_bands(settings, data_dir, runner, pc_b10, tmp_path):
+    from affine import Affine
+    from odc.geo.geobox import GeoBox
+    from rasterio.windows import Window
+
+    invoke_ok(runner, ["pca_fit", "-p", "pc_b10", "-n", "pc_step", "--sample", "800", "--components", "3"], pc_b10)
+    invoke_ok(runner, ["pca_fit", "-p", "pc_b10", "-n", "pc_two", "--sample", "200", "-m", "B02", "-m", "B03"], pc_b10)
+    recipe = {"inputs": {"product": "pc_b10", "measurements": ["blue", "green", "red", "nir"]},
+              "pca": {"name": "pc_step", "components": 2}, "reducers": {"pc1": ["median"], "pc2": ["max"]}}
+    path = tmp_path / "pc_recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    bbox = [str(X0), str(Y1 - 10 * H), str(X0 + 10 * W), str(Y1)]
+    common = ["-b", "2017-02-01", "-e", "2017-02-28", "--bbox", *bbox, "--bbox-crs", "EPSG:32633", "-sc", "sync",
+              "--outdir", str(tmp_path / "out")]
+    invoke_ok(runner, ["apply_recipe", "-recipe", str(path), "--name", "pc_features", *common], pc_b10)
+    dc = connect(settings.db_url)
+    try:
+        data = dc.load(product="pc_features", like=GeoBox((H, W), Affine(10, 0, X0, 0, -10, Y1), "EPSG:32633")).isel(time=0)
+    finally:
+        dc.close()
+    window = Window((X0 - 330000) // 10, (5822040 - Y1) // 10, W, H)
+    bands = []
+    for band in BANDS:
+        (jp2,) = (data_dir / SCENE).glob(f"*_{band}.jp2")
+        with rasterio.open(jp2) as src:
+            bands.append(src.read(1, window=window).astype(np.float64) / 10000)
+    stored = load_pca(settings, "pc_step")
+    scores = np.tensordot(stored.components, np.stack(bands) - stored.mean[:, None, None], axes=(1, 0))
+    np.testing.assert_allclose(data.pc1_median.values, scores[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(data.pc2_max.values, scores[1], rtol=1e-4, atol=1e-5)
+
+    # refusals, before any tile: an unknown PCA, a PCA of measurements the recipe does not read
+    for name, fragment in (("pc_nope", "PCA 'pc_nope' does not exist; stored PCAs:"),
+                           ("pc_two", "PCA 'pc_two' was fitted on B02, B03 of product 'pc_b10', but the recipe reads no "
+                                      "B03")):
+        recipe = {"inputs": {"product": "pc_b10", "measurements": ["blue", "red", "nir"]},
+                  "pca": {"name": name, "components": 1}, "reducers": {"pc1": ["median"]}}
+        path.write_text(yaml.safe_dump(recipe))
+        result = runner.invoke(cli, ["apply_recipe", "-recipe", str(path), "--name", "pc_bad_features", *common],
+                               env=pc_b10)
+        assert result.exit_code == 1 and fragment in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    dc = connect(settings.db_url)
+    try:
+        assert dc.index.products.get_by_name("pc_bad_features") is None  # nothing written
+    finally:
+        dc.close()
