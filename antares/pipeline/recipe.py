@@ -424,7 +424,8 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
     skip_iri_format_checkers()
     recipe = load_recipe(recipe_name)
     start, stop, _ = period_bounds(begin, end)
-    with recorded_run(settings, "apply_recipe", name) as run:  # the name is taken before any work
+    reads = (("pca_fit", recipe.pca.name),) if recipe.pca is not None else ()  # no refit of it while tiles run
+    with recorded_run(settings, "apply_recipe", name, reads=reads) as run:  # the name is taken before any work
         url = database_url(settings)
         product = product or recipe.product
         dc = connect(url)
