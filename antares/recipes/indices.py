@@ -188,7 +188,7 @@ def catalogue_index(name: str) -> Index:
 
         params = dict(constants, **dict(zip(bands, values)))
         with np.errstate(invalid="ignore", divide="ignore"):
-            out = spyndex.computeIndex(name, params)
+            out = spyndex.computeIndex(name, params, online=False)  # the shipped catalogue, never the network
             return _nan_unless(out, np.isfinite(out))
 
     formula = entry.formula
