@@ -67,7 +67,7 @@ setup(
         "dask[distributed]>=2023.1",
         "tqdm>=4.60",
         "numba>=0.60",  # compiled core of the bis segmenter
-        "scikit-image>=0.22",  # slic and felzenszwalb segmenters
+        "scikit-image>=0.22",  # slic and felzenszwalb segmenters; graycoprops entropy (>= 0.19), the GLCM reference
         "scikit-learn>=1.3",  # random forest, cross-validation, accuracy metrics
         "lightgbm>=4",
         "skops>=0.10",  # model serialisation that cannot run code on load (trusted-types list)
@@ -75,6 +75,7 @@ setup(
         "cryptography>=41",  # per-run TLS certificates of the local dask cluster (Security.temporary)
         "matplotlib>=3.7",  # confusion-matrix plots and map quicklooks
         "nrt>=0.3,<0.4",  # antares monitor: JRC near-real-time break monitoring (EWMA, CuSum, MoSum, CCDC, IQR); EUPL-1.2
+        "spyndex>=0.6",  # the Awesome Spectral Indices catalogue (formulas, constants; JSON shipped in the wheel)
     ],
     extras_require={
         # antares fetch --catalog planetary-computer signs asset hrefs with it (imported only for that catalog)

@@ -46,6 +46,7 @@ COMMANDS = {
     "model_params": ("antares.cli.model:model_params", "List classifiers and their parameters."),
     "monitor": ("antares.cli.monitor:monitor", "Detect breaks in a product's index time series (nrt: EWMA, CuSum, ...)."),
     "monitor_params": ("antares.cli.monitor:monitor_params", "List monitoring methods and their parameters."),
+    "pca_fit": ("antares.cli.pca:pca_fit", "Fit a PCA of a product's measurements on a stratified pixel sample."),
     "prepare_metadata": ("antares.cli.index:prepare_metadata", "Write eo3 dataset documents for files."),
     "product": ("antares.cli.index:product", "Add or delete product definitions."),
     "recipe": ("antares.cli.recipe:recipe", "Show a recipe's inputs, masks and outputs."),

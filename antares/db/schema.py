@@ -202,3 +202,28 @@ class ValidationResult(Base):
     run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("run.id", ondelete="SET NULL"))
     report = mapped_column(JSONB, nullable=False)
     created_at: Mapped[dt.datetime] = _created()
+
+
+class Pca(Base):
+    """A fitted principal component analysis of a product's measurements (``antares pca_fit``).
+
+    Stored as plain arrays (JSON lists of floats), never as a pickled estimator: ``components``
+    (k x m, rows = components), ``mean`` (m), ``explained_variance`` and ``explained_variance_ratio`` (k),
+    as scikit-learn's PCA (``whiten=False``) holds them; ``measurements`` names the m inputs in order.
+    """
+
+    __tablename__ = "pca"
+    __table_args__ = (sa.CheckConstraint("n_components >= 1", name="components_positive"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.Text, unique=True)
+    product: Mapped[str] = mapped_column(sa.Text)
+    run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("run.id", ondelete="SET NULL"))
+    measurements = mapped_column(JSONB, nullable=False)
+    n_components: Mapped[int] = mapped_column(sa.Integer)
+    components = mapped_column(JSONB, nullable=False)
+    mean = mapped_column(JSONB, nullable=False)
+    explained_variance = mapped_column(JSONB, nullable=False)
+    explained_variance_ratio = mapped_column(JSONB, nullable=False)
+    n_samples: Mapped[int] = mapped_column(sa.Integer)
+    meta = mapped_column("metadata", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb"))
+    created_at: Mapped[dt.datetime] = _created()

@@ -48,6 +48,7 @@ class RecipeJob:
     period: tuple  # (start, end) datetimes, UTC
     outdir: str
     block: int = BLOCK
+    pca: dict | None = None  # the stored PCA of the recipe's pca section (antares.db.pca.read_pca), JSON arrays
 
 
 class RecipeReport(TileReport):
@@ -198,10 +199,17 @@ def recipe_tile(job: RecipeJob) -> list:
     skip_iri_format_checkers()
     started = time.perf_counter()
     recipe = load_recipe(job.recipe)
-    engine = BlockRecipe(recipe, job.measurements)
+    fitted = None
+    if job.pca is not None:
+        from antares.pca import FittedPca
+
+        fitted = FittedPca.from_record(job.pca)
+    engine = BlockRecipe(recipe, job.measurements, fitted)
     names = list(dict.fromkeys(job.measurements[a] for a in recipe.measurements))
     mask_name = job.measurements[recipe.mask.alias] if recipe.mask is not None else None
     pad = engine.margin
+    halo = recipe.texture_margin  # texture windows see this many pixels around the tile
+    geobox = job.geobox.pad(halo) if halo else job.geobox
     dc = connect(job.url, app="antares-recipe")
     try:
         datasets = get_datasets(dc, job.source_ids)
@@ -213,7 +221,7 @@ def recipe_tile(job: RecipeJob) -> list:
         outputs = {}
         for o in recipe.outputs:
             fill = np.nan if np.dtype(o.dtype).kind == "f" else o.nodata
-            outputs[o.name] = np.full(job.geobox.shape, fill, dtype=o.dtype)
+            outputs[o.name] = np.full(geobox.shape, fill, dtype=o.dtype)
         checked = False
 
         def load_terrain(geobox):
@@ -225,15 +233,15 @@ def recipe_tile(job: RecipeJob) -> list:
         filled_tile = []  # the tile's terrain with its voids filled, loaded at the first block with a void
 
         def fill_tile():  # filled with FILL_CONTEXT pixels of DEM around the tile, so a void on its edge has sides
-            m, (h, w) = FILL_CONTEXT, job.geobox.shape
-            filled = fill_terrain(load_terrain(job.geobox.pad(m)))[0]
+            m, (h, w) = FILL_CONTEXT, geobox.shape
+            filled = fill_terrain(load_terrain(geobox.pad(m)))[0]
             return {layer: values[m:m + h, m:m + w] for layer, values in filled.items()}
 
         def read():  # runs in the background thread: every use of dc while the tile is computed
-            for block in tile_blocks(dc, datasets, names, job.geobox, job.block, mask_name, pad):
+            for block in tile_blocks(dc, datasets, names, geobox, job.block, mask_name, pad):
                 terrain = None
                 if recipe.terrain is not None and terrain_dss:
-                    terrain = load_terrain(job.geobox[block.rows, block.cols])
+                    terrain = load_terrain(geobox[block.rows, block.cols])
                     void = terrain_voids(terrain)
                     if void.any():  # filled over the whole tile, so that a block's fill does not depend on blocks
                         if not filled_tile:
@@ -265,11 +273,15 @@ def recipe_tile(job: RecipeJob) -> list:
                     doys = (days - days.astype("datetime64[Y]")).astype(np.int64) + 1
                 mask = _mask_values(recipe, job.measurements, definitions, block, properties)
                 result = engine.compute(block.raw, bands, mask, doys, terrain)
-                for o in recipe.outputs:
-                    outputs[o.name][block.rows, block.cols] = result[o.name]
+                for name, values in result.items():  # texture outputs come after the blocks
+                    outputs[name][block.rows, block.cols] = values
                 opened = time.perf_counter()
     finally:
         dc.close()
+    if halo:  # texture from the tile and its margin, then every output cropped to the tile
+        outputs.update(recipe.compute_texture(outputs))
+        inner = (slice(halo, halo + job.geobox.shape[0]), slice(halo, halo + job.geobox.shape[1]))
+        outputs = {name: np.ascontiguousarray(values[inner]) for name, values in outputs.items()}
 
     def valid(o):
         values = outputs[o.name]
@@ -412,13 +424,21 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
     skip_iri_format_checkers()
     recipe = load_recipe(recipe_name)
     start, stop, _ = period_bounds(begin, end)
-    with recorded_run(settings, "apply_recipe", name) as run:  # the name is taken before any work
+    reads = (("pca_fit", recipe.pca.name),) if recipe.pca is not None else ()  # no refit of it while tiles run
+    with recorded_run(settings, "apply_recipe", name, reads=reads) as run:  # the name is taken before any work
         url = database_url(settings)
         product = product or recipe.product
         dc = connect(url)
         try:
             definition = product_definition(dc, product)
             measurements = recipe.resolve_measurements(definition)
+            pca = None
+            if recipe.pca is not None:  # a PCA fitted on other measurements is refused before any tile
+                from antares.pipeline.pca import load_pca, pca_record
+
+                fitted = load_pca(settings, recipe.pca.name)
+                recipe.bind_pca(fitted, measurements)
+                pca = pca_record(fitted)
             datasets = find_datasets(dc, product, area=area, time=(start, stop))
             if not datasets:
                 every = find_datasets(dc, product, area=area)
@@ -470,7 +490,7 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
                 terrain_ids = [str(d.id) for d in terrain_dss if d.extent.to_crs(gridspec.crs).intersects(footprint)]
                 jobs.append(RecipeJob(url, recipe_name, product, measurements, tuple(tile), geobox,
                                       [str(d.id) for d in sources], terrain_ids, str(out_id), name, (start, stop),
-                                      str(staging or outdir)))
+                                      str(staging or outdir), pca=pca))
         finally:
             dc.close()
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from antares.errors import InvalidInputError
-from antares.recipes.indices import INDICES, _normalized_difference
+from antares.recipes.indices import _normalized_difference, get_index
 from antares.recipes.masks import clear_numpy
 from antares.recipes.reducers import plugin_reducer
 
@@ -69,9 +69,16 @@ class BlockRecipe:
     recipe : antares.recipes.Recipe
     resolved : dict of str to str
         alias -> measurement (:meth:`Recipe.resolve_measurements`); the raw blocks are keyed by measurement.
+    pca : antares.pca.FittedPca, optional
+        The stored PCA of the recipe's ``pca`` section (required then).
+
+    Raises
+    ------
+    InvalidInputError
+        The recipe has a ``pca`` section and ``pca`` is missing or does not fit it (:meth:`Recipe.bind_pca`).
     """
 
-    def __init__(self, recipe, resolved: dict[str, str]):
+    def __init__(self, recipe, resolved: dict[str, str], pca=None):
         self.recipe = recipe
         self.resolved = dict(resolved)
         wanted = set(recipe.output_names)
@@ -79,7 +86,13 @@ class BlockRecipe:
                          for var, reducers in recipe.reducers.items()}
         self.reducers = {var: r for var, r in self.reducers.items() if r}
         self.indices = [name for name in recipe.indices if name.lower() in self.reducers]
-        index_inputs = {alias for name in self.indices for alias in INDICES[name].requires}
+        index_inputs = {alias for name in self.indices for alias in get_index(name).requires}
+        self.pca, self.pca_aliases = pca, ()
+        if recipe.pca is not None:
+            if pca is None:
+                raise InvalidInputError(f"recipe {recipe.name}: needs the stored PCA '{recipe.pca.name}'.")
+            self.pca_aliases = recipe.bind_pca(pca, self.resolved)
+            index_inputs |= set(self.pca_aliases)
         # measurements in the order the recipe lists their aliases; an alias's values are kept in a
         # buffer when an index needs them or a reducer other than mean/count does
         self.bands: dict[str, list[str]] = {}
@@ -171,7 +184,8 @@ class BlockRecipe:
         Returns
         -------
         dict of str to numpy.ndarray, (y, x)
-            Every output of the recipe, in its dtype (new arrays).
+            Every output of the recipe but :attr:`Recipe.texture_outputs` (they need the whole tile:
+            :meth:`Recipe.compute_texture`), in its dtype (new arrays).
         """
         from antares.recipes import _kernels as k
 
@@ -222,7 +236,7 @@ class BlockRecipe:
                 else:
                     produced.update(self._reduce(alias, buf, doys))
         for name in self.indices:
-            index = INDICES[name]
+            index = get_index(name)
             inputs = [values[a] for a in index.requires]
             buf = self._buffer("index", shape)
             if index.function is _normalized_difference:  # the common case, in one compiled pass
@@ -231,6 +245,9 @@ class BlockRecipe:
                 with np.errstate(invalid="ignore", divide="ignore"):
                     np.copyto(buf, index.function(*inputs), casting="same_kind")
             produced.update(self._reduce(name.lower(), buf, doys))
+        if self.pca_aliases and any(var in self.reducers for var in recipe.pca.variables):
+            for var, scores in recipe.pca_variables(self.pca, self.pca_aliases, values).items():
+                produced.update(self._reduce(var, np.ascontiguousarray(scores), doys))
         if complete is not None:
             count = np.empty((n_y, n_x), np.int64)
             k.count_true(complete, count)
@@ -242,7 +259,8 @@ class BlockRecipe:
                     f"'{recipe.terrain.product}'); got: {', '.join(terrain or ()) or 'none'}."
                 )
             produced.update({layer: np.asarray(terrain[layer], dtype=np.float32) for layer in recipe.terrain.layers})
-        return {o.name: o.encode_array(produced[o.name]) for o in recipe.outputs}
+        texture = set(recipe.texture_outputs)  # computed on the whole tile (Recipe.compute_texture)
+        return {o.name: o.encode_array(produced[o.name]) for o in recipe.outputs if o.name not in texture}
 
     @staticmethod
     def _from_sums(var: str, reducers, count, total) -> dict:

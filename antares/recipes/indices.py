@@ -136,3 +136,78 @@ INDICES = Registry("antares.indices", "index", {
               "radiometric indices, BI2 = sqrt((B4^2 + B3^2 + B8^2) / 3)", _brightness2),
     )
 }, accepts=_is_index, plural="indices")
+
+
+# ---------------------------------------------------------------- the Awesome Spectral Indices catalogue
+#: The catalogue's band symbols (Montero et al. 2023, Sci. Data 10:197, "Awesome Spectral Indices") ->
+#: antares aliases (:data:`antares.recipes.specs.DEFAULT_ALIASES`): N is the 10 m NIR (B08), N2 the narrow
+#: NIR (B8A). Indices that read other bands (aerosol, water vapour, thermal, radar) are refused.
+CATALOGUE_BANDS = {"B": "blue", "G": "green", "R": "red", "RE1": "re1", "RE2": "re2", "RE3": "re3", "N": "nir",
+                   "N2": "nir08", "S1": "swir1", "S2": "swir2"}
+
+
+def catalogue_index(name: str) -> Index:
+    """An index of the Awesome Spectral Indices catalogue (the ``spyndex`` package's shipped JSON) by short name.
+
+    Parameters
+    ----------
+    name : str
+        The catalogue's short name, exact case (e.g. ``"GNDVI"``, ``"kNDVI"``, ``"NDREI"``).
+
+    Returns
+    -------
+    Index
+        ``requires``: the aliases of the formula's bands (:data:`CATALOGUE_BANDS`); the formula's constants
+        take the catalogue's default values. The function evaluates the catalogue's formula with
+        ``spyndex.computeIndex`` on float32 reflectance (numpy or xarray) and gives NaN where the result
+        is not finite (a zero denominator, a negative square root).
+
+    Raises
+    ------
+    KeyError
+        No catalogue index has that name; or it reads a band antares has no alias for, or a constant
+        without a default (the message names them).
+    """
+    import spyndex
+
+    entry = spyndex.indices.get(name) if name in spyndex.indices else None
+    if entry is None:
+        raise KeyError(f"'{name}' is not an index of the Awesome Spectral Indices catalogue (spyndex "
+                       f"{spyndex.__version__}); names are case-sensitive, e.g. GNDVI, kNDVI, NDREI.")
+    symbols = list(entry.bands)
+    constants = {s: spyndex.constants[s].default for s in symbols if s in spyndex.constants}
+    bands = [s for s in symbols if s not in constants]
+    unknown = [s for s in bands if s not in CATALOGUE_BANDS] + [s for s, v in constants.items() if v is None]
+    if unknown:
+        raise KeyError(f"catalogue index '{name}' ({entry.formula}) needs {', '.join(unknown)}, which antares has no "
+                       f"Sentinel-2 alias or default value for; usable bands: {', '.join(CATALOGUE_BANDS)}.")
+    requires = tuple(CATALOGUE_BANDS[s] for s in bands)
+
+    def function(*values):
+        import numpy as np
+
+        params = dict(constants, **dict(zip(bands, values)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = spyndex.computeIndex(name, params, online=False)  # the shipped catalogue, never the network
+            return _nan_unless(out, np.isfinite(out))
+
+    formula = entry.formula
+    for symbol in sorted(bands, key=len, reverse=True):
+        formula = formula.replace(symbol, f"<{CATALOGUE_BANDS[symbol]}>")
+    formula = formula.replace("<", "").replace(">", "")
+    return Index(name, requires, f"{formula}  ({', '.join(f'{k} = {v:g}' for k, v in constants.items())})"
+                 if constants else formula, f"{entry.reference} (Awesome Spectral Indices: {entry.long_name})",
+                 function)
+
+
+def get_index(name: str) -> Index:
+    """A built-in index (:data:`INDICES`, upper case) or else a catalogue index (:func:`catalogue_index`).
+
+    Raises
+    ------
+    KeyError
+        Neither knows ``name``.
+    """
+    if name.upper() in INDICES:
+        return INDICES[name.upper()]
+    return catalogue_index(name)

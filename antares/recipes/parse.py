@@ -12,10 +12,13 @@ The YAML keys (all optional but at least one reducer or a terrain section)::
     aliases: {nir: [B8A]}                                           # override / add aliases
     mask: {scl: {keep: [4, 5, 6, 7], dilate: 1}}                    # or {measurement: {name: clp,
                                                                     #   threshold: 0.4, keep: below}}
-    indices: [NDVI, NDMI]                                           # see INDICES
+    indices: [NDVI, NDMI, GNDVI]                                    # see INDICES; others: spyndex's catalogue
     reducers: {blue: [mean], ndvi: [mean, p90, doy_max]}            # see REDUCERS
     clear_count: true
     terrain: {product: srtm, layers: [elevation, slope, aspect], resampling: bilinear}   # + terrain_filled
+    pca: {name: pca_bands, components: 3}                          # stored PCA (antares pca_fit) -> pc1..pc3
+    texture: [{source: ndvi_median, window: 7, range: [-1, 1], levels: 32, distances: [1],
+               angles: [0, 45, 90, 135], features: [contrast, entropy]}]     # -> ndvi_median_glcm_contrast, ...
     outputs: [{name: ndvi_mean, dtype: int16, nodata: -32768, scale: 0.0001}, blue_mean, ...]
 """
 
@@ -27,17 +30,19 @@ import re
 from pathlib import Path
 
 from antares.errors import InvalidInputError
-from antares.recipes.indices import INDICES
+from antares.recipes.indices import INDICES, catalogue_index, get_index
 from antares.recipes.recipe import Recipe
 from antares.recipes.reducers import is_reducer, valid_reducers_text
 from antares.recipes.specs import (
-    DEFAULT_ALIASES, INT16_MAX, INT16_MIN, MAX_DILATE, OUTPUT_DTYPES, RESAMPLINGS, SCL_CLASSES, TERRAIN_FLAG,
-    TERRAIN_LAYERS, MaskSpec, OutputSpec, TerrainSpec,
+    DEFAULT_ALIASES, INT16_MAX, INT16_MIN, MAX_DILATE, MAX_TEXTURE_MARGIN, OUTPUT_DTYPES, RESAMPLINGS, SCL_CLASSES,
+    TERRAIN_FLAG, TERRAIN_LAYERS, TEXTURE_FEATURES, MaskSpec, OutputSpec, PcaSpec, TerrainSpec, TextureSpec,
 )
 
 log = logging.getLogger(__name__)
 
-KEYS = ("description", "inputs", "aliases", "mask", "indices", "reducers", "clear_count", "terrain", "outputs")
+KEYS = ("description", "inputs", "aliases", "mask", "indices", "pca", "reducers", "clear_count", "terrain",
+        "texture", "outputs")
+_TEXTURE_KEYS = ("source", "window", "distances", "angles", "levels", "range", "features", "symmetric")
 _ALIAS = re.compile(r"^[a-z][a-z0-9_]*$")
 _NAME = re.compile(r"^\w+$")
 
@@ -154,6 +159,58 @@ def _terrain(c: _Checker, section) -> TerrainSpec | None:
     return TerrainSpec(product, tuple(layers), resampling)
 
 
+def _texture(c: _Checker, section, sources) -> tuple[TextureSpec, ...]:
+    if section is None:
+        return ()
+    if not isinstance(section, list):
+        c.fail(f"'texture' must be a list of mappings (source, window, range, ...). Got {section!r}.")
+    specs = []
+    for n, entry in enumerate(section):
+        entry = c.keys(entry, _TEXTURE_KEYS, f"texture[{n}]")
+        source = entry.get("source")
+        where = f"texture[{source}]"
+        if source not in sources:
+            c.fail(f"unknown source {source!r} in texture[{n}]; a texture source is an output of the reducers: "
+                   f"{', '.join(sources) or 'none'}.")
+        window = entry.get("window", 7)
+        limit = 2 * MAX_TEXTURE_MARGIN + 1
+        if isinstance(window, int) and not isinstance(window, bool) and window > limit:
+            c.fail(f"'{where}.window' {window} is larger than the tile margin of {MAX_TEXTURE_MARGIN} pixels allows "
+                   f"(at most {limit}); use a window <= {limit} or a coarser resolution.")
+        window = c.integer(window, f"{where}.window", 3, limit)
+        if window % 2 == 0:
+            c.fail(f"'{where}.window' must be odd (a window centred on its pixel). Got {window}.")
+        distances = entry.get("distances", [1])
+        if not isinstance(distances, list) or not distances:
+            c.fail(f"'{where}.distances' must be a list of ints in 1..{window - 1}. Got {distances!r}.")
+        distances = tuple(c.integer(d, f"{where}.distances", 1, window - 1) for d in distances)
+        angles = entry.get("angles", [0, 45, 90, 135])
+        if not isinstance(angles, list) or not angles:
+            c.fail(f"'{where}.angles' must be a list of angles in degrees, 0 <= a < 180. Got {angles!r}.")
+        angles = tuple(c.number(a, f"{where}.angles") for a in angles)
+        if any(not 0 <= a < 180 for a in angles) or len(set(angles)) != len(angles):
+            c.fail(f"'{where}.angles' must be distinct angles in degrees, 0 <= a < 180. Got {list(angles)!r}.")
+        levels = c.integer(entry.get("levels", 32), f"{where}.levels", 2, 256)
+        value_range = entry.get("range")
+        if not isinstance(value_range, list) or len(value_range) != 2:
+            c.fail(f"'{where}.range' is required: [low, high], the values quantised to the first and past the last "
+                   f"grey level (e.g. [-1, 1] for NDVI, [0, 0.5] for reflectance). Got {value_range!r}.")
+        low, high = (c.number(v, f"{where}.range") for v in value_range)
+        if not low < high:
+            c.fail(f"'{where}.range' must be [low, high] with low < high. Got {value_range!r}.")
+        features = c.str_list(entry.get("features", list(TEXTURE_FEATURES)), f"{where}.features")
+        for f in features:
+            if f not in TEXTURE_FEATURES:
+                c.fail(f"unknown texture feature '{f}' in {where}.features; valid: {', '.join(TEXTURE_FEATURES)}.")
+        if not features:
+            c.fail(f"'{where}.features' must list at least one feature.")
+        symmetric = entry.get("symmetric", True)
+        if not isinstance(symmetric, bool):
+            c.fail(f"'{where}.symmetric' must be true or false. Got {symmetric!r}.")
+        specs.append(TextureSpec(source, window, distances, angles, levels, (low, high), tuple(features), symmetric))
+    return tuple(specs)
+
+
 def _output(c: _Checker, entry, default_units: dict) -> OutputSpec:
     if isinstance(entry, str):
         entry = {"name": entry}
@@ -230,14 +287,20 @@ def parse_recipe(doc, name: str, source: Path | None = None, digest: str = "") -
 
     indices = []
     for index in c.str_list(doc.get("indices", []), "indices"):
-        if index.upper() not in INDICES:
-            c.fail(f"unknown index '{index}' in indices; valid indices: {', '.join(sorted(INDICES))}.")
-        indices.append(index.upper())
+        if index.upper() in INDICES:
+            indices.append(index.upper())
+            continue
+        try:
+            catalogue_index(index)
+        except KeyError as exc:
+            c.fail(f"unknown index '{index}' in indices; valid indices: {', '.join(sorted(INDICES))}. Other names "
+                   f"come from the Awesome Spectral Indices catalogue, and {exc.args[0]}")
+        indices.append(index)
     for index in indices:
-        measurements += [a for a in INDICES[index].requires if a not in measurements]
+        measurements += [a for a in get_index(index).requires if a not in measurements]
     spectral = [a for a in measurements if mask is None or a != mask.alias]
     for index in indices:
-        if mask is not None and mask.alias in INDICES[index].requires:
+        if mask is not None and mask.alias in get_index(index).requires:
             c.fail(f"the mask's alias '{mask.alias}' is an input of index {index}; mask with another measurement.")
 
     variables = {a: "band" for a in spectral}
@@ -245,11 +308,24 @@ def parse_recipe(doc, name: str, source: Path | None = None, digest: str = "") -
         if index.lower() in variables:
             c.fail(f"alias '{index.lower()}' clashes with the index {index}; rename the alias.")
         variables[index.lower()] = "index"
+    pca = None
+    if doc.get("pca") is not None:
+        section = c.keys(doc["pca"], ("name", "components"), "pca")
+        pca_name = section.get("name")
+        if not isinstance(pca_name, str) or not _NAME.match(pca_name):
+            c.fail(f"'pca.name' must name a stored PCA (antares pca_fit). Got {pca_name!r}.")
+        if "components" not in section:
+            c.fail("'pca.components' is required: how many components become variables pc1..pcK.")
+        pca = PcaSpec(pca_name, c.integer(section["components"], "pca.components", 1, max(len(spectral), 1)))
+        for var in pca.variables:
+            if var in variables:
+                c.fail(f"alias or index '{var}' clashes with the PCA's variable {var}; rename it.")
+            variables[var] = "pca"
     reducers = {}
     for var, names in c.keys(doc.get("reducers"), _AnyKey(), "reducers").items():
         if var not in variables:
             c.fail(f"unknown variable {var!r} in reducers; valid variables: {', '.join(variables) or 'none'} "
-                   "(the aliases of inputs.measurements and the indices, lower case).")
+                   "(the aliases of inputs.measurements, the indices in lower case and pc1..pcK of pca).")
         names = c.str_list(names, f"reducers.{var}")
         for reducer in names:
             if not is_reducer(reducer):
@@ -271,6 +347,13 @@ def parse_recipe(doc, name: str, source: Path | None = None, digest: str = "") -
         if layer in default_units:
             c.fail(f"output '{layer}' is produced twice (by a reducer and by terrain); rename the alias.")
         default_units[layer] = TERRAIN_LAYERS.get(layer, "1")
+    texture = _texture(c, doc.get("texture"), [f"{var}_{r}" for var, rs in reducers.items() for r in rs
+                                              if r not in ("doy_max", "count")])
+    for spec in texture:
+        for out in spec.outputs:
+            if out in default_units:
+                c.fail(f"output '{out}' is produced twice (check the texture sources and features).")
+            default_units[out] = "1"
     if not default_units:
         c.fail("the recipe produces no output; add reducers (e.g. reducers: {ndvi: [mean]}) or a terrain section.")
     if doc.get("outputs") is None:
@@ -287,9 +370,15 @@ def parse_recipe(doc, name: str, source: Path | None = None, digest: str = "") -
         if unlisted:
             c.fail(f"'outputs' does not list {', '.join(unlisted)}, which the recipe produces; list every output "
                    "(or drop the reducer).")
+    dtypes = {o.name: o.dtype for o in outputs}
+    for spec in texture:
+        if dtypes[spec.source] != "float32":
+            c.fail(f"texture source '{spec.source}' must be a float32 output (texture is computed from the values "
+                   f"it stores); it is {dtypes[spec.source]}.")
     return Recipe(
         name=name, description=description.strip(), product=product,
         aliases={a: list(v) for a, v in aliases.items()}, measurements=tuple(spectral), mask=mask,
-        indices=tuple(indices), reducers=reducers, clear_count=clear_count, terrain=terrain, outputs=outputs,
+        indices=tuple(indices), reducers=reducers, clear_count=clear_count, terrain=terrain, texture=texture, pca=pca,
+        outputs=outputs,
         source=source, digest=digest, definition=doc, resolution=float(resolution) if resolution else None,
     )

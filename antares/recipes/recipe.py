@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from antares.errors import InvalidInputError
-from antares.recipes.indices import INDICES
-from antares.recipes.specs import TERRAIN_FLAG, MaskSpec, OutputSpec, TerrainSpec
+from antares.recipes.indices import get_index
+from antares.recipes.specs import TERRAIN_FLAG, MaskSpec, OutputSpec, PcaSpec, TerrainSpec, TextureSpec
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +34,19 @@ class Recipe:
         indices need that are not listed there. The mask's alias comes on top (:attr:`required`).
     mask : MaskSpec or None
     indices : tuple of str
-        Index names (:data:`antares.recipes.indices.INDICES`), upper case.
+        Index names: built-in (:data:`antares.recipes.indices.INDICES`), upper case, or of the
+        Awesome Spectral Indices catalogue (:func:`antares.recipes.indices.catalogue_index`), its case.
     reducers : dict of str to tuple of str
         variable (an alias of :attr:`measurements` or a lower-case index name) -> reducer names.
     clear_count : bool
         Whether to output ``clear_count``: per pixel, the number of dates whose observation passes
         the mask and has a finite value in every spectral input (the dates every feature may use).
     terrain : TerrainSpec or None
+    texture : tuple of TextureSpec
+        GLCM texture of reducer outputs (:mod:`antares.recipes.texture`), computed after the reducers
+        on the whole grid; the pipeline reads each tile with a margin of :attr:`texture_margin` pixels.
+    pca : PcaSpec or None
+        Principal components per date from a stored PCA: variables ``pc1`` .. ``pcK`` (:meth:`bind_pca`).
     outputs : list of OutputSpec
         The output measurements, in output order.
     source : pathlib.Path or None
@@ -67,6 +73,8 @@ class Recipe:
     digest: str = ""
     definition: dict = field(default_factory=dict, repr=False)
     resolution: float | None = None
+    texture: tuple[TextureSpec, ...] = ()
+    pca: PcaSpec | None = None
 
     # ------------------------------------------------------------------ inputs
     @property
@@ -75,6 +83,82 @@ class Recipe:
         if self.mask is None or self.mask.alias in self.measurements:
             return self.measurements
         return self.measurements + (self.mask.alias,)
+
+    def bind_pca(self, fitted, resolved: dict[str, str] | None = None) -> tuple[str, ...]:
+        """The aliases that feed a fitted PCA, in the order of its measurements.
+
+        Parameters
+        ----------
+        fitted : antares.pca.FittedPca
+            The stored PCA :attr:`pca` names.
+        resolved : dict of str to str, optional
+            alias -> measurement of the input product (:meth:`resolve_measurements`); without it an
+            alias matches a PCA measurement named like the alias or listed among its candidates.
+
+        Returns
+        -------
+        tuple of str
+            One alias of :attr:`measurements` per measurement of ``fitted``.
+
+        Raises
+        ------
+        InvalidInputError
+            The PCA is not the one the recipe names, was fitted on measurements the recipe does not
+            read, or has fewer components than the recipe uses.
+        """
+        if self.pca is None or fitted.name != self.pca.name:
+            raise InvalidInputError(f"recipe {self.name}: needs PCA '{self.pca.name if self.pca else None}'; "
+                                    f"got '{fitted.name}'.")
+        aliases, missing = [], []
+        for m in fitted.measurements:
+            if resolved is not None:
+                found = next((a for a in self.measurements if resolved.get(a) == m), None)
+            else:
+                found = next((a for a in self.measurements if a == m or m in self.aliases.get(a, ())), None)
+            (aliases.append(found) if found else missing.append(m))
+        if missing:
+            raise InvalidInputError(
+                f"recipe {self.name}: PCA '{fitted.name}' was fitted on {', '.join(fitted.measurements)} of product "
+                f"'{fitted.product}', but the recipe reads no {', '.join(missing)} (its inputs: "
+                f"{', '.join(f'{a}={resolved[a]}' if resolved else a for a in self.measurements)}). Fit the PCA on the "
+                "recipe's input product (antares pca_fit -m) or add the measurements to inputs.measurements.")
+        if self.pca.components > fitted.n_components:
+            raise InvalidInputError(f"recipe {self.name}: pca.components is {self.pca.components} but PCA "
+                                    f"'{fitted.name}' has {fitted.n_components}; lower it or fit more components.")
+        return tuple(aliases)
+
+    def pca_variables(self, fitted, aliases, values: dict) -> dict:
+        """``pc1`` .. ``pcK`` from the (masked, float32) values of ``aliases`` (:meth:`bind_pca`), any shape."""
+        scores = fitted.transform({m: values[a] for m, a in zip(fitted.measurements, aliases)}, self.pca.components)
+        return {f"pc{i + 1}": scores[i] for i in range(self.pca.components)}
+
+    @property
+    def texture_margin(self) -> int:
+        """Pixels of context around a tile that the texture windows need (0 without texture)."""
+        return max((spec.margin for spec in self.texture), default=0)
+
+    @property
+    def texture_outputs(self) -> tuple[str, ...]:
+        """The outputs computed by :attr:`texture` (after the reducers, on a whole tile with its margin)."""
+        return tuple(name for spec in self.texture for name in spec.outputs)
+
+    def compute_texture(self, produced: dict) -> dict:
+        """The texture outputs from the (float32, decoded) source outputs of a whole grid.
+
+        Parameters
+        ----------
+        produced : dict of str to numpy.ndarray, (y, x)
+            At least the :attr:`texture` sources, float, NaN = nodata.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray of float32, (y, x)
+            One array per name of :attr:`texture_outputs`; windows are clipped at the array's edges.
+        """
+        out = {}
+        for spec in self.texture:
+            out.update(spec.compute(produced[spec.source]))
+        return out
 
     @property
     def output_names(self) -> list[str]:
@@ -157,7 +241,7 @@ class Recipe:
                           coords=loaded.coords, attrs=loaded.attrs)
 
     # ------------------------------------------------------------------ compute
-    def compute(self, data, terrain=None):
+    def compute(self, data, terrain=None, pca=None):
         """Compute the recipe's outputs for one tile.
 
         Pure (no I/O) and lazy with dask-backed inputs: reductions run block by block with the whole
@@ -175,6 +259,8 @@ class Recipe:
             dim of length 1 is dropped), floating, NaN = nodata, on the same grid as ``data``.
             Required when the recipe has a ``terrain`` section, ignored otherwise. Its voids (NaN) are
             interpolated and flagged in the output ``terrain_filled`` (:mod:`antares.recipes.voids`).
+        pca : antares.pca.FittedPca, optional
+            The stored PCA the recipe's ``pca`` section names (required then; :meth:`bind_pca`).
 
         Returns
         -------
@@ -208,7 +294,16 @@ class Recipe:
             band = data[alias].transpose("time", *spatial)
             variables[alias] = band.where(clear_obs) if clear_obs is not None else band
         for name in self.indices:
-            variables[name.lower()] = INDICES[name].compute(variables)
+            variables[name.lower()] = get_index(name).compute(variables)
+        if self.pca is not None:
+            if pca is None:
+                raise InvalidInputError(f"recipe {self.name}: needs the stored PCA '{self.pca.name}' "
+                                        "(pca=antares.pipeline.pca.load_pca(settings, name)).")
+            aliases = self.bind_pca(pca)
+            first = variables[aliases[0]]
+            arrays = {a: np.asarray(variables[a].values) for a in aliases}
+            for var, values in self.pca_variables(pca, aliases, arrays).items():
+                variables[var] = xr.DataArray(values, dims=first.dims, coords=first.coords, name=var)
         doys = self._day_of_year(data) if any("doy_max" in r for r in self.reducers.values()) else None
         produced = {}
         for var, reducers in self.reducers.items():
@@ -221,6 +316,12 @@ class Recipe:
             produced["clear_count"] = complete.sum("time").astype(np.float32)
         if self.terrain is not None:
             produced.update(self._terrain(terrain, data, spatial))
+        if self.texture:
+            coords = {d: data[d] for d in spatial if d in data.coords}
+            sources = {s.source: np.asarray(produced[s.source].transpose(*spatial).values, np.float32)
+                       for s in self.texture}
+            produced.update({name: xr.DataArray(values, dims=spatial, coords=coords, name=name)
+                             for name, values in self.compute_texture(sources).items()})
         result = {o.name: o.encode(produced[o.name].transpose(*spatial)) for o in self.outputs}
         attrs = dict(data.attrs, recipe=self.name)
         return xr.Dataset(result, attrs=attrs)
@@ -353,7 +454,9 @@ class Recipe:
         lines += [f"    {alias} -> {', '.join(self.aliases[alias])}" for alias in self.required]
         lines.append(f"  mask: {self.mask.describe() if self.mask else 'none (every observation is used)'}")
         lines.append("  indices:" if self.indices else "  indices: none")
-        lines += [f"    {n} = {INDICES[n].formula}  [{INDICES[n].reference}]" for n in self.indices]
+        lines += [f"    {n} = {get_index(n).formula}  [{get_index(n).reference}]" for n in self.indices]
+        if self.pca:
+            lines.append(f"  pca: {', '.join(self.pca.variables)} per date from stored PCA '{self.pca.name}' (antares pca_fit)")
         lines.append("  reducers (over time, NaN-aware):")
         lines += [f"    {var}: {', '.join(reducers)}" for var, reducers in self.reducers.items()]
         if self.clear_count:
@@ -361,6 +464,9 @@ class Recipe:
         if self.terrain:
             t = self.terrain
             lines.append(f"  terrain: {', '.join(t.layers)} from product {t.product} ({t.resampling} resampling)")
+        if self.texture:
+            lines.append(f"  texture (tiles read with a margin of {self.texture_margin} pixels):")
+            lines += [f"    {spec.describe()}" for spec in self.texture]
         lines.append(f"  outputs ({len(self.outputs)}):")
         lines += [f"    {o.describe()}" for o in self.outputs]
         return lines

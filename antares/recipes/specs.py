@@ -137,6 +137,93 @@ class TerrainSpec:
 
 
 @dataclass(frozen=True)
+class PcaSpec:
+    """Principal components of the recipe's measurements, per date, from a stored PCA (``antares pca_fit``).
+
+    Attributes
+    ----------
+    name : str
+        The stored PCA (table ``antares.pca``); it must have been fitted on measurements the recipe
+        reads (checked when the recipe runs: :meth:`Recipe.bind_pca`).
+    components : int
+        PC1..PCk become variables ``pc1`` .. ``pck`` (like indices: reducers apply to them).
+    """
+
+    name: str
+    components: int
+
+    @property
+    def variables(self) -> list[str]:
+        return [f"pc{i + 1}" for i in range(self.components)]
+
+
+#: The largest margin (pixels) a tile is read with for texture: a texture window may be at most
+#: ``2 * MAX_TEXTURE_MARGIN + 1`` pixels wide (the recipe parser refuses larger windows).
+MAX_TEXTURE_MARGIN = 32
+TEXTURE_FEATURES = ("contrast", "dissimilarity", "homogeneity", "asm", "energy", "correlation", "entropy")
+
+
+@dataclass(frozen=True)
+class TextureSpec:
+    """GLCM texture of one output of the recipe (:mod:`antares.recipes.texture`).
+
+    Attributes
+    ----------
+    source : str
+        A float32 output of the reducers (e.g. ``"ndvi_median"``): the image whose texture is computed.
+    window : int
+        Odd moving-window size in pixels, 3..``2 * MAX_TEXTURE_MARGIN + 1``.
+    distances : tuple of int
+        Pair distances in pixels, each 1..window - 1.
+    angles : tuple of float
+        Pair angles in degrees (0, 45, 90, 135 by default); features are averaged over
+        distances x angles.
+    levels : int
+        Grey levels, 2..256 (default 32).
+    value_range : tuple of float
+        ``(low, high)``: the values quantised to the first level and just past the last one.
+    features : tuple of str
+        A subset of :data:`TEXTURE_FEATURES`; outputs ``{source}_glcm_{feature}``.
+    symmetric : bool
+        Count pairs in both orders (default true).
+    """
+
+    source: str
+    window: int
+    distances: tuple[int, ...]
+    angles: tuple[float, ...]
+    levels: int
+    value_range: tuple[float, float]
+    features: tuple[str, ...]
+    symmetric: bool = True
+
+    @property
+    def margin(self) -> int:
+        """Pixels of context the window needs on each side of a pixel."""
+        return self.window // 2
+
+    @property
+    def outputs(self) -> list[str]:
+        """The output names, in feature order."""
+        return [f"{self.source}_glcm_{f}" for f in self.features]
+
+    def compute(self, values) -> dict:
+        """The features of a 2-D float image (numpy, NaN = nodata): output name -> float32 array (y, x)."""
+        from antares.recipes.texture import glcm_features
+
+        got = glcm_features(values, self.window, self.distances, self.angles, self.levels, self.value_range,
+                            self.features, self.symmetric)
+        return {f"{self.source}_glcm_{f}": v for f, v in got.items()}
+
+    def describe(self) -> str:
+        """One line for ``antares recipe show``."""
+        return (f"{self.source}: GLCM {', '.join(self.features)} in {self.window}x{self.window} windows, "
+                f"{self.levels} levels over {self.value_range[0]:g}..{self.value_range[1]:g}, distances "
+                f"{', '.join(map(str, self.distances))}, angles {', '.join('%g' % a for a in self.angles)} (averaged)"
+                f"{'' if self.symmetric else ', not symmetric'}")
+
+
+@dataclass(frozen=True)
 class OutputSpec:
     """One output measurement of a recipe.
 
