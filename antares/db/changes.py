@@ -1,0 +1,118 @@
+"""Repository functions for change detections and their change objects.
+
+Tables ``antares.change_detection`` and ``antares.change_object``. Every value is a bound parameter;
+callers own the transaction.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy import func
+from sqlalchemy.orm import Session
+
+from antares.db.schema import ChangeDetection, ChangeObject, Classification, Prediction, Segment
+
+
+def change_detection(session: Session, name: str):
+    """Change detection ``name`` as a row ``(id, method, crs, pixel_area_m2, n_objects, params, statistics, inputs)``,
+    or None."""
+    c = ChangeDetection
+    return session.execute(sa.select(c.id, c.method, c.crs, c.pixel_area_m2, c.n_objects, c.params, c.statistics,
+                                     c.inputs).where(c.name == name)).first()
+
+
+def change_names(session: Session) -> list[str]:
+    """The names of all change detections, sorted."""
+    return list(session.scalars(sa.select(ChangeDetection.name).order_by(ChangeDetection.name)))
+
+
+def change_rows(session: Session) -> list:
+    """One row per change detection: ``(name, method, n_objects, area_ha, created_at, inputs)`` by name."""
+    c, o = ChangeDetection, ChangeObject
+    area = sa.select(func.coalesce(func.sum(o.area_m2), 0.0) / 1e4).where(o.change_id == c.id).scalar_subquery()
+    return session.execute(sa.select(c.name, c.method, c.n_objects, area.label("area_ha"), c.created_at, c.inputs)
+                           .order_by(c.name)).all()
+
+
+def insert_change_detection(session: Session, name: str, run_id: int, method: str, params: dict, statistics: dict,
+                            inputs: dict, crs: str, pixel_area_m2: float, n_objects: int) -> int:
+    """Insert a change-detection row (its objects with :func:`insert_change_objects`); returns its id."""
+    return session.scalar(sa.insert(ChangeDetection).values(
+        name=name, run_id=run_id, method=method, params=params, statistics=statistics, inputs=inputs, crs=crs,
+        pixel_area_m2=pixel_area_m2, n_objects=n_objects).returning(ChangeDetection.id))
+
+
+def delete_change_detection(session: Session, name: str) -> None:
+    """Delete change detection ``name`` and its objects (nothing when it does not exist)."""
+    session.execute(sa.delete(ChangeDetection).where(ChangeDetection.name == name))
+
+
+def insert_change_objects(session: Session, change_id: int, rows: list[dict]) -> None:
+    """Insert change objects: dicts ``object_id, wkb (bytes), srid, area_m2, pixel_count, score``."""
+    if not rows:
+        return
+    statement = sa.insert(ChangeObject).values(
+        change_id=sa.bindparam("p_change", type_=sa.Integer), object_id=sa.bindparam("p_object", type_=sa.BigInteger),
+        geom=func.ST_Multi(func.ST_SetSRID(func.ST_GeomFromWKB(sa.bindparam("p_wkb", type_=sa.LargeBinary)),
+                                           sa.bindparam("p_srid", type_=sa.Integer))),
+        area_m2=sa.bindparam("p_area", type_=sa.Float), pixel_count=sa.bindparam("p_pixels", type_=sa.BigInteger),
+        score=sa.bindparam("p_score", type_=sa.Float))
+    session.execute(statement, [{"p_change": change_id, "p_object": r["object_id"], "p_wkb": r["wkb"],
+                                 "p_srid": r["srid"], "p_area": r["area_m2"], "p_pixels": r["pixel_count"],
+                                 "p_score": r["score"]} for r in rows])
+
+
+def class_overlaps(session: Session, change_id: int, classification_id: int, srid: int) -> list:
+    """Area (m², in the change objects' CRS ``srid``) of each class of a classification under each change object.
+
+    Rows ``(object_id, class_code, area)``; the classification's segments are transformed to ``srid`` when
+    they are in another CRS.
+    """
+    o, s, p = ChangeObject.__table__, Segment.__table__, Prediction.__table__
+    seg_geom = func.ST_Transform(s.c.geom, srid)
+    cls = sa.select(Classification.segmentation_id).where(Classification.id == classification_id).scalar_subquery()
+    overlap = func.ST_Area(func.ST_Intersection(o.c.geom, seg_geom))
+    query = (sa.select(o.c.object_id, p.c.class_code, func.sum(overlap))
+             .select_from(o.join(s, sa.and_(s.c.segmentation_id == cls, func.ST_Intersects(o.c.geom, seg_geom)))
+                          .join(p, sa.and_(p.c.classification_id == classification_id, p.c.segment_id == s.c.segment_id)))
+             .where(o.c.change_id == change_id)
+             .group_by(o.c.object_id, p.c.class_code))
+    return session.execute(query).all()
+
+
+def set_object_classes(session: Session, change_id: int, rows: list[dict]) -> None:
+    """Set ``pre_class``, ``post_class`` and ``class_tie`` of change objects (dicts with ``object_id``)."""
+    for r in rows:
+        session.execute(sa.update(ChangeObject).where(ChangeObject.change_id == change_id,
+                                                      ChangeObject.object_id == r["object_id"])
+                        .values(pre_class=r["pre_class"], post_class=r["post_class"], class_tie=r["class_tie"]))
+
+
+def delete_change_objects(session: Session, change_id: int, object_ids: list[int]) -> None:
+    """Delete the change objects ``object_ids`` of change detection ``change_id``."""
+    if object_ids:
+        session.execute(sa.delete(ChangeObject).where(ChangeObject.change_id == change_id,
+                                                      ChangeObject.object_id.in_(object_ids)))
+
+
+def set_object_count(session: Session, change_id: int) -> int:
+    """Store the number of objects of change detection ``change_id`` and return it."""
+    n = session.scalar(sa.select(func.count()).select_from(ChangeObject).where(ChangeObject.change_id == change_id))
+    session.execute(sa.update(ChangeDetection).where(ChangeDetection.id == change_id).values(n_objects=n))
+    return int(n)
+
+
+def change_objects_query(change_id: int, srid: int, out_srid: int):
+    """SELECT ``object_id, area_m2, pixel_count, score, pre_class, post_class, class_tie, wkb`` by object id."""
+    o = ChangeObject
+    geom = o.geom if out_srid == srid else func.ST_Transform(o.geom, out_srid)
+    return (sa.select(o.object_id, o.area_m2, o.pixel_count, o.score, o.pre_class, o.post_class, o.class_tie,
+                      func.ST_AsBinary(geom)).where(o.change_id == change_id).order_by(o.object_id))
+
+
+def transitions(session: Session, change_id: int) -> list:
+    """Rows ``(pre_class, post_class, objects, area_m2)`` of a change detection's objects."""
+    o = ChangeObject
+    return session.execute(sa.select(o.pre_class, o.post_class, func.count(), func.sum(o.area_m2))
+                           .where(o.change_id == change_id).group_by(o.pre_class, o.post_class)
+                           .order_by(o.pre_class, o.post_class)).all()
