@@ -87,3 +87,24 @@ def detect_change(state, algorithm, bands, name, pre_product, post_product, lc_p
                      label_filter=not no_label_filter, tile_size=tile_size, overwrite=overwrite, progress=progress)
     for line in report.lines():
         click.echo(line)
+
+
+@click.command(epilog="""\b
+Examples:
+  antares change_matrix -n chg_2018_2020
+  antares change_matrix --pre map_2018 --post map_2020 --json""")
+@click.option("-n", "--name", default=None, help="Change detection made with -lc_pre/-lc_post.")
+@click.option("--pre", default=None, help="Classification of the first date (with --post).")
+@click.option("--post", default=None, help="Classification of the second date (with --pre).")
+@json_option
+@click.pass_obj
+def change_matrix(state, name, pre, post, as_json):
+    """Transition matrix in hectares: of a change detection's objects, or of two classifications' overlay."""
+    from antares.pipeline.change_matrix import change_matrix as run
+
+    matrix = run(state.settings(), name, pre, post)
+    if as_json:
+        echo_json(matrix.as_dict())
+        return
+    for line in matrix.lines():
+        click.echo(line)

@@ -116,3 +116,25 @@ def transitions(session: Session, change_id: int) -> list:
     return session.execute(sa.select(o.pre_class, o.post_class, func.count(), func.sum(o.area_m2))
                            .where(o.change_id == change_id).group_by(o.pre_class, o.post_class)
                            .order_by(o.pre_class, o.post_class)).all()
+
+
+def classification_overlay(session: Session, pre_id: int, post_id: int, srid: int) -> list:
+    """Rows ``(pre_class, post_class, area)`` of the overlay of two classifications' objects.
+
+    ``area`` is the sum of ``ST_Area`` of the intersections of the objects of classification ``pre_id`` with those
+    of ``post_id``, in the unit of ``srid`` (the pre classification's segments' SRID; the post ones are
+    transformed to it when they are in another).
+    """
+    s1, s2 = Segment.__table__.alias("s1"), Segment.__table__.alias("s2")
+    p1, p2 = Prediction.__table__.alias("p1"), Prediction.__table__.alias("p2")
+    seg1 = sa.select(Classification.segmentation_id).where(Classification.id == pre_id).scalar_subquery()
+    seg2 = sa.select(Classification.segmentation_id).where(Classification.id == post_id).scalar_subquery()
+    g2 = func.ST_Transform(s2.c.geom, srid)
+    area = func.sum(func.ST_Area(func.ST_Intersection(s1.c.geom, g2)))
+    query = (sa.select(p1.c.class_code, p2.c.class_code, area)
+             .select_from(s1.join(p1, sa.and_(p1.c.classification_id == pre_id, p1.c.segment_id == s1.c.segment_id))
+                          .join(s2, sa.and_(s2.c.segmentation_id == seg2, func.ST_Intersects(s1.c.geom, g2)))
+                          .join(p2, sa.and_(p2.c.classification_id == post_id, p2.c.segment_id == s2.c.segment_id)))
+             .where(s1.c.segmentation_id == seg1)
+             .group_by(p1.c.class_code, p2.c.class_code).order_by(p1.c.class_code, p2.c.class_code))
+    return session.execute(query).all()
