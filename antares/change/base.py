@@ -32,7 +32,7 @@ def threshold_param(default) -> Param:
     """The ``threshold`` parameter: ``kapur``, ``otsu``, ``chi2`` or a number (the score above which a pixel changed)."""
     from antares.change.threshold import is_threshold
 
-    return any_of("threshold", default, "one of 'kapur', 'otsu', 'chi2' or a finite number", is_threshold,
+    return any_of("threshold", default, "threshold among 'kapur', 'otsu', 'chi2' or a finite number", is_threshold,
                   description="Threshold of the change score: kapur (maximum entropy), otsu, chi2 (p_value on the "
                               "chi-square statistic; imadmaf only) or a number.")
 
