@@ -96,15 +96,32 @@ Examples:
 @click.option("-n", "--name", default=None, help="Change detection made with -lc_pre/-lc_post.")
 @click.option("--pre", default=None, help="Classification of the first date (with --post).")
 @click.option("--post", default=None, help="Classification of the second date (with --pre).")
+@click.option("-val", "--validation", "validation_set", default=None,
+              help="Validation set of 'no change'/'change' samples (with -n): area-adjusted change area, 95 % CI.")
 @json_option
 @click.pass_obj
-def change_matrix(state, name, pre, post, as_json):
-    """Transition matrix in hectares: of a change detection's objects, or of two classifications' overlay."""
+def change_matrix(state, name, pre, post, validation_set, as_json):
+    """Transition matrix in hectares: of a change detection's objects, or of two classifications' overlay.
+
+    With -n CHANGE -val SET: the area-adjusted change area and the user's, producer's and overall accuracy
+    with 95 % confidence intervals (Olofsson et al. 2014; the change map as strata). A detection made
+    without -lc_pre/-lc_post has no transition matrix, only this estimate.
+    """
+    from antares.errors import UsageError
+    from antares.pipeline.change_matrix import change_area_estimate, estimate_lines, is_labelled
     from antares.pipeline.change_matrix import change_matrix as run
 
-    matrix = run(state.settings(), name, pre, post)
+    if validation_set is not None and name is None:
+        raise UsageError("-val needs -n CHANGE: the change detection to validate.")
+    settings = state.settings()
+    matrix = run(settings, name, pre, post) if validation_set is None or pre or is_labelled(settings, name) else None
+    estimate = change_area_estimate(settings, name, validation_set) if validation_set else None
     if as_json:
-        echo_json(matrix.as_dict())
+        doc = matrix.as_dict() if matrix else {}
+        if estimate:
+            doc["area_estimate"] = estimate
+        echo_json(doc)
         return
-    for line in matrix.lines():
+    for line in (matrix.lines() if matrix else []) + (estimate_lines(estimate) if estimate else []):
         click.echo(line)
+

@@ -138,3 +138,16 @@ def classification_overlay(session: Session, pre_id: int, post_id: int, srid: in
              .where(s1.c.segmentation_id == seg1)
              .group_by(p1.c.class_code, p2.c.class_code).order_by(p1.c.class_code, p2.c.class_code))
     return session.execute(query).all()
+
+
+def samples_in_change(session: Session, change_id: int, set_id: int, srid: int) -> list:
+    """Rows ``(sample_id, class_code, inside)`` of validation set ``set_id``: ``inside`` is whether a point on the
+    sample's surface (``ST_PointOnSurface``, the point itself for a point) lies in a change object of
+    ``change_id`` (compared in ``srid``, the objects' SRID)."""
+    from antares.db.schema import Sample
+
+    o = ChangeObject
+    point = func.ST_PointOnSurface(func.ST_Transform(Sample.geom, srid))
+    inside = sa.exists().where(o.change_id == change_id, func.ST_Intersects(o.geom, point))
+    return session.execute(sa.select(Sample.id, Sample.class_code, inside.label("inside"))
+                           .where(Sample.set_id == set_id).order_by(Sample.id)).all()

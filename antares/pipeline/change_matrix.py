@@ -6,6 +6,10 @@
   area of every (pre class, post class) pair, the diagonal being the area without change.
 
 Areas are in hectares, measured in the CRS of the objects, which must be in metres.
+
+With a validation set of change / no-change samples (``-val``), :func:`change_area_estimate` gives the
+area-adjusted change area and the accuracies with 95 % confidence intervals, the change map as strata
+(Olofsson et al. 2014, :func:`antares.accuracy.area_adjusted`).
 """
 
 from __future__ import annotations
@@ -130,3 +134,89 @@ def change_matrix(settings: Settings, name: str | None = None, pre: str | None =
 def transitions_rows(rows) -> list:
     """``(pre, post, area_m2)`` from :func:`antares.db.changes.transitions` rows ``(pre, post, objects, area)``."""
     return [(r[0], r[1], r[3]) for r in rows]
+
+
+def change_area_estimate(settings: Settings, name: str, validation_set: str, z: float = 1.96) -> dict:
+    """Area-adjusted change area and accuracies of change detection ``name`` from a validation set.
+
+    The strata are the change map: "change" (the area of the change objects) and "no change" (the rest of the
+    pixels valid in both dates). Each validation sample falls in the stratum of a point on its surface; its
+    reference is its class, which must be named ``change`` or ``no change`` in the set's class scheme.
+    Estimates follow Olofsson et al. (2014, eqs. 4-12) through :func:`antares.accuracy.area_adjusted`.
+
+    Returns
+    -------
+    dict
+        ``mapped_change_ha``, ``mapped_no_change_ha``, ``counts`` (rows map no change/change, columns reference),
+        ``change_ha``, ``change_ha_ci`` (95 % half-width), ``users_accuracy``/``producers_accuracy`` of change and
+        ``overall_accuracy`` with their CI half-widths, ``n``.
+
+    Raises
+    ------
+    NotFoundError
+        Unknown change detection or validation set.
+    InvalidInputError
+        The set's scheme has no classes named ``change`` and ``no change``, or a sample of another class.
+    """
+    from antares.accuracy import area_adjusted
+    from antares.db.changes import change_detection, samples_in_change, transitions
+    from antares.db.engine import session_scope
+    from antares.db.training import sample_set, scheme_legend
+
+    with session_scope(settings) as session:
+        row = change_detection(session, name)
+        if row is None:
+            raise NotFoundError(f"change detection '{name}' does not exist; make one with 'antares detect_change'.")
+        found = sample_set(session, "validation", validation_set)
+        if found is None:
+            raise NotFoundError(f"validation set '{validation_set}' does not exist; ingest it with "
+                                "'antares ingest_validation'.")
+        legend = {e.name.strip().lower(): e.code for e in scheme_legend(session, found.scheme_id)}
+        if "change" not in legend or "no change" not in legend:
+            raise InvalidInputError(f"validation set '{validation_set}' must have the classes 'no change' and "
+                                    f"'change'; its classes: {', '.join(sorted(legend)) or '(none)'}.")
+        codes = (legend["no change"], legend["change"])
+        srid = _metric_srid(row.crs, f"change detection {name}")
+        samples = samples_in_change(session, row.id, found.id, srid)
+        change_m2 = sum(float(r[3]) for r in transitions(session, row.id))
+        valid_pixels = int((row.statistics or {}).get("valid_pixels", 0))
+    others = sorted({int(r[1]) for r in samples} - set(codes))
+    if others:
+        raise InvalidInputError(f"validation set '{validation_set}' has samples of class(es) {others}; only 'no change' "
+                                f"({codes[0]}) and 'change' ({codes[1]}) can validate a change map.")
+    counts = np.zeros((2, 2), np.int64)
+    for _, code, inside in samples:
+        counts[int(bool(inside)), codes.index(int(code))] += 1
+    total_ha = valid_pixels * row.pixel_area_m2 / 1e4
+    mapped = np.array([total_ha - change_m2 / 1e4, change_m2 / 1e4])
+    estimate = area_adjusted(counts, mapped, codes, z=z, unit="ha")
+    return {"validation_set": validation_set, "n": int(estimate.n), "counts": counts.tolist(),
+            "mapped_no_change_ha": float(mapped[0]), "mapped_change_ha": float(mapped[1]),
+            "change_ha": float(estimate.area[1]), "change_ha_ci": float(estimate.area_ci[1]),
+            "users_accuracy": float(estimate.users_accuracy[1]), "users_accuracy_ci": float(estimate.users_accuracy_ci[1]),
+            "producers_accuracy": float(estimate.producers_accuracy[1]),
+            "producers_accuracy_ci": float(estimate.producers_accuracy_ci[1]),
+            "overall_accuracy": float(estimate.overall_accuracy),
+            "overall_accuracy_ci": float(estimate.overall_accuracy_ci)}
+
+
+def estimate_lines(estimate: dict) -> list[str]:
+    """The area estimate of :func:`change_area_estimate` as text."""
+    e = estimate
+    return [f"validation set {e['validation_set']}: {e['n']} sample(s); counts (map no change/change x reference): "
+            f"{e['counts']}",
+            f"mapped change {e['mapped_change_ha']:.4f} ha of {e['mapped_change_ha'] + e['mapped_no_change_ha']:.4f} ha",
+            f"area-adjusted change {e['change_ha']:.4f} ± {e['change_ha_ci']:.4f} ha (95 % CI)",
+            f"change: user's accuracy {e['users_accuracy']:.3f} ± {e['users_accuracy_ci']:.3f}, producer's accuracy "
+            f"{e['producers_accuracy']:.3f} ± {e['producers_accuracy_ci']:.3f}; overall accuracy "
+            f"{e['overall_accuracy']:.3f} ± {e['overall_accuracy_ci']:.3f}"]
+
+
+def is_labelled(settings: Settings, name: str) -> bool:
+    """Whether change detection ``name`` exists and was made with classifications (its objects have classes)."""
+    from antares.db.changes import change_detection
+    from antares.db.engine import session_scope
+
+    with session_scope(settings) as session:
+        row = change_detection(session, name)
+    return row is not None and bool(row.inputs.get("lc_pre"))

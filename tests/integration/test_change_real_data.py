@@ -151,3 +151,56 @@ def test_bad_input(chg, runner, args, code, fragment):
     assert fragment in result.output
     assert "Traceback" not in result.output
     assert not db_rows(env["ANTARES_DB_URL"], "SELECT 1 FROM antares.change_detection WHERE name = 'ro_bad'")
+
+
+def test_area_adjusted_change_from_a_validation_set(chg, runner, settings):
+    """Olofsson et al. (2014) with the change map as strata: the strata of the samples and the mapped areas are
+    recomputed here with shapely and rasterio, then given to accuracy.area_adjusted (checked against the paper's
+    own example in tests/unit/test_accuracy.py)."""
+    import json
+
+    import shapely
+    import shapely.wkb
+
+    from antares.accuracy import area_adjusted
+    from antares.db.engine import session_scope
+    from antares.db.training import create_scheme, replace_sample_set
+    from antares.legend import LegendEntry
+
+    root, env = chg
+    invoke_ok(runner, ["detect_change", "-a", "distance", "-n", "ro_chg_val", "-p_pre", "chg_ro", "-p_post", "chg_ro",
+                       "-y_pre", "2018", "-y_post", "2020", "-b", "B08", "-b", "B11", *BBOX, "-mmu", "200"], env)
+    objects = [shapely.wkb.loads(bytes(r[0])) for r in db_rows(
+        settings.db_url, "SELECT ST_AsBinary(o.geom) FROM antares.change_object o JOIN antares.change_detection d "
+        "ON d.id = o.change_id WHERE d.name = 'ro_chg_val'")]
+    assert objects
+    rng = np.random.default_rng(42)
+    points = [shapely.Point(5271982.5766 + rng.uniform(5, 995), 2533004.2149 - rng.uniform(5, 995)) for _ in range(80)]
+    inside = np.array([any(o.intersects(p) for o in objects) for p in points])
+    # reference labels: mostly agreeing with the map, some disagreeing (a stand-in for photo-interpretation)
+    reference = np.where(rng.random(len(points)) < 0.85, inside, ~inside)
+    with session_scope(settings) as session:
+        scheme = create_scheme(session, "chg_val_scheme", [LegendEntry(1, "no change", "#cccccc"),
+                                                           LegendEntry(2, "change", "#ff0000")])
+        replace_sample_set(session, "validation", "ro_chg_points", scheme, "test", 2020, None, [
+            {"class_code": 2 if r else 1, "wkb": p.wkb, "srid": 3035, "attributes": {}}
+            for p, r in zip(points, reference)])
+    result = invoke_ok(runner, ["change_matrix", "-n", "ro_chg_val", "-val", "ro_chg_points", "--json"], env)
+    got = json.loads(result.output)["area_estimate"]
+    counts = np.zeros((2, 2), int)
+    for m, r in zip(inside, reference):
+        counts[int(m), int(r)] += 1
+    assert got["counts"] == counts.tolist()
+    pre, post = read_pixels(root, DATES[0])[[3]], read_pixels(root, DATES[1])[[3]]
+    with rasterio.open(root / "20m" / DATES[0] / "B11.tif") as a, rasterio.open(root / "20m" / DATES[1] / "B11.tif") as b:
+        swir = (np.repeat(np.repeat(a.read(1), 2, 0), 2, 1) > 0) & (np.repeat(np.repeat(b.read(1), 2, 0), 2, 1) > 0)
+    valid_ha = (np.isfinite(pre[0]) & np.isfinite(post[0]) & swir).sum() * 100 / 1e4
+    change_ha = sum(o.area for o in objects) / 1e4
+    expected = area_adjusted(counts, [valid_ha - change_ha, change_ha], (1, 2), unit="ha")
+    assert got["mapped_change_ha"] == pytest.approx(change_ha, rel=1e-9)
+    assert got["mapped_no_change_ha"] == pytest.approx(valid_ha - change_ha, rel=1e-9)
+    assert got["change_ha"] == pytest.approx(expected.area[1], rel=1e-9)
+    assert got["change_ha_ci"] == pytest.approx(expected.area_ci[1], rel=1e-9)
+    assert got["users_accuracy"] == pytest.approx(expected.users_accuracy[1], rel=1e-9)
+    text = invoke_ok(runner, ["change_matrix", "-n", "ro_chg_val", "-val", "ro_chg_points"], env).output
+    assert "area-adjusted change" in text and "95 % CI" in text
