@@ -15,6 +15,7 @@ from antares.change.distance import Distance
 from antares.change.imad import imad, maf_transform, spatial_difference_covariance
 from antares.change.threshold import chi2_threshold, kapur, otsu
 from antares.errors import InvalidInputError, UsageError
+from helpers import reference_imad
 
 
 def _pair(seed=0, shape=(60, 70), bands=4, changed=((10, 25), (12, 30))):
@@ -34,30 +35,6 @@ def _pair(seed=0, shape=(60, 70), bands=4, changed=((10, 25), (12, 30))):
 def _pixels(pre, post):
     valid = np.isfinite(pre).all(0) & np.isfinite(post).all(0)
     return pre[:, valid].T, post[:, valid].T
-
-
-def _inv_sqrt(s):
-    values, vectors = np.linalg.eigh(s)
-    return vectors @ np.diag(values ** -0.5) @ vectors.T
-
-
-def reference_imad(x, y, iterations):
-    """iMAD from the equations: weighted covariances (numpy.cov with aweights), CCA by SVD of
-    Sxx^-1/2 Sxy Syy^-1/2, chi-square no-change weights; a fixed number of iterations."""
-    n, p = x.shape
-    w = np.ones(n)
-    for _ in range(iterations):
-        cov = np.cov(np.hstack([x, y]).T, aweights=w, bias=True)
-        sxx, syy, sxy = cov[:p, :p], cov[p:, p:], cov[:p, p:]
-        kx, ky = _inv_sqrt(sxx), _inv_sqrt(syy)
-        u, s, vt = np.linalg.svd(kx @ sxy @ ky)
-        order = np.argsort(s)
-        rho, a, b = s[order], (kx @ u)[:, order], (ky @ vt.T)[:, order]
-        mx, my = np.average(x, axis=0, weights=w), np.average(y, axis=0, weights=w)
-        mad = (x - mx) @ a - (y - my) @ b
-        z = (mad ** 2 / (2 * (1 - rho))).sum(axis=1)
-        w = 1 - chi2.cdf(z, p)
-    return rho, mad, z
 
 
 @pytest.mark.parametrize("iterations", [1, 7])
