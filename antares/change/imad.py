@@ -309,6 +309,6 @@ class IMadMaf(ChangeMethod):
         out = super().statistics()
         out.update(rho=self.fit_.rho.tolist(), iterations=self.fit_.iterations, converged=self.fit_.converged,
                    dof=self.dof)
-        if self.maf_ratio is not None:
-            out["maf_autocorrelation"] = (1 - self.maf_ratio / 2).tolist()
+        if self.maf_ratio is not None:  # variance of neighbour differences per unit of no-change variance
+            out["maf_difference_ratio"] = self.maf_ratio.tolist()
         return out
