@@ -40,7 +40,7 @@ def threshold_param(default) -> Param:
 COMMON_PARAMS = (
     float_param("p_value", 0.01, 0, 1, low_open=True, high_open=True,
                 description="Significance of the chi2 threshold: change where P(chi2 > Z) < p_value."),
-    int_param("max_samples", 1_000_000, 1000, description="Pixels sampled (uniformly, fixed seed) over the whole "
+    int_param("max_samples", 100_000, 1000, description="Pixels sampled (uniformly, fixed seed) over the whole "
               "area to fit the transform and the threshold once."),
     int_param("seed", 0, 0, description="Seed of the sample."),
 )

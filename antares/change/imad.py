@@ -71,11 +71,18 @@ class IMad:
 
     def variates(self, pre: np.ndarray, post: np.ndarray) -> np.ndarray:
         """MAD variates ``(n, p)`` of pixels ``pre``, ``post`` ``(n, p)``: ``(X - mx) a - (Y - my) b``."""
-        return (pre - self.mean_pre) @ self.a - (post - self.mean_post) @ self.b
+        return _times(pre - self.mean_pre, self.a) - _times(post - self.mean_post, self.b)
 
     def chi2(self, pre: np.ndarray, post: np.ndarray) -> np.ndarray:
         """The chi-square statistic ``Z = sum_i (M_i / sigma_i)^2`` ``(n,)``."""
         return ((self.variates(pre, post) / self.sigma) ** 2).sum(axis=1)
+
+
+def _times(pixels: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``pixels @ matrix`` for pixels ``(n, p)`` and a small ``(p, k)`` matrix, computed as ``(matrix' pixels')'``:
+    BLAS is several times faster on the wide product than on the tall, thin one (and pixels taken as
+    ``stack[:, valid].T`` are already laid out that way)."""
+    return (matrix.T @ pixels.T).T
 
 
 def _shrink(cov: np.ndarray, lam: float) -> np.ndarray:
@@ -167,7 +174,7 @@ def imad(pre: np.ndarray, post: np.ndarray, *, max_iterations: int = 50, min_del
     for iteration in range(1, max_iterations + 1):
         mx, my, a, b, rho = _cca(pre, post, w, regularisation)
         sigma = np.sqrt(2 * (1 - rho))
-        mad = (pre - mx) @ a - (post - my) @ b
+        mad = _times(pre - mx, a) - _times(post - my, b)
         z = ((mad / sigma) ** 2).sum(axis=1)
         w = chi2.sf(z, p)
         if previous is not None and np.max(np.abs(rho - previous)) < min_delta:
@@ -297,7 +304,7 @@ class IMadMaf(ChangeMethod):
 
     def transform(self, pre: np.ndarray, post: np.ndarray) -> np.ndarray:
         """The standardised MAF (or, with ``maf=False``, MAD) variates ``(n, p)`` of pixels ``(n, p)``."""
-        return mad_variates(self.fit_, pre, post) @ self.rotation
+        return _times(mad_variates(self.fit_, pre, post), self.rotation)
 
     def _score(self, pre, post):
         variates = self.transform(pre, post)
