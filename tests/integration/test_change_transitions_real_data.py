@@ -83,7 +83,7 @@ def test_matrix_of_two_classifications_equals_a_geopandas_overlay(maps, settings
     result = invoke_ok(runner, ["change_matrix", "--pre", "chg_map_2018", "--post", "chg_map_2020", "--json"], env)
     got = json.loads(result.output)
     pieces = gpd.overlay(maps[0].rename(columns={"code": "pre"}), maps[1].rename(columns={"code": "post"}),
-                         how="intersection")
+                         how="intersection", keep_geom_type=True)
     pieces["ha"] = pieces.area / 1e4
     expected = pieces.groupby(["pre", "post"])["ha"].sum()
     assert got["codes"] == [FOREST, OPEN] and got["classes"] == ["forest", "open land"]
@@ -112,7 +112,7 @@ def test_change_objects_carry_majority_classes(maps, settings, runner, chg_produ
     objects = gpd.GeoDataFrame({"object_id": [r[0] for r in rows]},
                                geometry=[shapely.wkb.loads(bytes(r[5])) for r in rows], crs="EPSG:3035")
     for side, frame in ((1, maps[0]), (2, maps[1])):
-        pieces = gpd.overlay(objects, frame, how="intersection")
+        pieces = gpd.overlay(objects, frame, how="intersection", keep_geom_type=True)
         pieces["a"] = pieces.area
         areas = pieces.groupby(["object_id", "code"])["a"].sum().unstack(fill_value=0.0)
         for r in rows:
