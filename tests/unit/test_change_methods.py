@@ -219,3 +219,36 @@ def test_parameters_and_bad_input():
         get_change_method("imadmaf").fit(lambda: [(pre, empty)])
     with pytest.raises(InvalidInputError, match="call fit"):
         get_change_method("distance").detect(pre, post)
+
+
+def test_change_objects_ids_mmu_and_polygons():
+    import shapely.wkb
+    from odc.geo.geobox import GeoBox
+
+    from antares.pipeline.change import change_objects
+
+    geobox = GeoBox.from_bbox((500000, 5800000, 500100, 5800080), "EPSG:32633", resolution=10)  # 8 x 10 pixels
+    change = np.zeros(geobox.shape, np.uint8)
+    change[0, 7:10] = 1         # 3 pixels, first in raster order
+    change[2:5, 1:3] = 1        # 6 pixels
+    change[6, 5] = 1            # 1 pixel: below an mmu of 200 m²
+    change[3, 3] = 1            # touches the 6-pixel block: one 4-connected object of 7
+    change[7, 0] = NODATA
+    score = np.arange(change.size, dtype=np.float32).reshape(change.shape)
+    rows, dropped = change_objects(change, score, geobox, 200.0)
+    assert dropped == 1
+    assert [(r["object_id"], r["pixel_count"], r["area_m2"]) for r in rows] == [(1, 3, 300.0), (2, 7, 700.0)]
+    assert rows[0]["score"] == pytest.approx(score[0, 7:10].mean())
+    for r in rows:
+        geometry = shapely.wkb.loads(r["wkb"])
+        assert geometry.geom_type == "MultiPolygon" and geometry.area == pytest.approx(r["area_m2"])
+    assert shapely.wkb.loads(rows[0]["wkb"]).bounds == (500070.0, 5800070.0, 500100.0, 5800080.0)
+    assert change_objects(np.zeros(geobox.shape, np.uint8), score, geobox, None) == ([], 0)
+
+
+def test_majority_by_area_reports_ties():
+    from antares.pipeline.change import majority
+
+    assert majority({}) == (None, False)
+    assert majority({3: 10.0, 1: 4.0}) == (3, False)
+    assert majority({3: 5.0, 1: 5.0, 2: 1.0}) == (1, True)
