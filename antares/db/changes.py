@@ -151,3 +151,15 @@ def samples_in_change(session: Session, change_id: int, set_id: int, srid: int) 
     inside = sa.exists().where(o.change_id == change_id, func.ST_Intersects(o.geom, point))
     return session.execute(sa.select(Sample.id, Sample.class_code, inside.label("inside"))
                            .where(Sample.set_id == set_id).order_by(Sample.id)).all()
+
+
+def classification_meets(session: Session, classification_id: int, wkt: str, srid: int) -> bool:
+    """Whether any classified object of classification ``classification_id`` intersects the polygon ``wkt`` (in
+    ``srid``)."""
+    s, p = Segment, Prediction
+    seg = sa.select(Classification.segmentation_id).where(Classification.id == classification_id).scalar_subquery()
+    area = func.ST_GeomFromText(sa.bindparam("area_wkt", wkt), srid)
+    query = (sa.select(sa.literal(1)).select_from(s)
+             .join(p, sa.and_(p.classification_id == classification_id, p.segment_id == s.segment_id))
+             .where(s.segmentation_id == seg, func.ST_Intersects(func.ST_Transform(s.geom, srid), area)).limit(1))
+    return session.scalar(query) is not None

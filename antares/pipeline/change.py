@@ -202,6 +202,8 @@ def _detect(run, method, algorithm, pre_product, post_product, area, bands, pre_
         if not is_metric(geobox.crs):
             raise InvalidInputError(f"the products' CRS {geobox.crs} is not in metres; areas and -mmu need a projected "
                                     "grid: put them on one with 'antares ingest --grid PRESET'.")
+        if classes is not None:
+            _check_coverage(settings, classes, (lc_pre, lc_post), geobox)
         pixel_area = abs(geobox.affine.a * geobox.affine.e)
         if mmu is not None and mmu < pixel_area:
             raise UsageError(f"-mmu {mmu:g} m² is below one pixel ({pixel_area:g} m² at {abs(geobox.affine.a):g} m); "
@@ -261,6 +263,18 @@ def _classifications(session, lc_pre: str, lc_post: str):
         raise InvalidInputError(f"-lc_pre {lc_pre} and -lc_post {lc_post} use different class schemes; transitions "
                                 "need one scheme: classify both dates with models of the same scheme.")
     return rows
+
+
+def _check_coverage(settings, classes, names, geobox) -> None:
+    """InvalidInputError when a classification has no object in the area (made for another region)."""
+    from antares.db.changes import classification_meets
+    from antares.db.engine import session_scope
+
+    with session_scope(settings) as session:
+        for flag, row, name in zip(("-lc_pre", "-lc_post"), classes, names):
+            if not classification_meets(session, row.id, geobox.extent.wkt, geobox.crs.epsg):
+                raise InvalidInputError(f"{flag} {name} has no object in the area of the change detection: it maps "
+                                        "another region. Give classifications of this area.")
 
 
 def change_objects(change: np.ndarray, score: np.ndarray, geobox, mmu: float | None) -> tuple[list[dict], int]:

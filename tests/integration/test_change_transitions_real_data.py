@@ -161,10 +161,20 @@ def chg_product(settings, data_dir, tmp_path_factory):
     return "chg_ro"
 
 
-def test_bad_transition_input(maps, settings, runner):
+def test_bad_transition_input(maps, settings, runner, chg_product):
     from antares.cli.main import cli
 
     env = {"ANTARES_DB_URL": settings.db_url}
+    scheme = db_rows(settings.db_url, "SELECT id FROM antares.class_scheme WHERE name = 'chg_forest'")[0][0]
+    elsewhere = [(box(X0 + 1e5, Y1 - 1e5 - 100, X0 + 1e5 + 100, Y1 - 1e5), FOREST)]  # 100 km away
+    _store_classification(settings, "chg_map_elsewhere", scheme, elsewhere)
+    result = runner.invoke(cli, ["detect_change", "-a", "distance", "-n", "chg_bad_lc", "-p_pre", "chg_ro",
+                                 "-p_post", "chg_ro", "-y_pre", "2018", "-y_post", "2020", "-b", "B08", "--bbox",
+                                 "22.140", "45.195", "22.166", "45.215", "-lc_pre", "chg_map_2018",
+                                 "-lc_post", "chg_map_elsewhere"], env=env)
+    assert result.exit_code == 1, result.output
+    assert "-lc_post chg_map_elsewhere has no object in the area of the change detection" in result.output
+    assert not db_rows(settings.db_url, "SELECT 1 FROM antares.change_detection WHERE name = 'chg_bad_lc'")
     for args, code, fragment in (
             (["--pre", "chg_map_2018"], 2, "give either -n CHANGE"),
             (["--pre", "chg_map_2018", "--post", "nope"], 1, "--post nope: no such classification"),
