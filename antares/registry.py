@@ -4,16 +4,17 @@ Every plugin family is one :class:`Registry`: the built-in plugins (objects, or 
 strings imported on first use) plus those that installed packages declare as Python entry points
 in the family's group:
 
-=====================  ==============================================================================
-entry-point group      a plugin is
-=====================  ==============================================================================
-``antares.commands``   a :class:`click.Command` (an ``antares`` subcommand)
-``antares.preparers``  a :class:`antares.prepare.base.Preparer` subclass (``antares index --dataset_name``)
-``antares.segmenters`` a :class:`antares.segmentation.base.Segmenter` subclass (``segment --algorithm``)
-``antares.models``     an :class:`antares.models.registry.ModelKind` (``model_fit -model``)
-``antares.indices``    an :class:`antares.recipes.indices.Index` (a recipe's ``indices:``), its name upper case
-``antares.reducers``   an :class:`antares.recipes.reducers.Reducer` (a recipe's ``reducers:``), lower case
-=====================  ==============================================================================
+==========================  ==============================================================================
+entry-point group           a plugin is
+==========================  ==============================================================================
+``antares.commands``        a :class:`click.Command` (an ``antares`` subcommand)
+``antares.preparers``       a :class:`antares.prepare.base.Preparer` subclass (``antares index --dataset_name``)
+``antares.segmenters``      a :class:`antares.segmentation.base.Segmenter` subclass (``segment --algorithm``)
+``antares.models``          an :class:`antares.models.registry.ModelKind` (``model_fit -model``)
+``antares.indices``         an :class:`antares.recipes.indices.Index` (a recipe's ``indices:``), its name upper case
+``antares.reducers``        an :class:`antares.recipes.reducers.Reducer` (a recipe's ``reducers:``), lower case
+``antares.change_methods``  a :class:`antares.change.base.ChangeMethod` subclass (``detect_change -a``)
+==========================  ==============================================================================
 
 The group ``antares.monitor_methods`` holds :class:`antares.monitor.MonitorMethod` objects
 (``antares monitor --method``).

@@ -213,3 +213,33 @@ def drop_database(cluster, url: str) -> None:
     with conn.cursor() as cur:
         cur.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(url.rsplit("/", 1)[1])))
     conn.close()
+
+
+def _inv_sqrt(s):
+    import numpy as np
+
+    values, vectors = np.linalg.eigh(s)
+    return vectors @ np.diag(values ** -0.5) @ vectors.T
+
+
+def reference_imad(x, y, iterations):
+    """iMAD (Nielsen 2007) from the equations, by another route than antares.change.imad: weighted covariances
+    (numpy.cov with aweights), CCA by SVD of Sxx^-1/2 Sxy Syy^-1/2, chi-square no-change weights; a fixed number
+    of iterations. Returns (rho increasing, MAD variates (n, p), chi-square statistic (n,))."""
+    import numpy as np
+    from scipy.stats import chi2
+
+    n, p = x.shape
+    w = np.ones(n)
+    for _ in range(iterations):
+        cov = np.cov(np.hstack([x, y]).T, aweights=w, bias=True)
+        sxx, syy, sxy = cov[:p, :p], cov[p:, p:], cov[:p, p:]
+        kx, ky = _inv_sqrt(sxx), _inv_sqrt(syy)
+        u, s, vt = np.linalg.svd(kx @ sxy @ ky)
+        order = np.argsort(s)
+        rho, a, b = s[order], (kx @ u)[:, order], (ky @ vt.T)[:, order]
+        mx, my = np.average(x, axis=0, weights=w), np.average(y, axis=0, weights=w)
+        mad = (x - mx) @ a - (y - my) @ b
+        z = (mad ** 2 / (2 * (1 - rho))).sum(axis=1)
+        w = 1 - chi2.cdf(z, p)
+    return rho, mad, z

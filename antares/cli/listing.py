@@ -1,4 +1,4 @@
-"""``antares list regions | products | datasets | runs | segmentations | classifications | models | ...``."""
+"""``antares list regions | products | datasets | runs | segmentations | classifications | models | changes | ...``."""
 
 from __future__ import annotations
 
@@ -213,3 +213,22 @@ def classifications(state: CliState, as_json):
     else:
         echo_table(rows, ["name", "segmentation", "model", "objects", "area_km2", "validations", "created_at"],
                    empty="No classifications. Make one with 'antares model_predict_object'.")
+@list_.command(epilog="Example:\n\n  antares list changes")
+@json_option
+@click.pass_obj
+def changes(state: CliState, as_json):
+    """Change detections (antares detect_change): method, inputs, objects and their area (ha)."""
+    from antares.db.changes import change_rows
+    from antares.db.engine import session_scope
+
+    with session_scope(state.settings()) as session:
+        rows = [{"name": r.name, "method": r.method, "pre": f"{r.inputs.get('pre')}" + (
+                    f" {r.inputs['pre_year']}" if r.inputs.get("pre_year") else ""),
+                 "post": f"{r.inputs.get('post')}" + (f" {r.inputs['post_year']}" if r.inputs.get("post_year") else ""),
+                 "objects": r.n_objects, "area_ha": round(float(r.area_ha), 4), "created": str(r.created_at)[:19]}
+                for r in change_rows(session)]
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, ["name", "method", "pre", "post", "objects", "area_ha", "created"],
+                   empty="No change detections. Make one with 'antares detect_change'.")

@@ -137,3 +137,85 @@ def scheduler_option(fn):
 
 
 workers_option = click.option("--workers", type=int, default=None, help="Worker processes of the local cluster.")
+
+
+class GreedyOption(click.Option):
+    """A repeatable option that also takes the values following it: ``-extra a=1 b=2 -extra c=3`` gives
+    ``("a=1", "b=2", "c=3")`` (antares3's ``nargs='*'`` options).
+
+    After the flag's own value, the next arguments are taken while ``takes(argument)`` holds (by default: it does
+    not start with ``-``), so give a predicate that a positional argument cannot satisfy (``"=" in argument``)
+    when the command has positional arguments.
+
+    Example
+    -------
+    >>> @click.command()
+    ... @click.option("-extra", "--extra", cls=GreedyOption, takes=lambda a: "=" in a)
+    ... def show(extra):
+    ...     click.echo(extra)
+    """
+
+    def __init__(self, *args, takes=None, **kwargs):
+        kwargs["multiple"] = True
+        super().__init__(*args, **kwargs)
+        self.takes = takes or (lambda argument: not argument.startswith("-"))
+
+    def add_to_parser(self, parser, ctx):
+        super().add_to_parser(parser, ctx)
+        wrapped = set()
+        for name in self.opts:
+            option = parser._long_opt.get(name) or parser._short_opt.get(name)
+            if option is None or id(option) in wrapped:
+                continue
+            wrapped.add(id(option))
+            process = option.process
+
+            def greedy(value, state, process=process):
+                process(value, state)
+                while state.rargs and self.takes(state.rargs[0]):
+                    process(state.rargs.pop(0), state)
+
+            option.process = greedy
+
+
+def extra_option(help_text: str):
+    """``-extra KEY=VALUE [KEY=VALUE ...]`` (repeatable): a plugin's parameters, parsed by :func:`parse_extra_params`."""
+    return click.option("-extra", "--extra", cls=GreedyOption, takes=lambda a: "=" in a and not a.startswith("-"),
+                        metavar="KEY=VALUE ...", help=help_text)
+
+
+def parse_extra_params(params, owner: str, pairs) -> dict:
+    """``-extra k=v`` values converted by the type each of ``params`` (:class:`antares.params.Param`) declares.
+
+    Validation against the constraints comes after (the plugin's constructor).
+
+    Raises
+    ------
+    antares.errors.UsageError
+        Not ``KEY=VALUE``, an unknown key (the valid ones listed) or a value of another type.
+    """
+    from antares.errors import UsageError
+    from antares.params import invalid_message, parse_value
+
+    declared = {p.name: p for p in params}
+    out = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"-extra takes KEY=VALUE. Got {pair!r}.")
+        if key not in declared:
+            raise UsageError(f"unknown parameter '{key}' for {owner}; valid parameters: {', '.join(declared)}.")
+        param = declared[key]
+        try:
+            if param.type is bool:
+                value = {"true": True, "false": False, "1": True, "0": False}[text.lower()]
+            elif param.type is object:
+                value = parse_value(text)
+            elif param.type is int and text.lower() == "none":
+                value = None
+            else:
+                value = param.type(text)
+        except (KeyError, ValueError):
+            raise UsageError(invalid_message(owner, param, text)) from None
+        out[key] = value
+    return out

@@ -227,3 +227,33 @@ class Pca(Base):
     n_samples: Mapped[int] = mapped_column(sa.Integer)
     meta = mapped_column("metadata", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb"))
     created_at: Mapped[dt.datetime] = _created()
+class ChangeDetection(Base):
+    """The result of one ``detect_change`` run: method, inputs, fitted statistics and its change objects."""
+
+    __tablename__ = "change_detection"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.Text, unique=True)
+    run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("run.id", ondelete="SET NULL"))
+    method: Mapped[str] = mapped_column(sa.Text)
+    params = mapped_column(JSONB, nullable=False, server_default=sa.text("'{}'::jsonb"))
+    statistics = mapped_column(JSONB, nullable=False, server_default=sa.text("'{}'::jsonb"))
+    inputs = mapped_column(JSONB, nullable=False, server_default=sa.text("'{}'::jsonb"))
+    crs: Mapped[str] = mapped_column(sa.Text)
+    pixel_area_m2: Mapped[float] = mapped_column(sa.Float)
+    n_objects: Mapped[int] = mapped_column(sa.BigInteger)
+    created_at: Mapped[dt.datetime] = _created()
+
+
+class ChangeObject(Base):
+    """One change object (connected change pixels) with its pre and post class when classifications were given."""
+
+    __tablename__ = "change_object"
+    change_id: Mapped[int] = mapped_column(sa.ForeignKey("change_detection.id", ondelete="CASCADE"), primary_key=True)
+    object_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    geom = mapped_column(Geometry("MULTIPOLYGON", spatial_index=True), nullable=False)
+    area_m2: Mapped[float] = mapped_column(sa.Float)
+    pixel_count: Mapped[int] = mapped_column(sa.BigInteger)
+    score: Mapped[float] = mapped_column(sa.Float)
+    pre_class: Mapped[int | None]
+    post_class: Mapped[int | None]
+    class_tie: Mapped[bool | None]

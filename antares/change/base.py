@@ -1,0 +1,269 @@
+"""The change-method contract: declared parameters, one fit over the area, per-tile detection.
+
+A change method compares two co-registered images of the same bands, ``pre`` and ``post``, each a stack
+``(bands, y, x)`` of floats with NaN = nodata, and returns a change score per pixel and a change mask.
+A pixel that is nodata in either date is neither change nor no change: its score is NaN and its mask
+value :data:`NODATA` (255).
+
+:meth:`ChangeMethod.fit` estimates the method's statistics once over the whole area: it draws a uniform
+sample of at most ``max_samples`` valid pixels over all tiles (fixed ``seed``: the same input gives the
+same sample), fits the method on it (``_fit_sample``), lets the method make more passes over the tiles
+if it needs spatial statistics (``_fit_tiles``), and fits the threshold on the sample's scores.
+:meth:`ChangeMethod.detect` then applies that one transform and one threshold to any tile.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, ClassVar, Iterable
+
+import numpy as np
+
+from antares.errors import InvalidInputError, UsageError
+from antares.params import Param, any_of, check_params, float_param, int_param
+
+log = logging.getLogger(__name__)
+
+NODATA = 255  #: value of the change mask where either date is nodata
+NO_CHANGE, CHANGE = 0, 1
+
+
+def threshold_param(default) -> Param:
+    """The ``threshold`` parameter: ``kapur``, ``otsu``, ``chi2`` or a number (the score above which a pixel changed)."""
+    from antares.change.threshold import is_threshold
+
+    return any_of("threshold", default, "threshold among 'kapur', 'otsu', 'chi2' or a finite number", is_threshold,
+                  description="Threshold of the change score: kapur (maximum entropy), otsu, chi2 (p_value on the "
+                              "chi-square statistic; imadmaf only) or a number.")
+
+
+COMMON_PARAMS = (
+    float_param("p_value", 0.01, 0, 1, low_open=True, high_open=True,
+                description="Significance of the chi2 threshold: change where P(chi2 > Z) < p_value."),
+    int_param("max_samples", 100_000, 1000, description="Pixels sampled (uniformly, fixed seed) over the whole "
+              "area to fit the transform and the threshold once."),
+    int_param("seed", 0, 0, description="Seed of the sample."),
+)
+
+
+def as_stack(image, what: str) -> np.ndarray:
+    """``image`` as float64 ``(bands, y, x)``: an xarray Dataset of (y, x) variables or a 2-D/3-D array.
+
+    Raises
+    ------
+    antares.errors.InvalidInputError
+        Not of that form.
+    """
+    import xarray as xr
+
+    if isinstance(image, xr.Dataset):
+        names = list(image.data_vars)
+        if not names or any(image[n].ndim != 2 for n in names):
+            raise InvalidInputError(f"{what} must be a Dataset of (y, x) variables. Got "
+                                    f"{', '.join(f'{n}{image[n].dims}' for n in names) or 'no variable'}.")
+        return np.stack([np.asarray(image[n].values, dtype=np.float64) for n in names])
+    array = np.asarray(image)
+    if array.dtype.kind not in "iuf" or array.ndim not in (2, 3):
+        raise InvalidInputError(f"{what} must be a numeric array (bands, y, x). Got shape {array.shape}, "
+                                f"dtype {array.dtype}.")
+    array = array.astype(np.float64, copy=False)
+    return array[np.newaxis] if array.ndim == 2 else array
+
+
+def check_pair(pre, post) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(pre, post, valid)``: both stacks as float64 ``(bands, y, x)`` and the mask of pixels valid in both.
+
+    Raises
+    ------
+    antares.errors.InvalidInputError
+        Different shapes or band counts.
+    """
+    pre, post = as_stack(pre, "pre"), as_stack(post, "post")
+    if pre.shape != post.shape:
+        raise InvalidInputError(f"pre and post must have the same bands and pixels (bands, y, x). Got {pre.shape} "
+                                f"and {post.shape}; load both on one GeoBox with the same measurements.")
+    valid = np.isfinite(pre).all(axis=0) & np.isfinite(post).all(axis=0)
+    return pre, post, valid
+
+
+class _Sampler:
+    """A uniform sample without replacement of at most ``size`` pixels over a stream of tiles (fixed seed).
+
+    Every valid pixel gets a random key; the ``size`` smallest keys are kept (bounded memory: at most
+    ``2 * size`` pixels are held).
+    """
+
+    def __init__(self, size: int, seed: int):
+        self.size, self.rng = size, np.random.default_rng(seed)
+        self.keys = np.empty(0)
+        self.pre = self.post = None
+        self.total = 0
+
+    def add(self, pre: np.ndarray, post: np.ndarray, valid: np.ndarray) -> None:
+        x, y = pre[:, valid].T, post[:, valid].T
+        keys = self.rng.random(len(x))
+        self.total += len(x)
+        if self.pre is None:
+            self.pre, self.post = x[:0], y[:0]
+        self.keys = np.concatenate([self.keys, keys])
+        self.pre, self.post = np.concatenate([self.pre, x]), np.concatenate([self.post, y])
+        if len(self.keys) > 2 * self.size:
+            self._prune()
+
+    def _prune(self) -> None:
+        if len(self.keys) > self.size:
+            keep = np.sort(np.argpartition(self.keys, self.size - 1)[:self.size])
+            self.keys, self.pre, self.post = self.keys[keep], self.pre[keep], self.post[keep]
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        self._prune()
+        return self.pre, self.post
+
+
+class ChangeMethod:
+    """Base class of all change methods: parameters, the fit over the area and per-tile detection.
+
+    Subclasses set :attr:`name`, :attr:`description`, :attr:`reference`, :attr:`params` (usually
+    ``(threshold_param(...), ...) + COMMON_PARAMS``) and implement ``_fit_sample(pre, post)`` on pixel arrays
+    ``(n, bands)`` and ``_score(pre, post)`` on pixel arrays, returning ``(n,)`` float64 scores; optionally
+    ``_fit_tiles(tiles)`` for statistics that need pixel neighbourhoods, ``_score_image`` for scores that do,
+    and ``dof`` (degrees of freedom of a chi-square score) if ``threshold='chi2'`` applies.
+
+    Parameters
+    ----------
+    **params
+        Values of the declared parameters; the others take their defaults.
+
+    Raises
+    ------
+    antares.errors.UsageError
+        Unknown parameter or a value outside its constraint.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    reference: ClassVar[str] = ""
+    params: ClassVar[tuple[Param, ...]] = ()
+    chi2_score: ClassVar[bool] = False  #: whether the score is a chi-square statistic (threshold='chi2' applies)
+
+    def __init__(self, **params):
+        for key, value in check_params(self.params, params, self.name).items():
+            setattr(self, key, value)
+        if getattr(self, "threshold", None) == "chi2" and not self.chi2_score:
+            raise UsageError(f"The 'threshold' parameter of {self.name} cannot be 'chi2': its score is not a "
+                             "chi-square statistic. Use kapur, otsu or a number.")
+        self.threshold_value: float | None = None
+        self.n_bands: int | None = None
+        self.n_valid = 0
+
+    def get_params(self) -> dict[str, Any]:
+        """The parameter values by name (what a run records)."""
+        return {p.name: getattr(self, p.name) for p in self.params}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, tiles: Callable[[], Iterable[tuple[Any, Any]]]) -> "ChangeMethod":
+        """Fit the method's statistics and the threshold once over the whole area.
+
+        Parameters
+        ----------
+        tiles : callable
+            ``tiles()`` returns an iterable of ``(pre, post)`` pairs, one per tile of the area (each a
+            Dataset of (y, x) variables or an array ``(bands, y, x)``, NaN = nodata); it is called once per
+            pass (a method that needs neighbourhoods, like MAF, makes a second pass).
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        antares.errors.InvalidInputError
+            Tiles of different band counts, fewer valid pixels than bands + 1, or data on which the method
+            is undefined (e.g. a constant band).
+        """
+        sampler = _Sampler(self.max_samples, self.seed)
+        for pre, post in tiles():
+            pre, post, valid = check_pair(pre, post)
+            if self.n_bands is None:
+                self.n_bands = pre.shape[0]
+            elif pre.shape[0] != self.n_bands:
+                raise InvalidInputError(f"every tile must have {self.n_bands} bands. Got {pre.shape[0]}.")
+            sampler.add(pre, post, valid)
+        x, y = sampler.result()
+        self.n_valid = sampler.total
+        if x is None or len(x) <= (self.n_bands or 0):
+            raise InvalidInputError(f"{self.name}: {0 if x is None else len(x)} pixels are valid in both dates; "
+                                    f"at least {(self.n_bands or 0) + 1} are needed. Check that pre and post overlap.")
+        self._fit_sample(x, y)
+        self._fit_tiles(tiles)
+        self.threshold_value = self._fit_threshold(self._score(x, y))
+        log.info("%s: fitted on %d of %d valid pixels, threshold %.6g", self.name, len(x), self.n_valid,
+                 self.threshold_value)
+        return self
+
+    def _fit_threshold(self, scores: np.ndarray) -> float:
+        from antares.change import threshold as th
+
+        if self.threshold == "kapur":
+            return th.kapur(scores)
+        if self.threshold == "otsu":
+            return th.otsu(scores)
+        if self.threshold == "chi2":
+            return th.chi2_threshold(self.p_value, self.dof)
+        return float(self.threshold)
+
+    def _fit_sample(self, pre: np.ndarray, post: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _fit_tiles(self, tiles) -> None:
+        """A further pass over the tiles, for statistics that need neighbourhoods (none by default)."""
+
+    def _score(self, pre: np.ndarray, post: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ applying
+
+    def score(self, pre, post) -> np.ndarray:
+        """The change score of each pixel: float32 ``(y, x)``, NaN where either date is nodata.
+
+        Raises
+        ------
+        antares.errors.InvalidInputError
+            Not fitted, or another band count than the fit.
+        """
+        if self.threshold_value is None:
+            raise InvalidInputError(f"{self.name}: call fit() over the area before scoring a tile.")
+        pre, post, valid = check_pair(pre, post)
+        if pre.shape[0] != self.n_bands:
+            raise InvalidInputError(f"{self.name} was fitted on {self.n_bands} bands; this tile has {pre.shape[0]}.")
+        out = np.full(valid.shape, np.nan, dtype=np.float32)
+        if valid.any():
+            out[valid] = self._score(pre[:, valid].T, post[:, valid].T)
+        return out
+
+    def detect(self, pre, post) -> tuple[np.ndarray, np.ndarray]:
+        """``(score, change)`` of one tile with the fitted transform and threshold.
+
+        Returns
+        -------
+        score : numpy.ndarray
+            float32 ``(y, x)``, NaN where either date is nodata.
+        change : numpy.ndarray
+            uint8 ``(y, x)``: 1 change (``score > threshold``), 0 no change, 255 nodata in either date.
+        """
+        score = self.score(pre, post)
+        change = np.where(score > self.threshold_value, CHANGE, NO_CHANGE).astype(np.uint8)
+        change[np.isnan(score)] = NODATA
+        return score, change
+
+    def statistics(self) -> dict[str, Any]:
+        """The fitted statistics, JSON-serialisable (recorded with the run)."""
+        return {"threshold": self.threshold_value, "valid_pixels": self.n_valid}
+
+
+__all__ = ["ChangeMethod", "COMMON_PARAMS", "NODATA", "CHANGE", "NO_CHANGE", "threshold_param", "check_pair",
+           "as_stack"]

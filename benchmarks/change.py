@@ -1,0 +1,106 @@
+"""Benchmark: ``imadmaf`` change detection against the time of reading both inputs (issue 20: ratio <= 3).
+
+Two synthetic SIZE x SIZE x 6-band float32 images (a smooth scene; the second a linear mixture of the first
+plus noise, with changed blocks) are written as tiled, deflate-compressed GeoTIFFs. Measured, median of
+``--repeat`` runs:
+
+  read      reading both images tile by tile (1024-pixel blocks) with rasterio: the floor
+  imadmaf   what ``detect_change -a imadmaf`` does with them: the fit over the area (one read for the sample,
+            one for the MAF neighbour statistics), then scoring and thresholding every tile (a third read)
+
+Memory stays bounded by a tile plus the sample (``max_samples`` pixels). The ratio imadmaf / read is the goal's
+(<= 3). Results go to benchmarks/results/change.json.
+
+    python benchmarks/change.py               # 2048² x 6 bands
+    python benchmarks/change.py --size 1024 --repeat 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def write_inputs(folder: Path, size: int, bands: int = 6) -> tuple[Path, Path]:
+    import rasterio
+    from rasterio.transform import from_origin
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(0)
+    pre = np.stack([gaussian_filter(rng.normal(size=(size, size)).astype(np.float32), 4) * 40 + 1000
+                    + rng.normal(0, 5, (size, size)).astype(np.float32) for _ in range(bands)])
+    mix = (np.eye(bands) * 1.1 + 0.05 * rng.normal(size=(bands, bands))).astype(np.float32)
+    post = np.einsum("ij,jyx->iyx", mix, pre) + rng.normal(0, 5, pre.shape).astype(np.float32)
+    for _ in range(40):
+        r, c = rng.integers(0, size - 64, 2)
+        post[:, r:r + 64, c:c + 64] += rng.normal(60, 10, (bands, 1, 1)).astype(np.float32)
+    paths = []
+    for name, data in (("pre", pre), ("post", post)):
+        path = folder / f"{name}.tif"
+        with rasterio.open(path, "w", driver="GTiff", width=size, height=size, count=bands, dtype="float32",
+                           crs="EPSG:32633", transform=from_origin(500000, 5800000, 10, 10), tiled=True,
+                           blockxsize=512, blockysize=512, compress="deflate", nodata=np.nan) as dst:
+            dst.write(data)
+        paths.append(path)
+    return tuple(paths)
+
+
+def tiles(paths, size: int, tile: int = 1024):
+    import rasterio
+    from rasterio.windows import Window
+
+    with rasterio.open(paths[0]) as a, rasterio.open(paths[1]) as b:
+        for row in range(0, size, tile):
+            for col in range(0, size, tile):
+                window = Window(col, row, min(tile, size - col), min(tile, size - row))
+                yield a.read(window=window), b.read(window=window)
+
+
+def run_read(paths, size):
+    for _ in tiles(paths, size):
+        pass
+
+
+def run_imadmaf(paths, size):
+    from antares.change import get_change_method
+
+    method = get_change_method("imadmaf").fit(lambda: tiles(paths, size))
+    changed = 0
+    for pre, post in tiles(paths, size):
+        changed += int((method.detect(pre, post)[1] == 1).sum())
+    return method, changed
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=2048)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_inputs(Path(tmp), args.size)
+        times = {"read": [], "imadmaf": []}
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            run_read(paths, args.size)
+            times["read"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            method, changed = run_imadmaf(paths, args.size)
+            times["imadmaf"].append(time.perf_counter() - start)
+    read, imadmaf = statistics.median(times["read"]), statistics.median(times["imadmaf"])
+    result = {"size": args.size, "bands": 6, "repeat": args.repeat, "read_s": round(read, 3),
+              "imadmaf_s": round(imadmaf, 3), "ratio": round(imadmaf / read, 2), "goal": "ratio <= 3",
+              "met": imadmaf / read <= 3, "iterations": method.fit_.iterations, "change_pixels": changed}
+    print(json.dumps(result))
+    out = Path(__file__).with_name("results") / "change.json"
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""Change methods (antares.change) against independent computations of the published equations.
+
+iMAD (Nielsen 2007) is re-derived here by another route (whitening by inverse square roots and an SVD of the
+whitened cross-covariance, weighted covariances from numpy.cov); MAF shifts are re-counted pair by pair;
+distance is scikit-image's match_histograms followed by numpy; Kapur's threshold is a plain loop over cuts.
+"""
+
+import numpy as np
+import pytest
+from scipy.stats import chi2
+
+from antares.change import CHANGE_METHODS, get_change_method
+from antares.change.base import NODATA
+from antares.change.distance import Distance
+from antares.change.imad import imad, maf_transform, spatial_difference_covariance
+from antares.change.threshold import chi2_threshold, kapur, otsu
+from antares.errors import InvalidInputError, UsageError
+from helpers import reference_imad
+
+
+def _pair(seed=0, shape=(60, 70), bands=4, changed=((10, 25), (12, 30))):
+    """Pre/post stacks (bands, y, x): a spatially smooth scene, post a linear mixture of pre plus noise and a
+    changed block."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    pre = np.stack([gaussian_filter(rng.normal(size=shape), 2) * 10 + rng.normal(size=shape) for _ in range(bands)])
+    mix = np.eye(bands) * 1.3 + 0.2 * rng.normal(size=(bands, bands))
+    post = np.einsum("ij,jyx->iyx", mix, pre) + 5 + 0.8 * rng.normal(size=pre.shape)
+    (r0, r1), (c0, c1) = changed
+    post[:, r0:r1, c0:c1] += rng.normal(6, 1, size=(bands, 1, 1))
+    return pre, post
+
+
+def _pixels(pre, post):
+    valid = np.isfinite(pre).all(0) & np.isfinite(post).all(0)
+    return pre[:, valid].T, post[:, valid].T
+
+
+@pytest.mark.parametrize("iterations", [1, 7])
+def test_imad_equals_the_published_equations(iterations):
+    x, y = _pixels(*_pair())
+    fit = imad(x, y, max_iterations=iterations, min_delta=0.0)
+    rho, mad, z = reference_imad(x, y, iterations)
+    assert fit.iterations == iterations
+    np.testing.assert_allclose(fit.rho, rho, atol=1e-6)
+    ours = fit.variates(x, y)
+    signs = np.sign((ours * mad).sum(axis=0))  # the SVD route fixes no sign
+    np.testing.assert_allclose(ours, mad * signs, atol=1e-6)
+    np.testing.assert_allclose(fit.chi2(x, y), z, rtol=1e-6, atol=1e-8)
+    # the MAD variates are uncorrelated with variance 2 (1 - rho) under the weights of the last analysis
+    assert np.all(np.diff(fit.rho) >= 0)
+
+
+def test_imad_is_invariant_to_a_linear_transform_of_the_post_bands():
+    pre, post = _pair(seed=1)
+    rng = np.random.default_rng(5)
+    transform = rng.normal(size=(4, 4)) + 3 * np.eye(4)
+    moved = np.einsum("ij,jyx->iyx", transform, post) - 40.0
+    x, y = _pixels(pre, post)
+    _, y2 = _pixels(pre, moved)
+    a, b = imad(x, y, max_iterations=30, min_delta=0.0), imad(x, y2, max_iterations=30, min_delta=0.0)
+    np.testing.assert_allclose(a.rho, b.rho, atol=1e-8)
+    np.testing.assert_allclose(a.chi2(x, y), b.chi2(x, y2), rtol=1e-6, atol=1e-6)
+    one, two = get_change_method("imadmaf"), get_change_method("imadmaf")
+    mask_one = one.fit(lambda: [(pre, post)]).detect(pre, post)[1]
+    mask_two = two.fit(lambda: [(pre, moved)]).detect(pre, moved)[1]
+    assert (mask_one == mask_two).mean() > 0.999
+
+
+def test_imad_finds_the_changed_block():
+    pre, post = _pair(seed=2)
+    method = get_change_method("imadmaf", threshold="kapur").fit(lambda: [(pre, post)])
+    change = method.detect(pre, post)[1]
+    truth = np.zeros(change.shape, bool)
+    truth[10:25, 12:30] = True
+    assert change[truth].mean() > 0.95
+    assert change[~truth].mean() < 0.05
+
+
+def test_spatial_differences_use_valid_pairs_only_and_never_wrap():
+    rng = np.random.default_rng(3)
+    image = np.cumsum(rng.normal(size=(2, 9, 11)), axis=2)  # a drifting signal: wrapping would pair extremes
+    valid = rng.random((9, 11)) > 0.2
+    sums, count = spatial_difference_covariance(image, valid)
+    expected, pairs = np.zeros((2, 2)), 0
+    for r in range(9):
+        for c in range(11):
+            for r2, c2 in ((r, c + 1), (r + 1, c)):
+                if r2 < 9 and c2 < 11 and valid[r, c] and valid[r2, c2]:
+                    d = image[:, r, c] - image[:, r2, c2]
+                    expected += np.outer(d, d)
+                    pairs += 1
+    assert count == pairs
+    np.testing.assert_allclose(sums, expected, rtol=1e-12)
+    full, n_full = spatial_difference_covariance(image)
+    rolled = sum(((image - np.roll(image, 1, axis=k)).reshape(2, -1) @ (image - np.roll(image, 1, axis=k)).reshape(2, -1).T)
+                 for k in (1, 2))
+    assert n_full == 9 * 10 + 8 * 11
+    assert not np.allclose(full, rolled)  # np.roll adds the pairs across the edges
+
+
+def test_maf_orders_by_autocorrelation_and_keeps_the_chi_square():
+    rng = np.random.default_rng(4)
+    from scipy.ndimage import gaussian_filter
+
+    smooth, noise = gaussian_filter(rng.normal(size=(80, 80)), 3), rng.normal(size=(80, 80))
+    smooth /= smooth.std()
+    image = np.stack([smooth + noise, smooth - noise])  # mixtures of a smooth and a white signal
+    sums, count = spatial_difference_covariance(image)
+    cov = np.cov(image.reshape(2, -1), bias=True)
+    w, ratio = maf_transform(sums / count, cov)
+    mafs = np.einsum("ij,iyx->jyx", w, image - image.mean(axis=(1, 2), keepdims=True))
+    np.testing.assert_allclose(np.cov(mafs.reshape(2, -1), bias=True), np.eye(2), atol=1e-8)
+    assert ratio[0] < ratio[1]
+    first = mafs[0] / np.linalg.norm(mafs[0])
+    assert abs((first * smooth).sum() / np.linalg.norm(smooth)) > 0.95  # the smooth signal comes first
+
+    pre, post = _pair(seed=6)
+    with_maf = get_change_method("imadmaf").fit(lambda: [(pre, post)])
+    without = get_change_method("imadmaf", maf=False).fit(lambda: [(pre, post)])
+    np.testing.assert_allclose(with_maf.rotation.T @ with_maf.rotation, np.eye(4), atol=1e-10)
+    np.testing.assert_allclose(with_maf.score(pre, post), without.score(pre, post), rtol=1e-4)
+    x, y = _pixels(pre, post)
+    assert with_maf.threshold_value == pytest.approx(chi2.ppf(0.99, 4))
+    np.testing.assert_allclose(with_maf.score(pre, post)[np.isfinite(pre).all(0)],
+                               with_maf.fit_.chi2(x, y).astype(np.float32), rtol=1e-4)
+
+
+def test_distance_equals_skimage_matching_then_numpy():
+    from skimage.exposure import match_histograms
+
+    pre, post = _pair(seed=7, bands=3)
+    pre[1, 5, 5] = np.nan
+    post[0, 6, 6] = np.nan
+    method = get_change_method("distance").fit(lambda: [(pre, post)])
+    score, change = method.detect(pre, post)
+    valid = np.isfinite(pre).all(0) & np.isfinite(post).all(0)
+    diff = np.stack([post[b][valid] - match_histograms(pre[b][valid], post[b][valid]) for b in range(3)])
+    np.testing.assert_allclose(score[valid], np.sqrt((diff ** 2).sum(0)), rtol=1e-6)
+    assert np.isnan(score[5, 5]) and change[5, 5] == NODATA and change[6, 6] == NODATA
+    assert ((change == NODATA) == ~valid).all()
+    one = get_change_method("distance", threshold=1.0).fit(lambda: [(pre[:1], post[:1])])
+    valid = np.isfinite(pre[0]) & np.isfinite(post[0])  # one band: (5, 5) is valid again
+    expected = np.abs(post[0][valid] - match_histograms(pre[0][valid], post[0][valid]))
+    np.testing.assert_allclose(one.score(pre[:1], post[:1])[valid], expected, rtol=1e-6)
+    assert ((one.detect(pre[:1], post[:1])[1] == 1) == (one.score(pre[:1], post[:1]) > 1.0)).all()
+
+
+def test_tiles_share_one_transform_and_one_threshold():
+    pre, post = _pair(seed=8)
+    tiles = [(pre[:, :30], post[:, :30]), (pre[:, 30:], post[:, 30:])]
+    for name in ("distance", "imadmaf"):
+        method = get_change_method(name, threshold="otsu").fit(lambda: tiles)
+        whole = method.detect(pre, post)
+        for (a, b), rows in zip(tiles, (slice(0, 30), slice(30, None))):
+            score, change = method.detect(a, b)
+            np.testing.assert_array_equal(change, whole[1][rows])
+            np.testing.assert_allclose(score, whole[0][rows])
+
+
+def test_sample_is_fixed_by_the_seed_and_bounded():
+    pre, post = _pair(seed=9, shape=(80, 80))
+    a = get_change_method("imadmaf", max_samples=1000, seed=3).fit(lambda: [(pre, post)])
+    b = get_change_method("imadmaf", max_samples=1000, seed=3).fit(lambda: [(pre, post)])
+    c = get_change_method("imadmaf", max_samples=1000, seed=4).fit(lambda: [(pre, post)])
+    assert len(a.fit_.weights) == 1000 and a.n_valid == 6400
+    np.testing.assert_array_equal(a.fit_.rho, b.fit_.rho)
+    assert not np.array_equal(a.fit_.rho, c.fit_.rho)
+
+
+def reference_kapur(values, nbins):
+    counts, edges = np.histogram(values, bins=nbins)
+    p = counts / counts.sum()
+    best, best_t = -np.inf, None
+    for t in range(nbins - 1):
+        p0, p1 = p[:t + 1].sum(), p[t + 1:].sum()
+        if p0 <= 0 or p1 <= 0:
+            continue
+        q0, q1 = p[:t + 1][p[:t + 1] > 0] / p0, p[t + 1:][p[t + 1:] > 0] / p1
+        h = -(q0 * np.log(q0)).sum() - (q1 * np.log(q1)).sum()
+        if h > best:
+            best, best_t = h, edges[t + 1]
+    return best_t
+
+
+def test_thresholds_against_independent_computations():
+    from skimage.filters import threshold_otsu
+
+    rng = np.random.default_rng(10)
+    values = np.concatenate([rng.normal(0, 1, 5000), rng.normal(8, 1.5, 800), [np.nan, np.inf]])
+    finite = values[np.isfinite(values)]
+    assert kapur(values, 64) == pytest.approx(reference_kapur(finite, 64), rel=1e-12)
+    assert kapur(values) == pytest.approx(reference_kapur(finite, 256), rel=1e-12)
+    assert 2 < kapur(values) < 7
+    assert otsu(values) == pytest.approx(threshold_otsu(finite), rel=1e-12)
+    assert chi2_threshold(0.05, 3) == pytest.approx(7.814727903251178)
+    z = chi2.rvs(4, size=200_000, random_state=1)
+    assert (z > chi2_threshold(0.01, 4)).mean() == pytest.approx(0.01, abs=0.002)
+    with pytest.raises(InvalidInputError):
+        kapur([np.nan, np.nan])
+
+
+def test_parameters_and_bad_input():
+    assert list(CHANGE_METHODS)[:2] == ["distance", "imadmaf"] and CHANGE_METHODS.get("distance") is Distance
+    with pytest.raises(UsageError, match="cannot be 'chi2'"):
+        get_change_method("distance", threshold="chi2")
+    with pytest.raises(UsageError, match="The 'threshold' parameter of imadmaf must be"):
+        get_change_method("imadmaf", threshold="median")
+    with pytest.raises(UsageError, match="unknown algorithm 'pca'"):
+        get_change_method("pca")
+    pre, post = _pair(seed=11)
+    with pytest.raises(InvalidInputError, match="same bands"):
+        get_change_method("distance").fit(lambda: [(pre, post[:3])])
+    with pytest.raises(InvalidInputError, match="identical up to a linear transform"):
+        get_change_method("imadmaf").fit(lambda: [(pre, 2 * pre + 1)])
+    empty = np.full_like(pre, np.nan)
+    with pytest.raises(InvalidInputError, match="valid in both dates"):
+        get_change_method("imadmaf").fit(lambda: [(pre, empty)])
+    with pytest.raises(InvalidInputError, match="call fit"):
+        get_change_method("distance").detect(pre, post)
+
+
+def test_change_objects_ids_mmu_and_polygons():
+    import shapely.wkb
+    from odc.geo.geobox import GeoBox
+
+    from antares.pipeline.change import change_objects
+
+    geobox = GeoBox.from_bbox((500000, 5800000, 500100, 5800080), "EPSG:32633", resolution=10)  # 8 x 10 pixels
+    change = np.zeros(geobox.shape, np.uint8)
+    change[0, 7:10] = 1         # 3 pixels, first in raster order
+    change[2:5, 1:3] = 1        # 6 pixels
+    change[6, 5] = 1            # 1 pixel: below an mmu of 200 m²
+    change[3, 3] = 1            # touches the 6-pixel block: one 4-connected object of 7
+    change[7, 0] = NODATA
+    score = np.arange(change.size, dtype=np.float32).reshape(change.shape)
+    rows, dropped = change_objects(change, score, geobox, 200.0)
+    assert dropped == 1
+    assert [(r["object_id"], r["pixel_count"], r["area_m2"]) for r in rows] == [(1, 3, 300.0), (2, 7, 700.0)]
+    assert rows[0]["score"] == pytest.approx(score[0, 7:10].mean())
+    for r in rows:
+        geometry = shapely.wkb.loads(r["wkb"])
+        assert geometry.geom_type == "MultiPolygon" and geometry.area == pytest.approx(r["area_m2"])
+    assert shapely.wkb.loads(rows[0]["wkb"]).bounds == (500070.0, 5800070.0, 500100.0, 5800080.0)
+    assert change_objects(np.zeros(geobox.shape, np.uint8), score, geobox, None) == ([], 0)
+
+
+def test_majority_by_area_reports_ties():
+    from antares.pipeline.change import majority
+
+    assert majority({}) == (None, False)
+    assert majority({3: 10.0, 1: 4.0}) == (3, False)
+    assert majority({3: 5.0, 1: 5.0, 2: 1.0}) == (1, True)
