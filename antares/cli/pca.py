@@ -11,12 +11,12 @@ from antares.cli.options import NAME, overwrite_option
 @click.command(epilog="""\b
 Examples:
   antares pca_fit -p s2_2018_features -n pca_2018 --sample 100000 --components 3
-  antares pca_fit -p s2_l2a -n pca_bands --sample 50000 -m B02 -m B03 -m B04 -m B08""")
+  antares pca_fit -p s2_l2a -n pca_bands --sample 50000 --measurement B02 --measurement B03 --measurement B04 --measurement B08""")
 @click.option("-p", "--product", required=True, help="Indexed product whose measurements are analysed.")
 @click.option("-n", "--name", type=NAME, required=True, help="Name of the PCA.")
 @click.option("--sample", type=click.IntRange(min=2), required=True, help="Pixels to sample (stratified by dataset).")
 @click.option("--components", type=click.IntRange(min=1), default=None, help="Components to keep (default: all).")
-@click.option("-m", "--measurement", "measurements", multiple=True,
+@click.option("--measurement", "measurements", multiple=True,
               help="A measurement to use (repeatable; default: every measurement of the product).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the sample.")
 @overwrite_option

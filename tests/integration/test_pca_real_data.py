@@ -99,7 +99,7 @@ def test_recipe_pca_step_on_real_bands(settings, data_dir, runner, pc_b10, tmp_p
     from rasterio.windows import Window
 
     invoke_ok(runner, ["pca_fit", "-p", "pc_b10", "-n", "pc_step", "--sample", "800", "--components", "3"], pc_b10)
-    invoke_ok(runner, ["pca_fit", "-p", "pc_b10", "-n", "pc_two", "--sample", "200", "-m", "B02", "-m", "B03"], pc_b10)
+    invoke_ok(runner, ["pca_fit", "-p", "pc_b10", "-n", "pc_two", "--sample", "200", "--measurement", "B02", "--measurement", "B03"], pc_b10)
     recipe = {"inputs": {"product": "pc_b10", "measurements": ["blue", "green", "red", "nir"]},
               "pca": {"name": "pc_step", "components": 2}, "reducers": {"pc1": ["median"], "pc2": ["max"]}}
     path = tmp_path / "pc_recipe.yaml"
