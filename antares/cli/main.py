@@ -22,7 +22,7 @@ COMMANDS = {
     "apply_recipe": ("antares.cli.recipe:apply_recipe", "Compute a recipe's temporal features as an indexed product."),
     "change_matrix": ("antares.cli.change:change_matrix", "Transition matrix (ha) of a change detection or two classifications."),
     "config": ("antares.cli.config_cmd:config", "Show the resolved settings and where each comes from."),
-    "delete": ("antares.cli.results:delete", "Delete a product, segmentation, classification, model, sample set or region."),
+    "delete": ("antares.cli.results:delete", "Delete a product, segmentation, classification, model, sample set, region, change or PCA."),
     "detect_change": ("antares.cli.change:detect_change", "Change objects between two dates (distance, iMAD/MAF) in PostGIS."),
     "demo": ("antares.cli.demo:demo", "Run the whole chain on real Sentinel-2 sample data (make demo)."),
     "dataset": ("antares.cli.dataset:dataset", "Archive, restore or purge indexed datasets."),

@@ -1,7 +1,7 @@
 """Repository functions to list, find the dependants of, delete and rename results by kind.
 
 Kinds: ``segmentation``, ``classification``, ``model``, ``training_set``, ``validation_set``,
-``region``. Every value is a bound parameter; callers own the transaction.
+``region``, ``change`` (a change detection and its objects), ``pca``. Every value is a bound parameter; callers own the transaction.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from antares.db.schema import (Classification, ClassScheme, Model, Prediction, Region, SampleSet, Segment,
-                               Segmentation, ValidationResult)
+from antares.db.schema import (ChangeDetection, Classification, ClassScheme, Model, Pca, Prediction, Region, SampleSet,
+                               Segment, Segmentation, ValidationResult)
 
 SAMPLE_KINDS = {"training_set": "training", "validation_set": "validation"}
 
@@ -127,6 +127,10 @@ def _table(kind: str):
         return Model, Model.name, ()
     if kind == "region":
         return Region, Region.name, ()
+    if kind == "change":
+        return ChangeDetection, ChangeDetection.name, ()
+    if kind == "pca":
+        return Pca, Pca.name, ()
     if kind in SAMPLE_KINDS:
         return SampleSet, SampleSet.name, (SampleSet.kind == SAMPLE_KINDS[kind],)
     raise ValueError(f"unknown result kind {kind!r}")

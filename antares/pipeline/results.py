@@ -18,8 +18,9 @@ from antares.config import Settings
 from antares.errors import InvalidInputError, NotFoundError, UsageError
 from antares.pipeline.remove import RemoveReport, _refuse_or_cascade
 
-KINDS = ("product", "segmentation", "classification", "model", "training_set", "validation_set", "region")
-RENAMABLE = ("classification", "model", "training_set", "validation_set", "region")
+KINDS = ("product", "segmentation", "classification", "model", "training_set", "validation_set", "region", "change",
+         "pca")
+RENAMABLE = ("classification", "model", "training_set", "validation_set", "region", "change")
 
 
 def _check_kind(kind: str, allowed=KINDS) -> None:
@@ -78,7 +79,7 @@ def delete_result(settings: Settings, kind: str, name: str, dry_run: bool = Fals
 
     Parameters
     ----------
-    kind : {"product", "segmentation", "classification", "model", "training_set", "validation_set", "region"}
+    kind : {"product", "segmentation", "classification", "model", "training_set", "validation_set", "region", "change", "pca"}
     name : str
     dry_run : bool
         List what would be deleted; change nothing.

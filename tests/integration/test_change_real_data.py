@@ -206,6 +206,23 @@ def test_area_adjusted_change_from_a_validation_set(chg, runner, settings):
     assert "area-adjusted change" in text and "95 % CI" in text
 
 
+def test_a_change_detection_is_renamed_and_deleted_with_its_objects(chg, runner, settings):
+    """antares rename/delete change (issue 23): the objects go with it; deleting twice names what exists."""
+    _, env = chg
+    invoke_ok(runner, ["detect_change", "-a", "distance", "-n", "ro_chg_del", "-p_pre", "chg_ro", "-p_post", "chg_ro",
+                       "-y_pre", "2018", "-y_post", "2020", "-b", "B08", *BBOX, "-extra", "threshold=2000"], env)
+    invoke_ok(runner, ["rename", "change", "ro_chg_del", "ro_chg_del2"], env)
+    n = db_rows(settings.db_url, "SELECT count(*) FROM antares.change_object o JOIN antares.change_detection c "
+                "ON c.id = o.change_id WHERE c.name = 'ro_chg_del2'")[0][0]
+    assert n > 0
+    invoke_ok(runner, ["delete", "change", "ro_chg_del2"], env)
+    assert db_rows(settings.db_url, "SELECT count(*) FROM antares.change_detection WHERE name LIKE 'ro_chg_del%'") == [(0,)]
+    assert db_rows(settings.db_url, "SELECT count(*) FROM antares.change_object o LEFT JOIN antares.change_detection c "
+                   "ON c.id = o.change_id WHERE c.id IS NULL") == [(0,)]
+    again = runner.invoke(cli_main(), ["delete", "change", "ro_chg_del2"], env=env)
+    assert again.exit_code == 1 and "no change named 'ro_chg_del2'" in again.stderr
+
+
 @pytest.mark.parametrize("iterations", [1, 10])
 def test_imad_equals_the_published_equations_on_real_pixels(data_dir, iterations):
     """Romania 2018-08-25 vs 2020-08-29, four 10 m bands (10,000 pixels): canonical correlations and MAD variates
