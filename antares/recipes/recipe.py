@@ -8,7 +8,7 @@ from pathlib import Path
 
 from antares.errors import InvalidInputError
 from antares.recipes.indices import INDICES
-from antares.recipes.specs import TERRAIN_FLAG, MaskSpec, OutputSpec, TerrainSpec
+from antares.recipes.specs import TERRAIN_FLAG, MaskSpec, OutputSpec, StepsSpec, TerrainSpec
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,9 @@ class Recipe:
         when the command gives no grid; ``None``: the input's native resolution.
     digest : str
         sha256 of that file's bytes, to record with a run.
+    steps : StepsSpec or None
+        A time-series recipe (``steps:``): one dataset per step instead of reducers
+        (:mod:`antares.pipeline.timeseries`); its outputs are the step variables, ``clear_count`` and ``filled``.
     """
 
     name: str
@@ -67,6 +70,7 @@ class Recipe:
     digest: str = ""
     definition: dict = field(default_factory=dict, repr=False)
     resolution: float | None = None
+    steps: StepsSpec | None = None
 
     # ------------------------------------------------------------------ inputs
     @property
@@ -354,8 +358,11 @@ class Recipe:
         lines.append(f"  mask: {self.mask.describe() if self.mask else 'none (every observation is used)'}")
         lines.append("  indices:" if self.indices else "  indices: none")
         lines += [f"    {n} = {INDICES[n].formula}  [{INDICES[n].reference}]" for n in self.indices]
-        lines.append("  reducers (over time, NaN-aware):")
-        lines += [f"    {var}: {', '.join(reducers)}" for var, reducers in self.reducers.items()]
+        if self.steps is not None:
+            lines.append(f"  {self.steps.describe()}")
+        else:
+            lines.append("  reducers (over time, NaN-aware):")
+            lines += [f"    {var}: {', '.join(reducers)}" for var, reducers in self.reducers.items()]
         if self.clear_count:
             lines.append("  clear_count: dates per pixel passing the mask with every input band valid")
         if self.terrain:
