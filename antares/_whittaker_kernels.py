@@ -2,13 +2,14 @@
 
 Per pixel: the banded system ``(W + λ DᵀD) z = W y`` (half-bandwidth d) is factorised as ``L Lᵀ``
 (banded Cholesky) and solved by two banded triangular solves, ``O(n d²)`` per pixel, in scratch
-arrays of the step count; pixels run in parallel threads (``prange``).
+arrays of the step count, allocated once per chunk of pixels. Single-threaded and without the GIL: a tile is one
+task, and the tasks use the cores.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 
 @njit(cache=True, nogil=True)
@@ -48,11 +49,11 @@ def _solve(y, w, lam, pen, b, low, u, z):
 CHUNK = 1024  # pixels per parallel chunk (scratch arrays are allocated once per chunk)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def whittaker_pixels(y, w, lam, pen, b, out):
     """Smooth every row of ``y`` (P, n) with weights ``w`` (P, n) and ``lam`` (P,) into ``out`` (P, n); NaN if singular."""
     p, n = y.shape
-    for c in prange((p + CHUNK - 1) // CHUNK):
+    for c in range((p + CHUNK - 1) // CHUNK):
         low = np.zeros((b + 1, n))
         u = np.empty(n)
         z = np.empty(n)
@@ -98,12 +99,12 @@ def _vcurve(y, w, grid, pen, b, low, u, z, fit, rough):
     return 10.0 ** ((grid[best] + grid[best + 1]) / 2)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def vcurve_pixels(y, w, grid, pen, b, out):
     """λ per row of ``y`` (P, n) by the V-curve over ``grid`` (log10 λ, increasing) into ``out`` (P,)."""
     p, n = y.shape
     g = grid.shape[0]
-    for c in prange((p + CHUNK - 1) // CHUNK):
+    for c in range((p + CHUNK - 1) // CHUNK):
         low = np.zeros((b + 1, n))
         u = np.empty(n)
         z = np.empty(n)

@@ -196,7 +196,7 @@ def _steps(c: _Checker, section, variables: dict) -> StepsSpec | None:
     spec = section.get("smooth")
     if spec is not None and spec != "none":
         spec = c.keys(spec, ("lambda", "order", "weights"), "steps.smooth")
-        lam = spec.get("lambda")
+        lam = spec.get("lambda", "vcurve")  # docs/timeseries.md: within 2 % of the best fixed λ at 1M and 10D steps
         if lam == "vcurve":
             smooth = "vcurve"
         elif isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam) or lam <= 0:

@@ -262,7 +262,8 @@ class StepsSpec:
     composite : {"median", "mean", "max_ndvi"}
     gapfill : {"linear", "none"}
     smooth : float, "vcurve" or None
-        The Whittaker λ (> 0), ``"vcurve"`` (λ per pixel), or None (no smoothing).
+        The Whittaker λ (> 0), ``"vcurve"`` (λ per pixel; the default of a ``smooth`` section without
+        ``lambda``), or None (no smoothing).
     order : int
         The Whittaker difference order d (default 2).
     weights : {"clear", "count"}

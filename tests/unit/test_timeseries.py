@@ -222,7 +222,8 @@ def test_steps_section_parses(tmp_path):
     assert (s.every, s.composite, s.gapfill, s.smooth, s.order, s.weights) == ("16D", "mean", "linear", 50.0, 2, "clear")
     periods = recipe_with(tmp_path, "{periods: [[2018-01-01, 2018-06-30], [2018-07-01, 2018-12-31]], variables: [ndvi]}")
     assert periods.steps.periods == (("2018-01-01", "2018-06-30"), ("2018-07-01", "2018-12-31"))
-    assert load_recipe("s2_ndvi_monthly").steps.smooth is not None
+    assert load_recipe("s2_ndvi_monthly").steps.smooth == 1.0  # the best on Romania (docs/timeseries.md)
+    assert recipe_with(tmp_path, "{every: 1M, variables: [ndvi], smooth: {order: 1}}").steps.smooth == "vcurve"
 
 
 @pytest.mark.parametrize("steps, extra, fragment", [
