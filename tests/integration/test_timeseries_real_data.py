@@ -109,6 +109,9 @@ def test_monthly_ndvi_equals_numpy(settings, ts_ro, runner, tmp_path):
     result = run(runner, settings, "ts_ro_monthly", plain, tmp_path)
     assert result.exit_code == 0, result.output
     assert "12 dataset(s) (12 step(s) per tile) written and indexed into ts_ro_monthly" in result.stdout
+    again = run(runner, settings, "ts_ro_monthly", plain, tmp_path)  # resumes: the tile's steps are indexed
+    assert again.exit_code == 0 and "0 dataset(s)" in again.stdout and "1 tile(s) already done" in again.stdout, \
+        again.output
     data, datasets = load_series(settings, "ts_ro_monthly", root)
     assert data.sizes["time"] == 12 and set(data.data_vars) == {"ndvi", "clear_count", "filled"}
     assert len(datasets) == 12
