@@ -59,9 +59,19 @@ class SeriesReport(TileReport):
                 f"valid data, {len(self.failed)} failed; {self.pixels:,} pixel(s) written per measurement")
 
 
-def reflectance(raw: np.ndarray, conversion) -> np.ndarray:
-    """Raw values -> float32 input as :func:`antares.cube.reflectance.to_reflectance`: ``(dn + offset) * scale``, NaN = nodata."""
+def reflectance(raw: np.ndarray, conversion, name: str = "?") -> np.ndarray:
+    """Raw values -> float32 input as :func:`antares.cube.reflectance.to_reflectance`: ``(dn + offset) * scale``, NaN = nodata.
+
+    Raises
+    ------
+    InvalidInputError
+        Measurement ``name`` is neither converted (no scale declared) nor floating.
+    """
     if not conversion.convert:
+        if raw.dtype.kind != "f":
+            raise InvalidInputError(
+                f"measurement {name} must be floating reflectance (0..1, NaN = nodata) or declare a scale_factor "
+                f"(e.g. 0.0001 for reflectance x 10000; antares product add FILE). Got {raw.dtype}.")
         return raw.astype(np.float32)
     off = np.asarray(conversion.offset, np.float32).reshape(-1, 1, 1)
     scale = np.asarray(conversion.scale, np.float32).reshape(-1, 1, 1)
@@ -121,7 +131,7 @@ def _block_inputs(recipe, job, block, definitions: dict, properties: list):
     values = {}
     for alias in recipe.measurements:
         name = job.measurements[alias]
-        values[alias] = reflectance(block.raw[name], conversions[name])
+        values[alias] = reflectance(block.raw[name], conversions[name], name)
     first = next(iter(values.values()))
     valid = np.ones(first.shape, bool)
     if recipe.mask is not None:

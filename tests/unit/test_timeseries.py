@@ -239,3 +239,17 @@ def test_bad_steps_sections(tmp_path, steps, extra, fragment):
     with pytest.raises(InvalidInputError, match="recipe ts_test: ") as err:
         recipe_with(tmp_path, steps, extra)
     assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_block_reflectance_conversion_and_refusal():
+    from antares.pipeline.timeseries import reflectance
+    from antares.recipes.blockwise import Conversion
+
+    dn = np.array([[[0, 1000], [2500, 10000]], [[5, 0], [7, 8]]], np.uint16)
+    conv = Conversion(True, np.array([-1000, 0], np.float32), np.array([1e-4, 2e-4], np.float32), 0)
+    got = reflectance(dn, conv, "B04")
+    expected = np.where(dn == 0, np.nan, (dn.astype(np.float32) + np.array([-1000, 0], np.float32)[:, None, None])
+                        * np.array([1e-4, 2e-4], np.float32)[:, None, None])
+    np.testing.assert_array_equal(got, expected.astype(np.float32))
+    with pytest.raises(InvalidInputError, match="measurement B04 must be floating reflectance"):
+        reflectance(dn, Conversion(False), "B04")
