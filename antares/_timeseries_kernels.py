@@ -1,4 +1,4 @@
-"""The compiled (numba) loops of :func:`antares.timeseries.whittaker` and :func:`antares.timeseries.vcurve_lambda`.
+"""The compiled (numba) loops of :mod:`antares.timeseries`: the Whittaker solves, the V-curve, the median composite.
 
 Per pixel: the banded system ``(W + λ DᵀD) z = W y`` (half-bandwidth d) is factorised as ``L Lᵀ``
 (banded Cholesky) and solved by two banded triangular solves, ``O(n d²)`` per pixel, in scratch
@@ -112,3 +112,90 @@ def vcurve_pixels(y, w, grid, pen, b, out):
         rough = np.empty(g)
         for j in range(c * CHUNK, min(p, (c + 1) * CHUNK)):
             out[j] = _vcurve(y[j], w[j], grid, pen, b, low, u, z, fit, rough)
+
+
+@njit(cache=True, nogil=True)
+def step_median(values, valid, times, out):
+    """Per column of ``values`` (time, P) float32: the median of the rows ``times`` that are ``valid`` and not NaN.
+
+    The same value as ``numpy.nanmedian`` in float32 (the mean of the two middle values when their
+    number is even: ``(a + b) * 0.5`` in float32, as numpy's ``mean`` of two float32); NaN when there
+    is none. Written into ``out`` (P,).
+    """
+    k = times.shape[0]
+    p = values.shape[1]
+    buf = np.empty(k, np.float32)
+    half = np.float32(0.5)
+    for j in range(p):
+        n = 0
+        for i in range(k):
+            t = times[i]
+            x = values[t, j]
+            if valid[t, j] and not np.isnan(x):
+                m = n  # insertion sort: few values per step
+                while m > 0 and buf[m - 1] > x:
+                    buf[m] = buf[m - 1]
+                    m -= 1
+                buf[m] = x
+                n += 1
+        if n == 0:
+            out[j] = np.nan
+        elif n % 2 == 1:
+            out[j] = buf[n // 2]
+        else:
+            out[j] = np.float32(buf[n // 2 - 1] + buf[n // 2]) * half
+
+
+@njit(cache=True, nogil=True)
+def gapfill_pixels(y, t, out, flag):
+    """Per row of ``y`` (P, n) float32: NaN steps linear in ``t`` between the neighbouring observed steps, edges nearest.
+
+    ``numpy.interp(t, t[observed], y[observed])`` per row (the interpolation in float64, stored as
+    float32); ``flag``: 0 observed, 1 interpolated, 2 edge, 255 for a row without any observation
+    (its ``out`` all NaN).
+    """
+    p, n = y.shape
+    for j in range(p):
+        prev = -1
+        for i in range(n):
+            if not np.isnan(y[j, i]):
+                out[j, i] = y[j, i]
+                flag[j, i] = 0
+                if prev < 0:
+                    for e in range(i):  # leading edge: the first observation
+                        out[j, e] = y[j, i]
+                        flag[j, e] = 2
+                elif i - prev > 1:
+                    y0, y1 = np.float64(y[j, prev]), np.float64(y[j, i])
+                    span = t[i] - t[prev]
+                    for m in range(prev + 1, i):
+                        out[j, m] = np.float32(y0 + (y1 - y0) * ((t[m] - t[prev]) / span))
+                        flag[j, m] = 1
+                prev = i
+        if prev < 0:
+            for i in range(n):
+                out[j, i] = np.nan
+                flag[j, i] = 255
+        else:
+            for e in range(prev + 1, n):  # trailing edge: the last observation
+                out[j, e] = y[j, prev]
+                flag[j, e] = 2
+
+
+@njit(cache=True, nogil=True)
+def nearest_edges(z, flag):
+    """Per row of ``z`` (P, n): steps flagged 2 (edges) take the value of the nearest step flagged 0 (observed)."""
+    p, n = z.shape
+    for j in range(p):
+        first, last = -1, -1
+        for i in range(n):
+            if flag[j, i] == 0:
+                if first < 0:
+                    first = i
+                last = i
+        if first < 0:
+            continue
+        for i in range(first):
+            z[j, i] = z[j, first]
+        for i in range(last + 1, n):
+            z[j, i] = z[j, last]
