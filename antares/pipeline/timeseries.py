@@ -150,6 +150,8 @@ def _block_inputs(recipe, job, block, definitions: dict, properties: list):
 
 def series_tile(job: SeriesJob) -> list:
     """Compute, write and describe one tile's steps (runs on a worker); returns ``[(eo3 doc, uri)]`` or ``[]``."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from antares.cube.blockread import tile_blocks
     from antares.cube.catalog import get_datasets
     from antares.cube.index import connect, skip_iri_format_checkers
@@ -195,13 +197,19 @@ def series_tile(job: SeriesJob) -> list:
     uses_all = spec.gapfill != "none" or spec.smooth is not None
     step_of = step_index(np.array([np.datetime64(d.center_time.replace(tzinfo=None), "ns") for d in datasets]),
                          job.steps)
+    stems = [f"{job.out_product}_{ix}_{iy}_{start:%Y%m%d}" for start, _ in job.steps]
+
+    def write(task):
+        k, o = task
+        write_cog(xr_from_array(outputs[o.name][k], job.geobox), outdir / f"{stems[k]}_{o.name}.tif",
+                  nodata=float("nan"), resampling="nearest" if o.name in ("clear_count", "filled") else "average")
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="antares-series-write") as pool:
+        list(pool.map(write, [(k, o) for k in range(n_steps) for o in recipe.outputs]))  # compression releases the GIL
     results = []
     for k, (start, stop) in enumerate(job.steps):
-        stem = f"{job.out_product}_{ix}_{iy}_{start:%Y%m%d}"
+        stem = stems[k]
         files = {o.name: f"{stem}_{o.name}.tif" for o in recipe.outputs}
-        for o in recipe.outputs:
-            write_cog(xr_from_array(outputs[o.name][k], job.geobox), outdir / files[o.name], nodata=float("nan"),
-                      resampling="nearest" if o.name in ("clear_count", "filled") else "average")
         end = stop - dt.timedelta(microseconds=1)
         props = {"datetime": start + (stop - start) / 2, "dtr:start_datetime": start, "dtr:end_datetime": end,
                  "odc:region_code": f"{ix}_{iy}", "antares:recipe": recipe.name, "antares:input_product": job.product,
