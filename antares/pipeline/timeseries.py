@@ -145,7 +145,13 @@ def _block_inputs(recipe, job, block, definitions: dict, properties: list):
         with np.errstate(invalid="ignore", divide="ignore"):
             values[name.lower()] = np.asarray(index.function(*[values[a] for a in index.requires]), np.float32)
     wanted = set(recipe.steps.variables) | ({"ndvi"} if recipe.steps.composite == "max_ndvi" else set())
-    return {k: np.where(valid, v, np.nan).astype(np.float32) for k, v in values.items() if k in wanted}, valid
+    invalid = ~valid
+    out = {}
+    for k, v in values.items():  # every array here is this block's own: masked in place
+        if k in wanted:
+            v[invalid] = np.nan
+            out[k] = v
+    return out, valid
 
 
 def series_tile(job: SeriesJob) -> list:
