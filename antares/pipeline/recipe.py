@@ -423,6 +423,12 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
     outdir = check_output_dir(product_dir(settings.home, name, outdir), staging_beside=overwrite)
     skip_iri_format_checkers()
     recipe = load_recipe(recipe_name)
+    if recipe.steps is not None:  # a time-series recipe: one dataset per step (antares.pipeline.timeseries)
+        from antares.pipeline.timeseries import apply_timeseries
+
+        return apply_timeseries(settings, recipe, recipe_name, begin, end, name, area, outdir, gridspec=gridspec,
+                                product=product, scheduler=scheduler, workers=workers, overwrite=overwrite,
+                                tile_size=tile_size, progress=progress)
     start, stop, _ = period_bounds(begin, end)
     reads = (("pca_fit", recipe.pca.name),) if recipe.pca is not None else ()  # no refit of it while tiles run
     with recorded_run(settings, "apply_recipe", name, reads=reads) as run:  # the name is taken before any work

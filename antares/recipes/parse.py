@@ -20,6 +20,8 @@ The YAML keys (all optional but at least one reducer or a terrain section)::
     texture: [{source: ndvi_median, window: 7, range: [-1, 1], levels: 32, distances: [1],
                angles: [0, 45, 90, 135], features: [contrast, entropy]}]     # -> ndvi_median_glcm_contrast, ...
     outputs: [{name: ndvi_mean, dtype: int16, nodata: -32768, scale: 0.0001}, blue_mean, ...]
+    steps: {every: 1M, variables: [ndvi], composite: median, gapfill: linear,   # a time-series product instead
+            smooth: {lambda: vcurve, order: 2}}                                 # of reducers (antares.timeseries)
 """
 
 from __future__ import annotations
@@ -35,13 +37,14 @@ from antares.recipes.recipe import Recipe
 from antares.recipes.reducers import is_reducer, valid_reducers_text
 from antares.recipes.specs import (
     DEFAULT_ALIASES, INT16_MAX, INT16_MIN, MAX_DILATE, MAX_TEXTURE_MARGIN, OUTPUT_DTYPES, RESAMPLINGS, SCL_CLASSES,
-    TERRAIN_FLAG, TERRAIN_LAYERS, TEXTURE_FEATURES, MaskSpec, OutputSpec, PcaSpec, TerrainSpec, TextureSpec,
+    STEP_QA, TERRAIN_FLAG, TERRAIN_LAYERS, TEXTURE_FEATURES, MaskSpec, OutputSpec, PcaSpec, StepsSpec, TerrainSpec,
+    TextureSpec,
 )
 
 log = logging.getLogger(__name__)
 
 KEYS = ("description", "inputs", "aliases", "mask", "indices", "pca", "reducers", "clear_count", "terrain",
-        "texture", "outputs")
+        "texture", "outputs", "steps")
 _TEXTURE_KEYS = ("source", "window", "distances", "angles", "levels", "range", "features", "symmetric")
 _ALIAS = re.compile(r"^[a-z][a-z0-9_]*$")
 _NAME = re.compile(r"^\w+$")
@@ -209,6 +212,61 @@ def _texture(c: _Checker, section, sources) -> tuple[TextureSpec, ...]:
             c.fail(f"'{where}.symmetric' must be true or false. Got {symmetric!r}.")
         specs.append(TextureSpec(source, window, distances, angles, levels, (low, high), tuple(features), symmetric))
     return tuple(specs)
+def _steps(c: _Checker, section, variables: dict) -> StepsSpec | None:
+    from antares.timeseries import COMPOSITES, check_every, step_calendar
+
+    if section is None:
+        return None
+    section = c.keys(section, ("every", "periods", "variables", "composite", "gapfill", "smooth"), "steps")
+    every, periods = section.get("every"), section.get("periods")
+    if (every is None) == (periods is None):
+        c.fail("'steps' needs exactly one of every (10D, 16D, 1M, ...) or periods ([[start, end], ...]).")
+    try:
+        if every is not None:
+            check_every(every)
+            every = str(every).strip().upper()
+        else:
+            if not isinstance(periods, list) or not periods:
+                c.fail(f"'steps.periods' must be a list of [start, end] dates. Got {periods!r}.")
+            periods = tuple((str(p[0]), str(p[1])) if isinstance(p, (list, tuple)) and len(p) == 2 else p
+                            for p in periods)
+            step_calendar("0001-01-01", "9999-12-30", periods=list(periods))  # order, overlap, dates
+    except InvalidInputError as exc:
+        c.fail(f"steps: {exc}")
+    names = c.str_list(section.get("variables", []), "steps.variables")
+    if not names:
+        c.fail(f"'steps.variables' must list the variables to composite; valid: {', '.join(variables) or 'none'}.")
+    for var in names:
+        if var not in variables:
+            c.fail(f"unknown variable {var!r} in steps.variables; valid variables: {', '.join(variables) or 'none'} "
+                   "(the aliases of inputs.measurements and the indices, lower case).")
+    method = section.get("composite", "median")
+    if method not in COMPOSITES:
+        c.fail(f"unknown composite {method!r} in steps.composite; valid: {', '.join(COMPOSITES)}.")
+    if method == "max_ndvi" and "ndvi" not in variables:
+        c.fail("the max_ndvi composite needs the NDVI index: add NDVI to indices.")
+    gapfill = section.get("gapfill", "linear")
+    if gapfill not in ("linear", "none"):
+        c.fail(f"unknown gap filling {gapfill!r} in steps.gapfill; valid: linear, none.")
+    smooth, order, weights = None, 2, "clear"
+    spec = section.get("smooth")
+    if spec is not None and spec != "none":
+        spec = c.keys(spec, ("lambda", "order", "weights"), "steps.smooth")
+        lam = spec.get("lambda", "vcurve")  # docs/timeseries.md: within 2 % of the best fixed λ at 1M and 10D steps
+        if lam == "vcurve":
+            smooth = "vcurve"
+        elif isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam) or lam <= 0:
+            c.fail(f"'steps.smooth.lambda' must be a number > 0 (e.g. 10; larger is smoother) or vcurve. Got {lam!r}.")
+        else:
+            smooth = float(lam)
+        order = c.integer(spec.get("order", 2), "steps.smooth.order", 1, 3)
+        weights = spec.get("weights", "clear")
+        if weights not in ("clear", "count"):
+            c.fail(f"'steps.smooth.weights' must be clear or count. Got {weights!r}.")
+    for qa in STEP_QA:
+        if qa in names:
+            c.fail(f"variable '{qa}' clashes with the QA output {qa}; rename the alias.")
+    return StepsSpec(every, periods, tuple(names), method, gapfill, smooth, order, weights)
 
 
 def _output(c: _Checker, entry, default_units: dict) -> OutputSpec:
@@ -339,6 +397,20 @@ def parse_recipe(doc, name: str, source: Path | None = None, digest: str = "") -
     if clear_count and not spectral and mask is None:
         c.fail("'clear_count' needs inputs.measurements or a mask to count clear observations of.")
     terrain = _terrain(c, doc.get("terrain"))
+    steps = _steps(c, doc.get("steps"), variables)
+    if steps is not None:
+        for key in ("reducers", "clear_count", "terrain", "outputs"):
+            if doc.get(key):
+                c.fail(f"'{key}' cannot go with 'steps' (a time-series product has one output per variable and the "
+                       "QA bands clear_count and filled); put it in another recipe.")
+        outputs = [OutputSpec(v) for v in steps.variables] + [OutputSpec(qa) for qa in STEP_QA]
+        return Recipe(
+            name=name, description=description.strip(), product=product,
+            aliases={a: list(v) for a, v in aliases.items()}, measurements=tuple(spectral), mask=mask,
+            indices=tuple(indices), reducers={}, clear_count=False, terrain=None, outputs=outputs,
+            source=source, digest=digest, definition=doc, resolution=float(resolution) if resolution else None,
+            steps=steps,
+        )
 
     default_units = {f"{var}_{r}": ("day" if r == "doy_max" else "1") for var, rs in reducers.items() for r in rs}
     if clear_count:

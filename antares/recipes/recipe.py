@@ -8,7 +8,7 @@ from pathlib import Path
 
 from antares.errors import InvalidInputError
 from antares.recipes.indices import get_index
-from antares.recipes.specs import TERRAIN_FLAG, MaskSpec, OutputSpec, PcaSpec, TerrainSpec, TextureSpec
+from antares.recipes.specs import TERRAIN_FLAG, MaskSpec, OutputSpec, PcaSpec, StepsSpec, TerrainSpec, TextureSpec
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,9 @@ class Recipe:
         when the command gives no grid; ``None``: the input's native resolution.
     digest : str
         sha256 of that file's bytes, to record with a run.
+    steps : StepsSpec or None
+        A time-series recipe (``steps:``): one dataset per step instead of reducers
+        (:mod:`antares.pipeline.timeseries`); its outputs are the step variables, ``clear_count`` and ``filled``.
     """
 
     name: str
@@ -75,6 +78,7 @@ class Recipe:
     resolution: float | None = None
     texture: tuple[TextureSpec, ...] = ()
     pca: PcaSpec | None = None
+    steps: StepsSpec | None = None
 
     # ------------------------------------------------------------------ inputs
     @property
@@ -457,8 +461,11 @@ class Recipe:
         lines += [f"    {n} = {get_index(n).formula}  [{get_index(n).reference}]" for n in self.indices]
         if self.pca:
             lines.append(f"  pca: {', '.join(self.pca.variables)} per date from stored PCA '{self.pca.name}' (antares pca_fit)")
-        lines.append("  reducers (over time, NaN-aware):")
-        lines += [f"    {var}: {', '.join(reducers)}" for var, reducers in self.reducers.items()]
+        if self.steps is not None:
+            lines.append(f"  {self.steps.describe()}")
+        else:
+            lines.append("  reducers (over time, NaN-aware):")
+            lines += [f"    {var}: {', '.join(reducers)}" for var, reducers in self.reducers.items()]
         if self.clear_count:
             lines.append("  clear_count: dates per pixel passing the mask with every input band valid")
         if self.terrain:

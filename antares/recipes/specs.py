@@ -327,3 +327,50 @@ class OutputSpec:
         if self.scaled:
             text += f", value = stored x {self.scale:g} + {self.offset:g}"
         return text
+
+
+#: The QA outputs of a time-series recipe (:class:`StepsSpec`), per step.
+STEP_QA = ("clear_count", "filled")
+
+
+@dataclass(frozen=True)
+class StepsSpec:
+    """A recipe's ``steps:`` section: a regular time series of composites (:mod:`antares.timeseries`).
+
+    Attributes
+    ----------
+    every : str or None
+        Step length, ``<N>D`` or ``<N>M`` (``10D``, ``16D``, ``1M``); None when ``periods`` is given.
+    periods : tuple of (str, str) or None
+        Explicit steps as inclusive dates (YYYY-MM-DD).
+    variables : tuple of str
+        The variables composited (aliases of the spectral inputs, lower-case index names); one
+        output measurement each, in this order, then ``clear_count`` and ``filled``.
+    composite : {"median", "mean", "max_ndvi"}
+    gapfill : {"linear", "none"}
+    smooth : float, "vcurve" or None
+        The Whittaker λ (> 0), ``"vcurve"`` (λ per pixel; the default of a ``smooth`` section without
+        ``lambda``), or None (no smoothing).
+    order : int
+        The Whittaker difference order d (default 2).
+    weights : {"clear", "count"}
+        Whittaker weights per step: 1 where the step has a composite, or its clear-observation count.
+    """
+
+    every: str | None
+    periods: tuple | None
+    variables: tuple[str, ...]
+    composite: str = "median"
+    gapfill: str = "linear"
+    smooth: float | str | None = None
+    order: int = 2
+    weights: str = "clear"
+
+    def describe(self) -> str:
+        """One line for ``antares recipe show``."""
+        when = f"every {self.every}" if self.every else f"{len(self.periods)} explicit period(s)"
+        smooth = "no smoothing" if self.smooth is None else (
+            f"Whittaker d={self.order}, lambda {'per pixel by V-curve' if self.smooth == 'vcurve' else f'{self.smooth:g}'}"
+            f", weights {self.weights}")
+        return (f"steps {when}: {self.composite} composite of {', '.join(self.variables)}; gap filling {self.gapfill}; "
+                f"{smooth}; QA per step: clear_count, filled (0 observed, 1 interpolated, 2 edge = nearest)")

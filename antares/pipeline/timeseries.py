@@ -1,0 +1,367 @@
+"""``apply_recipe`` of a time-series recipe (``steps:``): one indexed dataset per step and tile.
+
+For every tile of the area, one task reads the input product in spatial blocks
+(:func:`antares.cube.blockread.tile_blocks`, as :func:`antares.pipeline.recipe.recipe_tile`),
+converts DN to reflectance, masks, computes the indices, and per block (every pixel's series is
+independent) composites the clear observations of each step, fills the gaps and smooths
+(:func:`series_block`, :mod:`antares.timeseries`). It then writes, per step, one COG per variable
+plus the QA bands ``clear_count`` (clear observations in the step) and ``filled`` (0 observed,
+1 interpolated, 2 edge filled by the nearest composite; NaN where the pixel has no observation
+in the period), and an eo3 document whose time is the step's centre and whose
+``dtr:start_datetime``/``dtr:end_datetime`` are the step's bounds. Lineage: the input datasets
+of the step, or of the whole period when gap filling or smoothing used the other steps.
+The main process indexes a tile's steps in one transaction; dataset ids are stable (uuid5 of
+product, tile and step start), so a re-run resumes and ``overwrite`` starts over.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from antares.config import Settings
+from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from antares.pipeline.tiles import TileReport
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SeriesJob:
+    """What one worker needs for one tile of a time-series recipe (picklable)."""
+
+    url: str
+    recipe: str
+    product: str
+    measurements: dict  # alias -> measurement name of the input product
+    tile: tuple[int, int]
+    geobox: object
+    source_ids: list
+    out_ids: list  # one per step
+    out_product: str
+    steps: list  # (start, stop) per step, UTC, stop exclusive
+    outdir: str
+    block: int = 512
+
+
+class SeriesReport(TileReport):
+    """Outcome of a time-series apply_recipe run; ``written`` counts datasets (steps x tiles)."""
+
+    steps: int = 0
+
+    def summary(self) -> str:
+        return (f"{self.written} dataset(s) ({self.steps} step(s) per tile) written and indexed into {self.product} "
+                f"({self.tiles} tile(s) in the area); {self.skipped} tile(s) already done, {self.empty} without "
+                f"valid data, {len(self.failed)} failed; {self.pixels:,} pixel(s) written per measurement")
+
+
+def reflectance(raw: np.ndarray, conversion, name: str = "?") -> np.ndarray:
+    """Raw values -> float32 input as :func:`antares.cube.reflectance.to_reflectance`: ``(dn + offset) * scale``, NaN = nodata.
+
+    Raises
+    ------
+    InvalidInputError
+        Measurement ``name`` is neither converted (no scale declared) nor floating.
+    """
+    if not conversion.convert:
+        if raw.dtype.kind != "f":
+            raise InvalidInputError(
+                f"measurement {name} must be floating reflectance (0..1, NaN = nodata) or declare a scale_factor "
+                f"(e.g. 0.0001 for reflectance x 10000; antares product add FILE). Got {raw.dtype}.")
+        return raw.astype(np.float32)
+    off = np.asarray(conversion.offset, np.float32).reshape(-1, 1, 1)
+    scale = np.asarray(conversion.scale, np.float32).reshape(-1, 1, 1)
+    out = (raw.astype(np.float32) + off) * scale
+    nodata = conversion.nodata
+    if nodata is not None and not np.isnan(nodata):
+        out[raw == nodata] = np.nan
+    return out
+
+
+def series_block(recipe, variables: dict, valid: np.ndarray, times, steps) -> dict:
+    """A block's regular series: composites per step, then gap filling and smoothing (:mod:`antares.timeseries`).
+
+    Parameters
+    ----------
+    recipe : antares.recipes.Recipe
+        With ``recipe.steps``.
+    variables : dict of str to numpy.ndarray, (time, y, x)
+        float32 inputs by variable name (the aliases and lower-case indices of ``recipe.steps.variables``,
+        and ``ndvi`` for a ``max_ndvi`` composite), NaN = nodata.
+    valid : numpy.ndarray of bool, (time, y, x)
+        The observations to use: clear and every spectral input finite.
+    times : numpy.ndarray of datetime64, (time,)
+    steps : list of (datetime, datetime)
+
+    Returns
+    -------
+    dict of str to numpy.ndarray of float32, (step, y, x)
+        One per step variable, ``clear_count`` and ``filled`` (NaN where the pixel has no observation).
+    """
+    from antares.timeseries import composite, regularise, step_centres_days, step_index
+
+    spec = recipe.steps
+    which = step_index(times, steps)
+    composites, counts = composite(variables, valid, which, len(steps), spec.composite, key="ndvi")
+    t = step_centres_days(steps)
+    out = {}
+    flag = None
+    for var in spec.variables:
+        series, var_flag = regularise(composites[var], counts, t, spec.gapfill, spec.smooth, spec.order, spec.weights)
+        out[var] = series
+        flag = var_flag if flag is None else np.maximum(flag, np.where(var_flag == 255, 0, var_flag)).astype(np.uint8)
+    out["clear_count"] = counts.astype(np.float32)
+    filled = flag.astype(np.float32)
+    filled[flag == 255] = np.nan
+    out["filled"] = filled
+    return out
+
+
+def _block_inputs(recipe, job, block, definitions: dict, properties: list):
+    """(variables, valid) of one :class:`~antares.cube.blockread.TileBlock`."""
+    from antares.pipeline.recipe import _bands, _mask_values
+    from antares.recipes.indices import get_index
+    from antares.recipes.masks import clear_numpy
+
+    conversions = _bands(recipe, job.measurements, definitions, block, properties)
+    values = {}
+    for alias in recipe.measurements:
+        name = job.measurements[alias]
+        values[alias] = reflectance(block.raw[name], conversions[name], name)
+    first = next(iter(values.values()))
+    valid = np.ones(first.shape, bool)
+    if recipe.mask is not None:
+        m = recipe.mask.dilate
+        clear = clear_numpy(_mask_values(recipe, job.measurements, definitions, block, properties), recipe.mask)
+        valid &= clear[:, m:m + first.shape[1], m:m + first.shape[2]]
+    for v in values.values():
+        valid &= ~np.isnan(v)
+    for name in recipe.indices:
+        index = get_index(name)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values[name.lower()] = np.asarray(index.function(*[values[a] for a in index.requires]), np.float32)
+    wanted = set(recipe.steps.variables) | ({"ndvi"} if recipe.steps.composite == "max_ndvi" else set())
+    invalid = ~valid
+    out = {}
+    for k, v in values.items():  # every array here is this block's own: masked in place
+        if k in wanted:
+            v[invalid] = np.nan
+            out[k] = v
+    return out, valid
+
+
+def series_tile(job: SeriesJob) -> list:
+    """Compute, write and describe one tile's steps (runs on a worker); returns ``[(eo3 doc, uri)]`` or ``[]``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from antares.cube.blockread import tile_blocks
+    from antares.cube.catalog import get_datasets
+    from antares.cube.index import connect, skip_iri_format_checkers
+    from antares.cube.warp import xr_from_array
+    from antares.cube.write import eo3_document, write_cog, write_yaml
+    from antares.pipeline.recipe import _Prefetch
+    from antares.recipes import load_recipe
+    from antares.timeseries import step_index
+
+    skip_iri_format_checkers()
+    recipe = load_recipe(job.recipe)
+    names = list(dict.fromkeys(job.measurements[a] for a in recipe.measurements))
+    mask_name = job.measurements[recipe.mask.alias] if recipe.mask is not None else None
+    pad = recipe.mask.dilate if recipe.mask is not None else 0
+    n_steps = len(job.steps)
+    outputs = {o.name: np.full((n_steps,) + tuple(job.geobox.shape), np.nan, np.float32) for o in recipe.outputs}
+    dc = connect(job.url, app="antares-recipe")
+    try:
+        datasets = get_datasets(dc, job.source_ids)
+        if not datasets:
+            return []
+        definitions = dict(datasets[0].product.measurements)
+        properties = [d.metadata_doc.get("properties", {}) for d in datasets]
+        times = None
+
+        def read():
+            yield from tile_blocks(dc, datasets, names, job.geobox, job.block, mask_name, pad)
+
+        with _Prefetch(read) as blocks:
+            for block in blocks:
+                variables, valid = _block_inputs(recipe, job, block, definitions, properties)
+                result = series_block(recipe, variables, valid, block.times, job.steps)
+                for key, values in result.items():
+                    outputs[key][:, block.rows, block.cols] = values
+                times = block.times
+    finally:
+        dc.close()
+    if times is None or not np.any(outputs["clear_count"] > 0):
+        return []
+    ix, iy = job.tile
+    outdir = Path(job.outdir) / f"{ix}_{iy}"
+    spec = recipe.steps
+    uses_all = spec.gapfill != "none" or spec.smooth is not None
+    step_of = step_index(np.array([np.datetime64(d.center_time.replace(tzinfo=None), "ns") for d in datasets]),
+                         job.steps)
+    stems = [f"{job.out_product}_{ix}_{iy}_{start:%Y%m%d}" for start, _ in job.steps]
+
+    def write(task):
+        k, o = task
+        write_cog(xr_from_array(outputs[o.name][k], job.geobox), outdir / f"{stems[k]}_{o.name}.tif",
+                  nodata=float("nan"), resampling="nearest" if o.name in ("clear_count", "filled") else "average")
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="antares-series-write") as pool:
+        list(pool.map(write, [(k, o) for k in range(n_steps) for o in recipe.outputs]))  # compression releases the GIL
+    results = []
+    for k, (start, stop) in enumerate(job.steps):
+        stem = stems[k]
+        files = {o.name: f"{stem}_{o.name}.tif" for o in recipe.outputs}
+        end = stop - dt.timedelta(microseconds=1)
+        props = {"datetime": start + (stop - start) / 2, "dtr:start_datetime": start, "dtr:end_datetime": end,
+                 "odc:region_code": f"{ix}_{iy}", "antares:recipe": recipe.name, "antares:input_product": job.product,
+                 "antares:step": k, "antares:steps": n_steps}
+        sources = [str(d.id) for d, s in zip(datasets, step_of) if uses_all or s == k]
+        doc = eo3_document(job.out_ids[k], job.out_product, job.geobox, files, props, {"source": sources})
+        path = write_yaml(doc, outdir / f"{stem}.odc-metadata.yaml")
+        results.append((doc, path.resolve().as_uri()))
+    return results
+
+
+def check_steps_observed(recipe, steps, datasets, product: str) -> None:
+    """Refuse steps in which no input dataset falls (nothing to composite anywhere).
+
+    Raises
+    ------
+    InvalidInputError
+        No dataset's time lies in any step; the message gives the steps' span and the datasets' dates.
+    """
+    from antares.timeseries import step_index
+
+    times = np.array([np.datetime64(d.center_time.replace(tzinfo=None), "ns") for d in datasets])
+    if (step_index(times, steps) >= 0).any():
+        return
+    raise InvalidInputError(
+        f"recipe {recipe.name}: its steps ({steps[0][0]:%Y-%m-%d} to {steps[-1][1] - dt.timedelta(days=1):%Y-%m-%d}, "
+        f"{len(steps)} step(s)) hold no observation of {product}, whose datasets here are from "
+        f"{min(times).astype('datetime64[D]')} to {max(times).astype('datetime64[D]')}; change the steps' periods "
+        "or -b/-e.")
+
+
+def apply_timeseries(settings: Settings, recipe, recipe_name: str, begin: str, end: str, name: str, area,
+                     outdir: Path, gridspec=None, product: str | None = None, scheduler: str | None = None,
+                     workers: int | None = None, overwrite: bool = False, tile_size: int = 2048,
+                     progress=None) -> SeriesReport:
+    """:func:`antares.pipeline.recipe.apply_recipe` for a recipe with ``steps:``: one dataset per step and tile.
+
+    Parameters
+    ----------
+    recipe : antares.recipes.Recipe
+        Loaded, with ``recipe.steps``.
+    recipe_name : str
+        As given (the workers load it again).
+    begin, end : str
+        The period, inclusive dates; the steps start at ``begin`` (explicit periods are cut to it).
+    outdir : pathlib.Path
+        Checked output directory (:func:`antares.cube.write.check_output_dir`).
+    Others
+        As :func:`~antares.pipeline.recipe.apply_recipe`.
+
+    Raises
+    ------
+    InvalidInputError
+        No step holds an input dataset; the product lacks measurements the recipe needs.
+    NotFoundError
+        Unknown product; no input data in the period and area.
+    AlreadyExistsError
+        ``name`` is a product with other measurements.
+    """
+    from odc.geo.geom import unary_union
+
+    from antares.cube.catalog import dataset_exists, find_datasets, get_product
+    from antares.cube.grid import area_tiles, crop_to_area, crs_name
+    from antares.cube.index import connect, product_definition
+    from antares.db.engine import database_url
+    from antares.pipeline.recipe import period_bounds, recipe_gridspec
+    from antares.pipeline.run import recorded_run
+    from antares.pipeline.tiles import ProductWriter, StagedProductWriter, grid_params, run_tiles, staged_outdir
+    from antares.prepare.base import dataset_id
+    from antares.timeseries import step_calendar
+
+    spec = recipe.steps
+    start, stop, _ = period_bounds(begin, end)
+    steps = step_calendar(begin, end, spec.every, list(spec.periods) if spec.periods else None)
+    with recorded_run(settings, "apply_recipe", name) as run:
+        url = database_url(settings)
+        product = product or recipe.product
+        dc = connect(url)
+        try:
+            definition = product_definition(dc, product)
+            measurements = recipe.resolve_measurements(definition)
+            datasets = find_datasets(dc, product, area=area, time=(start, stop))
+            if not datasets:
+                every = find_datasets(dc, product, area=area)
+                span = (f"in this area {product} has {len(every)} datasets from {min(d.center_time for d in every):%Y-%m-%d} "
+                        f"to {max(d.center_time for d in every):%Y-%m-%d}" if every else
+                        f"{product} has no dataset in this area at all")
+                raise NotFoundError(f"no dataset of {product} between {begin} and {end} in the area; {span}.")
+            check_steps_observed(recipe, steps, datasets, product)
+            report = SeriesReport(product=name)
+            report.steps = len(steps)
+            if gridspec is None:
+                gridspec, note = recipe_gridspec(datasets, list(dict.fromkeys(measurements.values())), recipe, tile_size,
+                                                 area, definition.get("load", {}).get("crs"))
+                if note:
+                    report.notes.append(note)
+            out_def = recipe.product_definition(name)
+            res = gridspec.resolution
+            out_def["load"] = {"crs": crs_name(gridspec.crs),
+                               "resolution": {"x": float(res.x), "y": float(res.y)},
+                               "align": {"x": float(gridspec.alignment.x), "y": float(gridspec.alignment.y)}}
+            existing = get_product(dc, name)
+            if existing is not None:
+                if [m["name"] for m in existing.definition["measurements"]] != [o.name for o in recipe.outputs]:
+                    raise AlreadyExistsError(f"product '{name}' exists and was not made by recipe {recipe.name}; "
+                                             "choose another --name.")
+            staging = staged_outdir(outdir) if existing is not None and overwrite else None
+            jobs = []
+            for tile, geobox in area_tiles(gridspec, area):
+                footprint = geobox.extent
+                sources = [ds for ds in datasets if ds.extent is not None and ds.extent.to_crs(gridspec.crs).intersects(footprint)]
+                if not sources:
+                    continue
+                geobox = crop_to_area(geobox, unary_union([ds.extent.to_crs(gridspec.crs) for ds in sources]))
+                if geobox is None:
+                    continue
+                report.tiles += 1
+                out_ids = [str(dataset_id(f"recipe:{name}:{tile[0]}:{tile[1]}:{a.isoformat()}")) for a, _ in steps]
+                # a tile's steps are indexed in one transaction: one of them indexed means all are
+                if staging is None and dataset_exists(dc, out_ids[0]):
+                    report.skipped += 1
+                    continue
+                jobs.append(SeriesJob(url, recipe_name, product, measurements, tuple(tile), geobox,
+                                      [str(d.id) for d in sources], out_ids, name, steps, str(staging or outdir)))
+        finally:
+            dc.close()
+
+        params = {"recipe": recipe.name, "recipe_sha256": recipe.digest, "begin": begin, "end": end, "product": product,
+                  "steps": len(steps), "grid": grid_params(gridspec), "area_wkt": area.to_crs("EPSG:4326").wkt,
+                  "overwrite": overwrite}
+        dc = connect(url)
+        write = ProductWriter(dc, out_def if existing is None else None) if staging is None else \
+            StagedProductWriter(dc, None, staging, outdir)
+
+        def on_result(job: SeriesJob, result: list) -> None:
+            report.written += write(result)
+            report.pixels += len(result) * job.geobox.shape[0] * job.geobox.shape[1]
+            report.empty += 0 if result else 1
+
+        try:
+            report.failed = run_tiles(run, params, {"product": product}, jobs, series_tile, on_result, scheduler,
+                                      workers, progress)
+            if staging is not None:
+                write.finish(report)
+        finally:
+            if staging is not None:
+                write.discard()
+            dc.close()
+        return report

@@ -1,0 +1,190 @@
+"""`antares apply_recipe` with a ``steps:`` recipe on real Sentinel-2 L2A (Romania 2018, a crop): a monthly NDVI
+product with one dataset per month, equal to an independent numpy computation (composites, numpy.interp, a
+scipy.sparse Whittaker solve), and its QA bands; bad steps refused with one line and nothing written."""
+
+import datetime as dt
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+import rasterio
+import scipy.sparse as sp
+import scipy.sparse.linalg as spl
+import yaml
+from odc.geo.geobox import GeoBox
+
+from antares.cli.main import cli
+from antares.cube.index import connect
+from helpers import db_count
+
+ROMANIA = "nrt-romania-s2l2a/geotiff"
+CROP = ["22.147", "45.201", "22.155", "45.208"]  # about 600 m x 750 m of the 1 km x 1 km cube
+KEEP = [4, 5, 6, 7]
+LAMBDA = 20.0
+RECIPE = {
+    "description": "monthly NDVI of the Romania test product",
+    "inputs": {"product": "ts_ro", "measurements": ["red", "nir"], "resolution": 10},
+    "mask": {"scl": {"keep": KEEP}},
+    "indices": ["NDVI"],
+    "steps": {"every": "1M", "variables": ["ndvi"], "composite": "median", "gapfill": "linear"},
+}
+
+
+@pytest.fixture(scope="module")
+def ts_ro(settings, data_dir, tmp_path_factory):
+    """Romania 2018 indexed as product ts_ro; the recipe files (plain and smoothed)."""
+    from click.testing import CliRunner
+
+    root = tmp_path_factory.mktemp("ts_ro2018")
+    for res in ("10m", "20m"):
+        for day in sorted((data_dir / ROMANIA / res).iterdir()):
+            if day.name.startswith("2018"):
+                shutil.copytree(day, root / res / day.name)
+    result = CliRunner().invoke(cli, ["index", "--path", str(root), "--dataset_name", "s2_bands", "--product", "ts_ro",
+                                      "--no-verify"], env={"ANTARES_DB_URL": settings.db_url})
+    assert result.exit_code == 0 and "34 dataset(s) indexed into ts_ro" in result.output, result.output
+    plain = root / "ts_monthly.yaml"
+    plain.write_text(yaml.safe_dump(RECIPE, sort_keys=False))
+    smooth = root / "ts_monthly_smooth.yaml"
+    doc = dict(RECIPE, steps=dict(RECIPE["steps"], smooth={"lambda": LAMBDA, "order": 2}))
+    smooth.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return root, plain, smooth
+
+
+def reference(root):
+    """Independent numpy: DN/10000 (0 = nodata), SCL mask, NDVI, monthly nanmedian, counts, numpy.interp."""
+    def read(day, band):
+        with rasterio.open(root / "10m" / day / f"{band}.tif") as src:
+            return src.read(1)
+
+    days = sorted(p.name for p in (root / "10m").iterdir())
+    months = np.array([int(d[5:7]) - 1 for d in days])
+    ndvi, valid = [], []
+    for day in days:
+        red, nir = (np.where(read(day, b) == 0, np.nan, read(day, b).astype(np.float32) / np.float32(10000))
+                    .astype(np.float32) for b in ("B04", "B08"))
+        ok = np.isin(read(day, "SCL"), KEEP) & np.isfinite(red) & np.isfinite(nir)
+        ndvi.append(np.where(ok, (nir - red) / (nir + red), np.nan))
+        valid.append(ok)
+    ndvi, valid = np.stack(ndvi), np.stack(valid)
+    comp = np.full((12,) + ndvi.shape[1:], np.nan, np.float32)
+    count = np.zeros(comp.shape, np.float32)
+    for m in range(12):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            comp[m] = np.nanmedian(ndvi[months == m], axis=0)
+        count[m] = valid[months == m].sum(axis=0)
+    # step centres in days since 2018-01-01
+    edges = [dt.date(2018, m, 1) for m in range(1, 13)] + [dt.date(2019, 1, 1)]
+    t = np.array([((a - edges[0]).days + (b - a).days / 2) for a, b in zip(edges[:-1], edges[1:])])
+    return comp, count, t
+
+
+def load_series(settings, product, root):
+    with rasterio.open(next((root / "10m").glob("*/B04.tif"))) as src:
+        geobox = GeoBox(src.shape, src.transform, src.crs)
+    dc = connect(settings.db_url)
+    try:
+        return dc.load(product=product, like=geobox), dc.find_datasets(product=product)
+    finally:
+        dc.close()
+
+
+def run(runner, settings, name, recipe, outdir, *extra):
+    return runner.invoke(cli, ["apply_recipe", "-recipe", str(recipe), "-b", "2018-01-01", "-e", "2018-12-31",
+                               "--bbox", *CROP, "--name", name, "-sc", "sync", "--outdir", str(outdir), *extra],
+                         env={"ANTARES_DB_URL": settings.db_url})
+
+
+def covered(data):
+    """The crop's pixels: where clear_count is defined (0 or more) on every step."""
+    inside = np.isfinite(data.clear_count.values).all(axis=0)
+    assert 500 < inside.sum() < inside.size  # a crop, not the whole cube
+    return inside
+
+
+def test_monthly_ndvi_equals_numpy(settings, ts_ro, runner, tmp_path):
+    root, plain, _ = ts_ro
+    result = run(runner, settings, "ts_ro_monthly", plain, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "12 dataset(s) (12 step(s) per tile) written and indexed into ts_ro_monthly" in result.stdout
+    again = run(runner, settings, "ts_ro_monthly", plain, tmp_path)  # resumes: the tile's steps are indexed
+    assert again.exit_code == 0 and "0 dataset(s)" in again.stdout and "1 tile(s) already done" in again.stdout, \
+        again.output
+    data, datasets = load_series(settings, "ts_ro_monthly", root)
+    assert data.sizes["time"] == 12 and set(data.data_vars) == {"ndvi", "clear_count", "filled"}
+    assert len(datasets) == 12
+    dc = connect(settings.db_url)
+    # one dataset per month, time = the month's centre, its bounds in the properties, lineage = every input
+    for ds in datasets:
+        props = ds.metadata_doc["properties"]
+        start = dt.datetime.fromisoformat(props["dtr:start_datetime"])
+        end = dt.datetime.fromisoformat(props["dtr:end_datetime"])
+        assert start.day == 1 and start.time() == dt.time(0) and (end + dt.timedelta(microseconds=1)).day == 1
+        assert dt.datetime.fromisoformat(props["datetime"]) == start + (end + dt.timedelta(microseconds=1) - start) / 2
+        tree = dc.index.lineage.get_source_tree(ds.id)
+        assert len({str(child.dataset_id) for children in tree.children.values() for child in children}) == 34
+    dc.close()
+    comp, count, t = reference(root)
+    inside = covered(data)
+    got = data.ndvi.values[:, inside]
+    np.testing.assert_array_equal(data.clear_count.values[:, inside], count[:, inside])
+    observed = count[:, inside] > 0
+    assert 0 < observed.mean() < 1  # some months are cloudy: filling is exercised
+    # observed months are the median composite; the others numpy.interp over the month centres
+    np.testing.assert_allclose(got[observed], comp[:, inside][observed], rtol=1e-6, atol=1e-6)  # float32 DN scaling
+    flags = data.filled.values[:, inside]
+    rng = np.random.default_rng(0)
+    for j in rng.choice(got.shape[1], 60, replace=False):
+        seen = observed[:, j]
+        expected = np.interp(t, t[seen], comp[:, inside][seen, j].astype(np.float64))
+        np.testing.assert_allclose(got[:, j], expected, rtol=1e-5, atol=1e-6)
+        first, last = np.flatnonzero(seen)[[0, -1]]
+        want = np.where(seen, 0, 1)
+        want[:first] = 2
+        want[last + 1:] = 2
+        np.testing.assert_array_equal(flags[:, j], want)
+
+
+def test_whittaker_monthly_equals_sparse_solve(settings, ts_ro, runner, tmp_path):
+    root, _, smooth = ts_ro
+    result = run(runner, settings, "ts_ro_smooth", smooth, tmp_path)
+    assert result.exit_code == 0, result.output
+    data, _ = load_series(settings, "ts_ro_smooth", root)
+    comp, count, _ = reference(root)
+    inside = covered(data)
+    got = data.ndvi.values[:, inside]
+    y, seen_all = comp[:, inside].astype(np.float64), count[:, inside] > 0
+    d = sp.csr_matrix(np.diff(np.eye(12), n=2, axis=0))
+    rng = np.random.default_rng(1)
+    for j in rng.choice(got.shape[1], 40, replace=False):
+        w = seen_all[:, j].astype(np.float64)
+        z = spl.spsolve((sp.diags(w) + LAMBDA * (d.T @ d)).tocsc(), w * np.nan_to_num(y[:, j]))
+        first, last = np.flatnonzero(w)[[0, -1]]
+        z[:first], z[last + 1:] = z[first], z[last]  # edges: the nearest observed month's smoothed value
+        np.testing.assert_allclose(got[:, j], z, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("steps, fragment", [
+    ({"periods": [["2018-12-01", "2018-12-31"]]}, "hold no observation of ts_ro"),
+    ({"every": "1M", "smooth": {"lambda": 0}}, "'steps.smooth.lambda' must be a number > 0"),
+    ({"every": "3Q"}, "unknown step length '3Q'"),
+], ids=["no-observation", "lambda-zero", "unknown-step"])
+def test_bad_steps(settings, ts_ro, runner, tmp_path, steps, fragment):
+    root, _, _ = ts_ro
+    doc = dict(RECIPE, steps={"variables": ["ndvi"], **steps})
+    bad = tmp_path / "ts_bad.yaml"
+    bad.write_text(yaml.safe_dump(doc, sort_keys=False))
+    runs_before = db_count(settings.db_url, "antares.run")
+    outdir = tmp_path / "out"
+    # December 2018 has no acquisition in the series (the last is 2018-11-13)
+    result = run(runner, settings, "ts_ro_bad", bad, outdir)
+    assert result.exit_code == 1, result.output
+    assert fragment in result.output
+    assert len([line for line in result.output.splitlines() if line.startswith("antares: error")]) == 1
+    assert not list(tmp_path.rglob("*.tif"))
+    dc = connect(settings.db_url)
+    assert dc.index.products.get_by_name("ts_ro_bad") is None
+    dc.close()
+    assert db_count(settings.db_url, "antares.run") == runs_before
