@@ -101,7 +101,7 @@ def sample_table(features, codes, geoms, valid, pixels, unit: str, cv_spatial: f
         X, y = values[:, good].T.astype(np.float64), codes[index]
         groups = polygon_groups[index]
     else:
-        raise UsageError(f"--unit must be polygons or pixels. Got {unit!r}.")
+        raise UsageError(f"unit must be polygons or pixels. Got {unit!r}.")
     keep = stratified_subsample(y, groups, per_class, sample, seed)
     return X[keep], y[keep], (groups[keep] if groups is not None else None)
 

@@ -6,7 +6,8 @@ import click
 
 from antares.cli.main import CliState
 from antares.cli.options import (
-    DATE, NAME, area_options, json_option, overwrite_option, period, scheduler_option, workers_option,
+    DATE, FIT_FLAGS, NAME, area_options, flag_names, json_option, overwrite_option, period, scheduler_option,
+    workers_option,
 )
 from antares.cli.output import echo_json, echo_table, tile_progress
 
@@ -62,16 +63,19 @@ def model_fit(state: CliState, kind, product, training_set, region, bbox, bbox_c
     macro-F1 and user's/producer's accuracy per fold. The model, its legend, feature
     names, CV report and provenance are stored in the database.
     """
+    from antares.pipeline.requests import FitRequest
     from antares.pipeline.train import model_fit as fit
 
     time = period(begin, end)
     settings = state.settings()
     area = optional_area(settings, region, bbox, bbox_crs, lat, long)
-    with tile_progress(state.quiet, "tiles") as progress:
-        report = fit(settings, kind, product, training_set, name, area=area, aggregation=aggregation, unit=unit,
-                     sample=sample, per_class=per_class, seed=seed, cv=cv, cv_spatial=cv_spatial,
-                     grid_specs=grid_specs, extra=extra, scheduler=scheduler, workers=workers, tile_size=tile_size,
-                     time=time, overwrite=overwrite, progress=progress)
+    with flag_names(FIT_FLAGS):
+        request = FitRequest(kind, product, training_set, name, area=area, aggregation=aggregation, unit=unit,
+                             sample=sample, per_class=per_class, seed=seed, cv=cv, cv_spatial=cv_spatial,
+                             grid_specs=grid_specs, extra=extra, scheduler=scheduler, workers=workers,
+                             tile_size=tile_size, time=time, overwrite=overwrite)
+        with tile_progress(state.quiet, "tiles") as progress:
+            report = fit(settings, request, progress=progress)
     for line in report.lines():
         click.echo(line)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 
 import click
 
@@ -219,3 +220,48 @@ def parse_extra_params(params, owner: str, pairs) -> dict:
             raise UsageError(invalid_message(owner, param, text)) from None
         out[key] = value
     return out
+# request field -> the flag that sets it, per command: the library names fields, the CLI names flags
+RECIPE_FLAGS = {"recipe": "-recipe", "begin": "-b", "end": "-e", "name": "--name", "product": "-p",
+                "terrain_product": "--terrain-product", "tile_size": "--tile-size", "outdir": "--outdir"}
+SEGMENT_FLAGS = {"product": "-p", "name": "--name", "algorithm": "--algorithm", "params": "-extra", "bands": "-b",
+                 "tile_size": "--tile-size", "margin": "--margin", "time": "--time", "outdir": "--outdir"}
+FIT_FLAGS = {"kind": "-model", "product": "-p", "training_set": "-t", "name": "--name", "aggregation": "-sp",
+             "unit": "--unit", "sample": "-sample", "per_class": "--per-class", "seed": "--seed", "cv": "--cv",
+             "cv_spatial": "--cv-spatial", "grid_specs": "--grid", "extra": "-extra", "tile_size": "--tile-size",
+             "time": "-b/-e"}
+PREDICT_FLAGS = {"product": "-p", "model": "-m", "segmentation": "-s", "name": "--name", "aggregation": "-sp",
+                 "time": "-b/-e", "outdir": "--outdir"}
+
+
+def in_flags(message: str, fields, flags: dict) -> str:
+    """``message`` with each request field of ``fields`` (a whole word, not a quoted value) written as its flag.
+
+    Examples
+    --------
+    >>> in_flags("tile_size must be larger than twice margin. Got 64 and 32.", ("tile_size", "margin"),
+    ...          {"tile_size": "--tile-size", "margin": "--margin"})
+    '--tile-size must be larger than twice --margin. Got 64 and 32.'
+    >>> in_flags("aggregation must be one of mean, median. Got 'aggregation'.", ("aggregation",), {"aggregation": "-sp"})
+    "-sp must be one of mean, median. Got 'aggregation'."
+    """
+    import re
+
+    for name in fields:
+        if name in flags:
+            message = re.sub(rf"(?<![\w'\"-]){re.escape(name)}(?![\w'\"-])", lambda _: flags[name], message)
+    return message
+
+
+@contextmanager
+def flag_names(flags: dict):
+    """Rewrite the request fields named by an antares error raised in the block (``exc.fields``,
+    :func:`antares.pipeline.requests.refusal`) into the flags of ``flags``; other errors pass unchanged."""
+    from antares.errors import AntaresError
+
+    try:
+        yield
+    except AntaresError as exc:
+        fields = getattr(exc, "fields", ())
+        if fields and exc.args:
+            exc.args = (in_flags(str(exc.args[0]), fields, flags), *exc.args[1:])
+        raise

@@ -6,8 +6,8 @@ import click
 
 from antares.cli.main import CliState
 from antares.cli.model import optional_area
-from antares.cli.options import (DATE, NAME, area_options, overwrite_option, period, scheduler_option,
-                                 trust_pickle_option, workers_option)
+from antares.cli.options import (DATE, NAME, PREDICT_FLAGS, area_options, flag_names, overwrite_option, period,
+                                 scheduler_option, trust_pickle_option, workers_option)
 from antares.cli.output import tile_progress
 
 
@@ -39,14 +39,17 @@ def model_predict_object(state: CliState, product, model, segmentation, region, 
     prediction.
     """
     from antares.pipeline.predict import model_predict_object as predict
+    from antares.pipeline.requests import PredictRequest
 
     time = period(begin, end)
     settings = state.settings()
     area = optional_area(settings, region, bbox, bbox_crs, lat, long)
-    with tile_progress(state.quiet, "tiles") as progress:
-        report = predict(settings, product, model, segmentation, name, area=area, aggregation=aggregation,
-                         scheduler=scheduler, workers=workers, time=time, overwrite=overwrite, progress=progress,
-                         trust_pickle=trust_pickle)
+    with flag_names(PREDICT_FLAGS):
+        request = PredictRequest(product, model, segmentation, name, area=area, aggregation=aggregation,
+                                 scheduler=scheduler, workers=workers, time=time, overwrite=overwrite,
+                                 trust_pickle=trust_pickle)
+        with tile_progress(state.quiet, "tiles") as progress:
+            report = predict(settings, request, progress=progress)
     for line in report.lines():
         click.echo(line)
 
@@ -76,12 +79,15 @@ def model_predict(state: CliState, product, model, region, bbox, bbox_crs, lat, 
     interrupted run resumes. Pixels without a valid value in every feature stay nodata.
     """
     from antares.pipeline.predict_pixels import model_predict as run
+    from antares.pipeline.requests import PixelRequest
     from antares.cli.output import echo_report
 
     time = period(begin, end)
     settings = state.settings()
     area = optional_area(settings, region, bbox, bbox_crs, lat, long)
-    with tile_progress(state.quiet, "tiles") as progress:
-        report = run(settings, product, model, name, area=area, time=time, scheduler=scheduler, workers=workers,
-                     overwrite=overwrite, outdir=outdir, progress=progress, trust_pickle=trust_pickle)
+    with flag_names(PREDICT_FLAGS):
+        request = PixelRequest(product, model, name, area=area, time=time, scheduler=scheduler, workers=workers,
+                               overwrite=overwrite, outdir=outdir, trust_pickle=trust_pickle)
+        with tile_progress(state.quiet, "tiles") as progress:
+            report = run(settings, request, progress=progress)
     echo_report(report.lines(), bool(report.failed))

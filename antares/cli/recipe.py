@@ -6,7 +6,8 @@ import click
 
 from antares.cli.main import CliState
 from antares.cli.output import echo_report, tile_progress
-from antares.cli.options import DATE, NAME, area_options, grid_options, overwrite_option, scheduler_option, workers_option
+from antares.cli.options import (DATE, NAME, RECIPE_FLAGS, area_options, flag_names, grid_options, overwrite_option,
+                                 scheduler_option, workers_option)
 
 
 @click.command(epilog="""\b
@@ -40,14 +41,18 @@ def apply_recipe(state: CliState, recipe, begin, end, region, bbox, bbox_crs, la
     from antares.cube.grid import make_gridspec
     from antares.pipeline.area import resolve_area
     from antares.pipeline.recipe import apply_recipe as run
+    from antares.pipeline.requests import RecipeRequest
 
     settings = state.settings(scheduler=scheduler, workers=workers)
     area = resolve_area(settings, region, bbox, bbox_crs, lat, long)
     gridspec = make_gridspec(area, grid, crs, resolution, tile_size, origin) if (grid or crs) else None
-    with tile_progress(state.quiet, f"apply_recipe {name}") as progress:
-        report = run(settings, recipe, begin, end, name, area=area, gridspec=gridspec, product=product,
-                     terrain_product=terrain_product, scheduler=settings.scheduler, workers=settings.workers,
-                     overwrite=overwrite, outdir=outdir, tile_size=tile_size or 2048, progress=progress)
+    with flag_names(RECIPE_FLAGS):
+        request = RecipeRequest(recipe, begin, end, name, area=area, gridspec=gridspec, product=product,
+                                terrain_product=terrain_product, scheduler=settings.scheduler,
+                                workers=settings.workers, overwrite=overwrite, outdir=outdir,
+                                tile_size=tile_size or 2048)
+        with tile_progress(state.quiet, f"apply_recipe {name}") as progress:
+            report = run(settings, request, progress=progress)
     echo_report(report.lines(), bool(report.failed))
 
 

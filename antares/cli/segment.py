@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from antares.cli.options import (DATE, NAME, area_options, json_option, overwrite_option, scheduler_option,
-                                 workers_option)
+from antares.cli.options import (DATE, NAME, SEGMENT_FLAGS, area_options, flag_names, json_option,
+                                 overwrite_option, scheduler_option, workers_option)
 from antares.cli.output import echo_json, echo_report, echo_table, tile_progress
 
 
@@ -110,18 +110,18 @@ def segment(state, algorithm, product, name, bands, region, bbox, bbox_crs, lat,
     Tiles are processed with stability margins and a second, staggered pass, so no
     segment boundary follows a tile edge. An existing NAME is refused unless --overwrite.
     """
-    from antares.errors import UsageError
     from antares.pipeline.area import resolve_area
+    from antares.pipeline.requests import SegmentRequest
     from antares.pipeline.segment import segment as run
 
     params = parse_extra(algorithm, extra)
-    if tile_size <= 2 * margin or margin < 0:
-        raise UsageError(f"--tile-size must be larger than twice --margin. Got {tile_size} and {margin}.")
     settings = state.settings(scheduler=scheduler, workers=workers)
     area = resolve_area(settings, region, bbox, bbox_crs, lat, long)
-    with tile_progress(state.quiet, f"segment {name}", unit="pass") as progress:
-        report = run(settings, product, name, area, algorithm, params=params, bands=list(bands) or None,
-                     tile_size=tile_size, margin=margin, scheduler=settings.scheduler, workers=settings.workers,
-                     overwrite=overwrite, outdir=outdir, progress=progress,
-                     labels={"year": year, "datasource": datasource}, time=time)
+    with flag_names(SEGMENT_FLAGS):
+        request = SegmentRequest(product, name, area, algorithm, params=params, bands=list(bands) or None,
+                                 tile_size=tile_size, margin=margin, scheduler=settings.scheduler,
+                                 workers=settings.workers, overwrite=overwrite, outdir=outdir,
+                                 labels={"year": year, "datasource": datasource}, time=time)
+        with tile_progress(state.quiet, f"segment {name}", unit="pass") as progress:
+            report = run(settings, request, progress=progress)
     echo_report(report.lines(), bool(report.failed))

@@ -16,12 +16,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
+from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
 
 from antares.config import Settings
 from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from antares.pipeline.requests import PredictRequest, takes
 
 log = logging.getLogger(__name__)
 
@@ -181,28 +183,78 @@ def _finish(parts, aggregation: str, n_features: int):
     return merged.ids, finalise(merged, (aggregation,))
 
 
-def model_predict_object(settings: Settings, product: str, model: str, segmentation: str, name: str, area=None,
-                         aggregation: str | None = None, scheduler: str | None = None, workers: int | None = None,
-                         time=None, overwrite: bool = False, progress=None, trust_pickle: bool = False) -> PredictReport:
-    """Classify every object of ``segmentation`` with ``model`` from the features of ``product``.
+@contextmanager
+def model_inputs(url: str, product: str, model: str, meta: dict, area=None, time=None, nothing: str | None = None):
+    """The datacube connection, the features and the datasets of ``product`` that model ``model`` predicts from.
+
+    Shared by :func:`model_predict_object` and :func:`antares.pipeline.predict_pixels.model_predict`:
+    the product must exist and its measurements must be the model's features (by name), and it
+    must have datasets in ``area`` and ``time``. The connection is closed when the block ends.
 
     Parameters
     ----------
-    product : str
-        Features product; its measurements must be the model's features (same names).
-    model : str
-        A stored model (``antares list models``).
-    segmentation : str
-        A segmentation (``antares segment``) on the product's grid.
+    url : str
+        The database URL.
+    product, model : str
+    meta : dict
+        The model's metadata (:func:`antares.pipeline.train.load_model`); ``meta["features"]`` are used.
     area : odc.geo.geom.Geometry, optional
-        Only the segmentation's tiles intersecting it (default: all).
-    aggregation : str, optional
-        NaN-aware per-object aggregation; default the model's (mean for pixel models).
     time : (begin, end), optional
-        The product's period, when it has several.
-    trust_pickle : bool
-        Load a model stored as a pickle by an earlier antares, and re-save it with skops
-        (see :func:`antares.pipeline.train.load_model`).
+    nothing : str, optional
+        The message when no dataset is found (default: names the area and the period asked for).
+
+    Yields
+    ------
+    (datacube.Datacube, list of str, list of datacube.model.Dataset)
+        The connection, the features in the model's order and the datasets found.
+
+    Raises
+    ------
+    NotFoundError
+        Unknown product; no dataset in the area/period.
+    InvalidInputError
+        The product's measurements are not the model's features (missing and extra ones listed).
+    """
+    from antares.cube.catalog import find_datasets
+    from antares.cube.index import connect, product_definition
+    from antares.models.store import check_features
+
+    dc = connect(url)
+    try:
+        definition = product_definition(dc, product)
+        features = check_features(model, meta["features"], [m["name"] for m in definition["measurements"]], product)
+        datasets = find_datasets(dc, product, area=area, time=time or None)
+        if not datasets:
+            raise NotFoundError(nothing or f"product {product} has no dataset{' in the area' if area is not None else ''}"
+                                f"{f' between {time[0]} and {time[1]}' if time else ''}; compute it first.")
+        yield dc, features, datasets
+    finally:
+        dc.close()
+
+
+@takes(PredictRequest)
+def model_predict_object(settings: Settings, request: PredictRequest, progress=None) -> PredictReport:
+    """Classify every object of ``request.segmentation`` with ``request.model`` from the features of ``request.product``.
+
+    Parameters
+    ----------
+    settings : antares.config.Settings
+    request : antares.pipeline.requests.PredictRequest
+        ``product``: its measurements must be the model's features (same names); ``model``: a
+        stored model (``antares list models``); ``segmentation``: a segmentation (``antares
+        segment``) on the product's grid; ``name``: the classification; ``area``: only the
+        segmentation's tiles intersecting it (default: all); ``aggregation``: NaN-aware
+        per-object aggregation, default the model's (mean for pixel models); ``time``: the
+        product's period, when it has several; ``trust_pickle``: load a model stored as a
+        pickle by an earlier antares, and re-save it with skops (see
+        :func:`antares.pipeline.train.load_model`). The old form
+        ``model_predict_object(settings, product, model, segmentation, name, ...)`` builds it.
+    progress : callable, optional
+        ``progress(done, total)`` after each tile.
+
+    Returns
+    -------
+    PredictReport
 
     Raises
     ------
@@ -218,20 +270,19 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
         Classification ``name`` exists and ``overwrite`` is False.
     """
     from antares.cube.catalog import find_datasets
-    from antares.cube.index import connect, product_definition
     from antares.cube.load import native_geobox
     from antares.db.classifications import classification_exists, copy_predictions, replace_classification
     from antares.db.engine import database_url, open_database, session_scope
     from antares.db.segmentations import segmentation as segmentation_row
     from antares.db.segmentations import segmentation_names
     from antares.models.samples import AGGREGATIONS
-    from antares.models.store import check_features
-    from antares.names import check_name
     from antares.pipeline.executor import task_runner
+    from antares.pipeline.requests import refusal
     from antares.pipeline.run import recorded_run
     from antares.pipeline.train import load_model
 
-    check_name(name)
+    product, model, segmentation, name = request.product, request.model, request.segmentation, request.name
+    area, time, overwrite = request.area, request.time, request.overwrite
     # the name is taken before any work; the model cannot be refitted while this run reads it
     with recorded_run(settings, "model_predict_object", name, reads=(("model_fit", model),)) as run:
         url = database_url(settings)
@@ -243,37 +294,29 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
                 known = segmentation_names(session)
                 raise NotFoundError(f"segmentation '{segmentation}' does not exist; segmentations: {', '.join(known) or '(none)'}. "
                                     "Create one with 'antares segment'.")
-        estimator, meta = load_model(settings, model, trust_pickle)
+        estimator, meta = load_model(settings, model, request.trust_pickle)
         if hasattr(estimator, "n_jobs"):
             estimator.set_params(n_jobs=1)  # as on the workers: the same summation order
-        aggregation = aggregation or meta.get("aggregation") or "mean"
+        aggregation = request.aggregation or meta.get("aggregation") or "mean"
         if aggregation not in AGGREGATIONS:
-            raise InvalidInputError(f"-sp must be one of {', '.join(AGGREGATIONS)}. Got {aggregation!r}.")
+            raise refusal(f"aggregation must be one of {', '.join(AGGREGATIONS)}. Got {aggregation!r}.", "aggregation",
+                          error=InvalidInputError)
         report = PredictReport(name, legend=meta["legend"])
         if meta.get("aggregation") and aggregation != meta["aggregation"]:
             report.notes.append(f"note: model {model} was trained on -sp {meta['aggregation']}; predicting with -sp {aggregation}")
-        dc = connect(url)
-        try:
-            definition = product_definition(dc, product)
-            features = check_features(model, meta["features"], [m["name"] for m in definition["measurements"]], product)
-            datasets = find_datasets(dc, product, area=area, time=time or None)
-            if not datasets:
-                raise NotFoundError(f"product {product} has no dataset{' in the area' if area is not None else ''}"
-                                    f"{f' between {time[0]} and {time[1]}' if time else ''}; compute it first.")
+        with model_inputs(url, product, model, meta, area, time) as (dc, features, datasets):
             label_datasets = find_datasets(dc, segmentation, area=area)
             if not label_datasets:
                 raise NotFoundError(f"segmentation {segmentation} has no label tile{' in the area' if area is not None else ''}.")
             tiles = [native_geobox([d], ["segment_id"]) for d in label_datasets]
             product_grid = native_geobox(datasets, features)
             _check_same_grid(tiles[0], product_grid, segmentation, product)
-        finally:
-            dc.close()
 
         jobs = [PredictJob(url, product, features, segmentation, tile, time, model, meta["id"], aggregation) for tile in tiles]
         run_params = {"product": product, "model": model, "segmentation": segmentation, "aggregation": aggregation,
                       "time": [str(t) for t in time] if time else None}
         # the executor first: an unreachable scheduler fails before anything is recorded
-        with task_runner(scheduler or settings.scheduler, workers or settings.workers, settings) as execute:
+        with task_runner(request.scheduler or settings.scheduler, request.workers or settings.workers, settings) as execute:
             run.start(run_params, {"product": product, "model": model, "segmentation": segmentation,
                                    "datasets": len(datasets)})
             chunks, edges, seen = [], [], []

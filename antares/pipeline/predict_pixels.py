@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from antares.config import Settings
-from antares.errors import AlreadyExistsError, NotFoundError
+from antares.errors import AlreadyExistsError
+from antares.pipeline.requests import PixelRequest, takes
 from antares.pipeline.tiles import TileReport
 
 log = logging.getLogger(__name__)
@@ -109,13 +110,24 @@ def predict_pixels(job: PixelJob) -> list:
     return [(doc, path.resolve().as_uri())]
 
 
-def model_predict(settings: Settings, product: str, model: str, name: str, area=None, time=None,
-                  scheduler: str | None = None, workers: int | None = None, overwrite: bool = False,
-                  outdir=None, progress=None, trust_pickle: bool = False) -> PixelReport:
-    """Classify every pixel of ``product`` with ``model`` into the indexed product ``name``.
+@takes(PixelRequest)
+def model_predict(settings: Settings, request: PixelRequest, progress=None) -> PixelReport:
+    """Classify every pixel of ``request.product`` with ``request.model`` into the indexed product ``request.name``.
 
-    ``trust_pickle`` loads a model stored as a pickle by an earlier antares and re-saves it
+    ``request.trust_pickle`` loads a model stored as a pickle by an earlier antares and re-saves it
     with skops before any tile is read (see :func:`antares.pipeline.train.load_model`).
+
+    Parameters
+    ----------
+    settings : antares.config.Settings
+    request : antares.pipeline.requests.PixelRequest
+        The old form ``model_predict(settings, product, model, name, area=..., ...)`` builds it.
+    progress : callable, optional
+        ``progress(done, total)`` after each tile.
+
+    Returns
+    -------
+    PixelReport
 
     Raises
     ------
@@ -129,33 +141,28 @@ def model_predict(settings: Settings, product: str, model: str, name: str, area=
     AlreadyExistsError
         ``name`` is a product that is not a classification of this model.
     """
-    from antares.cube.catalog import dataset_exists, find_datasets, get_product
-    from antares.cube.index import connect, product_definition
+    from antares.cube.catalog import dataset_exists, get_product
     from antares.cube.load import native_geobox
     from antares.cube.write import check_output_dir
     from antares.db.engine import database_url
+    from antares.pipeline.predict import model_inputs
     from antares.pipeline.run import recorded_run
-    from antares.models.store import check_features
     from antares.names import product_dir
-    from antares.pipeline.tiles import ProductWriter, StagedProductWriter, run_tiles, staged_outdir
+    from antares.pipeline.tiles import ProductOutput, index_tiles, staged_outdir
     from antares.pipeline.train import load_model
     from antares.prepare.base import dataset_id
 
+    product, model, name, time, overwrite = request.product, request.model, request.name, request.time, request.overwrite
     # the name is taken before any work; the model cannot be refitted while this run reads it
     with recorded_run(settings, "model_predict", name, reads=(("model_fit", model),)) as run:
         url = database_url(settings)
-        _, meta = load_model(settings, model, trust_pickle)  # checked (and re-saved) before the workers read it
+        _, meta = load_model(settings, model, request.trust_pickle)  # checked (and re-saved) before the workers read it
         dtype = "uint8" if max(e["code"] for e in meta["legend"]) <= 255 else "uint16"
         out_def = classified_product(name, model, meta["legend"], dtype)
-        outdir = check_output_dir(product_dir(settings.home, name, outdir),
+        outdir = check_output_dir(product_dir(settings.home, name, request.outdir),
                                   staging_beside=overwrite)  # an overwrite stages the new result beside it
-        dc = connect(url)
-        try:
-            definition = product_definition(dc, product)
-            features = check_features(model, meta["features"], [m["name"] for m in definition["measurements"]], product)
-            datasets = find_datasets(dc, product, area=area, time=time or None)
-            if not datasets:
-                raise NotFoundError(f"product {product} has no dataset in the area/period; compute it first.")
+        with model_inputs(url, product, model, meta, request.area, time,
+                          f"product {product} has no dataset in the area/period; compute it first.") as (dc, features, datasets):
             existing = get_product(dc, name)
             if existing is not None:
                 if existing.definition.get("description") != out_def["description"]:
@@ -177,25 +184,9 @@ def model_predict(settings: Settings, product: str, model: str, name: str, area=
                 when = ds.center_time if ds.center_time else dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
                 jobs.append(PixelJob(url, product, features, tile, native_geobox([ds], features), str(ds.id), time, model,
                                      meta["id"], dtype, str(out_id), name, str(staging or outdir), when.isoformat()))
-        finally:
-            dc.close()
         params = {"product": product, "model": model, "time": [str(t) for t in time] if time else None,
                   "overwrite": overwrite}
-        dc = connect(url)
-        write = ProductWriter(dc, out_def if existing is None else None) if staging is None else \
-            StagedProductWriter(dc, None, staging, outdir)
-
-        def on_result(job: PixelJob, result: list) -> None:
-            report.written += write(result)
-            report.empty += 1 - len(result)
-
-        try:
-            report.failed = run_tiles(run, params, {"product": product, "model": model}, jobs,
-                                      predict_pixels, on_result, scheduler, workers, progress)
-            if staging is not None:
-                write.finish(report)
-        finally:
-            if staging is not None:
-                write.discard()
-            dc.close()
+        output = ProductOutput(url, out_def if existing is None else None, outdir, staging)
+        index_tiles(run, report, output, jobs, predict_pixels, (params, {"product": product, "model": model}),
+                    (request.scheduler, request.workers), progress)
         return report

@@ -23,6 +23,7 @@ from pathlib import Path
 from antares.config import Settings
 from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from antares.cube.index import skip_iri_format_checkers
+from antares.pipeline.requests import RecipeRequest, takes
 from antares.pipeline.tiles import TileReport
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class RecipeJob:
     """What one worker needs for one tile (picklable)."""
 
     url: str
-    recipe: str
+    recipe: object  # the parsed antares.recipes.Recipe (read once by the stage; its digest is the one recorded)
     product: str
     measurements: dict  # alias -> measurement name of the input product
     tile: tuple[int, int]
@@ -191,14 +192,13 @@ def recipe_tile(job: RecipeJob) -> list:
     from antares.cube.reflectance import is_reflectance
     from antares.cube.warp import xr_from_array
     from antares.cube.write import eo3_document, write_cog, write_yaml
-    from antares.recipes import load_recipe
     from antares.recipes.blockwise import BlockRecipe
     from antares.recipes.specs import TERRAIN_FLAG
     from antares.recipes.voids import fill_terrain, terrain_voids
 
     skip_iri_format_checkers()
     started = time.perf_counter()
-    recipe = load_recipe(job.recipe)
+    recipe = job.recipe
     fitted = None
     if job.pca is not None:
         from antares.pca import FittedPca
@@ -373,28 +373,30 @@ def recipe_gridspec(datasets, measurement_names: list[str], recipe, tile_size: i
     return GridSpec(target, tile_shape=(tile_size, tile_size), resolution=recipe.resolution, origin=XY(0.0, 0.0)), note
 
 
-def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, name: str, area, gridspec=None,
-                 product: str | None = None, terrain_product: str | None = None, scheduler: str | None = None,
-                 workers: int | None = None, overwrite: bool = False, outdir: str | None = None,
-                 tile_size: int = 2048, progress=None) -> RecipeReport:
-    """Compute recipe ``recipe_name`` over ``area`` and the period, tile by tile, into product ``name``.
+@takes(RecipeRequest)
+def apply_recipe(settings: Settings, request: RecipeRequest, progress=None) -> RecipeReport:
+    """Compute recipe ``request.recipe`` over the area and period, tile by tile, into product ``request.name``.
+
+    The recipe is read once, here; every tile runs that parsed recipe and the run records
+    its hash (``recipe_sha256``), so what ran is what was recorded, wherever the tiles run.
 
     Parameters
     ----------
-    recipe_name : str
-        A built-in recipe (``antares list recipes``) or the path of a recipe YAML.
-    begin, end : str
-        The period, inclusive dates (YYYY-MM-DD).
-    name : str
-        Output product; created from the recipe's outputs (float32, NaN = nodata).
-    area : odc.geo.geom.Geometry
-    gridspec : odc.geo.gridspec.GridSpec, optional
-        Tile grid; by default the input product's CRS and pixel alignment at the
-        recipe's resolution (or the native one), in tiles of ``tile_size`` pixels.
-    product, terrain_product : str, optional
-        Override the recipe's input and terrain products.
-    overwrite : bool
-        Delete the datasets of an earlier run of ``name`` first (otherwise it resumes).
+    settings : antares.config.Settings
+    request : antares.pipeline.requests.RecipeRequest
+        The recipe, the period (inclusive dates), the output product ``name`` (created from
+        the recipe's outputs: float32, NaN = nodata), the area, the grid (default: the input
+        product's CRS and pixel alignment at the recipe's resolution, or the native one, in
+        tiles of ``tile_size`` pixels), the input and terrain products (default: the
+        recipe's), ``overwrite`` (replace an earlier result; otherwise a re-run resumes).
+        The old positional form ``apply_recipe(settings, recipe, begin, end, name, area, ...)``
+        builds the request.
+    progress : callable, optional
+        ``progress(done, total)`` after each tile.
+
+    Returns
+    -------
+    RecipeReport
 
     Raises
     ------
@@ -415,25 +417,25 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
     from antares.db.engine import database_url
     from antares.names import product_dir
     from antares.pipeline.run import recorded_run
-    from antares.pipeline.tiles import ProductWriter, StagedProductWriter, grid_params, run_tiles, staged_outdir
+    from antares.pipeline.tiles import ProductOutput, grid_params, index_tiles, staged_outdir
     from antares.prepare.base import dataset_id
     from antares.recipes import load_recipe
 
+    name, area, begin, end, overwrite = request.name, request.area, request.begin, request.end, request.overwrite
+    gridspec = request.gridspec
     # an overwrite stages the new result beside it
-    outdir = check_output_dir(product_dir(settings.home, name, outdir), staging_beside=overwrite)
+    outdir = check_output_dir(product_dir(settings.home, name, request.outdir), staging_beside=overwrite)
     skip_iri_format_checkers()
-    recipe = load_recipe(recipe_name)
+    recipe = load_recipe(request.recipe)  # read once: the tiles run this one, and its hash is recorded
     if recipe.steps is not None:  # a time-series recipe: one dataset per step (antares.pipeline.timeseries)
         from antares.pipeline.timeseries import apply_timeseries
 
-        return apply_timeseries(settings, recipe, recipe_name, begin, end, name, area, outdir, gridspec=gridspec,
-                                product=product, scheduler=scheduler, workers=workers, overwrite=overwrite,
-                                tile_size=tile_size, progress=progress)
+        return apply_timeseries(settings, recipe, request, outdir, progress=progress)
     start, stop, _ = period_bounds(begin, end)
     reads = (("pca_fit", recipe.pca.name),) if recipe.pca is not None else ()  # no refit of it while tiles run
     with recorded_run(settings, "apply_recipe", name, reads=reads) as run:  # the name is taken before any work
         url = database_url(settings)
-        product = product or recipe.product
+        product = request.product or recipe.product
         dc = connect(url)
         try:
             definition = product_definition(dc, product)
@@ -454,7 +456,7 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
                 raise NotFoundError(f"no dataset of {product} between {begin} and {end} in the area; {span}.")
             terrain_dss = []
             if recipe.terrain is not None:
-                tproduct = terrain_product or recipe.terrain.product
+                tproduct = request.terrain_product or recipe.terrain.product
                 product_definition(dc, tproduct)
                 terrain_dss = find_datasets(dc, tproduct, area=area)
                 if not terrain_dss:
@@ -462,8 +464,8 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
                                         f"index a DEM with 'antares index --dataset_name dem'.")
             report = RecipeReport(product=name)
             if gridspec is None:
-                gridspec, note = recipe_gridspec(datasets, list(dict.fromkeys(measurements.values())), recipe, tile_size,
-                                                 area, definition.get("load", {}).get("crs"))
+                gridspec, note = recipe_gridspec(datasets, list(dict.fromkeys(measurements.values())), recipe,
+                                                 request.tile_size, area, definition.get("load", {}).get("crs"))
                 if note:
                     report.notes.append(note)
             out_def = recipe.product_definition(name)
@@ -494,7 +496,7 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
                     report.skipped += 1
                     continue
                 terrain_ids = [str(d.id) for d in terrain_dss if d.extent.to_crs(gridspec.crs).intersects(footprint)]
-                jobs.append(RecipeJob(url, recipe_name, product, measurements, tuple(tile), geobox,
+                jobs.append(RecipeJob(url, recipe, product, measurements, tuple(tile), geobox,
                                       [str(d.id) for d in sources], terrain_ids, str(out_id), name, (start, stop),
                                       str(staging or outdir), pca=pca))
         finally:
@@ -502,22 +504,7 @@ def apply_recipe(settings: Settings, recipe_name: str, begin: str, end: str, nam
 
         params = {"recipe": recipe.name, "recipe_sha256": recipe.digest, "begin": begin, "end": end, "product": product,
                   "grid": grid_params(gridspec), "area_wkt": area.to_crs("EPSG:4326").wkt, "overwrite": overwrite}
-        dc = connect(url)
-        write = ProductWriter(dc, out_def if existing is None else None) if staging is None else \
-            StagedProductWriter(dc, None, staging, outdir)
-
-        def on_result(job: RecipeJob, result: list) -> None:
-            report.written += write(result)
-            report.pixels += len(result) * job.geobox.shape[0] * job.geobox.shape[1]
-            report.empty += 1 - len(result)
-
-        try:
-            report.failed = run_tiles(run, params, {"product": product}, jobs, recipe_tile,
-                                      on_result, scheduler, workers, progress)
-            if staging is not None:
-                write.finish(report)
-        finally:
-            if staging is not None:
-                write.discard()
-            dc.close()
+        output = ProductOutput(url, out_def if existing is None else None, outdir, staging)
+        index_tiles(run, report, output, jobs, recipe_tile, (params, {"product": product}),
+                    (request.scheduler, request.workers), progress)
         return report

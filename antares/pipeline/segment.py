@@ -27,6 +27,7 @@ import numpy as np
 
 from antares.config import Settings
 from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError, WriteError
+from antares.pipeline.requests import SegmentRequest, takes
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +73,7 @@ class StageJob:
     core: tuple
     extended: tuple
     stable: bool
-    algorithm: str
-    params: dict
+    segmenter: object  # the validated antares.segmentation.base.Segmenter of the request (picklable)
     mean: list
     std: list
     time: tuple | None = None  # (start, end) of the one date segmented, when the product has several
@@ -103,7 +103,6 @@ def segment_stage(job: StageJob) -> list[tuple]:
     from antares.cube.features import load_features
     from antares.cube.grid import pixel_areas
     from antares.cube.index import connect
-    from antares.segmentation import get_segmenter
     from antares.segmentation.polygonize import polygon_rows
     from antares.segmentation.tiling import STRIDE, Window, cut_borders, local_core, segment_block
 
@@ -125,8 +124,7 @@ def segment_stage(job: StageJob) -> list[tuple]:
     assigned = np.zeros(geobox.shape, bool)
     for earlier in range(job.stage):
         assigned |= np.asarray(area.memmap(f"stage{earlier}", np.int64, "r")[ys, xs]) > 0
-    segmenter = get_segmenter(job.algorithm, **job.params)
-    local, keep = segment_block(segmenter, features, assigned, core, cut_borders(window, area.geobox.shape),
+    local, keep = segment_block(job.segmenter, features, assigned, core, cut_borders(window, area.geobox.shape),
                                 job.mean, job.std, job.stable)
     offset = (job.stage * job.n_windows + job.number) * STRIDE
     out = area.memmap(f"stage{job.stage}", np.int64)
@@ -224,33 +222,34 @@ def band_statistics(dc, product: str, bands: list, geobox, datasets, block: int 
     return mean.tolist(), np.sqrt(np.maximum(squares / count - mean ** 2, 0)).tolist()
 
 
-def segment(settings: Settings, product: str, name: str, area, algorithm: str, params: dict | None = None,
-            bands: list | None = None, tile_size: int = 1024, margin: int = 64, scheduler: str | None = None,
-            workers: int | None = None, overwrite: bool = False, outdir: str | None = None, progress=None,
-            labels: dict | None = None, time: str | None = None) -> SegmentReport:
-    """Segment ``product`` over ``area`` into segmentation ``name`` (label product + polygons in PostGIS).
+@takes(SegmentRequest)
+def segment(settings: Settings, request: SegmentRequest, progress=None) -> SegmentReport:
+    """Segment ``request.product`` over ``request.area`` into segmentation ``request.name`` (label product + polygons in PostGIS).
 
     Parameters
     ----------
-    product : str
-        Input product (features: any measurements; nodata and NaN are masked).
-    area : odc.geo.geom.Geometry
-    algorithm : str
-        ``bis``, ``slic`` or ``felzenszwalb``; ``params`` are checked against its declaration.
-    bands : list of str, optional
-        Measurements to segment on (default: all of the product's).
-    tile_size, margin : int
-        Tile side and stability margin, in pixels of the product's grid.
-    labels : dict, optional
-        Free labels recorded with the run (antares3's ``-y`` year and ``-d`` data source).
-    time : str, optional
-        The date (YYYY-MM-DD, UTC) to segment; required when the product has datasets on
-        more than one date in the area.
+    settings : antares.config.Settings
+    request : antares.pipeline.requests.SegmentRequest
+        ``product``: input product (features: any measurements; nodata and NaN are masked);
+        ``algorithm`` and ``params``: checked against the algorithm's declaration when the
+        request is made, and its validated ``segmenter`` is what every window runs;
+        ``bands``: measurements to segment on (default: all of the product's);
+        ``tile_size``, ``margin``: tile side and stability margin, in pixels of the product's
+        grid; ``labels``: free labels recorded with the run (antares3's ``-y`` year and ``-d``
+        data source); ``time``: the date (YYYY-MM-DD, UTC) to segment, required when the
+        product has datasets on more than one date in the area. The old form
+        ``segment(settings, product, name, area, algorithm, params=..., ...)`` builds it.
+    progress : callable, optional
+        ``progress(done, total)`` after each pass.
+
+    Returns
+    -------
+    SegmentReport
 
     Raises
     ------
     UsageError
-        Unknown algorithm or parameter, or a parameter out of range.
+        Unknown algorithm or parameter, or a parameter out of range (raised by the request).
     NotFoundError
         Unknown product, a band not in the product (its measurements are listed), no datasets in the area
         (on ``time``: the dates there are listed).
@@ -265,18 +264,13 @@ def segment(settings: Settings, product: str, name: str, area, algorithm: str, p
     from antares.cube.write import check_output_dir
     from antares.names import product_dir
     from antares.pipeline.run import recorded_run
-    from antares.segmentation import get_segmenter
 
-    outdir = check_output_dir(product_dir(settings.home, name, outdir), staging_beside=True)
-    params = dict(params or {})
-    segmenter = get_segmenter(algorithm, **params)  # validates before anything else
-    with recorded_run(settings, "segment", name) as run:  # the name is taken before any work
-        return _segment(run, product, area, algorithm, params, segmenter, bands, tile_size, margin, scheduler, workers,
-                        overwrite, outdir, progress, labels, time)
+    outdir = check_output_dir(product_dir(settings.home, request.name, request.outdir), staging_beside=True)
+    with recorded_run(settings, "segment", request.name) as run:  # the name is taken before any work
+        return _segment(run, request, outdir, progress)
 
 
-def _segment(run, product, area, algorithm, params, segmenter, bands, tile_size, margin, scheduler, workers,
-             overwrite, outdir, progress, labels, time) -> SegmentReport:
+def _segment(run, request: SegmentRequest, outdir, progress) -> SegmentReport:
     """:func:`segment` once the name is taken (``run``: its :class:`~antares.pipeline.run.RecordedRun`)."""
     from antares.cube.catalog import find_datasets, product_exists
     from antares.cube.index import connect, product_definition
@@ -292,6 +286,8 @@ def _segment(run, product, area, algorithm, params, segmenter, bands, tile_size,
     from antares.segmentation.tiling import tile_windows
 
     settings, name = run.settings, run.name
+    product, area, algorithm, segmenter = request.product, request.area, request.algorithm, request.segmenter
+    tile_size, margin, time, overwrite = request.tile_size, request.margin, request.time, request.overwrite
     url = database_url(settings)
     with session_scope(settings) as session:
         exists = segmentation_exists(session, name)
@@ -301,7 +297,7 @@ def _segment(run, product, area, algorithm, params, segmenter, bands, tile_size,
     try:
         definition = product_definition(dc, product)
         names = [m["name"] for m in definition["measurements"]]
-        bands = list(bands or names)
+        bands = list(request.bands or names)
         unknown = [b for b in bands if b not in names]
         if unknown:
             raise NotFoundError(f"product {product} has no measurement {', '.join(unknown)}; its measurements: {', '.join(names)}.")
@@ -335,15 +331,15 @@ def _segment(run, product, area, algorithm, params, segmenter, bands, tile_size,
         run_params = {"algorithm": algorithm, "params": segmenter.get_params(), "bands": bands, "tile_size": tile_size,
                       "margin": margin, "time": time, "standardisation": {"mean": mean, "std": std},
                       "area_wkt": area.to_crs("EPSG:4326").wkt,
-                      "labels": {k: v for k, v in (labels or {}).items() if v is not None}}
-        with task_runner(scheduler or settings.scheduler, workers or settings.workers, settings) as execute, \
+                      "labels": {k: v for k, v in request.labels.items() if v is not None}}
+        with task_runner(request.scheduler or settings.scheduler, request.workers or settings.workers, settings) as execute, \
                 open(rows_file, "w", newline="") as fh:
             run.start(run_params, {"product": product, "datasets": len(source_ids)})
             number_base = 0
             for stage, (offset, stable) in enumerate(STAGES):
                 windows = tile_windows(geobox.shape, tile_size, margin if stable else 0, int(offset * tile_size))
                 jobs = [StageJob(url, product, bands, area_grid, stage, number_base + w.number, n_windows, w.core,
-                                 w.extended, stable, algorithm, params, mean, std, period) for w in windows]
+                                 w.extended, stable, segmenter, mean, std, period) for w in windows]
                 number_base += len(windows)
                 for job, result in execute(segment_stage, jobs):
                     if isinstance(result, WriteError):  # a full disk: the other windows would fail too

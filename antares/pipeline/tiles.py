@@ -101,6 +101,75 @@ def run_tiles(run, params: dict, inputs: dict, jobs: list, worker: Callable, on_
 
 
 @dataclass
+class ProductOutput:
+    """Where the datasets of a tiled stage go (see :func:`index_tiles`).
+
+    Attributes
+    ----------
+    url : str
+        The database URL (the main process indexes through its own datacube connection).
+    definition : dict or None
+        The product definition, added with the first dataset written; None when the product exists.
+    outdir : Path
+        The product's directory.
+    staging : Path, optional
+        ``--overwrite`` of an existing product: the tiles are written there and swapped into
+        ``outdir`` only once all are written (:func:`replace_product`); the old result stays whole until then.
+    """
+
+    url: str
+    definition: dict | None
+    outdir: Path
+    staging: Path | None = None
+
+
+def index_tiles(run, report, output: ProductOutput, jobs: list, worker: Callable, record: tuple,
+                executor: tuple = (None, None), progress: Callable | None = None) -> None:
+    """:func:`run_tiles` for a stage whose workers return ``[(eo3 document, uri)]``: index them into a product.
+
+    Each result is indexed as it arrives (:class:`ProductWriter`), or, with ``output.staging``,
+    collected and swapped in once every tile is written (:class:`StagedProductWriter`; the
+    staging directory is removed whatever happens). ``report`` (a :class:`TileReport`) gets the
+    datasets written, the tiles without data, the pixels written (``job.geobox``) and the failures.
+
+    Parameters
+    ----------
+    run : antares.pipeline.run.RecordedRun
+    report : TileReport
+    output : ProductOutput
+    jobs, worker :
+        As for :func:`run_tiles`.
+    record : (dict, dict)
+        The ``params`` and ``inputs`` recorded with the run.
+    executor : (str or None, int or None)
+        Scheduler and workers (see :func:`antares.pipeline.executor.task_runner`).
+    progress : callable, optional
+        ``progress(done, total)`` after each tile.
+    """
+    from antares.cube.index import connect
+
+    staging = output.staging
+    dc = connect(output.url)
+    write = ProductWriter(dc, output.definition) if staging is None else \
+        StagedProductWriter(dc, None, staging, output.outdir)
+
+    def on_result(job, result: list) -> None:
+        report.written += write(result)
+        shape = job.geobox.shape
+        report.pixels += len(result) * shape[0] * shape[1]
+        report.empty += 1 - len(result)
+
+    try:
+        report.failed = run_tiles(run, record[0], record[1], jobs, worker, on_result, executor[0], executor[1], progress)
+        if staging is not None:
+            write.finish(report)
+    finally:
+        if staging is not None:
+            write.discard()
+        dc.close()
+
+
+@dataclass
 class TileReport:
     """Outcome of a tiled stage that writes an indexed product: tiles written, resumed, empty, failed."""
 

@@ -35,7 +35,7 @@ class SeriesJob:
     """What one worker needs for one tile of a time-series recipe (picklable)."""
 
     url: str
-    recipe: str
+    recipe: object  # the parsed antares.recipes.Recipe (what runs is what was hashed and recorded)
     product: str
     measurements: dict  # alias -> measurement name of the input product
     tile: tuple[int, int]
@@ -164,11 +164,10 @@ def series_tile(job: SeriesJob) -> list:
     from antares.cube.warp import xr_from_array
     from antares.cube.write import eo3_document, write_cog, write_yaml
     from antares.pipeline.recipe import _Prefetch
-    from antares.recipes import load_recipe
     from antares.timeseries import step_index
 
     skip_iri_format_checkers()
-    recipe = load_recipe(job.recipe)
+    recipe = job.recipe
     names = list(dict.fromkeys(job.measurements[a] for a in recipe.measurements))
     mask_name = job.measurements[recipe.mask.alias] if recipe.mask is not None else None
     pad = recipe.mask.dilate if recipe.mask is not None else 0
@@ -247,24 +246,20 @@ def check_steps_observed(recipe, steps, datasets, product: str) -> None:
         "or -b/-e.")
 
 
-def apply_timeseries(settings: Settings, recipe, recipe_name: str, begin: str, end: str, name: str, area,
-                     outdir: Path, gridspec=None, product: str | None = None, scheduler: str | None = None,
-                     workers: int | None = None, overwrite: bool = False, tile_size: int = 2048,
-                     progress=None) -> SeriesReport:
+def apply_timeseries(settings: Settings, recipe, request, outdir: Path, progress=None) -> SeriesReport:
     """:func:`antares.pipeline.recipe.apply_recipe` for a recipe with ``steps:``: one dataset per step and tile.
 
     Parameters
     ----------
     recipe : antares.recipes.Recipe
-        Loaded, with ``recipe.steps``.
-    recipe_name : str
-        As given (the workers load it again).
-    begin, end : str
-        The period, inclusive dates; the steps start at ``begin`` (explicit periods are cut to it).
+        Loaded, with ``recipe.steps``; the tiles run this object.
+    request : antares.pipeline.requests.RecipeRequest
+        As for :func:`~antares.pipeline.recipe.apply_recipe`; the steps start at ``request.begin``
+        (explicit periods are cut to it).
     outdir : pathlib.Path
         Checked output directory (:func:`antares.cube.write.check_output_dir`).
-    Others
-        As :func:`~antares.pipeline.recipe.apply_recipe`.
+    progress : callable, optional
+        ``progress(done, total)`` per tile.
 
     Raises
     ------
@@ -287,6 +282,9 @@ def apply_timeseries(settings: Settings, recipe, recipe_name: str, begin: str, e
     from antares.prepare.base import dataset_id
     from antares.timeseries import step_calendar
 
+    begin, end, name, area, gridspec = request.begin, request.end, request.name, request.area, request.gridspec
+    product, scheduler, workers = request.product, request.scheduler, request.workers
+    overwrite, tile_size = request.overwrite, request.tile_size
     spec = recipe.steps
     start, stop, _ = period_bounds(begin, end)
     steps = step_calendar(begin, end, spec.every, list(spec.periods) if spec.periods else None)
@@ -338,7 +336,7 @@ def apply_timeseries(settings: Settings, recipe, recipe_name: str, begin: str, e
                 if staging is None and dataset_exists(dc, out_ids[0]):
                     report.skipped += 1
                     continue
-                jobs.append(SeriesJob(url, recipe_name, product, measurements, tuple(tile), geobox,
+                jobs.append(SeriesJob(url, recipe, product, measurements, tuple(tile), geobox,
                                       [str(d.id) for d in sources], out_ids, name, steps, str(staging or outdir)))
         finally:
             dc.close()

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from antares.config import Settings
-from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError, UsageError
+from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from antares.pipeline.requests import FitRequest, SampleRequest, refusal, takes
 
 log = logging.getLogger(__name__)
 
@@ -195,13 +196,27 @@ def _check_inputs(settings: Settings, product: str, training_set: str, cv_spatia
 def _check_block_crs(cv_spatial, product: str, crs) -> None:
     """UsageError when spatial blocks in metres (``cv_spatial``) are asked for on a product in a geographic CRS."""
     if cv_spatial is not None and crs is not None and crs.geographic:
-        raise UsageError(f"--cv-spatial needs a projected product CRS; {product} is in {crs}.")
+        raise refusal(f"cv_spatial needs a projected product CRS; {product} is in {crs}.", "cv_spatial")
 
 
-def training_features(settings: Settings, product: str, training_set: str, area=None, aggregation: str = "mean",
-                      with_pixels: bool = False, scheduler: str | None = None, workers: int | None = None,
-                      tile_size: int = 1024, time=None, progress=None) -> TrainingFeatures:
-    """Per-sample features of ``training_set`` from ``product``, tile by tile (see :func:`model_fit`).
+@takes(SampleRequest)
+def training_features(settings: Settings, request: SampleRequest, progress=None) -> TrainingFeatures:
+    """Per-sample features of training set ``request.training_set`` from ``request.product``, tile by tile.
+
+    See :func:`model_fit`. The old form ``training_features(settings, product, training_set, area=None,
+    aggregation="mean", with_pixels=False, scheduler=None, workers=None, tile_size=1024, time=None)``
+    builds the request.
+
+    Parameters
+    ----------
+    settings : antares.config.Settings
+    request : antares.pipeline.requests.SampleRequest
+    progress : callable, optional
+        ``progress(done, total)`` after each tile.
+
+    Returns
+    -------
+    TrainingFeatures
 
     Raises
     ------
@@ -218,12 +233,12 @@ def training_features(settings: Settings, product: str, training_set: str, area=
     from antares.cube.load import native_geobox
     from antares.db.engine import database_url, session_scope
     from antares.db.training import list_sample_sets, sample_set, scheme_legend
-    from antares.models.samples import AGGREGATIONS, aggregate
+    from antares.models.samples import aggregate
     from antares.pipeline.executor import task_runner
     from antares.segmentation.tiling import tile_windows
 
-    if aggregation not in AGGREGATIONS:
-        raise UsageError(f"-sp must be one of {', '.join(AGGREGATIONS)}. Got {aggregation!r}.")
+    product, training_set, area, aggregation = request.product, request.training_set, request.area, request.aggregation
+    time, tile_size = request.time, request.tile_size
     url = database_url(settings)
     with session_scope(settings) as session:
         tset = sample_set(session, "training", training_set)
@@ -258,7 +273,7 @@ def training_features(settings: Settings, product: str, training_set: str, area=
     finally:
         dc.close()
 
-    with_pixels = with_pixels or aggregation == "median"
+    with_pixels = request.with_pixels or aggregation == "median"
     jobs = []
     boxes = shapely.bounds(geoms)
     for window in tile_windows(geobox.shape, tile_size, 0):
@@ -269,7 +284,7 @@ def training_features(settings: Settings, product: str, training_set: str, area=
             jobs.append(SampleJob(url, product, measurements, tile, time, near, list(shapely.to_wkb(geoms[near])),
                                   with_pixels))
     parts, pix_ids, pix_values = [], [], []
-    with task_runner(scheduler or settings.scheduler, workers or settings.workers, settings) as run:
+    with task_runner(request.scheduler or settings.scheduler, request.workers or settings.workers, settings) as run:
         for done, (job, result) in enumerate(run(sample_tile, jobs), 1):
             if isinstance(result, Exception):
                 raise result
@@ -288,41 +303,39 @@ def training_features(settings: Settings, product: str, training_set: str, area=
                             pixels if with_pixels else None, outside, datasets, definition, scheme_id, legend)
 
 
-def model_fit(settings: Settings, kind: str, product: str, training_set: str, name: str, area=None,
-              aggregation: str = "mean", unit: str = "polygons", sample: float | None = None,
-              per_class: int | None = None, seed: int = 0, cv: int | None = None, cv_spatial: float | None = None,
-              grid_specs=(), extra=(), scheduler: str | None = None, workers: int | None = None,
-              tile_size: int = 1024, time=None, overwrite: bool = False, progress=None) -> FitReport:
-    """Fit a ``kind`` model on the features of training set ``training_set`` from ``product``.
+@takes(FitRequest)
+def model_fit(settings: Settings, request: FitRequest, progress=None) -> FitReport:
+    """Fit a ``request.kind`` model on the features of training set ``request.training_set`` from ``request.product``.
 
     Parameters
     ----------
-    kind : {'rf', 'lightgbm'}
-    product : str
-        An indexed product (features: every measurement, float, NaN/nodata masked).
-    area : odc.geo.geom.Geometry, optional
-        Only samples intersecting it (default: all samples of the set).
-    aggregation : {'mean', 'median', 'min', 'max', 'std'}
-        How a polygon's pixels become one feature row (``unit='polygons'``), NaN-aware.
-    unit : {'polygons', 'pixels'}
-        One sample per polygon, or the pixels inside polygons (grouped by polygon in CV).
-    sample, per_class : optional
-        Stratified subsample by class: a fraction of each class, and/or at most N per class.
-    cv : int, optional
-        K-fold cross-validation (stratified; grouped by polygon for pixels).
-    cv_spatial : float, optional
-        Block size in metres (product CRS): samples in one block stay on one side of every split.
-    grid_specs : sequence of 'k=v1,v2'
-        Grid search over these values with the same cross-validation; the best macro-F1 is kept.
-    extra : sequence of 'k=v'
-        Estimator parameters (checked against the estimator).
-    time : (begin, end), optional
-        The product's period, when it has datasets at several times.
+    settings : antares.config.Settings
+    request : antares.pipeline.requests.FitRequest
+        ``kind``: a model (``rf``, ``lightgbm``, a plugin's); ``product``: an indexed product
+        (features: every measurement, float, NaN/nodata masked); ``area``: only samples
+        intersecting it (default: all samples of the set); ``aggregation`` (mean, median, min,
+        max, std): how a polygon's pixels become one feature row (``unit='polygons'``),
+        NaN-aware; ``unit``: one sample per polygon, or the pixels inside polygons (grouped by
+        polygon in CV); ``sample``, ``per_class``: stratified subsample by class, a fraction of
+        each class and/or at most N per class; ``cv``: K-fold cross-validation (stratified;
+        grouped by polygon for pixels); ``cv_spatial``: block size in metres (product CRS),
+        samples in one block stay on one side of every split; ``grid_specs`` ('k=v1,v2'): grid
+        search over these values with the same cross-validation, the best macro-F1 is kept;
+        ``extra`` ('k=v'): estimator parameters (checked against the estimator); ``time``:
+        the product's period, when it has datasets at several times. The old form
+        ``model_fit(settings, kind, product, training_set, name, area=..., ...)`` builds it.
+    progress : callable, optional
+        ``progress(done, total)`` after each tile of features.
+
+    Returns
+    -------
+    FitReport
 
     Raises
     ------
     UsageError
-        Unknown model, parameter or aggregation; invalid parameter values.
+        Unknown model, parameter or aggregation; invalid parameter values (raised by the request);
+        ``cv_spatial`` on a product in a geographic CRS.
     NotFoundError
         Unknown product or training set (the known ones are listed).
     AlreadyExistsError
@@ -332,25 +345,17 @@ def model_fit(settings: Settings, kind: str, product: str, training_set: str, na
     """
     from antares.db.engine import session_scope
     from antares.db.models import model_exists, replace_model
-    from antares.models.fitting import check_classes, fit_model, parse_grid
-    from antares.models.registry import make_estimator, parse_params
-    from antares.models.samples import AGGREGATIONS
+    from antares.models.fitting import check_classes, fit_model
+    from antares.models.registry import make_estimator
     from antares.models.store import library_versions, serialize
-    from antares.names import check_name
     from antares.pipeline.run import recorded_run
     from antares.train import sample_table
 
-    check_name(name)
-    if aggregation not in AGGREGATIONS:
-        raise UsageError(f"-sp must be one of {', '.join(AGGREGATIONS)}. Got {aggregation!r}.")
-    if unit not in ("polygons", "pixels"):
-        raise UsageError(f"--unit must be polygons or pixels. Got {unit!r}.")
-    if cv_spatial is not None and cv_spatial <= 0:
-        raise UsageError(f"--cv-spatial must be a block size > 0 in metres. Got {cv_spatial}.")
-    params = parse_params(kind, extra)
-    grid = parse_grid(kind, grid_specs)
-    make_estimator(kind, params, seed)
-    n_jobs = workers or settings.workers or 2
+    kind, product, training_set, name = request.kind, request.product, request.training_set, request.name
+    aggregation, unit, cv, cv_spatial, seed = request.aggregation, request.unit, request.cv, request.cv_spatial, request.seed
+    sample, per_class, time, overwrite = request.sample, request.per_class, request.time, request.overwrite
+    params, grid = request.params, request.grid  # parsed and checked against the estimator by the request
+    n_jobs = request.workers or settings.workers or 2
     with recorded_run(settings, "model_fit", name) as run:  # the name is taken before any work
         with session_scope(settings) as session:
             if model_exists(session, name) and not overwrite:
@@ -360,8 +365,7 @@ def model_fit(settings: Settings, kind: str, product: str, training_set: str, na
         # planning (features of the samples, the table, every check) before the run starts:
         # a run refused here leaves nothing in the database
         started = time_module.monotonic()
-        tf = training_features(settings, product, training_set, area, aggregation, unit == "pixels", scheduler,
-                               workers, tile_size, time, progress)
+        tf = training_features(settings, request.samples(), progress=progress)
         _check_block_crs(cv_spatial, product, tf.crs)  # the grid of the datasets in the area
         report = FitReport(name, kind, samples=len(tf.sample_ids) + tf.outside, legend=tf.legend, unit=unit,
                            outside=tf.outside, skipped=tf.sample_ids[~tf.valid].tolist())

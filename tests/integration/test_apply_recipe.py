@@ -365,3 +365,39 @@ def test_small_area_writes_only_its_pixels(settings, ro_rec, runner, tmp_path):
         # neighbouring source pixel for a pixel or two of another window (measured: 1 of 306 in blue_mean)
         same = (a == b) | np.isnan(a)
         assert same.mean() > 0.98, name
+
+
+def test_tiles_run_the_recipe_read_at_the_start(settings, ro_rec, tmp_path):
+    """The recipe is read once: an edit of its file while the tiles run changes nothing, and the hash recorded
+    is that of the recipe that ran (issue 17: tile jobs carry the parsed recipe, not its path)."""
+    import hashlib
+
+    from antares.config import load_settings
+    from antares.pipeline.area import resolve_area
+    from antares.pipeline.recipe import apply_recipe
+    from antares.pipeline.requests import RecipeRequest
+    from helpers import db_rows
+
+    root, recipe = ro_rec
+    edited = tmp_path / "edited_recipe.yaml"
+    shutil.copy(recipe, edited)
+    digest = hashlib.sha256(edited.read_bytes()).hexdigest()
+    s = load_settings(flags={"db_url": settings.db_url, "home": str(settings.home), "scheduler": "sync"}, environ={})
+    area = resolve_area(s, bbox=tuple(float(v) for v in BBOX))
+    edits = []
+
+    def edit_after_first_tile(done, total):
+        if not edits:
+            edited.write_text("this: [is not a recipe")
+            edits.append((done, total))
+
+    report = apply_recipe(s, RecipeRequest(str(edited), "2018-01-01", "2018-12-31", "rec_ro_edited", area,
+                                           outdir=str(tmp_path / "out"), tile_size=128), progress=edit_after_first_tile)
+    assert edits and edits[0][1] >= 2  # edited after the first of several tiles
+    assert report.failed == [] and report.written == report.tiles == edits[0][1]
+    (params,), = db_rows(settings.db_url, "SELECT params FROM antares.run WHERE kind = 'apply_recipe' "
+                                          "AND name = 'rec_ro_edited'")
+    assert params["recipe_sha256"] == digest and params["recipe"] == "edited_recipe"
+    data = load_on_source_grid(settings, "rec_ro_edited", root)
+    for name, values in reference(root).items():
+        np.testing.assert_allclose(data[name].values, values, rtol=2e-6, atol=2e-7, equal_nan=True, err_msg=name)

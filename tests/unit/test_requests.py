@@ -1,0 +1,217 @@
+"""Request objects (antares.pipeline.requests): validated when made, in the library's vocabulary.
+
+The messages name the request's fields (``tile_size``, ``aggregation``), never a command-line
+flag; the CLI's rewriting into flag names is checked here on its own (``in_flags``,
+``flag_names``) and through the commands in ``tests/cli/test_cli_requests.py``.
+"""
+
+import dataclasses
+import importlib
+import inspect
+import pkgutil
+import re
+
+import pytest
+
+from antares.errors import InvalidInputError, UsageError
+from antares.pipeline.requests import (FitRequest, PixelRequest, PredictRequest, RecipeRequest, SampleRequest,
+                                       SegmentRequest, refusal, takes)
+
+FLAG = re.compile(r"(^|\s)-{1,2}[a-z]")  # "-sp", "--cv-spatial", "--tile-size" at the start of a word
+
+
+def _refused(make, error, fields, start):
+    with pytest.raises(error) as info:
+        make()
+    message = str(info.value)
+    assert message.startswith(start), message
+    assert info.value.fields == fields
+    assert not FLAG.search(message), f"a flag in a library message: {message}"
+    return message
+
+
+# ---- each request's validation, in library vocabulary
+
+@pytest.mark.parametrize("make, error, fields, start", [
+    (lambda: RecipeRequest("s2_10m_001", "2018-01-01", "2018-12-31", "bad-name", None),
+     UsageError, ("name",), "name must be a name of"),
+    (lambda: RecipeRequest("s2_10m_001", "2018-01-01", "2018-12-31", "out", None, tile_size=0),
+     UsageError, ("tile_size",), "tile_size must be an integer >= 1. Got 0."),
+    (lambda: SegmentRequest("feat", "seg", None, "slic", tile_size=64, margin=32),
+     UsageError, ("tile_size", "margin"), "tile_size must be larger than twice margin. Got 64 and 32."),
+    (lambda: SegmentRequest("feat", "seg", None, "slic", margin=-1),
+     UsageError, ("tile_size", "margin"), "tile_size must be larger than twice margin. Got 1024 and -1."),
+    (lambda: SampleRequest("feat", "train", aggregation="mode"),
+     UsageError, ("aggregation",), "aggregation must be one of mean, median, min, max, std. Got 'mode'."),
+    (lambda: FitRequest("rf", "feat", "train", "m", aggregation="mode"),
+     UsageError, ("aggregation",), "aggregation must be one of mean, median, min, max, std. Got 'mode'."),
+    (lambda: FitRequest("rf", "feat", "train", "m", unit="objects"),
+     UsageError, ("unit",), "unit must be polygons or pixels. Got 'objects'."),
+    (lambda: FitRequest("rf", "feat", "train", "m", cv_spatial=0.0),
+     UsageError, ("cv_spatial",), "cv_spatial must be a block size > 0 in metres. Got 0.0."),
+    (lambda: FitRequest("rf", "feat", "train", "m", cv_spatial=float("nan")),
+     UsageError, ("cv_spatial",), "cv_spatial must be a block size > 0 in metres. Got nan."),
+    (lambda: FitRequest("rf", "feat", "train", "m", cv=1),
+     UsageError, ("cv",), "cv must be at least 2. Got 1."),
+    (lambda: FitRequest("rf", "feat", "train", "m", sample=1.5),
+     UsageError, ("sample",), "sample must be a fraction in (0, 1]. Got 1.5."),
+    (lambda: FitRequest("rf", "feat", "train", "m", per_class=0),
+     UsageError, ("per_class",), "per_class must be an integer >= 1. Got 0."),
+    (lambda: FitRequest("rf", "feat", "train", "m", extra=("foo=1",)),
+     UsageError, ("extra",), "extra: rf has no parameter 'foo'"),
+    (lambda: FitRequest("rf", "feat", "train", "m", time=("2018-01-01",)),
+     UsageError, ("time",), "time must be a (begin, end) pair of dates"),
+    (lambda: PredictRequest("feat", "rf", "seg", "map", aggregation="mode"),
+     InvalidInputError, ("aggregation",), "aggregation must be one of mean, median, min, max, std. Got 'mode'."),
+    (lambda: PredictRequest("feat", "rf", "seg", "Map 2018"),
+     UsageError, ("name",), "name must be a name of"),
+    (lambda: PixelRequest("feat", "rf", "map/../x"),
+     UsageError, ("name",), "name must be a name of"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_requests_refuse_in_library_vocabulary(make, error, fields, start):
+    _refused(make, error, fields, start)
+
+
+def test_period_checks_are_those_of_the_stage():
+    with pytest.raises(InvalidInputError, match=r"the period ends \(2017-01-01\) before it begins \(2018-01-01\)"):
+        RecipeRequest("s2_10m_001", "2018-01-01", "2017-01-01", "out", None)
+    with pytest.raises(InvalidInputError, match="dates must be YYYY-MM-DD"):
+        SegmentRequest("feat", "seg", None, "slic", time="2018-02-30")
+    with pytest.raises(InvalidInputError, match="the period ends"):
+        PixelRequest("feat", "rf", "px", time=("2018-02-01", "2018-01-01"))
+
+
+def test_plugin_refusals_pass_through_unchanged():
+    """Errors of the segmenter and estimator declarations already name parameters, not flags."""
+    with pytest.raises(UsageError, match=r"^The 'compactness' parameter of slic must be a float > 0. Got -1"):
+        SegmentRequest("feat", "seg", None, "slic", params={"compactness": -1.0})
+    with pytest.raises(UsageError, match="unknown segmenter 'watershed'"):
+        SegmentRequest("feat", "seg", None, "watershed")
+    with pytest.raises(UsageError, match=r"^rf: The 'n_estimators' parameter of RandomForestClassifier must be"):
+        FitRequest("rf", "feat", "train", "m", extra=("n_estimators=0",))
+
+
+def test_a_valid_request_holds_what_validation_made():
+    seg = SegmentRequest("feat", "seg", None, "slic", params={"n_segments": 50}, bands=["B04", "B08"])
+    assert type(seg.segmenter).__name__ == "SLIC"
+    assert seg.segmenter.get_params()["n_segments"] == 50
+    assert seg.bands == ("B04", "B08") and seg.labels == {}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        seg.tile_size = 10
+
+    fit = FitRequest("rf", "feat", "train", "m", unit="pixels", extra=["n_estimators=7"],
+                     grid_specs=["max_depth=2,4"], time=["2018-01-01", "2018-12-31"], tile_size=256)
+    assert fit.params == {"n_estimators": 7}
+    assert fit.grid == {"max_depth": [2, 4]}
+    assert fit.extra == ("n_estimators=7",) and fit.time == ("2018-01-01", "2018-12-31")
+    samples = fit.samples()
+    assert (samples.product, samples.training_set, samples.with_pixels, samples.tile_size, samples.time) == \
+        ("feat", "train", True, 256, ("2018-01-01", "2018-12-31"))
+    assert FitRequest("rf", "feat", "train", "m").samples().with_pixels is False
+
+
+def test_takes_accepts_a_request_or_its_fields():
+    seen = []
+
+    @takes(PredictRequest)
+    def stage(settings, request: PredictRequest, progress=None):
+        """A stage."""
+        seen.append((settings, request, progress))
+        return request
+
+    request = PredictRequest("feat", "rf", "seg", "map")
+    assert stage("s", request) is request
+    assert stage("s", "feat", "rf", "seg", "map", progress=print) == request  # the old form builds the same
+    assert seen[-1][2] is print
+    assert stage("s", "feat", "rf", "seg", "map", aggregation="std").aggregation == "std"
+    with pytest.raises(InvalidInputError, match="^aggregation must be one of"):
+        stage("s", "feat", "rf", "seg", "map", aggregation="mode")
+    assert list(inspect.signature(stage).parameters) == ["settings", "request", "progress"]
+    assert stage.__doc__ == "A stage."
+
+
+def test_refusal_keeps_the_error_class_and_exit_code():
+    exc = refusal("aggregation must be one of mean. Got 'x'.", "aggregation", error=InvalidInputError)
+    assert isinstance(exc, InvalidInputError) and exc.exit_code == 1 and exc.fields == ("aggregation",)
+
+
+# ---- the CLI's rewriting into flag names
+
+def test_in_flags_rewrites_only_the_fields_named():
+    from antares.cli.options import FIT_FLAGS, SEGMENT_FLAGS, in_flags
+
+    assert in_flags("tile_size must be larger than twice margin. Got 64 and 32.", ("tile_size", "margin"),
+                    SEGMENT_FLAGS) == "--tile-size must be larger than twice --margin. Got 64 and 32."
+    assert in_flags("aggregation must be one of mean, median. Got 'aggregation'.", ("aggregation",), FIT_FLAGS) == \
+        "-sp must be one of mean, median. Got 'aggregation'."  # the value echoed back stays as given
+    assert in_flags("extra: rf has no parameter 'foo'; valid parameters: extra_trees.", ("extra",), FIT_FLAGS) == \
+        "-extra: rf has no parameter 'foo'; valid parameters: extra_trees."
+    assert in_flags("cv must be at least 2; cv_spatial too.", ("cv",), FIT_FLAGS) == \
+        "--cv must be at least 2; cv_spatial too."  # a field not named by the error is left alone
+    assert in_flags("tile_size must be > 0.", ("tile_size",), {}) == "tile_size must be > 0."
+
+
+def test_flag_names_rewrites_request_errors_and_passes_others():
+    from antares.cli.options import FIT_FLAGS, SEGMENT_FLAGS, flag_names
+    from antares.errors import NotFoundError
+
+    with pytest.raises(UsageError) as info, flag_names(FIT_FLAGS):
+        FitRequest("rf", "feat", "train", "m", cv_spatial=-5.0)
+    assert str(info.value) == "--cv-spatial must be a block size > 0 in metres. Got -5.0."
+    assert info.value.exit_code == 2
+    with pytest.raises(UsageError) as info, flag_names(SEGMENT_FLAGS):
+        SegmentRequest("feat", "seg", None, "slic", tile_size=64, margin=32)
+    assert str(info.value) == "--tile-size must be larger than twice --margin. Got 64 and 32."
+    with pytest.raises(NotFoundError) as info, flag_names(FIT_FLAGS):
+        raise NotFoundError("model 'cv' does not exist.")  # no fields: untouched
+    assert str(info.value) == "model 'cv' does not exist."
+
+
+def test_every_field_of_a_command_request_has_a_flag():
+    """A request field the CLI sets from a flag can be named by an error: the CLI knows its flag."""
+    from antares.cli.options import FIT_FLAGS, PREDICT_FLAGS, RECIPE_FLAGS, SEGMENT_FLAGS
+
+    not_flags = {"area", "gridspec", "scheduler", "workers", "overwrite", "labels", "trust_pickle", "segmenter",
+                 "params", "grid"}
+    for request, flags in [(RecipeRequest, RECIPE_FLAGS), (SegmentRequest, SEGMENT_FLAGS), (FitRequest, FIT_FLAGS),
+                           (PredictRequest, PREDICT_FLAGS), (PixelRequest, PREDICT_FLAGS)]:
+        missing = {f.name for f in dataclasses.fields(request)} - not_flags - set(flags)
+        assert not missing, f"{request.__name__}: no flag for {missing}"
+
+
+# ---- no public function of the pipeline takes more than 8 parameters
+
+# not yet converted to requests (issue 17): each is a stage outside the five of RecipeRequest ... PixelRequest,
+# or run_tiles, whose positional form the stages being written in parallel use
+NOT_YET = {"antares.pipeline.export.db_to_vector", "antares.pipeline.export.db_to_raster",
+           "antares.pipeline.ingest.ingest", "antares.pipeline.samples.ingest_samples",
+           "antares.pipeline.samples.ingest_from_raster", "antares.pipeline.tiles.run_tiles",
+           # stages merged beside the request objects (this session): their requests are the next step
+           "antares.pipeline.change.detect_change", "antares.pipeline.change_export.change_to_vector",
+           "antares.pipeline.fetch.download", "antares.pipeline.monitor.monitor", "antares.pipeline.validate.validate"}
+
+
+def _public_functions():
+    import antares.pipeline
+
+    for info in pkgutil.iter_modules(antares.pipeline.__path__):
+        module = importlib.import_module(f"antares.pipeline.{info.name}")
+        for name, value in vars(module).items():
+            if name.startswith("_") or getattr(value, "__module__", None) != module.__name__:
+                continue
+            if inspect.isfunction(value):
+                yield f"{module.__name__}.{name}", value
+            elif inspect.isclass(value):  # their methods (a dataclass's generated __init__ is a record, not an API)
+                for attr, method in vars(value).items():
+                    if inspect.isfunction(method) and not attr.startswith("_"):
+                        yield f"{module.__name__}.{name}.{attr}", method
+
+
+def test_no_public_pipeline_function_takes_more_than_8_parameters():
+    counts = {name: len(inspect.signature(fn).parameters) for name, fn in _public_functions()}
+    assert "antares.pipeline.train.model_fit" in counts and "antares.pipeline.tiles.index_tiles" in counts
+    too_many = {name: n for name, n in counts.items() if n > 8 and name not in NOT_YET}
+    assert not too_many, f"more than 8 parameters (take a request object instead): {too_many}"
+    for stage in ("recipe.apply_recipe", "segment.segment", "train.model_fit", "train.training_features",
+                  "predict.model_predict_object", "predict_pixels.model_predict"):
+        assert counts[f"antares.pipeline.{stage}"] == 3, stage  # (settings, request, progress)
