@@ -22,6 +22,8 @@ setup(
             "db/migrations/versions/*.py",
             "data/products/*.yaml",
             "data/grids/*.yaml",
+            "export/assets/leaflet/*",
+            "export/assets/leaflet/images/*.png",
         ],
     },
     install_requires=[
@@ -54,6 +56,7 @@ setup(
         "joblib>=1.3",  # reads the pickled models of earlier versions (--trust-pickle)
         "cryptography>=41",  # per-run TLS certificates of the local dask cluster (Security.temporary)
         "matplotlib>=3.7",  # confusion-matrix plots and map quicklooks
+        "folium>=0.15",  # antares view: Leaflet HTML maps (Leaflet itself is vendored in antares/export/assets)
     ],
     extras_require={
         # scipy: an independent reference in tests; wheel: pip builds the test plugin (tests/plugins) with setuptools

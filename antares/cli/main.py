@@ -41,14 +41,17 @@ COMMANDS = {
     "model_predict_object": ("antares.cli.predict:model_predict_object",
                              "Classify every object of a segmentation with a stored model."),
     "model_params": ("antares.cli.model:model_params", "List classifiers and their parameters."),
+    "plot": ("antares.cli.plot:plot", "Plot a pixel's time series with its masked observations."),
     "prepare_metadata": ("antares.cli.index:prepare_metadata", "Write eo3 dataset documents for files."),
     "product": ("antares.cli.index:product", "Add or delete product definitions."),
+    "quicklook": ("antares.cli.plot:quicklook", "Draw a classification or product as a map figure (legend, scale bar, credits)."),
     "recipe": ("antares.cli.recipe:recipe", "Show a recipe's inputs, masks and outputs."),
     "scheme": ("antares.cli.training:scheme", "Show class schemes (legends)."),
     "segment": ("antares.cli.segment:segment", "Segment a product into objects (label raster + polygons in PostGIS)."),
     "segment_params": ("antares.cli.segment:segment_params", "List segmentation algorithms and their parameters."),
     "validate": ("antares.cli.validate:validate", "Accuracy of a classification against a validation set."),
     "register_region": ("antares.cli.regions:register_region", "Register region polygons from a vector file."),
+    "view": ("antares.cli.view:view", "Draw results and product quicklooks on a self-contained HTML map."),
 }
 
 
