@@ -10,7 +10,7 @@ from antares.cli.options import DATE, overwrite_option
 
 @click.group()
 def plot():
-    """Figures of products: a pixel's time series."""
+    """Figures of products: a pixel's time series, a training set's per-class distributions."""
 
 
 @plot.command(epilog="""\b
@@ -63,5 +63,27 @@ def quicklook(state: CliState, name, path, measurement, time, cmap, size, overwr
     from antares.pipeline.plot import quicklook as run
 
     report = run(state.settings(), name, path, measurement, time, cmap, overwrite, size)
+    for line in report.lines():
+        click.echo(line)
+
+
+@plot.command(epilog="""\b
+Example:
+  antares plot samples -t osm_train -p b10 -f samples.png""")
+@click.option("-t", "--training-set", "training_set", required=True, help="Training set.")
+@click.option("-p", "--product", required=True, help="Indexed product.")
+@click.option("-f", "--file", "path", required=True, type=click.Path(dir_okay=False),
+              help="Output figure (.png, .svg, .pdf ...).")
+@overwrite_option
+@click.pass_obj
+def samples(state: CliState, training_set, product, path, overwrite):
+    """Plot per-class distributions of a product's values over a training set's samples.
+
+    One box plot per measurement, one box per class in the legend's colour; each sample is the mean
+    of the pixels whose centre falls inside it, as model_fit aggregates them.
+    """
+    from antares.pipeline.plot import plot_samples
+
+    report = plot_samples(state.settings(), training_set, product, path, overwrite)
     for line in report.lines():
         click.echo(line)

@@ -265,7 +265,7 @@ def load_quicklook(dc, product: str, measurements: list | None = None, time: str
     native = abs(float(grid["transform"][0])) if "transform" in grid and chosen[0].crs.projected else 0.0
     native = native if area.crs.projected else 0.0
     resolution = max(native, max(x1 - x0, y1 - y0) / max_size)
-    data = dc.load(datasets=chosen, measurements=wanted, output_crs=crs, resolution=(-resolution, resolution),
+    data = dc.load(datasets=chosen, measurements=wanted, output_crs=crs, resolution=resolution,
                    geopolygon=area)
     data = data.isel(time=0)
     data.attrs["date"] = str(time)[:10]

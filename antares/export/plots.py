@@ -167,3 +167,56 @@ def map_figure(rgba, extent: tuple, crs_name: str, metres: bool, title: str, cre
         ax.set_ylim(bottom, top)
     figure.text(0.01, 0.005, credits, fontsize=5.5, color="#555555")
     return figure
+
+
+def samples_figure(features, codes, legend: list, measurements: list, title: str):
+    """Per-class distributions of the samples' features: one panel per measurement, one box per class.
+
+    Parameters
+    ----------
+    features : numpy.ndarray of float, shape (n, f)
+        One row per sample (its mean over its pixels), NaN where it has no valid pixel.
+    codes : numpy.ndarray of int, shape (n,)
+        The samples' class codes.
+    legend : list of antares.legend.LegendEntry
+    measurements : list of str, length f
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Panel ``i`` (``figure.axes[i]``) is measurement ``i``; its x tick labels are the class names
+        (classes with at least one finite value, in legend order) and ``ax.antares_data`` holds the
+        values drawn per class name.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    n = len(measurements)
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    figure = Figure(figsize=(4.2 * cols, 3.2 * rows + 0.4), dpi=110)
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, cols, squeeze=False).ravel()
+    for i, name in enumerate(measurements):
+        ax = axes[i]
+        data, labels, colours = [], [], []
+        for entry in legend:
+            values = features[codes == entry.code, i]
+            values = values[np.isfinite(values)]
+            if len(values):
+                data.append(values)
+                labels.append(entry.name)
+                colours.append(entry.colour)
+        boxes = ax.boxplot(data, patch_artist=True, showfliers=True, flierprops={"markersize": 2})
+        for patch, colour in zip(boxes["boxes"], colours):
+            patch.set_facecolor(colour)
+        ax.set_xticks(range(1, len(labels) + 1), labels, rotation=45, ha="right", fontsize=7)
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.grid(axis="y", alpha=0.3)
+        ax.antares_data = dict(zip(labels, data))
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure

@@ -246,3 +246,65 @@ def _classification_image(conn, name: str, size: int):
     segmentation_name, product = segmentation_by_id(conn, src.segmentation_id)
     credits = f"classification {name}: model {row.model} on segmentation {segmentation_name} of product {product}"
     return rgba, grid, CRS(f"EPSG:{src.srid}"), legend, f"{n} objects, {len(seen)} classes", credits
+
+
+@dataclass
+class SamplesReport:
+    """The figure written and the per-sample features it shows."""
+
+    path: Path
+    training_set: str
+    product: str
+    samples: int
+    without_values: int
+    figure: object = None
+
+    def lines(self) -> list[str]:
+        return [f"wrote {self.path}: {self.samples} sample(s) of {self.training_set} on {self.product}"
+                + (f", {self.without_values} without a valid pixel left out" if self.without_values else "")]
+
+
+def plot_samples(settings: Settings, training_set: str, product: str, path, overwrite: bool = False,
+                 time=None) -> SamplesReport:
+    """Per-class distributions (box plots) of the product's values over the samples of a training set.
+
+    Each sample contributes one value per measurement: the mean of the product's pixels whose centre
+    falls inside it (as ``antares model_fit`` aggregates them), NaN-aware.
+
+    Parameters
+    ----------
+    training_set, product : str
+    path : path-like
+        The figure; its extension gives the format.
+    time : (str, str), optional
+        The period of the product to read (one date per sample location; as ``model_fit --time``).
+
+    Returns
+    -------
+    SamplesReport
+
+    Raises
+    ------
+    UsageError
+        An extension matplotlib cannot write.
+    AlreadyExistsError
+        ``path`` exists and ``overwrite`` is False.
+    NotFoundError
+        Unknown product or training set.
+    InvalidInputError
+        No sample overlaps the product.
+    """
+    from antares.export.plots import check_figure_path, samples_figure, save_figure
+    from antares.pipeline.train import training_features
+
+    check_figure_path(path)
+    path = Path(path).absolute()
+    if path.exists() and not overwrite:
+        raise AlreadyExistsError(f"{path} exists; use --overwrite to replace it or choose another -f.")
+    tf = training_features(settings, product, training_set, scheduler="sync", time=time)
+    features = np.where(tf.n_pixels[:, None] > 0, tf.features, np.nan)
+    figure = samples_figure(features, tf.codes, tf.legend, tf.measurements,
+                            f"training set {training_set} on {product}: {len(tf.codes)} samples (mean of their pixels)")
+    save_figure(figure, path)
+    without = int((~np.isfinite(features).any(axis=1)).sum())
+    return SamplesReport(path, training_set, product, len(tf.codes), without, figure)

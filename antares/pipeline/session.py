@@ -263,3 +263,83 @@ class Session:
                           "confidence": (first.dims, confidence.reshape(shape)),
                           "entropy": (first.dims, entropy.reshape(shape), {"units": "nat"})}, coords=coords)
         return out
+
+    def store_model(self, result, name: str, product: str, scheme: str, overwrite: bool = False) -> str:
+        """Store a model fitted in the notebook as ``antares model_fit`` stores one (skops or LightGBM text, never pickle).
+
+        Parameters
+        ----------
+        result : antares.train.FitResult
+            From :func:`antares.train.fit`; its estimator must be of a registered model kind (``rf``, ``lightgbm``).
+        name : str
+            The model's name (the name rule of :func:`antares.names.check_name`).
+        product : str
+            The product whose measurements are the model's features (recorded; predictions check it).
+        scheme : str
+            The class scheme of its classes: an existing scheme must have the result's legend (same codes and
+            names); a new one is created with it.
+        overwrite : bool
+            Replace a stored model of the same name (and its classifications).
+
+        Returns
+        -------
+        str
+            The kind stored (``rf``, ``lightgbm``).
+
+        Raises
+        ------
+        AlreadyExistsError
+            Model ``name`` exists and ``overwrite`` is False.
+        InvalidInputError
+            The estimator is of no registered kind, or ``scheme`` exists with another legend.
+        RunningError
+            A ``model_fit`` of the same name is running.
+
+        Examples
+        --------
+        >>> result = fit(data, samples, "class", legend=samples.attrs["legend"])  # doctest: +SKIP
+        >>> session.store_model(result, "rf_notebook", "b10", scheme="osm_train")  # doctest: +SKIP
+        """
+        from antares.db.engine import session_scope
+        from antares.db.models import model_exists, replace_model
+        from antares.db.training import create_scheme, scheme_id, scheme_legend
+        from antares.errors import AlreadyExistsError
+        from antares.models.registry import MODELS
+        from antares.models.store import library_versions, serialize
+        from antares.names import check_name
+        from antares.pipeline.run import recorded_run
+        from antares.pipeline.train import _jsonable
+
+        check_name(name)
+        estimator = result.estimator
+        kinds = [k for k in MODELS if isinstance(estimator, MODELS.get(k).factory())]
+        if not kinds:
+            raise InvalidInputError(f"the estimator is a {type(estimator).__name__}, of no registered model kind "
+                                    f"({', '.join(MODELS)}); fit it with antares.train.fit.")
+        kind = kinds[0]
+        legend = list(result.legend)
+        meta = {"features": list(result.features), "aggregation": "mean", "unit": "polygons",
+                "legend": [{"code": e.code, "name": e.name, "colour": e.colour} for e in legend],
+                "classes": [int(c) for c in estimator.classes_], "product": product, "crs": None,
+                "training_set": None, "params": result.params, "cv": result.cv, "grid": result.grid,
+                "samples_per_class": {str(k): int(v) for k, v in result.samples_per_class.items()},
+                "source": "antares.Session.store_model", "versions": library_versions()}
+        blob = serialize(estimator)
+        with recorded_run(self.settings, "model_fit", name) as run:
+            with session_scope(self.settings) as session:
+                if model_exists(session, name) and not overwrite:
+                    raise AlreadyExistsError(f"model '{name}' exists; use overwrite=True to replace it or choose another name.")
+                sid = scheme_id(session, scheme)
+                if sid is None:
+                    sid = create_scheme(session, scheme, legend, description=f"from antares.Session.store_model {name}")
+                else:
+                    stored = {(e.code, e.name) for e in scheme_legend(session, sid)}
+                    if not {(e.code, e.name) for e in legend} <= stored:
+                        raise InvalidInputError(
+                            f"scheme '{scheme}' has another legend ({', '.join(f'{c}={n}' for c, n in sorted(stored))}) than "
+                            f"the model's ({', '.join(f'{e.code}={e.name}' for e in legend)}); give another scheme name.")
+                run.start({"model": kind, "product": product, "source": "notebook", "params": _jsonable(result.params)},
+                          {"product": product}, session=session)
+                replace_model(session, name, kind, sid, run.id, product, blob, _jsonable(meta))
+                run.finish(session=session)
+        return kind

@@ -142,7 +142,7 @@ def _latlon_bounds(box3857) -> tuple:
     return (s, w), (n, e)
 
 
-def _classification_layer(conn, name: str, max_objects: int):
+def _classification_layer(conn, name: str, max_objects: int, raster_size: int = RASTER_SIZE):
     from antares.db.classifications import objects_extent, objects_query, prediction_count
     from antares.export.webmap import ImageLayer, VectorLayer
     from antares.pipeline.export import _source
@@ -155,7 +155,8 @@ def _classification_layer(conn, name: str, max_objects: int):
     if n > max_objects:
         extent = objects_extent(conn, src.id, src.segmentation_id, src.srid, None, 3857)
         query = objects_query(src.id, src.segmentation_id, src.srid, None, False, False, 3857)
-        rgba, _, (left, right, bottom, top) = _rasterise(conn, query, extent, lambda r: colours.get(int(r[1]), "#888888"))
+        rgba, _, (left, right, bottom, top) = _rasterise(conn, query, extent, lambda r: colours.get(int(r[1]), "#888888"),
+                                                         size=raster_size)
         bounds = _latlon_bounds((left, bottom, right, top))
         codes = sorted({int(c) for c in colours})
         return ImageLayer(name, rgba, bounds, legend=[(names[c], colours[c]) for c in codes],
@@ -174,7 +175,7 @@ def _classification_layer(conn, name: str, max_objects: int):
     return VectorLayer(name, frame, popup, legend), f"{len(frame)} objects, {len(present)} classes"
 
 
-def _segmentation_layer(conn, name: str, max_objects: int):
+def _segmentation_layer(conn, name: str, max_objects: int, raster_size: int = RASTER_SIZE):
     from antares.db.segmentations import segment_count, segment_srid, segmentation, segments_extent, segments_query
     from antares.export.webmap import ImageLayer, VectorLayer
 
@@ -188,7 +189,7 @@ def _segmentation_layer(conn, name: str, max_objects: int):
         extent = segments_extent(conn, row.id, srid, 3857)
         rgba, _, (left, right, bottom, top) = _rasterise(
             conn, segments_query(row.id, srid, 3857), extent,
-            lambda r: ("#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00")[int(r[0]) % 5])
+            lambda r: ("#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00")[int(r[0]) % 5], size=raster_size)
         bounds = _latlon_bounds((left, bottom, right, top))
         return ImageLayer(name, rgba, bounds, note=f"{n} segments > {max_objects}: drawn as an image"), f"{n} segments (image)"
     frame = _simplify(_frame(conn.execute(segments_query(row.id, srid, 4326)).all(),
@@ -266,11 +267,11 @@ def quicklook_image(data, measurement: str | None = None, cmap: str = "viridis")
     return out, (cmap, float(low), float(high), measurement), measurement
 
 
-def _product_layer(dc, name: str, measurement: str | None, time: str | None, cmap: str):
+def _product_layer(dc, name: str, measurement: str | None, time: str | None, cmap: str, size: int = RASTER_SIZE // 2):
     from antares.cube.load import load_quicklook
     from antares.export.webmap import ImageLayer
 
-    data = load_quicklook(dc, name, [measurement] if measurement else None, time, max_size=RASTER_SIZE // 2)
+    data = load_quicklook(dc, name, [measurement] if measurement else None, time, max_size=size)
     rgba, ramp, what = quicklook_image(data, measurement, cmap)
     x0, y0, x1, y1 = data.odc.geobox.extent.boundingbox
     return (ImageLayer(f"{name} {data.attrs['date']}", rgba, _latlon_bounds((x0, y0, x1, y1)), ramp=ramp,
@@ -286,7 +287,7 @@ def _bounds(layer) -> tuple:
 
 def view(settings: Settings, names: list, path, basemap: str | None = None, overwrite: bool = False,
          measurement: str | None = None, time: str | None = None, cmap: str = "viridis",
-         max_objects: int = MAX_OBJECTS) -> ViewReport:
+         max_objects: int = MAX_OBJECTS, raster_size: int = RASTER_SIZE) -> ViewReport:
     """Write a self-contained HTML map of the layers ``names`` (classifications, segmentations, sample sets, products).
 
     Parameters
@@ -304,6 +305,8 @@ def view(settings: Settings, names: list, path, basemap: str | None = None, over
     max_objects : int
         Most objects drawn as vectors per layer (50,000); a larger classification or segmentation is
         an image layer, a larger sample set is refused.
+    raster_size : int
+        The larger side in pixels of such an image layer (2048); product quicklooks get half of it.
 
     Returns
     -------
@@ -352,13 +355,13 @@ def view(settings: Settings, names: list, path, basemap: str | None = None, over
             picked = [resolve(catalog, n) for n in names]
             for kind, name in picked:
                 if kind == "classification":
-                    layer, what = _classification_layer(conn, name, max_objects)
+                    layer, what = _classification_layer(conn, name, max_objects, raster_size)
                 elif kind == "segmentation":
-                    layer, what = _segmentation_layer(conn, name, max_objects)
+                    layer, what = _segmentation_layer(conn, name, max_objects, raster_size)
                 elif kind in ("training", "validation"):
                     layer, what = _samples_layer(conn, kind, name, max_objects)
                 else:
-                    layer, what = _product_layer(dc, name, measurement, time, cmap)
+                    layer, what = _product_layer(dc, name, measurement, time, cmap, raster_size // 2)
                 if not hasattr(layer, "rgba") and len(layer.frame) == 0:
                     raise InvalidInputError(f"{kind} '{name}' has nothing to draw.")
                 layers.append(layer)
