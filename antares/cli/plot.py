@@ -16,16 +16,19 @@ def plot():
 @plot.command(epilog="""\b
 Examples:
   antares plot timeseries -p ro_s2 --point 22.152 45.205 -m B04 -m B08 -f pixel.png
-  antares plot timeseries -p ro_s2 --point 385420 5006830 --crs EPSG:32634 -f pixel.svg""")
+  antares plot timeseries -p ro_s2 --point 385420 5006830 --crs EPSG:32634 -f pixel.svg
+  antares plot timeseries -p ro_s2 -s ro_slic --object 12 -m B08 -f object.png""")
 @click.option("-p", "--product", required=True, help="Indexed product.")
-@click.option("--point", nargs=2, type=float, required=True, metavar="X Y", help="The point (lon lat by default).")
+@click.option("--point", nargs=2, type=float, default=None, metavar="X Y", help="The point (lon lat by default).")
+@click.option("-s", "--segmentation", default=None, help="With --object: the segmentation of the object.")
+@click.option("--object", "object_id", type=int, default=None, help="With -s: the object's id (its pixels' mean).")
 @click.option("--crs", default="EPSG:4326", show_default=True, help="CRS of --point.")
 @click.option("-m", "--measurement", "measurements", multiple=True, help="Measurement (repeat); all but SCL by default.")
 @click.option("-f", "--file", "path", required=True, type=click.Path(dir_okay=False),
               help="Output figure (.png, .svg, .pdf ...).")
 @overwrite_option
 @click.pass_obj
-def timeseries(state: CliState, product, point, crs, measurements, path, overwrite):
+def timeseries(state: CliState, product, point, segmentation, object_id, crs, measurements, path, overwrite):
     """Plot a pixel's values on every date: clear observations as a line, masked ones grey with their reason.
 
     The pixel is the product's own (no resampling); values are as stored. A product with an SCL
@@ -34,7 +37,13 @@ def timeseries(state: CliState, product, point, crs, measurements, path, overwri
     """
     from antares.pipeline.plot import plot_timeseries
 
-    report = plot_timeseries(state.settings(), product, path, point, crs, list(measurements) or None, overwrite)
+    from antares.errors import UsageError
+
+    if (segmentation is None) != (object_id is None):
+        raise UsageError("-s SEGMENTATION and --object ID go together.")
+    segment = (segmentation, object_id) if segmentation is not None else None
+    report = plot_timeseries(state.settings(), product, path, point, crs, list(measurements) or None, overwrite,
+                             segment)
     for line in report.lines():
         click.echo(line)
 

@@ -332,3 +332,36 @@ def load_point(dc, product: str, x: float, y: float, crs: str = "EPSG:4326", mea
     cx, cy = geobox.affine * (col + 0.5, row + 0.5)
     pixel.attrs.update(x=float(cx), y=float(cy), crs=str(datasets[0].crs))
     return pixel
+
+
+def load_polygon(dc, product: str, geometry, measurements: list):
+    """Every date of ``product`` over a polygon on its native grid, with the mask of the pixels inside it.
+
+    Parameters
+    ----------
+    geometry : odc.geo.geom.Geometry
+        The polygon (any CRS); a pixel is inside when its centre is.
+    measurements : list of str
+
+    Returns
+    -------
+    (xarray.Dataset, numpy.ndarray of bool (y, x))
+        Variables (time, y, x) as stored; the mask of the pixels whose centre is in the polygon.
+
+    Raises
+    ------
+    InvalidInputError
+        No dataset of the product overlaps the polygon, or no pixel centre falls inside it.
+    """
+    from rasterio.features import geometry_mask
+
+    datasets = dc.find_datasets(product=product, geopolygon=geometry)
+    if not datasets:
+        raise InvalidInputError(f"the object is outside product {product}: no dataset overlaps it.")
+    own = geometry.to_crs(datasets[0].crs)
+    geobox = native_geobox(datasets, measurements, own)
+    data = dc.load(datasets=datasets, measurements=measurements, like=geobox)
+    inside = ~geometry_mask([own.geom], out_shape=geobox.shape, transform=geobox.affine)
+    if not inside.any():
+        raise InvalidInputError(f"no pixel centre of product {product} falls inside the object.")
+    return data, inside

@@ -114,3 +114,16 @@ def segmentation_by_id(session: Session, segmentation_id: int):
     """Segmentation ``segmentation_id`` as a row ``(name, product)``, or None."""
     return session.execute(sa.select(Segmentation.name, Segmentation.product)
                            .where(Segmentation.id == segmentation_id)).first()
+
+
+def segment_geometry(session: Session, segmentation_id: int, segment_id: int):
+    """``(wkb, srid)`` of one segment, or None when segmentation ``segmentation_id`` has no segment ``segment_id``."""
+    row = session.execute(sa.select(sa.func.ST_AsBinary(Segment.geom), sa.func.ST_SRID(Segment.geom))
+                          .where(Segment.segmentation_id == segmentation_id, Segment.segment_id == segment_id)).first()
+    return None if row is None else (bytes(row[0]), int(row[1]))
+
+
+def segment_id_range(session: Session, segmentation_id: int) -> tuple:
+    """(smallest, largest) segment id of a segmentation; (None, None) without segments."""
+    return tuple(session.execute(sa.select(sa.func.min(Segment.segment_id), sa.func.max(Segment.segment_id))
+                                 .where(Segment.segmentation_id == segmentation_id)).first())

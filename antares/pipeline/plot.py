@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from antares.config import Settings
-from antares.errors import AlreadyExistsError, InvalidInputError, UsageError
+from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError, UsageError
 
 #: Sen2Cor SCL classes counted as clear observations (vegetation, not vegetated, water, unclassified),
 #: the classes ``dates.csv`` of the Romania sample and the s2 recipes keep.
@@ -28,11 +28,12 @@ class TimeseriesReport:
     y: float
     crs: str
     figure: object = None
+    where: str = "pixel centre"
 
     def lines(self) -> list[str]:
         clear = sum(r == "" for r in self.reasons)
         return [f"wrote {self.path}: {len(self.times)} date(s), {clear} clear, {len(self.times) - clear} masked, "
-                f"pixel centre ({self.x:.2f}, {self.y:.2f}) in {self.crs}"]
+                f"{self.where} ({self.x:.2f}, {self.y:.2f}) in {self.crs}"]
 
 
 def mask_reasons(scl, nodata_rows) -> list[str]:
@@ -59,9 +60,14 @@ def mask_reasons(scl, nodata_rows) -> list[str]:
     return reasons
 
 
-def plot_timeseries(settings: Settings, product: str, path, point: tuple, crs: str = "EPSG:4326",
-                    measurements: list | None = None, overwrite: bool = False) -> TimeseriesReport:
-    """Plot every date of ``product`` at a point: clear observations as a line, masked ones grey with their reason.
+def plot_timeseries(settings: Settings, product: str, path, point: tuple | None = None, crs: str = "EPSG:4326",
+                    measurements: list | None = None, overwrite: bool = False,
+                    segment: tuple | None = None) -> TimeseriesReport:
+    """Plot every date of ``product`` at a point or over an object: clear observations as a line, masked ones grey.
+
+    With ``segment`` = (segmentation, object id) each date's value is the mean over the object's pixels
+    (centre inside) that are clear (SCL 4-7) and valid; a date without such a pixel is masked, with the
+    mean of its valid pixels, by the most frequent SCL class among the object's pixels (or ``nodata``).
 
     Parameters
     ----------
@@ -69,8 +75,10 @@ def plot_timeseries(settings: Settings, product: str, path, point: tuple, crs: s
         An indexed product.
     path : path-like
         The figure; its extension (png, svg, pdf, ...) gives the format.
-    point : (float, float)
-        x and y in ``crs`` (longitude, latitude in degrees for the default EPSG:4326).
+    point : (float, float), optional
+        x and y in ``crs`` (longitude, latitude in degrees for the default EPSG:4326); or ``segment``.
+    segment : (str, int), optional
+        A segmentation and the id of one of its objects.
     measurements : list of str, optional
         What to plot; default every measurement but SCL. A product with an ``SCL`` measurement has its
         dates masked by scene class (clear: 4, 5, 6, 7); any product has dates without a value (nodata) masked.
@@ -90,7 +98,9 @@ def plot_timeseries(settings: Settings, product: str, path, point: tuple, crs: s
     NotFoundError
         Unknown product or measurement.
     InvalidInputError
-        The point is outside the product.
+        The point or object is outside the product.
+    NotFoundError
+        Unknown segmentation, or an object id not in it (its id range is given).
     """
     from antares.cube.catalog import get_product
     from antares.cube.index import connect
@@ -99,17 +109,28 @@ def plot_timeseries(settings: Settings, product: str, path, point: tuple, crs: s
     from antares.export.plots import check_figure_path, save_figure, timeseries_figure
 
     check_figure_path(path)
+    if (point is None) == (segment is None):
+        raise UsageError("give either --point X Y or -s SEGMENTATION --object ID.")
     path = Path(path).absolute()
     if path.exists() and not overwrite:
         raise AlreadyExistsError(f"{path} exists; use --overwrite to replace it or choose another -f.")
+    geometry = None if segment is None else _object_geometry(settings, *segment)
     dc = connect(database_url(settings))
     try:
         definition = get_product(dc, product)
-        available = list(definition.measurements) if definition is not None else []
+        if definition is None:
+            load_point(dc, product, 0.0, 0.0, crs, measurements)  # NotFoundError listing the products
+        available = list(definition.measurements)
         scl = next((m for m in _SCL_NAMES if m in available), None)
         wanted = list(measurements or [m for m in available if m != scl])
         if scl is not None and scl in (measurements or []):
             raise UsageError(f"-m {scl}: the scene classes mask the dates; plot the other measurements.")
+        unknown = [m for m in wanted if m not in available]
+        if unknown:
+            raise NotFoundError(f"product {product} has no measurement {', '.join(unknown)}; "
+                                f"its measurements: {', '.join(available)}.")
+        if geometry is not None:
+            return _plot_object(dc, product, path, segment, geometry, wanted, scl)
         data = load_point(dc, product, float(point[0]), float(point[1]), crs, wanted + ([scl] if scl else []))
     finally:
         dc.close()
@@ -308,3 +329,68 @@ def plot_samples(settings: Settings, training_set: str, product: str, path, over
     save_figure(figure, path)
     without = int((~np.isfinite(features).any(axis=1)).sum())
     return SamplesReport(path, training_set, product, len(tf.codes), without, figure)
+
+
+def _object_geometry(settings: Settings, segmentation_name: str, object_id: int):
+    """The odc-geo Geometry of object ``object_id`` of a segmentation (NotFoundError naming the ids there)."""
+    import shapely
+    from odc.geo.geom import Geometry
+
+    from antares.db.engine import session_scope
+    from antares.db.segmentations import segment_geometry, segment_id_range, segmentation, segmentation_names
+
+    with session_scope(settings) as conn:
+        row = segmentation(conn, segmentation_name)
+        if row is None:
+            raise NotFoundError(f"segmentation '{segmentation_name}' does not exist; segmentations: "
+                                f"{', '.join(segmentation_names(conn)) or '(none)'}.")
+        found = segment_geometry(conn, row.id, int(object_id))
+        if found is None:
+            low, high = segment_id_range(conn, row.id)
+            raise NotFoundError(f"object {object_id} is not in segmentation {segmentation_name} "
+                                f"(its object ids run from {low} to {high}); give one of them to --object.")
+    return Geometry(shapely.from_wkb(found[0]), crs=f"EPSG:{found[1]}")
+
+
+def _plot_object(dc, product: str, path: Path, segment: tuple, geometry, wanted: list, scl: str | None):
+    from antares.cube.load import load_polygon
+    from antares.export.plots import save_figure, timeseries_figure
+    from antares.recipes.specs import SCL_CLASSES
+
+    data, inside = load_polygon(dc, product, geometry, wanted + ([scl] if scl else []))
+    data = data.sortby("time")
+    t = data.sizes["time"]
+    values = {}
+    valid = np.ones((t, int(inside.sum())), bool)
+    for name in wanted:
+        v = data[name].values[:, inside].astype(np.float64)
+        nodata = data[name].attrs.get("nodata")
+        if nodata is not None and np.isfinite(float(nodata)):
+            v[v == float(nodata)] = np.nan
+        values[name] = v
+        valid &= np.isfinite(v)
+    classes = data[scl].values[:, inside].astype(np.int64) if scl else None
+    clear = valid & (np.isin(classes, CLEAR_SCL) if scl else True)
+    series = {name: np.full(t, np.nan) for name in wanted}
+    reasons = []
+    for i in range(t):
+        use = clear[i] if clear[i].any() else valid[i]
+        for name in wanted:
+            series[name][i] = values[name][i, use].mean() if use.any() else np.nan
+        if clear[i].any():
+            reasons.append("")
+        elif not valid[i].any():
+            reasons.append("nodata")
+        elif scl:
+            found, counts = np.unique(classes[i][valid[i]], return_counts=True)
+            code = int(found[np.argmax(counts)])
+            reasons.append(f"SCL {code} {SCL_CLASSES.get(code, 'unknown')}")
+        else:
+            reasons.append("nodata")
+    times = data.time.values
+    figure = timeseries_figure(times, series, reasons, f"{product}, object {segment[1]} of {segment[0]} "
+                               f"({int(inside.sum())} pixels): {t} dates")
+    save_figure(figure, path)
+    centre = geometry.centroid
+    return TimeseriesReport(path, times, series, reasons, float(centre.coords[0][0]), float(centre.coords[0][1]),
+                            str(geometry.crs), figure, where=f"object centroid, {int(inside.sum())} pixels,")

@@ -6,6 +6,7 @@ and the masking with the SCL files' classes.
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from helpers import invoke_ok
 
@@ -27,6 +28,9 @@ def ro_dates(settings, data_dir, tmp_path_factory):
             (root / day / band.name).symlink_to(band)
     env = {"ANTARES_DB_URL": settings.db_url, "ANTARES_HOME": str(settings.home)}
     invoke_ok(CliRunner(), ["index", "--path", str(tmp / "ro"), "--dataset_name", "s2_bands", "--product", "plot_ro"], env)
+    invoke_ok(CliRunner(), ["segment", "--algorithm", "slic", "-p", "plot_ro", "-b", "B04", "-b", "B08", "-n", "plot_slic",
+                            "--time", "2018-07-01", "--bbox", "22.14", "45.19", "22.17", "45.22", "-sc", "sync",
+                            "--outdir", str(tmp / "seg")], env)
     return env, tmp, root
 
 
@@ -81,3 +85,42 @@ def test_plot_timeseries_cli_and_bad_inputs(settings, ro_dates):
                               "-f", str(tmp / "out.xyz")], env=env)
     assert ext.exit_code == 2 and "matplotlib cannot write a .xyz" in ext.stderr and ext.stderr.count("\n") == 1
     assert not list(tmp.glob("out*")) and not list(tmp.glob(".*.tmp"))
+
+
+def test_object_series_is_the_mean_of_its_clear_pixels(settings, ro_dates):
+    import rasterio
+    from rasterio.windows import from_bounds
+
+    from antares.cli.main import cli
+    from antares.config import load_settings
+    from antares.pipeline.plot import plot_timeseries
+
+    env, tmp, root = ro_dates
+    label_file = sorted((tmp / "seg").rglob("*.tif"))[0]
+    with rasterio.open(label_file) as src:
+        labels, bounds = src.read(1), src.bounds
+    ids, counts = np.unique(labels[labels > 0], return_counts=True)
+    oid = int(ids[np.argmax(counts)])
+    s = load_settings(flags={"db_url": settings.db_url, "home": str(settings.home)}, environ={})
+    report = plot_timeseries(s, "plot_ro", tmp / "obj.png", segment=("plot_slic", oid), measurements=["B08"])
+    expected, clear_days = [], []
+    for day in DATES:
+        with rasterio.open(root / day / "B08.tif") as b, rasterio.open(root / day / "SCL.tif") as c:
+            window = from_bounds(*bounds, transform=b.transform)
+            nir = b.read(1, window=window)[labels == oid].astype(np.float64)
+            scl = c.read(1, window=from_bounds(*bounds, transform=c.transform))[labels == oid]
+        clear = np.isin(scl, [4, 5, 6, 7]) & (nir != 0)
+        if clear.any():
+            expected.append(nir[clear].mean())
+            clear_days.append(day)
+    assert 0 < len(clear_days) < len(DATES)
+    line = next(ln for ln in report.figure.axes[0].get_lines() if ln.get_label() == "B08 clear")
+    np.testing.assert_allclose(np.asarray(line.get_ydata(), float), expected, rtol=1e-12)
+    assert [str(np.datetime64(t, "D")) for t in line.get_xdata()] == clear_days
+    assert [d for d, r in zip(DATES, report.reasons) if r == ""] == clear_days
+    runner = CliRunner()
+    missing = runner.invoke(cli, ["plot", "timeseries", "-p", "plot_ro", "-s", "plot_slic", "--object", "999999",
+                                  "-f", str(tmp / "none.png")], env=env)
+    assert missing.exit_code == 1 and missing.stderr.count("\n") == 1
+    assert "object 999999 is not in segmentation plot_slic (its object ids run from 1 to " in missing.stderr
+    assert not (tmp / "none.png").exists()
