@@ -11,12 +11,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 install: system-packages $(VENV)/.installed
 
 # PostgreSQL server, the PostGIS package of the installed server's major version, gdal-bin,
-# python3-venv; each only when missing, so a second run costs nothing.
+# python3-venv, chromium + chromium-driver (the headless browser the `antares view` maps are tested in);
+# each only when missing, so a second run costs nothing.
 system-packages:
 	@need=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="postgresql"; \
 	{ command -v gdaldem && command -v gdal_rasterize; } >/dev/null 2>&1 || need="$$need gdal-bin"; \
 	$(PYTHON) -c "import venv, ensurepip" 2>/dev/null || need="$$need python3-venv"; \
+	command -v chromium >/dev/null 2>&1 || need="$$need chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || need="$$need chromium-driver"; \
 	if [ -n "$$need" ]; then \
 	  echo "installing system packages: $$need"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$need >/dev/null; \

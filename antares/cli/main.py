@@ -50,8 +50,10 @@ COMMANDS = {
     "monitor": ("antares.cli.monitor:monitor", "Detect breaks in a product's index time series (nrt: EWMA, CuSum, ...)."),
     "monitor_params": ("antares.cli.monitor:monitor_params", "List monitoring methods and their parameters."),
     "pca_fit": ("antares.cli.pca:pca_fit", "Fit a PCA of a product's measurements on a stratified pixel sample."),
+    "plot": ("antares.cli.plot:plot", "Plot a pixel's time series with its masked observations."),
     "prepare_metadata": ("antares.cli.index:prepare_metadata", "Write eo3 dataset documents for files."),
     "product": ("antares.cli.index:product", "Add or delete product definitions."),
+    "quicklook": ("antares.cli.plot:quicklook", "Draw a classification or product as a map figure (legend, scale bar, credits)."),
     "recipe": ("antares.cli.recipe:recipe", "Show a recipe's inputs, masks and outputs."),
     "rename": ("antares.cli.results:rename", "Rename a classification, model, sample set or region."),
     "scheme": ("antares.cli.training:scheme", "Show class schemes (legends)."),
@@ -60,6 +62,7 @@ COMMANDS = {
     "segment_params": ("antares.cli.segment:segment_params", "List segmentation algorithms and their parameters."),
     "validate": ("antares.cli.validate:validate", "Accuracy of a classification against a validation set."),
     "register_region": ("antares.cli.regions:register_region", "Register region polygons from a vector file."),
+    "view": ("antares.cli.view:view", "Draw results and product quicklooks on a self-contained HTML map."),
 }
 
 

@@ -207,3 +207,161 @@ def summarise(data) -> list[dict]:
             "max": float(picked.max()) if picked.size else None,
         })
     return rows
+
+
+def load_quicklook(dc, product: str, measurements: list | None = None, time: str | None = None, max_size: int = 1024,
+                   crs: str | None = "EPSG:3857"):
+    """One date of ``product`` on a grid of ``crs`` (Web Mercator by default), at most ``max_size`` pixels a side.
+
+    Parameters
+    ----------
+    dc : datacube.Datacube
+    product : str
+    measurements : list of str, optional
+        All by default.
+    time : str, optional
+        The date (YYYY-MM-DD); the latest date of the product by default.
+    max_size : int
+        The larger side of the image in pixels; the pixel size is the product's native one when that is coarser.
+    crs : str or None
+        The output CRS; None: the CRS of the product's datasets on that date.
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables (y, x) in the product's dtypes, nodata as declared, nearest-neighbour resampled,
+        with attributes ``date`` (YYYY-MM-DD) and ``credits`` (the product's description and licence, the
+        datasets' platform, instrument and producer, those that are given, joined by "; ").
+
+    Raises
+    ------
+    NotFoundError
+        Unknown product or measurement, no dataset, or none on ``time`` (the dates are listed).
+    """
+    import datetime as dt
+
+    from odc.geo.geom import unary_union
+
+    definition = dc.index.products.get_by_name(product)
+    if definition is None:
+        names = sorted(p.name for p in dc.index.products.get_all())
+        raise NotFoundError(f"product '{product}' is not indexed. Indexed products: {', '.join(names) or '(none)'}.")
+    wanted = list(measurements or definition.measurements)
+    unknown = [m for m in wanted if m not in definition.measurements]
+    if unknown:
+        raise NotFoundError(f"product {product} has no measurement {', '.join(unknown)}; "
+                            f"its measurements: {', '.join(definition.measurements)}.")
+    datasets = dc.find_datasets(product=product)
+    if not datasets:
+        raise NotFoundError(f"product {product} has no dataset; index or compute it first.")
+    if time is None:
+        latest = max(d.center_time.astimezone(dt.timezone.utc).date() for d in datasets)
+        time = latest.isoformat()
+    chosen = one_date(datasets, product, time)
+    crs = crs or str(chosen[0].crs)
+    area = unary_union([d.extent.to_crs(crs) for d in chosen])
+    x0, y0, x1, y1 = area.boundingbox
+    grid = chosen[0].metadata_doc.get("grids", {}).get("default", {})
+    native = abs(float(grid["transform"][0])) if "transform" in grid and chosen[0].crs.projected else 0.0
+    native = native if area.crs.projected else 0.0
+    resolution = max(native, max(x1 - x0, y1 - y0) / max_size)
+    data = dc.load(datasets=chosen, measurements=wanted, output_crs=crs, resolution=resolution,
+                   geopolygon=area)
+    data = data.isel(time=0)
+    data.attrs["date"] = str(time)[:10]
+    props = chosen[0].metadata_doc.get("properties", {})
+    parts = [definition.metadata_doc.get("description"), *(props.get(k) for k in ("eo:platform", "eo:instrument", "odc:producer")),
+             definition.metadata_doc.get("license") or props.get("license")]
+    data.attrs["credits"] = "; ".join(str(p) for p in parts if p)
+    return data
+
+
+def load_point(dc, product: str, x: float, y: float, crs: str = "EPSG:4326", measurements: list | None = None):
+    """Every date of ``product`` at the pixel holding the point (``x``, ``y``) in ``crs``.
+
+    Parameters
+    ----------
+    dc : datacube.Datacube
+    product : str
+    x, y : float
+        The point, in units of ``crs`` (longitude and latitude in degrees for EPSG:4326).
+    crs : str
+    measurements : list of str, optional
+        All by default.
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables (time,) in the product's dtypes, nodata as declared, the pixel's values on its
+        native grid (no resampling); attributes ``x``, ``y`` (the pixel's centre) and ``crs`` (the product's CRS).
+
+    Raises
+    ------
+    NotFoundError
+        Unknown product or measurement.
+    InvalidInputError
+        The point is outside every dataset of the product (its extent is given).
+    """
+    from odc.geo.geom import point, unary_union
+
+    definition = dc.index.products.get_by_name(product)
+    if definition is None:
+        names = sorted(p.name for p in dc.index.products.get_all())
+        raise NotFoundError(f"product '{product}' is not indexed. Indexed products: {', '.join(names) or '(none)'}.")
+    wanted = list(measurements or definition.measurements)
+    unknown = [m for m in wanted if m not in definition.measurements]
+    if unknown:
+        raise NotFoundError(f"product {product} has no measurement {', '.join(unknown)}; "
+                            f"its measurements: {', '.join(definition.measurements)}.")
+    where = point(x, y, crs)
+    datasets = [d for d in dc.find_datasets(product=product, geopolygon=where.buffer(1e-9))
+                if d.extent is not None and d.extent.contains(where.to_crs(d.crs))]
+    if not datasets:
+        every = dc.find_datasets(product=product)
+        extent = (unary_union([d.extent.to_crs(crs) for d in every]).boundingbox if every else None)
+        span = (f"its datasets cover x {extent.left:.6g} to {extent.right:.6g}, y {extent.bottom:.6g} to {extent.top:.6g} in {crs}"
+                if extent else "it has no dataset")
+        raise InvalidInputError(f"the point ({x:g}, {y:g}) in {crs} is outside product {product}: {span}. "
+                                "Give a point inside it.")
+    own = where.to_crs(datasets[0].crs)
+    geobox = native_geobox(datasets, wanted, own.buffer(1e-6))
+    data = dc.load(datasets=datasets, measurements=wanted, like=geobox)
+    col, row = (~geobox.affine) * (own.coords[0][0], own.coords[0][1])
+    col, row = min(int(col), geobox.shape[1] - 1), min(int(row), geobox.shape[0] - 1)
+    pixel = data.isel(y=row, x=col) if "y" in data.dims else data.isel(latitude=row, longitude=col)
+    cx, cy = geobox.affine * (col + 0.5, row + 0.5)
+    pixel.attrs.update(x=float(cx), y=float(cy), crs=str(datasets[0].crs))
+    return pixel
+
+
+def load_polygon(dc, product: str, geometry, measurements: list):
+    """Every date of ``product`` over a polygon on its native grid, with the mask of the pixels inside it.
+
+    Parameters
+    ----------
+    geometry : odc.geo.geom.Geometry
+        The polygon (any CRS); a pixel is inside when its centre is.
+    measurements : list of str
+
+    Returns
+    -------
+    (xarray.Dataset, numpy.ndarray of bool (y, x))
+        Variables (time, y, x) as stored; the mask of the pixels whose centre is in the polygon.
+
+    Raises
+    ------
+    InvalidInputError
+        No dataset of the product overlaps the polygon, or no pixel centre falls inside it.
+    """
+    from rasterio.features import geometry_mask
+
+    datasets = dc.find_datasets(product=product, geopolygon=geometry)
+    if not datasets:
+        raise InvalidInputError(f"the object is outside product {product}: no dataset overlaps it.")
+    own = geometry.to_crs(datasets[0].crs)
+    geobox = native_geobox(datasets, measurements, own)
+    data = dc.load(datasets=datasets, measurements=measurements, like=geobox)
+    inside = ~geometry_mask([own.geom], out_shape=geobox.shape, transform=geobox.affine)
+    if not inside.any():
+        raise InvalidInputError(f"no pixel centre of product {product} falls inside the object.")
+    return data, inside

@@ -177,3 +177,9 @@ def objects_extent(session: Session, classification_id: int, segmentation_id: in
     box = func.ST_Extent(query.c.g)
     row = session.execute(sa.select(func.ST_XMin(box), func.ST_YMin(box), func.ST_XMax(box), func.ST_YMax(box))).first()
     return None if row[0] is None else tuple(float(v) for v in row)
+
+
+def prediction_count(session: Session, classification_id: int) -> int:
+    """The number of objects classified in classification ``classification_id``."""
+    return int(session.scalar(sa.select(sa.func.count()).select_from(Prediction)
+                              .where(Prediction.classification_id == classification_id)))

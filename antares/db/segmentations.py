@@ -86,3 +86,44 @@ def copy_segments(connection, segmentation_id: int, rows_file) -> None:
         # segmentation has no rows and joins it by nested loops over whole tables (export of 36k objects:
         # 120 s instead of 0.3 s). ANALYZE samples a fixed number of rows, whatever the table's size.
         cur.execute("ANALYZE antares.segment")
+
+
+def segment_count(session: Session, segmentation_id: int) -> int:
+    """The number of segments of segmentation ``segmentation_id``."""
+    return int(session.scalar(sa.select(sa.func.count()).select_from(Segment)
+                              .where(Segment.segmentation_id == segmentation_id)))
+
+
+def segments_query(segmentation_id: int, srid: int, out_srid: int):
+    """The SELECT of the segments ``(segment_id, area_m2, pixel_count, wkb)`` by id, geometries in ``out_srid``."""
+    geom = Segment.geom if out_srid == srid else sa.func.ST_Transform(Segment.geom, out_srid)
+    return (sa.select(Segment.segment_id, Segment.area_m2, Segment.pixel_count, sa.func.ST_AsBinary(geom))
+            .where(Segment.segmentation_id == segmentation_id).order_by(Segment.segment_id))
+
+
+def segments_extent(session: Session, segmentation_id: int, srid: int, out_srid: int):
+    """(minx, miny, maxx, maxy) in ``out_srid`` of the segments of ``segmentation_id``; None without segments."""
+    geom = Segment.geom if out_srid == srid else sa.func.ST_Transform(Segment.geom, out_srid)
+    box = sa.func.ST_Extent(geom)
+    row = session.execute(sa.select(sa.func.ST_XMin(box), sa.func.ST_YMin(box), sa.func.ST_XMax(box),
+                                    sa.func.ST_YMax(box)).where(Segment.segmentation_id == segmentation_id)).first()
+    return None if row[0] is None else tuple(float(v) for v in row)
+
+
+def segmentation_by_id(session: Session, segmentation_id: int):
+    """Segmentation ``segmentation_id`` as a row ``(name, product)``, or None."""
+    return session.execute(sa.select(Segmentation.name, Segmentation.product)
+                           .where(Segmentation.id == segmentation_id)).first()
+
+
+def segment_geometry(session: Session, segmentation_id: int, segment_id: int):
+    """``(wkb, srid)`` of one segment, or None when segmentation ``segmentation_id`` has no segment ``segment_id``."""
+    row = session.execute(sa.select(sa.func.ST_AsBinary(Segment.geom), sa.func.ST_SRID(Segment.geom))
+                          .where(Segment.segmentation_id == segmentation_id, Segment.segment_id == segment_id)).first()
+    return None if row is None else (bytes(row[0]), int(row[1]))
+
+
+def segment_id_range(session: Session, segmentation_id: int) -> tuple:
+    """(smallest, largest) segment id of a segmentation; (None, None) without segments."""
+    return tuple(session.execute(sa.select(sa.func.min(Segment.segment_id), sa.func.max(Segment.segment_id))
+                                 .where(Segment.segmentation_id == segmentation_id)).first())

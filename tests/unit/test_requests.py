@@ -188,7 +188,8 @@ NOT_YET = {"antares.pipeline.export.db_to_vector", "antares.pipeline.export.db_t
            "antares.pipeline.samples.ingest_from_raster", "antares.pipeline.tiles.run_tiles",
            # stages merged beside the request objects (this session): their requests are the next step
            "antares.pipeline.change.detect_change", "antares.pipeline.change_export.change_to_vector",
-           "antares.pipeline.fetch.download", "antares.pipeline.monitor.monitor", "antares.pipeline.validate.validate"}
+           "antares.pipeline.fetch.download", "antares.pipeline.monitor.monitor", "antares.pipeline.validate.validate",
+           "antares.pipeline.view.view"}
 
 
 def _public_functions():
