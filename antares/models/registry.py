@@ -43,6 +43,9 @@ class ModelKind:
         The parameters that take ``--seed`` and the number of threads.
     rules : tuple of (callable, str)
         Rules across parameters: ``(broken(values) -> bool, message)``, checked after each parameter.
+    inputs : {'features', 'pixel_sets'}
+        What ``fit`` takes: a feature table ``(n, f)`` (``model_fit``), or pixel-set series per sensor
+        (the temporal deep models of :mod:`antares.deep`, fitted by ``model_fit_timeseries``).
     """
 
     name: str
@@ -54,6 +57,7 @@ class ModelKind:
     seed_param: str = "random_state"
     jobs_param: str = "n_jobs"
     rules: tuple = ()
+    inputs: str = "features"
 
 
 def _rf():
@@ -146,13 +150,16 @@ def _is_model_kind(name: str, plugin) -> bool:
     return isinstance(plugin, ModelKind) and plugin.name == name
 
 
-#: name -> ModelKind: rf, lightgbm, then plugins.
+#: name -> ModelKind: rf, lightgbm, the temporal deep models (antares.deep), then plugins.
 MODELS = Registry("antares.models", "model", {
     "rf": ModelKind("rf", "random forest (scikit-learn RandomForestClassifier; Breiman 2001)", _rf,
                     {"n_estimators": 150}, _RF_PARAMS, "RandomForestClassifier", rules=_RF_RULES),
     "lightgbm": ModelKind("lightgbm", "gradient-boosted trees (LightGBM LGBMClassifier; Ke et al. 2017)", _lightgbm,
                           {"n_estimators": 200, "learning_rate": 0.05, "verbose": -1}, _LIGHTGBM_PARAMS,
                           "LGBMClassifier"),
+    "pse_tae": "antares.deep.kinds:PSE_TAE",  # torch, imported on first use
+    "ltae": "antares.deep.kinds:LTAE",
+    "tempcnn": "antares.deep.kinds:TEMPCNN",
 }, accepts=_is_model_kind)
 
 
