@@ -40,6 +40,8 @@ COMMANDS = {
     "model_predict": ("antares.cli.predict:model_predict", "Classify every pixel of a product (indexed COG product)."),
     "model_predict_object": ("antares.cli.predict:model_predict_object",
                              "Classify every object of a segmentation with a stored model."),
+    "model_fit_timeseries": ("antares.cli.deep:model_fit_timeseries",
+                             "Fit a temporal deep model (pse_tae, ltae, tempcnn) on a sample time-series table."),
     "model_params": ("antares.cli.model:model_params", "List classifiers and their parameters."),
     "prepare_metadata": ("antares.cli.index:prepare_metadata", "Write eo3 dataset documents for files."),
     "product": ("antares.cli.index:product", "Add or delete product definitions."),

@@ -168,6 +168,29 @@ def model_kind(name: str) -> ModelKind:
     return MODELS.get(name)
 
 
+def require_features(name: str, model: str | None = None) -> None:
+    """Refuse a model kind that does not take a feature table (the pixel-set models of :mod:`antares.deep`).
+
+    Parameters
+    ----------
+    name : str
+        The kind (``-model``).
+    model : str, optional
+        A stored model's name, for messages when it is applied.
+
+    Raises
+    ------
+    UsageError
+        ``name`` takes pixel-set time series (one line naming the command that fits or applies it).
+    """
+    if name in MODELS and model_kind(name).inputs != "features":
+        if model is None:
+            raise UsageError(f"-model {name} takes pixel-set time series, not a feature product: fit it with "
+                             "'antares model_fit_timeseries' (or antares.train.fit_timeseries).")
+        raise UsageError(f"model '{model}' is a {name} model of pixel-set time series; it cannot classify a feature "
+                         "product (apply it with antares.deep: predict_proba on the same sensors, channels and dates).")
+
+
 def estimator_params(name: str) -> dict:
     """The parameters of model ``name`` with antares' defaults (else the library's), in declaration order."""
     kind = model_kind(name)

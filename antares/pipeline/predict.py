@@ -229,6 +229,7 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
     from antares.names import check_name
     from antares.pipeline.executor import task_runner
     from antares.pipeline.run import recorded_run
+    from antares.models.registry import require_features
     from antares.pipeline.train import load_model
 
     check_name(name)
@@ -244,6 +245,7 @@ def model_predict_object(settings: Settings, product: str, model: str, segmentat
                 raise NotFoundError(f"segmentation '{segmentation}' does not exist; segmentations: {', '.join(known) or '(none)'}. "
                                     "Create one with 'antares segment'.")
         estimator, meta = load_model(settings, model, trust_pickle)
+        require_features(meta["kind"], model)
         if hasattr(estimator, "n_jobs"):
             estimator.set_params(n_jobs=1)  # as on the workers: the same summation order
         aggregation = aggregation or meta.get("aggregation") or "mean"

@@ -138,6 +138,7 @@ def model_predict(settings: Settings, product: str, model: str, name: str, area=
     from antares.models.store import check_features
     from antares.names import product_dir
     from antares.pipeline.tiles import ProductWriter, StagedProductWriter, run_tiles, staged_outdir
+    from antares.models.registry import require_features
     from antares.pipeline.train import load_model
     from antares.prepare.base import dataset_id
 
@@ -145,6 +146,7 @@ def model_predict(settings: Settings, product: str, model: str, name: str, area=
     with recorded_run(settings, "model_predict", name, reads=(("model_fit", model),)) as run:
         url = database_url(settings)
         _, meta = load_model(settings, model, trust_pickle)  # checked (and re-saved) before the workers read it
+        require_features(meta["kind"], model)
         dtype = "uint8" if max(e["code"] for e in meta["legend"]) <= 255 else "uint16"
         out_def = classified_product(name, model, meta["legend"], dtype)
         outdir = check_output_dir(product_dir(settings.home, name, outdir),

@@ -333,7 +333,7 @@ def model_fit(settings: Settings, kind: str, product: str, training_set: str, na
     from antares.db.engine import session_scope
     from antares.db.models import model_exists, replace_model
     from antares.models.fitting import check_classes, fit_model, parse_grid
-    from antares.models.registry import make_estimator, parse_params
+    from antares.models.registry import make_estimator, parse_params, require_features
     from antares.models.samples import AGGREGATIONS
     from antares.models.store import library_versions, serialize
     from antares.names import check_name
@@ -347,6 +347,7 @@ def model_fit(settings: Settings, kind: str, product: str, training_set: str, na
         raise UsageError(f"--unit must be polygons or pixels. Got {unit!r}.")
     if cv_spatial is not None and cv_spatial <= 0:
         raise UsageError(f"--cv-spatial must be a block size > 0 in metres. Got {cv_spatial}.")
+    require_features(kind)
     params = parse_params(kind, extra)
     grid = parse_grid(kind, grid_specs)
     make_estimator(kind, params, seed)
@@ -439,7 +440,7 @@ def load_model(settings: Settings, name: str, trust_pickle: bool = False, estima
     """
     from antares.db.engine import session_scope
     from antares.db.models import model_names, read_model
-    from antares.models.store import FORMAT, blob_format, check_versions, deserialize
+    from antares.models.store import FORMAT, PICKLE, SAFETENSORS, blob_format, check_versions, deserialize
 
     with session_scope(settings) as session:
         row = read_model(session, name, blob=estimator)
@@ -454,9 +455,11 @@ def load_model(settings: Settings, name: str, trust_pickle: bool = False, estima
         return None, meta
     libraries = ["scikit-learn"] + (["lightgbm"] if row.kind == "lightgbm" else []) + \
         (["skops"] if meta["format"] == FORMAT else [])
+    if meta["format"] == SAFETENSORS:
+        libraries = ["torch", "safetensors"]
     check_versions(name, meta.get("versions") or {}, libraries)
     fitted = deserialize(row.blob, name, trust_pickle)
-    if meta["format"] != FORMAT:
+    if meta["format"] == PICKLE:
         meta = _resave(settings, name, row.id, fitted, meta)
     return fitted, meta
 
