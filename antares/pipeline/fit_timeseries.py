@@ -101,7 +101,7 @@ def model_fit_timeseries(settings: Settings, name: str, path, label: str, kind: 
     from antares.db.training import create_scheme
     from antares.deep.classifier import resolve_device
     from antares.deep.table import read_table
-    from antares.models.registry import MODELS, model_kind, parse_params
+    from antares.models.registry import MODELS, make_estimator, model_kind, parse_params
     from antares.names import check_name
     from antares.pipeline.run import recorded_run
     from antares.pipeline.train import _jsonable
@@ -121,6 +121,7 @@ def model_fit_timeseries(settings: Settings, name: str, path, label: str, kind: 
         raise UsageError(f"--fusion {fusion} needs two sensors (--sensors s1,s2); got {sensors[0]}.")
     if fusion:
         params["fusion"] = fusion
+    make_estimator(kind, params, seed)  # every value checked before any work
     scheme = scheme or name
     check_name(scheme)
     if min_samples < 2:
@@ -149,7 +150,8 @@ def model_fit_timeseries(settings: Settings, name: str, path, label: str, kind: 
         meta = {
             "features": [], "unit": "pixel_sets", "aggregation": None, "table": str(path), "label": label,
             "legend": [{"code": e.code, "name": e.name, "colour": e.colour} for e in result.legend],
-            "classes": config["classes"], "product": None, "training_set": None, "sensors": config["sensors"],
+            "classes": config["classes"], "product": f"table:{path.name}", "training_set": f"{path.name} ({label})",
+            "sensors": config["sensors"],
             "fusion": fusion, "params": config["params"], "architecture": config["arch"], "mode": config["mode"],
             "inputs": config["inputs"], "history": config["history"], "best_epoch": config["best_epoch"],
             "samples_per_class": result.samples_per_class, "seed": seed, "versions": config["versions"], "cv": None,
