@@ -5,6 +5,7 @@ VENV := .venv
 ANTARES := $(VENV)/bin/antares
 export ANTARES_HOME ?= $(HOME)/.antares
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+TORCH_VERSION ?= 2.13.0
 
 .PHONY: install system-packages test demo clean
 
@@ -32,6 +33,9 @@ system-packages:
 $(VENV)/.installed: setup.py
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
+	# torch first and pinned: pip takes the 192 MB CPU wheel (torch-2.13.0+cpu) from the local wheel directory
+	# rather than the CUDA build of the index (about 3 GB) that a bare "torch>=2.2" brings; measured: 77 s (docs/deep.md)
+	$(VENV)/bin/python -m pip install -q torch==$(TORCH_VERSION)
 	$(VENV)/bin/python -m pip install -q -e '.[test]'
 	touch $@
 

@@ -54,6 +54,9 @@ setup(
         "joblib>=1.3",  # reads the pickled models of earlier versions (--trust-pickle)
         "cryptography>=41",  # per-run TLS certificates of the local dask cluster (Security.temporary)
         "matplotlib>=3.7",  # confusion-matrix plots and map quicklooks
+        "torch>=2.2",  # temporal deep models (antares.deep: PSE-TAE, L-TAE, TempCNN); the Makefile installs the CPU wheel first
+        "safetensors>=0.4",  # deep-model weights in a format that cannot run code on load (never pickle)
+        "pyarrow>=14",  # parquet sample time-series tables (model_fit_timeseries --timeseries)
     ],
     extras_require={
         # scipy: an independent reference in tests; wheel: pip builds the test plugin (tests/plugins) with setuptools
