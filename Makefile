@@ -5,6 +5,7 @@ VENV := .venv
 ANTARES := $(VENV)/bin/antares
 export ANTARES_HOME ?= $(HOME)/.antares
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+TORCH_VERSION ?= 2.13.0
 
 .PHONY: install system-packages test demo bench clean lock
 
@@ -36,7 +37,10 @@ system-packages:
 $(VENV)/.installed: setup.py constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
-	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[test]'
+	# torch first and pinned: pip takes the 192 MB CPU wheel (torch-2.13.0+cpu) from the local wheel directory
+	# rather than the CUDA build of the index (about 3 GB) that a bare "torch>=2.2" brings; measured: 77 s (docs/deep.md)
+	$(VENV)/bin/python -m pip install -q torch==$(TORCH_VERSION)
+		$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[test]'
 	touch $@
 
 # Rewrite constraints.txt from the installed .venv (after a tested upgrade or a new dependency): pip freeze

@@ -79,6 +79,9 @@ setup(
         "nrt>=0.3,<0.4",  # antares monitor: JRC near-real-time break monitoring (EWMA, CuSum, MoSum, CCDC, IQR); EUPL-1.2
         "spyndex>=0.6",  # the Awesome Spectral Indices catalogue (formulas, constants; JSON shipped in the wheel)
         "folium>=0.15",  # antares view: Leaflet HTML maps (Leaflet itself is vendored in antares/export/assets)
+        "torch>=2.2",  # temporal deep models (antares.deep: PSE-TAE, L-TAE, TempCNN); the Makefile installs the CPU wheel first
+        "safetensors>=0.4",  # deep-model weights in a format that cannot run code on load (never pickle)
+        "pyarrow>=14",  # parquet sample time-series tables (model_fit_timeseries --timeseries)
     ],
     extras_require={
         # antares fetch --catalog planetary-computer signs asset hrefs with it (imported only for that catalog)

@@ -185,3 +185,96 @@ def fit(product, samples, field_name: str, model: str = "rf", aggregation: str =
     outcome = fit_model(model, X, y, groups, params, cv, grid, seed, n_jobs, codes=[e.code for e in legend])
     return FitResult(outcome.estimator, names, legend, outcome.params, outcome.cv, outcome.grid,
                      outcome.samples_per_class, np.flatnonzero(~valid))
+
+
+@dataclass
+class TimeseriesFitResult:
+    """A fitted temporal deep model (see :func:`fit_timeseries`).
+
+    Attributes
+    ----------
+    estimator : antares.deep.classifier.TemporalClassifier
+        ``predict`` / ``predict_proba`` on ``{sensor: SensorSeries}``; ``to_bytes()`` for storage.
+    legend : list of antares.legend.LegendEntry
+    samples_per_class : dict
+        {code: number of samples}.
+    """
+
+    estimator: object
+    legend: list
+    samples_per_class: dict = field(default_factory=dict)
+
+
+def fit_timeseries(data, labels, model: str = "pse_tae", sensors=None, legend=None, params: dict | None = None,
+                   seed: int = 0, extra=None, progress=None) -> TimeseriesFitResult:
+    """Fit a temporal deep classifier (PSE-TAE, L-TAE, TempCNN) on labelled pixel-set series.
+
+    Notebook use::
+
+        from antares.train import fit_timeseries
+
+        result = fit_timeseries("extractions.parquet", "sampling_label", model="ltae", sensors=["s1", "s2"],
+                                params={"fusion": "decision", "epochs": 50})
+        result.estimator.predict_proba(sets)
+
+    Parameters
+    ----------
+    data : dict {sensor: antares.deep.data.SensorSeries} or str or Path
+        Pixel sets (N, T, C, S) per sensor, or a sample time-series table (parquet, see
+        :func:`antares.deep.table.read_table`).
+    labels : array-like (N,) or str
+        Class (legend code or name) per sample; with a table, the name of its label column.
+    model : {'pse_tae', 'ltae', 'tempcnn'}
+    sensors : list of str, optional
+        Sensors of ``data`` to use (default: all; two need ``params['fusion']``).
+    legend : list of LegendEntry, optional
+        Default: codes by sorted class name (or the integer codes).
+    params : dict, optional
+        Model parameters (``antares model_params ltae``), checked before any work.
+    seed : int
+        Seed of weights, batches, dropout and the validation split (repeatable on CPU).
+    extra : ndarray (N, E), optional
+        Extra (geometric) features per sample for the pixel-set encoder.
+    progress : callable, optional
+        ``progress(epoch, epochs, loss, val_oa)``.
+
+    Returns
+    -------
+    TimeseriesFitResult
+
+    Raises
+    ------
+    UsageError
+        Unknown model or parameter, a sensor the data lacks, fusion with one sensor.
+    InvalidInputError
+        Fewer than 2 classes, a class with fewer than 2 samples, labels that do not match the samples.
+    """
+    from pathlib import Path
+
+    from antares.legend import assign_codes
+    from antares.models.fitting import check_classes
+    from antares.models.registry import make_estimator, model_kind
+
+    if isinstance(data, (str, Path)):
+        from antares.deep.table import read_table
+
+        table = read_table(data, labels)
+        data, labels = table.select(sensors or list(table.sets)), table.labels
+    if model_kind(model).inputs != "pixel_sets":
+        raise UsageError(f"fit_timeseries fits pixel-set models (pse_tae, ltae, tempcnn); {model} takes a feature "
+                         "product: use antares.train.fit.")
+    if sensors is not None:
+        missing = [s for s in sensors if s not in data]
+        if missing:
+            raise UsageError(f"no {', '.join(missing)} series given; sensors: {', '.join(data)}.")
+        data = {s: data[s] for s in sensors}
+    labels = list(labels)
+    if any(len(s) != len(labels) for s in data.values()):
+        raise InvalidInputError(f"{len(labels)} label(s) for {', '.join(f'{k} {len(v)}' for k, v in data.items())} samples.")
+    codes, legend = assign_codes(labels, legend, "samples", "label")
+    names = {e.code: e.name for e in legend}
+    check_classes(codes, names)
+    estimator = make_estimator(model, params, seed)
+    estimator.fit(data, codes, extra=extra, progress=progress)
+    present, counts = np.unique(codes, return_counts=True)
+    return TimeseriesFitResult(estimator, legend, {int(c): int(n) for c, n in zip(present, counts)})

@@ -46,6 +46,8 @@ COMMANDS = {
     "model_predict": ("antares.cli.predict:model_predict", "Classify every pixel of a product (indexed COG product)."),
     "model_predict_object": ("antares.cli.predict:model_predict_object",
                              "Classify every object of a segmentation with a stored model."),
+    "model_fit_timeseries": ("antares.cli.deep:model_fit_timeseries",
+                             "Fit a temporal deep model (pse_tae, ltae, tempcnn) on a sample time-series table."),
     "model_params": ("antares.cli.model:model_params", "List classifiers and their parameters."),
     "monitor": ("antares.cli.monitor:monitor", "Detect breaks in a product's index time series (nrt: EWMA, CuSum, ...)."),
     "monitor_params": ("antares.cli.monitor:monitor_params", "List monitoring methods and their parameters."),

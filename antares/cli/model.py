@@ -136,8 +136,16 @@ def show(state: CliState, name, as_json):
     click.echo("samples per class: " + ", ".join(f"{names.get(int(c), c)} {n}" for c, n in meta["samples_per_class"].items()))
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v)
     click.echo(f"versions: {versions}")
-    click.echo("stored as: " + ("skops" if meta["format"] == "skops" else
-                                "pickle (loads only with --trust-pickle, then re-saved with skops)"))
+    click.echo("stored as: " + {"skops": "skops", "safetensors": "safetensors weights + JSON configuration"}.get(
+        meta["format"], "pickle (loads only with --trust-pickle, then re-saved with skops)"))
+    if meta.get("architecture"):  # a temporal deep model (antares.deep)
+        for sensor, spec in meta["sensors"].items():
+            click.echo(f"{sensor}: {len(spec['channels'])} channels ({', '.join(spec['channels'])}), days {spec['days']}")
+        click.echo(f"architecture {meta['architecture']}, fusion {meta.get('fusion') or 'none'} ({meta['mode']}); "
+                   f"best epoch {meta.get('best_epoch')}")
+        for h in meta.get("history") or []:
+            click.echo(f"  epoch {h['epoch']}: loss {h['loss']}, validation loss {h['val_loss']}, "
+                       f"validation OA {h['val_oa']}")
     if meta.get("cv"):
         for line in cv_lines(meta["cv"], legend):
             click.echo(line)

@@ -27,9 +27,9 @@ def model_names(session: Session, product: str | None = None) -> list[str]:
 def read_model(session: Session, name: str, blob: bool = True):
     """Model ``name`` as a row ``(blob, meta, scheme_id, kind, id)``, or None.
 
-    With ``blob`` False only the first 4 bytes of the blob are read (enough to tell its format).
+    With ``blob`` False only the first 16 bytes of the blob are read (enough to tell its format).
     """
-    data = Model.blob if blob else sa.func.substring(Model.blob, 1, 4).label("blob")
+    data = Model.blob if blob else sa.func.substring(Model.blob, 1, 16).label("blob")
     return session.execute(sa.select(data, Model.meta, Model.scheme_id, Model.kind, Model.id)
                            .where(Model.name == name)).first()
 

@@ -184,6 +184,9 @@ def fit_model(kind: str, X, y, groups=None, params: dict | None = None, cv: int 
     InvalidInputError
         Too few classes, samples or groups.
     """
+    from antares.models.registry import require_features
+
+    require_features(kind)
     from antares.models.registry import make_estimator
 
     params = dict(params or {})

@@ -43,6 +43,9 @@ class ModelKind:
         The parameters that take ``--seed`` and the number of threads.
     rules : tuple of (callable, str)
         Rules across parameters: ``(broken(values) -> bool, message)``, checked after each parameter.
+    inputs : {'features', 'pixel_sets'}
+        What ``fit`` takes: a feature table ``(n, f)`` (``model_fit``), or pixel-set series per sensor
+        (the temporal deep models of :mod:`antares.deep`, fitted by ``model_fit_timeseries``).
     """
 
     name: str
@@ -54,6 +57,7 @@ class ModelKind:
     seed_param: str = "random_state"
     jobs_param: str = "n_jobs"
     rules: tuple = ()
+    inputs: str = "features"
 
 
 def _rf():
@@ -146,19 +150,45 @@ def _is_model_kind(name: str, plugin) -> bool:
     return isinstance(plugin, ModelKind) and plugin.name == name
 
 
-#: name -> ModelKind: rf, lightgbm, then plugins.
+#: name -> ModelKind: rf, lightgbm, the temporal deep models (antares.deep), then plugins.
 MODELS = Registry("antares.models", "model", {
     "rf": ModelKind("rf", "random forest (scikit-learn RandomForestClassifier; Breiman 2001)", _rf,
                     {"n_estimators": 150}, _RF_PARAMS, "RandomForestClassifier", rules=_RF_RULES),
     "lightgbm": ModelKind("lightgbm", "gradient-boosted trees (LightGBM LGBMClassifier; Ke et al. 2017)", _lightgbm,
                           {"n_estimators": 200, "learning_rate": 0.05, "verbose": -1}, _LIGHTGBM_PARAMS,
                           "LGBMClassifier"),
+    "pse_tae": "antares.deep.kinds:PSE_TAE",  # torch, imported on first use
+    "ltae": "antares.deep.kinds:LTAE",
+    "tempcnn": "antares.deep.kinds:TEMPCNN",
 }, accepts=_is_model_kind)
 
 
 def model_kind(name: str) -> ModelKind:
     """The registered model ``name``; UsageError listing the valid ones."""
     return MODELS.get(name)
+
+
+def require_features(name: str, model: str | None = None) -> None:
+    """Refuse a model kind that does not take a feature table (the pixel-set models of :mod:`antares.deep`).
+
+    Parameters
+    ----------
+    name : str
+        The kind (``-model``).
+    model : str, optional
+        A stored model's name, for messages when it is applied.
+
+    Raises
+    ------
+    UsageError
+        ``name`` takes pixel-set time series (one line naming the command that fits or applies it).
+    """
+    if name in MODELS and model_kind(name).inputs != "features":
+        if model is None:
+            raise UsageError(f"-model {name} takes pixel-set time series, not a feature product: fit it with "
+                             "'antares model_fit_timeseries' (or antares.train.fit_timeseries).")
+        raise UsageError(f"model '{model}' is a {name} model of pixel-set time series; it cannot classify a feature "
+                         "product (apply it with antares.deep: predict_proba on the same sensors, channels and dates).")
 
 
 def estimator_params(name: str) -> dict:

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = "skops"
 PICKLE = "pickle"
+SAFETENSORS = "safetensors"  # the temporal deep models (antares.deep.classifier): weights + JSON config
 ZIP_MAGIC = b"PK\x03\x04"
 # Types that skops does not trust by default but that antares' estimators hold; each is rebuilt
 # from arrays and plain values (a tree's node arrays; LightGBM's own text model string).
@@ -29,7 +30,7 @@ TRUSTED_TYPES = (
     "lightgbm.basic.Booster",  # restored from LightGBM's text model (Booster.__setstate__)
     "collections.OrderedDict",  # LGBMClassifier's evaluation results
 )
-LIBRARIES = ("antares", "scikit-learn", "lightgbm", "skops", "numpy", "datacube")
+LIBRARIES = ("antares", "scikit-learn", "lightgbm", "skops", "numpy", "datacube", "torch", "safetensors")
 
 
 def serialize(estimator) -> bytes:
@@ -49,12 +50,16 @@ def serialize(estimator) -> bytes:
 
 
 def blob_format(blob: bytes) -> str:
-    """``"skops"`` for a skops zip, else ``"pickle"`` (the joblib blobs of earlier versions of antares)."""
-    return FORMAT if bytes(blob[:4]) == ZIP_MAGIC else PICKLE
+    """``"skops"`` for a skops zip, ``"safetensors"`` for a deep model, else ``"pickle"`` (earlier antares' joblib blobs)."""
+    if bytes(blob[:4]) == ZIP_MAGIC:
+        return FORMAT
+    from antares.deep.classifier import is_safetensors
+
+    return SAFETENSORS if is_safetensors(blob) else PICKLE
 
 
 def deserialize(blob: bytes, name: str = "model", trust_pickle: bool = False):
-    """An estimator from :func:`serialize`'s bytes; a legacy pickle only with ``trust_pickle``.
+    """An estimator from :func:`serialize`'s bytes (or a deep model's safetensors); a legacy pickle only with ``trust_pickle``.
 
     Parameters
     ----------
@@ -75,6 +80,10 @@ def deserialize(blob: bytes, name: str = "model", trust_pickle: bool = False):
         The blob is neither a readable skops file nor a pickle.
     """
     blob = bytes(blob)
+    if blob_format(blob) == SAFETENSORS:
+        from antares.deep.classifier import from_bytes
+
+        return from_bytes(blob, name)
     if blob_format(blob) == PICKLE:
         if not trust_pickle:
             raise UntrustedModelError(

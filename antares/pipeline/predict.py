@@ -279,6 +279,7 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
     from antares.pipeline.executor import task_runner
     from antares.pipeline.requests import refusal
     from antares.pipeline.run import recorded_run
+    from antares.models.registry import require_features
     from antares.pipeline.train import load_model
 
     product, model, segmentation, name = request.product, request.model, request.segmentation, request.name
@@ -295,6 +296,7 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
                 raise NotFoundError(f"segmentation '{segmentation}' does not exist; segmentations: {', '.join(known) or '(none)'}. "
                                     "Create one with 'antares segment'.")
         estimator, meta = load_model(settings, model, request.trust_pickle)
+        require_features(meta["kind"], model)
         if hasattr(estimator, "n_jobs"):
             estimator.set_params(n_jobs=1)  # as on the workers: the same summation order
         aggregation = request.aggregation or meta.get("aggregation") or "mean"

@@ -149,6 +149,7 @@ def model_predict(settings: Settings, request: PixelRequest, progress=None) -> P
     from antares.pipeline.run import recorded_run
     from antares.names import product_dir
     from antares.pipeline.tiles import ProductOutput, index_tiles, staged_outdir
+    from antares.models.registry import require_features
     from antares.pipeline.train import load_model
     from antares.prepare.base import dataset_id
 
@@ -157,6 +158,7 @@ def model_predict(settings: Settings, request: PixelRequest, progress=None) -> P
     with recorded_run(settings, "model_predict", name, reads=(("model_fit", model),)) as run:
         url = database_url(settings)
         _, meta = load_model(settings, model, request.trust_pickle)  # checked (and re-saved) before the workers read it
+        require_features(meta["kind"], model)
         dtype = "uint8" if max(e["code"] for e in meta["legend"]) <= 255 else "uint16"
         out_def = classified_product(name, model, meta["legend"], dtype)
         outdir = check_output_dir(product_dir(settings.home, name, request.outdir),

@@ -346,7 +346,7 @@ def model_fit(settings: Settings, request: FitRequest, progress=None) -> FitRepo
     from antares.db.engine import session_scope
     from antares.db.models import model_exists, replace_model
     from antares.models.fitting import check_classes, fit_model
-    from antares.models.registry import make_estimator
+    from antares.models.registry import make_estimator, require_features
     from antares.models.store import library_versions, serialize
     from antares.pipeline.run import recorded_run
     from antares.train import sample_table
@@ -356,6 +356,7 @@ def model_fit(settings: Settings, request: FitRequest, progress=None) -> FitRepo
     sample, per_class, time, overwrite = request.sample, request.per_class, request.time, request.overwrite
     params, grid = request.params, request.grid  # parsed and checked against the estimator by the request
     n_jobs = request.workers or settings.workers or 2
+    require_features(kind)  # temporal deep models fit on pixel sets: model_fit_timeseries
     with recorded_run(settings, "model_fit", name) as run:  # the name is taken before any work
         with session_scope(settings) as session:
             if model_exists(session, name) and not overwrite:
@@ -443,7 +444,7 @@ def load_model(settings: Settings, name: str, trust_pickle: bool = False, estima
     """
     from antares.db.engine import session_scope
     from antares.db.models import model_names, read_model
-    from antares.models.store import FORMAT, blob_format, check_versions, deserialize
+    from antares.models.store import FORMAT, PICKLE, SAFETENSORS, blob_format, check_versions, deserialize
 
     with session_scope(settings) as session:
         row = read_model(session, name, blob=estimator)
@@ -458,9 +459,11 @@ def load_model(settings: Settings, name: str, trust_pickle: bool = False, estima
         return None, meta
     libraries = ["scikit-learn"] + (["lightgbm"] if row.kind == "lightgbm" else []) + \
         (["skops"] if meta["format"] == FORMAT else [])
+    if meta["format"] == SAFETENSORS:
+        libraries = ["torch", "safetensors"]
     check_versions(name, meta.get("versions") or {}, libraries)
     fitted = deserialize(row.blob, name, trust_pickle)
-    if meta["format"] != FORMAT:
+    if meta["format"] == PICKLE:
         meta = _resave(settings, name, row.id, fitted, meta)
     return fitted, meta
 

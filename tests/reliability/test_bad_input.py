@@ -417,8 +417,8 @@ CASES = [
     case("segment-unreachable-scheduler", [*SEGMENT[:10], NO_SCHEDULER, *SEGMENT[11:], "--algorithm", "slic", *SMALL],
          1, f"cannot reach the dask scheduler {NO_SCHEDULER}", f"-sc {NO_SCHEDULER}"),
     # ---- model_fit
-    case("model_fit-unknown-model", [*FIT[:2], "svm", *FIT[3:]], 2, "unknown model 'svm'; valid models: rf, lightgbm",
-         "-model svm"),
+    case("model_fit-unknown-model", [*FIT[:2], "svm", *FIT[3:]], 2,
+         "unknown model 'svm'; valid models: rf, lightgbm, pse_tae, ltae, tempcnn", "-model svm"),
     case("model_fit-extra-n_estimators", [*FIT, "-extra", "n_estimators=0"],
          2, "The 'n_estimators' parameter of RandomForestClassifier must be an int in the range [1, inf). Got 0",
          "-extra n_estimators=0"),

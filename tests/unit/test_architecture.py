@@ -20,7 +20,8 @@ PACKAGE = Path(antares.__file__).resolve().parent
 FOUNDATION = ("antares.errors", "antares.config", "antares.names", "antares.params", "antares.registry",
               "antares.legend")
 #: Plugin families: what a plugin package builds on must not reach the database, the stages or the CLI.
-PLUGIN_PACKAGES = ("antares.segmentation", "antares.models", "antares.recipes", "antares.prepare", "antares.change")
+PLUGIN_PACKAGES = ("antares.segmentation", "antares.models", "antares.recipes", "antares.prepare", "antares.change",
+                   "antares.deep")
 
 
 def _module_name(path: Path) -> str:

@@ -189,7 +189,7 @@ NOT_YET = {"antares.pipeline.export.db_to_vector", "antares.pipeline.export.db_t
            # stages merged beside the request objects (this session): their requests are the next step
            "antares.pipeline.change.detect_change", "antares.pipeline.change_export.change_to_vector",
            "antares.pipeline.fetch.download", "antares.pipeline.monitor.monitor", "antares.pipeline.validate.validate",
-           "antares.pipeline.view.view"}
+           "antares.pipeline.view.view", "antares.pipeline.fit_timeseries.model_fit_timeseries"}
 
 
 def _public_functions():

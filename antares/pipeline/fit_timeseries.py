@@ -1,0 +1,174 @@
+"""``model_fit_timeseries``: fit a temporal deep model (pse_tae, ltae, tempcnn) on a sample time-series table and store it.
+
+The table path of issue 19 (the cube path, pixel sets from time-series products, comes next): a
+parquet table of labelled series (:mod:`antares.deep.table`) → :func:`antares.train.fit_timeseries`
+→ one row of the model table: the safetensors blob (weights + JSON config) and the metadata
+(legend, sensors, channels, dates, normalisation, training curve, versions). The class scheme is
+created from the table's labels, or an existing scheme of that name is used when its class names
+cover them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from antares.config import Settings
+from antares.errors import AlreadyExistsError, InvalidInputError, UsageError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TimeseriesFitReport:
+    """What ``model_fit_timeseries`` did, for the CLI."""
+
+    name: str
+    kind: str
+    samples: int = 0
+    per_class: dict = field(default_factory=dict)
+    epochs: int = 0
+    best_epoch: int | None = None
+    val_oa: float | None = None
+    scheme: str = ""
+    scheme_created: bool = False
+
+    def lines(self) -> list[str]:
+        out = [f"model {self.name}: {self.kind} fitted on {self.samples} samples "
+               f"({', '.join(f'{k} {v}' for k, v in self.per_class.items())}); scheme {self.scheme}"
+               + (" (created)" if self.scheme_created else "")]
+        out.append(f"  {self.epochs} epoch(s), best at epoch {self.best_epoch}"
+                   + (f", validation overall accuracy {self.val_oa:.3f}" if self.val_oa is not None else ""))
+        return out
+
+
+def _scheme(session, scheme_name: str, names: list[str]):
+    """(scheme id or None, legend): an existing scheme must hold every class name."""
+    from antares.db.training import scheme_id, scheme_legend
+    from antares.legend import assign_codes
+
+    existing = scheme_id(session, scheme_name)
+    if existing is None:
+        _, legend = assign_codes(names, None, "the table", "label")
+        return None, legend
+    legend = scheme_legend(session, existing)
+    known = {e.name.lower() for e in legend}
+    missing = sorted({n for n in names if n.lower() not in known})
+    if missing:
+        raise InvalidInputError(f"class scheme '{scheme_name}' has no class {', '.join(missing)}; its classes: "
+                                f"{', '.join(e.name for e in legend)}. Choose another --scheme.")
+    return existing, legend
+
+
+def model_fit_timeseries(settings: Settings, name: str, path, label: str, kind: str, sensors: list[str],
+                         fusion: str | None = None, interpolate: str = "nn", device: str = "auto", extra=(),
+                         seed: int = 0, min_samples: int = 2, scheme: str | None = None, overwrite: bool = False,
+                         progress=None) -> TimeseriesFitReport:
+    """Fit model ``name`` of ``kind`` on the series of a parquet table and store it in the model table.
+
+    Parameters
+    ----------
+    path : str or Path
+        Sample time-series table (see :func:`antares.deep.table.read_table`).
+    label : str
+        Column with the class names.
+    kind : {'pse_tae', 'ltae', 'tempcnn'}
+    sensors : list of {'s1', 's2'}
+    fusion : {'early', 'pse', 'tsa', 'decision'}, optional
+        Needed (only) with two sensors.
+    interpolate, device, seed
+        As the model parameters of the same names (``-extra`` may set the others).
+    min_samples : int
+        Classes with fewer samples in the table are left out (at least 2 are needed per class).
+    scheme : str, optional
+        Class scheme (default: the model's name).
+
+    Raises
+    ------
+    UsageError
+        A kind that is not a pixel-set model, unknown parameters, fusion with one sensor or none with two,
+        ``--device cuda`` without CUDA.
+    AlreadyExistsError
+        Model ``name`` exists and ``overwrite`` is False.
+    InvalidInputError
+        Unreadable table, a sensor it lacks, fewer than 2 classes.
+    """
+    import numpy as np
+
+    from antares.db.engine import session_scope
+    from antares.db.models import model_exists, replace_model
+    from antares.db.training import create_scheme
+    from antares.deep.classifier import resolve_device
+    from antares.deep.table import read_table
+    from antares.models.registry import MODELS, make_estimator, model_kind, parse_params
+    from antares.names import check_name
+    from antares.pipeline.run import recorded_run
+    from antares.pipeline.train import _jsonable
+    from antares.train import fit_timeseries
+
+    check_name(name)
+    if kind not in MODELS or model_kind(kind).inputs != "pixel_sets":
+        pixel = [k for k in MODELS if model_kind(k).inputs == "pixel_sets"]
+        raise UsageError(f"-model {kind!r} is not a pixel-set time-series model; valid: {', '.join(pixel)}.")
+    params = parse_params(kind, extra)
+    params.setdefault("interpolate", interpolate)
+    params.setdefault("device", device)
+    resolve_device(params["device"])
+    if len(sensors) == 2 and fusion is None:
+        raise UsageError(f"--sensors {','.join(sensors)} needs --fusion early, pse, tsa or decision.")
+    if len(sensors) == 1 and fusion is not None:
+        raise UsageError(f"--fusion {fusion} needs two sensors (--sensors s1,s2); got {sensors[0]}.")
+    if fusion:
+        params["fusion"] = fusion
+    make_estimator(kind, params, seed)  # every value checked before any work
+    scheme = scheme or name
+    check_name(scheme)
+    if min_samples < 2:
+        raise UsageError(f"--min-samples must be at least 2. Got {min_samples}.")
+    path = Path(path)
+    with recorded_run(settings, "model_fit", name) as run:
+        with session_scope(settings) as session:
+            if model_exists(session, name) and not overwrite:
+                raise AlreadyExistsError(f"model '{name}' exists; use --overwrite to replace it or choose another --name.")
+        table = read_table(path, label, min_samples)
+        sets = table.select(sensors)
+        if len(set(table.labels)) < 2:
+            raise InvalidInputError(f"{path}: fewer than 2 classes with at least {min_samples} samples in '{label}'.")
+        with session_scope(settings) as session:
+            scheme_id, legend = _scheme(session, scheme, sorted(set(table.labels)))
+        run.start({"model": kind, "table": str(path), "label": label, "sensors": sensors, "fusion": fusion,
+                   "params": params, "seed": seed, "min_samples": min_samples}, {"table": str(path)})
+        result = fit_timeseries(sets, table.labels, kind, legend=legend, params=params, seed=seed, progress=progress)
+        blob = result.estimator.to_bytes()
+        from antares.models.store import deserialize
+
+        back = deserialize(blob, name)  # a blob that cannot be read back is not written
+        if not np.array_equal(back.classes_, result.estimator.classes_):
+            raise InvalidInputError(f"model '{name}': the stored blob reads back other classes; not stored.")
+        config = result.estimator.config
+        meta = {
+            "features": [], "unit": "pixel_sets", "aggregation": None, "table": str(path), "label": label,
+            "legend": [{"code": e.code, "name": e.name, "colour": e.colour} for e in result.legend],
+            "classes": config["classes"], "product": f"table:{path.name}", "training_set": f"{path.name} ({label})",
+            "sensors": config["sensors"],
+            "fusion": fusion, "params": config["params"], "architecture": config["arch"], "mode": config["mode"],
+            "inputs": config["inputs"], "history": config["history"], "best_epoch": config["best_epoch"],
+            "samples_per_class": result.samples_per_class, "seed": seed, "versions": config["versions"], "cv": None,
+        }
+        names = {e.code: e.name for e in result.legend}
+        report = TimeseriesFitReport(name, kind, samples=len(table.labels),
+                                     per_class={names[c]: n for c, n in result.samples_per_class.items()},
+                                     epochs=len(config["history"]), best_epoch=config["best_epoch"],
+                                     scheme=scheme, scheme_created=scheme_id is None)
+        oas = [h["val_oa"] for h in config["history"] if h.get("epoch") == config["best_epoch"]]
+        report.val_oa = oas[0] if oas else None
+        with session_scope(settings) as session:  # scheme and model in one transaction
+            if not overwrite and model_exists(session, name):
+                raise AlreadyExistsError(f"model '{name}' was stored by another process while this one ran; "
+                                         "use --overwrite to replace it or choose another --name.")
+            if scheme_id is None:
+                scheme_id = create_scheme(session, scheme, legend, description=f"from {path.name}")
+            replace_model(session, name, kind, scheme_id, run.id, f"table:{path.name}", blob, _jsonable(meta))
+            run.finish(session=session)
+        return report
