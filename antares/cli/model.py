@@ -5,6 +5,9 @@ from __future__ import annotations
 import click
 
 from antares.cli.main import CliState
+
+#: antares3's model names -> antares' (antares3 ``model_fit -model lgb``)
+ANTARES3_MODELS = {"lgb": "lightgbm"}
 from antares.cli.options import (
     DATE, FIT_FLAGS, NAME, area_options, flag_names, json_option, overwrite_option, period, scheduler_option,
     workers_option,
@@ -27,7 +30,8 @@ Examples:
   antares model_fit -model lightgbm -p s2_2018_features -t brandenburg_train --name lgb_2018 \\
       --grid num_leaves=15,31 --grid learning_rate=0.05,0.1 -extra n_estimators=300
   antares model_fit -model rf -p s2_2018_features -t tcd_train --name rf_px --unit pixels --per-class 500""")
-@click.option("-model", "--model", "kind", required=True, help="Classifier: rf or lightgbm (antares model_params).")
+@click.option("-model", "--model", "kind", required=True, callback=lambda ctx, param, value: ANTARES3_MODELS.get(value, value),
+              help="Classifier: rf or lightgbm (antares3's lgb is lightgbm; antares model_params).")
 @click.option("-p", "--product", required=True, help="Product whose measurements are the features.")
 @click.option("-t", "--training", "training_set", required=True, help="Training set (antares list training_sets).")
 @area_options

@@ -168,3 +168,8 @@ def test_every_command_and_group_help_has_examples(runner):
     for name in cli.list_commands(ctx):
         walk(cli.get_command(ctx, name), [name])
     assert not lacking, f"--help without examples: {lacking}"
+
+
+def test_antares3_model_name_lgb_is_lightgbm():
+    assert parse(["model_fit", "-model", "lgb", "-p", "p", "-t", "t", "-name", "m"]) == \
+        parse(["model_fit", "--model", "lightgbm", "--product", "p", "--training", "t", "--name", "m"])
