@@ -7,6 +7,25 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+#: The command line of this process, as the CLI parsed it (``["apply_recipe", "-recipe", ...]``), or None.
+_COMMAND: list[str] | None = None
+
+
+def set_command(args) -> None:
+    """Remember the command line this process runs (by the CLI, after antares3 forms are rewritten; None forgets it
+    when the command ends, so that Python calls later in the same process record no command)."""
+    global _COMMAND
+    _COMMAND = None if args is None else [str(a) for a in args]
+
+
+def command() -> str | None:
+    """The command that re-runs this process's stage (``antares apply_recipe ...``, shell-quoted), or None
+    when antares is used from Python."""
+    import shlex
+
+    return None if _COMMAND is None else "antares " + shlex.join(_COMMAND)
+
+
 #: Distributions whose versions every run records (absent ones are recorded as None).
 LIBRARIES = ("datacube", "numpy", "scikit-learn", "lightgbm", "torch", "rasterio", "xarray", "odc-geo")
 

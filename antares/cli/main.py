@@ -56,6 +56,7 @@ COMMANDS = {
     "prepare_metadata": ("antares.cli.index:prepare_metadata", "Write eo3 dataset documents for files."),
     "product": ("antares.cli.index:product", "Add or delete product definitions."),
     "quicklook": ("antares.cli.plot:quicklook", "Draw a classification or product as a map figure (legend, scale bar, credits)."),
+    "run": ("antares.cli.run_cmd:run", "Show a recorded run: inputs (dataset ids), environment and the command to re-run it."),
     "recipe": ("antares.cli.recipe:recipe", "Show a recipe's inputs, masks and outputs."),
     "rename": ("antares.cli.results:rename", "Rename a classification, model, sample set or region."),
     "scheme": ("antares.cli.training:scheme", "Show class schemes (legends)."),
@@ -183,6 +184,9 @@ class AntaresGroup(click.Group):
             from antares.cli.compat import antares3_args
 
             rest = antares3_args(name, command, rest)
+            from antares.provenance import set_command
+
+            set_command([name, *rest])  # recorded by the run this command makes (antares run show: re-run it)
         return name, command, rest
 
     def format_commands(self, ctx, formatter):
@@ -192,6 +196,14 @@ class AntaresGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx):
+        try:
+            return self._invoke(ctx)
+        finally:
+            from antares.provenance import set_command
+
+            set_command(None)
+
+    def _invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, CliError):

@@ -103,6 +103,15 @@ def finish_run(session: Session, run_id: int, status: str = "done", error: str |
     )
 
 
+def run_row(session: Session, run_id: int) -> dict | None:
+    """Run ``run_id`` with its parameters, inputs, timing and outcome (a dict), or None."""
+    row = session.execute(sa.select(
+        Run.id, Run.kind, Run.name, Run.status, Run.started_at, Run.finished_at,
+        sa.cast(sa.func.extract("epoch", Run.finished_at - Run.started_at), sa.Float).label("seconds"),
+        Run.code_version, Run.params, Run.inputs, Run.error).where(Run.id == run_id)).first()
+    return None if row is None else dict(row._mapping)
+
+
 def list_runs(session: Session, kind: str | None = None) -> list[dict]:
     """Runs, newest first, optionally of one kind."""
     query = sa.select(

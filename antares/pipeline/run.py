@@ -77,7 +77,11 @@ class RecordedRun:
         from antares.db.runs import begin_run
         from antares.provenance import environment
 
+        from antares.provenance import command
+
         inputs = {**(inputs or {}), "environment": environment()}  # versions and git commit (antares.provenance)
+        if command() is not None:
+            inputs["command"] = command()  # the exact command line: antares run show prints it to re-run
         self._write(session, begin_run, self.id, params, inputs)
         self.started = True
         return self.id

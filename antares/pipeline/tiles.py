@@ -30,6 +30,16 @@ def _timed(worker: Callable, job):
     return result, time.monotonic() - start
 
 
+def read_datasets(jobs) -> list[str]:
+    """The ids (UUID strings, sorted) of the indexed datasets the ``jobs`` read: their ``source_ids``
+    and ``terrain_ids`` (provenance a reviewer can replay: the run records which datasets, not how many)."""
+    ids = set()
+    for job in jobs:
+        for attr in ("source_ids", "terrain_ids"):
+            ids.update(str(i) for i in getattr(job, attr, None) or ())
+    return sorted(ids)
+
+
 def run_tiles(run, params: dict, inputs: dict, jobs: list, worker: Callable, on_result: Callable,
               scheduler: str | None = None, workers: int | None = None,
               progress: Callable | None = None) -> list[tuple[tuple[int, int], str]]:
@@ -72,7 +82,7 @@ def run_tiles(run, params: dict, inputs: dict, jobs: list, worker: Callable, on_
     done = 0
     # the executor starts first: an unreachable scheduler fails before anything is recorded
     with task_runner(scheduler or settings.scheduler, workers or settings.workers, settings) as execute:
-        run.start(params, inputs)
+        run.start(params, {**inputs, "datasets": read_datasets(jobs)})
         for job, outcome in execute(functools.partial(_timed, worker), jobs):
             done += 1
             seconds, message = None, None

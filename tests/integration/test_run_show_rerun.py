@@ -1,0 +1,70 @@
+"""`antares run show`: a run records the datasets it read (ids) and the command that re-runs it (issue 21).
+
+A recipe is computed on two Romania dates; its run names exactly the two input datasets, and the
+recorded command, run again with --overwrite, writes identical pixels.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+
+import numpy as np
+import rasterio
+
+from antares.cli.main import cli
+from antares.cube.index import connect
+from helpers import invoke_ok
+
+ROMANIA = "nrt-romania-s2l2a/geotiff"
+DATES = ["2018-03-13", "2018-06-11"]
+BBOX = ["22.146", "45.2", "22.158", "45.209"]
+
+
+def _pixels(root):
+    out = {}
+    for path in sorted(root.rglob("*.tif")):
+        with rasterio.open(path) as src:
+            out[path.relative_to(root).as_posix()] = src.read()
+    return out
+
+
+def test_run_show_names_the_datasets_and_its_command_reruns_to_identical_pixels(settings, runner, data_dir, tmp_path):
+    env = {"ANTARES_DB_URL": settings.db_url, "ANTARES_HOME": str(settings.home)}
+    for res in ("10m", "20m"):
+        for date in DATES:
+            shutil.copytree(data_dir / ROMANIA / res / date, tmp_path / "ro" / res / date)
+    invoke_ok(runner, ["index", "--path", str(tmp_path / "ro"), "--dataset_name", "s2_bands", "--product", "rs_ro"], env)
+    out = tmp_path / "feat"
+    invoke_ok(runner, ["apply_recipe", "-recipe", "s2_10m_001", "-b", "2018-01-01", "-e", "2018-12-31", "-p", "rs_ro",
+                       "--bbox", *BBOX, "--name", "rs_feat", "-sc", "sync", "--outdir", str(out)], env)
+    runs = json.loads(invoke_ok(runner, ["list", "runs", "--kind", "apply_recipe", "--json"], env).stdout)
+    run_id = next(r["id"] for r in runs if r["name"] == "rs_feat")
+
+    shown = json.loads(invoke_ok(runner, ["run", "show", str(run_id), "--json"], env).stdout)
+    dc = connect(settings.db_url)
+    try:
+        sources = sorted(str(d.id) for d in dc.index.datasets.search(product="rs_ro"))
+    finally:
+        dc.close()
+    assert shown["inputs"]["datasets"] == sources and len(sources) == len(DATES)  # ids, not a count
+    assert shown["inputs"]["environment"]["antares"]
+    command = shown["inputs"]["command"]
+    assert command.startswith("antares apply_recipe ") and "rs_feat" in command
+
+    text = invoke_ok(runner, ["run", "show", str(run_id)], env).stdout
+    assert f"datasets read: {len(sources)}" in text and all(s in text for s in sources)
+    assert f"re-run: {command}" in text
+
+    before = _pixels(out)
+    assert before
+    again = shlex.split(command)[1:] + ["--overwrite"]
+    invoke_ok(runner, again, env)
+    after = _pixels(out)
+    assert after.keys() == before.keys()
+    for key in before:
+        np.testing.assert_array_equal(after[key], before[key])
+
+    missing = runner.invoke(cli, ["run", "show", "999999"], env=env)
+    assert missing.exit_code == 1 and "no run 999999" in missing.stderr
