@@ -188,6 +188,8 @@ def extra_option(help_text: str):
 def parse_extra_params(params, owner: str, pairs) -> dict:
     """``-extra k=v`` values converted by the type each of ``params`` (:class:`antares.params.Param`) declares.
 
+    bool: true/false/1/0; a union (``antares.params.any_of``): by its form; list: comma-separated
+    floats or ``none``; int: a whole number or ``none``; other types: the type's constructor.
     Validation against the constraints comes after (the plugin's constructor).
 
     Raises
@@ -210,8 +212,10 @@ def parse_extra_params(params, owner: str, pairs) -> dict:
         try:
             if param.type is bool:
                 value = {"true": True, "false": False, "1": True, "0": False}[text.lower()]
-            elif param.type is object:
+            elif param.type is object:  # a union (antares.params.any_of): by its form
                 value = parse_value(text)
+            elif param.type is list:
+                value = None if text.lower() == "none" else [float(v) for v in text.split(",")]
             elif param.type is int and text.lower() == "none":
                 value = None
             else:

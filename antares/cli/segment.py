@@ -51,33 +51,10 @@ def parse_extra(algorithm: str, pairs: tuple[str, ...]) -> dict:
 
 
 def parse_pairs(owner: str, params, pairs: tuple[str, ...]) -> dict:
-    """``KEY=VALUE`` pairs converted by the type each of ``params`` (antares.params.Param) declares."""
-    from antares.errors import UsageError
-    from antares.params import invalid_message, parse_value
+    """``KEY=VALUE`` pairs converted by the type each of ``params`` declares (:func:`antares.cli.options.parse_extra_params`)."""
+    from antares.cli.options import parse_extra_params
 
-    algorithm = owner
-    declared = {p.name: p for p in params}
-    out = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"-extra takes KEY=VALUE. Got {pair!r}.")
-        if key not in declared:
-            raise UsageError(f"unknown parameter '{key}' for {algorithm}; valid parameters: {', '.join(declared)}.")
-        param = declared[key]
-        try:
-            if param.type is bool:
-                value = {"true": True, "false": False, "1": True, "0": False}[text.lower()]
-            elif param.type is object:  # a union (antares.params.any_of): by its form
-                value = parse_value(text)
-            elif param.type is list:
-                value = None if text.lower() == "none" else [float(v) for v in text.split(",")]
-            else:
-                value = param.type(text)
-        except (KeyError, ValueError):
-            raise UsageError(invalid_message(algorithm, param, text)) from None
-        out[key] = value
-    return out
+    return parse_extra_params(params, owner, pairs)
 
 
 @click.command(epilog="""\b
