@@ -290,7 +290,7 @@ def monitor(settings: Settings, product: str, name: str, area, index: str, histo
         ``name`` is a product that ``monitor`` did not make.
     """
     from antares.cube.catalog import dataset_exists, find_datasets, get_product, solar_day
-    from antares.cube.grid import area_tiles, crs_name
+    from antares.cube.grid import area_tiles
     from antares.cube.index import connect, product_definition as indexed_definition, skip_iri_format_checkers
     from antares.cube.write import check_output_dir
     from antares.db.engine import database_url
@@ -298,7 +298,7 @@ def monitor(settings: Settings, product: str, name: str, area, index: str, histo
     from antares.names import product_dir
     from antares.pipeline.recipe import native_gridspec
     from antares.pipeline.run import recorded_run
-    from antares.pipeline.tiles import ProductWriter, StagedProductWriter, grid_params, run_tiles, staged_outdir
+    from antares.pipeline.tiles import grid_params, load_section, product_writer, run_tiles, staged_outdir
     from antares.prepare.base import dataset_id
 
     plugin = METHODS.get(method, "method")
@@ -344,9 +344,7 @@ def monitor(settings: Settings, product: str, name: str, area, index: str, histo
             names = list(dict.fromkeys(measurements.values()))
             gridspec = native_gridspec(datasets, names, None, tile_size)
             out_def = product_definition(name, product, index, plugin.name)
-            res = gridspec.resolution
-            out_def["load"] = {"crs": crs_name(gridspec.crs), "resolution": {"x": float(res.x), "y": float(res.y)},
-                               "align": {"x": float(gridspec.alignment.x), "y": float(gridspec.alignment.y)}}
+            out_def["load"] = load_section(gridspec)
             existing = get_product(dc, name)
             if existing is not None and [m["name"] for m in existing.definition["measurements"]] != list(OUTPUTS):
                 raise AlreadyExistsError(f"product '{name}' exists and was not made by monitor; choose another --name.")
@@ -376,8 +374,7 @@ def monitor(settings: Settings, product: str, name: str, area, index: str, histo
                       "dilate": int(dilate), "grid": grid_params(gridspec), "area_wkt": area.to_crs("EPSG:4326").wkt,
                       "overwrite": overwrite}
         dc = connect(url)
-        write = ProductWriter(dc, out_def if existing is None else None) if staging is None else \
-            StagedProductWriter(dc, None, staging, outdir)
+        write = product_writer(dc, out_def, existing, staging, outdir)
 
         def on_result(job: MonitorJob, result: list) -> None:
             report.written += write(result)

@@ -411,13 +411,13 @@ def apply_recipe(settings: Settings, request: RecipeRequest, progress=None) -> R
     from odc.geo.geom import unary_union
 
     from antares.cube.catalog import dataset_exists, find_datasets, get_product
-    from antares.cube.grid import area_tiles, crop_to_area, crs_name
+    from antares.cube.grid import area_tiles, crop_to_area
     from antares.cube.index import connect, product_definition
     from antares.cube.write import check_output_dir
     from antares.db.engine import database_url
     from antares.names import product_dir
     from antares.pipeline.run import recorded_run
-    from antares.pipeline.tiles import ProductOutput, grid_params, index_tiles, staged_outdir
+    from antares.pipeline.tiles import ProductOutput, grid_params, index_tiles, load_section, staged_outdir
     from antares.prepare.base import dataset_id
     from antares.recipes import load_recipe
 
@@ -469,10 +469,7 @@ def apply_recipe(settings: Settings, request: RecipeRequest, progress=None) -> R
                 if note:
                     report.notes.append(note)
             out_def = recipe.product_definition(name)
-            res = gridspec.resolution
-            out_def["load"] = {"crs": crs_name(gridspec.crs),
-                               "resolution": {"x": float(res.x), "y": float(res.y)},
-                               "align": {"x": float(gridspec.alignment.x), "y": float(gridspec.alignment.y)}}
+            out_def["load"] = load_section(gridspec)
             existing = get_product(dc, name)
             if existing is not None:
                 if [m["name"] for m in existing.definition["measurements"]] != [o.name for o in recipe.outputs]:

@@ -203,6 +203,24 @@ class TileReport:
                 + [self.summary()])
 
 
+def load_section(gridspec) -> dict:
+    """The ``load`` section (crs, resolution, align) of a product definition on ``gridspec``'s grid."""
+    from antares.cube.grid import crs_name
+
+    res = gridspec.resolution
+    return {"crs": crs_name(gridspec.crs), "resolution": {"x": float(res.x), "y": float(res.y)},
+            "align": {"x": float(gridspec.alignment.x), "y": float(gridspec.alignment.y)}}
+
+
+def product_writer(dc, out_def: dict, existing, staging, outdir):
+    """The writer of a tiled stage's results: into a new product (``out_def`` added with the first
+    tile), into ``existing``, or, for an ``--overwrite`` (``staging`` set), a
+    :class:`StagedProductWriter` that swaps the staged datasets in at the end."""
+    if staging is None:
+        return ProductWriter(dc, out_def if existing is None else None)
+    return StagedProductWriter(dc, None, staging, outdir)
+
+
 def grid_params(gridspec) -> dict:
     """The tile grid as recorded with a run (JSON)."""
     return {"crs": str(gridspec.crs), "resolution": float(gridspec.resolution.x), "tile_size": list(gridspec.tile_shape)}

@@ -273,12 +273,12 @@ def apply_timeseries(settings: Settings, recipe, request, outdir: Path, progress
     from odc.geo.geom import unary_union
 
     from antares.cube.catalog import dataset_exists, find_datasets, get_product
-    from antares.cube.grid import area_tiles, crop_to_area, crs_name
+    from antares.cube.grid import area_tiles, crop_to_area
     from antares.cube.index import connect, product_definition
     from antares.db.engine import database_url
     from antares.pipeline.recipe import period_bounds, recipe_gridspec
     from antares.pipeline.run import recorded_run
-    from antares.pipeline.tiles import ProductWriter, StagedProductWriter, grid_params, run_tiles, staged_outdir
+    from antares.pipeline.tiles import grid_params, load_section, product_writer, run_tiles, staged_outdir
     from antares.prepare.base import dataset_id
     from antares.timeseries import step_calendar
 
@@ -311,10 +311,7 @@ def apply_timeseries(settings: Settings, recipe, request, outdir: Path, progress
                 if note:
                     report.notes.append(note)
             out_def = recipe.product_definition(name)
-            res = gridspec.resolution
-            out_def["load"] = {"crs": crs_name(gridspec.crs),
-                               "resolution": {"x": float(res.x), "y": float(res.y)},
-                               "align": {"x": float(gridspec.alignment.x), "y": float(gridspec.alignment.y)}}
+            out_def["load"] = load_section(gridspec)
             existing = get_product(dc, name)
             if existing is not None:
                 if [m["name"] for m in existing.definition["measurements"]] != [o.name for o in recipe.outputs]:
@@ -345,8 +342,7 @@ def apply_timeseries(settings: Settings, recipe, request, outdir: Path, progress
                   "steps": len(steps), "grid": grid_params(gridspec), "area_wkt": area.to_crs("EPSG:4326").wkt,
                   "overwrite": overwrite}
         dc = connect(url)
-        write = ProductWriter(dc, out_def if existing is None else None) if staging is None else \
-            StagedProductWriter(dc, None, staging, outdir)
+        write = product_writer(dc, out_def, existing, staging, outdir)
 
         def on_result(job: SeriesJob, result: list) -> None:
             report.written += write(result)

@@ -73,7 +73,7 @@ def test_pca_fit_equals_sklearn_on_the_same_pixels(settings, data_dir, runner, p
 
 @pytest.mark.parametrize("args, code, fragment", [
     (["--components", "5"], 2, "--components must be in 1..4"),
-    (["-m", "B02", "-m", "B8A"], 1, "product 'pc_b10' has no measurement B8A"),
+    (["--measurement", "B02", "--measurement", "B8A"], 1, "product 'pc_b10' has no measurement B8A"),
     (["-p", "no_such_product"], 1, "no_such_product"),
 ])
 def test_bad_input_stores_nothing(settings, runner, pc_b10, args, code, fragment):
