@@ -560,7 +560,7 @@ CASES = [
     case("model_fit-name-with-slash", [*FIT[:8], "rel/fit", *FIT[9:]], 2, "Got 'rel/fit'", "--name rel/fit"),
     case("predict-empty-name", [*PREDICT[:8], "", *PREDICT[9:]], 2, "Got ''", "--name ''"),
     case("ingest_training-dataset-escapes", [*INGEST_T[:4], "--dataset", "../rel_t"],
-         2, "Invalid value for '--dataset' / '-n': must be a name", "--dataset ../rel_t"),
+         2, "Invalid value for '--name' / '-n' / '--dataset': must be a name", "--dataset ../rel_t"),
     case("ingest_training-scheme-with-space", [*INGEST_T, "--scheme", "rel osm"],
          2, "Invalid value for '--scheme': must be a name", "--scheme 'rel osm'"),
     case("from_raster-holdout-name", [*FROM_RASTER, "@tmp/reference.tif", "--holdout", "0.3", "--holdout-dataset", "rel;v"],
