@@ -70,8 +70,9 @@ def test_list_segmentations_and_classifications_are_typed_with_sizes(settings, c
     assert maps["rmd_map"]["objects"] == predicted > 0
     assert (maps["rmd_map"]["segmentation"], maps["rmd_map"]["model"], maps["rmd_map"]["validations"]) == \
         ("rmd_seg", "rmd_rf", 1)
-    vals = json.loads(_invoke(chain, "list", "validation_sets", "--json").stdout)
-    assert [v["name"] for v in vals] == ["rmd_val"] and vals[0]["samples"] > 0
+    vals = {v["name"]: v for v in json.loads(_invoke(chain, "list", "validation_sets", "--json").stdout)}
+    assert vals["rmd_val"]["samples"] > 0 and vals["rmd_val"]["kind"] == "validation"
+    assert "rmd_train" not in vals  # training sets are not listed as validation sets
     runs = json.loads(_invoke(chain, "list", "runs", "--json").stdout)
     done = [r for r in runs if r["status"] == "done"]
     assert done and all(isinstance(r["seconds"], float) for r in done)  # a number, not a string
