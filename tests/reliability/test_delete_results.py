@@ -101,7 +101,8 @@ def test_delete_with_dependants_is_refused_and_changes_nothing(settings, chain, 
 
 def test_unknown_names_and_kinds(chain):
     missing = _invoke(chain, "delete", "classification", "rmd_nothing")
-    assert missing.exit_code == 1 and "no classification named 'rmd_nothing'. Existing: rmd_map" in missing.stderr
+    assert missing.exit_code == 1 and "no classification named 'rmd_nothing'. Existing: " in missing.stderr
+    assert "rmd_map" in missing.stderr.split("Existing: ")[1]
     kind = _invoke(chain, "delete", "maps", "rmd_map")
     assert kind.exit_code == 2 and "'maps' is not one of" in kind.stderr
     renamed = _invoke(chain, "rename", "segmentation", "rmd_seg", "x")
@@ -124,8 +125,10 @@ def test_rename_then_delete_twice_then_cascade(settings, chain):
     # classification with its validation result, by cascade; deleting again finds nothing
     gone = _invoke(chain, "delete", "classification", "rmd_map", "--cascade")
     assert gone.exit_code == 0, gone.output
-    assert db_rows(settings.db_url, "SELECT count(*) FROM antares.validation_result") == [(0,)]
-    assert db_rows(settings.db_url, "SELECT count(*) FROM antares.prediction") == [(0,)]
+    assert db_rows(settings.db_url, "SELECT count(*) FROM antares.validation_result WHERE name = 'rmd_map:rmd_val'") == [(0,)]
+    assert db_rows(settings.db_url, "SELECT count(*) FROM antares.classification WHERE name = 'rmd_map'") == [(0,)]
+    assert db_rows(settings.db_url, "SELECT count(*) FROM antares.prediction p LEFT JOIN antares.classification c "
+                   "ON c.id = p.classification_id WHERE c.id IS NULL") == [(0,)]  # no orphaned predictions
     again = _invoke(chain, "delete", "classification", "rmd_map")
     assert again.exit_code == 1 and "no classification named 'rmd_map'" in again.stderr
 
@@ -135,7 +138,9 @@ def test_rename_then_delete_twice_then_cascade(settings, chain):
     seg = _invoke(chain, "delete", "segmentation", "rmd_seg")
     assert seg.exit_code == 0, seg.output
     assert f"removed files {files}" in seg.stderr and not files.exists()
-    assert db_rows(settings.db_url, "SELECT count(*) FROM antares.segment") == [(0,)]
+    assert db_rows(settings.db_url, "SELECT count(*) FROM antares.segmentation WHERE name = 'rmd_seg'") == [(0,)]
+    assert db_rows(settings.db_url, "SELECT count(*) FROM antares.segment s LEFT JOIN antares.segmentation g "
+                   "ON g.id = s.segmentation_id WHERE g.id IS NULL") == [(0,)]  # no orphaned segments
     products = json.loads(_invoke(chain, "list", "products", "--json").stdout)
     assert "rmd_seg" not in {p["name"] for p in products}
 
@@ -143,7 +148,7 @@ def test_rename_then_delete_twice_then_cascade(settings, chain):
     train = _invoke(chain, "delete", "training_set", "rmd_train2", "--cascade")
     assert train.exit_code == 0, train.output
     assert "--cascade includes model(s) rmd_rf2" in train.stderr
-    assert db_rows(settings.db_url, "SELECT count(*) FROM antares.model") == [(0,)]
+    assert db_rows(settings.db_url, "SELECT count(*) FROM antares.model WHERE name = 'rmd_rf2'") == [(0,)]
 
 
 def test_crash_between_commit_and_file_removal_leaves_no_rows_and_reports_the_files(settings, chain, tmp_path):
