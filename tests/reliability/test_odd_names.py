@@ -46,7 +46,8 @@ def test_odd_names_are_stored_literally_and_never_inlined(runner, settings, data
             refused = runner.invoke(cli, ["ingest_training", str(tmp_path / "odd.gpkg"), "--field", "klass", "--dataset",
                                           names_["--dataset"], "--scheme", names_["--scheme"], "--legend", str(legend)],
                                     env=env)
-            assert refused.exit_code == 2 and f"Invalid value for '{option}" in refused.stderr, refused.output
+            shown = {"--dataset": "--name' / '-n' / '--dataset", "--scheme": "--scheme"}[option]  # click names all forms
+            assert refused.exit_code == 2 and f"Invalid value for '{shown}'" in refused.stderr, refused.output
     assert db_rows(settings.db_url, "SELECT count(*) FROM antares.sample_set WHERE name = 'odd_set'") == [(0,)]
     set_name, scheme = "odd_set", "odd_scheme"
     result = runner.invoke(cli, ["ingest_training", str(tmp_path / "odd.gpkg"), "--field", "klass", "--dataset", set_name,
