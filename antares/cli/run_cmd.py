@@ -13,7 +13,8 @@ from antares.cli.output import echo_json
 Examples:
   antares list runs --kind apply_recipe
   antares run show 42
-  antares run show 42 --json | jq -r .inputs.command""")
+  antares run show 42 --json | jq -r .inputs.command
+  antares run lineage romania_2018_features""")
 def run():
     """Recorded runs (every stage records one: antares list runs)."""
 
@@ -57,3 +58,35 @@ def show(state: CliState, run_id, as_json):
         click.echo(f"software: antares {env.get('antares')} (git {env.get('git_commit') or 'not from a checkout'}), "
                    f"GDAL {env.get('gdal')}; {libs}")
     click.echo(f"re-run: {command}" if command else "re-run: (made from Python, no command line recorded)")
+
+
+@run.command(epilog="Example:\n\n  antares run lineage romania_2018_features --json")
+@click.argument("product")
+@json_option
+@click.pass_obj
+def lineage(state: CliState, product, as_json):
+    """The source datasets of every dataset of PRODUCT, to any depth (ODC lineage; also
+    ``datacube dataset info --show-sources ID`` on antares' database)."""
+    from antares.cube.index import connect
+    from antares.cube.lineage import product_sources
+    from antares.db.engine import database_url, open_database
+
+    settings = state.settings()
+    open_database(settings)
+    dc = connect(database_url(settings))
+    try:
+        rows = product_sources(dc, product)
+    finally:
+        dc.close()
+    if as_json:
+        echo_json(rows)
+        return
+    every = {s["id"]: s for row in rows for s in row["sources"]}
+    by_product: dict = {}
+    for source in every.values():
+        by_product.setdefault((source["depth"], source["product"]), []).append(source["id"])
+    click.echo(f"product {product}: {len(rows)} dataset(s) from {len(every)} source dataset(s)")
+    for (depth, name), ids in sorted(by_product.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        click.echo(f"  depth {depth}: {name or '(not indexed)'}: {len(ids)} dataset(s)")
+        for ident in sorted(ids):
+            click.echo(f"    {ident}")

@@ -68,3 +68,31 @@ def test_run_show_names_the_datasets_and_its_command_reruns_to_identical_pixels(
 
     missing = runner.invoke(cli, ["run", "show", "999999"], env=env)
     assert missing.exit_code == 1 and "no run 999999" in missing.stderr
+
+
+def test_run_lineage_walks_a_recipe_product_back_to_its_source_datasets(settings, runner, data_dir, tmp_path):
+    env = {"ANTARES_DB_URL": settings.db_url, "ANTARES_HOME": str(settings.home)}
+    for res in ("10m", "20m"):
+        for date in DATES:
+            shutil.copytree(data_dir / ROMANIA / res / date, tmp_path / "ro" / res / date)
+    invoke_ok(runner, ["index", "--path", str(tmp_path / "ro"), "--dataset_name", "s2_bands", "--product", "rl_ro"], env)
+    invoke_ok(runner, ["apply_recipe", "-recipe", "s2_10m_001", "-b", "2018-01-01", "-e", "2018-12-31", "-p", "rl_ro",
+                       "--bbox", *BBOX, "--name", "rl_feat", "-sc", "sync", "--outdir", str(tmp_path / "feat")], env)
+    dc = connect(settings.db_url)
+    try:
+        sources = sorted(str(d.id) for d in dc.index.datasets.search(product="rl_ro"))
+        outputs = sorted(str(d.id) for d in dc.index.datasets.search(product="rl_feat"))
+    finally:
+        dc.close()
+    rows = json.loads(invoke_ok(runner, ["run", "lineage", "rl_feat", "--json"], env).stdout)
+    assert sorted(r["id"] for r in rows) == outputs
+    for row in rows:  # each tile's dataset read both dates, directly
+        assert sorted(s["id"] for s in row["sources"]) == sources
+        assert {(s["product"], s["depth"]) for s in row["sources"]} == {("rl_ro", 1)}
+    text = invoke_ok(runner, ["run", "lineage", "rl_feat"], env).stdout
+    assert f"product rl_feat: {len(outputs)} dataset(s) from {len(sources)} source dataset(s)" in text
+    assert "depth 1: rl_ro: 2 dataset(s)" in text
+    files = json.loads(invoke_ok(runner, ["run", "lineage", "rl_ro", "--json"], env).stdout)
+    assert all(r["sources"] == [] for r in files)  # indexed from files: no sources
+    unknown = runner.invoke(cli, ["run", "lineage", "rl_nothing"], env=env)
+    assert unknown.exit_code == 1 and "product 'rl_nothing' is not indexed" in unknown.stderr
