@@ -150,6 +150,44 @@ class Session:
         frame.attrs["legend"] = list(src.legend)
         return frame
 
+    def changes(self, name: str):
+        """The change objects of change detection ``name`` (``antares detect_change``).
+
+        Returns
+        -------
+        geopandas.GeoDataFrame
+            Columns ``object_id``, ``area_m2``, ``pixel_count``, ``score`` (the method's change score),
+            ``pre_class`` and ``post_class`` (legend codes, None without ``-lc_pre/-lc_post``),
+            ``class_tie``, geometry in the change detection's CRS; ``frame.attrs["method"]``.
+
+        Raises
+        ------
+        NotFoundError
+            No change detection ``name`` (the names are listed).
+
+        Examples
+        --------
+        >>> changed = session.changes("ro_change_2018_2020")  # doctest: +SKIP
+        >>> changed.area_m2.sum() / 1e4  # hectares of change  # doctest: +SKIP
+        """
+        from antares.db.changes import change_detection, change_names, change_objects_query
+        from antares.db.engine import session_scope
+        from antares.errors import InvalidInputError, NotFoundError
+
+        with session_scope(self.settings) as conn:
+            row = change_detection(conn, name)
+            if row is None:
+                raise NotFoundError(f"no change detection '{name}'; change detections: "
+                                    f"{', '.join(change_names(conn)) or '(none)'}.")
+            if not row.crs.upper().startswith("EPSG:"):
+                raise InvalidInputError(f"change detection '{name}' is in a CRS without an EPSG code ({row.crs}).")
+            srid = int(row.crs.split(":")[1])
+            rows = conn.execute(change_objects_query(row.id, srid, srid)).all()
+        frame = self._frame(rows, ["object_id", "area_m2", "pixel_count", "score", "pre_class", "post_class",
+                                   "class_tie"], srid)
+        frame.attrs["method"] = row.method
+        return frame
+
     def samples(self, name: str, kind: str = "training"):
         """The labelled samples of training (or validation) set ``name``.
 

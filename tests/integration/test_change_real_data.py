@@ -211,6 +211,14 @@ def test_a_change_detection_is_renamed_and_deleted_with_its_objects(chg, runner,
     _, env = chg
     invoke_ok(runner, ["detect_change", "-a", "distance", "-n", "ro_chg_del", "-p_pre", "chg_ro", "-p_post", "chg_ro",
                        "-y_pre", "2018", "-y_post", "2020", "-b", "B08", *BBOX, "-extra", "threshold=2000"], env)
+    from antares import Session
+
+    frame = Session(url=settings.db_url).changes("ro_chg_del")  # the notebook API: the same objects
+    stored = db_rows(settings.db_url, "SELECT o.object_id, o.area_m2 FROM antares.change_object o JOIN "
+                     "antares.change_detection c ON c.id = o.change_id WHERE c.name = 'ro_chg_del' ORDER BY o.object_id")
+    assert list(frame.object_id) == [r[0] for r in stored] and len(stored) > 0
+    np.testing.assert_allclose(frame.area_m2, [r[1] for r in stored])
+    assert frame.attrs["method"] == "distance" and frame.crs is not None
     invoke_ok(runner, ["rename", "change", "ro_chg_del", "ro_chg_del2"], env)
     n = db_rows(settings.db_url, "SELECT count(*) FROM antares.change_object o JOIN antares.change_detection c "
                 "ON c.id = o.change_id WHERE c.name = 'ro_chg_del2'")[0][0]
