@@ -6,7 +6,7 @@ import click
 
 from antares.cli.main import CliState
 from antares.cli.options import json_option
-from antares.cli.output import echo_json, echo_table
+from antares.cli.output import echo_rows
 
 
 @click.group("list", epilog="""\b
@@ -28,11 +28,8 @@ def regions(state: CliState, as_json):
 
     with session_scope(state.settings()) as session:
         rows = list_regions(session)
-    if as_json:
-        echo_json(rows)
-    else:
-        echo_table(rows, ["name", "collection", "area_km2", "west", "south", "east", "north", "source"],
-                   empty="No regions. Add one with 'antares register_region NAME FILE'.")
+    echo_rows(rows, as_json, ["name", "collection", "area_km2", "west", "south", "east", "north", "source"],
+              empty="No regions. Add one with 'antares register_region NAME FILE'.")
 
 
 def _with_datacube(settings, fn):
@@ -57,10 +54,7 @@ def products(state: CliState, as_json):
     from antares.cube.index import list_products
 
     rows = _with_datacube(state.settings(), list_products)
-    if as_json:
-        echo_json(rows)
-    else:
-        echo_table(rows, ["name", "datasets", "measurements"], empty="No products. Run 'antares init'.")
+    echo_rows(rows, as_json, ["name", "datasets", "measurements"], empty="No products. Run 'antares init'.")
 
 
 @list_.command(epilog="Example:\n\n  antares list datasets --product s2_l2a")
@@ -72,10 +66,8 @@ def datasets(state: CliState, product, as_json):
     from antares.cube.index import list_datasets
 
     rows = _with_datacube(state.settings(), lambda dc: list_datasets(dc, product))
-    if as_json:
-        echo_json(rows)
-    else:
-        echo_table(rows, ["time", "product", "tile", "id", "path"], empty="No datasets. Index some with 'antares index'.")
+    echo_rows(rows, as_json, ["time", "product", "tile", "id", "path"],
+              empty="No datasets. Index some with 'antares index'.")
 
 
 @list_.command(epilog="Example:\n\n  antares list runs --kind register_region")
@@ -89,10 +81,7 @@ def runs(state: CliState, kind, as_json):
 
     with session_scope(state.settings()) as session:
         rows = list_runs(session, kind)
-    if as_json:
-        echo_json(rows)
-    else:
-        echo_table(rows, ["id", "kind", "name", "status", "started_at", "seconds", "error"], empty="No runs yet.")
+    echo_rows(rows, as_json, ["id", "kind", "name", "status", "started_at", "seconds", "error"], empty="No runs yet.")
 
 
 @list_.command(epilog="Example:\n\n  antares list grids")
@@ -108,10 +97,7 @@ def grids(as_json):
         row = asdict(preset)
         row["tile_km"] = preset.tile_size * preset.resolution / 1000
         rows.append(row)
-    if as_json:
-        echo_json(rows)
-    else:
-        echo_table(rows, ["name", "crs", "resolution", "tile_size", "tile_km", "origin"])
+    echo_rows(rows, as_json, ["name", "crs", "resolution", "tile_size", "tile_km", "origin"])
 
 
 @list_.command(epilog="Example:\n\n  antares list recipes")
@@ -122,10 +108,7 @@ def recipes(as_json):
 
     rows = [{"name": r.name, "product": r.product, "outputs": len(r.outputs), "description": r.description}
             for r in list_recipes()]
-    if as_json:
-        echo_json(rows)
-    else:
-        echo_table(rows, ["name", "product", "outputs", "description"])
+    echo_rows(rows, as_json, ["name", "product", "outputs", "description"])
 
 
 @list_.command("training_sets", epilog="Example:\n\n  antares list training_sets --kind validation")
@@ -139,11 +122,8 @@ def training_sets(state: CliState, kind, as_json):
 
     with session_scope(state.settings()) as session:
         rows = list_sample_sets(session, kind)
-    if as_json:
-        echo_json(rows)
-    else:
-        echo_table(rows, ["name", "kind", "scheme", "samples", "classes", "year", "source"],
-                   empty="No sample sets. Add one with 'antares ingest_training FILE --field F --dataset NAME'.")
+    echo_rows(rows, as_json, ["name", "kind", "scheme", "samples", "classes", "year", "source"],
+              empty="No sample sets. Add one with 'antares ingest_training FILE --field F --dataset NAME'.")
 
 
 @list_.command(epilog="Example:\n\n  antares list schemes")
@@ -156,10 +136,7 @@ def schemes(state: CliState, as_json):
 
     with session_scope(state.settings()) as session:
         rows = list_schemes(session)
-    if as_json:
-        echo_json(rows)
-    else:
-        echo_table(rows, ["name", "classes", "sample_sets", "description"], empty="No class schemes yet.")
+    echo_rows(rows, as_json, ["name", "classes", "sample_sets", "description"], empty="No class schemes yet.")
 
 
 @list_.command(epilog="Example:\n\n  antares list models")
@@ -170,11 +147,8 @@ def models(state: CliState, as_json):
     from antares.pipeline.train import list_models
 
     rows = list_models(state.settings())
-    if as_json:
-        echo_json(rows)
-    else:
-        echo_table(rows, ["name", "kind", "product", "training_set", "classes", "features", "samples", "cv_oa"],
-                   empty="No models. Fit one with 'antares model_fit'.")
+    echo_rows(rows, as_json, ["name", "kind", "product", "training_set", "classes", "features", "samples", "cv_oa"],
+              empty="No models. Fit one with 'antares model_fit'.")
 
 
 @list_.command("validation_sets", epilog="Example:\n\n  antares list validation_sets --json")
@@ -193,11 +167,8 @@ def segmentations(state: CliState, as_json):
     from antares.pipeline.results import list_results
 
     rows = list_results(state.settings(), "segmentations")
-    if as_json:
-        echo_json(rows)
-    else:
-        echo_table(rows, ["name", "product", "algorithm", "objects", "area_km2", "classifications", "created_at"],
-                   empty="No segmentations. Make one with 'antares segment'.")
+    echo_rows(rows, as_json, ["name", "product", "algorithm", "objects", "area_km2", "classifications", "created_at"],
+              empty="No segmentations. Make one with 'antares segment'.")
 
 
 @list_.command(epilog="Example:\n\n  antares list classifications")
@@ -208,11 +179,10 @@ def classifications(state: CliState, as_json):
     from antares.pipeline.results import list_results
 
     rows = list_results(state.settings(), "classifications")
-    if as_json:
-        echo_json(rows)
-    else:
-        echo_table(rows, ["name", "segmentation", "model", "objects", "area_km2", "validations", "created_at"],
-                   empty="No classifications. Make one with 'antares model_predict_object'.")
+    echo_rows(rows, as_json, ["name", "segmentation", "model", "objects", "area_km2", "validations", "created_at"],
+              empty="No classifications. Make one with 'antares model_predict_object'.")
+
+
 @list_.command(epilog="Example:\n\n  antares list changes")
 @json_option
 @click.pass_obj
@@ -227,8 +197,5 @@ def changes(state: CliState, as_json):
                  "post": f"{r.inputs.get('post')}" + (f" {r.inputs['post_year']}" if r.inputs.get("post_year") else ""),
                  "objects": r.n_objects, "area_ha": round(float(r.area_ha), 4), "created": str(r.created_at)[:19]}
                 for r in change_rows(session)]
-    if as_json:
-        echo_json(rows)
-    else:
-        echo_table(rows, ["name", "method", "pre", "post", "objects", "area_ha", "created"],
-                   empty="No change detections. Make one with 'antares detect_change'.")
+    echo_rows(rows, as_json, ["name", "method", "pre", "post", "objects", "area_ha", "created"],
+              empty="No change detections. Make one with 'antares detect_change'.")

@@ -35,6 +35,14 @@ def echo_table(rows: Sequence[dict], columns: Sequence[str], empty: str = "(none
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
+def echo_rows(rows: Sequence[dict], as_json: bool, columns: Sequence[str], empty: str = "(none)") -> None:
+    """``rows`` as JSON (``--json``: every field, typed) or as a table of ``columns``."""
+    if as_json:
+        echo_json(rows)
+    else:
+        echo_table(rows, columns, empty=empty)
+
+
 def _default(value):
     """JSON for what ``json`` cannot write: dates as ISO 8601, numbers as numbers (never strings)."""
     import decimal
