@@ -373,6 +373,57 @@ def recipe_gridspec(datasets, measurement_names: list[str], recipe, tile_size: i
     return GridSpec(target, tile_shape=(tile_size, tile_size), resolution=recipe.resolution, origin=XY(0.0, 0.0)), note
 
 
+def period_datasets(dc, product: str, area, begin: str, end: str) -> list:
+    """The datasets of ``product`` in ``area`` between ``begin`` and ``end`` (inclusive dates).
+
+    Raises
+    ------
+    NotFoundError
+        None there; the message gives the period the product does cover in the area.
+    """
+    from antares.cube.catalog import find_datasets
+
+    start, stop, _ = period_bounds(begin, end)
+    datasets = find_datasets(dc, product, area=area, time=(start, stop))
+    if not datasets:
+        every = find_datasets(dc, product, area=area)
+        span = (f"in this area {product} has {len(every)} datasets from {min(d.center_time for d in every):%Y-%m-%d} "
+                f"to {max(d.center_time for d in every):%Y-%m-%d}" if every else
+                f"{product} has no dataset in this area at all")
+        raise NotFoundError(f"no dataset of {product} between {begin} and {end} in the area; {span}.")
+    return datasets
+
+
+def _recipe_output(dc, recipe, name: str, datasets, measurements: dict, definition: dict, gridspec, tile_size: int,
+                  area, notes: list):
+    """``(gridspec, product definition, existing product or None)`` of a recipe's output product ``name``.
+
+    ``gridspec`` None: the recipe's grid chosen from the inputs (a note appended to ``notes`` when
+    a geographic input goes onto a projected grid, see :func:`recipe_gridspec`).
+
+    Raises
+    ------
+    AlreadyExistsError
+        ``name`` is a product with other measurements (made by another recipe or stage).
+    """
+    from antares.cube.catalog import get_product
+    from antares.pipeline.tiles import load_section
+
+    if gridspec is None:
+        gridspec, note = recipe_gridspec(datasets, list(dict.fromkeys(measurements.values())), recipe, tile_size,
+                                         area, definition.get("load", {}).get("crs"))
+        if note:
+            notes.append(note)
+    out_def = recipe.product_definition(name)
+    out_def["load"] = load_section(gridspec)
+    existing = get_product(dc, name)
+    if existing is not None:
+        if [m["name"] for m in existing.definition["measurements"]] != [o.name for o in recipe.outputs]:
+            raise AlreadyExistsError(f"product '{name}' exists and was not made by recipe {recipe.name}; "
+                                     "choose another --name.")
+    return gridspec, out_def, existing
+
+
 @takes(RecipeRequest)
 def apply_recipe(settings: Settings, request: RecipeRequest, progress=None) -> RecipeReport:
     """Compute recipe ``request.recipe`` over the area and period, tile by tile, into product ``request.name``.
@@ -410,14 +461,14 @@ def apply_recipe(settings: Settings, request: RecipeRequest, progress=None) -> R
     """
     from odc.geo.geom import unary_union
 
-    from antares.cube.catalog import dataset_exists, find_datasets, get_product
+    from antares.cube.catalog import dataset_exists, find_datasets
     from antares.cube.grid import area_tiles, crop_to_area
     from antares.cube.index import connect, product_definition
     from antares.cube.write import check_output_dir
     from antares.db.engine import database_url
     from antares.names import product_dir
     from antares.pipeline.run import recorded_run
-    from antares.pipeline.tiles import ProductOutput, grid_params, index_tiles, load_section, staged_outdir
+    from antares.pipeline.tiles import ProductOutput, grid_params, index_tiles, staged_outdir
     from antares.prepare.base import dataset_id
     from antares.recipes import load_recipe
 
@@ -447,13 +498,7 @@ def apply_recipe(settings: Settings, request: RecipeRequest, progress=None) -> R
                 fitted = load_pca(settings, recipe.pca.name)
                 recipe.bind_pca(fitted, measurements)
                 pca = pca_record(fitted)
-            datasets = find_datasets(dc, product, area=area, time=(start, stop))
-            if not datasets:
-                every = find_datasets(dc, product, area=area)
-                span = (f"in this area {product} has {len(every)} datasets from {min(d.center_time for d in every):%Y-%m-%d} "
-                        f"to {max(d.center_time for d in every):%Y-%m-%d}" if every else
-                        f"{product} has no dataset in this area at all")
-                raise NotFoundError(f"no dataset of {product} between {begin} and {end} in the area; {span}.")
+            datasets = period_datasets(dc, product, area, begin, end)
             terrain_dss = []
             if recipe.terrain is not None:
                 tproduct = request.terrain_product or recipe.terrain.product
@@ -463,18 +508,8 @@ def apply_recipe(settings: Settings, request: RecipeRequest, progress=None) -> R
                     raise NotFoundError(f"recipe {recipe.name} needs terrain from {tproduct}, which has no dataset in the area; "
                                         f"index a DEM with 'antares index --dataset_name dem'.")
             report = RecipeReport(product=name)
-            if gridspec is None:
-                gridspec, note = recipe_gridspec(datasets, list(dict.fromkeys(measurements.values())), recipe,
-                                                 request.tile_size, area, definition.get("load", {}).get("crs"))
-                if note:
-                    report.notes.append(note)
-            out_def = recipe.product_definition(name)
-            out_def["load"] = load_section(gridspec)
-            existing = get_product(dc, name)
-            if existing is not None:
-                if [m["name"] for m in existing.definition["measurements"]] != [o.name for o in recipe.outputs]:
-                    raise AlreadyExistsError(f"product '{name}' exists and was not made by recipe {recipe.name}; "
-                                             "choose another --name.")
+            gridspec, out_def, existing = _recipe_output(dc, recipe, name, datasets, measurements, definition, gridspec,
+                                                        request.tile_size, area, report.notes)
             # --overwrite of an existing product: the new tiles go to a staging directory and replace the old
             # datasets only once all are written (the old product stays usable until then)
             staging = staged_outdir(outdir) if existing is not None and overwrite else None

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from antares.config import Settings
-from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from antares.errors import InvalidInputError
 from antares.pipeline.tiles import TileReport
 
 log = logging.getLogger(__name__)
@@ -272,13 +272,13 @@ def apply_timeseries(settings: Settings, recipe, request, outdir: Path, progress
     """
     from odc.geo.geom import unary_union
 
-    from antares.cube.catalog import dataset_exists, find_datasets, get_product
+    from antares.cube.catalog import dataset_exists
     from antares.cube.grid import area_tiles, crop_to_area
     from antares.cube.index import connect, product_definition
     from antares.db.engine import database_url
-    from antares.pipeline.recipe import period_bounds, recipe_gridspec
+    from antares.pipeline.recipe import period_bounds, period_datasets, _recipe_output
     from antares.pipeline.run import recorded_run
-    from antares.pipeline.tiles import grid_params, load_section, product_writer, run_tiles, staged_outdir
+    from antares.pipeline.tiles import grid_params, product_writer, run_tiles, staged_outdir
     from antares.prepare.base import dataset_id
     from antares.timeseries import step_calendar
 
@@ -295,28 +295,12 @@ def apply_timeseries(settings: Settings, recipe, request, outdir: Path, progress
         try:
             definition = product_definition(dc, product)
             measurements = recipe.resolve_measurements(definition)
-            datasets = find_datasets(dc, product, area=area, time=(start, stop))
-            if not datasets:
-                every = find_datasets(dc, product, area=area)
-                span = (f"in this area {product} has {len(every)} datasets from {min(d.center_time for d in every):%Y-%m-%d} "
-                        f"to {max(d.center_time for d in every):%Y-%m-%d}" if every else
-                        f"{product} has no dataset in this area at all")
-                raise NotFoundError(f"no dataset of {product} between {begin} and {end} in the area; {span}.")
+            datasets = period_datasets(dc, product, area, begin, end)
             check_steps_observed(recipe, steps, datasets, product)
             report = SeriesReport(product=name)
             report.steps = len(steps)
-            if gridspec is None:
-                gridspec, note = recipe_gridspec(datasets, list(dict.fromkeys(measurements.values())), recipe, tile_size,
-                                                 area, definition.get("load", {}).get("crs"))
-                if note:
-                    report.notes.append(note)
-            out_def = recipe.product_definition(name)
-            out_def["load"] = load_section(gridspec)
-            existing = get_product(dc, name)
-            if existing is not None:
-                if [m["name"] for m in existing.definition["measurements"]] != [o.name for o in recipe.outputs]:
-                    raise AlreadyExistsError(f"product '{name}' exists and was not made by recipe {recipe.name}; "
-                                             "choose another --name.")
+            gridspec, out_def, existing = _recipe_output(dc, recipe, name, datasets, measurements, definition, gridspec,
+                                                        tile_size, area, report.notes)
             staging = staged_outdir(outdir) if existing is not None and overwrite else None
             jobs = []
             for tile, geobox in area_tiles(gridspec, area):
