@@ -21,9 +21,13 @@ def set_command(args) -> None:
 def command() -> str | None:
     """The command that re-runs this process's stage (``antares apply_recipe ...``, shell-quoted), or None
     when antares is used from Python."""
+    import re
     import shlex
 
-    return None if _COMMAND is None else "antares " + shlex.join(_COMMAND)
+    if _COMMAND is None:
+        return None
+    # a URL's password (e.g. --catalog https://user:secret@host/...) is never stored in a run
+    return "antares " + shlex.join(re.sub(r"(//[^/:@\s]+):[^/@\s]*@", r"\1:***@", a) for a in _COMMAND)
 
 
 #: Distributions whose versions every run records (absent ones are recorded as None).

@@ -58,3 +58,14 @@ def test_a_stage_that_measured_nothing_prints_not_measured_not_the_stored_file(t
     assert "NOT MEASURED (benchmarks/segment.py exited with 3)" in out.stdout
     assert "9.99" not in out.stdout
     assert not (tmp_path / "docs" / "performance.md").exists()  # the doc is not refreshed from a partial run
+
+
+def test_recorded_command_never_holds_a_url_password():
+    from antares import provenance
+
+    provenance.set_command(["fetch", "--catalog", "https://user:secret@stac.example/api", "-p", "x"])
+    try:
+        assert provenance.command() == "antares fetch --catalog 'https://user:***@stac.example/api' -p x"
+    finally:
+        provenance.set_command(None)
+    assert provenance.command() is None
