@@ -117,3 +117,13 @@ def test_every_field_a_message_names_has_a_flag():
     for request, flags in [(MonitorRequest, MONITOR_FLAGS), (TimeSeriesFitRequest, TIMESERIES_FIT_FLAGS)]:
         missing = {f.name for f in dataclasses.fields(request)} - not_flags - set(flags)
         assert not missing, f"{request.__name__}: {missing}"
+
+
+def test_the_stages_take_settings_request_progress():
+    import inspect
+
+    from antares.pipeline.fit_timeseries import model_fit_timeseries
+    from antares.pipeline.monitor import monitor
+
+    for stage in (monitor, model_fit_timeseries):
+        assert list(inspect.signature(stage).parameters) == ["settings", "request", "progress"], stage.__name__
