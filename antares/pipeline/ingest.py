@@ -237,8 +237,8 @@ def ingest(settings: Settings, request: IngestRequest, progress=None) -> IngestR
             report.empty += len(job.groups) - len(result)
 
         try:
-            report.failed = run_tiles(run, params, {"product": source}, jobs, ingest_tile, on_result,
-                                      request.scheduler, request.workers, progress)
+            report.failed = run_tiles(run, (params, {"product": source}), jobs, ingest_tile, on_result,
+                                      (request.scheduler, request.workers), progress)
         finally:
             dc.close()
         return report

@@ -366,8 +366,8 @@ def monitor(settings: Settings, request: MonitorRequest, progress=None) -> Monit
                 report.monitored += _count(result, "state")
 
         try:
-            report.failed = run_tiles(run, run_params, {"product": product}, jobs, monitor_tile,
-                                      on_result, request.scheduler, request.workers, progress)
+            report.failed = run_tiles(run, (run_params, {"product": product}), jobs, monitor_tile,
+                                      on_result, (request.scheduler, request.workers), progress)
             if staging is not None:
                 write.finish(report)
             if segmentation is not None and not report.failed:
