@@ -115,3 +115,13 @@ def test_every_field_a_message_names_has_a_flag():
         assert not missing, f"{request.__name__}: no flag for {missing}"
     assert in_flags("name must be a name of letters. Got 'a b'.", ("name",), INGEST_FLAGS) == \
         "--name must be a name of letters. Got 'a b'."
+
+
+def test_the_stages_take_settings_request_progress():
+    import inspect
+
+    from antares.pipeline.ingest import ingest
+    from antares.pipeline.samples import ingest_from_raster, ingest_samples
+
+    for stage in (ingest, ingest_samples, ingest_from_raster):
+        assert list(inspect.signature(stage).parameters) == ["settings", "request", "progress"], stage.__name__
