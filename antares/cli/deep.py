@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from antares.cli.main import CliState
-from antares.cli.options import NAME, overwrite_option
+from antares.cli.options import NAME, TIMESERIES_FIT_FLAGS, flag_names, overwrite_option
 from antares.cli.output import tile_progress
 
 
@@ -42,18 +42,23 @@ def model_fit_timeseries(state: CliState, path, label, kind, sensors, fusion, in
     """
     from antares.errors import UsageError
     from antares.pipeline.fit_timeseries import model_fit_timeseries as fit
+    from antares.pipeline.series_requests import TimeSeriesFitRequest
 
     chosen = [s.strip() for s in sensors.split(",") if s.strip()]
     if not chosen or len(set(chosen)) != len(chosen) or not set(chosen) <= {"s1", "s2"}:
         raise UsageError(f"--sensors must be s2, s1 or s1,s2. Got {sensors!r}.")
+    if len(chosen) == 1 and fusion is not None:  # the request's message names no flag for 'two sensors'
+        raise UsageError(f"--fusion {fusion} needs two sensors (--sensors s1,s2); got {chosen[0]}.")
+    with flag_names(TIMESERIES_FIT_FLAGS):
+        request = TimeSeriesFitRequest(name, path, label, kind, chosen, fusion=fusion, interpolate=interpolate,
+                                       device=device, extra=extra, seed=seed, min_samples=min_samples, scheme=scheme,
+                                       overwrite=overwrite)
     bar = tile_progress(state.quiet, f"model_fit_timeseries {name}", unit="epoch")
     with bar as progress:
         def epoch_done(epoch, epochs, loss, oa):  # the bar: epochs, training loss, validation overall accuracy
             progress(epoch, epochs)
             bar.bar.set_postfix(loss=f"{loss:.4f}", val_oa="-" if oa is None else f"{oa:.3f}")
 
-        report = fit(state.settings(), name, path, label, kind, chosen, fusion=fusion, interpolate=interpolate,
-                     device=device, extra=extra, seed=seed, min_samples=min_samples, scheme=scheme,
-                     overwrite=overwrite, progress=epoch_done)
+        report = fit(state.settings(), request, progress=epoch_done)
     for line in report.lines():
         click.echo(line)

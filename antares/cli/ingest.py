@@ -6,7 +6,8 @@ import click
 
 from antares.cli.main import CliState
 from antares.cli.output import echo_report, tile_progress
-from antares.cli.options import DATE, NAME, area_options, grid_options, period, scheduler_option, workers_option
+from antares.cli.options import (DATE, INGEST_FLAGS, NAME, area_options, flag_names, grid_options, period, scheduler_option,
+                                 workers_option)
 
 
 @click.command(epilog="""\b
@@ -38,13 +39,16 @@ def ingest(state: CliState, source, name, grid, crs, resolution, tile_size, orig
     from antares.cube.grid import make_gridspec
     from antares.pipeline.area import resolve_area
     from antares.pipeline.ingest import ingest as run_ingest
+    from antares.pipeline.input_requests import IngestRequest
 
     period(begin, end, both=False)
     settings = state.settings(scheduler=scheduler, workers=workers)
     area = resolve_area(settings, region, bbox, bbox_crs, lat, long)
     gridspec = make_gridspec(area, grid, crs, resolution, tile_size, origin)
     time = (begin or "1900-01-01", end or "2100-12-31") if (begin or end) else None
-    with tile_progress(state.quiet, f"ingest {name}") as progress:
-        report = run_ingest(settings, source, name, area, gridspec, time=time, resampling=resampling,
-                            scheduler=settings.scheduler, workers=settings.workers, outdir=outdir, progress=progress)
+    with flag_names(INGEST_FLAGS):
+        request = IngestRequest(source, name, area, gridspec, time=time, resampling=resampling,
+                                scheduler=settings.scheduler, workers=settings.workers, outdir=outdir)
+        with tile_progress(state.quiet, f"ingest {name}") as progress:
+            report = run_ingest(settings, request, progress=progress)
     echo_report(report.lines(), bool(report.failed))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from antares.cli.main import CliState
-from antares.cli.options import DATE, NAME, area_options, json_option, overwrite_option, scheduler_option, workers_option
+from antares.cli.options import (DATE, MONITOR_FLAGS, NAME, area_options, flag_names, json_option, overwrite_option,
+                                 scheduler_option, workers_option)
 from antares.cli.output import echo_json, echo_report, echo_table, tile_progress
 
 
@@ -53,6 +54,7 @@ def monitor(state: CliState, product, index, history, monitoring, method, extra,
     from antares.monitor import METHODS
     from antares.pipeline.area import resolve_area
     from antares.pipeline.monitor import monitor as run
+    from antares.pipeline.series_requests import MonitorRequest
 
     plugin = METHODS.get(method, "method")
     params = parse_pairs(method, plugin.all_params, extra)
@@ -62,11 +64,13 @@ def monitor(state: CliState, product, index, history, monitoring, method, extra,
         raise UsageError(f"--scl-keep takes SCL class numbers separated by commas, e.g. 4,5,6,7. Got {scl_keep!r}.") from None
     settings = state.settings(scheduler=scheduler, workers=workers)
     area = resolve_area(settings, region, bbox, bbox_crs, lat, long)
-    with tile_progress(state.quiet, f"monitor {name}") as progress:
-        report = run(settings, product, name, area, index, history, monitoring, method=method, params=params,
-                     scl_keep=keep, dilate=dilate, scheduler=settings.scheduler, workers=settings.workers,
-                     overwrite=overwrite, outdir=outdir, tile_size=tile_size, segmentation=segmentation, table=table,
-                     progress=progress)
+    with flag_names(MONITOR_FLAGS):
+        request = MonitorRequest(product, name, area, index, history, monitoring, method=method, params=params,
+                                 scl_keep=keep, dilate=dilate, scheduler=settings.scheduler, workers=settings.workers,
+                                 overwrite=overwrite, outdir=outdir, tile_size=tile_size, segmentation=segmentation,
+                                 table=table)
+        with tile_progress(state.quiet, f"monitor {name}") as progress:
+            report = run(settings, request, progress=progress)
     echo_report(report.lines(), bool(report.failed))
 
 

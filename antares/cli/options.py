@@ -233,12 +233,32 @@ FIT_FLAGS = {"kind": "-model", "product": "-p", "training_set": "-t", "name": "-
              "unit": "--unit", "sample": "-sample", "per_class": "--per-class", "seed": "--seed", "cv": "--cv",
              "cv_spatial": "--cv-spatial", "grid_specs": "--grid", "extra": "-extra", "tile_size": "--tile-size",
              "time": "-b/-e"}
+INGEST_FLAGS = {"source": "-p", "name": "--name", "gridspec": "--grid", "time": "-b/-e", "resampling": "--resampling",
+                "outdir": "--outdir"}
+SAMPLE_FILE_FLAGS = {"path": "FILE", "field_name": "--field", "name": "--dataset", "scheme": "--scheme",
+                     "legend_file": "--legend", "layer": "--layer", "where": "--where", "year": "--year",
+                     "every": "--filter"}
+RASTER_SAMPLE_FLAGS = {"raster": "RASTER", "name": "--dataset", "scheme": "--scheme", "legend_file": "--legend",
+                       "per_class": "--per-class", "fraction": "--fraction", "classes": "--classes", "seed": "--seed",
+                       "patch": "--min-patch", "bins": "--bins", "band": "--band", "holdout": "--holdout",
+                       "holdout_name": "--holdout-dataset"}
+MONITOR_FLAGS = {"product": "-p", "name": "--name", "index": "--index", "history": "--history",
+                 "monitoring": "--monitor", "method": "--method", "params": "-extra", "scl_keep": "--scl-keep",
+                 "dilate": "--dilate", "tile_size": "--tile-size", "segmentation": "-s", "table": "--table",
+                 "outdir": "--outdir"}
+TIMESERIES_FIT_FLAGS = {"name": "--name", "path": "--timeseries", "label": "--label", "kind": "-model",
+                        "sensors": "--sensors", "fusion": "--fusion", "interpolate": "--interpolate",
+                        "device": "--device", "extra": "-extra", "seed": "--seed", "min_samples": "--min-samples",
+                        "scheme": "--scheme"}
 PREDICT_FLAGS = {"product": "-p", "model": "-m", "segmentation": "-s", "name": "--name", "aggregation": "-sp",
                  "time": "-b/-e", "outdir": "--outdir"}
 
 
 def in_flags(message: str, fields, flags: dict) -> str:
     """``message`` with each request field of ``fields`` (a whole word, not a quoted value) written as its flag.
+
+    Only a field's first mention is its name: ``name must be a name of ...`` becomes
+    ``--dataset must be a name of ...``, not ``--dataset must be a --dataset of ...``.
 
     Examples
     --------
@@ -252,7 +272,7 @@ def in_flags(message: str, fields, flags: dict) -> str:
 
     for name in fields:
         if name in flags:
-            message = re.sub(rf"(?<![\w'\"-]){re.escape(name)}(?![\w'\"-])", lambda _: flags[name], message)
+            message = re.sub(rf"(?<![\w'\"-]){re.escape(name)}(?![\w'\"-])", lambda _: flags[name], message, count=1)
     return message
 
 

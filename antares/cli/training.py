@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from antares.cli.main import CliState
-from antares.cli.options import NAME, json_option, overwrite_option
+from antares.cli.options import NAME, RASTER_SAMPLE_FLAGS, SAMPLE_FILE_FLAGS, flag_names, json_option, overwrite_option
 from antares.cli.output import echo_json, echo_table
 
 
@@ -51,10 +51,13 @@ Examples:
     @overwrite_option
     @click.pass_obj
     def command(state: CliState, file, field_name, name, scheme, legend_file, layer, year, where, every, overwrite):
+        from antares.pipeline.input_requests import SampleFileRequest
         from antares.pipeline.samples import ingest_samples
 
-        report = ingest_samples(state.settings(), kind, file, field_name, name, scheme, legend_file, layer, where,
-                                year, overwrite, every=every)
+        with flag_names(SAMPLE_FILE_FLAGS):
+            request = SampleFileRequest(kind, file, field_name, name, scheme, legend_file, layer, where, year, overwrite,
+                                        every=every)
+            report = ingest_samples(state.settings(), request)
         for line in report.lines():
             click.echo(line)
 
@@ -101,12 +104,15 @@ def ingest_training_from_raster(state: CliState, raster, scheme, name, legend_fi
     Each class (after --bins) is sampled uniformly without replacement; samples are
     stored as pixel (or patch) squares in the raster's CRS.
     """
+    from antares.pipeline.input_requests import RasterSampleRequest
     from antares.pipeline.samples import ingest_from_raster
 
-    report = ingest_from_raster(state.settings(), raster, name, scheme, legend_file=legend_file, per_class=per_class,
-                                fraction=fraction, classes=list(classes) or None, seed=seed, patch=patch,
-                                bins=list(bins) or None, band=band, kind="validation" if validation else "training",
-                                overwrite=overwrite, holdout=holdout, holdout_name=holdout_dataset)
+    with flag_names(RASTER_SAMPLE_FLAGS):
+        request = RasterSampleRequest(raster, name, scheme, legend_file=legend_file, per_class=per_class,
+                                      fraction=fraction, classes=classes, seed=seed, patch=patch, bins=bins, band=band,
+                                      kind="validation" if validation else "training", overwrite=overwrite,
+                                      holdout=holdout, holdout_name=holdout_dataset)
+        report = ingest_from_raster(state.settings(), request)
     for line in report.lines():
         click.echo(line)
 

@@ -426,8 +426,38 @@ def check_multihash(checksum: str) -> tuple[str, str]:
     return name, digest.hex()
 
 
-def download(session, url: str, dest, size: int | None = None, checksum: str | None = None, attempts: int = 5,
-             backoff: float = 0.2, bar=None, timeout: float = 60) -> Downloaded:
+@dataclass(frozen=True)
+class Retry:
+    """How :func:`download` retries: at most ``attempts`` requests, ``backoff * 2**(n-1)`` seconds before
+    the n-th retry, each request given up after ``timeout`` seconds without data.
+
+    Raises
+    ------
+    UsageError
+        ``attempts`` < 1, ``backoff`` < 0 or ``timeout`` <= 0 (the message names the field).
+
+    Examples
+    --------
+    >>> Retry(attempts=2).attempts, Retry().timeout
+    (2, 60.0)
+    """
+
+    attempts: int = 5
+    backoff: float = 0.2
+    timeout: float = 60.0
+
+    def __post_init__(self):
+        from antares.pipeline.requests import _positive, refusal
+
+        _positive(self.attempts, "attempts")
+        if not self.backoff >= 0:
+            raise refusal(f"backoff must be a number of seconds >= 0. Got {self.backoff!r}.", "backoff")
+        if not self.timeout > 0:
+            raise refusal(f"timeout must be a number of seconds > 0. Got {self.timeout!r}.", "timeout")
+
+
+def download(session, url: str, dest, size: int | None = None, checksum: str | None = None, retry: Retry = Retry(),
+             bar=None) -> Downloaded:
     """Download ``url`` to ``dest`` through ``dest.part``, resuming, verifying and renaming (see the module docstring).
 
     Parameters
@@ -441,8 +471,10 @@ def download(session, url: str, dest, size: int | None = None, checksum: str | N
         Expected size in bytes (``file:size``).
     checksum : str, optional
         Expected ``file:checksum`` multihash.
-    attempts : int
-        Requests at most (connection errors and HTTP 5xx are retried, resuming).
+    retry : Retry
+        Requests at most, backoff and timeout (connection errors and HTTP 5xx are retried, resuming).
+    bar : tqdm.tqdm, optional
+        Updated with the bytes received.
 
     Returns
     -------
@@ -458,6 +490,7 @@ def download(session, url: str, dest, size: int | None = None, checksum: str | N
     import urllib3
 
     dest = Path(dest)
+    attempts, backoff, timeout = retry.attempts, retry.backoff, retry.timeout
     if urlparse(url).scheme not in ("http", "https"):
         raise DownloadError(f"{shorten(url)} is not an http(s) URL; only those are downloaded (fetch with --no-download).")
     expected_hash = check_multihash(checksum) if checksum else None

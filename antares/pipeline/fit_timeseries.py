@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from antares.config import Settings
-from antares.errors import AlreadyExistsError, InvalidInputError, UsageError
+from antares.errors import AlreadyExistsError, InvalidInputError
+from antares.pipeline.requests import takes
+from antares.pipeline.series_requests import TimeSeriesFitRequest
 
 log = logging.getLogger(__name__)
 
@@ -61,34 +63,34 @@ def _scheme(session, scheme_name: str, names: list[str]):
     return existing, legend
 
 
-def model_fit_timeseries(settings: Settings, name: str, path, label: str, kind: str, sensors: list[str],
-                         fusion: str | None = None, interpolate: str = "nn", device: str = "auto", extra=(),
-                         seed: int = 0, min_samples: int = 2, scheme: str | None = None, overwrite: bool = False,
-                         progress=None) -> TimeseriesFitReport:
-    """Fit model ``name`` of ``kind`` on the series of a parquet table and store it in the model table.
+@takes(TimeSeriesFitRequest)
+def model_fit_timeseries(settings: Settings, request: TimeSeriesFitRequest, progress=None) -> TimeseriesFitReport:
+    """Fit model ``request.name`` of ``request.kind`` on the series of a parquet table and store it in the model table.
 
     Parameters
     ----------
-    path : str or Path
-        Sample time-series table (see :func:`antares.deep.table.read_table`).
-    label : str
-        Column with the class names.
-    kind : {'pse_tae', 'ltae', 'tempcnn'}
-    sensors : list of {'s1', 's2'}
-    fusion : {'early', 'pse', 'tsa', 'decision'}, optional
-        Needed (only) with two sensors.
-    interpolate, device, seed
-        As the model parameters of the same names (``-extra`` may set the others).
-    min_samples : int
-        Classes with fewer samples in the table are left out (at least 2 are needed per class).
-    scheme : str, optional
-        Class scheme (default: the model's name).
+    settings : antares.config.Settings
+    request : antares.pipeline.series_requests.TimeSeriesFitRequest
+        ``path``: sample time-series table (see :func:`antares.deep.table.read_table`);
+        ``label``: column with the class names; ``kind``: ``pse_tae``, ``ltae`` or ``tempcnn``;
+        ``sensors``: one or both of ``s1``, ``s2``; ``fusion``: ``early``, ``pse``, ``tsa`` or
+        ``decision``, needed (only) with two sensors; ``interpolate``, ``device``, ``seed``: as
+        the model parameters of the same names (``extra`` may set the others); ``min_samples``:
+        classes with fewer samples in the table are left out (at least 2 are needed per class);
+        ``scheme``: class scheme (default: the model's name). The old form
+        ``model_fit_timeseries(settings, name, path, label, kind, sensors, fusion=..., ...)`` builds it.
+    progress : callable, optional
+        ``progress(epoch, epochs, loss, val_oa)`` after each epoch.
+
+    Returns
+    -------
+    TimeseriesFitReport
 
     Raises
     ------
     UsageError
-        A kind that is not a pixel-set model, unknown parameters, fusion with one sensor or none with two,
-        ``--device cuda`` without CUDA.
+        A kind that is not a pixel-set model, unknown parameters, fusion with one sensor or none with two
+        (raised by the request); ``device='cuda'`` without CUDA.
     AlreadyExistsError
         Model ``name`` exists and ``overwrite`` is False.
     InvalidInputError
@@ -101,32 +103,16 @@ def model_fit_timeseries(settings: Settings, name: str, path, label: str, kind: 
     from antares.db.training import create_scheme
     from antares.deep.classifier import resolve_device
     from antares.deep.table import read_table
-    from antares.models.registry import MODELS, make_estimator, model_kind, parse_params
-    from antares.names import check_name
     from antares.pipeline.run import recorded_run
     from antares.pipeline.train import _jsonable
     from antares.train import fit_timeseries
 
-    check_name(name)
-    if kind not in MODELS or model_kind(kind).inputs != "pixel_sets":
-        pixel = [k for k in MODELS if model_kind(k).inputs == "pixel_sets"]
-        raise UsageError(f"-model {kind!r} is not a pixel-set time-series model; valid: {', '.join(pixel)}.")
-    params = parse_params(kind, extra)
-    params.setdefault("interpolate", interpolate)
-    params.setdefault("device", device)
+    name, kind, label, sensors, fusion = request.name, request.kind, request.label, list(request.sensors), request.fusion
+    seed, min_samples, overwrite = request.seed, request.min_samples, request.overwrite
+    params = dict(request.params)
     resolve_device(params["device"])
-    if len(sensors) == 2 and fusion is None:
-        raise UsageError(f"--sensors {','.join(sensors)} needs --fusion early, pse, tsa or decision.")
-    if len(sensors) == 1 and fusion is not None:
-        raise UsageError(f"--fusion {fusion} needs two sensors (--sensors s1,s2); got {sensors[0]}.")
-    if fusion:
-        params["fusion"] = fusion
-    make_estimator(kind, params, seed)  # every value checked before any work
-    scheme = scheme or name
-    check_name(scheme)
-    if min_samples < 2:
-        raise UsageError(f"--min-samples must be at least 2. Got {min_samples}.")
-    path = Path(path)
+    scheme = request.scheme or name
+    path = Path(request.path)
     with recorded_run(settings, "model_fit", name) as run:
         with session_scope(settings) as session:
             if model_exists(session, name) and not overwrite:

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from antares.config import Settings
-from antares.errors import AlreadyExistsError, NotFoundError, UsageError
+from antares.errors import AlreadyExistsError, NotFoundError
+from antares.pipeline.input_requests import IngestRequest
+from antares.pipeline.requests import takes
 
 log = logging.getLogger(__name__)
-
-RESAMPLING = ("nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average", "mode", "min", "max", "med", "q1", "q3")
 
 
 @dataclass
@@ -153,27 +153,26 @@ def plan(dc, source: str, area, gridspec, time=None):
     return tiles
 
 
-def ingest(settings: Settings, source: str, name: str, area, gridspec, time=None, resampling: str = "nearest",
-           scheduler: str | None = None, workers: int | None = None, outdir: str | None = None, progress=None) -> IngestReport:
-    """Reproject ``source`` onto ``gridspec`` over ``area`` into the new product ``name``.
+@takes(IngestRequest)
+def ingest(settings: Settings, request: IngestRequest, progress=None) -> IngestReport:
+    """Reproject ``request.source`` onto ``request.gridspec`` over ``request.area`` into the new product ``request.name``.
 
     Parameters
     ----------
-    source, name : str
-        Source product and output product (created if missing; resumed if it is an
-        earlier ingest of the same source).
-    area : odc.geo.geom.Geometry
-    gridspec : odc.geo.gridspec.GridSpec
-    time : (str, str), optional
-        Begin and end dates.
-    resampling : str
-        One of :data:`RESAMPLING` (rasterio/GDAL names).
-    scheduler, workers :
-        See :func:`antares.pipeline.executor.task_runner` (``"sync"`` runs in process).
-    outdir : path, optional
-        Where the COGs go (default ``$ANTARES_HOME/products/<name>``).
+    settings : antares.config.Settings
+    request : antares.pipeline.input_requests.IngestRequest
+        ``source``, ``name``: source product and output product (created if missing; resumed
+        if it is an earlier ingest of the same source); ``area``; ``gridspec``; ``time``: begin
+        and end dates; ``resampling``: one of :data:`antares.recipes.specs.RESAMPLINGS`;
+        ``scheduler``, ``workers`` (``"sync"`` runs in process); ``outdir`` (default
+        ``$ANTARES_HOME/products/<name>``). The old form ``ingest(settings, source, name, area,
+        gridspec, time=..., resampling=..., ...)`` builds it.
     progress : callable, optional
         ``progress(done, total)`` after each tile.
+
+    Returns
+    -------
+    IngestReport
 
     Raises
     ------
@@ -182,7 +181,7 @@ def ingest(settings: Settings, source: str, name: str, area, gridspec, time=None
     AlreadyExistsError
         ``name`` exists as a product that is not an ingest of ``source`` with the same measurements.
     UsageError
-        Unknown resampling.
+        Unknown resampling, a name against the name rule (raised by the request).
     """
     from antares.cube.catalog import dataset_exists, get_product
     from antares.cube.index import connect, product_definition
@@ -193,9 +192,9 @@ def ingest(settings: Settings, source: str, name: str, area, gridspec, time=None
     from antares.pipeline.tiles import ProductWriter, grid_params, run_tiles
     from antares.prepare.base import dataset_id
 
-    outdir = check_output_dir(product_dir(settings.home, name, outdir))
-    if resampling not in RESAMPLING:
-        raise UsageError(f"unknown resampling '{resampling}'; valid: {', '.join(RESAMPLING)}.")
+    source, name, area, gridspec, time, resampling = (request.source, request.name, request.area, request.gridspec,
+                                                      request.time, request.resampling)
+    outdir = check_output_dir(product_dir(settings.home, name, request.outdir))
     with recorded_run(settings, "ingest", name) as run:  # the name is taken before any work
         url = database_url(settings)
         dc = connect(url)
@@ -238,8 +237,8 @@ def ingest(settings: Settings, source: str, name: str, area, gridspec, time=None
             report.empty += len(job.groups) - len(result)
 
         try:
-            report.failed = run_tiles(run, params, {"product": source}, jobs, ingest_tile, on_result,
-                                      scheduler, workers, progress)
+            report.failed = run_tiles(run, (params, {"product": source}), jobs, ingest_tile, on_result,
+                                      (request.scheduler, request.workers), progress)
         finally:
             dc.close()
         return report

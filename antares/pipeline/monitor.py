@@ -31,11 +31,11 @@ from pathlib import Path
 
 from antares.config import Settings
 from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from antares.pipeline.requests import refusal, takes
+from antares.pipeline.series_requests import BLOCK, MonitorRequest
 from antares.pipeline.tiles import TileReport
 
 log = logging.getLogger(__name__)
-
-BLOCK = 256  # pixels per side of a block: 140 dates x 256^2 x float64 = 73 MB
 
 #: name -> (dtype, nodata, units, overview resampling)
 OUTPUTS = {
@@ -229,63 +229,42 @@ def product_definition(name: str, input_product: str, index: str, method: str) -
             "metadata_type": "eo3", "metadata": {"product": {"name": name}}, "measurements": measurements}
 
 
-def check_periods(history: tuple, monitoring: tuple):
-    """The bounds of both periods; the monitoring must begin after the history ends.
-
-    Raises
-    ------
-    InvalidInputError
-    """
-    from antares.pipeline.recipe import period_bounds
-
-    h0, h1, _ = period_bounds(*history)
-    m0, m1, _ = period_bounds(*monitoring)
-    if m0 <= h1:
-        raise InvalidInputError(f"--monitor {monitoring[0]} {monitoring[1]} must begin after --history "
-                                f"{history[0]} {history[1]} ends.")
-    return h0, h1, m0, m1
-
-
-def monitor(settings: Settings, product: str, name: str, area, index: str, history: tuple, monitoring: tuple,
-            method: str = "ewma", params: dict | None = None, scl_keep=(4, 5, 6, 7), dilate: int = 0,
-            scheduler: str | None = None, workers: int | None = None, overwrite: bool = False,
-            outdir: str | None = None, tile_size: int = 2048, block: int = BLOCK, segmentation: str | None = None,
-            table: str | None = None, progress=None) -> MonitorReport:
-    """Monitor ``product``'s ``index`` for breaks over ``area``, tile by tile, into product ``name``.
+@takes(MonitorRequest)
+def monitor(settings: Settings, request: MonitorRequest, progress=None) -> MonitorReport:
+    """Monitor ``request.product``'s ``index`` for breaks over ``request.area``, tile by tile, into product ``request.name``.
 
     Parameters
     ----------
-    product : str
-        An indexed product with the bands ``index`` needs and an SCL measurement.
-    name : str
-        Output product (see the module docstring for its measurements).
-    area : odc.geo.geom.Geometry
-    index : str
-        An index of :data:`antares.recipes.indices.INDICES` (``ndvi``, ``nbr`` ...), any case.
-    history, monitoring : (str, str)
-        First and last day (YYYY-MM-DD, inclusive) of the stable history and of the monitoring.
-    method : str
-        A method of :data:`antares.monitor.METHODS`; ``params`` its parameter values.
-    scl_keep : sequence of int
-        SCL classes of clear observations (default vegetation, not vegetated, water, unclassified).
-    dilate : int
-        Pixels by which the masked (cloud, shadow ...) region grows per date.
-    overwrite : bool
-        Replace an earlier result of ``name`` (otherwise a re-run resumes).
-    segmentation : str, optional
-        A segmentation (its label product) on the product's grid: once every tile is done, a CSV table
-        with, per object, its pixels, monitored pixels, pixels with a break, their share and the
-        first break date is written to ``table`` (default ``<outdir>/<name>_objects.csv``).
+    settings : antares.config.Settings
+    request : antares.pipeline.series_requests.MonitorRequest
+        ``product``: an indexed product with the bands ``index`` needs and an SCL measurement;
+        ``name``: output product (see the module docstring for its measurements); ``area``;
+        ``index``: an index of :data:`antares.recipes.indices.INDICES` (``ndvi``, ``nbr`` ...);
+        ``history``, ``monitoring``: first and last day (YYYY-MM-DD, inclusive) of the stable
+        history and of the monitoring; ``method`` (:data:`antares.monitor.METHODS`) and its
+        ``params``; ``scl_keep``: SCL classes of clear observations; ``dilate``: pixels by which
+        the masked region grows per date; ``overwrite``: replace an earlier result of ``name``
+        (otherwise a re-run resumes); ``segmentation``: a segmentation (its label product) on the
+        product's grid: once every tile is done, a CSV table with, per object, its pixels,
+        monitored pixels, pixels with a break, their share and the first break date is written
+        to ``table`` (default ``<outdir>/<name>_objects.csv``). The old form ``monitor(settings,
+        product, name, area, index, history, monitoring, method=..., ...)`` builds it.
+    progress : callable, optional
+        ``progress(done, total)`` after each tile.
+
+    Returns
+    -------
+    MonitorReport
 
     Raises
     ------
     UsageError
-        Unknown index, method or parameter.
+        Unknown index, method or parameter (raised by the request).
     NotFoundError
         Unknown product; no dataset in the monitoring period (the product's time span is given).
     InvalidInputError
-        Periods that overlap; the history holds fewer dates than the method needs (the minimum is
-        named); the product lacks the index's bands or SCL.
+        Periods that overlap (raised by the request); the history holds fewer dates than the method
+        needs (the minimum is named; field ``history``); the product lacks the index's bands or SCL.
     AlreadyExistsError
         ``name`` is a product that ``monitor`` did not make.
     """
@@ -301,13 +280,14 @@ def monitor(settings: Settings, product: str, name: str, area, index: str, histo
     from antares.pipeline.tiles import grid_params, load_section, product_writer, run_tiles, staged_outdir
     from antares.prepare.base import dataset_id
 
-    plugin = METHODS.get(method, "method")
-    values = plugin.check(params or {})
+    product, name, area, history, monitoring = (request.product, request.name, request.area, request.history,
+                                                 request.monitoring)
+    scl_keep, dilate, overwrite, tile_size, segmentation, table = (request.scl_keep, request.dilate, request.overwrite,
+                                                                   request.tile_size, request.segmentation, request.table)
+    outdir, values, recipe, (h0, _, _, m1) = request.outdir, request.values, request.recipe, request.bounds
+    plugin = METHODS.get(request.method, "method")
     minimum = plugin.minimum_observations(values)
-    recipe = mask_recipe(product, index, scl_keep, dilate)
     index = recipe.indices[0]
-    h0, h1, m0, m1 = check_periods(history, monitoring)
-    history, monitoring = tuple(str(d)[:10] for d in history), tuple(str(d)[:10] for d in monitoring)
     outdir = check_output_dir(product_dir(settings.home, name, outdir), staging_beside=overwrite)
     skip_iri_format_checkers()
     if segmentation is not None:
@@ -337,10 +317,11 @@ def monitor(settings: Settings, product: str, name: str, area, index: str, histo
                 raise NotFoundError(f"no dataset of {product} in the monitoring period {monitoring[0]} to {monitoring[1]} "
                                     f"in the area; {span}.")
             if len(in_history) < minimum:
-                raise InvalidInputError(
-                    f"--history {history[0]} {history[1]} holds {len(in_history)} date(s) of {product} in the area; "
+                raise refusal(
+                    f"history {history[0]} {history[1]} holds {len(in_history)} date(s) of {product} in the area; "
                     f"{plugin.name} with {plugin.regressors(values)} regressors needs at least {minimum} clear "
-                    "observations per pixel: give a longer history (or a lower harmonic_order).")
+                    "observations per pixel: give a longer history (or a lower harmonic_order).", "history",
+                    error=InvalidInputError)
             names = list(dict.fromkeys(measurements.values()))
             gridspec = native_gridspec(datasets, names, None, tile_size)
             out_def = product_definition(name, product, index, plugin.name)
@@ -365,7 +346,7 @@ def monitor(settings: Settings, product: str, name: str, area, index: str, histo
                     continue
                 jobs.append(MonitorJob(url, product, index, measurements, tuple(int(c) for c in scl_keep), int(dilate),
                                        tuple(tile), geobox, [str(d.id) for d in sources], str(out_id), name, history,
-                                       monitoring, plugin.name, values, str(staging or outdir), block))
+                                       monitoring, plugin.name, values, str(staging or outdir), request.block))
         finally:
             dc.close()
 
@@ -385,8 +366,8 @@ def monitor(settings: Settings, product: str, name: str, area, index: str, histo
                 report.monitored += _count(result, "state")
 
         try:
-            report.failed = run_tiles(run, run_params, {"product": product}, jobs, monitor_tile,
-                                      on_result, scheduler, workers, progress)
+            report.failed = run_tiles(run, (run_params, {"product": product}), jobs, monitor_tile,
+                                      on_result, (request.scheduler, request.workers), progress)
             if staging is not None:
                 write.finish(report)
             if segmentation is not None and not report.failed:

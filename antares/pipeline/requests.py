@@ -40,13 +40,13 @@ def refusal(message: str, *fields: str, error: type = UsageError):
     return exc
 
 
-def _name(value) -> None:
-    """UsageError naming field ``name`` unless ``value`` follows the name rule (:mod:`antares.names`)."""
+def _name(value, field_name: str = "name") -> None:
+    """UsageError naming field ``field_name`` unless ``value`` follows the name rule (:mod:`antares.names`)."""
     from antares.names import name_problem
 
     problem = name_problem(value)
     if problem:
-        raise refusal(f"name {problem}", "name")
+        raise refusal(f"{field_name} {problem}", field_name)
 
 
 def _positive(value, field_name: str, minimum: int = 1) -> None:

@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from antares.config import Settings
-from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError, UsageError
+from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from antares.legend import LegendEntry, assign_codes, is_integer_like
+from antares.pipeline.input_requests import RasterSampleRequest, SampleFileRequest
+from antares.pipeline.requests import takes
 
 log = logging.getLogger(__name__)
-
-KINDS = ("training", "validation")
 
 
 @dataclass
@@ -135,30 +135,29 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def ingest_samples(settings: Settings, kind: str, path, field_name: str, name: str, scheme: str | None = None,
-                   legend_file=None, layer: str | None = None, where: str | None = None, year: int | None = None,
-                   overwrite: bool = False, every: int | None = None) -> SampleReport:
+@takes(SampleFileRequest)
+def ingest_samples(settings: Settings, request: SampleFileRequest, progress=None) -> SampleReport:
     """Ingest labelled polygons (or points) from a vector file as a training or validation set.
 
     Parameters
     ----------
-    kind : {'training', 'validation'}
-    path : path
-        Any vector file GDAL/OGR reads.
-    field_name : str
-        The field holding each feature's class, as a legend code or a class name.
-    name : str
-        The sample set's name (antares3's ``--dataset``).
-    scheme : str, optional
-        Class scheme to use or create (default: ``name``). An existing scheme's legend is
-        used; every class value must be in it.
-    legend_file : path, optional
-        CSV/YAML legend (code, name, colour) for a new scheme.
-    where : str, optional
-        OGR SQL expression selecting features (``--where``).
-    every : int, optional
-        Keep every ``every``-th feature (positions 0, every, 2·every, ... in file order, after
-        ``where``): antares3's ``--filter N``. ``None`` or 1 keeps all.
+    settings : antares.config.Settings
+    request : antares.pipeline.input_requests.SampleFileRequest
+        ``kind``: training or validation; ``path``: any vector file GDAL/OGR reads;
+        ``field_name``: the field holding each feature's class, as a legend code or a class
+        name; ``name``: the sample set (antares3's ``--dataset``); ``scheme``: class scheme to
+        use or create (default: ``name``; an existing scheme's legend is used, every class
+        value must be in it); ``legend_file``: CSV/YAML legend for a new scheme; ``layer``;
+        ``where``: OGR SQL expression selecting features; ``year``; ``overwrite``; ``every``:
+        keep every ``every``-th feature (positions 0, every, 2·every, ... in file order, after
+        ``where``), antares3's ``--filter N``. The old form ``ingest_samples(settings, kind,
+        path, field_name, name, scheme, ...)`` builds it.
+    progress : callable, optional
+        Not called (one step); accepted as every stage's.
+
+    Returns
+    -------
+    SampleReport
 
     Raises
     ------
@@ -172,16 +171,11 @@ def ingest_samples(settings: Settings, kind: str, path, field_name: str, name: s
 
     from antares.db.engine import open_database, session_scope
     from antares.legend import read_legend
-    from antares.names import check_name
     from antares.pipeline.regions import flattened_note, read_vector
 
-    check_name(name, "--dataset")
-    if scheme is not None:
-        check_name(scheme, "--scheme")
-    if kind not in KINDS:
-        raise InvalidInputError(f"sample set kind must be one of {', '.join(KINDS)}; got {kind!r}.")
-    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
-        raise InvalidInputError(f"every must be a whole number of 1 or more (keep every N-th feature), got {every!r}.")
+    kind, path, field_name, name, scheme = request.kind, request.path, request.field_name, request.name, request.scheme
+    legend_file, layer, where, year, every = (request.legend_file, request.layer, request.where, request.year,
+                                              request.every)
     legend = read_legend(legend_file) if legend_file else None
     frame = read_vector(path, layer, where)
     layer = frame.attrs["layer"]
@@ -250,34 +244,36 @@ def ingest_samples(settings: Settings, kind: str, path, field_name: str, name: s
     report.per_class = {names[int(c)]: int(n) for c, n in zip(unique, counts)}
     params = {"field": field_name, "layer": layer, "where": where, "every": every, "scheme": scheme_name,
               "legend_file": str(legend_file) if legend_file else None, "year": year}
-    _store(settings, kind, name, scheme_name, legend, existing_scheme, source, year, rows, overwrite, params, report)
+    _store(settings, kind, name, scheme_name, legend, existing_scheme, source, year, rows, request.overwrite, params,
+           report)
     return report
 
 
-def ingest_from_raster(settings: Settings, raster, name: str, scheme: str, legend_file=None, per_class: int | None = None,
-                       fraction: float | None = None, classes=None, seed: int = 0, patch: int = 1, bins=None,
-                       band: int = 1, kind: str = "training", overwrite: bool = False, holdout: float | None = None,
-                       holdout_name: str | None = None) -> SampleReport:
+@takes(RasterSampleRequest)
+def ingest_from_raster(settings: Settings, request: RasterSampleRequest, progress=None) -> SampleReport:
     """Stratified random training samples (pixels or pure square patches) from a reference raster.
 
-    With ``holdout`` (0 < F < 1) that share of each class's samples, drawn at random, is
-    stored instead as the validation set ``holdout_name``: training and validation samples
+    With ``request.holdout`` (0 < F < 1) that share of each class's samples, drawn at random, is
+    stored instead as the validation set ``request.holdout_name``: training and validation samples
     never coincide.
 
     Parameters
     ----------
-    raster : path
-        A single-band raster of class codes (a land-cover map) or, with ``bins``, of
-        continuous values (e.g. tree-cover density in %).
-    per_class, fraction
-        Exactly one: samples per class (all candidates when fewer, reported), or a
-        fraction of each class's candidates.
-    classes : list of int, optional
-        Only these class codes (after binning).
-    patch : int
-        Side in pixels of the square, single-class window each sample covers (1 = a pixel).
-    bins : list of float, optional
-        Increasing edges: class 1 below the first edge, 2 from the first to the second, ...
+    settings : antares.config.Settings
+    request : antares.pipeline.input_requests.RasterSampleRequest
+        ``raster``: a single-band raster of class codes (a land-cover map) or, with ``bins``, of
+        continuous values (e.g. tree-cover density in %); ``per_class`` or ``fraction`` (exactly
+        one): samples per class (all candidates when fewer, reported), or a fraction of each
+        class's candidates; ``classes``: only these class codes (after binning); ``patch``: side
+        in pixels of the square, single-class window each sample covers (1 = a pixel); ``bins``:
+        increasing edges, class 1 below the first edge, 2 from the first to the second, ...
+        The old form ``ingest_from_raster(settings, raster, name, scheme, ...)`` builds it.
+    progress : callable, optional
+        Not called (one step); accepted as every stage's.
+
+    Returns
+    -------
+    SampleReport
 
     Raises
     ------
@@ -291,15 +287,12 @@ def ingest_from_raster(settings: Settings, raster, name: str, scheme: str, legen
 
     from antares.db.engine import open_database, session_scope
     from antares.legend import LegendEntry, palette_colour, read_legend
-    from antares.names import check_name
     from antares.sampling import bin_values, sample_polygons, stratified_sample
 
-    check_name(name, "--dataset")
-    check_name(scheme, "--scheme")
-    if holdout_name is not None:
-        check_name(holdout_name, "--holdout-dataset")
-    if (per_class is None) == (fraction is None):
-        raise UsageError("give exactly one of --per-class N or --fraction F.")
+    raster, name, scheme, legend_file, kind = request.raster, request.name, request.scheme, request.legend_file, request.kind
+    per_class, fraction, seed, patch, band = request.per_class, request.fraction, request.seed, request.patch, request.band
+    classes, bins = list(request.classes) if request.classes else None, request.bins
+    holdout, holdout_name = request.holdout, request.holdout_name
     path = Path(raster)
     if not path.is_file():
         raise InvalidInputError(f"raster {path} does not exist.")
@@ -359,9 +352,7 @@ def ingest_from_raster(settings: Settings, raster, name: str, scheme: str, legen
              "attributes": {"row": int(samples.rows[i]), "col": int(samples.cols[i]), "size": int(samples.size)}}
             for i, c in enumerate(codes)]
     extra_sets = []
-    if holdout is not None:
-        if not 0 < holdout < 1 or not holdout_name:
-            raise InvalidInputError(f"--holdout must be a share in (0, 1) with --holdout-dataset NAME. Got {holdout}.")
+    if holdout is not None:  # its share and name were checked by the request
         rng = np.random.default_rng(seed + 1)
         held = np.zeros(len(rows), dtype=bool)
         for code in np.unique(codes):
@@ -380,7 +371,7 @@ def ingest_from_raster(settings: Settings, raster, name: str, scheme: str, legen
     params = {"raster": str(path.resolve()), "band": band, "per_class": per_class, "fraction": fraction,
               "classes": list(classes) if classes else None, "seed": seed, "patch": patch,
               "bins": list(bins) if bins else None, "scheme": scheme, "holdout": holdout, "holdout_name": holdout_name}
-    _store(settings, kind, name, scheme, legend, existing_scheme, str(path.resolve()), None, rows, overwrite,
+    _store(settings, kind, name, scheme, legend, existing_scheme, str(path.resolve()), None, rows, request.overwrite,
            params, report, extra_sets)
     return report
 

@@ -40,8 +40,7 @@ def read_datasets(jobs) -> list[str]:
     return sorted(ids)
 
 
-def run_tiles(run, params: dict, inputs: dict, jobs: list, worker: Callable, on_result: Callable,
-              scheduler: str | None = None, workers: int | None = None,
+def run_tiles(run, record: tuple, jobs: list, worker: Callable, on_result: Callable, executor: tuple = (None, None),
               progress: Callable | None = None) -> list[tuple[tuple[int, int], str]]:
     """Run ``worker`` over ``jobs`` (objects with a ``tile`` attribute) and record them in ``run``.
 
@@ -49,15 +48,18 @@ def run_tiles(run, params: dict, inputs: dict, jobs: list, worker: Callable, on_
     ----------
     run : antares.pipeline.run.RecordedRun
         The stage's run (``with recorded_run(settings, kind, name) as run:``); it is started
-        here, with ``params`` and ``inputs`` (JSON), unless there is nothing to do.
+        here, with the ``params`` and ``inputs`` of ``record``, unless there is nothing to do.
+    record : (dict, dict)
+        ``(params, inputs)``: JSON recorded with the run (the inputs get the ids of the datasets
+        the jobs read, :func:`read_datasets`).
     jobs : list
         Picklable task descriptions; ``job.tile`` is the tile index ``(ix, iy)``.
     worker : callable
         Top-level function ``worker(job) -> result`` (runs on a dask worker).
     on_result : callable
         ``on_result(job, result)`` in the main process; an exception marks the tile failed.
-    scheduler, workers :
-        See :func:`antares.pipeline.executor.task_runner`.
+    executor : (str or None, int or None)
+        Scheduler and workers, None for the settings' (see :func:`antares.pipeline.executor.task_runner`).
     progress : callable, optional
         ``progress(done, total)`` after each tile.
 
@@ -78,6 +80,8 @@ def run_tiles(run, params: dict, inputs: dict, jobs: list, worker: Callable, on_
         return []
 
     settings = run.settings
+    params, inputs = record
+    scheduler, workers = executor
     failures: list[tuple[tuple[int, int], str]] = []
     done = 0
     # the executor starts first: an unreachable scheduler fails before anything is recorded
@@ -170,7 +174,7 @@ def index_tiles(run, report, output: ProductOutput, jobs: list, worker: Callable
         report.empty += 1 - len(result)
 
     try:
-        report.failed = run_tiles(run, record[0], record[1], jobs, worker, on_result, executor[0], executor[1], progress)
+        report.failed = run_tiles(run, record, jobs, worker, on_result, executor, progress)
         if staging is not None:
             write.finish(report)
     finally:

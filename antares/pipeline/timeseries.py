@@ -334,8 +334,8 @@ def apply_timeseries(settings: Settings, recipe, request, outdir: Path, progress
             report.empty += 0 if result else 1
 
         try:
-            report.failed = run_tiles(run, params, {"product": product}, jobs, series_tile, on_result, scheduler,
-                                      workers, progress)
+            report.failed = run_tiles(run, (params, {"product": product}), jobs, series_tile, on_result,
+                                      (scheduler, workers), progress)
             if staging is not None:
                 write.finish(report)
         finally:
