@@ -4,9 +4,10 @@ The two inputs are two indexed products, or one product at two periods (``-y_pre
 with one date in the area (a product of features made by ``apply_recipe`` per period, or a raw product on one
 date). Both must lie on one grid (same CRS, pixel size and pixel alignment); the area is their overlap.
 
-1. The change method (:mod:`antares.change`) is fitted once over the whole area, tile by tile (a fixed-seed
-   sample of pixels and, for MAF, the neighbour differences of every tile), so that every tile shares one
-   transform and one threshold.
+1. The change method (:mod:`antares.change`) is fitted once over the whole area in one pass over the tiles (a
+   fixed-seed sample of pixels keyed by their position and, for MAF, the neighbour differences of every tile
+   and across tile edges), so that every tile shares one transform and one threshold, equal to those of an
+   untiled run.
 2. Each tile is scored and thresholded; the change mask (uint8, 255 where either date is nodata) and the
    score go to disk-backed arrays in ``$ANTARES_HOME/work``.
 3. Change pixels are grouped into 4-connected objects numbered in raster order of their first pixel (stable
@@ -209,10 +210,10 @@ def _detect(run, method, algorithm, pre_product, post_product, area, bands, pre_
             raise UsageError(f"-mmu {mmu:g} m² is below one pixel ({pixel_area:g} m² at {abs(geobox.affine.a):g} m); "
                              f"give at least {pixel_area:g} or leave -mmu out.")
 
-        def tiles():
+        def tiles():  # with each block's position: the fit is then that of the untiled area
             for part, index in blocks(geobox, tile_size):
                 yield (load_features(dc, pre_product, bands, part, ds_pre),
-                       load_features(dc, post_product, bands, part, ds_post))
+                       load_features(dc, post_product, bands, part, ds_post), (index[0].start, index[1].start))
 
         method.fit(tiles)
         run.start({"algorithm": algorithm, "params": method.get_params(), "bands": bands, "mmu": mmu,
@@ -225,7 +226,7 @@ def _detect(run, method, algorithm, pre_product, post_product, area, bands, pre_
             change = np.memmap(workdir / "change.dat", np.uint8, "w+", shape=tuple(geobox.shape))
             score = np.memmap(workdir / "score.dat", np.float32, "w+", shape=tuple(geobox.shape))
             n_blocks = sum(1 for _ in blocks(geobox, tile_size))
-            for number, ((pre, post), (_, index)) in enumerate(zip(tiles(), blocks(geobox, tile_size))):
+            for number, ((pre, post, _), (_, index)) in enumerate(zip(tiles(), blocks(geobox, tile_size))):
                 score[index], change[index] = method.detect(pre, post)
                 if progress:
                     progress(number + 1, n_blocks)
