@@ -321,9 +321,13 @@ def db_to_vector(settings: Settings, name: str, path, region: str | None = None,
     from antares.legend import legend_from_codes
 
     from antares.pipeline.change_export import change_to_vector, is_change
+    from antares.pipeline.change_requests import ChangeExportRequest
 
     if is_change(settings, name):  # a change detection's objects (antares detect_change)
-        return change_to_vector(settings, name, path, layer, driver, crs, overwrite, region, clip, dissolve)
+        if region or clip or dissolve:
+            raise UsageError(f"'{name}' is a change detection: -region, --clip and --dissolve apply to "
+                             "classifications.")
+        return change_to_vector(settings, ChangeExportRequest(name, path, layer, driver, crs, overwrite))
     driver = vector_driver(path, driver)
     if clip and region is None:
         raise UsageError("--clip needs -region NAME: the region to cut the objects to.")
