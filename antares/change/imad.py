@@ -394,19 +394,34 @@ class IMadMaf(ChangeMethod):
         return ((variates - centre) ** 2).sum(axis=1)
 
     def _score_tile(self, pre, post, valid):
-        """Scores of a tile by blocks of rows (float64 arithmetic, a block at a time in memory)."""
+        """Scores of a tile by blocks of rows, a block at a time in memory.
+
+        float64 input: float64 arithmetic. float32 input: float32 arithmetic on the pixels centred on float32
+        means (a subtraction whose rounding is relative to the small centred value), the difference between the
+        float32 and the float64 means corrected once per tile in float64; the score then differs from the
+        float64 one by about 1e-6 relative (1e-4 at most in the tests, ``test_change_methods``), far below the
+        sampling error of the fitted transform, at a fraction of the cost of float64 products.
+        """
         matrix, centre = self._score_matrix()
+        fit = self.fit_
+        mean = np.concatenate([fit.mean_pre, fit.mean_post])
+        single = pre.dtype == np.float32 and post.dtype == np.float32
+        dtype = np.float32 if single else np.float64
+        mean_t = mean.astype(dtype)
+        # M' (z - mean) = M' (z - mean_t) - M' (mean - mean_t)
+        shift = (matrix.T @ (mean - mean_t.astype(np.float64))).astype(dtype)[:, None]
+        weights = matrix.T.astype(dtype)
         out = np.full(valid.shape, np.nan, dtype=np.float32)
         height, width = valid.shape
         step = max(1, _BLOCK // max(width, 1))
         p = pre.shape[0]
         for r0 in range(0, height, step):
             rows = slice(r0, min(r0 + step, height))
-            x = pre[:, rows].reshape(p, -1).astype(np.float64)
-            y = post[:, rows].reshape(p, -1).astype(np.float64)
-            variates = matrix[:p].T @ x
-            variates += matrix[p:].T @ y
-            variates -= centre[:, None]
+            x = pre[:, rows].reshape(p, -1).astype(dtype) - mean_t[:p, None]
+            y = post[:, rows].reshape(p, -1).astype(dtype) - mean_t[p:, None]
+            variates = weights[:, :p] @ x
+            variates += weights[:, p:] @ y
+            variates -= shift
             score = np.einsum("kn,kn->n", variates, variates).reshape(-1, width)
             out[rows] = np.where(valid[rows], score, np.nan)
         return out
