@@ -350,3 +350,16 @@ def test_float32_tiles_score_within_the_stated_tolerance():
     valid = np.isfinite(reference)
     np.testing.assert_array_equal(change[valid & ~near], (reference > single.threshold_value)[valid & ~near])
     assert change[7, 9] == NODATA and 0 < change[valid].mean() < 0.5
+
+
+def test_transition_legend_codes_names_and_colours():
+    from antares.legend import LegendEntry
+    from antares.pipeline.change_raster import CHANGE_COLOUR, transition_legend
+
+    legend = [LegendEntry(1, "forest", "#228b22"), LegendEntry(2, "open land", "#f5deb3")]
+    codes, entries = transition_legend([(2, 1), (1, 2), (None, 2), (1, 2)], legend)
+    assert codes == {(None, 2): 1, (1, 2): 2, (2, 1): 3}
+    assert [(e.code, e.name, e.colour) for e in entries] == [
+        (1, "no class → open land", "#f5deb3"), (2, "forest → open land", "#f5deb3"), (3, "open land → forest", "#228b22")]
+    assert transition_legend([(None, None)], []) == ({(None, None): 1}, [LegendEntry(1, "change", CHANGE_COLOUR)])
+    assert transition_legend([(1, 7)], legend)[1][0] == LegendEntry(1, "forest → class 7", CHANGE_COLOUR)
