@@ -246,6 +246,8 @@ class ChangeMethod:
             is undefined (e.g. a constant band).
         """
         sampler = _Sampler(self.max_samples, self.seed)
+        self.n_bands, self.threshold_value = None, None
+        self._begin_fit()
         next_row = 0
         for item in tiles():
             pre, post, valid = check_pair(item[0], item[1])
@@ -282,6 +284,9 @@ class ChangeMethod:
 
     def _fit_sample(self, pre: np.ndarray, post: np.ndarray) -> None:
         raise NotImplementedError
+
+    def _begin_fit(self) -> None:
+        """Forget what an earlier (possibly interrupted) fit accumulated (nothing by default)."""
 
     def _accumulate(self, pre: np.ndarray, post: np.ndarray, valid: np.ndarray, offset) -> None:
         """Statistics of one tile ``(bands, y, x)`` at ``offset`` (``(row, col)`` or None) gathered in the fitting

@@ -337,6 +337,9 @@ class IMadMaf(ChangeMethod):
         self.rotation = np.eye(pre.shape[1])
         self.maf_ratio = None
 
+    def _begin_fit(self):
+        self._pairs, self._edges = None, []
+
     def _accumulate(self, pre, post, valid, offset):
         """Neighbour differences of the stacked dates ``[pre; post]`` ``(2p, y, x)``, in the fitting pass.
 
@@ -348,7 +351,7 @@ class IMadMaf(ChangeMethod):
         """
         if not self.maf:
             return
-        if not hasattr(self, "_pairs"):
+        if self._pairs is None:
             self._pairs, self._edges = [np.zeros((2 * len(pre),) * 2), 0], []
         stack = np.concatenate([pre, post])
         stack[:, ~valid] = np.nan  # a pixel valid in one date only pairs with nothing
@@ -360,7 +363,7 @@ class IMadMaf(ChangeMethod):
     def _fit_accumulated(self):
         if not self.maf:
             return
-        pairs = getattr(self, "_pairs", None)
+        pairs = self._pairs
         if pairs is not None:
             _add_edge_pairs(pairs, self._edges)
             self._edges = []
@@ -369,7 +372,7 @@ class IMadMaf(ChangeMethod):
                                     "(set -extra maf=false).")
         mix = np.concatenate([self.fit_.a, -self.fit_.b]) / self.fit_.sigma
         self.rotation, self.maf_ratio = maf_transform(mix.T @ (pairs[0] / pairs[1]) @ mix)
-        del self._pairs
+        self._pairs = None
 
     def transform(self, pre: np.ndarray, post: np.ndarray) -> np.ndarray:
         """The standardised MAF (or, with ``maf=False``, MAD) variates ``(n, p)`` of pixels ``(n, p)``."""

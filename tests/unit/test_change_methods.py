@@ -363,3 +363,19 @@ def test_transition_legend_codes_names_and_colours():
         (1, "no class → open land", "#f5deb3"), (2, "forest → open land", "#f5deb3"), (3, "open land → forest", "#228b22")]
     assert transition_legend([(None, None)], []) == ({(None, None): 1}, [LegendEntry(1, "change", CHANGE_COLOUR)])
     assert transition_legend([(1, 7)], legend)[1][0] == LegendEntry(1, "forest → class 7", CHANGE_COLOUR)
+
+
+def test_a_refit_after_an_interrupted_fit_starts_afresh():
+    pre, post = _pair(seed=15)
+
+    def broken():
+        yield pre[:, :30], post[:, :30], (0, 0)
+        raise OSError("a tile could not be read")
+
+    method = get_change_method("imadmaf", max_samples=10_000)
+    with pytest.raises(OSError):
+        method.fit(broken)
+    method.fit(lambda: [(pre, post, (0, 0))])
+    fresh = get_change_method("imadmaf", max_samples=10_000).fit(lambda: [(pre, post, (0, 0))])
+    np.testing.assert_array_equal(method.rotation, fresh.rotation)
+    assert method.threshold_value == fresh.threshold_value
