@@ -59,7 +59,7 @@ def tiles(paths, size: int, tile: int = 1024):
         for row in range(0, size, tile):
             for col in range(0, size, tile):
                 window = Window(col, row, min(tile, size - col), min(tile, size - row))
-                yield a.read(window=window), b.read(window=window)
+                yield a.read(window=window), b.read(window=window), (row, col)
 
 
 def run_read(paths, size):
@@ -72,7 +72,7 @@ def run_imadmaf(paths, size):
 
     method = get_change_method("imadmaf").fit(lambda: tiles(paths, size))
     changed = 0
-    for pre, post in tiles(paths, size):
+    for pre, post, _ in tiles(paths, size):
         changed += int((method.detect(pre, post)[1] == 1).sum())
     return method, changed
 

@@ -15,7 +15,7 @@ area (or a fixed-seed sample of it) with :meth:`ChangeMethod.fit`, then applied 
 
     from antares.change import get_change_method
     method = get_change_method("imadmaf", threshold="chi2")
-    method.fit(iter_tiles)                 # callable returning an iterable of (pre, post) band stacks
+    method.fit(iter_tiles)   # callable returning an iterable of (pre, post, (row, col)) band stacks, one pass
     score, change = method.detect(pre, post)   # float32 (y, x), uint8 (y, x): 0, 1, 255 = nodata
 """
 

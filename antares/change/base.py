@@ -5,11 +5,13 @@ A change method compares two co-registered images of the same bands, ``pre`` and
 A pixel that is nodata in either date is neither change nor no change: its score is NaN and its mask
 value :data:`NODATA` (255).
 
-:meth:`ChangeMethod.fit` estimates the method's statistics once over the whole area: it draws a uniform
-sample of at most ``max_samples`` valid pixels over all tiles (fixed ``seed``: the same input gives the
-same sample), fits the method on it (``_fit_sample``), lets the method make more passes over the tiles
-if it needs spatial statistics (``_fit_tiles``), and fits the threshold on the sample's scores.
-:meth:`ChangeMethod.detect` then applies that one transform and one threshold to any tile.
+:meth:`ChangeMethod.fit` estimates the method's statistics once over the whole area, in one pass over the
+tiles: it draws a uniform sample of at most ``max_samples`` valid pixels (each pixel's random key is a hash of
+its row and column in the area and of ``seed``, so the same area gives the same sample however it is tiled),
+lets the method accumulate statistics that need every pixel or pixel neighbourhoods (``_accumulate``, e.g.
+the neighbour differences of MAF), fits the method on the sample (``_fit_sample``, then
+``_fit_accumulated``), and fits the threshold on the sample's scores. :meth:`ChangeMethod.detect` then
+applies that one transform and one threshold to any tile.
 """
 
 from __future__ import annotations
@@ -47,7 +49,11 @@ COMMON_PARAMS = (
 
 
 def as_stack(image, what: str) -> np.ndarray:
-    """``image`` as float64 ``(bands, y, x)``: an xarray Dataset of (y, x) variables or a 2-D/3-D array.
+    """``image`` as a float ``(bands, y, x)`` stack: an xarray Dataset of (y, x) variables or a 2-D/3-D array.
+
+    float32 (and float16) stay float32, without a copy where possible; every other dtype becomes float64. The
+    methods compute in float64 from there, so keeping float32 inputs costs no accuracy (float32 -> float64 is
+    exact) and saves a full-size copy per tile.
 
     Raises
     ------
@@ -61,17 +67,23 @@ def as_stack(image, what: str) -> np.ndarray:
         if not names or any(image[n].ndim != 2 for n in names):
             raise InvalidInputError(f"{what} must be a Dataset of (y, x) variables. Got "
                                     f"{', '.join(f'{n}{image[n].dims}' for n in names) or 'no variable'}.")
-        return np.stack([np.asarray(image[n].values, dtype=np.float64) for n in names])
+        arrays = [np.asarray(image[n].values) for n in names]
+        return np.stack([a.astype(_float(a.dtype), copy=False) for a in arrays])
     array = np.asarray(image)
     if array.dtype.kind not in "iuf" or array.ndim not in (2, 3):
         raise InvalidInputError(f"{what} must be a numeric array (bands, y, x). Got shape {array.shape}, "
                                 f"dtype {array.dtype}.")
-    array = array.astype(np.float64, copy=False)
+    array = array.astype(_float(array.dtype), copy=False)
     return array[np.newaxis] if array.ndim == 2 else array
 
 
+def _float(dtype) -> type:
+    return np.float32 if np.dtype(dtype).kind == "f" and np.dtype(dtype).itemsize <= 4 else np.float64
+
+
 def check_pair(pre, post) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(pre, post, valid)``: both stacks as float64 ``(bands, y, x)`` and the mask of pixels valid in both.
+    """``(pre, post, valid)``: both stacks as float ``(bands, y, x)`` (see :func:`as_stack`) and the mask of
+    pixels valid in both.
 
     Raises
     ------
@@ -82,27 +94,67 @@ def check_pair(pre, post) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if pre.shape != post.shape:
         raise InvalidInputError(f"pre and post must have the same bands and pixels (bands, y, x). Got {pre.shape} "
                                 f"and {post.shape}; load both on one GeoBox with the same measurements.")
-    valid = np.isfinite(pre).all(axis=0) & np.isfinite(post).all(axis=0)
+    valid = np.isfinite(pre).all(axis=0)
+    valid &= np.isfinite(post).all(axis=0)
     return pre, post, valid
+
+
+def pixel_keys(rows: np.ndarray, cols: np.ndarray, seed: int) -> np.ndarray:
+    """Uniform pseudo-random keys in ``[0, 1)`` of pixels at ``(rows, cols)``: a hash of the position and the seed.
+
+    SplitMix64's finaliser (Steele, Lea & Flood 2014) of ``row * 2**32 + col`` offset by the seed: the key of a
+    pixel does not depend on the tiles it was read in, so a sample of the pixels with the smallest keys is the
+    same for any tiling of the area.
+
+    Parameters
+    ----------
+    rows, cols : numpy.ndarray
+        Integer positions (>= 0, < 2**32) of the pixels in the area, one shape.
+    seed : int
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 keys, the shape of ``rows``.
+    """
+    with np.errstate(over="ignore"):
+        z = (rows.astype(np.uint64) << np.uint64(32)) | cols.astype(np.uint64)
+        z += np.uint64((0x9E3779B97F4A7C15 * (seed + 1)) % 2 ** 64)
+        z ^= z >> np.uint64(30)
+        z *= np.uint64(0xBF58476D1CE4E5B9)
+        z ^= z >> np.uint64(27)
+        z *= np.uint64(0x94D049BB133111EB)
+        z ^= z >> np.uint64(31)
+    return (z >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
 
 
 class _Sampler:
     """A uniform sample without replacement of at most ``size`` pixels over a stream of tiles (fixed seed).
 
-    Every valid pixel gets a random key; the ``size`` smallest keys are kept (bounded memory: at most
-    ``2 * size`` pixels are held).
+    Every valid pixel gets the key :func:`pixel_keys` of its position in the area; the ``size`` smallest keys
+    are kept, in the order of their keys (bounded memory: at most ``2 * size`` pixels are held). Only the
+    pixels below the current cut are copied out of a tile.
     """
 
     def __init__(self, size: int, seed: int):
-        self.size, self.rng = size, np.random.default_rng(seed)
+        self.size, self.seed = size, seed
         self.keys = np.empty(0)
         self.pre = self.post = None
         self.total = 0
+        self.cut = np.inf
 
-    def add(self, pre: np.ndarray, post: np.ndarray, valid: np.ndarray) -> None:
-        x, y = pre[:, valid].T, post[:, valid].T
-        keys = self.rng.random(len(x))
-        self.total += len(x)
+    def add(self, pre: np.ndarray, post: np.ndarray, valid: np.ndarray, offset: tuple[int, int]) -> None:
+        flat = np.flatnonzero(valid)
+        self.total += len(flat)
+        rows, cols = np.divmod(flat, valid.shape[1])
+        keys = pixel_keys(rows + offset[0], cols + offset[1], self.seed)
+        if np.isfinite(self.cut):
+            chosen = np.flatnonzero(keys < self.cut)
+            keys, rows, cols = keys[chosen], rows[chosen], cols[chosen]
+        if len(keys) > self.size:  # the area's smallest keys are among each tile's smallest
+            chosen = np.argpartition(keys, self.size - 1)[:self.size]
+            keys, rows, cols = keys[chosen], rows[chosen], cols[chosen]
+        x, y = pre[:, rows, cols].T, post[:, rows, cols].T
         if self.pre is None:
             self.pre, self.post = x[:0], y[:0]
         self.keys = np.concatenate([self.keys, keys])
@@ -112,12 +164,16 @@ class _Sampler:
 
     def _prune(self) -> None:
         if len(self.keys) > self.size:
-            keep = np.sort(np.argpartition(self.keys, self.size - 1)[:self.size])
+            keep = np.argpartition(self.keys, self.size - 1)[:self.size]
             self.keys, self.pre, self.post = self.keys[keep], self.pre[keep], self.post[keep]
+            self.cut = self.keys.max()
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         self._prune()
-        return self.pre, self.post
+        if self.pre is None:
+            return None, None
+        order = np.argsort(self.keys, kind="stable")
+        return self.pre[order], self.post[order]
 
 
 class ChangeMethod:
@@ -126,7 +182,8 @@ class ChangeMethod:
     Subclasses set :attr:`name`, :attr:`description`, :attr:`reference`, :attr:`params` (usually
     ``(threshold_param(...), ...) + COMMON_PARAMS``) and implement ``_fit_sample(pre, post)`` on pixel arrays
     ``(n, bands)`` and ``_score(pre, post)`` on pixel arrays, returning ``(n,)`` float64 scores; optionally
-    ``_fit_tiles(tiles)`` for statistics that need pixel neighbourhoods, ``_score_image`` for scores that do,
+    ``_accumulate``/``_fit_accumulated`` for statistics that need every pixel or neighbourhoods,
+    ``_score_tile`` for a faster (or neighbourhood) score of a whole tile,
     and ``dof`` (degrees of freedom of a chi-square score) if ``threshold='chi2'`` applies.
 
     Parameters
@@ -165,15 +222,18 @@ class ChangeMethod:
 
     # ------------------------------------------------------------------ fitting
 
-    def fit(self, tiles: Callable[[], Iterable[tuple[Any, Any]]]) -> "ChangeMethod":
-        """Fit the method's statistics and the threshold once over the whole area.
+    def fit(self, tiles: Callable[[], Iterable[tuple]]) -> "ChangeMethod":
+        """Fit the method's statistics and the threshold once over the whole area, in one pass over the tiles.
 
         Parameters
         ----------
         tiles : callable
-            ``tiles()`` returns an iterable of ``(pre, post)`` pairs, one per tile of the area (each a
-            Dataset of (y, x) variables or an array ``(bands, y, x)``, NaN = nodata); it is called once per
-            pass (a method that needs neighbourhoods, like MAF, makes a second pass).
+            ``tiles()`` returns an iterable of ``(pre, post)`` or ``(pre, post, (row, col))`` tuples, one per
+            tile of the area (each image a Dataset of (y, x) variables or an array ``(bands, y, x)``, NaN =
+            nodata; ``(row, col)`` the position of the tile's first pixel in the area). Tiles must not overlap.
+            With positions, the sample and the statistics (MAF's neighbour differences across tile edges
+            included) are those of the untiled area; without them, tiles are taken as stacked one below the
+            other and neighbours across their edges are not paired. It is called once.
 
         Returns
         -------
@@ -186,20 +246,26 @@ class ChangeMethod:
             is undefined (e.g. a constant band).
         """
         sampler = _Sampler(self.max_samples, self.seed)
-        for pre, post in tiles():
-            pre, post, valid = check_pair(pre, post)
+        self.n_bands, self.threshold_value = None, None
+        self._begin_fit()
+        next_row = 0
+        for item in tiles():
+            pre, post, valid = check_pair(item[0], item[1])
             if self.n_bands is None:
                 self.n_bands = pre.shape[0]
             elif pre.shape[0] != self.n_bands:
                 raise InvalidInputError(f"every tile must have {self.n_bands} bands. Got {pre.shape[0]}.")
-            sampler.add(pre, post, valid)
+            offset = tuple(int(v) for v in item[2]) if len(item) > 2 and item[2] is not None else None
+            sampler.add(pre, post, valid, offset or (next_row, 0))
+            self._accumulate(pre, post, valid, offset)
+            next_row += valid.shape[0]
         x, y = sampler.result()
         self.n_valid = sampler.total
         if x is None or len(x) <= (self.n_bands or 0):
             raise InvalidInputError(f"{self.name}: {0 if x is None else len(x)} pixels are valid in both dates; "
                                     f"at least {(self.n_bands or 0) + 1} are needed. Check that pre and post overlap.")
         self._fit_sample(x, y)
-        self._fit_tiles(tiles)
+        self._fit_accumulated()
         self.threshold_value = self._fit_threshold(self._score(x, y))
         log.info("%s: fitted on %d of %d valid pixels, threshold %.6g", self.name, len(x), self.n_valid,
                  self.threshold_value)
@@ -219,8 +285,15 @@ class ChangeMethod:
     def _fit_sample(self, pre: np.ndarray, post: np.ndarray) -> None:
         raise NotImplementedError
 
-    def _fit_tiles(self, tiles) -> None:
-        """A further pass over the tiles, for statistics that need neighbourhoods (none by default)."""
+    def _begin_fit(self) -> None:
+        """Forget what an earlier (possibly interrupted) fit accumulated (nothing by default)."""
+
+    def _accumulate(self, pre: np.ndarray, post: np.ndarray, valid: np.ndarray, offset) -> None:
+        """Statistics of one tile ``(bands, y, x)`` at ``offset`` (``(row, col)`` or None) gathered in the fitting
+        pass, before the sample is known (none by default)."""
+
+    def _fit_accumulated(self) -> None:
+        """Finish the fit from what :meth:`_accumulate` gathered, after ``_fit_sample`` (nothing by default)."""
 
     def _score(self, pre: np.ndarray, post: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -240,6 +313,10 @@ class ChangeMethod:
         pre, post, valid = check_pair(pre, post)
         if pre.shape[0] != self.n_bands:
             raise InvalidInputError(f"{self.name} was fitted on {self.n_bands} bands; this tile has {pre.shape[0]}.")
+        return self._score_tile(pre, post, valid)
+
+    def _score_tile(self, pre: np.ndarray, post: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """float32 ``(y, x)`` scores of a tile, NaN where not ``valid`` (by default ``_score`` of the valid pixels)."""
         out = np.full(valid.shape, np.nan, dtype=np.float32)
         if valid.any():
             out[valid] = self._score(pre[:, valid].T, post[:, valid].T)
@@ -266,4 +343,4 @@ class ChangeMethod:
 
 
 __all__ = ["ChangeMethod", "COMMON_PARAMS", "NODATA", "CHANGE", "NO_CHANGE", "threshold_param", "check_pair",
-           "as_stack"]
+           "as_stack", "pixel_keys"]

@@ -98,8 +98,9 @@ def chi2_threshold(p_value: float, dof: int) -> float:
 
     Under no change the sum of ``dof`` squared standardised MAD (or MAF) variates follows a chi-square
     distribution with ``dof`` degrees of freedom (Nielsen 2007, IEEE TIP 16(2), section II-C); a pixel is
-    change where ``P(chi2_dof > Z) < p_value``, i.e. ``Z > chi2.ppf(1 - p_value, dof)``.
+    change where ``P(chi2_dof > Z) < p_value``, i.e. ``Z > chi2.ppf(1 - p_value, dof)``, computed as
+    ``scipy.special.chdtri(dof, p_value)`` (the inverse survival function, without importing scipy.stats).
     """
-    from scipy.stats import chi2
+    from scipy.special import chdtri
 
-    return float(chi2.ppf(1.0 - p_value, dof))
+    return float(chdtri(dof, p_value))

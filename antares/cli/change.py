@@ -76,15 +76,19 @@ def detect_change(state, algorithm, bands, name, pre_product, post_product, lc_p
     from antares.cli.options import parse_extra_params
     from antares.cli.output import tile_progress
     from antares.pipeline.area import resolve_area
+    from antares.cli.options import CHANGE_FLAGS, flag_names
     from antares.pipeline.change import detect_change as run
+    from antares.pipeline.change_requests import ChangeRequest
 
     params = parse_extra_params(CHANGE_METHODS.get(algorithm, noun="algorithm").params, algorithm, extra)
     settings = state.settings()
     area = resolve_area(settings, region, bbox, bbox_crs, lat, long)
-    with tile_progress(state.quiet, f"detect_change {name}", unit="tile") as progress:
-        report = run(settings, algorithm, name, pre_product, post_product, area, bands=list(bands) or None,
-                     params=params, pre_year=pre_year, post_year=post_year, lc_pre=lc_pre, lc_post=lc_post, mmu=mmu,
-                     label_filter=not no_label_filter, tile_size=tile_size, overwrite=overwrite, progress=progress)
+    with flag_names(CHANGE_FLAGS):
+        request = ChangeRequest(algorithm, name, pre_product, post_product, area, bands=tuple(bands) or None,
+                                params=params, pre_year=pre_year, post_year=post_year, lc_pre=lc_pre, lc_post=lc_post,
+                                mmu=mmu, label_filter=not no_label_filter, tile_size=tile_size, overwrite=overwrite)
+        with tile_progress(state.quiet, f"detect_change {name}", unit="tile") as progress:
+            report = run(settings, request, progress=progress)
     for line in report.lines():
         click.echo(line)
 

@@ -254,6 +254,11 @@ PREDICT_FLAGS = {"product": "-p", "model": "-m", "segmentation": "-s", "name": "
                  "time": "-b/-e", "outdir": "--outdir"}
 
 
+CHANGE_FLAGS = {"algorithm": "-a", "name": "-n", "pre_product": "-p_pre", "post_product": "-p_post", "bands": "-b",
+                "params": "-extra", "pre_year": "-y_pre", "post_year": "-y_post", "lc_pre": "-lc_pre",
+                "lc_post": "-lc_post", "mmu": "-mmu", "tile_size": "--tile-size"}
+
+
 def in_flags(message: str, fields, flags: dict) -> str:
     """``message`` with each request field of ``fields`` (a whole word, not a quoted value) written as its flag.
 

@@ -163,3 +163,41 @@ def classification_meets(session: Session, classification_id: int, wkt: str, sri
              .join(p, sa.and_(p.classification_id == classification_id, p.segment_id == s.segment_id))
              .where(s.segmentation_id == seg, func.ST_Intersects(func.ST_Transform(s.geom, srid), area)).limit(1))
     return session.scalar(query) is not None
+
+
+def change_extent(session: Session, change_id: int, srid: int, out_srid: int) -> tuple | None:
+    """(minx, miny, maxx, maxy) in ``out_srid`` of a change detection's objects; None when it has none."""
+    o = ChangeObject
+    g = o.geom if out_srid == srid else func.ST_Transform(o.geom, out_srid)
+    box = func.ST_Extent(sa.select(g.label("g")).where(o.change_id == change_id).subquery().c.g)
+    row = session.execute(sa.select(func.ST_XMin(box), func.ST_YMin(box), func.ST_XMax(box), func.ST_YMax(box))).first()
+    return None if row[0] is None else tuple(float(v) for v in row)
+
+
+def change_objects_in_box_sql(change_id: int, srid: int, out_srid: int, box: tuple, step: float,
+                              codes: dict) -> str:
+    """The SQL text, for GDAL, of the change objects meeting ``box`` (minx, miny, maxx, maxy in ``out_srid``).
+
+    Columns ``code`` (the transition code of the object's ``(pre_class, post_class)`` in ``codes``, None meaning
+    no class) and ``geom`` (the object clipped to the box). Built with SQLAlchemy and compiled with literal
+    values: only the integers and floats given here are written into the text (as
+    :func:`antares.db.classifications.objects_in_box_sql`).
+    """
+    from sqlalchemy.dialects import postgresql
+
+    o = ChangeObject.__table__
+    env = func.ST_MakeEnvelope(*(sa.literal(float(v), sa.Float) for v in box), int(out_srid))
+    geom, search = o.c.geom, env
+    if out_srid != srid:
+        geom = func.ST_Transform(o.c.geom, int(out_srid))
+        search = func.ST_Transform(func.ST_Segmentize(env, sa.literal(float(step), sa.Float)), int(srid))
+
+    def same(column, value):
+        return column.is_(None) if value is None else column == int(value)
+
+    code = sa.case(*[(sa.and_(same(o.c.pre_class, pre), same(o.c.post_class, post)), int(value))
+                     for (pre, post), value in codes.items()], else_=0)
+    query = (sa.select(code.label("code"),
+                       sa.type_coerce(func.ST_ClipByBox2D(geom, func.Box2D(env)), sa.types.NullType()).label("geom"))
+             .where(o.c.change_id == int(change_id), func.ST_Intersects(o.c.geom, search)).order_by(o.c.object_id))
+    return str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))

@@ -4,9 +4,10 @@ The two inputs are two indexed products, or one product at two periods (``-y_pre
 with one date in the area (a product of features made by ``apply_recipe`` per period, or a raw product on one
 date). Both must lie on one grid (same CRS, pixel size and pixel alignment); the area is their overlap.
 
-1. The change method (:mod:`antares.change`) is fitted once over the whole area, tile by tile (a fixed-seed
-   sample of pixels and, for MAF, the neighbour differences of every tile), so that every tile shares one
-   transform and one threshold.
+1. The change method (:mod:`antares.change`) is fitted once over the whole area in one pass over the tiles (a
+   fixed-seed sample of pixels keyed by their position and, for MAF, the neighbour differences of every tile
+   and across tile edges), so that every tile shares one transform and one threshold, equal to those of an
+   untiled run.
 2. Each tile is scored and thresholded; the change mask (uint8, 255 where either date is nodata) and the
    score go to disk-backed arrays in ``$ANTARES_HOME/work``.
 3. Change pixels are grouped into 4-connected objects numbered in raster order of their first pixel (stable
@@ -30,7 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from antares.config import Settings
-from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError, UsageError
+from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from antares.pipeline.change_requests import ChangeRequest
+from antares.pipeline.requests import refusal, takes
 
 log = logging.getLogger(__name__)
 
@@ -106,33 +109,18 @@ def _grid(datasets_pre, datasets_post, bands, area, products):
     return native_geobox(datasets_pre, bands, overlap)
 
 
-def detect_change(settings: Settings, algorithm: str, name: str, pre_product: str, post_product: str, area,
-                  bands: list | None = None, params: dict | None = None, pre_year: int | None = None,
-                  post_year: int | None = None, lc_pre: str | None = None, lc_post: str | None = None,
-                  mmu: float | None = None, label_filter: bool = True, tile_size: int = 1024,
-                  overwrite: bool = False, progress=None) -> ChangeReport:
-    """Detect change between ``pre_product`` and ``post_product`` over ``area``; store change objects as ``name``.
+@takes(ChangeRequest)
+def detect_change(settings: Settings, request: ChangeRequest, progress=None) -> ChangeReport:
+    """Detect change between ``request.pre_product`` and ``request.post_product``; store change objects.
 
     Parameters
     ----------
-    algorithm : str
-        A change method of :data:`antares.change.CHANGE_METHODS` (``distance``, ``imadmaf``); ``params`` are
-        checked against its declaration.
-    pre_product, post_product : str
-        Indexed products (may be the same one with ``pre_year`` != ``post_year``), one date each in the area.
-    area : odc.geo.geom.Geometry
-    bands : list of str, optional
-        Measurements compared, present in both products (default: all of the pre product's).
-    pre_year, post_year : int, optional
-        Only the datasets of that year.
-    lc_pre, lc_post : str, optional
-        Classifications (``model_predict_object``) of one class scheme giving each object its pre and post class.
-    mmu : float, optional
-        Minimum mapping unit, m²: smaller objects are dropped. At least one pixel.
-    label_filter : bool
-        With ``lc_pre``/``lc_post``: drop the objects whose class is the same in both.
-    tile_size : int
-        Side of the tiles read at a time, pixels.
+    settings : Settings
+    request : ChangeRequest
+        What to compare, where, and how (validated when made). The older form
+        ``detect_change(settings, algorithm, name, pre_product, post_product, area, ...)`` builds it.
+    progress : callable, optional
+        ``progress(done, total)`` after each scored tile.
 
     Returns
     -------
@@ -141,36 +129,29 @@ def detect_change(settings: Settings, algorithm: str, name: str, pre_product: st
     Raises
     ------
     UsageError
-        Unknown algorithm or parameter, only one of ``lc_pre``/``lc_post``, ``mmu`` below one pixel, the same
-        datasets as pre and post.
+        Invalid request (see :class:`ChangeRequest`), ``mmu`` below one pixel, the same datasets as pre and post.
     NotFoundError
         Unknown product or classification, a band missing in one product, no dataset in the area (or year).
     InvalidInputError
         Several dates on one side, pre and post on different grids or not overlapping, a CRS not in metres,
-        classifications of different schemes, data the method cannot work on.
+        classifications of different schemes or of another region, data the method cannot work on.
     AlreadyExistsError
         ``name`` exists and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> detect_change(settings, ChangeRequest("imadmaf", "chg_18_20", "feat_2018", "feat_2020", area,
+    ...                                       mmu=5000))  # doctest: +SKIP
     """
     from antares.change import get_change_method
     from antares.pipeline.run import recorded_run
 
-    method = get_change_method(algorithm, **(params or {}))
-    if (lc_pre is None) != (lc_post is None):
-        raise UsageError("-lc_pre and -lc_post go together: give the classifications of both dates.")
-    if mmu is not None and not mmu > 0:
-        raise UsageError(f"-mmu must be an area > 0 in m². Got {mmu}.")
-    if tile_size < 16:
-        raise UsageError(f"--tile-size must be at least 16 pixels. Got {tile_size}.")
-    if pre_product == post_product and pre_year == post_year:
-        raise UsageError(f"-p_pre and -p_post are both {pre_product}" + (f" in {pre_year}" if pre_year else "")
-                         + ": give two products, or one product with two years -y_pre YEAR -y_post YEAR.")
-    with recorded_run(settings, "detect_change", name) as run:
-        return _detect(run, method, algorithm, pre_product, post_product, area, bands, pre_year, post_year, lc_pre,
-                       lc_post, mmu, label_filter, tile_size, overwrite, progress)
+    method = get_change_method(request.algorithm, **request.params)
+    with recorded_run(settings, "detect_change", request.name) as run:
+        return _detect(run, method, request, progress)
 
 
-def _detect(run, method, algorithm, pre_product, post_product, area, bands, pre_year, post_year, lc_pre, lc_post,
-            mmu, label_filter, tile_size, overwrite, progress) -> ChangeReport:
+def _detect(run, method, request: ChangeRequest, progress) -> ChangeReport:
     from antares.cube.features import load_features
     from antares.cube.grid import blocks, is_metric
     from antares.cube.index import connect, product_definition
@@ -178,6 +159,11 @@ def _detect(run, method, algorithm, pre_product, post_product, area, bands, pre_
     from antares.db.engine import database_url, session_scope
 
     settings, name = run.settings, run.name
+    algorithm, pre_product, post_product, area = (request.algorithm, request.pre_product, request.post_product,
+                                                  request.area)
+    bands, pre_year, post_year, lc_pre, lc_post = (request.bands, request.pre_year, request.post_year, request.lc_pre,
+                                                   request.lc_post)
+    mmu, label_filter, tile_size, overwrite = request.mmu, request.label_filter, request.tile_size, request.overwrite
     with session_scope(settings) as session:
         exists = change_detection(session, name) is not None
         classes = _classifications(session, lc_pre, lc_post) if lc_pre else None
@@ -197,7 +183,8 @@ def _detect(run, method, algorithm, pre_product, post_product, area, bands, pre_
         ds_pre = _datasets(dc, pre_product, area, pre_year, "pre")
         ds_post = _datasets(dc, post_product, area, post_year, "post")
         if {d.id for d in ds_pre} == {d.id for d in ds_post}:
-            raise UsageError("-p_pre and -p_post select the same datasets; choose two dates with -y_pre and -y_post.")
+            raise refusal("pre_product and post_product select the same datasets; choose two dates with pre_year and "
+                          "post_year.", "pre_product", "post_product", "pre_year", "post_year")
         geobox = _grid(ds_pre, ds_post, bands, area, (pre_product, post_product))
         if not is_metric(geobox.crs):
             raise InvalidInputError(f"the products' CRS {geobox.crs} is not in metres; areas and -mmu need a projected "
@@ -206,13 +193,13 @@ def _detect(run, method, algorithm, pre_product, post_product, area, bands, pre_
             _check_coverage(settings, classes, (lc_pre, lc_post), geobox)
         pixel_area = abs(geobox.affine.a * geobox.affine.e)
         if mmu is not None and mmu < pixel_area:
-            raise UsageError(f"-mmu {mmu:g} m² is below one pixel ({pixel_area:g} m² at {abs(geobox.affine.a):g} m); "
-                             f"give at least {pixel_area:g} or leave -mmu out.")
+            raise refusal(f"mmu {mmu:g} m² is below one pixel ({pixel_area:g} m² at {abs(geobox.affine.a):g} m); "
+                          f"give at least {pixel_area:g} or leave mmu out.", "mmu")
 
-        def tiles():
+        def tiles():  # with each block's position: the fit is then that of the untiled area
             for part, index in blocks(geobox, tile_size):
                 yield (load_features(dc, pre_product, bands, part, ds_pre),
-                       load_features(dc, post_product, bands, part, ds_post))
+                       load_features(dc, post_product, bands, part, ds_post), (index[0].start, index[1].start))
 
         method.fit(tiles)
         run.start({"algorithm": algorithm, "params": method.get_params(), "bands": bands, "mmu": mmu,
@@ -225,7 +212,7 @@ def _detect(run, method, algorithm, pre_product, post_product, area, bands, pre_
             change = np.memmap(workdir / "change.dat", np.uint8, "w+", shape=tuple(geobox.shape))
             score = np.memmap(workdir / "score.dat", np.float32, "w+", shape=tuple(geobox.shape))
             n_blocks = sum(1 for _ in blocks(geobox, tile_size))
-            for number, ((pre, post), (_, index)) in enumerate(zip(tiles(), blocks(geobox, tile_size))):
+            for number, ((pre, post, _), (_, index)) in enumerate(zip(tiles(), blocks(geobox, tile_size))):
                 score[index], change[index] = method.detect(pre, post)
                 if progress:
                     progress(number + 1, n_blocks)

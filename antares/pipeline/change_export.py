@@ -12,7 +12,9 @@ import logging
 import numpy as np
 
 from antares.config import Settings
-from antares.errors import InvalidInputError, UsageError
+from antares.errors import InvalidInputError
+from antares.pipeline.change_requests import ChangeExportRequest
+from antares.pipeline.requests import takes
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +31,26 @@ def is_change(settings: Settings, name: str) -> bool:
         return change_detection(session, name) is not None and not classification_exists(session, name)
 
 
-def change_to_vector(settings: Settings, name: str, path, layer: str | None = None, driver: str | None = None,
-                     crs: str | None = None, overwrite: bool = False, region=None, clip: bool = False,
-                     dissolve: bool = False):
-    """Write the change objects of change detection ``name`` to ``path``; returns an ``ExportReport``.
+@takes(ChangeExportRequest)
+def change_to_vector(settings: Settings, request: ChangeExportRequest, progress=None):
+    """Write the change objects of change detection ``request.name`` to ``request.path``.
+
+    Parameters
+    ----------
+    settings : Settings
+    request : ChangeExportRequest
+        (or its fields: ``change_to_vector(settings, name, path, layer=..., driver=..., crs=..., overwrite=...)``)
+    progress : callable, optional
+        Unused (the stage contract).
+
+    Returns
+    -------
+    antares.pipeline.export.ExportReport
 
     Raises
     ------
     UsageError
-        ``region``, ``clip`` or ``dissolve`` (they apply to classifications), an unknown driver or CRS.
+        An unknown driver or CRS.
     AlreadyExistsError
         ``path`` exists and ``overwrite`` is False.
     InvalidInputError
@@ -52,9 +65,8 @@ def change_to_vector(settings: Settings, name: str, path, layer: str | None = No
     from antares.pipeline.export import (ExportReport, _check_features, _convert, _output_crs, _Target, _writing,
                                          vector_driver)
 
-    if region or clip or dissolve:
-        raise UsageError(f"'{name}' is a change detection: -region, --clip and --dissolve apply to classifications.")
-    driver = vector_driver(path, driver)
+    name, path, layer, crs, overwrite = request.name, request.path, request.layer, request.crs, request.overwrite
+    driver = vector_driver(path, request.driver)
     target = _Target(path, overwrite, sidecars=())
     report = ExportReport(target.path, driver, detail=f", layer {layer or name}" if driver == "GPKG" else "")
     engine = open_database(settings)

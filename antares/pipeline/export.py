@@ -321,9 +321,13 @@ def db_to_vector(settings: Settings, name: str, path, region: str | None = None,
     from antares.legend import legend_from_codes
 
     from antares.pipeline.change_export import change_to_vector, is_change
+    from antares.pipeline.change_requests import ChangeExportRequest
 
     if is_change(settings, name):  # a change detection's objects (antares detect_change)
-        return change_to_vector(settings, name, path, layer, driver, crs, overwrite, region, clip, dissolve)
+        if region or clip or dissolve:
+            raise UsageError(f"'{name}' is a change detection: -region, --clip and --dissolve apply to "
+                             "classifications.")
+        return change_to_vector(settings, ChangeExportRequest(name, path, layer, driver, crs, overwrite))
     driver = vector_driver(path, driver)
     if clip and region is None:
         raise UsageError("--clip needs -region NAME: the region to cut the objects to.")
@@ -504,6 +508,9 @@ def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: st
                  window: int = WINDOW, progress=None) -> ExportReport:
     """Rasterise the class codes of classification ``name`` into a Cloud-Optimised GeoTIFF.
 
+    A change detection ``name`` is rasterised as transition codes instead
+    (:func:`antares.pipeline.change_raster.change_to_raster`).
+
     Band 1 holds class codes by the pixel-centre rule: uint8 if all codes are <= 255, else
     uint16; 0 = nodata. The grid is aligned to multiples of ``resolution``; blocks 512, DEFLATE,
     overviews by mode, the legend's colour table, ``STEM.qml`` beside.
@@ -546,6 +553,14 @@ def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: st
     from antares.db.regions import region_wkb
     from antares.export.style import raster_qml, write_qml
 
+    from antares.pipeline.change_export import is_change
+
+    if is_change(settings, name):  # a change detection's objects: transition codes (antares detect_change)
+        from antares.pipeline.change_raster import change_to_raster
+
+        if region or confidence:
+            raise UsageError(f"'{name}' is a change detection: -region and --confidence apply to classifications.")
+        return change_to_raster(settings, name, path, resolution, crs, overwrite, progress)
     if not resolution > 0 or not math.isfinite(resolution):
         raise UsageError(f"--resolution must be a number > 0 in units of the output CRS. Got {resolution!r}.")
     if window < 1:

@@ -181,3 +181,49 @@ def test_bad_transition_input(maps, settings, runner, chg_product):
             (["-n", "nope"], 1, "change detection 'nope' does not exist")):
         result = runner.invoke(cli, ["change_matrix", *args], env=env)
         assert result.exit_code == code and fragment in result.output, result.output
+
+
+def test_db_to_raster_of_a_change_detection_equals_gdal_rasterize_of_its_export(maps, settings, runner, chg_product,
+                                                                                 tmp_path):
+    """Transition codes burnt from PostGIS equal gdal_rasterize (the command-line tool) of the db_to_vector export
+    with the codes computed here from its pre/post classes; colour table and legend "forest → open land"."""
+    import subprocess
+
+    import geopandas as gpd
+    import numpy as np
+
+    env = {"ANTARES_DB_URL": settings.db_url}
+    invoke_ok(runner, ["detect_change", "-a", "distance", "-p_pre", "chg_ro", "-p_post", "chg_ro", "-y_pre", "2018",
+                       "-y_post", "2020", "-b", "B08", "-b", "B11", "--bbox", "22.140", "45.195", "22.166", "45.215",
+                       "-lc_pre", "chg_map_2018", "-lc_post", "chg_map_2020", "-extra", "threshold=otsu",
+                       "-n", "chg_lab_raster", "--no-label-filter"], env)
+    tif, gpkg = tmp_path / "chg.tif", tmp_path / "chg.gpkg"
+    result = invoke_ok(runner, ["db_to_raster", "-n", "chg_lab_raster", "-f", str(tif), "--resolution", "20"], env)
+    assert "transition" in result.output
+    invoke_ok(runner, ["db_to_vector", "-n", "chg_lab_raster", "-f", str(gpkg)], env)
+    objects = gpd.read_file(gpkg)
+    pairs = sorted({(int(a), int(b)) for a, b in zip(objects.pre_class, objects.post_class)})  # -1 = no class
+    assert len(pairs) >= 2
+    objects["tcode"] = [pairs.index((int(a), int(b))) + 1 for a, b in zip(objects.pre_class, objects.post_class)]
+    coded = tmp_path / "coded.gpkg"
+    objects.to_file(coded, layer="coded")
+    with rasterio.open(tif) as src:
+        ours, transform, (height, width), colours = src.read(1), src.transform, src.shape, src.colormap(1)
+        assert src.crs.to_epsg() == 3035 and src.nodata == 0 and src.dtypes[0] == "uint8"
+    reference = tmp_path / "reference.tif"
+    left, top = transform.c, transform.f
+    subprocess.run(["gdal_rasterize", "-q", "-a", "tcode", "-l", "coded", "-init", "0", "-ot", "Byte", "-te",
+                    str(left), str(top - 20 * height), str(left + 20 * width), str(top), "-tr", "20", "20",
+                    str(coded), str(reference)], check=True)
+    with rasterio.open(reference) as src:
+        theirs = src.read(1)
+    assert ours.any()
+    np.testing.assert_array_equal(ours, theirs)
+    names = {FOREST: "forest", OPEN: "open land", -1: "no class"}
+    rgb = {FOREST: (0x22, 0x8b, 0x22), OPEN: (0xf5, 0xde, 0xb3)}
+    qml = tif.with_suffix(".qml").read_text()
+    for code, (pre, post) in enumerate(pairs, start=1):
+        assert f"{names[pre]} → {names[post]}" in qml
+        if post in rgb:
+            assert colours[code][:3] == rgb[post]
+    assert "forest → open land" in qml

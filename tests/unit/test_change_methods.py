@@ -252,3 +252,130 @@ def test_majority_by_area_reports_ties():
     assert majority({}) == (None, False)
     assert majority({3: 10.0, 1: 4.0}) == (3, False)
     assert majority({3: 5.0, 1: 5.0, 2: 1.0}) == (1, True)
+
+
+def _reference_imadmaf(pre, post, components=None, **params):
+    """The route of the published equations, step by step: iMAD on the valid pixels, the MAD image, the
+    neighbour-difference covariance of that image (pairs counted one by one in spatial_difference_covariance),
+    MAF, then the chi-square of the first ``components`` MAFs."""
+    valid = np.isfinite(pre).all(0) & np.isfinite(post).all(0)
+    x, y = pre[:, valid].T, post[:, valid].T
+    fit = imad(x, y, **params)
+    image = np.full(pre.shape, np.nan)
+    image[:, valid] = (fit.variates(x, y) / fit.sigma).T
+    sums, count = spatial_difference_covariance(image, valid)
+    rotation, ratio = maf_transform(sums / count)
+    mafs = (fit.variates(x, y) / fit.sigma) @ rotation
+    score = np.full(valid.shape, np.nan)
+    score[valid] = (mafs[:, :components or pre.shape[0]] ** 2).sum(axis=1)
+    return fit, rotation, ratio, score
+
+
+@pytest.mark.parametrize("components", [None, 2])
+def test_one_pass_imadmaf_equals_the_reference_route(components):
+    """The fitting pass gathers the neighbour differences of the stacked dates and maps them through the MAD
+    transform in closed form; scoring is one (2p, k) product per pixel. Stated tolerance: 1e-9 relative
+    (both routes compute in float64; they differ by summation order only)."""
+    pre, post = _pair(seed=12, shape=(50, 64))
+    pre[2, 3, 4] = np.nan
+    post[:, 20:22, 40:45] = np.nan
+    params = dict(max_iterations=8, min_delta=0.0)
+    method = get_change_method("imadmaf", max_samples=10_000, components=components, **params)
+    method.fit(lambda: [(pre, post)])
+    fit, rotation, ratio, score = _reference_imadmaf(pre, post, components, **params)
+    np.testing.assert_allclose(method.fit_.rho, fit.rho, rtol=1e-9)
+    np.testing.assert_allclose(method.rotation, rotation, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(method.maf_ratio, ratio, rtol=1e-9)
+    ours = method.score(pre, post)
+    assert ours.dtype == np.float32 and (np.isnan(ours) == np.isnan(score)).all()
+    np.testing.assert_allclose(ours, score.astype(np.float32), rtol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(method._score_tile(pre, post, np.isfinite(score)), score, rtol=1e-6, equal_nan=True)
+    x, y = _pixels(pre, post)
+    np.testing.assert_allclose(method._score(x, y), score[np.isfinite(score)], rtol=1e-9)
+
+
+def test_a_tiled_fit_equals_the_untiled_fit():
+    """Tiles with positions, of uneven sizes and in any order, give the sample, the transform and the threshold
+    of the whole area (the sample's keys depend on pixel positions; MAF's pairs across tile edges are
+    completed from the tiles' edge rows and columns); float32 input gives what its float64 copy gives."""
+    pre, post = _pair(seed=13, shape=(70, 90))
+    pre[1, 30:33, 29:31] = np.nan  # nodata across a tile edge
+    rows, cols = (0, 23, 41, 70), (0, 30, 31, 90)
+    tiles = [(pre[:, r0:r1, c0:c1], post[:, r0:r1, c0:c1], (r0, c0))
+             for r0, r1 in zip(rows, rows[1:]) for c0, c1 in zip(cols, cols[1:])]
+    rng = np.random.default_rng(0)
+    tiles = [tiles[i] for i in rng.permutation(len(tiles))]
+    assert len({t[2] for t in tiles}) == 9
+    for threshold in ("chi2", "otsu"):
+        whole = get_change_method("imadmaf", max_samples=1000, threshold=threshold).fit(lambda: [(pre, post, (0, 0))])
+        tiled = get_change_method("imadmaf", max_samples=1000, threshold=threshold).fit(lambda: tiles)
+        np.testing.assert_array_equal(tiled.fit_.rho, whole.fit_.rho)  # one sample, in one order
+        np.testing.assert_allclose(tiled.rotation, whole.rotation, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(tiled.threshold_value, whole.threshold_value, rtol=1e-10)
+        score, change = whole.detect(pre, post)
+        for a, b, (r0, c0) in tiles:
+            tile_score, tile_change = tiled.detect(a, b)
+            window = (slice(r0, r0 + a.shape[1]), slice(c0, c0 + a.shape[2]))
+            np.testing.assert_allclose(tile_score, score[window], rtol=1e-6, equal_nan=True)
+            np.testing.assert_array_equal(tile_change, change[window])
+    # and the untiled fit is the reference route's (the sample then holds every valid pixel)
+    every = get_change_method("imadmaf", max_samples=10_000).fit(lambda: tiles)
+    np.testing.assert_allclose(every.rotation, _reference_imadmaf(pre, post, min_delta=1e-3)[1], rtol=1e-9,
+                               atol=1e-12)
+    without_positions = get_change_method("imadmaf", max_samples=1000).fit(lambda: [t[:2] for t in tiles])
+    assert not np.allclose(without_positions.rotation, whole.rotation, atol=1e-6)
+    as32 = get_change_method("imadmaf", max_samples=1000).fit(
+        lambda: [(a.astype(np.float32), b.astype(np.float32), o) for a, b, o in tiles])
+    exact = get_change_method("imadmaf", max_samples=1000).fit(
+        lambda: [(a.astype(np.float32).astype(np.float64), b.astype(np.float32).astype(np.float64), o)
+                 for a, b, o in tiles])
+    np.testing.assert_array_equal(as32.fit_.rho, exact.fit_.rho)
+    np.testing.assert_allclose(as32.rotation, exact.rotation, rtol=1e-10, atol=1e-13)
+
+
+def test_float32_tiles_score_within_the_stated_tolerance():
+    """float32 input is scored in float32 on pixels centred on the means (1e-4 relative stated, about 1e-6
+    seen); the fit and the threshold are float64 and identical to those of the float64 copy."""
+    pre, post = _pair(seed=14, shape=(64, 64))
+    pre, post = (1000 + 30 * pre).astype(np.float32), (1000 + 30 * post).astype(np.float32)  # reflectance-like
+    pre[0, 7, 9] = np.nan
+    single = get_change_method("imadmaf", max_samples=10_000).fit(lambda: [(pre, post)])
+    double = get_change_method("imadmaf", max_samples=10_000).fit(lambda: [(pre.astype(float), post.astype(float))])
+    np.testing.assert_array_equal(single.fit_.rho, double.fit_.rho)
+    assert single.threshold_value == double.threshold_value
+    reference = _reference_imadmaf(pre.astype(float), post.astype(float), min_delta=1e-3)[3]
+    score, change = single.detect(pre, post)
+    np.testing.assert_allclose(score, reference, rtol=1e-4, atol=1e-6, equal_nan=True)
+    near = np.abs(reference - single.threshold_value) < 1e-4 * single.threshold_value
+    valid = np.isfinite(reference)
+    np.testing.assert_array_equal(change[valid & ~near], (reference > single.threshold_value)[valid & ~near])
+    assert change[7, 9] == NODATA and 0 < change[valid].mean() < 0.5
+
+
+def test_transition_legend_codes_names_and_colours():
+    from antares.legend import LegendEntry
+    from antares.pipeline.change_raster import CHANGE_COLOUR, transition_legend
+
+    legend = [LegendEntry(1, "forest", "#228b22"), LegendEntry(2, "open land", "#f5deb3")]
+    codes, entries = transition_legend([(2, 1), (1, 2), (None, 2), (1, 2)], legend)
+    assert codes == {(None, 2): 1, (1, 2): 2, (2, 1): 3}
+    assert [(e.code, e.name, e.colour) for e in entries] == [
+        (1, "no class → open land", "#f5deb3"), (2, "forest → open land", "#f5deb3"), (3, "open land → forest", "#228b22")]
+    assert transition_legend([(None, None)], []) == ({(None, None): 1}, [LegendEntry(1, "change", CHANGE_COLOUR)])
+    assert transition_legend([(1, 7)], legend)[1][0] == LegendEntry(1, "forest → class 7", CHANGE_COLOUR)
+
+
+def test_a_refit_after_an_interrupted_fit_starts_afresh():
+    pre, post = _pair(seed=15)
+
+    def broken():
+        yield pre[:, :30], post[:, :30], (0, 0)
+        raise OSError("a tile could not be read")
+
+    method = get_change_method("imadmaf", max_samples=10_000)
+    with pytest.raises(OSError):
+        method.fit(broken)
+    method.fit(lambda: [(pre, post, (0, 0))])
+    fresh = get_change_method("imadmaf", max_samples=10_000).fit(lambda: [(pre, post, (0, 0))])
+    np.testing.assert_array_equal(method.rotation, fresh.rotation)
+    assert method.threshold_value == fresh.threshold_value
