@@ -161,3 +161,28 @@ def test_validate_records_what_it_compared_and_its_accuracy(settings, runner, en
     assert shown["outputs"]["overall_accuracy"] == pytest.approx(expected)
     assert json.loads(report.read_text())["by_area_of_overlap_m2"]["overall_accuracy"] == pytest.approx(expected)
     assert shown["outputs"]["files"] == {str(report): {"bytes": report.stat().st_size, "sha256": _sha256(report)}}
+
+
+def test_recorded_step_keeps_a_failure_drops_a_refusal_and_a_no_op(settings):
+    from antares.errors import InvalidInputError
+    from antares.pipeline.run import recorded_step
+
+    def fails():
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError):
+        recorded_step(settings, "prv_step", "failing", {"p": 1}, fails)
+    (row,) = db_rows(settings.db_url, "SELECT status, error, params, outputs FROM antares.run "
+                     "WHERE kind = 'prv_step' AND name = 'failing'")
+    assert row == ("failed", "RuntimeError: disk on fire", {"p": 1}, {})
+
+    def refused():
+        raise InvalidInputError("bad input")
+
+    with pytest.raises(InvalidInputError):
+        recorded_step(settings, "prv_step", "refused", {}, refused)
+    assert recorded_step(settings, "prv_step", "noop", {}, lambda: ("result", {"a": 1}, None)) == "result"
+    assert recorded_step(settings, "prv_step", "made", {"p": 2}, lambda: (7, {"read": ["x"]}, {"made": ["y"]})) == 7
+    rows = db_rows(settings.db_url, "SELECT name, status, params, inputs->'read', outputs FROM antares.run "
+                   "WHERE kind = 'prv_step' AND name IN ('refused', 'noop', 'made')")
+    assert rows == [("made", "done", {"p": 2}, ["x"], {"made": ["y"]})]
