@@ -87,7 +87,8 @@ setup(
         # antares fetch --catalog planetary-computer signs asset hrefs with it (imported only for that catalog)
         "planetary-computer": ["planetary-computer>=1"],
         # scipy: an independent reference in tests; wheel: pip builds the test plugin (tests/plugins) with setuptools
-        "test": ["pytest>=7", "pytest-timeout>=2", "scipy>=1.10", "wheel>=0.40"],
+        # planetary-computer: its signing is tested against a SAS endpoint on 127.0.0.1 (tests/cli/test_stac_sign_planetary.py)
+        "test": ["pytest>=7", "pytest-timeout>=2", "scipy>=1.10", "wheel>=0.40", "planetary-computer>=1"],
     },
     cmdclass={"build_py": build_py_with_shipped_data},
     entry_points={

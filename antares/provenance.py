@@ -72,3 +72,31 @@ def environment() -> dict:
             versions[name] = None
     return {"antares": __version__, "git_commit": git_commit(), "gdal": rasterio.__gdal_version__,
             "libraries": versions}
+
+
+def file_sha256(path) -> str | None:
+    """The SHA-256 (hex) of the file at ``path``, or None for a folder, a URL or a missing file.
+
+    A run records it for the files it read (a vector file of regions) and wrote (an export), so that a
+    reviewer can tell whether a file is the one the run made.
+    """
+    import hashlib
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def written_files(*paths) -> dict:
+    """``{path: {"bytes": size, "sha256": hex}}`` of the files among ``paths`` that exist (what a run wrote)."""
+    out = {}
+    for path in paths:
+        path = Path(path)
+        if path.is_file():
+            out[str(path)] = {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
+    return out

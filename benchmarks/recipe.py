@@ -200,7 +200,9 @@ def earlier_sizes(path: Path, args) -> list:
     if (old.get("dates"), old.get("block")) != (args.dates, args.block):
         return []
     done = set(args.size)
-    kept = [dict(e, measured=e.get("measured", old.get("date"))) for e in old.get("sizes", [])]
+    # each kept size carries the date and the machine it was measured on (run.py shows both beside it)
+    kept = [dict(e, measured=e.get("measured", old.get("date")), machine=e.get("machine", old.get("machine")))
+            for e in old.get("sizes", [])]
     return [e for e in kept + old.get("earlier_sizes", []) if e["size"] not in done]
 
 

@@ -80,11 +80,15 @@ def stored_note(doc: dict) -> str:
     """``stored: DATE, MACHINE`` for a result shown from a file rather than measured in this run."""
     runs = doc.get("runs") if isinstance(doc.get("runs"), dict) else {}
     entry = runs.get("default") or runs.get("custom") or runs.get("quick") or {}
-    date = doc.get("date") or entry.get("date") or "date not recorded"  # a file's mtime is its checkout time: not used
-    machine_ = doc.get("machine") or entry.get("machine") or "machine not recorded"
+    # a file's mtime is its checkout time: not used
+    return stored_label(doc.get("date") or entry.get("date"), doc.get("machine") or entry.get("machine"))
+
+
+def stored_label(date, machine_) -> str:
+    """``stored result of DATE, MACHINE`` (either may be missing: then said so)."""
     if isinstance(machine_, dict):
         machine_ = ", ".join(f"{k} {v}" for k, v in machine_.items())
-    return f"stored result of {date}, {machine_}"
+    return f"stored result of {date or 'date not recorded'}, {machine_ or 'machine not recorded'}"
 
 
 def judged_at_goal_size(stage: str, size: dict) -> bool:
@@ -121,7 +125,8 @@ def summarise_recipe(doc) -> list[dict]:
     for size in doc.get("sizes", []) + doc.get("earlier_sizes", []):
         median = size.get("median", {})
         floor, recipe = _get(median, "floor", "wall_s"), _get(median, "recipe", "wall_s")
-        when = f" (run of {size['measured']})" if size.get("measured") else ""
+        # a size kept from an earlier run (recipe.py's earlier_sizes): shown with its date and machine
+        when = f" [{stored_label(size['measured'], size.get('machine'))}]" if size.get("measured") else ""
         judged = judged_at_goal_size("recipe", size)
         rows.append(_row("recipe", f"apply_recipe {size.get('size')}² x {size.get('dates')} dates{when}",
                          f"{recipe:.1f} s" if recipe else None, f"read-only floor {floor:.1f} s" if floor else None,
@@ -154,11 +159,17 @@ def summarise_segment(doc) -> list[dict]:
     return rows
 
 
-def summarise_predict(doc) -> list[dict]:
+def summarise_predict(doc, mode: str | None = None) -> list[dict]:
+    """The predict rows of ``runs[mode]`` (the size measured in this run: ``default`` or ``quick``), or with
+    ``mode`` None of the stored entry (default, else custom, else quick); no row when that entry is missing.
+
+    predict.py keeps one entry per size in its file: a ``--quick`` run rewrites the file but not its
+    ``default`` entry, which must then not be shown as measured.
+    """
     runs = doc.get("runs", {})
-    entry = runs.get("default") or runs.get("custom") or runs.get("quick")
+    entry = runs.get(mode) if mode else (runs.get("default") or runs.get("custom") or runs.get("quick"))
     if not isinstance(entry, dict):
-        return [_row("predict", "(no result)", None, None, None, None, None)]
+        return []
     rows = []
     feats, pred = entry.get("features", {}), entry.get("prediction", {})
     if feats:
@@ -211,6 +222,10 @@ def summarise_scaling(doc) -> list[dict]:
     return rows
 
 
+#: stages whose result file keeps one entry per size (``runs``: default, quick): the summary of a run shows the
+#: entry of the size it measured
+PER_SIZE = {"predict"}
+
 SUMMARISE = {"index": summarise_index, "recipe": summarise_recipe, "segment": summarise_segment,
              "predict": summarise_predict, "export": summarise_export, "scaling": summarise_scaling}
 
@@ -257,6 +272,7 @@ def main() -> int:
     parser.add_argument("--summary-only", action="store_true", help="only summarise the stored results")
     args = parser.parse_args()
     timings = {}
+    timings_of = ""  # the run the stage wall times are of, when not this one
     unmeasured: dict[str, str] = {}  # stage asked for in this run -> why it measured nothing
     if not args.summary_only:
         for stage in args.stage:
@@ -282,9 +298,10 @@ def main() -> int:
         RESULTS.mkdir(exist_ok=True)
         timings_file.write_text(json.dumps({"date": dt.datetime.now().isoformat(timespec="minutes"), "quick": args.quick,
                                             "stage_wall_s": timings, "total_s": sum(timings.values())}, indent=2))
-    elif timings_file.exists():  # --summary-only: the wall times of the last full run, if any
+    elif timings_file.exists():  # --summary-only: the wall times of the last full run, if any, with its date
         last = json.loads(timings_file.read_text())
         timings = {k: v for k, v in last.get("stage_wall_s", {}).items() if k in args.stage}
+        timings_of = f" (of the run of {last.get('date') or 'date not recorded'})"
     rows = []
     for stage in args.stage:
         path = RESULTS / f"{stage}.json"
@@ -295,15 +312,26 @@ def main() -> int:
             rows.append(not_measured(stage, "no result stored; run python benchmarks/run.py --stage " + stage))
             continue
         doc = json.loads(path.read_text())
-        stage_rows = SUMMARISE[stage](doc)
+        if stage in PER_SIZE and not args.summary_only:  # only the entry of the size measured now
+            stage_rows = SUMMARISE[stage](doc, "quick" if args.quick else "default")
+        else:
+            stage_rows = SUMMARISE[stage](doc)
+        if not stage_rows:
+            size = "--quick" if args.quick else "default"
+            rows.append(not_measured(stage, f"benchmarks/{stage}.py stored no result of the {size} size"
+                                     if not args.summary_only else "no result stored"))
+            continue
         if args.summary_only:
             note = stored_note(doc)
             for row in stage_rows:
-                row["what"] = f"{row['what']} [{note}]"
+                if "[stored result of" not in row["what"]:  # a size kept from an earlier run has its own
+                    row["what"] = f"{row['what']} [{note}]"
         rows.extend(stage_rows)
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    text = (f"Last refreshed {stamp} on {machine()}" + (" (--quick sizes)" if args.quick else "") + ".\n"
-            + (f"Stage wall times: {', '.join(f'{k} {v / 60:.1f} min' for k, v in timings.items())}; "
+    head = (f"Stored results summarised {stamp} (nothing measured in this run; each row names its date and machine)"
+            if args.summary_only else f"Last refreshed {stamp} on {machine()}" + (" (--quick sizes)" if args.quick else ""))
+    text = (head + ".\n"
+            + (f"Stage wall times{timings_of}: {', '.join(f'{k} {v / 60:.1f} min' for k, v in timings.items())}; "
                f"total {sum(timings.values()) / 60:.1f} min.\n" if timings else "")
             + "\n" + table(rows))
     print("\n" + text)

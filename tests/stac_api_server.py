@@ -11,6 +11,10 @@ would deadlock ``/vsicurl/``) speaking the STAC API endpoints pystac-client uses
 ``limit`` with ``next`` links). Files under ``/files/`` are served with HTTP range requests (``206``,
 ``Content-Range``, ``HEAD``), as GDAL's ``/vsicurl/`` needs.
 
+``/sas/v1/token/ACCOUNT/CONTAINER`` answers a SAS token as the Planetary Computer's token endpoint
+does (``msft:expiry``, ``token``; recorded as ``("TOKEN", "ACCOUNT/CONTAINER", subscription key)``),
+so that ``planetary_computer.sign`` runs against it (``PC_SDK_SAS_URL``); fault ``sas``: ``403`` or ``500``.
+
 Faults, per file name (``server.set_faults({name: mode})``, read by the server on every request):
 
 ``drop-once``
@@ -29,7 +33,7 @@ import re
 import subprocess
 import sys
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -220,6 +224,8 @@ class _Server:
                 server.record("HEAD" if head else "GET", path, self.headers.get("Range"))
                 if path.startswith("/files/"):
                     return self._file(path[len("/files/"):], head)
+                if path.startswith("/sas/v1/token/"):
+                    return self._token(path[len("/sas/v1/token/"):])
                 if path == "/":
                     return self._json(server.landing())
                 if path == "/conformance":
@@ -240,6 +246,17 @@ class _Server:
                         params["query"] = json.loads(params["query"])
                     return self._json(server.search(params))
                 self._json({"code": "NotFound", "description": path}, 404)
+
+            def _token(self, account_container):
+                """A SAS token endpoint as the Planetary Computer's (``/sas/v1/token/ACCOUNT/CONTAINER``)."""
+                server.record("TOKEN", account_container, self.headers.get("Ocp-Apim-Subscription-Key"))
+                fault, _ = server.fault("sas")
+                if fault in ("403", "500"):
+                    return self._json({"message": "token refused (test fault)"}, int(fault))
+                account, container = account_container.split("/", 1)
+                expiry = datetime.now(timezone.utc) + timedelta(hours=1)
+                self._json({"msft:expiry": expiry.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                            "token": f"st=2026-01-01&se={expiry:%Y-%m-%d}&sp=rl&sv=2021-06-08&sr=c&sig={account}-{container}"})
 
             def _file(self, name, head):
                 source = server.files.get(name)

@@ -24,8 +24,9 @@ def run():
 @json_option
 @click.pass_obj
 def show(state: CliState, run_id, as_json):
-    """Run RUN_ID: stage, name, status, timing, parameters, the datasets it read (ids), the software that
-    made it (antares version and git commit, GDAL, libraries) and the command line that re-runs it."""
+    """Run RUN_ID: stage, name, status, timing, parameters, the datasets it read (ids), what it made
+    (dataset ids, regions, files with size and SHA-256), the software that made it (antares version and
+    git commit, GDAL, libraries) and the command line that re-runs it."""
     from antares.db.engine import open_database, session_scope
     from antares.db.runs import run_row
     from antares.errors import NotFoundError
@@ -53,6 +54,19 @@ def show(state: CliState, run_id, as_json):
         click.echo(f"datasets read: {len(datasets)}")
         for ident in datasets:
             click.echo(f"  {ident}")
+    outputs = dict(row.get("outputs") or {})
+    made = outputs.pop("datasets", None)
+    files = outputs.pop("files", None)
+    if outputs:
+        click.echo("outputs: " + ", ".join(f"{k}={v}" for k, v in outputs.items()))
+    if made is not None:
+        click.echo(f"datasets made: {len(made)}")
+        for ident in made:
+            click.echo(f"  {ident}")
+    if files:
+        click.echo(f"files written: {len(files)}")
+        for path, about in files.items():
+            click.echo(f"  {path} ({about.get('bytes')} bytes, sha256 {about.get('sha256')})")
     if env:
         libs = ", ".join(f"{k} {v}" for k, v in (env.get("libraries") or {}).items() if v)
         click.echo(f"software: antares {env.get('antares')} (git {env.get('git_commit') or 'not from a checkout'}), "

@@ -19,6 +19,9 @@ search_options = [
     click.option("--cloud-cover-lt", type=float, default=None, metavar="PERCENT",
                  help="Only items with eo:cloud_cover below this percentage."),
     click.option("--limit", type=int, default=None, help="At most this many items."),
+    click.option("--sign", type=click.Choice(["planetary-computer", "none"]), default=None,
+                 help="Sign asset hrefs with Planetary Computer SAS tokens (default: for --catalog planetary-computer "
+                      "only; the endpoint is PC_SDK_SAS_URL, the key PC_SDK_SUBSCRIPTION_KEY)."),
 ]
 
 
@@ -29,10 +32,10 @@ def with_search_options(fn):
     return fn
 
 
-def _search(catalog, collection, bbox, datetime_, cloud_cover_lt, limit):
+def _search(catalog, collection, bbox, datetime_, cloud_cover_lt, limit, sign):
     from antares.pipeline.fetch import search_items
 
-    return search_items(catalog, collection, bbox or None, datetime_, cloud_cover_lt, limit)
+    return search_items(catalog, collection, bbox or None, datetime_, cloud_cover_lt, limit, sign)
 
 
 @click.command(epilog="""\b
@@ -42,11 +45,11 @@ Example:
 @with_search_options
 @json_option
 @click.pass_obj
-def search(state: CliState, catalog, collection, bbox, datetime_, cloud_cover_lt, limit, as_json):
+def search(state: CliState, catalog, collection, bbox, datetime_, cloud_cover_lt, limit, sign, as_json):
     """Search a STAC API for items: a table of id, date, cloud cover and tile (or the items as JSON)."""
     from antares.pipeline.fetch import item_rows
 
-    items = _search(catalog, collection, bbox, datetime_, cloud_cover_lt, limit)
+    items = _search(catalog, collection, bbox, datetime_, cloud_cover_lt, limit, sign)
     if as_json:
         echo_json(items)
     else:
@@ -66,8 +69,8 @@ Example:
 @click.option("-p", "--product", default=None, help="Product to index into (default: s2_l2a, derived when not indexed).")
 @click.option("--workers", type=click.IntRange(1, 32), default=4, show_default=True, help="Parallel downloads.")
 @click.pass_obj
-def fetch(state: CliState, catalog, collection, bbox, datetime_, cloud_cover_lt, limit, assets, outdir, no_download,
-          product, workers):
+def fetch(state: CliState, catalog, collection, bbox, datetime_, cloud_cover_lt, limit, sign, assets, outdir,
+          no_download, product, workers):
     """Search a STAC API, download the chosen assets (resumable, verified) and index the items.
 
     An item is indexed only when all its assets downloaded and verified; exit code 1 if any item
@@ -84,7 +87,7 @@ def fetch(state: CliState, catalog, collection, bbox, datetime_, cloud_cover_lt,
     wanted = [a.strip() for a in assets.split(",") if a.strip()] if assets else None
     settings = state.settings()
     target = outdir or settings.home / "downloads" / file_component(collection, "--collection", "give --outdir")
-    items = _search(catalog, collection, bbox, datetime_, cloud_cover_lt, limit)
+    items = _search(catalog, collection, bbox, datetime_, cloud_cover_lt, limit, sign)
     if not items:
         raise InvalidInputError(f"no item of {collection} matches the search in {catalog}; widen --bbox, --datetime "
                                 "or --cloud-cover-lt.")

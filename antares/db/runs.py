@@ -96,6 +96,11 @@ def mark_interrupted(connection, kind: str, name: str, by: str, exclude: int | N
             error=f"process {old.get('pid')} on {old.get('host')} ended without finishing; {by}"))
 
 
+def record_outputs(connection, run_id: int, outputs: dict) -> None:
+    """Record what run ``run_id`` made (JSON: dataset ids, region names, files written ...)."""
+    connection.execute(sa.update(Run).where(Run.id == run_id).values(outputs=outputs))
+
+
 def finish_run(session: Session, run_id: int, status: str = "done", error: str | None = None) -> None:
     """Record the end of a run (``done`` or ``failed`` with its error)."""
     session.execute(
@@ -104,11 +109,11 @@ def finish_run(session: Session, run_id: int, status: str = "done", error: str |
 
 
 def run_row(session: Session, run_id: int) -> dict | None:
-    """Run ``run_id`` with its parameters, inputs, timing and outcome (a dict), or None."""
+    """Run ``run_id`` with its parameters, inputs, outputs, timing and outcome (a dict), or None."""
     row = session.execute(sa.select(
         Run.id, Run.kind, Run.name, Run.status, Run.started_at, Run.finished_at,
         sa.cast(sa.func.extract("epoch", Run.finished_at - Run.started_at), sa.Float).label("seconds"),
-        Run.code_version, Run.params, Run.inputs, Run.error).where(Run.id == run_id)).first()
+        Run.code_version, Run.params, Run.inputs, Run.outputs, Run.error).where(Run.id == run_id)).first()
     return None if row is None else dict(row._mapping)
 
 

@@ -79,6 +79,8 @@ class Run(Base):
     status: Mapped[str] = mapped_column(sa.Text, server_default="running")
     params = mapped_column(JSONB, nullable=False, server_default=sa.text("'{}'::jsonb"))
     inputs = mapped_column(JSONB, nullable=False, server_default=sa.text("'{}'::jsonb"))
+    #: what the run made: dataset ids indexed, regions registered, files written (with sizes), a stored report
+    outputs = mapped_column(JSONB, nullable=False, server_default=sa.text("'{}'::jsonb"))
     code_version: Mapped[str] = mapped_column(sa.Text)
     started_at: Mapped[dt.datetime] = _created()
     finished_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))

@@ -295,8 +295,14 @@ def db_to_vector(settings: Settings, name: str, path, region: str | None = None,
         Fields ``segment_id, code, class, confidence, entropy, area_m2`` (true m² whatever the
         segmentation's CRS; with ``clip``, of the part inside). Objects without a prediction are left out.
 
+    The export is recorded as a run (kind ``db_to_vector``, named by the file; ``antares run show``):
+    the classification (or change detection) and region read, the files written with their sizes
+    and SHA-256, the command line.
+
     Raises
     ------
+    RunningError
+        The same file is being exported by another run, or the classification is being made.
     NotFoundError
         Unknown classification or region (the known ones are listed).
     UsageError
@@ -313,6 +319,20 @@ def db_to_vector(settings: Settings, name: str, path, region: str | None = None,
     --------
     >>> db_to_vector(settings, "map_2018", "map.gpkg", region="jalisco", clip=True)  # doctest: +SKIP
     """
+    params = {"name": name, "path": str(Path(path).absolute()), "region": region, "layer": layer, "driver": driver,
+              "crs": crs, "clip": clip, "dissolve": dissolve, "overwrite": overwrite}
+
+    def work():
+        report = _db_to_vector(settings, name, path, region, layer, driver, crs, clip, dissolve, overwrite, batch_size)
+        return report, *_export_record(report, name, region)
+
+    return _recorded_export(settings, "db_to_vector", name, params, work)
+
+
+def _db_to_vector(settings: Settings, name: str, path, region: str | None = None, layer: str | None = None,
+                 driver: str | None = None, crs: str | None = None, clip: bool = False, dissolve: bool = False,
+                 overwrite: bool = False, batch_size: int = BATCH_SIZE) -> ExportReport:
+    """:func:`db_to_vector`, without its run."""
     from pyogrio.raw import write
 
     from antares.db.classifications import objects_query
@@ -531,8 +551,13 @@ def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: st
     Each window's objects are read and rasterised by GDAL's ``gdal_rasterize`` (Debian package
     gdal-bin) straight from PostGIS, clipped to the window: C++ from the database to the pixels.
 
+    The export is recorded as a run (kind ``db_to_raster``, named by the file; ``antares run show``):
+    the classification and region read, the files written with their sizes and SHA-256, the command line.
+
     Raises
     ------
+    RunningError
+        The same file is being exported by another run, or the classification is being made.
     NotFoundError, UsageError, AlreadyExistsError, InvalidInputError
         As :func:`db_to_vector`; also for ``resolution`` <= 0, a missing ``gdal_rasterize`` or a
         failure of it.
@@ -542,6 +567,44 @@ def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: st
         A file could not be written completely (a full disk ...), or the COG read back holds
         another number of classified pixels than were written; nothing is left behind.
     """
+    params = {"name": name, "path": str(Path(path).absolute()), "resolution": resolution, "crs": crs, "region": region,
+              "overwrite": overwrite, "confidence": confidence, "window": window}
+
+    def work():
+        report = _db_to_raster(settings, name, path, resolution, crs, region, overwrite, confidence, window, progress)
+        return report, *_export_record(report, name, region)
+
+    return _recorded_export(settings, "db_to_raster", name, params, work)
+
+
+def _recorded_export(settings: Settings, kind: str, name: str, params: dict, work):
+    """``work()`` as a recorded run of ``kind`` named by the file written; it holds the name of the
+    classification (or change detection) it reads, so that it is not replaced while being exported."""
+    from antares.pipeline.change_export import is_change
+    from antares.pipeline.run import recorded_step
+
+    made_by = "detect_change" if is_change(settings, name) else "model_predict_object"
+    return recorded_step(settings, kind, params["path"], params, work, reads=((made_by, name),))
+
+
+def _export_record(report: ExportReport, name: str, region: str | None) -> tuple[dict, dict]:
+    """The inputs and outputs a run of an export records: what it read, the files it wrote."""
+    from antares.provenance import written_files
+
+    path = Path(report.path)
+    files = written_files(path, path.with_suffix(".qml"), path.with_name(f"{path.stem}_confidence.tif"))
+    if path.suffix.lower() == ".shp":
+        files.update(written_files(*(path.with_suffix(s) for s in _SHP_PARTS)))
+    inputs = {"results": [name] + ([f"region {region}"] if region else [])}
+    outputs = {"files": files, "features" if report.driver != "COG" else "pixels": report.features,
+               "classes": sorted(int(c) for c in report.classes)}
+    return inputs, outputs
+
+
+def _db_to_raster(settings: Settings, name: str, path, resolution: float, crs: str | None = None,
+                 region: str | None = None, overwrite: bool = False, confidence: bool = False,
+                 window: int = WINDOW, progress=None) -> ExportReport:
+    """:func:`db_to_raster`, without its run."""
     import rasterio
     import rasterio.shutil
     import shapely

@@ -26,8 +26,10 @@ under its final name is always whole:
 An item is indexed only when every asset it needs downloaded and verified; one that failed is
 named, the others are indexed, and the command exits 1.
 
-Planetary Computer hrefs need a SAS token: with ``--catalog planetary-computer`` items are
-signed by the ``planetary-computer`` package (an optional dependency, imported only then).
+Planetary Computer hrefs need a SAS token: with ``--catalog planetary-computer`` (or ``--sign
+planetary-computer`` for a mirror or proxy of it) items are signed by the ``planetary-computer``
+package (an optional dependency, imported only then), which asks its SAS endpoint
+(``PC_SDK_SAS_URL``, default the Planetary Computer's) for a token per storage container.
 """
 
 from __future__ import annotations
@@ -149,7 +151,7 @@ def check_search(bbox, datetime: str | None, cloud_cover_lt: float | None, limit
 
 
 def search_items(catalog: str, collection: str, bbox=None, datetime: str | None = None,
-                 cloud_cover_lt: float | None = None, limit: int | None = None) -> list[dict]:
+                 cloud_cover_lt: float | None = None, limit: int | None = None, sign: str | None = None) -> list[dict]:
     """Items of ``collection`` in the STAC API ``catalog`` matching the filters, as STAC Item dicts.
 
     Parameters
@@ -166,22 +168,30 @@ def search_items(catalog: str, collection: str, bbox=None, datetime: str | None 
         Keep items whose ``eo:cloud_cover`` is below this percentage (the ``query`` extension).
     limit : int, optional
         At most this many items.
+    sign : {"planetary-computer", "none"}, optional
+        Sign the asset hrefs with the Planetary Computer's SAS tokens (``planetary_computer.sign``:
+        a token per storage container from its SAS endpoint, ``PC_SDK_SAS_URL``, with the key
+        ``PC_SDK_SUBSCRIPTION_KEY`` when set), or not. Default: sign when ``catalog`` is the
+        Planetary Computer's; ``planetary-computer`` signs the items of another URL (a mirror or
+        a proxy of it).
 
     Returns
     -------
     list of dict
-        Items, signed for Planetary Computer when that catalog is chosen.
+        Items, signed when asked (or when the catalog is the Planetary Computer's).
 
     Raises
     ------
     UsageError
-        A parameter is invalid (see :func:`check_search`).
+        A parameter is invalid (see :func:`check_search`); signing needs the missing
+        ``planetary-computer`` package.
     DownloadError
-        The API cannot be reached, is not a STAC API with item search, or answers an error.
+        The API cannot be reached, is not a STAC API with item search, or answers an error; the SAS
+        token endpoint refused or failed.
     """
     check_search(bbox, datetime, cloud_cover_lt, limit)
     url = catalog_url(catalog)
-    signer = _signer(catalog)
+    signer = _signer(catalog, sign)
     import pystac_client
     import requests
     from pystac_client.exceptions import APIError, ParametersError
@@ -196,17 +206,34 @@ def search_items(catalog: str, collection: str, bbox=None, datetime: str | None 
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DownloadError(f"STAC search in {url} (collection {shorten(collection)}) failed: {shorten(first)}; "
                             "check the catalog URL, the collection id and the network.") from exc
-    return [signer(item) for item in items] if signer else items
+    if not signer:
+        return items
+    try:
+        return [signer(item) for item in items]
+    except (requests.RequestException, ValueError) as exc:  # an HTTP error of the SAS endpoint, a malformed token
+        from planetary_computer.settings import Settings as PcSettings
+
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DownloadError(f"signing the asset hrefs of {len(items)} item(s) with a Planetary Computer SAS token from "
+                            f"{shorten(str(PcSettings.get().sas_url))} failed: {shorten(first)}; check the network, "
+                            "PC_SDK_SAS_URL and PC_SDK_SUBSCRIPTION_KEY.") from exc
 
 
-def _signer(catalog: str):
-    """``planetary_computer.sign`` for the Planetary Computer catalog, else None."""
-    if catalog != "planetary-computer" and "planetarycomputer.microsoft.com" not in catalog:
+#: ``--sign`` values: the Planetary Computer's SAS tokens, or no signing.
+SIGNERS = ("planetary-computer", "none")
+
+
+def _signer(catalog: str, sign: str | None = None):
+    """``planetary_computer.sign`` when ``sign`` asks for it (or, by default, for the Planetary Computer catalog), else None."""
+    if sign is not None and sign not in SIGNERS:
+        raise UsageError(f"--sign {shorten(sign)} is not one of {', '.join(SIGNERS)}.")
+    if sign == "none" or (sign is None and catalog != "planetary-computer"
+                          and "planetarycomputer.microsoft.com" not in catalog):
         return None
     try:
         import planetary_computer
     except ImportError:
-        raise UsageError("--catalog planetary-computer needs the planetary-computer package to sign its asset hrefs: "
+        raise UsageError("signing Planetary Computer hrefs needs the planetary-computer package: "
                          "pip install planetary-computer.") from None
     return lambda item: planetary_computer.sign(item)
 

@@ -354,31 +354,63 @@ def index_path(settings: Settings, path, preparer: str, product: str | None = No
     product, tile, time and grid for loose bands; the resolved path for SAFE folders
     and DEMs), so indexing the same files again adds nothing. A dataset that fails is reported; the others are indexed.
 
+    The call is recorded as a run (kind ``index``, named by the product; ``antares run show``): its
+    parameters, the command line, and as outputs the ids of the datasets of ``path`` now in the index;
+    a call that adds nothing (every dataset already indexed, or every one refused) records no run.
+
     Raises
     ------
     InvalidInputError
         ``path`` is missing or nothing under it is recognised.
     NotFoundError
         ``product`` is not indexed.
+    RunningError
+        Another ``index`` into the same product is running.
     """
     from antares.cube.index import add_dataset_documents, connect
     from antares.db.engine import database_url
+    from antares.pipeline.run import recorded_step
 
     prepared = prepare(settings, path, preparer, product, bands, **options)
     report = IndexReport(prepared=len(prepared.documents), failures=list(prepared.failures), product=prepared.product,
                          mapping=prepared.mapping)
-    dc = connect(database_url(settings))
-    try:
-        if prepared.derived is not None:
-            from antares.cube.index import add_product
+    source = str(Path(path).resolve())
+    params = {"path": source, "preparer": preparer, "product": prepared.product, "bands": bands,
+              **{k: v for k, v in options.items() if v is not None}}
 
-            report.product_change = add_product(dc, prepared.derived)
-        report.added, report.existing, refused = add_dataset_documents(dc, prepared.documents)
-    finally:
-        dc.close()
-    report.failures.extend(refused)
+    def work():
+        dc = connect(database_url(settings))
+        try:
+            if prepared.derived is not None:
+                from antares.cube.index import add_product
+
+                report.product_change = add_product(dc, prepared.derived)
+            report.added, report.existing, refused = add_dataset_documents(dc, prepared.documents)
+        finally:
+            dc.close()
+        report.failures.extend(refused)
+        failed = {str(key) for key, _ in report.failures}
+        indexed = sorted(str(doc["id"]) for doc in prepared.documents if str(doc["id"]) not in failed)
+        outputs = {"product": prepared.product, "datasets": indexed, "added": report.added,
+                   "already_indexed": report.existing, "failed": len(report.failures),
+                   "failures": [message for _, message in report.failures[:20]]}
+        change = report.product_change
+        if change is not None and change.action in ("added", "updated"):
+            outputs["product_definition"] = change.action
+        elif report.added == 0:
+            outputs = None  # indexing the same files again is a no-op: no run (antares list runs)
+        return report, {"path": source}, outputs
+
+    # the run (kind index, named by the product) records the ids of the datasets now in the index
+    recorded_step(settings, "index", prepared.product, _json_safe(params), work)
     log.debug("indexed %d datasets into %s", report.added, prepared.product)
     return report
+
+
+def _json_safe(params: dict) -> dict:
+    """``params`` with values JSON cannot hold (paths, tuples of them) as strings."""
+    return {k: v if isinstance(v, (str, int, float, bool, type(None))) else
+            [str(x) for x in v] if isinstance(v, (list, tuple)) else str(v) for k, v in params.items()}
 
 
 def add_product_file(settings: Settings, path):

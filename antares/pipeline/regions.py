@@ -189,11 +189,18 @@ def register_region(
         layer without polygons.
     AlreadyExistsError
         A region of the same name exists and ``overwrite`` is False (nothing is written).
+    RunningError
+        A ``register_region`` of the same name is running.
+
+    The call is recorded as a run (kind ``register_region``; ``antares run show``): the file read
+    (path, layer, SHA-256), the regions written with their areas, and the command line.
     """
     import shapely
 
     from antares.db.engine import session_scope
     from antares.db.regions import region_names, replace_regions
+    from antares.pipeline.run import recorded_step
+    from antares.provenance import file_sha256
 
     frame = read_vector(path, layer, where)
     layer = frame.attrs["layer"]
@@ -228,15 +235,24 @@ def register_region(
         })
         summaries.append(RegionSummary(region_name, area, len(group)))
 
-    with session_scope(settings) as session:
-        existing = region_names(session, [r["name"] for r in rows])
-        if existing and not overwrite:
-            raise AlreadyExistsError(
-                f"region{'s' if len(existing) > 1 else ''} {', '.join(sorted(existing))} already registered; "
-                "use --overwrite to replace or choose another name."
-            )
-        replace_regions(session, rows)
-    return summaries
+    def work():
+        with session_scope(settings) as session:
+            existing = region_names(session, [r["name"] for r in rows])
+            if existing and not overwrite:
+                raise AlreadyExistsError(
+                    f"region{'s' if len(existing) > 1 else ''} {', '.join(sorted(existing))} already registered; "
+                    "use --overwrite to replace or choose another name."
+                )
+            replace_regions(session, rows)
+        # the SHA-256 tells which version of the file was read
+        inputs = {"file": str(Path(path).resolve()), "layer": layer, "sha256": file_sha256(path)}
+        outputs = {"regions": {s.name: {"area_km2": s.area_km2, "features": s.features} for s in summaries},
+                   "replaced": sorted(existing)}
+        return summaries, inputs, outputs
+
+    params = {"name": name, "file": str(path), "layer": layer, "where": where, "name_field": name_field,
+              "overwrite": overwrite}
+    return recorded_step(settings, "register_region", name, params, work)
 
 
 def check_region_name(name: str) -> str:

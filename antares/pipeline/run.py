@@ -86,6 +86,13 @@ class RecordedRun:
         self.started = True
         return self.id
 
+    def outputs(self, outputs: dict, session=None) -> None:
+        """Record what the run made (JSON: dataset ids indexed, regions registered, files written ...);
+        ``antares run show`` prints it."""
+        from antares.db.runs import record_outputs
+
+        self._write(session, record_outputs, self.id, outputs)
+
     def tile(self, tile: tuple[int, int], status: str, seconds: float | None = None, error: str | None = None) -> None:
         """Record (or replace) the outcome of tile ``(ix, iy)``: ``done`` or ``failed`` with its error."""
         from antares.db.runs import record_tile
@@ -179,6 +186,51 @@ def recorded_run(settings: Settings, kind: str, name: str, reads: tuple = ()) ->
             connection.close()  # gives the name back (the lock is the connection's)
         except Exception as error:  # the database is gone: PostgreSQL released the lock with the connection
             log.debug("closing the connection of run %s/%s: %s", kind, name, error)
+
+
+#: Errors of a refused input: a step stopped by one leaves no run (as a stage stopped before ``run.start``).
+def _refused():
+    from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError, UntrustedModelError, UsageError
+
+    return (UsageError, InvalidInputError, NotFoundError, AlreadyExistsError, UntrustedModelError)
+
+
+def recorded_step(settings: Settings, kind: str, name: str, params: dict, work, reads: tuple = ()):
+    """Run ``work()`` as a recorded run of ``kind`` and ``name``: for the short stages that are not
+    planned over tiles (``index``, ``register_region``, the exports, ``validate``).
+
+    ``work()`` returns ``(result, inputs, outputs)``: the stage's result, what it read (dataset ids,
+    the names of the results it read, files) and what it made (dataset ids, names, files), or None
+    for outputs when it made nothing (then no run is kept, as for a re-run of a stage that finds
+    everything done); both are recorded with ``params``, the software's versions and the command line (:meth:`RecordedRun.start`),
+    and ``result`` is returned. A ``work`` that fails on a refused input (a usage error, an unknown
+    name, an existing output, invalid input) leaves no run, as a stage refused before it starts;
+    any other failure is recorded as ``failed`` with its reason. ``reads`` as :func:`recorded_run`.
+
+    Raises
+    ------
+    RunningError
+        A run of ``kind`` and ``name`` is in progress (e.g. the same file being exported).
+    Exception
+        What ``work`` raised.
+    """
+    with recorded_run(settings, kind, name, reads) as run:
+        try:
+            result, inputs, outputs = work()
+        except _refused():
+            raise
+        except BaseException:
+            try:
+                run.start(params)  # so that the failure is recorded (leaving the block records it)
+            except Exception as error:  # the database is gone: the original error says more
+                log.debug("could not record run %s: %s", run.id, error)
+            raise
+        if outputs is None:  # nothing was made (a re-run that found everything done): no run, as for the stages
+            run.nothing_to_do("a re-run found nothing to do")
+            return result
+        run.start(params, inputs)
+        run.outputs(outputs)
+    return result
 
 
 def _record_end(run: RecordedRun, exc: BaseException):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,14 +135,47 @@ def validate(settings: Settings, classification: str, validation_set: str, regio
     comment : str, optional
         A note kept in the report (antares3's ``--comment``).
 
+    The assessment is recorded as a run (kind ``validate``, named by ``log_name`` or
+    ``CLASSIFICATION:VALIDATION_SET``; ``antares run show``): the classification, validation set and
+    region read, the overall accuracy, the files written (size, SHA-256), the stored report's name, the
+    command line.
+
     Raises
     ------
+    RunningError
+        A validation of the same name is running, or the classification is being made.
     NotFoundError
         Unknown classification, validation set or region.
     InvalidInputError
         Validation classes absent from the map's legend; no validation polygon overlaps
         the map; an output file exists (without ``overwrite``) or cannot be written.
     """
+    from antares.pipeline.run import recorded_step
+    from antares.provenance import written_files
+
+    params = {"classification": classification, "validation_set": validation_set, "region": region,
+              "report": None if json_file is None else str(Path(json_file).absolute()),
+              "plot": None if plot_file is None else str(Path(plot_file).absolute()), "log_name": log_name,
+              "overwrite": overwrite, "comment": comment}
+
+    def work():
+        report = _validate(settings, classification, validation_set, region, json_file, plot_file, log_name, overwrite,
+                           comment)
+        inputs = {"results": [classification, f"validation set {validation_set}"]
+                  + ([f"region {region}"] if region else [])}
+        overlap = report.overlap
+        outputs = {"overall_accuracy": _number(overlap.overall_accuracy), "kappa": _number(overlap.kappa), "files": written_files(*(p for p in (json_file, plot_file) if p is not None)),
+                   "stored_as": log_name}
+        return report, inputs, outputs
+
+    return recorded_step(settings, "validate", log_name or f"{classification}:{validation_set}", params, work,
+                         reads=(("model_predict_object", classification),))
+
+
+def _validate(settings: Settings, classification: str, validation_set: str, region: str | None = None,
+             json_file=None, plot_file=None, log_name: str | None = None, overwrite: bool = False,
+             comment: str | None = None) -> ValidationReport:
+    """:func:`validate`, without its run."""
     from antares.accuracy import area_adjusted, assess, plot_confusion_matrix
     from antares.db.engine import open_database, session_scope
     from antares.db.regions import region_names
@@ -232,6 +266,12 @@ def validate(settings: Settings, classification: str, validation_set: str, regio
         with session_scope(settings) as session:
             replace_validation_result(session, log_name, row.id, vset_id, document)
     return report
+
+
+def _number(value) -> float | None:
+    """``value`` as a float JSON can hold (None for NaN)."""
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 def _check_output(path: Path, overwrite: bool) -> None:

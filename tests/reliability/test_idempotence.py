@@ -162,7 +162,8 @@ STEPS = [
     Step("init", ("init",), "noop", "Nothing changed: the database was already initialised.", overwrite=False),
     Step("register_region", ("register_region", "idem_site", "@tmp/site.gpkg"), "refuse",
          "region idem_site already registered; use --overwrite",
-         _rows("SELECT name, ST_AsBinary(geom) FROM antares.region WHERE name = 'idem_site'")),
+         _rows("SELECT name, ST_AsBinary(geom) FROM antares.region WHERE name = 'idem_site'"),
+         ("register_region", "idem_site")),
     Step("product_add", ("product", "add", "@tmp/idem_b10.yaml"), "noop", "product idem_b10: unchanged", overwrite=False),
     Step("index", ("index", "--path", f"@data/{BRANDENBURG}/IMG_DATA", "--dataset_name", "s2_bands", "--product",
                    "idem_b10", "--no-verify", "--pattern", BRANDENBURG_PATTERN),
@@ -203,18 +204,20 @@ STEPS = [
                            "--outdir", "@out/idem_px"),
          "noop", "0 tile(s) of classified product idem_px written, 1 already done", _pixels("idem_px"), ("model_predict", "idem_px")),
     Step("db_to_vector", ("db_to_vector", "-n", "idem_map", "-f", "@out/map.gpkg"),
-         "refuse", "map.gpkg exists; use --overwrite", _vector("@out/map.gpkg")),
+         "refuse", "map.gpkg exists; use --overwrite", _vector("@out/map.gpkg"), ("db_to_vector", "@out/map.gpkg")),
     Step("db_to_raster", ("db_to_raster", "-n", "idem_map", "-f", "@out/map.tif", "--resolution", "10"),
-         "refuse", "map.tif exists; use --overwrite", _raster("@out/map.tif")),
+         "refuse", "map.tif exists; use --overwrite", _raster("@out/map.tif"), ("db_to_raster", "@out/map.tif")),
     Step("generate_style", ("generate_style", "idem_osm", "-f", "@out/style.qml"),
          "refuse", "style.qml exists; use --overwrite", _text("@out/style.qml")),
     Step("validate", ("validate", "-c", "idem_map", "-val", "idem_val", "--report", "@out/accuracy.json"),
-         "refuse", "accuracy.json exists; use --overwrite", _report("@out/accuracy.json")),
+         "refuse", "accuracy.json exists; use --overwrite", _report("@out/accuracy.json"),
+         ("validate", "idem_map:idem_val")),
 ]
 
 
 def _runs(chain, kind, name):
-    return db_rows(chain.url, "SELECT id, status FROM antares.run WHERE kind = :k AND name = :n ORDER BY id", k=kind, n=name)
+    return db_rows(chain.url, "SELECT id, status FROM antares.run WHERE kind = :k AND name = :n ORDER BY id", k=kind,
+                   n=chain.expand(name))  # an export's run is named by its file
 
 
 def _without_runs(state: dict) -> dict:

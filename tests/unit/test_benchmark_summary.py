@@ -69,3 +69,85 @@ def test_recorded_command_never_holds_a_url_password():
     finally:
         provenance.set_command(None)
     assert provenance.command() is None
+
+
+def _predict_entry(objects_per_s: float, seconds: float, date: str) -> dict:
+    return {"date": date, "machine": {"cpus": 2},
+            "features": {"objects": 1000, "antares": {"tiled_objects_per_s": objects_per_s},
+                         "exactextract": {"objects_per_s": 100.0}, "goal": {"value": objects_per_s / 100.0, "met": True}},
+            "prediction": {"objects": 1000, "predict_and_write_s": seconds, "median_s": {"floor": 1.0},
+                           "ratio_predict_features_vs_floor": 1.0, "goal": {"met": True}}}
+
+
+def test_predict_summary_shows_only_the_entry_of_the_size_measured():
+    run = _runner()
+    doc = {"runs": {"default": _predict_entry(23915.0, 17.3, "2026-11-21"), "quick": _predict_entry(777.0, 4.2, "2026-12-03")}}
+    quick = run.table(run.summarise_predict(doc, "quick"))
+    assert "777 objects/s" in quick and "4.2 s" in quick
+    assert "23,915" not in quick and "17.3" not in quick  # the stored default entry is not shown as measured
+    assert run.summarise_predict({"runs": {"quick": doc["runs"]["quick"]}}, "default") == []
+    assert "23,915 objects/s" in run.table(run.summarise_predict(doc))  # the stored entry, for --summary-only
+
+
+def test_a_quick_run_never_prints_the_stored_default_predict_numbers(tmp_path, monkeypatch, capsys):
+    """benchmarks/run.py --stage predict --quick with a stored default entry: only the quick numbers come out."""
+    run = _runner()
+    bench = tmp_path / "benchmarks"
+    (bench / "results").mkdir(parents=True)
+    stored = {"benchmark": "predict", "runs": {"default": _predict_entry(23915.0, 17.3, "2026-11-21")}}
+    (bench / "results" / "predict.json").write_text(json.dumps(stored))
+    # predict.py's way: the entry of the size it measured replaces that entry only
+    fresh = _predict_entry(777.0, 4.2, "2026-12-03")
+    (bench / "predict.py").write_text(
+        "import json, pathlib, sys\n"
+        "out = pathlib.Path(__file__).parent / 'results' / 'predict.json'\n"
+        "doc = json.loads(out.read_text())\n"
+        f"doc['runs']['quick' if '--quick' in sys.argv else 'default'] = {fresh!r}\n"
+        "out.write_text(json.dumps(doc))\n")
+    monkeypatch.setattr(run, "HERE", bench)
+    monkeypatch.setattr(run, "RESULTS", bench / "results")
+    monkeypatch.setattr(run, "DOC", tmp_path / "performance.md")
+    monkeypatch.setitem(run.BASELINES, "predict", [])  # the stub needs no exactextract
+    monkeypatch.setattr(sys, "argv", ["run.py", "--stage", "predict", "--quick"])
+    assert run.main() == 0
+    out = capsys.readouterr().out
+    assert "777 objects/s" in out and "4.2 s" in out
+    assert "23,915" not in out and "17.3" not in out and "NOT MEASURED" not in out
+
+    (bench / "predict.py").write_text("pass\n")  # runs, exits 0, stores nothing of the default size
+    monkeypatch.setattr(sys, "argv", ["run.py", "--stage", "predict"])
+    assert run.main() == 0
+    out = capsys.readouterr().out
+    assert "NOT MEASURED (benchmarks/predict.py wrote no result)" in out and "23,915" not in out
+
+    # rewrites its file but with no default entry (here: the stored default entry dropped)
+    (bench / "predict.py").write_text(
+        "import json, pathlib\n"
+        "out = pathlib.Path(__file__).parent / 'results' / 'predict.json'\n"
+        "doc = json.loads(out.read_text())\n"
+        "doc['runs'].pop('default', None)\n"
+        "out.write_text(json.dumps(doc))\n")
+    assert run.main() == 0
+    out = capsys.readouterr().out
+    assert "NOT MEASURED (benchmarks/predict.py stored no result of the default size)" in out
+    assert "777" not in out  # nor the quick entry: another size
+
+
+def test_recipe_sizes_of_an_earlier_run_carry_its_date_and_machine(tmp_path):
+    run = _runner()
+    spec = importlib.util.spec_from_file_location("bench_recipe", ROOT / "benchmarks" / "recipe.py")
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    median = {"floor": {"wall_s": 2.0}, "recipe": {"wall_s": 1.8, "peak_rss_gb": 1.5}}
+    old = {"dates": 36, "block": 512, "date": "2026-11-21", "machine": {"cpus": 2},
+           "sizes": [{"size": 2048, "dates": 36, "ratio": 0.9, "median": median}]}
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps(old))
+    import argparse
+
+    kept = recipe.earlier_sizes(path, argparse.Namespace(dates=36, block=512, size=[1024]))
+    assert [(e["size"], e["measured"], e["machine"]) for e in kept] == [(2048, "2026-11-21", {"cpus": 2})]
+    rows = run.summarise_recipe({"sizes": [], "earlier_sizes": kept})
+    assert [r["what"] for r in rows] == ["apply_recipe 2048² x 36 dates [stored result of 2026-11-21, cpus 2]",
+                                         "peak RSS 2048² [stored result of 2026-11-21, cpus 2]"]
+    assert [r["met"] for r in rows] == [True, True]  # at the goal's size: judged, with its date and machine beside it

@@ -276,19 +276,22 @@ def test_scheduler_has_a_healthcheck_that_workers_and_clients_wait_for(services)
         assert services[name]["depends_on"]["scheduler"]["condition"] == "service_healthy"
 
 
-def _bytes(text: str) -> float:
-    units = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9,
-             "kib": 2 ** 10, "mib": 2 ** 20, "gib": 2 ** 30}
-    number = text.rstrip("BbGgMmKkIi")
-    return float(number) * units[text[len(number):].lower()]
+def _docker_bytes(text: str) -> int:
+    """A Compose/Docker memory size in bytes: b, k, m, g (optionally with b: kb, mb, gb) are binary units (4G = 4 GiB)."""
+    units = {"": 1, "b": 1, "k": 2 ** 10, "kb": 2 ** 10, "m": 2 ** 20, "mb": 2 ** 20, "g": 2 ** 30, "gb": 2 ** 30}
+    number = text.rstrip("BbGgMmKk")
+    return int(float(number) * units[text[len(number):].lower()])
 
 
 def test_worker_container_memory_limit_matches_its_dask_memory_limit(services):
+    from dask.utils import parse_bytes  # how dask worker reads --memory-limit (GB decimal, GiB binary)
+
     worker = services["worker"]
     words = command(worker)
     dask_limit = words[words.index("--memory-limit") + 1]
     container = worker["deploy"]["resources"]["limits"]["memory"]
-    assert _bytes(dask_limit) == _bytes(container)
+    assert parse_bytes(dask_limit) == _docker_bytes(str(container)) == 4 * 2 ** 30
+    assert _docker_bytes("512m") == 512 * 2 ** 20 and parse_bytes("4GB") != _docker_bytes("4G")  # the trap avoided
 
 
 def test_numba_cache_lies_on_the_shared_volume_for_the_cli_and_the_workers(services):
