@@ -67,7 +67,8 @@ class tile_progress:
     """``with tile_progress(quiet, "ingest NAME") as progress:`` — a tqdm bar on stderr fed by ``progress(done, total)``.
 
     Drawn only when stderr is a terminal, so that logs and pipes get the report lines alone.
-    ``unit`` is what the stage counts: grid tiles, or its passes or windows (``segment``, ``db_to_raster``).
+    ``unit`` is what the stage counts: grid tiles, windows (``segment``, ``db_to_raster``), datasets (``index``),
+    objects (``db_to_vector``), samples (``validate``, ``ingest_training``) or folds and epochs (model fitting).
     """
 
     def __init__(self, quiet: bool, desc: str, unit: str = "tile"):

@@ -6,7 +6,7 @@ import click
 
 from antares.cli.main import CliState
 from antares.cli.options import NAME, json_option, overwrite_option
-from antares.cli.output import echo_json, echo_table
+from antares.cli.output import echo_json, echo_table, tile_progress
 
 
 def _every_nth(ctx, param, value):
@@ -53,8 +53,9 @@ Examples:
     def command(state: CliState, file, field_name, name, scheme, legend_file, layer, year, where, every, overwrite):
         from antares.pipeline.samples import ingest_samples
 
-        report = ingest_samples(state.settings(), kind, file, field_name, name, scheme, legend_file, layer, where,
-                                year, overwrite, every=every)
+        with tile_progress(state.quiet, f"ingest_{kind} {name}", unit="sample") as progress:
+            report = ingest_samples(state.settings(), kind, file, field_name, name, scheme, legend_file, layer, where,
+                                    year, overwrite, every=every, progress=progress)
         for line in report.lines():
             click.echo(line)
 
@@ -103,10 +104,12 @@ def ingest_training_from_raster(state: CliState, raster, scheme, name, legend_fi
     """
     from antares.pipeline.samples import ingest_from_raster
 
-    report = ingest_from_raster(state.settings(), raster, name, scheme, legend_file=legend_file, per_class=per_class,
-                                fraction=fraction, classes=list(classes) or None, seed=seed, patch=patch,
-                                bins=list(bins) or None, band=band, kind="validation" if validation else "training",
-                                overwrite=overwrite, holdout=holdout, holdout_name=holdout_dataset)
+    with tile_progress(state.quiet, f"ingest_training_from_raster {name}", unit="sample") as progress:
+        report = ingest_from_raster(state.settings(), raster, name, scheme, legend_file=legend_file, per_class=per_class,
+                                    fraction=fraction, classes=list(classes) or None, seed=seed, patch=patch,
+                                    bins=list(bins) or None, band=band, kind="validation" if validation else "training",
+                                    overwrite=overwrite, holdout=holdout, holdout_name=holdout_dataset,
+                                    progress=progress)
     for line in report.lines():
         click.echo(line)
 

@@ -91,8 +91,11 @@ def _resolve_scheme(session, scheme_name: str, legend: list[LegendEntry] | None,
 
 
 def _store(settings: Settings, kind: str, name: str, scheme_name: str, legend, existing_scheme, source: str,
-           year, rows: list[dict], overwrite: bool, params: dict, report: SampleReport, extra_sets=()) -> None:
-    """Store the sample set (and ``extra_sets`` of (kind, name, rows)) and a new scheme, in one transaction."""
+           year, rows: list[dict], overwrite: bool, params: dict, report: SampleReport, extra_sets=(),
+           progress=None) -> None:
+    """Store the sample set (and ``extra_sets`` of (kind, name, rows)) and a new scheme, in one transaction.
+
+    ``progress(done, total)``: samples inserted so far, of all the sets' samples."""
     from antares.db.engine import session_scope
     from antares.db.training import create_scheme, replace_sample_set, sample_set
     from antares.pipeline.run import recorded_run
@@ -108,8 +111,15 @@ def _store(settings: Settings, kind: str, name: str, scheme_name: str, legend, e
             scheme = create_scheme(session, scheme_name, legend, description=f"from {source}")
             report.scheme_created = True
         run.start(params, {"source": source}, session=session)
+        total, done = sum(len(r) for _, _, r in sets), 0
+
+        def inserted(n):
+            nonlocal done
+            done += n
+            progress(done, total)
+
         for k, n, r in sets:
-            replace_sample_set(session, k, n, scheme, source, year, run.id, r)
+            replace_sample_set(session, k, n, scheme, source, year, run.id, r, inserted if progress else None)
         run.finish(session=session)
 
 
@@ -137,7 +147,7 @@ def _ordinal(n: int) -> str:
 
 def ingest_samples(settings: Settings, kind: str, path, field_name: str, name: str, scheme: str | None = None,
                    legend_file=None, layer: str | None = None, where: str | None = None, year: int | None = None,
-                   overwrite: bool = False, every: int | None = None) -> SampleReport:
+                   overwrite: bool = False, every: int | None = None, progress=None) -> SampleReport:
     """Ingest labelled polygons (or points) from a vector file as a training or validation set.
 
     Parameters
@@ -159,6 +169,8 @@ def ingest_samples(settings: Settings, kind: str, path, field_name: str, name: s
     every : int, optional
         Keep every ``every``-th feature (positions 0, every, 2·every, ... in file order, after
         ``where``): antares3's ``--filter N``. ``None`` or 1 keeps all.
+    progress : callable, optional
+        ``progress(done, total)`` after each batch of samples stored (``total``: the samples kept).
 
     Raises
     ------
@@ -250,14 +262,15 @@ def ingest_samples(settings: Settings, kind: str, path, field_name: str, name: s
     report.per_class = {names[int(c)]: int(n) for c, n in zip(unique, counts)}
     params = {"field": field_name, "layer": layer, "where": where, "every": every, "scheme": scheme_name,
               "legend_file": str(legend_file) if legend_file else None, "year": year}
-    _store(settings, kind, name, scheme_name, legend, existing_scheme, source, year, rows, overwrite, params, report)
+    _store(settings, kind, name, scheme_name, legend, existing_scheme, source, year, rows, overwrite, params, report,
+           progress=progress)
     return report
 
 
 def ingest_from_raster(settings: Settings, raster, name: str, scheme: str, legend_file=None, per_class: int | None = None,
                        fraction: float | None = None, classes=None, seed: int = 0, patch: int = 1, bins=None,
                        band: int = 1, kind: str = "training", overwrite: bool = False, holdout: float | None = None,
-                       holdout_name: str | None = None) -> SampleReport:
+                       holdout_name: str | None = None, progress=None) -> SampleReport:
     """Stratified random training samples (pixels or pure square patches) from a reference raster.
 
     With ``holdout`` (0 < F < 1) that share of each class's samples, drawn at random, is
@@ -278,6 +291,8 @@ def ingest_from_raster(settings: Settings, raster, name: str, scheme: str, legen
         Side in pixels of the square, single-class window each sample covers (1 = a pixel).
     bins : list of float, optional
         Increasing edges: class 1 below the first edge, 2 from the first to the second, ...
+    progress : callable, optional
+        ``progress(done, total)`` after each batch of samples stored (``total``: training and holdout samples).
 
     Raises
     ------
@@ -381,7 +396,7 @@ def ingest_from_raster(settings: Settings, raster, name: str, scheme: str, legen
               "classes": list(classes) if classes else None, "seed": seed, "patch": patch,
               "bins": list(bins) if bins else None, "scheme": scheme, "holdout": holdout, "holdout_name": holdout_name}
     _store(settings, kind, name, scheme, legend, existing_scheme, str(path.resolve()), None, rows, overwrite,
-           params, report, extra_sets)
+           params, report, extra_sets, progress)
     return report
 
 

@@ -117,9 +117,13 @@ def _code_translation(session, model_scheme: int, validation_scheme: int, valida
     return {e.code: by_name[e.name.casefold()] for e in val_legend}
 
 
+#: The steps :func:`validate` reports to its ``progress`` callback.
+VALIDATE_STEPS = 4
+
+
 def validate(settings: Settings, classification: str, validation_set: str, region: str | None = None,
              json_file=None, plot_file=None, log_name: str | None = None, overwrite: bool = False,
-             comment: str | None = None) -> ValidationReport:
+             comment: str | None = None, progress=None) -> ValidationReport:
     """Assess ``classification`` against ``validation_set``.
 
     Parameters
@@ -133,6 +137,9 @@ def validate(settings: Settings, classification: str, validation_set: str, regio
         of the same name).
     comment : str, optional
         A note kept in the report (antares3's ``--comment``).
+    progress : callable, optional
+        ``progress(done, 4)`` after each of its steps: the overlaps of the validation polygons with
+        the objects, the mapped area per class, the accuracy estimates, the outputs written.
 
     Raises
     ------
@@ -155,6 +162,10 @@ def validate(settings: Settings, classification: str, validation_set: str, regio
     for path in (json_file, plot_file):
         if path is not None:
             _check_output(Path(path), overwrite)
+
+    def step(done):
+        if progress:
+            progress(done, VALIDATE_STEPS)
     open_database(settings)
     with session_scope(settings) as session:
         row, vset = _lookup(session, classification, validation_set)
@@ -170,7 +181,9 @@ def validate(settings: Settings, classification: str, validation_set: str, regio
         proj = _equal_area_crs(*centre)
         pairs = overlap_pairs(session, vset.id, row.id, row.segmentation_id, srid, proj, region)
         n_polygons = count_samples(session, vset.id, srid, region)
+        step(1)
         mapped_area = mapped_areas(session, row.id, row.segmentation_id, srid, proj, region)
+        step(2)
     pairs = [p for p in pairs if p.area > 0]
     if not pairs:
         raise InvalidInputError(f"no polygon of validation set {validation_set} overlaps a classified object of "
@@ -215,6 +228,7 @@ def validate(settings: Settings, classification: str, validation_set: str, regio
         report.area = area_adjusted(counts, mapped_ha, est_codes, unit="ha")
     except InvalidInputError as exc:
         report.notes.append(f"no area-adjusted estimates: {exc}")
+    step(3)
     if plot_file is not None:
         from antares.cube.write import write_failure
 
@@ -231,6 +245,7 @@ def validate(settings: Settings, classification: str, validation_set: str, regio
 
         with session_scope(settings) as session:
             replace_validation_result(session, log_name, row.id, vset_id, document)
+    step(4)
     return report
 
 
