@@ -233,6 +233,7 @@ FIT_FLAGS = {"kind": "-model", "product": "-p", "training_set": "-t", "name": "-
              "unit": "--unit", "sample": "-sample", "per_class": "--per-class", "seed": "--seed", "cv": "--cv",
              "cv_spatial": "--cv-spatial", "grid_specs": "--grid", "extra": "-extra", "tile_size": "--tile-size",
              "time": "-b/-e"}
+VIEW_FLAGS = {"names": "NAME", "path": "-f", "basemap": "--basemap", "cmap": "--cmap"}
 PREDICT_FLAGS = {"product": "-p", "model": "-m", "segmentation": "-s", "name": "--name", "aggregation": "-sp",
                  "time": "-b/-e", "outdir": "--outdir"}
 

@@ -15,7 +15,7 @@ import pytest
 
 from antares.errors import InvalidInputError, UsageError
 from antares.pipeline.requests import (FitRequest, PixelRequest, PredictRequest, RecipeRequest, SampleRequest,
-                                       SegmentRequest, refusal, takes)
+                                       SegmentRequest, ViewRequest, refusal, takes)
 
 FLAG = re.compile(r"(^|\s)-{1,2}[a-z]")  # "-sp", "--cv-spatial", "--tile-size" at the start of a word
 
@@ -67,6 +67,17 @@ def _refused(make, error, fields, start):
      UsageError, ("name",), "name must be a name of"),
     (lambda: PixelRequest("feat", "rf", "map/../x"),
      UsageError, ("name",), "name must be a name of"),
+    (lambda: ViewRequest((), "map.html"), UsageError, ("names",), "names must give at least one layer"),
+    (lambda: ViewRequest(("a", "b", "a"), "map.html"), UsageError, ("names",), "names must name each layer once. Got a b a."),
+    (lambda: ViewRequest(("a",), "map.png"), UsageError, ("path",),
+     "path must be a file name ending in .html (the map is an HTML page). Got 'map.png'."),
+    (lambda: ViewRequest(("a",), "map.html", basemap="google"), UsageError, ("basemap",),
+     "basemap must be None or one of osm. Got 'google'."),
+    (lambda: ViewRequest(("a",), "map.html", cmap="nope"), UsageError, ("cmap",), "cmap must be a matplotlib colour map"),
+    (lambda: ViewRequest(("a",), "map.html", max_objects=0), UsageError, ("max_objects",),
+     "max_objects must be an integer >= 1. Got 0."),
+    (lambda: ViewRequest(("a",), "map.html", raster_size=8), UsageError, ("raster_size",),
+     "raster_size must be an integer >= 16. Got 8."),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_requests_refuse_in_library_vocabulary(make, error, fields, start):
     _refused(make, error, fields, start)
@@ -189,7 +200,7 @@ NOT_YET = {"antares.pipeline.export.db_to_vector", "antares.pipeline.export.db_t
            # stages merged beside the request objects (this session): their requests are the next step
            "antares.pipeline.change.detect_change", "antares.pipeline.change_export.change_to_vector",
            "antares.pipeline.fetch.download", "antares.pipeline.monitor.monitor", "antares.pipeline.validate.validate",
-           "antares.pipeline.view.view", "antares.pipeline.fit_timeseries.model_fit_timeseries"}
+           "antares.pipeline.fit_timeseries.model_fit_timeseries"}
 
 
 def _public_functions():
@@ -214,5 +225,12 @@ def test_no_public_pipeline_function_takes_more_than_8_parameters():
     too_many = {name: n for name, n in counts.items() if n > 8 and name not in NOT_YET}
     assert not too_many, f"more than 8 parameters (take a request object instead): {too_many}"
     for stage in ("recipe.apply_recipe", "segment.segment", "train.model_fit", "train.training_features",
-                  "predict.model_predict_object", "predict_pixels.model_predict"):
+                  "predict.model_predict_object", "predict_pixels.model_predict", "view.view"):
         assert counts[f"antares.pipeline.{stage}"] == 3, stage  # (settings, request, progress)
+
+
+def test_view_request_keeps_names_in_order_as_a_tuple():
+    request = ViewRequest(["map_2017", "segmentation:seg", "b10"], "map.HTML", max_objects=10)
+    assert request.names == ("map_2017", "segmentation:seg", "b10") and request.max_objects == 10
+    assert ViewRequest("map_2017", "m.htm").names == ("map_2017",)  # one name is one layer, not its letters
+    assert request == ViewRequest(("map_2017", "segmentation:seg", "b10"), "map.HTML", max_objects=10)
