@@ -256,3 +256,6 @@ def test_plot_samples_per_class_values_equal_rasterio_means(settings, chain, dat
         np.testing.assert_allclose(np.sort(got[name]), np.sort(means), rtol=1e-9, err_msg=name)
     missing = runner.invoke(cli, ["plot", "samples", "-t", "nope", "-p", "view_b10", "-f", str(tmp / "n.png")], env=env)
     assert missing.exit_code == 1 and missing.stderr.count("\n") == 1 and not (tmp / "n.png").exists()
+    ext = runner.invoke(cli, ["plot", "samples", "-t", "view_train", "-p", "view_b10", "-f", str(tmp / "n.xyz")], env=env)
+    assert ext.exit_code == 2 and ext.stderr.count("\n") == 1 and "matplotlib cannot write a .xyz" in ext.stderr
+    assert not list(tmp.glob("n.*")) and not list(tmp.glob(".n.*"))
