@@ -31,8 +31,10 @@ def is_change(settings: Settings, name: str) -> bool:
 
 def change_to_vector(settings: Settings, name: str, path, layer: str | None = None, driver: str | None = None,
                      crs: str | None = None, overwrite: bool = False, region=None, clip: bool = False,
-                     dissolve: bool = False):
+                     dissolve: bool = False, progress=None):
     """Write the change objects of change detection ``name`` to ``path``; returns an ``ExportReport``.
+
+    ``progress(done, total)`` is called after each batch written: objects so far, of the detection's objects.
 
     Raises
     ------
@@ -80,6 +82,8 @@ def change_to_vector(settings: Settings, name: str, path, layer: str | None = No
                       geometry_type="MultiPolygon", crs=out_crs, promote_to_multi=True, append=report.features > 0)
                 report.features += len(rows)
                 report.classes.update(c for c in cols[5] if c is not None)
+                if progress:
+                    progress(report.features, row.n_objects)
         if report.features == 0:
             raise InvalidInputError(f"change detection '{name}' has no change object; nothing to write.")
         if not direct:

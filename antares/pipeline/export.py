@@ -326,7 +326,7 @@ def db_to_vector(settings: Settings, name: str, path, region: str | None = None,
     from antares.pipeline.change_export import change_to_vector, is_change
 
     if is_change(settings, name):  # a change detection's objects (antares detect_change)
-        return change_to_vector(settings, name, path, layer, driver, crs, overwrite, region, clip, dissolve)
+        return change_to_vector(settings, name, path, layer, driver, crs, overwrite, region, clip, dissolve, progress)
     driver = vector_driver(path, driver)
     if clip and region is None:
         raise UsageError("--clip needs -region NAME: the region to cut the objects to.")

@@ -121,3 +121,18 @@ def test_quicklook_of_a_change_detection(settings, changes):
     assert unknown.exit_code == 1 and unknown.stderr.count("\n") == 1
     assert "no layer named 'change:nope'; layers: " in unknown.stderr and "change: " in unknown.stderr
     assert "vchg_lab" in unknown.stderr and not (tmp / "n.png").exists()
+
+
+def test_db_to_vector_of_a_change_detection_counts_its_objects(settings, changes):
+    import pyogrio
+
+    from antares.config import load_settings
+    from antares.pipeline.export import db_to_vector
+
+    _, _, tmp = changes
+    s = load_settings(flags={"db_url": settings.db_url, "home": str(settings.home)}, environ={})
+    calls = []
+    report = db_to_vector(s, "vchg_plain", tmp / "plain.fgb", progress=lambda done, total: calls.append((done, total)))
+    n = len(_objects(settings, "vchg_plain"))
+    assert report.features == n == len(pyogrio.read_dataframe(tmp / "plain.fgb"))
+    assert calls == [(n, n)]  # one batch (fewer than 10,000 objects), of all of them
