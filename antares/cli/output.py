@@ -63,6 +63,11 @@ def echo_json(data: Iterable | dict) -> None:
     click.echo(json.dumps(data if isinstance(data, dict) else list(data), indent=2, default=_default, ensure_ascii=False))
 
 
+def is_terminal(stream) -> bool:
+    """True when ``stream`` is a terminal (progress bars are drawn only there)."""
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
 class tile_progress:
     """``with tile_progress(quiet, "ingest NAME") as progress:`` — a tqdm bar on stderr fed by ``progress(done, total)``.
 
@@ -75,8 +80,7 @@ class tile_progress:
         from tqdm import tqdm
 
         stream = sys.stderr
-        self.bar = tqdm(total=None, unit=unit, desc=desc, file=stream,
-                        disable=quiet or not (hasattr(stream, "isatty") and stream.isatty()))
+        self.bar = tqdm(total=None, unit=unit, desc=desc, file=stream, disable=quiet or not is_terminal(stream))
 
     def __enter__(self):
         def progress(done, total):

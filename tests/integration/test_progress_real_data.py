@@ -2,6 +2,7 @@
 what it does (datasets, samples, segment windows within each pass, tiles then CV folds, objects, steps)."""
 
 import math
+import re
 
 import geopandas as gpd
 import numpy as np
@@ -121,3 +122,30 @@ def test_db_to_vector_counts_the_objects_written(settings, chain):
 def test_validate_reports_its_four_steps(chain):
     calls, _ = chain
     _counts_up(calls["validate"], 4)
+
+
+def test_the_commands_draw_their_counts_on_a_terminal(settings, chain, monkeypatch, tmp_path, data_dir):
+    """The bars of ``validate``, ``db_to_vector`` and ``ingest_validation`` as a terminal would show them."""
+    from click.testing import CliRunner
+
+    from antares.cli.main import cli
+
+    monkeypatch.setattr("antares.cli.output.is_terminal", lambda stream: True)
+    env = {"ANTARES_DB_URL": settings.db_url, "ANTARES_HOME": str(settings.home)}
+    runner = CliRunner()
+    validate = runner.invoke(cli, ["validate", "-c", "prog_map", "-val", "prog_val"], env=env)
+    assert validate.exit_code == 0, validate.output
+    assert re.search(r"validate prog_map: 100%\|[^|]*\| 4/4 \[", validate.stderr), validate.stderr
+    _, out = chain
+    n = out["vector"].features
+    vector = runner.invoke(cli, ["db_to_vector", "-n", "prog_map", "-f", str(tmp_path / "m.fgb")], env=env)
+    assert vector.exit_code == 0, vector.output
+    assert re.search(rf"db_to_vector prog_map: 100%\|[^|]*\| {n}/{n} \[", vector.stderr), vector.stderr
+    polygons = gpd.read_file(data_dir / OSM).iloc[:25]
+    polygons.to_file(tmp_path / "few.gpkg")
+    ingest = runner.invoke(cli, ["ingest_validation", str(tmp_path / "few.gpkg"), "--field", "fclass",
+                                 "--dataset", "prog_few", "--scheme", "prog_osm"], env=env)
+    assert ingest.exit_code == 0, ingest.output
+    assert re.search(r"ingest_validation prog_few: 100%\|[^|]*\| 25/25 \[", ingest.stderr), ingest.stderr
+    quiet = runner.invoke(cli, ["-q", "validate", "-c", "prog_map", "-val", "prog_val"], env=env)
+    assert quiet.exit_code == 0 and "4/4" not in quiet.stderr
