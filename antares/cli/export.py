@@ -37,9 +37,12 @@ def db_to_vector(state: CliState, name, path, region, layer, driver, crs, clip, 
     its QGIS style; other formats get FILE.qml beside them. Read and written in batches
     of at most 50,000 objects and 16 MiB of geometry: memory does not grow with the map.
     """
+    from antares.cli.output import tile_progress
     from antares.pipeline.export import db_to_vector as export
 
-    report = export(state.settings(), name, path, region, layer, driver, crs, clip, dissolve, overwrite)
+    with tile_progress(state.quiet, f"db_to_vector {name}", unit="object") as progress:
+        report = export(state.settings(), name, path, region, layer, driver, crs, clip, dissolve, overwrite,
+                        progress=progress)
     for line in report.lines():
         click.echo(line)
 

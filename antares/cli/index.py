@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from antares.cli.main import CliState
-from antares.cli.output import echo_report, echo_table
+from antares.cli.output import echo_report, echo_table, tile_progress
 
 MAPPING_COLUMNS = ["file band", "file dtype", "file nodata", "measurement", "units", "dtype", "nodata", "scale", "datasets"]
 
@@ -70,7 +70,8 @@ def prepare_metadata(state: CliState, path, preparer, product, pattern, no_verif
     from antares.pipeline.index import prepare, write_documents
 
     options = _options(pattern, no_verify, outdir, units, band, bands, (band_pattern, dates, start, step))
-    prepared = prepare(state.settings(), path, preparer, product, **options)
+    with tile_progress(state.quiet, "prepare_metadata", unit="dataset") as progress:
+        prepared = prepare(state.settings(), path, preparer, product, progress=progress, **options)
     echo_mapping(prepared.product, prepared.mapping)
     write_documents(prepared.documents, outfile)
     if prepared.derived is not None:
@@ -102,7 +103,8 @@ def index(state: CliState, path, preparer, product, pattern, no_verify, outdir, 
     from antares.pipeline.index import index_path
 
     options = _options(pattern, no_verify, outdir, units, band, bands, (band_pattern, dates, start, step))
-    report = index_path(state.settings(), path, preparer, product, **options)
+    with tile_progress(state.quiet, "index", unit="dataset") as progress:
+        report = index_path(state.settings(), path, preparer, product, progress=progress, **options)
     echo_mapping(report.product, report.mapping)
     lines = report.lines(max_failures=None if state.verbose else 20)
     if report.failures and not report.added and not report.existing:

@@ -55,7 +55,7 @@ COMMANDS = {
     "plot": ("antares.cli.plot:plot", "Plot a pixel's time series with its masked observations."),
     "prepare_metadata": ("antares.cli.index:prepare_metadata", "Write eo3 dataset documents for files."),
     "product": ("antares.cli.index:product", "Add or delete product definitions."),
-    "quicklook": ("antares.cli.plot:quicklook", "Draw a classification or product as a map figure (legend, scale bar, credits)."),
+    "quicklook": ("antares.cli.plot:quicklook", "Draw a classification, change or product as a map figure (legend, scale bar, credits)."),
     "run": ("antares.cli.run_cmd:run", "Show a recorded run: inputs (dataset ids), environment and the command to re-run it."),
     "recipe": ("antares.cli.recipe:recipe", "Show a recipe's inputs, masks and outputs."),
     "rename": ("antares.cli.results:rename", "Rename a classification, model, sample set or region."),

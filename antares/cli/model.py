@@ -78,7 +78,8 @@ def model_fit(state: CliState, kind, product, training_set, region, bbox, bbox_c
                              sample=sample, per_class=per_class, seed=seed, cv=cv, cv_spatial=cv_spatial,
                              grid_specs=grid_specs, extra=extra, scheduler=scheduler, workers=workers,
                              tile_size=tile_size, time=time, overwrite=overwrite)
-        with tile_progress(state.quiet, "tiles") as progress:
+        # one count: the tiles of features, then each cross-validation fold and the final fit
+        with tile_progress(state.quiet, f"model_fit {name} (tiles, folds)", unit="step") as progress:
             report = fit(settings, request, progress=progress)
     for line in report.lines():
         click.echo(line)

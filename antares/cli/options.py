@@ -250,6 +250,7 @@ TIMESERIES_FIT_FLAGS = {"name": "--name", "path": "--timeseries", "label": "--la
                         "sensors": "--sensors", "fusion": "--fusion", "interpolate": "--interpolate",
                         "device": "--device", "extra": "-extra", "seed": "--seed", "min_samples": "--min-samples",
                         "scheme": "--scheme"}
+VIEW_FLAGS = {"names": "NAME", "path": "-f", "basemap": "--basemap", "cmap": "--cmap"}
 PREDICT_FLAGS = {"product": "-p", "model": "-m", "segmentation": "-s", "name": "--name", "aggregation": "-sp",
                  "time": "-b/-e", "outdir": "--outdir"}
 

@@ -63,19 +63,24 @@ def echo_json(data: Iterable | dict) -> None:
     click.echo(json.dumps(data if isinstance(data, dict) else list(data), indent=2, default=_default, ensure_ascii=False))
 
 
+def is_terminal(stream) -> bool:
+    """True when ``stream`` is a terminal (progress bars are drawn only there)."""
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
 class tile_progress:
     """``with tile_progress(quiet, "ingest NAME") as progress:`` — a tqdm bar on stderr fed by ``progress(done, total)``.
 
     Drawn only when stderr is a terminal, so that logs and pipes get the report lines alone.
-    ``unit`` is what the stage counts: grid tiles, or its passes or windows (``segment``, ``db_to_raster``).
+    ``unit`` is what the stage counts: grid tiles, windows (``segment``, ``db_to_raster``), datasets (``index``),
+    objects (``db_to_vector``), samples (``validate``, ``ingest_training``) or folds and epochs (model fitting).
     """
 
     def __init__(self, quiet: bool, desc: str, unit: str = "tile"):
         from tqdm import tqdm
 
         stream = sys.stderr
-        self.bar = tqdm(total=None, unit=unit, desc=desc, file=stream,
-                        disable=quiet or not (hasattr(stream, "isatty") and stream.isatty()))
+        self.bar = tqdm(total=None, unit=unit, desc=desc, file=stream, disable=quiet or not is_terminal(stream))
 
     def __enter__(self):
         def progress(done, total):

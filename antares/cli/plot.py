@@ -55,6 +55,7 @@ def timeseries(state: CliState, product, point, segmentation, object_id, crs, me
 Examples:
   antares quicklook map_2017 -f map_2017.png
   antares quicklook b10 -f b10.pdf
+  antares quicklook change:forest_loss -f loss.svg
   antares quicklook product:ro_s2 --measurement B08 --cmap magma --time 2018-07-01 -f nir.png""")
 @click.argument("name")
 @click.option("-f", "--file", "path", required=True, type=click.Path(dir_okay=False),
@@ -66,11 +67,13 @@ Examples:
 @overwrite_option
 @click.pass_obj
 def quicklook(state: CliState, name, path, measurement, time, cmap, size, overwrite):
-    """Draw a classification or a product as a map figure with legend, scale bar and credits.
+    """Draw a classification, a change detection or a product as a map figure with legend, scale bar and credits.
 
-    NAME is a classification or a product (classification:NAME or product:NAME to choose), drawn in
-    its own CRS. The credits come from the product's metadata (description, licence, platform,
-    instrument, producer) or, for a classification, name its model, segmentation and product.
+    NAME is a classification, a change detection or a product (classification:NAME, change:NAME or
+    product:NAME to choose), drawn in its own CRS. Change objects are coloured by transition (class
+    before -> after) when detect_change was given -lc_pre/-lc_post. The credits come from the product's
+    metadata (description, licence, platform, instrument, producer) or, for a classification, name its
+    model, segmentation and product, and for a change detection its method and inputs.
     """
     from antares.pipeline.plot import quicklook as run
 

@@ -99,6 +99,6 @@ def segment(state, algorithm, product, name, bands, region, bbox, bbox_crs, lat,
                                  tile_size=tile_size, margin=margin, scheduler=settings.scheduler,
                                  workers=settings.workers, overwrite=overwrite, outdir=outdir,
                                  labels={"year": year, "datasource": datasource}, time=time)
-        with tile_progress(state.quiet, f"segment {name}", unit="pass") as progress:
+        with tile_progress(state.quiet, f"segment {name}", unit="window") as progress:
             report = run(settings, request, progress=progress)
     echo_report(report.lines(), bool(report.failed))

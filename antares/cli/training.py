@@ -6,7 +6,7 @@ import click
 
 from antares.cli.main import CliState
 from antares.cli.options import NAME, RASTER_SAMPLE_FLAGS, SAMPLE_FILE_FLAGS, flag_names, json_option, overwrite_option
-from antares.cli.output import echo_json, echo_table
+from antares.cli.output import echo_json, echo_table, tile_progress
 
 
 def _every_nth(ctx, param, value):
@@ -57,7 +57,8 @@ Examples:
         with flag_names(SAMPLE_FILE_FLAGS):
             request = SampleFileRequest(kind, file, field_name, name, scheme, legend_file, layer, where, year, overwrite,
                                         every=every)
-            report = ingest_samples(state.settings(), request)
+            with tile_progress(state.quiet, f"ingest_{kind} {name}", unit="sample") as progress:
+                report = ingest_samples(state.settings(), request, progress)
         for line in report.lines():
             click.echo(line)
 
@@ -112,7 +113,8 @@ def ingest_training_from_raster(state: CliState, raster, scheme, name, legend_fi
                                       fraction=fraction, classes=classes, seed=seed, patch=patch, bins=bins, band=band,
                                       kind="validation" if validation else "training", overwrite=overwrite,
                                       holdout=holdout, holdout_name=holdout_dataset)
-        report = ingest_from_raster(state.settings(), request)
+        with tile_progress(state.quiet, f"ingest_training_from_raster {name}", unit="sample") as progress:
+            report = ingest_from_raster(state.settings(), request, progress)
     for line in report.lines():
         click.echo(line)
 

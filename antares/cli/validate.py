@@ -37,10 +37,13 @@ def validate(state: CliState, classification, validation_set, region, json_file,
     accuracies with 95 % confidence intervals (Olofsson et al. 2014; one unit per validation
     polygon, mapped as its majority class).
     """
+    from antares.cli.output import tile_progress
     from antares.pipeline.validate import validate as run
 
-    report = run(state.settings(), classification, validation_set, region, json_file, plot_file,
-                 (name or f"{classification}:{validation_set}") if log else None, overwrite, comment=comment)
+    with tile_progress(state.quiet, f"validate {classification}", unit="step") as progress:
+        report = run(state.settings(), classification, validation_set, region, json_file, plot_file,
+                     (name or f"{classification}:{validation_set}") if log else None, overwrite, comment=comment,
+                     progress=progress)
     if as_json:
         from antares.cli.output import echo_json
 

@@ -110,6 +110,15 @@ def change_objects_query(change_id: int, srid: int, out_srid: int):
                       func.ST_AsBinary(geom)).where(o.change_id == change_id).order_by(o.object_id))
 
 
+def change_objects_extent(session: Session, change_id: int, srid: int, out_srid: int):
+    """(minx, miny, maxx, maxy) in ``out_srid`` of a change detection's objects, or None when it has none."""
+    o = ChangeObject
+    geom = o.geom if out_srid == srid else func.ST_Transform(o.geom, out_srid)
+    box = func.ST_Extent(sa.select(geom.label("g")).where(o.change_id == change_id).subquery().c.g)
+    row = session.execute(sa.select(func.ST_XMin(box), func.ST_YMin(box), func.ST_XMax(box), func.ST_YMax(box))).first()
+    return None if row[0] is None else tuple(float(v) for v in row)
+
+
 def transitions(session: Session, change_id: int) -> list:
     """Rows ``(pre_class, post_class, objects, area_m2)`` of a change detection's objects."""
     o = ChangeObject

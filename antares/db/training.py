@@ -51,11 +51,12 @@ def sample_set(session: Session, kind: str, name: str) -> SampleSet | None:
 
 
 def replace_sample_set(session: Session, kind: str, name: str, scheme: int, source: str, year: int | None,
-                       run_id: int | None, samples: list[dict]) -> int:
+                       run_id: int | None, samples: list[dict], inserted=None, batch: int = 10_000) -> int:
     """Insert sample set ``name`` with its samples, first deleting a set of the same kind and name.
 
     Each sample has ``class_code``, ``wkb`` (geometry WKB, plain or extended), ``srid`` and ``attributes``
-    (JSON-able dict).
+    (JSON-able dict). They are inserted ``batch`` at a time, ``inserted(n)`` called after each
+    batch with its number of samples (all in the caller's transaction).
     Returns the new set's id.
     """
     session.execute(sa.delete(SampleSet).where(SampleSet.kind == kind, SampleSet.name == name))
@@ -71,10 +72,14 @@ def replace_sample_set(session: Session, kind: str, name: str, scheme: int, sour
             geom = shapely.set_srid(shapely.from_wkb(sample["wkb"]), sample["srid"])
             return WKBElement(shapely.to_wkb(geom, include_srid=True), srid=sample["srid"], extended=True)
 
-        session.execute(sa.insert(Sample), [
-            {"set_id": set_id, "class_code": s["class_code"], "attributes": s["attributes"], "geom": ewkb(s)}
-            for s in samples
-        ])
+        for start in range(0, len(samples), batch):
+            part = samples[start:start + batch]
+            session.execute(sa.insert(Sample), [
+                {"set_id": set_id, "class_code": s["class_code"], "attributes": s["attributes"], "geom": ewkb(s)}
+                for s in part
+            ])
+            if inserted:
+                inserted(len(part))
     return set_id
 
 

@@ -79,7 +79,7 @@ def _splits(y, groups, k: int, seed: int):
     return list(splitter.split(np.zeros(len(y)), y, groups))
 
 
-def cross_validate(make_estimator, X, y, groups, k: int, seed: int, codes) -> dict:
+def cross_validate(make_estimator, X, y, groups, k: int, seed: int, codes, fitted=None) -> dict:
     """K-fold cross-validation report.
 
     Parameters
@@ -95,6 +95,8 @@ def cross_validate(make_estimator, X, y, groups, k: int, seed: int, codes) -> di
         Number of folds (>= 2).
     codes : sequence of int
         The legend's codes (the order of the per-class figures).
+    fitted : callable, optional
+        ``fitted()`` after each fold's estimator is fitted and assessed.
 
     Returns
     -------
@@ -116,6 +118,9 @@ def cross_validate(make_estimator, X, y, groups, k: int, seed: int, codes) -> di
         predicted = estimator.predict(X[test])
         report = assess(y[test], predicted, codes)
         folds.append({"n_train": int(len(train)), "n_test": int(len(test)), **report.to_dict()})
+        log.debug("fold %d/%d: overall accuracy %.3f", len(folds), k, report.overall_accuracy)
+        if fitted:
+            fitted()
 
     def mean_of(key):
         return float(np.nanmean([f[key] if f[key] is not None else np.nan for f in folds]))
@@ -162,8 +167,15 @@ def parse_grid(kind: str, specs) -> dict:
     return grid
 
 
+def fit_count(cv: int | None, grid: dict | None) -> int:
+    """The fits :func:`fit_model` makes: ``cv`` folds (5 with a grid and no ``cv``) per grid combination, then the final fit."""
+    combos = int(np.prod([len(v) for v in grid.values()])) if grid else 0
+    return (combos * (cv or 5) if grid else (cv or 0)) + 1
+
+
 def fit_model(kind: str, X, y, groups=None, params: dict | None = None, cv: int | None = None,
-              grid: dict | None = None, seed: int = 0, n_jobs: int | None = None, codes=None) -> FitOutcome:
+              grid: dict | None = None, seed: int = 0, n_jobs: int | None = None, codes=None,
+              progress=None) -> FitOutcome:
     """Cross-validate (optionally over a parameter grid) and fit ``kind`` on all samples.
 
     Parameters
@@ -176,6 +188,9 @@ def fit_model(kind: str, X, y, groups=None, params: dict | None = None, cv: int 
         Folds; a grid without ``cv`` uses 5.
     grid : dict, optional
         {parameter: [values]}; every combination is cross-validated.
+    progress : callable, optional
+        ``progress(done, total)`` after each fit: every fold of every grid combination, then
+        the final fit on all samples (``total`` is :func:`fit_count`).
 
     Raises
     ------
@@ -193,13 +208,22 @@ def fit_model(kind: str, X, y, groups=None, params: dict | None = None, cv: int 
     codes = list(codes) if codes is not None else sorted(int(c) for c in np.unique(y))
     make_estimator(kind, params, seed, n_jobs)  # validate early
     outcome = FitOutcome(None, params)
+    total, done = fit_count(cv, grid), 0
+
+    def fitted():
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, total)
+
     if grid:
         k = cv or 5
         best = None
         for combo in itertools.product(*grid.values()):
             trial = {**params, **dict(zip(grid.keys(), combo))}
             make_estimator(kind, trial, seed, n_jobs)
-            report = cross_validate(lambda t=trial: make_estimator(kind, t, seed, n_jobs), X, y, groups, k, seed, codes)
+            report = cross_validate(lambda t=trial: make_estimator(kind, t, seed, n_jobs), X, y, groups, k, seed, codes,
+                                    fitted)
             row = {"params": dict(zip(grid.keys(), combo)), **{m: report["mean"][m]
                    for m in ("overall_accuracy", "kappa", "macro_f1")}}
             outcome.grid.append(row)
@@ -208,8 +232,10 @@ def fit_model(kind: str, X, y, groups=None, params: dict | None = None, cv: int 
                 best = (row["macro_f1"], trial, report)
         outcome.params, outcome.cv = best[1], best[2]
     elif cv:
-        outcome.cv = cross_validate(lambda: make_estimator(kind, params, seed, n_jobs), X, y, groups, cv, seed, codes)
+        outcome.cv = cross_validate(lambda: make_estimator(kind, params, seed, n_jobs), X, y, groups, cv, seed, codes,
+                                    fitted)
     outcome.estimator = _fit(make_estimator(kind, outcome.params, seed, n_jobs), X, y)
+    fitted()
     unique, counts = np.unique(y, return_counts=True)
     outcome.samples_per_class = {int(c): int(n) for c, n in zip(unique, counts)}
     return outcome

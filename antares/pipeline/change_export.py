@@ -41,7 +41,7 @@ def change_to_vector(settings: Settings, request: ChangeExportRequest, progress=
     request : ChangeExportRequest
         (or its fields: ``change_to_vector(settings, name, path, layer=..., driver=..., crs=..., overwrite=...)``)
     progress : callable, optional
-        Unused (the stage contract).
+        ``progress(done, total)`` after each batch written: objects so far, of the detection's objects.
 
     Returns
     -------
@@ -92,6 +92,8 @@ def change_to_vector(settings: Settings, request: ChangeExportRequest, progress=
                       geometry_type="MultiPolygon", crs=out_crs, promote_to_multi=True, append=report.features > 0)
                 report.features += len(rows)
                 report.classes.update(c for c in cols[5] if c is not None)
+                if progress:
+                    progress(report.features, row.n_objects)
         if report.features == 0:
             raise InvalidInputError(f"change detection '{name}' has no change object; nothing to write.")
         if not direct:

@@ -267,7 +267,7 @@ def _columns(rows, names: dict, dissolve: bool):
 
 def db_to_vector(settings: Settings, name: str, path, region: str | None = None, layer: str | None = None,
                  driver: str | None = None, crs: str | None = None, clip: bool = False, dissolve: bool = False,
-                 overwrite: bool = False, batch_size: int = BATCH_SIZE) -> ExportReport:
+                 overwrite: bool = False, batch_size: int = BATCH_SIZE, progress=None) -> ExportReport:
     """Write the objects of classification ``name`` to a vector file, with a QGIS style.
 
     Parameters
@@ -288,6 +288,9 @@ def db_to_vector(settings: Settings, name: str, path, region: str | None = None,
     batch_size : int
         Most rows read and written at a time; fewer when their geometries exceed ``BATCH_BYTES``
         (16 MiB of WKB) together. Memory scales with the batch, not with the number of objects.
+    progress : callable(done, total), optional
+        Called after each batch written: ``done`` objects (rows) so far, of ``total`` (the
+        classified objects; ``None`` with ``region`` or ``dissolve``, whose row count is known at the end).
 
     Returns
     -------
@@ -323,7 +326,8 @@ def db_to_vector(settings: Settings, name: str, path, region: str | None = None,
               "crs": crs, "clip": clip, "dissolve": dissolve, "overwrite": overwrite}
 
     def work():
-        report = _db_to_vector(settings, name, path, region, layer, driver, crs, clip, dissolve, overwrite, batch_size)
+        report = _db_to_vector(settings, name, path, region, layer, driver, crs, clip, dissolve, overwrite, batch_size,
+                               progress)
         return report, *_export_record(report, name, region)
 
     return _recorded_export(settings, "db_to_vector", name, params, work)
@@ -331,11 +335,11 @@ def db_to_vector(settings: Settings, name: str, path, region: str | None = None,
 
 def _db_to_vector(settings: Settings, name: str, path, region: str | None = None, layer: str | None = None,
                  driver: str | None = None, crs: str | None = None, clip: bool = False, dissolve: bool = False,
-                 overwrite: bool = False, batch_size: int = BATCH_SIZE) -> ExportReport:
+                 overwrite: bool = False, batch_size: int = BATCH_SIZE, progress=None) -> ExportReport:
     """:func:`db_to_vector`, without its run."""
     from pyogrio.raw import write
 
-    from antares.db.classifications import objects_query
+    from antares.db.classifications import objects_query, prediction_count
     from antares.db.engine import open_database
     from antares.export.style import embed_gpkg_style, vector_qml, write_qml
     from antares.legend import legend_from_codes
@@ -347,7 +351,7 @@ def _db_to_vector(settings: Settings, name: str, path, region: str | None = None
         if region or clip or dissolve:
             raise UsageError(f"'{name}' is a change detection: -region, --clip and --dissolve apply to "
                              "classifications.")
-        return change_to_vector(settings, ChangeExportRequest(name, path, layer, driver, crs, overwrite))
+        return change_to_vector(settings, ChangeExportRequest(name, path, layer, driver, crs, overwrite), progress)
     driver = vector_driver(path, driver)
     if clip and region is None:
         raise UsageError("--clip needs -region NAME: the region to cut the objects to.")
@@ -361,6 +365,7 @@ def _db_to_vector(settings: Settings, name: str, path, region: str | None = None
             src = _source(conn, name)
             region_id = _region_id(conn, region)
             out_srid, out_crs = _output_crs(conn, crs, src.srid)
+            total = prediction_count(conn, src.id) if region_id is None and not dissolve else None
         query = objects_query(src.id, src.segmentation_id, src.srid, region_id, clip, dissolve, out_srid)
         names = {e.code: e.name for e in src.legend}
         direct = driver in _APPENDABLE
@@ -375,6 +380,8 @@ def _db_to_vector(settings: Settings, name: str, path, region: str | None = None
                       geometry_type="MultiPolygon", crs=out_crs, promote_to_multi=True, append=report.features > 0)
                 report.features += len(rows)
                 report.classes.update(np.unique(data[fields.index("code")]).tolist())
+                if progress:
+                    progress(report.features, total)
         if report.features == 0:
             where = f" intersecting region '{region}'" if region else ""
             raise InvalidInputError(f"classification '{name}' has no predicted object{where}; nothing to write.")

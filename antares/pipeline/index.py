@@ -270,8 +270,11 @@ def select_measurements(definition: dict, bands) -> set | None:
     return {names[b.upper()] for b in bands}
 
 
-def prepare(settings: Settings, path, preparer: str, product: str | None = None, bands=None, **options) -> Prepared:
+def prepare(settings: Settings, path, preparer: str, product: str | None = None, bands=None, progress=None,
+            **options) -> Prepared:
     """Run ``preparer`` over ``path`` for ``product``, keeping the measurements ``bands`` (names or aliases; all by default).
+
+    ``progress(done, total)`` is called after each dataset found (its pixels are decoded to verify it).
 
     When ``product`` is not indexed, its definition is derived from the preparer's
     default product (e.g. ``s2_l2a``) restricted to the measurements the files have
@@ -301,7 +304,7 @@ def prepare(settings: Settings, path, preparer: str, product: str | None = None,
     finally:
         dc.close()
     prep.only = select_measurements(definition, bands)
-    result = prep.run(Path(path), definition, name)
+    result = prep.run(Path(path), definition, name, progress)
     if prep.only is not None:
         for doc in result.documents:
             doc["measurements"] = {k: v for k, v in doc["measurements"].items() if k in prep.only}
@@ -346,9 +349,11 @@ def write_documents(documents: list[dict], outfile: str | Path) -> None:
     write_text(outfile, yaml.safe_dump_all(documents, sort_keys=False))
 
 
-def index_path(settings: Settings, path, preparer: str, product: str | None = None, bands=None,
+def index_path(settings: Settings, path, preparer: str, product: str | None = None, bands=None, progress=None,
                **options) -> IndexReport:
     """Prepare every dataset under ``path`` and add it to the ODC index.
+
+    ``progress(done, total)`` is called after each dataset is prepared (its pixels decoded and checked).
 
     Dataset ids are stable (uuid5 of what identifies a dataset for the preparer:
     product, tile, time and grid for loose bands; the resolved path for SAFE folders
@@ -371,7 +376,7 @@ def index_path(settings: Settings, path, preparer: str, product: str | None = No
     from antares.db.engine import database_url
     from antares.pipeline.run import recorded_step
 
-    prepared = prepare(settings, path, preparer, product, bands, **options)
+    prepared = prepare(settings, path, preparer, product, bands, progress, **options)
     report = IndexReport(prepared=len(prepared.documents), failures=list(prepared.failures), product=prepared.product,
                          mapping=prepared.mapping)
     source = str(Path(path).resolve())

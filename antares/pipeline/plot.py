@@ -169,12 +169,14 @@ class QuicklookReport:
 
 def quicklook(settings: Settings, name: str, path, measurement: str | None = None, time: str | None = None,
               cmap: str = "viridis", overwrite: bool = False, size: int = 1024) -> QuicklookReport:
-    """A map figure of a classification or a product in its own CRS, with legend, scale bar and credits.
+    """A map figure of a classification, a change detection or a product in its own CRS, with legend, scale bar and credits.
 
     Parameters
     ----------
     name : str
-        A classification or a product (``classification:NAME`` / ``product:NAME`` to choose).
+        A classification, a change detection or a product (``classification:NAME``, ``change:NAME``,
+        ``product:NAME`` to choose). Change objects are coloured by transition (classes before and
+        after) when the detection was made with classifications, else in one colour.
     path : path-like
         The figure; its extension (png, svg, pdf, ...) gives the format.
     measurement, time, cmap : str, optional
@@ -188,7 +190,8 @@ def quicklook(settings: Settings, name: str, path, measurement: str | None = Non
     QuicklookReport
         Credits: for a product, its description and licence and the datasets' platform, instrument and
         producer as its metadata gives them, with the date; for a classification, its model, segmentation
-        and the segmentation's product.
+        and the segmentation's product; for a change detection, its method and the products (and years)
+        compared.
 
     Raises
     ------
@@ -197,7 +200,9 @@ def quicklook(settings: Settings, name: str, path, measurement: str | None = Non
     AlreadyExistsError
         ``path`` exists and ``overwrite`` is False.
     NotFoundError
-        No classification or product of that name (the names are listed).
+        No classification, change detection or product of that name (the names are listed).
+    InvalidInputError
+        A classification or change detection without objects.
     """
     import matplotlib
 
@@ -219,10 +224,15 @@ def quicklook(settings: Settings, name: str, path, measurement: str | None = Non
     try:
         with session_scope(settings) as conn:
             catalog = _catalog(conn, dc)
-            catalog = {k: v for k, v in catalog.items() if k in ("classification", "product")}
+            catalog = {k: v for k, v in catalog.items() if k in ("classification", "change", "product")}
             kind, name = resolve(catalog, name)
             if kind == "classification":
                 rgba, extent, crs, legend, what, credits = _classification_image(conn, name, size)
+                ramp = None
+            elif kind == "change":
+                from antares.pipeline.view_change import change_image
+
+                rgba, extent, crs, legend, what, credits = change_image(conn, name, size)
                 ramp = None
             else:
                 data = load_quicklook(dc, name, [measurement] if measurement else None, time, max_size=size, crs=None)

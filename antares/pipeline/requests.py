@@ -419,6 +419,65 @@ class PixelRequest:
         _freeze(self, time=_period(self.time))
 
 
+@dataclass(frozen=True)
+class ViewRequest:
+    """``view``: layers ``names`` on one self-contained HTML map written to ``path``.
+
+    Attributes
+    ----------
+    names : tuple of str
+        Layer names or ``KIND:NAME`` (:mod:`antares.pipeline.view`), each once, in drawing order.
+    path : str or path-like
+        The ``.html`` (or ``.htm``) file.
+    basemap : {None, "osm"}
+    measurement, time, cmap : str, optional
+        Product layers: one measurement with the matplotlib colour map ``cmap``, and the date.
+    max_objects, raster_size : int
+        Most objects drawn as vectors per layer, and the larger side (pixels) of an image layer.
+    overwrite : bool
+
+    Raises
+    ------
+    UsageError
+        No name or a name twice, a ``path`` not ending in .html, an unknown basemap or colour map,
+        ``max_objects`` < 1 or ``raster_size`` < 16.
+    """
+
+    names: tuple
+    path: object
+    basemap: str | None = None
+    overwrite: bool = False
+    measurement: str | None = None
+    time: str | None = None
+    cmap: str = "viridis"
+    max_objects: int = 50_000
+    raster_size: int = 2048
+
+    def __post_init__(self):
+        from pathlib import Path
+
+        import matplotlib
+
+        names = (self.names,) if isinstance(self.names, str) else tuple(self.names)
+        if not names:
+            raise refusal("names must give at least one layer (a classification, segmentation, sample set, change "
+                          "detection or product).", "names")
+        if len(set(names)) != len(names):
+            raise refusal(f"names must name each layer once. Got {' '.join(names)}.", "names")
+        if Path(self.path).suffix.lower() not in (".html", ".htm"):
+            raise refusal(f"path must be a file name ending in .html (the map is an HTML page). Got {str(self.path)!r}.",
+                          "path")
+        from antares.export.webmap import BASEMAPS
+
+        if self.basemap is not None and self.basemap not in BASEMAPS:
+            raise refusal(f"basemap must be None or one of {', '.join(BASEMAPS)}. Got {self.basemap!r}.", "basemap")
+        if self.cmap not in matplotlib.colormaps:
+            raise refusal(f"cmap must be a matplotlib colour map, e.g. viridis, magma, RdYlGn. Got {self.cmap!r}.", "cmap")
+        _positive(self.max_objects, "max_objects")
+        _positive(self.raster_size, "raster_size", 16)
+        _freeze(self, names=names)
+
+
 def takes(request_type: type):
     """Decorate a stage ``stage(settings, request, progress=None)`` to also accept the request's fields.
 

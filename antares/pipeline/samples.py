@@ -91,8 +91,11 @@ def _resolve_scheme(session, scheme_name: str, legend: list[LegendEntry] | None,
 
 
 def _store(settings: Settings, kind: str, name: str, scheme_name: str, legend, existing_scheme, source: str,
-           year, rows: list[dict], overwrite: bool, params: dict, report: SampleReport, extra_sets=()) -> None:
-    """Store the sample set (and ``extra_sets`` of (kind, name, rows)) and a new scheme, in one transaction."""
+           year, rows: list[dict], overwrite: bool, params: dict, report: SampleReport, extra_sets=(),
+           progress=None) -> None:
+    """Store the sample set (and ``extra_sets`` of (kind, name, rows)) and a new scheme, in one transaction.
+
+    ``progress(done, total)``: samples inserted so far, of all the sets' samples."""
     from antares.db.engine import session_scope
     from antares.db.training import create_scheme, replace_sample_set, sample_set
     from antares.pipeline.run import recorded_run
@@ -108,8 +111,15 @@ def _store(settings: Settings, kind: str, name: str, scheme_name: str, legend, e
             scheme = create_scheme(session, scheme_name, legend, description=f"from {source}")
             report.scheme_created = True
         run.start(params, {"source": source}, session=session)
+        total, done = sum(len(r) for _, _, r in sets), 0
+
+        def inserted(n):
+            nonlocal done
+            done += n
+            progress(done, total)
+
         for k, n, r in sets:
-            replace_sample_set(session, k, n, scheme, source, year, run.id, r)
+            replace_sample_set(session, k, n, scheme, source, year, run.id, r, inserted if progress else None)
         run.finish(session=session)
 
 
@@ -153,7 +163,7 @@ def ingest_samples(settings: Settings, request: SampleFileRequest, progress=None
         ``where``), antares3's ``--filter N``. The old form ``ingest_samples(settings, kind,
         path, field_name, name, scheme, ...)`` builds it.
     progress : callable, optional
-        Not called (one step); accepted as every stage's.
+        ``progress(done, total)`` after each batch of samples stored (``total``: the samples kept).
 
     Returns
     -------
@@ -245,7 +255,7 @@ def ingest_samples(settings: Settings, request: SampleFileRequest, progress=None
     params = {"field": field_name, "layer": layer, "where": where, "every": every, "scheme": scheme_name,
               "legend_file": str(legend_file) if legend_file else None, "year": year}
     _store(settings, kind, name, scheme_name, legend, existing_scheme, source, year, rows, request.overwrite, params,
-           report)
+           report, progress=progress)
     return report
 
 
@@ -269,7 +279,7 @@ def ingest_from_raster(settings: Settings, request: RasterSampleRequest, progres
         increasing edges, class 1 below the first edge, 2 from the first to the second, ...
         The old form ``ingest_from_raster(settings, raster, name, scheme, ...)`` builds it.
     progress : callable, optional
-        Not called (one step); accepted as every stage's.
+        ``progress(done, total)`` after each batch of samples stored (``total``: training and holdout samples).
 
     Returns
     -------
@@ -372,7 +382,7 @@ def ingest_from_raster(settings: Settings, request: RasterSampleRequest, progres
               "classes": list(classes) if classes else None, "seed": seed, "patch": patch,
               "bins": list(bins) if bins else None, "scheme": scheme, "holdout": holdout, "holdout_name": holdout_name}
     _store(settings, kind, name, scheme, legend, existing_scheme, str(path.resolve()), None, rows, request.overwrite,
-           params, report, extra_sets)
+           params, report, extra_sets, progress)
     return report
 
 

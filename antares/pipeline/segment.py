@@ -240,7 +240,9 @@ def segment(settings: Settings, request: SegmentRequest, progress=None) -> Segme
         product has datasets on more than one date in the area. The old form
         ``segment(settings, product, name, area, algorithm, params=..., ...)`` builds it.
     progress : callable, optional
-        ``progress(done, total)`` after each pass.
+        ``progress(done, total)`` after each window of each pass and after each finished tile:
+        ``total`` is the windows of the three passes plus the tiles finished (labels written),
+        ``done`` counts them as they complete, so the count moves within each pass.
 
     Returns
     -------
@@ -336,40 +338,43 @@ def _segment(run, request: SegmentRequest, outdir, progress) -> SegmentReport:
                 open(rows_file, "w", newline="") as fh:
             run.start(run_params, {"product": product, "datasets": len(source_ids)})
             number_base = 0
+            tiles = tile_windows(geobox.shape, tile_size, 0)
+            done, total = 0, n_windows + len(tiles)
             for stage, (offset, stable) in enumerate(STAGES):
                 windows = tile_windows(geobox.shape, tile_size, margin if stable else 0, int(offset * tile_size))
                 jobs = [StageJob(url, product, bands, area_grid, stage, number_base + w.number, n_windows, w.core,
                                  w.extended, stable, segmenter, mean, std, period) for w in windows]
                 number_base += len(windows)
                 for job, result in execute(segment_stage, jobs):
+                    done += 1
                     if isinstance(result, WriteError):  # a full disk: the other windows would fail too
                         raise result
                     if isinstance(result, Exception):  # reported; the other windows go on
                         report.failed.append((_tile_of(job.core, tile_size), f"pass {stage + 1}: {one_line(result)}"))
-                        continue
-                    _write_rows(fh, result)
-                    report.segments += len(result)
-                if progress:
-                    progress(stage + 1, len(STAGES) + 1)
-            tiles = tile_windows(geobox.shape, tile_size, 0)
+                    else:
+                        _write_rows(fh, result)
+                        report.segments += len(result)
+                    if progress:
+                        progress(done, total)
             finish = [FinishTileJob(area_grid, (w.number % _ncols(geobox.shape, tile_size), w.number // _ncols(geobox.shape, tile_size)),
                               w.core, number_base + w.number, n_windows, name, str(staging), source_ids,
                               str(dataset_id(f"segment:{name}:{w.number}")))
                       for w in tiles]
             documents = []
             for job, result in execute(finish_tile, finish):
+                done += 1
                 if isinstance(result, WriteError):
                     raise result
                 if isinstance(result, Exception):
                     report.failed.append((job.tile, one_line(result)))
-                    continue
-                rows, docs = result
-                _write_rows(fh, rows)
-                report.segments += len(rows)
-                documents.extend(docs)
+                else:
+                    rows, docs = result
+                    _write_rows(fh, rows)
+                    report.segments += len(rows)
+                    documents.extend(docs)
+                if progress:
+                    progress(done, total)
             report.tiles = len(tiles)
-            if progress:
-                progress(len(STAGES) + 1, len(STAGES) + 1)
         failed_tiles = {tile: message for tile, message in report.failed}
         if not report.failed:  # a segmentation is stored whole or not at all
             _store(settings, url, name, product, algorithm, segmenter.get_params(), geobox, report, rows_file,

@@ -8,6 +8,7 @@ Example::
     data = session.load("b10")                       # xarray.Dataset (time, y, x)
     objects = session.classification("map_2017")     # GeoDataFrame: class, confidence, entropy, area_m2
     pixels = session.predict("rf_2017", data)        # xarray.Dataset: class, confidence, entropy
+    session.run(SegmentRequest("b10", "slic_nb", area, "slic"))  # any stage, from its request object
 """
 
 from __future__ import annotations
@@ -15,6 +16,13 @@ from __future__ import annotations
 import numpy as np
 
 from antares.errors import InvalidInputError, NotFoundError
+
+
+#: The stage :meth:`Session.run` runs for each request type ("module:function").
+STAGES = {"RecipeRequest": "antares.pipeline.recipe:apply_recipe", "SegmentRequest": "antares.pipeline.segment:segment",
+          "SampleRequest": "antares.pipeline.train:training_features", "FitRequest": "antares.pipeline.train:model_fit",
+          "PredictRequest": "antares.pipeline.predict:model_predict_object",
+          "PixelRequest": "antares.pipeline.predict_pixels:model_predict", "ViewRequest": "antares.pipeline.view:view"}
 
 
 class Session:
@@ -301,6 +309,65 @@ class Session:
                           "confidence": (first.dims, confidence.reshape(shape)),
                           "entropy": (first.dims, entropy.reshape(shape), {"units": "nat"})}, coords=coords)
         return out
+
+    def run(self, request, progress=None):
+        """Run the stage that ``request`` asks for, as the command line does, and return its report.
+
+        Parameters
+        ----------
+        request : a request of :mod:`antares.pipeline.requests`
+            :class:`~antares.pipeline.requests.RecipeRequest` (``apply_recipe``),
+            :class:`~antares.pipeline.requests.SegmentRequest` (``segment``),
+            :class:`~antares.pipeline.requests.SampleRequest` (the training features, ``training_features``),
+            :class:`~antares.pipeline.requests.FitRequest` (``model_fit``),
+            :class:`~antares.pipeline.requests.PredictRequest` (``model_predict_object``),
+            :class:`~antares.pipeline.requests.PixelRequest` (``model_predict``) or
+            :class:`~antares.pipeline.requests.ViewRequest` (``view``). It was validated when made.
+        progress : callable or bool, optional
+            ``progress(done, total)`` as the stage reports it (tiles, windows, folds, layers); ``True`` draws
+            a ``tqdm.auto`` bar (a widget in Jupyter).
+
+        Returns
+        -------
+        object
+            The stage's report (``RecipeReport``, ``SegmentReport``, ``TrainingFeatures``, ``FitReport``,
+            ``PredictReport``, ``PixelReport``, ``ViewReport``); its ``lines()`` are what the command prints.
+
+        Raises
+        ------
+        UsageError
+            ``request`` is not one of these requests (they are listed).
+        AntaresError
+            What the stage raises (see each stage).
+
+        Examples
+        --------
+        >>> from odc.geo.geom import box
+        >>> from antares.pipeline.requests import PredictRequest, SegmentRequest
+        >>> area = box(12.55, 52.47, 12.57, 52.48, "EPSG:4326")
+        >>> session.run(SegmentRequest("b10", "slic_nb", area, "slic", scheduler="sync"))  # doctest: +SKIP
+        >>> session.run(PredictRequest("b10", "rf_2017", "slic_nb", "map_nb"), progress=True)  # doctest: +SKIP
+        """
+        import importlib
+
+        from antares.errors import UsageError
+
+        target = STAGES.get(type(request).__name__) if type(request).__module__ == "antares.pipeline.requests" else None
+        if target is None:
+            raise UsageError(f"Session.run takes a request of antares.pipeline.requests ({', '.join(STAGES)}). "
+                             f"Got {type(request).__name__}.")
+        module, function = target.split(":")
+        stage = getattr(importlib.import_module(module), function)
+        if progress is True:
+            from tqdm.auto import tqdm
+
+            with tqdm(desc=function, total=None) as bar:
+                def draw(done, total):
+                    bar.total = total
+                    bar.update(done - bar.n)
+
+                return stage(self.settings, request, progress=draw)
+        return stage(self.settings, request, progress=progress or None)
 
     def store_model(self, result, name: str, product: str, scheme: str, overwrite: bool = False) -> str:
         """Store a model fitted in the notebook as ``antares model_fit`` stores one (skops or LightGBM text, never pickle).

@@ -325,7 +325,9 @@ def model_fit(settings: Settings, request: FitRequest, progress=None) -> FitRepo
         the product's period, when it has datasets at several times. The old form
         ``model_fit(settings, kind, product, training_set, name, area=..., ...)`` builds it.
     progress : callable, optional
-        ``progress(done, total)`` after each tile of features.
+        ``progress(done, total)`` after each tile of features, then after each fit (every
+        cross-validation fold of every grid combination, then the final fit): one count,
+        ``total`` = tiles + fits (:func:`antares.models.fitting.fit_count`).
 
     Returns
     -------
@@ -345,7 +347,7 @@ def model_fit(settings: Settings, request: FitRequest, progress=None) -> FitRepo
     """
     from antares.db.engine import session_scope
     from antares.db.models import model_exists, replace_model
-    from antares.models.fitting import check_classes, fit_model
+    from antares.models.fitting import check_classes, fit_count, fit_model
     from antares.models.registry import make_estimator, require_features
     from antares.models.store import library_versions, serialize
     from antares.pipeline.run import recorded_run
@@ -366,7 +368,13 @@ def model_fit(settings: Settings, request: FitRequest, progress=None) -> FitRepo
         # planning (features of the samples, the table, every check) before the run starts:
         # a run refused here leaves nothing in the database
         started = time_module.monotonic()
-        tf = training_features(settings, request.samples(), progress=progress)
+        fits, tiles = fit_count(cv, grid), [0]
+
+        def tile_done(done, total):
+            tiles[0] = total
+            progress(done, total + fits)
+
+        tf = training_features(settings, request.samples(), progress=tile_done if progress else None)
         _check_block_crs(cv_spatial, product, tf.crs)  # the grid of the datasets in the area
         report = FitReport(name, kind, samples=len(tf.sample_ids) + tf.outside, legend=tf.legend, unit=unit,
                            outside=tf.outside, skipped=tf.sample_ids[~tf.valid].tolist())
@@ -380,7 +388,8 @@ def model_fit(settings: Settings, request: FitRequest, progress=None) -> FitRepo
                       "cv_spatial": cv_spatial, "grid": grid, "params": params,
                       "features_s": round(time_module.monotonic() - started, 3)}
         run.start(run_params, {"product": product, "training_set": training_set, "datasets": len(tf.datasets)})
-        outcome = fit_model(kind, X, y, groups, params, cv, grid, seed, n_jobs, codes=[e.code for e in tf.legend])
+        outcome = fit_model(kind, X, y, groups, params, cv, grid, seed, n_jobs, codes=[e.code for e in tf.legend],
+                            progress=(lambda done, total: progress(tiles[0] + done, tiles[0] + total)) if progress else None)
         report.used, report.per_class = len(y), outcome.samples_per_class
         report.cv, report.grid, report.params = outcome.cv, outcome.grid, outcome.params
         meta = {

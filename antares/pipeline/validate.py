@@ -118,9 +118,13 @@ def _code_translation(session, model_scheme: int, validation_scheme: int, valida
     return {e.code: by_name[e.name.casefold()] for e in val_legend}
 
 
+#: The steps :func:`validate` reports to its ``progress`` callback.
+VALIDATE_STEPS = 4
+
+
 def validate(settings: Settings, classification: str, validation_set: str, region: str | None = None,
              json_file=None, plot_file=None, log_name: str | None = None, overwrite: bool = False,
-             comment: str | None = None) -> ValidationReport:
+             comment: str | None = None, progress=None) -> ValidationReport:
     """Assess ``classification`` against ``validation_set``.
 
     Parameters
@@ -134,6 +138,9 @@ def validate(settings: Settings, classification: str, validation_set: str, regio
         of the same name).
     comment : str, optional
         A note kept in the report (antares3's ``--comment``).
+    progress : callable, optional
+        ``progress(done, 4)`` after each of its steps: the overlaps of the validation polygons with
+        the objects, the mapped area per class, the accuracy estimates, the outputs written.
 
     The assessment is recorded as a run (kind ``validate``, named by ``log_name`` or
     ``CLASSIFICATION:VALIDATION_SET``; ``antares run show``): the classification, validation set and
@@ -160,12 +167,12 @@ def validate(settings: Settings, classification: str, validation_set: str, regio
 
     def work():
         report = _validate(settings, classification, validation_set, region, json_file, plot_file, log_name, overwrite,
-                           comment)
+                           comment, progress)
         inputs = {"results": [classification, f"validation set {validation_set}"]
                   + ([f"region {region}"] if region else [])}
         overlap = report.overlap
-        outputs = {"overall_accuracy": _number(overlap.overall_accuracy), "kappa": _number(overlap.kappa), "files": written_files(*(p for p in (json_file, plot_file) if p is not None)),
-                   "stored_as": log_name}
+        outputs = {"overall_accuracy": _number(overlap.overall_accuracy), "kappa": _number(overlap.kappa),
+                   "files": written_files(*(p for p in (json_file, plot_file) if p is not None)), "stored_as": log_name}
         return report, inputs, outputs
 
     return recorded_step(settings, "validate", log_name or f"{classification}:{validation_set}", params, work,
@@ -174,7 +181,7 @@ def validate(settings: Settings, classification: str, validation_set: str, regio
 
 def _validate(settings: Settings, classification: str, validation_set: str, region: str | None = None,
              json_file=None, plot_file=None, log_name: str | None = None, overwrite: bool = False,
-             comment: str | None = None) -> ValidationReport:
+             comment: str | None = None, progress=None) -> ValidationReport:
     """:func:`validate`, without its run."""
     from antares.accuracy import area_adjusted, assess, plot_confusion_matrix
     from antares.db.engine import open_database, session_scope
@@ -189,6 +196,10 @@ def _validate(settings: Settings, classification: str, validation_set: str, regi
     for path in (json_file, plot_file):
         if path is not None:
             _check_output(Path(path), overwrite)
+
+    def step(done):
+        if progress:
+            progress(done, VALIDATE_STEPS)
     open_database(settings)
     with session_scope(settings) as session:
         row, vset = _lookup(session, classification, validation_set)
@@ -204,7 +215,9 @@ def _validate(settings: Settings, classification: str, validation_set: str, regi
         proj = _equal_area_crs(*centre)
         pairs = overlap_pairs(session, vset.id, row.id, row.segmentation_id, srid, proj, region)
         n_polygons = count_samples(session, vset.id, srid, region)
+        step(1)
         mapped_area = mapped_areas(session, row.id, row.segmentation_id, srid, proj, region)
+        step(2)
     pairs = [p for p in pairs if p.area > 0]
     if not pairs:
         raise InvalidInputError(f"no polygon of validation set {validation_set} overlaps a classified object of "
@@ -249,6 +262,7 @@ def _validate(settings: Settings, classification: str, validation_set: str, regi
         report.area = area_adjusted(counts, mapped_ha, est_codes, unit="ha")
     except InvalidInputError as exc:
         report.notes.append(f"no area-adjusted estimates: {exc}")
+    step(3)
     if plot_file is not None:
         from antares.cube.write import write_failure
 
@@ -265,6 +279,7 @@ def _validate(settings: Settings, classification: str, validation_set: str, regi
 
         with session_scope(settings) as session:
             replace_validation_result(session, log_name, row.id, vset_id, document)
+    step(4)
     return report
 
 

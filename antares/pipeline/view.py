@@ -1,9 +1,10 @@
-"""``antares view``: classifications, segmentations, sample sets and product quicklooks on one HTML map.
+"""``antares view``: classifications, segmentations, sample sets, change detections and product quicklooks on one HTML map.
 
 Each NAME becomes one toggleable layer with its legend. A name is looked up among the
-classifications, segmentations, training sets, validation sets and products, in that order;
-``KIND:NAME`` (``classification:``, ``segmentation:``, ``training:``, ``validation:``,
-``product:``) picks one kind. Vector layers of more than ``MAX_OBJECTS`` objects are drawn
+classifications, segmentations, training sets, validation sets, change detections and products,
+in that order; ``KIND:NAME`` (``classification:``, ``segmentation:``, ``training:``, ``validation:``,
+``change:``, ``product:``) picks one kind. Change objects are coloured by transition
+(:mod:`antares.pipeline.view_change`). Vector layers of more than ``MAX_OBJECTS`` objects are drawn
 as an image (rasterised on the Web Mercator grid, at most ``RASTER_SIZE`` pixels a side) so
 that the page stays fast; smaller ones are simplified to about a fifth of a screen pixel at the
 extent's zoom.
@@ -19,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from antares.config import Settings
-from antares.errors import InvalidInputError, NotFoundError, UsageError
+from antares.errors import InvalidInputError, NotFoundError
+from antares.pipeline.requests import ViewRequest, takes
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,7 @@ log = logging.getLogger(__name__)
 MAX_OBJECTS = 50_000
 #: The larger side, in pixels, of an image layer (product quicklook or rasterised objects).
 RASTER_SIZE = 2048
-KINDS = ("classification", "segmentation", "training", "validation", "product")
+KINDS = ("classification", "segmentation", "training", "validation", "change", "product")
 RGB_SETS = (("B04", "B03", "B02"), ("red", "green", "blue"), ("nbart_red", "nbart_green", "nbart_blue"))
 
 
@@ -43,6 +45,7 @@ class ViewReport:
 
 
 def _catalog(conn, dc) -> dict:
+    from antares.db.changes import change_names
     from antares.db.classifications import classification_names
     from antares.db.segmentations import segmentation_names
     from antares.db.training import list_sample_sets
@@ -51,6 +54,7 @@ def _catalog(conn, dc) -> dict:
     return {"classification": classification_names(conn), "segmentation": segmentation_names(conn),
             "training": [s["name"] for s in sets if s["kind"] == "training"],
             "validation": [s["name"] for s in sets if s["kind"] == "validation"],
+            "change": change_names(conn),
             "product": sorted(p.name for p in dc.index.products.get_all())}
 
 
@@ -285,28 +289,27 @@ def _bounds(layer) -> tuple:
     return tuple(layer.frame.total_bounds)
 
 
-def view(settings: Settings, names: list, path, basemap: str | None = None, overwrite: bool = False,
-         measurement: str | None = None, time: str | None = None, cmap: str = "viridis",
-         max_objects: int = MAX_OBJECTS, raster_size: int = RASTER_SIZE) -> ViewReport:
-    """Write a self-contained HTML map of the layers ``names`` (classifications, segmentations, sample sets, products).
+@takes(ViewRequest)
+def view(settings: Settings, request: ViewRequest, progress=None) -> ViewReport:
+    """Write a self-contained HTML map of the layers ``request.names`` (classifications, segmentations, sample sets,
+    change detections, products).
 
     Parameters
     ----------
-    names : list of str
-        Layer names, or ``KIND:NAME`` (see the module's docstring); one layer each, in this order.
-    path : path-like
-        The ``.html`` file; written under a temporary name and renamed when complete.
-    basemap : {None, "osm"}
-        An OpenStreetMap tile basemap (fetched by the browser when the page is opened); none by default,
-        so the page works offline.
-    measurement, time, cmap : str, optional
-        For product layers: one measurement drawn with the matplotlib colour map ``cmap`` (default:
-        RGB when the product has B04/B03/B02 or red/green/blue), and the date (default: the latest).
-    max_objects : int
-        Most objects drawn as vectors per layer (50,000); a larger classification or segmentation is
-        an image layer, a larger sample set is refused.
-    raster_size : int
-        The larger side in pixels of such an image layer (2048); product quicklooks get half of it.
+    settings : antares.config.Settings
+    request : antares.pipeline.requests.ViewRequest
+        ``names``: layer names, or ``KIND:NAME`` (see the module's docstring), one layer each, in this order;
+        ``path``: the ``.html`` file, written under a temporary name and renamed when complete;
+        ``basemap`` (None or ``"osm"``): an OpenStreetMap tile basemap, fetched by the browser when the
+        page is opened (none by default, so the page works offline); ``measurement``, ``time``, ``cmap``:
+        for product layers, one measurement drawn with the matplotlib colour map ``cmap`` (default: RGB
+        when the product has B04/B03/B02 or red/green/blue) and the date (default: the latest);
+        ``max_objects``: most objects drawn as vectors per layer (50,000), beyond which a classification,
+        segmentation or change layer is an image and a sample set is refused; ``raster_size``: the larger
+        side in pixels of such an image (2048; product quicklooks get half of it). The old form
+        ``view(settings, names, path, basemap, overwrite, ...)`` builds the request.
+    progress : callable, optional
+        ``progress(done, total)`` after each layer is read (``total``: the number of layers).
 
     Returns
     -------
@@ -317,7 +320,8 @@ def view(settings: Settings, names: list, path, basemap: str | None = None, over
     NotFoundError
         An unknown layer name (all names are listed), measurement or date.
     UsageError
-        ``path`` does not end in .html or .htm, an unknown basemap, duplicate names.
+        Raised by the request: no name or a name twice, ``path`` not ending in .html, an unknown basemap
+        or colour map.
     AlreadyExistsError
         ``path`` exists and ``overwrite`` is False.
     InvalidInputError
@@ -325,26 +329,17 @@ def view(settings: Settings, names: list, path, basemap: str | None = None, over
 
     Examples
     --------
-    >>> view(settings, ["map_2017", "map_val", "b10"], "map.html")  # doctest: +SKIP
+    >>> from antares.pipeline.requests import ViewRequest
+    >>> view(settings, ViewRequest(("map_2017", "map_val", "b10"), "map.html"))  # doctest: +SKIP
     """
-    import matplotlib
-
     from antares.cube.index import connect
     from antares.cube.write import read_back_failure
     from antares.db.engine import database_url, session_scope
-    from antares.export.webmap import BASEMAPS, write_html
+    from antares.export.webmap import write_html
     from antares.pipeline.export import _Target, _writing
 
-    if Path(path).suffix.lower() not in (".html", ".htm"):
-        raise UsageError(f"-f {path}: the map is an HTML page; give a file name ending in .html.")
-    if basemap is not None and basemap not in BASEMAPS:
-        raise UsageError(f"--basemap {basemap!r} is not known; valid: {', '.join(BASEMAPS)}.")
-    if not names:
-        raise UsageError("give at least one layer NAME (a classification, segmentation, sample set or product).")
-    if len(set(names)) != len(names):
-        raise UsageError(f"a layer is named twice in {' '.join(names)}; name each once.")
-    if cmap not in matplotlib.colormaps:
-        raise UsageError(f"--cmap {cmap!r} is not a matplotlib colour map; e.g. viridis, magma, RdYlGn.")
+    names, path, overwrite, basemap = request.names, request.path, request.overwrite, request.basemap
+    max_objects, raster_size = request.max_objects, request.raster_size
     target = _Target(path, overwrite)
     report = ViewReport(target.path)
     dc = connect(database_url(settings))
@@ -360,12 +355,19 @@ def view(settings: Settings, names: list, path, basemap: str | None = None, over
                     layer, what = _segmentation_layer(conn, name, max_objects, raster_size)
                 elif kind in ("training", "validation"):
                     layer, what = _samples_layer(conn, kind, name, max_objects)
+                elif kind == "change":
+                    from antares.pipeline.view_change import change_layer
+
+                    layer, what = change_layer(conn, name, max_objects, raster_size)
                 else:
-                    layer, what = _product_layer(dc, name, measurement, time, cmap, raster_size // 2)
+                    layer, what = _product_layer(dc, name, request.measurement, request.time, request.cmap,
+                                                 raster_size // 2)
                 if not hasattr(layer, "rgba") and len(layer.frame) == 0:
                     raise InvalidInputError(f"{kind} '{name}' has nothing to draw.")
                 layers.append(layer)
                 report.layers.append((kind, name, what))
+                if progress:
+                    progress(len(layers), len(picked))
     finally:
         dc.close()
     boxes = np.array([_bounds(layer) for layer in layers])

@@ -99,11 +99,13 @@ class Preparer:
         (names and aliases) are those of the definition ``product``."""
         raise NotImplementedError
 
-    def run(self, root: str | Path, product: dict, product_name: str | None = None) -> PrepareResult:
+    def run(self, root: str | Path, product: dict, product_name: str | None = None, progress=None) -> PrepareResult:
         """Prepare every dataset under ``root``; a failing one is recorded, the others proceed.
 
         ``product`` is the definition whose measurements the files are matched to;
-        ``product_name`` (default: its name) is the product the documents are for.
+        ``product_name`` (default: its name) is the product the documents are for;
+        ``progress(done, total)`` is called after each dataset (prepared or failed), ``total``
+        being the number of datasets found (each one's pixels are decoded to verify them).
 
         Raises
         ------
@@ -118,14 +120,16 @@ class Preparer:
         if not candidates and not result.failures:
             raise InvalidInputError(f"nothing under {root} is recognised by the '{self.name}' preparer ({self.describe()}).")
         self._bands = {}
-        for candidate in candidates:
+        for done, candidate in enumerate(candidates, 1):
             try:
                 doc = self.prepare(candidate, product, product_name or product["name"])
             except InvalidInputError as exc:
                 result.failures.append((candidate.label, str(exc)))
-                continue
-            result.documents.append(doc)
-            result.bands[doc["id"]] = self._bands.pop(doc["id"], {})
+            else:
+                result.documents.append(doc)
+                result.bands[doc["id"]] = self._bands.pop(doc["id"], {})
+            if progress:
+                progress(done, len(candidates))
         return result
 
     def build_document(self, id_: uuid.UUID, product: str, bands: list[MeasurementFile], properties: dict,

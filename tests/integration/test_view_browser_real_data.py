@@ -207,6 +207,14 @@ def test_notebook_guide_runs_end_to_end(settings, chain, monkeypatch):
     rows = db_rows(settings.db_url, "SELECT m.kind, substr(m.blob, 1, 2), s.name, m.product FROM antares.model m "
                    "JOIN antares.class_scheme s ON s.id = m.scheme_id WHERE m.name = 'notebook_rf'")
     assert [(k, bytes(b), s, p) for k, b, s, p in rows] == [("rf", b"PK", "view_train", "view_b10")]
+    # session.run: the segmentation's windows counted one by one, every segment classified, both on the map
+    counts = ns["counts"]
+    assert counts == [(i, counts[-1][1]) for i in range(1, counts[-1][1] + 1)] and len(counts) >= 4  # 3 passes + tiles
+    segments = db_rows(settings.db_url, "SELECT count(*) FROM antares.segment s JOIN antares.segmentation g "
+                       "ON g.id = s.segmentation_id WHERE g.name = 'notebook_slic'")[0][0]
+    assert len(ns["notebook_map"]) == segments > 10 and ns["notebook_map"].crs.to_epsg() == 32633
+    page = Path(ns["page"]).read_text()
+    assert page.count('"type": "Feature"') == 2 * segments
 
 
 def load_settings_of(settings):
@@ -248,3 +256,6 @@ def test_plot_samples_per_class_values_equal_rasterio_means(settings, chain, dat
         np.testing.assert_allclose(np.sort(got[name]), np.sort(means), rtol=1e-9, err_msg=name)
     missing = runner.invoke(cli, ["plot", "samples", "-t", "nope", "-p", "view_b10", "-f", str(tmp / "n.png")], env=env)
     assert missing.exit_code == 1 and missing.stderr.count("\n") == 1 and not (tmp / "n.png").exists()
+    ext = runner.invoke(cli, ["plot", "samples", "-t", "view_train", "-p", "view_b10", "-f", str(tmp / "n.xyz")], env=env)
+    assert ext.exit_code == 2 and ext.stderr.count("\n") == 1 and "matplotlib cannot write a .xyz" in ext.stderr
+    assert not list(tmp.glob("n.*")) and not list(tmp.glob(".n.*"))

@@ -154,7 +154,7 @@ def test_segment_and_predict_killed_then_resumed(runner, settings, scene, env):
     seg = ["segment", "--algorithm", "bis", "-p", "crash_b10", *BBOX_BB, "--tile-size", "256", "--margin", "32"]
     _ok(runner, [*seg, "-n", "crash_bis_ref", "--outdir", str(scene / "ref")], env)
     args = [*seg, "-n", "crash_bis", "--outdir", str(scene / "bis")]
-    _kill_when(args, env, _part_done)  # after the first of the segmentation passes, before the last
+    _kill_when(args, env, _part_done)  # after a window of the first pass is done, before the last tile
     assert db_rows(settings.db_url, "SELECT count(*) FROM antares.segmentation WHERE name = 'crash_bis'") == [(0,)]
     work = Path(env["ANTARES_HOME"]) / "work"
     assert list(work.glob("segment-crash_bis-*"))  # a SIGKILL cannot clean up: the killed run's work directory stays

@@ -16,7 +16,7 @@ import pytest
 from antares.errors import InvalidInputError, UsageError
 from antares.pipeline.change_requests import ChangeExportRequest, ChangeRequest
 from antares.pipeline.requests import (FitRequest, PixelRequest, PredictRequest, RecipeRequest, SampleRequest,
-                                       SegmentRequest, refusal, takes)
+                                       SegmentRequest, ViewRequest, refusal, takes)
 
 FLAG = re.compile(r"(^|\s)-{1,2}[a-z]")  # "-sp", "--cv-spatial", "--tile-size" at the start of a word
 
@@ -82,6 +82,17 @@ def _refused(make, error, fields, start):
      UsageError, ("name",), "name must be a name of"),
     (lambda: ChangeExportRequest("chg", ""),
      UsageError, ("path",), "path must name the output file"),
+    (lambda: ViewRequest((), "map.html"), UsageError, ("names",), "names must give at least one layer"),
+    (lambda: ViewRequest(("a", "b", "a"), "map.html"), UsageError, ("names",), "names must name each layer once. Got a b a."),
+    (lambda: ViewRequest(("a",), "map.png"), UsageError, ("path",),
+     "path must be a file name ending in .html (the map is an HTML page). Got 'map.png'."),
+    (lambda: ViewRequest(("a",), "map.html", basemap="google"), UsageError, ("basemap",),
+     "basemap must be None or one of osm. Got 'google'."),
+    (lambda: ViewRequest(("a",), "map.html", cmap="nope"), UsageError, ("cmap",), "cmap must be a matplotlib colour map"),
+    (lambda: ViewRequest(("a",), "map.html", max_objects=0), UsageError, ("max_objects",),
+     "max_objects must be an integer >= 1. Got 0."),
+    (lambda: ViewRequest(("a",), "map.html", raster_size=8), UsageError, ("raster_size",),
+     "raster_size must be an integer >= 16. Got 8."),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_requests_refuse_in_library_vocabulary(make, error, fields, start):
     _refused(make, error, fields, start)
@@ -213,7 +224,7 @@ def test_every_field_of_a_command_request_has_a_flag():
 # input_requests.py and series_requests.py
 NOT_YET = {"antares.pipeline.export.db_to_vector", "antares.pipeline.export.db_to_raster",
            # stages merged beside the request objects (this session): their requests are the next step
-           "antares.pipeline.validate.validate", "antares.pipeline.view.view"}
+           "antares.pipeline.validate.validate"}
 
 
 def _public_functions():
@@ -239,5 +250,12 @@ def test_no_public_pipeline_function_takes_more_than_8_parameters():
     assert not too_many, f"more than 8 parameters (take a request object instead): {too_many}"
     for stage in ("recipe.apply_recipe", "segment.segment", "train.model_fit", "train.training_features",
                   "predict.model_predict_object", "predict_pixels.model_predict", "change.detect_change",
-                  "change_export.change_to_vector"):
+                  "change_export.change_to_vector", "view.view"):
         assert counts[f"antares.pipeline.{stage}"] == 3, stage  # (settings, request, progress)
+
+
+def test_view_request_keeps_names_in_order_as_a_tuple():
+    request = ViewRequest(["map_2017", "segmentation:seg", "b10"], "map.HTML", max_objects=10)
+    assert request.names == ("map_2017", "segmentation:seg", "b10") and request.max_objects == 10
+    assert ViewRequest("map_2017", "m.htm").names == ("map_2017",)  # one name is one layer, not its letters
+    assert request == ViewRequest(("map_2017", "segmentation:seg", "b10"), "map.HTML", max_objects=10)
