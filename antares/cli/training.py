@@ -58,7 +58,7 @@ Examples:
             request = SampleFileRequest(kind, file, field_name, name, scheme, legend_file, layer, where, year, overwrite,
                                         every=every)
             with tile_progress(state.quiet, f"ingest_{kind} {name}", unit="sample") as progress:
-                report = ingest_samples(state.settings(), request, progress)
+                report = ingest_samples(state.settings(), request, progress=progress)
         for line in report.lines():
             click.echo(line)
 
@@ -114,7 +114,7 @@ def ingest_training_from_raster(state: CliState, raster, scheme, name, legend_fi
                                       kind="validation" if validation else "training", overwrite=overwrite,
                                       holdout=holdout, holdout_name=holdout_dataset)
         with tile_progress(state.quiet, f"ingest_training_from_raster {name}", unit="sample") as progress:
-            report = ingest_from_raster(state.settings(), request, progress)
+            report = ingest_from_raster(state.settings(), request, progress=progress)
     for line in report.lines():
         click.echo(line)
 

@@ -351,7 +351,8 @@ def _db_to_vector(settings: Settings, name: str, path, region: str | None = None
         if region or clip or dissolve:
             raise UsageError(f"'{name}' is a change detection: -region, --clip and --dissolve apply to "
                              "classifications.")
-        return change_to_vector(settings, ChangeExportRequest(name, path, layer, driver, crs, overwrite), progress)
+        return change_to_vector(settings, ChangeExportRequest(name, path, layer, driver, crs, overwrite),
+                                progress=progress)
     driver = vector_driver(path, driver)
     if clip and region is None:
         raise UsageError("--clip needs -region NAME: the region to cut the objects to.")

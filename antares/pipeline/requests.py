@@ -489,8 +489,10 @@ def takes(request_type: type):
     def wrap(stage):
         @functools.wraps(stage)
         def call(settings, *args, progress=None, **fields):
-            if len(args) == 1 and not fields and isinstance(args[0], request_type):
+            if args and len(args) <= 2 and not fields and isinstance(args[0], request_type):
                 request = args[0]
+                if len(args) == 2:  # stage(settings, request, progress): the signature shown
+                    progress = args[1]
             else:
                 request = request_type(*args, **fields)
             return stage(settings, request, progress)

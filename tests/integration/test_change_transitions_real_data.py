@@ -63,12 +63,15 @@ def maps(settings, data_dir):
 
     with rasterio.open(data_dir / "nrt-romania-s2l2a/labels/tree_cover_density_2018_20m.tif") as src:
         tcd = src.read(1)
-    with session_scope(settings) as session:
-        scheme = create_scheme(session, "chg_forest", [LegendEntry(FOREST, "forest", "#228b22"),
-                                                       LegendEntry(OPEN, "open land", "#f5deb3")])
     pre, post = _cells(100.0, tcd, 60), _cells(125.0, tcd, 75)
-    _store_classification(settings, "chg_map_2018", scheme, pre)
-    _store_classification(settings, "chg_map_2020", scheme, post)
+    # the module-scoped fixture is also imported by test_view_change_real_data (same session database):
+    # the maps are stored once
+    if not db_rows(settings.db_url, "SELECT id FROM antares.class_scheme WHERE name = 'chg_forest'"):
+        with session_scope(settings) as session:
+            scheme = create_scheme(session, "chg_forest", [LegendEntry(FOREST, "forest", "#228b22"),
+                                                           LegendEntry(OPEN, "open land", "#f5deb3")])
+        _store_classification(settings, "chg_map_2018", scheme, pre)
+        _store_classification(settings, "chg_map_2020", scheme, post)
     frames = [gpd.GeoDataFrame({"code": [c for _, c in cells]}, geometry=[g for g, _ in cells], crs="EPSG:3035")
               for cells in (pre, post)]
     return frames
