@@ -478,6 +478,11 @@ def apply_recipe(settings: Settings, request: RecipeRequest, progress=None) -> R
     outdir = check_output_dir(product_dir(settings.home, name, request.outdir), staging_beside=overwrite)
     skip_iri_format_checkers()
     recipe = load_recipe(request.recipe)  # read once: the tiles run this one, and its hash is recorded
+    if recipe.mask is not None and recipe.mask.kind == "s2cloudless":
+        raise InvalidInputError(
+            f"recipe {recipe.name}: apply_recipe's tile engine reads one mask measurement, and an s2cloudless mask "
+            "needs ten bands around each block; it runs in Recipe.compute (antares.Session / Python). For apply_recipe, "
+            "index the s2cloudless probability as a measurement and use mask: {measurement: {name: ..., threshold: 0.4}}.")
     if recipe.steps is not None:  # a time-series recipe: one dataset per step (antares.pipeline.timeseries)
         from antares.pipeline.timeseries import apply_timeseries
 

@@ -106,6 +106,6 @@ def clear(values, spec):
     else:
         import dask.array as da
 
-        depth = {0: 0, 1: spec.dilate, 2: spec.dilate}
+        depth = {0: 0, 1: spec.margin, 2: spec.margin}
         result = da.map_overlap(clear_numpy, data, depth=depth, boundary="none", dtype=bool, spec=spec)
     return values.copy(data=result).rename("clear")

@@ -113,9 +113,18 @@ class _AnyKey:
 def _mask(c: _Checker, section, aliases) -> MaskSpec | None:
     if section is None or section == "none":
         return None
-    section = c.keys(section, ("scl", "measurement"), "mask")
+    section = c.keys(section, ("scl", "measurement", "s2cloudless"), "mask")
     if len(section) != 1:
-        c.fail(f"'mask' must have exactly one of scl, measurement (or be none). Got {', '.join(section) or 'nothing'}.")
+        c.fail("'mask' must have exactly one of scl, measurement, s2cloudless (or be none). "
+               f"Got {', '.join(section) or 'nothing'}.")
+    if "s2cloudless" in section:
+        spec = c.keys(section["s2cloudless"] or {}, ("threshold", "average_over", "dilate"), "mask.s2cloudless")
+        threshold = c.number(spec.get("threshold", 0.4), "mask.s2cloudless.threshold")
+        if not 0 < threshold < 1:
+            c.fail(f"'mask.s2cloudless.threshold' must be a probability strictly between 0 and 1. Got {threshold!r}.")
+        average = c.integer(spec.get("average_over", 4), "mask.s2cloudless.average_over", 0, MAX_DILATE)
+        dilate = c.integer(spec.get("dilate", 2), "mask.s2cloudless.dilate", 0, MAX_DILATE - average)
+        return MaskSpec("s2cloudless", "s2cloudless", "below", threshold, dilate, average)
     if "scl" in section:
         scl = c.keys(section["scl"], ("keep", "dilate"), "mask.scl")
         keep = scl.get("keep")

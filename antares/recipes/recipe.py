@@ -83,10 +83,11 @@ class Recipe:
     # ------------------------------------------------------------------ inputs
     @property
     def required(self) -> tuple[str, ...]:
-        """Every alias :meth:`compute` needs in ``data``: :attr:`measurements`, then the mask's alias."""
-        if self.mask is None or self.mask.alias in self.measurements:
+        """Every alias :meth:`compute` needs in ``data``: :attr:`measurements`, then the mask's aliases
+        (one, or the ten bands of an s2cloudless mask) not among them."""
+        if self.mask is None:
             return self.measurements
-        return self.measurements + (self.mask.alias,)
+        return self.measurements + tuple(a for a in self.mask.aliases if a not in self.measurements)
 
     def bind_pca(self, fitted, resolved: dict[str, str] | None = None) -> tuple[str, ...]:
         """The aliases that feed a fitted PCA, in the order of its measurements.
@@ -292,7 +293,17 @@ class Recipe:
         from antares.recipes.reducers import reduce_variable
 
         data, spatial = self._check_data(data)
-        clear_obs = clear(data[self.mask.alias].transpose("time", *spatial), self.mask) if self.mask else None
+        if self.mask is not None and self.mask.kind == "s2cloudless":
+            from antares.recipes.cloudless import clear_s2cloudless
+
+            first = data[self.mask.aliases[0]].transpose("time", *spatial)
+            stack = np.stack([np.asarray(data[a].transpose("time", *spatial).values, np.float32)
+                              for a in self.mask.aliases])
+            clear_obs = first.copy(data=clear_s2cloudless(stack, self.mask)).rename("clear")
+        elif self.mask is not None:
+            clear_obs = clear(data[self.mask.alias].transpose("time", *spatial), self.mask)
+        else:
+            clear_obs = None
         variables = {}
         for alias in self.measurements:
             band = data[alias].transpose("time", *spatial)
@@ -346,7 +357,8 @@ class Recipe:
                     f"recipe {self.name}: variable '{alias}' must have dims (time, y, x) like the others. "
                     f"Got {data[alias].dims}."
                 )
-        for alias in self.measurements:
+        cloudless = self.mask is not None and self.mask.kind == "s2cloudless"
+        for alias in self.required if cloudless else self.measurements:
             if data[alias].dtype.kind != "f":
                 raise InvalidInputError(
                     f"recipe {self.name}: variable '{alias}' must be floating reflectance (0..1, NaN = nodata). "

@@ -30,6 +30,9 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
     "swir1": ("B11", "swir1", "swir16"),
     "swir2": ("B12", "swir2", "swir22"),
     "scl": ("SCL", "scl"),
+    "coastal": ("B01", "coastal"),
+    "nir09": ("B09", "nir09"),
+    "cirrus": ("B10", "cirrus"),
 }
 
 #: Sen2Cor Scene Classification (SCL) classes; 0 is nodata. Source: ESA, Sentinel-2 Level-2A
@@ -74,13 +77,17 @@ class MaskSpec:
 
     Attributes
     ----------
-    kind : {"scl", "measurement"}
+    kind : {"scl", "measurement", "s2cloudless"}
         ``"scl"``: keep the pixels whose Sen2Cor SCL class is in ``keep``; SCL 0 is nodata and
         never kept. ``"measurement"``: keep the pixels whose value of the alias ``alias`` is
         strictly below (``keep == "below"``) or strictly above (``"above"``) ``threshold``
         (for example an s2cloudless cloud probability, kept below 0.4); NaN is nodata.
+        ``"s2cloudless"``: the s2cloudless cloud probability computed from ten L1C bands
+        (:mod:`antares.recipes.cloudless`), averaged over a disk of radius ``average_over``, cloud
+        where above ``threshold``, dilated by a disk of radius ``dilate``; a pixel with a NaN band is nodata.
     alias : str
-        The variable (by alias) holding the mask: ``"scl"`` for an SCL mask.
+        The variable (by alias) holding the mask: ``"scl"`` for an SCL mask; ``"s2cloudless"`` (no
+        variable: the bands are :attr:`aliases`) for an s2cloudless mask.
     keep : tuple of int, or str
         SCL classes kept (``kind == "scl"``), or ``"below"`` / ``"above"``.
     threshold : float or None
@@ -89,7 +96,10 @@ class MaskSpec:
         Grow the masked-out region (the observations that are valid data but not kept: clouds,
         shadows, ...) by this many pixels, per date, with a 3x3 square (8-connected) structuring
         element applied ``dilate`` times, i.e. a (2N+1) x (2N+1) square. Nodata (SCL 0, NaN) is
-        masked but not grown. 0: no dilation; at most ``MAX_DILATE`` (100).
+        masked but not grown. 0: no dilation; at most ``MAX_DILATE`` (100). For ``"s2cloudless"``
+        the radius of the dilation disk (s2cloudless' ``dilation_size``).
+    average_over : int
+        ``"s2cloudless"`` only: radius in pixels of the disk the probability is averaged over (0: none).
     """
 
     kind: str
@@ -97,6 +107,21 @@ class MaskSpec:
     keep: tuple[int, ...] | str
     threshold: float | None = None
     dilate: int = 0
+    average_over: int = 0
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        """The variables (by alias) the mask reads: the ten s2cloudless bands, or ``(alias,)``."""
+        if self.kind == "s2cloudless":
+            from antares.recipes.cloudless import S2CLOUDLESS_ALIASES
+
+            return S2CLOUDLESS_ALIASES
+        return (self.alias,)
+
+    @property
+    def margin(self) -> int:
+        """Pixels of context the mask needs around a pixel (the dilation, plus the averaging disk)."""
+        return self.dilate + self.average_over
 
     def describe(self) -> str:
         """One line for ``antares recipe show``."""
@@ -104,6 +129,10 @@ class MaskSpec:
         if self.kind == "scl":
             names = ", ".join(f"{c} {SCL_CLASSES[c]}" for c in self.keep)
             return f"SCL ({self.alias}) keep classes {names}{grow}"
+        if self.kind == "s2cloudless":
+            return (f"s2cloudless (LightGBM model of s2cloudless 1.7.3 on {', '.join(self.aliases)}): cloud where the "
+                    f"probability averaged over a disk of radius {self.average_over} px is > {self.threshold:g}, "
+                    f"dilated by a disk of radius {self.dilate} px")
         op = "<" if self.keep == "below" else ">"
         return f"{self.alias} keep where {self.alias} {op} {self.threshold:g}{grow}"
 

@@ -151,7 +151,7 @@ BAD = [
      "std, p0..p100 (e.g. p10, p90)."),
     ("inputs: {measurements: [blue, nir2]}\nreducers: {blue: [mean]}",
      "recipe s2_bad: band 'nir2' in inputs.measurements is not an alias; valid aliases: blue, green, red, re1, "
-     "re2, re3, nir, nir08, swir1, swir2, scl (add one in the 'aliases' section)."),
+     "re2, re3, nir, nir08, swir1, swir2, scl, coastal, nir09, cirrus (add one in the 'aliases' section)."),
     ("inputs: {measurements: [red]}\nreducers: {red: [p05]}", "unknown reducer 'p05' for 'red'"),
     ("inputs: {measurements: [red]}\nreducers: {red: [p101]}", "unknown reducer 'p101' for 'red'"),
     ("inputs: {measurements: [red]}\nreducers: {ndvi: [mean]}",
