@@ -135,7 +135,7 @@ def _block_inputs(recipe, job, block, definitions: dict, properties: list):
     first = next(iter(values.values()))
     valid = np.ones(first.shape, bool)
     if recipe.mask is not None:
-        m = recipe.mask.dilate
+        m = recipe.mask.margin
         clear = clear_numpy(_mask_values(recipe, job.measurements, definitions, block, properties), recipe.mask)
         valid &= clear[:, m:m + first.shape[1], m:m + first.shape[2]]
     for v in values.values():
@@ -163,14 +163,14 @@ def series_tile(job: SeriesJob) -> list:
     from antares.cube.index import connect, skip_iri_format_checkers
     from antares.cube.warp import xr_from_array
     from antares.cube.write import eo3_document, write_cog, write_yaml
-    from antares.pipeline.recipe import _Prefetch
+    from antares.pipeline.recipe import _Prefetch, mask_source
     from antares.timeseries import step_index
 
     skip_iri_format_checkers()
     recipe = job.recipe
     names = list(dict.fromkeys(job.measurements[a] for a in recipe.measurements))
-    mask_name = job.measurements[recipe.mask.alias] if recipe.mask is not None else None
-    pad = recipe.mask.dilate if recipe.mask is not None else 0
+    mask_name = mask_source(recipe, job.measurements)
+    pad = recipe.mask.margin if recipe.mask is not None else 0
     n_steps = len(job.steps)
     outputs = {o.name: np.full((n_steps,) + tuple(job.geobox.shape), np.nan, np.float32) for o in recipe.outputs}
     dc = connect(job.url, app="antares-recipe")

@@ -174,6 +174,6 @@ def clear_s2cloudless(bands: np.ndarray, spec) -> np.ndarray:
     numpy.ndarray of bool, (time, y, x)
         True where every band is valid and the pixel is not in the (averaged, dilated) cloud mask.
     """
-    probability = cloud_probability(bands)
-    cloudy = cloud_mask(probability, spec.threshold, spec.average_over, spec.dilate)
-    return ~np.isnan(probability) & ~cloudy
+    from antares.recipes.masks import clear_numpy
+
+    return clear_numpy(cloud_probability(bands), spec)

@@ -4,6 +4,7 @@ dates (README of eolearn-slovenia). Numbers in docs/timeseries.md ("Cloud masks 
 
 import numpy as np
 import pandas as pd
+import pytest
 import rasterio
 import xarray as xr
 
@@ -63,3 +64,55 @@ def test_recipe_clear_count_on_the_five_dates_matches_the_clm_layer(data_dir):
     median = np.nanmedian(np.where(~clm, ndvi, np.nan), axis=0)
     agree = np.isclose(out["ndvi_median"].values, median, rtol=1e-5, atol=1e-6)
     assert agree.mean() > 0.99
+
+
+def test_apply_recipe_with_s2cloudless_across_tiles_matches_the_clm_layer(settings, data_dir, runner, tmp_path):
+    """The same recipe through `antares apply_recipe` (tiles of 48 px: the mask's 6 px margin crosses tile seams):
+    equal to Recipe.compute on the whole patch, and clear_count against Sentinel Hub's CLM."""
+    import yaml
+
+    from antares.config import load_settings
+    from antares.pipeline.inspect import load_product
+    from helpers import invoke_ok
+
+    env = {"ANTARES_DB_URL": settings.db_url}
+    product = {"name": "cl_si", "metadata_type": "eo3", "metadata": {"product": {"name": "cl_si"}},
+               "description": "Slovenia L1C TOA reflectance stacks (eo-learn sample)",
+               "measurements": [{"name": n, "dtype": "float32", "nodata": "NaN", "units": "1"} for n in ALL_BANDS]}
+    (tmp_path / "cl_si.yaml").write_text(yaml.safe_dump(product))
+    invoke_ok(runner, ["product", "add", str(tmp_path / "cl_si.yaml")], env)
+    folder = data_dir / "eolearn-slovenia" / "geotiff" / "l1c_13band"
+    invoke_ok(runner, ["index", "--path", str(folder), "--dataset_name", "s2_bands", "--product", "cl_si",
+                       "--pattern", r"(?P<date>\d{4}-\d{2}-\d{2}T\d{6})_L1C_13bands\.tif$"], env)
+    doc = {"description": "NDVI median of the s2cloudless-clear dates (test recipe)",
+           "inputs": {"product": "cl_si", "measurements": ["red", "nir"]}, "indices": ["NDVI"],
+           "mask": {"s2cloudless": {}}, "reducers": {"ndvi": ["median"]}, "clear_count": True}
+    recipe_file = tmp_path / "cl_recipe.yaml"
+    recipe_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+    result = invoke_ok(runner, ["apply_recipe", "-recipe", str(recipe_file), "-b", "2015-07-01", "-e", "2015-09-30",
+                                "--bbox", "465100", "5079200", "466300", "5080300", "--bbox-crs", "EPSG:32633",
+                                "--tile-size", "48", "--name", "cl_features", "-sc", "sync",
+                                "--outdir", str(tmp_path / "out")], env)
+    assert "tile(s) written and indexed into cl_features" in result.output
+    out = load_product(load_settings(flags={"db_url": settings.db_url}, environ={}), "cl_features")[0]
+    bands, _, clm = _read(data_dir)
+    # the native grid of the files (9.995 m x 9.997 m, origin 465181.05, 5080254.63) rounded up to whole rows: the
+    # output starts at the files' first pixel and its one extra row lies outside them (nodata)
+    assert out.x.values[0] == pytest.approx(465181.0522 + 9.9947 / 2, abs=0.01)
+    assert out.y.values[0] == pytest.approx(5080254.6335 - 9.9974 / 2, abs=0.01)
+    assert out.sizes["x"] == 100 and out.sizes["y"] in (101, 102)
+    assert np.isnan(out["ndvi_median"].values[0, 101:]).all()
+    out = out.isel(y=slice(0, 101))
+    count = out["clear_count"].values[0]
+    expected = (~clm).sum(axis=0)
+    assert (count == expected).mean() > 0.99  # measured 0.9985 (the 6-px averaging/dilation near the patch edge)
+    coords = {"time": pd.to_datetime([s[:10] for s in STAMPS]).values, "y": np.arange(101.0), "x": np.arange(100.0)}
+    data = xr.Dataset({a: (("time", "y", "x"), bands[k]) for k, a in enumerate(S2CLOUDLESS_ALIASES)}, coords=coords)
+    whole = parse_recipe(doc, "cl").compute(data)
+    # tiling changes nothing: equal to the whole patch at once, across the seams at rows and columns 48 and 96. Only
+    # within the mask's 6 px margin of the patch's own edge may they differ: there the pipeline reads nodata outside
+    # the files (left out of the averages) where Recipe.compute on the bare patch reflects its edge
+    inner = (slice(6, -6), slice(6, -6))
+    np.testing.assert_array_equal(count[inner], whole["clear_count"].values[inner])
+    np.testing.assert_allclose(out["ndvi_median"].values[0][inner], whole["ndvi_median"].values[inner], rtol=1e-6,
+                               equal_nan=True)
