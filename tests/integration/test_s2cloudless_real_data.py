@@ -66,6 +66,55 @@ def test_recipe_clear_count_on_the_five_dates_matches_the_clm_layer(data_dir):
     assert agree.mean() > 0.99
 
 
+def _index_slovenia(settings, data_dir, runner, tmp_path, name):
+    """Product ``name`` (13 float32 TOA bands) with the five Slovenia stacks indexed; returns the CLI env."""
+    import yaml
+
+    from helpers import invoke_ok
+
+    env = {"ANTARES_DB_URL": settings.db_url}
+    product = {"name": name, "metadata_type": "eo3", "metadata": {"product": {"name": name}},
+               "description": "Slovenia L1C TOA reflectance stacks (eo-learn sample)",
+               "measurements": [{"name": n, "dtype": "float32", "nodata": "NaN", "units": "1"} for n in ALL_BANDS]}
+    (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(product))
+    invoke_ok(runner, ["product", "add", str(tmp_path / f"{name}.yaml")], env)
+    folder = data_dir / "eolearn-slovenia" / "geotiff" / "l1c_13band"
+    invoke_ok(runner, ["index", "--path", str(folder), "--dataset_name", "s2_bands", "--product", name,
+                       "--pattern", r"(?P<date>\d{4}-\d{2}-\d{2}T\d{6})_L1C_13bands\.tif$"], env)
+    return env
+
+
+def test_monthly_steps_with_s2cloudless_count_the_clm_clear_dates(settings, data_dir, runner, tmp_path):
+    """A `steps:` recipe (monthly NDVI, July to September 2015) masked with s2cloudless: clear_count per month
+    against CLM's clear dates of the month (July: 07-11 clear, 07-31 cloud; August: 08-20 cloud, 08-30 clear;
+    September: 09-09 clear)."""
+    import yaml
+
+    from antares.config import load_settings
+    from antares.pipeline.inspect import load_product
+    from helpers import invoke_ok
+
+    env = _index_slovenia(settings, data_dir, runner, tmp_path, "cl_ts_si")
+    doc = {"description": "monthly NDVI of the s2cloudless-clear dates (test recipe)",
+           "inputs": {"product": "cl_ts_si", "measurements": ["red", "nir"]}, "indices": ["NDVI"],
+           "mask": {"s2cloudless": {}},
+           "steps": {"every": "1M", "variables": ["ndvi"], "composite": "median", "gapfill": "none"}}
+    recipe_file = tmp_path / "cl_ts_recipe.yaml"
+    recipe_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+    invoke_ok(runner, ["apply_recipe", "-recipe", str(recipe_file), "-b", "2015-07-01", "-e", "2015-09-30",
+                       "--bbox", "465100", "5079200", "466300", "5080300", "--bbox-crs", "EPSG:32633",
+                       "--tile-size", "48", "--name", "cl_ts_monthly", "-sc", "sync",
+                       "--outdir", str(tmp_path / "out")], env)
+    out = load_product(load_settings(flags={"db_url": settings.db_url}, environ={}), "cl_ts_monthly")[0]
+    out = out.isel(y=slice(0, 101))
+    assert out.sizes["time"] == 3
+    _, _, clm = _read(data_dir)
+    clear = ~clm
+    expected = [clear[0:2].sum(0), clear[2:4].sum(0), clear[4:5].sum(0)]
+    for k in range(3):
+        assert (out["clear_count"].values[k] == expected[k]).mean() > 0.99, k
+
+
 def test_apply_recipe_with_s2cloudless_across_tiles_matches_the_clm_layer(settings, data_dir, runner, tmp_path):
     """The same recipe through `antares apply_recipe` (tiles of 48 px: the mask's 6 px margin crosses tile seams):
     equal to Recipe.compute on the whole patch, and clear_count against Sentinel Hub's CLM."""
@@ -75,15 +124,7 @@ def test_apply_recipe_with_s2cloudless_across_tiles_matches_the_clm_layer(settin
     from antares.pipeline.inspect import load_product
     from helpers import invoke_ok
 
-    env = {"ANTARES_DB_URL": settings.db_url}
-    product = {"name": "cl_si", "metadata_type": "eo3", "metadata": {"product": {"name": "cl_si"}},
-               "description": "Slovenia L1C TOA reflectance stacks (eo-learn sample)",
-               "measurements": [{"name": n, "dtype": "float32", "nodata": "NaN", "units": "1"} for n in ALL_BANDS]}
-    (tmp_path / "cl_si.yaml").write_text(yaml.safe_dump(product))
-    invoke_ok(runner, ["product", "add", str(tmp_path / "cl_si.yaml")], env)
-    folder = data_dir / "eolearn-slovenia" / "geotiff" / "l1c_13band"
-    invoke_ok(runner, ["index", "--path", str(folder), "--dataset_name", "s2_bands", "--product", "cl_si",
-                       "--pattern", r"(?P<date>\d{4}-\d{2}-\d{2}T\d{6})_L1C_13bands\.tif$"], env)
+    env = _index_slovenia(settings, data_dir, runner, tmp_path, "cl_si")
     doc = {"description": "NDVI median of the s2cloudless-clear dates (test recipe)",
            "inputs": {"product": "cl_si", "measurements": ["red", "nir"]}, "indices": ["NDVI"],
            "mask": {"s2cloudless": {}}, "reducers": {"ndvi": ["median"]}, "clear_count": True}
