@@ -135,6 +135,22 @@ def test_apply_recipe_with_s2cloudless_across_tiles_matches_the_clm_layer(settin
                                 "--tile-size", "48", "--name", "cl_features", "-sc", "sync",
                                 "--outdir", str(tmp_path / "out")], env)
     assert "tile(s) written and indexed into cl_features" in result.output
+    # a product without the bands the mask needs (L2A has no B10): one line naming them, exit 1, nothing made
+    from antares.cli.main import cli
+
+    bad = runner.invoke(cli, ["apply_recipe", "-recipe", str(recipe_file), "-p", "s2_l2a", "-b", "2015-07-01",
+                              "-e", "2015-09-30", "--bbox", "465100", "5079200", "466300", "5080300", "--bbox-crs",
+                              "EPSG:32633", "--name", "cl_bad", "-sc", "sync", "--outdir", str(tmp_path / "bad")], env=env)
+    assert bad.exit_code == 1 and "no measurement for cirrus (B10, cirrus)" in bad.stderr, bad.output
+    assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.output
+    assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").rglob("*.tif"))
+    from antares.cube.index import connect
+
+    dc = connect(settings.db_url)
+    try:
+        assert dc.index.products.get_by_name("cl_bad") is None
+    finally:
+        dc.close()
     out = load_product(load_settings(flags={"db_url": settings.db_url}, environ={}), "cl_features")[0]
     bands, _, clm = _read(data_dir)
     # the native grid of the files (9.995 m x 9.997 m, origin 465181.05, 5080254.63) rounded up to whole rows: the
