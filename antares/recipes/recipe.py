@@ -8,7 +8,8 @@ from pathlib import Path
 
 from antares.errors import InvalidInputError
 from antares.recipes.indices import get_index
-from antares.recipes.specs import TERRAIN_FLAG, MaskSpec, OutputSpec, PcaSpec, StepsSpec, TerrainSpec, TextureSpec
+from antares.recipes.specs import (TERRAIN_FLAG, MaskSpec, OutputSpec, PcaSpec, SarSpec, StepsSpec, TerrainSpec,
+                                   TextureSpec)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class Recipe:
     steps : StepsSpec or None
         A time-series recipe (``steps:``): one dataset per step instead of reducers
         (:mod:`antares.pipeline.timeseries`); its outputs are the step variables, ``clear_count`` and ``filled``.
+    sar : SarSpec or None
+        Sentinel-1 features per step (``s1:``, time-series recipes only), read from another product onto the grid.
     """
 
     name: str
@@ -79,6 +82,7 @@ class Recipe:
     texture: tuple[TextureSpec, ...] = ()
     pca: PcaSpec | None = None
     steps: StepsSpec | None = None
+    sar: SarSpec | None = None
 
     # ------------------------------------------------------------------ inputs
     @property
@@ -475,6 +479,8 @@ class Recipe:
             lines.append(f"  pca: {', '.join(self.pca.variables)} per date from stored PCA '{self.pca.name}' (antares pca_fit)")
         if self.steps is not None:
             lines.append(f"  {self.steps.describe()}")
+        if self.sar is not None:
+            lines.append(f"  {self.sar.describe()}")
         else:
             lines.append("  reducers (over time, NaN-aware):")
             lines += [f"    {var}: {', '.join(reducers)}" for var, reducers in self.reducers.items()]

@@ -358,6 +358,45 @@ class OutputSpec:
         return text
 
 
+@dataclass(frozen=True)
+class SarSpec:
+    """A time-series recipe's ``s1:`` section: Sentinel-1 features per step on the recipe's grid.
+
+    Attributes
+    ----------
+    product : str
+        The ODC product with VV and VH backscatter (by name or alias ``vv`` / ``vh``), in dB (units ``dB``, e.g.
+        ``s1_grd``) or linear power (``s1_grd_linear``).
+    features : tuple of str
+        A subset of ``vv``, ``vh`` (dB), ``vh_vv`` (10 log10(VH/VV), dB) and ``rvi`` (4 VH / (VV + VH)), in output
+        order; outputs ``s1_<feature>``.
+    resampling : str
+        How the S1 product is read onto the output grid (default ``"average"``: several S1 pixels per output
+        pixel are averaged; ``bilinear`` for finer grids).
+
+    Each step's value is the mean of the step's S1 observations in linear power (:mod:`antares.recipes.sar`),
+    shown in dB; a step without an S1 observation is NaN (S1 is not gap filled or smoothed).
+    """
+
+    product: str = "s1_grd"
+    features: tuple[str, ...] = ("vv", "vh", "vh_vv", "rvi")
+    resampling: str = "average"
+
+    @property
+    def outputs(self) -> list[str]:
+        return [f"s1_{f}" for f in self.features]
+
+    @property
+    def units(self) -> dict:
+        from antares.recipes.sar import SAR_FEATURES
+
+        return {f"s1_{f}": SAR_FEATURES[f] for f in self.features}
+
+    def describe(self) -> str:
+        return (f"s1: {', '.join(self.outputs)} per step from {self.product} (read with {self.resampling} resampling; "
+                "mean of the step's observations in linear power, shown in dB; RVI = 4 VH / (VV + VH))")
+
+
 #: The QA outputs of a time-series recipe (:class:`StepsSpec`), per step.
 STEP_QA = ("clear_count", "filled")
 
