@@ -49,6 +49,7 @@ class SeriesJob:
     s1_ids: list = field(default_factory=list)  # the S1 datasets over the tile (recipe.sar)
     s1_names: tuple = ()  # (VV, VH) measurement names of recipe.sar.product
     s1_db: bool = True  # the S1 product holds dB (else linear power)
+    terrain_ids: list = field(default_factory=list)  # the DEM datasets over the tile (recipe.terrain)
 
 
 def sar_series(recipe, loaded, vv: str, vh: str, in_db: bool, steps) -> tuple[dict, np.ndarray]:
@@ -264,6 +265,9 @@ def series_tile(job: SeriesJob) -> list:
                 k = step_index(np.array([t]), job.steps)[0]
                 if k >= 0:
                     s1_sources[k] += s1_by_time[t]
+        if recipe.terrain is not None and job.terrain_ids:
+            for layer, values in static_terrain(dc, recipe, job).items():
+                outputs[layer][:] = values[None]
     finally:
         dc.close()
     if times is None or not np.any(outputs["clear_count"] > 0):
@@ -294,10 +298,36 @@ def series_tile(job: SeriesJob) -> list:
         sources = [str(d.id) for d, s in zip(datasets, step_of) if uses_all or s == k]
         if s1_step is not None:
             sources += s1_sources[k]
-        doc = eo3_document(job.out_ids[k], job.out_product, job.geobox, files, props, {"source": sources})
+        lineage = {"source": sources}
+        if job.terrain_ids:
+            lineage["terrain"] = job.terrain_ids
+        doc = eo3_document(job.out_ids[k], job.out_product, job.geobox, files, props, lineage)
         path = write_yaml(doc, outdir / f"{stem}.odc-metadata.yaml")
         results.append((doc, path.resolve().as_uri()))
     return results
+
+
+def static_terrain(dc, recipe, job) -> dict:
+    """The recipe's terrain layers on the tile (the same in every step), voids filled and flagged as
+    :func:`antares.pipeline.recipe.recipe_tile` does (with ``FILL_CONTEXT`` pixels of DEM around the tile)."""
+    from antares.cube.catalog import get_datasets
+    from antares.cube.load import load_on
+    from antares.pipeline.recipe import FILL_CONTEXT
+    from antares.recipes.specs import TERRAIN_FLAG
+    from antares.recipes.voids import fill_terrain, terrain_voids
+
+    m, (h, w) = FILL_CONTEXT, job.geobox.shape
+    layers = list(recipe.terrain.dem_layers)
+    loaded = load_on(dc, job.geobox.pad(m), layers, datasets=get_datasets(dc, job.terrain_ids),
+                     resampling=recipe.terrain.resampling).isel(time=0)
+    wide = {layer: np.asarray(loaded[layer].values, np.float32) for layer in layers}
+    inner = {layer: values[m:m + h, m:m + w] for layer, values in wide.items()}
+    void = terrain_voids(inner)
+    if void.any():
+        filled = fill_terrain(wide)[0]
+        inner = {layer: np.where(void, filled[layer][m:m + h, m:m + w], values) for layer, values in inner.items()}
+    inner[TERRAIN_FLAG] = void.astype(np.float32)
+    return {layer: inner[layer] for layer in recipe.terrain.layers}
 
 
 def sar_measurements(recipe, definition) -> tuple[tuple[str, str], bool]:
@@ -399,6 +429,17 @@ def apply_timeseries(settings: Settings, recipe, request, outdir: Path, progress
             measurements = recipe.resolve_measurements(definition)
             datasets = period_datasets(dc, product, area, begin, end)
             check_steps_observed(recipe, steps, datasets, product)
+            terrain_dss = []
+            if recipe.terrain is not None:
+                from antares.cube.catalog import find_datasets
+                from antares.errors import NotFoundError
+
+                tproduct = request.terrain_product or recipe.terrain.product
+                product_definition(dc, tproduct)
+                terrain_dss = find_datasets(dc, tproduct, area=area)
+                if not terrain_dss:
+                    raise NotFoundError(f"recipe {recipe.name} needs terrain from {tproduct}, which has no dataset in the "
+                                        "area; index a DEM with 'antares index --dataset_name dem'.")
             s1_names, s1_db, s1_datasets = (), True, []
             if recipe.sar is not None:
                 s1_names, s1_db = sar_measurements(recipe, product_definition(dc, recipe.sar.product))
@@ -427,7 +468,9 @@ def apply_timeseries(settings: Settings, recipe, request, outdir: Path, progress
                           if d.extent is not None and d.extent.to_crs(gridspec.crs).intersects(geobox.extent)]
                 jobs.append(SeriesJob(url, recipe, product, measurements, tuple(tile), geobox,
                                       [str(d.id) for d in sources], out_ids, name, steps, str(staging or outdir),
-                                      s1_ids=s1_ids, s1_names=s1_names, s1_db=s1_db))
+                                      s1_ids=s1_ids, s1_names=s1_names, s1_db=s1_db,
+                                      terrain_ids=[str(d.id) for d in terrain_dss
+                                                   if d.extent.to_crs(gridspec.crs).intersects(geobox.extent)]))
         finally:
             dc.close()
 

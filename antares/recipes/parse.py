@@ -430,21 +430,26 @@ def parse_recipe(doc, name: str, source: Path | None = None, digest: str = "") -
     if sar is not None and steps is None:
         c.fail("'s1' needs 'steps' (S1 features are composited per step); add steps: {every: 1M, ...}.")
     if steps is not None:
-        for key in ("reducers", "clear_count", "terrain", "outputs"):
+        for key in ("reducers", "clear_count", "outputs"):
             if doc.get(key):
-                c.fail(f"'{key}' cannot go with 'steps' (a time-series product has one output per variable and the "
-                       "QA bands clear_count and filled); put it in another recipe.")
+                c.fail(f"'{key}' cannot go with 'steps' (a time-series product has one output per variable, the S1 "
+                       "features, the terrain layers (the same in every step) and the QA bands clear_count and filled); "
+                       "put it in another recipe.")
         outputs = [OutputSpec(v) for v in steps.variables]
         if sar is not None:
             for out, units in sar.units.items():
                 if out in steps.variables:
                     c.fail(f"variable '{out}' clashes with the S1 output {out}; rename the alias.")
                 outputs.append(OutputSpec(out, units=units))
+        for layer in terrain.layers if terrain else ():
+            if layer in [o.name for o in outputs]:
+                c.fail(f"output '{layer}' is produced twice (by steps and by terrain); rename the alias.")
+            outputs.append(OutputSpec(layer, units=TERRAIN_LAYERS.get(layer, "1")))
         outputs += [OutputSpec(qa) for qa in STEP_QA]
         return Recipe(
             name=name, description=description.strip(), product=product,
             aliases={a: list(v) for a, v in aliases.items()}, measurements=tuple(spectral), mask=mask,
-            indices=tuple(indices), reducers={}, clear_count=False, terrain=None, outputs=outputs,
+            indices=tuple(indices), reducers={}, clear_count=False, terrain=terrain, outputs=outputs,
             source=source, digest=digest, definition=doc, resolution=float(resolution) if resolution else None,
             steps=steps, sar=sar,
         )

@@ -55,3 +55,29 @@ def test_ratio_and_rvi_equal_the_formulas():
         sar_features(vv, vh, ["vv", "hh"])
     with pytest.raises(InvalidInputError, match="same shape"):
         sar_features(vv, vh[:3])
+
+
+STEPS = {"inputs": {"product": "s2_l2a", "measurements": ["red", "nir"]}, "indices": ["NDVI"],
+         "steps": {"every": "1M", "variables": ["ndvi"]}}
+
+
+def test_s1_section_parses_and_bad_ones_are_refused():
+    from antares.recipes import load_recipe
+    from antares.recipes.parse import parse_recipe
+
+    recipe = parse_recipe(dict(STEPS, s1={"product": "s1_grd", "features": ["vh_vv", "rvi"]}), "s1_test")
+    assert recipe.sar.outputs == ["s1_vh_vv", "s1_rvi"] and recipe.sar.resampling == "average"
+    assert [(o.name, o.units) for o in recipe.outputs] == [("ndvi", "1"), ("s1_vh_vv", "dB"), ("s1_rvi", "1"),
+                                                           ("clear_count", "1"), ("filled", "1")]
+    builtin = load_recipe("s1_s2_monthly")
+    names = [o.name for o in builtin.outputs]
+    assert names[-8:] == ["s1_vv", "s1_vh", "s1_vh_vv", "s1_rvi", "elevation", "slope", "clear_count", "filled"]
+    assert builtin.terrain.layers == ("elevation", "slope") and builtin.steps.every == "1M"
+    for doc, message in (
+            ({k: v for k, v in STEPS.items() if k != "steps"} | {"reducers": {"ndvi": ["mean"]}, "s1": {}},
+             "'s1' needs 'steps'"),
+            (dict(STEPS, s1={"features": ["vv", "hh"]}), "unknown S1 feature\\(s\\) hh in s1.features"),
+            (dict(STEPS, s1={"resampling": "fancy"}), "unknown resampling 'fancy' in s1.resampling"),
+            (dict(STEPS, s1={"polarisations": ["vv"]}), "unknown key 'polarisations' in s1")):
+        with pytest.raises(InvalidInputError, match=message):
+            parse_recipe(doc, "bad")
