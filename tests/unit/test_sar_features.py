@@ -81,3 +81,21 @@ def test_s1_section_parses_and_bad_ones_are_refused():
             (dict(STEPS, s1={"polarisations": ["vv"]}), "unknown key 'polarisations' in s1")):
         with pytest.raises(InvalidInputError, match=message):
             parse_recipe(doc, "bad")
+
+
+def test_s1_product_measurements_resolved_by_name_or_alias_with_units():
+    from antares.pipeline.timeseries import sar_measurements
+    from antares.recipes.parse import parse_recipe
+
+    recipe = parse_recipe(dict(STEPS, s1={"product": "my_s1"}), "s1_test")
+    db = {"name": "my_s1", "measurements": [{"name": "VV", "aliases": ["vv"], "units": "dB"},
+                                            {"name": "VH", "aliases": ["vh"], "units": "dB"}]}
+    assert sar_measurements(recipe, db) == (("VV", "VH"), True)
+    linear = {"name": "my_s1", "measurements": [{"name": "sigma_vv", "aliases": ["vv"], "units": "1"},
+                                                {"name": "sigma_vh", "aliases": ["vh"], "units": "1"}]}
+    assert sar_measurements(recipe, linear) == (("sigma_vv", "sigma_vh"), False)
+    with pytest.raises(InvalidInputError, match="S1 product 'my_s1' has no VH measurement .* its measurements: VV"):
+        sar_measurements(recipe, {"name": "my_s1", "measurements": db["measurements"][:1]})
+    mixed = {"name": "my_s1", "measurements": [db["measurements"][0], linear["measurements"][1]]}
+    with pytest.raises(InvalidInputError, match="declares VV/VH units 'db'/'1'"):
+        sar_measurements(recipe, mixed)
