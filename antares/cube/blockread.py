@@ -337,7 +337,7 @@ class TileBlock:
         return self._offsets(name)
 
 
-def tile_blocks(dc, datasets, measurements: list[str], geobox, size: int, margin_measurement: str | None = None,
+def tile_blocks(dc, datasets, measurements: list[str], geobox, size: int, margin_measurement=None,
                 pad: int = 0, threads: int = 2):
     """Yield the :class:`TileBlock` of every block of ``geobox`` (``size`` pixels square) that some dataset touches.
 
@@ -347,6 +347,9 @@ def tile_blocks(dc, datasets, measurements: list[str], geobox, size: int, margin
     others with ``dc.load(like=block widened by pad, group_by="solar_day")`` per block. A block
     that no dataset touches (its footprint widened by ``pad``) is not yielded: its outputs stay
     nodata. Opening, reading and closing happen in the thread that iterates and its helpers.
+
+    ``margin_measurement`` is one measurement name (the block's ``margin`` is its array) or a tuple
+    of names (``margin`` is a dict name -> array: the ten bands of an s2cloudless mask).
     """
     import rasterio
     from concurrent.futures import ThreadPoolExecutor
@@ -354,8 +357,10 @@ def tile_blocks(dc, datasets, measurements: list[str], geobox, size: int, margin
     from antares.cube.grid import blocks
     from antares.cube.reflectance import offsets_per_group, offsets_per_time
 
+    several = isinstance(margin_measurement, (tuple, list))
+    margin_names = list(margin_measurement) if several else ([margin_measurement] if margin_measurement else [])
     footprints = [d.extent.to_crs(geobox.crs) if d.extent is not None else None for d in datasets]
-    names = list(dict.fromkeys(measurements + ([margin_measurement] if margin_measurement else [])))
+    names = list(dict.fromkeys(measurements + margin_names))
     reader = GridReader.open(datasets, names, geobox)
     env = rasterio.Env(GDAL_CACHEMAX=CACHE_MB)
     pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="antares-read") if reader else None
@@ -370,20 +375,23 @@ def tile_blocks(dc, datasets, measurements: list[str], geobox, size: int, margin
                 return cached[name]
 
             margins = None
-            if margin_measurement is not None:
-                margins = MarginWindows(lambda r, c, h, w: reader.window(margin_measurement, r, c, h, w),
-                                        geobox.shape, size, pad)
+            if margin_names:
+                margins = {name: MarginWindows(lambda r, c, h, w, name=name: reader.window(name, r, c, h, w),
+                                               geobox.shape, size, pad) for name in margin_names}
             # each thread reads its own measurements (so a file is never read by two threads at once);
             # the margin measurement (cheap: few classes) goes with the smaller group
-            others = [m for m in measurements if m != margin_measurement]
+            others = [m for m in measurements if m not in margin_names]
             groups = [others[i::max(1, threads)] for i in range(max(1, threads))]
-            if margin_measurement in measurements:
-                groups[-1].append(margin_measurement)
+            groups[-1].extend(m for m in margin_names if m in measurements)
 
             def read_group(group, with_margin, y0, x0, h, w):
-                out = {name: reader.window(name, y0, x0, h, w) for name in group}
+                out = {name: reader.window(name, y0, x0, h, w) for name in group if name not in margin_names}
                 if with_margin:
-                    out[None] = margins.window(y0 - pad, x0 - pad, h + 2 * pad, w + 2 * pad)
+                    wide = {name: margins[name].window(y0 - pad, x0 - pad, h + 2 * pad, w + 2 * pad)
+                            for name in margin_names}
+                    inner = (slice(None), slice(pad, pad + h), slice(pad, pad + w))
+                    out.update({name: np.ascontiguousarray(wide[name][inner]) for name in group if name in wide})
+                    out[None] = wide if several else wide[margin_names[0]]
                 return out
 
         for block, (rows, cols) in blocks(geobox, size):
@@ -406,7 +414,10 @@ def tile_blocks(dc, datasets, measurements: list[str], geobox, size: int, margin
             loaded = dc.load(datasets=inside, like=padded, measurements=names, group_by="solar_day")
             inner = (slice(None), slice(pad, pad + h), slice(pad, pad + w))
             raw = {name: np.ascontiguousarray(loaded[name].values[inner]) for name in measurements}
-            margin = np.ascontiguousarray(loaded[margin_measurement].values) if margin_measurement else None
+            margin = None
+            if margin_names:
+                wide = {name: np.ascontiguousarray(loaded[name].values) for name in margin_names}
+                margin = wide if several else wide[margin_names[0]]
             yield TileBlock(rows, cols, raw, margin, loaded.time.values.astype("datetime64[ns]"),
                             lambda name, loaded=loaded, inside=inside: offsets_per_time(loaded, inside, name,
                                                                                      loaded[name].attrs))

@@ -159,18 +159,40 @@ def _bands(recipe, measurements: dict, definitions: dict, block, properties: lis
     return out
 
 
+def mask_source(recipe, measurements: dict):
+    """What :func:`~antares.cube.blockread.tile_blocks` reads with a margin for the recipe's mask: the mask
+    measurement's name, the tuple of the ten band names of an s2cloudless mask, or None (no mask)."""
+    if recipe.mask is None:
+        return None
+    if recipe.mask.kind == "s2cloudless":
+        return tuple(measurements[a] for a in recipe.mask.aliases)
+    return measurements[recipe.mask.alias]
+
+
 def _mask_values(recipe, measurements: dict, definitions: dict, block, properties: list):
-    """The mask variable with its margin as ``Recipe.compute`` sees it (converted if it is a reflectance measurement)."""
+    """The mask variable with its margin as ``Recipe.compute`` sees it (converted if it is a reflectance measurement);
+    for an s2cloudless mask, the cloud probability computed from its ten bands (converted to reflectance)."""
     from antares.cube.blockread import _fill_value
     from antares.cube.reflectance import is_reflectance, reflectance_into
 
     if recipe.mask is None:
         return None
+
+    def converted(name, values):
+        if not is_reflectance(name, definitions[name], properties):
+            return values
+        offset, scale = block.offsets(name)
+        return reflectance_into(values, offset, scale, _fill_value(definitions[name].get("nodata")))
+
+    if recipe.mask.kind == "s2cloudless":
+        import numpy as np
+
+        from antares.recipes.cloudless import cloud_probability
+
+        names = mask_source(recipe, measurements)
+        return cloud_probability(np.stack([np.asarray(converted(n, block.margin[n]), np.float32) for n in names]))
     name = measurements[recipe.mask.alias]
-    if not is_reflectance(name, definitions[name], properties):
-        return block.margin
-    offset, scale = block.offsets(name)
-    return reflectance_into(block.margin, offset, scale, _fill_value(definitions[name].get("nodata")))
+    return converted(name, block.margin)
 
 
 def recipe_tile(job: RecipeJob) -> list:
@@ -206,7 +228,7 @@ def recipe_tile(job: RecipeJob) -> list:
         fitted = FittedPca.from_record(job.pca)
     engine = BlockRecipe(recipe, job.measurements, fitted)
     names = list(dict.fromkeys(job.measurements[a] for a in recipe.measurements))
-    mask_name = job.measurements[recipe.mask.alias] if recipe.mask is not None else None
+    mask_name = mask_source(recipe, job.measurements)
     pad = engine.margin
     halo = recipe.texture_margin  # texture windows see this many pixels around the tile
     geobox = job.geobox.pad(halo) if halo else job.geobox
@@ -253,7 +275,9 @@ def recipe_tile(job: RecipeJob) -> list:
 
         with _Prefetch(read) as inputs:
             mask_dtype = None
-            if mask_name is not None:
+            if isinstance(mask_name, tuple):  # s2cloudless: the engine sees the cloud probability
+                mask_dtype = np.float32
+            elif mask_name is not None:
                 mask_dtype = np.float32 if is_reflectance(mask_name, definitions[mask_name], properties) else \
                     np.dtype(definitions[mask_name]["dtype"])
             warming = time.perf_counter()

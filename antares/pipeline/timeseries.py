@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +46,58 @@ class SeriesJob:
     steps: list  # (start, stop) per step, UTC, stop exclusive
     outdir: str
     block: int = 512
+    s1_ids: list = field(default_factory=list)  # the S1 datasets over the tile (recipe.sar)
+    s1_names: tuple = ()  # (VV, VH) measurement names of recipe.sar.product
+    s1_db: bool = True  # the S1 product holds dB (else linear power)
+    terrain_ids: list = field(default_factory=list)  # the DEM datasets over the tile (recipe.terrain)
+
+
+def sar_series(recipe, loaded, vv: str, vh: str, in_db: bool, steps) -> tuple[dict, np.ndarray]:
+    """Per step, the S1 features of :attr:`Recipe.sar` from S1 backscatter loaded on the tile.
+
+    Parameters
+    ----------
+    recipe : antares.recipes.Recipe
+        With ``recipe.sar``.
+    loaded : xarray.Dataset
+        Variables ``vv`` and ``vh`` (time, y, x), float, dB or linear power (``in_db``), NaN = nodata.
+    vv, vh : str
+        Their names in ``loaded``.
+    in_db : bool
+    steps : list of (datetime, datetime)
+
+    Returns
+    -------
+    dict of str to numpy.ndarray of float32, (step, y, x)
+        ``s1_<feature>``: each step's mean linear power of VV and VH (the observations in the step where both are
+        valid), then :func:`antares.recipes.sar.sar_features`; NaN where a step has no observation.
+    numpy.ndarray of int, (time,)
+        The step of each S1 observation (-1: outside every step).
+    """
+    from antares.recipes.sar import db_to_linear, sar_features
+    from antares.timeseries import step_index
+
+    times = loaded.time.values.astype("datetime64[ns]")
+    which = step_index(times, steps)
+    power = {}
+    for name in (vv, vh):
+        values = np.asarray(loaded[name].values, np.float32)
+        power[name] = db_to_linear(values) if in_db else values
+    both = ~(np.isnan(power[vv]) | np.isnan(power[vh]))
+    shape = (len(steps),) + power[vv].shape[1:]
+    out = {o: np.full(shape, np.nan, np.float32) for o in recipe.sar.outputs}
+    for k in range(len(steps)):
+        mine = which == k
+        if not mine.any():
+            continue
+        ok = both[mine]
+        count = ok.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = [np.where(ok, power[n][mine], 0).sum(axis=0, dtype=np.float64) / count for n in (vv, vh)]
+        means = [np.where(count > 0, m, np.nan) for m in means]
+        for feature, values in sar_features(means[0], means[1], recipe.sar.features).items():
+            out[f"s1_{feature}"][k] = values
+    return out, which
 
 
 class SeriesReport(TileReport):
@@ -135,7 +187,7 @@ def _block_inputs(recipe, job, block, definitions: dict, properties: list):
     first = next(iter(values.values()))
     valid = np.ones(first.shape, bool)
     if recipe.mask is not None:
-        m = recipe.mask.dilate
+        m = recipe.mask.margin
         clear = clear_numpy(_mask_values(recipe, job.measurements, definitions, block, properties), recipe.mask)
         valid &= clear[:, m:m + first.shape[1], m:m + first.shape[2]]
     for v in values.values():
@@ -163,14 +215,14 @@ def series_tile(job: SeriesJob) -> list:
     from antares.cube.index import connect, skip_iri_format_checkers
     from antares.cube.warp import xr_from_array
     from antares.cube.write import eo3_document, write_cog, write_yaml
-    from antares.pipeline.recipe import _Prefetch
+    from antares.pipeline.recipe import _Prefetch, mask_source
     from antares.timeseries import step_index
 
     skip_iri_format_checkers()
     recipe = job.recipe
     names = list(dict.fromkeys(job.measurements[a] for a in recipe.measurements))
-    mask_name = job.measurements[recipe.mask.alias] if recipe.mask is not None else None
-    pad = recipe.mask.dilate if recipe.mask is not None else 0
+    mask_name = mask_source(recipe, job.measurements)
+    pad = recipe.mask.margin if recipe.mask is not None else 0
     n_steps = len(job.steps)
     outputs = {o.name: np.full((n_steps,) + tuple(job.geobox.shape), np.nan, np.float32) for o in recipe.outputs}
     dc = connect(job.url, app="antares-recipe")
@@ -192,6 +244,30 @@ def series_tile(job: SeriesJob) -> list:
                 for key, values in result.items():
                     outputs[key][:, block.rows, block.cols] = values
                 times = block.times
+        s1_step = None
+        if recipe.sar is not None and job.s1_ids:
+            from antares.cube.load import load_on
+
+            s1_datasets = get_datasets(dc, job.s1_ids)
+            vv, vh = job.s1_names
+            loaded = load_on(dc, job.geobox, [vv, vh], datasets=s1_datasets, resampling=recipe.sar.resampling)
+            for name in (vv, vh):  # declared nodata -> NaN (float S1 products use NaN already)
+                nodata = loaded[name].attrs.get("nodata")
+                if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+                    loaded[name] = loaded[name].astype(np.float32).where(loaded[name] != nodata)
+            features, s1_step = sar_series(recipe, loaded, vv, vh, job.s1_db, job.steps)
+            outputs.update(features)
+            s1_by_time = {}
+            for d in s1_datasets:
+                s1_by_time.setdefault(np.datetime64(d.center_time.replace(tzinfo=None), "ns"), []).append(str(d.id))
+            s1_sources = [[] for _ in job.steps]
+            for t in s1_by_time:
+                k = step_index(np.array([t]), job.steps)[0]
+                if k >= 0:
+                    s1_sources[k] += s1_by_time[t]
+        if recipe.terrain is not None and job.terrain_ids:
+            for layer, values in static_terrain(dc, recipe, job).items():
+                outputs[layer][:] = values[None]
     finally:
         dc.close()
     if times is None or not np.any(outputs["clear_count"] > 0):
@@ -220,10 +296,66 @@ def series_tile(job: SeriesJob) -> list:
                  "odc:region_code": f"{ix}_{iy}", "antares:recipe": recipe.name, "antares:input_product": job.product,
                  "antares:step": k, "antares:steps": n_steps}
         sources = [str(d.id) for d, s in zip(datasets, step_of) if uses_all or s == k]
-        doc = eo3_document(job.out_ids[k], job.out_product, job.geobox, files, props, {"source": sources})
+        if s1_step is not None:
+            sources += s1_sources[k]
+        lineage = {"source": sources}
+        if job.terrain_ids:
+            lineage["terrain"] = job.terrain_ids
+        doc = eo3_document(job.out_ids[k], job.out_product, job.geobox, files, props, lineage)
         path = write_yaml(doc, outdir / f"{stem}.odc-metadata.yaml")
         results.append((doc, path.resolve().as_uri()))
     return results
+
+
+def static_terrain(dc, recipe, job) -> dict:
+    """The recipe's terrain layers on the tile (the same in every step), voids filled and flagged as
+    :func:`antares.pipeline.recipe.recipe_tile` does (with ``FILL_CONTEXT`` pixels of DEM around the tile)."""
+    from antares.cube.catalog import get_datasets
+    from antares.cube.load import load_on
+    from antares.pipeline.recipe import FILL_CONTEXT
+    from antares.recipes.specs import TERRAIN_FLAG
+    from antares.recipes.voids import fill_terrain, terrain_voids
+
+    m, (h, w) = FILL_CONTEXT, job.geobox.shape
+    layers = list(recipe.terrain.dem_layers)
+    loaded = load_on(dc, job.geobox.pad(m), layers, datasets=get_datasets(dc, job.terrain_ids),
+                     resampling=recipe.terrain.resampling).isel(time=0)
+    wide = {layer: np.asarray(loaded[layer].values, np.float32) for layer in layers}
+    inner = {layer: values[m:m + h, m:m + w] for layer, values in wide.items()}
+    void = terrain_voids(inner)
+    if void.any():
+        filled = fill_terrain(wide)[0]
+        inner = {layer: np.where(void, filled[layer][m:m + h, m:m + w], values) for layer, values in inner.items()}
+    inner[TERRAIN_FLAG] = void.astype(np.float32)
+    return {layer: inner[layer] for layer in recipe.terrain.layers}
+
+
+def sar_measurements(recipe, definition) -> tuple[tuple[str, str], bool]:
+    """The (VV, VH) measurement names of the recipe's S1 product and whether it holds dB.
+
+    Raises
+    ------
+    InvalidInputError
+        The product has no VV or VH measurement (by name or alias), or their units are neither dB nor linear.
+    """
+    definition = getattr(definition, "definition", definition)
+    found, units = {}, {}
+    for m in definition.get("measurements") or []:
+        for key in [m["name"]] + list(m.get("aliases") or []):
+            if key.lower() in ("vv", "vh") and key.lower() not in found:
+                found[key.lower()] = m["name"]
+                units[key.lower()] = str(m.get("units", "")).lower()
+    missing = [p.upper() for p in ("vv", "vh") if p not in found]
+    if missing:
+        names = ", ".join(m["name"] for m in definition.get("measurements") or []) or "none"
+        raise InvalidInputError(f"recipe {recipe.name}: S1 product '{recipe.sar.product}' has no {' or '.join(missing)} "
+                                f"measurement (by name or alias); its measurements: {names}. Index S1 with antares index "
+                                "--dataset_name s1_grd, or name another product in s1.product.")
+    kinds = {"db" if u in ("db", "decibel") else "linear" if u in ("1", "linear", "power") else u for u in units.values()}
+    if len(kinds) != 1 or not kinds <= {"db", "linear"}:
+        raise InvalidInputError(f"recipe {recipe.name}: S1 product '{recipe.sar.product}' declares VV/VH units "
+                                f"{units['vv']!r}/{units['vh']!r}; expected dB (s1_grd) or linear power (s1_grd_linear).")
+    return (found["vv"], found["vh"]), kinds == {"db"}
 
 
 def check_steps_observed(recipe, steps, datasets, product: str) -> None:
@@ -297,6 +429,21 @@ def apply_timeseries(settings: Settings, recipe, request, outdir: Path, progress
             measurements = recipe.resolve_measurements(definition)
             datasets = period_datasets(dc, product, area, begin, end)
             check_steps_observed(recipe, steps, datasets, product)
+            terrain_dss = []
+            if recipe.terrain is not None:
+                from antares.cube.catalog import find_datasets
+                from antares.errors import NotFoundError
+
+                tproduct = request.terrain_product or recipe.terrain.product
+                product_definition(dc, tproduct)
+                terrain_dss = find_datasets(dc, tproduct, area=area)
+                if not terrain_dss:
+                    raise NotFoundError(f"recipe {recipe.name} needs terrain from {tproduct}, which has no dataset in the "
+                                        "area; index a DEM with 'antares index --dataset_name dem'.")
+            s1_names, s1_db, s1_datasets = (), True, []
+            if recipe.sar is not None:
+                s1_names, s1_db = sar_measurements(recipe, product_definition(dc, recipe.sar.product))
+                s1_datasets = period_datasets(dc, recipe.sar.product, area, begin, end)
             report = SeriesReport(product=name)
             report.steps = len(steps)
             gridspec, out_def, existing = _recipe_output(dc, recipe, name, datasets, measurements, definition, gridspec,
@@ -317,8 +464,13 @@ def apply_timeseries(settings: Settings, recipe, request, outdir: Path, progress
                 if staging is None and dataset_exists(dc, out_ids[0]):
                     report.skipped += 1
                     continue
+                s1_ids = [str(d.id) for d in s1_datasets
+                          if d.extent is not None and d.extent.to_crs(gridspec.crs).intersects(geobox.extent)]
                 jobs.append(SeriesJob(url, recipe, product, measurements, tuple(tile), geobox,
-                                      [str(d.id) for d in sources], out_ids, name, steps, str(staging or outdir)))
+                                      [str(d.id) for d in sources], out_ids, name, steps, str(staging or outdir),
+                                      s1_ids=s1_ids, s1_names=s1_names, s1_db=s1_db,
+                                      terrain_ids=[str(d.id) for d in terrain_dss
+                                                   if d.extent.to_crs(gridspec.crs).intersects(geobox.extent)]))
         finally:
             dc.close()
 

@@ -130,7 +130,7 @@ class BlockRecipe:
     @property
     def margin(self) -> int:
         """Pixels of margin the mask variable needs around a block (the mask's dilation)."""
-        return self.recipe.mask.dilate if self.recipe.mask is not None else 0
+        return self.recipe.mask.margin if self.recipe.mask is not None else 0
 
     def warm_up(self, dtypes: dict, mask_dtype=None) -> None:
         """Load the compiled loops for these raw dtypes by computing a tiny block.

@@ -55,6 +55,7 @@ def clear_numpy(values: np.ndarray, spec) -> np.ndarray:
     values : numpy.ndarray, (time, y, x)
         SCL classes (any integer dtype, 0 = nodata; a floating SCL may use NaN for nodata) for an
         ``"scl"`` mask, or the mask measurement (NaN = nodata) for a ``"measurement"`` mask.
+        For an ``"s2cloudless"`` mask: the cloud probability (:func:`antares.recipes.cloudless.cloud_probability`).
     spec : MaskSpec
 
     Returns
@@ -62,6 +63,11 @@ def clear_numpy(values: np.ndarray, spec) -> np.ndarray:
     numpy.ndarray of bool, (time, y, x)
         True where the observation is kept and lies outside the dilated masked region.
     """
+    if spec.kind == "s2cloudless":
+        from antares.recipes.cloudless import cloud_mask
+
+        cloudy = cloud_mask(values, spec.threshold, spec.average_over, spec.dilate)
+        return ~np.isnan(values) & ~cloudy
     if spec.kind == "scl":
         nodata = values == 0
         if np.issubdtype(values.dtype, np.floating):
@@ -106,6 +112,6 @@ def clear(values, spec):
     else:
         import dask.array as da
 
-        depth = {0: 0, 1: spec.dilate, 2: spec.dilate}
+        depth = {0: 0, 1: spec.margin, 2: spec.margin}
         result = da.map_overlap(clear_numpy, data, depth=depth, boundary="none", dtype=bool, spec=spec)
     return values.copy(data=result).rename("clear")

@@ -37,13 +37,13 @@ from antares.recipes.recipe import Recipe
 from antares.recipes.reducers import is_reducer, valid_reducers_text
 from antares.recipes.specs import (
     DEFAULT_ALIASES, INT16_MAX, INT16_MIN, MAX_DILATE, MAX_TEXTURE_MARGIN, OUTPUT_DTYPES, RESAMPLINGS, SCL_CLASSES,
-    STEP_QA, TERRAIN_FLAG, TERRAIN_LAYERS, TEXTURE_FEATURES, MaskSpec, OutputSpec, PcaSpec, StepsSpec, TerrainSpec,
-    TextureSpec,
+    STEP_QA, TERRAIN_FLAG, TERRAIN_LAYERS, TEXTURE_FEATURES, MaskSpec, OutputSpec, PcaSpec, SarSpec, StepsSpec,
+    TerrainSpec, TextureSpec,
 )
 
 log = logging.getLogger(__name__)
 
-KEYS = ("description", "inputs", "aliases", "mask", "indices", "pca", "reducers", "clear_count", "terrain",
+KEYS = ("description", "inputs", "aliases", "mask", "indices", "pca", "reducers", "clear_count", "terrain", "s1",
         "texture", "outputs", "steps")
 _TEXTURE_KEYS = ("source", "window", "distances", "angles", "levels", "range", "features", "symmetric")
 _ALIAS = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -113,9 +113,18 @@ class _AnyKey:
 def _mask(c: _Checker, section, aliases) -> MaskSpec | None:
     if section is None or section == "none":
         return None
-    section = c.keys(section, ("scl", "measurement"), "mask")
+    section = c.keys(section, ("scl", "measurement", "s2cloudless"), "mask")
     if len(section) != 1:
-        c.fail(f"'mask' must have exactly one of scl, measurement (or be none). Got {', '.join(section) or 'nothing'}.")
+        c.fail("'mask' must have exactly one of scl, measurement, s2cloudless (or be none). "
+               f"Got {', '.join(section) or 'nothing'}.")
+    if "s2cloudless" in section:
+        spec = c.keys(section["s2cloudless"] or {}, ("threshold", "average_over", "dilate"), "mask.s2cloudless")
+        threshold = c.number(spec.get("threshold", 0.4), "mask.s2cloudless.threshold")
+        if not 0 < threshold < 1:
+            c.fail(f"'mask.s2cloudless.threshold' must be a probability strictly between 0 and 1. Got {threshold!r}.")
+        average = c.integer(spec.get("average_over", 4), "mask.s2cloudless.average_over", 0, MAX_DILATE)
+        dilate = c.integer(spec.get("dilate", 2), "mask.s2cloudless.dilate", 0, MAX_DILATE - average)
+        return MaskSpec("s2cloudless", "s2cloudless", "below", threshold, dilate, average)
     if "scl" in section:
         scl = c.keys(section["scl"], ("keep", "dilate"), "mask.scl")
         keep = scl.get("keep")
@@ -212,6 +221,25 @@ def _texture(c: _Checker, section, sources) -> tuple[TextureSpec, ...]:
             c.fail(f"'{where}.symmetric' must be true or false. Got {symmetric!r}.")
         specs.append(TextureSpec(source, window, distances, angles, levels, (low, high), tuple(features), symmetric))
     return tuple(specs)
+def _sar(c: _Checker, section) -> SarSpec | None:
+    from antares.recipes.sar import SAR_FEATURES
+
+    if section is None:
+        return None
+    section = c.keys(section, ("product", "features", "resampling"), "s1")
+    product = section.get("product", "s1_grd")
+    if not isinstance(product, str) or not product:
+        c.fail(f"'s1.product' must be a product name. Got {product!r}.")
+    features = c.str_list(section.get("features", list(SAR_FEATURES)), "s1.features")
+    unknown = [f for f in features if f not in SAR_FEATURES]
+    if unknown or not features:
+        c.fail(f"unknown S1 feature(s) {', '.join(unknown) or 'none'} in s1.features; valid: {', '.join(SAR_FEATURES)}.")
+    resampling = section.get("resampling", "average")
+    if resampling not in RESAMPLINGS:
+        c.fail(f"unknown resampling {resampling!r} in s1.resampling; valid: {', '.join(RESAMPLINGS)}.")
+    return SarSpec(product, tuple(features), resampling)
+
+
 def _steps(c: _Checker, section, variables: dict) -> StepsSpec | None:
     from antares.timeseries import COMPOSITES, check_every, step_calendar
 
@@ -398,18 +426,32 @@ def parse_recipe(doc, name: str, source: Path | None = None, digest: str = "") -
         c.fail("'clear_count' needs inputs.measurements or a mask to count clear observations of.")
     terrain = _terrain(c, doc.get("terrain"))
     steps = _steps(c, doc.get("steps"), variables)
+    sar = _sar(c, doc.get("s1"))
+    if sar is not None and steps is None:
+        c.fail("'s1' needs 'steps' (S1 features are composited per step); add steps: {every: 1M, ...}.")
     if steps is not None:
-        for key in ("reducers", "clear_count", "terrain", "outputs"):
+        for key in ("reducers", "clear_count", "outputs"):
             if doc.get(key):
-                c.fail(f"'{key}' cannot go with 'steps' (a time-series product has one output per variable and the "
-                       "QA bands clear_count and filled); put it in another recipe.")
-        outputs = [OutputSpec(v) for v in steps.variables] + [OutputSpec(qa) for qa in STEP_QA]
+                c.fail(f"'{key}' cannot go with 'steps' (a time-series product has one output per variable, the S1 "
+                       "features, the terrain layers (the same in every step) and the QA bands clear_count and filled); "
+                       "put it in another recipe.")
+        outputs = [OutputSpec(v) for v in steps.variables]
+        if sar is not None:
+            for out, units in sar.units.items():
+                if out in steps.variables:
+                    c.fail(f"variable '{out}' clashes with the S1 output {out}; rename the alias.")
+                outputs.append(OutputSpec(out, units=units))
+        for layer in terrain.layers if terrain else ():
+            if layer in [o.name for o in outputs]:
+                c.fail(f"output '{layer}' is produced twice (by steps and by terrain); rename the alias.")
+            outputs.append(OutputSpec(layer, units=TERRAIN_LAYERS.get(layer, "1")))
+        outputs += [OutputSpec(qa) for qa in STEP_QA]
         return Recipe(
             name=name, description=description.strip(), product=product,
             aliases={a: list(v) for a, v in aliases.items()}, measurements=tuple(spectral), mask=mask,
-            indices=tuple(indices), reducers={}, clear_count=False, terrain=None, outputs=outputs,
+            indices=tuple(indices), reducers={}, clear_count=False, terrain=terrain, outputs=outputs,
             source=source, digest=digest, definition=doc, resolution=float(resolution) if resolution else None,
-            steps=steps,
+            steps=steps, sar=sar,
         )
 
     default_units = {f"{var}_{r}": ("day" if r == "doy_max" else "1") for var, rs in reducers.items() for r in rs}

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from antares.errors import InvalidInputError
 from antares.recipes.indices import get_index
-from antares.recipes.specs import TERRAIN_FLAG, MaskSpec, OutputSpec, PcaSpec, StepsSpec, TerrainSpec, TextureSpec
+from antares.recipes.specs import (TERRAIN_FLAG, MaskSpec, OutputSpec, PcaSpec, SarSpec, StepsSpec, TerrainSpec,
+                                   TextureSpec)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class Recipe:
     steps : StepsSpec or None
         A time-series recipe (``steps:``): one dataset per step instead of reducers
         (:mod:`antares.pipeline.timeseries`); its outputs are the step variables, ``clear_count`` and ``filled``.
+    sar : SarSpec or None
+        Sentinel-1 features per step (``s1:``, time-series recipes only), read from another product onto the grid.
     """
 
     name: str
@@ -79,14 +82,16 @@ class Recipe:
     texture: tuple[TextureSpec, ...] = ()
     pca: PcaSpec | None = None
     steps: StepsSpec | None = None
+    sar: SarSpec | None = None
 
     # ------------------------------------------------------------------ inputs
     @property
     def required(self) -> tuple[str, ...]:
-        """Every alias :meth:`compute` needs in ``data``: :attr:`measurements`, then the mask's alias."""
-        if self.mask is None or self.mask.alias in self.measurements:
+        """Every alias :meth:`compute` needs in ``data``: :attr:`measurements`, then the mask's aliases
+        (one, or the ten bands of an s2cloudless mask) not among them."""
+        if self.mask is None:
             return self.measurements
-        return self.measurements + (self.mask.alias,)
+        return self.measurements + tuple(a for a in self.mask.aliases if a not in self.measurements)
 
     def bind_pca(self, fitted, resolved: dict[str, str] | None = None) -> tuple[str, ...]:
         """The aliases that feed a fitted PCA, in the order of its measurements.
@@ -292,7 +297,17 @@ class Recipe:
         from antares.recipes.reducers import reduce_variable
 
         data, spatial = self._check_data(data)
-        clear_obs = clear(data[self.mask.alias].transpose("time", *spatial), self.mask) if self.mask else None
+        if self.mask is not None and self.mask.kind == "s2cloudless":
+            from antares.recipes.cloudless import clear_s2cloudless
+
+            first = data[self.mask.aliases[0]].transpose("time", *spatial)
+            stack = np.stack([np.asarray(data[a].transpose("time", *spatial).values, np.float32)
+                              for a in self.mask.aliases])
+            clear_obs = first.copy(data=clear_s2cloudless(stack, self.mask)).rename("clear")
+        elif self.mask is not None:
+            clear_obs = clear(data[self.mask.alias].transpose("time", *spatial), self.mask)
+        else:
+            clear_obs = None
         variables = {}
         for alias in self.measurements:
             band = data[alias].transpose("time", *spatial)
@@ -346,7 +361,8 @@ class Recipe:
                     f"recipe {self.name}: variable '{alias}' must have dims (time, y, x) like the others. "
                     f"Got {data[alias].dims}."
                 )
-        for alias in self.measurements:
+        cloudless = self.mask is not None and self.mask.kind == "s2cloudless"
+        for alias in self.required if cloudless else self.measurements:
             if data[alias].dtype.kind != "f":
                 raise InvalidInputError(
                     f"recipe {self.name}: variable '{alias}' must be floating reflectance (0..1, NaN = nodata). "
@@ -463,6 +479,8 @@ class Recipe:
             lines.append(f"  pca: {', '.join(self.pca.variables)} per date from stored PCA '{self.pca.name}' (antares pca_fit)")
         if self.steps is not None:
             lines.append(f"  {self.steps.describe()}")
+        if self.sar is not None:
+            lines.append(f"  {self.sar.describe()}")
         else:
             lines.append("  reducers (over time, NaN-aware):")
             lines += [f"    {var}: {', '.join(reducers)}" for var, reducers in self.reducers.items()]

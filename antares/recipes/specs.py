@@ -30,6 +30,9 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
     "swir1": ("B11", "swir1", "swir16"),
     "swir2": ("B12", "swir2", "swir22"),
     "scl": ("SCL", "scl"),
+    "coastal": ("B01", "coastal"),
+    "nir09": ("B09", "nir09"),
+    "cirrus": ("B10", "cirrus"),
 }
 
 #: Sen2Cor Scene Classification (SCL) classes; 0 is nodata. Source: ESA, Sentinel-2 Level-2A
@@ -74,13 +77,17 @@ class MaskSpec:
 
     Attributes
     ----------
-    kind : {"scl", "measurement"}
+    kind : {"scl", "measurement", "s2cloudless"}
         ``"scl"``: keep the pixels whose Sen2Cor SCL class is in ``keep``; SCL 0 is nodata and
         never kept. ``"measurement"``: keep the pixels whose value of the alias ``alias`` is
         strictly below (``keep == "below"``) or strictly above (``"above"``) ``threshold``
         (for example an s2cloudless cloud probability, kept below 0.4); NaN is nodata.
+        ``"s2cloudless"``: the s2cloudless cloud probability computed from ten L1C bands
+        (:mod:`antares.recipes.cloudless`), averaged over a disk of radius ``average_over``, cloud
+        where above ``threshold``, dilated by a disk of radius ``dilate``; a pixel with a NaN band is nodata.
     alias : str
-        The variable (by alias) holding the mask: ``"scl"`` for an SCL mask.
+        The variable (by alias) holding the mask: ``"scl"`` for an SCL mask; ``"s2cloudless"`` (no
+        variable: the bands are :attr:`aliases`) for an s2cloudless mask.
     keep : tuple of int, or str
         SCL classes kept (``kind == "scl"``), or ``"below"`` / ``"above"``.
     threshold : float or None
@@ -89,7 +96,10 @@ class MaskSpec:
         Grow the masked-out region (the observations that are valid data but not kept: clouds,
         shadows, ...) by this many pixels, per date, with a 3x3 square (8-connected) structuring
         element applied ``dilate`` times, i.e. a (2N+1) x (2N+1) square. Nodata (SCL 0, NaN) is
-        masked but not grown. 0: no dilation; at most ``MAX_DILATE`` (100).
+        masked but not grown. 0: no dilation; at most ``MAX_DILATE`` (100). For ``"s2cloudless"``
+        the radius of the dilation disk (s2cloudless' ``dilation_size``).
+    average_over : int
+        ``"s2cloudless"`` only: radius in pixels of the disk the probability is averaged over (0: none).
     """
 
     kind: str
@@ -97,6 +107,21 @@ class MaskSpec:
     keep: tuple[int, ...] | str
     threshold: float | None = None
     dilate: int = 0
+    average_over: int = 0
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        """The variables (by alias) the mask reads: the ten s2cloudless bands, or ``(alias,)``."""
+        if self.kind == "s2cloudless":
+            from antares.recipes.cloudless import S2CLOUDLESS_ALIASES
+
+            return S2CLOUDLESS_ALIASES
+        return (self.alias,)
+
+    @property
+    def margin(self) -> int:
+        """Pixels of context the mask needs around a pixel (the dilation, plus the averaging disk)."""
+        return self.dilate + self.average_over
 
     def describe(self) -> str:
         """One line for ``antares recipe show``."""
@@ -104,6 +129,10 @@ class MaskSpec:
         if self.kind == "scl":
             names = ", ".join(f"{c} {SCL_CLASSES[c]}" for c in self.keep)
             return f"SCL ({self.alias}) keep classes {names}{grow}"
+        if self.kind == "s2cloudless":
+            return (f"s2cloudless (LightGBM model of s2cloudless 1.7.3 on {', '.join(self.aliases)}): cloud where the "
+                    f"probability averaged over a disk of radius {self.average_over} px is > {self.threshold:g}, "
+                    f"dilated by a disk of radius {self.dilate} px")
         op = "<" if self.keep == "below" else ">"
         return f"{self.alias} keep where {self.alias} {op} {self.threshold:g}{grow}"
 
@@ -327,6 +356,45 @@ class OutputSpec:
         if self.scaled:
             text += f", value = stored x {self.scale:g} + {self.offset:g}"
         return text
+
+
+@dataclass(frozen=True)
+class SarSpec:
+    """A time-series recipe's ``s1:`` section: Sentinel-1 features per step on the recipe's grid.
+
+    Attributes
+    ----------
+    product : str
+        The ODC product with VV and VH backscatter (by name or alias ``vv`` / ``vh``), in dB (units ``dB``, e.g.
+        ``s1_grd``) or linear power (``s1_grd_linear``).
+    features : tuple of str
+        A subset of ``vv``, ``vh`` (dB), ``vh_vv`` (10 log10(VH/VV), dB) and ``rvi`` (4 VH / (VV + VH)), in output
+        order; outputs ``s1_<feature>``.
+    resampling : str
+        How the S1 product is read onto the output grid (default ``"average"``: several S1 pixels per output
+        pixel are averaged; ``bilinear`` for finer grids).
+
+    Each step's value is the mean of the step's S1 observations in linear power (:mod:`antares.recipes.sar`),
+    shown in dB; a step without an S1 observation is NaN (S1 is not gap filled or smoothed).
+    """
+
+    product: str = "s1_grd"
+    features: tuple[str, ...] = ("vv", "vh", "vh_vv", "rvi")
+    resampling: str = "average"
+
+    @property
+    def outputs(self) -> list[str]:
+        return [f"s1_{f}" for f in self.features]
+
+    @property
+    def units(self) -> dict:
+        from antares.recipes.sar import SAR_FEATURES
+
+        return {f"s1_{f}": SAR_FEATURES[f] for f in self.features}
+
+    def describe(self) -> str:
+        return (f"s1: {', '.join(self.outputs)} per step from {self.product} (read with {self.resampling} resampling; "
+                "mean of the step's observations in linear power, shown in dB; RVI = 4 VH / (VV + VH))")
 
 
 #: The QA outputs of a time-series recipe (:class:`StepsSpec`), per step.

@@ -219,7 +219,8 @@ def test_s2_20m_001_on_belgium_composites_with_dem(settings, data_dir, runner, t
 @pytest.mark.parametrize(
     "args, code, fragment",
     [
-        (["-recipe", "s2_99m_009"], 1, "unknown recipe 's2_99m_009'; known recipes: s2_10m_001, s2_20m_001"),
+        (["-recipe", "s2_99m_009"], 1,
+         "unknown recipe 's2_99m_009'; known recipes: s1_s2_monthly, s2_10m_001, s2_20m_001"),
         (["-b", "2030-01-01", "-e", "2030-12-31"], 1, "no dataset of ro_rec between 2030-01-01 and 2030-12-31 in the area; "
                                                       "in this area ro_rec has 34 datasets from 2018-01-07 to 2018-11-13"),
         (["--bbox", "5.0", "50.0", "5.1", "50.1"], 1, "ro_rec has no dataset in this area at all"),

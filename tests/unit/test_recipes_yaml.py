@@ -11,7 +11,7 @@ from antares.errors import InvalidInputError, NotFoundError
 from antares.recipes import DEFAULT_ALIASES, list_recipes, load_recipe, recipes_dir
 
 REPO = Path(__file__).resolve().parents[2]
-BUILTINS = ["s2_10m_001", "s2_20m_001", "s2_20m_002", "s2_lulc_indices", "s2_ndvi_monthly"]
+BUILTINS = ["s1_s2_monthly", "s2_10m_001", "s2_20m_001", "s2_20m_002", "s2_lulc_indices", "s2_ndvi_monthly"]
 # antares3's s2_20m_001 features, in its order (madmex/conf/indexing/s2_20m_001.yaml)
 ANTARES3_18 = ["blue_mean", "green_mean", "red_mean", "re1_mean", "re2_mean", "re3_mean", "nir_mean", "swir1_mean",
                "swir2_mean", "ndvi_mean", "ndmi_mean", "ndvi_max", "ndvi_min", "ndmi_max", "ndmi_min",
@@ -151,7 +151,7 @@ BAD = [
      "std, p0..p100 (e.g. p10, p90)."),
     ("inputs: {measurements: [blue, nir2]}\nreducers: {blue: [mean]}",
      "recipe s2_bad: band 'nir2' in inputs.measurements is not an alias; valid aliases: blue, green, red, re1, "
-     "re2, re3, nir, nir08, swir1, swir2, scl (add one in the 'aliases' section)."),
+     "re2, re3, nir, nir08, swir1, swir2, scl, coastal, nir09, cirrus (add one in the 'aliases' section)."),
     ("inputs: {measurements: [red]}\nreducers: {red: [p05]}", "unknown reducer 'p05' for 'red'"),
     ("inputs: {measurements: [red]}\nreducers: {red: [p101]}", "unknown reducer 'p101' for 'red'"),
     ("inputs: {measurements: [red]}\nreducers: {ndvi: [mean]}",
