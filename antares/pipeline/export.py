@@ -40,6 +40,7 @@ BATCH_SIZE = 50_000
 BATCH_BYTES = 16 * 2**20
 WINDOW = 2048
 CACHE_MB = 64  # GDAL's block cache while the raster is written and copied to a COG: memory flat in its size
+SNAP_TOLERANCE = 1e-6  # fraction of a pixel: db_to_raster's grid ignores rounding error below it
 MAX_RASTER_PIXELS = 10**12  # a 10 m raster of 10,000 km x 10,000 km; beyond, --resolution is surely a mistake
 
 
@@ -381,13 +382,63 @@ def _convert(stage: Path, dest: Path, driver: str, layer: str, batch_size: int) 
                     geometry_type="MultiPolygon", crs=meta["crs"])
 
 
-def _grid(extent, resolution: float):
-    """(Affine, width, height) of the pixels of size ``resolution`` covering ``extent``, aligned to multiples of it."""
-    from affine import Affine
+def _grid(extent, resolution: float, crs: str, product_grid=None):
+    """The GeoBox of the pixels of size ``resolution`` covering ``extent`` (odc-geo ``GeoBox.from_bbox``).
 
-    x0, y1 = math.floor(extent[0] / resolution) * resolution, math.ceil(extent[3] / resolution) * resolution
-    width, height = (max(1, math.ceil(v / resolution)) for v in (extent[2] - x0, y1 - extent[1]))
-    return Affine(resolution, 0, x0, 0, -resolution, y1), width, height
+    Pixel edges lie on the lines of ``product_grid`` (the GeoBox of the product the
+    classification was segmented on) when it is in ``crs`` and not rotated: at the product's
+    own resolution the exported pixels are the product's pixels. Otherwise they lie on
+    multiples of ``resolution``. An extent within :data:`SNAP_TOLERANCE` of a pixel of a grid
+    line (rounding in the division) is taken as on it, so no sliver row or column is added.
+
+    Parameters
+    ----------
+    extent : (float, float, float, float)
+        ``(minx, miny, maxx, maxy)`` in ``crs``.
+    resolution : float
+        Pixel size in units of ``crs`` (square pixels, y pointing down).
+    crs : str
+        ``EPSG:n`` or WKT.
+    product_grid : odc.geo.geobox.GeoBox, optional
+
+    Returns
+    -------
+    odc.geo.geobox.GeoBox
+        At least one pixel a side.
+    """
+    from odc.geo import XY
+    from odc.geo.crs import CRS
+    from odc.geo.geobox import GeoBox
+
+    anchor = "edge"
+    if product_grid is not None and product_grid.crs == CRS(crs) and product_grid.axis_aligned:
+        def fraction(origin: float) -> float:  # where the product's grid lines fall in a pixel of `resolution`
+            f = (origin % resolution) / resolution
+            return 0.0 if f >= 1 - SNAP_TOLERANCE or f < SNAP_TOLERANCE else f
+
+        anchor = XY(fraction(product_grid.affine.c), fraction(product_grid.affine.f))
+    return GeoBox.from_bbox(extent, crs, resolution=resolution, anchor=anchor, tol=SNAP_TOLERANCE)
+
+
+def _product_grid(settings: Settings, conn, segmentation_id: int):
+    """The GeoBox of one dataset of the segmentation's label product, else of the product it segmented; or None."""
+    from antares.cube.index import connect
+    from antares.cube.load import product_geobox
+    from antares.db.engine import database_url
+    from antares.db.segmentations import segmentation_by_id
+
+    row = segmentation_by_id(conn, segmentation_id)
+    if row is None:
+        return None
+    dc = connect(database_url(settings))
+    try:
+        for product in (row.name, row.product):
+            geobox = product_geobox(dc, product) if product else None
+            if geobox is not None:
+                return geobox
+    finally:
+        dc.close()
+    return None
 
 
 def _gdal_source(url: str) -> tuple[str, dict]:
@@ -505,8 +556,10 @@ def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: st
     """Rasterise the class codes of classification ``name`` into a Cloud-Optimised GeoTIFF.
 
     Band 1 holds class codes by the pixel-centre rule: uint8 if all codes are <= 255, else
-    uint16; 0 = nodata. The grid is aligned to multiples of ``resolution``; blocks 512, DEFLATE,
-    overviews by mode, the legend's colour table, ``STEM.qml`` beside.
+    uint16; 0 = nodata. The pixels lie on the grid of the product the classification was
+    segmented on when the output CRS is the product's (its pixels at the product's resolution),
+    else on multiples of ``resolution``; blocks 512, DEFLATE, overviews by mode, the legend's
+    colour table, ``STEM.qml`` beside.
 
     Parameters
     ----------
@@ -563,10 +616,12 @@ def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: st
             extent = objects_extent(conn, src.id, src.segmentation_id, src.srid, region_id, out_srid)
             max_code = max_class_code(conn, src.id)
             zone = None if region_id is None else shapely.from_wkb(region_wkb(conn, region_id, out_srid))
+            product_grid = _product_grid(settings, conn, src.segmentation_id)
         if extent is None or max_code is None:
             raise InvalidInputError(f"classification '{name}' has no predicted object; nothing to rasterise.")
         dtype = "uint8" if max(max_code, *(e.code for e in src.legend)) <= 255 else "uint16"
-        transform, width, height = _grid(extent, resolution)
+        grid = _grid(extent, resolution, out_crs, product_grid)
+        transform, (height, width) = grid.affine, grid.shape
         if width * height > MAX_RASTER_PIXELS or max(width, height) > 2**31 - 1:
             raise InvalidInputError(
                 f"--resolution {resolution:g} gives a raster of {width:,} x {height:,} pixels over the "
