@@ -1,4 +1,4 @@
-"""db_to_raster's output grid (odc-geo ``GeoBox.from_bbox``) against the arithmetic it replaced and exact rationals."""
+"""db_to_raster's output grid (``_grid``) against the arithmetic at 9206112, exact rationals and odc-geo's ``GeoBox.from_bbox``."""
 
 import math
 import random
@@ -12,7 +12,7 @@ from antares.pipeline.export import _grid
 
 
 def _grid_by_hand(extent, resolution):
-    """The arithmetic ``_grid`` replaced (pipeline/export.py at 9206112): edges on multiples of ``resolution``."""
+    """``_grid``'s arithmetic at 9206112 (pipeline/export.py): edges on multiples of ``resolution``."""
     x0, y1 = math.floor(extent[0] / resolution) * resolution, math.ceil(extent[3] / resolution) * resolution
     width, height = (max(1, math.ceil(v / resolution)) for v in (extent[2] - x0, y1 - extent[1]))
     return Affine(resolution, 0, x0, 0, -resolution, y1), width, height
@@ -51,7 +51,7 @@ def _extents(seed, crs_scale, resolutions, n=3000):
 
 @pytest.mark.parametrize("crs,scale,resolutions", CASES)
 def test_grid_equals_the_hand_arithmetic_off_grid_lines(crs, scale, resolutions):
-    """Away from grid lines, GeoBox.from_bbox gives the old grid: same origin (to 1e-9 px) and odd sizes alike."""
+    """Away from grid lines, the grid of 9206112: same origin (to 1e-9 px) and shape, odd sizes alike."""
     compared = 0
     for res, extent in _extents(1, scale, resolutions):
         if not all(_off_grid(v, res) for v in extent):
