@@ -602,6 +602,7 @@ def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: st
     import shapely
     from rasterio.windows import Window, bounds as window_bounds
 
+    from antares.cube.grid import blocks
     from antares.cube.write import check_written, count_valid
     from antares.db.classifications import max_class_code, objects_extent, objects_in_box_sql
     from antares.db.engine import open_database
@@ -641,8 +642,8 @@ def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: st
                        compress="deflate", BIGTIFF="IF_SAFER", SPARSE_OK=True)
         report = ExportReport(targets[0].path, "COG", detail=f", {width} x {height} pixels of {resolution:g}, "
                                                              f"{out_crs}, {dtype}")
-        windows = [Window(c, r, min(window, width - c), min(window, height - r))
-                   for r in range(0, height, window) for c in range(0, width, window)]
+        windows = [Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+                   for _, (rows, cols) in blocks(grid, window)]  # row by row, edge windows cut to the raster
         source = _gdal_source(engine.url.render_as_string(hide_password=False))
         work = [t.tmp(".work.tif") for t in targets]
         written = [0] * len(targets)  # valid pixels written into each output
