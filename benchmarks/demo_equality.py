@@ -14,10 +14,10 @@ Compared, by relative path under each demo output folder:
 - every GeoPackage: the layers' CRS, columns, rows (in the order of ``code`` and geometry),
   attribute values and geometries (``shapely.equals_exact`` with tolerance 0);
 - ``validation.json``: every number and string except run times;
-- PNG quicklooks only for presence (matplotlib writes its version into them).
+- PNG quicklooks and ODC dataset documents (YAML) only for presence (``skipped``).
 
 Prints one line per file (equal, equivalent, close or DIFFERS, see :func:`status`) and a summary;
-writes ``benchmarks/results/demo_equality.json``. Exit 0 when every file is equal or equivalent.
+writes ``benchmarks/results/demo_equality.json``. Exit 0 when every file is equal, equivalent or skipped.
 
     python benchmarks/demo_equality.py --data /work/shared/data/nrt-romania-s2l2a
     python benchmarks/demo_equality.py --data DIR --base 9206112 --keep   # keep both homes for inspection
@@ -212,12 +212,10 @@ def compare(base: Path, new: Path) -> dict:
             verdicts[str(rel)] = compare_vector(a, b)
         elif rel.suffix == ".json":
             verdicts[str(rel)] = compare_json(a, b)
-        elif rel.suffix in (".png", ".yaml", ".qml", ".csv"):
-            # .png: matplotlib's version/metadata; .yaml: dataset ids and paths; .qml/.csv: text, compared as bytes
-            if rel.suffix in (".qml", ".csv"):
-                verdicts[str(rel)] = None if a.read_bytes() == b.read_bytes() else "bytes differ"
-            else:
-                verdicts[str(rel)] = None
+        elif rel.suffix == ".png":
+            verdicts[str(rel)] = "skipped: a picture (matplotlib writes its version into it)"
+        elif rel.suffix == ".yaml":
+            verdicts[str(rel)] = "skipped: an ODC dataset document (random dataset ids, absolute paths)"
         else:
             verdicts[str(rel)] = None if a.read_bytes() == b.read_bytes() else "bytes differ"
     return verdicts
@@ -228,6 +226,8 @@ def status(verdict: str | None) -> str:
     ``close`` (floating-point attributes within a stated relative difference) or ``DIFFERS``."""
     if verdict is None:
         return "equal"
+    if verdict.startswith("skipped"):
+        return "skipped"
     if verdict.startswith("equal"):
         return "equivalent"
     if all(part.endswith("relative") for part in verdict.split("; ")):
@@ -249,20 +249,23 @@ def report(verdicts: dict, base: str, new: str, seconds: dict, kept: Path | None
     RESULTS.write_text(json.dumps({"base": base, "new": new, "seconds": seconds, "counts": counts,
                                    "files": {k: {"status": status(v), "detail": v} for k, v in verdicts.items()}},
                                   indent=2) + "\n")
-    return 0 if set(counts) <= {"equal", "equivalent"} else 1
+    return 0 if set(counts) <= {"equal", "equivalent", "skipped"} else 1
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, help="antares demo --data (e.g. ../shared/data/nrt-romania-s2l2a)")
-    parser.add_argument("--base", default="9206112", help="the baseline commit (default: main before issue 17)")
-    parser.add_argument("--new", default="HEAD", help="the commit compared with it (default: HEAD)")
+    parser.add_argument("--base", default="9206112", help="the baseline commit (default: main before issue 17); "
+                                                           "with --compare, the label of BASE_OUT")
+    parser.add_argument("--new", default="HEAD", help="the commit compared with it (default: HEAD); with --compare, "
+                                                       "the label of NEW_OUT")
     parser.add_argument("--keep", action="store_true", help="keep the temporary homes and worktrees' outputs")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("BASE_OUT", "NEW_OUT"),
                         help="only compare two demo output folders already made (e.g. kept by --keep)")
     args = parser.parse_args()
     if args.compare:
-        return report(compare(*args.compare), str(args.compare[0]), str(args.compare[1]), {}, None)
+        base, new = (f"{label} ({folder})" for label, folder in zip((args.base, args.new), args.compare))
+        return report(compare(*args.compare), base, new, {}, None)
     if args.data is None:
         parser.error("--data DIR is required (unless --compare)")
 
