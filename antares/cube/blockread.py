@@ -30,15 +30,17 @@ CACHE_MB = 64  # GDAL block cache while a GridReader holds its files open
 
 
 def _aligned(grid: dict, crs, geobox) -> tuple[int, int] | None:
-    """(row, col) offset of a dataset grid's origin on ``geobox``'s pixel grid, or None if not aligned."""
-    a, b, c, d, e, f = grid["transform"][:6]
-    g = geobox.affine
-    if crs != geobox.crs or b or d or abs(a - g.a) > 1e-9 * abs(g.a) or abs(e - g.e) > 1e-9 * abs(g.e):
-        return None
-    col, row = (c - g.c) / g.a, (f - g.f) / g.e
-    if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
-        return None
-    return round(row), round(col)
+    """(row, col) offset of a dataset grid's origin on ``geobox``'s pixel grid, or None if not aligned.
+
+    :func:`antares.cube.grid.grid_offset` (odc-geo) with the tolerances of the check it replaced:
+    pixel sizes equal to 1e-9 (relative), offsets whole to 1e-6 pixel.
+    """
+    from affine import Affine
+    from odc.geo.geobox import GeoBox
+
+    from antares.cube.grid import grid_offset
+
+    return grid_offset(GeoBox(tuple(grid["shape"]), Affine(*grid["transform"][:6]), crs), geobox, 1e-6, 1e-9)
 
 
 def _fill_value(nodata):

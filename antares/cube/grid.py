@@ -226,3 +226,45 @@ def blocks(geobox, size: int):
         for ix in range(tiles.shape.x):
             rows, cols = tiles.roi[iy, ix]
             yield geobox[rows, cols], (rows, cols)
+
+
+def grid_offset(src, dst, tol: float = 1e-6, scale_tol: float = 1e-9) -> tuple[int, int] | None:
+    """``(row, col)`` of ``src``'s first pixel on ``dst``'s pixel grid when ``src``'s pixels are ``dst``'s; else None.
+
+    The pixels coincide when both GeoBoxes are in one CRS, with the same pixel size and
+    orientation (no rotation), and their origins differ by whole pixels: odc-geo's
+    ``compute_reproject_roi`` can then paste instead of reprojecting (``paste_ok``) without
+    reading an overview (``read_shrink == 1``).
+
+    Parameters
+    ----------
+    src, dst : odc.geo.geobox.GeoBox
+    tol : float
+        Largest distance of the offset from whole pixels, as a fraction of a pixel.
+    scale_tol : float
+        Largest relative difference of the pixel sizes.
+
+    Returns
+    -------
+    (int, int) or None
+        The offset (negative when ``src`` starts above/left of ``dst``), or None when the grids differ.
+
+    Examples
+    --------
+    >>> from affine import Affine
+    >>> from odc.geo.geobox import GeoBox
+    >>> tile = GeoBox((100, 100), Affine(10, 0, 500000, 0, -10, 4000000), "EPSG:32633")
+    >>> grid_offset(GeoBox((5, 5), Affine(10, 0, 500030, 0, -10, 3999980), "EPSG:32633"), tile)
+    (2, 3)
+    >>> grid_offset(GeoBox((5, 5), Affine(10, 0, 500035, 0, -10, 3999980), "EPSG:32633"), tile) is None
+    True
+    """
+    from odc.geo.overlap import compute_reproject_roi
+
+    if src.crs != dst.crs:  # different CRSs never share pixels; spares the point-by-point transform
+        return None
+    info = compute_reproject_roi(src, dst, ttol=tol, stol=scale_tol)
+    if not info.paste_ok or info.read_shrink != 1:
+        return None
+    to_dst = info.transform.linear  # src pixel coordinates -> dst pixel coordinates
+    return round(to_dst.f), round(to_dst.c)

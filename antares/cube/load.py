@@ -61,6 +61,30 @@ def native_geobox(datasets, measurements: list[str], geopolygon=None):
     return GeoBox(shape, Affine(rx, 0.0, x0, 0.0, -ry, y1), crs)
 
 
+def product_geobox(dc, product: str):
+    """The native GeoBox (:func:`native_geobox`, all measurements) of one dataset of ``product``.
+
+    Parameters
+    ----------
+    dc : datacube.Datacube
+    product : str
+
+    Returns
+    -------
+    odc.geo.geobox.GeoBox or None
+        None when ``product`` is not indexed, has no active dataset, or its dataset declares
+        no grids (not an eo3 document).
+    """
+    from antares.cube.catalog import first_dataset, product_exists
+
+    if not product_exists(dc, product):
+        return None
+    dataset = first_dataset(dc, product)
+    if dataset is None or not dataset.metadata_doc.get("grids"):
+        return None
+    return native_geobox([dataset], list(dataset.metadata_doc["measurements"]))
+
+
 def load(dc, product: str, time=None, measurements=None, geopolygon=None, output_crs=None, resolution=None):
     """``dc.load`` of ``product`` on its native grid (the finest of the requested measurements).
 

@@ -413,13 +413,73 @@ def _convert(stage: Path, dest: Path, driver: str, layer: str, batch_size: int) 
                     geometry_type="MultiPolygon", crs=meta["crs"])
 
 
-def _grid(extent, resolution: float):
-    """(Affine, width, height) of the pixels of size ``resolution`` covering ``extent``, aligned to multiples of it."""
-    from affine import Affine
+def _grid(extent, resolution: float, crs: str, product_grid=None):
+    """The GeoBox of the pixels of size ``resolution`` covering ``extent``, every point of it inside.
 
-    x0, y1 = math.floor(extent[0] / resolution) * resolution, math.ceil(extent[3] / resolution) * resolution
+    Pixel edges lie on the lines of ``product_grid`` (the GeoBox of the product the
+    classification was segmented on) when it is in ``crs`` and not rotated: at the product's
+    own resolution the exported pixels are the product's pixels. Otherwise they lie on
+    multiples of ``resolution``, as before.
+
+    odc-geo's ``GeoBox.from_bbox(anchor=...)`` computes the same grid away from grid lines,
+    but not on them: on extents built on grid lines (objects traced from a product's pixels)
+    it gave another shape in 274 of 3,000 UTM and 2,197 of 3,000 EPSG:4326 cases, and its
+    bounds missed the extent by rounding in 71 and 631 of them with ``tol=0`` (with its
+    default ``tol`` it drops the pixel of an object that overhangs a line by 1e-11 m, e.g. a
+    region transformed from EPSG:4326); tests/unit/test_export_grid.py. The grid is therefore
+    computed here, on the product's origin, and checked to cover the extent.
+
+    Parameters
+    ----------
+    extent : (float, float, float, float)
+        ``(minx, miny, maxx, maxy)`` in ``crs``.
+    resolution : float
+        Pixel size in units of ``crs`` (square pixels, y pointing down).
+    crs : str
+        ``EPSG:n`` or WKT.
+    product_grid : odc.geo.geobox.GeoBox, optional
+
+    Returns
+    -------
+    odc.geo.geobox.GeoBox
+        At least one pixel a side.
+    """
+    from affine import Affine
+    from odc.geo.crs import CRS
+    from odc.geo.geobox import GeoBox
+
+    ox = oy = 0.0
+    if product_grid is not None and product_grid.crs == CRS(crs) and product_grid.axis_aligned:
+        ox, oy = product_grid.affine.c % resolution, product_grid.affine.f % resolution
+    x0 = ox + math.floor((extent[0] - ox) / resolution) * resolution
+    y1 = oy + math.ceil((extent[3] - oy) / resolution) * resolution
+    x0 -= resolution if x0 > extent[0] else 0.0  # rounding put the line a hair inside the extent
+    y1 += resolution if y1 < extent[3] else 0.0
     width, height = (max(1, math.ceil(v / resolution)) for v in (extent[2] - x0, y1 - extent[1]))
-    return Affine(resolution, 0, x0, 0, -resolution, y1), width, height
+    width += 1 if x0 + width * resolution < extent[2] else 0
+    height += 1 if y1 - height * resolution > extent[1] else 0
+    return GeoBox((height, width), Affine(resolution, 0, x0, 0, -resolution, y1), CRS(crs))
+
+
+def _product_grid(settings: Settings, conn, segmentation_id: int):
+    """The GeoBox of one dataset of the segmentation's label product, else of the product it segmented; or None."""
+    from antares.cube.index import connect
+    from antares.cube.load import product_geobox
+    from antares.db.engine import database_url
+    from antares.db.segmentations import segmentation_by_id
+
+    row = segmentation_by_id(conn, segmentation_id)
+    if row is None:
+        return None
+    dc = connect(database_url(settings))
+    try:
+        for product in (row.name, row.product):
+            geobox = product_geobox(dc, product) if product else None
+            if geobox is not None:
+                return geobox
+    finally:
+        dc.close()
+    return None
 
 
 def _gdal_source(url: str) -> tuple[str, dict]:
@@ -540,8 +600,10 @@ def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: st
     (:func:`antares.pipeline.change_raster.change_to_raster`).
 
     Band 1 holds class codes by the pixel-centre rule: uint8 if all codes are <= 255, else
-    uint16; 0 = nodata. The grid is aligned to multiples of ``resolution``; blocks 512, DEFLATE,
-    overviews by mode, the legend's colour table, ``STEM.qml`` beside.
+    uint16; 0 = nodata. The pixels lie on the grid of the product the classification was
+    segmented on when the output CRS is the product's (its pixels at the product's resolution),
+    else on multiples of ``resolution``; blocks 512, DEFLATE, overviews by mode, the legend's
+    colour table, ``STEM.qml`` beside.
 
     Parameters
     ----------
@@ -618,6 +680,7 @@ def _db_to_raster(settings: Settings, name: str, path, resolution: float, crs: s
     import shapely
     from rasterio.windows import Window, bounds as window_bounds
 
+    from antares.cube.grid import blocks
     from antares.cube.write import check_written, count_valid
     from antares.db.classifications import max_class_code, objects_extent, objects_in_box_sql
     from antares.db.engine import open_database
@@ -649,10 +712,12 @@ def _db_to_raster(settings: Settings, name: str, path, resolution: float, crs: s
             extent = objects_extent(conn, src.id, src.segmentation_id, src.srid, region_id, out_srid)
             max_code = max_class_code(conn, src.id)
             zone = None if region_id is None else shapely.from_wkb(region_wkb(conn, region_id, out_srid))
+            product_grid = _product_grid(settings, conn, src.segmentation_id)
         if extent is None or max_code is None:
             raise InvalidInputError(f"classification '{name}' has no predicted object; nothing to rasterise.")
         dtype = "uint8" if max(max_code, *(e.code for e in src.legend)) <= 255 else "uint16"
-        transform, width, height = _grid(extent, resolution)
+        grid = _grid(extent, resolution, out_crs, product_grid)
+        transform, (height, width) = grid.affine, grid.shape
         if width * height > MAX_RASTER_PIXELS or max(width, height) > 2**31 - 1:
             raise InvalidInputError(
                 f"--resolution {resolution:g} gives a raster of {width:,} x {height:,} pixels over the "
@@ -663,8 +728,8 @@ def _db_to_raster(settings: Settings, name: str, path, resolution: float, crs: s
                        compress="deflate", BIGTIFF="IF_SAFER", SPARSE_OK=True)
         report = ExportReport(targets[0].path, "COG", detail=f", {width} x {height} pixels of {resolution:g}, "
                                                              f"{out_crs}, {dtype}")
-        windows = [Window(c, r, min(window, width - c), min(window, height - r))
-                   for r in range(0, height, window) for c in range(0, width, window)]
+        windows = [Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+                   for _, (rows, cols) in blocks(grid, window)]  # row by row, edge windows cut to the raster
         source = _gdal_source(engine.url.render_as_string(hide_password=False))
         work = [t.tmp(".work.tif") for t in targets]
         written = [0] * len(targets)  # valid pixels written into each output

@@ -18,6 +18,7 @@ import pyogrio
 import pytest
 import rasterio
 import sqlalchemy as sa
+from affine import Affine
 from rasterio.features import geometry_mask, rasterize
 from shapely.geometry import MultiPolygon, Polygon, box
 from shapely.ops import unary_union
@@ -377,3 +378,102 @@ def test_generate_style(runner, env, exp, tmp_path):
     assert "exists; use --overwrite" in line
     line = one_error_line(export(runner, env, "generate_style", "exp_nope", "-f", tmp_path / "x.qml"))
     assert "class scheme 'exp_nope' does not exist" in line and "exp_scheme" in line
+
+
+GRID_ORIGIN = (399995.5, 5806002.5)  # a product grid whose lines are not on multiples of 10 m
+
+
+@pytest.fixture(scope="module")
+def grid_map(settings, exp, tmp_path_factory):
+    """Classification exp_grid_map: exp_map's predictions on a segmentation of an indexed product (exp_grid_product)
+    whose 10 m grid starts at GRID_ORIGIN."""
+    import uuid
+
+    from odc.geo.geobox import GeoBox
+
+    from antares.cube.index import add_dataset_documents, add_product, connect
+    from antares.cube.write import eo3_document
+
+    files = tmp_path_factory.mktemp("grid_product")
+    geobox = GeoBox((800, 700), Affine(10, 0, GRID_ORIGIN[0], 0, -10, GRID_ORIGIN[1]), "EPSG:32633")
+    dc = connect(settings.db_url)
+    try:
+        add_product(dc, {"name": "exp_grid_product", "description": "a 10 m grid off multiples of 10 m",
+                         "metadata_type": "eo3", "metadata": {"product": {"name": "exp_grid_product"}},
+                         "measurements": [{"name": "segment_id", "dtype": "int64", "nodata": 0, "units": "1"}]})
+        doc = eo3_document(uuid.uuid5(uuid.NAMESPACE_URL, "exp_grid_product"), "exp_grid_product", geobox,
+                           {"segment_id": (files / "labels.tif").as_uri()}, {"datetime": "2020-01-01T00:00:00"})
+        added, existing, failures = add_dataset_documents(dc, [doc])
+        assert not failures and added + existing == 1
+    finally:
+        dc.close()
+    engine = sa.create_engine(settings.db_url)
+    q = sa.text
+    with engine.begin() as conn:
+        conn.execute(q("DELETE FROM antares.classification WHERE name = 'exp_grid_map'"))
+        conn.execute(q("DELETE FROM antares.segmentation WHERE name = 'exp_grid_seg'"))
+        seg = conn.execute(q("INSERT INTO antares.segmentation (name, product, algorithm, crs, n_segments) "
+                             "VALUES ('exp_grid_seg', 'exp_grid_product', 'test', 'EPSG:32633', :n) RETURNING id"),
+                           {"n": len(SEGMENTS)}).scalar()
+        conn.execute(q("INSERT INTO antares.segment (segmentation_id, segment_id, geom, area_m2, pixel_count) "
+                       "SELECT :seg, s.segment_id, s.geom, s.area_m2, s.pixel_count FROM antares.segment s "
+                       "JOIN antares.segmentation g ON g.id = s.segmentation_id WHERE g.name = 'exp_seg'"), {"seg": seg})
+        model = conn.execute(q("SELECT id FROM antares.model WHERE name = 'exp_model'")).scalar()
+        cid = conn.execute(q("INSERT INTO antares.classification (name, segmentation_id, model_id) "
+                             "VALUES ('exp_grid_map', :s, :m) RETURNING id"), {"s": seg, "m": model}).scalar()
+        conn.execute(q("INSERT INTO antares.prediction (classification_id, segment_id, class_code, confidence, entropy)"
+                       " VALUES (:c, :i, :k, :conf, :ent)"),
+                     [{"c": cid, "i": i, "k": CODE[i], "conf": CONF[i], "ent": 1.01 - CONF[i]} for i in PREDICTED])
+    engine.dispose()
+    return geobox
+
+
+def _gdal_rasterize_reference(src, tmp_path):
+    """gdal_rasterize of the predicted polygons (a GeoPackage) on the output's own -te/-ts: an independent burn."""
+    import subprocess
+
+    polygons = tmp_path / "reference.gpkg"
+    gpd.GeoDataFrame({"code": [CODE[i] for i in PREDICTED]}, geometry=[PREDICTED[i] for i in PREDICTED],
+                     crs="EPSG:32633").to_file(polygons, layer="objects")
+    left, bottom, right, top = src.bounds
+    out = tmp_path / "reference.tif"
+    subprocess.run(["gdal_rasterize", "-q", "-a", "code", "-l", "objects", "-te", repr(left), repr(bottom), repr(right),
+                    repr(top), "-ts", str(src.width), str(src.height), "-ot", "Byte", "-init", "0", str(polygons),
+                    str(out)], check=True)
+    with rasterio.open(out) as ref:
+        assert ref.transform.almost_equals(src.transform, precision=1e-6)
+        return ref.read(1)
+
+
+@pytest.mark.parametrize("resolution", [10, 20])
+def test_raster_of_a_product_lies_on_its_grid(settings, grid_map, tmp_path, resolution):
+    """On the segmented product's CRS the COG's pixel edges are the product's grid lines (its very pixels at 10 m),
+    and its pixels equal gdal_rasterize of the same polygons; the objects' extent is covered by the fewest pixels."""
+    from antares.pipeline.export import db_to_raster
+
+    path = tmp_path / "grid.tif"
+    db_to_raster(settings, "exp_grid_map", path, resolution=resolution)
+    with rasterio.open(path) as src:
+        t = src.transform
+        assert src.crs.to_epsg() == 32633 and src.res == (resolution, resolution)
+        col, row = (~grid_map.affine) * (t.c, t.f)
+        assert abs(col - round(col)) < 1e-9 and abs(row - round(row)) < 1e-9  # the product's grid lines
+        xmin, ymin, xmax, ymax = unary_union(list(PREDICTED.values())).bounds
+        assert t.c <= xmin < t.c + resolution and t.f - resolution < ymax <= t.f
+        left, bottom, right, top = src.bounds
+        assert right - resolution < xmax <= right and bottom <= ymin < bottom + resolution
+        data = src.read(1)
+        assert np.array_equal(data, _gdal_rasterize_reference(src, tmp_path))
+        assert np.array_equal(data, _expected_raster(src, PREDICTED, CODE, "uint8"))
+        assert set(np.unique(data)) == {0, 1, 2, 7}
+
+
+def test_raster_of_a_product_in_another_crs_keeps_multiples_of_the_resolution(runner, env, grid_map, tmp_path):
+    """--crs other than the product's: pixel edges on multiples of --resolution, as before."""
+    path = tmp_path / "g.tif"
+    result = export(runner, env, "db_to_raster", "-n", "exp_grid_map", "-f", path, "--resolution", 0.0001, "--crs", 4326)
+    assert result.exit_code == 0, result.output
+    with rasterio.open(path) as src:
+        t = src.transform
+        assert src.crs.to_epsg() == 4326
+        assert abs(t.c / 0.0001 - round(t.c / 0.0001)) < 1e-6 and abs(t.f / 0.0001 - round(t.f / 0.0001)) < 1e-6

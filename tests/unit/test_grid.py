@@ -117,3 +117,61 @@ def test_blocks_are_the_hand_loops_blocks(size):
         assert [index for _, index in got] == [index for _, index in expected]
         assert all(a == b for (a, _), (b, _) in zip(got, expected))
         assert sum(b.shape[0] * b.shape[1] for b, _ in got) == geobox.shape[0] * geobox.shape[1]
+
+
+def _blockread_aligned_by_hand(grid, crs, geobox):
+    """cube/blockread.py's check before grid_offset."""
+    a, b, c, d, e, f = grid["transform"][:6]
+    g = geobox.affine
+    if crs != geobox.crs or b or d or abs(a - g.a) > 1e-9 * abs(g.a) or abs(e - g.e) > 1e-9 * abs(g.e):
+        return None
+    col, row = (c - g.c) / g.a, (f - g.f) / g.e
+    if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
+        return None
+    return round(row), round(col)
+
+
+def _grid_pairs(seed, n=2000):
+    """(src, dst) GeoBoxes: aligned, shifted by fractions of a pixel, other resolutions (2x: an overview), rotated,
+    other CRS; UTM and EPSG:4326, odd sizes, offsets left/above and right/below."""
+    import random
+
+    from affine import Affine
+    from odc.geo.geobox import GeoBox
+
+    rng = random.Random(seed)
+    for _ in range(n):
+        crs, res, x0, y0 = rng.choice([("EPSG:32633", 10.0, 500000.0, 4000000.0), ("EPSG:32633", 20.0, 399995.5, 5806002.5),
+                                       ("EPSG:4326", 0.0001, 22.1, 45.3), ("EPSG:4326", 1 / 3600, -101.25, 19.75),
+                                       ("EPSG:3035", 9.995, 5263362.576551932, 2539524.2149151857)])
+        dst = GeoBox((rng.randint(1, 301), rng.randint(1, 301)), Affine(res, 0, x0, 0, -res, y0), crs)
+        kind = rng.choice(["aligned", "aligned", "fraction", "tiny", "scale", "scale2", "rotated", "crs"])
+        dc, dr = rng.randint(-400, 400), rng.randint(-400, 400)
+        sx = sy = res
+        if kind == "fraction":
+            dc += rng.choice([0.5, 0.25, 0.01, 0.002, 0.0005])
+        elif kind == "tiny":  # rounding-size shifts, inside every tolerance
+            dc += rng.choice([1e-9, -1e-9, 1e-8])
+            dr += rng.choice([1e-9, -1e-9])
+        elif kind == "scale":
+            sx = sy = res * rng.choice([1 + 1e-4, 1 - 1e-3, 1.5, 1 + 1e-12])
+        elif kind == "scale2":
+            sx = sy = res * 2
+        affine = Affine(sx, 0, x0 + dc * res, 0, -sy, y0 - dr * res)
+        if kind == "rotated":
+            affine = affine * Affine.rotation(rng.choice([0.5, 90, 1e-3]))
+        src_crs = "EPSG:32634" if kind == "crs" and crs == "EPSG:32633" else crs
+        yield GeoBox((rng.randint(1, 301), rng.randint(1, 301)), affine, src_crs), dst
+
+
+def test_grid_offset_equals_the_blockread_hand_check():
+    """odc-geo's compute_reproject_roi paste check (grid_offset) gives GridReader's hand-written check's answers:
+    the same offsets, the same refusals (fractions of a pixel, other sizes, 2x overviews, rotations, other CRSs)."""
+    from antares.cube.grid import grid_offset
+
+    kinds = {True: 0, False: 0}
+    for src, dst in _grid_pairs(3):
+        grid = {"shape": list(src.shape), "transform": list(src.affine)[:6]}
+        assert grid_offset(src, dst, 1e-6, 1e-9) == _blockread_aligned_by_hand(grid, src.crs, dst), (src, dst)
+        kinds[grid_offset(src, dst, 1e-6, 1e-9) is not None] += 1
+    assert min(kinds.values()) > 500  # both answers are well represented
