@@ -115,6 +115,7 @@ def change_to_raster(settings: Settings, name: str, path, resolution: float, crs
     import rasterio.shutil
     from rasterio.windows import Window, bounds as window_bounds
 
+    from antares.cube.grid import blocks
     from antares.cube.write import check_written, count_valid
     from antares.db.changes import change_detection, change_extent, change_objects_in_box_sql, transitions
     from antares.db.engine import open_database
@@ -140,7 +141,8 @@ def change_to_raster(settings: Settings, name: str, path, resolution: float, crs
         if extent is None:
             raise InvalidInputError(f"change detection '{name}' has no change object; nothing to rasterise.")
         dtype = "uint8" if len(legend) <= 255 else "uint16"
-        transform, width, height = _grid(extent, resolution)
+        grid = _grid(extent, resolution, out_crs)  # multiples of resolution (a change layer has no product grid)
+        transform, (height, width) = grid.affine, grid.shape
         if width * height > MAX_RASTER_PIXELS:
             raise InvalidInputError(f"--resolution {resolution:g} gives a raster of {width:,} x {height:,} pixels; "
                                     "choose a coarser --resolution (in units of the output CRS).")
@@ -149,8 +151,8 @@ def change_to_raster(settings: Settings, name: str, path, resolution: float, crs
                        compress="deflate", BIGTIFF="IF_SAFER", SPARSE_OK=True)
         report = ExportReport(target.path, "COG", detail=f", {width} x {height} pixels of {resolution:g}, {out_crs}, "
                                                          f"{dtype}, {len(legend)} transition(s)")
-        windows = [Window(c, r, min(WINDOW, width - c), min(WINDOW, height - r))
-                   for r in range(0, height, WINDOW) for c in range(0, width, WINDOW)]
+        windows = [Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+                   for _, (rows, cols) in blocks(grid, WINDOW)]  # row by row, edge windows cut to the raster
         source = _gdal_source(engine.url.render_as_string(hide_password=False))
         work, written = target.tmp(".work.tif"), 0
         with contextlib.ExitStack() as stack:
