@@ -31,7 +31,7 @@ Examples:
       --grid num_leaves=15,31 --grid learning_rate=0.05,0.1 -extra n_estimators=300
   antares model_fit -model rf -p s2_2018_features -t tcd_train --name rf_px --unit pixels --per-class 500""")
 @click.option("-model", "--model", "kind", required=True, callback=lambda ctx, param, value: ANTARES3_MODELS.get(value, value),
-              help="Classifier: rf or lightgbm (antares3's lgb is lightgbm; antares model_params).")
+              help="Classifier: rf, lightgbm or xgb (antares3's lgb is lightgbm; antares model_params).")
 @click.option("-p", "--product", required=True, help="Product whose measurements are the features.")
 @click.option("-t", "--training", "training_set", required=True, help="Training set (antares list training_sets).")
 @area_options

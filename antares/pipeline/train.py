@@ -439,7 +439,7 @@ def load_model(settings: Settings, name: str, trust_pickle: bool = False, estima
     UntrustedModelError
         A pickle without ``trust_pickle``, or a type outside the trusted ones (named).
     InvalidInputError
-        The model was stored with another major version of scikit-learn, LightGBM or skops
+        The model was stored with another major version of scikit-learn, LightGBM, XGBoost or skops
         (both versions named); another minor version only warns.
     """
     from antares.db.engine import session_scope
@@ -458,6 +458,7 @@ def load_model(settings: Settings, name: str, trust_pickle: bool = False, estima
     if not estimator:
         return None, meta
     libraries = ["scikit-learn"] + (["lightgbm"] if row.kind == "lightgbm" else []) + \
+        (["xgboost"] if row.kind == "xgb" else []) + \
         (["skops"] if meta["format"] == FORMAT else [])
     if meta["format"] == SAFETENSORS:
         libraries = ["torch", "safetensors"]

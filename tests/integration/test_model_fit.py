@@ -157,7 +157,7 @@ def test_lightgbm_grid_search_and_pixels(runner, settings, fit_env):
 
 
 @pytest.mark.parametrize("args, code, message", [
-    (["-model", "svm"], 2, "unknown model 'svm'; valid models: rf, lightgbm, pse_tae, ltae, tempcnn"),
+    (["-model", "svm"], 2, "unknown model 'svm'; valid models: rf, lightgbm, xgb, pse_tae, ltae, tempcnn"),
     (["-extra", "n_trees=5"], 2, "rf has no parameter 'n_trees'; valid parameters:"),
     (["-extra", "max_depth=-3"], 2, "The 'max_depth' parameter of RandomForestClassifier must be"),
     (["--grid", "depth=1,2"], 2, "rf has no parameter 'depth'"),
