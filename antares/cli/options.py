@@ -232,7 +232,8 @@ SEGMENT_FLAGS = {"product": "-p", "name": "--name", "algorithm": "--algorithm", 
 FIT_FLAGS = {"kind": "-model", "product": "-p", "training_set": "-t", "name": "--name", "aggregation": "-sp",
              "unit": "--unit", "sample": "-sample", "per_class": "--per-class", "seed": "--seed", "cv": "--cv",
              "cv_spatial": "--cv-spatial", "grid_specs": "--grid", "extra": "-extra", "tile_size": "--tile-size",
-             "time": "-b/-e"}
+             "time": "-b/-e", "categorical": "-categorical_variables", "remove_outliers": "--remove-outliers",
+             "contamination": "--contamination", "table_file": "-filename"}
 PREDICT_FLAGS = {"product": "-p", "model": "-m", "segmentation": "-s", "name": "--name", "aggregation": "-sp",
                  "time": "-b/-e", "outdir": "--outdir"}
 

@@ -46,6 +46,9 @@ class ModelKind:
     inputs : {'features', 'pixel_sets'}
         What ``fit`` takes: a feature table ``(n, f)`` (``model_fit``), or pixel-set series per sensor
         (the temporal deep models of :mod:`antares.deep`, fitted by ``model_fit_timeseries``).
+    categorical_fit : str, optional
+        The keyword of ``fit`` that takes the indices of categorical columns (native categorical
+        features); None: categorical columns are one-hot encoded before the estimator.
     """
 
     name: str
@@ -58,6 +61,7 @@ class ModelKind:
     jobs_param: str = "n_jobs"
     rules: tuple = ()
     inputs: str = "features"
+    categorical_fit: str | None = None
 
 
 def _rf():
@@ -201,9 +205,10 @@ MODELS = Registry("antares.models", "model", {
                     {"n_estimators": 150}, _RF_PARAMS, "RandomForestClassifier", rules=_RF_RULES),
     "lightgbm": ModelKind("lightgbm", "gradient-boosted trees (LightGBM LGBMClassifier; Ke et al. 2017)", _lightgbm,
                           {"n_estimators": 200, "learning_rate": 0.05, "verbose": -1}, _LIGHTGBM_PARAMS,
-                          "LGBMClassifier"),
+                          "LGBMClassifier", categorical_fit="categorical_feature"),
     "xgb": ModelKind("xgb", "gradient-boosted trees (XGBoost XGBClassifier; Chen & Guestrin 2016)", _xgb,
-                     {"n_estimators": 200, "learning_rate": 0.1, "verbosity": 0}, _XGB_PARAMS, "XGBClassifier"),
+                     {"n_estimators": 200, "learning_rate": 0.1, "verbosity": 0}, _XGB_PARAMS, "XGBClassifier",
+                     categorical_fit="categorical"),
     "pse_tae": "antares.deep.kinds:PSE_TAE",  # torch, imported on first use
     "ltae": "antares.deep.kinds:LTAE",
     "tempcnn": "antares.deep.kinds:TEMPCNN",
