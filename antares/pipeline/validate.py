@@ -27,6 +27,8 @@ import numpy as np
 
 from antares.config import Settings
 from antares.errors import InvalidInputError, NotFoundError
+from antares.pipeline.export_requests import ValidateRequest, area_words, area_zone
+from antares.pipeline.requests import takes
 
 log = logging.getLogger(__name__)
 
@@ -117,15 +119,23 @@ def _code_translation(session, model_scheme: int, validation_scheme: int, valida
     return {e.code: by_name[e.name.casefold()] for e in val_legend}
 
 
-def validate(settings: Settings, classification: str, validation_set: str, region: str | None = None,
-             json_file=None, plot_file=None, log_name: str | None = None, overwrite: bool = False,
-             comment: str | None = None) -> ValidationReport:
-    """Assess ``classification`` against ``validation_set``.
+@takes(ValidateRequest)
+def validate(settings: Settings, request: ValidateRequest, progress=None) -> ValidationReport:
+    """Assess ``request.classification`` against ``request.validation_set``.
+
+    The old form ``validate(settings, classification, validation_set, region=None, json_file=None,
+    plot_file=None, log_name=None, overwrite=False, comment=None, area=None)`` builds the request.
 
     Parameters
     ----------
+    settings : antares.config.Settings
+    request : antares.pipeline.export_requests.ValidateRequest
+        Its fields:
+    classification, validation_set : str
     region : str, optional
         Only validation polygons and objects inside this region (overlaps clipped to it).
+    area : odc.geo.geom.Geometry, optional
+        Instead of ``region``: a geometry (``--bbox``, ``-lat``/``-long``), used the same way.
     json_file, plot_file : path, optional
         Write the full report as JSON / the confusion matrix as PNG (atomically).
     log_name : str, optional
@@ -150,6 +160,10 @@ def validate(settings: Settings, classification: str, validation_set: str, regio
     from antares.db.validation import count_samples, mapped_areas, overlap_pairs, samples_centre
     from antares.names import check_name
 
+    classification, validation_set, region, area = (request.classification, request.validation_set, request.region,
+                                                    request.area)
+    json_file, plot_file, log_name, overwrite = request.json_file, request.plot_file, request.log_name, request.overwrite
+    comment = request.comment
     if log_name is not None and log_name != f"{classification}:{validation_set}":  # the default joins two names
         check_name(log_name)
     for path in (json_file, plot_file):
@@ -168,13 +182,14 @@ def validate(settings: Settings, classification: str, validation_set: str, regio
         if centre is None:
             raise InvalidInputError(f"validation set {validation_set} has no samples.")
         proj = _equal_area_crs(*centre)
+        region = area_zone(region, area, srid)  # the name, or a Zone of the area in the segments' CRS
         pairs = overlap_pairs(session, vset.id, row.id, row.segmentation_id, srid, proj, region)
         n_polygons = count_samples(session, vset.id, srid, region)
         mapped_area = mapped_areas(session, row.id, row.segmentation_id, srid, proj, region)
     pairs = [p for p in pairs if p.area > 0]
     if not pairs:
         raise InvalidInputError(f"no polygon of validation set {validation_set} overlaps a classified object of "
-                                f"{classification}{' in region ' + region if region else ''}.")
+                                f"{classification}{area_words(request.region, area)}.")
     unknown = sorted({p.reference for p in pairs} - set(translate))
     if unknown:
         raise InvalidInputError(f"validation set {validation_set} has class code(s) {unknown} absent from the legend.")

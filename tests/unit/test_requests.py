@@ -183,12 +183,11 @@ def test_every_field_of_a_command_request_has_a_flag():
 
 # not yet converted to requests (issue 17): each is a stage outside the five of RecipeRequest ... PixelRequest,
 # or run_tiles, whose positional form the stages being written in parallel use
-NOT_YET = {"antares.pipeline.export.db_to_vector", "antares.pipeline.export.db_to_raster",
-           "antares.pipeline.ingest.ingest", "antares.pipeline.samples.ingest_samples",
+NOT_YET = {"antares.pipeline.ingest.ingest", "antares.pipeline.samples.ingest_samples",
            "antares.pipeline.samples.ingest_from_raster", "antares.pipeline.tiles.run_tiles",
            # stages merged beside the request objects (this session): their requests are the next step
            "antares.pipeline.change.detect_change", "antares.pipeline.change_export.change_to_vector",
-           "antares.pipeline.fetch.download", "antares.pipeline.monitor.monitor", "antares.pipeline.validate.validate",
+           "antares.pipeline.fetch.download", "antares.pipeline.monitor.monitor",
            "antares.pipeline.view.view", "antares.pipeline.fit_timeseries.model_fit_timeseries"}
 
 
