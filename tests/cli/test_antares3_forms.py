@@ -4,7 +4,8 @@ Each case is an antares3 command line (from antares3's argparse definitions and 
 and the antares command line that means the same: both go through the real ``antares`` group
 (:meth:`AntaresGroup.resolve_command`, then click), and the parameters the command receives
 must be equal. Equal parameters mean the stage runs with the same inputs, so the outputs are
-the same; the end-to-end runs of both forms live in tests/integration.
+the same; the end-to-end runs of both forms live in tests/integration (test_antares3_e2e.py, and the
+antares3 tests of test_apply_recipe.py, test_change_real_data.py and test_model_fit.py).
 """
 
 import click
