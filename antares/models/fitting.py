@@ -148,6 +148,20 @@ def _fit(estimator, X, y, fit_kwargs: dict | None = None):
                                 f"{message}") from None
 
 
+def single_threaded(estimator):
+    """``estimator`` set to predict on one thread (a dask worker each; a fixed summation order); returns it.
+
+    Works on an estimator with ``n_jobs`` and on a scikit-learn ``Pipeline`` (the one-hot encoded
+    categorical columns of :func:`antares.models.table.one_hot`) whose last step has it.
+    """
+    steps = getattr(estimator, "steps", None)
+    if steps and hasattr(steps[-1][1], "n_jobs"):
+        estimator.set_params(**{f"{steps[-1][0]}__n_jobs": 1})
+    elif hasattr(estimator, "n_jobs"):
+        estimator.set_params(n_jobs=1)
+    return estimator
+
+
 def parse_grid(kind: str, specs) -> dict:
     """``--grid k=v1,v2`` strings into {parameter: [values]} (keys checked against the model)."""
     from antares.models.registry import parse_params

@@ -55,9 +55,16 @@ class XGBoostClassifier:
         return dict(self.params)
 
     def set_params(self, **params):
-        """Update parameters (scikit-learn's contract); returns self."""
+        """Update parameters (scikit-learn's contract), of the fitted model too (e.g. ``n_jobs``); returns self."""
         self.params.update(params)
+        if hasattr(self, "model_"):
+            self.model_.set_params(**params)
         return self
+
+    @property
+    def n_jobs(self):
+        """Threads of fit and predict (None: XGBoost's default, all cores)."""
+        return self.params.get("n_jobs")
 
     def fit(self, X, y, categorical=()):
         """Fit on ``X`` (n, f) float and legend codes ``y`` (n,) int.
@@ -119,6 +126,8 @@ class XGBoostClassifier:
 
             model = XGBClassifier()
             model.load_model(bytearray(state["ubj"]))
+            if self.params.get("n_jobs") is not None:  # threads are not part of XGBoost's model
+                model.set_params(n_jobs=self.params["n_jobs"])
             self.model_ = model
             self.classes_ = np.asarray(state["classes_"])
             self.categorical_ = tuple(int(c) for c in state["categorical_"])

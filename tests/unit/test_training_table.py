@@ -172,3 +172,16 @@ def test_fit_request_table_only_needs_no_model_and_a_fit_needs_both():
         FitRequest("rf", "p", "t", "m", contamination=0)
     with pytest.raises(UsageError, match="extra, grid_specs and cv need a kind"):
         FitRequest(None, "p", "t", None, table_file="x.parquet", extra=("n_estimators=3",))
+
+
+def test_single_threaded_reaches_a_one_hot_pipeline_and_xgb():
+    from antares.models.fitting import fit_model, single_threaded
+    from antares.models.store import deserialize, serialize
+
+    X, y = _categorical_table(4)
+    rf = fit_model("rf", X, y, params={"n_estimators": 5}, seed=0, n_jobs=2, categorical=[1]).estimator
+    assert rf[-1].n_jobs == 2 and single_threaded(rf)[-1].n_jobs == 1
+    xgb = deserialize(serialize(fit_model("xgb", X, y, params={"n_estimators": 5}, n_jobs=2).estimator), "x")
+    assert xgb.n_jobs == 2 and xgb.model_.n_jobs == 2
+    single_threaded(xgb)
+    assert xgb.n_jobs == 1 and xgb.model_.get_params()["n_jobs"] == 1
