@@ -170,3 +170,37 @@ def assert_same_report(a, b, path="report"):
         assert b == pytest.approx(a, rel=1e-9, abs=1e-9, nan_ok=True), path
     else:
         assert a == b, path
+
+
+def test_categorical_variables_are_checked_at_fit_and_at_prediction(settings, both):
+    """Polygon means of digital numbers are no category codes (refused at the fit, naming the measurement); a model
+    with categorical variables refuses to predict object means of them (-sp min/max only)."""
+    import sqlalchemy as sa
+    from click.testing import CliRunner
+
+    env, _, _ = both
+    runner = CliRunner()
+    fit = runner.invoke(cli, ["model_fit", "-model", "xgb", "-p", "a3_b10", "-t", "a3_train", "-lat", *LAT, "-long",
+                              *LONG, "-name", "a3_cat", "-categorical_variables", "B02", "-sp", "mean", "-sc", "sync"],
+                        env=env)
+    assert fit.exit_code == 1 and "categorical variable B02 holds" in fit.stderr and "Traceback" not in fit.output
+    assert db_rows(settings.db_url, "SELECT count(*) FROM antares.model WHERE name = 'a3_cat'") == [(0,)]
+    unknown = runner.invoke(cli, ["model_fit", "-model", "rf", "-p", "a3_b10", "-t", "a3_train", "-name", "a3_cat",
+                                  "-categorical_variables", "soil", "-sc", "sync", "-lat", *LAT, "-long", *LONG], env=env)
+    assert unknown.exit_code == 2 and "product a3_b10 has no measurement soil; its measurements: B02" in unknown.stderr
+
+    engine = sa.create_engine(settings.db_url)
+    try:
+        with engine.begin() as conn:  # as if a4_rf had been fitted with a categorical measurement
+            conn.execute(sa.text("UPDATE antares.model SET metadata = jsonb_set(metadata, '{categorical}', '[\"B08\"]') "
+                                 "WHERE name = 'a4_rf'"))
+        result = runner.invoke(cli, ["model_predict_object", "-p", "a3_b10", "-m", "a4_rf", "-s", "a4_seg", "-n",
+                                     "a4_cat", "-sp", "mean", "-sc", "sync"], env=env)
+        assert result.exit_code == 2, result.output
+        assert "model a4_rf has categorical variables (B08): an object's mean of category codes is no category; " \
+               "give -sp min or max." in result.stderr
+        assert db_rows(settings.db_url, "SELECT count(*) FROM antares.classification WHERE name = 'a4_cat'") == [(0,)]
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE antares.model SET metadata = metadata - 'categorical' WHERE name = 'a4_rf'"))
+        engine.dispose()
