@@ -135,8 +135,7 @@ class RasterRequest:
             raise refusal(f"window must be an integer >= 1. Got {self.window!r}.", "window")
         value = self.resolution
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise refusal(f"resolution must be a finite number > 0 (units of the output CRS). Got {value!r}.",
-                          "resolution")
+            raise refusal(f"resolution must be a number > 0 in units of the output CRS. Got {value!r}.", "resolution")
         _freeze(self, resolution=float(value))
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from antares.config import Settings
 from antares.errors import InvalidInputError, NotFoundError
-from antares.pipeline.export_requests import ValidateRequest, area_words, area_zone
+from antares.pipeline.export_requests import ValidateRequest, area_zone
 from antares.pipeline.requests import takes
 
 log = logging.getLogger(__name__)
@@ -187,9 +187,10 @@ def validate(settings: Settings, request: ValidateRequest, progress=None) -> Val
         n_polygons = count_samples(session, vset.id, srid, region)
         mapped_area = mapped_areas(session, row.id, row.segmentation_id, srid, proj, region)
     pairs = [p for p in pairs if p.area > 0]
+    where = f" in region {request.region}" if request.region else (" in the area" if area is not None else "")
     if not pairs:
         raise InvalidInputError(f"no polygon of validation set {validation_set} overlaps a classified object of "
-                                f"{classification}{area_words(request.region, area)}.")
+                                f"{classification}{where}.")
     unknown = sorted({p.reference for p in pairs} - set(translate))
     if unknown:
         raise InvalidInputError(f"validation set {validation_set} has class code(s) {unknown} absent from the legend.")

@@ -31,7 +31,7 @@ def test_region_and_area_exclude_each_other_and_clip_needs_one():
 def test_raster_resolution_must_be_a_finite_positive_number(resolution):
     from antares.pipeline.export_requests import RasterRequest
 
-    with pytest.raises(UsageError, match="resolution must be a finite number > 0") as info:
+    with pytest.raises(UsageError, match="resolution must be a number > 0 in units of the output CRS") as info:
         RasterRequest("m", "m.tif", resolution)
     assert info.value.fields == ("resolution",)
 
