@@ -73,6 +73,7 @@ setup(
         "scikit-image>=0.22",  # slic and felzenszwalb segmenters; graycoprops entropy (>= 0.19), the GLCM reference
         "scikit-learn>=1.3",  # random forest, cross-validation, accuracy metrics
         "lightgbm>=4",
+        "xgboost-cpu>=2",  # model_fit -model xgb (antares3's xgb); the CPU-only wheel (the xgboost wheel pulls in CUDA's NCCL)
         "skops>=0.10",  # model serialisation that cannot run code on load (trusted-types list)
         "joblib>=1.3",  # reads the pickled models of earlier versions (--trust-pickle)
         "cryptography>=41",  # per-run TLS certificates of the local dask cluster (Security.temporary)

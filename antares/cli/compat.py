@@ -48,6 +48,8 @@ RENAMED: dict[str, dict[str, str]] = {
 
 # antares3 options that antares does not take (with the reason given to the user).
 DROPPED: dict[str, dict[str, str]] = {
+    "model_fit": {"--load-dataset": "it read a pickle back, and antares loads no pickles; read the -filename Parquet "
+                                    "table with pandas.read_parquet and fit it with antares.models.fitting.fit_model"},
     "ingest_training": {"--predict": "antares stores one class field per sample set (--field); ingest the predicted "
                                     "field as a second set with --field PREDICT"},
     "prepare_metadata": {"-b": "reading from an S3 bucket is not supported; copy the files and give --path",
@@ -63,12 +65,6 @@ ANTARES3_LONG = frozenset({
     "categorical_variables", "p_pre", "p_post", "lc_pre", "lc_post", "y_pre", "y_post", "recipe", "region", "lat",
     "long", "sample", "model", "extra", "val", "sp", "sc",
 })
-NOT_YET = {
-    "-categorical_variables": "categorical variables are not supported yet; leave the option out (features are "
-                              "numeric float32)",
-    "--categorical_variables": "categorical variables are not supported yet; leave the option out (features are "
-                               "numeric float32)",
-}
 
 _SINGLE_DASH_LONG = re.compile(r"^-[A-Za-z][A-Za-z0-9_]+$")
 _DOUBLE_DASH_UNDERSCORE = re.compile(r"^--[A-Za-z][A-Za-z0-9-]*_[A-Za-z0-9_-]*$")
@@ -99,8 +95,6 @@ def _target(name: str, token: str, options: dict) -> str | None:
         return renamed
     if token in DROPPED.get(name, {}):
         _refuse(name, token, DROPPED[name][token])
-    if token in NOT_YET:
-        _refuse(name, token, NOT_YET[token])
     if _SINGLE_DASH_LONG.match(token) or _DOUBLE_DASH_UNDERSCORE.match(token):
         bare = token.lstrip("-")
         for candidate in (f"--{bare}", f"--{bare.replace('_', '-')}", f"-{bare.replace('_', '-')}"):

@@ -29,13 +29,16 @@ Examples:
   antares model_fit -model rf -p s2_2018_features -t brandenburg_train --name rf_2018 --cv 5 --cv-spatial 2000
   antares model_fit -model lightgbm -p s2_2018_features -t brandenburg_train --name lgb_2018 \\
       --grid num_leaves=15,31 --grid learning_rate=0.05,0.1 -extra n_estimators=300
-  antares model_fit -model rf -p s2_2018_features -t tcd_train --name rf_px --unit pixels --per-class 500""")
-@click.option("-model", "--model", "kind", required=True, callback=lambda ctx, param, value: ANTARES3_MODELS.get(value, value),
-              help="Classifier: rf or lightgbm (antares3's lgb is lightgbm; antares model_params).")
+  antares model_fit -model rf -p s2_2018_features -t tcd_train --name rf_px --unit pixels --per-class 500
+  antares model_fit -model xgb -p s2_2018_features -t brandenburg_train --name xgb_2018 \
+      -categorical_variables soil_class --remove-outliers
+  antares model_fit -p s2_2018_features -t brandenburg_train -filename brandenburg_train.parquet""")
+@click.option("-model", "--model", "kind", default=None, callback=lambda ctx, param, value: ANTARES3_MODELS.get(value, value),
+              help="Classifier: rf, lightgbm or xgb (antares3's lgb is lightgbm; antares model_params).")
 @click.option("-p", "--product", required=True, help="Product whose measurements are the features.")
 @click.option("-t", "--training", "training_set", required=True, help="Training set (antares list training_sets).")
 @area_options
-@click.option("--name", "-n", type=NAME, required=True, help="Name of the model.")
+@click.option("--name", "-n", type=NAME, default=None, help="Name of the model (needed unless -filename).")
 @click.option("-sp", "--spatial-aggregation", "aggregation", default="mean", show_default=True,
               type=click.Choice(["mean", "median", "min", "max", "std"]), help="Per-polygon aggregation of pixels.")
 @click.option("--unit", type=click.Choice(["polygons", "pixels"]), default="polygons", show_default=True,
@@ -49,6 +52,17 @@ Examples:
               help="Group samples in square blocks of this size (m) so that neighbours never straddle a split.")
 @click.option("--grid", "grid_specs", multiple=True, metavar="K=V1,V2", help="Grid search values (repeatable).")
 @click.option("-extra", "--extra", multiple=True, metavar="K=V", help="Estimator parameter (repeatable).")
+@click.option("-categorical_variables", "--categorical-variables", "categorical", multiple=True, metavar="MEASUREMENT",
+              help="Measurement of category codes (0, 1, 2, ...; repeatable, or several after one flag): native "
+                   "categorical for lightgbm and xgb, one-hot encoded for rf.")
+@click.option("--remove-outliers", is_flag=True, default=False,
+              help="Before fitting, drop per class the --contamination share of samples an IsolationForest finds "
+                   "most anomalous (antares3's outlier removal).")
+@click.option("--contamination", type=click.FloatRange(0, 0.5, min_open=True), default=0.25, show_default=True,
+              help="Share of each class's samples --remove-outliers drops (antares3's 0.25).")
+@click.option("-filename", "--filename", "table_file", type=click.Path(dir_okay=False), default=None,
+              help="Write the training table (features, class, group) to this Parquet file instead of fitting "
+                   "(-model and --name are then not needed).")
 @click.option("-b", "--begin", type=DATE, default=None, help="First date of the product's period (when it has several).")
 @click.option("-e", "--end", type=DATE, default=None, help="Last date of the product's period.")
 @click.option("--tile-size", type=click.IntRange(min=16), default=1024, show_default=True, help="Tile side in pixels.")
@@ -57,15 +71,16 @@ Examples:
 @overwrite_option
 @click.pass_obj
 def model_fit(state: CliState, kind, product, training_set, region, bbox, bbox_crs, lat, long, name, aggregation, unit,
-              sample, per_class, seed, cv, cv_spatial, grid_specs, extra, begin, end, tile_size, scheduler, workers,
-              overwrite):
+              sample, per_class, seed, cv, cv_spatial, grid_specs, extra, categorical, remove_outliers, contamination,
+              table_file, begin, end, tile_size, scheduler, workers, overwrite):
     """Fit a classifier on the features of training samples taken from a product.
 
     Each training polygon gets the NaN-aware aggregate (-sp) of the pixels whose centres
     fall inside it (a polygon crossing tile edges contributes once, from all its pixels);
     labels are the legend codes. With --cv the report gives overall accuracy, kappa,
     macro-F1 and user's/producer's accuracy per fold. The model, its legend, feature
-    names, CV report and provenance are stored in the database.
+    names, CV report and provenance are stored in the database. With -filename the
+    training table is written to Parquet instead, and no model is fitted.
     """
     from antares.pipeline.requests import FitRequest
     from antares.pipeline.train import model_fit as fit
@@ -77,9 +92,10 @@ def model_fit(state: CliState, kind, product, training_set, region, bbox, bbox_c
         request = FitRequest(kind, product, training_set, name, area=area, aggregation=aggregation, unit=unit,
                              sample=sample, per_class=per_class, seed=seed, cv=cv, cv_spatial=cv_spatial,
                              grid_specs=grid_specs, extra=extra, scheduler=scheduler, workers=workers,
-                             tile_size=tile_size, time=time, overwrite=overwrite)
+                             tile_size=tile_size, time=time, overwrite=overwrite, categorical=categorical,
+                             remove_outliers=remove_outliers, contamination=contamination, table_file=table_file)
         # one count: the tiles of features, then each cross-validation fold and the final fit
-        with tile_progress(state.quiet, f"model_fit {name} (tiles, folds)", unit="step") as progress:
+        with tile_progress(state.quiet, f"model_fit {name or table_file} (tiles, folds)", unit="step") as progress:
             report = fit(settings, request, progress=progress)
     for line in report.lines():
         click.echo(line)

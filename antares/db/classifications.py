@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import func
 from sqlalchemy.orm import Session
 
-from antares.db.regions import region_in
+from antares.db.regions import zone_in
 from antares.db.schema import Classification, Model, Prediction, Segment, Segmentation
 
 
@@ -79,7 +79,7 @@ def max_class_code(session: Session, classification_id: int) -> int | None:
                           .where(Prediction.classification_id == classification_id))
 
 
-def objects_query(classification_id: int, segmentation_id: int, srid: int, region: int | None, clip: bool,
+def objects_query(classification_id: int, segmentation_id: int, srid: int, region, clip: bool,
                   dissolve: bool, out_srid: int):
     """The SELECT of the classified objects (or of one dissolved row per class), geometries as WKB in ``out_srid``.
 
@@ -89,8 +89,9 @@ def objects_query(classification_id: int, segmentation_id: int, srid: int, regio
         The classification and its segmentation.
     srid : int
         The SRID of the segments.
-    region : int or None
-        Only objects intersecting the region of this id; ``clip`` cuts them to it.
+    region : int, Zone or None
+        Only objects intersecting the region of this id (or this :class:`~antares.db.regions.Zone`);
+        ``clip`` cuts them to it.
     dissolve : bool
         Rows ``(code, objects, area_m2, confidence, wkb)``, one per class (area-weighted confidence);
         else ``(segment_id, code, confidence, entropy, area_m2, wkb)`` by segment id.
@@ -106,7 +107,7 @@ def objects_query(classification_id: int, segmentation_id: int, srid: int, regio
     geom, area = s.c.geom, s.c.area_m2
     where = [s.c.segmentation_id == segmentation_id]
     if region is not None:
-        zone = region_in(region, srid)
+        zone = zone_in(region, srid)
         where.append(func.ST_Intersects(s.c.geom, zone))
         if clip:  # OFFSET 0 keeps PostgreSQL from computing the intersection twice
             cut = sa.select(func.ST_Multi(func.ST_CollectionExtract(func.ST_Intersection(s.c.geom, zone), 3))
@@ -130,7 +131,7 @@ def objects_query(classification_id: int, segmentation_id: int, srid: int, regio
                       func.ST_AsBinary(out(union))).group_by(sub.c.code).order_by(sub.c.code))
 
 
-def objects_in_box_sql(classification_id: int, segmentation_id: int, srid: int, out_srid: int, region: int | None,
+def objects_in_box_sql(classification_id: int, segmentation_id: int, srid: int, out_srid: int, region,
                        box: tuple, step: float) -> str:
     """The SQL text, for GDAL, of the classified objects meeting ``box`` (minx, miny, maxx, maxy in ``out_srid``).
 
@@ -151,7 +152,7 @@ def objects_in_box_sql(classification_id: int, segmentation_id: int, srid: int, 
         search = func.ST_Transform(func.ST_Segmentize(env, sa.literal(float(step), sa.Float)), int(srid))
     where = [s.c.segmentation_id == int(segmentation_id), func.ST_Intersects(s.c.geom, search)]
     if region is not None:
-        where.append(func.ST_Intersects(s.c.geom, region_in(int(region), int(srid))))
+        where.append(func.ST_Intersects(s.c.geom, zone_in(region, int(srid))))
     query = (sa.select(p.c.class_code.label("code"), p.c.confidence.label("confidence"),
                        # a geometry column for GDAL, not GeoAlchemy's ST_AsEWKB bytes
                        sa.type_coerce(func.ST_ClipByBox2D(geom, func.Box2D(env)), sa.types.NullType()).label("geom"))
@@ -161,14 +162,14 @@ def objects_in_box_sql(classification_id: int, segmentation_id: int, srid: int, 
     return str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 
 
-def objects_extent(session: Session, classification_id: int, segmentation_id: int, srid: int, region: int | None,
+def objects_extent(session: Session, classification_id: int, segmentation_id: int, srid: int, region,
                    out_srid: int) -> tuple[float, float, float, float] | None:
-    """(minx, miny, maxx, maxy) in ``out_srid`` of the region of id ``region``, or of the predicted objects.
+    """(minx, miny, maxx, maxy) in ``out_srid`` of the region of id ``region`` (or a Zone), or of the predicted objects.
 
     Returns None when there is nothing (no predicted object).
     """
     if region is not None:
-        query = sa.select(region_in(region, out_srid).label("g")).subquery()
+        query = sa.select(zone_in(region, out_srid).label("g")).subquery()
     else:
         g = Segment.geom if out_srid == srid else func.ST_Transform(Segment.geom, out_srid)
         query = (sa.select(g.label("g")).join(Prediction, sa.and_(Prediction.segment_id == Segment.segment_id,

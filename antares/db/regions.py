@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 from geoalchemy2.elements import WKBElement
 from sqlalchemy.orm import Session
@@ -76,6 +78,38 @@ def all_region_names(session: Session) -> list[str]:
 def region_in(region: int, srid: int):
     """The geometry of the region of id ``region`` transformed to ``srid``: a scalar subquery to build statements with."""
     return sa.select(sa.func.ST_Transform(Region.geom, srid)).where(Region.id == region).scalar_subquery()
+
+
+@dataclass(frozen=True)
+class Zone:
+    """An area given as a geometry rather than a registered region (``--bbox``, ``-lat``/``-long``).
+
+    Attributes
+    ----------
+    wkt : str
+        The polygon as WKT, in EPSG ``srid`` (densified by the caller before a change of CRS).
+    srid : int
+    """
+
+    wkt: str
+    srid: int
+
+
+def zone_in(zone, srid: int):
+    """The geometry of an area transformed to ``srid``, to build statements with.
+
+    Parameters
+    ----------
+    zone : int, str or Zone
+        A region's id, a region's name, or a :class:`Zone` (its WKT a bound parameter).
+    srid : int
+    """
+    if isinstance(zone, Zone):
+        geometry = sa.func.ST_GeomFromText(sa.literal(zone.wkt, sa.String), sa.literal(int(zone.srid), sa.Integer))
+        return geometry if int(zone.srid) == int(srid) else sa.func.ST_Transform(geometry, int(srid))
+    if isinstance(zone, str):
+        return sa.func.ST_Transform(sa.select(Region.geom).where(Region.name == zone).scalar_subquery(), srid)
+    return region_in(zone, srid)
 
 
 def region_wkb(session: Session, region: int, srid: int) -> bytes | None:

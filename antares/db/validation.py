@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import func
 from sqlalchemy.orm import Session
 
-from antares.db.schema import Prediction, Region, Sample, Segment, ValidationResult
+from antares.db.schema import Prediction, Sample, Segment, ValidationResult
 
 
 def samples_centre(session: Session, set_id: int) -> tuple[float, float] | None:
@@ -28,9 +28,11 @@ def samples_centre(session: Session, set_id: int) -> tuple[float, float] | None:
     return None if row is None or row[0] is None else (row[0], row[1])
 
 
-def _region_in(region: str, srid: int):
-    """The geometry of region ``region`` transformed to ``srid`` (a scalar subquery)."""
-    return func.ST_Transform(sa.select(Region.geom).where(Region.name == region).scalar_subquery(), srid)
+def _region_in(region, srid: int):
+    """The geometry of region ``region`` (a name) or of a :class:`~antares.db.regions.Zone`, transformed to ``srid``."""
+    from antares.db.regions import zone_in
+
+    return zone_in(region, srid)
 
 
 def _samples_in(set_id: int, srid: int):
@@ -40,7 +42,7 @@ def _samples_in(set_id: int, srid: int):
 
 
 def overlap_pairs(session: Session, set_id: int, classification_id: int, segmentation_id: int, srid: int,
-                  proj: str, region: str | None = None) -> list:
+                  proj: str, region=None) -> list:
     """Every intersection of a validation sample with a classified segment, with its area in ``proj``.
 
     Parameters
@@ -53,8 +55,8 @@ def overlap_pairs(session: Session, set_id: int, classification_id: int, segment
         The SRID of the segments (samples are transformed to it).
     proj : str
         The PROJ string of the equal-area CRS the areas are measured in (m²).
-    region : str, optional
-        Only samples intersecting this region, intersections clipped to it.
+    region : str or Zone, optional
+        Only samples intersecting this region (a name) or area, intersections clipped to it.
 
     Returns
     -------
@@ -79,7 +81,7 @@ def overlap_pairs(session: Session, set_id: int, classification_id: int, segment
                                      func.ST_Area(func.ST_Transform(clip, proj)).label("area"))).all()
 
 
-def count_samples(session: Session, set_id: int, srid: int, region: str | None = None) -> int:
+def count_samples(session: Session, set_id: int, srid: int, region=None) -> int:
     """Number of samples of set ``set_id`` (with ``region``: of those intersecting it, compared in ``srid``)."""
     v = _samples_in(set_id, srid)
     query = sa.select(func.count()).select_from(v)
@@ -89,7 +91,7 @@ def count_samples(session: Session, set_id: int, srid: int, region: str | None =
 
 
 def mapped_areas(session: Session, classification_id: int, segmentation_id: int, srid: int, proj: str,
-                 region: str | None = None) -> dict[int, float]:
+                 region=None) -> dict[int, float]:
     """Area (m², measured in ``proj``) of the segments predicted as each class code.
 
     With ``region``: only segments intersecting it, each clipped to it (``srid``: the segments' SRID).

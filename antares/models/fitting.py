@@ -79,7 +79,8 @@ def _splits(y, groups, k: int, seed: int):
     return list(splitter.split(np.zeros(len(y)), y, groups))
 
 
-def cross_validate(make_estimator, X, y, groups, k: int, seed: int, codes, fitted=None) -> dict:
+def cross_validate(make_estimator, X, y, groups, k: int, seed: int, codes, fit_kwargs: dict | None = None,
+                   fitted=None) -> dict:
     """K-fold cross-validation report.
 
     Parameters
@@ -95,6 +96,8 @@ def cross_validate(make_estimator, X, y, groups, k: int, seed: int, codes, fitte
         Number of folds (>= 2).
     codes : sequence of int
         The legend's codes (the order of the per-class figures).
+    fit_kwargs : dict, optional
+        Keywords of ``fit`` (native categorical columns).
     fitted : callable, optional
         ``fitted()`` after each fold's estimator is fitted and assessed.
 
@@ -114,7 +117,7 @@ def cross_validate(make_estimator, X, y, groups, k: int, seed: int, codes, fitte
         warnings.filterwarnings("ignore", message="The least populated class")
         splits = _splits(y, groups, k, seed)
     for train, test in splits:
-        estimator = _fit(make_estimator(), X[train], y[train])
+        estimator = _fit(make_estimator(), X[train], y[train], fit_kwargs)
         predicted = estimator.predict(X[test])
         report = assess(y[test], predicted, codes)
         folds.append({"n_train": int(len(train)), "n_test": int(len(test)), **report.to_dict()})
@@ -137,18 +140,32 @@ def cross_validate(make_estimator, X, y, groups, k: int, seed: int, codes, fitte
                      "producers_accuracy": per_class("producers_accuracy"), "codes": [int(c) for c in codes]}}
 
 
-def _fit(estimator, X, y):
+def _fit(estimator, X, y, fit_kwargs: dict | None = None):
     """``estimator.fit(X, y)``; a ValueError or TypeError from the library becomes an InvalidInputError naming it.
 
     The parameters were checked against their declarations before (:func:`make_estimator`), so what
     fails here is the fit on these samples (e.g. NaN in ``X`` for an estimator that refuses it).
     """
     try:
-        return estimator.fit(X, y)
+        return estimator.fit(X, y, **(fit_kwargs or {}))
     except (ValueError, TypeError) as exc:
         message = " ".join(str(exc).split())
         raise InvalidInputError(f"{type(estimator).__name__} could not be fitted on the {len(y)} training samples: "
                                 f"{message}") from None
+
+
+def single_threaded(estimator):
+    """``estimator`` set to predict on one thread (a dask worker each; a fixed summation order); returns it.
+
+    Works on an estimator with ``n_jobs`` and on a scikit-learn ``Pipeline`` (the one-hot encoded
+    categorical columns of :func:`antares.models.table.one_hot`) whose last step has it.
+    """
+    steps = getattr(estimator, "steps", None)
+    if steps and hasattr(steps[-1][1], "n_jobs"):
+        estimator.set_params(**{f"{steps[-1][0]}__n_jobs": 1})
+    elif hasattr(estimator, "n_jobs"):
+        estimator.set_params(n_jobs=1)
+    return estimator
 
 
 def parse_grid(kind: str, specs) -> dict:
@@ -175,12 +192,12 @@ def fit_count(cv: int | None, grid: dict | None) -> int:
 
 def fit_model(kind: str, X, y, groups=None, params: dict | None = None, cv: int | None = None,
               grid: dict | None = None, seed: int = 0, n_jobs: int | None = None, codes=None,
-              progress=None) -> FitOutcome:
+              categorical=(), feature_names=None, progress=None) -> FitOutcome:
     """Cross-validate (optionally over a parameter grid) and fit ``kind`` on all samples.
 
     Parameters
     ----------
-    kind : {'rf', 'lightgbm'}
+    kind : {'rf', 'lightgbm', 'xgb'} or a plugin's
     X, y, groups : see :func:`cross_validate`
     params : dict
         Fixed parameters (checked against the model's declared parameters).
@@ -188,6 +205,13 @@ def fit_model(kind: str, X, y, groups=None, params: dict | None = None, cv: int 
         Folds; a grid without ``cv`` uses 5.
     grid : dict, optional
         {parameter: [values]}; every combination is cross-validated.
+    categorical : sequence of int
+        Columns of category codes: native categorical features of a kind that declares
+        ``categorical_fit`` (LightGBM, XGBoost), else one-hot encoded before the estimator
+        (:func:`antares.models.table.one_hot`, stored with the model). Checked to hold
+        non-negative integers.
+    feature_names : list of str, optional
+        Names of the columns, for messages.
     progress : callable, optional
         ``progress(done, total)`` after each fit: every fold of every grid combination, then
         the final fit on all samples (``total`` is :func:`fit_count`).
@@ -202,7 +226,21 @@ def fit_model(kind: str, X, y, groups=None, params: dict | None = None, cv: int 
     from antares.models.registry import require_features
 
     require_features(kind)
-    from antares.models.registry import make_estimator
+    from antares.models.registry import make_estimator as new_estimator, model_kind
+
+    from antares.models.table import check_categorical
+
+    categorical = tuple(sorted(int(c) for c in categorical))
+    check_categorical(X, categorical, feature_names)
+    fit_kwargs = {}
+    if categorical and model_kind(kind).categorical_fit:
+        fit_kwargs = {model_kind(kind).categorical_fit: list(categorical)}
+
+    def make_estimator(kind, trial, seed, n_jobs):
+        from antares.models.table import one_hot
+
+        estimator = new_estimator(kind, trial, seed, n_jobs)
+        return one_hot(estimator, categorical) if categorical and not fit_kwargs else estimator
 
     params = dict(params or {})
     codes = list(codes) if codes is not None else sorted(int(c) for c in np.unique(y))
@@ -223,7 +261,7 @@ def fit_model(kind: str, X, y, groups=None, params: dict | None = None, cv: int 
             trial = {**params, **dict(zip(grid.keys(), combo))}
             make_estimator(kind, trial, seed, n_jobs)
             report = cross_validate(lambda t=trial: make_estimator(kind, t, seed, n_jobs), X, y, groups, k, seed, codes,
-                                    fitted)
+                                    fit_kwargs, fitted)
             row = {"params": dict(zip(grid.keys(), combo)), **{m: report["mean"][m]
                    for m in ("overall_accuracy", "kappa", "macro_f1")}}
             outcome.grid.append(row)
@@ -233,8 +271,8 @@ def fit_model(kind: str, X, y, groups=None, params: dict | None = None, cv: int 
         outcome.params, outcome.cv = best[1], best[2]
     elif cv:
         outcome.cv = cross_validate(lambda: make_estimator(kind, params, seed, n_jobs), X, y, groups, cv, seed, codes,
-                                    fitted)
-    outcome.estimator = _fit(make_estimator(kind, outcome.params, seed, n_jobs), X, y)
+                                    fit_kwargs, fitted)
+    outcome.estimator = _fit(make_estimator(kind, outcome.params, seed, n_jobs), X, y, fit_kwargs)
     fitted()
     unique, counts = np.unique(y, return_counts=True)
     outcome.samples_per_class = {int(c): int(n) for c, n in zip(unique, counts)}

@@ -1,7 +1,7 @@
 """The model registry: name -> estimator factory with antares' defaults and declared parameters.
 
-``MODELS`` is the :class:`~antares.registry.Registry` of :class:`ModelKind` (built-in ``rf`` and
-``lightgbm``, and any ``antares.models`` entry point). Each kind declares every parameter of its
+``MODELS`` is the :class:`~antares.registry.Registry` of :class:`ModelKind` (built-in ``rf``,
+``lightgbm`` and ``xgb``, and any ``antares.models`` entry point). Each kind declares every parameter of its
 estimator with :class:`antares.params.Param`, so that ``antares model_params`` lists them and a value
 is checked before any work, with one message of one form for every library::
 
@@ -46,6 +46,9 @@ class ModelKind:
     inputs : {'features', 'pixel_sets'}
         What ``fit`` takes: a feature table ``(n, f)`` (``model_fit``), or pixel-set series per sensor
         (the temporal deep models of :mod:`antares.deep`, fitted by ``model_fit_timeseries``).
+    categorical_fit : str, optional
+        The keyword of ``fit`` that takes the indices of categorical columns (native categorical
+        features); None: categorical columns are one-hot encoded before the estimator.
     """
 
     name: str
@@ -58,6 +61,7 @@ class ModelKind:
     jobs_param: str = "n_jobs"
     rules: tuple = ()
     inputs: str = "features"
+    categorical_fit: str | None = None
 
 
 def _rf():
@@ -70,6 +74,12 @@ def _lightgbm():
     from lightgbm import LGBMClassifier
 
     return LGBMClassifier
+
+
+def _xgb():
+    from antares.models.xgb import XGBoostClassifier
+
+    return XGBoostClassifier
 
 
 def _int_at_least(name, default, low, *, or_none=False):
@@ -146,17 +156,59 @@ _LIGHTGBM_PARAMS = (
 )
 
 
+def _xgb_optional(name, text, *checks):
+    return any_of(name, None, f"{text} or None", *checks, is_none)
+
+
+#: XGBoost's XGBClassifier (XGBoost's docs, "XGBoost Parameters" and the scikit-learn API). XGBoost declares
+#: ``None`` for every default (None: XGBoost's native default applies); a bad value would surface only inside
+#: ``fit`` as a native XGBoostError. Not declared: what antares sets itself (enable_categorical, feature_types:
+#: model_fit -categorical_variables) and what model_fit has no use for (callbacks, eval_metric, early stopping).
+_XGB_PARAMS = (
+    _xgb_optional("n_estimators", "int in the range [1, inf)", integer(1)),
+    _xgb_optional("max_depth", "int in the range [0, inf)", integer(0)),
+    _xgb_optional("max_leaves", "int in the range [0, inf)", integer(0)),
+    _xgb_optional("max_bin", "int in the range [2, inf)", integer(2)),
+    _xgb_optional("grow_policy", "str among {'depthwise', 'lossguide'}", among("depthwise", "lossguide")),
+    _xgb_optional("learning_rate", "float in the range [0.0, 1.0]", real(0, 1)),
+    _xgb_optional("verbosity", "int in the range [0, 3]", integer(0, 3)),
+    _xgb_optional("booster", "str among {'dart', 'gbtree', 'gblinear'}", among("dart", "gbtree", "gblinear")),
+    _xgb_optional("tree_method", "str among {'approx', 'auto', 'exact', 'hist'}", among("approx", "auto", "exact", "hist")),
+    _xgb_optional("n_jobs", "int", integer()),
+    _xgb_optional("gamma", "float in the range [0.0, inf)", real(0)),
+    _xgb_optional("min_child_weight", "float in the range [0.0, inf)", real(0)),
+    _xgb_optional("max_delta_step", "float in the range [0.0, inf)", real(0)),
+    _xgb_optional("subsample", "float in the range (0.0, 1.0]", real(0, 1, low_open=True)),
+    _xgb_optional("sampling_method", "str among {'uniform'}", among("uniform")),  # gradient_based is GPU only
+    _xgb_optional("colsample_bytree", "float in the range (0.0, 1.0]", real(0, 1, low_open=True)),
+    _xgb_optional("colsample_bylevel", "float in the range (0.0, 1.0]", real(0, 1, low_open=True)),
+    _xgb_optional("colsample_bynode", "float in the range (0.0, 1.0]", real(0, 1, low_open=True)),
+    _xgb_optional("reg_alpha", "float in the range [0.0, inf)", real(0)),
+    _xgb_optional("reg_lambda", "float in the range [0.0, inf)", real(0)),
+    _xgb_optional("scale_pos_weight", "float in the range [0.0, inf)", real(0)),
+    _xgb_optional("random_state", "int in the range [0, 4294967295]", integer(0, 2**32 - 1)),
+    _xgb_optional("num_parallel_tree", "int in the range [1, inf)", integer(1)),
+    _xgb_optional("importance_type", "str among {'cover', 'gain', 'total_cover', 'total_gain', 'weight'}",
+                  among("cover", "gain", "total_cover", "total_gain", "weight")),
+    _xgb_optional("max_cat_to_onehot", "int in the range [1, inf)", integer(1)),
+    _xgb_optional("max_cat_threshold", "int in the range [1, inf)", integer(1)),
+)
+
+
 def _is_model_kind(name: str, plugin) -> bool:
     return isinstance(plugin, ModelKind) and plugin.name == name
 
 
-#: name -> ModelKind: rf, lightgbm, the temporal deep models (antares.deep), then plugins.
+#: name -> ModelKind: rf, lightgbm, xgb, the temporal deep models (antares.deep), then plugins.
 MODELS = Registry("antares.models", "model", {
     "rf": ModelKind("rf", "random forest (scikit-learn RandomForestClassifier; Breiman 2001)", _rf,
                     {"n_estimators": 150}, _RF_PARAMS, "RandomForestClassifier", rules=_RF_RULES),
     "lightgbm": ModelKind("lightgbm", "gradient-boosted trees (LightGBM LGBMClassifier; Ke et al. 2017)", _lightgbm,
                           {"n_estimators": 200, "learning_rate": 0.05, "verbose": -1}, _LIGHTGBM_PARAMS,
-                          "LGBMClassifier"),
+                          "LGBMClassifier", categorical_fit="categorical_feature"),
+    "xgb": ModelKind("xgb", "gradient-boosted trees (XGBoost XGBClassifier; Chen & Guestrin 2016)", _xgb,
+                     {"n_estimators": 200, "learning_rate": 0.1, "verbosity": 0}, _XGB_PARAMS, "XGBClassifier",
+                     categorical_fit="categorical"),
     "pse_tae": "antares.deep.kinds:PSE_TAE",  # torch, imported on first use
     "ltae": "antares.deep.kinds:LTAE",
     "tempcnn": "antares.deep.kinds:TEMPCNN",
@@ -224,7 +276,7 @@ def make_estimator(name: str, params: dict | None = None, seed: int | None = Non
     Parameters
     ----------
     name : str
-        A name of :data:`MODELS` (``rf``, ``lightgbm``, or a plugin's).
+        A name of :data:`MODELS` (``rf``, ``lightgbm``, ``xgb``, or a plugin's).
     params : dict, optional
         Overrides of antares' defaults (keys checked by :func:`parse_params`).
     seed : int, optional

@@ -22,6 +22,8 @@ FORMAT = "skops"
 PICKLE = "pickle"
 SAFETENSORS = "safetensors"  # the temporal deep models (antares.deep.classifier): weights + JSON config
 ZIP_MAGIC = b"PK\x03\x04"
+#: a library installed under another distribution name (XGBoost's CPU-only wheel is ``xgboost-cpu``)
+DISTRIBUTIONS = {"xgboost": ("xgboost", "xgboost-cpu")}
 # Types that skops does not trust by default but that antares' estimators hold; each is rebuilt
 # from arrays and plain values (a tree's node arrays; LightGBM's own text model string).
 TRUSTED_TYPES = (
@@ -29,8 +31,9 @@ TRUSTED_TYPES = (
     "lightgbm.sklearn.LGBMClassifier",
     "lightgbm.basic.Booster",  # restored from LightGBM's text model (Booster.__setstate__)
     "collections.OrderedDict",  # LGBMClassifier's evaluation results
+    "antares.models.xgb.XGBoostClassifier",  # its state: parameters, classes and XGBoost's UBJSON model (load_model)
 )
-LIBRARIES = ("antares", "scikit-learn", "lightgbm", "skops", "numpy", "datacube", "torch", "safetensors")
+LIBRARIES = ("antares", "scikit-learn", "lightgbm", "xgboost", "skops", "numpy", "datacube", "torch", "safetensors")
 
 
 def serialize(estimator) -> bytes:
@@ -118,7 +121,7 @@ def _check_types(blob: bytes, name: str) -> None:
         shown = ", ".join(untrusted)
         shown = shown if len(shown) <= 200 else shown[:200] + "..."
         raise UntrustedModelError(f"model '{name}' holds type(s) antares does not load: {shown}; refused "
-                                  "(only scikit-learn and LightGBM estimators are loaded). Refit the model with 'antares model_fit'.")
+                                  "(only scikit-learn, LightGBM and XGBoost estimators are loaded). Refit the model with 'antares model_fit'.")
 
 
 def library_versions() -> dict:
@@ -127,10 +130,13 @@ def library_versions() -> dict:
 
     out = {}
     for name in LIBRARIES:
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            out[name] = None
+        out[name] = None
+        for distribution in DISTRIBUTIONS.get(name, (name,)):
+            try:
+                out[name] = md.version(distribution)
+                break
+            except md.PackageNotFoundError:
+                continue
     return out
 
 

@@ -68,3 +68,22 @@ def resolve_area(settings: Settings, region: str | None = None, bbox=None, bbox_
         raise UsageError(f"-lat MIN MAX and -long MIN MAX must be increasing ranges in degrees within -90..90 and "
                          f"-180..180. Got -lat {lat} -long {long}.")
     return box(long[0], lat[0], long[1], lat[1], "EPSG:4326")
+
+
+def region_or_area(settings: Settings, region: str | None = None, bbox=None, bbox_crs: str = "EPSG:4326",
+                   lat=None, long=None):
+    """``(region, area)``: a registered region kept by name, or the geometry of ``bbox`` / ``lat`` + ``long``.
+
+    For the stages that filter in the database by a stored region (db_to_vector, db_to_raster,
+    validate): a region stays a name; a box becomes an :class:`odc.geo.geom.Geometry`. Neither: ``(None, None)``.
+
+    Raises
+    ------
+    UsageError
+        Several of region, bbox and lat/long were given, or a box is invalid (see :func:`resolve_area`).
+    """
+    if not (region or bbox or lat or long):
+        return None, None
+    if region and not (bbox or lat or long):
+        return region, None
+    return None, resolve_area(settings, region, bbox, bbox_crs, lat, long)

@@ -27,6 +27,8 @@ import numpy as np
 
 from antares.config import Settings
 from antares.errors import AlreadyExistsError, InvalidInputError, NotFoundError, UsageError
+from antares.pipeline.export_requests import RasterRequest, VectorRequest, area_words, area_zone
+from antares.pipeline.requests import takes
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +36,9 @@ log = logging.getLogger(__name__)
 DRIVERS = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".fgb": "FlatGeobuf", ".geojson": "GeoJSON"}
 _APPENDABLE = {"GPKG", "ESRI Shapefile"}  # appended in linear time; the others are staged in a GeoPackage
 _SHP_PARTS = (".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".qpj")  # stale ones go on --overwrite
-BATCH_SIZE = 50_000
 #: WKB bytes per db_to_vector batch: complex polygons (bis segments with holes) come in smaller batches
 #: than BATCH_SIZE, so memory is bounded by bytes, not by a count of objects of any size.
 BATCH_BYTES = 16 * 2**20
-WINDOW = 2048
 CACHE_MB = 64  # GDAL's block cache while the raster is written and copied to a COG: memory flat in its size
 MAX_RASTER_PIXELS = 10**12  # a 10 m raster of 10,000 km x 10,000 km; beyond, --resolution is surely a mistake
 
@@ -265,13 +265,18 @@ def _columns(rows, names: dict, dissolve: bool):
             [np.array(cols[0], np.int64), codes, classes, *(np.array(c, float) for c in cols[2:5])], geometry)
 
 
-def db_to_vector(settings: Settings, name: str, path, region: str | None = None, layer: str | None = None,
-                 driver: str | None = None, crs: str | None = None, clip: bool = False, dissolve: bool = False,
-                 overwrite: bool = False, batch_size: int = BATCH_SIZE, progress=None) -> ExportReport:
-    """Write the objects of classification ``name`` to a vector file, with a QGIS style.
+@takes(VectorRequest)
+def db_to_vector(settings: Settings, request: VectorRequest, progress=None) -> ExportReport:
+    """Write the objects of classification ``request.name`` to a vector file, with a QGIS style.
+
+    The old form ``db_to_vector(settings, name, path, region=None, layer=None, driver=None, crs=None,
+    clip=False, dissolve=False, overwrite=False, batch_size=BATCH_SIZE, area=None)`` builds the request.
 
     Parameters
     ----------
+    settings : antares.config.Settings
+    request : antares.pipeline.export_requests.VectorRequest
+        Its fields:
     name : str
         A classification (``antares model_predict_object``).
     path : str or path-like
@@ -279,6 +284,8 @@ def db_to_vector(settings: Settings, name: str, path, region: str | None = None,
         FlatGeobuf, GeoJSON) is given.
     region : str, optional
         Only objects intersecting this registered region; ``clip`` cuts them to it.
+    area : odc.geo.geom.Geometry, optional
+        Instead of ``region``: only objects intersecting this geometry (``--bbox``, ``-lat``/``-long``).
     layer : str, optional
         Layer name (GeoPackage, GeoJSON); default ``name``.
     crs : str, optional
@@ -309,7 +316,7 @@ def db_to_vector(settings: Settings, name: str, path, region: str | None = None,
     NotFoundError
         Unknown classification or region (the known ones are listed).
     UsageError
-        Unknown driver or extension, invalid ``crs``, ``clip`` without ``region``.
+        Unknown driver or extension, invalid ``crs``, ``clip`` without ``region`` or ``area`` (the request).
     AlreadyExistsError
         ``path`` exists and ``overwrite`` is False.
     InvalidInputError
@@ -322,20 +329,20 @@ def db_to_vector(settings: Settings, name: str, path, region: str | None = None,
     --------
     >>> db_to_vector(settings, "map_2018", "map.gpkg", region="jalisco", clip=True)  # doctest: +SKIP
     """
-    params = {"name": name, "path": str(Path(path).absolute()), "region": region, "layer": layer, "driver": driver,
-              "crs": crs, "clip": clip, "dissolve": dissolve, "overwrite": overwrite}
+    name, region = request.name, request.region
+    params = {"name": name, "path": str(Path(request.path).absolute()), "region": region,
+              "area": _area_param(request.area), "layer": request.layer,
+              "driver": request.driver, "crs": request.crs, "clip": request.clip, "dissolve": request.dissolve,
+              "overwrite": request.overwrite}
 
     def work():
-        report = _db_to_vector(settings, name, path, region, layer, driver, crs, clip, dissolve, overwrite, batch_size,
-                               progress)
+        report = _db_to_vector(settings, request, progress)
         return report, *_export_record(report, name, region)
 
     return _recorded_export(settings, "db_to_vector", name, params, work)
 
 
-def _db_to_vector(settings: Settings, name: str, path, region: str | None = None, layer: str | None = None,
-                 driver: str | None = None, crs: str | None = None, clip: bool = False, dissolve: bool = False,
-                 overwrite: bool = False, batch_size: int = BATCH_SIZE, progress=None) -> ExportReport:
+def _db_to_vector(settings: Settings, request: VectorRequest, progress=None) -> ExportReport:
     """:func:`db_to_vector`, without its run."""
     from pyogrio.raw import write
 
@@ -347,27 +354,26 @@ def _db_to_vector(settings: Settings, name: str, path, region: str | None = None
     from antares.pipeline.change_export import change_to_vector, is_change
     from antares.pipeline.change_requests import ChangeExportRequest
 
+    name, path, region, area, layer = request.name, request.path, request.region, request.area, request.layer
+    crs, clip, dissolve, overwrite, batch_size = request.crs, request.clip, request.dissolve, request.overwrite, \
+        request.batch_size
     if is_change(settings, name):  # a change detection's objects (antares detect_change)
-        if region or clip or dissolve:
-            raise UsageError(f"'{name}' is a change detection: -region, --clip and --dissolve apply to "
+        if region or area is not None or clip or dissolve:
+            raise UsageError(f"'{name}' is a change detection: -region, --bbox, --clip and --dissolve apply to "
                              "classifications.")
-        return change_to_vector(settings, ChangeExportRequest(name, path, layer, driver, crs, overwrite),
+        return change_to_vector(settings, ChangeExportRequest(name, path, layer, request.driver, crs, overwrite),
                                 progress=progress)
-    driver = vector_driver(path, driver)
-    if clip and region is None:
-        raise UsageError("--clip needs -region NAME: the region to cut the objects to.")
-    if batch_size < 1:
-        raise UsageError(f"The 'batch_size' parameter of db_to_vector must be an int >= 1. Got {batch_size!r}.")
+    driver = vector_driver(path, request.driver)
     target = _Target(path, overwrite, sidecars=() if driver == "GPKG" else (".qml",))
     report = ExportReport(target.path, driver, detail=f", layer {layer or name}" if driver == "GPKG" else "")
     engine = open_database(settings)
     with _writing(target):
         with engine.connect() as conn:
             src = _source(conn, name)
-            region_id = _region_id(conn, region)
+            zone = area_zone(_region_id(conn, region), area, src.srid)
             out_srid, out_crs = _output_crs(conn, crs, src.srid)
-            total = prediction_count(conn, src.id) if region_id is None and not dissolve else None
-        query = objects_query(src.id, src.segmentation_id, src.srid, region_id, clip, dissolve, out_srid)
+            total = prediction_count(conn, src.id) if zone is None and not dissolve else None
+        query = objects_query(src.id, src.segmentation_id, src.srid, zone, clip, dissolve, out_srid)
         names = {e.code: e.name for e in src.legend}
         direct = driver in _APPENDABLE
         out = target.tmp(target.path.suffix if direct else ".stage.gpkg")
@@ -384,8 +390,8 @@ def _db_to_vector(settings: Settings, name: str, path, region: str | None = None
                 if progress:
                     progress(report.features, total)
         if report.features == 0:
-            where = f" intersecting region '{region}'" if region else ""
-            raise InvalidInputError(f"classification '{name}' has no predicted object{where}; nothing to write.")
+            raise InvalidInputError(f"classification '{name}' has no predicted object{area_words(region, area)}; "
+                                    "nothing to write.")
         if not direct:
             _convert(out, target.tmp(target.path.suffix), driver, layer or name, batch_size)
             out.unlink()
@@ -591,10 +597,12 @@ def _rasterise(tool: str, source: tuple, sql: str, win, transform, dtype: str, z
     return codes, conf
 
 
-def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: str | None = None,
-                 region: str | None = None, overwrite: bool = False, confidence: bool = False,
-                 window: int = WINDOW, progress=None) -> ExportReport:
-    """Rasterise the class codes of classification ``name`` into a Cloud-Optimised GeoTIFF.
+@takes(RasterRequest)
+def db_to_raster(settings: Settings, request: RasterRequest, progress=None) -> ExportReport:
+    """Rasterise the class codes of classification ``request.name`` into a Cloud-Optimised GeoTIFF.
+
+    The old form ``db_to_raster(settings, name, path, resolution, crs=None, region=None, overwrite=False,
+    confidence=False, window=WINDOW, area=None, progress=None)`` builds the request.
 
     A change detection ``name`` is rasterised as transition codes instead
     (:func:`antares.pipeline.change_raster.change_to_raster`).
@@ -611,6 +619,8 @@ def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: st
         Pixel size in units of the output CRS (``crs``, default the segmentation's).
     region : str, optional
         Cover the region's extent (default: the predicted objects'); pixels outside it are nodata.
+    area : odc.geo.geom.Geometry, optional
+        Instead of ``region``, a geometry (``--bbox``, ``-lat``/``-long``), used the same way.
     confidence : bool
         Also write ``STEM_confidence.tif``: float32, NaN = nodata.
     window : int
@@ -637,14 +647,21 @@ def db_to_raster(settings: Settings, name: str, path, resolution: float, crs: st
         A file could not be written completely (a full disk ...), or the COG read back holds
         another number of classified pixels than were written; nothing is left behind.
     """
-    params = {"name": name, "path": str(Path(path).absolute()), "resolution": resolution, "crs": crs, "region": region,
-              "overwrite": overwrite, "confidence": confidence, "window": window}
+    name, region = request.name, request.region
+    params = {"name": name, "path": str(Path(request.path).absolute()), "resolution": request.resolution,
+              "crs": request.crs, "region": region, "area": _area_param(request.area), "overwrite": request.overwrite,
+              "confidence": request.confidence, "window": request.window}
 
     def work():
-        report = _db_to_raster(settings, name, path, resolution, crs, region, overwrite, confidence, window, progress)
+        report = _db_to_raster(settings, request, progress)
         return report, *_export_record(report, name, region)
 
     return _recorded_export(settings, "db_to_raster", name, params, work)
+
+
+def _area_param(area) -> dict | None:
+    """An area (``--bbox``, ``-lat``/``-long``) as a run records it: its CRS and WKT."""
+    return None if area is None else {"crs": str(area.crs), "wkt": area.wkt}
 
 
 def _recorded_export(settings: Settings, kind: str, name: str, params: dict, work):
@@ -671,9 +688,7 @@ def _export_record(report: ExportReport, name: str, region: str | None) -> tuple
     return inputs, outputs
 
 
-def _db_to_raster(settings: Settings, name: str, path, resolution: float, crs: str | None = None,
-                 region: str | None = None, overwrite: bool = False, confidence: bool = False,
-                 window: int = WINDOW, progress=None) -> ExportReport:
+def _db_to_raster(settings: Settings, request: RasterRequest, progress=None) -> ExportReport:
     """:func:`db_to_raster`, without its run."""
     import rasterio
     import rasterio.shutil
@@ -687,18 +702,18 @@ def _db_to_raster(settings: Settings, name: str, path, resolution: float, crs: s
     from antares.db.regions import region_wkb
     from antares.export.style import raster_qml, write_qml
 
+    name, path, resolution, crs, region, area = (request.name, request.path, request.resolution, request.crs,
+                                                 request.region, request.area)
+    overwrite, confidence, window = request.overwrite, request.confidence, request.window
     from antares.pipeline.change_export import is_change
 
     if is_change(settings, name):  # a change detection's objects: transition codes (antares detect_change)
         from antares.pipeline.change_raster import change_to_raster
 
-        if region or confidence:
-            raise UsageError(f"'{name}' is a change detection: -region and --confidence apply to classifications.")
+        if region or area is not None or confidence:
+            raise UsageError(f"'{name}' is a change detection: -region, --bbox and --confidence apply to "
+                             "classifications.")
         return change_to_raster(settings, name, path, resolution, crs, overwrite, progress)
-    if not resolution > 0 or not math.isfinite(resolution):
-        raise UsageError(f"--resolution must be a number > 0 in units of the output CRS. Got {resolution!r}.")
-    if window < 1:
-        raise UsageError(f"The 'window' parameter of db_to_raster must be an int >= 1. Got {window!r}.")
     tool = _gdal_rasterize()
     targets = [_Target(path, overwrite, sidecars=(".qml",))]
     if confidence:
@@ -709,9 +724,13 @@ def _db_to_raster(settings: Settings, name: str, path, resolution: float, crs: s
             src = _source(conn, name)
             region_id = _region_id(conn, region)
             out_srid, out_crs = _output_crs(conn, crs, src.srid)
+            region_id = area_zone(region_id, area, src.srid)  # a Zone of the area, in the segments' CRS
             extent = objects_extent(conn, src.id, src.segmentation_id, src.srid, region_id, out_srid)
             max_code = max_class_code(conn, src.id)
-            zone = None if region_id is None else shapely.from_wkb(region_wkb(conn, region_id, out_srid))
+            if area is not None:  # pixels outside it are nodata
+                zone = area.to_crs(f"EPSG:{out_srid}", resolution="auto").geom
+            else:
+                zone = None if region_id is None else shapely.from_wkb(region_wkb(conn, region_id, out_srid))
             product_grid = _product_grid(settings, conn, src.segmentation_id)
         if extent is None or max_code is None:
             raise InvalidInputError(f"classification '{name}' has no predicted object; nothing to rasterise.")

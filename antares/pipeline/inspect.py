@@ -31,13 +31,17 @@ def region_geopolygon(settings: Settings, name: str):
 
 
 def load_product(settings: Settings, product: str, begin=None, end=None, measurements=None, region=None):
-    """Load ``product`` (native grid) over a period and region; returns (xarray.Dataset, summary rows)."""
+    """Load ``product`` (native grid) over a period and area; returns (xarray.Dataset, summary rows).
+
+    ``region`` is a registered region's name or an :class:`odc.geo.geom.Geometry` (``--bbox``,
+    ``-lat``/``-long``, resolved by :func:`antares.pipeline.area.resolve_area`).
+    """
     from antares.cube.index import connect
     from antares.cube.load import load, summarise
     from antares.db.engine import database_url, open_database
 
     open_database(settings)
-    geopolygon = region_geopolygon(settings, region) if region else None
+    geopolygon = region if hasattr(region, "to_crs") else (region_geopolygon(settings, region) if region else None)
     time = (begin or "1900-01-01", end or "2100-01-01") if (begin or end) else None
     dc = connect(database_url(settings))
     try:

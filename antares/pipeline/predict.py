@@ -84,10 +84,9 @@ def _model(url: str, model_id: int):
         engine.dispose()
     if blob is None:
         raise NotFoundError(f"model id {model_id} disappeared from the database during the run.")
-    estimator = deserialize(blob, f"id {model_id}")
-    if hasattr(estimator, "n_jobs"):
-        estimator.set_params(n_jobs=1)  # one thread per dask worker process
-    return estimator
+    from antares.models.fitting import single_threaded
+
+    return single_threaded(deserialize(blob, f"id {model_id}"))  # one thread per dask worker process
 
 
 def predict_features(estimator, ids: np.ndarray, features: np.ndarray):
@@ -279,6 +278,7 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
     from antares.pipeline.executor import task_runner
     from antares.pipeline.requests import refusal
     from antares.pipeline.run import recorded_run
+    from antares.models.fitting import single_threaded
     from antares.models.registry import require_features
     from antares.pipeline.train import load_model
 
@@ -297,12 +297,14 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
                                     "Create one with 'antares segment'.")
         estimator, meta = load_model(settings, model, request.trust_pickle)
         require_features(meta["kind"], model)
-        if hasattr(estimator, "n_jobs"):
-            estimator.set_params(n_jobs=1)  # as on the workers: the same summation order
+        single_threaded(estimator)  # as on the workers: the same summation order
         aggregation = request.aggregation or meta.get("aggregation") or "mean"
         if aggregation not in AGGREGATIONS:
             raise refusal(f"aggregation must be one of {', '.join(AGGREGATIONS)}. Got {aggregation!r}.", "aggregation",
                           error=InvalidInputError)
+        if meta.get("categorical") and aggregation not in ("min", "max"):
+            raise refusal(f"model {model} has categorical variables ({', '.join(meta['categorical'])}): an object's "
+                          f"{aggregation} of category codes is no category; give aggregation min or max.", "aggregation")
         report = PredictReport(name, legend=meta["legend"])
         if meta.get("aggregation") and aggregation != meta["aggregation"]:
             report.notes.append(f"note: model {model} was trained on -sp {meta['aggregation']}; predicting with -sp {aggregation}")

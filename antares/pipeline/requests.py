@@ -273,6 +273,17 @@ class FitRequest:
         As for :class:`SampleRequest`.
     overwrite : bool
         Replace a stored model of ``name``.
+    categorical : sequence of str
+        Measurements holding category codes (native categorical features of LightGBM and
+        XGBoost, one-hot encoded for the others; antares3's ``-categorical_variables``).
+    remove_outliers : bool
+        Drop, per class, the ``contamination`` share of samples an IsolationForest finds most
+        anomalous before the fit (antares3's ``--remove-outliers``).
+    contamination : float in (0, 0.5]
+        Default 0.25 (antares3's).
+    table_file : str, optional
+        Write the training table (X, y) to this Parquet file instead of fitting; ``kind`` and
+        ``name`` may then be None (antares3's ``-filename``).
     params, grid : dict
         Not given: ``extra`` and ``grid_specs`` parsed and checked against the estimator.
 
@@ -304,6 +315,10 @@ class FitRequest:
     tile_size: int = 1024
     time: tuple | None = None
     overwrite: bool = False
+    categorical: tuple = ()
+    remove_outliers: bool = False
+    contamination: float = 0.25
+    table_file: str | None = None
     params: dict = field(init=False, repr=False, compare=False)
     grid: dict = field(init=False, repr=False, compare=False)
 
@@ -311,6 +326,22 @@ class FitRequest:
         from antares.models.fitting import parse_grid
         from antares.models.registry import make_estimator, parse_params
 
+        if not 0 < self.contamination <= 0.5:
+            raise refusal(f"contamination must be a fraction in (0, 0.5]. Got {self.contamination!r}.", "contamination")
+        categorical = tuple(self.categorical or ())
+        if self.table_file is not None and self.kind is None:  # the training table only: no estimator to check
+            if self.grid_specs or self.extra or self.cv:
+                raise refusal("extra, grid_specs and cv need a kind (a model to fit); the training table "
+                              "(table_file) takes none of them.", "extra", "grid_specs", "cv", "kind", "table_file")
+            _aggregation(self.aggregation)
+            if self.name is not None:
+                _name(self.name)
+            _freeze(self, grid_specs=(), extra=(), time=_period(self.time), params={}, grid={}, categorical=categorical)
+            return
+        if self.kind is None or self.name is None:
+            missing = [f for f in ("kind", "name") if getattr(self, f) is None]
+            raise refusal(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} needed to fit a model "
+                          "(only table_file, writing the training table, goes without).", *missing)
         _name(self.name)
         _aggregation(self.aggregation)
         if self.unit not in UNITS:
@@ -332,7 +363,8 @@ class FitRequest:
             raise
         grid = parse_grid(self.kind, grid_specs)
         make_estimator(self.kind, params, self.seed)
-        _freeze(self, grid_specs=grid_specs, extra=extra, time=_period(self.time), params=params, grid=grid)
+        _freeze(self, grid_specs=grid_specs, extra=extra, time=_period(self.time), params=params, grid=grid,
+                categorical=categorical)
 
     def samples(self) -> SampleRequest:
         """The request for the training samples' features this fit needs."""

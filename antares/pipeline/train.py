@@ -74,12 +74,21 @@ class FitReport:
     params: dict = field(default_factory=dict)
     legend: list = field(default_factory=list)
     unit: str = "polygons"
+    outliers: dict = field(default_factory=dict)  # {code: samples removed} (remove_outliers)
+    table_file: str | None = None  # the training table was written there, no model fitted
 
     def lines(self) -> list[str]:
         names = {e.code: e.name for e in self.legend}
-        out = [f"model {self.name} ({self.kind}) fitted on {self.used} {'pixel' if self.unit == 'pixels' else 'polygon'} "
-               f"sample(s) from {self.samples} training sample(s)"]
+        if self.table_file:
+            out = [f"training table of {self.used} {'pixel' if self.unit == 'pixels' else 'polygon'} sample(s) from "
+                   f"{self.samples} training sample(s) written to {self.table_file} (no model fitted)"]
+        else:
+            out = [f"model {self.name} ({self.kind}) fitted on {self.used} "
+                   f"{'pixel' if self.unit == 'pixels' else 'polygon'} sample(s) from {self.samples} training sample(s)"]
         out += [f"  {names.get(c, c)}: {n}" for c, n in sorted(self.per_class.items())]
+        if self.outliers:
+            out.append("outliers removed (IsolationForest per class): " + ", ".join(
+                f"{names.get(c, c)} {n}" for c, n in sorted(self.outliers.items())))
         if self.outside:
             out.append(f"{self.outside} training sample(s) outside the product, skipped")
         if self.skipped:
@@ -347,24 +356,28 @@ def model_fit(settings: Settings, request: FitRequest, progress=None) -> FitRepo
     """
     from antares.db.engine import session_scope
     from antares.db.models import model_exists, replace_model
-    from antares.models.fitting import check_classes, fit_count, fit_model
+    from antares.models.fitting import fit_count, fit_model
     from antares.models.registry import make_estimator, require_features
     from antares.models.store import library_versions, serialize
+    from antares.models.table import write_table
     from antares.pipeline.run import recorded_run
-    from antares.train import sample_table
 
     kind, product, training_set, name = request.kind, request.product, request.training_set, request.name
-    aggregation, unit, cv, cv_spatial, seed = request.aggregation, request.unit, request.cv, request.cv_spatial, request.seed
-    sample, per_class, time, overwrite = request.sample, request.per_class, request.time, request.overwrite
+    unit, cv, seed, overwrite = request.unit, request.cv, request.seed, request.overwrite
     params, grid = request.params, request.grid  # parsed and checked against the estimator by the request
     n_jobs = request.workers or settings.workers or 2
+    if request.table_file is not None:  # antares3's -filename: the training table, no model
+        if kind is not None:
+            require_features(kind)
+        table = _training_table(settings, request, progress)
+        write_table(request.table_file, table.X, table.y, table.features.measurements, table.groups)
+        table.report.table_file = str(request.table_file)
+        return table.report
     require_features(kind)  # temporal deep models fit on pixel sets: model_fit_timeseries
     with recorded_run(settings, "model_fit", name) as run:  # the name is taken before any work
         with session_scope(settings) as session:
             if model_exists(session, name) and not overwrite:
                 raise AlreadyExistsError(f"model '{name}' exists; use --overwrite to replace it or choose another --name.")
-        _check_inputs(settings, product, training_set, cv_spatial)  # bad names and inputs change nothing
-
         # planning (features of the samples, the table, every check) before the run starts:
         # a run refused here leaves nothing in the database
         started = time_module.monotonic()
@@ -374,26 +387,27 @@ def model_fit(settings: Settings, request: FitRequest, progress=None) -> FitRepo
             tiles[0] = total
             progress(done, total + fits)
 
-        tf = training_features(settings, request.samples(), progress=tile_done if progress else None)
-        _check_block_crs(cv_spatial, product, tf.crs)  # the grid of the datasets in the area
-        report = FitReport(name, kind, samples=len(tf.sample_ids) + tf.outside, legend=tf.legend, unit=unit,
-                           outside=tf.outside, skipped=tf.sample_ids[~tf.valid].tolist())
-        X, y, groups = sample_table(tf.features, tf.codes, tf.geoms, tf.valid, tf.pixels, unit, cv_spatial,
-                                    per_class, sample, seed)
-        check_classes(y, {e.code: e.name for e in tf.legend})
+        table = _training_table(settings, request, tile_done if progress else None)
+        tf, report, X, y, groups = table.features, table.report, table.X, table.y, table.groups
         for combo in itertools.product(*grid.values()):
             make_estimator(kind, {**params, **dict(zip(grid.keys(), combo))}, seed)
-        run_params = {"model": kind, "product": product, "training_set": training_set, "aggregation": aggregation,
-                      "unit": unit, "sample": sample, "per_class": per_class, "seed": seed, "cv": cv,
-                      "cv_spatial": cv_spatial, "grid": grid, "params": params,
+        run_params = {"model": kind, "product": product, "training_set": training_set,
+                      "aggregation": request.aggregation, "unit": unit, "sample": request.sample,
+                      "per_class": request.per_class, "seed": seed, "cv": cv,
+                      "cv_spatial": request.cv_spatial, "grid": grid, "params": params,
+                      "categorical": list(request.categorical), "remove_outliers": request.remove_outliers,
+                      "contamination": request.contamination if request.remove_outliers else None,
                       "features_s": round(time_module.monotonic() - started, 3)}
         run.start(run_params, {"product": product, "training_set": training_set, "datasets": len(tf.datasets)})
         outcome = fit_model(kind, X, y, groups, params, cv, grid, seed, n_jobs, codes=[e.code for e in tf.legend],
-                            progress=(lambda done, total: progress(tiles[0] + done, tiles[0] + total)) if progress else None)
+                            categorical=table.categorical, feature_names=tf.measurements,
+                            progress=(lambda done, total: progress(tiles[0] + done, tiles[0] + total))
+                            if progress else None)
         report.used, report.per_class = len(y), outcome.samples_per_class
         report.cv, report.grid, report.params = outcome.cv, outcome.grid, outcome.params
         meta = {
-            "features": tf.measurements, "aggregation": aggregation if unit == "polygons" else None, "unit": unit,
+            "features": tf.measurements, "aggregation": request.aggregation if unit == "polygons" else None,
+            "unit": unit, "categorical": list(request.categorical), "outliers_removed": report.outliers,
             "legend": [{"code": e.code, "name": e.name, "colour": e.colour} for e in tf.legend],
             "classes": [int(c) for c in outcome.estimator.classes_],
             "product": product, "product_description": tf.definition.get("description"),
@@ -403,7 +417,7 @@ def model_fit(settings: Settings, request: FitRequest, progress=None) -> FitRepo
                                  if isinstance(v, (int, float, str, bool, type(None)))},
             "cv": outcome.cv, "grid": outcome.grid, "samples_per_class": outcome.samples_per_class,
             "skipped_samples": report.skipped, "outside_samples": report.outside, "seed": seed,
-            "time": [str(t) for t in time] if time else None, "versions": library_versions(),
+            "time": [str(t) for t in request.time] if request.time else None, "versions": library_versions(),
         }
         blob = serialize(outcome.estimator)
         with session_scope(settings) as session:  # replace atomically
@@ -413,6 +427,41 @@ def model_fit(settings: Settings, request: FitRequest, progress=None) -> FitRepo
             replace_model(session, name, kind, tf.scheme_id, run.id, product, blob, _jsonable(meta))
             run.finish(session=session)
         return report
+
+
+@dataclass
+class TrainingTable:
+    """What a model is fitted on: the samples' features, the table (after subsampling and outlier removal)."""
+
+    features: TrainingFeatures
+    report: FitReport
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray | None
+    categorical: tuple
+
+
+def _training_table(settings: Settings, request: FitRequest, progress) -> TrainingTable:
+    """The checked training table of ``request`` (inputs checked before any pixel is read)."""
+    from antares.models.fitting import check_classes
+    from antares.models.table import categorical_columns, check_categorical, remove_outliers
+    from antares.train import sample_table
+
+    _check_inputs(settings, request.product, request.training_set, request.cv_spatial)  # bad names change nothing
+    tf = training_features(settings, request.samples(), progress=progress)
+    _check_block_crs(request.cv_spatial, request.product, tf.crs)  # the grid of the datasets in the area
+    categorical = categorical_columns(tf.measurements, request.categorical, f"product {request.product}")
+    report = FitReport(request.name, request.kind, samples=len(tf.sample_ids) + tf.outside, legend=tf.legend,
+                       unit=request.unit, outside=tf.outside, skipped=tf.sample_ids[~tf.valid].tolist())
+    X, y, groups = sample_table(tf.features, tf.codes, tf.geoms, tf.valid, tf.pixels, request.unit, request.cv_spatial,
+                                request.per_class, request.sample, request.seed)
+    check_categorical(X, categorical, tf.measurements)
+    if request.remove_outliers:
+        X, y, groups, report.outliers = remove_outliers(X, y, groups, request.contamination, request.seed)
+    check_classes(y, {e.code: e.name for e in tf.legend})
+    report.used = len(y)
+    report.per_class = {int(c): int(n) for c, n in zip(*np.unique(y, return_counts=True))}
+    return TrainingTable(tf, report, X, y, groups, categorical)
 
 
 def _jsonable(value):
@@ -448,7 +497,7 @@ def load_model(settings: Settings, name: str, trust_pickle: bool = False, estima
     UntrustedModelError
         A pickle without ``trust_pickle``, or a type outside the trusted ones (named).
     InvalidInputError
-        The model was stored with another major version of scikit-learn, LightGBM or skops
+        The model was stored with another major version of scikit-learn, LightGBM, XGBoost or skops
         (both versions named); another minor version only warns.
     """
     from antares.db.engine import session_scope
@@ -467,6 +516,7 @@ def load_model(settings: Settings, name: str, trust_pickle: bool = False, estima
     if not estimator:
         return None, meta
     libraries = ["scikit-learn"] + (["lightgbm"] if row.kind == "lightgbm" else []) + \
+        (["xgboost"] if row.kind == "xgb" else []) + \
         (["skops"] if meta["format"] == FORMAT else [])
     if meta["format"] == SAFETENSORS:
         libraries = ["torch", "safetensors"]

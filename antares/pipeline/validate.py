@@ -28,6 +28,8 @@ import numpy as np
 
 from antares.config import Settings
 from antares.errors import InvalidInputError, NotFoundError
+from antares.pipeline.export_requests import ValidateRequest, area_zone
+from antares.pipeline.requests import takes
 
 log = logging.getLogger(__name__)
 
@@ -122,15 +124,23 @@ def _code_translation(session, model_scheme: int, validation_scheme: int, valida
 VALIDATE_STEPS = 4
 
 
-def validate(settings: Settings, classification: str, validation_set: str, region: str | None = None,
-             json_file=None, plot_file=None, log_name: str | None = None, overwrite: bool = False,
-             comment: str | None = None, progress=None) -> ValidationReport:
-    """Assess ``classification`` against ``validation_set``.
+@takes(ValidateRequest)
+def validate(settings: Settings, request: ValidateRequest, progress=None) -> ValidationReport:
+    """Assess ``request.classification`` against ``request.validation_set``.
+
+    The old form ``validate(settings, classification, validation_set, region=None, json_file=None,
+    plot_file=None, log_name=None, overwrite=False, comment=None, area=None)`` builds the request.
 
     Parameters
     ----------
+    settings : antares.config.Settings
+    request : antares.pipeline.export_requests.ValidateRequest
+        Its fields:
+    classification, validation_set : str
     region : str, optional
         Only validation polygons and objects inside this region (overlaps clipped to it).
+    area : odc.geo.geom.Geometry, optional
+        Instead of ``region``: a geometry (``--bbox``, ``-lat``/``-long``), used the same way.
     json_file, plot_file : path, optional
         Write the full report as JSON / the confusion matrix as PNG (atomically).
     log_name : str, optional
@@ -160,14 +170,16 @@ def validate(settings: Settings, classification: str, validation_set: str, regio
     from antares.pipeline.run import recorded_step
     from antares.provenance import written_files
 
+    classification, validation_set, region = request.classification, request.validation_set, request.region
+    json_file, plot_file, log_name = request.json_file, request.plot_file, request.log_name
     params = {"classification": classification, "validation_set": validation_set, "region": region,
+              "area": None if request.area is None else {"crs": str(request.area.crs), "wkt": request.area.wkt},
               "report": None if json_file is None else str(Path(json_file).absolute()),
               "plot": None if plot_file is None else str(Path(plot_file).absolute()), "log_name": log_name,
-              "overwrite": overwrite, "comment": comment}
+              "overwrite": request.overwrite, "comment": request.comment}
 
     def work():
-        report = _validate(settings, classification, validation_set, region, json_file, plot_file, log_name, overwrite,
-                           comment, progress)
+        report = _validate(settings, request, progress)
         inputs = {"results": [classification, f"validation set {validation_set}"]
                   + ([f"region {region}"] if region else [])}
         overlap = report.overlap
@@ -179,9 +191,7 @@ def validate(settings: Settings, classification: str, validation_set: str, regio
                          reads=(("model_predict_object", classification),))
 
 
-def _validate(settings: Settings, classification: str, validation_set: str, region: str | None = None,
-             json_file=None, plot_file=None, log_name: str | None = None, overwrite: bool = False,
-             comment: str | None = None, progress=None) -> ValidationReport:
+def _validate(settings: Settings, request: ValidateRequest, progress=None) -> ValidationReport:
     """:func:`validate`, without its run."""
     from antares.accuracy import area_adjusted, assess, plot_confusion_matrix
     from antares.db.engine import open_database, session_scope
@@ -191,6 +201,10 @@ def _validate(settings: Settings, classification: str, validation_set: str, regi
     from antares.db.validation import count_samples, mapped_areas, overlap_pairs, samples_centre
     from antares.names import check_name
 
+    classification, validation_set, region, area = (request.classification, request.validation_set, request.region,
+                                                    request.area)
+    json_file, plot_file, log_name, overwrite = request.json_file, request.plot_file, request.log_name, request.overwrite
+    comment = request.comment
     if log_name is not None and log_name != f"{classification}:{validation_set}":  # the default joins two names
         check_name(log_name)
     for path in (json_file, plot_file):
@@ -213,15 +227,17 @@ def _validate(settings: Settings, classification: str, validation_set: str, regi
         if centre is None:
             raise InvalidInputError(f"validation set {validation_set} has no samples.")
         proj = _equal_area_crs(*centre)
+        region = area_zone(region, area, srid)  # the name, or a Zone of the area in the segments' CRS
         pairs = overlap_pairs(session, vset.id, row.id, row.segmentation_id, srid, proj, region)
         n_polygons = count_samples(session, vset.id, srid, region)
         step(1)
         mapped_area = mapped_areas(session, row.id, row.segmentation_id, srid, proj, region)
         step(2)
     pairs = [p for p in pairs if p.area > 0]
+    where = f" in region {request.region}" if request.region else (" in the area" if area is not None else "")
     if not pairs:
         raise InvalidInputError(f"no polygon of validation set {validation_set} overlaps a classified object of "
-                                f"{classification}{' in region ' + region if region else ''}.")
+                                f"{classification}{where}.")
     unknown = sorted({p.reference for p in pairs} - set(translate))
     if unknown:
         raise InvalidInputError(f"validation set {validation_set} has class code(s) {unknown} absent from the legend.")

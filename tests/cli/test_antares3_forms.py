@@ -4,7 +4,8 @@ Each case is an antares3 command line (from antares3's argparse definitions and 
 and the antares command line that means the same: both go through the real ``antares`` group
 (:meth:`AntaresGroup.resolve_command`, then click), and the parameters the command receives
 must be equal. Equal parameters mean the stage runs with the same inputs, so the outputs are
-the same; the end-to-end runs of both forms live in tests/integration.
+the same; the end-to-end runs of both forms live in tests/integration (test_antares3_e2e.py, and the
+antares3 tests of test_apply_recipe.py, test_change_real_data.py and test_model_fit.py).
 """
 
 import click
@@ -30,6 +31,15 @@ CASES = [
       "-extra", "n_estimators=50", "max_depth=8", "-sc", "sync"],
      ["model_fit", "--model", "rf", "--product", "rec", "--training", "train", "--name", "rf1",
       "--spatial-aggregation", "mean", "--extra", "n_estimators=50", "--extra", "max_depth=8", "--scheduler", "sync"]),
+    # model_fit: -categorical_variables with several values, --remove-outliers, -filename (antares3's examples)
+    (["model_fit", "-model", "xgb", "-p", "rec", "-t", "train", "-name", "x1", "-categorical_variables", "soil",
+      "zone", "--remove-outliers"],
+     ["model_fit", "--model", "xgb", "--product", "rec", "--training", "train", "--name", "x1",
+      "--categorical-variables", "soil", "--categorical-variables", "zone", "--remove-outliers"]),
+    (["model_fit", "-p", "s2_001_jalisco_2017_0", "-t", "jalisco_bits", "--region", "Jalisco", "--filename",
+      "training_sentinel2_jalisco_bits.parquet"],
+     ["model_fit", "--product", "s2_001_jalisco_2017_0", "--training", "jalisco_bits", "--region", "Jalisco",
+      "-filename", "training_sentinel2_jalisco_bits.parquet"]),
     # model_predict_object: -r, --spatial_aggregation
     (["model_predict_object", "-p", "rec", "-m", "rf1", "-s", "seg", "-n", "map", "-r", "jalisco",
       "--spatial_aggregation", "mean"],
@@ -95,8 +105,8 @@ def test_option_values_are_not_rewritten():
 
 @pytest.mark.parametrize("args, message", [
     (["db_to_vector", "-n", "map", "-f", "x.gpkg", "-dir", "out"], "antares db_to_vector has no option -dir"),
-    (["model_fit", "-model", "rf", "-p", "p", "-t", "t", "-categorical_variables", "soil"],
-     "categorical variables are not supported yet"),
+    (["model_fit", "-model", "rf", "-p", "p", "-t", "t", "-filename", "x.parquet", "--load-dataset"],
+     "antares model_fit has no option --load-dataset (an antares3 option): it read a pickle back"),
     (["prepare_metadata", "-p", "/data", "-d", "s2_l2a", "-b", "bucket"], "S3 bucket is not supported"),
 ])
 def test_antares3_options_antares_lacks_are_refused_not_misread(args, message):

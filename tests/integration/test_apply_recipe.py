@@ -402,3 +402,25 @@ def test_tiles_run_the_recipe_read_at_the_start(settings, ro_rec, tmp_path):
     data = load_on_source_grid(settings, "rec_ro_edited", root)
     for name, values in reference(root).items():
         np.testing.assert_allclose(data[name].values, values, rtol=2e-6, atol=2e-7, equal_nan=True, err_msg=name)
+
+
+def test_antares3_command_line_gives_the_product_of_the_antares_form(settings, ro_rec, runner, tmp_path):
+    """antares3's ``apply_recipe -recipe R -b B -e E -lat .. -long .. -name N`` runs end to end and writes what the
+    antares form writes, equal to the independent numpy reference (issue 23)."""
+    root, recipe = ro_rec
+    lat, long = [BBOX[1], BBOX[3]], [BBOX[0], BBOX[2]]
+    forms = {
+        "rec_ro_a3": ["apply_recipe", "-recipe", str(recipe), "-b", "2018-01-01", "-e", "2018-12-31", "-lat", *lat,
+                      "-long", *long, "-name", "rec_ro_a3", "-sc", "sync", "--outdir", str(tmp_path / "a3")],
+        "rec_ro_a4": ["apply_recipe", "--recipe", str(recipe), "--begin", "2018-01-01", "--end", "2018-12-31",
+                      "--lat", *lat, "--long", *long, "--name", "rec_ro_a4", "--scheduler", "sync",
+                      "--outdir", str(tmp_path / "a4")],
+    }
+    for argv in forms.values():
+        result = runner.invoke(cli, argv, env={"ANTARES_DB_URL": settings.db_url})
+        assert result.exit_code == 0, result.output
+    a3, a4 = (load_on_source_grid(settings, name, root) for name in forms)
+    expected = reference(root)
+    for name, values in expected.items():
+        np.testing.assert_array_equal(a3[name].values, a4[name].values, err_msg=name)
+        np.testing.assert_allclose(a3[name].values, values, rtol=2e-6, atol=2e-7, equal_nan=True, err_msg=name)

@@ -252,3 +252,22 @@ def test_imad_equals_the_published_equations_on_real_pixels(data_dir, iterations
     moved = imad(x, y @ transform.T + 250.0, max_iterations=iterations, min_delta=0.0)
     np.testing.assert_allclose(moved.rho, fit.rho, atol=1e-8)
     np.testing.assert_allclose(moved.chi2(x, y @ transform.T + 250.0), fit.chi2(x, y), rtol=1e-6, atol=1e-6)
+
+
+def test_antares3_command_line_gives_the_objects_of_the_antares_form(chg, runner):
+    """antares3's long forms (--product_pre, --year_post, --extra_kwargs k=v k=v, -b B1 B2, -lat/-long) run end to end
+    and store the change objects the antares form stores (issue 23)."""
+    _, env = chg
+    area = ["45.195", "45.215"], ["22.140", "22.166"]
+    antares3 = ["detect_change", "-a", "distance", "-n", "ro_chg_a3", "--product_pre", "chg_ro", "--product_post",
+                "chg_ro", "--year_pre", "2018", "--year_post", "2020", "-b", "B04", "B08", "-lat", *area[0],
+                "-long", *area[1], "-mmu", "300", "--extra_kwargs", "threshold=otsu"]
+    antares = ["detect_change", "--algorithm", "distance", "--name", "ro_chg_a4", "-p_pre", "chg_ro", "-p_post",
+               "chg_ro", "-y_pre", "2018", "-y_post", "2020", "-b", "B04", "-b", "B08", "--bbox", area[1][0],
+               area[0][0], area[1][1], area[0][1], "-mmu", "300", "-extra", "threshold=otsu"]
+    invoke_ok(runner, antares3, env)
+    invoke_ok(runner, antares, env)
+    sql = ("SELECT o.object_id, o.pixel_count, o.area_m2, ST_AsBinary(o.geom) FROM antares.change_object o "
+           "JOIN antares.change_detection d ON d.id = o.change_id WHERE d.name = '{}' ORDER BY o.object_id")
+    a3, a4 = (db_rows(settings_url(env), sql.format(n)) for n in ("ro_chg_a3", "ro_chg_a4"))
+    assert len(a3) > 0 and [(i, n, a, bytes(g)) for i, n, a, g in a3] == [(i, n, a, bytes(g)) for i, n, a, g in a4]

@@ -477,3 +477,44 @@ def test_raster_of_a_product_in_another_crs_keeps_multiples_of_the_resolution(ru
         t = src.transform
         assert src.crs.to_epsg() == 4326
         assert abs(t.c / 0.0001 - round(t.c / 0.0001)) < 1e-6 and abs(t.f / 0.0001 - round(t.f / 0.0001)) < 1e-6
+
+
+def test_bbox_and_lat_long_areas_filter_clip_and_cover_like_a_region(runner, env, exp, tmp_path):
+    """--bbox (any CRS) and -lat/-long on db_to_vector and db_to_raster, against shapely and rasterio (issue 23)."""
+    from pyproj import Transformer
+
+    zone = box(X0 + 2.5 * S, Y0 + 2.5 * S, X0 + 5.5 * S, Y0 + 7.5 * S)  # edges through the middle of squares
+    inside = {i for i, g in PREDICTED.items() if g.intersects(zone)}
+    result = export(runner, env, "db_to_vector", "-n", "exp_map", "-f", tmp_path / "b.gpkg", "--bbox", *zone.bounds,
+                    "--bbox-crs", "EPSG:32633", "--clip")
+    assert result.exit_code == 0, result.output
+    clipped = pyogrio.read_dataframe(tmp_path / "b.gpkg", layer="exp_map")
+    assert set(clipped.segment_id) == inside and len(inside) == 4 * 6 - 1  # segment 74 has no prediction
+    expected = clipped.segment_id.map(lambda i: SEGMENTS[i].intersection(zone).area)
+    assert np.allclose(clipped.area_m2, expected) and np.allclose(clipped.geometry.area, expected)
+
+    # -lat/-long: the degrees box (densified, transformed by geopandas) picks the same objects
+    to_degrees = Transformer.from_crs(32633, 4326, always_xy=True)
+    (w, e), (s, n) = to_degrees.transform([zone.bounds[0], zone.bounds[2]], [zone.bounds[1], zone.bounds[3]])
+    lat, long = (s, n), (w, e)
+    degrees = gpd.GeoSeries([box(w, s, e, n).segmentize(1e-4)], crs="EPSG:4326").to_crs("EPSG:32633").iloc[0]
+    in_degrees = {i for i, g in PREDICTED.items() if g.intersects(degrees)}
+    result = export(runner, env, "db_to_vector", "-n", "exp_map", "-f", tmp_path / "l.gpkg", "-lat", *lat, "-long", *long)
+    assert result.exit_code == 0, result.output
+    assert set(pyogrio.read_dataframe(tmp_path / "l.gpkg", layer="exp_map").segment_id) == in_degrees
+
+    path = tmp_path / "b.tif"
+    result = export(runner, env, "db_to_raster", "-n", "exp_map", "-f", path, "--resolution", 10, "--bbox", *zone.bounds,
+                    "--bbox-crs", "32633")
+    assert result.exit_code == 0, result.output
+    with rasterio.open(path) as src:
+        raster = _expected_raster(src, inside, CODE, "uint8")
+        raster[geometry_mask([zone], out_shape=src.shape, transform=src.transform)] = 0
+        assert np.array_equal(src.read(1), raster)
+        assert src.bounds.left <= zone.bounds[0] and src.bounds.right >= zone.bounds[2]
+
+    line = one_error_line(export(runner, env, "db_to_vector", "-n", "exp_map", "-f", tmp_path / "x.gpkg", "-region",
+                                 "exp_half", "--bbox", *zone.bounds), 2)
+    assert "exactly one of -region NAME, --bbox" in line
+    line = one_error_line(export(runner, env, "db_to_vector", "-n", "exp_map", "-f", tmp_path / "x.gpkg", "--clip"), 2)
+    assert "--clip needs -region or --bbox/-lat -long" in line

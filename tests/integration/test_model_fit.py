@@ -157,7 +157,7 @@ def test_lightgbm_grid_search_and_pixels(runner, settings, fit_env):
 
 
 @pytest.mark.parametrize("args, code, message", [
-    (["-model", "svm"], 2, "unknown model 'svm'; valid models: rf, lightgbm, pse_tae, ltae, tempcnn"),
+    (["-model", "svm"], 2, "unknown model 'svm'; valid models: rf, lightgbm, xgb, pse_tae, ltae, tempcnn"),
     (["-extra", "n_trees=5"], 2, "rf has no parameter 'n_trees'; valid parameters:"),
     (["-extra", "max_depth=-3"], 2, "The 'max_depth' parameter of RandomForestClassifier must be"),
     (["--grid", "depth=1,2"], 2, "rf has no parameter 'depth'"),
@@ -291,3 +291,50 @@ def test_points_sharing_a_pixel_each_read_it(runner, settings, fit_env, data_dir
     _, meta = load_model(_settings(settings), "fit_pairs")
     names = {e["code"]: e["name"] for e in meta["legend"]}
     assert {names[int(c)]: n for c, n in meta["samples_per_class"].items()} == {"open": 40, "closed": 40, "mixed": 2}
+
+
+def test_antares3_filename_writes_the_training_table_and_xgb_fits_it(runner, settings, fit_env, data_dir, tmp_path):
+    """antares3's ``model_fit ... -filename F`` (the table, no model), ``--remove-outliers`` and ``-model xgb``."""
+    import pyarrow.parquet as pq
+    import xgboost
+
+    table_file = tmp_path / "fit_osm.parquet"
+    result = runner.invoke(cli, ["model_fit", "-p", "fit_b10", "-t", "fit_osm", "-filename", str(table_file),
+                                 "-sc", "sync"], env=fit_env)
+    assert result.exit_code == 0, result.output
+    assert f"training table of 452 polygon sample(s) from 452 training sample(s) written to {table_file}" in result.stdout
+    table = pq.read_table(table_file).to_pandas()
+    assert list(table.columns) == BANDS10 + ["class"]
+    _, expected = independent_means(settings, data_dir)  # rasterio + numpy, per polygon
+
+    def rows(a):
+        return a[np.lexsort(a.T[::-1])]
+
+    np.testing.assert_allclose(rows(table[BANDS10].to_numpy()), rows(expected), rtol=1e-12)
+
+    trimmed_file = tmp_path / "trimmed.parquet"
+    result = runner.invoke(cli, ["model_fit", "-p", "fit_b10", "-t", "fit_osm", "-filename", str(trimmed_file),
+                                 "--remove-outliers", "--contamination", "0.1", "-sc", "sync"], env=fit_env)
+    assert result.exit_code == 0, result.output
+    trimmed = pq.read_table(trimmed_file).to_pandas()
+    removed = sum(int(n) for n in result.stdout.split("outliers removed (IsolationForest per class): ")[1]
+                  .splitlines()[0].replace(",", "").split() if n.isdigit())
+    assert 0 < removed and len(trimmed) == 452 - removed
+    whole = {tuple(r) for r in table[BANDS10].to_numpy()}
+    assert all(tuple(r) in whole for r in trimmed[BANDS10].to_numpy())
+
+    result = runner.invoke(cli, ["model_fit", "-model", "xgb", "-p", "fit_b10", "-t", "fit_osm", "--name", "fit_xgb",
+                                 "-extra", "n_estimators=20", "-sc", "sync"], env=fit_env)
+    assert result.exit_code == 0, result.output
+    from antares.pipeline.train import load_model
+
+    estimator, meta = load_model(_settings(settings), "fit_xgb")
+    assert meta["kind"] == "xgb" and meta["format"] == "skops" and meta["versions"]["xgboost"]
+    X, y = table[BANDS10].to_numpy(), table["class"].to_numpy()
+    codes = np.unique(y)
+    own = xgboost.XGBClassifier(n_estimators=20, learning_rate=0.1, verbosity=0, random_state=0)
+    own.fit(X, np.searchsorted(codes, y))
+    np.testing.assert_array_equal(estimator.classes_, codes)
+    np.testing.assert_allclose(estimator.predict_proba(X), own.predict_proba(X), rtol=0, atol=1e-6)
+    shown = runner.invoke(cli, ["model", "show", "fit_xgb"], env=fit_env)
+    assert shown.exit_code == 0 and "model fit_xgb: xgb on product fit_b10" in shown.stdout

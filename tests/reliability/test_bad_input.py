@@ -418,7 +418,7 @@ CASES = [
          1, f"cannot reach the dask scheduler {NO_SCHEDULER}", f"-sc {NO_SCHEDULER}"),
     # ---- model_fit
     case("model_fit-unknown-model", [*FIT[:2], "svm", *FIT[3:]], 2,
-         "unknown model 'svm'; valid models: rf, lightgbm, pse_tae, ltae, tempcnn", "-model svm"),
+         "unknown model 'svm'; valid models: rf, lightgbm, xgb, pse_tae, ltae, tempcnn", "-model svm"),
     case("model_fit-extra-n_estimators", [*FIT, "-extra", "n_estimators=0"],
          2, "The 'n_estimators' parameter of RandomForestClassifier must be an int in the range [1, inf). Got 0",
          "-extra n_estimators=0"),

@@ -54,7 +54,7 @@ def chain(settings, data_dir, tmp_path_factory):
 
 def _invoke(chain, *args):
     runner, env = chain
-    return runner.invoke(cli, list(args), env=env)
+    return runner.invoke(cli, list(map(str, args)), env=env)
 
 
 def test_list_segmentations_and_classifications_are_typed_with_sizes(settings, chain):
@@ -78,6 +78,36 @@ def test_list_segmentations_and_classifications_are_typed_with_sizes(settings, c
     assert done and all(isinstance(r["seconds"], float) for r in done)  # a number, not a string
     table = _invoke(chain, "list", "segmentations")
     assert table.exit_code == 0 and "rmd_seg" in table.stdout
+
+
+def test_validate_and_load_take_bbox_and_lat_long(settings, chain):
+    """Every area option on validate and load (issue 23): --bbox and -lat/-long of one box mean the same; the
+    polygons counted are those a geopandas box intersects (before the deletions of the tests below)."""
+    import geopandas as gpd
+    import shapely
+    from shapely.geometry import box
+
+    west, south, east, north = 22.146, 45.2, 22.152, 45.209  # the western half of BBOX
+    whole = json.loads(_invoke(chain, "validate", "-c", "rmd_map", "-val", "rmd_val", "--json").stdout)
+    by_bbox = _invoke(chain, "validate", "-c", "rmd_map", "-val", "rmd_val", "--json", "--bbox", west, south, east, north)
+    assert by_bbox.exit_code == 0, by_bbox.output
+    by_degrees = _invoke(chain, "validate", "-c", "rmd_map", "-val", "rmd_val", "--json", "-lat", south, north,
+                         "-long", west, east)
+    assert by_degrees.exit_code == 0, by_degrees.output
+    assert json.loads(by_bbox.stdout) == json.loads(by_degrees.stdout)
+    srid = db_rows(settings.db_url, "SELECT ST_SRID(s.geom) FROM antares.segment s JOIN antares.segmentation g "
+                   "ON g.id = s.segmentation_id WHERE g.name = 'rmd_seg' LIMIT 1")[0][0]
+    samples = [shapely.from_wkt(r[0]) for r in db_rows(
+        settings.db_url, f"SELECT ST_AsText(ST_Transform(s.geom, {int(srid)})) FROM antares.sample s "
+        "JOIN antares.sample_set t ON t.id = s.set_id WHERE t.name = 'rmd_val' AND t.kind = 'validation'")]
+    zone = gpd.GeoSeries([box(west, south, east, north).segmentize(1e-5)], crs=4326).to_crs(int(srid)).iloc[0]
+    expected = sum(g.intersects(zone) for g in samples)
+    assert 0 < json.loads(by_bbox.stdout)["validation_polygons"] == expected < whole["validation_polygons"]
+
+    loads = [json.loads(_invoke(chain, "load", "-p", "rmd_ro", "--json", *area).stdout) for area in (
+        ["--bbox", west, south, east, north], ["-lat", south, north, "-long", west, east], ["--bbox", *BBOX])]
+    assert loads[0] == loads[1]
+    assert loads[0]["shape"][2] < loads[2]["shape"][2]  # half the width
 
 
 @pytest.mark.parametrize("kind, name, dependant", [

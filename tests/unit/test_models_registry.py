@@ -37,7 +37,7 @@ def test_declarations_match_the_estimator_signature(name):
      "lightgbm: The 'learning_rate' parameter of LGBMClassifier must be a float in the range (0.0, inf). Got -1."),
     ("lightgbm", {"subsample": 1.5},
      "lightgbm: The 'subsample' parameter of LGBMClassifier must be a float in the range (0.0, 1.0]. Got 1.5."),
-    ("svm", {}, "unknown model 'svm'; valid models: rf, lightgbm, pse_tae, ltae, tempcnn."),
+    ("svm", {}, "unknown model 'svm'; valid models: rf, lightgbm, xgb, pse_tae, ltae, tempcnn."),
 ])
 def test_bad_parameters_are_refused_before_a_fit(name, params, message):
     from antares.models.registry import make_estimator

@@ -106,6 +106,6 @@ def test_the_families_are_registries():
         ("antares.reducers", "reducer", "reducers")]
     assert list(REDUCERS) == ["mean", "median", "min", "max", "std", "count", "doy_max"]
     assert list(PREPARERS) == ["dem", "netcdf", "s1_grd", "s2_bands", "s2_l1c_safe", "s2_l2a_safe", "stac"]
-    assert list(MODELS) == ["rf", "lightgbm", "pse_tae", "ltae", "tempcnn"]
+    assert list(MODELS) == ["rf", "lightgbm", "xgb", "pse_tae", "ltae", "tempcnn"]
     with pytest.raises(UsageError, match=r"^unknown index 'NDXI'; valid indices: NDVI, NDMI, "):
         INDICES.get("NDXI")
