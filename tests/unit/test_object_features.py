@@ -130,3 +130,35 @@ def test_median_percentile_equals_object_medians_and_refusals():
         object_percentiles(lab, values, [50, 101])
     with pytest.raises(InvalidInputError, match="do not match"):
         object_percentiles(lab, values[:, :-1], 50)
+
+
+def test_object_series_merged_over_tiles_equal_the_whole_raster_means():
+    """merge_series of tiles (objects crossing their edges, a tile without one date) = numpy means of the whole raster."""
+    from antares.features import partial_statistics
+    from antares.pipeline.object_timeseries import merge_series
+
+    rng = np.random.default_rng(4)
+    lab = np.repeat(np.repeat(rng.integers(0, 12, (6, 8)), 5, axis=0), 5, axis=1)  # 30 x 40, blocks cross tiles
+    values = rng.normal(size=(3, 2, 30, 40))  # 3 times, 2 bands
+    values[rng.random(values.shape) < 0.3] = np.nan
+    times = np.array(["2020-01-15", "2020-02-15", "2020-03-15"], "datetime64[ns]")
+    tiles = [(slice(0, 17), slice(0, 23)), (slice(0, 17), slice(23, 40)), (slice(17, 30), slice(0, 40))]
+    results = []
+    for n, (ys, xs) in enumerate(tiles):
+        keep = [0, 2] if n == 1 else [0, 1, 2]  # a tile without the second date
+        results.append((times[keep], [partial_statistics(lab[ys, xs], values[t][:, ys, xs]) for t in keep]))
+    ids, got_times, mean, count = merge_series(results)
+    np.testing.assert_array_equal(ids, np.unique(lab[lab > 0]))
+    np.testing.assert_array_equal(got_times, times)
+    for t in range(3):
+        for b in range(2):
+            v = values[t, b].copy()
+            if t == 1:
+                v[tiles[1]] = np.nan  # not read there
+            for i, k in enumerate(ids):
+                px = v[lab == k]
+                assert count[t, i, b] == np.count_nonzero(~np.isnan(px))
+                if count[t, i, b]:
+                    assert mean[t, i, b] == pytest.approx(np.nanmean(px), rel=1e-12)
+                else:
+                    assert np.isnan(mean[t, i, b])
