@@ -296,6 +296,13 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
                 raise NotFoundError(f"segmentation '{segmentation}' does not exist; segmentations: {', '.join(known) or '(none)'}. "
                                     "Create one with 'antares segment'.")
         estimator, meta = load_model(settings, model, request.trust_pickle)
+        if meta.get("unit") == "pixel_sets" and meta.get("set_size"):  # a deep model fitted on a product's steps
+            from antares.pipeline.predict_pixelsets import predict_with_pixel_sets
+
+            if request.aggregation is not None:
+                raise refusal(f"model {model} classifies pixel sets; aggregation does not apply. Got {request.aggregation!r}.",
+                              "aggregation", error=InvalidInputError)
+            return predict_with_pixel_sets(settings, request, estimator, meta, run, seg, PredictReport(name, legend=meta["legend"]))
         require_features(meta["kind"], model)
         if hasattr(estimator, "n_jobs"):
             estimator.set_params(n_jobs=1)  # as on the workers: the same summation order

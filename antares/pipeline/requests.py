@@ -223,6 +223,9 @@ class SampleRequest:
         Tile side in pixels.
     time : (begin, end), optional
         The product's period, when it has several.
+    series : bool
+        Read every time of the period (a time-series product's steps): features and pixels hold
+        ``T * C`` values, time-major, and the times are returned.
 
     Raises
     ------
@@ -241,6 +244,7 @@ class SampleRequest:
     workers: int | None = None
     tile_size: int = 1024
     time: tuple | None = None
+    series: bool = False
 
     def __post_init__(self):
         _aggregation(self.aggregation)
