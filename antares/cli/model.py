@@ -37,7 +37,8 @@ Examples:
 @area_options
 @click.option("--name", "-n", type=NAME, required=True, help="Name of the model.")
 @click.option("-sp", "--spatial-aggregation", "aggregation", default="mean", show_default=True,
-              type=click.Choice(["mean", "median", "min", "max", "std"]), help="Per-polygon aggregation of pixels.")
+              metavar="mean|median|min|max|std|pNN",
+              help="Per-polygon aggregation of pixels; pNN: the NN-th percentile (p10, p90).")
 @click.option("--unit", type=click.Choice(["polygons", "pixels"]), default="polygons", show_default=True,
               help="One sample per polygon, or the pixels inside polygons.")
 @click.option("-sample", "--sample", type=click.FloatRange(0, 1, min_open=True), default=None,

@@ -138,7 +138,8 @@ def predict_tile(job: PredictJob):
     """
     from antares.cube.features import load_features, load_labels
     from antares.cube.index import connect
-    from antares.features import finalise, object_medians, partial_statistics, select_pixels
+    from antares.features import finalise, partial_statistics, select_pixels
+    from antares.models.samples import by_pixels, pixel_statistic
 
     dc = connect(job.url)
     try:
@@ -149,14 +150,14 @@ def predict_tile(job: PredictJob):
     finally:
         dc.close()
     if job.only is not None:
-        if job.aggregation == "median":
+        if by_pixels(job.aggregation):
             return select_pixels(labels, values, job.only)
         part = partial_statistics(labels, values)
         return _subset(part, np.isin(part.ids, job.only))
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     border = border[border > 0]
-    if job.aggregation == "median":
-        ids, features = object_medians(labels, values)
+    if by_pixels(job.aggregation):
+        ids, features = pixel_statistic(labels, values, job.aggregation)
         inside = ~np.isin(ids, border)
         ids, features = ids[inside], features[inside]
         edge = select_pixels(labels, values, border)
@@ -171,12 +172,13 @@ def predict_tile(job: PredictJob):
 
 def _finish(parts, aggregation: str, n_features: int):
     """(ids, features) from border accumulators (or pixels) merged over tiles."""
-    from antares.features import finalise, merge_partials, object_medians
+    from antares.features import finalise, merge_partials
+    from antares.models.samples import by_pixels, pixel_statistic
 
-    if aggregation == "median":
+    if by_pixels(aggregation):
         labels = np.concatenate([e[0] for e in parts]) if parts else np.zeros(0, np.int64)
         values = np.concatenate([e[1] for e in parts], axis=1) if parts else np.zeros((n_features, 0))
-        return object_medians(labels, values)
+        return pixel_statistic(labels, values, aggregation)
     if not parts:
         return np.zeros(0, np.int64), np.zeros((0, n_features))
     merged = merge_partials(parts)
@@ -275,7 +277,7 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
     from antares.db.engine import database_url, open_database, session_scope
     from antares.db.segmentations import segmentation as segmentation_row
     from antares.db.segmentations import segmentation_names
-    from antares.models.samples import AGGREGATIONS
+    from antares.models.samples import AGGREGATIONS, is_aggregation
     from antares.pipeline.executor import task_runner
     from antares.pipeline.requests import refusal
     from antares.pipeline.run import recorded_run
@@ -307,8 +309,9 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
         if hasattr(estimator, "n_jobs"):
             estimator.set_params(n_jobs=1)  # as on the workers: the same summation order
         aggregation = request.aggregation or meta.get("aggregation") or "mean"
-        if aggregation not in AGGREGATIONS:
-            raise refusal(f"aggregation must be one of {', '.join(AGGREGATIONS)}. Got {aggregation!r}.", "aggregation",
+        if not is_aggregation(aggregation):
+            raise refusal(f"aggregation must be one of {', '.join(AGGREGATIONS)} or a percentile pNN (p10, p90). "
+                          f"Got {aggregation!r}.", "aggregation",
                           error=InvalidInputError)
         report = PredictReport(name, legend=meta["legend"])
         if meta.get("aggregation") and aggregation != meta["aggregation"]:

@@ -283,7 +283,9 @@ def training_features(settings: Settings, request: SampleRequest, progress=None)
     finally:
         dc.close()
 
-    with_pixels = request.with_pixels or aggregation == "median"
+    from antares.models.samples import by_pixels
+
+    with_pixels = request.with_pixels or by_pixels(aggregation)
     jobs = []
     boxes = shapely.bounds(geoms)
     for window in tile_windows(geobox.shape, tile_size, 0):

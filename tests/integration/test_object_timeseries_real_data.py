@@ -116,3 +116,68 @@ def test_bad_inputs_one_line_nothing_written(ots_ro):
 
     table = pd.read_parquet(out)
     assert sorted({str(t)[:10] for t in table.time}) == ["2018-07-01", "2018-07-06"] and "B08" not in table
+
+
+def test_percentile_aggregation_fit_and_predict_equal_numpy(settings, ots_ro):
+    """model_fit -sp p90 and model_predict_object (the model's p90): each object's features are the 90th percentile
+    of its valid pixels (numpy.nanpercentile of the GeoTIFFs), so its stored class and confidence are the model's
+    prediction from those."""
+    import geopandas as gpd
+    import rasterio
+    import shapely
+    from rasterio.windows import from_bounds
+
+    from antares.config import load_settings
+    from antares.cube.index import connect
+    from antares.pipeline.train import load_model
+    from helpers import db_rows
+
+    env, tmp, root = ots_ro
+    day = "2018-07-01"
+    labels, bounds, res = _labels(tmp)
+    dc = connect(env["ANTARES_DB_URL"])
+    try:
+        measurements = dc.index.products.get_by_name("ots_ro").definition["measurements"]
+    finally:
+        dc.close()
+    names = [m["name"] for m in measurements]
+    values = []
+    for m in measurements:
+        files = {p.stem.upper(): p for p in (root / day).iterdir()}
+        with rasterio.open(files[m["name"].upper()]) as src:
+            v = src.read(1, window=from_bounds(*bounds, transform=src.transform)).astype(np.float64)
+            crs = src.crs
+        values.append(np.where(v == m["nodata"], np.nan, v) if m.get("nodata") is not None else v)
+    values = np.stack(values)
+    # 40 training squares of 3 x 3 pixels, labelled by their centre's NIR (independent of the features' statistic)
+    rng = np.random.default_rng(1)
+    rows, cols = rng.integers(2, labels.shape[0] - 2, 40), rng.integers(2, labels.shape[1] - 2, 40)
+    nir = values[names.index("B08"), rows, cols]
+    x0, y0 = bounds.left + cols * res[0], bounds.top - rows * res[1]
+    boxes = shapely.box(x0 - res[0], y0 - 2 * res[1], x0 + 2 * res[0], y0 + res[1])
+    frame = gpd.GeoDataFrame({"kind": np.where(nir > np.nanmedian(nir), "bright", "dark")}, geometry=boxes, crs=crs)
+    frame.to_file(tmp / "squares.gpkg")
+    runner = CliRunner()
+    invoke_ok(runner, ["ingest_training", str(tmp / "squares.gpkg"), "--field", "kind", "--dataset", "ots_sq"], env)
+    invoke_ok(runner, ["model_fit", "-model", "rf", "-p", "ots_ro", "-t", "ots_sq", "--name", "ots_rf90", "-sp", "p90",
+                       "-b", day, "-e", day, "--cv", "2", "-extra", "n_estimators=20", "-sc", "sync"], env)
+    bad = runner.invoke(cli, ["model_fit", "-model", "rf", "-p", "ots_ro", "-t", "ots_sq", "--name", "ots_bad",
+                              "-sp", "p101", "-b", day, "-e", day], env=env)
+    assert bad.exit_code == 2 and "or a percentile pNN" in bad.stderr and bad.stderr.count("\n") == 1, bad.output
+    invoke_ok(runner, ["model_predict_object", "-p", "ots_ro", "-m", "ots_rf90", "-s", "ots_slic", "--name", "ots_map90",
+                       "-b", day, "-e", day, "-sc", "sync"], env)
+    s = load_settings(flags={"db_url": settings.db_url, "home": str(settings.home)}, environ={})
+    estimator, meta = load_model(s, "ots_rf90")
+    assert meta["aggregation"] == "p90" and meta["features"] == names
+    ids = np.unique(labels[labels > 0])
+    features = np.array([[np.nanpercentile(values[b][labels == k], 90) for b in range(len(names))] for k in ids])
+    ok = np.isfinite(features).all(axis=1)
+    proba = estimator.predict_proba(features[ok])
+    stored = db_rows(settings.db_url, "SELECT p.segment_id, p.class_code, p.confidence FROM antares.prediction p JOIN "
+                     "antares.classification c ON c.id = p.classification_id WHERE c.name = 'ots_map90' ORDER BY 1")
+    assert [r[0] for r in stored] == ids[ok].tolist() and len(stored) > 10
+    np.testing.assert_array_equal([r[1] for r in stored], estimator.classes_[np.argmax(proba, axis=1)])
+    np.testing.assert_allclose([r[2] for r in stored], proba.max(axis=1), rtol=1e-6)
+    # the mean would give other features: the test can tell the statistics apart
+    means = np.array([[np.nanmean(values[b][labels == k]) for b in range(len(names))] for k in ids])
+    assert not np.allclose(means[ok], features[ok])

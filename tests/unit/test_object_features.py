@@ -162,3 +162,34 @@ def test_object_series_merged_over_tiles_equal_the_whole_raster_means():
                     assert mean[t, i, b] == pytest.approx(np.nanmean(px), rel=1e-12)
                 else:
                     assert np.isnan(mean[t, i, b])
+
+
+def test_training_aggregation_by_percentile_equals_rasterize_and_nanpercentile():
+    """model_fit's per-polygon features with -sp p75: numpy.nanpercentile of the pixels whose centre is inside."""
+    import shapely
+    from rasterio.features import rasterize
+
+    from antares.models.samples import aggregate, block_partials, is_aggregation, overlap_layers
+
+    rng = np.random.default_rng(7)
+    affine = Affine(10, 0, 1000, 0, -10, 2000)
+    values = rng.normal(size=(2, 40, 50)).astype(np.float32)
+    values[rng.random(values.shape) < 0.15] = np.nan
+    geoms = np.array([shapely.box(1000 + 10 * a, 2000 - 10 * b - 10 * h, 1000 + 10 * a + 10 * w, 2000 - 10 * b)
+                      for a, b, w, h in rng.integers(1, 20, (12, 4))], dtype=object)
+    geoms[3] = shapely.Point(1000 + 10 * 7.5, 2000 - 10 * 9.5)  # a point reads its pixel
+    parts, pixels = block_partials(values, affine, geoms, overlap_layers(geoms), True)
+    features, n_pixels, _ = aggregate(parts, pixels, len(geoms), "p75")
+    for i, g in enumerate(geoms):
+        if g.geom_type == "Point":
+            inside = np.zeros((40, 50), bool)
+            inside[9, 7] = True
+        else:
+            inside = rasterize([g], out_shape=(40, 50), transform=affine).astype(bool)
+        assert n_pixels[i] == inside.sum()
+        for b in range(2):
+            v = values[b][inside].astype(np.float64)
+            want = np.nanpercentile(v, 75) if np.isfinite(v).any() else np.nan
+            np.testing.assert_allclose(features[i, b], want, rtol=1e-12, equal_nan=True)
+    assert all(map(is_aggregation, ["p0", "p5", "p90", "p100", "median"]))
+    assert not any(map(is_aggregation, ["p101", "p05", "p-1", "q90", "p9.5", None]))
