@@ -146,6 +146,9 @@ def show(state: CliState, name, as_json):
     if meta.get("architecture"):  # a temporal deep model (antares.deep)
         for sensor, spec in meta["sensors"].items():
             click.echo(f"{sensor}: {len(spec['channels'])} channels ({', '.join(spec['channels'])}), days {spec['days']}")
+        if meta.get("set_size"):  # fitted on a product's pixel sets (model_fit_timeseries -p -t)
+            click.echo(f"pixel sets: {meta['set_size']} pixels drawn per polygon or object (seed {meta.get('seed')}) at "
+                       f"{len(meta.get('times') or [])} time(s) of {meta['product']}")
         click.echo(f"architecture {meta['architecture']}, fusion {meta.get('fusion') or 'none'} ({meta['mode']}); "
                    f"best epoch {meta.get('best_epoch')}")
         for h in meta.get("history") or []:

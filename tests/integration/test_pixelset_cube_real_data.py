@@ -54,6 +54,9 @@ def test_fit_on_pixel_sets_of_the_polygons(settings, pxs):
     assert meta["days"] == (dates - np.datetime64("2015-01-01")).astype(int).tolist() == [191, 211, 231, 241, 251]
     assert sum(meta["samples_per_class"].values()) + len(meta["skipped_samples"]) == 84
     assert estimator.config["sensors"]["series"]["channels"] == BANDS and len(meta["history"]) == 3
+    shown = invoke_ok(CliRunner(), ["model", "show", "pxs_pse"], env).output
+    assert f"pixel sets: {SET_SIZE} pixels drawn per polygon or object (seed 3) at 5 time(s) of pxs_si" in shown
+    assert "architecture pse_tae" in shown and "epoch 3: loss" in shown
 
 
 def test_predict_objects_equals_an_independent_reading(settings, pxs):
