@@ -135,6 +135,7 @@ class TemporalClassifier:
         self.best_epoch_ = None
         self._config = None
         self._net = None
+        self._groups = None
 
     # ----------------------------------------------------------------- the scikit-learn-like surface
 
@@ -149,7 +150,7 @@ class TemporalClassifier:
     def n_jobs(self):
         return self.params.get("n_jobs")
 
-    def fit(self, sets: dict, y, extra: np.ndarray | None = None, progress=None):
+    def fit(self, sets: dict, y, extra: np.ndarray | None = None, progress=None, groups=None):
         """Train on pixel sets.
 
         Parameters
@@ -162,6 +163,11 @@ class TemporalClassifier:
             Extra features per sample (geometry: perimeter, area, cover ratio ...), given to the PSE.
         progress : callable, optional
             ``progress(epoch, epochs, loss, val_oa)`` after each epoch.
+        groups : array-like (N,) int, optional
+            Group of each sample (e.g. its spatial block, :func:`antares.sampling.spatial_blocks`): the
+            early-stopping validation split keeps whole groups on one side (scikit-learn's
+            ``StratifiedGroupKFold``, one fold of about ``validation`` of the samples). With fewer than
+            2 groups the split is stratified at random, as without ``groups``.
 
         Returns
         -------
@@ -181,6 +187,9 @@ class TemporalClassifier:
         mode, inputs = self._arrange(sets)
         if any(len(s) != len(y) for s in inputs):
             raise InvalidInputError(f"{len(y)} label(s) for {len(inputs[0])} sample(s).")
+        if groups is not None and len(groups) != len(y):
+            raise InvalidInputError(f"{len(groups)} group(s) for {len(y)} sample(s).")
+        self._groups = None if groups is None else np.asarray(groups)
         self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
             raise InvalidInputError(f"training needs at least 2 classes; got {len(self.classes_)}.")
@@ -327,12 +336,18 @@ class TemporalClassifier:
         return TemporalNet(config["arch"], config["mode"], inputs, len(config["classes"]), extra, hp)
 
     def _split(self, target: np.ndarray, seed: int):
-        from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+        from sklearn.model_selection import ShuffleSplit, StratifiedGroupKFold, StratifiedShuffleSplit
 
         fraction = self.params["validation"]
         n = len(target)
         if not fraction:
             return np.arange(n), np.zeros(0, np.int64)
+        groups = getattr(self, "_groups", None)
+        if groups is not None and len(np.unique(groups)) >= 2:
+            folds = int(min(max(2, round(1 / fraction)), len(np.unique(groups))))
+            split = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+            train, val = next(split.split(np.zeros(n), target, groups))
+            return np.sort(train), np.sort(val)
         counts = np.bincount(target)
         n_val = int(np.ceil(fraction * n))
         if counts.min() >= 2 and len(counts) <= n_val <= n - len(counts):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -46,6 +47,10 @@ class PixelSetFitRequest:
     overwrite : bool
     scheduler, workers
         As for the other tiled stages.
+    validation_block : float > 0, optional
+        Side (metres, the product's CRS units) of the square blocks of the early-stopping validation
+        split: polygons whose centroids share a block stay on one side (spatially blocked). Default:
+        a stratified random split.
 
     Raises
     ------
@@ -66,6 +71,7 @@ class PixelSetFitRequest:
     overwrite: bool = False
     scheduler: str | None = None
     workers: int | None = None
+    validation_block: float | None = None
 
     def __post_init__(self):
         from antares.models.registry import MODELS, make_estimator, model_kind, parse_params
@@ -75,6 +81,10 @@ class PixelSetFitRequest:
         if self.kind not in MODELS or model_kind(self.kind).inputs != "pixel_sets":
             pixel = [k for k in MODELS if model_kind(k).inputs == "pixel_sets"]
             raise UsageError(f"-model {self.kind!r} is not a pixel-set time-series model; valid: {', '.join(pixel)}.")
+        if self.validation_block is not None and not (isinstance(self.validation_block, (int, float))
+                                                      and np.isfinite(self.validation_block)
+                                                      and self.validation_block > 0):
+            raise UsageError(f"--val-spatial must be a block size > 0 (metres). Got {self.validation_block!r}.")
         if not isinstance(self.set_size, int) or self.set_size < 1:
             raise UsageError(f"--set-size must be an int >= 1. Got {self.set_size!r}.")
         params = parse_params(self.kind, self.extra)
@@ -128,7 +138,9 @@ def model_fit_pixelsets(settings: Settings, request: PixelSetFitRequest, progres
     from antares.pipeline.requests import SampleRequest
     from antares.pipeline.run import recorded_run
     from antares.pipeline.train import _jsonable, training_features
-    from antares.train import fit_timeseries
+    from antares.models.fitting import check_classes
+    from antares.models.registry import make_estimator
+    from antares.sampling import spatial_blocks
 
     params = _params(request)
     resolve_device(params["device"])
@@ -155,8 +167,19 @@ def model_fit_pixelsets(settings: Settings, request: PixelSetFitRequest, progres
                    "time": [str(t) for t in request.time] if request.time else None},
                   {"product": request.product, "training_set": request.training_set, "datasets": len(tf.datasets)})
         data = {SERIES: SensorSeries(sets[keep], days, tf.measurements)}
-        result = fit_timeseries(data, tf.codes[keep], request.kind, legend=tf.legend, params=params, seed=request.seed,
-                                progress=epoch_progress)
+        codes = tf.codes[keep]
+        check_classes(codes, {e.code: e.name for e in tf.legend})
+        groups = None
+        if request.validation_block:
+            import shapely
+
+            centres = shapely.get_coordinates(shapely.centroid(tf.geoms[keep]))
+            groups = spatial_blocks(centres[:, 0], centres[:, 1], request.validation_block)
+        estimator = make_estimator(request.kind, params, request.seed).fit(data, codes, progress=epoch_progress,
+                                                                           groups=groups)
+        present, counts = np.unique(codes, return_counts=True)
+        result = SimpleNamespace(estimator=estimator, legend=tf.legend,
+                                 samples_per_class={int(c): int(n) for c, n in zip(present, counts)})
         blob = result.estimator.to_bytes()
         back = deserialize(blob, name)  # a blob that cannot be read back is not written
         if not np.array_equal(back.classes_, result.estimator.classes_):
@@ -172,6 +195,8 @@ def model_fit_pixelsets(settings: Settings, request: PixelSetFitRequest, progres
             "history": config["history"], "best_epoch": config["best_epoch"],
             "samples_per_class": result.samples_per_class, "skipped_samples": tf.sample_ids[~keep].tolist(),
             "seed": request.seed, "versions": config["versions"], "cv": None,
+            "validation_block": request.validation_block,
+            "validation_groups": None if groups is None else int(len(np.unique(groups))),
             "time": [str(t) for t in request.time] if request.time else None,
         }
         names = {e.code: e.name for e in result.legend}

@@ -31,7 +31,7 @@ def pxs(settings, data_dir, tmp_path_factory):
     invoke_ok(runner, ["ingest_training", str(data_dir / "eolearn-slovenia" / "lulc_polygons.gpkg"), "--field",
                        "LULC_NAME", "--dataset", "pxs_slo", "--where", "LULC_ID > 0"], env)
     fit = invoke_ok(runner, ["model_fit_timeseries", "-p", "pxs_si", "-t", "pxs_slo", "-model", "pse_tae",
-                             "--set-size", str(SET_SIZE), "--name", "pxs_pse", "--device", "cpu", "--seed", "3",
+                             "--set-size", str(SET_SIZE), "--val-spatial", "250", "--name", "pxs_pse", "--device", "cpu", "--seed", "3",
                              "-extra", "epochs=3", "-extra", "batch_size=16", "-sc", "sync"], env)
     invoke_ok(runner, ["segment", "--algorithm", "slic", "-p", "pxs_si", "-b", "B04", "-b", "B08", "-n", "pxs_slic",
                        "--time", "2015-07-11", "--bbox", "14.54", "45.86", "14.58", "45.88", "-extra", "n_segments=60", "-extra", "compactness=1", "-sc", "sync", "--outdir", str(tmp / "seg")],
@@ -54,6 +54,7 @@ def test_fit_on_pixel_sets_of_the_polygons(settings, pxs):
     assert meta["days"] == (dates - np.datetime64("2015-01-01")).astype(int).tolist() == [191, 211, 231, 241, 251]
     assert sum(meta["samples_per_class"].values()) + len(meta["skipped_samples"]) == 84
     assert estimator.config["sensors"]["series"]["channels"] == BANDS and len(meta["history"]) == 3
+    assert meta["validation_block"] == 250 and meta["validation_groups"] >= 4  # 1 km patch in 250 m blocks
     shown = invoke_ok(CliRunner(), ["model", "show", "pxs_pse"], env).output
     assert f"pixel sets: {SET_SIZE} pixels drawn per polygon or object (seed 3) at 5 time(s) of pxs_si" in shown
     assert "architecture pse_tae" in shown and "epoch 3: loss" in shown
@@ -114,6 +115,7 @@ def test_other_dates_and_bad_flags_refused_in_one_line(settings, pxs):
         (["-p", "pxs_si"], "-p PRODUCT and -t TRAINING_SET go together"),
         (["-p", "pxs_si", "-t", "pxs_slo", "--set-size", "0"], "--set-size must be an int >= 1"),
         (["-p", "pxs_si", "-t", "pxs_slo", "-extra", "fusion=tsa"], "a product is one"),
+        (["-p", "pxs_si", "-t", "pxs_slo", "--val-spatial", "-5"], "--val-spatial must be a block size > 0"),
     ]
     for args, fragment in cases:
         result = runner.invoke(cli, ["model_fit_timeseries", *args, "-model", "ltae", "--name", "pxs_bad"], env=env)

@@ -57,3 +57,24 @@ def test_series_days_and_refusals():
         draw_pixel_sets(np.array([0, 1]), np.zeros((1, 1, 2)), 1, 2)
     with pytest.raises(InvalidInputError, match="size must be an int >= 1"):
         draw_pixel_sets(np.zeros(2, int), np.zeros((1, 1, 2)), 1, 0)
+
+
+def test_spatially_blocked_validation_keeps_groups_whole():
+    from antares.deep.data import SensorSeries
+    from antares.models.registry import make_estimator
+
+    rng = np.random.default_rng(2)
+    n = 120
+    y = np.repeat([1, 2, 3], n // 3)
+    groups = rng.integers(0, 15, n)
+    model = make_estimator("tempcnn", {"validation": 0.25}, seed=0)
+    model._groups = groups
+    train, val = model._split(np.searchsorted([1, 2, 3], y), 0)
+    assert len(np.intersect1d(groups[train], groups[val])) == 0  # no block on both sides
+    assert len(np.union1d(train, val)) == n and len(np.intersect1d(train, val)) == 0
+    assert 0.1 < len(val) / n < 0.45 and set(y[val]) == {1, 2, 3}
+    sets = {"s2": SensorSeries(rng.normal(size=(n, 4, 2, 1)).astype(np.float32), np.arange(4) * 10, ["a", "b"])}
+    fitted = make_estimator("tempcnn", {"epochs": 1, "batch_size": 32}, seed=0).fit(sets, y, groups=groups)
+    assert fitted.history_[0]["val_oa"] is not None
+    with pytest.raises(InvalidInputError, match="3 group\\(s\\) for 120 sample\\(s\\)"):
+        make_estimator("tempcnn", {"epochs": 1}, seed=0).fit(sets, y, groups=[1, 2, 3])
