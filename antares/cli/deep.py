@@ -25,6 +25,8 @@ Examples:
 @click.option("--set-size", type=int, default=32, show_default=True, help="Pixels drawn per polygon (with -p).")
 @click.option("--val-spatial", "validation_block", type=float, default=None, metavar="METRES",
               help="Spatially blocked early-stopping validation: polygons in one block of this size stay together (with -p).")
+@click.option("--geometry", is_flag=True,
+              help="Give pse_tae/ltae each polygon's shape (area, perimeter, compactness, elongation, rectangularity; with -p).")
 @click.option("-b", "--begin", type=DATE, default=None, help="First date of the product's steps (with -p).")
 @click.option("-e", "--end", type=DATE, default=None, help="Last date of the product's steps (with -p).")
 @click.option("-model", "--model", "kind", required=True, help="pse_tae, ltae or tempcnn (antares model_params).")
@@ -44,8 +46,8 @@ Examples:
 @workers_option
 @overwrite_option
 @click.pass_obj
-def model_fit_timeseries(state: CliState, path, label, product, training_set, set_size, validation_block, begin, end,
-                         kind, sensors,
+def model_fit_timeseries(state: CliState, path, label, product, training_set, set_size, validation_block, geometry,
+                         begin, end, kind, sensors,
                          fusion, interpolate, device, min_samples, scheme, name, seed, extra, scheduler, workers,
                          overwrite):
     """Fit a temporal deep model on a sample time-series table and store it (safetensors + JSON).
@@ -61,10 +63,10 @@ def model_fit_timeseries(state: CliState, path, label, product, training_set, se
     if (path is None) == (product is None and training_set is None):
         raise UsageError("give either --timeseries FILE.parquet --label COLUMN or -p PRODUCT -t TRAINING_SET.")
     if path is None:
-        return _fit_on_cube(state, (product, training_set, set_size, validation_block, period(begin, end)), kind, sensors,
-                            fusion, device, name, seed, extra, scheduler, workers, overwrite)
-    if validation_block is not None or set_size != 32:
-        raise UsageError("--set-size and --val-spatial are for -p PRODUCT -t TRAINING_SET (a table has no geometry).")
+        cube = (product, training_set, set_size, validation_block, geometry, period(begin, end))
+        return _fit_on_cube(state, cube, kind, sensors, fusion, device, name, seed, extra, scheduler, workers, overwrite)
+    if validation_block is not None or set_size != 32 or geometry:
+        raise UsageError("--set-size, --val-spatial and --geometry are for -p PRODUCT -t TRAINING_SET (a table has no geometry).")
     if label is None:
         raise UsageError("--timeseries needs --label COLUMN (the column with the class names).")
 
@@ -89,14 +91,14 @@ def _fit_on_cube(state: CliState, cube, kind, sensors, fusion, device, name, see
     from antares.errors import UsageError
     from antares.pipeline.fit_pixelsets import PixelSetFitRequest, model_fit_pixelsets
 
-    product, training_set, set_size, validation_block, time = cube
+    product, training_set, set_size, validation_block, geometry, time = cube
 
     if product is None or training_set is None:
         raise UsageError("-p PRODUCT and -t TRAINING_SET go together.")
     if fusion is not None or sensors != "s2":
         raise UsageError("--sensors and --fusion are for tables with S1 and S2 series; a product (-p) is one sensor.")
     request = PixelSetFitRequest(kind, product, training_set, name, set_size, time, tuple(extra), seed, device,
-                                 overwrite, scheduler, workers, validation_block)
+                                 overwrite, scheduler, workers, validation_block, geometry)
     bar = tile_progress(state.quiet, f"model_fit_timeseries {name}", unit="epoch")
     with tile_progress(state.quiet, "tiles") as tiles, bar as progress:
         def epoch_done(epoch, epochs, loss, oa):

@@ -238,7 +238,8 @@ class TemporalClassifier:
         if cfg["extra"]:
             if extra is None:
                 raise InvalidInputError(f"the model takes {len(cfg['extra']['mean'])} extra feature(s) per sample; none given.")
-            ex = torch.from_numpy(np.nan_to_num((np.asarray(extra, np.float32) - cfg["extra"]["mean"]) / cfg["extra"]["std"]))
+            mean, std = (np.asarray(cfg["extra"][k], np.float32) for k in ("mean", "std"))  # JSON lists: float64
+            ex = torch.from_numpy(np.nan_to_num((np.asarray(extra, np.float32) - mean) / std).astype(np.float32))
         self._net.eval()
         out = []
         threads = torch.get_num_threads()

@@ -47,6 +47,11 @@ class PixelSetFitRequest:
     overwrite : bool
     scheduler, workers
         As for the other tiled stages.
+    geometry : bool
+        Give the pixel-set encoder the shape of each polygon as extra features (Garnot et al. 2020's
+        geometric features): :data:`antares.object_features.SHAPE_FEATURES` of the polygon's pixels
+        on the product's grid (pixel centres inside, polygonized as segments are), so that training
+        polygons and segments are measured alike. Not for tempcnn (no pixel-set encoder).
     validation_block : float > 0, optional
         Side (metres, the product's CRS units) of the square blocks of the early-stopping validation
         split: polygons whose centroids share a block stay on one side (spatially blocked). Default:
@@ -72,6 +77,7 @@ class PixelSetFitRequest:
     scheduler: str | None = None
     workers: int | None = None
     validation_block: float | None = None
+    geometry: bool = False
 
     def __post_init__(self):
         from antares.models.registry import MODELS, make_estimator, model_kind, parse_params
@@ -87,6 +93,8 @@ class PixelSetFitRequest:
             raise UsageError(f"--val-spatial must be a block size > 0 (metres). Got {self.validation_block!r}.")
         if not isinstance(self.set_size, int) or self.set_size < 1:
             raise UsageError(f"--set-size must be an int >= 1. Got {self.set_size!r}.")
+        if self.geometry and self.kind == "tempcnn":
+            raise UsageError("tempcnn has no pixel-set encoder: --geometry is for pse_tae and ltae.")
         params = parse_params(self.kind, self.extra)
         if "fusion" in params:
             raise UsageError("fusion needs two sensors; a product is one: leave out -extra fusion=...")
@@ -100,6 +108,46 @@ def _params(request: PixelSetFitRequest) -> dict:
     params = parse_params(request.kind, request.extra)
     params.setdefault("device", request.device)
     return params
+
+
+def _footprint_shapes(geoms, datasets, measurements) -> np.ndarray:
+    """(n, 5) shape features of the product's pixels whose centres fall in each polygon (a point: its pixel),
+    polygonized on the product's grid as :func:`antares.segmentation.polygonize.polygon_rows` polygonizes segments;
+    a polygon's part outside the product's extent is left out, as its pixels are. NaN without a pixel."""
+    import rasterio.features
+    import rasterio.windows
+    import shapely
+
+    from antares.cube.load import native_geobox
+    from antares.models.samples import is_point
+    from antares.object_features import shape_features
+    from antares.segmentation.polygonize import polygon_rows
+
+    box = native_geobox(datasets, measurements)
+    grid, (height, width) = box.affine, box.shape
+    out = []
+    for g in geoms:
+        minx, miny, maxx, maxy = g.bounds
+        (c0, c1), (r0, r1) = zip(~grid * (minx, maxy), ~grid * (maxx, miny))  # (cols), (rows) of the corners
+        col, row = int(np.floor(min(c0, c1))) - 1, int(np.floor(min(r0, r1))) - 1  # a pixel of margin
+        col_end, row_end = int(np.ceil(max(c0, c1))) + 1, int(np.ceil(max(r0, r1))) + 1
+        col, row, col_end, row_end = max(col, 0), max(row, 0), min(col_end, width), min(row_end, height)
+        if col_end <= col or row_end <= row:  # outside the product: no pixel
+            out.append(None)
+            continue
+        window = rasterio.windows.Window(col, row, col_end - col, row_end - row)  # within the product's pixels
+        affine = rasterio.windows.transform(window, grid)
+        shape = (int(window.height), int(window.width))
+        if is_point(np.array([g], dtype=object))[0]:
+            col, row = ~affine * tuple(shapely.get_coordinates(g)[0])
+            mask = np.zeros(shape, np.int32)
+            if 0 <= row < shape[0] and 0 <= col < shape[1]:
+                mask[int(np.floor(row)), int(np.floor(col))] = 1
+        else:
+            mask = rasterio.features.rasterize([g], out_shape=shape, transform=affine, dtype="int32")
+        rows = polygon_rows(mask, 0, affine, None)
+        out.append(shapely.from_wkb(bytes.fromhex(rows[0][1])) if rows else None)
+    return shape_features(np.array(out, dtype=object))
 
 
 def model_fit_pixelsets(settings: Settings, request: PixelSetFitRequest, progress=None, epoch_progress=None):
@@ -140,6 +188,7 @@ def model_fit_pixelsets(settings: Settings, request: PixelSetFitRequest, progres
     from antares.pipeline.train import _jsonable, training_features
     from antares.models.fitting import check_classes
     from antares.models.registry import make_estimator
+    from antares.object_features import SHAPE_FEATURES
     from antares.sampling import spatial_blocks
 
     params = _params(request)
@@ -175,8 +224,9 @@ def model_fit_pixelsets(settings: Settings, request: PixelSetFitRequest, progres
 
             centres = shapely.get_coordinates(shapely.centroid(tf.geoms[keep]))
             groups = spatial_blocks(centres[:, 0], centres[:, 1], request.validation_block)
-        estimator = make_estimator(request.kind, params, request.seed).fit(data, codes, progress=epoch_progress,
-                                                                           groups=groups)
+        extra = _footprint_shapes(tf.geoms[keep], tf.datasets, tf.measurements) if request.geometry else None
+        estimator = make_estimator(request.kind, params, request.seed).fit(data, codes, extra=extra,
+                                                                           progress=epoch_progress, groups=groups)
         present, counts = np.unique(codes, return_counts=True)
         result = SimpleNamespace(estimator=estimator, legend=tf.legend,
                                  samples_per_class={int(c): int(n) for c, n in zip(present, counts)})
@@ -196,6 +246,7 @@ def model_fit_pixelsets(settings: Settings, request: PixelSetFitRequest, progres
             "samples_per_class": result.samples_per_class, "skipped_samples": tf.sample_ids[~keep].tolist(),
             "seed": request.seed, "versions": config["versions"], "cv": None,
             "validation_block": request.validation_block,
+            "extra_features": list(SHAPE_FEATURES) if request.geometry else [],
             "validation_groups": None if groups is None else int(len(np.unique(groups))),
             "time": [str(t) for t in request.time] if request.time else None,
         }

@@ -32,10 +32,11 @@ class PixelSetJob:
     model_id: int
     set_size: int
     seed: int
+    geometry: bool = False  # the model takes the objects' shape features (antares.object_features)
     only: np.ndarray | None = None  # second pass: the pixels of these objects only
 
 
-def classify_sets(estimator, ids: np.ndarray, sets: np.ndarray, days, channels):
+def classify_sets(estimator, ids: np.ndarray, sets: np.ndarray, days, channels, extra=None):
     """Class, confidence and entropy of objects from their pixel sets.
 
     Parameters
@@ -45,6 +46,8 @@ def classify_sets(estimator, ids: np.ndarray, sets: np.ndarray, days, channels):
         NaN = no value; an object whose set holds no value at all is not classified.
     days : ndarray (T,) int64
     channels : list of str
+    extra : ndarray (n, E) float, optional
+        Extra features per object (the shape features of a model fitted with ``geometry``).
 
     Returns
     -------
@@ -55,11 +58,14 @@ def classify_sets(estimator, ids: np.ndarray, sets: np.ndarray, days, channels):
     from antares.pipeline.fit_pixelsets import SERIES
 
     ok = ~np.isnan(sets).all(axis=(1, 2, 3)) if len(sets) else np.zeros(0, bool)
+    if extra is not None:
+        ok &= np.isfinite(extra).all(axis=1)
+        extra = extra[ok]
     ids, sets = ids[ok], sets[ok]
     if not len(ids):
         empty = np.zeros(0)
         return ids, empty.astype(np.int64), empty, empty, int((~ok).sum())
-    proba = estimator.predict_proba({SERIES: SensorSeries(sets, days, channels)})
+    proba = estimator.predict_proba({SERIES: SensorSeries(sets, days, channels)}, extra)
     best = np.argmax(proba, axis=1)
     classes = np.asarray(estimator.classes_)[best].astype(np.int64)
     confidence = proba[np.arange(len(best)), best]
@@ -81,6 +87,22 @@ def _draw(labels, values, set_size, seed):
     ids, index = np.unique(labels, return_inverse=True)
     sets, _ = draw_pixel_sets(index, values, len(ids), set_size, seed)
     return ids, sets
+
+
+def _tile_shapes(labels, affine, ids) -> np.ndarray:
+    """(n, 5) shape features of the objects ``ids`` lying wholly in the tile, from its label raster (polygonized
+    as ``antares segment`` polygonizes segments: the same polygons as those stored)."""
+    import shapely
+
+    from antares.object_features import shape_features
+    from antares.segmentation.polygonize import polygon_rows
+
+    wanted = np.unique(np.asarray(ids, np.int64))
+    keep = np.isin(labels, wanted)
+    dense = np.where(keep, np.searchsorted(wanted, labels) + 1, 0).astype(np.int32)  # 1..n for polygon_rows
+    rows = polygon_rows(dense, 0, affine, None)
+    geoms = {int(wanted[r[0] - 1]): shapely.from_wkb(bytes.fromhex(r[1])) for r in rows}
+    return shape_features(np.array([geoms.get(int(k)) for k in ids], dtype=object))
 
 
 def pixel_set_tile(job: PixelSetJob):
@@ -105,7 +127,8 @@ def pixel_set_tile(job: PixelSetJob):
     inside_mask = (labels > 0) & ~np.isin(labels, border)
     ids, sets = _draw(labels[inside_mask].astype(np.int64), series[:, :, inside_mask], job.set_size, job.seed)
     estimator = _model(job.url, job.model_id)
-    predicted = classify_sets(estimator, ids, sets, series_days(times), job.measurements)
+    extra = _tile_shapes(labels, job.geobox.affine, ids) if job.geometry else None
+    predicted = classify_sets(estimator, ids, sets, series_days(times), job.measurements, extra)
     return predicted, _pixels_of(labels, series, border), ids, border
 
 
@@ -127,6 +150,7 @@ def predict_with_pixel_sets(settings, request, estimator, meta: dict, run, seg, 
     from antares.deep.pixelsets import series_days
     from antares.errors import NotFoundError
     from antares.pipeline.executor import task_runner
+    from antares.pipeline.object_timeseries import _shapes
     from antares.pipeline.predict import _check_replaceable, _check_same_grid, model_inputs
 
     product, segmentation, model, area, time = request.product, request.segmentation, request.model, request.area, request.time
@@ -144,7 +168,9 @@ def predict_with_pixel_sets(settings, request, estimator, meta: dict, run, seg, 
         tiles = [native_geobox([d], ["segment_id"]) for d in label_datasets]
         _check_same_grid(tiles[0], native_geobox(datasets, features), segmentation, product)
     set_size, seed = int(meta["set_size"]), int(meta.get("seed") or 0)
-    jobs = [PixelSetJob(url, product, features, segmentation, tile, time, meta["id"], set_size, seed) for tile in tiles]
+    geometry = bool(meta.get("extra_features"))
+    jobs = [PixelSetJob(url, product, features, segmentation, tile, time, meta["id"], set_size, seed, geometry)
+            for tile in tiles]
     run_params = {"product": product, "model": model, "segmentation": segmentation, "set_size": set_size,
                   "time": [str(t) for t in time] if time else None}
     with task_runner(request.scheduler or settings.scheduler, request.workers or settings.workers, settings) as execute:
@@ -181,7 +207,8 @@ def predict_with_pixel_sets(settings, request, estimator, meta: dict, run, seg, 
             values = np.concatenate([e[1] for e in edges], axis=2)
             if len(labels):
                 edge_ids, sets = _draw(labels, values, set_size, seed)
-                chunks.append(classify_sets(estimator, edge_ids, sets, days, features)[:4])
+                extra = _shapes(settings, seg.id, edge_ids) if geometry else None  # whole polygons, from the database
+                chunks.append(classify_sets(estimator, edge_ids, sets, days, features, extra)[:4])
                 report.crossing = int(len(np.setdiff1d(edge_ids, split)))
     ids, classes, confidence, entropy = (np.concatenate(c) for c in zip(*chunks)) if chunks else [np.zeros(0)] * 4
     if len(np.unique(ids)) != len(ids):

@@ -33,6 +33,10 @@ def pxs(settings, data_dir, tmp_path_factory):
     fit = invoke_ok(runner, ["model_fit_timeseries", "-p", "pxs_si", "-t", "pxs_slo", "-model", "pse_tae",
                              "--set-size", str(SET_SIZE), "--val-spatial", "250", "--name", "pxs_pse", "--device", "cpu", "--seed", "3",
                              "-extra", "epochs=3", "-extra", "batch_size=16", "-sc", "sync"], env)
+    geo = invoke_ok(runner, ["model_fit_timeseries", "-p", "pxs_si", "-t", "pxs_slo", "-model", "ltae", "--geometry",
+                             "--set-size", str(SET_SIZE), "--name", "pxs_geo", "--device", "cpu", "--seed", "5",
+                             "-extra", "epochs=2", "-extra", "batch_size=16", "-sc", "sync"], env)
+    assert "model pxs_geo: ltae fitted on" in geo.stdout
     invoke_ok(runner, ["segment", "--algorithm", "slic", "-p", "pxs_si", "-b", "B04", "-b", "B08", "-n", "pxs_slic",
                        "--time", "2015-07-11", "--bbox", "14.54", "45.86", "14.58", "45.88", "-extra", "n_segments=60", "-extra", "compactness=1", "-sc", "sync", "--outdir", str(tmp / "seg")],
               env)
@@ -60,7 +64,33 @@ def test_fit_on_pixel_sets_of_the_polygons(settings, pxs):
     assert "architecture pse_tae" in shown and "epoch 3: loss" in shown
 
 
-def test_predict_objects_equals_an_independent_reading(settings, pxs):
+def test_geometry_features_are_those_of_the_pixel_footprints(settings, pxs, data_dir):
+    """--geometry: the stored normalisation mean of 'area' is the mean over polygons of (pixel centres inside) x pixel
+    area, rasterised independently with rasterio on the files' grid."""
+    import geopandas as gpd
+    import rasterio
+    from rasterio.features import rasterize
+
+    from antares.config import load_settings
+    from antares.object_features import SHAPE_FEATURES
+    from antares.pipeline.train import load_model
+
+    env, tmp, folder, _ = pxs
+    s = load_settings(flags={"db_url": settings.db_url, "home": str(settings.home)}, environ={})
+    estimator, meta = load_model(s, "pxs_geo")
+    assert meta["extra_features"] == list(SHAPE_FEATURES)
+    with rasterio.open(sorted(folder.glob("*_L1C_13bands.tif"))[0]) as src:
+        transform, shape, pixel, crs = src.transform, src.shape, abs(src.res[0] * src.res[1]), src.crs
+    polygons = gpd.read_file(data_dir / "eolearn-slovenia" / "lulc_polygons.gpkg")
+    polygons = polygons[polygons.LULC_ID > 0].to_crs(crs)
+    counts = np.array([rasterize([g], out_shape=shape, transform=transform).sum() for g in polygons.geometry])
+    areas = counts[counts > 0] * pixel
+    assert estimator.config["extra"]["mean"][0] == pytest.approx(areas.mean(), rel=1e-5)
+    assert estimator.config["extra"]["std"][0] == pytest.approx(areas.std(), rel=1e-4)
+
+
+@pytest.mark.parametrize("model", ["pxs_pse", "pxs_geo"])
+def test_predict_objects_equals_an_independent_reading(settings, pxs, model):
     import rasterio
 
     from antares.config import load_settings
@@ -69,11 +99,11 @@ def test_predict_objects_equals_an_independent_reading(settings, pxs):
     from antares.pipeline.train import load_model
 
     env, tmp, folder, _ = pxs
-    result = invoke_ok(CliRunner(), ["model_predict_object", "-p", "pxs_si", "-m", "pxs_pse", "-s", "pxs_slic",
-                                     "--name", "pxs_map", "-sc", "sync"], env)
-    assert "classification pxs_map:" in result.stdout
+    result = invoke_ok(CliRunner(), ["model_predict_object", "-p", "pxs_si", "-m", model, "-s", "pxs_slic",
+                                     "--name", f"{model}_map", "-sc", "sync"], env)
+    assert f"classification {model}_map:" in result.stdout
     rows = db_rows(settings.db_url, "SELECT p.segment_id, p.class_code, p.confidence FROM antares.prediction p JOIN "
-                   "antares.classification c ON c.id = p.classification_id WHERE c.name = 'pxs_map' ORDER BY 1")
+                   "antares.classification c ON c.id = p.classification_id WHERE c.name = :n ORDER BY 1", n=f"{model}_map")
     files = sorted((tmp / "seg").rglob("*.tif"))
     assert len(files) == 1  # one tile: objects on its border and inside it
     with rasterio.open(files[0]) as src:
@@ -85,14 +115,24 @@ def test_predict_objects_equals_an_independent_reading(settings, pxs):
     series = np.stack(stacks)  # (5, 13, y, x)
     assert series.shape[2:] == labels.shape
     s = load_settings(flags={"db_url": settings.db_url, "home": str(settings.home)}, environ={})
-    estimator, meta = load_model(s, "pxs_pse")
+    estimator, meta = load_model(s, model)
+    shapes = None
+    if meta["extra_features"]:  # the stored segment polygons' shapes
+        import shapely
+
+        from antares.object_features import shape_features
+
+        polys = db_rows(settings.db_url, "SELECT s.segment_id, ST_AsBinary(s.geom) FROM antares.segment s JOIN "
+                        "antares.segmentation g ON g.id = s.segmentation_id WHERE g.name = 'pxs_slic' ORDER BY 1")
+        shapes = dict(zip([p[0] for p in polys], shape_features(shapely.from_wkb([bytes(p[1]) for p in polys]))))
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     border = border[border > 0]
     expected = {}
     for mask in ((labels > 0) & ~np.isin(labels, border), np.isin(labels, border)):  # inside, then border objects
         ids, index = np.unique(labels[mask], return_inverse=True)
         sets, _ = draw_pixel_sets(index, series[:, :, mask], len(ids), SET_SIZE, meta["seed"])
-        proba = estimator.predict_proba({"series": SensorSeries(sets, np.array(meta["days"]), BANDS)})
+        extra = np.array([shapes[k] for k in ids]) if shapes is not None else None
+        proba = estimator.predict_proba({"series": SensorSeries(sets, np.array(meta["days"]), BANDS)}, extra)
         for k, p in zip(ids, proba):
             expected[int(k)] = (int(estimator.classes_[np.argmax(p)]), float(p.max()))
     assert [r[0] for r in rows] == sorted(expected)

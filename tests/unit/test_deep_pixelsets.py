@@ -78,3 +78,20 @@ def test_spatially_blocked_validation_keeps_groups_whole():
     assert fitted.history_[0]["val_oa"] is not None
     with pytest.raises(InvalidInputError, match="3 group\\(s\\) for 120 sample\\(s\\)"):
         make_estimator("tempcnn", {"epochs": 1}, seed=0).fit(sets, y, groups=[1, 2, 3])
+
+
+def test_a_reloaded_model_with_extra_features_predicts_identically():
+    """The extra (geometric) features of the pixel-set encoder survive storage: float32 after reloading too."""
+    from antares.deep.classifier import from_bytes
+    from antares.deep.data import SensorSeries
+    from antares.models.registry import make_estimator
+
+    rng = np.random.default_rng(3)
+    y = np.repeat([1, 2], 20)
+    sets = {"series": SensorSeries(rng.normal(size=(40, 3, 2, 4)).astype(np.float32), [10, 40, 70], ["a", "b"])}
+    extra = rng.uniform(100, 5000, (40, 5))
+    model = make_estimator("ltae", {"epochs": 1, "batch_size": 16}, seed=0).fit(sets, y, extra=extra)
+    back = from_bytes(model.to_bytes())
+    np.testing.assert_array_equal(back.predict_proba(sets, extra), model.predict_proba(sets, extra))
+    with pytest.raises(InvalidInputError, match="extra feature"):
+        back.predict_proba(sets)
