@@ -71,38 +71,6 @@ def _normalise(values: np.ndarray, mean, std) -> np.ndarray:
     return np.nan_to_num(out, nan=0.0).astype(np.float32)  # a missing value becomes the channel mean
 
 
-def focal_loss(logits, target, gamma: float = 2.0, weight=None):
-    """The focal loss of Lin et al. (2017), averaged over the batch.
-
-    ``FL(p_t) = -alpha_t (1 - p_t)**gamma log(p_t)`` (Lin, Goyal, Girshick, He & Dollar 2017, *Focal
-    Loss for Dense Object Detection*, ICCV, eq. 5), with ``p_t`` the softmax probability of the true
-    class and ``alpha_t`` the weight of the true class. The mean is weighted as
-    :class:`torch.nn.CrossEntropyLoss`'s: ``sum(FL) / sum(alpha_t)``, so that ``gamma = 0`` is the
-    (weighted) cross-entropy.
-
-    Parameters
-    ----------
-    logits : torch.Tensor (B, K) float
-    target : torch.Tensor (B,) int64
-        Class indices in ``0 .. K-1``.
-    gamma : float >= 0
-        Focusing parameter: how much the loss of well-classified samples (``p_t`` near 1) is reduced.
-    weight : torch.Tensor (K,) float, optional
-        Per-class weights ``alpha`` (default: 1 for every class).
-
-    Returns
-    -------
-    torch.Tensor, scalar
-    """
-    import torch
-
-    log_p = torch.log_softmax(logits, dim=-1).gather(-1, target[:, None])[:, 0]
-    alpha = torch.ones_like(log_p) if weight is None else weight.to(log_p.dtype)[target]
-    # (1 - p_t)**gamma with 0**0 = 1 (torch.pow does so) for gamma = 0
-    modulating = torch.pow(torch.clamp(1 - log_p.exp(), min=0.0), gamma)
-    return -(alpha * modulating * log_p).sum() / alpha.sum()
-
-
 class TemporalClassifier:
     """A temporal deep classifier of pixel sets (base of :class:`PseTae`, :class:`LTae`, :class:`TempCnn`).
 
@@ -112,7 +80,7 @@ class TemporalClassifier:
         The declared parameters of the model kind (:mod:`antares.deep.kinds`): architecture
         (``n_head``, ``d_k``, ...), fusion (``fusion``, ``interpolate``) and training (``epochs``,
         ``batch_size``, ``lr``, ``weight_decay``, ``patience``, ``validation``, ``class_weight``,
-        ``loss`` (``cross_entropy`` or ``focal``: :func:`focal_loss`), ``focal_gamma``,
+        ``loss`` (``cross_entropy`` or ``focal``: :func:`antares.deep.layers.focal_loss`), ``focal_gamma``,
         ``device``, ``random_state``, ``n_jobs``: torch threads, default 1).
 
     Attributes
@@ -372,6 +340,8 @@ class TemporalClassifier:
             weights = torch.tensor(np.where(counts > 0, len(train) / (len(counts) * np.maximum(counts, 1)), 0.0),
                                    dtype=torch.float32, device=device)
         if p.get("loss", "cross_entropy") == "focal":
+            from antares.deep.layers import focal_loss
+
             gamma = float(p.get("focal_gamma", 2.0))
 
             def loss_fn(logits, labels):

@@ -19,7 +19,7 @@ def _numpy_focal(logits, target, gamma, alpha=None):
 @pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0, 5.0])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_focal_loss_equals_the_published_equation(gamma, weighted):
-    from antares.deep.classifier import focal_loss
+    from antares.deep.layers import focal_loss
 
     rng = np.random.default_rng(int(gamma * 10) + weighted)
     logits = rng.normal(scale=3, size=(50, 4))
@@ -31,7 +31,7 @@ def test_focal_loss_equals_the_published_equation(gamma, weighted):
 
 
 def test_gamma_zero_is_the_weighted_cross_entropy_and_gamma_down_weights_easy_samples():
-    from antares.deep.classifier import focal_loss
+    from antares.deep.layers import focal_loss
 
     rng = np.random.default_rng(3)
     logits = torch.tensor(rng.normal(size=(40, 3)))
@@ -47,7 +47,7 @@ def test_gamma_zero_is_the_weighted_cross_entropy_and_gamma_down_weights_easy_sa
 
 
 def test_gradient_matches_finite_differences():
-    from antares.deep.classifier import focal_loss
+    from antares.deep.layers import focal_loss
 
     rng = np.random.default_rng(5)
     logits = torch.tensor(rng.normal(size=(6, 3)), requires_grad=True)
