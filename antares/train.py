@@ -144,7 +144,7 @@ def fit(product, samples, field_name: str, model: str = "rf", aggregation: str =
     field_name : str
         Column with the class (legend code or class name).
     model : {'rf', 'lightgbm'}
-    aggregation : {'mean', 'median', 'min', 'max', 'std'}
+    aggregation : {'mean', 'median', 'min', 'max', 'std'} or 'pNN' (a percentile, as numpy.nanpercentile)
         NaN-aware aggregation of the pixels whose centres fall in a polygon.
     unit : {'polygons', 'pixels'}
     legend : list of LegendEntry, optional
@@ -164,11 +164,12 @@ def fit(product, samples, field_name: str, model: str = "rf", aggregation: str =
         Unknown model, parameters, aggregation or unit.
     """
     from antares.models.fitting import check_classes, fit_model
-    from antares.models.samples import AGGREGATIONS, aggregate, block_partials, overlap_layers
+    from antares.models.samples import AGGREGATIONS, aggregate, block_partials, by_pixels, is_aggregation, overlap_layers
     from antares.legend import assign_codes
 
-    if aggregation not in AGGREGATIONS:
-        raise UsageError(f"aggregation must be one of {', '.join(AGGREGATIONS)}. Got {aggregation!r}.")
+    if not is_aggregation(aggregation):
+        raise UsageError(f"aggregation must be one of {', '.join(AGGREGATIONS)} or a percentile pNN (p10, p90). "
+                         f"Got {aggregation!r}.")
     if field_name not in samples.columns:
         raise InvalidInputError(f"the samples have no column '{field_name}'; columns: {', '.join(map(str, samples.columns))}.")
     if samples.crs is None:
@@ -177,7 +178,7 @@ def fit(product, samples, field_name: str, model: str = "rf", aggregation: str =
     samples = samples[samples.geometry.notna() & ~samples.geometry.is_empty & samples[field_name].notna()]
     codes, legend = assign_codes(samples[field_name].tolist(), legend, "samples", field_name)
     geoms = np.asarray(samples.to_crs(geobox.crs).geometry.values, dtype=object)
-    with_pixels = unit == "pixels" or aggregation == "median"
+    with_pixels = unit == "pixels" or by_pixels(aggregation)
     parts, pixels = block_partials(values, geobox.affine, geoms, overlap_layers(geoms), with_pixels)
     features, _, valid = aggregate(parts, pixels, len(geoms), aggregation)
     X, y, groups = sample_table(features, codes, geoms, valid, pixels, unit, cv_spatial, per_class, sample, seed)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from antares.cli.main import CliState
-from antares.cli.options import NAME, TIMESERIES_FIT_FLAGS, flag_names, overwrite_option
+from antares.cli.options import (DATE, NAME, TIMESERIES_FIT_FLAGS, flag_names, overwrite_option, period,
+                                 scheduler_option, workers_option)
 from antares.cli.output import tile_progress
 
 
@@ -14,10 +15,21 @@ Examples:
   antares model_fit_timeseries --timeseries extractions.parquet --label sampling_label \\
       --sensors s2 -model pse_tae --name crops_pse
   antares model_fit_timeseries --timeseries extractions.parquet --label sampling_label \\
-      --sensors s1,s2 --fusion decision -model ltae -extra epochs=50 --name crops_ltae""")
-@click.option("--timeseries", "path", required=True, type=click.Path(exists=True, dir_okay=False),
+      --sensors s1,s2 --fusion decision -model ltae -extra epochs=50 --name crops_ltae
+  antares model_fit_timeseries -p ndvi_monthly -t parcels -model pse_tae --set-size 32 --name parcels_pse""")
+@click.option("--timeseries", "path", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Parquet table of labelled series (WorldCereal wide columns OPTICAL-B02-ts0-10m, SAR-VV-ts0-20m).")
-@click.option("--label", required=True, help="Column with the class names.")
+@click.option("--label", default=None, help="Column with the class names (with --timeseries).")
+@click.option("-p", "--product", default=None,
+              help="Time-series product whose steps give the series (with -t; instead of --timeseries).")
+@click.option("-t", "--training", "training_set", default=None, help="Training set (polygons) for -p.")
+@click.option("--set-size", type=int, default=32, show_default=True, help="Pixels drawn per polygon (with -p).")
+@click.option("--val-spatial", "validation_block", type=float, default=None, metavar="METRES",
+              help="Spatially blocked early-stopping validation: polygons in one block of this size stay together (with -p).")
+@click.option("--geometry", is_flag=True,
+              help="Give pse_tae/ltae each polygon's shape (area, perimeter, compactness, elongation, rectangularity; with -p).")
+@click.option("-b", "--begin", type=DATE, default=None, help="First date of the product's steps (with -p).")
+@click.option("-e", "--end", type=DATE, default=None, help="Last date of the product's steps (with -p).")
 @click.option("-model", "--model", "kind", required=True, help="pse_tae, ltae or tempcnn (antares model_params).")
 @click.option("--sensors", default="s2", show_default=True, help="s2, s1 or s1,s2.")
 @click.option("--fusion", type=click.Choice(["early", "pse", "tsa", "decision"]), default=None,
@@ -31,18 +43,34 @@ Examples:
 @click.option("--name", "-n", type=NAME, required=True, help="Name of the model.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights, batches and validation split.")
 @click.option("-extra", "--extra", multiple=True, metavar="K=V", help="Model parameter (repeatable).")
+@scheduler_option
+@workers_option
 @overwrite_option
 @click.pass_obj
-def model_fit_timeseries(state: CliState, path, label, kind, sensors, fusion, interpolate, device, min_samples, scheme,
-                         name, seed, extra, overwrite):
+def model_fit_timeseries(state: CliState, path, label, product, training_set, set_size, validation_block, geometry,
+                         begin, end, kind, sensors,
+                         fusion, interpolate, device, min_samples, scheme, name, seed, extra, scheduler, workers,
+                         overwrite):
     """Fit a temporal deep model on a sample time-series table and store it (safetensors + JSON).
 
     Adam with early stopping on a stratified 20 % validation split, balanced class weights, fixed
-    seed; the progress bar shows each epoch. Pixel sets of one pixel per sample (points).
+    seed; the progress bar shows each epoch. From a table: pixel sets of one pixel per sample
+    (points). From a product (-p) and a training set (-t): --set-size pixels drawn from each
+    polygon with their series at every step of the product.
     """
     from antares.errors import UsageError
     from antares.pipeline.fit_timeseries import model_fit_timeseries as fit
     from antares.pipeline.series_requests import TimeSeriesFitRequest
+
+    if (path is None) == (product is None and training_set is None):
+        raise UsageError("give either --timeseries FILE.parquet --label COLUMN or -p PRODUCT -t TRAINING_SET.")
+    if path is None:
+        cube = (product, training_set, set_size, validation_block, geometry, period(begin, end))
+        return _fit_on_cube(state, cube, kind, sensors, fusion, device, name, seed, extra, scheduler, workers, overwrite)
+    if validation_block is not None or set_size != 32 or geometry:
+        raise UsageError("--set-size, --val-spatial and --geometry are for -p PRODUCT -t TRAINING_SET (a table has no geometry).")
+    if label is None:
+        raise UsageError("--timeseries needs --label COLUMN (the column with the class names).")
 
     chosen = [s.strip() for s in sensors.split(",") if s.strip()]
     if not chosen or len(set(chosen)) != len(chosen) or not set(chosen) <= {"s1", "s2"}:
@@ -60,5 +88,29 @@ def model_fit_timeseries(state: CliState, path, label, kind, sensors, fusion, in
             bar.bar.set_postfix(loss=f"{loss:.4f}", val_oa="-" if oa is None else f"{oa:.3f}")
 
         report = fit(state.settings(), request, progress=epoch_done)
+    for line in report.lines():
+        click.echo(line)
+
+
+def _fit_on_cube(state: CliState, cube, kind, sensors, fusion, device, name, seed, extra, scheduler, workers, overwrite):
+    """``model_fit_timeseries -p PRODUCT -t TRAINING_SET``: pixel sets from the cube."""
+    from antares.errors import UsageError
+    from antares.pipeline.fit_pixelsets import PixelSetFitRequest, model_fit_pixelsets
+
+    product, training_set, set_size, validation_block, geometry, time = cube
+
+    if product is None or training_set is None:
+        raise UsageError("-p PRODUCT and -t TRAINING_SET go together.")
+    if fusion is not None or sensors != "s2":
+        raise UsageError("--sensors and --fusion are for tables with S1 and S2 series; a product (-p) is one sensor.")
+    request = PixelSetFitRequest(kind, product, training_set, name, set_size, time, tuple(extra), seed, device,
+                                 overwrite, scheduler, workers, validation_block, geometry)
+    bar = tile_progress(state.quiet, f"model_fit_timeseries {name}", unit="epoch")
+    with tile_progress(state.quiet, "tiles") as tiles, bar as progress:
+        def epoch_done(epoch, epochs, loss, oa):
+            progress(epoch, epochs)
+            bar.bar.set_postfix(loss=f"{loss:.4f}", val_oa="-" if oa is None else f"{oa:.3f}")
+
+        report = model_fit_pixelsets(state.settings(), request, progress=tiles, epoch_progress=epoch_done)
     for line in report.lines():
         click.echo(line)

@@ -51,6 +51,8 @@ COMMANDS = {
     "model_params": ("antares.cli.model:model_params", "List classifiers and their parameters."),
     "monitor": ("antares.cli.monitor:monitor", "Detect breaks in a product's index time series (nrt: EWMA, CuSum, ...)."),
     "monitor_params": ("antares.cli.monitor:monitor_params", "List monitoring methods and their parameters."),
+    "object_timeseries": ("antares.cli.objects:object_timeseries",
+                          "Write every object's mean series of a time-series product to a Parquet table."),
     "pca_fit": ("antares.cli.pca:pca_fit", "Fit a PCA of a product's measurements on a stratified pixel sample."),
     "plot": ("antares.cli.plot:plot", "Plot a pixel's time series with its masked observations."),
     "prepare_metadata": ("antares.cli.index:prepare_metadata", "Write eo3 dataset documents for files."),

@@ -40,7 +40,8 @@ Examples:
 @area_options
 @click.option("--name", "-n", type=NAME, default=None, help="Name of the model (needed unless -filename).")
 @click.option("-sp", "--spatial-aggregation", "aggregation", default="mean", show_default=True,
-              type=click.Choice(["mean", "median", "min", "max", "std"]), help="Per-polygon aggregation of pixels.")
+              metavar="mean|median|min|max|std|pNN",
+              help="Per-polygon aggregation of pixels; pNN: the NN-th percentile (p10, p90).")
 @click.option("--unit", type=click.Choice(["polygons", "pixels"]), default="polygons", show_default=True,
               help="One sample per polygon, or the pixels inside polygons.")
 @click.option("-sample", "--sample", type=click.FloatRange(0, 1, min_open=True), default=None,
@@ -162,6 +163,9 @@ def show(state: CliState, name, as_json):
     if meta.get("architecture"):  # a temporal deep model (antares.deep)
         for sensor, spec in meta["sensors"].items():
             click.echo(f"{sensor}: {len(spec['channels'])} channels ({', '.join(spec['channels'])}), days {spec['days']}")
+        if meta.get("set_size"):  # fitted on a product's pixel sets (model_fit_timeseries -p -t)
+            click.echo(f"pixel sets: {meta['set_size']} pixels drawn per polygon or object (seed {meta.get('seed')}) at "
+                       f"{len(meta.get('times') or [])} time(s) of {meta['product']}")
         click.echo(f"architecture {meta['architecture']}, fusion {meta.get('fusion') or 'none'} ({meta['mode']}); "
                    f"best epoch {meta.get('best_epoch')}")
         for h in meta.get("history") or []:

@@ -21,7 +21,8 @@ Examples:
 @area_options
 @click.option("--name", "-n", type=NAME, required=True, help="Name of the classification (the map).")
 @click.option("-sp", "--spatial-aggregation", "aggregation", default=None,
-              type=click.Choice(["mean", "median", "min", "max", "std"]), help="Per-object aggregation (default: the model's).")
+              metavar="mean|median|min|max|std|pNN",
+              help="Per-object aggregation (default: the model's); pNN: the NN-th percentile (p10, p90).")
 @click.option("-b", "--begin", type=DATE, default=None, help="First date of the product's period (when it has several).")
 @click.option("-e", "--end", type=DATE, default=None, help="Last date of the product's period.")
 @scheduler_option

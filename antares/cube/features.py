@@ -68,3 +68,31 @@ def load_labels(dc, segmentation: str, geobox) -> np.ndarray:
     if data.sizes.get("time", 0) == 0:
         return np.zeros(geobox.shape, np.int64)
     return data.segment_id.isel(time=0).values.astype(np.int64)
+
+
+def load_feature_series(dc, product: str, bands: list, geobox, time=None) -> tuple[np.ndarray, np.ndarray]:
+    """Every time of ``product``'s ``bands`` on ``geobox``: a time-series product's steps as arrays.
+
+    Parameters
+    ----------
+    dc : datacube.Datacube
+    product : str
+    bands : list of str
+    geobox : odc.geo.geobox.GeoBox
+    time : (begin, end), optional
+        Only the datasets of this period.
+
+    Returns
+    -------
+    times : numpy.ndarray (t,) datetime64[ns]
+        Sorted (``dc.load``'s order).
+    values : numpy.ndarray (t, b, y, x) float32
+        NaN where nodata; ``t`` is 0 where the product has no dataset on ``geobox``.
+    """
+    data = load_on(dc, geobox, bands, product=product, time=time)
+    n = data.sizes.get("time", 0)
+    if n == 0:
+        return np.zeros(0, "datetime64[ns]"), np.zeros((0, len(bands), *geobox.shape), np.float32)
+    values = np.stack([np.stack([_as_features(data[band].isel(time=t).values, data[band].attrs.get("nodata"))
+                                 for band in bands]) for t in range(n)])
+    return data.time.values.astype("datetime64[ns]"), values

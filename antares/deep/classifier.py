@@ -80,6 +80,7 @@ class TemporalClassifier:
         The declared parameters of the model kind (:mod:`antares.deep.kinds`): architecture
         (``n_head``, ``d_k``, ...), fusion (``fusion``, ``interpolate``) and training (``epochs``,
         ``batch_size``, ``lr``, ``weight_decay``, ``patience``, ``validation``, ``class_weight``,
+        ``loss`` (``cross_entropy`` or ``focal``: :func:`antares.deep.layers.focal_loss`), ``focal_gamma``,
         ``device``, ``random_state``, ``n_jobs``: torch threads, default 1).
 
     Attributes
@@ -102,6 +103,7 @@ class TemporalClassifier:
         self.best_epoch_ = None
         self._config = None
         self._net = None
+        self._groups = None
 
     # ----------------------------------------------------------------- the scikit-learn-like surface
 
@@ -116,7 +118,7 @@ class TemporalClassifier:
     def n_jobs(self):
         return self.params.get("n_jobs")
 
-    def fit(self, sets: dict, y, extra: np.ndarray | None = None, progress=None):
+    def fit(self, sets: dict, y, extra: np.ndarray | None = None, progress=None, groups=None):
         """Train on pixel sets.
 
         Parameters
@@ -129,6 +131,11 @@ class TemporalClassifier:
             Extra features per sample (geometry: perimeter, area, cover ratio ...), given to the PSE.
         progress : callable, optional
             ``progress(epoch, epochs, loss, val_oa)`` after each epoch.
+        groups : array-like (N,) int, optional
+            Group of each sample (e.g. its spatial block, :func:`antares.sampling.spatial_blocks`): the
+            early-stopping validation split keeps whole groups on one side (scikit-learn's
+            ``StratifiedGroupKFold``, one fold of about ``validation`` of the samples). With fewer than
+            2 groups the split is stratified at random, as without ``groups``.
 
         Returns
         -------
@@ -148,6 +155,9 @@ class TemporalClassifier:
         mode, inputs = self._arrange(sets)
         if any(len(s) != len(y) for s in inputs):
             raise InvalidInputError(f"{len(y)} label(s) for {len(inputs[0])} sample(s).")
+        if groups is not None and len(groups) != len(y):
+            raise InvalidInputError(f"{len(groups)} group(s) for {len(y)} sample(s).")
+        self._groups = None if groups is None else np.asarray(groups)
         self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
             raise InvalidInputError(f"training needs at least 2 classes; got {len(self.classes_)}.")
@@ -196,7 +206,8 @@ class TemporalClassifier:
         if cfg["extra"]:
             if extra is None:
                 raise InvalidInputError(f"the model takes {len(cfg['extra']['mean'])} extra feature(s) per sample; none given.")
-            ex = torch.from_numpy(np.nan_to_num((np.asarray(extra, np.float32) - cfg["extra"]["mean"]) / cfg["extra"]["std"]))
+            mean, std = (np.asarray(cfg["extra"][k], np.float32) for k in ("mean", "std"))  # JSON lists: float64
+            ex = torch.from_numpy(np.nan_to_num((np.asarray(extra, np.float32) - mean) / std).astype(np.float32))
         self._net.eval()
         out = []
         threads = torch.get_num_threads()
@@ -294,12 +305,18 @@ class TemporalClassifier:
         return TemporalNet(config["arch"], config["mode"], inputs, len(config["classes"]), extra, hp)
 
     def _split(self, target: np.ndarray, seed: int):
-        from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+        from sklearn.model_selection import ShuffleSplit, StratifiedGroupKFold, StratifiedShuffleSplit
 
         fraction = self.params["validation"]
         n = len(target)
         if not fraction:
             return np.arange(n), np.zeros(0, np.int64)
+        groups = getattr(self, "_groups", None)
+        if groups is not None and len(np.unique(groups)) >= 2:
+            folds = int(min(max(2, round(1 / fraction)), len(np.unique(groups))))
+            split = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+            train, val = next(split.split(np.zeros(n), target, groups))
+            return np.sort(train), np.sort(val)
         counts = np.bincount(target)
         n_val = int(np.ceil(fraction * n))
         if counts.min() >= 2 and len(counts) <= n_val <= n - len(counts):
@@ -322,7 +339,15 @@ class TemporalClassifier:
             counts = np.bincount(target[train], minlength=len(self.classes_)).astype(np.float64)
             weights = torch.tensor(np.where(counts > 0, len(train) / (len(counts) * np.maximum(counts, 1)), 0.0),
                                    dtype=torch.float32, device=device)
-        loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
+        if p.get("loss", "cross_entropy") == "focal":
+            from antares.deep.layers import focal_loss
+
+            gamma = float(p.get("focal_gamma", 2.0))
+
+            def loss_fn(logits, labels):
+                return focal_loss(logits, labels, gamma, weights)
+        else:
+            loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
         net = self._net
         optimiser = torch.optim.Adam(net.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
         days = [d.to(device) for d in days]

@@ -1,4 +1,5 @@
-"""Torch modules of the temporal classifiers: PSE, TAE, L-TAE, TempCNN and the day-of-year positional encoding.
+"""Torch modules of the temporal classifiers: PSE, TAE, L-TAE, TempCNN, the day-of-year positional encoding, and
+the focal loss.
 
 Shapes follow :mod:`antares.deep`: a pixel-set batch is ``(B, T, C, S)`` (samples, dates, channels,
 pixels), a date vector ``(T,)`` of days of year (or days since a reference date), an embedding
@@ -12,6 +13,7 @@ References
   time series. AALTD, LNCS 12588. (L-TAE)
 - Pelletier, Webb & Petitjean (2019). Temporal convolutional neural network for the classification
   of satellite image time series. Remote Sensing 11(5):523. (TempCNN)
+- Lin, Goyal, Girshick, He & Dollar (2017). Focal loss for dense object detection. ICCV. (focal loss)
 """
 
 from __future__ import annotations
@@ -220,3 +222,33 @@ class TempCNNEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, days: torch.Tensor | None = None) -> torch.Tensor:
         return self.dense(self.conv(x.transpose(1, 2)).flatten(1))
+
+
+def focal_loss(logits, target, gamma: float = 2.0, weight=None):
+    """The focal loss of Lin et al. (2017), averaged over the batch.
+
+    ``FL(p_t) = -alpha_t (1 - p_t)**gamma log(p_t)`` (Lin, Goyal, Girshick, He & Dollar 2017, *Focal
+    Loss for Dense Object Detection*, ICCV, eq. 5), with ``p_t`` the softmax probability of the true
+    class and ``alpha_t`` the weight of the true class. The mean is weighted as
+    :class:`torch.nn.CrossEntropyLoss`'s: ``sum(FL) / sum(alpha_t)``, so that ``gamma = 0`` is the
+    (weighted) cross-entropy.
+
+    Parameters
+    ----------
+    logits : torch.Tensor (B, K) float
+    target : torch.Tensor (B,) int64
+        Class indices in ``0 .. K-1``.
+    gamma : float >= 0
+        Focusing parameter: how much the loss of well-classified samples (``p_t`` near 1) is reduced.
+    weight : torch.Tensor (K,) float, optional
+        Per-class weights ``alpha`` (default: 1 for every class).
+
+    Returns
+    -------
+    torch.Tensor, scalar
+    """
+    log_p = torch.log_softmax(logits, dim=-1).gather(-1, target[:, None])[:, 0]
+    alpha = torch.ones_like(log_p) if weight is None else weight.to(log_p.dtype)[target]
+    # (1 - p_t)**gamma with 0**0 = 1 (torch.pow does so) for gamma = 0
+    modulating = torch.pow(torch.clamp(1 - log_p.exp(), min=0.0), gamma)
+    return -(alpha * modulating * log_p).sum() / alpha.sum()

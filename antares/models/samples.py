@@ -11,9 +11,37 @@ from all its pixels.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 AGGREGATIONS = ("mean", "median", "min", "max", "std")
+"""The per-object aggregations by name; ``pNN`` (a percentile, 0 <= NN <= 100) is accepted too."""
+_PERCENTILE = re.compile(r"^p(100|[1-9]?[0-9])$")
+
+
+def is_aggregation(value) -> bool:
+    """True for one of :data:`AGGREGATIONS` or a percentile ``pNN`` (``p5``, ``p90``; 0 <= NN <= 100)."""
+    return value in AGGREGATIONS or (isinstance(value, str) and _PERCENTILE.match(value) is not None)
+
+
+def by_pixels(aggregation: str) -> bool:
+    """True when the aggregation needs every pixel (median, percentiles): it does not merge over tiles."""
+    return aggregation == "median" or (isinstance(aggregation, str) and _PERCENTILE.match(aggregation) is not None)
+
+
+def pixel_statistic(labels, values, aggregation: str):
+    """``(ids, (n, b) float64)``: the median or percentile ``pNN`` of every object's valid pixels.
+
+    As :func:`antares.features.object_medians` (median) and
+    :func:`antares.object_features.object_percentiles` (``pNN``, equal to :func:`numpy.nanpercentile`).
+    """
+    from antares.features import object_medians
+    from antares.object_features import object_percentiles
+
+    if aggregation == "median":
+        return object_medians(labels, values)
+    return object_percentiles(labels, values, float(aggregation[1:]))
 
 
 def overlap_layers(geoms) -> list[np.ndarray]:
@@ -185,7 +213,7 @@ def aggregate(parts, pixels, n_samples: int, aggregation: str):
     valid : ndarray (n_samples,) bool
         Samples with at least one pixel valid in every band.
     """
-    from antares.features import finalise, merge_partials, object_medians
+    from antares.features import finalise, merge_partials
 
     n_pixels = np.zeros(n_samples, dtype=np.int64)
     if not parts:
@@ -195,8 +223,8 @@ def aggregate(parts, pixels, n_samples: int, aggregation: str):
     features = np.full((n_samples, merged.n_bands), np.nan)
     index = merged.ids - 1
     n_pixels[index] = merged.n_pixels
-    if aggregation == "median":
-        ids, medians = object_medians(pixels[0] + 1, pixels[1])
+    if by_pixels(aggregation):
+        ids, medians = pixel_statistic(pixels[0] + 1, pixels[1], aggregation)
         features[ids - 1] = medians
     else:
         features[index] = finalise(merged, (aggregation,))

@@ -35,6 +35,7 @@ class TimeseriesFitReport:
     val_oa: float | None = None
     scheme: str = ""
     scheme_created: bool = False
+    notes: list = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [f"model {self.name}: {self.kind} fitted on {self.samples} samples "
@@ -42,7 +43,7 @@ class TimeseriesFitReport:
                + (" (created)" if self.scheme_created else "")]
         out.append(f"  {self.epochs} epoch(s), best at epoch {self.best_epoch}"
                    + (f", validation overall accuracy {self.val_oa:.3f}" if self.val_oa is not None else ""))
-        return out
+        return out + list(self.notes)
 
 
 def _scheme(session, scheme_name: str, names: list[str]):

@@ -137,7 +137,8 @@ def predict_tile(job: PredictJob):
     """
     from antares.cube.features import load_features, load_labels
     from antares.cube.index import connect
-    from antares.features import finalise, object_medians, partial_statistics, select_pixels
+    from antares.features import finalise, partial_statistics, select_pixels
+    from antares.models.samples import by_pixels, pixel_statistic
 
     dc = connect(job.url)
     try:
@@ -148,14 +149,14 @@ def predict_tile(job: PredictJob):
     finally:
         dc.close()
     if job.only is not None:
-        if job.aggregation == "median":
+        if by_pixels(job.aggregation):
             return select_pixels(labels, values, job.only)
         part = partial_statistics(labels, values)
         return _subset(part, np.isin(part.ids, job.only))
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     border = border[border > 0]
-    if job.aggregation == "median":
-        ids, features = object_medians(labels, values)
+    if by_pixels(job.aggregation):
+        ids, features = pixel_statistic(labels, values, job.aggregation)
         inside = ~np.isin(ids, border)
         ids, features = ids[inside], features[inside]
         edge = select_pixels(labels, values, border)
@@ -170,12 +171,13 @@ def predict_tile(job: PredictJob):
 
 def _finish(parts, aggregation: str, n_features: int):
     """(ids, features) from border accumulators (or pixels) merged over tiles."""
-    from antares.features import finalise, merge_partials, object_medians
+    from antares.features import finalise, merge_partials
+    from antares.models.samples import by_pixels, pixel_statistic
 
-    if aggregation == "median":
+    if by_pixels(aggregation):
         labels = np.concatenate([e[0] for e in parts]) if parts else np.zeros(0, np.int64)
         values = np.concatenate([e[1] for e in parts], axis=1) if parts else np.zeros((n_features, 0))
-        return object_medians(labels, values)
+        return pixel_statistic(labels, values, aggregation)
     if not parts:
         return np.zeros(0, np.int64), np.zeros((0, n_features))
     merged = merge_partials(parts)
@@ -274,7 +276,7 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
     from antares.db.engine import database_url, open_database, session_scope
     from antares.db.segmentations import segmentation as segmentation_row
     from antares.db.segmentations import segmentation_names
-    from antares.models.samples import AGGREGATIONS
+    from antares.models.samples import AGGREGATIONS, is_aggregation
     from antares.pipeline.executor import task_runner
     from antares.pipeline.requests import refusal
     from antares.pipeline.run import recorded_run
@@ -296,11 +298,19 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
                 raise NotFoundError(f"segmentation '{segmentation}' does not exist; segmentations: {', '.join(known) or '(none)'}. "
                                     "Create one with 'antares segment'.")
         estimator, meta = load_model(settings, model, request.trust_pickle)
+        if meta.get("unit") == "pixel_sets" and meta.get("set_size"):  # a deep model fitted on a product's steps
+            from antares.pipeline.predict_pixelsets import predict_with_pixel_sets
+
+            if request.aggregation is not None:
+                raise refusal(f"model {model} classifies pixel sets; aggregation does not apply. Got {request.aggregation!r}.",
+                              "aggregation", error=InvalidInputError)
+            return predict_with_pixel_sets(settings, request, estimator, meta, run, seg, PredictReport(name, legend=meta["legend"]))
         require_features(meta["kind"], model)
         single_threaded(estimator)  # as on the workers: the same summation order
         aggregation = request.aggregation or meta.get("aggregation") or "mean"
-        if aggregation not in AGGREGATIONS:
-            raise refusal(f"aggregation must be one of {', '.join(AGGREGATIONS)}. Got {aggregation!r}.", "aggregation",
+        if not is_aggregation(aggregation):
+            raise refusal(f"aggregation must be one of {', '.join(AGGREGATIONS)} or a percentile pNN (p10, p90). "
+                          f"Got {aggregation!r}.", "aggregation",
                           error=InvalidInputError)
         if meta.get("categorical") and aggregation not in ("min", "max"):
             raise refusal(f"model {model} has categorical variables ({', '.join(meta['categorical'])}): an object's "

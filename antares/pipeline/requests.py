@@ -55,10 +55,11 @@ def _positive(value, field_name: str, minimum: int = 1) -> None:
 
 
 def _aggregation(value, error: type = UsageError) -> None:
-    from antares.models.samples import AGGREGATIONS
+    from antares.models.samples import AGGREGATIONS, is_aggregation
 
-    if value not in AGGREGATIONS:
-        raise refusal(f"aggregation must be one of {', '.join(AGGREGATIONS)}. Got {value!r}.", "aggregation",
+    if not is_aggregation(value):
+        raise refusal(f"aggregation must be one of {', '.join(AGGREGATIONS)} or a percentile pNN (p10, p90). "
+                      f"Got {value!r}.", "aggregation",
                       error=error)
 
 
@@ -214,7 +215,7 @@ class SampleRequest:
     product, training_set : str
     area : odc.geo.geom.Geometry, optional
         Only samples intersecting it.
-    aggregation : {'mean', 'median', 'min', 'max', 'std'}
+    aggregation : {'mean', 'median', 'min', 'max', 'std'} or 'pNN' (a percentile, as numpy.nanpercentile)
     with_pixels : bool
         Also return every covered pixel (for ``unit='pixels'``).
     scheduler, workers :
@@ -223,6 +224,9 @@ class SampleRequest:
         Tile side in pixels.
     time : (begin, end), optional
         The product's period, when it has several.
+    series : bool
+        Read every time of the period (a time-series product's steps): features and pixels hold
+        ``T * C`` values, time-major, and the times are returned.
 
     Raises
     ------
@@ -241,6 +245,7 @@ class SampleRequest:
     workers: int | None = None
     tile_size: int = 1024
     time: tuple | None = None
+    series: bool = False
 
     def __post_init__(self):
         _aggregation(self.aggregation)
@@ -258,7 +263,7 @@ class FitRequest:
         A model of :data:`antares.models.registry.MODELS` (``rf``, ``lightgbm``, a plugin's).
     product, training_set, name : str
     area : odc.geo.geom.Geometry, optional
-    aggregation : {'mean', 'median', 'min', 'max', 'std'}
+    aggregation : {'mean', 'median', 'min', 'max', 'std'} or 'pNN' (a percentile, as numpy.nanpercentile)
     unit : {'polygons', 'pixels'}
     sample, per_class : optional
         Stratified subsample: a fraction (0, 1] of each class, at most N per class.

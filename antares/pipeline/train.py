@@ -35,6 +35,7 @@ class SampleJob:
     indices: np.ndarray  # sample indices near the tile
     wkb: list  # their geometries (product CRS)
     with_pixels: bool
+    series: bool = False  # every time of the product: bands (T * C), the times returned too
 
 
 def sample_tile(job: SampleJob):
@@ -45,9 +46,16 @@ def sample_tile(job: SampleJob):
     from antares.cube.index import connect
     from antares.models.samples import block_partials, overlap_layers
 
+    from antares.cube.features import load_feature_series
+
+    times = None
     dc = connect(job.url)
     try:
-        values = load_features(dc, job.product, job.measurements, job.geobox, time=job.time, one_time=True)
+        if job.series:
+            times, series = load_feature_series(dc, job.product, job.measurements, job.geobox, job.time)
+            values = series.reshape(-1, *series.shape[2:])  # (T * C, y, x), time-major
+        else:
+            values = load_features(dc, job.product, job.measurements, job.geobox, time=job.time, one_time=True)
     finally:
         dc.close()
     n = int(job.indices.max()) + 1
@@ -55,7 +63,8 @@ def sample_tile(job: SampleJob):
     geoms[job.indices] = shapely.from_wkb(job.wkb)
     local_layers = overlap_layers(geoms[job.indices])
     layers = [job.indices[layer] for layer in local_layers]
-    return block_partials(values, job.geobox.affine, geoms, layers, job.with_pixels)
+    parts, pixels = block_partials(values, job.geobox.affine, geoms, layers, job.with_pixels)
+    return (parts, pixels, times) if job.series else (parts, pixels)
 
 
 @dataclass
@@ -172,6 +181,7 @@ class TrainingFeatures:
     definition: dict
     scheme_id: int
     legend: list
+    times: np.ndarray | None = None  # ``request.series``: the product's times; features and pixels are (T * C)
 
 
 def _check_inputs(settings: Settings, product: str, training_set: str, cv_spatial: float | None = None) -> None:
@@ -282,7 +292,9 @@ def training_features(settings: Settings, request: SampleRequest, progress=None)
     finally:
         dc.close()
 
-    with_pixels = request.with_pixels or aggregation == "median"
+    from antares.models.samples import by_pixels
+
+    with_pixels = request.with_pixels or by_pixels(aggregation)
     jobs = []
     boxes = shapely.bounds(geoms)
     for window in tile_windows(geobox.shape, tile_size, 0):
@@ -291,13 +303,15 @@ def training_features(settings: Settings, request: SampleRequest, progress=None)
         near = np.flatnonzero((boxes[:, 0] <= x1) & (boxes[:, 2] >= x0) & (boxes[:, 1] <= y1) & (boxes[:, 3] >= y0))
         if len(near):
             jobs.append(SampleJob(url, product, measurements, tile, time, near, list(shapely.to_wkb(geoms[near])),
-                                  with_pixels))
-    parts, pix_ids, pix_values = [], [], []
+                                  with_pixels, request.series))
+    parts, pix_ids, pix_values, tile_times = [], [], [], []
     with task_runner(request.scheduler or settings.scheduler, request.workers or settings.workers, settings) as run:
         for done, (job, result) in enumerate(run(sample_tile, jobs), 1):
             if isinstance(result, Exception):
                 raise result
-            block_parts, pixels = result
+            block_parts, pixels = result[:2]
+            if request.series:
+                tile_times.append(result[2])
             parts.extend(block_parts)
             if pixels is not None:
                 pix_ids.append(pixels[0])
@@ -307,9 +321,20 @@ def training_features(settings: Settings, request: SampleRequest, progress=None)
     pixels = (np.concatenate(pix_ids), np.concatenate(pix_values, axis=1)) if pix_ids else None
     if with_pixels and pixels is None:
         pixels = (np.zeros(0, np.int64), np.zeros((len(measurements), 0), np.float32))
+    times = None
+    if request.series:
+        times = tile_times[0] if tile_times else np.zeros(0, "datetime64[ns]")
+        if any(len(t) != len(times) or (t != times).any() for t in tile_times):
+            raise InvalidInputError(f"product {product} has other times in different tiles near the samples "
+                                    f"({', '.join(str(len(t)) for t in tile_times)} time(s)); a time series needs the "
+                                    "same steps everywhere.")
+        measurements_read = len(measurements) * len(times)
+        if pixels is not None and pixels[1].shape[0] != measurements_read:
+            raise InvalidInputError(f"product {product}: {pixels[1].shape[0]} values per pixel read; expected "
+                                    f"{measurements_read}.")
     features, n_pixels, valid = aggregate(parts, pixels, len(sample_ids), aggregation)
     return TrainingFeatures(measurements, crs, sample_ids, codes, geoms, features, n_pixels, valid,
-                            pixels if with_pixels else None, outside, datasets, definition, scheme_id, legend)
+                            pixels if with_pixels else None, outside, datasets, definition, scheme_id, legend, times)
 
 
 @takes(FitRequest)

@@ -1,0 +1,183 @@
+"""``antares object_timeseries`` on real Romania L2A dates: every object's mean per date equals a numpy mean of the
+GeoTIFF pixels under its label, the shape columns equal pixel counts and crack lengths of the label raster, the
+table is written whole (0600), and bad inputs are refused in one line with nothing written."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from antares.cli.main import cli
+from helpers import invoke_ok
+
+DATES = ["2018-03-13", "2018-05-07", "2018-06-06", "2018-07-01", "2018-07-06"]
+
+
+@pytest.fixture(scope="module")
+def ots_ro(settings, data_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ots")
+    root = tmp / "ro" / "10m"
+    root.mkdir(parents=True)
+    for day in DATES:  # links to five of the 140 real dates, 10 m bands only
+        (root / day).mkdir()
+        for band in (data_dir / "nrt-romania-s2l2a" / "geotiff" / "10m" / day).iterdir():
+            (root / day / band.name).symlink_to(band)
+    env = {"ANTARES_DB_URL": settings.db_url, "ANTARES_HOME": str(settings.home)}
+    invoke_ok(CliRunner(), ["index", "--path", str(tmp / "ro"), "--dataset_name", "s2_bands", "--product", "ots_ro"], env)
+    invoke_ok(CliRunner(), ["segment", "--algorithm", "slic", "-p", "ots_ro", "-b", "B04", "-b", "B08", "-n", "ots_slic",
+                            "--time", "2018-07-01", "--bbox", "22.14", "45.19", "22.17", "45.22", "-sc", "sync",
+                            "--outdir", str(tmp / "seg")], env)
+    return env, tmp, root
+
+
+def _labels(tmp):
+    import rasterio
+
+    files = sorted((tmp / "seg").rglob("*.tif"))
+    assert len(files) == 1
+    with rasterio.open(files[0]) as src:
+        return src.read(1).astype(np.int64), src.bounds, src.res
+
+
+def test_object_means_per_date_equal_numpy_and_shapes_equal_the_raster(ots_ro):
+    import os
+
+    import pandas as pd
+    import rasterio
+    from rasterio.windows import from_bounds
+
+    env, tmp, root = ots_ro
+    out = tmp / "objects.parquet"
+    result = invoke_ok(CliRunner(), ["object_timeseries", "-s", "ots_slic", "-p", "ots_ro", "-m", "B04", "-m", "B08",
+                                     "--shape", "-f", str(out), "-sc", "sync"], env)
+    labels, bounds, res = _labels(tmp)
+    ids = np.unique(labels[labels > 0])
+    assert f"{len(ids)} object(s) x {len(DATES)} step(s) of B04, B08" in result.output
+    assert os.stat(out).st_mode & 0o777 == 0o600
+    table = pd.read_parquet(out)
+    assert list(table.columns[:7]) == ["segment_id", "time", "step", "B04", "B04_count", "B08", "B08_count"]
+    assert len(table) == len(ids) * len(DATES)
+    np.testing.assert_array_equal(np.unique(table.segment_id), ids)
+    assert sorted({str(t)[:10] for t in table.time}) == DATES
+    inv = np.searchsorted(ids, labels)
+    for step, day in enumerate(DATES):
+        rows = table[table.step == step].sort_values("segment_id")
+        assert {str(t)[:10] for t in rows.time} == {day}
+        for band in ("B04", "B08"):
+            with rasterio.open(root / day / f"{band}.tif") as src:
+                dn = src.read(1, window=from_bounds(*bounds, transform=src.transform)).astype(np.float64)
+            valid = (labels > 0) & (dn != 0)  # 0 is the files' nodata
+            count = np.bincount(inv[valid], minlength=len(ids))
+            assert count.sum() > 0.5 * labels.size  # mostly valid pixels: the means are compared, not NaN with NaN
+            total = np.bincount(inv[valid], weights=dn[valid], minlength=len(ids))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = total / count
+            np.testing.assert_array_equal(rows[f"{band}_count"].to_numpy(), count)
+            np.testing.assert_allclose(rows[band].to_numpy(), mean, rtol=1e-12, equal_nan=True)
+    # shape columns: one value per object, repeated on its rows; area = pixels x pixel area, perimeter = crack length
+    first = table[table.step == 0].sort_values("segment_id")
+    pixels = np.bincount(inv[labels > 0], minlength=len(ids))
+    np.testing.assert_allclose(first.area.to_numpy(), pixels * abs(res[0] * res[1]), rtol=1e-9)
+    for k in np.random.default_rng(0).choice(ids, 8, replace=False):
+        m = np.pad(labels == k, 1)
+        crack = res[0] * (np.count_nonzero(m[1:, :] != m[:-1, :]) + np.count_nonzero(m[:, 1:] != m[:, :-1]))
+        row = first[first.segment_id == k].iloc[0]
+        assert row.perimeter == pytest.approx(crack, rel=1e-9)
+        assert row.compactness == pytest.approx(4 * np.pi * row.area / crack ** 2, rel=1e-9)
+        assert 0 <= row.elongation < 1 and 0 < row.rectangularity <= 1
+    assert (table.groupby("segment_id").area.nunique() == 1).all()
+
+
+def test_bad_inputs_one_line_nothing_written(ots_ro):
+    env, tmp, _ = ots_ro
+    runner = CliRunner()
+    out = tmp / "bad.parquet"
+    cases = [
+        (["-s", "ots_slic", "-p", "ots_ro", "-m", "B99", "-f", str(out)], 1, "product ots_ro has no measurement B99"),
+        (["-s", "nope_seg", "-p", "ots_ro", "-f", str(out)], 1, "segmentation 'nope_seg' does not exist"),
+        (["-s", "ots_slic", "-p", "nope_product", "-f", str(out)], 1, "product 'nope_product' is not indexed"),
+        (["-s", "ots_slic", "-p", "ots_ro", "-f", str(tmp / "t.csv")], 2, "the table must be a .parquet file"),
+        (["-s", "ots_slic", "-p", "ots_ro", "-b", "2019-01-01", "-e", "2019-02-01", "-f", str(out)], 1,
+         "product ots_ro has no dataset between 2019-01-01 and 2019-02-01"),
+    ]
+    for args, code, fragment in cases:
+        result = runner.invoke(cli, ["object_timeseries", *args, "-sc", "sync"], env=env)
+        assert result.exit_code == code and fragment in result.stderr and result.stderr.count("\n") == 1, \
+            (args, result.output)
+    assert not out.exists() and not (tmp / "t.csv").exists()
+    assert not [p for p in tmp.iterdir() if p.name.endswith(".tmp")]
+    # an existing table is kept without --overwrite, replaced with it
+    out.write_bytes(b"keep")
+    refused = runner.invoke(cli, ["object_timeseries", "-s", "ots_slic", "-p", "ots_ro", "-m", "B04", "-f", str(out),
+                                  "-sc", "sync"], env=env)
+    assert refused.exit_code == 1 and "exists; use --overwrite" in refused.stderr and out.read_bytes() == b"keep"
+    invoke_ok(runner, ["object_timeseries", "-s", "ots_slic", "-p", "ots_ro", "-m", "B04", "-f", str(out),
+                       "-b", "2018-07-01", "-e", "2018-07-31", "--overwrite", "-sc", "sync"], env)
+    import pandas as pd
+
+    table = pd.read_parquet(out)
+    assert sorted({str(t)[:10] for t in table.time}) == ["2018-07-01", "2018-07-06"] and "B08" not in table
+
+
+def test_percentile_aggregation_fit_and_predict_equal_numpy(settings, ots_ro):
+    """model_fit -sp p90 and model_predict_object (the model's p90): each object's features are the 90th percentile
+    of its valid pixels (numpy.nanpercentile of the GeoTIFFs), so its stored class and confidence are the model's
+    prediction from those."""
+    import geopandas as gpd
+    import rasterio
+    import shapely
+    from rasterio.windows import from_bounds
+
+    from antares.config import load_settings
+    from antares.cube.index import connect
+    from antares.pipeline.train import load_model
+    from helpers import db_rows
+
+    env, tmp, root = ots_ro
+    day = "2018-07-01"
+    labels, bounds, res = _labels(tmp)
+    dc = connect(env["ANTARES_DB_URL"])
+    try:
+        measurements = dc.index.products.get_by_name("ots_ro").definition["measurements"]
+    finally:
+        dc.close()
+    names = [m["name"] for m in measurements]
+    values = []
+    for m in measurements:
+        files = {p.stem.upper(): p for p in (root / day).iterdir()}
+        with rasterio.open(files[m["name"].upper()]) as src:
+            v = src.read(1, window=from_bounds(*bounds, transform=src.transform)).astype(np.float64)
+            crs = src.crs
+        values.append(np.where(v == m["nodata"], np.nan, v) if m.get("nodata") is not None else v)
+    values = np.stack(values)
+    # 40 training squares of 3 x 3 pixels, labelled by their centre's NIR (independent of the features' statistic)
+    rng = np.random.default_rng(1)
+    rows, cols = rng.integers(2, labels.shape[0] - 2, 40), rng.integers(2, labels.shape[1] - 2, 40)
+    nir = values[names.index("B08"), rows, cols]
+    x0, y0 = bounds.left + cols * res[0], bounds.top - rows * res[1]
+    boxes = shapely.box(x0 - res[0], y0 - 2 * res[1], x0 + 2 * res[0], y0 + res[1])
+    frame = gpd.GeoDataFrame({"kind": np.where(nir > np.nanmedian(nir), "bright", "dark")}, geometry=boxes, crs=crs)
+    frame.to_file(tmp / "squares.gpkg")
+    runner = CliRunner()
+    invoke_ok(runner, ["ingest_training", str(tmp / "squares.gpkg"), "--field", "kind", "--dataset", "ots_sq"], env)
+    invoke_ok(runner, ["model_fit", "-model", "rf", "-p", "ots_ro", "-t", "ots_sq", "--name", "ots_rf90", "-sp", "p90",
+                       "-b", day, "-e", day, "--cv", "2", "-extra", "n_estimators=20", "-sc", "sync"], env)
+    bad = runner.invoke(cli, ["model_fit", "-model", "rf", "-p", "ots_ro", "-t", "ots_sq", "--name", "ots_bad",
+                              "-sp", "p101", "-b", day, "-e", day], env=env)
+    assert bad.exit_code == 2 and "or a percentile pNN" in bad.stderr and bad.stderr.count("\n") == 1, bad.output
+    invoke_ok(runner, ["model_predict_object", "-p", "ots_ro", "-m", "ots_rf90", "-s", "ots_slic", "--name", "ots_map90",
+                       "-b", day, "-e", day, "-sc", "sync"], env)
+    s = load_settings(flags={"db_url": settings.db_url, "home": str(settings.home)}, environ={})
+    estimator, meta = load_model(s, "ots_rf90")
+    assert meta["aggregation"] == "p90" and meta["features"] == names
+    ids = np.unique(labels[labels > 0])
+    features = np.array([[np.nanpercentile(values[b][labels == k], 90) for b in range(len(names))] for k in ids])
+    ok = np.isfinite(features).all(axis=1)
+    proba = estimator.predict_proba(features[ok])
+    stored = db_rows(settings.db_url, "SELECT p.segment_id, p.class_code, p.confidence FROM antares.prediction p JOIN "
+                     "antares.classification c ON c.id = p.classification_id WHERE c.name = 'ots_map90' ORDER BY 1")
+    assert [r[0] for r in stored] == ids[ok].tolist() and len(stored) > 10
+    np.testing.assert_array_equal([r[1] for r in stored], estimator.classes_[np.argmax(proba, axis=1)])
+    np.testing.assert_allclose([r[2] for r in stored], proba.max(axis=1), rtol=1e-6)
+    # the mean would give other features: the test can tell the statistics apart
+    means = np.array([[np.nanmean(values[b][labels == k]) for b in range(len(names))] for k in ids])
+    assert not np.allclose(means[ok], features[ok])
