@@ -151,5 +151,5 @@ def show(state: CliState, name, as_json):
             click.echo(f"  epoch {h['epoch']}: loss {h['loss']}, validation loss {h['val_loss']}, "
                        f"validation OA {h['val_oa']}")
     if meta.get("cv"):
-        for line in cv_lines(meta["cv"], legend):
+        for line in cv_lines(meta["cv"], legend, meta.get("unit", "polygons")):
             click.echo(line)
