@@ -39,7 +39,8 @@ Examples:
 @click.option("-sp", "--spatial-aggregation", "aggregation", default="mean", show_default=True,
               type=click.Choice(["mean", "median", "min", "max", "std"]), help="Per-polygon aggregation of pixels.")
 @click.option("--unit", type=click.Choice(["polygons", "pixels"]), default="polygons", show_default=True,
-              help="One sample per polygon, or the pixels inside polygons.")
+              help="One sample per polygon, or the pixels inside polygons; CV accuracy counts the same unit. "
+                   "Neither is best everywhere (docs/training-units.md).")
 @click.option("-sample", "--sample", type=click.FloatRange(0, 1, min_open=True), default=None,
               help="Fraction of each class's samples to use.")
 @click.option("--per-class", type=click.IntRange(min=1), default=None, help="At most N samples per class.")
