@@ -143,11 +143,11 @@ def schemes(state: CliState, as_json):
 @json_option
 @click.pass_obj
 def models(state: CliState, as_json):
-    """Stored models: kind, product, training set, classes, features, samples and CV overall accuracy."""
+    """Stored models: kind, product, training set, classes, features, samples, training unit and CV overall accuracy."""
     from antares.pipeline.train import list_models
 
     rows = list_models(state.settings())
-    echo_rows(rows, as_json, ["name", "kind", "product", "training_set", "classes", "features", "samples", "cv_oa"],
+    echo_rows(rows, as_json, ["name", "kind", "product", "training_set", "classes", "features", "samples", "unit", "cv_oa"],
               empty="No models. Fit one with 'antares model_fit'.")
 
 

@@ -43,7 +43,8 @@ Examples:
               metavar="mean|median|min|max|std|pNN",
               help="Per-polygon aggregation of pixels; pNN: the NN-th percentile (p10, p90).")
 @click.option("--unit", type=click.Choice(["polygons", "pixels"]), default="polygons", show_default=True,
-              help="One sample per polygon, or the pixels inside polygons.")
+              help="One sample per polygon, or the pixels inside polygons; CV accuracy counts the same unit. "
+                   "Neither is best everywhere (docs/training-units.md).")
 @click.option("-sample", "--sample", type=click.FloatRange(0, 1, min_open=True), default=None,
               help="Fraction of each class's samples to use.")
 @click.option("--per-class", type=click.IntRange(min=1), default=None, help="At most N samples per class.")
@@ -172,5 +173,5 @@ def show(state: CliState, name, as_json):
             click.echo(f"  epoch {h['epoch']}: loss {h['loss']}, validation loss {h['val_loss']}, "
                        f"validation OA {h['val_oa']}")
     if meta.get("cv"):
-        for line in cv_lines(meta["cv"], legend):
+        for line in cv_lines(meta["cv"], legend, meta.get("unit", "polygons")):
             click.echo(line)

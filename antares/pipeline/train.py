@@ -105,17 +105,22 @@ class FitReport:
             out.append(f"{len(self.skipped)} training sample(s) without a valid pixel, skipped (sample ids {shown})")
         for row in self.grid:
             out.append(f"grid {row['params']}: OA {row['overall_accuracy']:.3f} kappa {row['kappa']:.3f} "
-                       f"macro-F1 {row['macro_f1']:.3f}")
+                       f"macro-F1 {row['macro_f1']:.3f} (held-out {self.unit})")
         if self.cv:
-            out.extend(cv_lines(self.cv, self.legend))
+            out.extend(cv_lines(self.cv, self.legend, self.unit))
         return out
 
 
-def cv_lines(cv: dict, legend) -> list[str]:
-    """The cross-validation report as text: per fold and mean OA/kappa/macro-F1, per-class UA/PA."""
+def cv_lines(cv: dict, legend, unit: str) -> list[str]:
+    """The cross-validation report as text: per fold and mean OA/kappa/macro-F1, per-class UA/PA.
+
+    ``unit`` ('polygons' or 'pixels', the model's training unit) is what the held-out samples,
+    and so every accuracy, count: it is named in the title.
+    """
     names = {e.code: e.name for e in legend}
     kind = "grouped " if cv.get("grouped") else ""
-    out = [f"{cv['k']}-fold {kind}cross-validation:", "  fold  n_test  OA     kappa  macro-F1"]
+    out = [f"{cv['k']}-fold {kind}cross-validation, accuracy counted in held-out {unit}:",
+           "  fold  n_test  OA     kappa  macro-F1"]
     for i, f in enumerate(cv["folds"], 1):
         out.append(f"  {i:<4}  {f['n_test']:<6}  {_num(f['overall_accuracy'])}  {_num(f['kappa'])}  {_num(f['macro_f1'])}")
     m = cv["mean"]
@@ -573,7 +578,8 @@ def _resave(settings: Settings, name: str, model_id: int, estimator, meta: dict)
 
 
 def list_models(settings: Settings) -> list[dict]:
-    """Stored models: name, kind, product, training set, classes, features, CV overall accuracy."""
+    """Stored models: name, kind, product, training set, classes, features, samples, training unit (what the samples
+    and the CV overall accuracy count: polygons or pixels), CV overall accuracy."""
     from antares.db.engine import session_scope
     from antares.db.models import list_models as model_rows
 
@@ -585,5 +591,6 @@ def list_models(settings: Settings) -> list[dict]:
         out.append({"name": name, "kind": kind, "product": product, "training_set": meta.get("training_set"),
                     "classes": len(meta.get("legend", [])), "features": len(meta.get("features", [])),
                     "samples": sum((meta.get("samples_per_class") or {}).values()),
-                    "cv_oa": (cv.get("mean") or {}).get("overall_accuracy"), "created_at": created})
+                    "unit": meta.get("unit"), "cv_oa": (cv.get("mean") or {}).get("overall_accuracy"),
+                    "created_at": created})
     return out

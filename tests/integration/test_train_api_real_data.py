@@ -7,7 +7,7 @@ import pytest
 
 from unit.test_train_api import test_bad_inputs, test_features_and_model_match_an_independent_computation  # noqa: F401
 
-STACK = "eolearn-slovenia/geotiff/l1c_13band/2015-07-31T100009_L1C_13bands.tif"
+STACK = "eolearn-slovenia/geotiff/l1c_13band/2015-08-30T100547_L1C_13bands.tif"  # a clear date (CLM 0 %)
 POLYGONS = "eolearn-slovenia/lulc_polygons.gpkg"
 
 
