@@ -28,7 +28,7 @@ discs (~3 % of the area) are NaN in every band.
      256^2 window, and rasterstats (``zonal_stats``, optional) on 500 objects.
 2. Prediction: ``RandomForestClassifier(n_estimators=100, n_jobs=2)`` fitted on 5,000 labelled
    rows, then ``antares.pipeline.predict.predict_features`` on every object's features and
-   ``_copy_predictions`` of the rows into PostGIS (a throwaway cluster, ``init_database``) in one
+   ``copy_predictions`` of the rows into PostGIS (a throwaway cluster, ``init_database``) in one
    transaction with the classification row, as ``model_predict_object`` writes them. Baselines in
    the same run: ``estimator.predict_proba`` on the same rows (the compute floor), and a plain
    psycopg2 ``executemany`` INSERT of ``--insert-rows`` rows (extrapolated to all rows).
@@ -363,19 +363,19 @@ def write_predictions(engine, rows):
     """The classification row and its predictions in one transaction, as model_predict_object does."""
     import sqlalchemy as sa
 
-    from antares.pipeline.predict import _copy_predictions
+    from antares.db.classifications import copy_predictions
 
     ids, classes, confidence, entropy = rows
     with engine.begin() as conn:
         cid = conn.execute(sa.text("INSERT INTO antares.classification (name, segmentation_id, model_id) "
                                    "VALUES ('bench', :seg, :model) RETURNING id"), ROWS).scalar()
-        _copy_predictions(conn, cid, ids.astype(np.int64), classes.astype(np.int64), confidence, entropy)
+        copy_predictions(conn, cid, ids.astype(np.int64), classes.astype(np.int64), confidence, entropy)
     return cid
 
 
 class _NullCopy:
     """Stands in for a SQLAlchemy connection: ``copy_expert`` only drains the buffer, so that timing
-    ``_copy_predictions`` with it measures the Python side of the write (formatting the rows)."""
+    ``copy_predictions`` with it measures the Python side of the write (formatting the rows)."""
 
     def __init__(self):
         self.connection = self
@@ -398,10 +398,10 @@ class _NullCopy:
 
 
 def format_predictions(rows) -> None:
-    from antares.pipeline.predict import _copy_predictions
+    from antares.db.classifications import copy_predictions
 
     ids, classes, confidence, entropy = rows
-    _copy_predictions(_NullCopy(), 0, ids.astype(np.int64), classes.astype(np.int64), confidence, entropy)
+    copy_predictions(_NullCopy(), 0, ids.astype(np.int64), classes.astype(np.int64), confidence, entropy)
 
 
 def insert_executemany(engine, rows, n: int) -> None:

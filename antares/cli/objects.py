@@ -12,12 +12,12 @@ from antares.cli.output import tile_progress
 @click.command(epilog="""\b
 Examples:
   antares object_timeseries -s bis_2018 -p ndvi_monthly_2018 -f objects_ndvi.parquet
-  antares object_timeseries -s bis_2018 -p s1_s2_monthly -m VV -m VH --shape -f objects.parquet --overwrite""")
+  antares object_timeseries -s bis_2018 -p s1_s2_monthly --measurement VV --measurement VH --shape -f objects.parquet --overwrite""")
 @click.option("-s", "--segmentation", required=True, help="Segmentation on the product's grid (antares segment).")
 @click.option("-p", "--product", required=True, help="Time-series product (one dataset per step).")
 @click.option("-f", "--file", "path", required=True, type=click.Path(dir_okay=False),
               help="Parquet table to write (one row per object and step).")
-@click.option("-m", "--measurement", "measurements", multiple=True,
+@click.option("--measurement", "measurements", multiple=True,
               help="Measurement to average (repeatable; default: all of the product's).")
 @click.option("--shape", is_flag=True, help="Add the polygons' area, perimeter, compactness, elongation, rectangularity.")
 @click.option("-b", "--begin", type=DATE, default=None, help="First date of the steps to read.")

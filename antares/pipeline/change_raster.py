@@ -120,8 +120,9 @@ def change_to_raster(settings: Settings, name: str, path, resolution: float, crs
     from antares.db.changes import change_detection, change_extent, change_objects_in_box_sql, transitions
     from antares.db.engine import open_database
     from antares.export.style import raster_qml, write_qml
-    from antares.pipeline.export import (CACHE_MB, MAX_RASTER_PIXELS, WINDOW, ExportReport, _burn, _gdal_rasterize,
-                                         _gdal_source, _grid, _output_crs, _Target, _writing)
+    from antares.pipeline.export import (CACHE_MB, MAX_RASTER_PIXELS, ExportReport, _burn, _gdal_rasterize, _gdal_source,
+                                         _grid, _output_crs, _Target, _writing)
+    from antares.pipeline.export_requests import WINDOW
 
     if not (isinstance(resolution, (int, float)) and math.isfinite(resolution) and resolution > 0):
         raise UsageError(f"--resolution must be a number > 0 in units of the output CRS. Got {resolution!r}.")

@@ -47,7 +47,7 @@ def test_object_means_per_date_equal_numpy_and_shapes_equal_the_raster(ots_ro):
 
     env, tmp, root = ots_ro
     out = tmp / "objects.parquet"
-    result = invoke_ok(CliRunner(), ["object_timeseries", "-s", "ots_slic", "-p", "ots_ro", "-m", "B04", "-m", "B08",
+    result = invoke_ok(CliRunner(), ["object_timeseries", "-s", "ots_slic", "-p", "ots_ro", "--measurement", "B04", "--measurement", "B08",
                                      "--shape", "-f", str(out), "-sc", "sync"], env)
     labels, bounds, res = _labels(tmp)
     ids = np.unique(labels[labels > 0])
@@ -92,7 +92,7 @@ def test_bad_inputs_one_line_nothing_written(ots_ro):
     runner = CliRunner()
     out = tmp / "bad.parquet"
     cases = [
-        (["-s", "ots_slic", "-p", "ots_ro", "-m", "B99", "-f", str(out)], 1, "product ots_ro has no measurement B99"),
+        (["-s", "ots_slic", "-p", "ots_ro", "--measurement", "B99", "-f", str(out)], 1, "product ots_ro has no measurement B99"),
         (["-s", "nope_seg", "-p", "ots_ro", "-f", str(out)], 1, "segmentation 'nope_seg' does not exist"),
         (["-s", "ots_slic", "-p", "nope_product", "-f", str(out)], 1, "product 'nope_product' is not indexed"),
         (["-s", "ots_slic", "-p", "ots_ro", "-f", str(tmp / "t.csv")], 2, "the table must be a .parquet file"),
@@ -107,10 +107,10 @@ def test_bad_inputs_one_line_nothing_written(ots_ro):
     assert not [p for p in tmp.iterdir() if p.name.endswith(".tmp")]
     # an existing table is kept without --overwrite, replaced with it
     out.write_bytes(b"keep")
-    refused = runner.invoke(cli, ["object_timeseries", "-s", "ots_slic", "-p", "ots_ro", "-m", "B04", "-f", str(out),
+    refused = runner.invoke(cli, ["object_timeseries", "-s", "ots_slic", "-p", "ots_ro", "--measurement", "B04", "-f", str(out),
                                   "-sc", "sync"], env=env)
     assert refused.exit_code == 1 and "exists; use --overwrite" in refused.stderr and out.read_bytes() == b"keep"
-    invoke_ok(runner, ["object_timeseries", "-s", "ots_slic", "-p", "ots_ro", "-m", "B04", "-f", str(out),
+    invoke_ok(runner, ["object_timeseries", "-s", "ots_slic", "-p", "ots_ro", "--measurement", "B04", "-f", str(out),
                        "-b", "2018-07-01", "-e", "2018-07-31", "--overwrite", "-sc", "sync"], env)
     import pandas as pd
 
