@@ -93,7 +93,14 @@ def test_view_bad_inputs(settings, chain):
     runner, env, tmp = chain
     unknown = runner.invoke(cli, ["view", "view_map", "nope", "-f", str(tmp / "bad.html")], env=env)
     assert unknown.exit_code == 1 and unknown.stderr.count("\n") == 1
-    assert "no layer named 'nope'; layers: classification: " in unknown.stderr and "view_slic" in unknown.stderr
+    assert "no layer named 'nope'; layers: classification: " in unknown.stderr
+    # each kind names at most 20 of the session database's results (other tests' too), all of them real
+    segmentations = {r[0] for r in db_rows(settings.db_url, "SELECT name FROM antares.segmentation")}
+    listed = unknown.stderr.split("segmentation: ")[1].split(";")[0]
+    shown = listed.removesuffix(" ...").split(", ")
+    assert listed.endswith(" ...") == (len(segmentations) > 20)
+    assert set(shown) <= segmentations and len(shown) == min(20, len(segmentations))
+    assert "view_slic" in segmentations and ("view_slic" in shown or len(segmentations) > 20)
     assert not (tmp / "bad.html").exists()
     wrong = runner.invoke(cli, ["view", "view_map", "-f", str(tmp / "bad.png")], env=env)
     assert wrong.exit_code == 2 and "ending in .html" in wrong.stderr

@@ -129,10 +129,18 @@ def test_delete_with_dependants_is_refused_and_changes_nothing(settings, chain, 
     assert db_state(settings.db_url) == before
 
 
-def test_unknown_names_and_kinds(chain):
+def test_unknown_names_and_kinds(settings, chain):
     missing = _invoke(chain, "delete", "classification", "rmd_nothing")
     assert missing.exit_code == 1 and "no classification named 'rmd_nothing'. Existing: " in missing.stderr
-    assert "rmd_map" in missing.stderr.split("Existing: ")[1]
+    # the session's database holds other tests' classifications too: at most 20 are named, all of them real,
+    # and the total is given when there are more
+    names = {r[0] for r in db_rows(settings.db_url, "SELECT name FROM antares.classification")}
+    listed = missing.stderr.split("Existing: ")[1].strip().rstrip(".")
+    total = f", ... ({len(names)} in all)"
+    assert listed.endswith(total) if len(names) > 20 else total not in listed
+    shown = listed.removesuffix(total).split(", ")
+    assert set(shown) <= names and len(shown) == min(20, len(names))
+    assert "rmd_map" in names and ("rmd_map" in shown or len(names) > 20)
     kind = _invoke(chain, "delete", "maps", "rmd_map")
     assert kind.exit_code == 2 and "'maps' is not one of" in kind.stderr
     renamed = _invoke(chain, "rename", "segmentation", "rmd_seg", "x")
