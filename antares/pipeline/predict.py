@@ -184,6 +184,52 @@ def _finish(parts, aggregation: str, n_features: int):
     return merged.ids, finalise(merged, (aggregation,))
 
 
+def gather_tiles(execute, worker, jobs: list, report, progress=None) -> tuple[list, list, list]:
+    """Run ``worker`` on every tile job; ``(chunks, edges, seen)`` of the tiles that held objects.
+
+    A tile's result is ``(predicted, edge, inside, border)`` or None (no object); ``chunks`` keeps
+    ``predicted[:4]`` (ids, classes, confidence, entropy), ``edges`` the accumulators of objects
+    touching the tile's border, ``seen`` ``(job, inside, border)``. ``report.tiles`` counts the
+    tiles; ``progress(done, len(jobs))`` after each.
+
+    Raises
+    ------
+    InvalidInputError
+        A tile failed (its corner and the error are named).
+    """
+    chunks, edges, seen = [], [], []
+    for done, (job, result) in enumerate(execute(worker, jobs), 1):
+        if isinstance(result, Exception):
+            x0, y0 = job.geobox.affine.c, job.geobox.affine.f
+            raise InvalidInputError(f"tile at ({x0:.0f}, {y0:.0f}) failed: {type(result).__name__}: "
+                                    f"{' '.join(str(result).split())}") from result
+        report.tiles += 1
+        if result is not None:
+            predicted, edge, inside, border = result
+            chunks.append(predicted[:4])
+            edges.append(edge)
+            seen.append((job, inside, border))
+        if progress:
+            progress(done, len(jobs))
+    return chunks, edges, seen
+
+
+def second_pass(execute, worker, seen: list, split: np.ndarray) -> list:
+    """The results of ``worker`` again on the tiles that hold any of the objects ``split`` (only those).
+
+    Raises
+    ------
+    InvalidInputError
+        A tile of the second pass failed.
+    """
+    again = [dataclasses.replace(job, only=split) for job, inside, border in seen
+             if np.isin(split, inside).any() or np.isin(split, border).any()]
+    parts = [r for _, r in execute(worker, again) if r is not None and not isinstance(r, Exception)]
+    if len(parts) != len(again):
+        raise InvalidInputError(f"the second pass over {len(again)} tile(s) of objects split over tiles failed.")
+    return parts
+
+
 @contextmanager
 def model_inputs(url: str, product: str, model: str, meta: dict, area=None, time=None, nothing: str | None = None):
     """The datacube connection, the features and the datasets of ``product`` that model ``model`` predicts from.
@@ -333,20 +379,7 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
         with task_runner(request.scheduler or settings.scheduler, request.workers or settings.workers, settings) as execute:
             run.start(run_params, {"product": product, "model": model, "segmentation": segmentation,
                                    "datasets": len(datasets)})
-            chunks, edges, seen = [], [], []
-            for done, (job, result) in enumerate(execute(predict_tile, jobs), 1):
-                if isinstance(result, Exception):
-                    x0, y0 = job.geobox.affine.c, job.geobox.affine.f
-                    raise InvalidInputError(f"tile at ({x0:.0f}, {y0:.0f}) failed: {type(result).__name__}: "
-                                            f"{' '.join(str(result).split())}") from result
-                report.tiles += 1
-                if result is not None:
-                    predicted, edge, inside, border = result
-                    chunks.append(predicted[:4])
-                    edges.append(edge)
-                    seen.append((job, inside, border))
-                if progress:
-                    progress(done, len(jobs))
+            chunks, edges, seen = gather_tiles(execute, predict_tile, jobs, report, progress)
             edge_ids, edge_features = _finish(edges, aggregation, len(features))
             if len(edge_ids):
                 chunks.append(predict_features(estimator, edge_ids, edge_features)[:4])
@@ -357,11 +390,7 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
             values_, counts = np.unique(inside_all, return_counts=True)
             split = np.union1d(values_[counts > 1], np.intersect1d(inside_all, edge_ids))
             if len(split):
-                again = [dataclasses.replace(job, only=split) for job, inside, border in seen
-                         if np.isin(split, inside).any() or np.isin(split, border).any()]
-                parts = [r for _, r in execute(predict_tile, again) if r is not None and not isinstance(r, Exception)]
-                if len(parts) != len(again):
-                    raise InvalidInputError(f"the second pass over {len(again)} tile(s) of objects split over tiles failed.")
+                parts = second_pass(execute, predict_tile, seen, split)
                 split_ids, split_features = _finish(parts, aggregation, len(features))
                 chunks = [tuple(a[~np.isin(c[0], split)] for a in c) for c in chunks]
                 chunks.append(predict_features(estimator, split_ids, split_features)[:4])

@@ -11,7 +11,6 @@ inside several tiles is gathered the same way in a second pass. Written like eve
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,7 +150,8 @@ def predict_with_pixel_sets(settings, request, estimator, meta: dict, run, seg, 
     from antares.errors import NotFoundError
     from antares.pipeline.executor import task_runner
     from antares.pipeline.object_timeseries import _shapes
-    from antares.pipeline.predict import _check_replaceable, _check_same_grid, model_inputs
+    from antares.pipeline.predict import (_check_replaceable, _check_same_grid, gather_tiles, model_inputs,
+                                          second_pass)
 
     product, segmentation, model, area, time = request.product, request.segmentation, request.model, request.area, request.time
     url = database_url(settings)
@@ -176,28 +176,13 @@ def predict_with_pixel_sets(settings, request, estimator, meta: dict, run, seg, 
     with task_runner(request.scheduler or settings.scheduler, request.workers or settings.workers, settings) as execute:
         run.start(run_params, {"product": product, "model": model, "segmentation": segmentation,
                                "datasets": len(datasets)})
-        chunks, edges, seen = [], [], []
-        for job, result in execute(pixel_set_tile, jobs):
-            if isinstance(result, Exception):
-                x0, y0 = job.geobox.affine.c, job.geobox.affine.f
-                raise InvalidInputError(f"tile at ({x0:.0f}, {y0:.0f}) failed: {type(result).__name__}: "
-                                        f"{' '.join(str(result).split())}") from result
-            report.tiles += 1
-            if result is not None:
-                predicted, edge, inside, border = result
-                chunks.append(predicted[:4])
-                edges.append(edge)
-                seen.append((job, inside, border))
+        chunks, edges, seen = gather_tiles(execute, pixel_set_tile, jobs, report)
         inside_all = np.concatenate([i for _, i, _ in seen]) if seen else np.zeros(0, np.int64)
         border_all = np.unique(np.concatenate([b for _, _, b in seen])) if seen else np.zeros(0, np.int64)
         values_, counts = np.unique(inside_all, return_counts=True)
         split = np.union1d(values_[counts > 1], np.intersect1d(inside_all, border_all))
         if len(split):  # objects inside several tiles: all their pixels in a second pass
-            again = [dataclasses.replace(job, only=split) for job, inside, border in seen
-                     if np.isin(split, inside).any() or np.isin(split, border).any()]
-            parts = [r for _, r in execute(pixel_set_tile, again) if r is not None and not isinstance(r, Exception)]
-            if len(parts) != len(again):
-                raise InvalidInputError(f"the second pass over {len(again)} tile(s) of objects split over tiles failed.")
+            parts = second_pass(execute, pixel_set_tile, seen, split)
             chunks = [tuple(a[~np.isin(c[0], split)] for a in c) for c in chunks]
             edges = [(lab[~np.isin(lab, split)], val[:, :, ~np.isin(lab, split)]) for lab, val in edges] + parts
             report.notes.append(f"{len(split)} object(s) in unconnected parts over several tiles, classified once "
