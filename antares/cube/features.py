@@ -96,3 +96,35 @@ def load_feature_series(dc, product: str, bands: list, geobox, time=None) -> tup
     values = np.stack([np.stack([_as_features(data[band].isel(time=t).values, data[band].attrs.get("nodata"))
                                  for band in bands]) for t in range(n)])
     return data.time.values.astype("datetime64[ns]"), values
+
+
+def tile_labels_and_series(url: str, segmentation: str, product: str, bands: list, geobox, time=None):
+    """The segment labels of one tile and, when it holds an object, the series of ``bands`` on it.
+
+    Parameters
+    ----------
+    url : str
+        The database URL (a tile job opens its own connection: it may run on a dask worker).
+    segmentation, product : str
+        The label product of the segmentation and the time-series product, on ``geobox``.
+    bands : list of str
+    geobox : odc.geo.geobox.GeoBox
+    time : (start, end), optional
+
+    Returns
+    -------
+    None or (labels, times, values)
+        None when the tile holds no object; else :func:`load_labels` (int, shape ``geobox.shape``)
+        and :func:`load_feature_series` (times ``(t,)``, values float32 ``(t, bands, y, x)``).
+    """
+    from antares.cube.index import connect
+
+    dc = connect(url)
+    try:
+        labels = load_labels(dc, segmentation, geobox)
+        if not labels.any():
+            return None
+        times, values = load_feature_series(dc, product, bands, geobox, time)
+    finally:
+        dc.close()
+    return labels, times, values

@@ -112,18 +112,13 @@ class SeriesJob:
 
 def series_tile(job: SeriesJob):
     """``(times (t,), [PartialStats per time])`` of the objects of one tile, or None without an object."""
-    from antares.cube.features import load_feature_series, load_labels
-    from antares.cube.index import connect
+    from antares.cube.features import tile_labels_and_series
     from antares.features import partial_statistics
 
-    dc = connect(job.url)
-    try:
-        labels = load_labels(dc, job.segmentation, job.geobox)
-        if not labels.any():
-            return None
-        times, values = load_feature_series(dc, job.product, job.measurements, job.geobox, job.time)
-    finally:
-        dc.close()
+    loaded = tile_labels_and_series(job.url, job.segmentation, job.product, job.measurements, job.geobox, job.time)
+    if loaded is None:
+        return None
+    labels, times, values = loaded
     return times, [partial_statistics(labels, v) for v in values]
 
 

@@ -106,19 +106,14 @@ def _tile_shapes(labels, affine, ids) -> np.ndarray:
 
 def pixel_set_tile(job: PixelSetJob):
     """``(predictions, border pixels, ids inside, ids on the border)``; with ``job.only`` those objects' pixels."""
-    from antares.cube.features import load_feature_series, load_labels
-    from antares.cube.index import connect
+    from antares.cube.features import tile_labels_and_series
     from antares.deep.pixelsets import series_days
     from antares.pipeline.predict import _model
 
-    dc = connect(job.url)
-    try:
-        labels = load_labels(dc, job.segmentation, job.geobox)
-        if not labels.any():
-            return None
-        times, series = load_feature_series(dc, job.product, job.measurements, job.geobox, job.time)
-    finally:
-        dc.close()
+    loaded = tile_labels_and_series(job.url, job.segmentation, job.product, job.measurements, job.geobox, job.time)
+    if loaded is None:
+        return None
+    labels, times, series = loaded
     if job.only is not None:
         return _pixels_of(labels, series, job.only)
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
