@@ -207,7 +207,7 @@ class TimeseriesFitResult:
 
 
 def fit_timeseries(data, labels, model: str = "pse_tae", sensors=None, legend=None, params: dict | None = None,
-                   seed: int = 0, extra=None, progress=None) -> TimeseriesFitResult:
+                   seed: int = 0, extra=None, progress=None, mapping=None) -> TimeseriesFitResult:
     """Fit a temporal deep classifier (PSE-TAE, L-TAE, TempCNN) on labelled pixel-set series.
 
     Notebook use::
@@ -222,9 +222,11 @@ def fit_timeseries(data, labels, model: str = "pse_tae", sensors=None, legend=No
     ----------
     data : dict {sensor: antares.deep.data.SensorSeries} or str or Path
         Pixel sets (N, T, C, S) per sensor, or a sample time-series table (parquet, see
-        :func:`antares.deep.table.read_table`).
-    labels : array-like (N,) or str
-        Class (legend code or name) per sample; with a table, the name of its label column.
+        :func:`antares.deep.table.read_table`): wide (WorldCereal columns) or, with ``mapping``, long
+        (parquet or CSV, one row per sample and date).
+    labels : array-like (N,) or str or None
+        Class (legend code or name) per sample; with a table, the name of its label column (None: the
+        column ``mapping`` names).
     model : {'pse_tae', 'ltae', 'tempcnn'}
     sensors : list of str, optional
         Sensors of ``data`` to use (default: all; two need ``params['fusion']``).
@@ -238,6 +240,8 @@ def fit_timeseries(data, labels, model: str = "pse_tae", sensors=None, legend=No
         Extra (geometric) features per sample for the pixel-set encoder.
     progress : callable, optional
         ``progress(epoch, epochs, loss, val_oa)``.
+    mapping : str or Path, optional
+        YAML mapping of a long table ``data`` (:mod:`antares.deep.long_table`).
 
     Returns
     -------
@@ -259,8 +263,10 @@ def fit_timeseries(data, labels, model: str = "pse_tae", sensors=None, legend=No
     if isinstance(data, (str, Path)):
         from antares.deep.table import read_table
 
-        table = read_table(data, labels)
+        table = read_table(data, labels, mapping=mapping)
         data, labels = table.select(sensors or list(table.sets)), table.labels
+    elif mapping is not None:
+        raise UsageError("mapping is for a long table given as a path; data holds pixel sets already.")
     if model_kind(model).inputs != "pixel_sets":
         raise UsageError(f"fit_timeseries fits pixel-set models (pse_tae, ltae, tempcnn); {model} takes a feature "
                          "product: use antares.train.fit.")

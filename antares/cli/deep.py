@@ -16,10 +16,15 @@ Examples:
       --sensors s2 -model pse_tae --name crops_pse
   antares model_fit_timeseries --timeseries extractions.parquet --label sampling_label \\
       --sensors s1,s2 --fusion decision -model ltae -extra epochs=50 --name crops_ltae
+  antares model_fit_timeseries --timeseries long.csv --mapping map.yaml -model tempcnn --name crops_cnn
   antares model_fit_timeseries -p ndvi_monthly -t parcels -model pse_tae --set-size 32 --name parcels_pse""")
 @click.option("--timeseries", "path", default=None, type=click.Path(exists=True, dir_okay=False),
-              help="Parquet table of labelled series (WorldCereal wide columns OPTICAL-B02-ts0-10m, SAR-VV-ts0-20m).")
-@click.option("--label", default=None, help="Column with the class names (with --timeseries).")
+              help="Table of labelled series: parquet with WorldCereal wide columns (OPTICAL-B02-ts0-10m, "
+                   "SAR-VV-ts0-20m), or a long table (parquet/CSV, one row per sample and date) with --mapping.")
+@click.option("--mapping", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="YAML mapping of a long --timeseries table: sample_id, label, date, dates or start/steps, "
+                   "channels (column: s2/B02); docs/deep.md.")
+@click.option("--label", default=None, help="Column with the class names (with --timeseries; default: the mapping's).")
 @click.option("-p", "--product", default=None,
               help="Time-series product whose steps give the series (with -t; instead of --timeseries).")
 @click.option("-t", "--training", "training_set", default=None, help="Training set (polygons) for -p.")
@@ -47,7 +52,7 @@ Examples:
 @workers_option
 @overwrite_option
 @click.pass_obj
-def model_fit_timeseries(state: CliState, path, label, product, training_set, set_size, validation_block, geometry,
+def model_fit_timeseries(state: CliState, path, mapping, label, product, training_set, set_size, validation_block, geometry,
                          begin, end, kind, sensors,
                          fusion, interpolate, device, min_samples, scheme, name, seed, extra, scheduler, workers,
                          overwrite):
@@ -66,10 +71,12 @@ def model_fit_timeseries(state: CliState, path, label, product, training_set, se
         raise UsageError("give either --timeseries FILE.parquet --label COLUMN or -p PRODUCT -t TRAINING_SET.")
     if path is None:
         cube = (product, training_set, set_size, validation_block, geometry, period(begin, end))
+        if mapping is not None:
+            raise UsageError("--mapping is for a long --timeseries table; -p PRODUCT -t TRAINING_SET reads the cube.")
         return _fit_on_cube(state, cube, kind, sensors, fusion, device, name, seed, extra, scheduler, workers, overwrite)
     if validation_block is not None or set_size != 32 or geometry:
         raise UsageError("--set-size, --val-spatial and --geometry are for -p PRODUCT -t TRAINING_SET (a table has no geometry).")
-    if label is None:
+    if label is None and mapping is None:
         raise UsageError("--timeseries needs --label COLUMN (the column with the class names).")
 
     chosen = [s.strip() for s in sensors.split(",") if s.strip()]
@@ -80,7 +87,7 @@ def model_fit_timeseries(state: CliState, path, label, product, training_set, se
     with flag_names(TIMESERIES_FIT_FLAGS):
         request = TimeSeriesFitRequest(name, path, label, kind, chosen, fusion=fusion, interpolate=interpolate,
                                        device=device, extra=extra, seed=seed, min_samples=min_samples, scheme=scheme,
-                                       overwrite=overwrite)
+                                       overwrite=overwrite, mapping=mapping)
     bar = tile_progress(state.quiet, f"model_fit_timeseries {name}", unit="epoch")
     with bar as progress:
         def epoch_done(epoch, epochs, loss, oa):  # the bar: epochs, training loss, validation overall accuracy

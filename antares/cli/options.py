@@ -250,7 +250,7 @@ MONITOR_FLAGS = {"product": "-p", "name": "--name", "index": "--index", "history
 TIMESERIES_FIT_FLAGS = {"name": "--name", "path": "--timeseries", "label": "--label", "kind": "-model",
                         "sensors": "--sensors", "fusion": "--fusion", "interpolate": "--interpolate",
                         "device": "--device", "extra": "-extra", "seed": "--seed", "min_samples": "--min-samples",
-                        "scheme": "--scheme"}
+                        "scheme": "--scheme", "mapping": "--mapping"}
 VIEW_FLAGS = {"names": "NAME", "path": "-f", "basemap": "--basemap", "cmap": "--cmap"}
 PREDICT_FLAGS = {"product": "-p", "model": "-m", "segmentation": "-s", "name": "--name", "aggregation": "-sp",
                  "time": "-b/-e", "outdir": "--outdir"}

@@ -64,17 +64,66 @@ def month_days(start: str, steps: int) -> np.ndarray:
     return ((months.astype("datetime64[D]") + day) - first).astype(np.int64)
 
 
-def read_table(path, label: str, min_samples: int = 1) -> SeriesTable:
-    """Read a wide WorldCereal-style table (parquet) into labelled pixel sets.
+def _frame(path: Path):
+    """The table at ``path``: CSV when its name ends in .csv, else parquet."""
+    import pandas as pd
+
+    kind = "CSV" if path.suffix.lower() == ".csv" else "parquet"
+    try:
+        return pd.read_csv(path) if kind == "CSV" else pd.read_parquet(path)
+    except (OSError, ValueError, ImportError, pd.errors.ParserError) as exc:
+        raise InvalidInputError(f"{path} cannot be read as a {kind} table: {type(exc).__name__}: {exc}"[:300]) from None
+
+
+def _read_long(path: Path, label, min_samples: int, mapping) -> SeriesTable:
+    """A long table (one row per sample and date) read with its mapping (:mod:`antares.deep.long_table`)."""
+    from antares.deep.long_table import long_arrays, read_mapping
+
+    spec = read_mapping(mapping)
+    label = label or spec.label
+    if label is None:
+        raise InvalidInputError(f"{spec.source} names no label column and none was given; add 'label: COLUMN' "
+                                "to it or give the label column (--label).")
+    frame = _frame(path)
+    missing = [c for c in dict.fromkeys([spec.sample_id, spec.date, label, *spec.channels]) if c not in frame.columns]
+    if missing:
+        raise InvalidInputError(f"{path} lacks column(s) {', '.join(missing)} named in {spec.source}; its columns: "
+                                f"{', '.join(map(str, frame.columns))}."[:400])
+    ids = frame[spec.sample_id].astype(str)
+    labelled = frame[label].notna()
+    per_sample = frame[labelled].groupby(ids[labelled])[label].nunique()
+    if (per_sample > 1).any():
+        sample = per_sample.index[(per_sample > 1).to_numpy()][0]
+        found = sorted(map(str, frame.loc[ids == sample, label].dropna().unique()))
+        raise InvalidInputError(f"{path}: sample {sample} has labels {', '.join(found)} in '{label}'; expected one "
+                                "label per sample.")
+    first = frame[labelled].groupby(ids[labelled])[label].first()
+    counts = first.value_counts()
+    keep = first.index[first.isin(counts[counts >= min_samples].index).to_numpy()]
+    frame = frame[labelled & ids.isin(keep)].reset_index(drop=True)
+    sets, sample_ids, rows = long_arrays(frame, spec, str(path))
+    return SeriesTable(sets, frame[label].astype(str).to_numpy()[rows], sample_ids, str(path))
+
+
+def read_table(path, label, min_samples: int = 1, mapping=None) -> SeriesTable:
+    """Read a sample time-series table into labelled pixel sets.
+
+    Without ``mapping``: a wide WorldCereal-style table (parquet, described above). With
+    ``mapping``: a long table (parquet, or CSV when the name ends in .csv) of one row per (sample,
+    date), its columns and declared dates named by the YAML ``mapping``
+    (:mod:`antares.deep.long_table`).
 
     Parameters
     ----------
     path : str or Path
-        A parquet file with ``OPTICAL-*-tsN-*`` and/or ``SAR-*-tsN-*`` columns, ``start_date`` and ``label``.
-    label : str
-        Column with the class names (e.g. ``sampling_label``).
+        A parquet file with ``OPTICAL-*-tsN-*`` and/or ``SAR-*-tsN-*`` columns, ``start_date`` and ``label``;
+        or, with ``mapping``, a long table.
+    label : str or None
+        Column with the class names (e.g. ``sampling_label``); None with a mapping naming it.
     min_samples : int
         Classes with fewer samples are left out.
+    mapping : str or Path, optional
+        YAML mapping of a long table.
 
     Returns
     -------
@@ -84,11 +133,17 @@ def read_table(path, label: str, min_samples: int = 1) -> SeriesTable:
     ------
     InvalidInputError
         Unreadable file, no series column, missing label or start_date column, several start dates,
-        time steps missing for a channel.
+        time steps missing for a channel. Long tables: see :func:`antares.deep.long_table.read_mapping`
+        and :func:`antares.deep.long_table.long_arrays`; columns named by the mapping missing (named),
+        a sample with two labels.
     """
     import pandas as pd
 
     path = Path(path)
+    if mapping is not None:
+        return _read_long(path, label, min_samples, mapping)
+    if label is None:
+        raise InvalidInputError(f"{path}: give the label column (a wide table has no mapping naming it).")
     try:
         frame = pd.read_parquet(path)
     except (OSError, ValueError, ImportError) as exc:

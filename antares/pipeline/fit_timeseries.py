@@ -78,7 +78,8 @@ def model_fit_timeseries(settings: Settings, request: TimeSeriesFitRequest, prog
         ``decision``, needed (only) with two sensors; ``interpolate``, ``device``, ``seed``: as
         the model parameters of the same names (``extra`` may set the others); ``min_samples``:
         classes with fewer samples in the table are left out (at least 2 are needed per class);
-        ``scheme``: class scheme (default: the model's name). The old form
+        ``scheme``: class scheme (default: the model's name); ``mapping``: the YAML mapping of a long
+        table (one row per sample and date). The old form
         ``model_fit_timeseries(settings, name, path, label, kind, sensors, fusion=..., ...)`` builds it.
     progress : callable, optional
         ``progress(epoch, epochs, loss, val_oa)`` after each epoch.
@@ -118,14 +119,19 @@ def model_fit_timeseries(settings: Settings, request: TimeSeriesFitRequest, prog
         with session_scope(settings) as session:
             if model_exists(session, name) and not overwrite:
                 raise AlreadyExistsError(f"model '{name}' exists; use --overwrite to replace it or choose another --name.")
-        table = read_table(path, label, min_samples)
+        table = read_table(path, label, min_samples, request.mapping)
+        if label is None:
+            from antares.deep.long_table import read_mapping
+
+            label = read_mapping(request.mapping).label
         sets = table.select(sensors)
         if len(set(table.labels)) < 2:
             raise InvalidInputError(f"{path}: fewer than 2 classes with at least {min_samples} samples in '{label}'.")
         with session_scope(settings) as session:
             scheme_id, legend = _scheme(session, scheme, sorted(set(table.labels)))
         run.start({"model": kind, "table": str(path), "label": label, "sensors": sensors, "fusion": fusion,
-                   "params": params, "seed": seed, "min_samples": min_samples}, {"table": str(path)})
+                   "params": params, "seed": seed, "min_samples": min_samples,
+                   "mapping": None if request.mapping is None else str(request.mapping)}, {"table": str(path)})
         result = fit_timeseries(sets, table.labels, kind, legend=legend, params=params, seed=seed, progress=progress)
         blob = result.estimator.to_bytes()
         from antares.models.store import deserialize
@@ -136,6 +142,7 @@ def model_fit_timeseries(settings: Settings, request: TimeSeriesFitRequest, prog
         config = result.estimator.config
         meta = {
             "features": [], "unit": "pixel_sets", "aggregation": None, "table": str(path), "label": label,
+            "mapping": None if request.mapping is None else str(request.mapping),
             "legend": [{"code": e.code, "name": e.name, "colour": e.colour} for e in result.legend],
             "classes": config["classes"], "product": f"table:{path.name}", "training_set": f"{path.name} ({label})",
             "sensors": config["sensors"],

@@ -138,8 +138,8 @@ class TimeSeriesFitRequest:
         The model.
     path : str or path
         Sample time-series table (see :func:`antares.deep.table.read_table`).
-    label : str
-        Column with the class names.
+    label : str or None
+        Column with the class names (None: the one ``mapping`` names).
     kind : str
         A pixel-set model of :data:`antares.models.registry.MODELS` (``pse_tae``, ``ltae``, ``tempcnn``).
     sensors : sequence of {'s1', 's2'}
@@ -156,6 +156,8 @@ class TimeSeriesFitRequest:
         Class scheme (default: the model's name).
     overwrite : bool
         Replace a stored model of ``name``.
+    mapping : str or path, optional
+        YAML mapping of a long table (one row per sample and date; :mod:`antares.deep.long_table`).
     params : dict
         Not given: ``extra`` parsed, with ``interpolate``, ``device`` and ``fusion``, checked by the model.
 
@@ -180,12 +182,15 @@ class TimeSeriesFitRequest:
     min_samples: int = 2
     scheme: str | None = None
     overwrite: bool = False
+    mapping: object = None
     params: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         from antares.models.registry import MODELS, make_estimator, model_kind, parse_params
 
         _name(self.name)
+        if self.label is None and self.mapping is None:
+            raise refusal("label (the column with the class names) is needed unless a mapping names it.", "label")
         if self.kind not in MODELS or model_kind(self.kind).inputs != "pixel_sets":
             pixel = [k for k in MODELS if model_kind(k).inputs == "pixel_sets"]
             raise refusal(f"kind {self.kind!r} is not a pixel-set time-series model; valid: {', '.join(pixel)}.",
