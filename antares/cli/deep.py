@@ -15,7 +15,7 @@ Examples:
   antares model_fit_timeseries --timeseries extractions.parquet --label sampling_label \\
       --sensors s2 -model pse_tae --name crops_pse
   antares model_fit_timeseries --timeseries extractions.parquet --label sampling_label \\
-      --sensors s1,s2 --fusion decision -model ltae -extra epochs=50 --name crops_ltae
+      --sensors s1,s2 --fusion decision -model ltae -extra epochs=50 --name crops_ltae --plot curve.png
   antares model_fit_timeseries --timeseries long.csv --mapping map.yaml -model tempcnn --name crops_cnn
   antares model_fit_timeseries -p ndvi_monthly -t parcels -model pse_tae --set-size 32 --name parcels_pse""")
 @click.option("--timeseries", "path", default=None, type=click.Path(exists=True, dir_okay=False),
@@ -48,14 +48,16 @@ Examples:
 @click.option("--name", "-n", type=NAME, required=True, help="Name of the model.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights, batches and validation split.")
 @click.option("-extra", "--extra", multiple=True, metavar="K=V", help="Model parameter (repeatable).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, metavar="FILE.png",
+              help="Also write the training curve (loss, validation loss and OA per epoch, best epoch marked).")
 @scheduler_option
 @workers_option
 @overwrite_option
 @click.pass_obj
 def model_fit_timeseries(state: CliState, path, mapping, label, product, training_set, set_size, validation_block, geometry,
                          begin, end, kind, sensors,
-                         fusion, interpolate, device, min_samples, scheme, name, seed, extra, scheduler, workers,
-                         overwrite):
+                         fusion, interpolate, device, min_samples, scheme, name, seed, extra, plot_path, scheduler,
+                         workers, overwrite):
     """Fit a temporal deep model on a sample time-series table and store it (safetensors + JSON).
 
     Adam with early stopping on a stratified 20 % validation split, balanced class weights, fixed
@@ -64,16 +66,20 @@ def model_fit_timeseries(state: CliState, path, mapping, label, product, trainin
     polygon with their series at every step of the product.
     """
     from antares.errors import UsageError
+    from antares.pipeline.fit_timeseries import check_plot_path
     from antares.pipeline.fit_timeseries import model_fit_timeseries as fit
     from antares.pipeline.series_requests import TimeSeriesFitRequest
 
+    if plot_path is not None:  # checked before the fit: a refused figure leaves no model behind
+        check_plot_path(plot_path, overwrite)
     if (path is None) == (product is None and training_set is None):
         raise UsageError("give either --timeseries FILE.parquet --label COLUMN or -p PRODUCT -t TRAINING_SET.")
     if path is None:
         cube = (product, training_set, set_size, validation_block, geometry, period(begin, end))
         if mapping is not None:
             raise UsageError("--mapping is for a long --timeseries table; -p PRODUCT -t TRAINING_SET reads the cube.")
-        return _fit_on_cube(state, cube, kind, sensors, fusion, device, name, seed, extra, scheduler, workers, overwrite)
+        _fit_on_cube(state, cube, kind, sensors, fusion, device, name, seed, extra, scheduler, workers, overwrite)
+        return _plot(state, name, plot_path, overwrite)
     if validation_block is not None or set_size != 32 or geometry:
         raise UsageError("--set-size, --val-spatial and --geometry are for -p PRODUCT -t TRAINING_SET (a table has no geometry).")
     if label is None and mapping is None:
@@ -96,6 +102,17 @@ def model_fit_timeseries(state: CliState, path, mapping, label, product, trainin
 
         report = fit(state.settings(), request, progress=epoch_done)
     for line in report.lines():
+        click.echo(line)
+    _plot(state, name, plot_path, overwrite)
+
+
+def _plot(state: CliState, name: str, plot_path, overwrite: bool):
+    """The training curve of model ``name`` written to ``plot_path`` (nothing when None)."""
+    if plot_path is None:
+        return
+    from antares.pipeline.fit_timeseries import plot_training_curve
+
+    for line in plot_training_curve(state.settings(), name, plot_path, overwrite=overwrite).lines():
         click.echo(line)
 
 

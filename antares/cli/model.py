@@ -137,14 +137,25 @@ def model():
     """Stored models."""
 
 
-@model.command(epilog="Example:\n\n  antares model show rf_2018")
+@model.command(epilog="Examples:\n\n  antares model show rf_2018\n\n  antares model show crops_ltae --plot curve.png")
 @click.argument("name")
 @json_option
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, metavar="FILE.png",
+              help="Write the training curve of a temporal deep model (loss, validation loss and OA per epoch).")
+@overwrite_option
 @click.pass_obj
-def show(state: CliState, name, as_json):
+def show(state: CliState, name, as_json, plot_path, overwrite):
     """Show model NAME: legend, features, parameters, samples per class, provenance and CV report."""
     from antares.legend import LegendEntry
     from antares.pipeline.train import cv_lines, load_model
+
+    if plot_path is not None:
+        from antares.pipeline.fit_timeseries import plot_training_curve
+
+        report = plot_training_curve(state.settings(), name, plot_path, overwrite=overwrite)
+        if not as_json:
+            for line in report.lines():
+                click.echo(line)
 
     _, meta = load_model(state.settings(), name, estimator=False)
     if as_json:

@@ -220,3 +220,46 @@ def samples_figure(features, codes, legend: list, measurements: list, title: str
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     return figure
+
+
+def training_curve_figure(history: list, best_epoch, title: str):
+    """The training curve of a temporal deep model: losses and validation overall accuracy per epoch.
+
+    Parameters
+    ----------
+    history : list of dict
+        One per epoch, as stored with the model: ``epoch`` (1-based), ``loss`` (mean training loss),
+        ``val_loss`` and ``val_oa`` (validation loss and overall accuracy in [0, 1]; None when there
+        was no validation split).
+    best_epoch : int or None
+        The epoch whose weights were kept (marked by a vertical dashed line).
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Left axis: lines ``loss`` and ``validation loss`` (labels as given); right axis (the figure's
+        second axes): line ``validation OA``. The line data are the stored values (None as NaN).
+    """
+    from matplotlib.figure import Figure
+
+    def column(key):
+        return np.array([np.nan if h.get(key) is None else float(h[key]) for h in history], dtype=float)
+
+    epochs = np.array([int(h["epoch"]) for h in history])
+    figure = Figure(figsize=(7, 4), dpi=100)
+    loss_axes = figure.add_subplot()
+    loss_axes.plot(epochs, column("loss"), "-o", color="tab:blue", markersize=3, label="loss")
+    loss_axes.plot(epochs, column("val_loss"), "-s", color="tab:orange", markersize=3, label="validation loss")
+    loss_axes.set_xlabel("epoch")
+    loss_axes.set_ylabel("loss")
+    oa_axes = loss_axes.twinx()
+    oa_axes.plot(epochs, column("val_oa"), "-^", color="tab:green", markersize=3, label="validation OA")
+    oa_axes.set_ylabel("validation overall accuracy")
+    oa_axes.set_ylim(0, 1)
+    handles = loss_axes.get_lines() + oa_axes.get_lines()
+    if best_epoch is not None:
+        handles.append(loss_axes.axvline(int(best_epoch), color=GREY, linestyle="--", label=f"best epoch {best_epoch}"))
+    loss_axes.legend(handles=handles, loc="center right", fontsize="small")
+    loss_axes.set_title(title)
+    return figure

@@ -166,3 +166,87 @@ def model_fit_timeseries(settings: Settings, request: TimeSeriesFitRequest, prog
             replace_model(session, name, kind, scheme_id, run.id, f"table:{path.name}", blob, _jsonable(meta))
             run.finish(session=session)
         return report
+
+
+def check_plot_path(path, overwrite: bool = False) -> Path:
+    """``path`` made absolute, checked before a fit: an extension matplotlib writes, not existing unless ``overwrite``.
+
+    Raises
+    ------
+    UsageError
+        An extension matplotlib cannot write.
+    AlreadyExistsError
+        ``path`` exists and ``overwrite`` is False.
+    """
+    from antares.errors import UsageError
+    from antares.export.plots import check_figure_path
+
+    try:
+        check_figure_path(path)
+    except UsageError as exc:  # its message names -f, the flag of antares plot
+        raise UsageError(str(exc).replace("-f ", "--plot ", 1)) from None
+    path = Path(path).absolute()
+    if path.exists() and not overwrite:
+        raise AlreadyExistsError(f"--plot {path} exists; use --overwrite to replace it or choose another file.")
+    return path
+
+
+@dataclass
+class TrainingCurveReport:
+    """The training-curve figure written by :func:`plot_training_curve` (``figure`` holds its line data)."""
+
+    path: Path
+    name: str
+    epochs: int
+    best_epoch: int | None
+    figure: object = None
+
+    def lines(self) -> list[str]:
+        return [f"training curve of model {self.name} ({self.epochs} epoch(s), best {self.best_epoch}) written to {self.path}"]
+
+
+def plot_training_curve(settings: Settings, name: str, path, overwrite: bool = False) -> TrainingCurveReport:
+    """Write the training curve of the stored temporal deep model ``name`` as a figure.
+
+    Loss, validation loss and validation overall accuracy per epoch, the best epoch (whose weights
+    were kept) marked (:func:`antares.export.plots.training_curve_figure`); matplotlib's Agg canvas,
+    written to a temporary file renamed when complete.
+
+    Parameters
+    ----------
+    settings : antares.config.Settings
+    name : str
+        A model fitted by ``model_fit_timeseries`` (table or pixel sets).
+    path : path-like
+        The figure; its extension (png, svg, pdf, ...) gives the format.
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    TrainingCurveReport
+
+    Raises
+    ------
+    UsageError
+        An extension matplotlib cannot write.
+    AlreadyExistsError
+        ``path`` exists and ``overwrite`` is False.
+    NotFoundError
+        No model ``name``.
+    InvalidInputError
+        The model has no training curve (not a temporal deep model).
+    """
+    from antares.export.plots import save_figure, training_curve_figure
+    from antares.pipeline.train import load_model
+
+    path = check_plot_path(path, overwrite)
+    _, meta = load_model(settings, name, estimator=False)
+    history = meta.get("history") or []
+    if not history:
+        raise InvalidInputError(f"model '{name}' ({meta.get('kind')}) has no training curve; --plot is for the temporal "
+                                "deep models of model_fit_timeseries (pse_tae, ltae, tempcnn).")
+    figure = training_curve_figure(history, meta.get("best_epoch"),
+                                   f"{name}: {meta.get('architecture') or meta.get('kind')}, {meta.get('product')}")
+    save_figure(figure, path)
+    return TrainingCurveReport(path, name, len(history), meta.get("best_epoch"), figure)
