@@ -30,7 +30,8 @@ Examples:
 @click.option("-t", "--training", "training_set", default=None, help="Training set (polygons) for -p.")
 @click.option("--set-size", type=int, default=32, show_default=True, help="Pixels drawn per polygon (with -p).")
 @click.option("--val-spatial", "validation_block", type=float, default=None, metavar="METRES",
-              help="Spatially blocked early-stopping validation: polygons in one block of this size stay together (with -p).")
+              help="Spatially blocked early-stopping validation: polygons in one square block of this side stay "
+                   "together (with -p; default 1000, in the product's CRS units; 0: a stratified random split).")
 @click.option("--geometry", is_flag=True,
               help="Give pse_tae/ltae each polygon's shape (area, perimeter, compactness, elongation, rectangularity; with -p).")
 @click.option("-b", "--begin", type=DATE, default=None, help="First date of the product's steps (with -p).")
@@ -60,8 +61,9 @@ def model_fit_timeseries(state: CliState, path, mapping, label, product, trainin
                          workers, overwrite):
     """Fit a temporal deep model on a sample time-series table and store it (safetensors + JSON).
 
-    Adam with early stopping on a stratified 20 % validation split, balanced class weights, fixed
-    seed; the progress bar shows each epoch. From a table: pixel sets of one pixel per sample
+    Adam with early stopping on a 20 % validation split (stratified at random for a table; spatially
+    blocked in 1 km blocks for -p/-t unless --val-spatial), balanced class weights, fixed seed; the
+    progress bar shows each epoch. From a table: pixel sets of one pixel per sample
     (points). From a product (-p) and a training set (-t): --set-size pixels drawn from each
     polygon with their series at every step of the product.
     """
@@ -80,7 +82,7 @@ def model_fit_timeseries(state: CliState, path, mapping, label, product, trainin
             raise UsageError("--mapping is for a long --timeseries table; -p PRODUCT -t TRAINING_SET reads the cube.")
         _fit_on_cube(state, cube, kind, sensors, fusion, device, name, seed, extra, scheduler, workers, overwrite)
         return _plot(state, name, plot_path, overwrite)
-    if validation_block is not None or set_size != 32 or geometry:
+    if validation_block is not None or set_size != 32 or geometry:  # None: not given
         raise UsageError("--set-size, --val-spatial and --geometry are for -p PRODUCT -t TRAINING_SET (a table has no geometry).")
     if label is None and mapping is None:
         raise UsageError("--timeseries needs --label COLUMN (the column with the class names).")
@@ -118,8 +120,10 @@ def _plot(state: CliState, name: str, plot_path, overwrite: bool):
 
 def _fit_on_cube(state: CliState, cube, kind, sensors, fusion, device, name, seed, extra, scheduler, workers, overwrite):
     """``model_fit_timeseries -p PRODUCT -t TRAINING_SET``: pixel sets from the cube."""
+    from antares.deep.pixelsets import DEFAULT_VALIDATION_BLOCK
     from antares.errors import UsageError
     from antares.pipeline.fit_pixelsets import PixelSetFitRequest, model_fit_pixelsets
+    from antares.pipeline.train import load_model
 
     product, training_set, set_size, validation_block, geometry, time = cube
 
@@ -127,8 +131,10 @@ def _fit_on_cube(state: CliState, cube, kind, sensors, fusion, device, name, see
         raise UsageError("-p PRODUCT and -t TRAINING_SET go together.")
     if fusion is not None or sensors != "s2":
         raise UsageError("--sensors and --fusion are for tables with S1 and S2 series; a product (-p) is one sensor.")
+    if validation_block is None:  # spatially blocked by default; --val-spatial 0 opts out
+        validation_block = DEFAULT_VALIDATION_BLOCK
     request = PixelSetFitRequest(kind, product, training_set, name, set_size, time, tuple(extra), seed, device,
-                                 overwrite, scheduler, workers, validation_block, geometry)
+                                 overwrite, scheduler, workers, validation_block or None, geometry)
     bar = tile_progress(state.quiet, f"model_fit_timeseries {name}", unit="epoch")
     with tile_progress(state.quiet, "tiles") as tiles, bar as progress:
         def epoch_done(epoch, epochs, loss, oa):
@@ -138,3 +144,18 @@ def _fit_on_cube(state: CliState, cube, kind, sensors, fusion, device, name, see
         report = model_fit_pixelsets(state.settings(), request, progress=tiles, epoch_progress=epoch_done)
     for line in report.lines():
         click.echo(line)
+    _, meta = load_model(state.settings(), name, estimator=False)
+    click.echo(_validation_line(meta))
+
+
+def _validation_line(meta: dict) -> str:
+    """How the early-stopping validation split was drawn (a blocked split over fewer than 2 blocks is random)."""
+    block, groups = meta.get("validation_block"), meta.get("validation_groups")
+    if not (meta.get("params") or {}).get("validation", 1):
+        return "  early-stopping validation: none (-extra validation=0): every epoch trained on all polygons"
+    if not block:
+        return "  early-stopping validation: a stratified random split of the polygons (--val-spatial 0)"
+    if groups is not None and groups < 2:
+        return (f"  early-stopping validation: the polygons fall in {groups} block of {block:g} m, so the split was "
+                "a stratified random one; give a smaller --val-spatial for a spatially blocked one")
+    return f"  early-stopping validation: spatially blocked, the polygons' centroids in {groups} blocks of {block:g} m"

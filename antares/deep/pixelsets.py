@@ -13,6 +13,12 @@ import numpy as np
 
 from antares.errors import InvalidInputError
 
+#: Side (metres; the product's CRS units) of the square blocks of the early-stopping validation split that
+#: ``model_fit_timeseries -p -t`` uses unless ``--val-spatial`` says otherwise (``0``: a stratified random
+#: split). 1 km keeps neighbouring parcels (autocorrelated series) on one side of the split while leaving
+#: several blocks on a 10 m product's tile; Roberts et al. 2017 (Ecography 40:913) on blocked validation.
+DEFAULT_VALIDATION_BLOCK = 1000.0
+
 
 def draw_pixel_sets(index: np.ndarray, values: np.ndarray, n: int, size: int, seed: int = 0):
     """``size`` pixels of each of ``n`` objects, with their series.
