@@ -52,6 +52,8 @@ def _monitor(**kw):
      ("min_samples",), "min_samples must be at least 2. Got 1."),
     (lambda: TimeSeriesFitRequest("m", "t.parquet", "label", "ltae", ["s2"], scheme="x-y"), UsageError,
      ("scheme",), "scheme must be a name of"),
+    (lambda: TimeSeriesFitRequest("m", "t.parquet", None, "ltae", ["s2"]), UsageError,
+     ("label",), "label (the column with the class names) is needed unless a mapping names it."),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_requests_refuse_in_library_vocabulary(make, error, fields, start):
     with pytest.raises(error) as info:
@@ -85,6 +87,8 @@ def test_a_timeseries_fit_request_holds_the_checked_parameters():
     assert request.params == {"epochs": 3, "interpolate": "nn", "device": "cpu", "fusion": "tsa"}
     single = TimeSeriesFitRequest("m", "t.parquet", "label", "tempcnn", "s2")
     assert single.sensors == ("s2",) and "fusion" not in single.params
+    long = TimeSeriesFitRequest("m", "long.csv", None, "tempcnn", "s2", mapping="map.yaml")  # the mapping names it
+    assert long.label is None and long.mapping == "map.yaml"
     with pytest.raises(dataclasses.FrozenInstanceError):
         single.kind = "ltae"
 
