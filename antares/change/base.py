@@ -333,7 +333,7 @@ class ChangeMethod:
             uint8 ``(y, x)``: 1 change (``score > threshold``), 0 no change, 255 nodata in either date.
         """
         score = self.score(pre, post)
-        change = np.where(score > self.threshold_value, CHANGE, NO_CHANGE).astype(np.uint8)
+        change = np.greater(score, self.threshold_value).view(np.uint8)  # NaN > t is False; CHANGE is 1
         change[np.isnan(score)] = NODATA
         return score, change
 
