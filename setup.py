@@ -72,6 +72,7 @@ setup(
         "numba>=0.60",  # compiled core of the bis segmenter
         "scikit-image>=0.22",  # slic and felzenszwalb segmenters; graycoprops entropy (>= 0.19), the GLCM reference
         "scikit-learn>=1.3",  # random forest, cross-validation, accuracy metrics
+        "threadpoolctl>=3.1",  # imadmaf: one BLAS thread for the small products of the iMAD iterations
         "lightgbm>=4",
         "xgboost-cpu>=2",  # model_fit -model xgb (antares3's xgb); the CPU-only wheel (the xgboost wheel pulls in CUDA's NCCL)
         "skops>=0.10",  # model serialisation that cannot run code on load (trusted-types list)

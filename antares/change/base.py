@@ -117,6 +117,12 @@ def pixel_keys(rows: np.ndarray, cols: np.ndarray, seed: int) -> np.ndarray:
     numpy.ndarray
         float64 keys, the shape of ``rows``.
     """
+    return _key_bits(rows, cols, seed).astype(np.float64) * 2.0 ** -53
+
+
+def _key_bits(rows: np.ndarray, cols: np.ndarray, seed: int) -> np.ndarray:
+    """The keys of :func:`pixel_keys` as the integers ``key * 2**53`` (uint64, exact; the same order); ``rows`` and
+    ``cols`` broadcast (a column of rows and a row of columns give a tile's keys without a position per pixel)."""
     with np.errstate(over="ignore"):
         z = (rows.astype(np.uint64) << np.uint64(32)) | cols.astype(np.uint64)
         z += np.uint64((0x9E3779B97F4A7C15 * (seed + 1)) % 2 ** 64)
@@ -125,7 +131,8 @@ def pixel_keys(rows: np.ndarray, cols: np.ndarray, seed: int) -> np.ndarray:
         z ^= z >> np.uint64(27)
         z *= np.uint64(0x94D049BB133111EB)
         z ^= z >> np.uint64(31)
-    return (z >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+        z >>= np.uint64(11)
+    return z
 
 
 class _Sampler:
@@ -144,16 +151,20 @@ class _Sampler:
         self.cut = np.inf
 
     def add(self, pre: np.ndarray, post: np.ndarray, valid: np.ndarray, offset: tuple[int, int]) -> None:
-        flat = np.flatnonzero(valid)
-        self.total += len(flat)
-        rows, cols = np.divmod(flat, valid.shape[1])
-        keys = pixel_keys(rows + offset[0], cols + offset[1], self.seed)
-        if np.isfinite(self.cut):
-            chosen = np.flatnonzero(keys < self.cut)
-            keys, rows, cols = keys[chosen], rows[chosen], cols[chosen]
-        if len(keys) > self.size:  # the area's smallest keys are among each tile's smallest
-            chosen = np.argpartition(keys, self.size - 1)[:self.size]
-            keys, rows, cols = keys[chosen], rows[chosen], cols[chosen]
+        height, width = valid.shape
+        self.total += int(np.count_nonzero(valid))
+        bits = _key_bits(np.arange(offset[0], offset[0] + height)[:, None],
+                         np.arange(offset[1], offset[1] + width)[None, :], self.seed)  # (y, x), in integers
+        candidates = valid
+        if np.isfinite(self.cut):  # the cut is a key: cut * 2**53 is its integer, exactly
+            candidates = valid & (bits < np.uint64(self.cut * 2.0 ** 53))
+        flat = np.flatnonzero(candidates)
+        bits = bits.ravel()[flat]
+        if len(flat) > self.size:  # the area's smallest keys are among each tile's smallest
+            chosen = np.argpartition(bits, self.size - 1)[:self.size]
+            flat, bits = flat[chosen], bits[chosen]
+        keys = bits.astype(np.float64) * 2.0 ** -53
+        rows, cols = np.divmod(flat, width)
         x, y = pre[:, rows, cols].T, post[:, rows, cols].T
         if self.pre is None:
             self.pre, self.post = x[:0], y[:0]
@@ -333,7 +344,7 @@ class ChangeMethod:
             uint8 ``(y, x)``: 1 change (``score > threshold``), 0 no change, 255 nodata in either date.
         """
         score = self.score(pre, post)
-        change = np.where(score > self.threshold_value, CHANGE, NO_CHANGE).astype(np.uint8)
+        change = np.greater(score, self.threshold_value).view(np.uint8)  # NaN > t is False; CHANGE is 1
         change[np.isnan(score)] = NODATA
         return score, change
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from antares.cli.options import NAME, area_options, extra_option, json_option, overwrite_option
+from antares.cli.options import (NAME, area_options, extra_option, json_option, overwrite_option, scheduler_option,
+                                 workers_option)
 from antares.cli.output import echo_json, echo_table
 
 
@@ -61,10 +62,12 @@ Examples:
 @extra_option("Method parameter KEY=VALUE (several after one flag, or repeat); see bi_change_params.")
 @area_options
 @click.option("--tile-size", type=int, default=1024, show_default=True, help="Tile side in pixels.")
+@scheduler_option
+@workers_option
 @overwrite_option
 @click.pass_obj
 def detect_change(state, algorithm, bands, name, pre_product, post_product, lc_pre, lc_post, pre_year, post_year, mmu,
-                  no_label_filter, extra, region, bbox, bbox_crs, lat, long, tile_size, overwrite):
+                  no_label_filter, extra, region, bbox, bbox_crs, lat, long, tile_size, scheduler, workers, overwrite):
     """Change objects between two dates (distance or iMAD/MAF), stored in PostGIS.
 
     The method's transform and threshold are fitted once over the whole area, then applied to every tile;
@@ -81,12 +84,13 @@ def detect_change(state, algorithm, bands, name, pre_product, post_product, lc_p
     from antares.pipeline.change_requests import ChangeRequest
 
     params = parse_extra_params(CHANGE_METHODS.get(algorithm, noun="algorithm").params, algorithm, extra)
-    settings = state.settings()
+    settings = state.settings(scheduler=scheduler, workers=workers)
     area = resolve_area(settings, region, bbox, bbox_crs, lat, long)
     with flag_names(CHANGE_FLAGS):
         request = ChangeRequest(algorithm, name, pre_product, post_product, area, bands=tuple(bands) or None,
                                 params=params, pre_year=pre_year, post_year=post_year, lc_pre=lc_pre, lc_post=lc_post,
-                                mmu=mmu, label_filter=not no_label_filter, tile_size=tile_size, overwrite=overwrite)
+                                mmu=mmu, label_filter=not no_label_filter, tile_size=tile_size, overwrite=overwrite,
+                                scheduler=settings.scheduler, workers=settings.workers)
         with tile_progress(state.quiet, f"detect_change {name}", unit="tile") as progress:
             report = run(settings, request, progress=progress)
     for line in report.lines():

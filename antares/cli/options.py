@@ -258,7 +258,8 @@ PREDICT_FLAGS = {"product": "-p", "model": "-m", "segmentation": "-s", "name": "
 
 CHANGE_FLAGS = {"algorithm": "-a", "name": "-n", "pre_product": "-p_pre", "post_product": "-p_post", "bands": "-b",
                 "params": "-extra", "pre_year": "-y_pre", "post_year": "-y_post", "lc_pre": "-lc_pre",
-                "lc_post": "-lc_post", "mmu": "-mmu", "tile_size": "--tile-size"}
+                "lc_post": "-lc_post", "mmu": "-mmu", "tile_size": "--tile-size",
+                "workers": "--workers"}
 
 
 def in_flags(message: str, fields, flags: dict) -> str:

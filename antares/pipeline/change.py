@@ -157,6 +157,8 @@ def _detect(run, method, request: ChangeRequest, progress) -> ChangeReport:
     from antares.cube.index import connect, product_definition
     from antares.db.changes import change_detection
     from antares.db.engine import database_url, session_scope
+    from antares.pipeline.change_tiles import ChangeTileJob, create_outputs, detect_tile, open_output
+    from antares.pipeline.executor import SYNC, task_runner
 
     settings, name = run.settings, run.name
     algorithm, pre_product, post_product, area = (request.algorithm, request.pre_product, request.post_product,
@@ -207,23 +209,31 @@ def _detect(run, method, request: ChangeRequest, progress) -> ChangeReport:
                   {"pre": {"product": pre_product, "year": pre_year, "datasets": [str(d.id) for d in ds_pre]},
                    "post": {"product": post_product, "year": post_year, "datasets": [str(d.id) for d in ds_post]},
                    "lc_pre": lc_pre, "lc_post": lc_post})
-        workdir = Path(tempfile.mkdtemp(prefix=f"change-{name}-", dir=_workdir(settings)))
-        try:
-            change = np.memmap(workdir / "change.dat", np.uint8, "w+", shape=tuple(geobox.shape))
-            score = np.memmap(workdir / "score.dat", np.float32, "w+", shape=tuple(geobox.shape))
-            n_blocks = sum(1 for _ in blocks(geobox, tile_size))
-            for number, ((pre, post, _), (_, index)) in enumerate(zip(tiles(), blocks(geobox, tile_size))):
-                score[index], change[index] = method.detect(pre, post)
-                if progress:
-                    progress(number + 1, n_blocks)
-            report = ChangeReport(name, threshold=method.threshold_value, statistics=method.statistics())
-            report.change_pixels = int((change == 1).sum())
-            report.valid_pixels = int((change != 255).sum())
-            rows, report.below_mmu = change_objects(np.asarray(change), np.asarray(score), geobox, mmu)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+        url, datasets = database_url(settings), (tuple(str(d.id) for d in ds_pre), tuple(str(d.id) for d in ds_post))
     finally:
         dc.close()
+    workdir = Path(tempfile.mkdtemp(prefix=f"change-{name}-", dir=_workdir(settings)))
+    try:
+        shape = tuple(geobox.shape)
+        create_outputs(str(workdir), shape)
+        jobs = [ChangeTileJob(url, (pre_product, post_product), tuple(bands), datasets, part, index, method,
+                              str(workdir), shape) for part, index in blocks(geobox, tile_size)]
+        # one tile: scored here (a cluster would cost more to start than the tile)
+        scheduler = SYNC if len(jobs) == 1 else (request.scheduler or settings.scheduler)
+        with task_runner(scheduler, request.workers or settings.workers, settings) as execute:
+            for number, (job, result) in enumerate(execute(detect_tile, jobs)):
+                if isinstance(result, Exception):  # nothing is stored: the run fails whole
+                    raise result
+                if progress:
+                    progress(number + 1, len(jobs))
+        change, score = open_output(str(workdir), "change", shape), open_output(str(workdir), "score", shape)
+        report = ChangeReport(name, threshold=method.threshold_value, statistics=method.statistics())
+        report.change_pixels = int((change == 1).sum())
+        report.valid_pixels = int((change != 255).sum())
+        rows, report.below_mmu = change_objects(np.asarray(change), np.asarray(score), geobox, mmu)
+        del change, score
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     inputs = {"pre": pre_product, "post": post_product, "pre_year": pre_year, "post_year": post_year,
               "bands": bands, "lc_pre": lc_pre, "lc_post": lc_post}
     _store(run, name, algorithm, method, inputs, geobox, pixel_area, rows, classes, label_filter, overwrite, report)

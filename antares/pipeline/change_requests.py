@@ -46,12 +46,15 @@ class ChangeRequest:
         Side of the tiles read at a time, pixels (at least 16).
     overwrite : bool
         Replace an existing change detection ``name``.
+    scheduler, workers : optional
+        Where the tiles are scored once the method is fitted (default: the settings'); see
+        :func:`antares.pipeline.executor.task_runner`. An area of one tile is scored in the process.
 
     Raises
     ------
     UsageError
         Unknown algorithm or parameter; ``name`` breaks the name rule; only one of ``lc_pre``/``lc_post``;
-        ``mmu`` not > 0; ``tile_size`` below 16; the same product and year as pre and post.
+        ``mmu`` not > 0; ``tile_size`` below 16; ``workers`` below 1; the same product and year as pre and post.
     """
 
     algorithm: str
@@ -69,6 +72,8 @@ class ChangeRequest:
     label_filter: bool = True
     tile_size: int = 1024
     overwrite: bool = False
+    scheduler: str | None = None
+    workers: int | None = None
 
     def __post_init__(self):
         from antares.change import get_change_method
@@ -83,6 +88,9 @@ class ChangeRequest:
             raise refusal(f"mmu must be an area > 0 in m². Got {self.mmu}.", "mmu")
         if isinstance(self.tile_size, bool) or not isinstance(self.tile_size, int) or self.tile_size < MIN_TILE:
             raise refusal(f"tile_size must be at least {MIN_TILE} pixels. Got {self.tile_size!r}.", "tile_size")
+        if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
+                                         or self.workers < 1):
+            raise refusal(f"workers must be at least 1. Got {self.workers!r}.", "workers")
         if self.pre_product == self.post_product and self.pre_year == self.post_year:
             when = f" in {self.pre_year}" if self.pre_year else ""
             raise refusal(f"pre_product and post_product are both {self.pre_product}{when}: give two products, or "

@@ -74,6 +74,8 @@ def _refused(make, error, fields, start):
      UsageError, ("mmu",), "mmu must be an area > 0 in m². Got nan."),
     (lambda: ChangeRequest("distance", "chg", "a", "b", None, tile_size=8),
      UsageError, ("tile_size",), "tile_size must be at least 16 pixels. Got 8."),
+    (lambda: ChangeRequest("distance", "chg", "a", "b", None, workers=0),
+     UsageError, ("workers",), "workers must be at least 1. Got 0."),
     (lambda: ChangeRequest("distance", "chg", "a", "b", None, lc_pre="map_2018"),
      UsageError, ("lc_pre", "lc_post"), "lc_pre and lc_post go together"),
     (lambda: ChangeRequest("distance", "chg", "s2", "s2", None, pre_year=2018, post_year=2018),
