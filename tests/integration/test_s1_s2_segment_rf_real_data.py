@@ -8,7 +8,6 @@ fitted on the July step's 18 measurements classifies every object; the map is ex
 rasterised back onto the grid (rasterio) to compare with the WorldCereal raster at every pixel not used for training.
 """
 
-import numpy as np
 import yaml
 
 from belgium_labels import cropland_labels
