@@ -134,3 +134,21 @@ def test_s1_preparer_reads_the_orbit_from_tags_and_esa_names(tmp_path):
         orbit_properties(tmp_path / "a.tif", "a.tif", {"PASS": "up"})
     with pytest.raises(InvalidInputError, match="relative orbit tag says '0'"):
         orbit_properties(tmp_path / "a.tif", "a.tif", {"TRACK": "0"})
+
+
+def test_block_engine_writes_the_s1_outputs_it_is_given_and_refuses_without_them():
+    from antares.recipes.blockwise import BlockRecipe, Conversion
+    from antares.recipes.parse import parse_recipe
+
+    recipe = parse_recipe(dict(BASE, s1={"reducers": ["median"], "features": ["vv", "rvi"]}), "s1_block")
+    engine = BlockRecipe(recipe, {"red": "red", "nir": "nir"})
+    rng = np.random.default_rng(4)
+    red, nir = (rng.uniform(0.02, 0.5, (3, 4, 5)).astype(np.float32) for _ in range(2))
+    vv, vh = speckle(rng, (6, 4, 5), -9.0), speckle(rng, (6, 4, 5), -17.0)
+    s1 = reduce_backscatter(vv, vh, ("median",), ("vv", "rvi"))
+    got = engine.compute({"red": red, "nir": nir}, {"red": Conversion(False), "nir": Conversion(False)}, s1=s1)
+    assert list(got) == ["ndvi_mean", "s1_vv_median", "s1_rvi_median"]
+    np.testing.assert_array_equal(got["s1_vv_median"], s1["s1_vv_median"])
+    np.testing.assert_allclose(got["ndvi_mean"], ((nir - red) / (nir + red)).mean(axis=0), rtol=1e-5)
+    with pytest.raises(InvalidInputError, match="needs S1 outputs s1_vv_median, s1_rvi_median"):
+        engine.compute({"red": red, "nir": nir}, {"red": Conversion(False), "nir": Conversion(False)})
