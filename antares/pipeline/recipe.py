@@ -50,6 +50,9 @@ class RecipeJob:
     outdir: str
     block: int = BLOCK
     pca: dict | None = None  # the stored PCA of the recipe's pca section (antares.db.pca.read_pca), JSON arrays
+    s1_ids: list | None = None  # the S1 datasets over the tile (recipe.sar), after the orbit filter
+    s1_names: tuple = ()  # (VV, VH) measurement names of recipe.sar.product
+    s1_db: bool = True  # the S1 product holds dB (else linear power)
 
 
 class RecipeReport(TileReport):
@@ -214,7 +217,9 @@ def recipe_tile(job: RecipeJob) -> list:
     from antares.cube.reflectance import is_reflectance
     from antares.cube.warp import xr_from_array
     from antares.cube.write import eo3_document, write_cog, write_yaml
+    from antares.pipeline.sar_inputs import load_backscatter
     from antares.recipes.blockwise import BlockRecipe
+    from antares.recipes.sar import reduce_backscatter
     from antares.recipes.specs import TERRAIN_FLAG
     from antares.recipes.voids import fill_terrain, terrain_voids
 
@@ -238,6 +243,7 @@ def recipe_tile(job: RecipeJob) -> list:
         if not datasets:
             return []
         terrain_dss = get_datasets(dc, job.terrain_ids)
+        s1_dss = get_datasets(dc, job.s1_ids) if job.s1_ids else []
         definitions = dict(datasets[0].product.measurements) if datasets else {}
         properties = [d.metadata_doc.get("properties", {}) for d in datasets]
         outputs = {}
@@ -259,6 +265,14 @@ def recipe_tile(job: RecipeJob) -> list:
             filled = fill_terrain(load_terrain(geobox.pad(m)))[0]
             return {layer: values[m:m + h, m:m + w] for layer, values in filled.items()}
 
+        def block_s1(box):  # the recipe's S1 statistics on one block: reduced in linear power (antares.recipes.sar)
+            if recipe.sar is None:
+                return None
+            if not s1_dss:  # no S1 over this tile: NaN
+                return {name: np.full(box.shape, np.nan, np.float32) for name in recipe.sar.outputs}
+            vv, vh = load_backscatter(dc, box, job.s1_names, s1_dss, recipe.sar.resampling)
+            return reduce_backscatter(vv, vh, recipe.sar.reducers, recipe.sar.features, db=job.s1_db)
+
         def read():  # runs in the background thread: every use of dc while the tile is computed
             for block in tile_blocks(dc, datasets, names, geobox, job.block, mask_name, pad):
                 terrain = None
@@ -271,7 +285,7 @@ def recipe_tile(job: RecipeJob) -> list:
                         terrain = {layer: np.where(void, filled_tile[0][layer][block.rows, block.cols], values)
                                    for layer, values in terrain.items()}
                     terrain[TERRAIN_FLAG] = void.astype(np.float32)
-                yield block, terrain
+                yield block, terrain, block_s1(geobox[block.rows, block.cols])
 
         with _Prefetch(read) as inputs:
             mask_dtype = None
@@ -285,7 +299,7 @@ def recipe_tile(job: RecipeJob) -> list:
             opened = time.perf_counter()
             warm = opened - warming
             waited = 0.0
-            for block, terrain in inputs:
+            for block, terrain, s1 in inputs:
                 waited += time.perf_counter() - opened
                 bands = _bands(recipe, job.measurements, definitions, block, properties)
                 if not checked:
@@ -296,7 +310,7 @@ def recipe_tile(job: RecipeJob) -> list:
                     days = block.times.astype("datetime64[D]")
                     doys = (days - days.astype("datetime64[Y]")).astype(np.int64) + 1
                 mask = _mask_values(recipe, job.measurements, definitions, block, properties)
-                result = engine.compute(block.raw, bands, mask, doys, terrain)
+                result = engine.compute(block.raw, bands, mask, doys, terrain, s1)
                 for name, values in result.items():  # texture outputs come after the blocks
                     outputs[name][block.rows, block.cols] = values
                 opened = time.perf_counter()
@@ -335,6 +349,8 @@ def recipe_tile(job: RecipeJob) -> list:
     lineage = {"source": job.source_ids}
     if job.terrain_ids:
         lineage["terrain"] = job.terrain_ids
+    if job.s1_ids:
+        lineage["s1"] = job.s1_ids
     doc = eo3_document(job.out_id, job.out_product, job.geobox, files, props, lineage)
     path = write_yaml(doc, outdir / f"{stem}.odc-metadata.yaml")
     return [(doc, path.resolve().as_uri())]
@@ -531,6 +547,11 @@ def apply_recipe(settings: Settings, request: RecipeRequest, progress=None) -> R
                 if not terrain_dss:
                     raise NotFoundError(f"recipe {recipe.name} needs terrain from {tproduct}, which has no dataset in the area; "
                                         f"index a DEM with 'antares index --dataset_name dem'.")
+            s1_names, s1_db, s1_dss = (), True, []
+            if recipe.sar is not None:  # refused here (unknown product, no VV/VH, no orbit left) before any tile
+                from antares.pipeline.sar_inputs import s1_inputs
+
+                s1_names, s1_db, s1_dss = s1_inputs(dc, recipe, area, begin, end)
             report = RecipeReport(product=name)
             gridspec, out_def, existing = _recipe_output(dc, recipe, name, datasets, measurements, definition, gridspec,
                                                         request.tile_size, area, report.notes)
@@ -552,9 +573,12 @@ def apply_recipe(settings: Settings, request: RecipeRequest, progress=None) -> R
                     report.skipped += 1
                     continue
                 terrain_ids = [str(d.id) for d in terrain_dss if d.extent.to_crs(gridspec.crs).intersects(footprint)]
+                s1_ids = [str(d.id) for d in s1_dss
+                          if d.extent is not None and d.extent.to_crs(gridspec.crs).intersects(footprint)]
                 jobs.append(RecipeJob(url, recipe, product, measurements, tuple(tile), geobox,
                                       [str(d.id) for d in sources], terrain_ids, str(out_id), name, (start, stop),
-                                      str(staging or outdir), pca=pca))
+                                      str(staging or outdir), pca=pca, s1_ids=s1_ids, s1_names=s1_names,
+                                      s1_db=s1_db))
         finally:
             dc.close()
 

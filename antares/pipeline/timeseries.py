@@ -409,6 +409,7 @@ def apply_timeseries(settings: Settings, recipe, request, outdir: Path, progress
     from antares.cube.index import connect, product_definition
     from antares.db.engine import database_url
     from antares.pipeline.recipe import period_bounds, period_datasets, _recipe_output
+    from antares.pipeline.sar_inputs import filter_orbits
     from antares.pipeline.run import recorded_run
     from antares.pipeline.tiles import grid_params, product_writer, run_tiles, staged_outdir
     from antares.prepare.base import dataset_id
@@ -443,7 +444,7 @@ def apply_timeseries(settings: Settings, recipe, request, outdir: Path, progress
             s1_names, s1_db, s1_datasets = (), True, []
             if recipe.sar is not None:
                 s1_names, s1_db = sar_measurements(recipe, product_definition(dc, recipe.sar.product))
-                s1_datasets = period_datasets(dc, recipe.sar.product, area, begin, end)
+                s1_datasets = filter_orbits(period_datasets(dc, recipe.sar.product, area, begin, end), recipe)
             report = SeriesReport(product=name)
             report.steps = len(steps)
             gridspec, out_def, existing = _recipe_output(dc, recipe, name, datasets, measurements, definition, gridspec,

@@ -31,6 +31,16 @@ Units
     product decide. The properties record ``antares:backscatter_units`` (``dB`` or
     ``linear``) and ``sar:polarizations``.
 
+Orbit
+    ``sat:orbit_state`` (``ascending``/``descending``) from the tags ``ORBIT_DIRECTION``,
+    ``ORBIT_STATE``, ``ORBITPROPERTIES_PASS`` (Google Earth Engine's exports) or ``PASS``;
+    ``sat:relative_orbit`` from the tags ``RELATIVE_ORBIT``, ``RELATIVEORBITNUMBER_START``,
+    ``TRACK``, else from an ESA product name in the path
+    (``S1A_IW_GRDH_1SDV_<start>_<stop>_<absolute orbit>_...``: S1A (abs − 73) mod 175 + 1,
+    S1B (abs − 27) mod 175 + 1, Sentinel-1 Product Definition, S1-RS-MDA-52-7440), with
+    ``sat:absolute_orbit`` and ``platform``. Monthly composites that mix orbits (WorldCereal's)
+    record none, and a recipe's ``s1.orbit`` filter then finds no dataset (it says so).
+
 Dataset ids are uuid5 of the product name and the resolved paths of the files.
 """
 
@@ -50,6 +60,11 @@ log = logging.getLogger(__name__)
 DEFAULT_PATTERN = r"(?<!\d)(?P<date>\d{8}T\d{6}|\d{4}-\d{2}-\d{2}|\d{8}|\d{4}-\d{2})(?!\d)"
 SUFFIXES = {".tif", ".tiff"}
 POLARISATIONS = ("VV", "VH", "HH", "HV")
+ORBIT_STATE_TAGS = ("ORBIT_DIRECTION", "ORBIT_STATE", "ORBITPROPERTIES_PASS", "PASS", "SAT:ORBIT_STATE")
+RELATIVE_ORBIT_TAGS = ("RELATIVE_ORBIT", "RELATIVEORBITNUMBER_START", "TRACK", "SAT:RELATIVE_ORBIT")
+_ESA_NAME = re.compile(r"(?<![A-Za-z0-9])S1(?P<unit>[AB])_[A-Z0-9]{2}_[A-Z0-9]{4}_[A-Z0-9]{4}_\d{8}T\d{6}_\d{8}T\d{6}_"
+                       r"(?P<orbit>\d{6})_")
+_ORBIT_OFFSET = {"A": 73, "B": 27}  # relative = (absolute - offset) mod 175 + 1
 _POL_WORD = re.compile(r"(?<![A-Za-z0-9])(VV|VH|HH|HV)(?![A-Za-z0-9])", re.IGNORECASE)
 _DB_WORD = re.compile(r"(?<![a-z])(db|decibels?)(?![a-z])")
 _LINEAR_WORD = re.compile(r"(?<![a-z])(linear|power)(?![a-z])")
@@ -119,7 +134,8 @@ class S1GrdPreparer(Preparer):
             key = info["group"]
             if key not in groups:
                 groups[key] = Candidate(key=key, label=info["group_label"],
-                                        files={"bands": {}, "units": {}}, properties=info["time"])
+                                        files={"bands": {}, "units": {}, "orbit": info["orbit"]},
+                                        properties=info["time"])
             cand = groups[key]
             if cand.properties != info["time"]:
                 failures.append((str(path), f"{path}: its date differs from that of its sibling files in {cand.label}."))
@@ -176,7 +192,8 @@ class S1GrdPreparer(Preparer):
                 "or POLARISATION tags, or put VV/VH in the file name (e.g. 2020-01-05_VV.tif)."
             )
         return {"bands": bands, "multi": multi, "group": group, "group_label": group_label,
-                "time": _time(path, match, tags, self.pattern.pattern), "units": _declared_units(path, tags, band_texts)}
+                "time": _time(path, match, tags, self.pattern.pattern), "units": _declared_units(path, tags, band_texts),
+                "orbit": orbit_properties(path, rel, tags)}
 
     def prepare(self, candidate: Candidate, product: dict, product_name: str) -> dict:
         """Build the eo3 document of one S1 dataset.
@@ -220,7 +237,8 @@ class S1GrdPreparer(Preparer):
             if self.verify:
                 check_pixels(path, index)
         pols = [p for p in POLARISATIONS if p in candidate.files["bands"]]
-        properties = {**candidate.properties, "antares:backscatter_units": units, "sar:polarizations": pols}
+        properties = {**candidate.properties, **candidate.files.get("orbit", {}), "antares:backscatter_units": units,
+                      "sar:polarizations": pols}
         paths = sorted({str(p.resolve()) for p, _ in candidate.files["bands"].values()})
         key = f"s1_grd:{product_name}:{'|'.join(paths)}"
         return self.build_document(dataset_id(key), product_name, bands, properties, label=candidate.label)
@@ -242,6 +260,35 @@ class S1GrdPreparer(Preparer):
             raise InvalidInputError(f"{unknown[0]} does not say whether it holds dB or linear power (band units, "
                                     "descriptions, UNITS tag or file name); pass --units db or --units linear.")
         return declared.pop()
+
+
+def orbit_properties(path: Path, rel: str, tags: dict) -> dict:
+    """``sat:orbit_state``, ``sat:relative_orbit`` (and from an ESA product name ``sat:absolute_orbit``,
+    ``platform``) of one S1 file, from its tags or its name; ``{}`` when it records neither.
+
+    Raises
+    ------
+    InvalidInputError
+        A tag holds an orbit direction other than ascending/descending, or a relative orbit outside 1..175.
+    """
+    out = {}
+    state = next((tags[t].strip() for t in ORBIT_STATE_TAGS if tags.get(t, "").strip()), None)
+    if state is not None:
+        if state.lower() not in ("ascending", "descending"):
+            raise InvalidInputError(f"{path}: its orbit direction tag says {state!r}; expected ASCENDING or DESCENDING.")
+        out["sat:orbit_state"] = state.lower()
+    relative = next((tags[t].strip() for t in RELATIVE_ORBIT_TAGS if tags.get(t, "").strip()), None)
+    if relative is not None:
+        if not relative.isdigit() or not 1 <= int(relative) <= 175:
+            raise InvalidInputError(f"{path}: its relative orbit tag says {relative!r}; expected an integer 1..175.")
+        out["sat:relative_orbit"] = int(relative)
+    name = _ESA_NAME.search(rel)
+    if name is not None:
+        absolute = int(name.group("orbit"))
+        out["platform"] = f"sentinel-1{name.group('unit').lower()}"
+        out["sat:absolute_orbit"] = absolute
+        out.setdefault("sat:relative_orbit", (absolute - _ORBIT_OFFSET[name.group("unit")]) % 175 + 1)
+    return out
 
 
 def _name_polarisation(match, rel: str) -> tuple[str | None, tuple[int, int] | None]:

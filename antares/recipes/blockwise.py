@@ -151,7 +151,9 @@ class BlockRecipe:
         mask = np.zeros((n, 2 + 2 * m, 2 + 2 * m), mask_dtype) if self.recipe.mask is not None else None
         terrain = {layer: np.zeros((2, 2), np.float32) for layer in self.recipe.terrain.layers} \
             if self.recipe.terrain is not None else None
-        self.compute(raw, bands, mask, np.ones(n, np.int64), terrain)
+        s1 = {name: np.zeros((2, 2), np.float32) for name in self.recipe.sar.outputs} \
+            if self.recipe.sar is not None else None
+        self.compute(raw, bands, mask, np.ones(n, np.int64), terrain, s1)
 
     # ------------------------------------------------------------------ buffers
     def _buffer(self, key, shape: tuple, dtype=np.float32) -> np.ndarray:
@@ -164,7 +166,8 @@ class BlockRecipe:
         return flat[:size].reshape(shape)
 
     # ------------------------------------------------------------------ compute
-    def compute(self, raw: dict, bands: dict, mask=None, doys=None, terrain: dict | None = None) -> dict:
+    def compute(self, raw: dict, bands: dict, mask=None, doys=None, terrain: dict | None = None,
+                s1: dict | None = None) -> dict:
         """The recipe's outputs for one block.
 
         Parameters
@@ -180,6 +183,9 @@ class BlockRecipe:
             Day of year of each date; required for ``doy_max``.
         terrain : dict of str to numpy.ndarray (y, x), optional
             The recipe's terrain layers on the block.
+        s1 : dict of str to numpy.ndarray (y, x), optional
+            The recipe's S1 outputs on the block (``s1_<feature>_<reducer>``,
+            :func:`antares.recipes.sar.reduce_backscatter`); required when the recipe has an ``s1`` section.
 
         Returns
         -------
@@ -259,6 +265,12 @@ class BlockRecipe:
                     f"'{recipe.terrain.product}'); got: {', '.join(terrain or ()) or 'none'}."
                 )
             produced.update({layer: np.asarray(terrain[layer], dtype=np.float32) for layer in recipe.terrain.layers})
+        if recipe.sar is not None:
+            wanted = recipe.sar.outputs
+            if s1 is None or any(name not in s1 for name in wanted):
+                raise InvalidInputError(f"recipe {recipe.name}: needs S1 outputs {', '.join(wanted)} (product "
+                                        f"'{recipe.sar.product}'); got: {', '.join(s1 or ()) or 'none'}.")
+            produced.update({name: np.asarray(s1[name], dtype=np.float32) for name in wanted})
         texture = set(recipe.texture_outputs)  # computed on the whole tile (Recipe.compute_texture)
         return {o.name: o.encode_array(produced[o.name]) for o in recipe.outputs if o.name not in texture}
 

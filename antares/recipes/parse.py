@@ -16,6 +16,8 @@ The YAML keys (all optional but at least one reducer or a terrain section)::
     reducers: {blue: [mean], ndvi: [mean, p90, doy_max]}            # see REDUCERS
     clear_count: true
     terrain: {product: srtm, layers: [elevation, slope, aspect], resampling: bilinear}   # + terrain_filled
+    s1: {product: s1_grd, features: [vv, vh, vh_vv, rvi], reducers: [mean, p10, p90], orbit: ascending,
+         relative_orbit: [88]}                                      # -> s1_vv_mean, ... (linear power, in dB)
     pca: {name: pca_bands, components: 3}                          # stored PCA (antares pca_fit) -> pc1..pc3
     texture: [{source: ndvi_median, window: 7, range: [-1, 1], levels: 32, distances: [1],
                angles: [0, 45, 90, 135], features: [contrast, entropy]}]     # -> ndvi_median_glcm_contrast, ...
@@ -221,12 +223,12 @@ def _texture(c: _Checker, section, sources) -> tuple[TextureSpec, ...]:
             c.fail(f"'{where}.symmetric' must be true or false. Got {symmetric!r}.")
         specs.append(TextureSpec(source, window, distances, angles, levels, (low, high), tuple(features), symmetric))
     return tuple(specs)
-def _sar(c: _Checker, section) -> SarSpec | None:
-    from antares.recipes.sar import SAR_FEATURES
+def _sar(c: _Checker, section, steps: bool) -> SarSpec | None:
+    from antares.recipes.sar import SAR_FEATURES, SAR_REDUCERS_TEXT, is_sar_reducer
 
     if section is None:
         return None
-    section = c.keys(section, ("product", "features", "resampling"), "s1")
+    section = c.keys(section, ("product", "features", "resampling", "reducers", "orbit", "relative_orbit"), "s1")
     product = section.get("product", "s1_grd")
     if not isinstance(product, str) or not product:
         c.fail(f"'s1.product' must be a product name. Got {product!r}.")
@@ -237,7 +239,28 @@ def _sar(c: _Checker, section) -> SarSpec | None:
     resampling = section.get("resampling", "average")
     if resampling not in RESAMPLINGS:
         c.fail(f"unknown resampling {resampling!r} in s1.resampling; valid: {', '.join(RESAMPLINGS)}.")
-    return SarSpec(product, tuple(features), resampling)
+    if steps and "reducers" in section:
+        c.fail("'s1.reducers' is for reducer recipes; a steps recipe averages each step's S1 observations in linear "
+               "power. Drop s1.reducers.")
+    reducers = () if steps else tuple(c.str_list(section.get("reducers", ["mean"]), "s1.reducers"))
+    for reducer in reducers:
+        if not is_sar_reducer(reducer):
+            c.fail(f"unknown S1 reducer '{reducer}' in s1.reducers; valid: {SAR_REDUCERS_TEXT} (statistics of "
+                   "linear power, shown in dB).")
+    if not steps and not reducers:
+        c.fail(f"'s1.reducers' must list at least one reducer ({SAR_REDUCERS_TEXT}).")
+    orbit = section.get("orbit")
+    if orbit is not None and orbit not in ("ascending", "descending"):
+        c.fail(f"'s1.orbit' must be ascending or descending. Got {orbit!r}.")
+    relative = section.get("relative_orbit", [])
+    if isinstance(relative, int) and not isinstance(relative, bool):
+        relative = [relative]
+    if not isinstance(relative, list):
+        c.fail(f"'s1.relative_orbit' must be a list of relative orbit numbers 1..175. Got {relative!r}.")
+    relative = tuple(c.integer(r, "s1.relative_orbit", 1, 175) for r in relative)
+    if len(set(relative)) != len(relative):
+        c.fail(f"'s1.relative_orbit' lists an orbit more than once. Got {list(relative)!r}.")
+    return SarSpec(product, tuple(features), resampling, reducers, orbit, relative)
 
 
 def _steps(c: _Checker, section, variables: dict) -> StepsSpec | None:
@@ -426,9 +449,7 @@ def parse_recipe(doc, name: str, source: Path | None = None, digest: str = "") -
         c.fail("'clear_count' needs inputs.measurements or a mask to count clear observations of.")
     terrain = _terrain(c, doc.get("terrain"))
     steps = _steps(c, doc.get("steps"), variables)
-    sar = _sar(c, doc.get("s1"))
-    if sar is not None and steps is None:
-        c.fail("'s1' needs 'steps' (S1 features are composited per step); add steps: {every: 1M, ...}.")
+    sar = _sar(c, doc.get("s1"), steps is not None)
     if steps is not None:
         for key in ("reducers", "clear_count", "outputs"):
             if doc.get(key):
@@ -461,6 +482,10 @@ def parse_recipe(doc, name: str, source: Path | None = None, digest: str = "") -
         if layer in default_units:
             c.fail(f"output '{layer}' is produced twice (by a reducer and by terrain); rename the alias.")
         default_units[layer] = TERRAIN_LAYERS.get(layer, "1")
+    for out, units in sar.units.items() if sar else ():
+        if out in default_units:
+            c.fail(f"output '{out}' is produced twice (by a reducer and by s1); rename the alias.")
+        default_units[out] = units
     texture = _texture(c, doc.get("texture"), [f"{var}_{r}" for var, rs in reducers.items() for r in rs
                                               if r not in ("doy_max", "count")])
     for spec in texture:
@@ -469,7 +494,8 @@ def parse_recipe(doc, name: str, source: Path | None = None, digest: str = "") -
                 c.fail(f"output '{out}' is produced twice (check the texture sources and features).")
             default_units[out] = "1"
     if not default_units:
-        c.fail("the recipe produces no output; add reducers (e.g. reducers: {ndvi: [mean]}) or a terrain section.")
+        c.fail("the recipe produces no output; add reducers (e.g. reducers: {ndvi: [mean]}), a terrain or an s1 "
+               "section.")
     if doc.get("outputs") is None:
         outputs = [OutputSpec(n, units=u) for n, u in default_units.items()]
     else:
@@ -493,6 +519,6 @@ def parse_recipe(doc, name: str, source: Path | None = None, digest: str = "") -
         name=name, description=description.strip(), product=product,
         aliases={a: list(v) for a, v in aliases.items()}, measurements=tuple(spectral), mask=mask,
         indices=tuple(indices), reducers=reducers, clear_count=clear_count, terrain=terrain, texture=texture, pca=pca,
-        outputs=outputs,
+        outputs=outputs, sar=sar,
         source=source, digest=digest, definition=doc, resolution=float(resolution) if resolution else None,
     )

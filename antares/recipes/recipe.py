@@ -250,7 +250,7 @@ class Recipe:
                           coords=loaded.coords, attrs=loaded.attrs)
 
     # ------------------------------------------------------------------ compute
-    def compute(self, data, terrain=None, pca=None):
+    def compute(self, data, terrain=None, pca=None, s1=None):
         """Compute the recipe's outputs for one tile.
 
         Pure (no I/O) and lazy with dask-backed inputs: reductions run block by block with the whole
@@ -270,6 +270,10 @@ class Recipe:
             interpolated and flagged in the output ``terrain_filled`` (:mod:`antares.recipes.voids`).
         pca : antares.pca.FittedPca, optional
             The stored PCA the recipe's ``pca`` section names (required then; :meth:`bind_pca`).
+        s1 : xarray.Dataset, optional
+            Variables ``vv`` and ``vh``, ``(time, y, x)`` backscatter in dB (attrs ``units`` ``linear``: linear
+            power), NaN = nodata, on the grid of ``data`` (its own dates). Required when the recipe has an ``s1``
+            section with reducers (:func:`antares.recipes.sar.reduce_backscatter`).
 
         Returns
         -------
@@ -335,6 +339,8 @@ class Recipe:
             produced["clear_count"] = complete.sum("time").astype(np.float32)
         if self.terrain is not None:
             produced.update(self._terrain(terrain, data, spatial))
+        if self.sar is not None and self.sar.reducers:
+            produced.update(self._s1(s1, data, spatial))
         if self.texture:
             coords = {d: data[d] for d in spatial if d in data.coords}
             sources = {s.source: np.asarray(produced[s.source].transpose(*spatial).values, np.float32)
@@ -344,6 +350,25 @@ class Recipe:
         result = {o.name: o.encode(produced[o.name].transpose(*spatial)) for o in self.outputs}
         attrs = dict(data.attrs, recipe=self.name)
         return xr.Dataset(result, attrs=attrs)
+
+    def _s1(self, s1, data, spatial) -> dict:
+        """The ``s1_<feature>_<reducer>`` outputs of :meth:`compute` from ``s1`` (vv, vh) on ``data``'s grid."""
+        import xarray as xr
+
+        from antares.recipes.sar import reduce_backscatter
+
+        if s1 is None or any(v not in s1 for v in ("vv", "vh")):
+            raise InvalidInputError(f"recipe {self.name}: needs S1 backscatter vv and vh (product "
+                                    f"'{self.sar.product}'); got: {', '.join(s1.data_vars) if s1 is not None else 'none'}.")
+        arrays = [s1[v].transpose("time", *spatial) for v in ("vv", "vh")]
+        if any(a.shape[1:] != tuple(data.sizes[d] for d in spatial) for a in arrays):
+            raise InvalidInputError(f"recipe {self.name}: the S1 grid {arrays[0].shape[1:]} differs from the data's "
+                                    f"{tuple(data.sizes[d] for d in spatial)}; load S1 on the same grid.")
+        linear = all(str(a.attrs.get("units", "dB")).lower() == "linear" for a in arrays)
+        coords = {d: data[d] for d in spatial if d in data.coords}
+        reduced = reduce_backscatter(arrays[0].values, arrays[1].values, self.sar.reducers, self.sar.features,
+                                     db=not linear)
+        return {name: xr.DataArray(values, dims=spatial, coords=coords, name=name) for name, values in reduced.items()}
 
     def _check_data(self, data):
         missing = [a for a in self.required if a not in data.data_vars]

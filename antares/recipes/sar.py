@@ -114,3 +114,77 @@ def sar_features(vv_power: np.ndarray, vh_power: np.ndarray, names=tuple(SAR_FEA
                 total = vv + vh
                 out[name] = np.where(both & (total > 0), 4 * vh / total, np.nan).astype(np.float32)
     return out
+
+
+#: Reducers of backscatter over a period in a reducer recipe (``s1.reducers``): quantities of power, so that each
+#: result is a power again and can be shown in dB (``std`` and ``count`` are not; ``doy_max`` is not a power).
+SAR_REDUCERS_TEXT = "mean, median, min, max, p0..p100 (e.g. p10, p90)"
+
+
+def is_sar_reducer(name: str) -> bool:
+    """True if ``name`` reduces backscatter in a reducer recipe: mean, median, min, max or ``pNN``."""
+    from antares.recipes.reducers import _PERCENTILE
+
+    return name in ("mean", "median", "min", "max") or bool(_PERCENTILE.match(name))
+
+
+def reduce_backscatter(vv, vh, reducers, features=tuple(SAR_FEATURES), db: bool = True) -> dict:
+    """Temporal statistics of S1 backscatter over a period, computed in linear power and shown in dB.
+
+    VV and VH are converted to linear power (when given in dB); an observation counts where both are valid;
+    each reducer is applied per pixel over time to the powers (:func:`antares.recipes.reducers.reduce_time`:
+    mean in float64, percentiles by numpy's linear interpolation between order statistics); then the features
+    of :func:`sar_features` are formed from the reduced VV and VH powers: ``vv``/``vh`` the reduced power in dB,
+    ``vh_vv`` = 10 log10(r(VH) / r(VV)) in dB, ``rvi`` = 4 r(VH) / (r(VV) + r(VH)) (dual-pol RVI, Trudel et al.
+    2012). The mean of dB values would be the log of the geometric mean, biased low (Ulaby & Long 2014, ch. 5):
+    ``s1_vv_mean`` is ``10 log10(mean(10 ** (dB / 10)))``, not ``mean(dB)``.
+
+    Parameters
+    ----------
+    vv, vh : numpy.ndarray, (time, y, x), floating, NaN = nodata
+        Backscatter in dB (``db=True``) or linear power.
+    reducers : sequence of str
+        Names accepted by :func:`is_sar_reducer`.
+    features : sequence of str
+        A subset of :data:`SAR_FEATURES`.
+    db : bool
+        Whether ``vv`` and ``vh`` are in dB.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray of float32, (y, x)
+        ``s1_<feature>_<reducer>`` for every feature and reducer (feature-major); NaN where a pixel has no
+        observation with both polarisations.
+
+    Raises
+    ------
+    InvalidInputError
+        An unknown reducer or feature, or VV and VH of different shapes.
+    """
+    from antares.recipes.reducers import reduce_time
+
+    bad = [r for r in reducers if not is_sar_reducer(r)]
+    if bad:
+        raise InvalidInputError(f"unknown S1 reducer(s) {', '.join(bad)}; valid: {SAR_REDUCERS_TEXT}.")
+    vv = db_to_linear(vv) if db else np.asarray(vv, np.float32)
+    vh = db_to_linear(vh) if db else np.asarray(vh, np.float32)
+    if vv.shape != vh.shape or vv.ndim != 3:
+        raise InvalidInputError(f"reduce_backscatter: VV and VH must be (time, y, x) of one shape. Got {vv.shape} "
+                                f"and {vh.shape}.")
+    both = ~(np.isnan(vv) | np.isnan(vh))
+    reduced = [reduce_time(np.moveaxis(np.where(both, p, np.float32(np.nan)), 0, -1), tuple(reducers))
+               for p in (vv, vh)]
+    per_reducer = {r: sar_features(reduced[0][..., i], reduced[1][..., i], features) for i, r in enumerate(reducers)}
+    return {f"s1_{f}_{r}": per_reducer[r][f] for f in features for r in reducers}
+
+
+def orbit_of(properties: dict) -> tuple:
+    """``(orbit state, relative orbit)`` of an S1 dataset from its eo3 properties (STAC ``sat`` extension:
+    ``sat:orbit_state`` ascending/descending, ``sat:relative_orbit``); None for what it does not record."""
+    state = properties.get("sat:orbit_state")
+    relative = properties.get("sat:relative_orbit")
+    try:
+        relative = int(relative) if relative is not None and not isinstance(relative, bool) else None
+    except (TypeError, ValueError):
+        relative = None
+    return (str(state).lower() if state else None, relative)

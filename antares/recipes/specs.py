@@ -360,7 +360,7 @@ class OutputSpec:
 
 @dataclass(frozen=True)
 class SarSpec:
-    """A time-series recipe's ``s1:`` section: Sentinel-1 features per step on the recipe's grid.
+    """A recipe's ``s1:`` section: Sentinel-1 features on the recipe's grid, per step or over the period.
 
     Attributes
     ----------
@@ -369,32 +369,63 @@ class SarSpec:
         ``s1_grd``) or linear power (``s1_grd_linear``).
     features : tuple of str
         A subset of ``vv``, ``vh`` (dB), ``vh_vv`` (10 log10(VH/VV), dB) and ``rvi`` (4 VH / (VV + VH)), in output
-        order; outputs ``s1_<feature>``.
+        order; outputs ``s1_<feature>`` per step, or ``s1_<feature>_<reducer>`` in a reducer recipe.
     resampling : str
         How the S1 product is read onto the output grid (default ``"average"``: several S1 pixels per output
         pixel are averaged; ``bilinear`` for finer grids).
+    reducers : tuple of str
+        Reducer recipes only (empty in a ``steps:`` recipe): the statistics of the period, computed in linear
+        power (mean, median, min, max, pNN; :func:`antares.recipes.sar.reduce_backscatter`).
+    orbit : {"ascending", "descending"} or None
+        Only the S1 datasets of this orbit direction (their ``sat:orbit_state``).
+    relative_orbits : tuple of int
+        Only the S1 datasets of these relative orbits (their ``sat:relative_orbit``); empty: all.
 
-    Each step's value is the mean of the step's S1 observations in linear power (:mod:`antares.recipes.sar`),
-    shown in dB; a step without an S1 observation is NaN (S1 is not gap filled or smoothed).
+    In a ``steps:`` recipe each step's value is the mean of the step's S1 observations in linear power
+    (:mod:`antares.recipes.sar`), shown in dB; a step without an S1 observation is NaN (S1 is not gap filled or
+    smoothed).
     """
 
     product: str = "s1_grd"
     features: tuple[str, ...] = ("vv", "vh", "vh_vv", "rvi")
     resampling: str = "average"
+    reducers: tuple[str, ...] = ()
+    orbit: str | None = None
+    relative_orbits: tuple[int, ...] = ()
 
     @property
     def outputs(self) -> list[str]:
+        if self.reducers:
+            return [f"s1_{f}_{r}" for f in self.features for r in self.reducers]
         return [f"s1_{f}" for f in self.features]
 
     @property
     def units(self) -> dict:
         from antares.recipes.sar import SAR_FEATURES
 
+        if self.reducers:
+            return {f"s1_{f}_{r}": SAR_FEATURES[f] for f in self.features for r in self.reducers}
         return {f"s1_{f}": SAR_FEATURES[f] for f in self.features}
 
+    @property
+    def filtered(self) -> bool:
+        """Whether the section filters datasets by orbit."""
+        return self.orbit is not None or bool(self.relative_orbits)
+
+    def filter_text(self) -> str:
+        """The orbit filter as the recipe spells it (for messages)."""
+        parts = [f"orbit: {self.orbit}"] if self.orbit else []
+        if self.relative_orbits:
+            parts.append(f"relative_orbit: {list(self.relative_orbits)}")
+        return ", ".join(parts) or "no filter"
+
     def describe(self) -> str:
-        return (f"s1: {', '.join(self.outputs)} per step from {self.product} (read with {self.resampling} resampling; "
-                "mean of the step's observations in linear power, shown in dB; RVI = 4 VH / (VV + VH))")
+        how = (f"{', '.join(self.reducers)} over the period in linear power" if self.reducers else
+               "mean of the step's observations in linear power")
+        where = f"; datasets with {self.filter_text()}" if self.filtered else ""
+        when = "" if self.reducers else " per step"
+        return (f"s1: {', '.join(self.outputs)}{when} from {self.product} (read with {self.resampling} resampling; "
+                f"{how}, shown in dB; RVI = 4 VH / (VV + VH){where})")
 
 
 #: The QA outputs of a time-series recipe (:class:`StepsSpec`), per step.

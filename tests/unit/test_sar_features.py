@@ -74,8 +74,7 @@ def test_s1_section_parses_and_bad_ones_are_refused():
     assert names[-8:] == ["s1_vv", "s1_vh", "s1_vh_vv", "s1_rvi", "elevation", "slope", "clear_count", "filled"]
     assert builtin.terrain.layers == ("elevation", "slope") and builtin.steps.every == "1M"
     for doc, message in (
-            ({k: v for k, v in STEPS.items() if k != "steps"} | {"reducers": {"ndvi": ["mean"]}, "s1": {}},
-             "'s1' needs 'steps'"),
+            (dict(STEPS, s1={"reducers": ["mean"]}), "'s1.reducers' is for reducer recipes"),
             (dict(STEPS, s1={"features": ["vv", "hh"]}), "unknown S1 feature\\(s\\) hh in s1.features"),
             (dict(STEPS, s1={"resampling": "fancy"}), "unknown resampling 'fancy' in s1.resampling"),
             (dict(STEPS, s1={"polarisations": ["vv"]}), "unknown key 'polarisations' in s1")):
