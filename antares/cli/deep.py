@@ -16,12 +16,16 @@ Examples:
       --sensors s2 -model pse_tae --name crops_pse
   antares model_fit_timeseries --timeseries extractions.parquet --label sampling_label \\
       --sensors s1,s2 --fusion decision -model ltae -extra epochs=50 --name crops_ltae
-  antares model_fit_timeseries -p ndvi_monthly -t parcels -model pse_tae --set-size 32 --name parcels_pse""")
+  antares model_fit_timeseries -p ndvi_monthly -t parcels -model pse_tae --set-size 32 --name parcels_pse
+  antares model_fit_timeseries -p s1_s2_monthly -t parcels --sensors s1,s2 --fusion pse -model pse_tae --name fused
+  antares model_fit_timeseries -p s2_monthly -p s1_monthly -t parcels --sensors s1,s2 --fusion early \\
+      --interpolate linear -model ltae --name fused2""")
 @click.option("--timeseries", "path", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Parquet table of labelled series (WorldCereal wide columns OPTICAL-B02-ts0-10m, SAR-VV-ts0-20m).")
 @click.option("--label", default=None, help="Column with the class names (with --timeseries).")
-@click.option("-p", "--product", default=None,
-              help="Time-series product whose steps give the series (with -t; instead of --timeseries).")
+@click.option("-p", "--product", "products", multiple=True,
+              help="Time-series product whose steps give the series (with -t; instead of --timeseries); twice for S2 "
+                   "and S1 products (s1=NAME to say which).")
 @click.option("-t", "--training", "training_set", default=None, help="Training set (polygons) for -p.")
 @click.option("--set-size", type=int, default=32, show_default=True, help="Pixels drawn per polygon (with -p).")
 @click.option("--val-spatial", "validation_block", type=float, default=None, metavar="METRES",
@@ -31,7 +35,12 @@ Examples:
 @click.option("-b", "--begin", type=DATE, default=None, help="First date of the product's steps (with -p).")
 @click.option("-e", "--end", type=DATE, default=None, help="Last date of the product's steps (with -p).")
 @click.option("-model", "--model", "kind", required=True, help="pse_tae, ltae or tempcnn (antares model_params).")
-@click.option("--sensors", default="s2", show_default=True, help="s2, s1 or s1,s2.")
+@click.option("--sensors", default=None, help="s2, s1 or s1,s2 (a table: default s2; -p: default every measurement "
+              "as one input).")
+@click.option("--sensor-measurements", default=None, metavar="'s1=A,B;s2=C,D'",
+              help="Each sensor's measurements (with -p; default: S1 recognised by name, s1_*, vv, vh).")
+@click.option("--min-temp-seq", type=int, default=None, metavar="N",
+              help="Minimum-sequence sampling: N dates at random per training batch (with -p; pse_tae, ltae).")
 @click.option("--fusion", type=click.Choice(["early", "pse", "tsa", "decision"]), default=None,
               help="S1 + S2 fusion (two sensors only).")
 @click.option("--interpolate", type=click.Choice(["nn", "linear"]), default="nn", show_default=True,
@@ -47,8 +56,8 @@ Examples:
 @workers_option
 @overwrite_option
 @click.pass_obj
-def model_fit_timeseries(state: CliState, path, label, product, training_set, set_size, validation_block, geometry,
-                         begin, end, kind, sensors,
+def model_fit_timeseries(state: CliState, path, label, products, training_set, set_size, validation_block, geometry,
+                         begin, end, kind, sensors, sensor_measurements, min_temp_seq,
                          fusion, interpolate, device, min_samples, scheme, name, seed, extra, scheduler, workers,
                          overwrite):
     """Fit a temporal deep model on a sample time-series table and store it (safetensors + JSON).
@@ -62,13 +71,16 @@ def model_fit_timeseries(state: CliState, path, label, product, training_set, se
     from antares.pipeline.fit_timeseries import model_fit_timeseries as fit
     from antares.pipeline.series_requests import TimeSeriesFitRequest
 
-    if (path is None) == (product is None and training_set is None):
+    if (path is None) == (not products and training_set is None):
         raise UsageError("give either --timeseries FILE.parquet --label COLUMN or -p PRODUCT -t TRAINING_SET.")
     if path is None:
-        cube = (product, training_set, set_size, validation_block, geometry, period(begin, end))
+        cube = (products, training_set, set_size, validation_block, geometry, period(begin, end), sensor_measurements,
+                min_temp_seq, interpolate)
         return _fit_on_cube(state, cube, kind, sensors, fusion, device, name, seed, extra, scheduler, workers, overwrite)
-    if validation_block is not None or set_size != 32 or geometry:
-        raise UsageError("--set-size, --val-spatial and --geometry are for -p PRODUCT -t TRAINING_SET (a table has no geometry).")
+    if validation_block is not None or set_size != 32 or geometry or sensor_measurements or min_temp_seq is not None:
+        raise UsageError("--set-size, --val-spatial, --geometry, --sensor-measurements and --min-temp-seq are for "
+                         "-p PRODUCT -t TRAINING_SET (a table has no geometry).")
+    sensors = sensors or "s2"
     if label is None:
         raise UsageError("--timeseries needs --label COLUMN (the column with the class names).")
 
@@ -94,17 +106,19 @@ def model_fit_timeseries(state: CliState, path, label, product, training_set, se
 
 def _fit_on_cube(state: CliState, cube, kind, sensors, fusion, device, name, seed, extra, scheduler, workers, overwrite):
     """``model_fit_timeseries -p PRODUCT -t TRAINING_SET``: pixel sets from the cube."""
+    from antares.deep.sensors import parse_sensor_measurements
     from antares.errors import UsageError
     from antares.pipeline.fit_pixelsets import PixelSetFitRequest, model_fit_pixelsets
 
-    product, training_set, set_size, validation_block, geometry, time = cube
+    products, training_set, set_size, validation_block, geometry, time, mapping, min_temp_seq, interpolate = cube
 
-    if product is None or training_set is None:
+    if not products or training_set is None:
         raise UsageError("-p PRODUCT and -t TRAINING_SET go together.")
-    if fusion is not None or sensors != "s2":
-        raise UsageError("--sensors and --fusion are for tables with S1 and S2 series; a product (-p) is one sensor.")
-    request = PixelSetFitRequest(kind, product, training_set, name, set_size, time, tuple(extra), seed, device,
-                                 overwrite, scheduler, workers, validation_block, geometry)
+    chosen = tuple(s.strip() for s in (sensors or "").split(",") if s.strip())
+    request = PixelSetFitRequest(kind, products[0], training_set, name, set_size, time, tuple(extra), seed, device,
+                                 overwrite, scheduler, workers, validation_block, geometry, sensors=chosen,
+                                 fusion=fusion, interpolate=interpolate, products=tuple(products[1:]),
+                                 sensor_measurements=parse_sensor_measurements(mapping), min_temp_seq=min_temp_seq)
     bar = tile_progress(state.quiet, f"model_fit_timeseries {name}", unit="epoch")
     with tile_progress(state.quiet, "tiles") as tiles, bar as progress:
         def epoch_done(epoch, epochs, loss, oa):
