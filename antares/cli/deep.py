@@ -31,7 +31,8 @@ Examples:
 @click.option("--val-spatial", "validation_block", type=float, default=None, metavar="METRES",
               help="Spatially blocked early-stopping validation: polygons in one block of this size stay together (with -p).")
 @click.option("--geometry", is_flag=True,
-              help="Give pse_tae/ltae each polygon's shape (area, perimeter, compactness, elongation, rectangularity; with -p).")
+              help="Give pse_tae/ltae each polygon's shape (area, perimeter, compactness, elongation, rectangularity, "
+                   "cover ratio; with -p).")
 @click.option("-b", "--begin", type=DATE, default=None, help="First date of the product's steps (with -p).")
 @click.option("-e", "--end", type=DATE, default=None, help="Last date of the product's steps (with -p).")
 @click.option("-model", "--model", "kind", required=True, help="pse_tae, ltae or tempcnn (antares model_params).")

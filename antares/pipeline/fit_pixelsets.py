@@ -49,7 +49,8 @@ class PixelSetFitRequest:
         As for the other tiled stages.
     geometry : bool
         Give the pixel-set encoder the shape of each polygon as extra features (Garnot et al. 2020's
-        geometric features): :data:`antares.object_features.SHAPE_FEATURES` of the polygon's pixels
+        geometric features): :data:`antares.object_features.GEOMETRY_FEATURES` (the shape features and
+        the cover ratio) of the polygon's pixels
         on the product's grid (pixel centres inside, polygonized as segments are), so that training
         polygons and segments are measured alike. Not for tempcnn (no pixel-set encoder).
     validation_block : float > 0, optional
@@ -212,7 +213,7 @@ def _read_sensors(settings, request, progress):
 
 
 def _footprint_shapes(geoms, datasets, measurements) -> np.ndarray:
-    """(n, 5) shape features of the product's pixels whose centres fall in each polygon (a point: its pixel),
+    """(n, 6) geometric features (:data:`antares.object_features.GEOMETRY_FEATURES`) of the product's pixels whose centres fall in each polygon (a point: its pixel),
     polygonized on the product's grid as :func:`antares.segmentation.polygonize.polygon_rows` polygonizes segments;
     a polygon's part outside the product's extent is left out, as its pixels are. NaN without a pixel."""
     import rasterio.features
@@ -221,7 +222,7 @@ def _footprint_shapes(geoms, datasets, measurements) -> np.ndarray:
 
     from antares.cube.load import native_geobox
     from antares.models.samples import is_point
-    from antares.object_features import shape_features
+    from antares.object_features import geometry_features
     from antares.segmentation.polygonize import polygon_rows
 
     box = native_geobox(datasets, measurements)
@@ -248,7 +249,7 @@ def _footprint_shapes(geoms, datasets, measurements) -> np.ndarray:
             mask = rasterio.features.rasterize([g], out_shape=shape, transform=affine, dtype="int32")
         rows = polygon_rows(mask, 0, affine, None)
         out.append(shapely.from_wkb(bytes.fromhex(rows[0][1])) if rows else None)
-    return shape_features(np.array(out, dtype=object))
+    return geometry_features(np.array(out, dtype=object))
 
 
 def model_fit_pixelsets(settings: Settings, request: PixelSetFitRequest, progress=None, epoch_progress=None):
@@ -288,7 +289,7 @@ def model_fit_pixelsets(settings: Settings, request: PixelSetFitRequest, progres
     from antares.pipeline.train import _jsonable
     from antares.models.fitting import check_classes
     from antares.models.registry import make_estimator
-    from antares.object_features import SHAPE_FEATURES
+    from antares.object_features import GEOMETRY_FEATURES
     from antares.sampling import spatial_blocks
 
     params = _params(request)
@@ -344,7 +345,7 @@ def model_fit_pixelsets(settings: Settings, request: PixelSetFitRequest, progres
             "samples_per_class": result.samples_per_class, "skipped_samples": tf.sample_ids[~keep].tolist(),
             "seed": request.seed, "versions": config["versions"], "cv": None,
             "validation_block": request.validation_block,
-            "extra_features": list(SHAPE_FEATURES) if request.geometry else [],
+            "extra_features": list(GEOMETRY_FEATURES) if request.geometry else [],
             "validation_groups": None if groups is None else int(len(np.unique(groups))),
             "time": [str(t) for t in request.time] if request.time else None,
         }

@@ -31,7 +31,7 @@ class PixelSetJob:
     model_id: int
     set_size: int
     seed: int
-    geometry: bool = False  # the model takes the objects' shape features (antares.object_features)
+    geometry: tuple = ()  # the geometric features the model takes (names, antares.object_features.GEOMETRY_FEATURES)
     only: np.ndarray | None = None  # second pass: the pixels of these objects only
     layout: list | None = None  # a sensors' model: per input {"sensor", "product", "channels", "days"} (read by product)
 
@@ -100,12 +100,12 @@ def _draw(labels, values, set_size, seed):
     return ids, sets
 
 
-def _tile_shapes(labels, affine, ids) -> np.ndarray:
-    """(n, 5) shape features of the objects ``ids`` lying wholly in the tile, from its label raster (polygonized
-    as ``antares segment`` polygonizes segments: the same polygons as those stored)."""
+def _tile_shapes(labels, affine, ids, names) -> np.ndarray:
+    """(n, len(names)) geometric features of the objects ``ids`` lying wholly in the tile, from its label raster
+    (polygonized as ``antares segment`` polygonizes segments: the same polygons as those stored)."""
     import shapely
 
-    from antares.object_features import shape_features
+    from antares.object_features import geometry_features
     from antares.segmentation.polygonize import polygon_rows
 
     wanted = np.unique(np.asarray(ids, np.int64))
@@ -113,7 +113,7 @@ def _tile_shapes(labels, affine, ids) -> np.ndarray:
     dense = np.where(keep, np.searchsorted(wanted, labels) + 1, 0).astype(np.int32)  # 1..n for polygon_rows
     rows = polygon_rows(dense, 0, affine, None)
     geoms = {int(wanted[r[0] - 1]): shapely.from_wkb(bytes.fromhex(r[1])) for r in rows}
-    return shape_features(np.array([geoms.get(int(k)) for k in ids], dtype=object))
+    return geometry_features(np.array([geoms.get(int(k)) for k in ids], dtype=object), names)
 
 
 def _load_sensors(job: PixelSetJob):
@@ -160,7 +160,7 @@ def pixel_set_tile(job: PixelSetJob):
     inside_mask = (labels > 0) & ~np.isin(labels, border)
     ids, sets = _draw(labels[inside_mask].astype(np.int64), series[:, :, inside_mask], job.set_size, job.seed)
     estimator = _model(job.url, job.model_id)
-    extra = _tile_shapes(labels, job.geobox.affine, ids) if job.geometry else None
+    extra = _tile_shapes(labels, job.geobox.affine, ids, job.geometry) if job.geometry else None
     days = None if job.layout else series_days(times)
     predicted = classify_sets(estimator, ids, sets, days, job.measurements, extra, job.layout)
     return predicted, _pixels_of(labels, series, border), ids, border
@@ -236,7 +236,7 @@ def predict_with_pixel_sets(settings, request, estimator, meta: dict, run, seg, 
         tiles = [native_geobox([d], ["segment_id"]) for d in label_datasets]
         _check_same_grid(tiles[0], native_geobox(datasets, features), segmentation, product)
     set_size, seed = int(meta["set_size"]), int(meta.get("seed") or 0)
-    geometry = bool(meta.get("extra_features"))
+    geometry = tuple(meta.get("extra_features") or ())
     jobs = [PixelSetJob(url, product, features, segmentation, tile, time, meta["id"], set_size, seed, geometry,
                         layout=layout) for tile in tiles]
     run_params = {"product": product, "model": model, "segmentation": segmentation, "set_size": set_size,
@@ -260,7 +260,7 @@ def predict_with_pixel_sets(settings, request, estimator, meta: dict, run, seg, 
             values = np.concatenate([e[1] for e in edges], axis=2)
             if len(labels):
                 edge_ids, sets = _draw(labels, values, set_size, seed)
-                extra = _shapes(settings, seg.id, edge_ids) if geometry else None  # whole polygons, from the database
+                extra = _shapes(settings, seg.id, edge_ids, geometry) if geometry else None  # whole polygons, from the database
                 chunks.append(classify_sets(estimator, edge_ids, sets, days, features, extra, layout)[:4])
                 report.crossing = int(len(np.setdiff1d(edge_ids, split)))
     ids, classes, confidence, entropy = (np.concatenate(c) for c in zip(*chunks)) if chunks else [np.zeros(0)] * 4

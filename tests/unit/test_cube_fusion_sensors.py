@@ -141,3 +141,43 @@ def test_fit_request_with_two_sensors_sets_the_fusion_parameters():
                            products=("s1p",), min_temp_seq=4)
     p = _params(r)
     assert (p["fusion"], p["interpolate"], p["min_temp_seq"]) == ("early", "linear", 4)
+
+
+def test_cover_ratio_equals_pixel_counts_and_shapely():
+    """The cover ratio of a polygonized pixel object equals its pixel count over its bounding box's pixel count
+    (numpy), and area / envelope area of shapely for drawn shapes; the other columns are shape_features'."""
+    import shapely
+    from rasterio.features import shapes
+    from rasterio.transform import from_origin
+
+    from antares.object_features import GEOMETRY_FEATURES, SHAPE_FEATURES, geometry_features, shape_features
+
+    rng = np.random.default_rng(4)
+    transform = from_origin(500000, 4000000, 10, 10)
+    geoms, expected = [], []
+    for _ in range(12):
+        mask = np.zeros((30, 30), np.uint8)
+        r0, c0 = rng.integers(0, 10, 2)
+        h, w = rng.integers(3, 15, 2)
+        mask[r0:r0 + h, c0:c0 + w] = 1
+        cut = rng.integers(0, h), rng.integers(0, w)  # an L: a corner taken out
+        mask[r0:r0 + cut[0], c0:c0 + cut[1]] = 0
+        polys = [shapely.geometry.shape(g) for g, v in shapes(mask, mask=mask.astype(bool), transform=transform)
+                 if v == 1]
+        assert len(polys) == 1
+        rows, cols = np.nonzero(mask)
+        expected.append(mask.sum() / ((np.ptp(rows) + 1) * (np.ptp(cols) + 1)))
+        geoms.append(polys[0])
+    table = geometry_features(np.array(geoms + [None], dtype=object))
+    assert table.shape == (13, len(GEOMETRY_FEATURES)) and GEOMETRY_FEATURES[-1] == "cover_ratio"
+    np.testing.assert_allclose(table[:12, -1], expected, rtol=1e-12)
+    np.testing.assert_array_equal(table[:12, :5], shape_features(np.array(geoms, dtype=object)))
+    assert np.isnan(table[12]).all()
+    disc = shapely.Point(0, 0).buffer(100, quad_segs=256)
+    assert geometry_features([disc], ["cover_ratio"])[0, 0] == pytest.approx(np.pi / 4, rel=1e-4)
+    rotated = shapely.affinity.rotate(shapely.box(0, 0, 40, 10), 45)
+    assert geometry_features([rotated], ["cover_ratio", "area"])[0].tolist() == pytest.approx(
+        [400 / shapely.envelope(rotated).area, 400])
+    np.testing.assert_array_equal(geometry_features(geoms, SHAPE_FEATURES), shape_features(np.array(geoms, dtype=object)))
+    with pytest.raises(InvalidInputError, match="unknown geometric feature"):
+        geometry_features(geoms, ["roundness"])
