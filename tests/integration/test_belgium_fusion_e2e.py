@@ -89,6 +89,10 @@ def test_fit_stores_the_sensors_and_their_channels(settings, be):
     assert 319 <= layout["s2"]["days"][0] <= 320 and 654 <= layout["s2"]["days"][-1] <= 655
     assert sorted(estimator.config["sensors"]) == ["s1", "s2"]
     assert sum(meta["samples_per_class"].values()) == len(frame)
+    shown = invoke_ok(CliRunner(), ["model", "show", "bef_pse"], env).output
+    assert (f"pixel sets: {SET_SIZE} pixels drawn per polygon or object (seed 2) at s1 12 time(s) of {product}; s2 12 "
+            f"time(s) of {product} (the same pixels in each)") in shown
+    assert "architecture pse_tae, fusion pse (pse)" in shown
 
 
 def test_predict_agrees_with_worldcereal_and_equals_an_independent_application(settings, be, data_dir):
