@@ -180,6 +180,17 @@ def _read_sensors(settings, request, progress):
     from antares.pipeline.train import training_features
 
     specs = [request.product, *request.products]
+    if request.sensors:  # the sensors' channels checked on the product definitions, before any pixel is read
+        from antares.cube.index import connect, product_definition
+        from antares.db.engine import database_url
+
+        dc = connect(database_url(settings))
+        try:
+            declared = [(s, [m["name"] for m in product_definition(dc, product_spec(s)[1])["measurements"]])
+                        for s in specs]
+        finally:
+            dc.close()
+        sensor_channels(request.sensors, declared, request.sensor_measurements)
     tfs = []
     for spec in specs:
         tfs.append(training_features(settings, SampleRequest(product_spec(spec)[1], request.training_set, None, "mean",

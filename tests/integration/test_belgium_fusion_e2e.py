@@ -199,6 +199,7 @@ def test_refusals_in_one_line(settings, be):
         (["-p", "bef_s2", "-p", product, "--sensors", "s1,s2", "--fusion", "tsa"], 2, "both look like s2 products"),
         (["-p", product, "--sensors", "s1,s2", "--fusion", "tsa", "--sensor-measurements", "s1=vv"], 1,
          "has no measurement vv (--sensor-measurements s1)"),
+        (["-p", "bef_s2", "-p", "s1=bef_no_s1", "--sensors", "s1,s2", "--fusion", "tsa"], 1, "bef_no_s1"),
     ]
     for args, code, fragment in fits:
         result = runner.invoke(cli, ["model_fit_timeseries", *args, "-t", "bef_train", "-model", "pse_tae", "--name",
