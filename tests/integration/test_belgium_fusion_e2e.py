@@ -168,18 +168,21 @@ def test_predict_agrees_with_worldcereal_and_equals_an_independent_application(s
 
 def test_two_products_each_with_its_dates(settings, be):
     """The raw S2 (9 bands, uint16, two empty months) and S1 (VV, VH in dB) products: one sensor each, recognised by
-    their measurement names; early fusion aligns S1 to the S2 dates (linear); prediction reads both products."""
+    their measurement names; early fusion aligns S1 to the S2 dates (linear), with minimum-sequence sampling and the
+    geometric features; prediction reads both products and classifies every object."""
+    from antares.object_features import GEOMETRY_FEATURES
     from antares.pipeline.train import load_model
 
     env, tmp, product, _, frame, _ = be
     runner = CliRunner()
     fit = invoke_ok(runner, ["model_fit_timeseries", "-p", "bef_s2", "-p", "bef_s1", "-t", "bef_train", "--sensors",
                              "s1,s2", "--fusion", "early", "--interpolate", "linear", "-model", "ltae", "--set-size",
-                             "8", "--min-temp-seq", "6", "--name", "bef_two", "--device", "cpu", "-extra", "epochs=2",
+                             "8", "--min-temp-seq", "6", "--geometry", "--name", "bef_two", "--device", "cpu", "-extra", "epochs=2",
                              "-extra", "batch_size=32", "-sc", "sync"], env)
     assert "s1 12 step(s) x 2 channel(s) of bef_s1; s2 12 step(s) x 9 channel(s) of bef_s2; fusion early" in fit.stdout
     _, meta = load_model(_settings(settings), "bef_two")
     assert meta["params"]["min_temp_seq"] == 6 and meta["params"]["interpolate"] == "linear"
+    assert meta["extra_features"] == list(GEOMETRY_FEATURES)  # with the cover ratio, at fit and at prediction
     assert [g["product"] for g in meta["layout"]] == ["bef_s1", "bef_s2"]
     invoke_ok(runner, ["model_predict_object", "-p", "bef_s2", "-m", "bef_two", "-s", "bef_slic", "--name", "bef_two_map",
                        "-sc", "sync"], env)
