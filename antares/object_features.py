@@ -20,6 +20,13 @@ Shape features (``SHAPE_FEATURES``), in the units of the polygons' CRS (metres f
     the rectangle of least area that encloses the polygon (:func:`shapely.minimum_rotated_rectangle`).
 ``rectangularity``
     ``area / area of the minimum rotated rectangle`` (1 for a rectangle).
+
+The geometric features of the pixel-set encoder (Garnot et al. 2020, CVPR, section 4: perimeter, area, cover ratio)
+add (``GEOMETRY_FEATURES``, :func:`geometry_features`):
+
+``cover_ratio``
+    ``area / area of the axis-aligned bounding box``: for a polygon of raster pixels, the object's pixels over the
+    pixels of its bounding box on the grid (1 for a rectangle along the grid, π/4 for a disc).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import numpy as np
 from antares.errors import InvalidInputError
 
 SHAPE_FEATURES = ("area", "perimeter", "compactness", "elongation", "rectangularity")
+GEOMETRY_FEATURES = SHAPE_FEATURES + ("cover_ratio",)
 
 
 def shape_features(geometries) -> np.ndarray:
@@ -75,6 +83,39 @@ def shape_features(geometries) -> np.ndarray:
     out = np.column_stack([area, perimeter, compactness, elongation, rectangularity]).astype(np.float64)
     out[(kinds == -1) | shapely.is_empty(geoms)] = np.nan
     return out
+
+
+def geometry_features(geometries, names=GEOMETRY_FEATURES) -> np.ndarray:
+    """The pixel-set encoder's geometric features of polygons: :func:`shape_features` and the cover ratio.
+
+    Parameters
+    ----------
+    geometries : array-like (n,) of shapely Polygon or MultiPolygon
+        In a projected CRS.
+    names : sequence of str
+        Columns wanted, among :data:`GEOMETRY_FEATURES` (a model stores the names it was fitted with).
+
+    Returns
+    -------
+    numpy.ndarray (n, len(names)) float64
+        NaN for an empty or missing geometry.
+
+    Raises
+    ------
+    InvalidInputError
+        A name that is not a geometric feature; a geometry that is not a polygon.
+    """
+    import shapely
+
+    unknown = [n for n in names if n not in GEOMETRY_FEATURES]
+    if unknown:
+        raise InvalidInputError(f"unknown geometric feature(s) {', '.join(unknown)}; valid: {', '.join(GEOMETRY_FEATURES)}.")
+    geoms = np.asarray(geometries, dtype=object)
+    shape = shape_features(geoms)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cover = shapely.area(geoms) / shapely.area(shapely.envelope(geoms))
+    table = np.column_stack([shape, np.where(np.isnan(shape[:, 0]), np.nan, cover)])
+    return table[:, [GEOMETRY_FEATURES.index(n) for n in names]]
 
 
 def object_percentiles(labels, values, q) -> tuple[np.ndarray, np.ndarray]:

@@ -246,3 +246,37 @@ def reference_imad(x, y, iterations):
         z = (mad ** 2 / (2 * (1 - rho))).sum(axis=1)
         w = 1 - chi2.cdf(z, p)
     return rho, mad, z
+
+
+def belgium_s1_s2_monthly(runner, env: dict, data_dir, tmp, prefix: str, terrain: bool = True,
+                          tile_size: int = 64) -> str:
+    """Index WorldCereal's Belgium patch (monthly S2 L2A, S1 sigma0 dB, DEM) as products ``{prefix}_s2``,
+    ``{prefix}_s1`` (and ``{prefix}_dem``) and run the built-in ``s1_s2_monthly`` recipe over 2020-11 … 2021-10 into
+    product ``{prefix}_monthly`` (returned), with the stated adaptation that the composites are already cloud-masked
+    (no SCL: ``mask`` removed); ``terrain=False`` also leaves out elevation and slope."""
+    import yaml
+
+    from antares.recipes import recipes_dir
+
+    be = data_dir / "worldcereal-belgium" / "geotiff"
+    invoke_ok(runner, ["index", "--path", str(be / "s2_monthly"), "--dataset_name", "s2_bands", "--product",
+                       f"{prefix}_s2", "--pattern", r"(?P<date>\d{4}-\d{2})_S2L2A\.tif$"], env)
+    invoke_ok(runner, ["index", "--path", str(be / "s1_monthly"), "--dataset_name", "s1_grd", "--product",
+                       f"{prefix}_s1"], env)
+    doc = yaml.safe_load((recipes_dir() / "s1_s2_monthly.yaml").read_text())
+    doc.pop("mask")
+    doc["inputs"]["product"] = f"{prefix}_s2"
+    doc["s1"]["product"] = f"{prefix}_s1"
+    if terrain:
+        invoke_ok(runner, ["index", "--path", str(be / "dem" / "elevation.tif"), "--dataset_name", "dem", "--product",
+                           f"{prefix}_dem", "--outdir", str(tmp / "dem")], env)
+        doc["terrain"]["product"] = f"{prefix}_dem"
+    else:
+        doc.pop("terrain")
+    recipe = tmp / f"s1_s2_monthly_{prefix}.yaml"
+    recipe.write_text(yaml.safe_dump(doc, sort_keys=False))
+    invoke_ok(runner, ["apply_recipe", "-recipe", str(recipe), "-b", "2020-11-01", "-e", "2021-10-31",
+                       "--bbox", "664000", "5611120", "665000", "5612120", "--bbox-crs", "EPSG:32631",
+                       "--tile-size", str(tile_size), "--name", f"{prefix}_monthly", "-sc", "sync",
+                       "--outdir", str(tmp / "out")], env)
+    return f"{prefix}_monthly"

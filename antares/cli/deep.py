@@ -17,7 +17,10 @@ Examples:
   antares model_fit_timeseries --timeseries extractions.parquet --label sampling_label \\
       --sensors s1,s2 --fusion decision -model ltae -extra epochs=50 --name crops_ltae --plot curve.png
   antares model_fit_timeseries --timeseries long.csv --mapping map.yaml -model tempcnn --name crops_cnn
-  antares model_fit_timeseries -p ndvi_monthly -t parcels -model pse_tae --set-size 32 --name parcels_pse""")
+  antares model_fit_timeseries -p ndvi_monthly -t parcels -model pse_tae --set-size 32 --name parcels_pse
+  antares model_fit_timeseries -p s1_s2_monthly -t parcels --sensors s1,s2 --fusion pse -model pse_tae --name fused
+  antares model_fit_timeseries -p s2_monthly -p s1_monthly -t parcels --sensors s1,s2 --fusion early \\
+      --interpolate linear -model ltae --name fused2""")
 @click.option("--timeseries", "path", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Table of labelled series: parquet with WorldCereal wide columns (OPTICAL-B02-ts0-10m, "
                    "SAR-VV-ts0-20m), or a long table (parquet/CSV, one row per sample and date) with --mapping.")
@@ -25,19 +28,26 @@ Examples:
               help="YAML mapping of a long --timeseries table: sample_id, label, date, dates or start/steps, "
                    "channels (column: s2/B02); docs/deep.md.")
 @click.option("--label", default=None, help="Column with the class names (with --timeseries; default: the mapping's).")
-@click.option("-p", "--product", default=None,
-              help="Time-series product whose steps give the series (with -t; instead of --timeseries).")
+@click.option("-p", "--product", "products", multiple=True,
+              help="Time-series product whose steps give the series (with -t; instead of --timeseries); twice for S2 "
+                   "and S1 products (s1=NAME to say which).")
 @click.option("-t", "--training", "training_set", default=None, help="Training set (polygons) for -p.")
 @click.option("--set-size", type=int, default=32, show_default=True, help="Pixels drawn per polygon (with -p).")
 @click.option("--val-spatial", "validation_block", type=float, default=None, metavar="METRES",
               help="Spatially blocked early-stopping validation: polygons in one square block of this side stay "
                    "together (with -p; default 1000, in the product's CRS units; 0: a stratified random split).")
 @click.option("--geometry", is_flag=True,
-              help="Give pse_tae/ltae each polygon's shape (area, perimeter, compactness, elongation, rectangularity; with -p).")
+              help="Give pse_tae/ltae each polygon's shape (area, perimeter, compactness, elongation, rectangularity, "
+                   "cover ratio; with -p).")
 @click.option("-b", "--begin", type=DATE, default=None, help="First date of the product's steps (with -p).")
 @click.option("-e", "--end", type=DATE, default=None, help="Last date of the product's steps (with -p).")
 @click.option("-model", "--model", "kind", required=True, help="pse_tae, ltae or tempcnn (antares model_params).")
-@click.option("--sensors", default="s2", show_default=True, help="s2, s1 or s1,s2.")
+@click.option("--sensors", default=None, help="s2, s1 or s1,s2 (a table: default s2; -p: default every measurement "
+              "as one input).")
+@click.option("--sensor-measurements", default=None, metavar="'s1=A,B;s2=C,D'",
+              help="Each sensor's measurements (with -p; default: S1 recognised by name, s1_*, vv, vh).")
+@click.option("--min-temp-seq", type=int, default=None, metavar="N",
+              help="Minimum-sequence sampling: N dates at random per training batch (with -p; pse_tae, ltae).")
 @click.option("--fusion", type=click.Choice(["early", "pse", "tsa", "decision"]), default=None,
               help="S1 + S2 fusion (two sensors only).")
 @click.option("--interpolate", type=click.Choice(["nn", "linear"]), default="nn", show_default=True,
@@ -55,8 +65,8 @@ Examples:
 @workers_option
 @overwrite_option
 @click.pass_obj
-def model_fit_timeseries(state: CliState, path, mapping, label, product, training_set, set_size, validation_block, geometry,
-                         begin, end, kind, sensors,
+def model_fit_timeseries(state: CliState, path, mapping, label, products, training_set, set_size, validation_block,
+                         geometry, begin, end, kind, sensors, sensor_measurements, min_temp_seq,
                          fusion, interpolate, device, min_samples, scheme, name, seed, extra, plot_path, scheduler,
                          workers, overwrite):
     """Fit a temporal deep model on a sample time-series table and store it (safetensors + JSON).
@@ -74,16 +84,19 @@ def model_fit_timeseries(state: CliState, path, mapping, label, product, trainin
 
     if plot_path is not None:  # checked before the fit: a refused figure leaves no model behind
         check_plot_path(plot_path, overwrite)
-    if (path is None) == (product is None and training_set is None):
+    if (path is None) == (not products and training_set is None):
         raise UsageError("give either --timeseries FILE.parquet --label COLUMN or -p PRODUCT -t TRAINING_SET.")
     if path is None:
-        cube = (product, training_set, set_size, validation_block, geometry, period(begin, end))
         if mapping is not None:
             raise UsageError("--mapping is for a long --timeseries table; -p PRODUCT -t TRAINING_SET reads the cube.")
+        cube = (products, training_set, set_size, validation_block, geometry, period(begin, end), sensor_measurements,
+                min_temp_seq, interpolate)
         _fit_on_cube(state, cube, kind, sensors, fusion, device, name, seed, extra, scheduler, workers, overwrite)
         return _plot(state, name, plot_path, overwrite)
-    if validation_block is not None or set_size != 32 or geometry:  # None: not given
-        raise UsageError("--set-size, --val-spatial and --geometry are for -p PRODUCT -t TRAINING_SET (a table has no geometry).")
+    if validation_block is not None or set_size != 32 or geometry or sensor_measurements or min_temp_seq is not None:
+        raise UsageError("--set-size, --val-spatial, --geometry, --sensor-measurements and --min-temp-seq are for "
+                         "-p PRODUCT -t TRAINING_SET (a table has no geometry).")
+    sensors = sensors or "s2"
     if label is None and mapping is None:
         raise UsageError("--timeseries needs --label COLUMN (the column with the class names).")
 
@@ -121,20 +134,22 @@ def _plot(state: CliState, name: str, plot_path, overwrite: bool):
 def _fit_on_cube(state: CliState, cube, kind, sensors, fusion, device, name, seed, extra, scheduler, workers, overwrite):
     """``model_fit_timeseries -p PRODUCT -t TRAINING_SET``: pixel sets from the cube."""
     from antares.deep.pixelsets import DEFAULT_VALIDATION_BLOCK
+    from antares.deep.sensors import parse_sensor_measurements
     from antares.errors import UsageError
     from antares.pipeline.fit_pixelsets import PixelSetFitRequest, model_fit_pixelsets
     from antares.pipeline.train import load_model
 
-    product, training_set, set_size, validation_block, geometry, time = cube
+    products, training_set, set_size, validation_block, geometry, time, mapping, min_temp_seq, interpolate = cube
 
-    if product is None or training_set is None:
+    if not products or training_set is None:
         raise UsageError("-p PRODUCT and -t TRAINING_SET go together.")
-    if fusion is not None or sensors != "s2":
-        raise UsageError("--sensors and --fusion are for tables with S1 and S2 series; a product (-p) is one sensor.")
+    chosen = tuple(s.strip() for s in (sensors or "").split(",") if s.strip())
     if validation_block is None:  # spatially blocked by default; --val-spatial 0 opts out
         validation_block = DEFAULT_VALIDATION_BLOCK
-    request = PixelSetFitRequest(kind, product, training_set, name, set_size, time, tuple(extra), seed, device,
-                                 overwrite, scheduler, workers, validation_block or None, geometry)
+    request = PixelSetFitRequest(kind, products[0], training_set, name, set_size, time, tuple(extra), seed, device,
+                                 overwrite, scheduler, workers, validation_block or None, geometry, sensors=chosen,
+                                 fusion=fusion, interpolate=interpolate, products=tuple(products[1:]),
+                                 sensor_measurements=parse_sensor_measurements(mapping), min_temp_seq=min_temp_seq)
     bar = tile_progress(state.quiet, f"model_fit_timeseries {name}", unit="epoch")
     with tile_progress(state.quiet, "tiles") as tiles, bar as progress:
         def epoch_done(epoch, epochs, loss, oa):

@@ -176,8 +176,11 @@ def show(state: CliState, name, as_json, plot_path, overwrite):
         for sensor, spec in meta["sensors"].items():
             click.echo(f"{sensor}: {len(spec['channels'])} channels ({', '.join(spec['channels'])}), days {spec['days']}")
         if meta.get("set_size"):  # fitted on a product's pixel sets (model_fit_timeseries -p -t)
+            where = ("; ".join(f"{g['sensor']} {len(g['days'])} time(s) of {g['product']}" for g in meta["layout"])
+                     + " (the same pixels in each)") if meta.get("layout") else \
+                f"{len(meta.get('times') or [])} time(s) of {meta['product']}"
             click.echo(f"pixel sets: {meta['set_size']} pixels drawn per polygon or object (seed {meta.get('seed')}) at "
-                       f"{len(meta.get('times') or [])} time(s) of {meta['product']}")
+                       + where)
         click.echo(f"architecture {meta['architecture']}, fusion {meta.get('fusion') or 'none'} ({meta['mode']}); "
                    f"best epoch {meta.get('best_epoch')}")
         for h in meta.get("history") or []:

@@ -128,3 +128,31 @@ def tile_labels_and_series(url: str, segmentation: str, product: str, bands: lis
     finally:
         dc.close()
     return labels, times, values
+
+
+def tile_labels_and_sources(url: str, segmentation: str, sources: list, geobox, time=None):
+    """:func:`tile_labels_and_series` for several products (the sensors of a fusion model) on one tile.
+
+    Parameters
+    ----------
+    url, segmentation, geobox, time
+        As :func:`tile_labels_and_series`.
+    sources : list of (str, list of str)
+        Each product and the bands read from it.
+
+    Returns
+    -------
+    None or (labels, list of (times, values))
+        Per source, :func:`load_feature_series` (times ``(t,)``, values float32 ``(t, bands, y, x)``).
+    """
+    from antares.cube.index import connect
+
+    dc = connect(url)
+    try:
+        labels = load_labels(dc, segmentation, geobox)
+        if not labels.any():
+            return None
+        series = [load_feature_series(dc, product, bands, geobox, time) for product, bands in sources]
+    finally:
+        dc.close()
+    return labels, series

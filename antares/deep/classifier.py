@@ -363,6 +363,26 @@ class TemporalClassifier:
             return ([x[idx].to(device) for x in xs], extra[idx].to(device) if extra is not None else None,
                     y[idx].to(device))
 
+        keep_dates = p.get("min_temp_seq")
+        date_rng = np.random.default_rng(seed)
+
+        def subsample(bx):
+            """Minimum-sequence sampling (Ofori-Ampofo et al. 2021's min_temp_seq): ``keep_dates`` of each input's
+            dates at random (the same dates for inputs on the same dates), in time order; all when fewer."""
+            if not keep_dates:
+                return bx, days
+            out_x, out_d, drawn = [], [], {}
+            for x, d in zip(bx, days):
+                key = tuple(d.tolist())
+                if key not in drawn:
+                    n_t = len(key)
+                    drawn[key] = (torch.from_numpy(np.sort(date_rng.choice(n_t, keep_dates, replace=False)))
+                                  if n_t > keep_dates else torch.arange(n_t))
+                pick = drawn[key].to(x.device)
+                out_x.append(x[:, pick])
+                out_d.append(d[pick])
+            return out_x, out_d
+
         best, best_loss, waited = None, np.inf, 0
         self.history_ = []
         for epoch in range(1, p["epochs"] + 1):
@@ -374,8 +394,9 @@ class TemporalClassifier:
                 if len(index) < 2:
                     continue  # BatchNorm needs two samples
                 bx, be, by = batch(index)
+                bx, bdays = subsample(bx)
                 optimiser.zero_grad()
-                loss = loss_of(net(bx, days, be), by)
+                loss = loss_of(net(bx, bdays, be), by)
                 loss.backward()
                 optimiser.step()
                 total, seen = total + loss.item() * len(index), seen + len(index)

@@ -34,7 +34,9 @@ _TRAINING = (
            description="seed of weights, batches, dropout and the validation split"),
     any_of("n_jobs", None, "int in the range [1, inf) or None", integer(1), is_none, description="CPU threads"),
 )
-_ATTENTION = (float_param("period", 1000.0, 0, low_open=True, description="positional-encoding period T (days)"),)
+_ATTENTION = (float_param("period", 1000.0, 0, low_open=True, description="positional-encoding period T (days)"),
+              any_of("min_temp_seq", None, "int in the range [1, inf) or None", integer(1), is_none,
+                     description="minimum-sequence sampling: dates kept at random per training batch (None: all)"))
 
 
 def _factory(arch: str):

@@ -78,13 +78,47 @@ def draw_pixel_sets(index: np.ndarray, values: np.ndarray, n: int, size: int, se
     return sets, counts.astype(np.int64)
 
 
-def series_days(times) -> np.ndarray:
+def draw_sensor_sets(index: np.ndarray, values: list, n: int, size: int, seed: int = 0):
+    """:func:`draw_pixel_sets` of several sensors at the SAME pixel positions (one draw for all).
+
+    Parameters
+    ----------
+    index : ndarray (m,) int
+    values : list of ndarray (T_k, C_k, m) float
+        Each sensor's series of the same ``m`` pixels (its own dates and channels).
+    n, size, seed
+        As :func:`draw_pixel_sets`.
+
+    Returns
+    -------
+    sets : list of ndarray (n, T_k, C_k, S) float32
+    n_pixels : ndarray (n,) int64
+    """
+    shapes = [v.shape[:2] for v in values]
+    packed = np.concatenate([np.asarray(v).reshape(-1, 1, len(index)) for v in values], axis=0)
+    sets, counts = draw_pixel_sets(index, packed, n, size, seed)
+    return unpack_sets(sets, shapes), counts
+
+
+def unpack_sets(sets: np.ndarray, shapes) -> list:
+    """Packed sets ``(n, sum T_k·C_k, 1, S)`` → per sensor ``(n, T_k, C_k, S)`` (the inverse of the packing of
+    :func:`draw_sensor_sets`)."""
+    out, start = [], 0
+    for t, c in shapes:
+        out.append(sets[:, start:start + t * c, 0].reshape(len(sets), t, c, -1))
+        start += t * c
+    return out
+
+
+def series_days(times, origin=None) -> np.ndarray:
     """Day numbers of step times: whole days since 1 January of the first time's year (day of year for one season).
 
     Parameters
     ----------
     times : array-like of datetime64
         Increasing.
+    origin : int, optional
+        The year whose 1 January is day 0 (default: the first time's); two sensors' products share one.
 
     Returns
     -------
@@ -98,7 +132,8 @@ def series_days(times) -> np.ndarray:
     times = np.asarray(times, "datetime64[ns]")
     if not len(times):
         return np.zeros(0, np.int64)
-    first = np.datetime64(str(times[0])[:4] + "-01-01", "D")
+    year = str(times[0])[:4] if origin is None else f"{int(origin):04d}"
+    first = np.datetime64(year + "-01-01", "D")
     days = (times.astype("datetime64[D]") - first).astype(np.int64)
     if len(days) > 1 and not np.all(np.diff(days) > 0):
         raise InvalidInputError(f"the product's times must fall on distinct, increasing days; got "

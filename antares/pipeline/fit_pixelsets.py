@@ -49,19 +49,38 @@ class PixelSetFitRequest:
         As for the other tiled stages.
     geometry : bool
         Give the pixel-set encoder the shape of each polygon as extra features (Garnot et al. 2020's
-        geometric features): :data:`antares.object_features.SHAPE_FEATURES` of the polygon's pixels
+        geometric features): :data:`antares.object_features.GEOMETRY_FEATURES` (the shape features and
+        the cover ratio) of the polygon's pixels
         on the product's grid (pixel centres inside, polygonized as segments are), so that training
         polygons and segments are measured alike. Not for tempcnn (no pixel-set encoder).
     validation_block : float > 0, optional
         Side (metres, the product's CRS units) of the square blocks of the early-stopping validation
         split: polygons whose centroids share a block stay on one side (spatially blocked). Default:
         a stratified random split.
+    sensors : tuple of {'s1', 's2'}, optional
+        Channel groups as sensors (:func:`antares.deep.sensors.sensor_channels`): of ``product`` (S1
+        measurements recognised by name, or ``sensor_measurements``), or one sensor per product with
+        ``products``. Default (empty): every measurement of ``product`` as one input.
+    fusion : {'early', 'pse', 'tsa', 'decision'}, optional
+        Needed (only) with two sensors (Ofori-Ampofo et al. 2021; :func:`antares.deep.data.arrange`).
+    interpolate : {'nn', 'linear'}
+        Alignment of S1 to the S2 dates for early and pse fusion.
+    products : tuple of str
+        A second product (the other sensor's, each with its own dates; ``s1=NAME`` names its sensor).
+        Its pixels must be those of ``product`` (the same grid): the sets are drawn at the same positions.
+    sensor_measurements : tuple of (sensor, tuple of str), optional
+        The measurements of each sensor (:func:`antares.deep.sensors.parse_sensor_measurements`).
+    min_temp_seq : int >= 1, optional
+        Minimum-sequence sampling at training (Ofori-Ampofo et al. 2021's ``min_temp_seq``): each
+        mini-batch keeps ``min_temp_seq`` of the available dates of each input, drawn at random
+        (pse_tae and ltae: tempcnn needs all its dates).
 
     Raises
     ------
     UsageError
         A kind that is not a pixel-set model, unknown parameters or values, ``set_size`` < 1, fusion
-        (one product is one sensor), ``--device cuda`` without CUDA.
+        with one sensor or two sensors without fusion, a second product for one sensor, ``--device
+        cuda`` without CUDA.
     """
 
     kind: str
@@ -78,6 +97,12 @@ class PixelSetFitRequest:
     workers: int | None = None
     validation_block: float | None = None
     geometry: bool = False
+    sensors: tuple = ()
+    fusion: str | None = None
+    interpolate: str = "nn"
+    products: tuple = ()
+    sensor_measurements: tuple | None = None
+    min_temp_seq: int | None = None
 
     def __post_init__(self):
         from antares.models.registry import MODELS, make_estimator, model_kind, parse_params
@@ -95,11 +120,35 @@ class PixelSetFitRequest:
             raise UsageError(f"--set-size must be an int >= 1. Got {self.set_size!r}.")
         if self.geometry and self.kind == "tempcnn":
             raise UsageError("tempcnn has no pixel-set encoder: --geometry is for pse_tae and ltae.")
+        sensors = list(self.sensors)
+        if len(set(sensors)) != len(sensors) or not set(sensors) <= {"s1", "s2"}:
+            raise UsageError(f"--sensors must be s2, s1 or s1,s2. Got {','.join(sensors)!r}.")
+        if self.fusion is not None and len(sensors) != 2:
+            raise UsageError(f"--fusion {self.fusion} needs two sensors (--sensors s1,s2); got "
+                             f"{','.join(sensors) or 'one product as one input'}.")
+        if len(sensors) == 2 and self.fusion is None:
+            raise UsageError("two sensors need --fusion early, pse, tsa or decision.")
+        if self.fusion == "pse" and self.kind == "tempcnn":
+            raise UsageError("tempcnn has no pixel-set encoder: --fusion pse is for pse_tae and ltae; use early, tsa "
+                             "or decision.")
+        if self.products and len(sensors) != 2:
+            raise UsageError("a second product (-p) is the other sensor's: give --sensors s1,s2 and --fusion.")
+        if len(self.products) > 1:
+            raise UsageError(f"at most two products (one per sensor); got {1 + len(self.products)}.")
+        if self.sensor_measurements and not sensors:
+            raise UsageError("--sensor-measurements needs --sensors.")
+        if self.min_temp_seq is not None:
+            if not isinstance(self.min_temp_seq, int) or self.min_temp_seq < 1:
+                raise UsageError(f"--min-temp-seq must be an int >= 1. Got {self.min_temp_seq!r}.")
+            if self.kind == "tempcnn":
+                raise UsageError("tempcnn takes a fixed number of dates: --min-temp-seq is for pse_tae and ltae.")
+        if self.interpolate not in ("nn", "linear"):
+            raise UsageError(f"--interpolate must be nn or linear. Got {self.interpolate!r}.")
         params = parse_params(self.kind, self.extra)
-        if "fusion" in params:
-            raise UsageError("fusion needs two sensors; a product is one: leave out -extra fusion=...")
-        params.setdefault("device", self.device)
-        make_estimator(self.kind, params, self.seed)  # every value checked before any work
+        if "fusion" in params or "min_temp_seq" in params:
+            raise UsageError("give the fusion and the minimum sequence with --sensors/--fusion and --min-temp-seq, "
+                             "not -extra.")
+        make_estimator(self.kind, _params(self), self.seed)  # every value checked before any work
 
 
 def _params(request: PixelSetFitRequest) -> dict:
@@ -107,11 +156,75 @@ def _params(request: PixelSetFitRequest) -> dict:
 
     params = parse_params(request.kind, request.extra)
     params.setdefault("device", request.device)
+    if request.fusion:
+        params["fusion"], params["interpolate"] = request.fusion, request.interpolate
+    if request.min_temp_seq:
+        params["min_temp_seq"] = request.min_temp_seq
     return params
 
 
+def _read_sensors(settings, request, progress):
+    """The training features of each product, the sensors' channel groups and the pixel sets of every sensor.
+
+    Returns
+    -------
+    (tf, groups, sets, n_pixels, origin)
+        ``tf``: :class:`antares.pipeline.train.TrainingFeatures` of the first product; ``groups``: per
+        input (sensor, or the product as one input) ``sensor``, ``product``, ``channels``, ``days``,
+        ``times``; ``sets``: per input ``(n, T, C, S)``, drawn at the same pixels in every input;
+        ``n_pixels`` (n,); ``origin``: the year whose 1 January is day 0 of every input.
+    """
+    from antares.deep.pixelsets import draw_sensor_sets, series_days
+    from antares.deep.sensors import product_spec, sensor_channels
+    from antares.pipeline.requests import SampleRequest
+    from antares.pipeline.train import training_features
+
+    specs = [request.product, *request.products]
+    if request.sensors:  # the sensors' channels checked on the product definitions, before any pixel is read
+        from antares.cube.index import connect, product_definition
+        from antares.db.engine import database_url
+
+        dc = connect(database_url(settings))
+        try:
+            declared = [(s, [m["name"] for m in product_definition(dc, product_spec(s)[1])["measurements"]])
+                        for s in specs]
+        finally:
+            dc.close()
+        sensor_channels(request.sensors, declared, request.sensor_measurements)
+    tfs = []
+    for spec in specs:
+        tfs.append(training_features(settings, SampleRequest(product_spec(spec)[1], request.training_set, None, "mean",
+                                                             True, request.scheduler, request.workers,
+                                                             time=request.time, series=True), progress=progress))
+    tf = tfs[0]
+    names = [product_spec(s)[1] for s in specs]
+    if len(tfs) == 2:
+        same = (np.array_equal(tfs[0].sample_ids, tfs[1].sample_ids)
+                and np.array_equal(tfs[0].pixels[0], tfs[1].pixels[0]))
+        if not same:
+            raise InvalidInputError(f"products {names[0]} and {names[1]} do not have the same pixels in the training "
+                                    f"polygons ({len(tfs[0].pixels[0])} and {len(tfs[1].pixels[0])}): the pixel sets "
+                                    "are drawn at the same positions in both sensors; put both on one grid first.")
+    origin = min(int(str(t.times[0])[:4]) for t in tfs if len(t.times))
+    if request.sensors:
+        groups = sensor_channels(request.sensors, [(s, t.measurements) for s, t in zip(specs, tfs)],
+                                 request.sensor_measurements)
+    else:
+        groups = [{"sensor": SERIES, "product": names[0], "channels": list(tf.measurements)}]
+    values = []
+    for g in groups:
+        t = tfs[names.index(g["product"])]
+        index, flat = t.pixels
+        cube = flat.reshape(len(t.times), len(t.measurements), -1)
+        values.append(cube[:, [list(t.measurements).index(c) for c in g["channels"]]])
+        g["days"] = series_days(t.times, origin).tolist()
+        g["times"] = [str(x) for x in t.times]
+    sets, n_pixels = draw_sensor_sets(tf.pixels[0], values, len(tf.sample_ids), request.set_size, request.seed)
+    return tf, groups, sets, n_pixels, origin
+
+
 def _footprint_shapes(geoms, datasets, measurements) -> np.ndarray:
-    """(n, 5) shape features of the product's pixels whose centres fall in each polygon (a point: its pixel),
+    """(n, 6) geometric features (:data:`antares.object_features.GEOMETRY_FEATURES`) of the product's pixels whose centres fall in each polygon (a point: its pixel),
     polygonized on the product's grid as :func:`antares.segmentation.polygonize.polygon_rows` polygonizes segments;
     a polygon's part outside the product's extent is left out, as its pixels are. NaN without a pixel."""
     import rasterio.features
@@ -120,7 +233,7 @@ def _footprint_shapes(geoms, datasets, measurements) -> np.ndarray:
 
     from antares.cube.load import native_geobox
     from antares.models.samples import is_point
-    from antares.object_features import shape_features
+    from antares.object_features import geometry_features
     from antares.segmentation.polygonize import polygon_rows
 
     box = native_geobox(datasets, measurements)
@@ -147,7 +260,7 @@ def _footprint_shapes(geoms, datasets, measurements) -> np.ndarray:
             mask = rasterio.features.rasterize([g], out_shape=shape, transform=affine, dtype="int32")
         rows = polygon_rows(mask, 0, affine, None)
         out.append(shapely.from_wkb(bytes.fromhex(rows[0][1])) if rows else None)
-    return shape_features(np.array(out, dtype=object))
+    return geometry_features(np.array(out, dtype=object))
 
 
 def model_fit_pixelsets(settings: Settings, request: PixelSetFitRequest, progress=None, epoch_progress=None):
@@ -180,15 +293,14 @@ def model_fit_pixelsets(settings: Settings, request: PixelSetFitRequest, progres
     from antares.db.models import model_exists, replace_model
     from antares.deep.classifier import resolve_device
     from antares.deep.data import SensorSeries
-    from antares.deep.pixelsets import draw_pixel_sets, series_days
+    from antares.deep.sensors import product_spec
     from antares.models.store import deserialize
     from antares.pipeline.fit_timeseries import TimeseriesFitReport
-    from antares.pipeline.requests import SampleRequest
     from antares.pipeline.run import recorded_run
-    from antares.pipeline.train import _jsonable, training_features
+    from antares.pipeline.train import _jsonable
     from antares.models.fitting import check_classes
     from antares.models.registry import make_estimator
-    from antares.object_features import SHAPE_FEATURES
+    from antares.object_features import GEOMETRY_FEATURES
     from antares.sampling import spatial_blocks
 
     params = _params(request)
@@ -198,24 +310,20 @@ def model_fit_pixelsets(settings: Settings, request: PixelSetFitRequest, progres
         with session_scope(settings) as session:
             if model_exists(session, name) and not request.overwrite:
                 raise AlreadyExistsError(f"model '{name}' exists; use --overwrite to replace it or choose another --name.")
-        tf = training_features(settings, SampleRequest(request.product, request.training_set, None, "mean", True,
-                                                       request.scheduler, request.workers, time=request.time,
-                                                       series=True), progress=progress)
-        days = series_days(tf.times)
-        n_t, n_c = len(tf.times), len(tf.measurements)
-        index, values = tf.pixels
-        sets, n_pixels = draw_pixel_sets(index, values.reshape(n_t, n_c, -1), len(tf.sample_ids), request.set_size,
-                                         request.seed)
+        tf, layout, sets, n_pixels, origin = _read_sensors(settings, request, progress)
+        days = np.asarray(next(g for g in layout if g["product"] == product_spec(request.product)[1])["days"])
+        n_t, n_c = len(tf.times), sum(len(g["channels"]) for g in layout)
         keep = n_pixels > 0
         if not keep.any():
             raise InvalidInputError(f"no polygon of training set {request.training_set} covers a pixel centre of "
-                                    f"product {request.product}; nothing to fit.")
+                                    f"product {layout[0]['product']}; nothing to fit.")
         skipped = int((~keep).sum())
-        run.start({"model": request.kind, "product": request.product, "training_set": request.training_set,
+        run.start({"model": request.kind, "product": request.product, "products": list(request.products),
+                   "sensors": list(request.sensors), "fusion": request.fusion, "training_set": request.training_set,
                    "set_size": request.set_size, "params": params, "seed": request.seed,
                    "time": [str(t) for t in request.time] if request.time else None},
                   {"product": request.product, "training_set": request.training_set, "datasets": len(tf.datasets)})
-        data = {SERIES: SensorSeries(sets[keep], days, tf.measurements)}
+        data = {g["sensor"]: SensorSeries(v[keep], g["days"], g["channels"]) for g, v in zip(layout, sets)}
         codes = tf.codes[keep]
         check_classes(codes, {e.code: e.name for e in tf.legend})
         groups = None
@@ -236,17 +344,19 @@ def model_fit_pixelsets(settings: Settings, request: PixelSetFitRequest, progres
             raise InvalidInputError(f"model '{name}': the stored blob reads back other classes; not stored.")
         config = result.estimator.config
         meta = {
-            "features": list(tf.measurements), "unit": "pixel_sets", "aggregation": None, "product": request.product,
+            "features": list(tf.measurements), "unit": "pixel_sets", "aggregation": None,
+            "product": product_spec(request.product)[1],
             "training_set": request.training_set, "set_size": request.set_size,
             "times": [str(t) for t in tf.times], "days": days.tolist(),
             "legend": [{"code": e.code, "name": e.name, "colour": e.colour} for e in result.legend],
-            "classes": config["classes"], "sensors": config["sensors"], "fusion": None, "params": config["params"],
+            "classes": config["classes"], "sensors": config["sensors"], "fusion": request.fusion,
+            "params": config["params"], "layout": None if not request.sensors else layout, "origin": origin,
             "architecture": config["arch"], "mode": config["mode"], "inputs": config["inputs"],
             "history": config["history"], "best_epoch": config["best_epoch"],
             "samples_per_class": result.samples_per_class, "skipped_samples": tf.sample_ids[~keep].tolist(),
             "seed": request.seed, "versions": config["versions"], "cv": None,
             "validation_block": request.validation_block,
-            "extra_features": list(SHAPE_FEATURES) if request.geometry else [],
+            "extra_features": list(GEOMETRY_FEATURES) if request.geometry else [],
             "validation_groups": None if groups is None else int(len(np.unique(groups))),
             "time": [str(t) for t in request.time] if request.time else None,
         }
@@ -261,9 +371,17 @@ def model_fit_pixelsets(settings: Settings, request: PixelSetFitRequest, progres
             if not request.overwrite and model_exists(session, name):
                 raise AlreadyExistsError(f"model '{name}' was stored by another process while this one ran; "
                                          "use --overwrite to replace it or choose another --name.")
-            replace_model(session, name, request.kind, tf.scheme_id, run.id, request.product, blob, _jsonable(meta))
+            replace_model(session, name, request.kind, tf.scheme_id, run.id, product_spec(request.product)[1], blob,
+                          _jsonable(meta))
             run.finish(session=session)
-        report.notes.append(f"  pixel sets of {int(keep.sum())} polygon(s) x {n_t} step(s) x {n_c} measurement(s) x "
-                            f"{request.set_size} pixel(s) from {request.product}"
+        if request.sensors:
+            inputs = "; ".join(f"{g['sensor']} {len(g['days'])} step(s) x {len(g['channels'])} channel(s) of "
+                               f"{g['product']}" for g in layout)
+            what = f"  pixel sets of {int(keep.sum())} polygon(s) x {request.set_size} pixel(s), {inputs}"
+            what += f"; fusion {request.fusion}" if request.fusion else ""
+        else:
+            what = (f"  pixel sets of {int(keep.sum())} polygon(s) x {n_t} step(s) x {n_c} measurement(s) x "
+                    f"{request.set_size} pixel(s) from {layout[0]['product']}")
+        report.notes.append(what
                             + (f"; {skipped} polygon(s) without a pixel centre skipped" if skipped else ""))
         return report

@@ -184,21 +184,23 @@ def _write_parquet(frame, path: Path, overwrite: bool) -> None:
         raise
 
 
-def _shapes(settings: Settings, segmentation_id: int, ids: np.ndarray) -> np.ndarray:
-    """(n, 5) shape features of the segments ``ids`` (rows in that order; NaN for an id without a polygon)."""
+def _shapes(settings: Settings, segmentation_id: int, ids: np.ndarray, names=None) -> np.ndarray:
+    """(n, 5) shape features of the segments ``ids`` (rows in that order; NaN for an id without a polygon); with
+    ``names``, those geometric features (:func:`antares.object_features.geometry_features`)."""
     import shapely
 
     from antares.db.engine import session_scope
     from antares.db.segmentations import segment_srid, segments_query
-    from antares.object_features import SHAPE_FEATURES, shape_features
+    from antares.object_features import SHAPE_FEATURES, geometry_features
 
     with session_scope(settings) as session:
         srid = segment_srid(session, segmentation_id)
         rows = session.execute(segments_query(segmentation_id, srid, srid)).all() if srid is not None else []
-    out = np.full((len(ids), len(SHAPE_FEATURES)), np.nan)
+    names = SHAPE_FEATURES if names is None else tuple(names)
+    out = np.full((len(ids), len(names)), np.nan)
     if rows:
         seg_ids = np.array([r[0] for r in rows], np.int64)
-        features = shape_features(shapely.from_wkb([bytes(r[3]) for r in rows]))
+        features = geometry_features(shapely.from_wkb([bytes(r[3]) for r in rows]), names)
         pos = np.searchsorted(seg_ids, ids)
         found = (pos < len(seg_ids)) & (seg_ids[np.minimum(pos, len(seg_ids) - 1)] == ids)
         out[found] = features[pos[found]]

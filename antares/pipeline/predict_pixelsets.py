@@ -31,22 +31,27 @@ class PixelSetJob:
     model_id: int
     set_size: int
     seed: int
-    geometry: bool = False  # the model takes the objects' shape features (antares.object_features)
+    geometry: tuple = ()  # the geometric features the model takes (names, antares.object_features.GEOMETRY_FEATURES)
     only: np.ndarray | None = None  # second pass: the pixels of these objects only
+    layout: list | None = None  # a sensors' model: per input {"sensor", "product", "channels", "days"} (read by product)
 
 
-def classify_sets(estimator, ids: np.ndarray, sets: np.ndarray, days, channels, extra=None):
+def classify_sets(estimator, ids: np.ndarray, sets: np.ndarray, days, channels, extra=None, layout=None):
     """Class, confidence and entropy of objects from their pixel sets.
 
     Parameters
     ----------
     ids : ndarray (n,) int64
     sets : ndarray (n, T, C, S) float32
-        NaN = no value; an object whose set holds no value at all is not classified.
+        NaN = no value; an object whose set holds no value at all is not classified. With ``layout``:
+        the sensors' sets packed as ``(n, sum T_k·C_k, 1, S)`` (:func:`antares.deep.pixelsets.draw_sensor_sets`).
     days : ndarray (T,) int64
     channels : list of str
     extra : ndarray (n, E) float, optional
         Extra features per object (the shape features of a model fitted with ``geometry``).
+    layout : list of dict, optional
+        A sensors' model: per input ``sensor``, ``channels``, ``days`` (the model's metadata ``layout``);
+        ``days`` and ``channels`` are then ignored.
 
     Returns
     -------
@@ -64,7 +69,14 @@ def classify_sets(estimator, ids: np.ndarray, sets: np.ndarray, days, channels, 
     if not len(ids):
         empty = np.zeros(0)
         return ids, empty.astype(np.int64), empty, empty, int((~ok).sum())
-    proba = estimator.predict_proba({SERIES: SensorSeries(sets, days, channels)}, extra)
+    if layout:
+        from antares.deep.pixelsets import unpack_sets
+
+        parts = unpack_sets(sets, [(len(g["days"]), len(g["channels"])) for g in layout])
+        inputs = {g["sensor"]: SensorSeries(v, g["days"], g["channels"]) for g, v in zip(layout, parts)}
+    else:
+        inputs = {SERIES: SensorSeries(sets, days, channels)}
+    proba = estimator.predict_proba(inputs, extra)
     best = np.argmax(proba, axis=1)
     classes = np.asarray(estimator.classes_)[best].astype(np.int64)
     confidence = proba[np.arange(len(best)), best]
@@ -88,12 +100,12 @@ def _draw(labels, values, set_size, seed):
     return ids, sets
 
 
-def _tile_shapes(labels, affine, ids) -> np.ndarray:
-    """(n, 5) shape features of the objects ``ids`` lying wholly in the tile, from its label raster (polygonized
-    as ``antares segment`` polygonizes segments: the same polygons as those stored)."""
+def _tile_shapes(labels, affine, ids, names) -> np.ndarray:
+    """(n, len(names)) geometric features of the objects ``ids`` lying wholly in the tile, from its label raster
+    (polygonized as ``antares segment`` polygonizes segments: the same polygons as those stored)."""
     import shapely
 
-    from antares.object_features import shape_features
+    from antares.object_features import geometry_features
     from antares.segmentation.polygonize import polygon_rows
 
     wanted = np.unique(np.asarray(ids, np.int64))
@@ -101,7 +113,29 @@ def _tile_shapes(labels, affine, ids) -> np.ndarray:
     dense = np.where(keep, np.searchsorted(wanted, labels) + 1, 0).astype(np.int32)  # 1..n for polygon_rows
     rows = polygon_rows(dense, 0, affine, None)
     geoms = {int(wanted[r[0] - 1]): shapely.from_wkb(bytes.fromhex(r[1])) for r in rows}
-    return shape_features(np.array([geoms.get(int(k)) for k in ids], dtype=object))
+    return geometry_features(np.array([geoms.get(int(k)) for k in ids], dtype=object), names)
+
+
+def _load_sensors(job: PixelSetJob):
+    """(labels, packed series (sum T_k·C_k, 1, y, x), None) of a sensors' model's tile; (None, None, None) without
+    an object. Each product is read once (the union of its inputs' channels)."""
+    from antares.cube.features import tile_labels_and_sources
+
+    products = list(dict.fromkeys(g["product"] for g in job.layout))
+    bands = {p: list(dict.fromkeys(c for g in job.layout if g["product"] == p for c in g["channels"])) for p in products}
+    loaded = tile_labels_and_sources(job.url, job.segmentation, [(p, bands[p]) for p in products], job.geobox, job.time)
+    if loaded is None:
+        return None, None, None
+    labels, series = loaded
+    parts = []
+    for g in job.layout:
+        times, values = series[products.index(g["product"])]
+        if len(times) != len(g["days"]):
+            raise InvalidInputError(f"product {g['product']} has {len(times)} step(s) on a tile of segmentation "
+                                    f"{job.segmentation}; the model takes {len(g['days'])}.")
+        picked = values[:, [bands[g["product"]].index(c) for c in g["channels"]]]
+        parts.append(picked.reshape((-1, 1) + picked.shape[2:]))
+    return labels, np.concatenate(parts, axis=0), None
 
 
 def pixel_set_tile(job: PixelSetJob):
@@ -110,10 +144,15 @@ def pixel_set_tile(job: PixelSetJob):
     from antares.deep.pixelsets import series_days
     from antares.pipeline.predict import _model
 
-    loaded = tile_labels_and_series(job.url, job.segmentation, job.product, job.measurements, job.geobox, job.time)
-    if loaded is None:
-        return None
-    labels, times, series = loaded
+    if job.layout:
+        labels, series, times = _load_sensors(job)
+        if labels is None:
+            return None
+    else:
+        loaded = tile_labels_and_series(job.url, job.segmentation, job.product, job.measurements, job.geobox, job.time)
+        if loaded is None:
+            return None
+        labels, times, series = loaded
     if job.only is not None:
         return _pixels_of(labels, series, job.only)
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
@@ -121,9 +160,40 @@ def pixel_set_tile(job: PixelSetJob):
     inside_mask = (labels > 0) & ~np.isin(labels, border)
     ids, sets = _draw(labels[inside_mask].astype(np.int64), series[:, :, inside_mask], job.set_size, job.seed)
     estimator = _model(job.url, job.model_id)
-    extra = _tile_shapes(labels, job.geobox.affine, ids) if job.geometry else None
-    predicted = classify_sets(estimator, ids, sets, series_days(times), job.measurements, extra)
+    extra = _tile_shapes(labels, job.geobox.affine, ids, job.geometry) if job.geometry else None
+    days = None if job.layout else series_days(times)
+    predicted = classify_sets(estimator, ids, sets, days, job.measurements, extra, job.layout)
     return predicted, _pixels_of(labels, series, border), ids, border
+
+
+def _check_sensors(dc, layout, meta, product, datasets, area, time, model):
+    """The model's inputs with ``product`` in place of the model's first product; each product's channels and days
+    checked against the model's (InvalidInputError naming both)."""
+    from antares.cube.catalog import find_datasets
+    from antares.cube.index import product_definition
+    from antares.deep.pixelsets import series_days
+    from antares.errors import NotFoundError
+
+    out = []
+    for g in layout:
+        name = product if g["product"] == meta["product"] else g["product"]
+        found = datasets if name == product else find_datasets(dc, name, area=area, time=time or None)
+        if not found:
+            raise NotFoundError(f"product {name} ({g['sensor']} of model {model}) has no dataset"
+                                f"{' in the area or period' if area is not None or time else ''}; compute it first.")
+        have = [m["name"] for m in product_definition(dc, name)["measurements"]]
+        missing = [c for c in g["channels"] if c not in have]
+        if missing:
+            raise InvalidInputError(f"model {model} takes {g['sensor']} channels {', '.join(g['channels'])} from product "
+                                    f"{name}, which has no {', '.join(missing)}; its measurements: {', '.join(have)}.")
+        times = np.unique(np.array([np.datetime64(d.center_time.replace(tzinfo=None), "ns") for d in found]))
+        days = series_days(times, meta.get("origin"))
+        if days.tolist() != list(g["days"]):
+            raise InvalidInputError(f"model {model} was trained on {g['sensor']} steps at days {g['days']} (from 1 January "
+                                    f"{meta.get('origin')}); product {name} has days {days.tolist()}"
+                                    f"{' in the period' if time else ''}. Use a product with the model's steps (-b/-e).")
+        out.append({**g, "product": name})
+    return out
 
 
 def predict_with_pixel_sets(settings, request, estimator, meta: dict, run, seg, report):
@@ -150,10 +220,13 @@ def predict_with_pixel_sets(settings, request, estimator, meta: dict, run, seg, 
 
     product, segmentation, model, area, time = request.product, request.segmentation, request.model, request.area, request.time
     url = database_url(settings)
+    layout = meta.get("layout")
     with model_inputs(url, product, model, meta, area, time) as (dc, features, datasets):
         times = np.unique(np.array([np.datetime64(d.center_time.replace(tzinfo=None), "ns") for d in datasets]))
         days = series_days(times)
-        if days.tolist() != list(meta["days"]):
+        if layout:
+            layout = _check_sensors(dc, layout, meta, product, datasets, area, time, model)
+        elif days.tolist() != list(meta["days"]):
             raise InvalidInputError(f"model {model} was trained on steps at days {meta['days']} (of {meta['times'][0][:4]});"
                                     f" product {product} has days {days.tolist()}"
                                     f"{' in the period' if time else ''}. Use a product with the model's steps (-b/-e).")
@@ -163,9 +236,9 @@ def predict_with_pixel_sets(settings, request, estimator, meta: dict, run, seg, 
         tiles = [native_geobox([d], ["segment_id"]) for d in label_datasets]
         _check_same_grid(tiles[0], native_geobox(datasets, features), segmentation, product)
     set_size, seed = int(meta["set_size"]), int(meta.get("seed") or 0)
-    geometry = bool(meta.get("extra_features"))
-    jobs = [PixelSetJob(url, product, features, segmentation, tile, time, meta["id"], set_size, seed, geometry)
-            for tile in tiles]
+    geometry = tuple(meta.get("extra_features") or ())
+    jobs = [PixelSetJob(url, product, features, segmentation, tile, time, meta["id"], set_size, seed, geometry,
+                        layout=layout) for tile in tiles]
     run_params = {"product": product, "model": model, "segmentation": segmentation, "set_size": set_size,
                   "time": [str(t) for t in time] if time else None}
     with task_runner(request.scheduler or settings.scheduler, request.workers or settings.workers, settings) as execute:
@@ -187,8 +260,8 @@ def predict_with_pixel_sets(settings, request, estimator, meta: dict, run, seg, 
             values = np.concatenate([e[1] for e in edges], axis=2)
             if len(labels):
                 edge_ids, sets = _draw(labels, values, set_size, seed)
-                extra = _shapes(settings, seg.id, edge_ids) if geometry else None  # whole polygons, from the database
-                chunks.append(classify_sets(estimator, edge_ids, sets, days, features, extra)[:4])
+                extra = _shapes(settings, seg.id, edge_ids, geometry) if geometry else None  # whole polygons, from the database
+                chunks.append(classify_sets(estimator, edge_ids, sets, days, features, extra, layout)[:4])
                 report.crossing = int(len(np.setdiff1d(edge_ids, split)))
     ids, classes, confidence, entropy = (np.concatenate(c) for c in zip(*chunks)) if chunks else [np.zeros(0)] * 4
     if len(np.unique(ids)) != len(ids):

@@ -8,7 +8,7 @@ import yaml
 
 from antares.config import load_settings
 from antares.pipeline.inspect import load_product
-from helpers import invoke_ok
+from helpers import belgium_s1_s2_monthly, invoke_ok
 
 BE = "worldcereal-belgium/geotiff"
 MONTHS = [f"2020-{m:02d}" for m in (11, 12)] + [f"2021-{m:02d}" for m in range(1, 11)]
@@ -61,27 +61,10 @@ def test_builtin_s1_s2_monthly_on_belgium(settings, data_dir, runner, tmp_path):
     month centres), S1 features, elevation; slope against the DEM product's own slope (antares' terrain, tested in
     test_terrain_real_data.py)."""
     from antares.cube.index import connect
-    from antares.recipes import recipes_dir
 
     env = {"ANTARES_DB_URL": settings.db_url}
     be = data_dir / BE
-    invoke_ok(runner, ["index", "--path", str(be / "s2_monthly"), "--dataset_name", "s2_bands", "--product", "ms_b_s2",
-                       "--pattern", r"(?P<date>\d{4}-\d{2})_S2L2A\.tif$"], env)
-    invoke_ok(runner, ["index", "--path", str(be / "s1_monthly"), "--dataset_name", "s1_grd", "--product", "ms_b_s1"],
-              env)
-    invoke_ok(runner, ["index", "--path", str(be / "dem" / "elevation.tif"), "--dataset_name", "dem", "--product",
-                       "ms_b_dem", "--outdir", str(tmp_path / "dem")], env)
-    doc = yaml.safe_load((recipes_dir() / "s1_s2_monthly.yaml").read_text())
-    doc.pop("mask")
-    doc["inputs"]["product"] = "ms_b_s2"
-    doc["s1"]["product"] = "ms_b_s1"
-    doc["terrain"]["product"] = "ms_b_dem"
-    recipe = tmp_path / "s1_s2_monthly_belgium.yaml"
-    recipe.write_text(yaml.safe_dump(doc, sort_keys=False))
-    invoke_ok(runner, ["apply_recipe", "-recipe", str(recipe), "-b", "2020-11-01", "-e", "2021-10-31",
-                       "--bbox", "664000", "5611120", "665000", "5612120", "--bbox-crs", "EPSG:32631",
-                       "--tile-size", "64", "--name", "ms_b_monthly", "-sc", "sync",
-                       "--outdir", str(tmp_path / "out")], env)
+    belgium_s1_s2_monthly(runner, env, data_dir, tmp_path, "ms_b")
     out = load_product(load_settings(flags={"db_url": settings.db_url}, environ={}), "ms_b_monthly")[0]
     assert out.sizes["time"] == 12 and out.x.values[0] == 664005 and out.y.values[0] == 5612115
     out = out.isel(y=slice(0, 100), x=slice(0, 100))

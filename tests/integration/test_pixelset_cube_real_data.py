@@ -72,13 +72,13 @@ def test_geometry_features_are_those_of_the_pixel_footprints(settings, pxs, data
     from rasterio.features import rasterize
 
     from antares.config import load_settings
-    from antares.object_features import SHAPE_FEATURES
+    from antares.object_features import GEOMETRY_FEATURES
     from antares.pipeline.train import load_model
 
     env, tmp, folder, _ = pxs
     s = load_settings(flags={"db_url": settings.db_url, "home": str(settings.home)}, environ={})
     estimator, meta = load_model(s, "pxs_geo")
-    assert meta["extra_features"] == list(SHAPE_FEATURES)
+    assert meta["extra_features"] == list(GEOMETRY_FEATURES)
     with rasterio.open(sorted(folder.glob("*_L1C_13bands.tif"))[0]) as src:
         transform, shape, pixel, crs = src.transform, src.shape, abs(src.res[0] * src.res[1]), src.crs
     polygons = gpd.read_file(data_dir / "eolearn-slovenia" / "lulc_polygons.gpkg")
@@ -120,11 +120,11 @@ def test_predict_objects_equals_an_independent_reading(settings, pxs, model):
     if meta["extra_features"]:  # the stored segment polygons' shapes
         import shapely
 
-        from antares.object_features import shape_features
+        from antares.object_features import geometry_features
 
         polys = db_rows(settings.db_url, "SELECT s.segment_id, ST_AsBinary(s.geom) FROM antares.segment s JOIN "
                         "antares.segmentation g ON g.id = s.segmentation_id WHERE g.name = 'pxs_slic' ORDER BY 1")
-        shapes = dict(zip([p[0] for p in polys], shape_features(shapely.from_wkb([bytes(p[1]) for p in polys]))))
+        shapes = dict(zip([p[0] for p in polys], geometry_features(shapely.from_wkb([bytes(p[1]) for p in polys]))))
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     border = border[border > 0]
     expected = {}
@@ -154,7 +154,7 @@ def test_other_dates_and_bad_flags_refused_in_one_line(settings, pxs):
         (["-p", "pxs_si", "--timeseries", __file__, "--label", "x"], "give either --timeseries"),
         (["-p", "pxs_si"], "-p PRODUCT and -t TRAINING_SET go together"),
         (["-p", "pxs_si", "-t", "pxs_slo", "--set-size", "0"], "--set-size must be an int >= 1"),
-        (["-p", "pxs_si", "-t", "pxs_slo", "-extra", "fusion=tsa"], "a product is one"),
+        (["-p", "pxs_si", "-t", "pxs_slo", "-extra", "fusion=tsa"], "not -extra"),
         (["-p", "pxs_si", "-t", "pxs_slo", "--val-spatial", "-5"], "--val-spatial must be a block size > 0"),
     ]
     for args, fragment in cases:
