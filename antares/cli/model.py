@@ -9,7 +9,7 @@ from antares.cli.main import CliState
 #: antares3's model names -> antares' (antares3 ``model_fit -model lgb``)
 ANTARES3_MODELS = {"lgb": "lightgbm"}
 from antares.cli.options import (
-    DATE, FIT_FLAGS, NAME, area_options, flag_names, json_option, overwrite_option, period, scheduler_option,
+    DATE, FIT_FLAGS, NAME, aggregation_option, area_options, flag_names, json_option, overwrite_option, period, scheduler_option,
     workers_option,
 )
 from antares.cli.output import echo_json, echo_table, tile_progress
@@ -39,9 +39,9 @@ Examples:
 @click.option("-t", "--training", "training_set", required=True, help="Training set (antares list training_sets).")
 @area_options
 @click.option("--name", "-n", type=NAME, default=None, help="Name of the model (needed unless -filename).")
-@click.option("-sp", "--spatial-aggregation", "aggregation", default="mean", show_default=True,
-              metavar="mean|median|min|max|std|pNN",
-              help="Per-polygon aggregation of pixels; pNN: the NN-th percentile (p10, p90).")
+@aggregation_option("mean", "Per-polygon aggregation of pixels (default mean); pNN: the NN-th percentile (p10, p90); "
+                            "several give one column per statistic and measurement (-sp mean std p90); shape adds "
+                            "area, perimeter, compactness, elongation, rectangularity of each polygon (-sp mean shape).")
 @click.option("--unit", type=click.Choice(["polygons", "pixels"]), default="polygons", show_default=True,
               help="One sample per polygon, or the pixels inside polygons; CV accuracy counts the same unit. "
                    "Neither is best everywhere (docs/training-units.md).")

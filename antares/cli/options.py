@@ -179,6 +179,22 @@ class GreedyOption(click.Option):
             option.process = greedy
 
 
+def _takes_aggregation(argument: str) -> bool:
+    from antares.models.samples import SHAPE, is_aggregation
+
+    return argument == SHAPE or is_aggregation(argument)
+
+
+def aggregation_option(default, help_text: str):
+    """``-sp NAME [NAME ...]`` (repeatable): the per-object statistics and ``shape``, given to the request as one
+    space-separated string (:func:`antares.models.samples.parse_aggregation`); None when not given and no default."""
+    def joined(ctx, param, value):
+        return " ".join(value) if value else default
+
+    return click.option("-sp", "--spatial-aggregation", "aggregation", cls=GreedyOption, takes=_takes_aggregation,
+                        callback=joined, metavar="mean|median|min|max|std|pNN|shape ...", help=help_text)
+
+
 def extra_option(help_text: str):
     """``-extra KEY=VALUE [KEY=VALUE ...]`` (repeatable): a plugin's parameters, parsed by :func:`parse_extra_params`."""
     return click.option("-extra", "--extra", cls=GreedyOption, takes=lambda a: "=" in a and not a.startswith("-"),

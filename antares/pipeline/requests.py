@@ -55,12 +55,30 @@ def _positive(value, field_name: str, minimum: int = 1) -> None:
 
 
 def _aggregation(value, error: type = UsageError) -> None:
-    from antares.models.samples import AGGREGATIONS, is_aggregation
+    """Refuse an object-feature specification :func:`antares.models.samples.parse_aggregation` does not take."""
+    from antares.models.samples import AGGREGATIONS, parse_aggregation
 
-    if not is_aggregation(value):
-        raise refusal(f"aggregation must be one of {', '.join(AGGREGATIONS)} or a percentile pNN (p10, p90). "
-                      f"Got {value!r}.", "aggregation",
-                      error=error)
+    try:
+        parse_aggregation(value)
+    except (ValueError, AttributeError, TypeError) as exc:
+        if not isinstance(value, str) or len(value.replace(",", " ").split()) <= 1:
+            raise refusal(f"aggregation must be one of {', '.join(AGGREGATIONS)} or a percentile pNN (p10, p90). "
+                          f"Got {value!r}.", "aggregation", error=error) from None
+        raise refusal(f"aggregation must be statistics ({', '.join(AGGREGATIONS)}, pNN), each once, and optionally "
+                      f"shape: {exc}. Got {value!r}.", "aggregation", error=error) from None
+
+
+def _object_features(aggregation, unit: str, categorical) -> None:
+    """Refuse shape for pixel samples and several statistics with categorical variables."""
+    from antares.models.samples import parse_aggregation
+
+    statistics, shape = parse_aggregation(aggregation)
+    if shape and unit == "pixels":
+        raise refusal("aggregation shape describes objects; pixel samples have none: use unit polygons (or segments) "
+                      f"or leave shape out. Got aggregation {aggregation!r} with unit pixels.", "aggregation", "unit")
+    if categorical and (len(statistics) > 1 or shape):
+        raise refusal(f"categorical variables need one aggregation (min or max); got {aggregation!r}.",
+                      "aggregation", "categorical")
 
 
 def _period(value) -> tuple | None:
@@ -351,6 +369,7 @@ class FitRequest:
         _aggregation(self.aggregation)
         if self.unit not in UNITS:
             raise refusal(f"unit must be polygons or pixels. Got {self.unit!r}.", "unit")
+        _object_features(self.aggregation, self.unit, self.categorical)
         if self.cv_spatial is not None and not self.cv_spatial > 0:
             raise refusal(f"cv_spatial must be a block size > 0 in metres. Got {self.cv_spatial}.", "cv_spatial")
         if self.cv is not None and (isinstance(self.cv, bool) or not isinstance(self.cv, int) or self.cv < 2):

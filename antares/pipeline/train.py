@@ -163,7 +163,8 @@ class TrainingFeatures:
     geoms : ndarray (n,) of shapely geometries
         In the product's CRS.
     features : ndarray (n, f) float64
-        Aggregated features (NaN where a sample has no valid pixel in a measurement).
+        Aggregated features (NaN where a sample has no valid pixel in a measurement): every
+        statistic of the aggregation for every measurement, then the shape features (``columns``).
     n_pixels : ndarray (n,) int64
         Pixels whose centre falls inside each sample.
     valid : ndarray (n,) bool
@@ -187,6 +188,7 @@ class TrainingFeatures:
     scheme_id: int
     legend: list
     times: np.ndarray | None = None  # ``request.series``: the product's times; features and pixels are (T * C)
+    columns: list | None = None  # names of the ``features`` columns (statistic-major, then shape)
 
 
 def _check_inputs(settings: Settings, product: str, training_set: str, cv_spatial: float | None = None) -> None:
@@ -297,7 +299,7 @@ def training_features(settings: Settings, request: SampleRequest, progress=None)
     finally:
         dc.close()
 
-    from antares.models.samples import by_pixels
+    from antares.models.samples import by_pixels, feature_columns, parse_aggregation, with_shape
 
     with_pixels = request.with_pixels or by_pixels(aggregation)
     jobs = []
@@ -338,8 +340,25 @@ def training_features(settings: Settings, request: SampleRequest, progress=None)
             raise InvalidInputError(f"product {product}: {pixels[1].shape[0]} values per pixel read; expected "
                                     f"{measurements_read}.")
     features, n_pixels, valid = aggregate(parts, pixels, len(sample_ids), aggregation)
+    if parse_aggregation(aggregation)[1] and not request.with_pixels:  # shape: of the training polygons
+        features = with_shape(np.arange(len(geoms)), features, (np.arange(len(geoms)), _polygon_shapes(geoms, training_set)))
+        valid = valid & np.all(np.isfinite(features), axis=1)
     return TrainingFeatures(measurements, crs, sample_ids, codes, geoms, features, n_pixels, valid,
-                            pixels if with_pixels else None, outside, datasets, definition, scheme_id, legend, times)
+                            pixels if with_pixels else None, outside, datasets, definition, scheme_id, legend, times,
+                            columns=feature_columns(measurements, aggregation))
+
+
+def _polygon_shapes(geoms, owner: str) -> np.ndarray:
+    """Shape features (:func:`antares.object_features.shape_features`) of sample polygons; InvalidInputError for points."""
+    import shapely
+
+    from antares.object_features import shape_features
+
+    polygonal = np.isin(shapely.get_type_id(geoms), (3, 6))
+    if not polygonal.all():
+        raise InvalidInputError(f"training set {owner} has {int((~polygonal).sum())} sample(s) that are not polygons "
+                                "(points, lines); shape features need polygons: leave shape out of the aggregation.")
+    return shape_features(geoms)
 
 
 @takes(FitRequest)
@@ -388,6 +407,7 @@ def model_fit(settings: Settings, request: FitRequest, progress=None) -> FitRepo
     from antares.db.models import model_exists, replace_model
     from antares.models.fitting import fit_count, fit_model
     from antares.models.registry import make_estimator, require_features
+    from antares.models.samples import canonical_aggregation
     from antares.models.store import library_versions, serialize
     from antares.models.table import write_table
     from antares.pipeline.run import recorded_run
@@ -400,7 +420,7 @@ def model_fit(settings: Settings, request: FitRequest, progress=None) -> FitRepo
         if kind is not None:
             require_features(kind)
         table = _training_table(settings, request, progress)
-        write_table(request.table_file, table.X, table.y, table.features.measurements, table.groups)
+        write_table(request.table_file, table.X, table.y, table.columns, table.groups)
         table.report.table_file = str(request.table_file)
         return table.report
     require_features(kind)  # temporal deep models fit on pixel sets: model_fit_timeseries
@@ -430,13 +450,14 @@ def model_fit(settings: Settings, request: FitRequest, progress=None) -> FitRepo
                       "features_s": round(time_module.monotonic() - started, 3)}
         run.start(run_params, {"product": product, "training_set": training_set, "datasets": len(tf.datasets)})
         outcome = fit_model(kind, X, y, groups, params, cv, grid, seed, n_jobs, codes=[e.code for e in tf.legend],
-                            categorical=table.categorical, feature_names=tf.measurements,
+                            categorical=table.categorical, feature_names=table.columns,
                             progress=(lambda done, total: progress(tiles[0] + done, tiles[0] + total))
                             if progress else None)
         report.used, report.per_class = len(y), outcome.samples_per_class
         report.cv, report.grid, report.params = outcome.cv, outcome.grid, outcome.params
         meta = {
-            "features": tf.measurements, "aggregation": request.aggregation if unit == "polygons" else None,
+            "features": tf.measurements, "columns": table.columns,
+            "aggregation": canonical_aggregation(request.aggregation) if unit == "polygons" else None,
             "unit": unit, "categorical": list(request.categorical), "outliers_removed": report.outliers,
             "legend": [{"code": e.code, "name": e.name, "colour": e.colour} for e in tf.legend],
             "classes": [int(c) for c in outcome.estimator.classes_],
@@ -469,6 +490,7 @@ class TrainingTable:
     y: np.ndarray
     groups: np.ndarray | None
     categorical: tuple
+    columns: list = field(default_factory=list)  # the names of X's columns, in order
 
 
 def _training_table(settings: Settings, request: FitRequest, progress) -> TrainingTable:
@@ -491,7 +513,10 @@ def _training_table(settings: Settings, request: FitRequest, progress) -> Traini
     check_classes(y, {e.code: e.name for e in tf.legend})
     report.used = len(y)
     report.per_class = {int(c): int(n) for c, n in zip(*np.unique(y, return_counts=True))}
-    return TrainingTable(tf, report, X, y, groups, categorical)
+    columns = list(tf.measurements)
+    if request.unit == "polygons" and tf.columns and (len(tf.columns) != len(tf.measurements)):
+        columns = list(tf.columns)  # several statistics or shape; one statistic keeps the measurement names
+    return TrainingTable(tf, report, X, y, groups, categorical, columns)
 
 
 def _jsonable(value):
