@@ -42,9 +42,11 @@ Examples:
 @aggregation_option("mean", "Per-polygon aggregation of pixels (default mean); pNN: the NN-th percentile (p10, p90); "
                             "several give one column per statistic and measurement (-sp mean std p90); shape adds "
                             "area, perimeter, compactness, elongation, rectangularity of each polygon (-sp mean shape).")
-@click.option("--unit", type=click.Choice(["polygons", "pixels"]), default="polygons", show_default=True,
-              help="One sample per polygon, or the pixels inside polygons; CV accuracy counts the same unit. "
-                   "Neither is best everywhere (docs/training-units.md).")
+@click.option("--unit", type=click.Choice(["polygons", "pixels", "segments"]), default="polygons", show_default=True,
+              help="One sample per polygon, the pixels inside polygons, or the segments of -s lying mostly (more "
+                   "than half their pixels) inside one polygon; CV accuracy counts the same unit. None is best "
+                   "everywhere (docs/training-units.md).")
+@click.option("-s", "--segmentation", default=None, help="Segmentation on the product's grid (--unit segments).")
 @click.option("-sample", "--sample", type=click.FloatRange(0, 1, min_open=True), default=None,
               help="Fraction of each class's samples to use.")
 @click.option("--per-class", type=click.IntRange(min=1), default=None, help="At most N samples per class.")
@@ -73,7 +75,7 @@ Examples:
 @overwrite_option
 @click.pass_obj
 def model_fit(state: CliState, kind, product, training_set, region, bbox, bbox_crs, lat, long, name, aggregation, unit,
-              sample, per_class, seed, cv, cv_spatial, grid_specs, extra, categorical, remove_outliers, contamination,
+              segmentation, sample, per_class, seed, cv, cv_spatial, grid_specs, extra, categorical, remove_outliers, contamination,
               table_file, begin, end, tile_size, scheduler, workers, overwrite):
     """Fit a classifier on the features of training samples taken from a product.
 
@@ -95,7 +97,8 @@ def model_fit(state: CliState, kind, product, training_set, region, bbox, bbox_c
                              sample=sample, per_class=per_class, seed=seed, cv=cv, cv_spatial=cv_spatial,
                              grid_specs=grid_specs, extra=extra, scheduler=scheduler, workers=workers,
                              tile_size=tile_size, time=time, overwrite=overwrite, categorical=categorical,
-                             remove_outliers=remove_outliers, contamination=contamination, table_file=table_file)
+                             remove_outliers=remove_outliers, contamination=contamination, table_file=table_file,
+                             segmentation=segmentation)
         # one count: the tiles of features, then each cross-validation fold and the final fit
         with tile_progress(state.quiet, f"model_fit {name or table_file} (tiles, folds)", unit="step") as progress:
             report = fit(settings, request, progress=progress)

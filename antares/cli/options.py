@@ -249,7 +249,8 @@ FIT_FLAGS = {"kind": "-model", "product": "-p", "training_set": "-t", "name": "-
              "unit": "--unit", "sample": "-sample", "per_class": "--per-class", "seed": "--seed", "cv": "--cv",
              "cv_spatial": "--cv-spatial", "grid_specs": "--grid", "extra": "-extra", "tile_size": "--tile-size",
              "time": "-b/-e", "categorical": "-categorical_variables", "remove_outliers": "--remove-outliers",
-             "contamination": "--contamination", "table_file": "-filename"}
+             "contamination": "--contamination", "table_file": "-filename",
+             "segmentation": "-s"}
 INGEST_FLAGS = {"source": "-p", "name": "--name", "gridspec": "--grid", "time": "-b/-e", "resampling": "--resampling",
                 "outdir": "--outdir"}
 SAMPLE_FILE_FLAGS = {"path": "FILE", "field_name": "--field", "name": "--dataset", "scheme": "--scheme",

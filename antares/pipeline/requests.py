@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from antares.errors import InvalidInputError, UsageError
 
-UNITS = ("polygons", "pixels")
+UNITS = ("polygons", "pixels", "segments")
 
 
 def refusal(message: str, *fields: str, error: type = UsageError):
@@ -282,7 +282,9 @@ class FitRequest:
     product, training_set, name : str
     area : odc.geo.geom.Geometry, optional
     aggregation : {'mean', 'median', 'min', 'max', 'std'} or 'pNN' (a percentile, as numpy.nanpercentile)
-    unit : {'polygons', 'pixels'}
+    unit : {'polygons', 'pixels', 'segments'}
+        ``segments``: one sample per segment of ``segmentation`` that lies by more than half of its
+        pixels (centres) inside one training polygon, labelled with its class (grouped by polygon in CV).
     sample, per_class : optional
         Stratified subsample: a fraction (0, 1] of each class, at most N per class.
     seed : int
@@ -307,6 +309,8 @@ class FitRequest:
     table_file : str, optional
         Write the training table (X, y) to this Parquet file instead of fitting; ``kind`` and
         ``name`` may then be None (antares3's ``-filename``).
+    segmentation : str, optional
+        The segmentation (on the product's grid) of ``unit='segments'``.
     params, grid : dict
         Not given: ``extra`` and ``grid_specs`` parsed and checked against the estimator.
 
@@ -342,6 +346,7 @@ class FitRequest:
     remove_outliers: bool = False
     contamination: float = 0.25
     table_file: str | None = None
+    segmentation: str | None = None
     params: dict = field(init=False, repr=False, compare=False)
     grid: dict = field(init=False, repr=False, compare=False)
 
@@ -357,6 +362,7 @@ class FitRequest:
                 raise refusal("extra, grid_specs and cv need a kind (a model to fit); the training table "
                               "(table_file) takes none of them.", "extra", "grid_specs", "cv", "kind", "table_file")
             _aggregation(self.aggregation)
+            self._check_unit()
             if self.name is not None:
                 _name(self.name)
             _freeze(self, grid_specs=(), extra=(), time=_period(self.time), params={}, grid={}, categorical=categorical)
@@ -367,9 +373,7 @@ class FitRequest:
                           "(only table_file, writing the training table, goes without).", *missing)
         _name(self.name)
         _aggregation(self.aggregation)
-        if self.unit not in UNITS:
-            raise refusal(f"unit must be polygons or pixels. Got {self.unit!r}.", "unit")
-        _object_features(self.aggregation, self.unit, self.categorical)
+        self._check_unit()
         if self.cv_spatial is not None and not self.cv_spatial > 0:
             raise refusal(f"cv_spatial must be a block size > 0 in metres. Got {self.cv_spatial}.", "cv_spatial")
         if self.cv is not None and (isinstance(self.cv, bool) or not isinstance(self.cv, int) or self.cv < 2):
@@ -389,6 +393,15 @@ class FitRequest:
         make_estimator(self.kind, params, self.seed)
         _freeze(self, grid_specs=grid_specs, extra=extra, time=_period(self.time), params=params, grid=grid,
                 categorical=categorical)
+
+    def _check_unit(self) -> None:
+        if self.unit not in UNITS:
+            raise refusal(f"unit must be polygons, pixels or segments. Got {self.unit!r}.", "unit")
+        if (self.unit == "segments") != (self.segmentation is not None):
+            raise refusal("unit 'segments' needs segmentation (its samples are segments), and segmentation needs "
+                          f"unit 'segments'. Got unit {self.unit!r} and segmentation {self.segmentation!r}.",
+                          "unit", "segmentation")
+        _object_features(self.aggregation, self.unit, self.categorical)
 
     def samples(self) -> SampleRequest:
         """The request for the training samples' features this fit needs."""

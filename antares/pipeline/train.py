@@ -85,15 +85,22 @@ class FitReport:
     unit: str = "polygons"
     outliers: dict = field(default_factory=dict)  # {code: samples removed} (remove_outliers)
     table_file: str | None = None  # the training table was written there, no model fitted
+    without_segment: int = 0  # unit segments: training polygons holding no segment by majority
+    invalid_segments: int = 0  # unit segments: segments without a valid value in every feature
 
     def lines(self) -> list[str]:
         names = {e.code: e.name for e in self.legend}
+        kind = {"pixels": "pixel", "segments": "segment"}.get(self.unit, "polygon")
         if self.table_file:
-            out = [f"training table of {self.used} {'pixel' if self.unit == 'pixels' else 'polygon'} sample(s) from "
+            out = [f"training table of {self.used} {kind} sample(s) from "
                    f"{self.samples} training sample(s) written to {self.table_file} (no model fitted)"]
         else:
             out = [f"model {self.name} ({self.kind}) fitted on {self.used} "
-                   f"{'pixel' if self.unit == 'pixels' else 'polygon'} sample(s) from {self.samples} training sample(s)"]
+                   f"{kind} sample(s) from {self.samples} training sample(s)"]
+        if self.without_segment:
+            out.append(f"{self.without_segment} training polygon(s) hold no segment by more than half of its pixels")
+        if self.invalid_segments:
+            out.append(f"{self.invalid_segments} segment(s) without a valid value in every feature, skipped")
         out += [f"  {names.get(c, c)}: {n}" for c, n in sorted(self.per_class.items())]
         if self.outliers:
             out.append("outliers removed (IsolationForest per class): " + ", ".join(
@@ -189,6 +196,9 @@ class TrainingFeatures:
     legend: list
     times: np.ndarray | None = None  # ``request.series``: the product's times; features and pixels are (T * C)
     columns: list | None = None  # names of the ``features`` columns (statistic-major, then shape)
+    segment_ids: np.ndarray | None = None  # unit segments: the segment of each row (the sample ids: its polygon's)
+    owners: np.ndarray | None = None  # unit segments: the index of each row's polygon
+    polygons: int | None = None  # unit segments: the training polygons that overlap the product
 
 
 def _check_inputs(settings: Settings, product: str, training_set: str, cv_spatial: float | None = None) -> None:
@@ -225,29 +235,24 @@ def _check_block_crs(cv_spatial, product: str, crs) -> None:
         raise refusal(f"cv_spatial needs a projected product CRS; {product} is in {crs}.", "cv_spatial")
 
 
-@takes(SampleRequest)
-def training_features(settings: Settings, request: SampleRequest, progress=None) -> TrainingFeatures:
-    """Per-sample features of training set ``request.training_set`` from ``request.product``, tile by tile.
-
-    See :func:`model_fit`. The old form ``training_features(settings, product, training_set, area=None,
-    aggregation="mean", with_pixels=False, scheduler=None, workers=None, tile_size=1024, time=None)``
-    builds the request.
+def training_polygons(settings: Settings, request):
+    """The samples of ``request.training_set`` overlapping ``request.product`` (in ``request.area``), in its CRS.
 
     Parameters
     ----------
     settings : antares.config.Settings
-    request : antares.pipeline.requests.SampleRequest
-    progress : callable, optional
-        ``progress(done, total)`` after each tile.
+    request : SampleRequest or FitRequest
+        ``product``, ``training_set``, ``area``, ``time`` are used.
 
     Returns
     -------
-    TrainingFeatures
+    ((sample_ids, codes, geoms, crs, datasets, definition, scheme_id, legend, outside), geobox)
+        ``geobox``: the product's native grid over the samples' bounds.
 
     Raises
     ------
     NotFoundError
-        Unknown product or training set.
+        Unknown training set or product; no dataset in the period.
     InvalidInputError
         No sample overlaps the product (in the area).
     """
@@ -259,12 +264,8 @@ def training_features(settings: Settings, request: SampleRequest, progress=None)
     from antares.cube.load import native_geobox
     from antares.db.engine import database_url, session_scope
     from antares.db.training import list_sample_sets, sample_set, scheme_legend
-    from antares.models.samples import aggregate
-    from antares.pipeline.executor import task_runner
-    from antares.segmentation.tiling import tile_windows
 
-    product, training_set, area, aggregation = request.product, request.training_set, request.area, request.aggregation
-    time, tile_size = request.time, request.tile_size
+    product, training_set, area, time = request.product, request.training_set, request.area, request.time
     url = database_url(settings)
     with session_scope(settings) as session:
         tset = sample_set(session, "training", training_set)
@@ -298,6 +299,49 @@ def training_features(settings: Settings, request: SampleRequest, progress=None)
         geobox = native_geobox(datasets, measurements, extent)
     finally:
         dc.close()
+
+    return (sample_ids, codes, geoms, crs, datasets, definition, scheme_id, legend, outside), geobox
+
+
+@takes(SampleRequest)
+def training_features(settings: Settings, request: SampleRequest, progress=None) -> TrainingFeatures:
+    """Per-sample features of training set ``request.training_set`` from ``request.product``, tile by tile.
+
+    See :func:`model_fit`. The old form ``training_features(settings, product, training_set, area=None,
+    aggregation="mean", with_pixels=False, scheduler=None, workers=None, tile_size=1024, time=None)``
+    builds the request.
+
+    Parameters
+    ----------
+    settings : antares.config.Settings
+    request : antares.pipeline.requests.SampleRequest
+    progress : callable, optional
+        ``progress(done, total)`` after each tile.
+
+    Returns
+    -------
+    TrainingFeatures
+
+    Raises
+    ------
+    NotFoundError
+        Unknown product or training set.
+    InvalidInputError
+        No sample overlaps the product (in the area).
+    """
+    import shapely
+
+    from antares.db.engine import database_url
+    from antares.models.samples import aggregate
+    from antares.pipeline.executor import task_runner
+    from antares.segmentation.tiling import tile_windows
+
+    product, training_set, aggregation = request.product, request.training_set, request.aggregation
+    time, tile_size = request.time, request.tile_size
+    url = database_url(settings)
+    (sample_ids, codes, geoms, crs, datasets, definition, scheme_id, legend, outside), geobox = \
+        training_polygons(settings, request)
+    measurements = [m["name"] for m in definition["measurements"]]
 
     from antares.models.samples import by_pixels, feature_columns, parse_aggregation, with_shape
 
@@ -442,7 +486,8 @@ def model_fit(settings: Settings, request: FitRequest, progress=None) -> FitRepo
         for combo in itertools.product(*grid.values()):
             make_estimator(kind, {**params, **dict(zip(grid.keys(), combo))}, seed)
         run_params = {"model": kind, "product": product, "training_set": training_set,
-                      "aggregation": request.aggregation, "unit": unit, "sample": request.sample,
+                      "aggregation": request.aggregation, "unit": unit, "segmentation": request.segmentation,
+                      "sample": request.sample,
                       "per_class": request.per_class, "seed": seed, "cv": cv,
                       "cv_spatial": request.cv_spatial, "grid": grid, "params": params,
                       "categorical": list(request.categorical), "remove_outliers": request.remove_outliers,
@@ -457,7 +502,8 @@ def model_fit(settings: Settings, request: FitRequest, progress=None) -> FitRepo
         report.cv, report.grid, report.params = outcome.cv, outcome.grid, outcome.params
         meta = {
             "features": tf.measurements, "columns": table.columns,
-            "aggregation": canonical_aggregation(request.aggregation) if unit == "polygons" else None,
+            "aggregation": canonical_aggregation(request.aggregation) if unit != "pixels" else None,
+            "segmentation": request.segmentation,
             "unit": unit, "categorical": list(request.categorical), "outliers_removed": report.outliers,
             "legend": [{"code": e.code, "name": e.name, "colour": e.colour} for e in tf.legend],
             "classes": [int(c) for c in outcome.estimator.classes_],
@@ -500,13 +546,25 @@ def _training_table(settings: Settings, request: FitRequest, progress) -> Traini
     from antares.train import sample_table
 
     _check_inputs(settings, request.product, request.training_set, request.cv_spatial)  # bad names change nothing
-    tf = training_features(settings, request.samples(), progress=progress)
+    if request.unit == "segments":
+        from antares.pipeline.segment_samples import segment_features, segment_table
+
+        tf = segment_features(settings, request, training_polygons(settings, request)[0], progress)
+    else:
+        tf = training_features(settings, request.samples(), progress=progress)
     _check_block_crs(request.cv_spatial, request.product, tf.crs)  # the grid of the datasets in the area
     categorical = categorical_columns(tf.measurements, request.categorical, f"product {request.product}")
-    report = FitReport(request.name, request.kind, samples=len(tf.sample_ids) + tf.outside, legend=tf.legend,
-                       unit=request.unit, outside=tf.outside, skipped=tf.sample_ids[~tf.valid].tolist())
-    X, y, groups = sample_table(tf.features, tf.codes, tf.geoms, tf.valid, tf.pixels, request.unit, request.cv_spatial,
-                                request.per_class, request.sample, request.seed)
+    if request.unit == "segments":
+        report = FitReport(request.name, request.kind, samples=tf.polygons + tf.outside, legend=tf.legend,
+                           unit=request.unit, outside=tf.outside)
+        report.without_segment = tf.polygons - len(np.unique(tf.owners))
+        report.invalid_segments = int((~tf.valid).sum())
+        X, y, groups = segment_table(tf, request)
+    else:
+        report = FitReport(request.name, request.kind, samples=len(tf.sample_ids) + tf.outside, legend=tf.legend,
+                           unit=request.unit, outside=tf.outside, skipped=tf.sample_ids[~tf.valid].tolist())
+        X, y, groups = sample_table(tf.features, tf.codes, tf.geoms, tf.valid, tf.pixels, request.unit,
+                                    request.cv_spatial, request.per_class, request.sample, request.seed)
     check_categorical(X, categorical, tf.measurements)
     if request.remove_outliers:
         X, y, groups, report.outliers = remove_outliers(X, y, groups, request.contamination, request.seed)
@@ -514,7 +572,7 @@ def _training_table(settings: Settings, request: FitRequest, progress) -> Traini
     report.used = len(y)
     report.per_class = {int(c): int(n) for c, n in zip(*np.unique(y, return_counts=True))}
     columns = list(tf.measurements)
-    if request.unit == "polygons" and tf.columns and (len(tf.columns) != len(tf.measurements)):
+    if request.unit != "pixels" and tf.columns and (len(tf.columns) != len(tf.measurements)):
         columns = list(tf.columns)  # several statistics or shape; one statistic keeps the measurement names
     return TrainingTable(tf, report, X, y, groups, categorical, columns)
 

@@ -291,3 +291,91 @@ def test_mean_std_shape_fit_and_predict_equal_an_independent_sklearn_fit(setting
     bad = runner.invoke(cli, ["model_fit", "-model", "rf", "-p", "ots_ro", "-t", "ots_rect", "--name", "ots_bad2",
                               "-sp", "mean", "shape", "--unit", "pixels", "-b", day, "-e", day], env=env)
     assert bad.exit_code == 2 and "shape describes objects" in bad.stderr and bad.stderr.count("\n") == 1, bad.output
+
+
+def test_unit_segments_samples_equal_a_geopandas_overlay(settings, ots_ro):
+    """model_fit --unit segments -s SEG: the samples are the segments more than half inside one training rectangle
+    (an independent geopandas overlay of the segment polygons and the rectangles, by area: the rectangles lie on
+    the pixel grid, so area shares are pixel shares), labelled with its class; their features are the numpy mean
+    of all their pixels and the shapely shape of their polygon; CV is grouped by rectangle and counts segments."""
+    import geopandas as gpd
+    import pandas as pd
+    import rasterio
+    import rasterio.features
+    import shapely
+    from rasterio.windows import from_bounds
+
+    env, tmp, root = ots_ro
+    day = "2018-07-01"
+    labels, bounds, res = _labels(tmp)
+    from antares.cube.index import connect
+
+    dc = connect(env["ANTARES_DB_URL"])
+    try:
+        measurements = dc.index.products.get_by_name("ots_ro").definition["measurements"]
+    finally:
+        dc.close()
+    names = [m["name"] for m in measurements]
+    files = {p.stem.upper(): p for p in (root / day).iterdir()}
+    values = []
+    for m in measurements:
+        with rasterio.open(files[m["name"].upper()]) as src:
+            v = src.read(1, window=from_bounds(*bounds, transform=src.transform)).astype(np.float64)
+            crs = src.crs
+        values.append(np.where(v == m["nodata"], np.nan, v) if m.get("nodata") is not None else v)
+    values = np.stack(values)
+    nir = names.index("B08")
+    rng = np.random.default_rng(5)
+    n = 24
+    side = min(labels.shape) // 3
+    rows, cols = rng.integers(0, labels.shape[0] - side, n), rng.integers(0, labels.shape[1] - side, n)
+    heights, widths = rng.integers(side // 3, side, n), rng.integers(side // 3, side, n)
+    x0, y0 = bounds.left + cols * res[0], bounds.top - rows * res[1]
+    rects = gpd.GeoDataFrame({"kind": np.where(values[nir, rows + heights // 2, cols + widths // 2] >
+                                               np.nanmedian(values[nir]), "bright", "dark"), "rect": np.arange(n)},
+                             geometry=shapely.box(x0, y0 - heights * res[1], x0 + widths * res[0], y0), crs=crs)
+    rects[["kind", "geometry"]].to_file(tmp / "big.gpkg")
+    runner = CliRunner()
+    invoke_ok(runner, ["ingest_training", str(tmp / "big.gpkg"), "--field", "kind", "--dataset", "ots_big"], env)
+    # the independent overlay
+    with rasterio.open(sorted((tmp / "seg").rglob("*.tif"))[0]) as src:
+        transform = src.transform
+    parts = {}
+    for geom, k in rasterio.features.shapes(labels.astype(np.int32), mask=labels > 0, transform=transform):
+        parts.setdefault(int(k), []).append(shapely.geometry.shape(geom))
+    segs = gpd.GeoDataFrame({"segment": list(parts)}, geometry=[shapely.union_all(g) for g in parts.values()], crs=crs)
+    segs["seg_area"] = segs.area
+    inter = gpd.overlay(segs, rects, how="intersection", keep_geom_type=True)
+    inter["share"] = inter.area / inter.seg_area
+    major = inter[inter.share > 0.5].sort_values(["segment", "share"], ascending=[True, False])
+    major = major.drop_duplicates("segment")
+    assert len(major) >= 6 and major.kind.nunique() == 2, (labels.shape, len(parts), len(major))  # of 23 segments
+    out = tmp / "segments.parquet"
+    result = invoke_ok(runner, ["model_fit", "-p", "ots_ro", "-t", "ots_big", "--unit", "segments", "-s", "ots_slic",
+                                "-sp", "mean", "shape", "-b", day, "-e", day, "-filename", str(out), "-sc", "sync"], env)
+    table = pd.read_parquet(out)
+    X = []
+    for k in major.segment:
+        px = values[:, labels == k]
+        X.append(np.r_[np.nanmean(px, axis=1), _shapes_of([segs.geometry[segs.segment == k].iloc[0]])[0]])
+    X = np.array(X)
+    keep = np.isfinite(X).all(axis=1)
+    assert f"training table of {keep.sum()} segment sample(s) from {n} training sample(s)" in result.output
+    assert list(table.columns) == [f"{b}_mean" for b in names] + [
+        "area", "perimeter", "compactness", "elongation", "rectangularity", "class", "group"]
+    np.testing.assert_allclose(table.iloc[:, :-2].to_numpy(), X[keep], rtol=1e-9)
+    kinds = dict(zip(rects.rect, rects.kind))
+    codes = {"bright": 1, "dark": 2}  # sorted class names (the training set's legend)
+    np.testing.assert_array_equal(table["class"], [codes[kinds[r]] for r in major.rect[keep]])
+    # grouped by rectangle: one group per rectangle, one rectangle per group
+    pairs = set(zip(table.group, major.rect[keep]))
+    assert len(pairs) == len(set(table.group)) == len(set(major.rect[keep]))
+    fitted = invoke_ok(runner, ["model_fit", "-model", "rf", "-p", "ots_ro", "-t", "ots_big", "--unit", "segments", "-s",
+                                "ots_slic", "--name", "ots_rfseg", "--cv", "2", "-extra", "n_estimators=20", "-b", day,
+                                "-e", day, "-sc", "sync"], env)
+    assert "2-fold grouped cross-validation, accuracy counted in held-out segments:" in fitted.output
+    assert f"fitted on {keep.sum()} segment sample(s)" in fitted.output
+    bad = runner.invoke(cli, ["model_fit", "-model", "rf", "-p", "ots_ro", "-t", "ots_big", "--unit", "segments",
+                              "--name", "ots_x", "-b", day, "-e", day], env=env)
+    assert bad.exit_code == 2 and "--unit 'segments' needs -s (its samples are segments)" in bad.stderr \
+        and bad.stderr.count("\n") == 1, bad.output
