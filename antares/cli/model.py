@@ -158,6 +158,10 @@ def show(state: CliState, name, as_json):
     click.echo(f"model {name}: {meta['kind']} on product {meta['product']}, training set {meta['training_set']}, "
                f"unit {meta['unit']}" + (f", -sp {meta['aggregation']}" if meta.get("aggregation") else ""))
     click.echo(f"features ({len(meta['features'])}): {', '.join(meta['features'])}")
+    if meta.get("columns") and len(meta["columns"]) != len(meta["features"]):  # several statistics or shape
+        click.echo(f"columns ({len(meta['columns'])}): {', '.join(meta['columns'])}")
+    if meta.get("segmentation"):
+        click.echo(f"samples: segments of {meta['segmentation']} lying mostly in one training polygon")
     click.echo(f"parameters: {meta['params'] or '(defaults)'}")
     click.echo("samples per class: " + ", ".join(f"{names.get(int(c), c)} {n}" for c, n in meta["samples_per_class"].items()))
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v)
