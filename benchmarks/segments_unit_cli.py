@@ -13,7 +13,8 @@ segment per 100 valid pixels). Then, for each seed, ``antares model_fit -model r
   - ``--unit segments -s SEG -sp mean std``,
   - ``--unit segments -s SEG -sp mean std shape``,
 
-and the mean OA / macro-F1 of the cross-validation printed by model_fit are collected. Accuracies of different
+and the mean OA / macro-F1 of the cross-validation printed by model_fit are collected, with the share of the
+largest class among the samples (the floor a constant prediction reaches in that unit). Accuracies of different
 units count different things (polygons, segments): compare feature sets within a unit.
 
     PYTHONPATH=$PWD python benchmarks/segments_unit_cli.py [--seeds 0 1]
@@ -92,8 +93,10 @@ def main(argv=None) -> list:
                 text, seconds = invoke(runner, cmd, env)
                 mean = re.search(r"^\s+mean\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)", text, re.M)
                 head = text.strip().splitlines()[0]
+                per_class = [int(m) for m in re.findall(r"^  \S.*: (\d+)$", text.split("cross-validation")[0], re.M)]
                 row = {"seed": seed, "unit": unit, "sp": " ".join(sp), "oa": float(mean.group(1)),
                        "kappa": float(mean.group(2)), "macro_f1": float(mean.group(3)), "samples": head,
+                       "majority_share": round(max(per_class) / sum(per_class), 3) if per_class else None,
                        "seconds": round(seconds, 1), "command": "antares " + " ".join(cmd)}
                 print(json.dumps(row), flush=True)
                 out.append(row)
