@@ -93,9 +93,11 @@ def main(argv=None) -> list:
                 text, seconds = invoke(runner, cmd, env)
                 mean = re.search(r"^\s+mean\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)", text, re.M)
                 head = text.strip().splitlines()[0]
+                area = re.search(r"OA counted in area .*: ([0-9.]+)", text)
                 per_class = [int(m) for m in re.findall(r"^  \S.*: (\d+)$", text.split("cross-validation")[0], re.M)]
                 row = {"seed": seed, "unit": unit, "sp": " ".join(sp), "oa": float(mean.group(1)),
-                       "kappa": float(mean.group(2)), "macro_f1": float(mean.group(3)), "samples": head,
+                       "kappa": float(mean.group(2)), "macro_f1": float(mean.group(3)),
+                       "oa_area": float(area.group(1)) if area else None, "samples": head,
                        "majority_share": round(max(per_class) / sum(per_class), 3) if per_class else None,
                        "seconds": round(seconds, 1), "command": "antares " + " ".join(cmd)}
                 print(json.dumps(row), flush=True)

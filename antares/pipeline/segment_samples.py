@@ -243,8 +243,9 @@ def segment_features(settings, request, tf_polygons, progress=None):
 
 
 def segment_table(tf, request):
-    """``(X, y, groups)`` of segment samples: the valid rows, grouped by polygon (or by the spatial block of its
-    centroid with ``request.cv_spatial``), subsampled per class as the other units (``per_class``, ``sample``)."""
+    """``(X, y, groups, pixels)`` of segment samples: the valid rows, grouped by polygon (or by the spatial block of
+    its centroid with ``request.cv_spatial``), subsampled per class as the other units (``per_class``, ``sample``);
+    ``pixels``: each segment's pixel count (its area, for the CV's OA counted in area)."""
     from antares.models.fitting import stratified_subsample
     from antares.sampling import spatial_blocks
 
@@ -254,9 +255,9 @@ def segment_table(tf, request):
         groups = spatial_blocks(centroids[:, 0], centroids[:, 1], request.cv_spatial)
     else:
         groups = np.asarray(tf.owners, np.int64)
-    X, y, groups = tf.features[valid], np.asarray(tf.codes)[valid], groups[valid]
+    X, y, groups, pixels = tf.features[valid], np.asarray(tf.codes)[valid], groups[valid], tf.n_pixels[valid]
     keep = stratified_subsample(y, groups, request.per_class, request.sample, request.seed)
-    return X[keep], y[keep], groups[keep]
+    return X[keep], y[keep], groups[keep], pixels[keep].astype(np.float64)
 
 
 def shapely_centroids(geoms) -> np.ndarray:

@@ -132,6 +132,8 @@ def cv_lines(cv: dict, legend, unit: str) -> list[str]:
         out.append(f"  {i:<4}  {f['n_test']:<6}  {_num(f['overall_accuracy'])}  {_num(f['kappa'])}  {_num(f['macro_f1'])}")
     m = cv["mean"]
     out.append(f"  mean          {_num(m['overall_accuracy'])}  {_num(m['kappa'])}  {_num(m['macro_f1'])}")
+    if m.get("overall_accuracy_area") is not None:
+        out.append(f"  OA counted in area (held-out {unit} weighted by their pixels): {_num(m['overall_accuracy_area'])}")
     out.append("  class                 user's  producer's (mean over folds)")
     for code, ua, pa in zip(m["codes"], m["users_accuracy"], m["producers_accuracy"]):
         out.append(f"  {str(names.get(code, code))[:20]:<20}  {_num(ua)}   {_num(pa)}")
@@ -495,7 +497,7 @@ def model_fit(settings: Settings, request: FitRequest, progress=None) -> FitRepo
                       "features_s": round(time_module.monotonic() - started, 3)}
         run.start(run_params, {"product": product, "training_set": training_set, "datasets": len(tf.datasets)})
         outcome = fit_model(kind, X, y, groups, params, cv, grid, seed, n_jobs, codes=[e.code for e in tf.legend],
-                            categorical=table.categorical, feature_names=table.columns,
+                            categorical=table.categorical, feature_names=table.columns, weights=table.weights,
                             progress=(lambda done, total: progress(tiles[0] + done, tiles[0] + total))
                             if progress else None)
         report.used, report.per_class = len(y), outcome.samples_per_class
@@ -537,6 +539,7 @@ class TrainingTable:
     groups: np.ndarray | None
     categorical: tuple
     columns: list = field(default_factory=list)  # the names of X's columns, in order
+    weights: np.ndarray | None = None  # unit segments: each row's pixels (the CV's OA counted in area)
 
 
 def _training_table(settings: Settings, request: FitRequest, progress) -> TrainingTable:
@@ -559,22 +562,25 @@ def _training_table(settings: Settings, request: FitRequest, progress) -> Traini
                            unit=request.unit, outside=tf.outside)
         report.without_segment = tf.polygons - len(np.unique(tf.owners))
         report.invalid_segments = int((~tf.valid).sum())
-        X, y, groups = segment_table(tf, request)
+        X, y, groups, weights = segment_table(tf, request)
     else:
         report = FitReport(request.name, request.kind, samples=len(tf.sample_ids) + tf.outside, legend=tf.legend,
                            unit=request.unit, outside=tf.outside, skipped=tf.sample_ids[~tf.valid].tolist())
         X, y, groups = sample_table(tf.features, tf.codes, tf.geoms, tf.valid, tf.pixels, request.unit,
                                     request.cv_spatial, request.per_class, request.sample, request.seed)
+        weights = None
     check_categorical(X, categorical, tf.measurements)
-    if request.remove_outliers:
-        X, y, groups, report.outliers = remove_outliers(X, y, groups, request.contamination, request.seed)
+    if request.remove_outliers:  # the kept rows' indices come back as the "groups" subset alongside
+        X, y, kept, report.outliers = remove_outliers(X, y, np.arange(len(y)), request.contamination, request.seed)
+        groups = groups[kept] if groups is not None else None
+        weights = weights[kept] if weights is not None else None
     check_classes(y, {e.code: e.name for e in tf.legend})
     report.used = len(y)
     report.per_class = {int(c): int(n) for c, n in zip(*np.unique(y, return_counts=True))}
     columns = list(tf.measurements)
     if request.unit != "pixels" and tf.columns and (len(tf.columns) != len(tf.measurements)):
         columns = list(tf.columns)  # several statistics or shape; one statistic keeps the measurement names
-    return TrainingTable(tf, report, X, y, groups, categorical, columns)
+    return TrainingTable(tf, report, X, y, groups, categorical, columns, weights)
 
 
 def _jsonable(value):

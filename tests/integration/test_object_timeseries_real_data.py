@@ -375,6 +375,7 @@ def test_unit_segments_samples_equal_a_geopandas_overlay(settings, ots_ro):
                                 "-e", day, "-sc", "sync"], env)
     assert "2-fold grouped cross-validation, accuracy counted in held-out segments:" in fitted.output
     assert f"fitted on {keep.sum()} segment sample(s)" in fitted.output
+    assert "OA counted in area (held-out segments weighted by their pixels):" in fitted.output
     bad = runner.invoke(cli, ["model_fit", "-model", "rf", "-p", "ots_ro", "-t", "ots_big", "--unit", "segments",
                               "--name", "ots_x", "-b", day, "-e", day], env=env)
     assert bad.exit_code == 2 and "--unit 'segments' needs -s (its samples are segments)" in bad.stderr \
