@@ -9,7 +9,7 @@ from antares.cli.main import CliState
 #: antares3's model names -> antares' (antares3 ``model_fit -model lgb``)
 ANTARES3_MODELS = {"lgb": "lightgbm"}
 from antares.cli.options import (
-    DATE, FIT_FLAGS, NAME, area_options, flag_names, json_option, overwrite_option, period, scheduler_option,
+    DATE, FIT_FLAGS, NAME, aggregation_option, area_options, flag_names, json_option, overwrite_option, period, scheduler_option,
     workers_option,
 )
 from antares.cli.output import echo_json, echo_table, tile_progress
@@ -39,12 +39,14 @@ Examples:
 @click.option("-t", "--training", "training_set", required=True, help="Training set (antares list training_sets).")
 @area_options
 @click.option("--name", "-n", type=NAME, default=None, help="Name of the model (needed unless -filename).")
-@click.option("-sp", "--spatial-aggregation", "aggregation", default="mean", show_default=True,
-              metavar="mean|median|min|max|std|pNN",
-              help="Per-polygon aggregation of pixels; pNN: the NN-th percentile (p10, p90).")
-@click.option("--unit", type=click.Choice(["polygons", "pixels"]), default="polygons", show_default=True,
-              help="One sample per polygon, or the pixels inside polygons; CV accuracy counts the same unit. "
-                   "Neither is best everywhere (docs/training-units.md).")
+@aggregation_option("mean", "Per-polygon aggregation of pixels (default mean); pNN: the NN-th percentile (p10, p90); "
+                            "several give one column per statistic and measurement (-sp mean std p90); shape adds "
+                            "area, perimeter, compactness, elongation, rectangularity of each polygon (-sp mean shape).")
+@click.option("--unit", type=click.Choice(["polygons", "pixels", "segments"]), default="polygons", show_default=True,
+              help="One sample per polygon, the pixels inside polygons, or the segments of -s lying mostly (more "
+                   "than half their pixels) inside one polygon; CV accuracy counts the same unit. None is best "
+                   "everywhere (docs/training-units.md).")
+@click.option("-s", "--segmentation", default=None, help="Segmentation on the product's grid (--unit segments).")
 @click.option("-sample", "--sample", type=click.FloatRange(0, 1, min_open=True), default=None,
               help="Fraction of each class's samples to use.")
 @click.option("--per-class", type=click.IntRange(min=1), default=None, help="At most N samples per class.")
@@ -73,7 +75,7 @@ Examples:
 @overwrite_option
 @click.pass_obj
 def model_fit(state: CliState, kind, product, training_set, region, bbox, bbox_crs, lat, long, name, aggregation, unit,
-              sample, per_class, seed, cv, cv_spatial, grid_specs, extra, categorical, remove_outliers, contamination,
+              segmentation, sample, per_class, seed, cv, cv_spatial, grid_specs, extra, categorical, remove_outliers, contamination,
               table_file, begin, end, tile_size, scheduler, workers, overwrite):
     """Fit a classifier on the features of training samples taken from a product.
 
@@ -95,7 +97,8 @@ def model_fit(state: CliState, kind, product, training_set, region, bbox, bbox_c
                              sample=sample, per_class=per_class, seed=seed, cv=cv, cv_spatial=cv_spatial,
                              grid_specs=grid_specs, extra=extra, scheduler=scheduler, workers=workers,
                              tile_size=tile_size, time=time, overwrite=overwrite, categorical=categorical,
-                             remove_outliers=remove_outliers, contamination=contamination, table_file=table_file)
+                             remove_outliers=remove_outliers, contamination=contamination, table_file=table_file,
+                             segmentation=segmentation)
         # one count: the tiles of features, then each cross-validation fold and the final fit
         with tile_progress(state.quiet, f"model_fit {name or table_file} (tiles, folds)", unit="step") as progress:
             report = fit(settings, request, progress=progress)
@@ -166,6 +169,10 @@ def show(state: CliState, name, as_json, plot_path, overwrite):
     click.echo(f"model {name}: {meta['kind']} on product {meta['product']}, training set {meta['training_set']}, "
                f"unit {meta['unit']}" + (f", -sp {meta['aggregation']}" if meta.get("aggregation") else ""))
     click.echo(f"features ({len(meta['features'])}): {', '.join(meta['features'])}")
+    if meta.get("columns") and len(meta["columns"]) != len(meta["features"]):  # several statistics or shape
+        click.echo(f"columns ({len(meta['columns'])}): {', '.join(meta['columns'])}")
+    if meta.get("segmentation"):
+        click.echo(f"samples: segments of {meta['segmentation']} lying mostly in one training polygon")
     click.echo(f"parameters: {meta['params'] or '(defaults)'}")
     click.echo("samples per class: " + ", ".join(f"{names.get(int(c), c)} {n}" for c, n in meta["samples_per_class"].items()))
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v)

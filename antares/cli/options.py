@@ -179,6 +179,22 @@ class GreedyOption(click.Option):
             option.process = greedy
 
 
+def _takes_aggregation(argument: str) -> bool:
+    from antares.models.samples import SHAPE, is_aggregation
+
+    return argument == SHAPE or is_aggregation(argument)
+
+
+def aggregation_option(default, help_text: str):
+    """``-sp NAME [NAME ...]`` (repeatable): the per-object statistics and ``shape``, given to the request as one
+    space-separated string (:func:`antares.models.samples.parse_aggregation`); None when not given and no default."""
+    def joined(ctx, param, value):
+        return " ".join(value) if value else default
+
+    return click.option("-sp", "--spatial-aggregation", "aggregation", cls=GreedyOption, takes=_takes_aggregation,
+                        callback=joined, metavar="mean|median|min|max|std|pNN|shape ...", help=help_text)
+
+
 def extra_option(help_text: str):
     """``-extra KEY=VALUE [KEY=VALUE ...]`` (repeatable): a plugin's parameters, parsed by :func:`parse_extra_params`."""
     return click.option("-extra", "--extra", cls=GreedyOption, takes=lambda a: "=" in a and not a.startswith("-"),
@@ -233,7 +249,8 @@ FIT_FLAGS = {"kind": "-model", "product": "-p", "training_set": "-t", "name": "-
              "unit": "--unit", "sample": "-sample", "per_class": "--per-class", "seed": "--seed", "cv": "--cv",
              "cv_spatial": "--cv-spatial", "grid_specs": "--grid", "extra": "-extra", "tile_size": "--tile-size",
              "time": "-b/-e", "categorical": "-categorical_variables", "remove_outliers": "--remove-outliers",
-             "contamination": "--contamination", "table_file": "-filename"}
+             "contamination": "--contamination", "table_file": "-filename",
+             "segmentation": "-s"}
 INGEST_FLAGS = {"source": "-p", "name": "--name", "gridspec": "--grid", "time": "-b/-e", "resampling": "--resampling",
                 "outdir": "--outdir"}
 SAMPLE_FILE_FLAGS = {"path": "FILE", "field_name": "--field", "name": "--dataset", "scheme": "--scheme",

@@ -6,7 +6,8 @@ import click
 
 from antares.cli.main import CliState
 from antares.cli.model import optional_area
-from antares.cli.options import (DATE, NAME, PREDICT_FLAGS, area_options, flag_names, overwrite_option, period,
+from antares.cli.options import (DATE, NAME, PREDICT_FLAGS, aggregation_option, area_options, flag_names,
+                                 overwrite_option, period,
                                  scheduler_option, trust_pickle_option, workers_option)
 from antares.cli.output import tile_progress
 
@@ -20,9 +21,9 @@ Examples:
 @click.option("-s", "--segmentation", required=True, help="Segmentation on the product's grid (antares segment).")
 @area_options
 @click.option("--name", "-n", type=NAME, required=True, help="Name of the classification (the map).")
-@click.option("-sp", "--spatial-aggregation", "aggregation", default=None,
-              metavar="mean|median|min|max|std|pNN",
-              help="Per-object aggregation (default: the model's); pNN: the NN-th percentile (p10, p90).")
+@aggregation_option(None, "Per-object aggregation (default: the model's); pNN: the NN-th percentile (p10, p90); a "
+                          "model fitted on several statistics or shape takes as many, and shape (from the segments' "
+                          "polygons).")
 @click.option("-b", "--begin", type=DATE, default=None, help="First date of the product's period (when it has several).")
 @click.option("-e", "--end", type=DATE, default=None, help="Last date of the product's period.")
 @scheduler_option

@@ -80,7 +80,7 @@ def _splits(y, groups, k: int, seed: int):
 
 
 def cross_validate(make_estimator, X, y, groups, k: int, seed: int, codes, fit_kwargs: dict | None = None,
-                   fitted=None) -> dict:
+                   fitted=None, weights=None) -> dict:
     """K-fold cross-validation report.
 
     Parameters
@@ -100,6 +100,9 @@ def cross_validate(make_estimator, X, y, groups, k: int, seed: int, codes, fit_k
         Keywords of ``fit`` (native categorical columns).
     fitted : callable, optional
         ``fitted()`` after each fold's estimator is fitted and assessed.
+    weights : ndarray (n,), optional
+        The area (pixels) of each sample: each fold's and the mean ``overall_accuracy_area``, the
+        share of the held-out area whose class is right (samples weighted by their area).
 
     Returns
     -------
@@ -121,6 +124,8 @@ def cross_validate(make_estimator, X, y, groups, k: int, seed: int, codes, fit_k
         predicted = estimator.predict(X[test])
         report = assess(y[test], predicted, codes)
         folds.append({"n_train": int(len(train)), "n_test": int(len(test)), **report.to_dict()})
+        if weights is not None:
+            folds[-1]["overall_accuracy_area"] = assess(y[test], predicted, codes, weights[test]).overall_accuracy
         log.debug("fold %d/%d: overall accuracy %.3f", len(folds), k, report.overall_accuracy)
         if fitted:
             fitted()
@@ -137,7 +142,8 @@ def cross_validate(make_estimator, X, y, groups, k: int, seed: int, codes, fit_k
     return {"k": k, "grouped": groups is not None, "folds": folds,
             "mean": {"overall_accuracy": mean_of("overall_accuracy"), "kappa": mean_of("kappa"),
                      "macro_f1": mean_of("macro_f1"), "users_accuracy": per_class("users_accuracy"),
-                     "producers_accuracy": per_class("producers_accuracy"), "codes": [int(c) for c in codes]}}
+                     "producers_accuracy": per_class("producers_accuracy"), "codes": [int(c) for c in codes],
+                     **({"overall_accuracy_area": mean_of("overall_accuracy_area")} if weights is not None else {})}}
 
 
 def _fit(estimator, X, y, fit_kwargs: dict | None = None):
@@ -192,7 +198,7 @@ def fit_count(cv: int | None, grid: dict | None) -> int:
 
 def fit_model(kind: str, X, y, groups=None, params: dict | None = None, cv: int | None = None,
               grid: dict | None = None, seed: int = 0, n_jobs: int | None = None, codes=None,
-              categorical=(), feature_names=None, progress=None) -> FitOutcome:
+              categorical=(), feature_names=None, progress=None, weights=None) -> FitOutcome:
     """Cross-validate (optionally over a parameter grid) and fit ``kind`` on all samples.
 
     Parameters
@@ -215,6 +221,8 @@ def fit_model(kind: str, X, y, groups=None, params: dict | None = None, cv: int 
     progress : callable, optional
         ``progress(done, total)`` after each fit: every fold of every grid combination, then
         the final fit on all samples (``total`` is :func:`fit_count`).
+    weights : ndarray (n,), optional
+        Each sample's area: the cross-validation also reports OA counted in area (:func:`cross_validate`).
 
     Raises
     ------
@@ -261,7 +269,7 @@ def fit_model(kind: str, X, y, groups=None, params: dict | None = None, cv: int 
             trial = {**params, **dict(zip(grid.keys(), combo))}
             make_estimator(kind, trial, seed, n_jobs)
             report = cross_validate(lambda t=trial: make_estimator(kind, t, seed, n_jobs), X, y, groups, k, seed, codes,
-                                    fit_kwargs, fitted)
+                                    fit_kwargs, fitted, weights)
             row = {"params": dict(zip(grid.keys(), combo)), **{m: report["mean"][m]
                    for m in ("overall_accuracy", "kappa", "macro_f1")}}
             outcome.grid.append(row)
@@ -271,7 +279,7 @@ def fit_model(kind: str, X, y, groups=None, params: dict | None = None, cv: int 
         outcome.params, outcome.cv = best[1], best[2]
     elif cv:
         outcome.cv = cross_validate(lambda: make_estimator(kind, params, seed, n_jobs), X, y, groups, cv, seed, codes,
-                                    fit_kwargs, fitted)
+                                    fit_kwargs, fitted, weights)
     outcome.estimator = _fit(make_estimator(kind, outcome.params, seed, n_jobs), X, y, fit_kwargs)
     fitted()
     unique, counts = np.unique(y, return_counts=True)

@@ -25,9 +25,68 @@ def is_aggregation(value) -> bool:
     return value in AGGREGATIONS or (isinstance(value, str) and _PERCENTILE.match(value) is not None)
 
 
-def by_pixels(aggregation: str) -> bool:
-    """True when the aggregation needs every pixel (median, percentiles): it does not merge over tiles."""
-    return aggregation == "median" or (isinstance(aggregation, str) and _PERCENTILE.match(aggregation) is not None)
+SHAPE = "shape"
+"""The ``-sp`` name that adds the object polygons' shape (:data:`antares.object_features.SHAPE_FEATURES`)."""
+
+
+def parse_aggregation(value) -> tuple[tuple[str, ...], bool]:
+    """``(statistics, shape)`` of an object-feature specification (``-sp mean std p90 shape``).
+
+    Parameters
+    ----------
+    value : str or sequence of str
+        Names separated by spaces or commas (``"mean std shape"``) or a sequence of names: at
+        least one statistic (:func:`is_aggregation`), each once, and optionally ``shape``.
+
+    Returns
+    -------
+    statistics : tuple of str
+        In the order given: the feature columns are statistic-major (every measurement of the
+        first statistic, then of the next), then the shape columns.
+    shape : bool
+
+    Raises
+    ------
+    ValueError
+        An unknown name, a name given twice, or no statistic (the message names them).
+    """
+    names = value.replace(",", " ").split() if isinstance(value, str) else [str(v) for v in (value or ())]
+    bad = [n for n in names if not (is_aggregation(n) or n == SHAPE)]
+    if bad:
+        raise ValueError(f"unknown aggregation {', '.join(repr(b) for b in bad)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"an aggregation is given twice in {' '.join(names)!r}")
+    statistics = tuple(n for n in names if n != SHAPE)
+    if not statistics:
+        raise ValueError("no statistic given (shape needs one, e.g. 'mean shape')")
+    return statistics, SHAPE in names
+
+
+def canonical_aggregation(value) -> str:
+    """The specification as stored with a model: statistics in their order, then ``shape``; ``'mean'`` stays ``'mean'``."""
+    statistics, shape = parse_aggregation(value)
+    return " ".join(statistics + ((SHAPE,) if shape else ()))
+
+
+def feature_columns(measurements, aggregation) -> list[str]:
+    """Column names of the object features: ``f"{measurement}_{statistic}"`` statistic-major, then the shape features.
+
+    >>> feature_columns(["b04", "b08"], "mean p90 shape")[:4]
+    ['b04_mean', 'b08_mean', 'b04_p90', 'b08_p90']
+    """
+    from antares.object_features import SHAPE_FEATURES
+
+    statistics, shape = parse_aggregation(aggregation)
+    return [f"{m}_{s}" for s in statistics for m in measurements] + (list(SHAPE_FEATURES) if shape else [])
+
+
+def by_pixels(aggregation) -> bool:
+    """True when a statistic of the aggregation needs every pixel (median, percentiles): it does not merge over tiles."""
+    try:
+        statistics, _ = parse_aggregation(aggregation)
+    except (ValueError, AttributeError, TypeError):
+        return False
+    return any(s == "median" or _PERCENTILE.match(s) is not None for s in statistics)
 
 
 def pixel_statistic(labels, values, aggregation: str):
@@ -42,6 +101,66 @@ def pixel_statistic(labels, values, aggregation: str):
     if aggregation == "median":
         return object_medians(labels, values)
     return object_percentiles(labels, values, float(aggregation[1:]))
+
+
+def object_statistics(labels, values, aggregation) -> tuple[np.ndarray, np.ndarray]:
+    """Every statistic of ``aggregation`` (shape left out) of every object, from all its pixels.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray (y, x) or (m,) integer
+        Object labels, 0 = no object.
+    values : numpy.ndarray (b, y, x) or (b, m) float
+        NaN = nodata.
+    aggregation : str or sequence of str
+        See :func:`parse_aggregation`.
+
+    Returns
+    -------
+    ids : numpy.ndarray (n,) int64
+        Sorted unique non-zero labels.
+    features : numpy.ndarray (n, len(statistics) * b) float64
+        Statistic-major columns (:func:`feature_columns`); NaN where an object has no valid pixel in a band.
+    """
+    from antares.features import finalise, partial_statistics
+
+    statistics, _ = parse_aggregation(aggregation)
+    part = partial_statistics(labels, values)
+    columns = []
+    for s in statistics:
+        if is_aggregation(s) and (s == "median" or _PERCENTILE.match(s)):
+            got_ids, got = pixel_statistic(labels, values, s)
+            column = np.full((len(part.ids), got.shape[1]), np.nan)
+            column[np.searchsorted(part.ids, got_ids)] = got
+            columns.append(column)
+        else:
+            columns.append(finalise(part, (s,)))
+    return part.ids, np.concatenate(columns, axis=1)
+
+
+def with_shape(ids, features, shapes) -> np.ndarray:
+    """``features`` with the shape columns of objects ``ids`` appended (unchanged when ``shapes`` is None).
+
+    Parameters
+    ----------
+    ids : numpy.ndarray (n,) int64
+    features : numpy.ndarray (n, f) float64
+    shapes : (numpy.ndarray (k,) int64 sorted, numpy.ndarray (k, s) float64) or None
+        Object ids and their shape features; an object not among them gets NaN (no prediction).
+
+    Returns
+    -------
+    numpy.ndarray (n, f + s) float64
+    """
+    if shapes is None:
+        return features
+    known, table = shapes
+    out = np.full((len(ids), table.shape[1]), np.nan)
+    if len(known):
+        pos = np.minimum(np.searchsorted(known, ids), len(known) - 1)
+        found = known[pos] == ids
+        out[found] = table[pos[found]]
+    return np.concatenate([np.asarray(features, np.float64).reshape(len(ids), -1), out], axis=1)
 
 
 def overlap_layers(geoms) -> list[np.ndarray]:
@@ -204,10 +323,13 @@ def block_partials(values: np.ndarray, transform, geoms, layers, with_pixels: bo
 def aggregate(parts, pixels, n_samples: int, aggregation: str):
     """Features per sample from merged block results.
 
+    ``aggregation``: one statistic or several (:func:`parse_aggregation`; ``shape`` is left to the
+    caller, who has the geometries).
+
     Returns
     -------
-    features : ndarray (n_samples, b) float64
-        NaN where a sample has no valid pixel in a band (or no pixel at all).
+    features : ndarray (n_samples, len(statistics) * b) float64
+        Statistic-major (:func:`feature_columns`). NaN where a sample has no valid pixel in a band (or no pixel at all).
     n_pixels : ndarray (n_samples,) int64
         Pixels whose centre falls in each sample.
     valid : ndarray (n_samples,) bool
@@ -220,13 +342,14 @@ def aggregate(parts, pixels, n_samples: int, aggregation: str):
         b = pixels[1].shape[0] if pixels is not None else 0
         return np.full((n_samples, b), np.nan), n_pixels, np.zeros(n_samples, dtype=bool)
     merged = merge_partials(parts)
-    features = np.full((n_samples, merged.n_bands), np.nan)
     index = merged.ids - 1
     n_pixels[index] = merged.n_pixels
+    statistics, _ = parse_aggregation(aggregation)
+    features = np.full((n_samples, len(statistics) * merged.n_bands), np.nan)
     if by_pixels(aggregation):
-        ids, medians = pixel_statistic(pixels[0] + 1, pixels[1], aggregation)
-        features[ids - 1] = medians
+        ids, values = object_statistics(pixels[0] + 1, pixels[1], statistics)
+        features[ids - 1] = values
     else:
-        features[index] = finalise(merged, (aggregation,))
+        features[index] = finalise(merged, statistics)
     valid = np.all(np.isfinite(features), axis=1) & (n_pixels > 0)
     return features, n_pixels, valid

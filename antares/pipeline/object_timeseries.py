@@ -184,29 +184,6 @@ def _write_parquet(frame, path: Path, overwrite: bool) -> None:
         raise
 
 
-def _shapes(settings: Settings, segmentation_id: int, ids: np.ndarray, names=None) -> np.ndarray:
-    """(n, 5) shape features of the segments ``ids`` (rows in that order; NaN for an id without a polygon); with
-    ``names``, those geometric features (:func:`antares.object_features.geometry_features`)."""
-    import shapely
-
-    from antares.db.engine import session_scope
-    from antares.db.segmentations import segment_srid, segments_query
-    from antares.object_features import SHAPE_FEATURES, geometry_features
-
-    with session_scope(settings) as session:
-        srid = segment_srid(session, segmentation_id)
-        rows = session.execute(segments_query(segmentation_id, srid, srid)).all() if srid is not None else []
-    names = SHAPE_FEATURES if names is None else tuple(names)
-    out = np.full((len(ids), len(names)), np.nan)
-    if rows:
-        seg_ids = np.array([r[0] for r in rows], np.int64)
-        features = geometry_features(shapely.from_wkb([bytes(r[3]) for r in rows]), names)
-        pos = np.searchsorted(seg_ids, ids)
-        found = (pos < len(seg_ids)) & (seg_ids[np.minimum(pos, len(seg_ids) - 1)] == ids)
-        out[found] = features[pos[found]]
-    return out
-
-
 def object_timeseries(settings: Settings, request: ObjectSeriesRequest, progress=None) -> ObjectSeriesReport:
     """Write the per-object mean series of ``request.product`` over ``request.segmentation`` to Parquet.
 
@@ -246,7 +223,8 @@ def object_timeseries(settings: Settings, request: ObjectSeriesRequest, progress
     from antares.db.segmentations import segmentation_names
     from antares.object_features import SHAPE_FEATURES
     from antares.pipeline.executor import task_runner
-    from antares.pipeline.predict import _check_same_grid
+    from antares.models.samples import with_shape
+    from antares.pipeline.predict import _check_same_grid, segment_shapes
 
     path = request.path.absolute()
     if path.exists() and not request.overwrite:
@@ -304,7 +282,7 @@ def object_timeseries(settings: Settings, request: ObjectSeriesRequest, progress
         columns[m] = mean[:, :, b].T.reshape(-1)
         columns[f"{m}_count"] = count[:, :, b].T.reshape(-1)
     if request.shape:
-        shapes = _shapes(settings, seg.id, ids)
+        shapes = with_shape(ids, np.zeros((n, 0)), segment_shapes(settings, seg.id, request.segmentation))
         for k, name in enumerate(SHAPE_FEATURES):
             columns[name] = np.repeat(shapes[:, k], n_t)
     frame = pd.DataFrame(columns)

@@ -42,6 +42,7 @@ class PredictJob:
     model_id: int
     aggregation: str
     only: np.ndarray | None = None  # second pass: the accumulators of these objects only
+    shapes: tuple | None = None  # (ids, (n, 5) shape features) of every segment, when the model takes shape
 
 
 @dataclass
@@ -138,7 +139,7 @@ def predict_tile(job: PredictJob):
     from antares.cube.features import load_features, load_labels
     from antares.cube.index import connect
     from antares.features import finalise, partial_statistics, select_pixels
-    from antares.models.samples import by_pixels, pixel_statistic
+    from antares.models.samples import by_pixels, object_statistics, parse_aggregation, with_shape
 
     dc = connect(job.url)
     try:
@@ -156,32 +157,35 @@ def predict_tile(job: PredictJob):
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     border = border[border > 0]
     if by_pixels(job.aggregation):
-        ids, features = pixel_statistic(labels, values, job.aggregation)
+        ids, features = object_statistics(labels, values, job.aggregation)
         inside = ~np.isin(ids, border)
         ids, features = ids[inside], features[inside]
         edge = select_pixels(labels, values, border)
     else:
         part = partial_statistics(labels, values)
         inside = ~np.isin(part.ids, border)
-        ids, features = part.ids[inside], finalise(_subset(part, inside), (job.aggregation,))
+        ids, features = part.ids[inside], finalise(_subset(part, inside), parse_aggregation(job.aggregation)[0])
         edge = _subset(part, ~inside)
     estimator = _model(job.url, job.model_id)
-    return predict_features(estimator, ids, features), edge, ids, border
+    return predict_features(estimator, ids, with_shape(ids, features, job.shapes)), edge, ids, border
 
 
-def _finish(parts, aggregation: str, n_features: int):
-    """(ids, features) from border accumulators (or pixels) merged over tiles."""
+def _finish(parts, aggregation: str, n_features: int, shapes=None):
+    """(ids, features) from border accumulators (or pixels) merged over tiles (``shapes``: see :class:`PredictJob`)."""
     from antares.features import finalise, merge_partials
-    from antares.models.samples import by_pixels, pixel_statistic
+    from antares.models.samples import by_pixels, object_statistics, parse_aggregation, with_shape
 
+    statistics, _ = parse_aggregation(aggregation)
     if by_pixels(aggregation):
         labels = np.concatenate([e[0] for e in parts]) if parts else np.zeros(0, np.int64)
         values = np.concatenate([e[1] for e in parts], axis=1) if parts else np.zeros((n_features, 0))
-        return pixel_statistic(labels, values, aggregation)
-    if not parts:
-        return np.zeros(0, np.int64), np.zeros((0, n_features))
-    merged = merge_partials(parts)
-    return merged.ids, finalise(merged, (aggregation,))
+        ids, features = object_statistics(labels, values, aggregation)
+    elif not parts:
+        ids, features = np.zeros(0, np.int64), np.zeros((0, len(statistics) * n_features))
+    else:
+        merged = merge_partials(parts)
+        ids, features = merged.ids, finalise(merged, statistics)
+    return ids, with_shape(ids, features, shapes)
 
 
 def gather_tiles(execute, worker, jobs: list, report, progress=None) -> tuple[list, list, list]:
@@ -322,8 +326,9 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
     from antares.db.engine import database_url, open_database, session_scope
     from antares.db.segmentations import segmentation as segmentation_row
     from antares.db.segmentations import segmentation_names
-    from antares.models.samples import AGGREGATIONS, is_aggregation
+    from antares.models.samples import parse_aggregation
     from antares.pipeline.executor import task_runner
+    from antares.pipeline.requests import _aggregation
     from antares.pipeline.requests import refusal
     from antares.pipeline.run import recorded_run
     from antares.models.fitting import single_threaded
@@ -354,10 +359,8 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
         require_features(meta["kind"], model)
         single_threaded(estimator)  # as on the workers: the same summation order
         aggregation = request.aggregation or meta.get("aggregation") or "mean"
-        if not is_aggregation(aggregation):
-            raise refusal(f"aggregation must be one of {', '.join(AGGREGATIONS)} or a percentile pNN (p10, p90). "
-                          f"Got {aggregation!r}.", "aggregation",
-                          error=InvalidInputError)
+        _aggregation(aggregation, InvalidInputError)
+        _same_columns(model, meta.get("aggregation") or "mean", aggregation)
         if meta.get("categorical") and aggregation not in ("min", "max"):
             raise refusal(f"model {model} has categorical variables ({', '.join(meta['categorical'])}): an object's "
                           f"{aggregation} of category codes is no category; give aggregation min or max.", "aggregation")
@@ -372,7 +375,9 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
             product_grid = native_geobox(datasets, features)
             _check_same_grid(tiles[0], product_grid, segmentation, product)
 
-        jobs = [PredictJob(url, product, features, segmentation, tile, time, model, meta["id"], aggregation) for tile in tiles]
+        shapes = segment_shapes(settings, seg.id, segmentation) if parse_aggregation(aggregation)[1] else None
+        jobs = [PredictJob(url, product, features, segmentation, tile, time, model, meta["id"], aggregation, shapes=shapes)
+                for tile in tiles]
         run_params = {"product": product, "model": model, "segmentation": segmentation, "aggregation": aggregation,
                       "time": [str(t) for t in time] if time else None}
         # the executor first: an unreachable scheduler fails before anything is recorded
@@ -380,7 +385,7 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
             run.start(run_params, {"product": product, "model": model, "segmentation": segmentation,
                                    "datasets": len(datasets)})
             chunks, edges, seen = gather_tiles(execute, predict_tile, jobs, report, progress)
-            edge_ids, edge_features = _finish(edges, aggregation, len(features))
+            edge_ids, edge_features = _finish(edges, aggregation, len(features), shapes)
             if len(edge_ids):
                 chunks.append(predict_features(estimator, edge_ids, edge_features)[:4])
                 report.crossing = len(edge_ids)
@@ -391,7 +396,7 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
             split = np.union1d(values_[counts > 1], np.intersect1d(inside_all, edge_ids))
             if len(split):
                 parts = second_pass(execute, predict_tile, seen, split)
-                split_ids, split_features = _finish(parts, aggregation, len(features))
+                split_ids, split_features = _finish(parts, aggregation, len(features), shapes)
                 chunks = [tuple(a[~np.isin(c[0], split)] for a in c) for c in chunks]
                 chunks.append(predict_features(estimator, split_ids, split_features)[:4])
                 report.notes.append(f"{len(split)} object(s) in unconnected parts over several tiles, predicted once "
@@ -411,6 +416,49 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
                 cid = replace_classification(conn, name, seg.id, meta["id"], run.id)
                 copy_predictions(conn, cid, ids.astype(np.int64), classes.astype(np.int64), confidence, entropy)
         return report
+
+
+def _same_columns(model: str, fitted: str, asked: str) -> None:
+    """InvalidInputError unless aggregation ``asked`` gives the columns model ``model`` was fitted on (``fitted``):
+    as many statistics, and shape in both or in neither."""
+    from antares.models.samples import parse_aggregation
+
+    (fit_stats, fit_shape), (ask_stats, ask_shape) = parse_aggregation(fitted), parse_aggregation(asked)
+    if fit_shape != ask_shape or len(fit_stats) != len(ask_stats):
+        raise InvalidInputError(f"model {model} was fitted on -sp {fitted}; -sp {asked} cannot give those feature "
+                                f"columns: leave -sp out or give -sp {fitted}.")
+
+
+def segment_shapes(settings: Settings, segmentation_id: int, segmentation: str,
+                   names=None) -> tuple[np.ndarray, np.ndarray]:
+    """``(ids (n,) int64 sorted, (n, k) float64)``: the shape features of every stored segment polygon.
+
+    Shared by ``model_predict_object``, ``object_timeseries`` and the pixel-set prediction
+    (:func:`antares.object_features.shape_features` of the polygons ``antares segment`` stored, in their CRS,
+    k = 5; with ``names``, those columns of :func:`antares.object_features.geometry_features`, k = len(names)).
+
+    Raises
+    ------
+    InvalidInputError
+        The segmentation has no stored polygon.
+    """
+    import shapely
+
+    from antares.db.engine import session_scope
+    from antares.db.segmentations import segment_srid, segments_query
+    from antares.object_features import geometry_features, shape_features
+
+    with session_scope(settings) as session:
+        srid = segment_srid(session, segmentation_id)
+        rows = session.execute(segments_query(segmentation_id, srid, srid)).all() if srid is not None else []
+    if not rows:
+        raise InvalidInputError(f"segmentation {segmentation} has no stored polygons, so no shape features; "
+                                "segment again with polygons, or use a model fitted without shape.")
+    ids = np.array([r[0] for r in rows], np.int64)
+    order = np.argsort(ids)
+    geoms = shapely.from_wkb([bytes(r[3]) for r in rows])
+    table = shape_features(geoms) if names is None else geometry_features(geoms, tuple(names))
+    return ids[order], table[order]
 
 
 def _check_replaceable(conn, name: str, overwrite: bool, model: str, model_id: int) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from antares.config import Settings
-from antares.errors import AlreadyExistsError
+from antares.errors import AlreadyExistsError, InvalidInputError
 from antares.pipeline.requests import PixelRequest, takes
 from antares.pipeline.tiles import TileReport
 
@@ -159,6 +159,10 @@ def model_predict(settings: Settings, request: PixelRequest, progress=None) -> P
         url = database_url(settings)
         _, meta = load_model(settings, model, request.trust_pickle)  # checked (and re-saved) before the workers read it
         require_features(meta["kind"], model)
+        if len(meta.get("columns") or meta["features"]) != len(meta["features"]):
+            raise InvalidInputError(f"model {model} was fitted on object features -sp {meta.get('aggregation')} "
+                                    f"({len(meta['columns'])} columns); a pixel has only its {len(meta['features'])} "
+                                    "measurements: classify objects (model_predict_object) or fit with one statistic.")
         dtype = "uint8" if max(e["code"] for e in meta["legend"]) <= 255 else "uint16"
         out_def = classified_product(name, model, meta["legend"], dtype)
         outdir = check_output_dir(product_dir(settings.home, name, request.outdir),

@@ -214,9 +214,9 @@ def predict_with_pixel_sets(settings, request, estimator, meta: dict, run, seg, 
     from antares.deep.pixelsets import series_days
     from antares.errors import NotFoundError
     from antares.pipeline.executor import task_runner
-    from antares.pipeline.object_timeseries import _shapes
+    from antares.models.samples import with_shape
     from antares.pipeline.predict import (_check_replaceable, _check_same_grid, gather_tiles, model_inputs,
-                                          second_pass)
+                                          second_pass, segment_shapes)
 
     product, segmentation, model, area, time = request.product, request.segmentation, request.model, request.area, request.time
     url = database_url(settings)
@@ -260,7 +260,8 @@ def predict_with_pixel_sets(settings, request, estimator, meta: dict, run, seg, 
             values = np.concatenate([e[1] for e in edges], axis=2)
             if len(labels):
                 edge_ids, sets = _draw(labels, values, set_size, seed)
-                extra = _shapes(settings, seg.id, edge_ids, geometry) if geometry else None  # whole polygons, from the database
+                extra = (with_shape(edge_ids, np.zeros((len(edge_ids), 0)),  # whole polygons, from the database
+                                    segment_shapes(settings, seg.id, segmentation, geometry)) if geometry else None)
                 chunks.append(classify_sets(estimator, edge_ids, sets, days, features, extra, layout)[:4])
                 report.crossing = int(len(np.setdiff1d(edge_ids, split)))
     ids, classes, confidence, entropy = (np.concatenate(c) for c in zip(*chunks)) if chunks else [np.zeros(0)] * 4

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from antares.errors import InvalidInputError, UsageError
 
-UNITS = ("polygons", "pixels")
+UNITS = ("polygons", "pixels", "segments")
 
 
 def refusal(message: str, *fields: str, error: type = UsageError):
@@ -55,12 +55,30 @@ def _positive(value, field_name: str, minimum: int = 1) -> None:
 
 
 def _aggregation(value, error: type = UsageError) -> None:
-    from antares.models.samples import AGGREGATIONS, is_aggregation
+    """Refuse an object-feature specification :func:`antares.models.samples.parse_aggregation` does not take."""
+    from antares.models.samples import AGGREGATIONS, parse_aggregation
 
-    if not is_aggregation(value):
-        raise refusal(f"aggregation must be one of {', '.join(AGGREGATIONS)} or a percentile pNN (p10, p90). "
-                      f"Got {value!r}.", "aggregation",
-                      error=error)
+    try:
+        parse_aggregation(value)
+    except (ValueError, AttributeError, TypeError) as exc:
+        if not isinstance(value, str) or len(value.replace(",", " ").split()) <= 1:
+            raise refusal(f"aggregation must be one of {', '.join(AGGREGATIONS)} or a percentile pNN (p10, p90). "
+                          f"Got {value!r}.", "aggregation", error=error) from None
+        raise refusal(f"aggregation must be statistics ({', '.join(AGGREGATIONS)}, pNN), each once, and optionally "
+                      f"shape: {exc}. Got {value!r}.", "aggregation", error=error) from None
+
+
+def _object_features(aggregation, unit: str, categorical) -> None:
+    """Refuse shape for pixel samples and several statistics with categorical variables."""
+    from antares.models.samples import parse_aggregation
+
+    statistics, shape = parse_aggregation(aggregation)
+    if shape and unit == "pixels":
+        raise refusal("aggregation shape describes objects; pixel samples have none: use unit polygons (or segments) "
+                      f"or leave shape out. Got aggregation {aggregation!r} with unit pixels.", "aggregation", "unit")
+    if categorical and (len(statistics) > 1 or shape):
+        raise refusal(f"categorical variables need one aggregation (min or max); got {aggregation!r}.",
+                      "aggregation", "categorical")
 
 
 def _period(value) -> tuple | None:
@@ -264,7 +282,9 @@ class FitRequest:
     product, training_set, name : str
     area : odc.geo.geom.Geometry, optional
     aggregation : {'mean', 'median', 'min', 'max', 'std'} or 'pNN' (a percentile, as numpy.nanpercentile)
-    unit : {'polygons', 'pixels'}
+    unit : {'polygons', 'pixels', 'segments'}
+        ``segments``: one sample per segment of ``segmentation`` that lies by more than half of its
+        pixels (centres) inside one training polygon, labelled with its class (grouped by polygon in CV).
     sample, per_class : optional
         Stratified subsample: a fraction (0, 1] of each class, at most N per class.
     seed : int
@@ -289,6 +309,8 @@ class FitRequest:
     table_file : str, optional
         Write the training table (X, y) to this Parquet file instead of fitting; ``kind`` and
         ``name`` may then be None (antares3's ``-filename``).
+    segmentation : str, optional
+        The segmentation (on the product's grid) of ``unit='segments'``.
     params, grid : dict
         Not given: ``extra`` and ``grid_specs`` parsed and checked against the estimator.
 
@@ -324,6 +346,7 @@ class FitRequest:
     remove_outliers: bool = False
     contamination: float = 0.25
     table_file: str | None = None
+    segmentation: str | None = None
     params: dict = field(init=False, repr=False, compare=False)
     grid: dict = field(init=False, repr=False, compare=False)
 
@@ -339,6 +362,7 @@ class FitRequest:
                 raise refusal("extra, grid_specs and cv need a kind (a model to fit); the training table "
                               "(table_file) takes none of them.", "extra", "grid_specs", "cv", "kind", "table_file")
             _aggregation(self.aggregation)
+            self._check_unit()
             if self.name is not None:
                 _name(self.name)
             _freeze(self, grid_specs=(), extra=(), time=_period(self.time), params={}, grid={}, categorical=categorical)
@@ -349,8 +373,7 @@ class FitRequest:
                           "(only table_file, writing the training table, goes without).", *missing)
         _name(self.name)
         _aggregation(self.aggregation)
-        if self.unit not in UNITS:
-            raise refusal(f"unit must be polygons or pixels. Got {self.unit!r}.", "unit")
+        self._check_unit()
         if self.cv_spatial is not None and not self.cv_spatial > 0:
             raise refusal(f"cv_spatial must be a block size > 0 in metres. Got {self.cv_spatial}.", "cv_spatial")
         if self.cv is not None and (isinstance(self.cv, bool) or not isinstance(self.cv, int) or self.cv < 2):
@@ -370,6 +393,15 @@ class FitRequest:
         make_estimator(self.kind, params, self.seed)
         _freeze(self, grid_specs=grid_specs, extra=extra, time=_period(self.time), params=params, grid=grid,
                 categorical=categorical)
+
+    def _check_unit(self) -> None:
+        if self.unit not in UNITS:
+            raise refusal(f"unit must be polygons, pixels or segments. Got {self.unit!r}.", "unit")
+        if (self.unit == "segments") != (self.segmentation is not None):
+            raise refusal("unit 'segments' needs segmentation (its samples are segments), and segmentation needs "
+                          f"unit 'segments'. Got unit {self.unit!r} and segmentation {self.segmentation!r}.",
+                          "unit", "segmentation")
+        _object_features(self.aggregation, self.unit, self.categorical)
 
     def samples(self) -> SampleRequest:
         """The request for the training samples' features this fit needs."""

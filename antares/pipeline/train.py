@@ -85,15 +85,22 @@ class FitReport:
     unit: str = "polygons"
     outliers: dict = field(default_factory=dict)  # {code: samples removed} (remove_outliers)
     table_file: str | None = None  # the training table was written there, no model fitted
+    without_segment: int = 0  # unit segments: training polygons holding no segment by majority
+    invalid_segments: int = 0  # unit segments: segments without a valid value in every feature
 
     def lines(self) -> list[str]:
         names = {e.code: e.name for e in self.legend}
+        kind = {"pixels": "pixel", "segments": "segment"}.get(self.unit, "polygon")
         if self.table_file:
-            out = [f"training table of {self.used} {'pixel' if self.unit == 'pixels' else 'polygon'} sample(s) from "
+            out = [f"training table of {self.used} {kind} sample(s) from "
                    f"{self.samples} training sample(s) written to {self.table_file} (no model fitted)"]
         else:
             out = [f"model {self.name} ({self.kind}) fitted on {self.used} "
-                   f"{'pixel' if self.unit == 'pixels' else 'polygon'} sample(s) from {self.samples} training sample(s)"]
+                   f"{kind} sample(s) from {self.samples} training sample(s)"]
+        if self.without_segment:
+            out.append(f"{self.without_segment} training polygon(s) hold no segment by more than half of its pixels")
+        if self.invalid_segments:
+            out.append(f"{self.invalid_segments} segment(s) without a valid value in every feature, skipped")
         out += [f"  {names.get(c, c)}: {n}" for c, n in sorted(self.per_class.items())]
         if self.outliers:
             out.append("outliers removed (IsolationForest per class): " + ", ".join(
@@ -125,6 +132,8 @@ def cv_lines(cv: dict, legend, unit: str) -> list[str]:
         out.append(f"  {i:<4}  {f['n_test']:<6}  {_num(f['overall_accuracy'])}  {_num(f['kappa'])}  {_num(f['macro_f1'])}")
     m = cv["mean"]
     out.append(f"  mean          {_num(m['overall_accuracy'])}  {_num(m['kappa'])}  {_num(m['macro_f1'])}")
+    if m.get("overall_accuracy_area") is not None:
+        out.append(f"  OA counted in area (held-out {unit} weighted by their pixels): {_num(m['overall_accuracy_area'])}")
     out.append("  class                 user's  producer's (mean over folds)")
     for code, ua, pa in zip(m["codes"], m["users_accuracy"], m["producers_accuracy"]):
         out.append(f"  {str(names.get(code, code))[:20]:<20}  {_num(ua)}   {_num(pa)}")
@@ -163,7 +172,8 @@ class TrainingFeatures:
     geoms : ndarray (n,) of shapely geometries
         In the product's CRS.
     features : ndarray (n, f) float64
-        Aggregated features (NaN where a sample has no valid pixel in a measurement).
+        Aggregated features (NaN where a sample has no valid pixel in a measurement): every
+        statistic of the aggregation for every measurement, then the shape features (``columns``).
     n_pixels : ndarray (n,) int64
         Pixels whose centre falls inside each sample.
     valid : ndarray (n,) bool
@@ -187,6 +197,10 @@ class TrainingFeatures:
     scheme_id: int
     legend: list
     times: np.ndarray | None = None  # ``request.series``: the product's times; features and pixels are (T * C)
+    columns: list | None = None  # names of the ``features`` columns (statistic-major, then shape)
+    segment_ids: np.ndarray | None = None  # unit segments: the segment of each row (the sample ids: its polygon's)
+    owners: np.ndarray | None = None  # unit segments: the index of each row's polygon
+    polygons: int | None = None  # unit segments: the training polygons that overlap the product
 
 
 def _check_inputs(settings: Settings, product: str, training_set: str, cv_spatial: float | None = None) -> None:
@@ -223,29 +237,24 @@ def _check_block_crs(cv_spatial, product: str, crs) -> None:
         raise refusal(f"cv_spatial needs a projected product CRS; {product} is in {crs}.", "cv_spatial")
 
 
-@takes(SampleRequest)
-def training_features(settings: Settings, request: SampleRequest, progress=None) -> TrainingFeatures:
-    """Per-sample features of training set ``request.training_set`` from ``request.product``, tile by tile.
-
-    See :func:`model_fit`. The old form ``training_features(settings, product, training_set, area=None,
-    aggregation="mean", with_pixels=False, scheduler=None, workers=None, tile_size=1024, time=None)``
-    builds the request.
+def training_polygons(settings: Settings, request):
+    """The samples of ``request.training_set`` overlapping ``request.product`` (in ``request.area``), in its CRS.
 
     Parameters
     ----------
     settings : antares.config.Settings
-    request : antares.pipeline.requests.SampleRequest
-    progress : callable, optional
-        ``progress(done, total)`` after each tile.
+    request : SampleRequest or FitRequest
+        ``product``, ``training_set``, ``area``, ``time`` are used.
 
     Returns
     -------
-    TrainingFeatures
+    ((sample_ids, codes, geoms, crs, datasets, definition, scheme_id, legend, outside), geobox)
+        ``geobox``: the product's native grid over the samples' bounds.
 
     Raises
     ------
     NotFoundError
-        Unknown product or training set.
+        Unknown training set or product; no dataset in the period.
     InvalidInputError
         No sample overlaps the product (in the area).
     """
@@ -257,12 +266,8 @@ def training_features(settings: Settings, request: SampleRequest, progress=None)
     from antares.cube.load import native_geobox
     from antares.db.engine import database_url, session_scope
     from antares.db.training import list_sample_sets, sample_set, scheme_legend
-    from antares.models.samples import aggregate
-    from antares.pipeline.executor import task_runner
-    from antares.segmentation.tiling import tile_windows
 
-    product, training_set, area, aggregation = request.product, request.training_set, request.area, request.aggregation
-    time, tile_size = request.time, request.tile_size
+    product, training_set, area, time = request.product, request.training_set, request.area, request.time
     url = database_url(settings)
     with session_scope(settings) as session:
         tset = sample_set(session, "training", training_set)
@@ -297,7 +302,50 @@ def training_features(settings: Settings, request: SampleRequest, progress=None)
     finally:
         dc.close()
 
-    from antares.models.samples import by_pixels
+    return (sample_ids, codes, geoms, crs, datasets, definition, scheme_id, legend, outside), geobox
+
+
+@takes(SampleRequest)
+def training_features(settings: Settings, request: SampleRequest, progress=None) -> TrainingFeatures:
+    """Per-sample features of training set ``request.training_set`` from ``request.product``, tile by tile.
+
+    See :func:`model_fit`. The old form ``training_features(settings, product, training_set, area=None,
+    aggregation="mean", with_pixels=False, scheduler=None, workers=None, tile_size=1024, time=None)``
+    builds the request.
+
+    Parameters
+    ----------
+    settings : antares.config.Settings
+    request : antares.pipeline.requests.SampleRequest
+    progress : callable, optional
+        ``progress(done, total)`` after each tile.
+
+    Returns
+    -------
+    TrainingFeatures
+
+    Raises
+    ------
+    NotFoundError
+        Unknown product or training set.
+    InvalidInputError
+        No sample overlaps the product (in the area).
+    """
+    import shapely
+
+    from antares.db.engine import database_url
+    from antares.models.samples import aggregate
+    from antares.pipeline.executor import task_runner
+    from antares.segmentation.tiling import tile_windows
+
+    product, training_set, aggregation = request.product, request.training_set, request.aggregation
+    time, tile_size = request.time, request.tile_size
+    url = database_url(settings)
+    (sample_ids, codes, geoms, crs, datasets, definition, scheme_id, legend, outside), geobox = \
+        training_polygons(settings, request)
+    measurements = [m["name"] for m in definition["measurements"]]
+
+    from antares.models.samples import by_pixels, feature_columns, parse_aggregation, with_shape
 
     with_pixels = request.with_pixels or by_pixels(aggregation)
     jobs = []
@@ -338,8 +386,25 @@ def training_features(settings: Settings, request: SampleRequest, progress=None)
             raise InvalidInputError(f"product {product}: {pixels[1].shape[0]} values per pixel read; expected "
                                     f"{measurements_read}.")
     features, n_pixels, valid = aggregate(parts, pixels, len(sample_ids), aggregation)
+    if parse_aggregation(aggregation)[1] and not request.with_pixels:  # shape: of the training polygons
+        features = with_shape(np.arange(len(geoms)), features, (np.arange(len(geoms)), _polygon_shapes(geoms, training_set)))
+        valid = valid & np.all(np.isfinite(features), axis=1)
     return TrainingFeatures(measurements, crs, sample_ids, codes, geoms, features, n_pixels, valid,
-                            pixels if with_pixels else None, outside, datasets, definition, scheme_id, legend, times)
+                            pixels if with_pixels else None, outside, datasets, definition, scheme_id, legend, times,
+                            columns=feature_columns(measurements, aggregation))
+
+
+def _polygon_shapes(geoms, owner: str) -> np.ndarray:
+    """Shape features (:func:`antares.object_features.shape_features`) of sample polygons; InvalidInputError for points."""
+    import shapely
+
+    from antares.object_features import shape_features
+
+    polygonal = np.isin(shapely.get_type_id(geoms), (3, 6))
+    if not polygonal.all():
+        raise InvalidInputError(f"training set {owner} has {int((~polygonal).sum())} sample(s) that are not polygons "
+                                "(points, lines); shape features need polygons: leave shape out of the aggregation.")
+    return shape_features(geoms)
 
 
 @takes(FitRequest)
@@ -388,6 +453,7 @@ def model_fit(settings: Settings, request: FitRequest, progress=None) -> FitRepo
     from antares.db.models import model_exists, replace_model
     from antares.models.fitting import fit_count, fit_model
     from antares.models.registry import make_estimator, require_features
+    from antares.models.samples import canonical_aggregation
     from antares.models.store import library_versions, serialize
     from antares.models.table import write_table
     from antares.pipeline.run import recorded_run
@@ -400,7 +466,7 @@ def model_fit(settings: Settings, request: FitRequest, progress=None) -> FitRepo
         if kind is not None:
             require_features(kind)
         table = _training_table(settings, request, progress)
-        write_table(request.table_file, table.X, table.y, table.features.measurements, table.groups)
+        write_table(request.table_file, table.X, table.y, table.columns, table.groups)
         table.report.table_file = str(request.table_file)
         return table.report
     require_features(kind)  # temporal deep models fit on pixel sets: model_fit_timeseries
@@ -422,7 +488,8 @@ def model_fit(settings: Settings, request: FitRequest, progress=None) -> FitRepo
         for combo in itertools.product(*grid.values()):
             make_estimator(kind, {**params, **dict(zip(grid.keys(), combo))}, seed)
         run_params = {"model": kind, "product": product, "training_set": training_set,
-                      "aggregation": request.aggregation, "unit": unit, "sample": request.sample,
+                      "aggregation": request.aggregation, "unit": unit, "segmentation": request.segmentation,
+                      "sample": request.sample,
                       "per_class": request.per_class, "seed": seed, "cv": cv,
                       "cv_spatial": request.cv_spatial, "grid": grid, "params": params,
                       "categorical": list(request.categorical), "remove_outliers": request.remove_outliers,
@@ -430,13 +497,15 @@ def model_fit(settings: Settings, request: FitRequest, progress=None) -> FitRepo
                       "features_s": round(time_module.monotonic() - started, 3)}
         run.start(run_params, {"product": product, "training_set": training_set, "datasets": len(tf.datasets)})
         outcome = fit_model(kind, X, y, groups, params, cv, grid, seed, n_jobs, codes=[e.code for e in tf.legend],
-                            categorical=table.categorical, feature_names=tf.measurements,
+                            categorical=table.categorical, feature_names=table.columns, weights=table.weights,
                             progress=(lambda done, total: progress(tiles[0] + done, tiles[0] + total))
                             if progress else None)
         report.used, report.per_class = len(y), outcome.samples_per_class
         report.cv, report.grid, report.params = outcome.cv, outcome.grid, outcome.params
         meta = {
-            "features": tf.measurements, "aggregation": request.aggregation if unit == "polygons" else None,
+            "features": tf.measurements, "columns": table.columns,
+            "aggregation": canonical_aggregation(request.aggregation) if unit != "pixels" else None,
+            "segmentation": request.segmentation,
             "unit": unit, "categorical": list(request.categorical), "outliers_removed": report.outliers,
             "legend": [{"code": e.code, "name": e.name, "colour": e.colour} for e in tf.legend],
             "classes": [int(c) for c in outcome.estimator.classes_],
@@ -469,6 +538,8 @@ class TrainingTable:
     y: np.ndarray
     groups: np.ndarray | None
     categorical: tuple
+    columns: list = field(default_factory=list)  # the names of X's columns, in order
+    weights: np.ndarray | None = None  # unit segments: each row's pixels (the CV's OA counted in area)
 
 
 def _training_table(settings: Settings, request: FitRequest, progress) -> TrainingTable:
@@ -478,20 +549,38 @@ def _training_table(settings: Settings, request: FitRequest, progress) -> Traini
     from antares.train import sample_table
 
     _check_inputs(settings, request.product, request.training_set, request.cv_spatial)  # bad names change nothing
-    tf = training_features(settings, request.samples(), progress=progress)
+    if request.unit == "segments":
+        from antares.pipeline.segment_samples import segment_features, segment_table
+
+        tf = segment_features(settings, request, training_polygons(settings, request)[0], progress)
+    else:
+        tf = training_features(settings, request.samples(), progress=progress)
     _check_block_crs(request.cv_spatial, request.product, tf.crs)  # the grid of the datasets in the area
     categorical = categorical_columns(tf.measurements, request.categorical, f"product {request.product}")
-    report = FitReport(request.name, request.kind, samples=len(tf.sample_ids) + tf.outside, legend=tf.legend,
-                       unit=request.unit, outside=tf.outside, skipped=tf.sample_ids[~tf.valid].tolist())
-    X, y, groups = sample_table(tf.features, tf.codes, tf.geoms, tf.valid, tf.pixels, request.unit, request.cv_spatial,
-                                request.per_class, request.sample, request.seed)
+    if request.unit == "segments":
+        report = FitReport(request.name, request.kind, samples=tf.polygons + tf.outside, legend=tf.legend,
+                           unit=request.unit, outside=tf.outside)
+        report.without_segment = tf.polygons - len(np.unique(tf.owners))
+        report.invalid_segments = int((~tf.valid).sum())
+        X, y, groups, weights = segment_table(tf, request)
+    else:
+        report = FitReport(request.name, request.kind, samples=len(tf.sample_ids) + tf.outside, legend=tf.legend,
+                           unit=request.unit, outside=tf.outside, skipped=tf.sample_ids[~tf.valid].tolist())
+        X, y, groups = sample_table(tf.features, tf.codes, tf.geoms, tf.valid, tf.pixels, request.unit,
+                                    request.cv_spatial, request.per_class, request.sample, request.seed)
+        weights = None
     check_categorical(X, categorical, tf.measurements)
-    if request.remove_outliers:
-        X, y, groups, report.outliers = remove_outliers(X, y, groups, request.contamination, request.seed)
+    if request.remove_outliers:  # the kept rows' indices come back as the "groups" subset alongside
+        X, y, kept, report.outliers = remove_outliers(X, y, np.arange(len(y)), request.contamination, request.seed)
+        groups = groups[kept] if groups is not None else None
+        weights = weights[kept] if weights is not None else None
     check_classes(y, {e.code: e.name for e in tf.legend})
     report.used = len(y)
     report.per_class = {int(c): int(n) for c, n in zip(*np.unique(y, return_counts=True))}
-    return TrainingTable(tf, report, X, y, groups, categorical)
+    columns = list(tf.measurements)
+    if request.unit != "pixels" and tf.columns and (len(tf.columns) != len(tf.measurements)):
+        columns = list(tf.columns)  # several statistics or shape; one statistic keeps the measurement names
+    return TrainingTable(tf, report, X, y, groups, categorical, columns, weights)
 
 
 def _jsonable(value):

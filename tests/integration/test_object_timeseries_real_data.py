@@ -181,3 +181,202 @@ def test_percentile_aggregation_fit_and_predict_equal_numpy(settings, ots_ro):
     # the mean would give other features: the test can tell the statistics apart
     means = np.array([[np.nanmean(values[b][labels == k]) for b in range(len(names))] for k in ids])
     assert not np.allclose(means[ok], features[ok])
+
+
+def _shapes_of(geoms):
+    """area, perimeter, compactness, elongation, rectangularity straight from shapely (not antares' code)."""
+    import shapely
+
+    out = []
+    for g in geoms:
+        rect = shapely.minimum_rotated_rectangle(g)
+        xy = np.asarray(rect.exterior.coords)
+        sides = np.hypot(*np.diff(xy, axis=0).T)[:2]
+        out.append([g.area, g.length, 4 * np.pi * g.area / g.length ** 2, 1 - sides.min() / sides.max(),
+                    g.area / rect.area])
+    return np.array(out)
+
+
+def test_mean_std_shape_fit_and_predict_equal_an_independent_sklearn_fit(settings, ots_ro):
+    """model_fit -sp mean std shape, then model_predict_object: the training table is the numpy mean and std
+    (ddof 0) of the pixels in each training rectangle plus its shapely shape; a scikit-learn forest fitted on that
+    table independently predicts the stored classes of the segments, whose features are the numpy mean and std of
+    their pixels and the shape of their pixel polygons (rasterio.features.shapes). A prediction request that
+    cannot give the shape columns is refused in one line."""
+    import geopandas as gpd
+    import rasterio
+    import rasterio.features
+    import shapely
+    from rasterio.windows import from_bounds
+    from sklearn.ensemble import RandomForestClassifier
+
+    from antares.config import load_settings
+    from antares.cube.index import connect
+    from antares.pipeline.train import load_model
+    from helpers import db_rows
+
+    env, tmp, root = ots_ro
+    day = "2018-07-01"
+    labels, bounds, res = _labels(tmp)
+    dc = connect(env["ANTARES_DB_URL"])
+    try:
+        measurements = dc.index.products.get_by_name("ots_ro").definition["measurements"]
+    finally:
+        dc.close()
+    names = [m["name"] for m in measurements]
+    values = []
+    files = {p.stem.upper(): p for p in (root / day).iterdir()}
+    for m in measurements:
+        with rasterio.open(files[m["name"].upper()]) as src:
+            v = src.read(1, window=from_bounds(*bounds, transform=src.transform)).astype(np.float64)
+            crs = src.crs
+        values.append(np.where(v == m["nodata"], np.nan, v) if m.get("nodata") is not None else v)
+    values = np.stack(values)
+    # 40 training rectangles of 1..5 x 1..5 pixels on the pixel grid, labelled by the NIR of their corner pixel
+    rng = np.random.default_rng(2)
+    rows, cols = rng.integers(2, labels.shape[0] - 7, 40), rng.integers(2, labels.shape[1] - 7, 40)
+    heights, widths = rng.integers(1, 6, 40), rng.integers(1, 6, 40)
+    nir = values[names.index("B08"), rows, cols]
+    x0, y0 = bounds.left + cols * res[0], bounds.top - rows * res[1]
+    boxes = shapely.box(x0, y0 - heights * res[1], x0 + widths * res[0], y0)
+    kinds = np.where(nir > np.nanmedian(nir), "bright", "dark")
+    gpd.GeoDataFrame({"kind": kinds}, geometry=boxes, crs=crs).to_file(tmp / "rects.gpkg")
+    runner = CliRunner()
+    invoke_ok(runner, ["ingest_training", str(tmp / "rects.gpkg"), "--field", "kind", "--dataset", "ots_rect"], env)
+    invoke_ok(runner, ["model_fit", "-model", "rf", "-p", "ots_ro", "-t", "ots_rect", "--name", "ots_rfshape",
+                       "-sp", "mean", "std", "shape", "-b", day, "-e", day, "-extra", "n_estimators=20", "-sc", "sync"], env)
+    s = load_settings(flags={"db_url": settings.db_url, "home": str(settings.home)}, environ={})
+    estimator, meta = load_model(s, "ots_rfshape")
+    assert meta["aggregation"] == "mean std shape" and meta["features"] == names
+    assert meta["columns"] == ([f"{n}_mean" for n in names] + [f"{n}_std" for n in names] +
+                               ["area", "perimeter", "compactness", "elongation", "rectangularity"])
+    # the independent table: rows in the order of the training file, the samples' ids
+    pixels = [values[:, r:r + h, c:c + w].reshape(len(names), -1) for r, c, h, w in zip(rows, cols, heights, widths)]
+    X = np.column_stack([np.array([np.nanmean(p, axis=1) for p in pixels]),
+                         np.array([np.nanstd(p, axis=1) for p in pixels]), _shapes_of(boxes)])
+    np.testing.assert_allclose(X[:, -5], heights * widths * res[0] * res[1])
+    codes = {e["name"]: e["code"] for e in meta["legend"]}
+    y = np.array([codes[k] for k in kinds])
+    ok = np.isfinite(X).all(axis=1)
+    assert ok.sum() >= 30
+    independent = RandomForestClassifier(n_estimators=20, random_state=0).fit(X[ok], y[ok])
+    # the segments' features, as independently
+    invoke_ok(runner, ["model_predict_object", "-p", "ots_ro", "-m", "ots_rfshape", "-s", "ots_slic", "--name",
+                       "ots_mapshape", "-b", day, "-e", day, "-sc", "sync"], env)
+    with rasterio.open(sorted((tmp / "seg").rglob("*.tif"))[0]) as src:
+        transform = src.transform
+    ids = np.unique(labels[labels > 0])
+    parts = {}
+    for geom, k in rasterio.features.shapes(labels.astype(np.int32), mask=labels > 0, transform=transform):
+        parts.setdefault(int(k), []).append(shapely.geometry.shape(geom))
+    seg_shapes = _shapes_of([shapely.union_all(parts[int(k)]) for k in ids])
+    seg = np.array([np.r_[np.nanmean(values[:, labels == k], axis=1), np.nanstd(values[:, labels == k], axis=1)]
+                    for k in ids])
+    features = np.column_stack([seg, seg_shapes])
+    good = np.isfinite(features).all(axis=1)
+    stored = db_rows(settings.db_url, "SELECT p.segment_id, p.class_code, p.confidence FROM antares.prediction p JOIN "
+                     "antares.classification c ON c.id = p.classification_id WHERE c.name = 'ots_mapshape' ORDER BY 1")
+    assert [r[0] for r in stored] == ids[good].tolist() and len(stored) > 10
+    proba = independent.predict_proba(features[good])
+    np.testing.assert_array_equal([r[1] for r in stored], independent.classes_[np.argmax(proba, axis=1)])
+    np.testing.assert_allclose([r[2] for r in stored], proba.max(axis=1), rtol=1e-6)
+    # without the shape columns (or with fewer statistics) the model cannot predict: one line, nothing stored
+    for sp in (["mean", "std"], ["mean", "shape"]):
+        refused = runner.invoke(cli, ["model_predict_object", "-p", "ots_ro", "-m", "ots_rfshape", "-s", "ots_slic",
+                                      "--name", "ots_mapnoshape", "-sp", *sp, "-b", day, "-e", day, "-sc", "sync"], env=env)
+        assert refused.exit_code == 1 and "was fitted on -sp mean std shape" in refused.stderr \
+            and refused.stderr.count("\n") == 1, refused.output
+    assert not db_rows(settings.db_url, "SELECT 1 FROM antares.classification WHERE name = 'ots_mapnoshape'")
+    # shape needs objects: pixel samples refuse it
+    bad = runner.invoke(cli, ["model_fit", "-model", "rf", "-p", "ots_ro", "-t", "ots_rect", "--name", "ots_bad2",
+                              "-sp", "mean", "shape", "--unit", "pixels", "-b", day, "-e", day], env=env)
+    assert bad.exit_code == 2 and "shape describes objects" in bad.stderr and bad.stderr.count("\n") == 1, bad.output
+
+
+def test_unit_segments_samples_equal_a_geopandas_overlay(settings, ots_ro):
+    """model_fit --unit segments -s SEG: the samples are the segments more than half inside one training rectangle
+    (an independent geopandas overlay of the segment polygons and the rectangles, by area: the rectangles lie on
+    the pixel grid, so area shares are pixel shares), labelled with its class; their features are the numpy mean
+    of all their pixels and the shapely shape of their polygon; CV is grouped by rectangle and counts segments."""
+    import geopandas as gpd
+    import pandas as pd
+    import rasterio
+    import rasterio.features
+    import shapely
+    from rasterio.windows import from_bounds
+
+    env, tmp, root = ots_ro
+    day = "2018-07-01"
+    labels, bounds, res = _labels(tmp)
+    from antares.cube.index import connect
+
+    dc = connect(env["ANTARES_DB_URL"])
+    try:
+        measurements = dc.index.products.get_by_name("ots_ro").definition["measurements"]
+    finally:
+        dc.close()
+    names = [m["name"] for m in measurements]
+    files = {p.stem.upper(): p for p in (root / day).iterdir()}
+    values = []
+    for m in measurements:
+        with rasterio.open(files[m["name"].upper()]) as src:
+            v = src.read(1, window=from_bounds(*bounds, transform=src.transform)).astype(np.float64)
+            crs = src.crs
+        values.append(np.where(v == m["nodata"], np.nan, v) if m.get("nodata") is not None else v)
+    values = np.stack(values)
+    nir = names.index("B08")
+    rng = np.random.default_rng(5)
+    n = 24
+    side = min(labels.shape) // 3
+    rows, cols = rng.integers(0, labels.shape[0] - side, n), rng.integers(0, labels.shape[1] - side, n)
+    heights, widths = rng.integers(side // 3, side, n), rng.integers(side // 3, side, n)
+    x0, y0 = bounds.left + cols * res[0], bounds.top - rows * res[1]
+    rects = gpd.GeoDataFrame({"kind": np.where(values[nir, rows + heights // 2, cols + widths // 2] >
+                                               np.nanmedian(values[nir]), "bright", "dark"), "rect": np.arange(n)},
+                             geometry=shapely.box(x0, y0 - heights * res[1], x0 + widths * res[0], y0), crs=crs)
+    rects[["kind", "geometry"]].to_file(tmp / "big.gpkg")
+    runner = CliRunner()
+    invoke_ok(runner, ["ingest_training", str(tmp / "big.gpkg"), "--field", "kind", "--dataset", "ots_big"], env)
+    # the independent overlay
+    with rasterio.open(sorted((tmp / "seg").rglob("*.tif"))[0]) as src:
+        transform = src.transform
+    parts = {}
+    for geom, k in rasterio.features.shapes(labels.astype(np.int32), mask=labels > 0, transform=transform):
+        parts.setdefault(int(k), []).append(shapely.geometry.shape(geom))
+    segs = gpd.GeoDataFrame({"segment": list(parts)}, geometry=[shapely.union_all(g) for g in parts.values()], crs=crs)
+    segs["seg_area"] = segs.area
+    inter = gpd.overlay(segs, rects, how="intersection", keep_geom_type=True)
+    inter["share"] = inter.area / inter.seg_area
+    major = inter[inter.share > 0.5].sort_values(["segment", "share"], ascending=[True, False])
+    major = major.drop_duplicates("segment")
+    assert len(major) >= 6 and major.kind.nunique() == 2, (labels.shape, len(parts), len(major))  # of 23 segments
+    out = tmp / "segments.parquet"
+    result = invoke_ok(runner, ["model_fit", "-p", "ots_ro", "-t", "ots_big", "--unit", "segments", "-s", "ots_slic",
+                                "-sp", "mean", "shape", "-b", day, "-e", day, "-filename", str(out), "-sc", "sync"], env)
+    table = pd.read_parquet(out)
+    X = []
+    for k in major.segment:
+        px = values[:, labels == k]
+        X.append(np.r_[np.nanmean(px, axis=1), _shapes_of([segs.geometry[segs.segment == k].iloc[0]])[0]])
+    X = np.array(X)
+    keep = np.isfinite(X).all(axis=1)
+    assert f"training table of {keep.sum()} segment sample(s) from {n} training sample(s)" in result.output
+    assert list(table.columns) == [f"{b}_mean" for b in names] + [
+        "area", "perimeter", "compactness", "elongation", "rectangularity", "class", "group"]
+    np.testing.assert_allclose(table.iloc[:, :-2].to_numpy(), X[keep], rtol=1e-9)
+    kinds = dict(zip(rects.rect, rects.kind))
+    codes = {"bright": 1, "dark": 2}  # sorted class names (the training set's legend)
+    np.testing.assert_array_equal(table["class"], [codes[kinds[r]] for r in major.rect[keep]])
+    # grouped by rectangle: one group per rectangle, one rectangle per group
+    pairs = set(zip(table.group, major.rect[keep]))
+    assert len(pairs) == len(set(table.group)) == len(set(major.rect[keep]))
+    fitted = invoke_ok(runner, ["model_fit", "-model", "rf", "-p", "ots_ro", "-t", "ots_big", "--unit", "segments", "-s",
+                                "ots_slic", "--name", "ots_rfseg", "--cv", "2", "-extra", "n_estimators=20", "-b", day,
+                                "-e", day, "-sc", "sync"], env)
+    assert "2-fold grouped cross-validation, accuracy counted in held-out segments:" in fitted.output
+    assert f"fitted on {keep.sum()} segment sample(s)" in fitted.output
+    assert "OA counted in area (held-out segments weighted by their pixels):" in fitted.output
+    bad = runner.invoke(cli, ["model_fit", "-model", "rf", "-p", "ots_ro", "-t", "ots_big", "--unit", "segments",
+                              "--name", "ots_x", "-b", day, "-e", day], env=env)
+    assert bad.exit_code == 2 and "--unit 'segments' needs -s (its samples are segments)" in bad.stderr \
+        and bad.stderr.count("\n") == 1, bad.output

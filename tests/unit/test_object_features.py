@@ -193,3 +193,54 @@ def test_training_aggregation_by_percentile_equals_rasterize_and_nanpercentile()
             np.testing.assert_allclose(features[i, b], want, rtol=1e-12, equal_nan=True)
     assert all(map(is_aggregation, ["p0", "p5", "p90", "p100", "median"]))
     assert not any(map(is_aggregation, ["p101", "p05", "p-1", "q90", "p9.5", None]))
+
+
+def test_several_statistics_per_object_equal_numpy_in_statistic_major_columns():
+    """object_statistics / aggregate of 'mean std p90 min': numpy.nanmean, nanstd (ddof 0), nanpercentile, nanmin per
+    object and band, every band of one statistic before the next; the shape columns are appended by id."""
+    from antares.features import partial_statistics
+    from antares.models.samples import aggregate, feature_columns, object_statistics, with_shape
+
+    rng = np.random.default_rng(3)
+    lab = _labels()
+    values = rng.normal(size=(2, *lab.shape))
+    values[0, rng.random(lab.shape) < 0.1] = np.nan
+    ids, got = object_statistics(lab, values, "mean std p90 min")
+    expected = []
+    for k in ids:
+        px = values[:, lab == k]
+        expected.append(np.r_[np.nanmean(px, axis=1), np.nanstd(px, axis=1), np.nanpercentile(px, 90, axis=1),
+                              np.nanmin(px, axis=1)])
+    np.testing.assert_allclose(got, np.array(expected), rtol=1e-12)
+    assert feature_columns(["a", "b"], "mean std p90 min shape") == [
+        "a_mean", "b_mean", "a_std", "b_std", "a_p90", "b_p90", "a_min", "b_min",
+        "area", "perimeter", "compactness", "elongation", "rectangularity"]
+    # aggregate over pixels (samples 0..n-1) and over mergeable accumulators give the same table
+    flat, vals = lab.reshape(-1), values.reshape(2, -1)
+    inside = flat > 0
+    pixels = (flat[inside] - 1, vals[:, inside])
+    parts = [partial_statistics(lab, values)]
+    by_px, n_px, valid = aggregate(parts, pixels, int(lab.max()), "mean p90")
+    np.testing.assert_allclose(by_px, np.array(expected)[:, [0, 1, 4, 5]], rtol=1e-12)
+    merged, _, _ = aggregate(parts, None, int(lab.max()), "std mean")
+    np.testing.assert_allclose(merged, np.array(expected)[:, [2, 3, 0, 1]], rtol=1e-12)
+    assert n_px.tolist() == np.bincount(flat, minlength=lab.max() + 1)[1:].tolist() and valid.all()
+    shapes = (np.array([2, 5]), np.array([[1.0, 2.0], [3.0, 4.0]]))
+    out = with_shape(np.array([5, 1, 2]), np.zeros((3, 1)), shapes)
+    np.testing.assert_array_equal(out[:, 1:], [[3, 4], [np.nan, np.nan], [1, 2]])
+
+
+@pytest.mark.parametrize("spec, fragment", [
+    ("shape", "no statistic"), ("mean mean", "twice"), ("mean mode", "unknown aggregation 'mode'"), ("", "no statistic")])
+def test_bad_object_feature_specifications(spec, fragment):
+    from antares.errors import UsageError
+    from antares.models.samples import parse_aggregation
+    from antares.pipeline.requests import FitRequest
+
+    with pytest.raises(ValueError, match=fragment):
+        parse_aggregation(spec)
+    if spec.count(" "):
+        with pytest.raises(UsageError, match="^aggregation must be statistics"):
+            FitRequest("rf", "p", "t", "m", aggregation=spec)
+    with pytest.raises(UsageError, match="categorical variables need one aggregation"):
+        FitRequest("rf", "p", "t", "m", aggregation="min max", categorical=("soil",))

@@ -47,7 +47,7 @@ def _refused(make, error, fields, start):
     (lambda: FitRequest("rf", "feat", "train", "m", aggregation="mode"),
      UsageError, ("aggregation",), "aggregation must be one of mean, median, min, max, std or a percentile pNN (p10, p90). Got 'mode'."),
     (lambda: FitRequest("rf", "feat", "train", "m", unit="objects"),
-     UsageError, ("unit",), "unit must be polygons or pixels. Got 'objects'."),
+     UsageError, ("unit",), "unit must be polygons, pixels or segments. Got 'objects'."),
     (lambda: FitRequest("rf", "feat", "train", "m", cv_spatial=0.0),
      UsageError, ("cv_spatial",), "cv_spatial must be a block size > 0 in metres. Got 0.0."),
     (lambda: FitRequest("rf", "feat", "train", "m", cv_spatial=float("nan")),

@@ -185,3 +185,31 @@ def test_single_threaded_reaches_a_one_hot_pipeline_and_xgb():
     assert xgb.n_jobs == 2 and xgb.model_.n_jobs == 2
     single_threaded(xgb)
     assert xgb.n_jobs == 1 and xgb.model_.get_params()["n_jobs"] == 1
+
+
+def test_cross_validation_oa_counted_in_area_equals_an_independent_weighted_accuracy():
+    """cross_validate(weights=...): each fold's overall_accuracy_area is the held-out samples' area share that is right
+    (sklearn accuracy_score with sample_weight, on the same splits and the same fitted trees); equal weights give OA."""
+    from sklearn.metrics import accuracy_score
+    from sklearn.tree import DecisionTreeClassifier
+
+    from antares.models.fitting import _splits, cross_validate
+
+    rng = np.random.default_rng(4)
+    n = 120
+    X = rng.normal(size=(n, 3))
+    y = np.where(X[:, 0] + 0.8 * rng.normal(size=n) > 0, 1, 2)
+    groups = rng.integers(0, 30, n)
+    area = rng.integers(1, 500, n).astype(float)
+    report = cross_validate(lambda: DecisionTreeClassifier(random_state=0), X, y, groups, 4, 0, [1, 2], weights=area)
+    expected = []
+    for train, test in _splits(y, groups, 4, 0):
+        predicted = DecisionTreeClassifier(random_state=0).fit(X[train], y[train]).predict(X[test])
+        expected.append(accuracy_score(y[test], predicted, sample_weight=area[test]))
+    np.testing.assert_allclose([f["overall_accuracy_area"] for f in report["folds"]], expected, rtol=1e-12)
+    assert report["mean"]["overall_accuracy_area"] == pytest.approx(np.mean(expected))
+    assert abs(report["mean"]["overall_accuracy_area"] - report["mean"]["overall_accuracy"]) > 1e-3  # weights matter
+    same = cross_validate(lambda: DecisionTreeClassifier(random_state=0), X, y, groups, 4, 0, [1, 2], weights=np.ones(n))
+    assert same["mean"]["overall_accuracy_area"] == pytest.approx(same["mean"]["overall_accuracy"])
+    assert "overall_accuracy_area" not in cross_validate(lambda: DecisionTreeClassifier(random_state=0), X, y, groups,
+                                                         4, 0, [1, 2])["mean"]
