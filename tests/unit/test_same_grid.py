@@ -137,3 +137,18 @@ def test_change_grid_uses_same_grid():
     assert message.startswith("-p_pre s2_2020 (EPSG:4326, 0.0001 x 0.0001) and -p_post s2_2024 (EPSG:4326, ")
     assert "are on different grids (pixel size 0.0001 x -0.0001 vs 0.000100001 x -0.000100001)" in message
     assert message.endswith("put both on one grid with 'antares ingest --grid PRESET' first.")
+
+
+def test_native_geobox_refuses_rotated_and_south_up_grids():
+    """native_geobox builds a north-up GeoBox: it used to drop a dataset's rotation (b, d) without a word."""
+    from antares.cube.load import native_geobox
+
+    assert native_geobox(_datasets(UTM), ["b"]) == UTM
+    rotated = GeoBox((100, 100), UTM.affine * Affine.rotation(0.01), "EPSG:32633")
+    south_up = GeoBox(UTM.shape, Affine(10, 0, 500000, 0, 10, 3996000), "EPSG:32633")
+    for geobox in (rotated, south_up):
+        datasets = _datasets(geobox)
+        with pytest.raises(InvalidInputError) as err:
+            native_geobox(datasets, ["b"])
+        assert str(err.value).startswith(f"dataset {datasets[0].id} has a rotated or not north-up grid (transform 10")
+        assert str(err.value).endswith("put it on one with 'antares ingest --grid PRESET'.")
