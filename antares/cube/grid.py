@@ -268,3 +268,58 @@ def grid_offset(src, dst, tol: float = 1e-6, scale_tol: float = 1e-9) -> tuple[i
         return None
     to_dst = info.transform.linear  # src pixel coordinates -> dst pixel coordinates
     return round(to_dst.f), round(to_dst.c)
+
+
+def same_grid(a, b, tol: float = 1e-6, scale_tol: float = 1e-9) -> bool:
+    """Whether the pixels of GeoBoxes ``a`` and ``b`` lie on one grid (either may be a window of the other).
+
+    True when both are in one CRS, with the same pixel size (within ``scale_tol`` relative),
+    orientation (the same rotation, no flipped axis) and origins whole pixels apart (within
+    ``tol`` of a pixel): :func:`grid_offset` is not None. Unlike comparing ``affine.a`` and
+    ``affine.e`` with ``numpy.isclose`` (absolute tolerance 1e-8), this refuses pixel sizes in
+    degrees 1e-5 relative apart (1e-9 absolute) and a rotated grid with the same pixel size.
+
+    Parameters
+    ----------
+    a, b : odc.geo.geobox.GeoBox
+    tol : float
+        Largest distance of the origins' offset from whole pixels, as a fraction of a pixel.
+    scale_tol : float
+        Largest relative difference of the pixel sizes.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from odc.geo.geobox import GeoBox
+    >>> tile = GeoBox.from_bbox((500000, 0, 501000, 1000), "EPSG:32633", resolution=10)
+    >>> same_grid(tile[20:40, 30:50], tile), same_grid(tile.translate_pix(0.5, 0), tile)
+    (True, False)
+    """
+    return grid_offset(a, b, tol, scale_tol) is not None
+
+
+def grid_difference(a, b) -> str:
+    """How the grids of GeoBoxes ``a`` and ``b`` differ, in a few words (for messages); ``""`` when :func:`same_grid`.
+
+    Examples
+    --------
+    >>> from odc.geo.geobox import GeoBox
+    >>> tile = GeoBox.from_bbox((500000, 0, 501000, 1000), "EPSG:32633", resolution=10)
+    >>> grid_difference(tile.translate_pix(0.25, 0), tile)
+    'origins 0.25, 0 pixels apart'
+    """
+    if same_grid(a, b):
+        return ""
+    if a.crs != b.crs:
+        return f"CRS {crs_name(a.crs)} vs {crs_name(b.crs)}"
+    p, q = a.affine, b.affine
+    if (p.b, p.d) != (q.b, q.d) and not (abs(p.b) < 1e-12 * abs(p.a) and abs(q.b) < 1e-12 * abs(q.a)
+                                         and abs(p.d) < 1e-12 * abs(p.e) and abs(q.d) < 1e-12 * abs(q.e)):
+        return (f"rotated differently (affine b, d {p.b:.12g}, {p.d:.12g} vs {q.b:.12g}, {q.d:.12g})")
+    if abs(p.a - q.a) > 1e-9 * abs(q.a) or abs(p.e - q.e) > 1e-9 * abs(q.e):
+        return f"pixel size {p.a:.12g} x {p.e:.12g} vs {q.a:.12g} x {q.e:.12g}"
+    col, row = (~q) * (p.c, p.f)
+    return f"origins {col - round(col):.3g}, {row - round(row):.3g} pixels apart"

@@ -23,7 +23,8 @@ def native_geobox(datasets, measurements: list[str], geopolygon=None):
     Raises
     ------
     InvalidInputError
-        The datasets are in more than one CRS, or the geopolygon misses them.
+        The datasets are in more than one CRS, a dataset's grid is rotated or not north-up
+        (``transform`` b or d not 0, a <= 0 or e >= 0), or the geopolygon misses them.
     """
     import math
 
@@ -42,7 +43,11 @@ def native_geobox(datasets, measurements: list[str], geopolygon=None):
         grids = ds.metadata_doc.get("grids", {})
         for name in measurements:
             grid = grids[ds.metadata_doc["measurements"][name].get("grid", "default")]
-            a, _, c, _, e, f = grid["transform"][:6]
+            a, b, c, d, e, f = grid["transform"][:6]
+            if b != 0 or d != 0 or a <= 0 or e >= 0:  # the GeoBox below is north-up: a rotated grid would be lost
+                raise InvalidInputError(
+                    f"dataset {ds.id} has a rotated or not north-up grid (transform {a:g}, {b:g}, {c:g}, {d:g}, {e:g}, "
+                    f"{f:g}); antares reads north-up grids only: put it on one with 'antares ingest --grid PRESET'.")
             h, w = grid["shape"]
             if res is None or abs(a) * abs(e) < res[0] * res[1]:
                 res, origin = (abs(a), abs(e)), (c, f)

@@ -88,21 +88,17 @@ def _datasets(dc, product: str, area, year: int | None, side: str) -> list:
 
 def _grid(datasets_pre, datasets_post, bands, area, products):
     """The common GeoBox of pre and post (their overlap on their one grid)."""
+    from antares.cube.grid import grid_difference, same_grid
     from antares.cube.load import native_geobox
 
     pre = native_geobox(datasets_pre, bands, area)
     post = native_geobox(datasets_post, bands, area)
-    a, b = pre.affine, post.affine
-    same = (pre.crs == post.crs and np.isclose(a.a, b.a) and np.isclose(a.e, b.e) and a.b == b.b == 0 == a.d == b.d)
-    if same:
-        for origin_a, origin_b, res in ((a.c, b.c, a.a), (a.f, b.f, a.e)):
-            shift = (origin_a - origin_b) / abs(res)
-            same = same and abs(shift - round(shift)) < 1e-6
-    if not same:
+    if not same_grid(pre, post):
+        a, b = pre.affine, post.affine
         raise InvalidInputError(
             f"-p_pre {products[0]} ({pre.crs}, {abs(a.a):g} x {abs(a.e):g}) and -p_post {products[1]} ({post.crs}, "
-            f"{abs(b.a):g} x {abs(b.e):g}) are on different grids; put both on one grid with 'antares ingest --grid "
-            "PRESET' first.")
+            f"{abs(b.a):g} x {abs(b.e):g}) are on different grids ({grid_difference(pre, post)}); put both on one grid "
+            "with 'antares ingest --grid PRESET' first.")
     overlap = pre.extent.intersection(post.extent)
     if overlap.is_empty or overlap.area <= 0:
         raise InvalidInputError(f"-p_pre {products[0]} and -p_post {products[1]} do not overlap in the area.")

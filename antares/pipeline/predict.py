@@ -479,16 +479,13 @@ def _check_replaceable(conn, name: str, overwrite: bool, model: str, model_id: i
 
 
 def _check_same_grid(tile, grid, segmentation: str, product: str) -> None:
-    """InvalidInputError unless the label tile's pixels coincide with the product's."""
-    a, b = tile.affine, grid.affine
-    same_crs = tile.crs == grid.crs
-    same_res = np.isclose(a.a, b.a) and np.isclose(a.e, b.e)
-    aligned = False
-    if same_crs and same_res:
-        dx, dy = (a.c - b.c) / b.a, (a.f - b.f) / b.e
-        aligned = abs(dx - round(dx)) < 1e-3 and abs(dy - round(dy)) < 1e-3
-    if not aligned:
+    """InvalidInputError unless the label tile's pixels coincide with the product's (:func:`antares.cube.grid.same_grid`)."""
+    from antares.cube.grid import grid_difference, same_grid
+
+    if not same_grid(tile, grid):
+        a, b = tile.affine, grid.affine
         raise InvalidInputError(
             f"segmentation {segmentation} is on another grid than product {product} "
-            f"({tile.crs}, {a.a:g} m pixels at {a.c:.1f}, {a.f:.1f} vs {grid.crs}, {b.a:g} m at {b.c:.1f}, {b.f:.1f}); "
+            f"({tile.crs}, {a.a:g} m pixels at {a.c:.1f}, {a.f:.1f} vs {grid.crs}, {b.a:g} m at {b.c:.1f}, {b.f:.1f}: "
+            f"{grid_difference(tile, grid)}); "
             "segment the product (or one on its grid) first.")
