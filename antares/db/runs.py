@@ -32,6 +32,17 @@ def claim_name(connection, kind: str, name: str, shared: bool = False) -> bool:
     return bool(connection.scalar(sa.select(lock(_key(kind, name)))))
 
 
+def release_names(connection) -> None:
+    """Give back every name ``connection`` holds (``pg_advisory_unlock_all``), before it is closed.
+
+    Closing the connection releases them too, but the server does so after the client has gone: a
+    process that claims the name again at once could find it still held. Unlocking is synchronous.
+    """
+    connection.rollback()  # a failed transaction refuses statements; the locks are the session's
+    connection.execute(sa.select(sa.func.pg_advisory_unlock_all()))
+    connection.commit()
+
+
 def _key(kind: str, name: str):
     return sa.func.hashtextextended(sa.literal(f"antares.run/{kind}/{name}"), 0)
 

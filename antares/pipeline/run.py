@@ -154,7 +154,7 @@ def recorded_run(settings: Settings, kind: str, name: str, reads: tuple = ()) ->
         The database cannot be reached.
     """
     from antares.db.engine import open_database
-    from antares.db.runs import claim_name, create_run
+    from antares.db.runs import claim_name, create_run, release_names
 
     connection = open_database(settings).connect()
     connection.detach()  # the names are locks of this database session: closed at the end, not pooled
@@ -182,10 +182,11 @@ def recorded_run(settings: Settings, kind: str, name: str, reads: tuple = ()) ->
             else:
                 run._discard()
     finally:
-        try:
-            connection.close()  # gives the name back (the lock is the connection's)
-        except Exception as error:  # the database is gone: PostgreSQL released the lock with the connection
-            log.debug("closing the connection of run %s/%s: %s", kind, name, error)
+        for close in (release_names, lambda c: c.close()):  # unlock first: synchronous, unlike the server's
+            try:                                           # clean-up after a close, so the name is free now
+                close(connection)
+            except Exception as error:  # the database is gone: PostgreSQL released the lock with the connection
+                log.debug("closing the connection of run %s/%s: %s", kind, name, error)
 
 
 #: Errors of a refused input: a step stopped by one leaves no run (as a stage stopped before ``run.start``).

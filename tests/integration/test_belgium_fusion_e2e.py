@@ -56,9 +56,12 @@ def be(settings, data_dir, tmp_path_factory):
     frame = frame[frame.crop.isin(counts[counts >= 3].index)]
     frame.to_file(tmp / "bef_train.gpkg")
     invoke_ok(runner, ["ingest_training", str(tmp / "bef_train.gpkg"), "--field", "crop", "--dataset", "bef_train"], env)
+    # the patch is 1 km across and the training polygons are its west half: the default 1 km validation blocks would
+    # hold out half of them (two blocks), so the early-stopping split is a stratified random one here (--val-spatial 0)
     fit = invoke_ok(runner, ["model_fit_timeseries", "-p", product, "-t", "bef_train", "--sensors", "s1,s2", "--fusion",
                              "pse", "-model", "pse_tae", "--set-size", str(SET_SIZE), "--name", "bef_pse", "--device",
-                             "cpu", "--seed", "2", "-extra", "epochs=15", "-extra", "batch_size=16", "-sc", "sync"], env)
+                             "cpu", "--seed", "2", "-extra", "epochs=15", "-extra", "batch_size=16", "--val-spatial", "0",
+                             "-sc", "sync"], env)
     invoke_ok(runner, ["segment", "--algorithm", "slic", "-p", product, "-b", "ndvi", "-b", "s1_vh", "-n", "bef_slic",
                        "--time", "2021-07-16", "--bbox", "664000", "5611120", "665000", "5612120", "--bbox-crs", "EPSG:32631",
                        "-extra", "n_segments=150", "-extra", "compactness=0.1", "-sc", "sync",

@@ -78,3 +78,22 @@ def test_readers_and_the_writer_of_a_name_exclude_each_other(settings):
                                                rf"it reads, is being made by run {writer.id} "):
             with recorded_run(settings, "test_predict", "life_map3", reads=(("test_fit", "life_model"),)):
                 pass
+
+
+def test_the_name_is_free_as_soon_as_the_run_ends(settings):
+    """The name is given back before ``recorded_run`` returns, also after an error: a command that claims it
+    at once from another connection is not refused (closing alone leaves the server's unlock to after the
+    client has gone; a CLI retry or the next test case could find the name still held)."""
+    from antares.db.engine import open_database
+    from antares.db.runs import claim_name
+
+    engine = open_database(settings)
+    for i in range(40):
+        with pytest.raises(ValueError):
+            with recorded_run(settings, "test_stage", "life_again") as run:
+                run.start({}, {})
+                raise ValueError("bad input")
+        with engine.connect() as other:
+            assert claim_name(other, "test_stage", "life_again"), f"attempt {i}: the name was still held"
+            other.execute(sa.select(sa.func.pg_advisory_unlock_all()))
+            other.commit()
