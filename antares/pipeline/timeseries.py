@@ -50,6 +50,22 @@ class SeriesJob:
     s1_names: tuple = ()  # (VV, VH) measurement names of recipe.sar.product
     s1_db: bool = True  # the S1 product holds dB (else linear power)
     terrain_ids: list = field(default_factory=list)  # the DEM datasets over the tile (recipe.terrain)
+    threads: int = 1  # the tile's share of the cores: numba threads of the compiled loops, COG writers
+
+
+def tile_threads(scheduler, workers) -> int:
+    """The threads one tile may use: every core of this machine with ``-sc sync``, its share among a local cluster's
+    ``workers`` processes, 1 on an external scheduler (its workers' cores are not known here)."""
+    import os
+
+    from antares.pipeline.executor import SYNC
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if scheduler == SYNC:
+        return cores
+    if scheduler is None:
+        return max(1, cores // max(1, int(workers or 1)))
+    return 1
 
 
 def sar_series(recipe, loaded, vv: str, vh: str, in_db: bool, steps) -> tuple[dict, np.ndarray]:
@@ -154,11 +170,18 @@ def series_block(recipe, variables: dict, valid: np.ndarray, times, steps) -> di
     dict of str to numpy.ndarray of float32, (step, y, x)
         One per step variable, ``clear_count`` and ``filled`` (NaN where the pixel has no observation).
     """
-    from antares.timeseries import composite, regularise, step_centres_days, step_index
+    from antares.timeseries import composite, step_index
+
+    which = step_index(times, steps)
+    composites, counts = composite(variables, valid, which, len(steps), recipe.steps.composite, key="ndvi")
+    return _regularised(recipe, composites, counts, steps)
+
+
+def _regularised(recipe, composites: dict, counts: np.ndarray, steps) -> dict:
+    """:func:`series_block` after the composites: gap filling, smoothing, the QA bands."""
+    from antares.timeseries import regularise, step_centres_days
 
     spec = recipe.steps
-    which = step_index(times, steps)
-    composites, counts = composite(variables, valid, which, len(steps), spec.composite, key="ndvi")
     t = step_centres_days(steps)
     out = {}
     flag = None
@@ -206,6 +229,56 @@ def _block_inputs(recipe, job, block, definitions: dict, properties: list):
     return out, valid
 
 
+def _raw_conversions(recipe, job, block, definitions: dict, properties: list) -> dict | None:
+    """``{variable: Conversion}`` when the block's composites can be taken from its raw DN directly, else None.
+
+    That is a median composite of input measurements only (no index among the variables), every
+    input an integer DN converted to reflectance: then :func:`_raw_block_series` gives what
+    :func:`_block_inputs` + :func:`series_block` give without the (time, y, x) float32 reflectances.
+    """
+    from antares.pipeline.recipe import _bands
+
+    spec = recipe.steps
+    if spec.composite != "median" or not set(spec.variables) <= set(recipe.measurements):
+        return None
+    conversions = _bands(recipe, job.measurements, definitions, block, properties)
+    for alias in recipe.measurements:
+        name = job.measurements[alias]
+        if not conversions[name].convert or block.raw[name].dtype.kind not in "ui":
+            return None
+    return conversions
+
+
+def _raw_block_series(recipe, job, block, conversions: dict, definitions: dict, properties: list, steps) -> dict:
+    """:func:`series_block` of one block straight from its DN (see :func:`_raw_conversions`): the same values.
+
+    The observations used are the clear ones (the mask) where no input measurement holds its
+    nodata, as :func:`_block_inputs`; each variable's median is taken of ``(float32(dn) + offset) * scale``
+    in one compiled pass (:func:`antares.timeseries.median_composites`).
+    """
+    from antares.pipeline.recipe import _mask_values
+    from antares.recipes.masks import clear_numpy
+    from antares.timeseries import median_composites, step_index
+
+    first = block.raw[job.measurements[next(iter(recipe.measurements))]]
+    if recipe.mask is not None:
+        m = recipe.mask.margin
+        clear = clear_numpy(_mask_values(recipe, job.measurements, definitions, block, properties), recipe.mask)
+        valid = np.ascontiguousarray(clear[:, m:m + first.shape[1], m:m + first.shape[2]])
+    else:
+        valid = np.ones(first.shape, bool)
+    for alias in recipe.measurements:
+        name = job.measurements[alias]
+        nodata = conversions[name].nodata
+        if nodata is not None and not np.isnan(nodata):
+            valid &= block.raw[name] != nodata
+    which = step_index(block.times, steps)
+    raw = {v: block.raw[job.measurements[v]] for v in recipe.steps.variables}
+    conv = {v: (conversions[job.measurements[v]].offset, conversions[job.measurements[v]].scale) for v in raw}
+    composites, counts = median_composites(raw, valid, which, len(steps), conv)
+    return _regularised(recipe, composites, counts, steps)
+
+
 def series_tile(job: SeriesJob) -> list:
     """Compute, write and describe one tile's steps (runs on a worker); returns ``[(eo3 doc, uri)]`` or ``[]``."""
     from concurrent.futures import ThreadPoolExecutor
@@ -218,7 +291,10 @@ def series_tile(job: SeriesJob) -> list:
     from antares.pipeline.recipe import _Prefetch, mask_source
     from antares.timeseries import step_index
 
+    from antares._timeseries_kernels import use_threads
+
     skip_iri_format_checkers()
+    threads = use_threads(job.threads)
     recipe = job.recipe
     names = list(dict.fromkeys(job.measurements[a] for a in recipe.measurements))
     mask_name = mask_source(recipe, job.measurements)
@@ -239,8 +315,12 @@ def series_tile(job: SeriesJob) -> list:
 
         with _Prefetch(read) as blocks:
             for block in blocks:
-                variables, valid = _block_inputs(recipe, job, block, definitions, properties)
-                result = series_block(recipe, variables, valid, block.times, job.steps)
+                conversions = _raw_conversions(recipe, job, block, definitions, properties)
+                if conversions is not None:
+                    result = _raw_block_series(recipe, job, block, conversions, definitions, properties, job.steps)
+                else:
+                    variables, valid = _block_inputs(recipe, job, block, definitions, properties)
+                    result = series_block(recipe, variables, valid, block.times, job.steps)
                 for key, values in result.items():
                     outputs[key][:, block.rows, block.cols] = values
                 times = block.times
@@ -285,7 +365,7 @@ def series_tile(job: SeriesJob) -> list:
         write_cog(xr_from_array(outputs[o.name][k], job.geobox), outdir / f"{stems[k]}_{o.name}.tif",
                   nodata=float("nan"), resampling="nearest" if o.name in ("clear_count", "filled") else "average")
 
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="antares-series-write") as pool:
+    with ThreadPoolExecutor(max_workers=max(2, threads), thread_name_prefix="antares-series-write") as pool:
         list(pool.map(write, [(k, o) for k in range(n_steps) for o in recipe.outputs]))  # compression releases the GIL
     results = []
     for k, (start, stop) in enumerate(job.steps):
@@ -468,7 +548,7 @@ def apply_timeseries(settings: Settings, recipe, request, outdir: Path, progress
                           if d.extent is not None and d.extent.to_crs(gridspec.crs).intersects(geobox.extent)]
                 jobs.append(SeriesJob(url, recipe, product, measurements, tuple(tile), geobox,
                                       [str(d.id) for d in sources], out_ids, name, steps, str(staging or outdir),
-                                      s1_ids=s1_ids, s1_names=s1_names, s1_db=s1_db,
+                                      s1_ids=s1_ids, s1_names=s1_names, s1_db=s1_db, threads=tile_threads(scheduler, workers),
                                       terrain_ids=[str(d.id) for d in terrain_dss
                                                    if d.extent.to_crs(gridspec.crs).intersects(geobox.extent)]))
         finally:
