@@ -52,7 +52,7 @@ def main() -> int:
     from rasterio.windows import Window
 
     from antares._timeseries_kernels import use_threads
-    from antares.pipeline.timeseries import reflectance
+    from antares.pipeline.timeseries_blocks import reflectance
     from antares.recipes.blockwise import Conversion
     from antares.recipes.masks import clear_numpy
     from antares.recipes.specs import MaskSpec

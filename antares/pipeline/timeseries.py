@@ -4,7 +4,7 @@ For every tile of the area, one task reads the input product in spatial blocks
 (:func:`antares.cube.blockread.tile_blocks`, as :func:`antares.pipeline.recipe.recipe_tile`),
 converts DN to reflectance, masks, computes the indices, and per block (every pixel's series is
 independent) composites the clear observations of each step, fills the gaps and smooths
-(:func:`series_block`, :mod:`antares.timeseries`). It then writes, per step, one COG per variable
+(:mod:`antares.pipeline.timeseries_blocks`, :mod:`antares.timeseries`). It then writes, per step, one COG per variable
 plus the QA bands ``clear_count`` (clear observations in the step) and ``filled`` (0 observed,
 1 interpolated, 2 edge filled by the nearest composite; NaN where the pixel has no observation
 in the period), and an eo3 document whose time is the step's centre and whose
@@ -127,158 +127,6 @@ class SeriesReport(TileReport):
                 f"valid data, {len(self.failed)} failed; {self.pixels:,} pixel(s) written per measurement")
 
 
-def reflectance(raw: np.ndarray, conversion, name: str = "?") -> np.ndarray:
-    """Raw values -> float32 input as :func:`antares.cube.reflectance.to_reflectance`: ``(dn + offset) * scale``, NaN = nodata.
-
-    Raises
-    ------
-    InvalidInputError
-        Measurement ``name`` is neither converted (no scale declared) nor floating.
-    """
-    if not conversion.convert:
-        if raw.dtype.kind != "f":
-            raise InvalidInputError(
-                f"measurement {name} must be floating reflectance (0..1, NaN = nodata) or declare a scale_factor "
-                f"(e.g. 0.0001 for reflectance x 10000; antares product add FILE). Got {raw.dtype}.")
-        return raw.astype(np.float32)
-    off = np.asarray(conversion.offset, np.float32).reshape(-1, 1, 1)
-    scale = np.asarray(conversion.scale, np.float32).reshape(-1, 1, 1)
-    out = (raw.astype(np.float32) + off) * scale
-    nodata = conversion.nodata
-    if nodata is not None and not np.isnan(nodata):
-        out[raw == nodata] = np.nan
-    return out
-
-
-def series_block(recipe, variables: dict, valid: np.ndarray, times, steps) -> dict:
-    """A block's regular series: composites per step, then gap filling and smoothing (:mod:`antares.timeseries`).
-
-    Parameters
-    ----------
-    recipe : antares.recipes.Recipe
-        With ``recipe.steps``.
-    variables : dict of str to numpy.ndarray, (time, y, x)
-        float32 inputs by variable name (the aliases and lower-case indices of ``recipe.steps.variables``,
-        and ``ndvi`` for a ``max_ndvi`` composite), NaN = nodata.
-    valid : numpy.ndarray of bool, (time, y, x)
-        The observations to use: clear and every spectral input finite.
-    times : numpy.ndarray of datetime64, (time,)
-    steps : list of (datetime, datetime)
-
-    Returns
-    -------
-    dict of str to numpy.ndarray of float32, (step, y, x)
-        One per step variable, ``clear_count`` and ``filled`` (NaN where the pixel has no observation).
-    """
-    from antares.timeseries import composite, step_index
-
-    which = step_index(times, steps)
-    composites, counts = composite(variables, valid, which, len(steps), recipe.steps.composite, key="ndvi")
-    return _regularised(recipe, composites, counts, steps)
-
-
-def _regularised(recipe, composites: dict, counts: np.ndarray, steps) -> dict:
-    """:func:`series_block` after the composites: gap filling, smoothing, the QA bands."""
-    from antares.timeseries import regularise, step_centres_days
-
-    spec = recipe.steps
-    t = step_centres_days(steps)
-    out = {}
-    flag = None
-    for var in spec.variables:
-        series, var_flag = regularise(composites[var], counts, t, spec.gapfill, spec.smooth, spec.order, spec.weights)
-        out[var] = series
-        flag = var_flag if flag is None else np.maximum(flag, np.where(var_flag == 255, 0, var_flag)).astype(np.uint8)
-    out["clear_count"] = counts.astype(np.float32)
-    filled = flag.astype(np.float32)
-    filled[flag == 255] = np.nan
-    out["filled"] = filled
-    return out
-
-
-def _block_inputs(recipe, job, block, definitions: dict, properties: list):
-    """(variables, valid) of one :class:`~antares.cube.blockread.TileBlock`."""
-    from antares.pipeline.recipe import _bands, _mask_values
-    from antares.recipes.indices import get_index
-    from antares.recipes.masks import clear_numpy
-
-    conversions = _bands(recipe, job.measurements, definitions, block, properties)
-    values = {}
-    for alias in recipe.measurements:
-        name = job.measurements[alias]
-        values[alias] = reflectance(block.raw[name], conversions[name], name)
-    first = next(iter(values.values()))
-    valid = np.ones(first.shape, bool)
-    if recipe.mask is not None:
-        m = recipe.mask.margin
-        clear = clear_numpy(_mask_values(recipe, job.measurements, definitions, block, properties), recipe.mask)
-        valid &= clear[:, m:m + first.shape[1], m:m + first.shape[2]]
-    for v in values.values():
-        valid &= ~np.isnan(v)
-    for name in recipe.indices:
-        index = get_index(name)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            values[name.lower()] = np.asarray(index.function(*[values[a] for a in index.requires]), np.float32)
-    wanted = set(recipe.steps.variables) | ({"ndvi"} if recipe.steps.composite == "max_ndvi" else set())
-    invalid = ~valid
-    out = {}
-    for k, v in values.items():  # every array here is this block's own: masked in place
-        if k in wanted:
-            v[invalid] = np.nan
-            out[k] = v
-    return out, valid
-
-
-def _raw_conversions(recipe, job, block, definitions: dict, properties: list) -> dict | None:
-    """``{variable: Conversion}`` when the block's composites can be taken from its raw DN directly, else None.
-
-    That is a median composite of input measurements only (no index among the variables), every
-    input an integer DN converted to reflectance: then :func:`_raw_block_series` gives what
-    :func:`_block_inputs` + :func:`series_block` give without the (time, y, x) float32 reflectances.
-    """
-    from antares.pipeline.recipe import _bands
-
-    spec = recipe.steps
-    if spec.composite != "median" or not set(spec.variables) <= set(recipe.measurements):
-        return None
-    conversions = _bands(recipe, job.measurements, definitions, block, properties)
-    for alias in recipe.measurements:
-        name = job.measurements[alias]
-        if not conversions[name].convert or block.raw[name].dtype.kind not in "ui":
-            return None
-    return conversions
-
-
-def _raw_block_series(recipe, job, block, conversions: dict, definitions: dict, properties: list, steps) -> dict:
-    """:func:`series_block` of one block straight from its DN (see :func:`_raw_conversions`): the same values.
-
-    The observations used are the clear ones (the mask) where no input measurement holds its
-    nodata, as :func:`_block_inputs`; each variable's median is taken of ``(float32(dn) + offset) * scale``
-    in one compiled pass (:func:`antares.timeseries.median_composites`).
-    """
-    from antares.pipeline.recipe import _mask_values
-    from antares.recipes.masks import clear_numpy
-    from antares.timeseries import median_composites, step_index
-
-    first = block.raw[job.measurements[next(iter(recipe.measurements))]]
-    if recipe.mask is not None:
-        m = recipe.mask.margin
-        clear = clear_numpy(_mask_values(recipe, job.measurements, definitions, block, properties), recipe.mask)
-        valid = np.ascontiguousarray(clear[:, m:m + first.shape[1], m:m + first.shape[2]])
-    else:
-        valid = np.ones(first.shape, bool)
-    for alias in recipe.measurements:
-        name = job.measurements[alias]
-        nodata = conversions[name].nodata
-        if nodata is not None and not np.isnan(nodata):
-            valid &= block.raw[name] != nodata
-    which = step_index(block.times, steps)
-    raw = {v: block.raw[job.measurements[v]] for v in recipe.steps.variables}
-    conv = {v: (conversions[job.measurements[v]].offset, conversions[job.measurements[v]].scale) for v in raw}
-    composites, counts = median_composites(raw, valid, which, len(steps), conv)
-    return _regularised(recipe, composites, counts, steps)
-
-
 def series_tile(job: SeriesJob) -> list:
     """Compute, write and describe one tile's steps (runs on a worker); returns ``[(eo3 doc, uri)]`` or ``[]``."""
     from concurrent.futures import ThreadPoolExecutor
@@ -289,6 +137,7 @@ def series_tile(job: SeriesJob) -> list:
     from antares.cube.warp import xr_from_array
     from antares.cube.write import eo3_document, write_cog, write_yaml
     from antares.pipeline.recipe import _Prefetch, mask_source
+    from antares.pipeline.timeseries_blocks import _block_inputs, _raw_block_series, _raw_conversions, series_block
     from antares.timeseries import step_index
 
     from antares._timeseries_kernels import use_threads

@@ -242,7 +242,7 @@ def test_bad_steps_sections(tmp_path, steps, extra, fragment):
 
 
 def test_block_reflectance_conversion_and_refusal():
-    from antares.pipeline.timeseries import reflectance
+    from antares.pipeline.timeseries_blocks import reflectance
     from antares.recipes.blockwise import Conversion
 
     dn = np.array([[[0, 1000], [2500, 10000]], [[5, 0], [7, 8]]], np.uint16)
@@ -318,7 +318,7 @@ def test_raw_block_series_equals_the_reflectance_path(tmp_path, smooth):
     from types import SimpleNamespace
 
     from antares.cube.blockread import TileBlock
-    from antares.pipeline.timeseries import _block_inputs, _raw_block_series, _raw_conversions, series_block
+    from antares.pipeline.timeseries_blocks import _block_inputs, _raw_block_series, _raw_conversions, series_block
     from antares.timeseries import step_calendar
 
     text = textwrap.dedent(STEPS_RECIPE % f"{{every: 1M, variables: [red, nir], smooth: {smooth}}}")
