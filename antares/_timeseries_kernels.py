@@ -2,14 +2,16 @@
 
 Per pixel: the banded system ``(W + λ DᵀD) z = W y`` (half-bandwidth d) is factorised as ``L Lᵀ``
 (banded Cholesky) and solved by two banded triangular solves, ``O(n d²)`` per pixel, in scratch
-arrays of the step count, allocated once per chunk of pixels. Single-threaded and without the GIL: a tile is one
-task, and the tasks use the cores.
+arrays of the step count, allocated once per chunk of pixels. Without the GIL; the loops a tile runs
+(:func:`step_medians`, :func:`regularise_pixels`) are parallel over chunks of pixels on numba's threads
+(``numba.set_num_threads``: :func:`antares.pipeline.timeseries.series_tile` gives them the tile's share of
+the cores), the others single-threaded.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 
 @njit(cache=True, nogil=True)
@@ -115,38 +117,6 @@ def vcurve_pixels(y, w, grid, pen, b, out):
 
 
 @njit(cache=True, nogil=True)
-def step_median(values, valid, times, out):
-    """Per column of ``values`` (time, P) float32: the median of the rows ``times`` that are ``valid`` and not NaN.
-
-    The same value as ``numpy.nanmedian`` in float32 (the mean of the two middle values when their
-    number is even: ``(a + b) * 0.5`` in float32, as numpy's ``mean`` of two float32); NaN when there
-    is none. Written into ``out`` (P,).
-    """
-    k = times.shape[0]
-    p = values.shape[1]
-    buf = np.empty(k, np.float32)
-    half = np.float32(0.5)
-    for j in range(p):
-        n = 0
-        for i in range(k):
-            t = times[i]
-            x = values[t, j]
-            if valid[t, j] and not np.isnan(x):
-                m = n  # insertion sort: few values per step
-                while m > 0 and buf[m - 1] > x:
-                    buf[m] = buf[m - 1]
-                    m -= 1
-                buf[m] = x
-                n += 1
-        if n == 0:
-            out[j] = np.nan
-        elif n % 2 == 1:
-            out[j] = buf[n // 2]
-        else:
-            out[j] = np.float32(buf[n // 2 - 1] + buf[n // 2]) * half
-
-
-@njit(cache=True, nogil=True)
 def gapfill_pixels(y, t, out, flag):
     """Per row of ``y`` (P, n) float32: NaN steps linear in ``t`` between the neighbouring observed steps, edges nearest.
 
@@ -182,20 +152,143 @@ def gapfill_pixels(y, t, out, flag):
                 flag[j, e] = 2
 
 
-@njit(cache=True, nogil=True)
-def nearest_edges(z, flag):
-    """Per row of ``z`` (P, n): steps flagged 2 (edges) take the value of the nearest step flagged 0 (observed)."""
-    p, n = z.shape
-    for j in range(p):
-        first, last = -1, -1
-        for i in range(n):
-            if flag[j, i] == 0:
-                if first < 0:
-                    first = i
-                last = i
-        if first < 0:
-            continue
-        for i in range(first):
-            z[j, i] = z[j, first]
-        for i in range(last + 1, n):
-            z[j, i] = z[j, last]
+@njit(cache=True, nogil=True, parallel=True)
+def step_medians(values, offset, scale, valid, order, starts, out, counts):
+    """The median of every step's observations, parallel over pixels, and the count of valid observations.
+
+    ``values`` (time, P), any real dtype (raw DN or float32), taken as ``(float32(v) + offset[t]) *
+    scale[t]`` (float32; ``offset`` and ``scale`` (time,) float32: the DN -> reflectance conversion of
+    :func:`antares.pipeline.timeseries.reflectance`, or 0 and 1); ``valid`` (time, P) bool; the times
+    of step k are ``order[starts[k]:starts[k + 1]]`` (ascending). ``out`` (step, P) float32 gets each
+    step's median of the valid, non-NaN values (``numpy.nanmedian``'s value in float32: the mean of the
+    two middle values is ``(a + b) * 0.5`` in float32, as numpy's ``mean`` of two float32; NaN where
+    none); ``counts`` (step, P) int32 the number of valid observations (written when it has P
+    columns; pass a (step, 0) array to skip it).
+    """
+    p = values.shape[1]
+    s = starts.shape[0] - 1
+    half = np.float32(0.5)
+    with_counts = counts.shape[1] == p
+    for c in prange((p + CHUNK - 1) // CHUNK):
+        buf = np.empty(max(order.shape[0], 1), np.float32)
+        for j in range(c * CHUNK, min(p, (c + 1) * CHUNK)):
+            for k in range(s):
+                n = 0
+                nvalid = 0
+                for q in range(starts[k], starts[k + 1]):
+                    t = order[q]
+                    if valid[t, j]:
+                        nvalid += 1
+                        x = (np.float32(values[t, j]) + offset[t]) * scale[t]
+                        if not np.isnan(x):
+                            m = n  # insertion sort: few values per step
+                            while m > 0 and buf[m - 1] > x:
+                                buf[m] = buf[m - 1]
+                                m -= 1
+                            buf[m] = x
+                            n += 1
+                if with_counts:
+                    counts[k, j] = nvalid
+                if n == 0:
+                    out[k, j] = np.nan
+                elif n % 2 == 1:
+                    out[k, j] = buf[n // 2]
+                else:
+                    out[k, j] = np.float32(buf[n // 2 - 1] + buf[n // 2]) * half
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def regularise_pixels(y, counts, t, smooth, lam, use_counts, vcurve, grid, pen, b, out, flag):
+    """:func:`antares.timeseries.regularise` of every pixel in one pass: gap filling, Whittaker, nearest edges.
+
+    ``y`` (n, P) float32 composites (NaN: none), ``counts`` (n, P) int, ``t`` (n,) step times.
+    ``smooth``: False: only :func:`gapfill_pixels`; True: the Whittaker solve of :func:`whittaker_pixels`
+    with λ = ``lam`` or, with ``vcurve``, the λ of :func:`_vcurve` over ``grid`` (the grid's middle
+    where the pixel has at most ``b`` weighted steps or the V-curve is singular), weights 1 or
+    ``counts`` (``use_counts``) on the observed steps; edges take the smoothed value of the nearest
+    observed step; a pixel whose system is singular keeps its gap-filled series. ``out`` (n, P)
+    float32, NaN where the pixel has no observation; ``flag`` (n, P) uint8 as :func:`gapfill_pixels`.
+    Every pixel's arithmetic is that of the separate loops (float64 solves), parallel over pixels.
+    """
+    n, p = y.shape
+    g = grid.shape[0]
+    mid = 10.0 ** grid[g // 2] if g > 0 else 1.0
+    for c in prange((p + CHUNK - 1) // CHUNK):
+        low = np.zeros((b + 1, n))
+        u = np.empty(n)
+        z = np.empty(n)
+        ys = np.empty(n)
+        ws = np.empty(n)
+        filled = np.empty(n, np.float32)
+        fl = np.empty(n, np.uint8)
+        fit = np.empty(max(g, 1))
+        rough = np.empty(max(g, 1))
+        for j in range(c * CHUNK, min(p, (c + 1) * CHUNK)):
+            prev = -1
+            first = -1
+            for i in range(n):
+                yi = y[i, j]
+                if not np.isnan(yi):
+                    filled[i] = yi
+                    fl[i] = 0
+                    if prev < 0:
+                        first = i
+                        for e in range(i):
+                            filled[e] = yi
+                            fl[e] = 2
+                    elif i - prev > 1:
+                        y0, y1 = np.float64(y[prev, j]), np.float64(yi)
+                        span = t[i] - t[prev]
+                        for m in range(prev + 1, i):
+                            filled[m] = np.float32(y0 + (y1 - y0) * ((t[m] - t[prev]) / span))
+                            fl[m] = 1
+                    prev = i
+            if prev < 0:
+                for i in range(n):
+                    out[i, j] = np.nan
+                    flag[i, j] = 255
+                continue
+            for e in range(prev + 1, n):
+                filled[e] = y[prev, j]
+                fl[e] = 2
+            for i in range(n):
+                flag[i, j] = fl[i]
+            if not smooth:
+                for i in range(n):
+                    out[i, j] = filled[i]
+                continue
+            npos = 0
+            for i in range(n):
+                yi = y[i, j]
+                ys[i] = np.float64(yi)
+                if np.isnan(yi):
+                    ws[i] = 0.0
+                else:
+                    ws[i] = np.float64(counts[i, j]) if use_counts else 1.0
+                if ws[i] > 0:
+                    npos += 1
+            lam_j = lam
+            if vcurve:
+                lam_j = _vcurve(ys, ws, grid, pen, b, low, u, z, fit, rough)
+                if not npos > b or np.isnan(lam_j):
+                    lam_j = mid
+            if _solve(ys, ws, lam_j, pen, b, low, u, z):
+                last = prev
+                for e in range(first):
+                    z[e] = z[first]
+                for e in range(last + 1, n):
+                    z[e] = z[last]
+                for i in range(n):
+                    out[i, j] = np.float32(z[i])
+            else:  # too few observations to smooth: the filled series
+                for i in range(n):
+                    out[i, j] = filled[i]
+
+
+def use_threads(threads: int) -> int:
+    """Run the parallel loops on ``threads`` of numba's threads (at most its pool's size, at least 1); returns the number."""
+    import numba
+
+    n = max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(n)
+    return n

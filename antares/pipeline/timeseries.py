@@ -4,7 +4,7 @@ For every tile of the area, one task reads the input product in spatial blocks
 (:func:`antares.cube.blockread.tile_blocks`, as :func:`antares.pipeline.recipe.recipe_tile`),
 converts DN to reflectance, masks, computes the indices, and per block (every pixel's series is
 independent) composites the clear observations of each step, fills the gaps and smooths
-(:func:`series_block`, :mod:`antares.timeseries`). It then writes, per step, one COG per variable
+(:mod:`antares.pipeline.timeseries_blocks`, :mod:`antares.timeseries`). It then writes, per step, one COG per variable
 plus the QA bands ``clear_count`` (clear observations in the step) and ``filled`` (0 observed,
 1 interpolated, 2 edge filled by the nearest composite; NaN where the pixel has no observation
 in the period), and an eo3 document whose time is the step's centre and whose
@@ -50,6 +50,22 @@ class SeriesJob:
     s1_names: tuple = ()  # (VV, VH) measurement names of recipe.sar.product
     s1_db: bool = True  # the S1 product holds dB (else linear power)
     terrain_ids: list = field(default_factory=list)  # the DEM datasets over the tile (recipe.terrain)
+    threads: int = 1  # the tile's share of the cores: numba threads of the compiled loops, COG writers
+
+
+def tile_threads(scheduler, workers) -> int:
+    """The threads one tile may use: every core of this machine with ``-sc sync``, its share among a local cluster's
+    ``workers`` processes, 1 on an external scheduler (its workers' cores are not known here)."""
+    import os
+
+    from antares.pipeline.executor import SYNC
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if scheduler == SYNC:
+        return cores
+    if scheduler is None:
+        return max(1, cores // max(1, int(workers or 1)))
+    return 1
 
 
 def sar_series(recipe, loaded, vv: str, vh: str, in_db: bool, steps) -> tuple[dict, np.ndarray]:
@@ -111,101 +127,6 @@ class SeriesReport(TileReport):
                 f"valid data, {len(self.failed)} failed; {self.pixels:,} pixel(s) written per measurement")
 
 
-def reflectance(raw: np.ndarray, conversion, name: str = "?") -> np.ndarray:
-    """Raw values -> float32 input as :func:`antares.cube.reflectance.to_reflectance`: ``(dn + offset) * scale``, NaN = nodata.
-
-    Raises
-    ------
-    InvalidInputError
-        Measurement ``name`` is neither converted (no scale declared) nor floating.
-    """
-    if not conversion.convert:
-        if raw.dtype.kind != "f":
-            raise InvalidInputError(
-                f"measurement {name} must be floating reflectance (0..1, NaN = nodata) or declare a scale_factor "
-                f"(e.g. 0.0001 for reflectance x 10000; antares product add FILE). Got {raw.dtype}.")
-        return raw.astype(np.float32)
-    off = np.asarray(conversion.offset, np.float32).reshape(-1, 1, 1)
-    scale = np.asarray(conversion.scale, np.float32).reshape(-1, 1, 1)
-    out = (raw.astype(np.float32) + off) * scale
-    nodata = conversion.nodata
-    if nodata is not None and not np.isnan(nodata):
-        out[raw == nodata] = np.nan
-    return out
-
-
-def series_block(recipe, variables: dict, valid: np.ndarray, times, steps) -> dict:
-    """A block's regular series: composites per step, then gap filling and smoothing (:mod:`antares.timeseries`).
-
-    Parameters
-    ----------
-    recipe : antares.recipes.Recipe
-        With ``recipe.steps``.
-    variables : dict of str to numpy.ndarray, (time, y, x)
-        float32 inputs by variable name (the aliases and lower-case indices of ``recipe.steps.variables``,
-        and ``ndvi`` for a ``max_ndvi`` composite), NaN = nodata.
-    valid : numpy.ndarray of bool, (time, y, x)
-        The observations to use: clear and every spectral input finite.
-    times : numpy.ndarray of datetime64, (time,)
-    steps : list of (datetime, datetime)
-
-    Returns
-    -------
-    dict of str to numpy.ndarray of float32, (step, y, x)
-        One per step variable, ``clear_count`` and ``filled`` (NaN where the pixel has no observation).
-    """
-    from antares.timeseries import composite, regularise, step_centres_days, step_index
-
-    spec = recipe.steps
-    which = step_index(times, steps)
-    composites, counts = composite(variables, valid, which, len(steps), spec.composite, key="ndvi")
-    t = step_centres_days(steps)
-    out = {}
-    flag = None
-    for var in spec.variables:
-        series, var_flag = regularise(composites[var], counts, t, spec.gapfill, spec.smooth, spec.order, spec.weights)
-        out[var] = series
-        flag = var_flag if flag is None else np.maximum(flag, np.where(var_flag == 255, 0, var_flag)).astype(np.uint8)
-    out["clear_count"] = counts.astype(np.float32)
-    filled = flag.astype(np.float32)
-    filled[flag == 255] = np.nan
-    out["filled"] = filled
-    return out
-
-
-def _block_inputs(recipe, job, block, definitions: dict, properties: list):
-    """(variables, valid) of one :class:`~antares.cube.blockread.TileBlock`."""
-    from antares.pipeline.recipe import _bands, _mask_values
-    from antares.recipes.indices import get_index
-    from antares.recipes.masks import clear_numpy
-
-    conversions = _bands(recipe, job.measurements, definitions, block, properties)
-    values = {}
-    for alias in recipe.measurements:
-        name = job.measurements[alias]
-        values[alias] = reflectance(block.raw[name], conversions[name], name)
-    first = next(iter(values.values()))
-    valid = np.ones(first.shape, bool)
-    if recipe.mask is not None:
-        m = recipe.mask.margin
-        clear = clear_numpy(_mask_values(recipe, job.measurements, definitions, block, properties), recipe.mask)
-        valid &= clear[:, m:m + first.shape[1], m:m + first.shape[2]]
-    for v in values.values():
-        valid &= ~np.isnan(v)
-    for name in recipe.indices:
-        index = get_index(name)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            values[name.lower()] = np.asarray(index.function(*[values[a] for a in index.requires]), np.float32)
-    wanted = set(recipe.steps.variables) | ({"ndvi"} if recipe.steps.composite == "max_ndvi" else set())
-    invalid = ~valid
-    out = {}
-    for k, v in values.items():  # every array here is this block's own: masked in place
-        if k in wanted:
-            v[invalid] = np.nan
-            out[k] = v
-    return out, valid
-
-
 def series_tile(job: SeriesJob) -> list:
     """Compute, write and describe one tile's steps (runs on a worker); returns ``[(eo3 doc, uri)]`` or ``[]``."""
     from concurrent.futures import ThreadPoolExecutor
@@ -216,9 +137,13 @@ def series_tile(job: SeriesJob) -> list:
     from antares.cube.warp import xr_from_array
     from antares.cube.write import eo3_document, write_cog, write_yaml
     from antares.pipeline.recipe import _Prefetch, mask_source
+    from antares.pipeline.timeseries_blocks import _block_inputs, _raw_block_series, _raw_conversions, series_block
     from antares.timeseries import step_index
 
+    from antares._timeseries_kernels import use_threads
+
     skip_iri_format_checkers()
+    threads = use_threads(job.threads)
     recipe = job.recipe
     names = list(dict.fromkeys(job.measurements[a] for a in recipe.measurements))
     mask_name = mask_source(recipe, job.measurements)
@@ -239,8 +164,12 @@ def series_tile(job: SeriesJob) -> list:
 
         with _Prefetch(read) as blocks:
             for block in blocks:
-                variables, valid = _block_inputs(recipe, job, block, definitions, properties)
-                result = series_block(recipe, variables, valid, block.times, job.steps)
+                conversions = _raw_conversions(recipe, job, block, definitions, properties)
+                if conversions is not None:
+                    result = _raw_block_series(recipe, job, block, conversions, definitions, properties, job.steps)
+                else:
+                    variables, valid = _block_inputs(recipe, job, block, definitions, properties)
+                    result = series_block(recipe, variables, valid, block.times, job.steps)
                 for key, values in result.items():
                     outputs[key][:, block.rows, block.cols] = values
                 times = block.times
@@ -285,7 +214,7 @@ def series_tile(job: SeriesJob) -> list:
         write_cog(xr_from_array(outputs[o.name][k], job.geobox), outdir / f"{stems[k]}_{o.name}.tif",
                   nodata=float("nan"), resampling="nearest" if o.name in ("clear_count", "filled") else "average")
 
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="antares-series-write") as pool:
+    with ThreadPoolExecutor(max_workers=max(2, threads), thread_name_prefix="antares-series-write") as pool:
         list(pool.map(write, [(k, o) for k in range(n_steps) for o in recipe.outputs]))  # compression releases the GIL
     results = []
     for k, (start, stop) in enumerate(job.steps):
@@ -469,7 +398,7 @@ def apply_timeseries(settings: Settings, recipe, request, outdir: Path, progress
                           if d.extent is not None and d.extent.to_crs(gridspec.crs).intersects(geobox.extent)]
                 jobs.append(SeriesJob(url, recipe, product, measurements, tuple(tile), geobox,
                                       [str(d.id) for d in sources], out_ids, name, steps, str(staging or outdir),
-                                      s1_ids=s1_ids, s1_names=s1_names, s1_db=s1_db,
+                                      s1_ids=s1_ids, s1_names=s1_names, s1_db=s1_db, threads=tile_threads(scheduler, workers),
                                       terrain_ids=[str(d.id) for d in terrain_dss
                                                    if d.extent.to_crs(gridspec.crs).intersects(geobox.extent)]))
         finally:

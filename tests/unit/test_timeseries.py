@@ -242,7 +242,7 @@ def test_bad_steps_sections(tmp_path, steps, extra, fragment):
 
 
 def test_block_reflectance_conversion_and_refusal():
-    from antares.pipeline.timeseries import reflectance
+    from antares.pipeline.timeseries_blocks import reflectance
     from antares.recipes.blockwise import Conversion
 
     dn = np.array([[[0, 1000], [2500, 10000]], [[5, 0], [7, 8]]], np.uint16)
@@ -253,3 +253,103 @@ def test_block_reflectance_conversion_and_refusal():
     np.testing.assert_array_equal(got, expected.astype(np.float32))
     with pytest.raises(InvalidInputError, match="measurement B04 must be floating reflectance"):
         reflectance(dn, Conversion(False), "B04")
+
+
+@pytest.mark.parametrize("lam, weights", [(10.0, "count"), ("vcurve", "clear"), ("vcurve", "count"), (None, "clear")])
+def test_fused_regularise_equals_the_separate_steps(series, lam, weights):
+    """regularise's one-pass loop against gapfill_linear, whittaker / vcurve_lambda and the edge rule, on (step, y, x)."""
+    y, _ = series
+    y = y[:24, :120].astype(np.float32).reshape(24, 10, 12)
+    y[:, 0, 0] = np.nan  # no observation
+    y[:, 0, 1] = np.nan
+    y[5, 0, 1] = 0.5  # one observation: singular, keeps the filled series
+    y[:4, 1, 0] = np.nan  # leading and trailing edges
+    y[-3:, 1, 0] = np.nan
+    rng = np.random.default_rng(7)
+    counts = np.where(np.isnan(y), 0, rng.integers(1, 5, y.shape)).astype(np.int32)
+    t = np.cumsum(rng.uniform(20, 40, 24))
+    out, flag = regularise(y, counts, t, "linear", lam, 2, weights)
+    filled, want_flag = gapfill_linear(y, t)
+    assert np.array_equal(flag, want_flag)
+    if lam is None:
+        assert np.array_equal(out, filled, equal_nan=True)
+        return
+    observed = ~np.isnan(y)
+    w = observed.astype(float) if weights == "clear" else counts.astype(float)
+    lam_px = vcurve_lambda(y, w, 2) if lam == "vcurve" else lam
+    z = whittaker(y, w, lam_px, 2)
+    for j in np.ndindex(y.shape[1:]):
+        col = (slice(None),) + j
+        seen = np.flatnonzero(observed[col])
+        if not seen.size:
+            assert np.isnan(out[col]).all() and (flag[col] == 255).all()
+            continue
+        if np.isnan(z[col]).any():  # too few observations to smooth
+            np.testing.assert_array_equal(out[col], filled[col])
+            continue
+        want = z[col].copy()
+        want[:seen[0]], want[seen[-1] + 1:] = want[seen[0]], want[seen[-1]]
+        np.testing.assert_allclose(out[col], want.astype(np.float32), rtol=1e-6, atol=1e-7)
+    assert np.isnan(out[:, 0, 0]).all() and np.array_equal(out[:, 0, 1], filled[:, 0, 1])
+
+
+def test_median_composite_of_interleaved_steps_and_nan_values():
+    """Times of a step need not be consecutive; a valid observation that is NaN counts but is not composited."""
+    rng = np.random.default_rng(11)
+    nt = 15
+    red = rng.uniform(0.02, 0.2, (nt, 9)).astype(np.float32)
+    valid = rng.random((nt, 9)) > 0.3
+    red[2, 3] = np.nan
+    valid[2, 3] = True
+    which = rng.integers(-1, 4, nt)
+    out, counts = composite({"red": red}, valid, which, 4, "median")
+    for k in range(4):
+        sel = which == k
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            expected = np.nanmedian(np.where(valid[sel], red[sel], np.nan), axis=0)
+        np.testing.assert_array_equal(out["red"][k], expected.astype(np.float32))
+        assert np.array_equal(counts[k], valid[sel].sum(axis=0))
+
+
+@pytest.mark.parametrize("smooth", ["{lambda: 1}", "{lambda: vcurve}"])
+def test_raw_block_series_equals_the_reflectance_path(tmp_path, smooth):
+    """A median of input measurements taken straight from the DN equals the reflectance arrays' path, value for value."""
+    from types import SimpleNamespace
+
+    from antares.cube.blockread import TileBlock
+    from antares.pipeline.timeseries_blocks import _block_inputs, _raw_block_series, _raw_conversions, series_block
+    from antares.timeseries import step_calendar
+
+    text = textwrap.dedent(STEPS_RECIPE % f"{{every: 1M, variables: [red, nir], smooth: {smooth}}}")
+    (tmp_path / "ts_test.yaml").write_text(text.replace("keep: [4, 5]}", "keep: [4, 5], dilate: 1}"))
+    recipe = load_recipe(str(tmp_path / "ts_test.yaml"))
+    rng = np.random.default_rng(5)
+    nt, h, w = 30, 9, 11
+    m = recipe.mask.margin
+    times = np.array(sorted(np.datetime64("2021-01-01") + rng.choice(365, nt, replace=False)), "datetime64[ns]")
+    raw = {"B04": rng.integers(1, 3000, (nt, h, w)).astype(np.uint16), "B08": rng.integers(1, 6000, (nt, h, w)).astype(np.uint16)}
+    raw["B04"][rng.random((nt, h, w)) < 0.1] = 0  # nodata in one band only: the observation is not used
+    scl = rng.choice(np.array([4, 5, 8, 9, 0], np.uint8), (nt, h + 2 * m, w + 2 * m), p=[0.5, 0.2, 0.15, 0.1, 0.05])
+    offsets = {"B04": np.where(times < np.datetime64("2021-06-01"), 0, -1000).astype(np.float32)}
+    offsets["B08"] = offsets["B04"]
+
+    def offset_scale(name):
+        return offsets[name], np.full(nt, 1e-4, np.float32)
+
+    block = TileBlock(slice(0, h), slice(0, w), raw, scl, times, offset_scale)
+    definitions = {b: {"dtype": "uint16", "nodata": 0, "units": "1", "scale_factor": 1e-4} for b in ("B04", "B08")}
+    definitions["SCL"] = {"dtype": "uint8", "nodata": 0, "units": "1"}
+    job = SimpleNamespace(measurements={"red": "B04", "nir": "B08", "scl": "SCL"})
+    steps = step_calendar("2021-01-01", "2021-12-31", "1M")
+    conversions = _raw_conversions(recipe, job, block, definitions, [])
+    assert conversions is not None
+    got = _raw_block_series(recipe, job, block, conversions, definitions, [], steps)
+    variables, valid = _block_inputs(recipe, job, block, definitions, [])
+    want = series_block(recipe, variables, valid, times, steps)
+    assert set(got) == set(want) == {"red", "nir", "clear_count", "filled"}
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key])
+    assert (want["filled"] == FILLED_INSIDE).any() and (want["clear_count"] > 1).any()
+    mean = recipe_with(tmp_path, "{every: 1M, variables: [red], composite: mean}")
+    assert _raw_conversions(mean, job, block, definitions, []) is None  # other composites take the reflectance path

@@ -1,0 +1,172 @@
+"""Where a time-series recipe's time goes, phase by phase, on one 512-pixel block (issue 18, docs/timeseries.md).
+
+On inputs written by ``synthetic.write_inputs`` (36 dates; ``benchmarks/timeseries.py --inputs``), one block of
+B02 B03 B04 B8A (uint16 DN, scale 1e-4) and SCL (SCL mask, dilation 1) is read as the recipe reads it, then
+each phase of the ``steps:`` engine is timed alone, in this process (wall and CPU seconds, median of
+``--repeat``), with the engine's loops (``new``) and the route they replaced (``old``, measured in the same run):
+
+  read       rasterio windows of the five measurements x 36 dates (the read-only floor of the block)
+  mask       clear_numpy of SCL (the mask with its dilation)
+  composite  old: DN -> float32 reflectance arrays, masked, then the median per step and variable;
+             new: the median per step straight from the DN (antares.timeseries.median_composites)
+  gapfill    linear gap filling of the four composites (regularise without smoothing)
+  whittaker  lambda 1 and V-curve: old = gapfill_linear + whittaker / vcurve_lambda (float64, transposed);
+             new = regularise's one pass per pixel (antares._timeseries_kernels.regularise_pixels)
+  write      one output COG of the block (the tile writes 12 steps x 6 of them)
+
+    python benchmarks/timeseries_phases.py --inputs DIR/inputs_1024 [--repeat 3] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+BANDS = ["B02", "B03", "B04", "B8A"]
+KEEP = [2, 4, 5, 6, 7, 11]
+
+
+def timed(fn, repeat: int) -> dict:
+    walls, cpus = [], []
+    for _ in range(repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    return {"wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus)}
+
+
+def main() -> int:
+    import numpy as np
+    import rasterio
+    from rasterio.windows import Window
+
+    from antares._timeseries_kernels import use_threads
+    from antares.pipeline.timeseries_blocks import reflectance
+    from antares.recipes.blockwise import Conversion
+    from antares.recipes.masks import clear_numpy
+    from antares.recipes.specs import MaskSpec
+    from antares.timeseries import (
+        composite, gapfill_linear, median_composites, regularise, step_calendar, step_centres_days, step_index,
+        vcurve_lambda, whittaker,
+    )
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--inputs", type=Path, required=True)
+    parser.add_argument("--block", type=int, default=512)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    args = parser.parse_args()
+    threads = use_threads(args.threads)
+    folders = sorted(p for p in args.inputs.iterdir() if p.is_dir())
+    times = np.array([np.datetime64(p.name[-10:], "ns") for p in folders])
+    steps = step_calendar("2021-01-01", "2021-12-31", "1M")
+    which = step_index(times, steps)
+    b = args.block
+    window = Window(0, 0, b, b)
+
+    def read():
+        out = {}
+        for band in BANDS + ["SCL"]:
+            arrays = []
+            for folder in folders:
+                with rasterio.open(folder / f"{band}.tif") as src:
+                    arrays.append(src.read(1, window=window))
+            out[band] = np.stack(arrays)
+        return out
+
+    raw = read()
+    spec = MaskSpec(kind="scl", alias="scl", keep=tuple(KEEP), dilate=1)
+    nt = len(folders)
+    offset, scale = np.zeros(nt, np.float32), np.full(nt, 1e-4, np.float32)
+    conv = Conversion(True, offset, scale, 0)
+
+    def valid_mask():
+        valid = np.ascontiguousarray(clear_numpy(raw["SCL"], spec))
+        for band in BANDS:
+            valid &= raw[band] != 0
+        return valid
+
+    valid = valid_mask()
+
+    def composite_old():
+        values = {band: reflectance(raw[band], conv, band) for band in BANDS}
+        ok = valid.copy()
+        for v in values.values():
+            ok &= ~np.isnan(v)
+            v[~ok] = np.nan
+        return composite(values, ok, which, len(steps), "median")
+
+    def composite_new():
+        return median_composites({band: raw[band] for band in BANDS}, valid, which, len(steps),
+                                 {band: (offset, scale) for band in BANDS})
+
+    comps, counts = composite_new()
+    old_comps, old_counts = composite_old()
+    assert all(np.array_equal(comps[k], old_comps[k], equal_nan=True) for k in BANDS) and np.array_equal(counts, old_counts)
+    t = step_centres_days(steps)
+
+    def smooth_old(lam):
+        for band in BANDS:
+            y = comps[band]
+            filled, flag = gapfill_linear(y, t)
+            w = (~np.isnan(y)).astype(np.float64)
+            z = whittaker(y, w, vcurve_lambda(y, w) if lam == "vcurve" else lam)
+            del filled, flag, z
+
+    def smooth_new(lam):
+        for band in BANDS:
+            regularise(comps[band], counts, t, "linear", lam)
+
+    out = regularise(comps["B04"], counts, t, "linear", 1.0)[0]
+    tmp = Path(tempfile.mkdtemp(prefix="antares-bench-phases-"))
+
+    def write():
+        from odc.geo.geobox import GeoBox
+
+        from antares.cube.warp import xr_from_array
+        from antares.cube.write import write_cog
+
+        geobox = GeoBox.from_bbox((400000, 5000000, 400000 + 20 * b, 5000000 + 20 * b), "EPSG:32634", resolution=20)
+        write_cog(xr_from_array(out[5], geobox), tmp / "step.tif", nodata=float("nan"), resampling="average")
+
+    r = args.repeat
+    phases = {
+        "read": timed(read, r),
+        "mask": timed(valid_mask, r),
+        "composite_old": timed(composite_old, r),
+        "composite_new": timed(composite_new, r),
+        "gapfill_new": timed(lambda: [regularise(comps[k], counts, t, "linear", None) for k in BANDS], r),
+        "whittaker_l1_old": timed(lambda: smooth_old(1.0), r),
+        "whittaker_l1_new": timed(lambda: smooth_new(1.0), r),
+        "whittaker_vcurve_old": timed(lambda: smooth_old("vcurve"), r),
+        "whittaker_vcurve_new": timed(lambda: smooth_new("vcurve"), r),
+        "write_one_cog": timed(write, r),
+    }
+    for f in tmp.iterdir():
+        f.unlink()
+    tmp.rmdir()
+    summary = {"benchmark": f"time-series phases on one {b}x{b} block, {nt} dates x 4 bands, 12 monthly steps "
+                            "(median of the repeats; old = the route replaced, measured in the same run)",
+               "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "load": os.getloadavg()[0],
+               "threads": threads, "repeat": r, "phases": phases}
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "timeseries_phases.json").write_text(json.dumps(summary, indent=2))
+    for name, p in phases.items():
+        print(f"{name:22s} wall {p['wall_s']:7.3f} s   cpu {p['cpu_s']:7.3f} s")
+    print(f"load {summary['load']:.1f}, {threads} thread(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
