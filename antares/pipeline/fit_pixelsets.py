@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from antares.config import Settings
+from antares.deep.pixelsets import DEFAULT_VALIDATION_BLOCK
 from antares.errors import AlreadyExistsError, InvalidInputError, UsageError
 
 log = logging.getLogger(__name__)
@@ -53,10 +54,11 @@ class PixelSetFitRequest:
         the cover ratio) of the polygon's pixels
         on the product's grid (pixel centres inside, polygonized as segments are), so that training
         polygons and segments are measured alike. Not for tempcnn (no pixel-set encoder).
-    validation_block : float > 0, optional
+    validation_block : float > 0 or None, optional
         Side (metres, the product's CRS units) of the square blocks of the early-stopping validation
-        split: polygons whose centroids share a block stay on one side (spatially blocked). Default:
-        a stratified random split.
+        split: polygons whose centroids share a block stay on one side (spatially blocked). Default
+        :data:`antares.deep.pixelsets.DEFAULT_VALIDATION_BLOCK` (1000), as the CLI; None: a stratified
+        random split.
     sensors : tuple of {'s1', 's2'}, optional
         Channel groups as sensors (:func:`antares.deep.sensors.sensor_channels`): of ``product`` (S1
         measurements recognised by name, or ``sensor_measurements``), or one sensor per product with
@@ -95,7 +97,7 @@ class PixelSetFitRequest:
     overwrite: bool = False
     scheduler: str | None = None
     workers: int | None = None
-    validation_block: float | None = None
+    validation_block: float | None = DEFAULT_VALIDATION_BLOCK
     geometry: bool = False
     sensors: tuple = ()
     fusion: str | None = None

@@ -181,3 +181,11 @@ def test_cover_ratio_equals_pixel_counts_and_shapely():
     np.testing.assert_array_equal(geometry_features(geoms, SHAPE_FEATURES), shape_features(np.array(geoms, dtype=object)))
     with pytest.raises(InvalidInputError, match="unknown geometric feature"):
         geometry_features(geoms, ["roundness"])
+
+
+def test_the_python_request_blocks_validation_by_default_as_the_cli():
+    from antares.deep.pixelsets import DEFAULT_VALIDATION_BLOCK
+    from antares.pipeline.fit_pixelsets import PixelSetFitRequest
+
+    assert PixelSetFitRequest("ltae", "p", "t", "m").validation_block == DEFAULT_VALIDATION_BLOCK == 1000.0
+    assert PixelSetFitRequest("ltae", "p", "t", "m", validation_block=None).validation_block is None
