@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from antares.db.schema import Prediction, Sample, Segment, ValidationResult
@@ -77,8 +78,9 @@ def overlap_pairs(session: Session, set_id: int, classification_id: int, segment
         overlaps = overlaps.where(func.ST_Intersects(v.c.geom, _region_in(region, srid)))
     o = overlaps.cte("o")
     clip = o.c.g if region is None else func.ST_Intersection(o.c.g, _region_in(region, srid))
-    return session.execute(sa.select(o.c.id, o.c.reference, o.c.mapped,
-                                     func.ST_Area(func.ST_Transform(clip, proj)).label("area"))).all()
+    area = func.ST_Area(func.ST_Transform(clip, proj)).label("area")
+    # in a fixed order: the caller's float sums then give the same bits on every run (rows come in any order)
+    return session.execute(sa.select(o.c.id, o.c.reference, o.c.mapped, area).order_by(o.c.id, o.c.mapped, area)).all()
 
 
 def count_samples(session: Session, set_id: int, srid: int, region=None) -> int:
@@ -99,7 +101,8 @@ def mapped_areas(session: Session, classification_id: int, segmentation_id: int,
     seg = Segment.__table__.alias("seg")
     p = Prediction.__table__.alias("p")
     geom = seg.c.geom if region is None else func.ST_Intersection(seg.c.geom, _region_in(region, srid))
-    query = (sa.select(p.c.class_code, func.sum(func.ST_Area(func.ST_Transform(geom, proj))))
+    area = func.ST_Area(func.ST_Transform(geom, proj))
+    query = (sa.select(p.c.class_code, func.sum(aggregate_order_by(area, area)))  # a fixed order: the same sum each run
              .select_from(seg.join(p, sa.and_(p.c.classification_id == classification_id,
                                               p.c.segment_id == seg.c.segment_id)))
              .where(seg.c.segmentation_id == segmentation_id).group_by(p.c.class_code))
