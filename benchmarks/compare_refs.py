@@ -35,18 +35,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run import STAGES, machine  # noqa: E402  (the stage arguments of run.py, one definition)
-
-
-def _get(doc, *path):
-    for key in path:
-        if isinstance(doc, dict) and key in doc:
-            doc = doc[key]
-        elif isinstance(doc, list) and isinstance(key, int) and -len(doc) <= key < len(doc):
-            doc = doc[key]
-        else:
-            return None
-    return doc
+from run import STAGES, _get, machine  # noqa: E402  (the stage arguments and result lookup of run.py, one definition)
 
 
 def metrics(stage: str, doc: dict, quick: bool) -> dict[str, float]:

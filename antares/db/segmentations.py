@@ -23,6 +23,23 @@ def segmentation(session: Session, name: str):
     return session.execute(sa.select(Segmentation.id, Segmentation.product).where(Segmentation.name == name)).first()
 
 
+def require_segmentation(session: Session, name: str):
+    """Segmentation ``name`` as a row ``(id, product)``.
+
+    Raises
+    ------
+    NotFoundError
+        No segmentation ``name`` (the existing ones are listed).
+    """
+    from antares.errors import NotFoundError
+
+    row = segmentation(session, name)
+    if row is None:
+        raise NotFoundError(f"segmentation '{name}' does not exist; segmentations: "
+                            f"{', '.join(segmentation_names(session)) or '(none)'}. Create one with 'antares segment'.")
+    return row
+
+
 def segmentation_exists(session: Session, name: str) -> bool:
     """True if segmentation ``name`` exists."""
     return session.scalar(sa.select(Segmentation.id).where(Segmentation.name == name)) is not None

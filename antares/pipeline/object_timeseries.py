@@ -219,8 +219,7 @@ def object_timeseries(settings: Settings, request: ObjectSeriesRequest, progress
     from antares.cube.index import connect, product_definition
     from antares.cube.load import native_geobox
     from antares.db.engine import database_url, session_scope
-    from antares.db.segmentations import segmentation as segmentation_row
-    from antares.db.segmentations import segmentation_names
+    from antares.db.segmentations import require_segmentation
     from antares.object_features import SHAPE_FEATURES
     from antares.pipeline.executor import task_runner
     from antares.models.samples import with_shape
@@ -231,11 +230,7 @@ def object_timeseries(settings: Settings, request: ObjectSeriesRequest, progress
         raise AlreadyExistsError(f"{path} exists; use --overwrite to replace it or choose another -f.")
     url = database_url(settings)
     with session_scope(settings) as session:
-        seg = segmentation_row(session, request.segmentation)
-        if seg is None:
-            known = segmentation_names(session)
-            raise NotFoundError(f"segmentation '{request.segmentation}' does not exist; segmentations: "
-                                f"{', '.join(known) or '(none)'}. Create one with 'antares segment'.")
+        seg = require_segmentation(session, request.segmentation)
     dc = connect(url)
     try:
         available = [m["name"] for m in product_definition(dc, request.product)["measurements"]]

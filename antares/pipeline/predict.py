@@ -324,8 +324,7 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
     from antares.cube.load import native_geobox
     from antares.db.classifications import classification_exists, copy_predictions, replace_classification
     from antares.db.engine import database_url, open_database, session_scope
-    from antares.db.segmentations import segmentation as segmentation_row
-    from antares.db.segmentations import segmentation_names
+    from antares.db.segmentations import require_segmentation
     from antares.models.samples import parse_aggregation
     from antares.pipeline.executor import task_runner
     from antares.pipeline.requests import _aggregation
@@ -343,11 +342,7 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
         with session_scope(settings) as session:
             if classification_exists(session, name) and not overwrite:
                 raise AlreadyExistsError(f"classification '{name}' exists; use --overwrite to replace it or choose another --name.")
-            seg = segmentation_row(session, segmentation)
-            if seg is None:
-                known = segmentation_names(session)
-                raise NotFoundError(f"segmentation '{segmentation}' does not exist; segmentations: {', '.join(known) or '(none)'}. "
-                                    "Create one with 'antares segment'.")
+            seg = require_segmentation(session, segmentation)
         estimator, meta = load_model(settings, model, request.trust_pickle)
         if meta.get("unit") == "pixel_sets" and meta.get("set_size"):  # a deep model fitted on a product's steps
             from antares.pipeline.predict_pixelsets import predict_with_pixel_sets

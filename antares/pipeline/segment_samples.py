@@ -153,8 +153,7 @@ def segment_features(settings, request, tf_polygons, progress=None):
     from antares.cube.index import connect
     from antares.cube.load import native_geobox
     from antares.db.engine import database_url, session_scope
-    from antares.db.segmentations import segmentation as segmentation_row
-    from antares.db.segmentations import segmentation_names
+    from antares.db.segmentations import require_segmentation
     from antares.features import finalise, merge_partials
     from antares.models.samples import (by_pixels, feature_columns, object_statistics,
                                         parse_aggregation, with_shape)
@@ -166,11 +165,7 @@ def segment_features(settings, request, tf_polygons, progress=None):
     measurements = [m["name"] for m in definition["measurements"]]
     url = database_url(settings)
     with session_scope(settings) as session:
-        seg = segmentation_row(session, request.segmentation)
-        if seg is None:
-            known = segmentation_names(session)
-            raise NotFoundError(f"segmentation '{request.segmentation}' does not exist; segmentations: "
-                                f"{', '.join(known) or '(none)'}. Create one with 'antares segment'.")
+        seg = require_segmentation(session, request.segmentation)
     dc = connect(url)
     try:
         label_datasets = find_datasets(dc, request.segmentation, area=request.area)
