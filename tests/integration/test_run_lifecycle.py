@@ -81,19 +81,33 @@ def test_readers_and_the_writer_of_a_name_exclude_each_other(settings):
 
 
 def test_the_name_is_free_as_soon_as_the_run_ends(settings):
-    """The name is given back before ``recorded_run`` returns, also after an error: a command that claims it
-    at once from another connection is not refused (closing alone leaves the server's unlock to after the
-    client has gone; a CLI retry or the next test case could find the name still held)."""
+    """The name is given back before the run's connection closes, also after an error: closing alone leaves the
+    unlock to the server after the client has gone, so a command claiming the name at once (a CLI retry, the
+    next test case) could find it still held. Checked at the moment of closing, from another connection."""
     from antares.db.engine import open_database
     from antares.db.runs import claim_name
 
     engine = open_database(settings)
-    for i in range(40):
-        with pytest.raises(ValueError):
-            with recorded_run(settings, "test_stage", "life_again") as run:
-                run.start({}, {})
-                raise ValueError("bad input")
+    free_at_close = []
+
+    def claim_from_elsewhere():
         with engine.connect() as other:
-            assert claim_name(other, "test_stage", "life_again"), f"attempt {i}: the name was still held"
+            free_at_close.append(claim_name(other, "test_stage", "life_again"))
             other.execute(sa.select(sa.func.pg_advisory_unlock_all()))
             other.commit()
+
+    with pytest.raises(ValueError):
+        with recorded_run(settings, "test_stage", "life_again") as run:
+            run.start({}, {})
+            connection = run._connection
+            close = connection.close
+
+            def checked_close():
+                claim_from_elsewhere()
+                close()
+
+            connection.close = checked_close
+            raise ValueError("bad input")
+    assert free_at_close == [True]
+    claim_from_elsewhere()  # and after the run, of course
+    assert free_at_close == [True, True]
