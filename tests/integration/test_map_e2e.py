@@ -200,6 +200,24 @@ def test_validate_equals_sklearn_on_the_overlap_pairs(settings, chain):
     assert nope.exit_code == 1 and "classification 'nope' does not exist; classifications:" in nope.stderr
 
 
+def test_overlap_pairs_come_in_a_fixed_order(settings, chain):
+    """validate sums the overlap areas in the order overlap_pairs gives them: that order is fixed (sample id,
+    mapped class, area), so a re-run gives the same report bit for bit (PostGIS returns join rows in any order)."""
+    from antares.db.engine import session_scope
+    from antares.db.validation import overlap_pairs
+
+    ids = dict(db_rows(settings.db_url, "SELECT 'c', c.id FROM antares.classification c WHERE c.name = 'map_2017' "
+                       "UNION ALL SELECT 's', c.segmentation_id FROM antares.classification c WHERE c.name = 'map_2017' "
+                       "UNION ALL SELECT 'v', t.id FROM antares.sample_set t WHERE t.kind = 'validation' AND t.name = 'map_val'"))
+    srid = db_rows(settings.db_url, "SELECT ST_SRID(geom) FROM antares.segment WHERE segmentation_id = :s LIMIT 1",
+                   s=ids["s"])[0][0]
+    with session_scope(settings) as session:
+        rows = overlap_pairs(session, ids["v"], ids["c"], ids["s"], srid, "EPSG:3035")
+    keys = [(r.id, r.mapped, r.area) for r in rows]
+    assert len(keys) > 10 and len({k[0] for k in keys}) < len(keys)  # samples over several objects
+    assert keys == sorted(keys)
+
+
 def test_pixel_classification_product(settings, chain):
     from antares.pipeline.inspect import load_product
     from antares.pipeline.train import load_model
