@@ -304,6 +304,16 @@ def same_grid(a, b, tol: float = 1e-6, scale_tol: float = 1e-9) -> bool:
 def grid_difference(a, b) -> str:
     """How the grids of GeoBoxes ``a`` and ``b`` differ, in a few words (for messages); ``""`` when :func:`same_grid`.
 
+    Parameters
+    ----------
+    a, b : odc.geo.geobox.GeoBox
+        Any CRS; pixel sizes and origins in their CRS units.
+
+    Returns
+    -------
+    str
+        The first difference found: CRS, pixel size, rotation, or the origins' offset in pixels of ``a``.
+
     Examples
     --------
     >>> from odc.geo.geobox import GeoBox

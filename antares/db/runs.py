@@ -37,6 +37,16 @@ def release_names(connection) -> None:
 
     Closing the connection releases them too, but the server does so after the client has gone: a
     process that claims the name again at once could find it still held. Unlocking is synchronous.
+
+    Parameters
+    ----------
+    connection : sqlalchemy.engine.Connection
+        The run's own connection (its open transaction is rolled back first).
+
+    Raises
+    ------
+    sqlalchemy.exc.DBAPIError
+        The database went away (the server then released the locks itself).
     """
     connection.rollback()  # a failed transaction refuses statements; the locks are the session's
     connection.execute(sa.select(sa.func.pg_advisory_unlock_all()))

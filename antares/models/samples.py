@@ -63,7 +63,23 @@ def parse_aggregation(value) -> tuple[tuple[str, ...], bool]:
 
 
 def canonical_aggregation(value) -> str:
-    """The specification as stored with a model: statistics in their order, then ``shape``; ``'mean'`` stays ``'mean'``."""
+    """The specification as stored with a model: statistics in their order, then ``shape``; ``'mean'`` stays ``'mean'``.
+
+    Parameters
+    ----------
+    value : str or sequence of str
+        As ``-sp`` takes it (see :func:`parse_aggregation`).
+
+    Returns
+    -------
+    str
+        Space-separated names, e.g. ``'mean std p90 shape'``.
+
+    Raises
+    ------
+    ValueError
+        An unknown statistic (from :func:`parse_aggregation`).
+    """
     statistics, shape = parse_aggregation(value)
     return " ".join(statistics + ((SHAPE,) if shape else ()))
 
@@ -71,6 +87,20 @@ def canonical_aggregation(value) -> str:
 def feature_columns(measurements, aggregation) -> list[str]:
     """Column names of the object features: ``f"{measurement}_{statistic}"`` statistic-major, then the shape features.
 
+    Parameters
+    ----------
+    measurements : sequence of str
+        The product's measurements, in the model's order.
+    aggregation : str or sequence of str
+        See :func:`parse_aggregation`.
+
+    Returns
+    -------
+    list of str
+        ``len(measurements) * n_statistics`` names, then :data:`antares.object_features.SHAPE_FEATURES` with shape.
+
+    Examples
+    --------
     >>> feature_columns(["b04", "b08"], "mean p90 shape")[:4]
     ['b04_mean', 'b08_mean', 'b04_p90', 'b08_p90']
     """

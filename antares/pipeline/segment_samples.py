@@ -240,7 +240,23 @@ def segment_features(settings, request, tf_polygons, progress=None):
 def segment_table(tf, request):
     """``(X, y, groups, pixels)`` of segment samples: the valid rows, grouped by polygon (or by the spatial block of
     its centroid with ``request.cv_spatial``), subsampled per class as the other units (``per_class``, ``sample``);
-    ``pixels``: each segment's pixel count (its area, for the CV's OA counted in area)."""
+    ``pixels``: each segment's pixel count (its area, for the CV's OA counted in area).
+
+    Parameters
+    ----------
+    tf : TrainingFeatures
+        The segment samples (``features`` (n, f) float64, ``codes`` (n,), ``owners`` (n,) polygon index,
+        ``geoms`` in the product's CRS, ``n_pixels`` (n,), ``valid`` (n,) bool).
+    request : FitRequest
+        ``cv_spatial`` (block side, CRS units), ``per_class``, ``sample``, ``seed``.
+
+    Returns
+    -------
+    X : numpy.ndarray (m, f) float64
+    y : numpy.ndarray (m,) int
+    groups : numpy.ndarray (m,) int64
+    pixels : numpy.ndarray (m,) float64
+    """
     from antares.models.fitting import stratified_subsample
     from antares.sampling import spatial_blocks
 
