@@ -34,13 +34,16 @@ system-packages:
 	fi
 
 # constraints.txt pins every dependency to the versions the tests passed with (see `make lock`).
-$(VENV)/.installed: setup.py constraints.txt
+$(VENV)/.installed: setup.py constraints.txt Makefile
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	# torch first and pinned: pip takes the 192 MB CPU wheel (torch-2.13.0+cpu) from the local wheel directory
 	# rather than the CUDA build of the index (about 3 GB) that a bare "torch>=2.2" brings; measured: 77 s (docs/deep.md)
 	$(VENV)/bin/python -m pip install -q torch==$(TORCH_VERSION)
 		$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[test]'
+	# mask: s2cloudless reads the LightGBM model file of the s2cloudless wheel (checked by SHA-256, never imported:
+	# the package imports sentinelhub and OpenCV), so the wheel is installed without its dependencies
+	$(VENV)/bin/python -m pip install -q --no-deps s2cloudless==1.7.3
 	touch $@
 
 # Rewrite constraints.txt from the installed .venv (after a tested upgrade or a new dependency): pip freeze

@@ -41,7 +41,6 @@ setup(
             "data/grids/*.yaml",
             "export/assets/leaflet/*",
             "export/assets/leaflet/images/*.png",
-            "recipes/s2cloudless_model/*",  # s2cloudless 1.7.3's LightGBM text model (xz) and its CC BY-SA 4.0 licence
         ],
     },
     install_requires=[

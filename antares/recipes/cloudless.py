@@ -1,11 +1,12 @@
-"""Cloud masks for Sentinel-2 L1C: the s2cloudless pixel classifier (Sentinel Hub), without its package.
+"""Cloud masks for Sentinel-2 L1C: the s2cloudless pixel classifier (Sentinel Hub), without importing its package.
 
-The model is the LightGBM text model that the ``s2cloudless`` package ships
-(``s2cloudless/models/pixel_s2_cloud_detector_lightGBM_v0.1.txt``, s2cloudless 1.7.3), copied
-here xz-compressed under its licence (CC BY-SA 4.0, ``s2cloudless_model/LICENSE.md``): the package
-itself imports ``sentinelhub`` (and OpenCV) at import time and would pull a dozen packages for a
-file of trees. The text is checked against the SHA-256 that the s2cloudless wheel's RECORD gives
-for it, then read by ``lightgbm.Booster(model_str=...)`` (no pickle).
+The model is the LightGBM text model of the ``s2cloudless`` wheel
+(``s2cloudless/models/pixel_s2_cloud_detector_lightGBM_v0.1.txt``, s2cloudless 1.7.3, CC BY-SA 4.0).
+``make install`` installs that wheel without its dependencies (``pip install --no-deps
+s2cloudless==1.7.3``): the package imports ``sentinelhub`` and OpenCV at import time and would pull a
+dozen packages for a file of trees, so antares never imports it; it finds the file through the
+installed distribution's metadata, checks it against the SHA-256 the wheel's RECORD gives for it,
+and reads it with ``lightgbm.Booster(model_str=...)`` (no pickle).
 
 The post-processing follows ``S2PixelCloudDetector.get_mask_from_prob``: the probability is
 averaged over a disk of radius ``average_over`` (borders reflected, OpenCV's ``BORDER_REFLECT`` =
@@ -21,12 +22,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import lzma
 from functools import lru_cache
 
 import numpy as np
 
-from antares.errors import InvalidInputError
+from antares.errors import InvalidInputError, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +35,45 @@ log = logging.getLogger(__name__)
 S2CLOUDLESS_ALIASES = ("coastal", "blue", "red", "re1", "nir", "nir08", "nir09", "cirrus", "swir1", "swir2")
 S2CLOUDLESS_BANDS = ("B01", "B02", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B12")
 
-MODEL_FILE = "pixel_s2_cloud_detector_lightGBM_v0.1.txt.xz"
-#: sha256 of the uncompressed model text, as the s2cloudless 1.7.3 wheel's RECORD states it (urlsafe base64).
+#: The model's path inside the s2cloudless distribution.
+MODEL_FILE = "s2cloudless/models/pixel_s2_cloud_detector_lightGBM_v0.1.txt"
+#: sha256 of the model text, as the s2cloudless 1.7.3 wheel's RECORD states it (urlsafe base64).
 MODEL_SHA256 = "D5K2gizArUKYL1W6ubFogynhGUUa2angpWOEufN7xh0"
+_INSTALL = "install it with `pip install --no-deps s2cloudless==1.7.3` (make install does)"
+
+
+def model_path():
+    """Where the installed s2cloudless distribution keeps its model (the package is not imported).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    NotFoundError
+        The s2cloudless distribution is not installed, or installed without its model file.
+    """
+    from importlib.metadata import PackageNotFoundError, distribution
+    from pathlib import Path
+
+    try:
+        path = Path(distribution("s2cloudless").locate_file(MODEL_FILE))
+    except PackageNotFoundError:
+        raise NotFoundError(f"mask: s2cloudless needs the model of the s2cloudless package, which is not installed; "
+                            f"{_INSTALL}.") from None
+    if not path.is_file():
+        raise NotFoundError(f"s2cloudless model {path}: no such file in the installed s2cloudless package; {_INSTALL}.")
+    return path
 
 
 def model_text(path=None) -> str:
-    """The shipped s2cloudless model as LightGBM text, checked against its published SHA-256.
+    """The s2cloudless model as LightGBM text, checked against its published SHA-256.
 
     Parameters
     ----------
     path : path-like, optional
-        An xz-compressed model text (default: the copy shipped with antares).
+        A model text file (default: :func:`model_path`, the installed s2cloudless wheel's copy).
 
     Returns
     -------
@@ -54,24 +81,21 @@ def model_text(path=None) -> str:
 
     Raises
     ------
+    NotFoundError
+        No model file (see :func:`model_path`).
     InvalidInputError
         The file's content differs from s2cloudless 1.7.3's model (damaged or replaced).
     """
-    if path is None:
-        from importlib.resources import files
-
-        raw = (files("antares.recipes") / "s2cloudless_model" / MODEL_FILE).read_bytes()
-    else:
-        with open(path, "rb") as f:
-            raw = f.read()
+    path = model_path() if path is None else path
     try:
-        text = lzma.decompress(raw)
-    except lzma.LZMAError as exc:
-        raise InvalidInputError(f"s2cloudless model {path or MODEL_FILE}: not an xz file ({exc}); reinstall antares.") from exc
+        with open(path, "rb") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise NotFoundError(f"s2cloudless model {path}: no such file; {_INSTALL}.") from None
     digest = base64.urlsafe_b64encode(hashlib.sha256(text).digest()).rstrip(b"=").decode()
     if digest != MODEL_SHA256:
-        raise InvalidInputError(f"s2cloudless model {path or MODEL_FILE}: SHA-256 {digest} is not the one of s2cloudless "
-                                f"1.7.3's model ({MODEL_SHA256}); the file is damaged or replaced: reinstall antares.")
+        raise InvalidInputError(f"s2cloudless model {path}: SHA-256 {digest} is not the one of s2cloudless "
+                                f"1.7.3's model ({MODEL_SHA256}); the file is damaged or replaced: {_INSTALL.replace('install it', 'reinstall it')}.")
     return text.decode("ascii")
 
 

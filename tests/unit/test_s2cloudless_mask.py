@@ -2,17 +2,15 @@
 spectra, the averaging/threshold/dilation against an explicit numpy loop and scikit-image, and the recipe parts
 (the agreement with Sentinel Hub's own cloud mask on real L1C: tests/integration/test_s2cloudless_real_data.py)."""
 
-import lzma
-
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 from skimage.morphology import dilation, disk
 
-from antares.errors import InvalidInputError
+from antares.errors import InvalidInputError, NotFoundError
 from antares.recipes.cloudless import (S2CLOUDLESS_ALIASES, S2CLOUDLESS_BANDS, cloud_mask, cloud_probability,
-                                       load_model, model_text)
+                                       load_model, model_path, model_text)
 from antares.recipes.parse import parse_recipe
 
 # TOA reflectance of B01 B02 B04 B05 B08 B8A B09 B10 B11 B12: a dense forest and a thick cloud
@@ -23,18 +21,19 @@ MASKED = {"inputs": {"product": "l1c", "measurements": ["red", "nir"]}, "indices
           "mask": {"s2cloudless": {}}, "reducers": {"ndvi": ["mean"]}, "clear_count": True}
 
 
-def test_the_shipped_model_loads_and_a_changed_file_is_refused(tmp_path):
+def test_the_installed_model_loads_and_a_changed_or_missing_file_is_refused(tmp_path):
+    path = model_path()
+    assert path.parts[-3:] == ("s2cloudless", "models", "pixel_s2_cloud_detector_lightGBM_v0.1.txt")
     booster = load_model()
     assert booster.num_feature() == len(S2CLOUDLESS_BANDS) == 10
     text = model_text()
-    assert text.startswith("tree\n") and "objective=binary sigmoid:1" in text
-    tampered = tmp_path / "model.txt.xz"
-    tampered.write_bytes(lzma.compress(text.replace("num_class=1", "num_class=2", 1).encode()))
-    with pytest.raises(InvalidInputError, match="SHA-256 .* is not the one of s2cloudless 1.7.3"):
+    assert text == path.read_text() and text.startswith("tree\n") and "objective=binary sigmoid:1" in text
+    tampered = tmp_path / "model.txt"
+    tampered.write_text(text.replace("num_class=1", "num_class=2", 1))
+    with pytest.raises(InvalidInputError, match="SHA-256 .* is not the one of s2cloudless 1.7.3.*pip install --no-deps"):
         model_text(tampered)
-    (tmp_path / "plain.txt").write_text(text[:100])
-    with pytest.raises(InvalidInputError, match="not an xz file"):
-        model_text(tmp_path / "plain.txt")
+    with pytest.raises(NotFoundError, match="no such file; install it with `pip install --no-deps s2cloudless==1.7.3`"):
+        model_text(tmp_path / "absent.txt")
 
 
 def test_cloud_probability_high_on_a_cloud_low_on_vegetation_nan_on_nodata():
