@@ -123,17 +123,32 @@ def pixel_keys(rows: np.ndarray, cols: np.ndarray, seed: int) -> np.ndarray:
 
 def _key_bits(rows: np.ndarray, cols: np.ndarray, seed: int) -> np.ndarray:
     """The keys of :func:`pixel_keys` as the integers ``key * 2**53`` (uint64, exact; the same order); ``rows`` and
-    ``cols`` broadcast (a column of rows and a row of columns give a tile's keys without a position per pixel)."""
+    ``cols`` broadcast (a column of rows and a row of columns give a tile's keys without a position per pixel).
+
+    Hashed by blocks of about 2**16 values along the first axis, in place with one scratch block: the seven passes
+    then stay in the CPU's cache (half the time of whole-tile passes on a 1024² tile)."""
+    rows, cols = np.asarray(rows), np.asarray(cols)
+    out = np.empty(np.broadcast_shapes(rows.shape, cols.shape), np.uint64)
+    if out.size == 0:
+        return out
+    flat = out.reshape(1, -1) if out.ndim < 2 else out
+    rows, cols = np.broadcast_to(rows, out.shape).reshape(flat.shape), np.broadcast_to(cols, out.shape).reshape(flat.shape)
+    step = max(1, (1 << 16) // max(1, flat[0].size))
+    scratch = np.empty((min(step, len(flat)),) + flat.shape[1:], np.uint64)
     with np.errstate(over="ignore"):
-        z = (rows.astype(np.uint64) << np.uint64(32)) | cols.astype(np.uint64)
-        z += np.uint64((0x9E3779B97F4A7C15 * (seed + 1)) % 2 ** 64)
-        z ^= z >> np.uint64(30)
-        z *= np.uint64(0xBF58476D1CE4E5B9)
-        z ^= z >> np.uint64(27)
-        z *= np.uint64(0x94D049BB133111EB)
-        z ^= z >> np.uint64(31)
-        z >>= np.uint64(11)
-    return z
+        for i in range(0, len(flat), step):
+            z, t = flat[i:i + step], scratch[:len(flat[i:i + step])]
+            np.left_shift(rows[i:i + step], np.uint64(32), out=z, dtype=np.uint64, casting="unsafe")
+            z |= cols[i:i + step].astype(np.uint64)
+            z += np.uint64((0x9E3779B97F4A7C15 * (seed + 1)) % 2 ** 64)
+            for shift, multiplier in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+                np.right_shift(z, np.uint64(shift), out=t)
+                z ^= t
+                z *= np.uint64(multiplier)
+            np.right_shift(z, np.uint64(31), out=t)
+            z ^= t
+            z >>= np.uint64(11)
+    return out
 
 
 @dataclass
@@ -173,18 +188,29 @@ class FitPart:
 
 def _candidates(pre, post, valid, offset, size, seed, cut_bits=None):
     """``(bits, pre, post)`` of the at most ``size`` valid pixels of a tile with the smallest keys (below
-    ``cut_bits`` if given): the area's ``size`` smallest keys are among each tile's ``size`` smallest."""
+    ``cut_bits`` if given): the area's ``size`` smallest keys are among each tile's ``size`` smallest.
+
+    Without a cut, the pixels below the key level that 1.25 ``size`` of the tile's pixels are expected under
+    (keys are uniform) are taken first: if ``size`` of them are valid they hold the ``size`` smallest, and only
+    they are partitioned; otherwise (a tile mostly nodata) every valid pixel is. The candidates' values are
+    gathered in raster order (``numpy.take`` on the flat bands: several times faster than fancy indexing of
+    ``(bands, y, x)``)."""
     height, width = valid.shape
     bits = _key_bits(np.arange(offset[0], offset[0] + height)[:, None],
                      np.arange(offset[1], offset[1] + width)[None, :], seed)  # (y, x), in integers
-    candidates = valid if cut_bits is None else valid & (bits < cut_bits)
-    flat = np.flatnonzero(candidates)
+    if cut_bits is None and valid.size > size:
+        level = np.uint64(min(2 ** 53, int(1.25 * size / valid.size * 2 ** 53) + 1))
+        flat = np.flatnonzero(valid & (bits < level))
+        if len(flat) < size:
+            flat = np.flatnonzero(valid)
+    else:
+        flat = np.flatnonzero(valid if cut_bits is None else valid & (bits < cut_bits))
     bits = bits.ravel()[flat]
     if len(flat) > size:
-        chosen = np.argpartition(bits, size - 1)[:size]
+        chosen = np.sort(np.argpartition(bits, size - 1)[:size])
         flat, bits = flat[chosen], bits[chosen]
-    rows, cols = np.divmod(flat, width)
-    return bits, pre[:, rows, cols].T, post[:, rows, cols].T
+    p = len(pre)
+    return (bits, np.take(pre.reshape(p, -1), flat, axis=1).T, np.take(post.reshape(p, -1), flat, axis=1).T)
 
 
 class _Sampler:

@@ -417,3 +417,22 @@ def test_parts_made_per_tile_and_merged_in_any_order_give_the_sequential_fit():
         sampler.add(part.bits, part.pre, part.post, part.valid)
     x, _ = sampler.result()
     np.testing.assert_array_equal(x, pre[:, r[first], c[first]].T.astype(np.float32))
+
+
+@pytest.mark.parametrize("nodata", [0.0, 0.5, 0.95])
+def test_a_tile_part_holds_its_smallest_keys_whatever_its_nodata(nodata):
+    """A part's candidates are the tile's valid pixels of smallest keys (checked by sorting every valid pixel's
+    key), whether the quick key level holds enough of them (little nodata) or not (mostly nodata)."""
+    rng = np.random.default_rng(17)
+    pre = rng.normal(size=(2, 200, 150)).astype(np.float32)
+    post = pre + rng.normal(size=pre.shape).astype(np.float32)
+    pre[0][rng.random((200, 150)) < nodata] = np.nan
+    part = get_change_method("imadmaf", max_samples=1000).fit_part(pre, post, (400, 250))
+    r, c = np.nonzero(np.isfinite(pre).all(0))
+    smallest = np.argsort(pixel_keys(r + 400, c + 250, 0))[:1000]
+    assert part.valid == len(r) and len(part.bits) == min(1000, len(r))
+    order = np.argsort(part.bits)
+    np.testing.assert_array_equal(part.bits[order].astype(np.float64) * 2.0 ** -53,
+                                  pixel_keys(r[smallest] + 400, c[smallest] + 250, 0))
+    np.testing.assert_array_equal(part.pre[order], pre[:, r[smallest], c[smallest]].T)
+    np.testing.assert_array_equal(part.post[order], post[:, r[smallest], c[smallest]].T)
