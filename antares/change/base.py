@@ -12,6 +12,11 @@ lets the method gather statistics that need every pixel or pixel neighbourhoods 
 the neighbour differences of MAF), fits the method on the sample (``_fit_sample``, then
 ``_fit_accumulated``), and fits the threshold on the sample's scores. :meth:`ChangeMethod.detect` then
 applies that one transform and one threshold to any tile.
+
+The pass is two halves that can run apart: :meth:`ChangeMethod.fit_part` where a tile is read (a dask worker:
+the tile's sample candidates and per-tile statistics, a :class:`FitPart` of the sample's size) and
+:meth:`ChangeMethod.fit_parts` where the parts arrive, in any order; :meth:`ChangeMethod.fit` runs them one
+after the other and gives the same fit.
 """
 
 from __future__ import annotations
