@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -148,12 +148,12 @@ def detect_change(settings: Settings, request: ChangeRequest, progress=None) -> 
 
 
 def _detect(run, method, request: ChangeRequest, progress) -> ChangeReport:
-    from antares.cube.features import load_features
     from antares.cube.grid import blocks, is_metric
     from antares.cube.index import connect, product_definition
     from antares.db.changes import change_detection
     from antares.db.engine import database_url, session_scope
-    from antares.pipeline.change_tiles import ChangeTileJob, create_outputs, detect_tile, open_output
+    from antares.pipeline.change_tiles import (ChangeTileJob, create_outputs, detect_tile, fit_tile, forget_kept,
+                                               open_output)
     from antares.pipeline.executor import SYNC, task_runner
 
     settings, name = run.settings, run.name
@@ -194,32 +194,30 @@ def _detect(run, method, request: ChangeRequest, progress) -> ChangeReport:
             raise refusal(f"mmu {mmu:g} m² is below one pixel ({pixel_area:g} m² at {abs(geobox.affine.a):g} m); "
                           f"give at least {pixel_area:g} or leave mmu out.", "mmu")
 
-        def tiles():  # with each block's position: the fit is then that of the untiled area
-            for part, index in blocks(geobox, tile_size):
-                yield (load_features(dc, pre_product, bands, part, ds_pre),
-                       load_features(dc, post_product, bands, part, ds_post), (index[0].start, index[1].start))
-
-        method.fit(tiles)
-        run.start({"algorithm": algorithm, "params": method.get_params(), "bands": bands, "mmu": mmu,
-                   "label_filter": label_filter, "tile_size": tile_size, "area_wkt": area.to_crs("EPSG:4326").wkt},
-                  {"pre": {"product": pre_product, "year": pre_year, "datasets": [str(d.id) for d in ds_pre]},
-                   "post": {"product": post_product, "year": post_year, "datasets": [str(d.id) for d in ds_post]},
-                   "lc_pre": lc_pre, "lc_post": lc_post})
         url, datasets = database_url(settings), (tuple(str(d.id) for d in ds_pre), tuple(str(d.id) for d in ds_post))
     finally:
         dc.close()
     workdir = Path(tempfile.mkdtemp(prefix=f"change-{name}-", dir=_workdir(settings)))
     try:
         shape = tuple(geobox.shape)
-        create_outputs(str(workdir), shape)
         jobs = [ChangeTileJob(url, (pre_product, post_product), tuple(bands), datasets, part, index, method,
                               str(workdir), shape) for part, index in blocks(geobox, tile_size)]
-        # one tile: scored here (a cluster would cost more to start than the tile)
+        # one tile: both passes here (a cluster would cost more to start than the tile)
         scheduler = SYNC if len(jobs) == 1 else (request.scheduler or settings.scheduler)
         with task_runner(scheduler, request.workers or settings.workers, settings) as execute:
-            for number, (job, result) in enumerate(execute(detect_tile, jobs)):
-                if isinstance(result, Exception):  # nothing is stored: the run fails whole
-                    raise result
+            # fitting pass: each task reads its tile and returns its part (sample candidates, neighbour sums);
+            # the parts are merged here as they arrive, into one fit equal to that of the untiled area
+            method.fit_parts(_results(execute(fit_tile, jobs)))
+            run.start({"algorithm": algorithm, "params": method.get_params(), "bands": bands, "mmu": mmu,
+                       "label_filter": label_filter, "tile_size": tile_size, "area_wkt": area.to_crs("EPSG:4326").wkt},
+                      {"pre": {"product": pre_product, "year": pre_year, "datasets": [str(d.id) for d in ds_pre]},
+                       "post": {"product": post_product, "year": post_year, "datasets": [str(d.id) for d in ds_post]},
+                       "lc_pre": lc_pre, "lc_post": lc_post})
+            create_outputs(str(workdir), shape)
+            # detection pass, the fitted method with every task; in reverse order, so that the tile a process
+            # read last in the fitting pass (kept) is scored first, without reading it again
+            jobs = [replace(job, method=method) for job in reversed(jobs)]
+            for number, _ in enumerate(_results(execute(detect_tile, jobs))):
                 if progress:
                     progress(number + 1, len(jobs))
         change, score = open_output(str(workdir), "change", shape), open_output(str(workdir), "score", shape)
@@ -229,11 +227,20 @@ def _detect(run, method, request: ChangeRequest, progress) -> ChangeReport:
         rows, report.below_mmu = change_objects(np.asarray(change), np.asarray(score), geobox, mmu)
         del change, score
     finally:
+        forget_kept()
         shutil.rmtree(workdir, ignore_errors=True)
     inputs = {"pre": pre_product, "post": post_product, "pre_year": pre_year, "post_year": post_year,
               "bands": bands, "lc_pre": lc_pre, "lc_post": lc_post}
     _store(run, name, algorithm, method, inputs, geobox, pixel_area, rows, classes, label_filter, overwrite, report)
     return report
+
+
+def _results(results):
+    """The results of ``execute(fn, jobs)``, raising the first task's exception (a failed tile fails the run whole)."""
+    for _, result in results:
+        if isinstance(result, Exception):
+            raise result
+        yield result
 
 
 def _workdir(settings: Settings) -> str:

@@ -128,7 +128,7 @@ def task_runner(scheduler: str | None = None, workers: int = 2, settings=None) -
         items = list(items)
         futures = {client.submit(fn, item, pure=False): item for item in items}
         for future in as_completed(futures):
-            item = futures[future]
+            item = futures.pop(future)  # consumed: dask may drop its result once the caller has it
             try:
                 yield item, future.result()
             except Exception as exc:

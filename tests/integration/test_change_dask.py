@@ -1,10 +1,10 @@
 """``detect_change`` with its tiles on dask: the same objects as the serial run, one tile per task.
 
 A synthetic pair (three bands, a smooth scene, the second date a linear mixture of the first plus noise, two
-changed blocks and nodata across tile edges) is indexed as one product at two dates; the method is fitted once
-in the command's process and the 16 tiles of 32 pixels are scored in this process (``-sc sync``) and on a local
-dask cluster over TLS (two worker processes): the stored objects must be identical (ids, pixel counts, areas,
-mean scores and polygons), as must the recorded threshold and canonical correlations.
+changed blocks and nodata across tile edges) is indexed as one product at two dates; the 16 tiles of 32 pixels
+go through both passes (the fitting tasks' parts merged into one fit, then the detection tasks) in this process
+(``-sc sync``) and on a local dask cluster over TLS (two worker processes): the stored objects must be identical
+(ids, pixel counts, areas, mean scores and polygons), as must the recorded threshold and canonical correlations.
 """
 
 import pickle

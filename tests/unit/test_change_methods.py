@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import chi2
 
 from antares.change import CHANGE_METHODS, get_change_method
-from antares.change.base import NODATA
+from antares.change.base import NODATA, _Sampler, pixel_keys
 from antares.change.distance import Distance
 from antares.change.imad import imad, maf_transform, spatial_difference_covariance
 from antares.change.threshold import chi2_threshold, kapur, otsu
@@ -379,3 +379,60 @@ def test_a_refit_after_an_interrupted_fit_starts_afresh():
     fresh = get_change_method("imadmaf", max_samples=10_000).fit(lambda: [(pre, post, (0, 0))])
     np.testing.assert_array_equal(method.rotation, fresh.rotation)
     assert method.threshold_value == fresh.threshold_value
+
+
+def test_parts_made_per_tile_and_merged_in_any_order_give_the_sequential_fit():
+    """The fit's per-tile half (:meth:`fit_part`, what a dask worker runs: no cut known, pickled back) merged in
+    any order by :meth:`fit_parts` gives exactly the fit of :meth:`fit` over the same tiles (sample bit for
+    bit, neighbour sums added in the order of the tiles' positions); a part holds at most ``max_samples``
+    pixels whatever the tile's size."""
+    import pickle
+
+    pre, post = _pair(seed=16, shape=(70, 90))
+    pre[2, 40:44, 58:62] = np.nan  # nodata across a tile edge
+    rows, cols = (0, 35, 70), (0, 30, 60, 90)
+    tiles = [(pre[:, r0:r1, c0:c1].astype(np.float32), post[:, r0:r1, c0:c1].astype(np.float32), (r0, c0))
+             for r0, r1 in zip(rows, rows[1:]) for c0, c1 in zip(cols, cols[1:])]
+    for name, threshold in (("imadmaf", "otsu"), ("imadmaf", "chi2"), ("distance", "kapur")):
+        sequential = get_change_method(name, max_samples=1000, threshold=threshold).fit(lambda: tiles)
+        method = get_change_method(name, max_samples=1000, threshold=threshold)
+        parts = [pickle.loads(pickle.dumps(method.fit_part(a, b, o))) for a, b, o in tiles]
+        assert all(len(p.bits) == min(1000, p.valid) for p in parts) and sum(p.valid for p in parts) == 6284
+        merged = method.fit_parts(parts[i] for i in np.random.default_rng(1).permutation(len(parts)))
+        assert merged.threshold_value == sequential.threshold_value and merged.n_valid == sequential.n_valid == 6284
+        if name == "imadmaf":
+            np.testing.assert_array_equal(merged.fit_.rho, sequential.fit_.rho)
+            np.testing.assert_array_equal(merged.rotation, sequential.rotation)
+            np.testing.assert_array_equal(merged.fit_.weights, sequential.fit_.weights)
+        for a, b, _ in tiles:
+            np.testing.assert_array_equal(merged.detect(a, b)[1], sequential.detect(a, b)[1])
+    # and the sample is the area's: the smallest keys of the valid pixels, in the order of their keys
+    valid = np.isfinite(pre).all(0) & np.isfinite(post).all(0)
+    r, c = np.nonzero(valid)
+    keys = pixel_keys(r, c, 0)
+    first = np.argsort(keys)[:1000]
+    method = get_change_method("imadmaf", max_samples=1000)
+    sampler = _Sampler(1000, 0)
+    for part in reversed([method.fit_part(a, b, o) for a, b, o in tiles]):
+        sampler.add(part.bits, part.pre, part.post, part.valid)
+    x, _ = sampler.result()
+    np.testing.assert_array_equal(x, pre[:, r[first], c[first]].T.astype(np.float32))
+
+
+@pytest.mark.parametrize("nodata", [0.0, 0.5, 0.95])
+def test_a_tile_part_holds_its_smallest_keys_whatever_its_nodata(nodata):
+    """A part's candidates are the tile's valid pixels of smallest keys (checked by sorting every valid pixel's
+    key), whether the quick key level holds enough of them (little nodata) or not (mostly nodata)."""
+    rng = np.random.default_rng(17)
+    pre = rng.normal(size=(2, 200, 150)).astype(np.float32)
+    post = pre + rng.normal(size=pre.shape).astype(np.float32)
+    pre[0][rng.random((200, 150)) < nodata] = np.nan
+    part = get_change_method("imadmaf", max_samples=1000).fit_part(pre, post, (400, 250))
+    r, c = np.nonzero(np.isfinite(pre).all(0))
+    smallest = np.argsort(pixel_keys(r + 400, c + 250, 0))[:1000]
+    assert part.valid == len(r) and len(part.bits) == min(1000, len(r))
+    order = np.argsort(part.bits)
+    np.testing.assert_array_equal(part.bits[order].astype(np.float64) * 2.0 ** -53,
+                                  pixel_keys(r[smallest] + 400, c[smallest] + 250, 0))
+    np.testing.assert_array_equal(part.pre[order], pre[:, r[smallest], c[smallest]].T)
+    np.testing.assert_array_equal(part.post[order], post[:, r[smallest], c[smallest]].T)
