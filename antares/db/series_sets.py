@@ -53,7 +53,3 @@ def list_series_sets(session: Session) -> list[dict]:
              .join(ClassScheme, ClassScheme.id == SeriesSet.scheme_id).order_by(SeriesSet.name))
     return [dict(r._mapping) for r in session.execute(query)]
 
-
-def delete_series_sets(session: Session, names: list[str]) -> None:
-    """Delete the series sets named ``names`` (with their samples)."""
-    session.execute(sa.delete(SeriesSet).where(SeriesSet.name.in_(names)))
