@@ -393,6 +393,7 @@ def ingest_from_raster(settings: Settings, request: RasterSampleRequest, progres
 def scheme_details(settings: Settings, name: str) -> dict:
     """A scheme's legend and sample sets. Raises NotFoundError listing the schemes."""
     from antares.db.engine import session_scope
+    from antares.db.series_sets import list_series_sets
     from antares.db.training import list_sample_sets, list_schemes, scheme_id, scheme_legend
 
     with session_scope(settings) as session:
@@ -402,4 +403,7 @@ def scheme_details(settings: Settings, name: str) -> dict:
             raise NotFoundError(f"class scheme '{name}' does not exist; schemes: {', '.join(known) or '(none)'}.")
         legend = scheme_legend(session, sid)
         sets = [s for s in list_sample_sets(session) if s["scheme"] == name]
+        sets += [{"name": s["name"], "kind": "training (time series)", "scheme": name, "samples": s["samples"],
+                  "classes": s["classes"], "year": None, "source": s["source"], "created_at": s["created_at"]}
+                 for s in list_series_sets(session) if s["scheme"] == name]
     return {"name": name, "classes": [asdict(e) for e in legend], "sample_sets": sets}

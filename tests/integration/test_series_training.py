@@ -69,6 +69,8 @@ def test_ingest_list_read_back_equal_to_the_file(settings, runner, wide):
 
     row, = [r for r in json.loads(listed) if r["name"] == "ts_crops"]
     assert (row["kind"], row["samples"], row["classes"], row["series"]) == ("training", 29, 3, "s1 6x1, s2 6x2")
+    shown = invoke_ok(runner, ["scheme", "show", "ts_crops"], _env(settings)).output
+    assert "training (time series)" in shown and "ts_crops" in shown.split("kind")[-1]
 
 
 def test_model_fit_timeseries_on_the_stored_set_equals_the_fit_on_the_table(settings, runner, wide):
