@@ -168,3 +168,24 @@ def test_a_name_in_use_is_refused_without_overwrite_and_replaced_with_it(setting
                                  "--device", "cpu"], env=env)
     assert result.exit_code == 1 and "no training set of time series named 'ts_none'; they are: " in result.output
     assert "ts_once" in result.output and result.output.strip().count("\n") == 0
+
+
+def test_a_failure_after_the_rows_are_inserted_leaves_nothing(settings, wide, monkeypatch):
+    """The scheme, the set and its samples are one transaction: a fault after the inserts rolls all of them back."""
+    import antares.db.series_sets as repository
+    from antares.pipeline.series_sets import ingest_series
+
+    real = repository.replace_series_set
+
+    def insert_then_fail(*args, **kwargs):
+        real(*args, **kwargs)
+        raise OSError("disk gone after the insert")
+
+    monkeypatch.setattr(repository, "replace_series_set", insert_then_fail)
+    with pytest.raises(OSError, match="disk gone"):
+        ingest_series(settings, "ts_fault", str(wide), "crop")
+    assert not db_rows(settings.db_url, "SELECT 1 FROM antares.series_set WHERE name = 'ts_fault'")
+    assert not db_rows(settings.db_url, "SELECT 1 FROM antares.class_scheme WHERE name = 'ts_fault'")
+    (status,), = db_rows(settings.db_url, "SELECT status FROM antares.run WHERE kind = 'ingest_training' AND "
+                                          "name = 'ts_fault' ORDER BY id DESC LIMIT 1")
+    assert status == "failed"
