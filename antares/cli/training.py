@@ -79,9 +79,11 @@ Examples:
         from antares.pipeline.samples import ingest_samples
 
         if series_path is not None or mapping is not None:
-            if file is not None or series_path is None:
+            if series_path is None:
+                raise UsageError("--mapping goes with --timeseries TABLE (a long table of labelled series).")
+            if file is not None:
                 raise UsageError("give either FILE (polygons or points) or --timeseries TABLE [--mapping MAP.yaml], "
-                                 "not both" + ("" if series_path else "; --mapping goes with --timeseries") + ".")
+                                 "not both.")
             if layer or year is not None or where or every:
                 raise UsageError("--layer, --year, --where and --filter are for a vector FILE, not --timeseries.")
             return _ingest_series(state, series_path, field_name, mapping, name, scheme, legend_file, overwrite)

@@ -114,6 +114,7 @@ def _long(tmp_path, dates=("2018-01-10", "2018-02-10"), columns=("B02",)):
     ("no label given", 2, "--field"),
     ("dates not parseable", 1, "has no readable date in column 'date' (got 'mid-January')"),
     ("both inputs", 2, "give either FILE"),
+    ("mapping alone", 2, "--mapping goes with --timeseries TABLE"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(settings, runner, wide, tmp_path, case, code, message):
     from antares.cli.main import cli
@@ -129,17 +130,18 @@ def test_bad_input_is_one_line_and_writes_nothing(settings, runner, wide, tmp_pa
     elif case == "dates not parseable":
         path, mapping = _long(tmp_path, dates=("mid-January", "2018-02-10"))
         args = ["--timeseries", str(path), "--mapping", str(mapping)]
+    elif case == "mapping alone":
+        args = ["--mapping", str(_long(tmp_path)[1])]
     else:
         args = [str(wide), "--timeseries", str(wide), "--field", "crop"]
-    before = db_state(settings.db_url) if case != "both inputs" else None
+    before = db_state(settings.db_url)
     result = runner.invoke(cli, ["ingest_training", *args, "-n", "ts_bad"], env=env)
     assert result.exit_code == code, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output, result.output
-    if before is not None:
-        after = db_state(settings.db_url)
-        assert {k: v for k, v in after.items() if "run" not in k} == {k: v for k, v in before.items() if "run" not in k}
-        assert not db_rows(settings.db_url, "SELECT 1 FROM antares.series_set WHERE name = 'ts_bad'")
+    after = db_state(settings.db_url)
+    assert {k: v for k, v in after.items() if "run" not in k} == {k: v for k, v in before.items() if "run" not in k}
+    assert not db_rows(settings.db_url, "SELECT 1 FROM antares.series_set WHERE name = 'ts_bad'")
 
 
 def test_a_name_in_use_is_refused_without_overwrite_and_replaced_with_it(settings, runner, wide, tmp_path):
