@@ -220,13 +220,14 @@ def fit_timeseries(data, labels, model: str = "pse_tae", sensors=None, legend=No
 
     Parameters
     ----------
-    data : dict {sensor: antares.deep.data.SensorSeries} or str or Path
+    data : dict {sensor: antares.deep.data.SensorSeries} or str or Path or antares.deep.table.SeriesTable
         Pixel sets (N, T, C, S) per sensor, or a sample time-series table (parquet, see
         :func:`antares.deep.table.read_table`): wide (WorldCereal columns) or, with ``mapping``, long
-        (parquet or CSV, one row per sample and date).
+        (parquet or CSV, one row per sample and date); or a table already read, such as a stored
+        training set (``antares.Session().series(NAME)``, from ``antares ingest_training --timeseries``).
     labels : array-like (N,) or str or None
-        Class (legend code or name) per sample; with a table, the name of its label column (None: the
-        column ``mapping`` names).
+        Class (legend code or name) per sample; with a table path, the name of its label column (None:
+        the column ``mapping`` names); with a table read, None (its labels) or one per sample.
     model : {'pse_tae', 'ltae', 'tempcnn'}
     sensors : list of str, optional
         Sensors of ``data`` to use (default: all; two need ``params['fusion']``).
@@ -260,7 +261,11 @@ def fit_timeseries(data, labels, model: str = "pse_tae", sensors=None, legend=No
     from antares.models.fitting import check_classes
     from antares.models.registry import make_estimator, model_kind
 
-    if isinstance(data, (str, Path)):
+    if hasattr(data, "sets") and hasattr(data, "labels"):  # a SeriesTable: read from a file or a stored set
+        if mapping is not None:
+            raise UsageError("mapping is for a long table given as a path; the table is read already.")
+        data, labels = data.select(sensors or list(data.sets)), data.labels if labels is None else labels
+    elif isinstance(data, (str, Path)):
         from antares.deep.table import read_table
 
         table = read_table(data, labels, mapping=mapping)

@@ -17,6 +17,7 @@ Examples:
   antares model_fit_timeseries --timeseries extractions.parquet --label sampling_label \\
       --sensors s1,s2 --fusion decision -model ltae -extra epochs=50 --name crops_ltae --plot curve.png
   antares model_fit_timeseries --timeseries long.csv --mapping map.yaml -model tempcnn --name crops_cnn
+  antares model_fit_timeseries -t crops_be --sensors s1,s2 --fusion decision -model ltae --name crops_stored
   antares model_fit_timeseries -p ndvi_monthly -t parcels -model pse_tae --set-size 32 --name parcels_pse
   antares model_fit_timeseries -p s1_s2_monthly -t parcels --sensors s1,s2 --fusion pse -model pse_tae --name fused
   antares model_fit_timeseries -p s2_monthly -p s1_monthly -t parcels --sensors s1,s2 --fusion early \\
@@ -31,7 +32,8 @@ Examples:
 @click.option("-p", "--product", "products", multiple=True,
               help="Time-series product whose steps give the series (with -t; instead of --timeseries); twice for S2 "
                    "and S1 products (s1=NAME to say which).")
-@click.option("-t", "--training", "training_set", default=None, help="Training set (polygons) for -p.")
+@click.option("-t", "--training", "training_set", default=None,
+              help="Training set: polygons for -p; alone, labelled time series stored by ingest_training --timeseries.")
 @click.option("--set-size", type=int, default=32, show_default=True, help="Pixels drawn per polygon (with -p).")
 @click.option("--val-spatial", "validation_block", type=float, default=None, metavar="METRES",
               help="Spatially blocked early-stopping validation: polygons in one square block of this side stay "
@@ -85,8 +87,10 @@ def model_fit_timeseries(state: CliState, path, mapping, label, products, traini
     if plot_path is not None:  # checked before the fit: a refused figure leaves no model behind
         check_plot_path(plot_path, overwrite)
     if (path is None) == (not products and training_set is None):
-        raise UsageError("give either --timeseries FILE.parquet --label COLUMN or -p PRODUCT -t TRAINING_SET.")
-    if path is None:
+        raise UsageError("give either --timeseries FILE.parquet --label COLUMN, -t TRAINING_SET (time series stored by "
+                         "ingest_training --timeseries) or -p PRODUCT -t TRAINING_SET.")
+    stored = path is None and not products  # -t alone: a stored training set of time series
+    if path is None and not stored:
         if mapping is not None:
             raise UsageError("--mapping is for a long --timeseries table; -p PRODUCT -t TRAINING_SET reads the cube.")
         cube = (products, training_set, set_size, validation_block, geometry, period(begin, end), sensor_measurements,
@@ -97,7 +101,10 @@ def model_fit_timeseries(state: CliState, path, mapping, label, products, traini
         raise UsageError("--set-size, --val-spatial, --geometry, --sensor-measurements and --min-temp-seq are for "
                          "-p PRODUCT -t TRAINING_SET (a table has no geometry).")
     sensors = sensors or "s2"
-    if label is None and mapping is None:
+    if stored and (label is not None or mapping is not None or begin or end):
+        raise UsageError("--label, --mapping, -b and -e are for a --timeseries table or -p PRODUCT; a stored training "
+                         "set of time series (-t alone) has its classes and dates.")
+    if label is None and mapping is None and not stored:
         raise UsageError("--timeseries needs --label COLUMN (the column with the class names).")
 
     chosen = [s.strip() for s in sensors.split(",") if s.strip()]
@@ -108,7 +115,7 @@ def model_fit_timeseries(state: CliState, path, mapping, label, products, traini
     with flag_names(TIMESERIES_FIT_FLAGS):
         request = TimeSeriesFitRequest(name, path, label, kind, chosen, fusion=fusion, interpolate=interpolate,
                                        device=device, extra=extra, seed=seed, min_samples=min_samples, scheme=scheme,
-                                       overwrite=overwrite, mapping=mapping)
+                                       overwrite=overwrite, mapping=mapping, training=training_set if stored else None)
     bar = tile_progress(state.quiet, f"model_fit_timeseries {name}", unit="epoch")
     with bar as progress:
         def epoch_done(epoch, epochs, loss, oa):  # the bar: epochs, training loss, validation overall accuracy

@@ -116,13 +116,21 @@ def recipes(as_json):
 @json_option
 @click.pass_obj
 def training_sets(state: CliState, kind, as_json):
-    """Training and validation sets: scheme, number of samples and classes, source."""
+    """Training and validation sets: scheme, number of samples and classes, source.
+
+    Training sets of time series (ingest_training --timeseries) show their series: per sensor,
+    dates x channels."""
     from antares.db.engine import session_scope
+    from antares.db.series_sets import list_series_sets
     from antares.db.training import list_sample_sets
+    from antares.pipeline.series_sets import series_set_row
 
     with session_scope(state.settings()) as session:
-        rows = list_sample_sets(session, kind)
-    echo_rows(rows, as_json, ["name", "kind", "scheme", "samples", "classes", "year", "source"],
+        rows = [dict(r, series="") for r in list_sample_sets(session, kind)]
+        if kind in (None, "training"):
+            rows += [series_set_row(r) for r in list_series_sets(session)]
+    rows.sort(key=lambda r: (r["kind"], r["name"]))
+    echo_rows(rows, as_json, ["name", "kind", "scheme", "samples", "classes", "series", "year", "source"],
               empty="No sample sets. Add one with 'antares ingest_training FILE --field F --dataset NAME'.")
 
 

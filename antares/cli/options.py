@@ -267,7 +267,9 @@ MONITOR_FLAGS = {"product": "-p", "name": "--name", "index": "--index", "history
 TIMESERIES_FIT_FLAGS = {"name": "--name", "path": "--timeseries", "label": "--label", "kind": "-model",
                         "sensors": "--sensors", "fusion": "--fusion", "interpolate": "--interpolate",
                         "device": "--device", "extra": "-extra", "seed": "--seed", "min_samples": "--min-samples",
-                        "scheme": "--scheme", "mapping": "--mapping"}
+                        "scheme": "--scheme", "mapping": "--mapping", "training": "-t"}
+SERIES_SET_FLAGS = {"name": "--dataset", "path": "--timeseries", "label": "--field", "mapping": "--mapping",
+                    "scheme": "--scheme", "legend_file": "--legend"}
 VIEW_FLAGS = {"names": "NAME", "path": "-f", "basemap": "--basemap", "cmap": "--cmap"}
 PREDICT_FLAGS = {"product": "-p", "model": "-m", "segmentation": "-s", "name": "--name", "aggregation": "-sp",
                  "time": "-b/-e", "outdir": "--outdir"}

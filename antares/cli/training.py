@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from antares.cli.main import CliState
-from antares.cli.options import NAME, RASTER_SAMPLE_FLAGS, SAMPLE_FILE_FLAGS, flag_names, json_option, overwrite_option
+from antares.cli.options import (NAME, RASTER_SAMPLE_FLAGS, SAMPLE_FILE_FLAGS, SERIES_SET_FLAGS, flag_names, json_option,
+                                 overwrite_option)
 from antares.cli.output import echo_json, echo_table, tile_progress
 
 
@@ -28,16 +29,37 @@ def _every_nth(ctx, param, value):
     return every
 
 
+SERIES_EXAMPLES = """\
+  antares ingest_training --timeseries extractions.parquet --field sampling_label -n crops_be
+  antares ingest_training --timeseries long.csv --mapping map.yaml -n crops_long    # label: from map.yaml
+"""
+
+
+def _series_options(command):
+    """``--timeseries`` and ``--mapping`` (ingest_training only): labelled time series instead of polygons."""
+    command = click.option("--mapping", default=None, type=click.Path(dir_okay=False, path_type=str),
+                           help="YAML mapping of a long --timeseries table: sample_id, label, date, dates or "
+                                "start/steps, channels (docs/deep.md).")(command)
+    return click.option("--timeseries", "series_path", default=None, type=click.Path(path_type=str),
+                        help="Store the labelled time series of this table instead of polygons: parquet with "
+                             "WorldCereal wide columns (OPTICAL-B02-ts0-10m, SAR-VV-ts0-20m) and --field, or a long "
+                             "table (parquet/CSV) with --mapping. Fit on it: model_fit_timeseries -t NAME.")(command)
+
+
 def _vector_command(kind: str):
+    series = kind == "training"
+
     @click.command(name=f"ingest_{kind}", epilog=f"""\b
 Examples:
   antares ingest_{kind} osm_landuse.gpkg --field fclass --dataset brandenburg_{kind}
   antares ingest_{kind} parcels.shp --field CODE --dataset parcels_2018 --legend legend.csv --year 2018
   antares ingest_{kind} lulc.gpkg --field LULC_ID --dataset slo --scheme eolearn --where "AREA > 1000"
   antares ingest_{kind} big_sample.shp --field CLASS --dataset thinned --filter 5    # every 5th feature (antares3)
-""")
-    @click.argument("file", type=click.Path(path_type=str))
-    @click.option("--field", "field_name", required=True, help="Field holding the class (a legend code or a class name).")
+""" + (SERIES_EXAMPLES if series else ""))
+    @click.argument("file", type=click.Path(path_type=str), required=not series)
+    @click.option("--field", "--label", "field_name", required=not series,
+                  help="Field holding the class (a legend code or a class name)"
+                       + ("; with --timeseries, the column of class names (default: the --mapping's)." if series else "."))
     @click.option("--name", "-n", "--dataset", "name", type=NAME, required=True,
                   help=f"Name of the {kind} set (--dataset: antares3's name of it).")
     @click.option("--scheme", type=NAME, default=None, help="Class scheme to use or create (default: the --dataset name).")
@@ -50,10 +72,25 @@ Examples:
                   help="Keep every N-th feature (1st, N+1-th, ...) of the file, after --where (antares3's --filter).")
     @overwrite_option
     @click.pass_obj
-    def command(state: CliState, file, field_name, name, scheme, legend_file, layer, year, where, every, overwrite):
+    def command(state: CliState, file, field_name, name, scheme, legend_file, layer, year, where, every, overwrite,
+                series_path=None, mapping=None):
+        from antares.errors import UsageError
         from antares.pipeline.input_requests import SampleFileRequest
         from antares.pipeline.samples import ingest_samples
 
+        if series_path is not None or mapping is not None:
+            if series_path is None:
+                raise UsageError("--mapping goes with --timeseries TABLE (a long table of labelled series).")
+            if file is not None:
+                raise UsageError("give either FILE (polygons or points) or --timeseries TABLE [--mapping MAP.yaml], "
+                                 "not both.")
+            if layer or year is not None or where or every:
+                raise UsageError("--layer, --year, --where and --filter are for a vector FILE, not --timeseries.")
+            return _ingest_series(state, series_path, field_name, mapping, name, scheme, legend_file, overwrite)
+        if file is None:
+            raise UsageError("give FILE (polygons or points) or --timeseries TABLE.")
+        if field_name is None:
+            raise UsageError("--field is needed with FILE (the field holding the class).")
         with flag_names(SAMPLE_FILE_FLAGS):
             request = SampleFileRequest(kind, file, field_name, name, scheme, legend_file, layer, where, year, overwrite,
                                         every=every)
@@ -64,8 +101,25 @@ Examples:
 
     command.help = (f"Ingest labelled polygons (or points) of FILE as {kind} set --dataset.\n\n"
                     "Geometries keep their CRS (stored with its SRID); invalid ones are repaired and counted, empty "
-                    "ones dropped. Class values become legend codes of the class scheme.")
-    return command
+                    "ones dropped. Class values become legend codes of the class scheme."
+                    + ("\n\nWith --timeseries TABLE instead of FILE: the table's labelled series (read as "
+                       "model_fit_timeseries --timeseries reads them: gaps filled, S1 in dB) are stored in the "
+                       "database, one row per sample (float32 values); model_fit_timeseries -t NAME fits on them."
+                       if series else ""))
+    return _series_options(command) if series else command
+
+
+def _ingest_series(state: CliState, path, label, mapping, name, scheme, legend_file, overwrite):
+    """``ingest_training --timeseries``: a sample time-series table stored as a training set."""
+    from antares.pipeline.series_requests import SeriesSetRequest
+    from antares.pipeline.series_sets import ingest_series
+
+    with flag_names(SERIES_SET_FLAGS):
+        request = SeriesSetRequest(name, path, label, mapping, scheme, legend_file, overwrite)
+        with tile_progress(state.quiet, f"ingest_training {name}", unit="sample") as progress:
+            report = ingest_series(state.settings(), request, progress=progress)
+    for line in report.lines():
+        click.echo(line)
 
 
 ingest_training = _vector_command("training")

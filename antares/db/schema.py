@@ -259,3 +259,35 @@ class ChangeObject(Base):
     pre_class: Mapped[int | None]
     post_class: Mapped[int | None]
     class_tie: Mapped[bool | None]
+
+
+class SeriesSet(Base):
+    """A training set of labelled time series (``antares ingest_training --timeseries``): no geometry.
+
+    ``layout`` describes each sample's buffer: ``{"sensors": [{"sensor", "days", "channels", "pixels"}],
+    "origin": "YYYY-01-01", "dtype": "<f4"}``; a sample's ``series`` is the concatenation, sensor by
+    sensor in that order, of its (dates × channels × pixels) float32 values, little-endian, C order.
+    """
+
+    __tablename__ = "series_set"
+    __table_args__ = (sa.CheckConstraint("n_samples >= 0", name="samples_not_negative"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.Text, unique=True)
+    scheme_id: Mapped[int] = mapped_column(sa.ForeignKey("class_scheme.id"))
+    source: Mapped[str] = mapped_column(sa.Text)
+    label: Mapped[str] = mapped_column(sa.Text)
+    layout = mapped_column(JSONB, nullable=False)
+    n_samples: Mapped[int] = mapped_column(sa.Integer)
+    run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("run.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = _created()
+
+
+class SeriesSample(Base):
+    """One labelled sample of a series set: its class code and its values as a raw float32 buffer."""
+
+    __tablename__ = "series_sample"
+    set_id: Mapped[int] = mapped_column(sa.ForeignKey("series_set.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    sample_id: Mapped[str] = mapped_column(sa.Text)
+    class_code: Mapped[int]
+    series: Mapped[bytes] = mapped_column(BYTEA)

@@ -36,16 +36,19 @@ class SeriesTable:
     ids : ndarray (N,) of str
         Sample identifiers (``sample_id`` column, else row numbers).
     source : str
+    origin : str or None
+        ``YYYY-MM-DD`` from which the series' ``days`` count (1 January of the first date's year).
     """
 
     sets: dict
     labels: np.ndarray
     ids: np.ndarray
     source: str
+    origin: str | None = None
 
     def take(self, index) -> "SeriesTable":
         return SeriesTable({k: v.take(index) for k, v in self.sets.items()}, self.labels[index], self.ids[index],
-                           self.source)
+                           self.source, self.origin)
 
     def select(self, sensors) -> dict:
         """``{sensor: SensorSeries}`` of ``sensors`` (UsageError naming the table's sensors when one is missing)."""
@@ -102,7 +105,8 @@ def _read_long(path: Path, label, min_samples: int, mapping) -> SeriesTable:
     keep = first.index[first.isin(counts[counts >= min_samples].index).to_numpy()]
     frame = frame[labelled & ids.isin(keep)].reset_index(drop=True)
     sets, sample_ids, rows = long_arrays(frame, spec, str(path))
-    return SeriesTable(sets, frame[label].astype(str).to_numpy()[rows], sample_ids, str(path))
+    return SeriesTable(sets, frame[label].astype(str).to_numpy()[rows], sample_ids, str(path),
+                       str(spec.dates[0])[:4] + "-01-01")
 
 
 def read_table(path, label, min_samples: int = 1, mapping=None) -> SeriesTable:
@@ -184,4 +188,4 @@ def read_table(path, label, min_samples: int = 1, mapping=None) -> SeriesTable:
         days = month_days(starts[0], len(steps))
         sets[sensor] = SensorSeries(fill_gaps(values[..., None], days), days, channels)
     ids = frame["sample_id"].astype(str).to_numpy() if "sample_id" in frame.columns else np.arange(len(frame)).astype(str)
-    return SeriesTable(sets, frame[label].astype(str).to_numpy(), ids, str(path))
+    return SeriesTable(sets, frame[label].astype(str).to_numpy(), ids, str(path), starts[0][:4] + "-01-01")

@@ -79,7 +79,8 @@ def model_fit_timeseries(settings: Settings, request: TimeSeriesFitRequest, prog
         the model parameters of the same names (``extra`` may set the others); ``min_samples``:
         classes with fewer samples in the table are left out (at least 2 are needed per class);
         ``scheme``: class scheme (default: the model's name); ``mapping``: the YAML mapping of a long
-        table (one row per sample and date). The old form
+        table (one row per sample and date); ``training``: a stored training set of time series
+        instead of ``path`` (its class scheme is the model's unless ``scheme`` is given). The old form
         ``model_fit_timeseries(settings, name, path, label, kind, sensors, fusion=..., ...)`` builds it.
     progress : callable, optional
         ``progress(epoch, epochs, loss, val_oa)`` after each epoch.
@@ -97,6 +98,8 @@ def model_fit_timeseries(settings: Settings, request: TimeSeriesFitRequest, prog
         Model ``name`` exists and ``overwrite`` is False.
     InvalidInputError
         Unreadable table, a sensor it lacks, fewer than 2 classes.
+    NotFoundError
+        No stored training set ``training``.
     """
     import numpy as np
 
@@ -104,35 +107,27 @@ def model_fit_timeseries(settings: Settings, request: TimeSeriesFitRequest, prog
     from antares.db.models import model_exists, replace_model
     from antares.db.training import create_scheme
     from antares.deep.classifier import resolve_device
-    from antares.deep.table import read_table
     from antares.pipeline.run import recorded_run
     from antares.pipeline.train import _jsonable
     from antares.train import fit_timeseries
 
-    name, kind, label, sensors, fusion = request.name, request.kind, request.label, list(request.sensors), request.fusion
+    name, kind, sensors, fusion = request.name, request.kind, list(request.sensors), request.fusion
     seed, min_samples, overwrite = request.seed, request.min_samples, request.overwrite
     params = dict(request.params)
     resolve_device(params["device"])
-    scheme = request.scheme or name
-    path = Path(request.path)
     with recorded_run(settings, "model_fit", name) as run:
         with session_scope(settings) as session:
             if model_exists(session, name) and not overwrite:
                 raise AlreadyExistsError(f"model '{name}' exists; use --overwrite to replace it or choose another --name.")
-        table = read_table(path, label, min_samples, request.mapping)
-        if label is None:
-            from antares.deep.long_table import read_mapping
-
-            label = read_mapping(request.mapping).label
+        table, labels, label, origin = _labelled_series(settings, request)
+        scheme = request.scheme or origin.get("scheme") or name
         sets = table.select(sensors)
-        if len(set(table.labels)) < 2:
-            raise InvalidInputError(f"{path}: fewer than 2 classes with at least {min_samples} samples in '{label}'.")
         with session_scope(settings) as session:
             scheme_id, legend = _scheme(session, scheme, sorted(set(table.labels)))
-        run.start({"model": kind, "table": str(path), "label": label, "sensors": sensors, "fusion": fusion,
+        run.start({"model": kind, **origin["params"], "label": label, "sensors": sensors, "fusion": fusion,
                    "params": params, "seed": seed, "min_samples": min_samples,
-                   "mapping": None if request.mapping is None else str(request.mapping)}, {"table": str(path)})
-        result = fit_timeseries(sets, table.labels, kind, legend=legend, params=params, seed=seed, progress=progress)
+                   "mapping": None if request.mapping is None else str(request.mapping)}, origin["inputs"])
+        result = fit_timeseries(sets, labels, kind, legend=legend, params=params, seed=seed, progress=progress)
         blob = result.estimator.to_bytes()
         from antares.models.store import deserialize
 
@@ -141,10 +136,10 @@ def model_fit_timeseries(settings: Settings, request: TimeSeriesFitRequest, prog
             raise InvalidInputError(f"model '{name}': the stored blob reads back other classes; not stored.")
         config = result.estimator.config
         meta = {
-            "features": [], "unit": "pixel_sets", "aggregation": None, "table": str(path), "label": label,
+            "features": [], "unit": "pixel_sets", "aggregation": None, "table": origin["table"], "label": label,
             "mapping": None if request.mapping is None else str(request.mapping),
             "legend": [{"code": e.code, "name": e.name, "colour": e.colour} for e in result.legend],
-            "classes": config["classes"], "product": f"table:{path.name}", "training_set": f"{path.name} ({label})",
+            "classes": config["classes"], "product": origin["product"], "training_set": origin["training_set"],
             "sensors": config["sensors"],
             "fusion": fusion, "params": config["params"], "architecture": config["arch"], "mode": config["mode"],
             "inputs": config["inputs"], "history": config["history"], "best_epoch": config["best_epoch"],
@@ -162,10 +157,48 @@ def model_fit_timeseries(settings: Settings, request: TimeSeriesFitRequest, prog
                 raise AlreadyExistsError(f"model '{name}' was stored by another process while this one ran; "
                                          "use --overwrite to replace it or choose another --name.")
             if scheme_id is None:
-                scheme_id = create_scheme(session, scheme, legend, description=f"from {path.name}")
-            replace_model(session, name, kind, scheme_id, run.id, f"table:{path.name}", blob, _jsonable(meta))
+                scheme_id = create_scheme(session, scheme, legend, description=f"from {origin['source']}")
+            replace_model(session, name, kind, scheme_id, run.id, origin["product"], blob, _jsonable(meta))
             run.finish(session=session)
         return report
+
+
+def _labelled_series(settings: Settings, request: TimeSeriesFitRequest):
+    """(table, labels, label column, origin) of a fit: a table's classes with ``min_samples`` or more samples.
+
+    ``labels`` are the class names of a table, or the legend codes of a stored training set (whose
+    scheme, in ``origin['scheme']``, is the model's by default); ``origin`` holds what the run and
+    the model's metadata record of where the series came from.
+    """
+    import numpy as np
+
+    from antares.deep.table import read_table
+
+    min_samples = request.min_samples
+    if request.training is not None:
+        from antares.pipeline.series_sets import read_series_set
+
+        stored = read_series_set(settings, request.training)
+        present, counts = np.unique(stored.codes, return_counts=True)
+        keep = np.isin(stored.codes, present[counts >= min_samples])
+        table, labels, label = stored.table.take(np.flatnonzero(keep)), stored.codes[keep], stored.label
+        where = f"training set '{request.training}'"
+        origin = {"scheme": stored.scheme, "table": stored.source, "product": f"training:{request.training}",
+                  "training_set": request.training, "source": where,
+                  "params": {"training": request.training}, "inputs": {"training": request.training}}
+    else:
+        path, label = Path(request.path), request.label
+        table = read_table(path, label, min_samples, request.mapping)
+        if label is None:
+            from antares.deep.long_table import read_mapping
+
+            label = read_mapping(request.mapping).label
+        labels, where = table.labels, str(path)
+        origin = {"table": str(path), "product": f"table:{path.name}", "training_set": f"{path.name} ({label})",
+                  "source": path.name, "params": {"table": str(path)}, "inputs": {"table": str(path)}}
+    if len(set(table.labels)) < 2:
+        raise InvalidInputError(f"{where}: fewer than 2 classes with at least {min_samples} samples in '{label}'.")
+    return table, labels, label, origin
 
 
 def check_plot_path(path, overwrite: bool = False) -> Path:

@@ -97,6 +97,7 @@ def _store(settings: Settings, kind: str, name: str, scheme_name: str, legend, e
 
     ``progress(done, total)``: samples inserted so far, of all the sets' samples."""
     from antares.db.engine import session_scope
+    from antares.db.series_sets import series_set
     from antares.db.training import create_scheme, replace_sample_set, sample_set
     from antares.pipeline.run import recorded_run
 
@@ -104,6 +105,9 @@ def _store(settings: Settings, kind: str, name: str, scheme_name: str, legend, e
     with recorded_run(settings, f"ingest_{kind}", name) as run, \
             session_scope(settings) as session:  # one transaction: all or nothing
         for k, n, _ in sets:
+            if k == "training" and series_set(session, n) is not None:
+                raise AlreadyExistsError(f"training set '{n}' holds time series (ingest_training --timeseries); choose "
+                                         "another --dataset name for the polygons.")
             if sample_set(session, k, n) is not None and not overwrite:
                 raise AlreadyExistsError(f"{k} set '{n}' exists; use --overwrite to replace it or choose another --dataset name.")
         scheme = existing_scheme
@@ -389,6 +393,7 @@ def ingest_from_raster(settings: Settings, request: RasterSampleRequest, progres
 def scheme_details(settings: Settings, name: str) -> dict:
     """A scheme's legend and sample sets. Raises NotFoundError listing the schemes."""
     from antares.db.engine import session_scope
+    from antares.db.series_sets import list_series_sets
     from antares.db.training import list_sample_sets, list_schemes, scheme_id, scheme_legend
 
     with session_scope(settings) as session:
@@ -398,4 +403,7 @@ def scheme_details(settings: Settings, name: str) -> dict:
             raise NotFoundError(f"class scheme '{name}' does not exist; schemes: {', '.join(known) or '(none)'}.")
         legend = scheme_legend(session, sid)
         sets = [s for s in list_sample_sets(session) if s["scheme"] == name]
+        sets += [{"name": s["name"], "kind": "training (time series)", "scheme": name, "samples": s["samples"],
+                  "classes": s["classes"], "year": None, "source": s["source"], "created_at": s["created_at"]}
+                 for s in list_series_sets(session) if s["scheme"] == name]
     return {"name": name, "classes": [asdict(e) for e in legend], "sample_sets": sets}

@@ -136,10 +136,10 @@ class TimeSeriesFitRequest:
     ----------
     name : str
         The model.
-    path : str or path
-        Sample time-series table (see :func:`antares.deep.table.read_table`).
+    path : str or path or None
+        Sample time-series table (see :func:`antares.deep.table.read_table`); None with ``training``.
     label : str or None
-        Column with the class names (None: the one ``mapping`` names).
+        Column with the class names (None: the one ``mapping`` names; not used with ``training``).
     kind : str
         A pixel-set model of :data:`antares.models.registry.MODELS` (``pse_tae``, ``ltae``, ``tempcnn``).
     sensors : sequence of {'s1', 's2'}
@@ -158,6 +158,8 @@ class TimeSeriesFitRequest:
         Replace a stored model of ``name``.
     mapping : str or path, optional
         YAML mapping of a long table (one row per sample and date; :mod:`antares.deep.long_table`).
+    training : str, optional
+        A stored training set of time series (``ingest_training --timeseries``) instead of ``path``.
     params : dict
         Not given: ``extra`` parsed, with ``interpolate``, ``device`` and ``fusion``, checked by the model.
 
@@ -166,7 +168,7 @@ class TimeSeriesFitRequest:
     UsageError
         ``name`` or ``scheme`` breaks the name rule; a kind that is not a pixel-set model; unknown
         parameters or values out of range; sensors that are not one or both of s1, s2; fusion with
-        one sensor or none with two; ``min_samples`` < 2.
+        one sensor or none with two; ``min_samples`` < 2; both or neither of ``path`` and ``training``.
     """
 
     name: str
@@ -183,13 +185,21 @@ class TimeSeriesFitRequest:
     scheme: str | None = None
     overwrite: bool = False
     mapping: object = None
+    training: str | None = None
     params: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         from antares.models.registry import MODELS, make_estimator, model_kind, parse_params
 
         _name(self.name)
-        if self.label is None and self.mapping is None:
+        if (self.path is None) == (self.training is None):
+            raise refusal("give either path (a sample time-series table) or training (a stored training set of "
+                          "time series).", "path", "training")
+        if self.training is not None:
+            if self.mapping is not None or self.label is not None:
+                raise refusal("label and mapping are for a table path; a stored training set has its classes.",
+                              "label", "mapping")
+        elif self.label is None and self.mapping is None:
             raise refusal("label (the column with the class names) is needed unless a mapping names it.", "label")
         if self.kind not in MODELS or model_kind(self.kind).inputs != "pixel_sets":
             pixel = [k for k in MODELS if model_kind(k).inputs == "pixel_sets"]
@@ -218,3 +228,47 @@ class TimeSeriesFitRequest:
         if isinstance(self.min_samples, bool) or not isinstance(self.min_samples, int) or self.min_samples < 2:
             raise refusal(f"min_samples must be at least 2. Got {self.min_samples!r}.", "min_samples")
         _freeze(self, extra=extra, sensors=sensors, params=params)
+
+
+@dataclass(frozen=True)
+class SeriesSetRequest:
+    """``ingest_training --timeseries``: the labelled series of a sample table stored as training set ``name``.
+
+    Attributes
+    ----------
+    name : str
+        The training set.
+    path : str or path
+        Sample time-series table (see :func:`antares.deep.table.read_table`): wide (WorldCereal
+        columns) or, with ``mapping``, long.
+    label : str or None
+        Column with the class names (None: the one ``mapping`` names).
+    mapping : str or path, optional
+        YAML mapping of a long table (:mod:`antares.deep.long_table`).
+    scheme : str, optional
+        Class scheme to use or create (default: ``name``).
+    legend_file : str or path, optional
+        CSV or YAML legend for a new scheme.
+    overwrite : bool
+        Replace a stored series set of ``name``.
+
+    Raises
+    ------
+    UsageError
+        ``name`` or ``scheme`` breaks the name rule; neither ``label`` nor ``mapping``.
+    """
+
+    name: str
+    path: object
+    label: str | None = None
+    mapping: object = None
+    scheme: str | None = None
+    legend_file: object = None
+    overwrite: bool = False
+
+    def __post_init__(self):
+        _name(self.name)
+        if self.scheme is not None:
+            _name(self.scheme, "scheme")
+        if self.label is None and self.mapping is None:
+            raise refusal("label (the column with the class names) is needed unless a mapping names it.", "label")

@@ -239,6 +239,30 @@ class Session:
         frame.attrs["legend"] = list(legend)
         return frame
 
+    def series(self, name: str):
+        """The labelled time series of training set ``name`` (``antares ingest_training --timeseries``).
+
+        Returns
+        -------
+        antares.deep.table.SeriesTable
+            ``sets`` {sensor: SensorSeries, values (N, T, C, S) float32, ``days`` from ``origin``},
+            ``labels`` (class names of the set's scheme), ``ids``; ready for
+            :func:`antares.train.fit_timeseries`.
+
+        Raises
+        ------
+        NotFoundError
+            No such set (the stored ones are listed).
+
+        Examples
+        --------
+        >>> from antares.train import fit_timeseries  # doctest: +SKIP
+        >>> result = fit_timeseries(session.series("crops_be"), None, model="ltae")  # doctest: +SKIP
+        """
+        from antares.pipeline.series_sets import read_series_set
+
+        return read_series_set(self.settings, name).table
+
     def predict(self, model, data, chunk: int = 1_000_000):
         """Classify every pixel of ``data`` with a stored model (its name) or a :class:`antares.train.FitResult`.
 

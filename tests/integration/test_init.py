@@ -12,7 +12,7 @@ from antares.resources import builtin_product_files
 EXPECTED_TABLES = {
     "region", "class_scheme", "legend_class", "sample_set", "sample", "run", "run_tile",
     "segmentation", "segment", "model", "classification", "prediction", "validation_result", "pca",
-    "change_detection", "change_object",
+    "change_detection", "change_object", "series_set", "series_sample",
 }
 
 
