@@ -182,10 +182,11 @@ def merge_glcm(parts) -> GlcmCounts:
     counts = np.concatenate([p.counts for p in parts])
     if not len(labels):
         return parts[0]
-    keys, inverse = np.unique(np.stack([labels, codes]), axis=1, return_inverse=True)
-    summed = np.bincount(inverse.reshape(-1), weights=counts, minlength=keys.shape[1]).astype(np.int64)
+    order = np.lexsort((codes, labels))
+    labels, codes, counts = labels[order], codes[order], counts[order]
+    starts = np.flatnonzero(np.r_[True, (labels[1:] != labels[:-1]) | (codes[1:] != codes[:-1])])
     p = parts[0]
-    return GlcmCounts(keys[0], keys[1], summed, p.n_bands, p.n_offsets, p.levels)
+    return GlcmCounts(labels[starts], codes[starts], np.add.reduceat(counts, starts), p.n_bands, p.n_offsets, p.levels)
 
 
 def glcm_features(part: GlcmCounts, features=FEATURES, ids=None) -> tuple[np.ndarray, np.ndarray]:

@@ -128,3 +128,29 @@ def test_refusals():
         object_glcm(labels, np.zeros((1, 2, 3)), [(0, 1)])
     with pytest.raises(InvalidInputError, match="no valid training pixel"):
         quantisation_ranges(np.full((1, 4), np.nan))
+
+
+def test_sp_names_parse_to_columns():
+    from antares.models.samples import canonical_aggregation, feature_columns, glcm_features_of, parse_aggregation
+
+    assert parse_aggregation("mean std glcm shape") == (("mean", "std"), True)
+    assert glcm_features_of("mean glcm") == FEATURES
+    assert glcm_features_of("mean glcm_entropy glcm_contrast") == ("contrast", "entropy")
+    assert glcm_features_of("mean std") == ()
+    assert canonical_aggregation("glcm_entropy, mean, shape, glcm_contrast") == "mean glcm_contrast glcm_entropy shape"
+    assert canonical_aggregation(["mean", "glcm"]) == "mean glcm"
+    assert feature_columns(["b4", "b8"], "mean glcm_contrast shape")[:4] == [
+        "b4_mean", "b8_mean", "b4_glcm_contrast", "b8_glcm_contrast"]
+    assert feature_columns(["b4"], "mean glcm")[-1] == "b4_glcm_entropy"
+    for bad in ("glcm", "mean glcm glcm_contrast", "mean glcm_bogus", "mean glcm glcm"):
+        with pytest.raises(ValueError):
+            parse_aggregation(bad)
+
+
+def test_fit_request_refuses_glcm_for_pixels():
+    from antares.errors import UsageError
+    from antares.pipeline.requests import FitRequest
+
+    with pytest.raises(UsageError, match="glcm is the texture of an object"):
+        FitRequest("rf", "prod", "train", "m", aggregation="mean glcm", unit="pixels")
+    assert FitRequest("rf", "prod", "train", "m", aggregation="mean glcm").aggregation == "mean glcm"
