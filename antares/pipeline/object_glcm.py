@@ -6,7 +6,7 @@ the tile proper, so the counts of an object crossing tile edges merge exactly ov
 (:func:`antares.object_texture.merge_glcm`) and equal those of one whole raster.
 
 The grey levels are fixed per measurement at fit time (:func:`glcm_spec`: the 1st and 99th
-percentiles of the training objects' pixels, 32 levels, distance 1, angles 0/45/90/135°, symmetric)
+percentiles of the training objects' pixels, 32 levels (``glcmN``: N), distance 1, angles 0/45/90/135°, symmetric)
 and stored with the model (``meta["glcm"]``), so ``model_predict_object`` quantises as the fit did.
 """
 
@@ -22,12 +22,12 @@ SAMPLE_PER_TILE = 50_000
 """At most this many valid pixels per tile (an even stride over them) go into the quantisation percentiles."""
 
 
-def glcm_spec(features, ranges) -> dict:
+def glcm_spec(features, ranges, levels: int) -> dict:
     """The GLCM parameters stored with a model: ``features``, ``levels``, ``distances``, ``angles``,
     ``percentiles`` and the quantisation ``ranges`` (one ``[low, high]`` per measurement)."""
-    from antares.object_texture import DEFAULT_ANGLES, DEFAULT_DISTANCES, DEFAULT_LEVELS, DEFAULT_PERCENTILES
+    from antares.object_texture import DEFAULT_ANGLES, DEFAULT_DISTANCES, DEFAULT_PERCENTILES
 
-    return {"features": list(features), "levels": DEFAULT_LEVELS, "distances": list(DEFAULT_DISTANCES),
+    return {"features": list(features), "levels": int(levels), "distances": list(DEFAULT_DISTANCES),
             "angles": list(DEFAULT_ANGLES), "percentiles": list(DEFAULT_PERCENTILES),
             "symmetric": True, "ranges": [[float(a), float(b)] for a, b in ranges]}
 

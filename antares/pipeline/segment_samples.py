@@ -162,8 +162,8 @@ def segment_features(settings, request, tf_polygons, progress=None):
     from antares.db.engine import database_url, session_scope
     from antares.db.segmentations import require_segmentation
     from antares.features import finalise, merge_partials
-    from antares.models.samples import (by_pixels, feature_columns, glcm_features_of, object_statistics,
-                                        parse_aggregation, with_shape)
+    from antares.models.samples import (by_pixels, feature_columns, glcm_features_of, glcm_levels_of,
+                                        object_statistics, parse_aggregation, with_shape)
     from antares.pipeline.executor import task_runner
     from antares.pipeline.predict import _check_same_grid, segment_shapes
     from antares.pipeline.train import TrainingFeatures
@@ -243,7 +243,8 @@ def segment_features(settings, request, tf_polygons, progress=None):
         from antares.pipeline.object_glcm import GlcmJob, glcm_spec, object_glcm_table, ranges_from_samples
 
         what = f"segmentation {request.segmentation} on product {request.product}"
-        spec = glcm_spec(texture, ranges_from_samples(samples, len(measurements), what))
+        spec = glcm_spec(texture, ranges_from_samples(samples, len(measurements), what),
+                         glcm_levels_of(request.aggregation))
         jobs = [GlcmJob(url, request.product, measurements, tile, request.time, spec, request.segmentation,
                         only=segments) for tile in tiles]
         with task_runner(scheduler, workers, settings) as execute:

@@ -346,7 +346,8 @@ def training_features(settings: Settings, request: SampleRequest, progress=None)
         training_polygons(settings, request)
     measurements = [m["name"] for m in definition["measurements"]]
 
-    from antares.models.samples import by_pixels, feature_columns, glcm_features_of, parse_aggregation, with_shape
+    from antares.models.samples import (by_pixels, feature_columns, glcm_features_of, glcm_levels_of,
+                                        parse_aggregation, with_shape)
 
     texture = glcm_features_of(aggregation)
     if texture and request.series:
@@ -396,7 +397,7 @@ def training_features(settings: Settings, request: SampleRequest, progress=None)
         from antares.pipeline.object_glcm import GlcmJob, glcm_spec, object_glcm_table, ranges_from_samples
 
         what = f"training set {training_set} on product {product}"
-        spec = glcm_spec(texture, ranges_from_samples([pixels[1]], len(measurements), what))
+        spec = glcm_spec(texture, ranges_from_samples([pixels[1]], len(measurements), what), glcm_levels_of(aggregation))
         glcm_jobs = [GlcmJob(url, product, measurements, job.geobox, time, spec, indices=job.indices, wkb=job.wkb)
                      for job in jobs]
         with task_runner(request.scheduler or settings.scheduler, request.workers or settings.workers, settings) as run:

@@ -131,7 +131,8 @@ def test_refusals():
 
 
 def test_sp_names_parse_to_columns():
-    from antares.models.samples import canonical_aggregation, feature_columns, glcm_features_of, parse_aggregation
+    from antares.models.samples import (canonical_aggregation, feature_columns, glcm_features_of, glcm_levels_of,
+                                        parse_aggregation)
 
     assert parse_aggregation("mean std glcm shape") == (("mean", "std"), True)
     assert glcm_features_of("mean glcm") == FEATURES
@@ -139,10 +140,14 @@ def test_sp_names_parse_to_columns():
     assert glcm_features_of("mean std") == ()
     assert canonical_aggregation("glcm_entropy, mean, shape, glcm_contrast") == "mean glcm_contrast glcm_entropy shape"
     assert canonical_aggregation(["mean", "glcm"]) == "mean glcm"
+    assert canonical_aggregation("mean glcm16") == "mean glcm16" and canonical_aggregation("mean glcm32") == "mean glcm"
+    assert glcm_levels_of("mean glcm16 shape") == 16 and glcm_levels_of("mean glcm") == 32
+    assert glcm_features_of("mean glcm64") == FEATURES
     assert feature_columns(["b4", "b8"], "mean glcm_contrast shape")[:4] == [
         "b4_mean", "b8_mean", "b4_glcm_contrast", "b8_glcm_contrast"]
     assert feature_columns(["b4"], "mean glcm")[-1] == "b4_glcm_entropy"
-    for bad in ("glcm", "mean glcm glcm_contrast", "mean glcm_bogus", "mean glcm glcm"):
+    for bad in ("glcm", "mean glcm glcm_contrast", "mean glcm_bogus", "mean glcm glcm", "mean glcm1", "mean glcm300",
+                "mean glcm16 glcm_contrast"):
         with pytest.raises(ValueError):
             parse_aggregation(bad)
 
