@@ -17,10 +17,10 @@ Quantisation (:func:`antares.recipes.texture.quantize`) is fixed per measurement
 high)`` range (:func:`quantisation_ranges`: percentiles of the training pixels, stored with the
 model), so a grey level means the same value at fit and at prediction.
 
-Vectorised, no per-object loop: every valid pair becomes one int64 code ``((object * b + band) *
-k + offset) * L² + i L + j``; ``numpy.unique`` counts them (a sparse GLCM per object, band and
-offset), and the features are ``numpy.bincount`` sums over the codes of each (object, band,
-offset). Counts from several blocks merge exactly (:func:`merge_glcm`) when each block counts
+Vectorised, no per-object loop: per band and offset every valid pair becomes one int64 code
+``(object L + i) L + j``, counted by ``numpy.bincount`` (``numpy.unique`` when objects x L² is
+over :data:`DENSE_BINS`) and kept where non-zero: a sparse GLCM per object, band and offset. The
+features are ``numpy.bincount`` sums over the entries of each (object, band, offset). Counts from several blocks merge exactly (:func:`merge_glcm`) when each block counts
 only the pairs whose first pixel lies in its core (``core``) and is read with a margin of the
 largest offset, so a pair across a block edge is counted once.
 
@@ -48,6 +48,9 @@ DEFAULT_LEVELS = 32
 DEFAULT_DISTANCES = (1,)
 DEFAULT_ANGLES = (0, 45, 90, 135)
 DEFAULT_PERCENTILES = (1.0, 99.0)
+DENSE_BINS = 1 << 24
+"""Count pairs with ``numpy.bincount`` into ``objects x levels²`` bins up to this many bins (128 MB of int64) per band
+and offset; beyond, by ``numpy.unique`` of the pair codes (a sort)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +144,9 @@ def glcm_counts(labels, values, value_ranges, levels: int = DEFAULT_LEVELS, dist
     origin_ok[core if core is not None else (slice(None), slice(None))] = True
     origin_ok &= inv >= 0
     q = np.stack([quantize(values[b], L, value_ranges[b]) for b in range(nb)]) if nb else np.zeros((0, ny, nx), np.int16)
-    keys = []
+    n = len(ids)
+    dense = n * L * L <= DENSE_BINS  # count by bincount into n x L x L bins, else by sorting the pair codes
+    labels_out, codes_out, counts_out = [], [], []
     for o, (dr, dc) in enumerate(offs):
         # origin (r, c), partner (r + dr, c + dc), both inside the block
         r0, r1 = max(0, -dr), min(ny, ny - dr)
@@ -155,14 +160,24 @@ def glcm_counts(labels, values, value_ranges, levels: int = DEFAULT_LEVELS, dist
         for b in range(nb):
             qa, qp = q[b][a][same].astype(np.int64), q[b][p][same].astype(np.int64)
             ok = (qa >= 0) & (qp >= 0)
-            base = ((obj[ok] * nb + b) * k + o) * L * L
-            keys.append(base + qa[ok] * L + qp[ok])
-            if symmetric:
-                keys.append(base + qp[ok] * L + qa[ok])
-    keys = np.concatenate(keys) if keys else np.zeros(0, np.int64)
-    uniq, counts = np.unique(keys, return_counts=True)
-    per_object = nb * k * L * L
-    return GlcmCounts(ids[uniq // per_object], uniq % per_object, counts.astype(np.int64), nb, k, L)
+            key = (obj[ok] * L + qa[ok]) * L + qp[ok]  # (object, i, j)
+            if dense:
+                m = np.bincount(key, minlength=n * L * L).reshape(n, L, L)
+                if symmetric:
+                    m = m + m.transpose(0, 2, 1)
+                key = np.flatnonzero(m)
+                count = m.reshape(-1)[key]
+            else:
+                if symmetric:
+                    key = np.concatenate([key, (obj[ok] * L + qp[ok]) * L + qa[ok]])
+                key, count = np.unique(key, return_counts=True)
+            labels_out.append(ids[key // (L * L)])
+            codes_out.append((b * k + o) * L * L + key % (L * L))
+            counts_out.append(count.astype(np.int64))
+    if not labels_out:
+        empty = np.zeros(0, np.int64)
+        return GlcmCounts(empty, empty, empty, nb, k, L)
+    return GlcmCounts(np.concatenate(labels_out), np.concatenate(codes_out), np.concatenate(counts_out), nb, k, L)
 
 
 def merge_glcm(parts) -> GlcmCounts:

@@ -159,3 +159,17 @@ def test_fit_request_refuses_glcm_for_pixels():
     with pytest.raises(UsageError, match="glcm is the texture of an object"):
         FitRequest("rf", "prod", "train", "m", aggregation="mean glcm", unit="pixels")
     assert FitRequest("rf", "prod", "train", "m", aggregation="mean glcm").aggregation == "mean glcm"
+
+
+def test_sorting_path_equals_the_bincount_path(monkeypatch):
+    import antares.object_texture as ot
+
+    labels, values = synthetic(7)
+    ranges = [(0.1, 0.5), (0.0, 0.6)]
+    dense = object_glcm(labels, values, ranges, 16, (1, 2))
+    monkeypatch.setattr(ot, "DENSE_BINS", 0)  # objects x levels² over the limit: np.unique of the pair codes
+    sparse = object_glcm(labels, values, ranges, 16, (1, 2))
+    assert dense[0].tolist() == sparse[0].tolist()
+    np.testing.assert_allclose(sparse[1], dense[1], rtol=1e-12, equal_nan=True)
+    ref = reference(labels, values, ranges, 16, (1, 2), (0, 45, 90, 135))
+    np.testing.assert_allclose(sparse[1][0].reshape(len(FEATURES), 2).T, ref[int(sparse[0][0])], rtol=1e-9)
