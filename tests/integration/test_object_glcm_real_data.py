@@ -131,3 +131,47 @@ def test_fit_and_predict_with_object_glcm(settings, data_dir, og):
     expected = estimator.predict(np.asarray(X))
     got = np.array([stored.get(int(o), -1) for o in chosen])
     assert (got == expected).all(), (chosen, got, expected)
+
+
+def test_polygon_glcm_columns_equal_skimage_on_each_polygon(settings, data_dir, og):
+    """--unit polygons: the training table's GLCM columns of a polygon equal scikit-image's GLCM of its pixels
+    (centre inside, rasterised alone on the scene's grid) with the grey levels stored with the model."""
+    import geopandas as gpd
+    import pandas as pd
+    from rasterio.features import rasterize
+
+    from antares.pipeline.train import load_model
+
+    env, tmp = og
+    runner = CliRunner()
+    invoke_ok(runner, ["model_fit", "-model", "rf", "-p", "og_b10", "-t", "og_osm", "--name", "og_poly", "-sp", "mean",
+                       "glcm", "-extra", "n_estimators=10", "-sc", "sync"], env)
+    _, meta = load_model(settings, "og_poly", estimator=False)
+    ranges = meta["glcm"]["ranges"]
+    invoke_ok(runner, ["model_fit", "-p", "og_b10", "-t", "og_osm", "-sp", "mean", "glcm", "-filename",
+                       str(tmp / "poly.parquet"), "-sc", "sync"], env)
+    table = pd.read_parquet(tmp / "poly.parquet")
+    names = [f"{b}_glcm_{f}" for f in FEATURES for b in BANDS]
+    assert list(table.columns[:4 + len(names)]) == [f"{b}_mean" for b in BANDS] + names
+    values, transform = [], None
+    for band in BANDS:
+        with rasterio.open(data_dir / SCENE / "IMG_DATA" / f"T33UUU_20170216T102101_{band}.jp2") as src:
+            dn = src.read(1).astype(np.float64)
+            transform = src.transform
+        values.append(np.where(dn == 0, np.nan, dn))
+    values = np.stack(values)
+    polygons = gpd.read_file(data_dir / SCENE / "osm_landuse_train.gpkg").to_crs(32633)
+    means = table[[f"{b}_mean" for b in BANDS]].to_numpy()
+    checked = 0
+    for geom in polygons.geometry.sample(12, random_state=0):
+        mask = rasterize([(geom, 1)], out_shape=values.shape[1:], transform=transform, fill=0).astype(bool)
+        if mask.sum() < 4:
+            continue
+        mean = np.array([np.nanmean(v[mask]) for v in values])
+        row = np.flatnonzero(np.all(np.isclose(means, mean, rtol=1e-9), axis=1))
+        assert len(row) >= 1, mean  # the polygon's row (or rows: the file holds a few duplicated polygons)
+        expected = _skimage_glcm(mask, values, ranges, 32)
+        for r in row:
+            np.testing.assert_allclose(table[names].to_numpy()[r], expected, rtol=1e-8, atol=1e-10)
+        checked += 1
+    assert checked >= 8
