@@ -173,3 +173,20 @@ def test_sorting_path_equals_the_bincount_path(monkeypatch):
     np.testing.assert_allclose(sparse[1], dense[1], rtol=1e-12, equal_nan=True)
     ref = reference(labels, values, ranges, 16, (1, 2), (0, 45, 90, 135))
     np.testing.assert_allclose(sparse[1][0].reshape(len(FEATURES), 2).T, ref[int(sparse[0][0])], rtol=1e-9)
+
+
+def test_prediction_refuses_an_sp_without_the_models_glcm_and_pixel_sample_stride():
+    from antares.pipeline.object_glcm import SAMPLE_PER_TILE, pixel_sample, ranges_from_samples
+    from antares.pipeline.predict import _same_columns
+
+    _same_columns("m", "mean glcm", "mean glcm")
+    _same_columns("m", "mean glcm", "mean glcm64")  # the model's stored levels are used
+    for asked in ("mean", "mean glcm_contrast", "mean glcm shape"):
+        with pytest.raises(InvalidInputError, match="was fitted on -sp mean glcm"):
+            _same_columns("m", "mean glcm", asked)
+    values = np.arange(2 * 3 * SAMPLE_PER_TILE, dtype=np.float64).reshape(2, 3, SAMPLE_PER_TILE)
+    mask = np.ones((3, SAMPLE_PER_TILE), bool)
+    sample = pixel_sample(values, mask)
+    assert sample.shape == (2, SAMPLE_PER_TILE) and (sample == values[:, mask][:, ::3]).all()
+    with pytest.raises(InvalidInputError, match="segmentation s on product p: .*no valid training pixel"):
+        ranges_from_samples([np.full((2, 5), np.nan)], 2, "segmentation s on product p")
