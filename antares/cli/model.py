@@ -41,7 +41,9 @@ Examples:
 @click.option("--name", "-n", type=NAME, default=None, help="Name of the model (needed unless -filename).")
 @aggregation_option("mean", "Per-polygon aggregation of pixels (default mean); pNN: the NN-th percentile (p10, p90); "
                             "several give one column per statistic and measurement (-sp mean std p90); shape adds "
-                            "area, perimeter, compactness, elongation, rectangularity of each polygon (-sp mean shape).")
+                            "area, perimeter, compactness, elongation, rectangularity of each polygon (-sp mean shape); "
+                            "glcm adds the GLCM texture of each object's own pixels per measurement (glcmN: N grey "
+                            "levels; glcm_contrast, glcm_entropy, ...: those features only).")
 @click.option("--unit", type=click.Choice(["polygons", "pixels", "segments"]), default="polygons", show_default=True,
               help="One sample per polygon, the pixels inside polygons, or the segments of -s lying mostly (more "
                    "than half their pixels) inside one polygon; CV accuracy counts the same unit. None is best "

@@ -27,43 +27,90 @@ def is_aggregation(value) -> bool:
 
 SHAPE = "shape"
 """The ``-sp`` name that adds the object polygons' shape (:data:`antares.object_features.SHAPE_FEATURES`)."""
+GLCM = "glcm"
+"""The ``-sp`` name that adds every per-object GLCM feature (:mod:`antares.object_texture`); ``glcm_contrast``,
+``glcm_entropy``, ... add one each."""
+
+
+_GLCM_LEVELS = re.compile(r"^glcm(\d{1,3})$")
+
+
+def is_glcm(value) -> bool:
+    """True for ``glcm``, ``glcmN`` (all features, N grey levels, 2..256) or ``glcm_FEATURE`` (a feature of
+    :data:`antares.object_texture.FEATURES`)."""
+    from antares.object_texture import FEATURES
+
+    if not isinstance(value, str):
+        return False
+    levels = _GLCM_LEVELS.match(value)
+    return (value == GLCM or (levels is not None and 2 <= int(levels.group(1)) <= 256)
+            or (value.startswith(GLCM + "_") and value[5:] in FEATURES))
+
+
+def glcm_levels_of(value) -> int:
+    """The grey levels of the per-object GLCM a specification asks for: N of ``glcmN``, else
+    :data:`antares.object_texture.DEFAULT_LEVELS` (32)."""
+    from antares.object_texture import DEFAULT_LEVELS
+
+    names = value.replace(",", " ").split() if isinstance(value, str) else [str(v) for v in (value or ())]
+    found = [int(m.group(1)) for m in map(_GLCM_LEVELS.match, names) if m is not None]
+    return found[0] if found else DEFAULT_LEVELS
+
+
+def glcm_features_of(value) -> tuple[str, ...]:
+    """The per-object GLCM features an object-feature specification asks for, in :data:`antares.object_texture.FEATURES`
+    order (``glcm``: all of them); empty without a ``glcm`` name.
+
+    >>> glcm_features_of("mean glcm_entropy glcm_contrast shape")
+    ('contrast', 'entropy')
+    """
+    from antares.object_texture import FEATURES
+
+    names = value.replace(",", " ").split() if isinstance(value, str) else [str(v) for v in (value or ())]
+    asked = [n for n in names if is_glcm(n)]
+    if any(n == GLCM or _GLCM_LEVELS.match(n) for n in asked):
+        return FEATURES
+    return tuple(f for f in FEATURES if f"{GLCM}_{f}" in asked)
 
 
 def parse_aggregation(value) -> tuple[tuple[str, ...], bool]:
-    """``(statistics, shape)`` of an object-feature specification (``-sp mean std p90 shape``).
+    """``(statistics, shape)`` of an object-feature specification (``-sp mean std p90 glcm shape``).
 
     Parameters
     ----------
     value : str or sequence of str
         Names separated by spaces or commas (``"mean std shape"``) or a sequence of names: at
-        least one statistic (:func:`is_aggregation`), each once, and optionally ``shape``.
+        least one statistic (:func:`is_aggregation`), each once, optionally per-object GLCM texture
+        (``glcm`` or ``glcm_FEATURE`` names, :func:`glcm_features_of`) and ``shape``.
 
     Returns
     -------
     statistics : tuple of str
         In the order given: the feature columns are statistic-major (every measurement of the
-        first statistic, then of the next), then the shape columns.
+        first statistic, then of the next), then the GLCM columns, then the shape columns.
     shape : bool
 
     Raises
     ------
     ValueError
-        An unknown name, a name given twice, or no statistic (the message names them).
+        An unknown name, a name given twice (or ``glcm`` with ``glcm_FEATURE``), or no statistic (the message names them).
     """
     names = value.replace(",", " ").split() if isinstance(value, str) else [str(v) for v in (value or ())]
-    bad = [n for n in names if not (is_aggregation(n) or n == SHAPE)]
+    bad = [n for n in names if not (is_aggregation(n) or n == SHAPE or is_glcm(n))]
     if bad:
         raise ValueError(f"unknown aggregation {', '.join(repr(b) for b in bad)}")
-    if len(set(names)) != len(names):
+    whole = [n for n in names if n == GLCM or _GLCM_LEVELS.match(n)]
+    if len(set(names)) != len(names) or (whole and sum(is_glcm(n) for n in names) > 1):
         raise ValueError(f"an aggregation is given twice in {' '.join(names)!r}")
-    statistics = tuple(n for n in names if n != SHAPE)
+    statistics = tuple(n for n in names if n != SHAPE and not is_glcm(n))
     if not statistics:
-        raise ValueError("no statistic given (shape needs one, e.g. 'mean shape')")
+        raise ValueError("no statistic given (shape and glcm need one, e.g. 'mean glcm shape')")
     return statistics, SHAPE in names
 
 
 def canonical_aggregation(value) -> str:
-    """The specification as stored with a model: statistics in their order, then ``shape``; ``'mean'`` stays ``'mean'``.
+    """The specification as stored with a model: statistics in their order, then GLCM names, then ``shape``;
+    ``'mean'`` stays ``'mean'``.
 
     Parameters
     ----------
@@ -73,19 +120,25 @@ def canonical_aggregation(value) -> str:
     Returns
     -------
     str
-        Space-separated names, e.g. ``'mean std p90 shape'``.
+        Space-separated names, e.g. ``'mean std p90 glcm_contrast shape'``.
 
     Raises
     ------
     ValueError
         An unknown statistic (from :func:`parse_aggregation`).
     """
+    from antares.object_texture import DEFAULT_LEVELS, FEATURES
+
     statistics, shape = parse_aggregation(value)
-    return " ".join(statistics + ((SHAPE,) if shape else ()))
+    glcm, levels = glcm_features_of(value), glcm_levels_of(value)
+    whole = GLCM if levels == DEFAULT_LEVELS else f"{GLCM}{levels}"
+    texture = (whole,) if glcm == FEATURES else tuple(f"{GLCM}_{f}" for f in glcm)
+    return " ".join(statistics + texture + ((SHAPE,) if shape else ()))
 
 
 def feature_columns(measurements, aggregation) -> list[str]:
-    """Column names of the object features: ``f"{measurement}_{statistic}"`` statistic-major, then the shape features.
+    """Column names of the object features: ``f"{measurement}_{statistic}"`` statistic-major, then the GLCM features
+    ``f"{measurement}_glcm_{feature}"`` (feature-major), then the shape features.
 
     Parameters
     ----------
@@ -97,7 +150,8 @@ def feature_columns(measurements, aggregation) -> list[str]:
     Returns
     -------
     list of str
-        ``len(measurements) * n_statistics`` names, then :data:`antares.object_features.SHAPE_FEATURES` with shape.
+        ``len(measurements) * n_statistics`` names, then ``len(measurements) * n_glcm``, then
+        :data:`antares.object_features.SHAPE_FEATURES` with shape.
 
     Examples
     --------
@@ -105,9 +159,11 @@ def feature_columns(measurements, aggregation) -> list[str]:
     ['b04_mean', 'b08_mean', 'b04_p90', 'b08_p90']
     """
     from antares.object_features import SHAPE_FEATURES
+    from antares.object_texture import glcm_names
 
     statistics, shape = parse_aggregation(aggregation)
-    return [f"{m}_{s}" for s in statistics for m in measurements] + (list(SHAPE_FEATURES) if shape else [])
+    return ([f"{m}_{s}" for s in statistics for m in measurements]
+            + glcm_names(measurements, glcm_features_of(aggregation)) + (list(SHAPE_FEATURES) if shape else []))
 
 
 def by_pixels(aggregation) -> bool:

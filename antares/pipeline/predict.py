@@ -371,6 +371,8 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
             _check_same_grid(tiles[0], product_grid, segmentation, product)
 
         shapes = segment_shapes(settings, seg.id, segmentation) if parse_aggregation(aggregation)[1] else None
+        if meta.get("glcm"):  # per-object GLCM with the model's grey levels, from every tile (read with a margin)
+            shapes = _with_glcm(request, meta["glcm"], url, features, tiles, shapes, settings)
         jobs = [PredictJob(url, product, features, segmentation, tile, time, model, meta["id"], aggregation, shapes=shapes)
                 for tile in tiles]
         run_params = {"product": product, "model": model, "segmentation": segmentation, "aggregation": aggregation,
@@ -413,13 +415,42 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
         return report
 
 
+def _with_glcm(request: PredictRequest, spec: dict, url: str, features: list, tiles: list, shapes, settings):
+    """``(ids, table)``: the per-object GLCM columns of every segment (NaN for one without a pixel pair), then the
+    ``shapes`` columns when given (:class:`PredictJob`'s ``shapes``, the columns appended after the statistics)."""
+    from antares.models.samples import with_shape
+    from antares.object_texture import glcm_features, merge_glcm
+    from antares.pipeline.executor import task_runner
+    from antares.pipeline.object_glcm import GlcmJob, glcm_tile
+
+    what = f"segmentation {request.segmentation} on product {request.product}"
+    jobs = [GlcmJob(url, request.product, features, tile, request.time, spec, request.segmentation) for tile in tiles]
+    parts = []
+    with task_runner(request.scheduler or settings.scheduler, request.workers or settings.workers, settings) as execute:
+        for job, result in execute(glcm_tile, jobs):
+            if isinstance(result, Exception):
+                raise InvalidInputError(f"{what}: per-object GLCM of the tile at ({job.geobox.affine.c:.0f}, "
+                                        f"{job.geobox.affine.f:.0f}) failed: {type(result).__name__}: {result}") from result
+            if result is not None:
+                parts.append(result)
+    if parts:
+        ids, table = glcm_features(merge_glcm(parts), spec["features"])
+    else:
+        ids, table = np.zeros(0, np.int64), np.zeros((0, len(spec["features"]) * len(features)))
+    if shapes is None:
+        return ids, table
+    return shapes[0], np.concatenate([with_shape(shapes[0], np.zeros((len(shapes[0]), 0)), (ids, table)), shapes[1]],
+                                     axis=1)
+
+
 def _same_columns(model: str, fitted: str, asked: str) -> None:
     """InvalidInputError unless aggregation ``asked`` gives the columns model ``model`` was fitted on (``fitted``):
-    as many statistics, and shape in both or in neither."""
-    from antares.models.samples import parse_aggregation
+    as many statistics, the same GLCM features, and shape in both or in neither."""
+    from antares.models.samples import glcm_features_of, parse_aggregation
 
     (fit_stats, fit_shape), (ask_stats, ask_shape) = parse_aggregation(fitted), parse_aggregation(asked)
-    if fit_shape != ask_shape or len(fit_stats) != len(ask_stats):
+    if (fit_shape != ask_shape or len(fit_stats) != len(ask_stats)
+            or glcm_features_of(fitted) != glcm_features_of(asked)):
         raise InvalidInputError(f"model {model} was fitted on -sp {fitted}; -sp {asked} cannot give those feature "
                                 f"columns: leave -sp out or give -sp {fitted}.")
 

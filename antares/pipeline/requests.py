@@ -65,18 +65,22 @@ def _aggregation(value, error: type = UsageError) -> None:
             raise refusal(f"aggregation must be one of {', '.join(AGGREGATIONS)} or a percentile pNN (p10, p90). "
                           f"Got {value!r}.", "aggregation", error=error) from None
         raise refusal(f"aggregation must be statistics ({', '.join(AGGREGATIONS)}, pNN), each once, and optionally "
-                      f"shape: {exc}. Got {value!r}.", "aggregation", error=error) from None
+                      f"glcm (or glcm_contrast, ...) and shape: {exc}. Got {value!r}.", "aggregation", error=error) from None
 
 
 def _object_features(aggregation, unit: str, categorical) -> None:
     """Refuse shape for pixel samples and several statistics with categorical variables."""
-    from antares.models.samples import parse_aggregation
+    from antares.models.samples import glcm_features_of, parse_aggregation
 
     statistics, shape = parse_aggregation(aggregation)
+    if glcm_features_of(aggregation) and unit == "pixels":
+        raise refusal("aggregation glcm is the texture of an object's own pixels; pixel samples have none: use unit "
+                      f"polygons (or segments) or leave glcm out. Got aggregation {aggregation!r} with unit pixels.",
+                      "aggregation", "unit")
     if shape and unit == "pixels":
         raise refusal("aggregation shape describes objects; pixel samples have none: use unit polygons (or segments) "
                       f"or leave shape out. Got aggregation {aggregation!r} with unit pixels.", "aggregation", "unit")
-    if categorical and (len(statistics) > 1 or shape):
+    if categorical and (len(statistics) > 1 or shape or glcm_features_of(aggregation)):
         raise refusal(f"categorical variables need one aggregation (min or max); got {aggregation!r}.",
                       "aggregation", "categorical")
 

@@ -38,6 +38,7 @@ class SegmentJob:
     indices: np.ndarray | None = None  # polygons near the tile (first pass)
     wkb: list | None = None
     only: np.ndarray | None = None  # segments to accumulate (second pass)
+    sample: bool = False  # second pass: also a sample of the segments' pixels (GLCM quantisation)
 
 
 def overlap_tile(job: SegmentJob):
@@ -69,7 +70,8 @@ def overlap_tile(job: SegmentJob):
 
 
 def statistics_tile(job: SegmentJob):
-    """Second pass: the accumulators (or pixels, for medians and percentiles) of segments ``job.only`` in one tile."""
+    """Second pass: ``(accumulators (or pixels, for medians and percentiles), pixel sample or None)`` of segments
+    ``job.only`` in one tile (the sample: :func:`antares.pipeline.object_glcm.pixel_sample`, with ``job.sample``)."""
     from antares.cube.features import load_features, load_labels
     from antares.cube.index import connect
     from antares.features import partial_statistics, select_pixels
@@ -84,9 +86,14 @@ def statistics_tile(job: SegmentJob):
         values = load_features(dc, job.product, job.measurements, job.geobox, time=job.time, one_time=True)
     finally:
         dc.close()
+    sample = None
+    if job.sample:
+        from antares.pipeline.object_glcm import pixel_sample
+
+        sample = pixel_sample(values, labels > 0)
     if by_pixels(job.aggregation):
-        return select_pixels(labels, values, job.only)
-    return partial_statistics(labels, values)
+        return select_pixels(labels, values, job.only), sample
+    return partial_statistics(labels, values), sample
 
 
 def majority_segments(pairs: np.ndarray, counts: np.ndarray, totals: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -155,8 +162,8 @@ def segment_features(settings, request, tf_polygons, progress=None):
     from antares.db.engine import database_url, session_scope
     from antares.db.segmentations import require_segmentation
     from antares.features import finalise, merge_partials
-    from antares.models.samples import (by_pixels, feature_columns, object_statistics,
-                                        parse_aggregation, with_shape)
+    from antares.models.samples import (by_pixels, feature_columns, glcm_features_of, glcm_levels_of,
+                                        object_statistics, parse_aggregation, with_shape)
     from antares.pipeline.executor import task_runner
     from antares.pipeline.predict import _check_same_grid, segment_shapes
     from antares.pipeline.train import TrainingFeatures
@@ -198,14 +205,18 @@ def segment_features(settings, request, tf_polygons, progress=None):
                 progress(done, total_tiles[0])
         pairs, counts = np.concatenate(pairs, axis=1), np.concatenate(counts)
         touched = np.unique(pairs[0])
+        texture = glcm_features_of(request.aggregation)
         second = [SegmentJob(url, request.segmentation, request.product, measurements, tile, request.time,
-                             request.aggregation, only=touched) for tile in tiles] if len(touched) else []
-        parts = []
+                             request.aggregation, only=touched, sample=bool(texture))
+                  for tile in tiles] if len(touched) else []
+        parts, samples = [], []
         for done, (job, result) in enumerate(execute(statistics_tile, second), len(first) + 1):
             if isinstance(result, Exception):
                 raise result
             if result is not None:
-                parts.append(result)
+                parts.append(result[0])
+                if result[1] is not None:
+                    samples.append(result[1])
             if progress:
                 progress(done, total_tiles[0])
     statistics, shape = parse_aggregation(request.aggregation)
@@ -227,6 +238,17 @@ def segment_features(settings, request, tf_polygons, progress=None):
                                 f"training polygon of {request.training_set}; use --unit polygons or a finer "
                                 "segmentation.")
     features = table[np.searchsorted(ids, segments)]
+    spec = None
+    if texture:  # the GLCM of each sample segment's own pixels, grey levels from the pixels of the touched segments
+        from antares.pipeline.object_glcm import GlcmJob, glcm_spec, object_glcm_table, ranges_from_samples
+
+        what = f"segmentation {request.segmentation} on product {request.product}"
+        spec = glcm_spec(texture, ranges_from_samples(samples, len(measurements), what),
+                         glcm_levels_of(request.aggregation))
+        jobs = [GlcmJob(url, request.product, measurements, tile, request.time, spec, request.segmentation,
+                        only=segments) for tile in tiles]
+        with task_runner(scheduler, workers, settings) as execute:
+            features = np.concatenate([features, object_glcm_table(execute, jobs, segments, what)], axis=1)
     if shape:
         features = with_shape(segments, features, segment_shapes(settings, seg.id, request.segmentation))
     n_pixels = np.array([totals[int(s)] for s in segments], np.int64)
@@ -234,7 +256,7 @@ def segment_features(settings, request, tf_polygons, progress=None):
     return TrainingFeatures(measurements, crs, sample_ids[owners], codes[owners], geoms[owners], features, n_pixels,
                             valid, None, outside, datasets, definition, scheme_id, legend,
                             columns=feature_columns(measurements, request.aggregation), segment_ids=segments,
-                            owners=owners, polygons=len(sample_ids))
+                            owners=owners, polygons=len(sample_ids), glcm=spec)
 
 
 def segment_table(tf, request):

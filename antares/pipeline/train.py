@@ -201,6 +201,7 @@ class TrainingFeatures:
     segment_ids: np.ndarray | None = None  # unit segments: the segment of each row (the sample ids: its polygon's)
     owners: np.ndarray | None = None  # unit segments: the index of each row's polygon
     polygons: int | None = None  # unit segments: the training polygons that overlap the product
+    glcm: dict | None = None  # -sp glcm: the GLCM parameters and quantisation (antares.pipeline.object_glcm.glcm_spec)
 
 
 def _check_inputs(settings: Settings, product: str, training_set: str, cv_spatial: float | None = None) -> None:
@@ -345,8 +346,13 @@ def training_features(settings: Settings, request: SampleRequest, progress=None)
         training_polygons(settings, request)
     measurements = [m["name"] for m in definition["measurements"]]
 
-    from antares.models.samples import by_pixels, feature_columns, parse_aggregation, with_shape
+    from antares.models.samples import (by_pixels, feature_columns, glcm_features_of, glcm_levels_of,
+                                        parse_aggregation, with_shape)
 
+    texture = glcm_features_of(aggregation)
+    if texture and request.series:
+        raise InvalidInputError("per-object GLCM (-sp glcm) is computed from one date; a time series of the product "
+                                "has several: leave glcm out or choose one period with -b/-e.")
     with_pixels = request.with_pixels or by_pixels(aggregation)
     jobs = []
     boxes = shapely.bounds(geoms)
@@ -356,7 +362,7 @@ def training_features(settings: Settings, request: SampleRequest, progress=None)
         near = np.flatnonzero((boxes[:, 0] <= x1) & (boxes[:, 2] >= x0) & (boxes[:, 1] <= y1) & (boxes[:, 3] >= y0))
         if len(near):
             jobs.append(SampleJob(url, product, measurements, tile, time, near, list(shapely.to_wkb(geoms[near])),
-                                  with_pixels, request.series))
+                                  with_pixels or bool(texture), request.series))
     parts, pix_ids, pix_values, tile_times = [], [], [], []
     with task_runner(request.scheduler or settings.scheduler, request.workers or settings.workers, settings) as run:
         for done, (job, result) in enumerate(run(sample_tile, jobs), 1):
@@ -372,7 +378,7 @@ def training_features(settings: Settings, request: SampleRequest, progress=None)
             if progress:
                 progress(done, len(jobs))
     pixels = (np.concatenate(pix_ids), np.concatenate(pix_values, axis=1)) if pix_ids else None
-    if with_pixels and pixels is None:
+    if (with_pixels or texture) and pixels is None:
         pixels = (np.zeros(0, np.int64), np.zeros((len(measurements), 0), np.float32))
     times = None
     if request.series:
@@ -386,12 +392,24 @@ def training_features(settings: Settings, request: SampleRequest, progress=None)
             raise InvalidInputError(f"product {product}: {pixels[1].shape[0]} values per pixel read; expected "
                                     f"{measurements_read}.")
     features, n_pixels, valid = aggregate(parts, pixels, len(sample_ids), aggregation)
+    spec = None
+    if texture:  # the GLCM of each polygon's own pixels, grey levels from the pixels of all the polygons
+        from antares.pipeline.object_glcm import GlcmJob, glcm_spec, object_glcm_table, ranges_from_samples
+
+        what = f"training set {training_set} on product {product}"
+        spec = glcm_spec(texture, ranges_from_samples([pixels[1]], len(measurements), what), glcm_levels_of(aggregation))
+        glcm_jobs = [GlcmJob(url, product, measurements, job.geobox, time, spec, indices=job.indices, wkb=job.wkb)
+                     for job in jobs]
+        with task_runner(request.scheduler or settings.scheduler, request.workers or settings.workers, settings) as run:
+            table = object_glcm_table(run, glcm_jobs, np.arange(len(sample_ids)) + 1, what)
+        features = np.concatenate([features, table], axis=1)
+        valid = valid & np.all(np.isfinite(features), axis=1)
     if parse_aggregation(aggregation)[1] and not request.with_pixels:  # shape: of the training polygons
         features = with_shape(np.arange(len(geoms)), features, (np.arange(len(geoms)), _polygon_shapes(geoms, training_set)))
         valid = valid & np.all(np.isfinite(features), axis=1)
     return TrainingFeatures(measurements, crs, sample_ids, codes, geoms, features, n_pixels, valid,
                             pixels if with_pixels else None, outside, datasets, definition, scheme_id, legend, times,
-                            columns=feature_columns(measurements, aggregation))
+                            columns=feature_columns(measurements, aggregation), glcm=spec)
 
 
 def _polygon_shapes(geoms, owner: str) -> np.ndarray:
@@ -505,7 +523,7 @@ def model_fit(settings: Settings, request: FitRequest, progress=None) -> FitRepo
         meta = {
             "features": tf.measurements, "columns": table.columns,
             "aggregation": canonical_aggregation(request.aggregation) if unit != "pixels" else None,
-            "segmentation": request.segmentation,
+            "segmentation": request.segmentation, "glcm": tf.glcm,
             "unit": unit, "categorical": list(request.categorical), "outliers_removed": report.outliers,
             "legend": [{"code": e.code, "name": e.name, "colour": e.colour} for e in tf.legend],
             "classes": [int(c) for c in outcome.estimator.classes_],
