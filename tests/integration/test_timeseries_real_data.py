@@ -230,3 +230,11 @@ def test_step_files_and_a_product_with_float_qa(settings, ts_ro, runner, tmp_pat
         want[new[qa].values == 65535] = np.nan
         np.testing.assert_array_equal(got[qa].values, want)
     assert np.isnan(got.filled.values).any() and (got.filled.values == 2).any()
+    # --overwrite keeps the product's definition, so its files too: float32 QA, the same values
+    again = run(runner, settings, "ts_ro_floatqa", plain, tmp_path / "old", "--overwrite")
+    assert again.exit_code == 0 and "12 dataset(s)" in again.stdout, again.output
+    assert len(list((tmp_path / "old").rglob("*.tif"))) == 12
+    redone, _ = load_series(settings, "ts_ro_floatqa", root)
+    for name in ("ndvi", "clear_count", "filled"):
+        assert redone[name].dtype == np.float32
+        np.testing.assert_array_equal(redone[name].values, got[name].values)
