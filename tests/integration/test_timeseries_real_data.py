@@ -230,11 +230,36 @@ def test_step_files_and_a_product_with_float_qa(settings, ts_ro, runner, tmp_pat
         want[new[qa].values == 65535] = np.nan
         np.testing.assert_array_equal(got[qa].values, want)
     assert np.isnan(got.filled.values).any() and (got.filled.values == 2).any()
+    # a dataset of the layout before (one single-band file per measurement, eo3 paths without band) still loads
+    import uuid
+
+    from antares.cube.catalog import index_documents
+    from antares.cube.warp import xr_from_array
+    from antares.cube.write import write_cog
+
+    first = sorted((tmp_path / "old").rglob("*.odc-metadata.yaml"))[0]
+    doc = yaml.safe_load(first.read_text())
+    legacy = tmp_path / "legacy"
+    with rasterio.open(first.parent / doc["measurements"]["ndvi"]["path"]) as src:
+        bands = {name: src.read(entry["band"]) for name, entry in doc["measurements"].items()}
+        step_box = GeoBox(src.shape, src.transform, src.crs)
+    for name, values in bands.items():
+        write_cog(xr_from_array(values, step_box), legacy / f"{name}.tif", nodata=float("nan"))
+    doc.update(id=str(uuid.uuid4()), measurements={name: {"path": f"{name}.tif"} for name in bands}, lineage={})
+    dc = connect(settings.db_url)
+    try:
+        index_documents(dc, [(doc, (legacy / "legacy.odc-metadata.yaml").resolve().as_uri())])
+        alone = dc.load(product="ts_ro_floatqa", datasets=[dc.index.datasets.get(doc["id"])], like=step_box)
+    finally:
+        dc.close()
+    for name, values in bands.items():
+        assert values.ndim == 2 and np.isfinite(values).any()
+        np.testing.assert_array_equal(alone[name].values[0], values)
     # --overwrite keeps the product's definition, so its files too: float32 QA, the same values
     again = run(runner, settings, "ts_ro_floatqa", plain, tmp_path / "old", "--overwrite")
     assert again.exit_code == 0 and "12 dataset(s)" in again.stdout, again.output
     assert len(list((tmp_path / "old").rglob("*.tif"))) == 12
-    redone, _ = load_series(settings, "ts_ro_floatqa", root)
+    redone, _ = load_series(settings, "ts_ro_floatqa", root)  # the overwrite replaced the legacy dataset too
     for name in ("ndvi", "clear_count", "filled"):
         assert redone[name].dtype == np.float32
         np.testing.assert_array_equal(redone[name].values, got[name].values)
