@@ -12,7 +12,9 @@ each phase of the ``steps:`` engine is timed alone, in this process (wall and CP
   gapfill    linear gap filling of the four composites (regularise without smoothing)
   whittaker  lambda 1 and V-curve: old = gapfill_linear + whittaker / vcurve_lambda (float64, transposed);
              new = regularise's one pass per pixel (antares._timeseries_kernels.regularise_pixels)
-  write      one output COG of the block (the tile writes 12 steps x 6 of them)
+  write      one step's outputs of the block (4 variables, clear_count, filled): old = 6 single-band float32
+             COGs (DEFLATE, overviews, read back); new = one 4-band float32 COG + one 2-band uint16 QA COG
+             (ZSTD 1, no overviews, read back; antares.cube.write.write_cog_bands). A tile writes 12 steps.
 
     python benchmarks/timeseries_phases.py --inputs DIR/inputs_1024 [--repeat 3] [--threads 1]
 """
@@ -128,17 +130,33 @@ def main() -> int:
         for band in BANDS:
             regularise(comps[band], counts, t, "linear", lam)
 
-    out = regularise(comps["B04"], counts, t, "linear", 1.0)[0]
+    series = {band: regularise(comps[band], counts, t, "linear", 1.0) for band in BANDS}
+    flag = series["B04"][1]
+    qa = {"clear_count": counts.astype(np.float32), "filled": np.where(flag == 255, np.nan, flag).astype(np.float32)}
     tmp = Path(tempfile.mkdtemp(prefix="antares-bench-phases-"))
+    from odc.geo.geobox import GeoBox
 
-    def write():
-        from odc.geo.geobox import GeoBox
+    geobox = GeoBox.from_bbox((400000, 5000000, 400000 + 20 * b, 5000000 + 20 * b), "EPSG:32634", resolution=20)
+    k = 5  # one step
 
+    def write_old():
         from antares.cube.warp import xr_from_array
         from antares.cube.write import write_cog
 
-        geobox = GeoBox.from_bbox((400000, 5000000, 400000 + 20 * b, 5000000 + 20 * b), "EPSG:32634", resolution=20)
-        write_cog(xr_from_array(out[5], geobox), tmp / "step.tif", nodata=float("nan"), resampling="average")
+        for band in BANDS:
+            write_cog(xr_from_array(series[band][0][k], geobox), tmp / f"step_{band}.tif", nodata=float("nan"),
+                      resampling="average")
+        for name, values in qa.items():
+            write_cog(xr_from_array(values[k], geobox), tmp / f"step_{name}.tif", nodata=float("nan"),
+                      resampling="nearest")
+
+    def write_new():
+        from antares.cube.write import write_cog_bands
+        from antares.recipes.specs import stored_uint16
+
+        write_cog_bands([series[band][0][k] for band in BANDS], geobox, tmp / "step.tif", float("nan"))
+        write_cog_bands([stored_uint16(values[k], 65535, name) for name, values in qa.items()], geobox,
+                        tmp / "step_qa.tif", 65535)
 
     r = args.repeat
     phases = {
@@ -151,7 +169,8 @@ def main() -> int:
         "whittaker_l1_new": timed(lambda: smooth_new(1.0), r),
         "whittaker_vcurve_old": timed(lambda: smooth_old("vcurve"), r),
         "whittaker_vcurve_new": timed(lambda: smooth_new("vcurve"), r),
-        "write_one_cog": timed(write, r),
+        "write_step_old": timed(write_old, r),
+        "write_step_new": timed(write_new, r),
     }
     for f in tmp.iterdir():
         f.unlink()

@@ -325,6 +325,107 @@ def write_cog(array, path: str | Path, nodata=None, resampling: str = "nearest",
     return path
 
 
+def count_valid_bands(path: str | Path) -> list[int]:
+    """Per band, the pixels of the raster file ``path`` that are not its nodata (nor NaN), read block by block.
+
+    Every band is read in one pass per block (a pixel-interleaved file decodes each block once).
+
+    Returns
+    -------
+    list of int
+        One count per band, in band order.
+
+    Raises
+    ------
+    rasterio.errors.RasterioError
+        The file cannot be read (e.g. a block was never written).
+    """
+    import numpy as np
+    import rasterio
+
+    with rasterio.open(path) as src:
+        counts = np.zeros(src.count, np.int64)
+        for _, window in src.block_windows(1):
+            block = src.read(window=window)
+            for b, nodata in enumerate(src.nodatavals):
+                counts[b] += count_valid(block[b], nodata)
+    return [int(c) for c in counts]
+
+
+def write_cog_bands(bands, geobox, path: str | Path, nodata, compress: str = "zstd", level: int = 1,
+                    blocksize: int = 512, threads: int = 1) -> Path:
+    """Write same-dtype 2-D arrays as the bands of one tiled COG without overviews (GDAL's COG driver).
+
+    The cheap layout for intermediate products that are read back by pixel windows (time-series steps): one
+    file for all measurements of one dtype, ZSTD level 1 with the floating-point (float) or horizontal
+    (integer) predictor, no overviews (``gdaladdo`` can add them later for viewing). Written under a
+    temporary name in the same directory, re-read (every band's valid pixels compared with the arrays')
+    and renamed into place, so a reader never sees a partial file.
+
+    Parameters
+    ----------
+    bands : sequence of numpy.ndarray, each (y, x), one dtype
+        Band 1, 2, ... of the file.
+    geobox : odc.geo.geobox.GeoBox
+        Their grid (shape (y, x), CRS, affine).
+    path : path
+        Destination (``.tif``).
+    nodata : number
+        The file's nodata (NaN for float data); the same for every band (a GeoTIFF holds one).
+    compress : str
+        A GDAL COG ``COMPRESS`` value (``zstd``, ``deflate``, ``lzw``).
+    level : int
+        The compression level (``LEVEL``); 1 is the fastest.
+    blocksize : int
+        Tile size in pixels (a multiple of 16).
+    threads : int
+        GDAL's compression threads for this file (``NUM_THREADS``).
+
+    Raises
+    ------
+    ValueError
+        No band, bands of different dtypes or shapes, or a shape other than the GeoBox's.
+    WriteError
+        GDAL or the OS could not write the file (a full disk ...), or a band's valid pixels read back differ
+        from the array's; the temporary file is removed and ``path`` left as it was.
+    """
+    import numpy as np
+    import rasterio
+
+    bands = [np.asarray(b) for b in bands]
+    if not bands or len({b.dtype for b in bands}) != 1 or any(b.shape != tuple(geobox.shape) for b in bands):
+        raise ValueError(f"write_cog_bands needs one or more arrays of one dtype and shape {tuple(geobox.shape)}; got "
+                         f"{[(b.dtype.name, b.shape) for b in bands]}")
+    dtype = bands[0].dtype
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    fix = "free some space or choose another --outdir"
+    crs = geobox.crs
+    opts = {"driver": "COG", "width": geobox.shape[1], "height": geobox.shape[0], "count": len(bands),
+            "dtype": dtype.name, "crs": f"EPSG:{crs.epsg}" if crs.epsg else crs.to_wkt(), "transform": geobox.affine,
+            "nodata": nodata, "compress": compress.upper(), "level": int(level), "blocksize": int(blocksize),
+            "predictor": "FLOATING_POINT" if dtype.kind == "f" else "STANDARD", "overviews": "NONE",
+            "num_threads": max(1, int(threads)), "bigtiff": "IF_SAFER"}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with rasterio.open(tmp, "w", **opts) as dst:
+            for b, values in enumerate(bands, start=1):
+                dst.write(values, b)
+        got = count_valid_bands(tmp)
+        for b, values in enumerate(bands):
+            expected = count_valid(values, nodata)
+            if got[b] != expected:
+                raise read_back_failure(path, got[b], expected, f"valid pixel(s) of band {b + 1}", fix)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        error = write_failure(path, exc, fix) if is_write_failure(exc) else exc
+        tmp.unlink(missing_ok=True)
+        if error is not exc:
+            raise error from exc
+        raise
+    return path
+
+
 def write_yaml(doc: dict, path: str | Path) -> Path:
     """Write one YAML document atomically (temp file + rename)."""
     import yaml
@@ -332,7 +433,15 @@ def write_yaml(doc: dict, path: str | Path) -> Path:
     return write_text(path, yaml.safe_dump(doc, sort_keys=False))
 
 
-def eo3_document(id_, product: str, geobox, measurements: dict[str, str], properties: dict,
+def _measurement_entry(where) -> dict:
+    """The eo3 measurement entry of a file name, or of a ``(file name, band)`` pair."""
+    if isinstance(where, (tuple, list)):
+        fname, band = where
+        return {"path": str(fname), "band": int(band)}
+    return {"path": str(where)}
+
+
+def eo3_document(id_, product: str, geobox, measurements: dict, properties: dict,
                  lineage: dict[str, list] | None = None) -> dict:
     """An eo3 dataset document for files on one GeoBox.
 
@@ -343,7 +452,8 @@ def eo3_document(id_, product: str, geobox, measurements: dict[str, str], proper
     geobox : odc.geo.geobox.GeoBox
         The grid of every measurement (the ``default`` grid).
     measurements : dict
-        Measurement name -> file name relative to the document's location.
+        Measurement name -> file name relative to the document's location, or ``(file name, band)`` for a
+        band of a multi-band file (eo3 ``{path, band}``; bands count from 1).
     properties : dict
         eo3 properties; ``datetime`` is required (a datetime or ISO string).
     lineage : dict, optional
@@ -364,6 +474,6 @@ def eo3_document(id_, product: str, geobox, measurements: dict[str, str], proper
         "geometry": {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]},
         "grids": {"default": {"shape": list(geobox.shape), "transform": list(geobox.affine)[:6] + [0.0, 0.0, 1.0]}},
         "properties": {"odc:file_format": "GeoTIFF", **props},
-        "measurements": {name: {"path": fname} for name, fname in measurements.items()},
+        "measurements": {name: _measurement_entry(where) for name, where in measurements.items()},
         "lineage": {k: [str(v) for v in ids] for k, ids in (lineage or {}).items()},
     }

@@ -4,10 +4,11 @@ For every tile of the area, one task reads the input product in spatial blocks
 (:func:`antares.cube.blockread.tile_blocks`, as :func:`antares.pipeline.recipe.recipe_tile`),
 converts DN to reflectance, masks, computes the indices, and per block (every pixel's series is
 independent) composites the clear observations of each step, fills the gaps and smooths
-(:mod:`antares.pipeline.timeseries_blocks`, :mod:`antares.timeseries`). It then writes, per step, one COG per variable
-plus the QA bands ``clear_count`` (clear observations in the step) and ``filled`` (0 observed,
-1 interpolated, 2 edge filled by the nearest composite; NaN where the pixel has no observation
-in the period), and an eo3 document whose time is the step's centre and whose
+(:mod:`antares.pipeline.timeseries_blocks`, :mod:`antares.timeseries`). It then writes, per step, one multi-band
+COG of the float32 measurements (variables, S1 features, terrain) and one uint16 COG of the QA bands
+``clear_count`` (clear observations in the step) and ``filled`` (0 observed, 1 interpolated, 2 edge filled by
+the nearest composite; nodata 65535 where the pixel has no observation in the period), ZSTD, no overviews
+(:func:`antares.cube.write.write_cog_bands`; eo3 ``{path, band}``), and an eo3 document whose time is the step's centre and whose
 ``dtr:start_datetime``/``dtr:end_datetime`` are the step's bounds. Lineage: the input datasets
 of the step, or of the whole period when gap filling or smoothing used the other steps.
 The main process indexes a tile's steps in one transaction; dataset ids are stable (uuid5 of
@@ -51,6 +52,45 @@ class SeriesJob:
     s1_db: bool = True  # the S1 product holds dB (else linear power)
     terrain_ids: list = field(default_factory=list)  # the DEM datasets over the tile (recipe.terrain)
     threads: int = 1  # the tile's share of the cores: numba threads of the compiled loops, COG writers
+    stored: dict = field(default_factory=dict)  # output -> (dtype, nodata) as the output product declares it
+
+
+def step_files(outputs, stored: dict) -> dict:
+    """Which file of a step holds which outputs: one multi-band COG per dtype of the output product.
+
+    Parameters
+    ----------
+    outputs : list of str
+        The recipe's outputs in product order.
+    stored : dict
+        Output -> ``(dtype, nodata)`` of the product definition (absent: float32, NaN).
+
+    Returns
+    -------
+    dict of str to (str, float or int, list of str)
+        File suffix (``""`` for the float32 measurements, ``"_qa"`` for the uint16 QA bands, ``"_<dtype>"``
+        otherwise) -> (dtype, nodata, outputs in band order). A product made before the QA bands were integers
+        (float32 ``clear_count``/``filled``) keeps its declared float32: its steps are one float32 file.
+    """
+    from antares.recipes.specs import STEP_QA_DTYPE
+
+    files = {}
+    for name in outputs:
+        dtype, nodata = stored.get(name, ("float32", float("nan")))
+        suffix = "" if dtype == "float32" else "_qa" if dtype == STEP_QA_DTYPE else f"_{dtype}"
+        files.setdefault(suffix, (dtype, nodata, []))[2].append(name)
+    return files
+
+
+def stored_types(definition: dict) -> dict:
+    """Output -> ``(dtype, nodata)`` of an output product definition (``"NaN"`` read as float NaN)."""
+    out = {}
+    for m in definition.get("measurements") or []:
+        nodata = m.get("nodata")
+        if isinstance(nodata, str) and nodata.lower() == "nan":
+            nodata = float("nan")
+        out[m["name"]] = (m["dtype"], nodata)
+    return out
 
 
 def tile_threads(scheduler, workers) -> int:
@@ -134,8 +174,7 @@ def series_tile(job: SeriesJob) -> list:
     from antares.cube.blockread import tile_blocks
     from antares.cube.catalog import get_datasets
     from antares.cube.index import connect, skip_iri_format_checkers
-    from antares.cube.warp import xr_from_array
-    from antares.cube.write import eo3_document, write_cog, write_yaml
+    from antares.cube.write import eo3_document, write_cog_bands, write_yaml
     from antares.pipeline.recipe import _Prefetch, mask_source
     from antares.pipeline.timeseries_blocks import _block_inputs, _raw_block_series, _raw_conversions, series_block
     from antares.timeseries import step_index
@@ -209,17 +248,27 @@ def series_tile(job: SeriesJob) -> list:
                          job.steps)
     stems = [f"{job.out_product}_{ix}_{iy}_{start:%Y%m%d}" for start, _ in job.steps]
 
-    def write(task):
-        k, o = task
-        write_cog(xr_from_array(outputs[o.name][k], job.geobox), outdir / f"{stems[k]}_{o.name}.tif",
-                  nodata=float("nan"), resampling="nearest" if o.name in ("clear_count", "filled") else "average")
+    layout = step_files([o.name for o in recipe.outputs], job.stored)
+    specs = {o.name: o for o in recipe.outputs}
 
+    def write(task):
+        k, suffix = task
+        dtype, nodata, names = layout[suffix]
+        if dtype == "float32":
+            bands = [outputs[n][k] for n in names]
+        else:
+            bands = [specs[n].encode_array(outputs[n][k]) if specs[n].dtype == dtype else
+                     _encode_as(outputs[n][k], dtype, nodata, n) for n in names]
+        write_cog_bands(bands, job.geobox, outdir / f"{stems[k]}{suffix}.tif", nodata)
+
+    # one file per step and dtype; the files are written in parallel (compression releases the GIL)
     with ThreadPoolExecutor(max_workers=max(2, threads), thread_name_prefix="antares-series-write") as pool:
-        list(pool.map(write, [(k, o) for k in range(n_steps) for o in recipe.outputs]))  # compression releases the GIL
+        list(pool.map(write, [(k, suffix) for k in range(n_steps) for suffix in layout]))
     results = []
     for k, (start, stop) in enumerate(job.steps):
         stem = stems[k]
-        files = {o.name: f"{stem}_{o.name}.tif" for o in recipe.outputs}
+        files = {n: (f"{stem}{suffix}.tif", b) for suffix, (_, _, names) in layout.items()
+                 for b, n in enumerate(names, start=1)}
         end = stop - dt.timedelta(microseconds=1)
         props = {"datetime": start + (stop - start) / 2, "dtr:start_datetime": start, "dtr:end_datetime": end,
                  "odc:region_code": f"{ix}_{iy}", "antares:recipe": recipe.name, "antares:input_product": job.product,
@@ -234,6 +283,13 @@ def series_tile(job: SeriesJob) -> list:
         path = write_yaml(doc, outdir / f"{stem}.odc-metadata.yaml")
         results.append((doc, path.resolve().as_uri()))
     return results
+
+
+def _encode_as(values: np.ndarray, dtype: str, nodata, name: str) -> np.ndarray:
+    """Float values (NaN = nodata) in an integer ``dtype`` an existing product declares for output ``name``."""
+    from antares.recipes.specs import OutputSpec
+
+    return OutputSpec(name, dtype=dtype, nodata=nodata).encode_array(values)
 
 
 def static_terrain(dc, recipe, job) -> dict:
@@ -379,6 +435,9 @@ def apply_timeseries(settings: Settings, recipe, request, outdir: Path, progress
             gridspec, out_def, existing = _recipe_output(dc, recipe, name, datasets, measurements, definition, gridspec,
                                                         tile_size, area, report.notes)
             staging = staged_outdir(outdir) if existing is not None and overwrite else None
+            # the files hold the dtypes the product declares (an older product's float32 QA bands stay float32,
+            # also under --overwrite, which keeps the product's definition)
+            stored = stored_types(existing.definition if existing is not None else out_def)
             jobs = []
             for tile, geobox in area_tiles(gridspec, area):
                 footprint = geobox.extent
@@ -399,6 +458,7 @@ def apply_timeseries(settings: Settings, recipe, request, outdir: Path, progress
                 jobs.append(SeriesJob(url, recipe, product, measurements, tuple(tile), geobox,
                                       [str(d.id) for d in sources], out_ids, name, steps, str(staging or outdir),
                                       s1_ids=s1_ids, s1_names=s1_names, s1_db=s1_db, threads=tile_threads(scheduler, workers),
+                                      stored=stored,
                                       terrain_ids=[str(d.id) for d in terrain_dss
                                                    if d.extent.to_crs(gridspec.crs).intersects(geobox.extent)]))
         finally:

@@ -39,8 +39,8 @@ from antares.recipes.recipe import Recipe
 from antares.recipes.reducers import is_reducer, valid_reducers_text
 from antares.recipes.specs import (
     DEFAULT_ALIASES, INT16_MAX, INT16_MIN, MAX_DILATE, MAX_TEXTURE_MARGIN, OUTPUT_DTYPES, RESAMPLINGS, SCL_CLASSES,
-    STEP_QA, TERRAIN_FLAG, TERRAIN_LAYERS, TEXTURE_FEATURES, MaskSpec, OutputSpec, PcaSpec, SarSpec, StepsSpec,
-    TerrainSpec, TextureSpec,
+    STEP_QA, STEP_QA_DTYPE, STEP_QA_NODATA, TERRAIN_FLAG, TERRAIN_LAYERS, TEXTURE_FEATURES, MaskSpec, OutputSpec,
+    PcaSpec, SarSpec, StepsSpec, TerrainSpec, TextureSpec,
 )
 
 log = logging.getLogger(__name__)
@@ -466,7 +466,7 @@ def parse_recipe(doc, name: str, source: Path | None = None, digest: str = "") -
             if layer in [o.name for o in outputs]:
                 c.fail(f"output '{layer}' is produced twice (by steps and by terrain); rename the alias.")
             outputs.append(OutputSpec(layer, units=TERRAIN_LAYERS.get(layer, "1")))
-        outputs += [OutputSpec(qa) for qa in STEP_QA]
+        outputs += [OutputSpec(qa, dtype=STEP_QA_DTYPE, nodata=STEP_QA_NODATA) for qa in STEP_QA]
         return Recipe(
             name=name, description=description.strip(), product=product,
             aliases={a: list(v) for a, v in aliases.items()}, measurements=tuple(spectral), mask=mask,

@@ -260,9 +260,10 @@ class OutputSpec:
     ----------
     name : str
         The variable name, ``<variable>_<reducer>`` (``ndvi_mean``), ``clear_count`` or a terrain layer.
-    dtype : {"float32", "int16"}
+    dtype : {"float32", "int16", "uint16"}
     nodata : float or int
-        NaN for float32; an explicit integer for int16.
+        NaN for float32; an explicit integer for int16 and uint16 (uint16: the time-series QA bands, counts and
+        flags stored as they are, nodata :data:`STEP_QA_NODATA`).
     units : str
         ODC units string: ``"1"`` for reflectance, indices and counts.
     scale, offset : float
@@ -302,6 +303,8 @@ class OutputSpec:
 
         if self.dtype == "float32":
             out = values.astype(np.float32)
+        elif self.dtype == "uint16":
+            out = xr.DataArray(self.encode_array(values.values), coords=values.coords, dims=values.dims)
         else:
             low = INT16_MIN + 1 if self.nodata == INT16_MIN else INT16_MIN
             high = INT16_MAX - 1 if self.nodata == INT16_MAX else INT16_MAX
@@ -316,6 +319,8 @@ class OutputSpec:
 
         if self.dtype == "float32":
             return np.asarray(values, dtype=np.float32)
+        if self.dtype == "uint16":  # counts and flags: whole numbers 0 .. nodata - 1
+            return stored_uint16(values, int(self.nodata), self.name)
         low = INT16_MIN + 1 if self.nodata == INT16_MIN else INT16_MIN
         high = INT16_MAX - 1 if self.nodata == INT16_MAX else INT16_MAX
         with np.errstate(invalid="ignore"):
@@ -430,6 +435,27 @@ class SarSpec:
 
 #: The QA outputs of a time-series recipe (:class:`StepsSpec`), per step.
 STEP_QA = ("clear_count", "filled")
+#: Their dtype and nodata: whole numbers (counts, flags 0/1/2), written together in one integer COG per step.
+STEP_QA_DTYPE, STEP_QA_NODATA = "uint16", 65535
+
+
+def stored_uint16(values, nodata: int, name: str):
+    """Whole-number float values (NaN = nodata) as uint16, NaN -> ``nodata``.
+
+    Raises
+    ------
+    ValueError
+        A value is negative, not whole, or not below ``nodata`` (it would read back as another value or as nodata).
+    """
+    import numpy as np
+
+    values = np.asarray(values)
+    valid = ~np.isnan(values)
+    got = values[valid]
+    if got.size and (got.min() < 0 or got.max() >= nodata or not np.array_equal(got, np.round(got))):
+        raise ValueError(f"output {name} holds values {got.min():g} .. {got.max():g}, not whole numbers in 0 .. "
+                         f"{nodata - 1}: they cannot be stored as uint16 with nodata {nodata}")
+    return np.where(valid, values, nodata).astype(np.uint16)
 
 
 @dataclass(frozen=True)

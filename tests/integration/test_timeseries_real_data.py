@@ -98,8 +98,9 @@ def run(runner, settings, name, recipe, outdir, *extra):
 
 
 def covered(data):
-    """The crop's pixels: where clear_count is defined (0 or more) on every step."""
-    inside = np.isfinite(data.clear_count.values).all(axis=0)
+    """The crop's pixels: where clear_count is defined (0 or more) on every step (uint16, nodata outside)."""
+    assert data.clear_count.dtype == np.uint16 and data.filled.dtype == np.uint16
+    inside = (data.clear_count.values != data.clear_count.attrs["nodata"]).all(axis=0)
     assert 500 < inside.sum() < inside.size  # a crop, not the whole cube
     return inside
 
@@ -188,3 +189,77 @@ def test_bad_steps(settings, ts_ro, runner, tmp_path, steps, fragment):
     assert dc.index.products.get_by_name("ts_ro_bad") is None
     dc.close()
     assert db_count(settings.db_url, "antares.run") == runs_before
+
+
+def test_step_files_and_a_product_with_float_qa(settings, ts_ro, runner, tmp_path):
+    """One float32 COG (the variables) and one uint16 COG (the QA bands) per step; a product defined before the QA
+    bands were integers (float32 clear_count/filled, NaN) gets its declared float32 files: same values either way."""
+    import copy
+
+    from antares.cube.index import add_product
+
+    root, plain, _ = ts_ro
+    assert run(runner, settings, "ts_ro_layout", plain, tmp_path / "new").exit_code == 0
+    steps = sorted((tmp_path / "new").rglob("*.odc-metadata.yaml"))
+    assert len(steps) == 12 and len(list((tmp_path / "new").rglob("*.tif"))) == 24
+    doc = yaml.safe_load(steps[0].read_text())
+    stem = steps[0].name.removesuffix(".odc-metadata.yaml")
+    assert doc["measurements"] == {"ndvi": {"path": f"{stem}.tif", "band": 1},
+                                   "clear_count": {"path": f"{stem}_qa.tif", "band": 1},
+                                   "filled": {"path": f"{stem}_qa.tif", "band": 2}}
+    with rasterio.open(steps[0].with_name(f"{stem}_qa.tif")) as src:
+        assert src.dtypes == ("uint16", "uint16") and src.nodata == 65535 and src.overviews(1) == []
+    dc = connect(settings.db_url)
+    try:
+        old = copy.deepcopy(dc.index.products.get_by_name("ts_ro_layout").definition)
+        old["name"], old["metadata"] = "ts_ro_floatqa", {"product": {"name": "ts_ro_floatqa"}}
+        for m in old["measurements"]:
+            m.update(dtype="float32", nodata="NaN")
+        add_product(dc, old)
+    finally:
+        dc.close()
+    result = run(runner, settings, "ts_ro_floatqa", plain, tmp_path / "old")
+    assert result.exit_code == 0 and "12 dataset(s)" in result.stdout, result.output
+    assert len(list((tmp_path / "old").rglob("*.tif"))) == 12  # one float32 file of three bands per step
+    new, _ = load_series(settings, "ts_ro_layout", root)
+    got, _ = load_series(settings, "ts_ro_floatqa", root)
+    assert got.clear_count.dtype == np.float32 and got.filled.dtype == np.float32
+    np.testing.assert_array_equal(got.ndvi.values, new.ndvi.values)
+    for qa in ("clear_count", "filled"):
+        want = new[qa].values.astype(np.float32)
+        want[new[qa].values == 65535] = np.nan
+        np.testing.assert_array_equal(got[qa].values, want)
+    assert np.isnan(got.filled.values).any() and (got.filled.values == 2).any()
+    # a dataset of the layout before (one single-band file per measurement, eo3 paths without band) still loads
+    import uuid
+
+    from antares.cube.catalog import index_documents
+    from antares.cube.warp import xr_from_array
+    from antares.cube.write import write_cog
+
+    first = sorted((tmp_path / "old").rglob("*.odc-metadata.yaml"))[0]
+    doc = yaml.safe_load(first.read_text())
+    legacy = tmp_path / "legacy"
+    with rasterio.open(first.parent / doc["measurements"]["ndvi"]["path"]) as src:
+        bands = {name: src.read(entry["band"]) for name, entry in doc["measurements"].items()}
+        step_box = GeoBox(src.shape, src.transform, src.crs)
+    for name, values in bands.items():
+        write_cog(xr_from_array(values, step_box), legacy / f"{name}.tif", nodata=float("nan"))
+    doc.update(id=str(uuid.uuid4()), measurements={name: {"path": f"{name}.tif"} for name in bands}, lineage={})
+    dc = connect(settings.db_url)
+    try:
+        index_documents(dc, [(doc, (legacy / "legacy.odc-metadata.yaml").resolve().as_uri())])
+        alone = dc.load(product="ts_ro_floatqa", datasets=[dc.index.datasets.get(doc["id"])], like=step_box)
+    finally:
+        dc.close()
+    for name, values in bands.items():
+        assert values.ndim == 2 and np.isfinite(values).any()
+        np.testing.assert_array_equal(alone[name].values[0], values)
+    # --overwrite keeps the product's definition, so its files too: float32 QA, the same values
+    again = run(runner, settings, "ts_ro_floatqa", plain, tmp_path / "old", "--overwrite")
+    assert again.exit_code == 0 and "12 dataset(s)" in again.stdout, again.output
+    assert len(list((tmp_path / "old").rglob("*.tif"))) == 12
+    redone, _ = load_series(settings, "ts_ro_floatqa", root)  # the overwrite replaced the legacy dataset too
+    for name in ("ndvi", "clear_count", "filled"):
+        assert redone[name].dtype == np.float32
+        np.testing.assert_array_equal(redone[name].values, got[name].values)

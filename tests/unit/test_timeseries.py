@@ -353,3 +353,36 @@ def test_raw_block_series_equals_the_reflectance_path(tmp_path, smooth):
     assert (want["filled"] == FILLED_INSIDE).any() and (want["clear_count"] > 1).any()
     mean = recipe_with(tmp_path, "{every: 1M, variables: [red], composite: mean}")
     assert _raw_conversions(mean, job, block, definitions, []) is None  # other composites take the reflectance path
+
+
+def test_step_files_group_outputs_by_declared_dtype():
+    from antares.pipeline.timeseries import step_files, stored_types
+    from antares.recipes.specs import OutputSpec
+
+    outputs = [OutputSpec("red"), OutputSpec("nir"), OutputSpec("clear_count", dtype="uint16", nodata=65535),
+               OutputSpec("filled", dtype="uint16", nodata=65535)]
+    definition = {"measurements": [o.measurement() for o in outputs]}
+    stored = stored_types(definition)
+    assert np.isnan(stored["red"][1]) and stored["filled"] == ("uint16", 65535)
+    names = [o.name for o in outputs]
+    layout = step_files(names, stored)
+    assert list(layout) == ["", "_qa"]
+    assert layout[""][0] == "float32" and layout[""][2] == ["red", "nir"]
+    assert layout["_qa"] == ("uint16", 65535, ["clear_count", "filled"])
+    # a product defined with float32 QA bands (before they were integers): one float32 file per step
+    old = stored_types({"measurements": [dict(o.measurement(), dtype="float32", nodata="NaN") for o in outputs]})
+    assert list(step_files(names, old)) == [""] and step_files(names, old)[""][2] == names
+
+
+def test_uint16_outputs_store_whole_numbers_and_refuse_others():
+    from antares.recipes.specs import OutputSpec
+
+    spec = OutputSpec("clear_count", dtype="uint16", nodata=65535)
+    values = np.array([[0, 3, np.nan], [65534, 1, 2]], np.float32)
+    stored = spec.encode_array(values)
+    assert stored.dtype == np.uint16
+    np.testing.assert_array_equal(stored, [[0, 3, 65535], [65534, 1, 2]])
+    assert spec.measurement() == {"name": "clear_count", "dtype": "uint16", "nodata": 65535, "units": "1"}
+    for bad in (65535.0, -1.0, 0.5):
+        with pytest.raises(ValueError, match="clear_count"):
+            spec.encode_array(np.array([1.0, bad], np.float32))

@@ -54,3 +54,46 @@ def test_reserve_file_allocates_its_blocks(tmp_path):
     assert info.st_size == 3 * 2**20 + 5 and info.st_blocks * 512 >= info.st_size  # not sparse
     assert info.st_mode & 0o777 == 0o600
     assert not np.fromfile(path, np.uint8).any()
+
+
+def test_write_cog_bands_writes_every_band_as_given_in_one_cog(tmp_path, arrays):
+    from odc.geo.geobox import GeoBox
+
+    from antares.cube.write import count_valid_bands, write_cog_bands
+
+    floats, codes = arrays
+    geobox = GeoBox(floats.shape, Affine(10, 0, 300000, 0, -10, 5800000), "EPSG:32633")
+    second = np.where(np.isnan(floats), 0.5, -floats).astype(np.float32)
+    path = write_cog_bands([floats, second], geobox, tmp_path / "step.tif", float("nan"))
+    qa = write_cog_bands([codes.astype(np.uint16), np.where(codes == 4, 65535, codes.astype(np.uint16)).astype(np.uint16)], geobox,
+                         tmp_path / "step_qa.tif", 65535)
+    with rasterio.open(path) as src:
+        assert src.count == 2 and src.dtypes == ("float32", "float32") and np.isnan(src.nodata)
+        np.testing.assert_array_equal(src.read(1), floats)  # NaN in the same places, every value bit-equal
+        np.testing.assert_array_equal(src.read(2), second)
+        assert src.overviews(1) == [] and src.block_shapes[0] == (512, 512)
+        assert src.transform == geobox.affine and src.crs.to_epsg() == 32633
+        assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG" and src.compression.name.upper() == "ZSTD"
+    with rasterio.open(qa) as src:
+        assert src.dtypes == ("uint16", "uint16") and src.nodata == 65535
+        np.testing.assert_array_equal(src.read(2), np.where(codes == 4, 65535, codes.astype(np.uint16)))
+    assert count_valid_bands(qa) == [codes.size, int((codes != 4).sum())]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step.tif", "step_qa.tif"]  # no temporary file left
+    with pytest.raises(ValueError, match="one dtype"):
+        write_cog_bands([floats, codes], geobox, tmp_path / "mixed.tif", 0)
+    assert not (tmp_path / "mixed.tif").exists()
+
+
+def test_write_cog_bands_refuses_a_file_that_reads_back_short(tmp_path, arrays, monkeypatch):
+    """A read-back that finds fewer valid pixels than written is a WriteError, and nothing is left."""
+    from odc.geo.geobox import GeoBox
+
+    import antares.cube.write as write
+
+    floats, _ = arrays
+    geobox = GeoBox(floats.shape, Affine(10, 0, 300000, 0, -10, 5800000), "EPSG:32633")
+    real = write.count_valid_bands
+    monkeypatch.setattr(write, "count_valid_bands", lambda p: [n - 1 for n in real(p)])  # as a cut file would read
+    with pytest.raises(WriteError, match="band 1"):
+        write.write_cog_bands([floats], geobox, tmp_path / "short.tif", float("nan"))
+    assert list(tmp_path.iterdir()) == []
