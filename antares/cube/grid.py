@@ -47,6 +47,46 @@ def crs_name(crs) -> str:
     return f"EPSG:{crs.epsg}" if crs.epsg else str(crs)
 
 
+def grid_record(geobox) -> dict:
+    """A GeoBox as plain JSON values (for the database): ``{"crs", "transform", "shape"}``.
+
+    Parameters
+    ----------
+    geobox : odc.geo.geobox.GeoBox
+
+    Returns
+    -------
+    dict
+        ``crs``: ``"EPSG:n"``, else the CRS's WKT; ``transform``: the 6 affine coefficients
+        ``[a, b, c, d, e, f]`` of pixel (0, 0) in units of the CRS; ``shape``: ``[height, width]``
+        in pixels. :func:`geobox_of_record` gives the GeoBox back.
+    """
+    crs = f"EPSG:{geobox.crs.epsg}" if geobox.crs.epsg else geobox.crs.to_wkt()
+    return {"crs": crs, "transform": [float(v) for v in tuple(geobox.affine)[:6]],
+            "shape": [int(n) for n in geobox.shape]}
+
+
+def geobox_of_record(record: dict):
+    """The GeoBox of a :func:`grid_record` (odc-geo only: no ODC index, no ``datacube`` import).
+
+    Raises
+    ------
+    InvalidInputError
+        ``record`` lacks ``crs``, ``transform`` (6 numbers) or ``shape`` (2 integers).
+    """
+    from affine import Affine
+    from odc.geo.geobox import GeoBox
+
+    try:
+        transform, shape = [float(v) for v in record["transform"]], tuple(int(n) for n in record["shape"])
+        if len(transform) != 6 or len(shape) != 2:
+            raise ValueError("transform needs 6 numbers, shape 2")
+        return GeoBox(shape, Affine(*transform), record["crs"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInputError(f"stored grid {record!r} is not {{'crs', 'transform' (6 numbers), 'shape' (2)}}: "
+                                f"{exc}") from None
+
+
 def is_metric(crs) -> bool:
     """Whether both axes of ``crs`` (an odc-geo ``CRS``) are in metres (false for geographic CRSs and feet)."""
     return not crs.geographic and all(str(u).lower() in ("metre", "meter", "m") for u in crs.units)

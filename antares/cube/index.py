@@ -27,7 +27,8 @@ def skip_iri_format_checkers() -> None:
     a 1024 x 1024 tile's computation. ODC's schemas use no IRI format, so no check is lost.
     Effective only before jsonschema's first import in the process (then jsonschema skips the
     IRI formats, as it does when the package is missing): called where antares first reaches
-    datacube (:func:`odc_environment`, so every command and dask worker task).
+    datacube (:func:`odc_environment`, so every command and dask worker task) and before a product
+    definition is validated (:func:`read_product_definition`, which ``init_database`` calls first).
     """
     import sys
 
@@ -98,6 +99,8 @@ def read_product_definition(path: str | Path) -> dict:
         The file is missing, not YAML, or not a valid ODC product definition.
     """
     import yaml
+
+    skip_iri_format_checkers()  # validating imports jsonschema: init_database reads its products before connecting
     from datacube.model import Product
     from datacube.utils import InvalidDocException
 

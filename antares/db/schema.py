@@ -141,6 +141,9 @@ class Segmentation(Base):
     params = mapped_column(JSONB, nullable=False, server_default=sa.text("'{}'::jsonb"))
     crs: Mapped[str] = mapped_column(sa.Text)
     n_segments: Mapped[int | None] = mapped_column(sa.BigInteger)
+    #: the label rasters' pixel grid, ``{"crs", "transform" (6 affine coefficients), "shape" (y, x)}``; NULL for
+    #: segmentations stored before migration 0005 (their grid is read from the ODC index)
+    grid = mapped_column(JSONB, nullable=True)
     created_at: Mapped[dt.datetime] = _created()
 
 

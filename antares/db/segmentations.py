@@ -57,11 +57,15 @@ def segmentation_names(session: Session, product: str | None = None) -> list[str
 
 
 def insert_segmentation(session: Session, name: str, run_id: int, product: str, algorithm: str, params: dict,
-                        crs: str, n_segments: int) -> int:
-    """Insert a segmentation row (without segments, see :func:`copy_segments`); returns its id."""
+                        crs: str, n_segments: int, grid: dict | None = None) -> int:
+    """Insert a segmentation row (without segments, see :func:`copy_segments`); returns its id.
+
+    ``grid`` is the label rasters' pixel grid (``{"crs", "transform", "shape"}``, see
+    :func:`segmentation_grid`).
+    """
     return session.scalar(sa.insert(Segmentation).values(
         name=name, run_id=run_id, product=product, algorithm=algorithm, params=params, crs=crs,
-        n_segments=n_segments).returning(Segmentation.id))
+        n_segments=n_segments, grid=grid).returning(Segmentation.id))
 
 
 def rename_segmentation(session: Session, segmentation_id: int, name: str) -> None:
@@ -131,6 +135,18 @@ def segmentation_by_id(session: Session, segmentation_id: int):
     """Segmentation ``segmentation_id`` as a row ``(name, product)``, or None."""
     return session.execute(sa.select(Segmentation.name, Segmentation.product)
                            .where(Segmentation.id == segmentation_id)).first()
+
+
+def segmentation_grid(session: Session, segmentation_id: int) -> dict | None:
+    """The pixel grid stored with segmentation ``segmentation_id``, or None (stored before migration 0005, or no such row).
+
+    Returns
+    -------
+    dict or None
+        ``{"crs": "EPSG:n" or WKT, "transform": [a, b, c, d, e, f] (the affine of pixel
+        (0, 0), units of ``crs``), "shape": [height, width] (pixels)}``.
+    """
+    return session.scalar(sa.select(Segmentation.grid).where(Segmentation.id == segmentation_id))
 
 
 def segment_geometry(session: Session, segmentation_id: int, segment_id: int):

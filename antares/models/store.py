@@ -36,6 +36,41 @@ TRUSTED_TYPES = (
 LIBRARIES = ("antares", "scikit-learn", "lightgbm", "xgboost", "skops", "numpy", "datacube", "torch", "safetensors")
 
 
+#: sklearn's vendored array-API adapters for torch and dask: packages that only import their library
+SKLEARN_ARRAY_ADAPTERS = ("sklearn.externals.array_api_compat.torch", "sklearn.externals.array_api_compat.dask")
+
+
+def _skops_io():
+    """:mod:`skops.io`, imported without importing torch and dask.
+
+    Importing ``skops.io`` lists scikit-learn's estimators (``sklearn.utils.all_estimators``),
+    which walks every scikit-learn package with ``pkgutil.walk_packages``. The walk imports the
+    packages it enters, ``sklearn.externals`` too, although ``all_estimators`` then skips it, so
+    it imports the vendored array-API adapters for torch and dask and, through them, torch and
+    dask.array: seconds (most of ``model_predict_object``'s start-up) for no estimator. While
+    ``skops.io`` is first imported, these two adapter packages are marked absent in
+    ``sys.modules`` (the walk skips a package whose import fails); the list of estimator types
+    skops trusts is the same (a test compares it with a plain import), and the marks are removed
+    afterwards, so a later array-API use of torch imports its adapter normally.
+    """
+    import importlib
+    import sys
+
+    if "skops.io" not in sys.modules:
+        masked = [name for name in SKLEARN_ARRAY_ADAPTERS if name not in sys.modules]
+        for name in masked:
+            sys.modules[name] = None
+        try:
+            importlib.import_module("skops.io")
+        finally:
+            for name in masked:
+                if name in sys.modules and sys.modules[name] is None:
+                    del sys.modules[name]
+    import skops.io as sio
+
+    return sio
+
+
 def serialize(estimator) -> bytes:
     """The estimator as a skops blob (zip, deflate), for the ``model.blob`` column.
 
@@ -45,8 +80,7 @@ def serialize(estimator) -> bytes:
         The estimator holds a type that :func:`deserialize` would refuse (named): it is
         not stored, so that no model is written that cannot be read back.
     """
-    import skops.io as sio
-
+    sio = _skops_io()
     blob = sio.dumps(estimator, compression=zipfile.ZIP_DEFLATED)
     _check_types(blob, type(estimator).__name__)
     return blob
@@ -99,8 +133,7 @@ def deserialize(blob: bytes, name: str = "model", trust_pickle: bool = False):
             return joblib.load(io.BytesIO(blob))
         except Exception as exc:  # a truncated or foreign blob: joblib/pickle raise many types
             raise InvalidInputError(f"model '{name}' cannot be read as a pickle: {type(exc).__name__}: {exc}"[:300]) from None
-    import skops.io as sio
-
+    sio = _skops_io()
     _check_types(blob, name)
     try:
         return sio.loads(blob, trusted=list(TRUSTED_TYPES))
@@ -110,8 +143,7 @@ def deserialize(blob: bytes, name: str = "model", trust_pickle: bool = False):
 
 def _check_types(blob: bytes, name: str) -> None:
     """Refuse a skops blob holding types that neither skops nor :data:`TRUSTED_TYPES` trust."""
-    import skops.io as sio
-
+    sio = _skops_io()
     try:
         found = sio.get_untrusted_types(data=blob)
     except Exception as exc:  # not a zip, no schema.json, a malformed schema

@@ -468,11 +468,22 @@ def _grid(extent, resolution: float, crs: str, product_grid=None):
 
 
 def _product_grid(settings: Settings, conn, segmentation_id: int):
-    """The GeoBox of one dataset of the segmentation's label product, else of the product it segmented; or None."""
+    """The pixel grid of the segmentation's label rasters (an odc-geo GeoBox), or None.
+
+    The grid stored with the segmentation (``segment`` writes it), read without the ODC index:
+    importing ``datacube`` and connecting to its index cost seconds per command. Segmentations
+    stored before migration 0005 have none: then the GeoBox of one dataset of the label product,
+    else of the product it segmented, from the ODC index.
+    """
+    from antares.cube.grid import geobox_of_record
+    from antares.db.segmentations import segmentation_by_id, segmentation_grid
+
+    stored = segmentation_grid(conn, segmentation_id)
+    if stored is not None:
+        return geobox_of_record(stored)
     from antares.cube.index import connect
     from antares.cube.load import product_geobox
     from antares.db.engine import database_url
-    from antares.db.segmentations import segmentation_by_id
 
     row = segmentation_by_id(conn, segmentation_id)
     if row is None:

@@ -70,8 +70,29 @@ class PredictReport:
         return out + list(self.notes)
 
 
-@lru_cache(maxsize=4)
+#: (url, model id) -> the estimator that a model_predict_object run of this process has loaded (and checked): the
+#: tiles of a ``-sc sync`` or threads run use it instead of deserialising the same blob a second time
+_LOADED: dict = {}
+
+
+@contextmanager
+def _held(url: str, model_id: int, estimator):
+    """Within the block, :func:`_model` of this process returns ``estimator`` for ``(url, model_id)``."""
+    _LOADED[(url, model_id)] = estimator
+    try:
+        yield
+    finally:
+        _LOADED.pop((url, model_id), None)
+
+
 def _model(url: str, model_id: int):
+    """The estimator of model ``model_id``: the one this process's run holds, else loaded once per worker process."""
+    held = _LOADED.get((url, model_id))
+    return held if held is not None else _stored_model(url, model_id)
+
+
+@lru_cache(maxsize=4)
+def _stored_model(url: str, model_id: int):
     """The estimator of model ``model_id``, loaded once per worker process."""
     from antares.db.engine import make_engine
     from antares.db.models import model_blob
@@ -378,7 +399,8 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
         run_params = {"product": product, "model": model, "segmentation": segmentation, "aggregation": aggregation,
                       "time": [str(t) for t in time] if time else None}
         # the executor first: an unreachable scheduler fails before anything is recorded
-        with task_runner(request.scheduler or settings.scheduler, request.workers or settings.workers, settings) as execute:
+        with _held(url, meta["id"], estimator), \
+                task_runner(request.scheduler or settings.scheduler, request.workers or settings.workers, settings) as execute:
             run.start(run_params, {"product": product, "model": model, "segmentation": segmentation,
                                    "datasets": len(datasets)})
             chunks, edges, seen = gather_tiles(execute, predict_tile, jobs, report, progress)

@@ -433,6 +433,7 @@ def _store(settings, url, name, product, algorithm, params, geobox, report, rows
     transaction), and one last transaction deletes the old segmentation and gives the new one
     its name. A failure at any step leaves the old segmentation whole.
     """
+    from antares.cube.grid import grid_record
     from antares.cube.index import connect
     from antares.db.engine import open_database
     from antares.db.segmentations import copy_segments, delete_segmentations, insert_segmentation, segmentation_exists
@@ -446,7 +447,7 @@ def _store(settings, url, name, product, algorithm, params, geobox, report, rows
             raise AlreadyExistsError(f"segmentation '{name}' was stored by another process while this one ran; "
                                      "use --overwrite to replace it or choose another name.")
         seg_id = insert_segmentation(conn, f"{name} (run {run_id}, being stored)", run_id, product, algorithm,
-                                     params, crs, report.segments)
+                                     params, crs, report.segments, grid_record(geobox))
         copy_segments(conn, seg_id, rows_file)
     try:
         dc = connect(url)

@@ -479,6 +479,68 @@ def test_raster_of_a_product_in_another_crs_keeps_multiples_of_the_resolution(ru
         assert abs(t.c / 0.0001 - round(t.c / 0.0001)) < 1e-6 and abs(t.f / 0.0001 - round(t.f / 0.0001)) < 1e-6
 
 
+@pytest.fixture(scope="module")
+def stored_grid_map(settings, grid_map):
+    """Classification exp_sgrid_map: exp_grid_map's objects and predictions on a segmentation that holds its grid
+    (as ``segment`` stores it since migration 0005) and whose products are not in the ODC index."""
+    from antares.cube.grid import grid_record
+
+    engine = sa.create_engine(settings.db_url)
+    q = sa.text
+    with engine.begin() as conn:
+        conn.execute(q("DELETE FROM antares.classification WHERE name = 'exp_sgrid_map'"))
+        conn.execute(q("DELETE FROM antares.segmentation WHERE name = 'exp_sgrid_seg'"))
+        seg = conn.execute(q("INSERT INTO antares.segmentation (name, product, algorithm, crs, n_segments, grid) "
+                             "VALUES ('exp_sgrid_seg', 'exp_not_indexed', 'test', 'EPSG:32633', :n, CAST(:g AS jsonb)) "
+                             "RETURNING id"), {"n": len(SEGMENTS), "g": json.dumps(grid_record(grid_map))}).scalar()
+        conn.execute(q("INSERT INTO antares.segment (segmentation_id, segment_id, geom, area_m2, pixel_count) "
+                       "SELECT :seg, s.segment_id, s.geom, s.area_m2, s.pixel_count FROM antares.segment s "
+                       "JOIN antares.segmentation g ON g.id = s.segmentation_id WHERE g.name = 'exp_seg'"), {"seg": seg})
+        model = conn.execute(q("SELECT id FROM antares.model WHERE name = 'exp_model'")).scalar()
+        cid = conn.execute(q("INSERT INTO antares.classification (name, segmentation_id, model_id) "
+                             "VALUES ('exp_sgrid_map', :s, :m) RETURNING id"), {"s": seg, "m": model}).scalar()
+        conn.execute(q("INSERT INTO antares.prediction (classification_id, segment_id, class_code, confidence, entropy)"
+                       " VALUES (:c, :i, :k, :conf, :ent)"),
+                     [{"c": cid, "i": i, "k": CODE[i], "conf": CONF[i], "ent": 1.01 - CONF[i]} for i in PREDICTED])
+    engine.dispose()
+    return grid_map
+
+
+@pytest.mark.parametrize("resolution", [10, 20, 30])
+def test_raster_on_the_stored_grid_equals_the_one_on_the_indexed_grid(settings, stored_grid_map, tmp_path, resolution):
+    """The grid stored with the segmentation gives the same COG (transform and pixels) as the ODC lookup of the
+    product's grid that segmentations without one still use; the products are not indexed, so only the stored grid
+    can put the pixel edges on the product's grid lines (off multiples of the resolution)."""
+    from antares.pipeline.export import db_to_raster
+
+    db_to_raster(settings, "exp_grid_map", tmp_path / "indexed.tif", resolution=resolution)
+    db_to_raster(settings, "exp_sgrid_map", tmp_path / "stored.tif", resolution=resolution)
+    with rasterio.open(tmp_path / "indexed.tif") as a, rasterio.open(tmp_path / "stored.tif") as b:
+        assert a.transform == b.transform and a.shape == b.shape and a.crs == b.crs
+        assert np.array_equal(a.read(1), b.read(1))
+        col, row = (~stored_grid_map.affine) * (b.transform.c, b.transform.f)
+        assert abs(col - round(col)) < 1e-9 and abs(row - round(row)) < 1e-9  # the product's grid lines
+        assert b.transform.c % resolution != 0  # not snapped to multiples of the resolution (GRID_ORIGIN is off them)
+
+
+def test_raster_on_a_stored_grid_imports_no_datacube(settings, stored_grid_map, tmp_path):
+    """db_to_raster of a segmentation with its grid stored neither imports datacube nor connects to the ODC index
+    (the import alone costs seconds per command); the CLI in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom antares.cli.main import main\n"
+              "try:\n    main([\"db_to_raster\", \"-n\", \"exp_sgrid_map\", \"-f\", sys.argv[1], \"--resolution\", \"10\"])\n"
+              "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+              "print(sorted(m for m in sys.modules if m.split('.')[0] == 'datacube'))\n")
+    env = dict(os.environ, ANTARES_DB_URL=settings.db_url)
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "s.tif")], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "s.tif").exists()
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_bbox_and_lat_long_areas_filter_clip_and_cover_like_a_region(runner, env, exp, tmp_path):
     """--bbox (any CRS) and -lat/-long on db_to_vector and db_to_raster, against shapely and rasterio (issue 23)."""
     from pyproj import Transformer

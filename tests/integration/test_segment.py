@@ -77,6 +77,28 @@ def test_every_valid_pixel_in_one_segment_and_polygons_match(settings, one_and_t
         assert union == pytest.approx(valid.sum() * 400.0, rel=1e-9)  # no gaps: the valid area, 20 m pixels
 
 
+def test_label_grid_stored_with_the_segmentation(settings, one_and_tiled):
+    """``segment`` stores its label rasters' grid (db_to_raster snaps to it without the ODC index): the union of the
+    label datasets' grids in the ODC index, and every label tile on it at whole pixels."""
+    from antares.cube.catalog import find_datasets
+    from antares.cube.grid import geobox_of_record, grid_offset
+    from antares.cube.load import native_geobox
+
+    for name, tiles in (("bb_one", 1), ("bb_tiled", 8)):
+        (record,), = db_rows(settings, "SELECT grid FROM antares.segmentation WHERE name = :n", n=name)
+        stored = geobox_of_record(record)
+        dc = connect(settings.db_url)
+        try:
+            datasets = find_datasets(dc, name)
+        finally:
+            dc.close()
+        assert len(datasets) == tiles
+        union = native_geobox(datasets, ["segment_id"])
+        assert stored.crs == union.crs and stored.affine.almost_equals(union.affine, 1e-9) and stored.shape == union.shape
+        for ds in datasets:
+            assert grid_offset(native_geobox([ds], ["segment_id"]), stored) is not None
+
+
 def test_no_seams_along_tile_edges(one_and_tiled):
     (one, valid), (tiled, _) = one_and_tiled
     for labels_a, labels_b in ((tiled, one),):
