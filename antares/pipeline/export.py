@@ -472,7 +472,7 @@ def _product_grid(settings: Settings, conn, segmentation_id: int):
 
     The grid stored with the segmentation (``segment`` writes it), read without the ODC index:
     importing ``datacube`` and connecting to its index cost seconds per command. Segmentations
-    stored before migration 0005 have none: then the GeoBox of one dataset of the label product,
+    stored before migration 0006 have none: then the GeoBox of one dataset of the label product,
     else of the product it segmented, from the ODC index.
     """
     from antares.cube.grid import geobox_of_record

@@ -482,7 +482,7 @@ def test_raster_of_a_product_in_another_crs_keeps_multiples_of_the_resolution(ru
 @pytest.fixture(scope="module")
 def stored_grid_map(settings, grid_map):
     """Classification exp_sgrid_map: exp_grid_map's objects and predictions on a segmentation that holds its grid
-    (as ``segment`` stores it since migration 0005) and whose products are not in the ODC index."""
+    (as ``segment`` stores it since migration 0006) and whose products are not in the ODC index."""
     from antares.cube.grid import grid_record
 
     engine = sa.create_engine(settings.db_url)

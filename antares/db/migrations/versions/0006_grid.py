@@ -1,16 +1,16 @@
 """grid: the pixel grid of a segmentation's label rasters (antares.segmentation.grid), so that db_to_raster snaps to
 it without asking the ODC index
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-03
 """
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = '0005'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
