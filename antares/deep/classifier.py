@@ -29,6 +29,9 @@ CONFIG_KEY = "antares"
 CONFIG_VERSION = 1
 LIBRARIES = ("antares", "torch", "safetensors", "numpy")
 #: architecture hyper-parameters per architecture (the rest are training parameters)
+#: samples per inference batch: 8 pixel sets of 24 dates × 32 pixels keep the PSE's 64-wide activations (1.5 MB)
+#: in a core's L2 cache; benchmarks/deep.py measures batch sizes
+PREDICT_BATCH = 8
 ARCH_PARAMS = {"pse_tae": ("n_head", "d_k", "dropout", "period"),
                "ltae": ("n_head", "d_k", "d_model", "dropout", "period"),
                "tempcnn": ("filters", "kernel_size", "hidden", "dropout")}
@@ -104,6 +107,7 @@ class TemporalClassifier:
         self._config = None
         self._net = None
         self._groups = None
+        self._fast = self._fast_of = None  # the network's inference copy, and the network it copies
 
     # ----------------------------------------------------------------- the scikit-learn-like surface
 
@@ -185,8 +189,13 @@ class TemporalClassifier:
         self._config["history"], self._config["best_epoch"] = self.history_, self.best_epoch_
         return self
 
-    def predict_proba(self, sets: dict, extra: np.ndarray | None = None, batch_size: int = 1024) -> np.ndarray:
+    def predict_proba(self, sets: dict, extra: np.ndarray | None = None, batch_size: int = PREDICT_BATCH) -> np.ndarray:
         """Class probabilities ``(N, K)`` float64, columns in the order of ``classes_``.
+
+        The samples go through :func:`antares.deep.network.inference_copy` of the network (batch
+        normalisations folded into the layers before them) under :func:`torch.inference_mode`, in
+        batches of ``batch_size`` samples normalised one batch at a time (small batches keep the pixel
+        MLP's activations in the CPU's cache: ``benchmarks/deep.py``), on ``n_jobs`` torch threads.
 
         Raises
         ------
@@ -200,7 +209,7 @@ class TemporalClassifier:
         self._check_sets(sets)
         _, inputs = self._arrange(sets)
         cfg = self._config
-        xs = [torch.from_numpy(_normalise(s.values, i["mean"], i["std"])) for s, i in zip(inputs, cfg["inputs"])]
+        stats = [(np.asarray(i["mean"], np.float32), np.asarray(i["std"], np.float32)) for i in cfg["inputs"]]
         days = [torch.from_numpy(s.days.astype(np.float32)) for s in inputs]
         ex = None
         if cfg["extra"]:
@@ -208,27 +217,38 @@ class TemporalClassifier:
                 raise InvalidInputError(f"the model takes {len(cfg['extra']['mean'])} extra feature(s) per sample; none given.")
             mean, std = (np.asarray(cfg["extra"][k], np.float32) for k in ("mean", "std"))  # JSON lists: float64
             ex = torch.from_numpy(np.nan_to_num((np.asarray(extra, np.float32) - mean) / std).astype(np.float32))
-        self._net.eval()
-        out = []
+        net = self._inference_net()
+        n = len(inputs[0])
+        out = np.zeros((n, len(self.classes_)))
         threads = torch.get_num_threads()
         torch.set_num_threads(int(self.params.get("n_jobs") or 1))
         try:
-            with torch.no_grad():
-                for start in range(0, len(xs[0]), batch_size):
-                    part = slice(start, start + batch_size)
-                    out.append(self._net.probabilities([x[part] for x in xs], days, ex[part] if ex is not None else None))
+            with torch.inference_mode():
+                for start in range(0, n, max(1, int(batch_size))):
+                    part = slice(start, start + max(1, int(batch_size)))
+                    xs = [torch.from_numpy(_normalise(s.values[part], *st)) for s, st in zip(inputs, stats)]
+                    out[part] = net.probabilities(xs, days, ex[part] if ex is not None else None).numpy()
         finally:
             torch.set_num_threads(threads)
-        return torch.cat(out).double().numpy() if out else np.zeros((0, len(self.classes_)))
+        return out
 
     def predict(self, sets: dict, extra: np.ndarray | None = None) -> np.ndarray:
         """Legend codes ``(N,)`` int64 of the most probable class."""
         return self.classes_[np.argmax(self.predict_proba(sets, extra), axis=1)]
 
+    def _inference_net(self):
+        """The network's :func:`~antares.deep.network.inference_copy`, made once per fitted network."""
+        from antares.deep.network import inference_copy
+
+        if self._fast_of is not self._net:
+            self._fast, self._fast_of = inference_copy(self._net), self._net
+        return self._fast
+
     @property
     def attention_(self):
-        """Attention weights (B, heads, T) of the last forward pass of the first temporal encoder, or None."""
-        net = self._net
+        """Attention weights (B, heads, T) of the first temporal encoder's last forward pass (of the last prediction
+        batch after :meth:`predict_proba`), or None."""
+        net = self._fast if self._fast_of is self._net and self._net is not None else self._net
         temporal = net.temporal if hasattr(net, "temporal") else net.encoders[0].temporal
         return getattr(temporal, "attention", None)
 
