@@ -387,20 +387,25 @@ class TemporalClassifier:
         date_rng = np.random.default_rng(seed)
 
         def subsample(bx):
-            """Minimum-sequence sampling (Ofori-Ampofo et al. 2021's min_temp_seq): ``keep_dates`` of each input's
-            dates at random (the same dates for inputs on the same dates), in time order; all when fewer."""
+            """Minimum-sequence sampling (Ofori-Ampofo et al. 2021's ``min_temp_seq``): each sample keeps ``keep_dates``
+            of its input's dates, drawn at random for that sample (as the reference's ``PixelSetData.__getitem__``),
+            in time order; all when fewer. Inputs on the same dates (pse fusion) keep the same dates. The dates go
+            to the temporal encoder per sample, ``(B, keep_dates)``."""
             if not keep_dates:
                 return bx, days
             out_x, out_d, drawn = [], [], {}
             for x, d in zip(bx, days):
                 key = tuple(d.tolist())
-                if key not in drawn:
-                    n_t = len(key)
-                    drawn[key] = (torch.from_numpy(np.sort(date_rng.choice(n_t, keep_dates, replace=False)))
-                                  if n_t > keep_dates else torch.arange(n_t))
-                pick = drawn[key].to(x.device)
-                out_x.append(x[:, pick])
-                out_d.append(d[pick])
+                if len(key) <= keep_dates:
+                    out_x.append(x)
+                    out_d.append(d)
+                    continue
+                if key not in drawn:  # per row, the first keep_dates of a random permutation, sorted
+                    order = np.argsort(date_rng.random((len(x), len(key))), axis=1)[:, :keep_dates]
+                    drawn[key] = torch.from_numpy(np.sort(order, axis=1)).to(x.device)
+                pick = drawn[key]
+                out_x.append(x[torch.arange(len(x), device=x.device)[:, None], pick])  # (B, keep, C, S)
+                out_d.append(d[pick])  # (B, keep)
             return out_x, out_d
 
         best, best_loss, waited = None, np.inf, 0

@@ -31,8 +31,9 @@ def positional_encoding(days: torch.Tensor, dim: int, period: float = 1000.0) ->
 
     Parameters
     ----------
-    days : Tensor (T,) float
-        Day of year (or days since a reference) of each acquisition.
+    days : Tensor (T,) or (B, T) float
+        Day of year (or days since a reference) of each acquisition; (B, T): each sample's own dates
+        (minimum-sequence sampling draws dates per sample).
     dim : int
         Encoding size (even or odd).
     period : float
@@ -40,10 +41,10 @@ def positional_encoding(days: torch.Tensor, dim: int, period: float = 1000.0) ->
 
     Returns
     -------
-    Tensor (T, dim) float32
+    Tensor (T, dim) or (B, T, dim) float32
     """
     i = torch.arange(dim, dtype=torch.float32, device=days.device)
-    angle = days.float()[:, None] / torch.pow(torch.tensor(period, device=days.device), 2 * torch.div(i, 2, rounding_mode="floor") / dim)
+    angle = days.float()[..., None] / torch.pow(torch.tensor(period, device=days.device), 2 * torch.div(i, 2, rounding_mode="floor") / dim)
     return torch.where(i.long() % 2 == 0, torch.sin(angle), torch.cos(angle))
 
 
@@ -162,7 +163,7 @@ class TemporalAttentionEncoder(_DateEncoded):
 
     Shapes
     ------
-    ``forward(e (B, T, d_in), days (T,)) -> (B, mlp3[-1])``; the attention weights of the last call
+    ``forward(e (B, T, d_in), days (T,) or (B, T)) -> (B, mlp3[-1])``; the attention weights of the last call
     are kept in ``self.attention`` (B, n_head, T).
     """
 
@@ -182,7 +183,8 @@ class TemporalAttentionEncoder(_DateEncoded):
 
     def forward(self, e: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
         b, t, d = e.shape
-        e = self.in_norm(e) + self._encoding(days, d)[None]
+        encoding = self._encoding(days, d)
+        e = self.in_norm(e) + (encoding if encoding.dim() == 3 else encoding[None])
         q = self.fc2_q(self.fc1_q(e).mean(dim=1)).view(b, self.n_head, 1, self.d_k)
         k = self.fc1_k(e).view(b, t, self.n_head, self.d_k).permute(0, 2, 3, 1)  # (B, h, d_k, T)
         attention = torch.softmax((q @ k).squeeze(2) / math.sqrt(self.d_k), dim=-1)  # (B, h, T)
@@ -201,7 +203,7 @@ class LightTemporalAttentionEncoder(_DateEncoded):
 
     Shapes
     ------
-    ``forward(e (B, T, d_in), days (T,)) -> (B, mlp[-1])``; ``self.attention`` (B, n_head, T).
+    ``forward(e (B, T, d_in), days (T,) or (B, T)) -> (B, mlp[-1])``; ``self.attention`` (B, n_head, T).
     """
 
     def __init__(self, d_in: int = 128, n_head: int = 16, d_k: int = 8, d_model: int = 256, mlp_sizes=(128,),
@@ -223,7 +225,8 @@ class LightTemporalAttentionEncoder(_DateEncoded):
     def forward(self, e: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
         b, t, _ = e.shape
         h, dv = self.n_head, self.d_model // self.n_head
-        e = self.in_norm(self.inconv(e)) + self._encoding(days, dv).repeat(1, h)[None]
+        encoding = self._encoding(days, dv).repeat(*(1,) * (days.dim() - 1), 1, h)  # every head: (B,) T, d_model
+        e = self.in_norm(self.inconv(e)) + (encoding if encoding.dim() == 3 else encoding[None])
         k = self.fc1_k(e).view(b, t, h, self.d_k)
         scores = torch.einsum("hk,bthk->bht", self.query, k) / math.sqrt(self.d_k)
         attention = torch.softmax(scores, dim=-1)  # (B, h, T)
