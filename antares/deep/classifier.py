@@ -29,9 +29,9 @@ CONFIG_KEY = "antares"
 CONFIG_VERSION = 1
 LIBRARIES = ("antares", "torch", "safetensors", "numpy")
 #: architecture hyper-parameters per architecture (the rest are training parameters)
-#: samples per inference batch: 8 pixel sets of 24 dates × 32 pixels keep the PSE's 64-wide activations (1.5 MB)
-#: in a core's L2 cache; benchmarks/deep.py measures batch sizes
-PREDICT_BATCH = 8
+#: samples per inference batch: small batches keep the PSE's 64-wide pixel activations (16 sets of 24 dates × 32
+#: pixels: 3 MB) in the CPU's caches; measured best of 4 .. 1,024 (benchmarks/deep.py --batches, docs/deep.md)
+PREDICT_BATCH = 16
 ARCH_PARAMS = {"pse_tae": ("n_head", "d_k", "dropout", "period"),
                "ltae": ("n_head", "d_k", "d_model", "dropout", "period"),
                "tempcnn": ("filters", "kernel_size", "hidden", "dropout")}
@@ -195,7 +195,7 @@ class TemporalClassifier:
         The samples go through :func:`antares.deep.network.inference_copy` of the network (batch
         normalisations folded into the layers before them) under :func:`torch.inference_mode`, in
         batches of ``batch_size`` samples normalised one batch at a time (small batches keep the pixel
-        MLP's activations in the CPU's cache: ``benchmarks/deep.py``), on ``n_jobs`` torch threads.
+        MLP's activations in the CPU's caches: ``benchmarks/deep.py``), on ``n_jobs`` torch threads.
 
         Raises
         ------

@@ -142,3 +142,19 @@ def test_refit_replaces_the_inference_copy():
     again = model.predict_proba(sets)
     np.testing.assert_allclose(again, _reference(model, sets), rtol=0, atol=1e-5)
     assert np.abs(again - first).max() > 1e-3
+
+
+def test_drawn_pixel_sets_are_c_contiguous():
+    """The sets come in the (n, T, C, S) memory order the prediction batches slice (no strided copies later)."""
+    from antares.deep.pixelsets import draw_pixel_sets
+
+    rng = np.random.default_rng(0)
+    index = np.repeat(np.arange(5), [1, 3, 40, 7, 2])
+    values = rng.normal(size=(4, 3, len(index))).astype(np.float32)
+    sets, counts = draw_pixel_sets(index, values, 6, 8, seed=1)
+    assert sets.shape == (6, 4, 3, 8) and sets.flags["C_CONTIGUOUS"] and sets.dtype == np.float32
+    assert np.isnan(sets[5]).all() and counts.tolist() == [1, 3, 40, 7, 2, 0]
+    for k in range(5):  # every drawn pixel's series is one of the object's pixels'
+        own = values[:, :, index == k].reshape(12, -1).T
+        drawn = sets[k].reshape(12, -1).T
+        assert all(any(np.array_equal(p, q) for q in own) for p in drawn)
