@@ -64,6 +64,8 @@ def test_fast_prediction_equals_the_network_forward(arch, sensors, fusion, batch
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
     np.testing.assert_array_equal(np.argmax(got, 1), np.argmax(expected, 1))
     assert len(np.unique(np.argmax(expected, 1))) > 1  # a model that predicts something
+    # two threads sharing the batches: the same numbers, each row where it belongs
+    np.testing.assert_array_equal(model.set_params(n_jobs=2).predict_proba(sets, extra, batch_size=batch_size), got)
     # the trained network is left as it was (its BatchNorms and dropout still there, for a further fit)
     assert any(isinstance(m, torch.nn.BatchNorm1d) for m in model._net.modules())
 
