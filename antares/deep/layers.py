@@ -53,7 +53,7 @@ def mean_std_pool(h: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor
 
     ``std = sqrt(var + 1e-6)``: the population std (defined for a set of one pixel), with the epsilon of
     the reference implementation. The variance by the corrected two-pass algorithm (Chan, Golub & LeVeque
-    1983, *Algorithms for computing the sample variance*, Am. Stat. 37(3), eq. 1.7):
+    1983, *Algorithms for computing the sample variance: analysis and recommendations*, Am. Stat. 37(3)):
     ``var = mean(d**2) - mean(d)**2`` with ``d = h - mean(h)``, the second term removing the error of the
     float32 mean; rather than :func:`torch.var`, whose one-pass (Welford) CPU kernel is about 50 times
     slower on these shapes (``benchmarks/deep.py``).
