@@ -28,10 +28,10 @@ FORMAT = "safetensors"
 CONFIG_KEY = "antares"
 CONFIG_VERSION = 1
 LIBRARIES = ("antares", "torch", "safetensors", "numpy")
-#: architecture hyper-parameters per architecture (the rest are training parameters)
 #: samples per inference batch: small batches keep the PSE's 64-wide pixel activations (16 sets of 24 dates × 32
 #: pixels: 3 MB) in the CPU's caches; measured best of 4 .. 1,024 (benchmarks/deep.py --batches, docs/deep.md)
 PREDICT_BATCH = 16
+#: architecture hyper-parameters per architecture (the rest are training parameters)
 ARCH_PARAMS = {"pse_tae": ("n_head", "d_k", "dropout", "period"),
                "ltae": ("n_head", "d_k", "d_model", "dropout", "period"),
                "tempcnn": ("filters", "kernel_size", "hidden", "dropout")}
@@ -197,7 +197,7 @@ class TemporalClassifier:
         batches of ``batch_size`` samples normalised one batch at a time (small batches keep the pixel
         MLP's activations in the CPU's caches: ``benchmarks/deep.py``). ``n_jobs`` threads share the
         batches, each running torch on one thread (torch's own intra-op threads on batches this small
-        mostly wait for each other: 15 times slower on the shared benchmark machine).
+        mostly wait for each other: about 15 times slower on the shared benchmark machine).
 
         Raises
         ------
