@@ -49,7 +49,7 @@ Examples:
 @click.option("--sensor-measurements", default=None, metavar="'s1=A,B;s2=C,D'",
               help="Each sensor's measurements (with -p; default: S1 recognised by name, s1_*, vv, vh).")
 @click.option("--min-temp-seq", type=int, default=None, metavar="N",
-              help="Minimum-sequence sampling: N dates at random per training batch (with -p; pse_tae, ltae).")
+              help="Minimum-sequence sampling: N dates at random per training sample (with -p; pse_tae, ltae).")
 @click.option("--fusion", type=click.Choice(["early", "pse", "tsa", "decision"]), default=None,
               help="S1 + S2 fusion (two sensors only).")
 @click.option("--interpolate", type=click.Choice(["nn", "linear"]), default="nn", show_default=True,

@@ -28,6 +28,9 @@ FORMAT = "safetensors"
 CONFIG_KEY = "antares"
 CONFIG_VERSION = 1
 LIBRARIES = ("antares", "torch", "safetensors", "numpy")
+#: samples per inference batch: small batches keep the PSE's 64-wide pixel activations (16 sets of 24 dates × 32
+#: pixels: 3 MB) in the CPU's caches; measured best of 4 .. 1,024 (benchmarks/deep.py --batches, docs/deep.md)
+PREDICT_BATCH = 16
 #: architecture hyper-parameters per architecture (the rest are training parameters)
 ARCH_PARAMS = {"pse_tae": ("n_head", "d_k", "dropout", "period"),
                "ltae": ("n_head", "d_k", "d_model", "dropout", "period"),
@@ -104,6 +107,7 @@ class TemporalClassifier:
         self._config = None
         self._net = None
         self._groups = None
+        self._fast = self._fast_of = None  # the network's inference copy, and the network it copies
 
     # ----------------------------------------------------------------- the scikit-learn-like surface
 
@@ -185,8 +189,15 @@ class TemporalClassifier:
         self._config["history"], self._config["best_epoch"] = self.history_, self.best_epoch_
         return self
 
-    def predict_proba(self, sets: dict, extra: np.ndarray | None = None, batch_size: int = 1024) -> np.ndarray:
+    def predict_proba(self, sets: dict, extra: np.ndarray | None = None, batch_size: int = PREDICT_BATCH) -> np.ndarray:
         """Class probabilities ``(N, K)`` float64, columns in the order of ``classes_``.
+
+        The samples go through :func:`antares.deep.network.inference_copy` of the network (batch
+        normalisations folded into the layers before them) under :func:`torch.inference_mode`, in
+        batches of ``batch_size`` samples normalised one batch at a time (small batches keep the pixel
+        MLP's activations in the CPU's caches: ``benchmarks/deep.py``). ``n_jobs`` threads share the
+        batches, each running torch on one thread (torch's own intra-op threads on batches this small
+        mostly wait for each other: about 15 times slower on the shared benchmark machine).
 
         Raises
         ------
@@ -200,7 +211,7 @@ class TemporalClassifier:
         self._check_sets(sets)
         _, inputs = self._arrange(sets)
         cfg = self._config
-        xs = [torch.from_numpy(_normalise(s.values, i["mean"], i["std"])) for s, i in zip(inputs, cfg["inputs"])]
+        stats = [(np.asarray(i["mean"], np.float32), np.asarray(i["std"], np.float32)) for i in cfg["inputs"]]
         days = [torch.from_numpy(s.days.astype(np.float32)) for s in inputs]
         ex = None
         if cfg["extra"]:
@@ -208,27 +219,50 @@ class TemporalClassifier:
                 raise InvalidInputError(f"the model takes {len(cfg['extra']['mean'])} extra feature(s) per sample; none given.")
             mean, std = (np.asarray(cfg["extra"][k], np.float32) for k in ("mean", "std"))  # JSON lists: float64
             ex = torch.from_numpy(np.nan_to_num((np.asarray(extra, np.float32) - mean) / std).astype(np.float32))
-        self._net.eval()
-        out = []
+        net = self._inference_net()
+        n, step = len(inputs[0]), max(1, int(batch_size))
+        out = np.zeros((n, len(self.classes_)))
+        starts = list(range(0, n, step))
+        jobs = min(max(1, int(self.params.get("n_jobs") or 1)), max(1, len(starts)))
+
+        def run(chunk):
+            torch.set_num_threads(1)  # per thread (OpenMP): the batches are too small to share out
+            with torch.inference_mode():
+                for start in chunk:
+                    part = slice(start, start + step)
+                    xs = [torch.from_numpy(_normalise(s.values[part], *st)) for s, st in zip(inputs, stats)]
+                    out[part] = net.probabilities(xs, days, ex[part] if ex is not None else None).numpy()
+
         threads = torch.get_num_threads()
-        torch.set_num_threads(int(self.params.get("n_jobs") or 1))
         try:
-            with torch.no_grad():
-                for start in range(0, len(xs[0]), batch_size):
-                    part = slice(start, start + batch_size)
-                    out.append(self._net.probabilities([x[part] for x in xs], days, ex[part] if ex is not None else None))
+            if jobs == 1:
+                run(starts)
+            else:  # n_jobs threads, each on its share of the batches (torch releases the GIL in its kernels)
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(jobs, thread_name_prefix="antares-predict") as pool:
+                    list(pool.map(run, [starts[k::jobs] for k in range(jobs)]))
         finally:
             torch.set_num_threads(threads)
-        return torch.cat(out).double().numpy() if out else np.zeros((0, len(self.classes_)))
+        return out
 
     def predict(self, sets: dict, extra: np.ndarray | None = None) -> np.ndarray:
         """Legend codes ``(N,)`` int64 of the most probable class."""
         return self.classes_[np.argmax(self.predict_proba(sets, extra), axis=1)]
 
+    def _inference_net(self):
+        """The network's :func:`~antares.deep.network.inference_copy`, made once per fitted network."""
+        from antares.deep.network import inference_copy
+
+        if self._fast_of is not self._net:
+            self._fast, self._fast_of = inference_copy(self._net), self._net
+        return self._fast
+
     @property
     def attention_(self):
-        """Attention weights (B, heads, T) of the last forward pass of the first temporal encoder, or None."""
-        net = self._net
+        """Attention weights (B, heads, T) of the first temporal encoder's last forward pass (of the last prediction
+        batch after :meth:`predict_proba`), or None."""
+        net = self._fast if self._fast_of is self._net and self._net is not None else self._net
         temporal = net.temporal if hasattr(net, "temporal") else net.encoders[0].temporal
         return getattr(temporal, "attention", None)
 
@@ -367,20 +401,25 @@ class TemporalClassifier:
         date_rng = np.random.default_rng(seed)
 
         def subsample(bx):
-            """Minimum-sequence sampling (Ofori-Ampofo et al. 2021's min_temp_seq): ``keep_dates`` of each input's
-            dates at random (the same dates for inputs on the same dates), in time order; all when fewer."""
+            """Minimum-sequence sampling (Ofori-Ampofo et al. 2021's ``min_temp_seq``): each sample keeps ``keep_dates``
+            of its input's dates, drawn at random for that sample (as the reference's ``PixelSetData.__getitem__``),
+            in time order; all when fewer. Inputs on the same dates (pse fusion) keep the same dates. The dates go
+            to the temporal encoder per sample, ``(B, keep_dates)``."""
             if not keep_dates:
                 return bx, days
             out_x, out_d, drawn = [], [], {}
             for x, d in zip(bx, days):
                 key = tuple(d.tolist())
-                if key not in drawn:
-                    n_t = len(key)
-                    drawn[key] = (torch.from_numpy(np.sort(date_rng.choice(n_t, keep_dates, replace=False)))
-                                  if n_t > keep_dates else torch.arange(n_t))
-                pick = drawn[key].to(x.device)
-                out_x.append(x[:, pick])
-                out_d.append(d[pick])
+                if len(key) <= keep_dates:
+                    out_x.append(x)
+                    out_d.append(d)
+                    continue
+                if key not in drawn:  # per row, the first keep_dates of a random permutation, sorted
+                    order = np.argsort(date_rng.random((len(x), len(key))), axis=1)[:, :keep_dates]
+                    drawn[key] = torch.from_numpy(np.sort(order, axis=1)).to(x.device)
+                pick = drawn[key]
+                out_x.append(x[torch.arange(len(x), device=x.device)[:, None], pick])  # (B, keep, C, S)
+                out_d.append(d[pick])  # (B, keep)
             return out_x, out_d
 
         best, best_loss, waited = None, np.inf, 0

@@ -36,7 +36,7 @@ _TRAINING = (
 )
 _ATTENTION = (float_param("period", 1000.0, 0, low_open=True, description="positional-encoding period T (days)"),
               any_of("min_temp_seq", None, "int in the range [1, inf) or None", integer(1), is_none,
-                     description="minimum-sequence sampling: dates kept at random per training batch (None: all)"))
+                     description="minimum-sequence sampling: dates kept at random per training sample (None: all)"))
 
 
 def _factory(arch: str):

@@ -31,8 +31,9 @@ def positional_encoding(days: torch.Tensor, dim: int, period: float = 1000.0) ->
 
     Parameters
     ----------
-    days : Tensor (T,) float
-        Day of year (or days since a reference) of each acquisition.
+    days : Tensor (T,) or (B, T) float
+        Day of year (or days since a reference) of each acquisition; (B, T): each sample's own dates
+        (minimum-sequence sampling draws dates per sample).
     dim : int
         Encoding size (even or odd).
     period : float
@@ -40,11 +41,38 @@ def positional_encoding(days: torch.Tensor, dim: int, period: float = 1000.0) ->
 
     Returns
     -------
-    Tensor (T, dim) float32
+    Tensor (T, dim) or (B, T, dim) float32
     """
     i = torch.arange(dim, dtype=torch.float32, device=days.device)
-    angle = days.float()[:, None] / torch.pow(torch.tensor(period, device=days.device), 2 * torch.div(i, 2, rounding_mode="floor") / dim)
+    angle = days.float()[..., None] / torch.pow(torch.tensor(period, device=days.device), 2 * torch.div(i, 2, rounding_mode="floor") / dim)
     return torch.where(i.long() % 2 == 0, torch.sin(angle), torch.cos(angle))
+
+
+def mean_std_pool(h: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and population standard deviation of ``h`` over ``dim`` (the PSE's pooling, Garnot et al. 2020 eq. 1).
+
+    ``std = sqrt(var + 1e-6)``: the population std (defined for a set of one pixel), with the epsilon of
+    the reference implementation. The variance by the corrected two-pass algorithm (Chan, Golub & LeVeque
+    1983, *Algorithms for computing the sample variance: analysis and recommendations*, Am. Stat. 37(3)):
+    ``var = mean(d**2) - mean(d)**2`` with ``d = h - mean(h)``, the second term removing the error of the
+    float32 mean; rather than :func:`torch.var`, whose one-pass (Welford) CPU kernel is about 50 times
+    slower on these shapes (``benchmarks/deep.py``).
+
+    Parameters
+    ----------
+    h : Tensor (..., S, ..., D) float
+    dim : int
+        The pixel axis.
+
+    Returns
+    -------
+    (mean, std) : Tensors of ``h``'s shape without ``dim``
+    """
+    mean = h.mean(dim=dim)
+    centred = h - mean.unsqueeze(dim)
+    error = centred.mean(dim=dim)  # 0 in exact arithmetic
+    squares = centred.square() if torch.is_grad_enabled() else centred.square_()  # in place when no gradient
+    return mean, torch.sqrt((squares.mean(dim=dim) - error.square()).clamp_(min=0) + 1e-6)
 
 
 def mlp(sizes, *, last_relu: bool = True) -> nn.Sequential:
@@ -88,15 +116,33 @@ class PixelSetEncoder(nn.Module):
     def forward(self, x: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         b, t, c, s = x.shape
         h = self.mlp1(x.permute(0, 1, 3, 2).reshape(b * t * s, c)).view(b, t, s, -1)
-        mean = h.mean(dim=2)
-        std = torch.sqrt(h.var(dim=2, unbiased=False) + 1e-6)  # population std: defined for a set of one pixel
+        mean, std = mean_std_pool(h, dim=2)
         pooled = torch.cat([mean, std], dim=-1)
         if self.extra:
             pooled = torch.cat([pooled, extra[:, None, :].expand(b, t, self.extra)], dim=-1)
         return self.mlp2(pooled.reshape(b * t, -1)).view(b, t, -1)
 
 
-class TemporalAttentionEncoder(nn.Module):
+class _DateEncoded(nn.Module):
+    """Base of the attention encoders: the positional encoding of their dates, computed once for all batches when
+    ``keep_encoding`` is set (inference: every batch has the same dates; see
+    :func:`antares.deep.network.inference_copy`)."""
+
+    keep_encoding = False
+    period = 1000.0
+
+    def _encoding(self, days: torch.Tensor, dim: int) -> torch.Tensor:
+        kept = self.__dict__.get("_kept")
+        if (self.keep_encoding and kept is not None and kept[1].shape == (len(days), dim)
+                and torch.equal(kept[0], days)):
+            return kept[1]
+        encoding = positional_encoding(days, dim, self.period)
+        if self.keep_encoding:
+            self.__dict__["_kept"] = (days.clone(), encoding)
+        return encoding
+
+
+class TemporalAttentionEncoder(_DateEncoded):
     """Temporal attention encoder (Garnot et al. 2020, section 3.2): a master query per head attends over the dates.
 
     The query of each head is computed from the temporal mean of the (position-encoded) inputs; keys
@@ -117,7 +163,7 @@ class TemporalAttentionEncoder(nn.Module):
 
     Shapes
     ------
-    ``forward(e (B, T, d_in), days (T,)) -> (B, mlp3[-1])``; the attention weights of the last call
+    ``forward(e (B, T, d_in), days (T,) or (B, T)) -> (B, mlp3[-1])``; the attention weights of the last call
     are kept in ``self.attention`` (B, n_head, T).
     """
 
@@ -137,7 +183,8 @@ class TemporalAttentionEncoder(nn.Module):
 
     def forward(self, e: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
         b, t, d = e.shape
-        e = self.in_norm(e) + positional_encoding(days, d, self.period)[None]
+        encoding = self._encoding(days, d)
+        e = self.in_norm(e) + (encoding if encoding.dim() == 3 else encoding[None])
         q = self.fc2_q(self.fc1_q(e).mean(dim=1)).view(b, self.n_head, 1, self.d_k)
         k = self.fc1_k(e).view(b, t, self.n_head, self.d_k).permute(0, 2, 3, 1)  # (B, h, d_k, T)
         attention = torch.softmax((q @ k).squeeze(2) / math.sqrt(self.d_k), dim=-1)  # (B, h, T)
@@ -146,7 +193,7 @@ class TemporalAttentionEncoder(nn.Module):
         return self.out_norm(self.dropout(self.mlp3(heads.reshape(b, -1))))
 
 
-class LightTemporalAttentionEncoder(nn.Module):
+class LightTemporalAttentionEncoder(_DateEncoded):
     """Lightweight TAE (Garnot & Landrieu 2020): learned master queries, channels split between heads.
 
     Inputs are projected to ``d_model`` and layer-normalised; each head has a learned query
@@ -156,7 +203,7 @@ class LightTemporalAttentionEncoder(nn.Module):
 
     Shapes
     ------
-    ``forward(e (B, T, d_in), days (T,)) -> (B, mlp[-1])``; ``self.attention`` (B, n_head, T).
+    ``forward(e (B, T, d_in), days (T,) or (B, T)) -> (B, mlp[-1])``; ``self.attention`` (B, n_head, T).
     """
 
     def __init__(self, d_in: int = 128, n_head: int = 16, d_k: int = 8, d_model: int = 256, mlp_sizes=(128,),
@@ -178,7 +225,8 @@ class LightTemporalAttentionEncoder(nn.Module):
     def forward(self, e: torch.Tensor, days: torch.Tensor) -> torch.Tensor:
         b, t, _ = e.shape
         h, dv = self.n_head, self.d_model // self.n_head
-        e = self.in_norm(self.inconv(e)) + positional_encoding(days, dv, self.period).repeat(1, h)[None]
+        encoding = self._encoding(days, dv).repeat(*(1,) * (days.dim() - 1), 1, h)  # every head: (B,) T, d_model
+        e = self.in_norm(self.inconv(e)) + (encoding if encoding.dim() == 3 else encoding[None])
         k = self.fc1_k(e).view(b, t, h, self.d_k)
         scores = torch.einsum("hk,bthk->bht", self.query, k) / math.sqrt(self.d_k)
         attention = torch.softmax(scores, dim=-1)  # (B, h, T)

@@ -129,3 +129,57 @@ class TemporalNet(nn.Module):
         logits = self(xs, days, extra)
         p = torch.softmax(logits, dim=-1)
         return p.mean(dim=0) if self.fusion == "decision" else p
+
+
+def inference_copy(net: nn.Module) -> nn.Module:
+    """A copy of ``net`` for prediction: the same function in eval mode, with fewer operations.
+
+    Every ``Linear`` (``Conv1d``) followed by a ``BatchNorm1d`` becomes one ``Linear`` (``Conv1d``) with the
+    batch normalisation's running statistics folded in (:func:`torch.nn.utils.fusion.fuse_linear_bn_eval`:
+    ``W' = W·γ/√(σ²+ε)``, ``b' = (b − μ)·γ/√(σ²+ε) + β``), ``Dropout`` (the identity in eval mode) is dropped,
+    ``ReLU`` works in place, and the temporal encoders compute their positional encoding once for all
+    batches of the same dates. The probabilities equal those of ``net.eval()`` up to float32 rounding
+    (``tests/unit/test_deep_inference.py``). ``net`` itself is not changed.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        A :class:`TemporalNet` (any module built from ``Sequential`` blocks works).
+
+    Returns
+    -------
+    torch.nn.Module
+        In eval mode, for use under :func:`torch.inference_mode` (it cannot be trained: its batch
+        normalisations are gone).
+    """
+    import copy
+
+    from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
+
+    fast = copy.deepcopy(net).eval()
+    for module in list(fast.modules()):
+        if hasattr(module, "keep_encoding"):  # the attention encoders (antares.deep.layers._DateEncoded)
+            module.keep_encoding = True
+        for name, child in list(module.named_children()):
+            if isinstance(child, nn.Dropout) and not isinstance(module, nn.Sequential):
+                setattr(module, name, nn.Identity())
+        if not isinstance(module, nn.Sequential):
+            continue
+        layers, kept, i = list(module), [], 0
+        while i < len(layers):
+            layer, following = layers[i], layers[i + 1] if i + 1 < len(layers) else None
+            if isinstance(following, nn.BatchNorm1d) and following.track_running_stats and type(layer) in (nn.Linear,
+                                                                                                              nn.Conv1d):
+                fuse = fuse_linear_bn_eval if isinstance(layer, nn.Linear) else fuse_conv_bn_eval
+                kept.append(fuse(layer, following))
+                i += 2
+                continue
+            if isinstance(layer, nn.ReLU) and kept:  # in place on the output of the layer before, never on the input
+                kept.append(nn.ReLU(inplace=True))
+            elif not isinstance(layer, nn.Dropout):
+                kept.append(layer)
+            i += 1
+        module._modules.clear()
+        for k, layer in enumerate(kept):
+            module.add_module(str(k), layer)
+    return fast

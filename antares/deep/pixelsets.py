@@ -73,7 +73,7 @@ def draw_pixel_sets(index: np.ndarray, values: np.ndarray, n: int, size: int, se
     if few.any():
         draws = np.floor(rng.random((int(few.sum()), size)) * counts[few, None]).astype(np.int64)
         pick[few] = shuffled[starts[few, None] + draws]
-    sets = np.moveaxis(values[:, :, pick], 2, 0).astype(np.float32)  # (n, T, C, S)
+    sets = np.ascontiguousarray(np.moveaxis(values[:, :, pick], 2, 0), dtype=np.float32)  # (n, T, C, S), C order
     sets[~has] = np.nan
     return sets, counts.astype(np.int64)
 

@@ -74,8 +74,8 @@ class PixelSetFitRequest:
         The measurements of each sensor (:func:`antares.deep.sensors.parse_sensor_measurements`).
     min_temp_seq : int >= 1, optional
         Minimum-sequence sampling at training (Ofori-Ampofo et al. 2021's ``min_temp_seq``): each
-        mini-batch keeps ``min_temp_seq`` of the available dates of each input, drawn at random
-        (pse_tae and ltae: tempcnn needs all its dates).
+        training sample keeps ``min_temp_seq`` of the available dates of each input, drawn at random
+        for that sample at each pass (pse_tae and ltae: tempcnn needs all its dates).
 
     Raises
     ------

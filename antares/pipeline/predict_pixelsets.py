@@ -34,6 +34,7 @@ class PixelSetJob:
     geometry: tuple = ()  # the geometric features the model takes (names, antares.object_features.GEOMETRY_FEATURES)
     only: np.ndarray | None = None  # second pass: the pixels of these objects only
     layout: list | None = None  # a sensors' model: per input {"sensor", "product", "channels", "days"} (read by product)
+    threads: int = 1  # torch threads of the tile's prediction: its share of the cores (timeseries.tile_threads)
 
 
 def classify_sets(estimator, ids: np.ndarray, sets: np.ndarray, days, channels, extra=None, layout=None):
@@ -159,7 +160,7 @@ def pixel_set_tile(job: PixelSetJob):
     border = border[border > 0]
     inside_mask = (labels > 0) & ~np.isin(labels, border)
     ids, sets = _draw(labels[inside_mask].astype(np.int64), series[:, :, inside_mask], job.set_size, job.seed)
-    estimator = _model(job.url, job.model_id)
+    estimator = _model(job.url, job.model_id).set_params(n_jobs=job.threads)  # this worker's share of the cores
     extra = _tile_shapes(labels, job.geobox.affine, ids, job.geometry) if job.geometry else None
     days = None if job.layout else series_days(times)
     predicted = classify_sets(estimator, ids, sets, days, job.measurements, extra, job.layout)
@@ -213,10 +214,11 @@ def predict_with_pixel_sets(settings, request, estimator, meta: dict, run, seg, 
     from antares.db.engine import database_url, open_database
     from antares.deep.pixelsets import series_days
     from antares.errors import NotFoundError
-    from antares.pipeline.executor import task_runner
+    from antares.pipeline.executor import SYNC, task_runner
     from antares.models.samples import with_shape
     from antares.pipeline.predict import (_check_replaceable, _check_same_grid, gather_tiles, model_inputs,
                                           second_pass, segment_shapes)
+    from antares.pipeline.timeseries import tile_threads
 
     product, segmentation, model, area, time = request.product, request.segmentation, request.model, request.area, request.time
     url = database_url(settings)
@@ -237,11 +239,13 @@ def predict_with_pixel_sets(settings, request, estimator, meta: dict, run, seg, 
         _check_same_grid(tiles[0], native_geobox(datasets, features), segmentation, product)
     set_size, seed = int(meta["set_size"]), int(meta.get("seed") or 0)
     geometry = tuple(meta.get("extra_features") or ())
+    scheduler, workers = request.scheduler or settings.scheduler, request.workers or settings.workers
+    threads = tile_threads(scheduler, workers)
     jobs = [PixelSetJob(url, product, features, segmentation, tile, time, meta["id"], set_size, seed, geometry,
-                        layout=layout) for tile in tiles]
+                        layout=layout, threads=threads) for tile in tiles]
     run_params = {"product": product, "model": model, "segmentation": segmentation, "set_size": set_size,
                   "time": [str(t) for t in time] if time else None}
-    with task_runner(request.scheduler or settings.scheduler, request.workers or settings.workers, settings) as execute:
+    with task_runner(scheduler, workers, settings) as execute:
         run.start(run_params, {"product": product, "model": model, "segmentation": segmentation,
                                "datasets": len(datasets)})
         chunks, edges, seen = gather_tiles(execute, pixel_set_tile, jobs, report)
@@ -262,6 +266,7 @@ def predict_with_pixel_sets(settings, request, estimator, meta: dict, run, seg, 
                 edge_ids, sets = _draw(labels, values, set_size, seed)
                 extra = (with_shape(edge_ids, np.zeros((len(edge_ids), 0)),  # whole polygons, from the database
                                     segment_shapes(settings, seg.id, segmentation, geometry)) if geometry else None)
+                estimator.set_params(n_jobs=tile_threads(SYNC, 1))  # after the tiles: every core of this machine
                 chunks.append(classify_sets(estimator, edge_ids, sets, days, features, extra, layout)[:4])
                 report.crossing = int(len(np.setdiff1d(edge_ids, split)))
     ids, classes, confidence, entropy = (np.concatenate(c) for c in zip(*chunks)) if chunks else [np.zeros(0)] * 4

@@ -83,13 +83,17 @@ def _labelled(n=36, t=8):
     return {"s2": SensorSeries(values, np.arange(t) * 30 + 15, ["a", "b", "c"])}, y
 
 
-def test_min_temp_seq_keeps_n_random_dates_per_training_batch(monkeypatch):
-    """Every training forward pass sees N of the T dates (sorted, a subset of the model's), drawn anew per batch; the
-    validation passes and prediction see all T."""
+def test_min_temp_seq_keeps_n_random_dates_per_training_sample(monkeypatch):
+    """Every training sample sees N of the T dates (sorted, a subset of the model's), drawn anew per sample (as the
+    reference's PixelSetData.__getitem__), with the pixel values of those dates; the validation passes and
+    prediction see all T."""
+    import torch
+
     import antares.deep.layers as layers
+    from antares.deep.data import SensorSeries
     from antares.models.registry import make_estimator
 
-    seen = []
+    seen, inputs = [], []
     original = layers.positional_encoding
 
     def recording(days, dim, period=1000.0):
@@ -99,18 +103,40 @@ def test_min_temp_seq_keeps_n_random_dates_per_training_batch(monkeypatch):
     monkeypatch.setattr(layers, "positional_encoding", recording)
     sets, y = _labelled()
     all_days = sets["s2"].days
-    model = make_estimator("pse_tae", {"epochs": 3, "batch_size": 8, "patience": 5, "min_temp_seq": 3}, seed=0)
+    # channel "a" holds each date's day number (+ a per-sample offset), so the kept values name the kept dates
+    values = sets["s2"].values.copy()
+    values[:, :, 0, :] = all_days[None, :, None] + np.arange(len(y))[:, None, None] * 1000
+    sets = {"s2": SensorSeries(values, all_days, sets["s2"].channels)}
+    params = {"epochs": 3, "batch_size": 8, "patience": 5, "min_temp_seq": 3}
+    model = make_estimator("pse_tae", params, seed=0)
+    hook = layers.PixelSetEncoder.forward
+
+    def keep_input(module, x, extra=None):
+        inputs.append(x.detach().cpu().numpy().copy())
+        return hook(module, x, extra)
+
+    monkeypatch.setattr(layers.PixelSetEncoder, "forward", keep_input)
     model.fit(sets, y)
-    short = [d for d in seen if len(d) == 3]
-    full = [d for d in seen if len(d) == len(all_days)]
-    assert len(short) + len(full) == len(seen) and len(full) == 3  # one validation pass per epoch
+    mean, std = model.config["inputs"][0]["mean"][0], model.config["inputs"][0]["std"][0]
+    short = [(d, x) for d, x in zip(seen, inputs) if d.ndim == 2]
+    full = [d for d in seen if d.ndim == 1]
+    assert len(short) + len(full) == len(seen) == len(inputs) and len(full) == 3  # one validation pass per epoch
+    assert all(len(d) == len(all_days) for d in full)
     assert len(short) >= 9  # 29 training samples in batches of 8, 3 epochs
-    for d in short:
-        assert np.all(np.diff(d) > 0) and set(d.tolist()) <= set(all_days.tolist())
-    assert len({tuple(d) for d in short}) > 1  # drawn anew
+    rows = []
+    for d, x in short:
+        assert d.shape == (len(x), 3) and x.shape[1] == 3
+        raw = x[:, :, 0, :] * std + mean  # the kept values of channel a: day + 1000 * sample
+        np.testing.assert_allclose(np.mod(raw, 1000), np.broadcast_to(d[:, :, None], raw.shape), atol=0.05)
+        for row in d:
+            assert np.all(np.diff(row) > 0) and set(row.tolist()) <= set(all_days.tolist())
+        rows += [tuple(r) for r in d]
+        assert len({tuple(r) for r in d}) > 1 or len(d) < 3  # drawn per sample within a batch
+    assert len(set(rows)) > 10  # of the C(8, 3) = 56 possible
     seen.clear()
-    assert model.predict_proba(sets).shape == (len(y), 3) and all(len(d) == len(all_days) for d in seen)
-    same = make_estimator("pse_tae", {"epochs": 3, "batch_size": 8, "patience": 5, "min_temp_seq": 3}, seed=0).fit(sets, y)
+    with torch.no_grad():
+        assert model.predict_proba(sets).shape == (len(y), 3) and seen and all(d.ndim == 1 and len(d) == len(all_days) for d in seen)
+    same = make_estimator("pse_tae", params, seed=0).fit(sets, y)
     np.testing.assert_array_equal(same.predict_proba(sets), model.predict_proba(sets))  # seeded
 
 
