@@ -8,13 +8,21 @@ with ``-v``.
 from __future__ import annotations
 
 import logging
+import os
 import traceback
 from dataclasses import dataclass
 
-import click
+# numpy asks the kernel for transparent huge pages on its arrays of 4 MB and more (madvise). Where the
+# kernel's THP defrag is "madvise" (a common default), every first touch of such memory may compact memory
+# synchronously: a 2048² time-series benchmark run (one tile and its read floor) spent 26 s of system time,
+# 7.7 s without it (docs/timeseries.md). Off for antares' processes, and for the dask workers they start,
+# before numpy is first imported; NUMPY_MADVISE_HUGEPAGE=1 in the environment keeps numpy's default.
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
-from antares import __version__
-from antares.errors import AntaresError, clip_message
+import click  # noqa: E402
+
+from antares import __version__  # noqa: E402
+from antares.errors import AntaresError, clip_message  # noqa: E402
 
 # command name -> "module:attribute"; modules are imported only when the command runs
 COMMANDS = {
