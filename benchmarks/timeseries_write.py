@@ -19,24 +19,16 @@ import datetime as dt
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 
-def timed(fn, repeat: int) -> dict:
-    walls, cpus = [], []
-    for _ in range(repeat):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        walls.append(time.perf_counter() - t0)
-        cpus.append(time.process_time() - c0)
-    return {"wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus)}
+sys.path.insert(0, str(HERE))
+from timeseries_phases import timed  # noqa: E402  (medians of wall and CPU time)
 
 
 def main() -> int:

@@ -119,15 +119,15 @@ def _burnt_layers(job: GlcmJob, padded) -> list:
     return out
 
 
-def object_glcm_table(execute, jobs: list, ids, what: str) -> np.ndarray:
-    """``(len(ids), len(features) * b)``: the GLCM features of objects ``ids`` from the counts of every tile job.
+def merged_glcm_counts(execute, jobs: list, what: str):
+    """The GLCM counts of every tile job (:func:`glcm_tile` run by ``execute``), merged; None when no tile had a pair.
 
     Raises
     ------
     InvalidInputError
         A tile failed (``what`` names the input).
     """
-    from antares.object_texture import glcm_features, merge_glcm
+    from antares.object_texture import merge_glcm
 
     parts = []
     for job, result in execute(glcm_tile, jobs):
@@ -136,9 +136,23 @@ def object_glcm_table(execute, jobs: list, ids, what: str) -> np.ndarray:
                                     f"{job.geobox.affine.f:.0f}) failed: {type(result).__name__}: {result}") from result
         if result is not None:
             parts.append(result)
+    return merge_glcm(parts) if parts else None
+
+
+def object_glcm_table(execute, jobs: list, ids, what: str) -> np.ndarray:
+    """``(len(ids), len(features) * b)``: the GLCM features of objects ``ids`` from the counts of every tile job.
+
+    Raises
+    ------
+    InvalidInputError
+        A tile failed (``what`` names the input).
+    """
+    from antares.object_texture import glcm_features
+
+    counts = merged_glcm_counts(execute, jobs, what)
     spec = jobs[0].spec if jobs else None
     ids = np.asarray(ids, np.int64)
-    if not parts:
+    if counts is None:
         return np.full((len(ids), len(spec["features"]) * len(jobs[0].measurements) if jobs else 0), np.nan)
-    got_ids, table = glcm_features(merge_glcm(parts), spec["features"], ids)  # got_ids: ids sorted, unique
+    got_ids, table = glcm_features(counts, spec["features"], ids)  # got_ids: ids sorted, unique
     return table[np.searchsorted(got_ids, ids)]
