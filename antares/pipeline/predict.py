@@ -441,17 +441,14 @@ def _with_glcm(request: PredictRequest, spec: dict, url: str, features: list, ti
     """``(ids, table)``: the per-object GLCM columns of every segment (NaN for one without a pixel pair), then the
     ``shapes`` columns when given (:class:`PredictJob`'s ``shapes``, the columns appended after the statistics)."""
     from antares.models.samples import with_shape
-    from antares.object_texture import glcm_features
     from antares.pipeline.executor import task_runner
-    from antares.pipeline.object_glcm import GlcmJob, merged_glcm_counts
+    from antares.pipeline.object_glcm import GlcmJob, tiled_glcm_features
 
     what = f"segmentation {request.segmentation} on product {request.product}"
     jobs = [GlcmJob(url, request.product, features, tile, request.time, spec, request.segmentation) for tile in tiles]
     with task_runner(request.scheduler or settings.scheduler, request.workers or settings.workers, settings) as execute:
-        counts = merged_glcm_counts(execute, jobs, what)
-    if counts is not None:
-        ids, table = glcm_features(counts, spec["features"])
-    else:
+        ids, table, _ = tiled_glcm_features(execute, jobs, what)  # objects finished tile by tile
+    if not len(ids):
         ids, table = np.zeros(0, np.int64), np.zeros((0, len(spec["features"]) * len(features)))
     if shapes is None:
         return ids, table
