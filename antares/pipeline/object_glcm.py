@@ -5,6 +5,13 @@ read with a margin of the largest pixel offset and counts only the pairs whose f
 the tile proper, so the counts of an object crossing tile edges merge exactly over tiles
 (:func:`antares.object_texture.merge_glcm`) and equal those of one whole raster.
 
+Objects are finished tile by tile (:func:`tiled_glcm_features`): an object without a pixel in a tile's
+margin has no pair across the tile's edge, and its features are computed in the tile's task and its
+counts dropped there; the counts of the objects reaching into the margin are held, merged, until every
+tile that they reach is done. Memory is bounded per tile (the tile's own counts plus the objects along
+the edges between done and pending tiles), whatever the number of objects; the result equals the
+features of the gather of every tile's counts (:func:`merged_glcm_counts`) exactly.
+
 The grey levels are fixed per measurement at fit time (:func:`glcm_spec`: the 1st and 99th
 percentiles of the training objects' pixels, 32 levels (``glcmN``: N), distance 1, angles 0/45/90/135°, symmetric)
 and stored with the model (``meta["glcm"]``), so ``model_predict_object`` quantises as the fit did.
