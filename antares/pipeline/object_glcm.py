@@ -67,7 +67,7 @@ def _margin(spec: dict) -> int:
 @dataclass
 class GlcmJob:
     """One tile of per-object GLCM counts (picklable): segments of ``segmentation`` (optionally ``only`` those), or
-    the training polygons ``wkb`` (labels: ``indices + 1``)."""
+    the training polygons ``wkb`` (labels: ``indices + 1``); ``leaving``: set by :func:`tiled_glcm_features`."""
 
     url: str
     product: str
@@ -79,6 +79,8 @@ class GlcmJob:
     only: np.ndarray | None = None
     indices: np.ndarray | None = None
     wkb: list | None = None
+    leaving: np.ndarray | None = None
+    """Objects known (from their stored extents) to have pixels in other tiles too: never finished in the tile."""
 
 
 def _tile_layers(job: GlcmJob):
@@ -198,7 +200,7 @@ def _ring_slices(shape, core) -> list:
     return [(rows[d[0]] if d[0] in "NS" else rows[""], cols[d[-1]] if d[-1] in "EW" else cols[""]) for d in RING]
 
 
-def finish_tile(layers, values, core, spec: dict) -> TileGlcm:
+def finish_tile(layers, values, core, spec: dict, leaving=None) -> TileGlcm:
     """Count the GLCM of one tile's objects and finish those that lie inside it.
 
     An object without a pixel in the margin around ``core`` has no pixel pair across the tile's edge: its
@@ -215,6 +217,9 @@ def finish_tile(layers, values, core, spec: dict) -> TileGlcm:
         The tile proper in the block.
     spec : dict
         :func:`glcm_spec` (``ranges``, ``levels``, ``distances``, ``angles``, ``symmetric``, ``features``).
+    leaving : numpy.ndarray of int, optional
+        Objects that have pixels in other tiles too (their stored extents say so): returned open
+        (in ``ring_ids``, with the margin parts they reach, maybe none) even without a pixel in the margin.
 
     Returns
     -------
@@ -230,7 +235,7 @@ def finish_tile(layers, values, core, spec: dict) -> TileGlcm:
         dirs = np.zeros(len(inside), np.uint8)
         for k, part in enumerate(parts):
             dirs[np.isin(inside, layer[part])] |= np.uint8(1 << k)
-        keep = (dirs > 0) & (inside != 0)
+        keep = ((dirs > 0) | (np.isin(inside, leaving) if leaving is not None else False)) & (inside != 0)
         ring_ids.append(inside[keep].astype(np.int64))
         ring_dirs.append(dirs[keep])
     ring_ids, ring_dirs = np.concatenate(ring_ids), np.concatenate(ring_dirs)
@@ -245,7 +250,7 @@ def finish_tile(layers, values, core, spec: dict) -> TileGlcm:
 def glcm_tile_finished(job: GlcmJob):
     """:func:`finish_tile` of one tile (read with a margin), or None without objects (a task of :func:`tiled_glcm_features`)."""
     read = _tile_layers(job)
-    return None if read is None else finish_tile(*read, job.spec)
+    return None if read is None else finish_tile(*read, job.spec, getattr(job, "leaving", None))
 
 
 @dataclass
@@ -320,7 +325,23 @@ def _take(counts, mask):
                       counts.levels)
 
 
-def tiled_glcm_features(execute, jobs: list, what: str, tasks=None):
+def _extent_tiles(neighbours, extents) -> dict:
+    """``{object: tiles}`` of the objects whose extent (a quarter pixel inside) covers more than one tile."""
+    import shapely
+
+    ids, boxes, pixel = np.asarray(extents[0], np.int64), np.asarray(extents[1], np.float64), extents[2]
+    inner = 0.25 * abs(pixel)
+    shrunk = shapely.box(boxes[:, 0] + inner, boxes[:, 1] + inner, boxes[:, 2] - inner, boxes[:, 3] - inner)
+    obj, tile = neighbours.tree.query(shrunk, predicate="intersects")
+    several = np.flatnonzero(np.bincount(obj, minlength=len(ids)) > 1)
+    keep = np.isin(obj, several)
+    out = {}
+    for o, t in zip(ids[obj[keep]].tolist(), tile[keep].tolist()):
+        out.setdefault(o, set()).add(t)
+    return out
+
+
+def tiled_glcm_features(execute, jobs: list, what: str, tasks=None, extents=None):
     """The GLCM features of every object of the tile jobs, objects finished tile by tile (memory bounded per tile).
 
     Each tile's task (:func:`glcm_tile_finished`) computes the features of the objects that lie inside the tile
@@ -339,6 +360,11 @@ def tiled_glcm_features(execute, jobs: list, what: str, tasks=None):
         Tiles on one grid, not overlapping, all with the same ``spec`` and measurements.
     what : str
         The input named by an error.
+    extents : (ids, boxes, pixel), optional
+        The stored extent of every object (``boxes``: ``(n, 4)`` xmin, ymin, xmax, ymax in the tiles' CRS;
+        ``pixel``: the pixel size, same units), e.g. :func:`antares.db.segmentations.segment_boxes`: an object
+        whose extent covers several tiles is held until they are all done even where its parts are not
+        connected, which saves the second pass. Without, that pass counts such objects again.
     tasks : (callable, callable), optional
         The tasks run per job: default :func:`glcm_tile_finished` (``job -> TileGlcm or None``) and, for the
         second pass, :func:`glcm_tile` (``job -> GlcmCounts or None``, ``job.only`` the objects to count).
@@ -366,6 +392,15 @@ def tiled_glcm_features(execute, jobs: list, what: str, tasks=None):
     n_columns = len(spec["features"]) * len(jobs[0].measurements)
     index = {id(job): i for i, job in enumerate(jobs)}
     neighbours = _Neighbours(jobs, _margin(spec))
+    spans = _extent_tiles(neighbours, extents) if extents is not None and len(extents[0]) else {}
+    if spans:
+        by_extent = {}
+        for obj, ts in spans.items():
+            for u in ts:
+                by_extent.setdefault(u, []).append(obj)
+        jobs = [dataclasses.replace(job, leaving=np.array(sorted(by_extent.get(i, [])), np.int64))
+                for i, job in enumerate(jobs)]
+        index = {id(job): i for i, job in enumerate(jobs)}
     done = np.zeros(len(jobs), bool)
     waiting, by_tile = {}, {}  # open object -> tiles not done it reaches; tile -> open objects waiting for it
     held, chunks, pairs_in = [], [], {}  # open counts; finished (ids, table); tile -> objects with pairs there
@@ -385,6 +420,7 @@ def tiled_glcm_features(execute, jobs: list, what: str, tasks=None):
                 held.append(result.open)
             for obj, bits in zip(result.ring_ids.tolist(), result.ring_dirs.tolist()):
                 reach = {u for k in range(len(RING)) if bits >> k & 1 for u in neighbours.of(t, k) if not done[u]}
+                reach.update(u for u in spans.get(obj, ()) if not done[u])
                 waiting.setdefault(obj, set()).update(reach)
                 for u in reach:
                     by_tile.setdefault(u, set()).add(obj)
@@ -428,9 +464,26 @@ def tiled_glcm_features(execute, jobs: list, what: str, tasks=None):
     return ids[order], table[order], report
 
 
-def object_glcm_table(execute, jobs: list, ids, what: str) -> np.ndarray:
+def segment_extents(settings, segmentation_id: int, tiles: list):
+    """``(ids, boxes, pixel)`` for :func:`tiled_glcm_features`: the stored segments' bounding boxes
+    (:func:`antares.db.segmentations.segment_boxes`) and the tiles' pixel size; None when the segmentation
+    stored no polygons or stored them in another CRS than the label tiles'."""
+    from antares.db.engine import session_scope
+    from antares.db.segmentations import segment_boxes, segment_srid
+
+    if not tiles:
+        return None
+    with session_scope(settings) as session:
+        srid = segment_srid(session, segmentation_id)
+        if srid is None or tiles[0].crs is None or tiles[0].crs.epsg != srid:
+            return None
+        ids, boxes = segment_boxes(session, segmentation_id)
+    return (ids, boxes, float(abs(tiles[0].affine.a))) if len(ids) else None
+
+
+def object_glcm_table(execute, jobs: list, ids, what: str, extents=None) -> np.ndarray:
     """``(len(ids), len(features) * b)``: the GLCM features of objects ``ids`` (NaN for one without a pixel pair),
-    objects finished tile by tile (:func:`tiled_glcm_features`).
+    objects finished tile by tile (:func:`tiled_glcm_features`, ``extents`` passed on).
 
     Raises
     ------
@@ -440,7 +493,7 @@ def object_glcm_table(execute, jobs: list, ids, what: str) -> np.ndarray:
     ids = np.asarray(ids, np.int64)
     if not jobs:
         return np.full((len(ids), 0), np.nan)
-    got_ids, table, _ = tiled_glcm_features(execute, jobs, what)
+    got_ids, table, _ = tiled_glcm_features(execute, jobs, what, extents=extents)
     out = np.full((len(ids), len(jobs[0].spec["features"]) * len(jobs[0].measurements)), np.nan)
     pos = np.minimum(np.searchsorted(got_ids, ids), max(len(got_ids) - 1, 0))
     found = (pos < len(got_ids)) & (got_ids[pos] == ids) if len(got_ids) else np.zeros(len(ids), bool)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 from affine import Affine
 from odc.geo.geobox import GeoBox
 from scipy import ndimage
@@ -27,6 +28,7 @@ class ArrayJob:
     spec: dict
     measurements: list
     only: np.ndarray | None = None
+    leaving: np.ndarray | None = None
 
     @property
     def geobox(self):
@@ -52,7 +54,7 @@ def read(job: ArrayJob):
 
 def finish_task(job):
     lab, val, core = read(job)
-    return finish_tile([lab], val, core, job.spec) if lab[core].any() else None
+    return finish_tile([lab], val, core, job.spec, job.leaving) if lab[core].any() else None
 
 
 def count_task(job):
@@ -77,7 +79,19 @@ def spec_of(levels=16, distances=(1,)):
     return spec
 
 
-def test_objects_across_two_and_four_tiles_and_inside():
+def extents_of(labels):
+    """Each object's bounding box in the ArrayJob grid's coordinates (as the stored segment polygons give it)."""
+    ids = np.unique(labels[labels > 0])
+    boxes = []
+    for o in ids:
+        r, c = np.nonzero(labels == o)
+        boxes.append((500_000 + 10 * c.min(), 5_800_000 - 10 * (r.max() + 1), 500_000 + 10 * (c.max() + 1),
+                      5_800_000 - 10 * r.min()))
+    return ids, np.asarray(boxes, np.float64), 10.0
+
+
+@pytest.mark.parametrize("with_extents", [False, True])
+def test_objects_across_two_and_four_tiles_and_inside(with_extents):
     rng = np.random.default_rng(3)
     labels = np.zeros((40, 40), np.int64)
     labels[2:9, 14:27] = 11      # across the seam of tiles 0 | 1
@@ -92,17 +106,23 @@ def test_objects_across_two_and_four_tiles_and_inside():
     spec = spec_of()
     jobs = tiles(labels, values, spec, (0, 20, 40), (0, 20, 40))
     with task_runner(SYNC) as execute:
-        ids, table, report = tiled_glcm_features(execute, jobs, "test", tasks=(finish_task, count_task))
+        ids, table, report = tiled_glcm_features(execute, jobs, "test", tasks=(finish_task, count_task),
+                                                 extents=extents_of(labels) if with_extents else None)
     old_ids, old_table = gathered(jobs)
     assert ids.tolist() == old_ids.tolist() == [11, 22, 33, 44, 66]
     assert np.array_equal(table, old_table, equal_nan=True)  # exactly the old gather
     ref = reference(labels, values, spec["ranges"], spec["levels"], spec["distances"], spec["angles"])
     for row, obj in enumerate(ids):
         np.testing.assert_allclose(table[row].reshape(len(FEATURES), 2).T, ref[int(obj)], rtol=1e-9, atol=1e-12)
-    # held open: 11 and 22 after tile 0, 22 until tile 3 is done; 33, 44 (and the parts of 66) finished in their tile
-    assert report.held_after == [2, 1, 1, 0] and report.peak_held == 2
-    assert (report.crossing, report.split) == (2, 1)
-    assert report.inside == 4  # 33, 44, and 66 twice (then counted again)
+    if not with_extents:
+        # held open: 11 and 22 after tile 0, 22 until tile 3 is done; 33, 44 (and the parts of 66) finished in
+        # their tile, 66 then counted again from tiles 1 and 2
+        assert report.held_after == [2, 1, 1, 0] and report.peak_held == 2
+        assert (report.inside, report.crossing, report.split) == (4, 2, 1)
+    else:
+        # the extent of 66 covers all four tiles: held from tile 1 until tile 3 is done, no second pass
+        assert report.held_after == [2, 2, 2, 0] and report.peak_held == 2
+        assert (report.inside, report.crossing, report.split) == (2, 3, 0)
 
 
 def test_voronoi_in_irregular_tiles_any_order_holds_only_crossing_objects():
