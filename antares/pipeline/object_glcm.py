@@ -326,11 +326,12 @@ def _take(counts, mask):
 
 
 def _extent_tiles(neighbours, extents) -> dict:
-    """``{object: tiles}`` of the objects whose extent (a quarter pixel inside) covers more than one tile."""
+    """``{object: tiles}`` of the objects whose extent (``inset`` inside) covers more than one tile."""
     import shapely
 
-    ids, boxes, pixel = np.asarray(extents[0], np.int64), np.asarray(extents[1], np.float64), extents[2]
-    inner = 0.25 * abs(pixel)
+    ids, boxes, inner = np.asarray(extents[0], np.int64), np.asarray(extents[1], np.float64), float(extents[2])
+    finite = np.all(np.isfinite(boxes), axis=1)
+    ids, boxes = ids[finite], boxes[finite]
     shrunk = shapely.box(boxes[:, 0] + inner, boxes[:, 1] + inner, boxes[:, 2] - inner, boxes[:, 3] - inner)
     obj, tile = neighbours.tree.query(shrunk, predicate="intersects")
     several = np.flatnonzero(np.bincount(obj, minlength=len(ids)) > 1)
@@ -360,9 +361,11 @@ def tiled_glcm_features(execute, jobs: list, what: str, tasks=None, extents=None
         Tiles on one grid, not overlapping, all with the same ``spec`` and measurements.
     what : str
         The input named by an error.
-    extents : (ids, boxes, pixel), optional
-        The stored extent of every object (``boxes``: ``(n, 4)`` xmin, ymin, xmax, ymax in the tiles' CRS;
-        ``pixel``: the pixel size, same units), e.g. :func:`antares.db.segmentations.segment_boxes`: an object
+    extents : (ids, boxes, inset), optional
+        The extent of every object (``boxes``: ``(n, 4)`` xmin, ymin, xmax, ymax in the tiles' CRS; ``inset``:
+        how far inside them its pixels surely reach, same units: a quarter pixel for pixel-edged segment
+        polygons (:func:`segment_extents`), 0 for polygons burnt by pixel centre), e.g. the stored segments'
+        (:func:`antares.db.segmentations.segment_boxes`): an object
         whose extent covers several tiles is held until they are all done even where its parts are not
         connected, which saves the second pass. Without, that pass counts such objects again.
     tasks : (callable, callable), optional
@@ -465,8 +468,9 @@ def tiled_glcm_features(execute, jobs: list, what: str, tasks=None, extents=None
 
 
 def segment_extents(settings, segmentation_id: int, tiles: list):
-    """``(ids, boxes, pixel)`` for :func:`tiled_glcm_features`: the stored segments' bounding boxes
-    (:func:`antares.db.segmentations.segment_boxes`) and the tiles' pixel size; None when the segmentation
+    """``(ids, boxes, inset)`` for :func:`tiled_glcm_features`: the stored segments' bounding boxes
+    (:func:`antares.db.segmentations.segment_boxes`) and a quarter of the tiles' pixel size (the polygons follow
+    pixel edges: a quarter pixel inside them lies in their pixels only); None when the segmentation
     stored no polygons or stored them in another CRS than the label tiles'."""
     from antares.db.engine import session_scope
     from antares.db.segmentations import segment_boxes, segment_srid
@@ -478,7 +482,7 @@ def segment_extents(settings, segmentation_id: int, tiles: list):
         if srid is None or tiles[0].crs is None or tiles[0].crs.epsg != srid:
             return None
         ids, boxes = segment_boxes(session, segmentation_id)
-    return (ids, boxes, float(abs(tiles[0].affine.a))) if len(ids) else None
+    return (ids, boxes, 0.25 * float(abs(tiles[0].affine.a))) if len(ids) else None
 
 
 def object_glcm_table(execute, jobs: list, ids, what: str, extents=None) -> np.ndarray:

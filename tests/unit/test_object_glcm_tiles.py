@@ -87,7 +87,7 @@ def extents_of(labels):
         r, c = np.nonzero(labels == o)
         boxes.append((500_000 + 10 * c.min(), 5_800_000 - 10 * (r.max() + 1), 500_000 + 10 * (c.max() + 1),
                       5_800_000 - 10 * r.min()))
-    return ids, np.asarray(boxes, np.float64), 10.0
+    return ids, np.asarray(boxes, np.float64), 2.5  # a quarter pixel inside, as segment_extents
 
 
 @pytest.mark.parametrize("with_extents", [False, True])
