@@ -160,3 +160,17 @@ def segment_id_range(session: Session, segmentation_id: int) -> tuple:
     """(smallest, largest) segment id of a segmentation; (None, None) without segments."""
     return tuple(session.execute(sa.select(sa.func.min(Segment.segment_id), sa.func.max(Segment.segment_id))
                                  .where(Segment.segmentation_id == segmentation_id)).first())
+
+
+def segment_boxes(session: Session, segmentation_id: int):
+    """``(ids (n,) int64, boxes (n, 4) float64)``: each stored segment's bounding box (xmin, ymin, xmax, ymax) in
+    the segmentation's CRS (its stored SRID), by id; empty arrays without stored segments."""
+    import numpy as np
+
+    geom = Segment.geom
+    rows = session.execute(sa.select(Segment.segment_id, sa.func.ST_XMin(geom), sa.func.ST_YMin(geom),
+                                     sa.func.ST_XMax(geom), sa.func.ST_YMax(geom))
+                           .where(Segment.segmentation_id == segmentation_id).order_by(Segment.segment_id)).all()
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros((0, 4))
+    return np.array([r[0] for r in rows], np.int64), np.array([r[1:] for r in rows], np.float64)

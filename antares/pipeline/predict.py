@@ -393,7 +393,7 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
 
         shapes = segment_shapes(settings, seg.id, segmentation) if parse_aggregation(aggregation)[1] else None
         if meta.get("glcm"):  # per-object GLCM with the model's grey levels, from every tile (read with a margin)
-            shapes = _with_glcm(request, meta["glcm"], url, features, tiles, shapes, settings)
+            shapes = _with_glcm(request, meta["glcm"], url, features, tiles, shapes, settings, seg.id)
         jobs = [PredictJob(url, product, features, segmentation, tile, time, model, meta["id"], aggregation, shapes=shapes)
                 for tile in tiles]
         run_params = {"product": product, "model": model, "segmentation": segmentation, "aggregation": aggregation,
@@ -437,21 +437,19 @@ def model_predict_object(settings: Settings, request: PredictRequest, progress=N
         return report
 
 
-def _with_glcm(request: PredictRequest, spec: dict, url: str, features: list, tiles: list, shapes, settings):
+def _with_glcm(request: PredictRequest, spec: dict, url: str, features: list, tiles: list, shapes, settings,
+               segmentation_id: int):
     """``(ids, table)``: the per-object GLCM columns of every segment (NaN for one without a pixel pair), then the
     ``shapes`` columns when given (:class:`PredictJob`'s ``shapes``, the columns appended after the statistics)."""
     from antares.models.samples import with_shape
-    from antares.object_texture import glcm_features
     from antares.pipeline.executor import task_runner
-    from antares.pipeline.object_glcm import GlcmJob, merged_glcm_counts
+    from antares.pipeline.object_glcm import GlcmJob, segment_extents, tiled_glcm_features
 
     what = f"segmentation {request.segmentation} on product {request.product}"
     jobs = [GlcmJob(url, request.product, features, tile, request.time, spec, request.segmentation) for tile in tiles]
     with task_runner(request.scheduler or settings.scheduler, request.workers or settings.workers, settings) as execute:
-        counts = merged_glcm_counts(execute, jobs, what)
-    if counts is not None:
-        ids, table = glcm_features(counts, spec["features"])
-    else:
+        ids, table, _ = tiled_glcm_features(execute, jobs, what, extents=segment_extents(settings, segmentation_id, tiles))
+    if not len(ids):
         ids, table = np.zeros(0, np.int64), np.zeros((0, len(spec["features"]) * len(features)))
     if shapes is None:
         return ids, table

@@ -240,7 +240,8 @@ def segment_features(settings, request, tf_polygons, progress=None):
     features = table[np.searchsorted(ids, segments)]
     spec = None
     if texture:  # the GLCM of each sample segment's own pixels, grey levels from the pixels of the touched segments
-        from antares.pipeline.object_glcm import GlcmJob, glcm_spec, object_glcm_table, ranges_from_samples
+        from antares.pipeline.object_glcm import (GlcmJob, glcm_spec, object_glcm_table, ranges_from_samples,
+                                                  segment_extents)
 
         what = f"segmentation {request.segmentation} on product {request.product}"
         spec = glcm_spec(texture, ranges_from_samples(samples, len(measurements), what),
@@ -248,7 +249,8 @@ def segment_features(settings, request, tf_polygons, progress=None):
         jobs = [GlcmJob(url, request.product, measurements, tile, request.time, spec, request.segmentation,
                         only=segments) for tile in tiles]
         with task_runner(scheduler, workers, settings) as execute:
-            features = np.concatenate([features, object_glcm_table(execute, jobs, segments, what)], axis=1)
+            table = object_glcm_table(execute, jobs, segments, what, segment_extents(settings, seg.id, tiles))
+            features = np.concatenate([features, table], axis=1)
     if shape:
         features = with_shape(segments, features, segment_shapes(settings, seg.id, request.segmentation))
     n_pixels = np.array([totals[int(s)] for s in segments], np.int64)

@@ -394,6 +394,7 @@ def training_features(settings: Settings, request: SampleRequest, progress=None)
     features, n_pixels, valid = aggregate(parts, pixels, len(sample_ids), aggregation)
     spec = None
     if texture:  # the GLCM of each polygon's own pixels, grey levels from the pixels of all the polygons
+        from antares.models.samples import is_point
         from antares.pipeline.object_glcm import GlcmJob, glcm_spec, object_glcm_table, ranges_from_samples
 
         what = f"training set {training_set} on product {product}"
@@ -401,7 +402,11 @@ def training_features(settings: Settings, request: SampleRequest, progress=None)
         glcm_jobs = [GlcmJob(url, product, measurements, job.geobox, time, spec, indices=job.indices, wkb=job.wkb)
                      for job in jobs]
         with task_runner(request.scheduler or settings.scheduler, request.workers or settings.workers, settings) as run:
-            table = object_glcm_table(run, glcm_jobs, np.arange(len(sample_ids)) + 1, what)
+            # extents: the polygons' bounding boxes (burnt by pixel centre: inside them), so that a polygon burnt
+            # into unconnected pieces is held until every tile it covers is done
+            areal = np.flatnonzero(~is_point(geoms))
+            table = object_glcm_table(run, glcm_jobs, np.arange(len(sample_ids)) + 1, what,
+                                      (areal + 1, boxes[areal], 0.0))
         features = np.concatenate([features, table], axis=1)
         valid = valid & np.all(np.isfinite(features), axis=1)
     if parse_aggregation(aggregation)[1] and not request.with_pixels:  # shape: of the training polygons
