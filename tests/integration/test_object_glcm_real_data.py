@@ -221,6 +221,30 @@ def test_glcm_of_chosen_bands_only(settings, data_dir, og):
             np.testing.assert_allclose(table[names].to_numpy()[r], expected, rtol=1e-8, atol=1e-10)
         checked += 1
     assert checked >= 5
+    # model_predict_object computes B08's GLCM only, with the stored grey levels: 10 segments equal the estimator's
+    # classes on independent features (numpy means of the four bands, scikit-image's GLCM of B08)
+    invoke_ok(runner, ["model_predict_object", "-p", "og_b10", "-m", "og_b08", "-s", "og_slic", "-n", "og_map08",
+                       "-sc", "sync"], env)
+    estimator, _ = load_model(settings, "og_b08")
+    engine = sa.create_engine(settings.db_url)
+    try:
+        with engine.connect() as conn:
+            stored = dict(conn.execute(sa.text(
+                "SELECT p.segment_id, p.class_code FROM antares.prediction p JOIN antares.classification c "
+                "ON c.id = p.classification_id WHERE c.name = 'og_map08'")).all())
+    finally:
+        engine.dispose()
+    labels, _ = _label_mosaic(tmp)
+    values = _values(data_dir)
+    ids = np.unique(labels[labels > 0])
+    assert len(stored) > 0.95 * len(ids)
+    X, chosen = [], np.random.default_rng(1).choice(ids, 10, replace=False)
+    for obj in chosen:
+        mask = labels == obj
+        texture = _skimage_glcm(mask, values[3:4], spec["ranges"], 32)
+        X.append(np.r_[[np.nanmean(v[mask]) for v in values], texture[[FEATURES.index("contrast"),
+                                                                        FEATURES.index("entropy")]]])
+    assert [stored.get(int(o), -1) for o in chosen] == estimator.predict(np.asarray(X)).tolist()
     bad = runner.invoke(cli, ["model_fit", "-model", "rf", "-p", "og_b10", "-t", "og_osm", "--name", "og_bad",
                               "-sp", "mean", "glcm:NIR", "-sc", "sync"], env=env)
     lines = [line for line in bad.output.splitlines() if line.strip()]
