@@ -43,7 +43,8 @@ Examples:
                             "several give one column per statistic and measurement (-sp mean std p90); shape adds "
                             "area, perimeter, compactness, elongation, rectangularity of each polygon (-sp mean shape); "
                             "glcm adds the GLCM texture of each object's own pixels per measurement (glcmN: N grey "
-                            "levels; glcm_contrast, glcm_entropy, ...: those features only).")
+                            "levels; glcm_contrast, glcm_entropy, ...: those features only; glcm:M, repeatable: of "
+                            "measurement M only, e.g. -sp mean glcm_entropy glcm:B08 glcm:NDVI; default all).")
 @click.option("--unit", type=click.Choice(["polygons", "pixels", "segments"]), default="polygons", show_default=True,
               help="One sample per polygon, the pixels inside polygons, or the segments of -s lying mostly (more "
                    "than half their pixels) inside one polygon; CV accuracy counts the same unit. None is best "

@@ -182,7 +182,7 @@ class GreedyOption(click.Option):
 def _takes_aggregation(argument: str) -> bool:
     from antares.models.samples import SHAPE, is_aggregation, is_glcm
 
-    return argument == SHAPE or is_aggregation(argument) or is_glcm(argument)
+    return argument == SHAPE or is_aggregation(argument) or is_glcm(argument) or argument.startswith("glcm:")
 
 
 def aggregation_option(default, help_text: str):
@@ -192,7 +192,7 @@ def aggregation_option(default, help_text: str):
         return " ".join(value) if value else default
 
     return click.option("-sp", "--spatial-aggregation", "aggregation", cls=GreedyOption, takes=_takes_aggregation,
-                        callback=joined, metavar="mean|median|min|max|std|pNN|glcm|glcm_F|shape ...", help=help_text)
+                        callback=joined, metavar="mean|median|min|max|std|pNN|glcm|glcm_F|glcm:M|shape ...", help=help_text)
 
 
 def extra_option(help_text: str):

@@ -33,6 +33,64 @@ GLCM = "glcm"
 
 
 _GLCM_LEVELS = re.compile(r"^glcm(\d{1,3})$")
+_GLCM_BAND = re.compile(r"^glcm:([A-Za-z0-9][A-Za-z0-9_.-]*)$")
+"""``glcm:MEASUREMENT``: the per-object GLCM of that measurement only (repeatable; default: every measurement)."""
+
+
+def is_glcm_band(value) -> bool:
+    """True for ``glcm:MEASUREMENT`` (a letter or digit, then letters, digits, ``_ . -``): the GLCM of that measurement.
+
+    >>> is_glcm_band("glcm:B08"), is_glcm_band("glcm:"), is_glcm_band("glcm")
+    (True, False, False)
+    """
+    return isinstance(value, str) and _GLCM_BAND.match(value) is not None
+
+
+def _names(value) -> list[str]:
+    return value.replace(",", " ").split() if isinstance(value, str) else [str(v) for v in (value or ())]
+
+
+def glcm_bands_of(value) -> tuple[str, ...]:
+    """The measurements named by ``glcm:MEASUREMENT`` in an object-feature specification, in the order given; empty
+    when none is named (the per-object GLCM then covers every measurement of the product).
+
+    >>> glcm_bands_of("mean glcm_contrast glcm:B08 glcm:NDVI shape")
+    ('B08', 'NDVI')
+    """
+    return tuple(_GLCM_BAND.match(n).group(1) for n in _names(value) if is_glcm_band(n))
+
+
+def glcm_measurements(measurements, value, product: str) -> list[str]:
+    """The measurements whose per-object GLCM a specification asks for: those of ``glcm:M`` (in that order), else all.
+
+    Parameters
+    ----------
+    measurements : sequence of str
+        The product's measurements.
+    value : str or sequence of str
+        The object-feature specification (:func:`parse_aggregation`).
+    product : str
+        The product's name, for the message.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    antares.errors.UsageError
+        A ``glcm:M`` names a measurement the product does not have (exit code 2; the message lists the product's).
+    """
+    from antares.errors import UsageError
+
+    measurements = [str(m) for m in measurements]
+    chosen = list(glcm_bands_of(value))
+    unknown = [m for m in chosen if m not in measurements]
+    if unknown:
+        raise UsageError(f"-sp {' '.join('glcm:' + m for m in unknown)}: product {product} has no measurement "
+                         f"{', '.join(unknown)}; its measurements are {', '.join(measurements)}: name one of them "
+                         "(glcm:M) or leave glcm:M out for all.")
+    return chosen or measurements
 
 
 def is_glcm(value) -> bool:
@@ -52,7 +110,7 @@ def glcm_levels_of(value) -> int:
     :data:`antares.object_texture.DEFAULT_LEVELS` (32)."""
     from antares.object_texture import DEFAULT_LEVELS
 
-    names = value.replace(",", " ").split() if isinstance(value, str) else [str(v) for v in (value or ())]
+    names = _names(value)
     found = [int(m.group(1)) for m in map(_GLCM_LEVELS.match, names) if m is not None]
     return found[0] if found else DEFAULT_LEVELS
 
@@ -63,12 +121,14 @@ def glcm_features_of(value) -> tuple[str, ...]:
 
     >>> glcm_features_of("mean glcm_entropy glcm_contrast shape")
     ('contrast', 'entropy')
+
+    ``glcm:MEASUREMENT`` alone (without ``glcm``, ``glcmN`` or ``glcm_FEATURE``) asks for every feature.
     """
     from antares.object_texture import FEATURES
 
-    names = value.replace(",", " ").split() if isinstance(value, str) else [str(v) for v in (value or ())]
+    names = _names(value)
     asked = [n for n in names if is_glcm(n)]
-    if any(n == GLCM or _GLCM_LEVELS.match(n) for n in asked):
+    if any(n == GLCM or _GLCM_LEVELS.match(n) for n in asked) or (not asked and any(map(is_glcm_band, names))):
         return FEATURES
     return tuple(f for f in FEATURES if f"{GLCM}_{f}" in asked)
 
@@ -81,7 +141,8 @@ def parse_aggregation(value) -> tuple[tuple[str, ...], bool]:
     value : str or sequence of str
         Names separated by spaces or commas (``"mean std shape"``) or a sequence of names: at
         least one statistic (:func:`is_aggregation`), each once, optionally per-object GLCM texture
-        (``glcm`` or ``glcm_FEATURE`` names, :func:`glcm_features_of`) and ``shape``.
+        (``glcm`` or ``glcm_FEATURE`` names, :func:`glcm_features_of`; ``glcm:MEASUREMENT`` names, each once,
+        restrict it to those measurements, :func:`glcm_bands_of`) and ``shape``.
 
     Returns
     -------
@@ -95,14 +156,14 @@ def parse_aggregation(value) -> tuple[tuple[str, ...], bool]:
     ValueError
         An unknown name, a name given twice (or ``glcm`` with ``glcm_FEATURE``), or no statistic (the message names them).
     """
-    names = value.replace(",", " ").split() if isinstance(value, str) else [str(v) for v in (value or ())]
-    bad = [n for n in names if not (is_aggregation(n) or n == SHAPE or is_glcm(n))]
+    names = _names(value)
+    bad = [n for n in names if not (is_aggregation(n) or n == SHAPE or is_glcm(n) or is_glcm_band(n))]
     if bad:
         raise ValueError(f"unknown aggregation {', '.join(repr(b) for b in bad)}")
     whole = [n for n in names if n == GLCM or _GLCM_LEVELS.match(n)]
     if len(set(names)) != len(names) or (whole and sum(is_glcm(n) for n in names) > 1):
         raise ValueError(f"an aggregation is given twice in {' '.join(names)!r}")
-    statistics = tuple(n for n in names if n != SHAPE and not is_glcm(n))
+    statistics = tuple(n for n in names if n != SHAPE and not is_glcm(n) and not is_glcm_band(n))
     if not statistics:
         raise ValueError("no statistic given (shape and glcm need one, e.g. 'mean glcm shape')")
     return statistics, SHAPE in names
@@ -120,7 +181,7 @@ def canonical_aggregation(value) -> str:
     Returns
     -------
     str
-        Space-separated names, e.g. ``'mean std p90 glcm_contrast shape'``.
+        Space-separated names, e.g. ``'mean std p90 glcm_contrast glcm:B08 shape'``.
 
     Raises
     ------
@@ -133,12 +194,13 @@ def canonical_aggregation(value) -> str:
     glcm, levels = glcm_features_of(value), glcm_levels_of(value)
     whole = GLCM if levels == DEFAULT_LEVELS else f"{GLCM}{levels}"
     texture = (whole,) if glcm == FEATURES else tuple(f"{GLCM}_{f}" for f in glcm)
+    texture += tuple(f"{GLCM}:{m}" for m in glcm_bands_of(value))
     return " ".join(statistics + texture + ((SHAPE,) if shape else ()))
 
 
 def feature_columns(measurements, aggregation) -> list[str]:
     """Column names of the object features: ``f"{measurement}_{statistic}"`` statistic-major, then the GLCM features
-    ``f"{measurement}_glcm_{feature}"`` (feature-major), then the shape features.
+    ``f"{measurement}_glcm_{feature}"`` (feature-major; the measurements of ``glcm:M``, else all), then the shape features.
 
     Parameters
     ----------
@@ -163,7 +225,8 @@ def feature_columns(measurements, aggregation) -> list[str]:
 
     statistics, shape = parse_aggregation(aggregation)
     return ([f"{m}_{s}" for s in statistics for m in measurements]
-            + glcm_names(measurements, glcm_features_of(aggregation)) + (list(SHAPE_FEATURES) if shape else []))
+            + glcm_names(list(glcm_bands_of(aggregation)) or measurements, glcm_features_of(aggregation))
+            + (list(SHAPE_FEATURES) if shape else []))
 
 
 def by_pixels(aggregation) -> bool:

@@ -30,12 +30,14 @@ SAMPLE_PER_TILE = 50_000
 """At most this many valid pixels per tile (an even stride over them) go into the quantisation percentiles."""
 
 
-def glcm_spec(features, ranges, levels: int) -> dict:
+def glcm_spec(features, ranges, levels: int, measurements) -> dict:
     """The GLCM parameters stored with a model: ``features``, ``levels``, ``distances``, ``angles``,
-    ``percentiles`` and the quantisation ``ranges`` (one ``[low, high]`` per measurement)."""
+    ``percentiles``, the ``measurements`` whose GLCM is computed (``-sp glcm:M``, else all of the product's) and
+    their quantisation ``ranges`` (one ``[low, high]`` per measurement)."""
     from antares.object_texture import DEFAULT_ANGLES, DEFAULT_DISTANCES, DEFAULT_PERCENTILES
 
-    return {"features": list(features), "levels": int(levels), "distances": list(DEFAULT_DISTANCES),
+    return {"features": list(features), "levels": int(levels), "measurements": [str(m) for m in measurements],
+            "distances": list(DEFAULT_DISTANCES),
             "angles": list(DEFAULT_ANGLES), "percentiles": list(DEFAULT_PERCENTILES),
             "symmetric": True, "ranges": [[float(a), float(b)] for a, b in ranges]}
 

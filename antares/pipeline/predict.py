@@ -446,11 +446,12 @@ def _with_glcm(request: PredictRequest, spec: dict, url: str, features: list, ti
     from antares.pipeline.object_glcm import GlcmJob, segment_extents, tiled_glcm_features
 
     what = f"segmentation {request.segmentation} on product {request.product}"
-    jobs = [GlcmJob(url, request.product, features, tile, request.time, spec, request.segmentation) for tile in tiles]
+    bands = spec.get("measurements", features)  # -sp glcm:M: those measurements only (models before it: all)
+    jobs = [GlcmJob(url, request.product, bands, tile, request.time, spec, request.segmentation) for tile in tiles]
     with task_runner(request.scheduler or settings.scheduler, request.workers or settings.workers, settings) as execute:
         ids, table, _ = tiled_glcm_features(execute, jobs, what, extents=segment_extents(settings, segmentation_id, tiles))
     if not len(ids):
-        ids, table = np.zeros(0, np.int64), np.zeros((0, len(spec["features"]) * len(features)))
+        ids, table = np.zeros(0, np.int64), np.zeros((0, len(spec["features"]) * len(bands)))
     if shapes is None:
         return ids, table
     return shapes[0], np.concatenate([with_shape(shapes[0], np.zeros((len(shapes[0]), 0)), (ids, table)), shapes[1]],
@@ -459,12 +460,12 @@ def _with_glcm(request: PredictRequest, spec: dict, url: str, features: list, ti
 
 def _same_columns(model: str, fitted: str, asked: str) -> None:
     """InvalidInputError unless aggregation ``asked`` gives the columns model ``model`` was fitted on (``fitted``):
-    as many statistics, the same GLCM features, and shape in both or in neither."""
-    from antares.models.samples import glcm_features_of, parse_aggregation
+    as many statistics, the same GLCM features of the same measurements, and shape in both or in neither."""
+    from antares.models.samples import glcm_bands_of, glcm_features_of, parse_aggregation
 
     (fit_stats, fit_shape), (ask_stats, ask_shape) = parse_aggregation(fitted), parse_aggregation(asked)
     if (fit_shape != ask_shape or len(fit_stats) != len(ask_stats)
-            or glcm_features_of(fitted) != glcm_features_of(asked)):
+            or glcm_features_of(fitted) != glcm_features_of(asked) or glcm_bands_of(fitted) != glcm_bands_of(asked)):
         raise InvalidInputError(f"model {model} was fitted on -sp {fitted}; -sp {asked} cannot give those feature "
                                 f"columns: leave -sp out or give -sp {fitted}.")
 

@@ -65,7 +65,8 @@ def _aggregation(value, error: type = UsageError) -> None:
             raise refusal(f"aggregation must be one of {', '.join(AGGREGATIONS)} or a percentile pNN (p10, p90). "
                           f"Got {value!r}.", "aggregation", error=error) from None
         raise refusal(f"aggregation must be statistics ({', '.join(AGGREGATIONS)}, pNN), each once, and optionally "
-                      f"glcm (or glcm_contrast, ...) and shape: {exc}. Got {value!r}.", "aggregation", error=error) from None
+                      f"glcm (or glcm_contrast, ...; glcm:MEASUREMENT for chosen measurements) and shape: {exc}. "
+                      f"Got {value!r}.", "aggregation", error=error) from None
 
 
 def _object_features(aggregation, unit: str, categorical) -> None:

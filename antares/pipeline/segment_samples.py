@@ -163,13 +163,14 @@ def segment_features(settings, request, tf_polygons, progress=None):
     from antares.db.segmentations import require_segmentation
     from antares.features import finalise, merge_partials
     from antares.models.samples import (by_pixels, feature_columns, glcm_features_of, glcm_levels_of,
-                                        object_statistics, parse_aggregation, with_shape)
+                                        glcm_measurements, object_statistics, parse_aggregation, with_shape)
     from antares.pipeline.executor import task_runner
     from antares.pipeline.predict import _check_same_grid, segment_shapes
     from antares.pipeline.train import TrainingFeatures
 
     sample_ids, codes, geoms, crs, datasets, definition, scheme_id, legend, outside = tf_polygons
     measurements = [m["name"] for m in definition["measurements"]]
+    chosen = glcm_measurements(measurements, request.aggregation, request.product)  # refuse an unknown glcm:M early
     url = database_url(settings)
     with session_scope(settings) as session:
         seg = require_segmentation(session, request.segmentation)
@@ -244,9 +245,10 @@ def segment_features(settings, request, tf_polygons, progress=None):
                                                   segment_extents)
 
         what = f"segmentation {request.segmentation} on product {request.product}"
-        spec = glcm_spec(texture, ranges_from_samples(samples, len(measurements), what),
-                         glcm_levels_of(request.aggregation))
-        jobs = [GlcmJob(url, request.product, measurements, tile, request.time, spec, request.segmentation,
+        rows = [measurements.index(m) for m in chosen]
+        spec = glcm_spec(texture, ranges_from_samples([s[rows] for s in samples], len(chosen), what),
+                         glcm_levels_of(request.aggregation), chosen)
+        jobs = [GlcmJob(url, request.product, chosen, tile, request.time, spec, request.segmentation,
                         only=segments) for tile in tiles]
         with task_runner(scheduler, workers, settings) as execute:
             table = object_glcm_table(execute, jobs, segments, what, segment_extents(settings, seg.id, tiles))

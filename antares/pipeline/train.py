@@ -347,9 +347,10 @@ def training_features(settings: Settings, request: SampleRequest, progress=None)
     measurements = [m["name"] for m in definition["measurements"]]
 
     from antares.models.samples import (by_pixels, feature_columns, glcm_features_of, glcm_levels_of,
-                                        parse_aggregation, with_shape)
+                                        glcm_measurements, parse_aggregation, with_shape)
 
     texture = glcm_features_of(aggregation)
+    chosen = glcm_measurements(measurements, aggregation, product) if texture else []
     if texture and request.series:
         raise InvalidInputError("per-object GLCM (-sp glcm) is computed from one date; a time series of the product "
                                 "has several: leave glcm out or choose one period with -b/-e.")
@@ -398,8 +399,10 @@ def training_features(settings: Settings, request: SampleRequest, progress=None)
         from antares.pipeline.object_glcm import GlcmJob, glcm_spec, object_glcm_table, ranges_from_samples
 
         what = f"training set {training_set} on product {product}"
-        spec = glcm_spec(texture, ranges_from_samples([pixels[1]], len(measurements), what), glcm_levels_of(aggregation))
-        glcm_jobs = [GlcmJob(url, product, measurements, job.geobox, time, spec, indices=job.indices, wkb=job.wkb)
+        rows = [measurements.index(m) for m in chosen]
+        spec = glcm_spec(texture, ranges_from_samples([pixels[1][rows]], len(chosen), what), glcm_levels_of(aggregation),
+                         chosen)
+        glcm_jobs = [GlcmJob(url, product, chosen, job.geobox, time, spec, indices=job.indices, wkb=job.wkb)
                      for job in jobs]
         with task_runner(request.scheduler or settings.scheduler, request.workers or settings.workers, settings) as run:
             # extents: the polygons' bounding boxes (burnt by pixel centre: inside them), so that a polygon burnt

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from rasterio.windows import from_bounds
 from skimage.feature import graycomatrix, graycoprops
 
+from antares.cli.main import cli
 from antares.object_texture import FEATURES
 from antares.recipes.texture import SKIMAGE_NAMES
 from helpers import BRANDENBURG_PATTERN, invoke_ok
@@ -175,3 +176,79 @@ def test_polygon_glcm_columns_equal_skimage_on_each_polygon(settings, data_dir, 
             np.testing.assert_allclose(table[names].to_numpy()[r], expected, rtol=1e-8, atol=1e-10)
         checked += 1
     assert checked >= 8
+
+
+def test_glcm_of_chosen_bands_only(settings, data_dir, og):
+    """``-sp mean glcm_contrast glcm_entropy glcm:B08``: the GLCM columns are B08's only, equal to scikit-image's GLCM
+    of each polygon's B08 pixels with the stored grey levels; an unknown measurement is refused in one line (exit 2)."""
+    import geopandas as gpd
+    import pandas as pd
+    from rasterio.features import rasterize
+
+    from antares.pipeline.train import load_model
+
+    env, tmp = og
+    runner = CliRunner()
+    sp = ["-sp", "mean", "glcm_contrast", "glcm_entropy", "glcm:B08"]
+    invoke_ok(runner, ["model_fit", "-model", "rf", "-p", "og_b10", "-t", "og_osm", "--name", "og_b08", *sp,
+                       "-extra", "n_estimators=5", "-sc", "sync"], env)
+    _, meta = load_model(settings, "og_b08", estimator=False)
+    spec = meta["glcm"]
+    assert spec["measurements"] == ["B08"] and len(spec["ranges"]) == 1 and spec["features"] == ["contrast", "entropy"]
+    assert meta["aggregation"] == "mean glcm_contrast glcm_entropy glcm:B08"
+    names = ["B08_glcm_contrast", "B08_glcm_entropy"]
+    assert meta["columns"] == [f"{b}_mean" for b in BANDS] + names  # no GLCM column of B02, B03, B04
+    invoke_ok(runner, ["model_fit", "-p", "og_b10", "-t", "og_osm", *sp, "-filename", str(tmp / "b08.parquet"),
+                       "-sc", "sync"], env)
+    table = pd.read_parquet(tmp / "b08.parquet")
+    assert [c for c in table.columns if "glcm" in c] == names
+    with rasterio.open(data_dir / SCENE / "IMG_DATA" / "T33UUU_20170216T102101_B08.jp2") as src:
+        dn = src.read(1).astype(np.float64)
+        transform = src.transform
+    b08 = np.where(dn == 0, np.nan, dn)[None]
+    polygons = gpd.read_file(data_dir / SCENE / "osm_landuse_train.gpkg").to_crs(32633)
+    means = table["B08_mean"].to_numpy()
+    checked = 0
+    for geom in polygons.geometry.sample(8, random_state=1):
+        mask = rasterize([(geom, 1)], out_shape=dn.shape, transform=transform, fill=0).astype(bool)
+        if mask.sum() < 4:
+            continue
+        row = np.flatnonzero(np.isclose(means, np.nanmean(b08[0][mask]), rtol=1e-12))
+        assert len(row) >= 1
+        full = _skimage_glcm(mask, b08, spec["ranges"], 32).reshape(len(FEATURES), 1)
+        expected = full[[FEATURES.index("contrast"), FEATURES.index("entropy")], 0]
+        for r in row:
+            np.testing.assert_allclose(table[names].to_numpy()[r], expected, rtol=1e-8, atol=1e-10)
+        checked += 1
+    assert checked >= 5
+    # model_predict_object computes B08's GLCM only, with the stored grey levels: 10 segments equal the estimator's
+    # classes on independent features (numpy means of the four bands, scikit-image's GLCM of B08)
+    invoke_ok(runner, ["model_predict_object", "-p", "og_b10", "-m", "og_b08", "-s", "og_slic", "-n", "og_map08",
+                       "-sc", "sync"], env)
+    estimator, _ = load_model(settings, "og_b08")
+    engine = sa.create_engine(settings.db_url)
+    try:
+        with engine.connect() as conn:
+            stored = dict(conn.execute(sa.text(
+                "SELECT p.segment_id, p.class_code FROM antares.prediction p JOIN antares.classification c "
+                "ON c.id = p.classification_id WHERE c.name = 'og_map08'")).all())
+    finally:
+        engine.dispose()
+    labels, _ = _label_mosaic(tmp)
+    values = _values(data_dir)
+    ids = np.unique(labels[labels > 0])
+    assert len(stored) > 0.95 * len(ids)
+    X, chosen = [], np.random.default_rng(1).choice(ids, 10, replace=False)
+    for obj in chosen:
+        mask = labels == obj
+        texture = _skimage_glcm(mask, values[3:4], spec["ranges"], 32)
+        X.append(np.r_[[np.nanmean(v[mask]) for v in values], texture[[FEATURES.index("contrast"),
+                                                                        FEATURES.index("entropy")]]])
+    assert [stored.get(int(o), -1) for o in chosen] == estimator.predict(np.asarray(X)).tolist()
+    bad = runner.invoke(cli, ["model_fit", "-model", "rf", "-p", "og_b10", "-t", "og_osm", "--name", "og_bad",
+                              "-sp", "mean", "glcm:NIR", "-sc", "sync"], env=env)
+    lines = [line for line in bad.output.splitlines() if line.strip()]
+    assert bad.exit_code == 2 and len(lines) == 1, bad.output
+    assert "product og_b10 has no measurement NIR; its measurements are B02, B03, B04, B08" in lines[0]
+    with pytest.raises(Exception, match="og_bad"):
+        load_model(settings, "og_bad", estimator=False)  # nothing stored
