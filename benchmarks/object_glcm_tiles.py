@@ -116,7 +116,7 @@ def synth_jobs(size: int, tile: int, segment_px: int):
     from antares.pipeline.object_glcm import glcm_spec
 
     shape = (size, 2 * size)
-    spec = glcm_spec(FEATURES, [(0.15, 0.45), (0.1, 0.4)], 32)
+    spec = glcm_spec(FEATURES, [(0.15, 0.45), (0.1, 0.4)], 32, ["b1", "b2"])
     return [SynthJob((r, min(r + tile, shape[0])), (c, min(c + tile, shape[1])), shape, segment_px, spec, ["b1", "b2"])
             for r in range(0, shape[0], tile) for c in range(0, shape[1], tile)]
 
@@ -136,7 +136,7 @@ def brandenburg_jobs(url: str, segmentation: str, ranges: list):
     finally:
         dc.close()
     bands = ["B02", "B03", "B04", "B08"]
-    spec = glcm_spec(FEATURES, ranges, 32)
+    spec = glcm_spec(FEATURES, ranges, 32, bands)
     return [GlcmJob(url, "bb_b10", bands, tile, None, spec, segmentation) for tile in tiles]
 
 

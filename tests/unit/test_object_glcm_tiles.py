@@ -74,7 +74,7 @@ def gathered(jobs):
 
 
 def spec_of(levels=16, distances=(1,)):
-    spec = glcm_spec(FEATURES, [(0.1, 0.5), (0.0, 0.6)], levels)
+    spec = glcm_spec(FEATURES, [(0.1, 0.5), (0.0, 0.6)], levels, ["b1", "b2"])
     spec["distances"] = list(distances)
     return spec
 
