@@ -19,6 +19,45 @@ from dataclasses import dataclass
 # before numpy is first imported; NUMPY_MADVISE_HUGEPAGE=1 in the environment keeps numpy's default.
 os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
+# glibc's malloc gives every array above its mmap threshold fresh pages from the kernel and returns them when
+# the array is freed, so a tile's per-block arrays, GDAL's write buffers and their temporaries are faulted in
+# again and again (4 KB minor faults, system time). Keeping freed memory in the heap for reuse: the 2048²
+# time-series recipe took 24 % fewer minor faults (1.02 M -> 0.77 M) and 8 % less CPU, 0.13 GB more peak RSS
+# (docs/timeseries.md). Values already in the environment win; the dask workers an antares process starts
+# inherit them.
+MALLOC_TUNING = {"MALLOC_MMAP_THRESHOLD_": 32 * 2**20, "MALLOC_TRIM_THRESHOLD_": 1 * 2**30,
+                 "MALLOC_TOP_PAD_": 64 * 2**20}
+_MALLOPT = {"MALLOC_MMAP_THRESHOLD_": -3, "MALLOC_TRIM_THRESHOLD_": -1, "MALLOC_TOP_PAD_": -2}  # glibc's M_* numbers
+
+
+def keep_freed_memory() -> dict:
+    """Apply :data:`MALLOC_TUNING` (or the ``MALLOC_*_`` values already in the environment) to this process.
+
+    glibc reads ``MALLOC_*_`` variables only when a process starts, so this process gets them through
+    ``mallopt``; processes it starts inherit the variables. Returns the values set (variable -> bytes), empty
+    where the C library has no ``mallopt`` (musl, macOS) or a value in the environment is not an integer.
+    """
+    import ctypes
+
+    values = {}
+    for name, default in MALLOC_TUNING.items():
+        os.environ.setdefault(name, str(default))
+        try:
+            values[name] = int(os.environ[name])
+        except ValueError:
+            return {}
+        if not 0 <= values[name] < 2**31:  # mallopt takes a C int
+            return {}
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return {}
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return {name: value for name, value in values.items() if mallopt(_MALLOPT[name], value) == 1}
+
+
+keep_freed_memory()
+
 import click  # noqa: E402
 
 from antares import __version__  # noqa: E402

@@ -379,7 +379,9 @@ def write_cog_bands(bands, geobox, path: str | Path, nodata, compress: str = "zs
     blocksize : int
         Tile size in pixels (a multiple of 16).
     threads : int
-        GDAL's compression threads for this file (``NUM_THREADS``).
+        GDAL's compression threads for this file (``NUM_THREADS``). rasterio holds the GIL while the COG
+        driver compresses (the copy made when the file is closed), so Python threads writing several files
+        compress one file at a time; GDAL's threads do not need the GIL.
 
     Raises
     ------

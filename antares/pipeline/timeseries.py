@@ -259,10 +259,12 @@ def series_tile(job: SeriesJob) -> list:
         else:
             bands = [specs[n].encode_array(outputs[n][k]) if specs[n].dtype == dtype else
                      _encode_as(outputs[n][k], dtype, nodata, n) for n in names]
-        write_cog_bands(bands, job.geobox, outdir / f"{stems[k]}{suffix}.tif", nodata)
+        write_cog_bands(bands, job.geobox, outdir / f"{stems[k]}{suffix}.tif", nodata, threads=threads)
 
-    # one file per step and dtype; the files are written in parallel (compression releases the GIL)
-    with ThreadPoolExecutor(max_workers=max(2, threads), thread_name_prefix="antares-series-write") as pool:
+    # one file per step and dtype. rasterio holds the GIL while GDAL's COG driver compresses a file (its
+    # CreateCopy), so two of these threads do not compress at once: each file is compressed by GDAL's own
+    # ``threads`` threads instead, while the other thread reads its file back (reads release the GIL)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="antares-series-write") as pool:
         list(pool.map(write, [(k, suffix) for k in range(n_steps) for suffix in layout]))
     results = []
     for k, (start, stop) in enumerate(job.steps):

@@ -263,3 +263,34 @@ def test_step_files_and_a_product_with_float_qa(settings, ts_ro, runner, tmp_pat
     for name in ("ndvi", "clear_count", "filled"):
         assert redone[name].dtype == np.float32
         np.testing.assert_array_equal(redone[name].values, got[name].values)
+
+
+def test_a_failed_step_write_fails_the_run_and_leaves_nothing_half_written(settings, ts_ro, runner, tmp_path):
+    """One of the 24 step files cannot be put in place (a directory holds its name) while the other writer thread
+    and GDAL's compression threads carry on: the run exits 1 naming the file, no temporary file is left, every file
+    that is there reads whole, and none of the tile's steps is indexed."""
+    root, plain, _ = ts_ro
+    first = run(runner, settings, "ts_ro_wfail_a", plain, tmp_path / "a")
+    assert first.exit_code == 0, first.output
+    june = next((tmp_path / "a").rglob("ts_ro_wfail_a_*_20180601_qa.tif"))
+    tile = june.parent.name
+    blocker = tmp_path / "b" / tile / june.name.replace("ts_ro_wfail_a", "ts_ro_wfail_b")
+    blocker.mkdir(parents=True)
+    (blocker / "keep").write_text("a directory where the step file goes")
+    result = run(runner, settings, "ts_ro_wfail_b", plain, tmp_path / "b")
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("antares: error: cannot write") and blocker.name in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    left = sorted(p.name for p in (tmp_path / "b" / tile).iterdir())
+    assert not [name for name in left if name.endswith(".tmp") or name.startswith(".")], left
+    assert blocker.name in left and (blocker / "keep").exists()
+    for path in (tmp_path / "b" / tile).glob("*.tif"):
+        if path.is_file():
+            with rasterio.open(path) as src:
+                assert src.read().shape == (src.count, src.height, src.width)
+    dc = connect(settings.db_url)
+    try:
+        product = dc.index.products.get_by_name("ts_ro_wfail_b")
+        assert product is None or not list(dc.index.datasets.search(product="ts_ro_wfail_b"))
+    finally:
+        dc.close()

@@ -97,3 +97,29 @@ def test_write_cog_bands_refuses_a_file_that_reads_back_short(tmp_path, arrays, 
     with pytest.raises(WriteError, match="band 1"):
         write.write_cog_bands([floats], geobox, tmp_path / "short.tif", float("nan"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_write_cog_bands_with_gdal_threads_writes_the_same_pixels(tmp_path, arrays):
+    """``threads`` > 1 (GDAL compresses the tiles on its own threads, as the time-series writers do): every band
+    bit-equal to the arrays and to a file written on one thread, as many tiles, one COG."""
+    from odc.geo.geobox import GeoBox
+
+    from antares.cube.write import write_cog_bands
+
+    floats, codes = arrays
+    big = np.tile(floats, (3, 4))  # 2100 x 2400: 5 x 5 tiles of 512 to compress
+    second = np.where(np.isnan(big), 0.25, big * -3).astype(np.float32)
+    geobox = GeoBox(big.shape, Affine(10, 0, 300000, 0, -10, 5800000), "EPSG:32633")
+    one = write_cog_bands([big, second], geobox, tmp_path / "one.tif", float("nan"), threads=1)
+    four = write_cog_bands([big, second], geobox, tmp_path / "four.tif", float("nan"), threads=4)
+    qa = np.tile(codes, (3, 4)).astype(np.uint16)
+    qa4 = write_cog_bands([qa, qa * 7], geobox, tmp_path / "qa4.tif", 65535, threads=4)
+    with rasterio.open(one) as a, rasterio.open(four) as b, rasterio.open(qa4) as q:
+        assert b.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG" and b.block_shapes[0] == (512, 512)
+        for band, want in ((1, big), (2, second)):
+            got = b.read(band)
+            np.testing.assert_array_equal(got, want)
+            np.testing.assert_array_equal(got.view(np.uint32), a.read(band).view(np.uint32))
+        np.testing.assert_array_equal(q.read(1), qa)
+        np.testing.assert_array_equal(q.read(2), qa * 7)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["four.tif", "one.tif", "qa4.tif"]
