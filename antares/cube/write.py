@@ -83,6 +83,8 @@ def write_failure(path: str | Path, exc: BaseException, fix: str = "free some sp
         exc = exc.__cause__
     if isinstance(exc, OSError) and exc.strerror:
         reason = exc.strerror
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT) and fix.startswith("free some space or "):
+            fix = fix[len("free some space or "):]  # not a full disk (a directory in the way, no permission): space is no fix
     else:
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
     return WriteError(f"cannot write {path}: {reason}; {free_space(path)}. Nothing of it was kept: {fix}, then re-run.")

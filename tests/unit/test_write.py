@@ -123,3 +123,20 @@ def test_write_cog_bands_with_gdal_threads_writes_the_same_pixels(tmp_path, arra
         np.testing.assert_array_equal(q.read(1), qa)
         np.testing.assert_array_equal(q.read(2), qa * 7)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["four.tif", "one.tif", "qa4.tif"]
+
+
+def test_write_failure_offers_free_space_only_for_a_full_disk(tmp_path):
+    """A directory in the way or no permission is not fixed by freeing space; a full disk (ENOSPC) is."""
+    import errno
+
+    from antares.cube.write import write_failure
+
+    target = tmp_path / "step.tif"
+    in_the_way = write_failure(target, IsADirectoryError(errno.EISDIR, "Is a directory"),
+                               "free some space or choose another --outdir")
+    assert "Is a directory" in str(in_the_way)
+    assert "free some space" not in str(in_the_way)
+    assert "choose another --outdir, then re-run" in str(in_the_way)
+    full = write_failure(target, OSError(errno.ENOSPC, "No space left on device"),
+                         "free some space or choose another --outdir")
+    assert "No space left on device" in str(full) and "free some space or choose another --outdir" in str(full)
