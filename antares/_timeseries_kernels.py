@@ -252,43 +252,53 @@ def _fit_rough_lanes(y, w, z, b, dz, fit, rough, nl):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _gapfill_lanes(y, j0, t, pidx, nidx, out, flag, nl):
+def _gapfill_lanes(y, j0, t, pv, pt, nv, nt, out, flag, nl):
     """:func:`gapfill_pixels` of lanes ``j0 .. j0 + nl`` of ``y`` (n, P) float32 into ``out``, ``flag`` (n, P).
 
-    ``pidx``/``nidx`` (n, LANES) int64 get the last observed step <= i / the next >= i (-1: none).
+    Scratch (n, LANES): ``pv``/``nv`` float32 the value of the last observed step <= i / the next >= i,
+    ``pt``/``nt`` float64 their times (NaN: none). Carried forward and backward, so the last loop has
+    no gathers and no branches (vectorised).
     """
     n = y.shape[0]
-    for l in range(nl):
-        pidx[0, l] = 0 if y[0, j0 + l] == y[0, j0 + l] else -1
-    for i in range(1, n):
-        for l in range(nl):
-            pidx[i, l] = i if y[i, j0 + l] == y[i, j0 + l] else pidx[i - 1, l]
-    for l in range(nl):
-        nidx[n - 1, l] = n - 1 if y[n - 1, j0 + l] == y[n - 1, j0 + l] else -1
-    for i in range(n - 2, -1, -1):
-        for l in range(nl):
-            nidx[i, l] = i if y[i, j0 + l] == y[i, j0 + l] else nidx[i + 1, l]
+    nan32 = np.float32(np.nan)
     for i in range(n):
+        row = y[i, j0:j0 + nl]  # contiguous rows: the loops are vectorised
+        va, ta = pv[i], pt[i]
+        vb, tb = pv[max(i - 1, 0)], pt[max(i - 1, 0)]
+        ti = t[i]
         for l in range(nl):
-            a = pidx[i, l]
-            c = nidx[i, l]
-            if a == i:
-                out[i, j0 + l] = y[i, j0 + l]
-                flag[i, j0 + l] = 0
-            elif a < 0 and c < 0:
-                out[i, j0 + l] = np.nan
-                flag[i, j0 + l] = 255
-            elif a < 0:
-                out[i, j0 + l] = y[c, j0 + l]
-                flag[i, j0 + l] = 2
-            elif c < 0:
-                out[i, j0 + l] = y[a, j0 + l]
-                flag[i, j0 + l] = 2
-            else:
-                y0, y1 = np.float64(y[a, j0 + l]), np.float64(y[c, j0 + l])
-                span = t[c] - t[a]
-                out[i, j0 + l] = np.float32(y0 + (y1 - y0) * ((t[i] - t[a]) / span))
-                flag[i, j0 + l] = 1
+            yi = row[l]
+            obs = yi == yi
+            va[l] = yi if obs else (vb[l] if i > 0 else nan32)
+            ta[l] = ti if obs else (tb[l] if i > 0 else np.nan)
+    for i in range(n - 1, -1, -1):
+        row = y[i, j0:j0 + nl]
+        va, ta = nv[i], nt[i]
+        vb, tb = nv[min(i + 1, n - 1)], nt[min(i + 1, n - 1)]
+        ti = t[i]
+        for l in range(nl):
+            yi = row[l]
+            obs = yi == yi
+            va[l] = yi if obs else (vb[l] if i < n - 1 else nan32)
+            ta[l] = ti if obs else (tb[l] if i < n - 1 else np.nan)
+    for i in range(n):
+        ti = t[i]
+        row = y[i, j0:j0 + nl]
+        orow = out[i, j0:j0 + nl]
+        frow = flag[i, j0:j0 + nl]
+        pvi, pti, nvi, nti = pv[i], pt[i], nv[i], nt[i]
+        for l in range(nl):
+            yi = row[l]
+            obs = yi == yi
+            t0 = pti[l]
+            hasp = t0 == t0
+            hasn = nti[l] == nti[l]
+            y0, y1 = np.float64(pvi[l]), np.float64(nvi[l])
+            inner = np.float32(y0 + (y1 - y0) * ((ti - t0) / (nti[l] - t0)))
+            both = hasp & hasn
+            edge = pvi[l] if hasp else nvi[l]  # NaN when neither
+            orow[l] = yi if obs else (inner if both else edge)
+            frow[l] = np.uint8(0) if obs else (np.uint8(1) if both else (np.uint8(2) if hasp | hasn else np.uint8(255)))
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
@@ -307,28 +317,39 @@ def regularise_variables(y, counts, t, smooth, lam, use_counts, vcurve, grid, pe
     for c in prange((p + LANES - 1) // LANES):
         j0 = c * LANES
         nl = min(p, j0 + LANES) - j0
-        pidx = np.empty((n, LANES), np.int64)
-        nidx = np.empty((n, LANES), np.int64)
-        first = np.empty((nv, LANES), np.int64)
-        last = np.empty((nv, LANES), np.int64)
+        pval = np.empty((n, LANES), np.float32)
+        nval = np.empty((n, LANES), np.float32)
+        ptime = np.empty((n, LANES))
+        ntime = np.empty((n, LANES))
         for v in range(nv):
-            _gapfill_lanes(y[v], j0, t, pidx, nidx, out[v], flag[v], nl)
-            for l in range(nl):
-                first[v, l] = nidx[0, l]
-                last[v, l] = pidx[n - 1, l]
+            _gapfill_lanes(y[v], j0, t, pval, ptime, nval, ntime, out[v], flag[v], nl)
         if not smooth:
             continue
         ys = np.empty((nv, n, LANES))
         ws = np.empty((nv, n, LANES))
         npos = np.zeros((nv, LANES), np.int64)
+        first = np.full((nv, LANES), n, np.int64)  # the first and last observed steps (the edges)
+        last = np.full((nv, LANES), -1, np.int64)
         for v in range(nv):
             for i in range(n):
+                row = y[v, i, j0:j0 + nl]
+                crow = counts[i, j0:j0 + nl] if use_counts else counts[0, :0]
                 for l in range(nl):
-                    yi = y[v, i, j0 + l]
+                    yi = row[l]
                     ys[v, i, l] = np.float64(yi)
-                    wi = (np.float64(counts[i, j0 + l]) if use_counts else 1.0) if yi == yi else 0.0
+                    wi = (np.float64(crow[l]) if use_counts else 1.0) if yi == yi else 0.0
                     ws[v, i, l] = wi
                     npos[v, l] += wi > 0
+            for i in range(n):
+                row = y[v, i, j0:j0 + nl]
+                for l in range(nl):
+                    if row[l] == row[l]:
+                        last[v, l] = i
+            for i in range(n - 1, -1, -1):
+                row = y[v, i, j0:j0 + nl]
+                for l in range(nl):
+                    if row[l] == row[l]:
+                        first[v, l] = i
         shared = np.ones(nv, np.bool_)  # the variable's weights are variable 0's at every lane
         for v in range(1, nv):
             for i in range(n):
@@ -394,10 +415,11 @@ def regularise_variables(y, counts, t, smooth, lam, use_counts, vcurve, grid, pe
                 _solve_lanes(ys[v], ws[v], low, b, u, z, nl)
                 good = ok
             for i in range(n):
+                orow = out[v, i, j0:j0 + nl]
                 for l in range(nl):
                     if good[l]:
                         e = min(max(i, first[v, l]), last[v, l])
-                        out[v, i, j0 + l] = np.float32(z[e, l])
+                        orow[l] = np.float32(z[e, l])
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
@@ -425,6 +447,7 @@ def step_medians(values, offset, scale, valid, order, starts, out, counts):
     mmax = 1
     for k in range(s):
         mmax = max(mmax, starts[k + 1] - starts[k])
+    ok8 = valid.view(np.uint8)
     for c in prange((p + LANES - 1) // LANES):
         j0 = c * LANES
         nl = min(p, j0 + LANES) - j0
@@ -440,20 +463,25 @@ def step_medians(values, offset, scale, valid, order, starts, out, counts):
                 t = order[starts[k] + q]
                 off = offset[t]
                 sc = scale[t]
+                row = values[t, j0:j0 + nl]  # contiguous rows: the loop is vectorised
+                okrow = ok8[t, j0:j0 + nl]
+                brow = buf[q]
                 for l in range(nl):
-                    x = (np.float32(values[t, j0 + l]) + off) * sc
-                    ok = valid[t, j0 + l]
-                    good = ok & (x == x)
-                    buf[q, l] = x if good else inf
-                    nfin[l] += good
-                    nvalid[l] += ok
+                    x = (np.float32(row[l]) + off) * sc
+                    ok = okrow[l]
+                    good = (ok != 0) & (x == x)
+                    brow[l] = x if good else inf
+                    nfin[l] += np.int32(good)
+                    nvalid[l] += np.int32(ok)
             for r in range(m):
                 for q in range(r % 2, m - 1, 2):
+                    lo = buf[q]
+                    hi = buf[q + 1]
                     for l in range(nl):
-                        x0 = buf[q, l]
-                        x1 = buf[q + 1, l]
-                        buf[q, l] = min(x0, x1)
-                        buf[q + 1, l] = max(x0, x1)
+                        x0 = lo[l]
+                        x1 = hi[l]
+                        lo[l] = min(x0, x1)
+                        hi[l] = max(x0, x1)
             if with_counts:
                 for l in range(nl):
                     counts[k, j0 + l] = nvalid[l]
