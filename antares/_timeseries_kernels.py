@@ -1,11 +1,16 @@
 """The compiled (numba) loops of :mod:`antares.timeseries`: the Whittaker solves, the V-curve, the median composite.
 
 Per pixel: the banded system ``(W + λ DᵀD) z = W y`` (half-bandwidth d) is factorised as ``L Lᵀ``
-(banded Cholesky) and solved by two banded triangular solves, ``O(n d²)`` per pixel, in scratch
-arrays of the step count, allocated once per chunk of pixels. Without the GIL; the loops a tile runs
-(:func:`step_medians`, :func:`regularise_pixels`) are parallel over chunks of pixels on numba's threads
-(``numba.set_num_threads``: :func:`antares.pipeline.timeseries.series_tile` gives them the tile's share of
-the cores), the others single-threaded.
+(banded Cholesky) and solved by two banded triangular solves, ``O(n d²)`` per pixel. The loops a tile
+runs (:func:`step_medians`, :func:`regularise_variables`) take LANES pixels at a time with the time
+steps outermost and the pixels innermost, on contiguous rows of the (step, pixel) arrays, so LLVM
+vectorises them; every pixel's arithmetic is that of the per-pixel loops (:func:`_solve`, :func:`_vcurve`,
+:func:`gapfill_pixels`) operation for operation (no fastmath), so the values are the same bit for bit
+(``tests/unit/test_timeseries_lanes.py`` keeps the per-pixel loops they replaced as the reference).
+:func:`regularise_variables` factorises once per pixel for all variables with the same weights. Without
+the GIL; the tile's loops are parallel over groups of pixels on numba's threads (``numba.set_num_threads``:
+:func:`antares.pipeline.timeseries.series_tile` gives them the tile's share of the cores), the others
+single-threaded.
 """
 
 from __future__ import annotations

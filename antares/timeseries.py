@@ -257,7 +257,8 @@ def median_composites(values: dict, valid: np.ndarray, steps_of_time: np.ndarray
     shape = (n_steps,) + valid.shape[1:]
     nt = valid.shape[0]
     counts = np.zeros(shape, np.int32)
-    out = {name: np.empty(shape, np.float32) for name in values}
+    stack = np.empty((len(values),) + shape, np.float32)  # one array: regularise_variables takes it without a copy
+    out = {name: stack[i] for i, name in enumerate(values)}
     steps_of_time = np.asarray(steps_of_time)
     order = np.argsort(steps_of_time, kind="stable")  # by step, times ascending within a step
     order = order[steps_of_time[order] >= 0].astype(np.int64)
@@ -471,6 +472,21 @@ def regularise(y: np.ndarray, counts: np.ndarray, t=None, gapfill: str = "linear
     return series["y"], flags["y"]
 
 
+def _stacked(arrays: list, n: int) -> np.ndarray:
+    """The (V, n, P) float32 stack of ``arrays``: without a copy when they are the consecutive parts of one array."""
+    base = arrays[0].base
+    if (isinstance(base, np.ndarray) and base.dtype == np.float32 and base.flags.c_contiguous
+            and base.shape[0] == len(arrays) and base[0].shape == arrays[0].shape
+            and all(a.dtype == np.float32 and a.flags.c_contiguous
+                    and a.__array_interface__["data"][0] == base[i].__array_interface__["data"][0]
+                    for i, a in enumerate(arrays))):
+        return base.reshape(len(arrays), n, -1)
+    y = np.empty((len(arrays), n, arrays[0].size // max(n, 1)), np.float32)
+    for i, a in enumerate(arrays):
+        y[i] = a.reshape(n, -1)
+    return y
+
+
 def regularise_variables(ys: dict, counts: np.ndarray, t=None, gapfill: str = "linear", lam=None, order: int = 2,
                          weights: str = "clear") -> tuple[dict, dict]:
     """:func:`regularise` of several variables of the same pixels at once (the same values, in one pass).
@@ -521,9 +537,7 @@ def regularise_variables(ys: dict, counts: np.ndarray, t=None, gapfill: str = "l
         counts = np.ascontiguousarray(np.broadcast_to(np.asarray(counts), shape).reshape(n, -1), np.int32)
     else:
         counts = np.zeros((n, 1), np.int32)
-    y = np.empty((len(names), n, int(np.prod(shape[1:], dtype=np.int64))), np.float32)
-    for i, k in enumerate(names):
-        y[i] = np.asarray(ys[k]).reshape(n, -1)
+    y = _stacked([np.asarray(ys[k]) for k in names], n)
     out = np.empty(y.shape, np.float32)
     flag = np.empty(y.shape, np.uint8)
     # one pass per group of pixels (gap filling, Whittaker, edges), parallel over the groups, without (step, pixel)

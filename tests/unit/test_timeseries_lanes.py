@@ -295,3 +295,18 @@ def test_step_medians_equal_the_per_pixel_loop_and_numpy(dtype):
         np.testing.assert_array_equal(comps["x"][k], expected)
         assert np.array_equal(counts[k], valid[sel].sum(axis=0))
     assert np.isnan(comps["x"][5]).all() and (counts[5] == 0).all() and np.isnan(comps["x"][:, 9]).all()
+
+
+def test_variables_of_one_stack_are_taken_without_a_copy():
+    """median_composites' outputs are parts of one array, which regularise_variables reads in place; others are copied."""
+    from antares.timeseries import _stacked
+
+    s = np.random.default_rng(0).random((3, 12, 5, 4)).astype(np.float32)
+    views = [s[i] for i in range(3)]
+    assert np.shares_memory(_stacked(views, 12), s)
+    for other in ([views[1], views[0], views[2]], views[:2], [v.copy() for v in views]):
+        got = _stacked(other, 12)
+        assert not np.shares_memory(got, s)
+        assert all(np.array_equal(got[i], a.reshape(12, -1)) for i, a in enumerate(other))
+    comps, _ = median_composites({"a": s[:, :2], "b": s[:, 2:]}, np.ones((3, 2, 5, 4), bool), np.array([0, 0, 1]), 2)
+    assert np.shares_memory(comps["a"], comps["b"].base) and comps["a"].base is comps["b"].base
