@@ -250,10 +250,18 @@ def median_composites(values: dict, valid: np.ndarray, steps_of_time: np.ndarray
     -------
     (dict of str to numpy.ndarray of float32 (step, ...), numpy.ndarray of int32 (step, ...))
         As :func:`composite`.
+
+    Raises
+    ------
+    InvalidInputError
+        A variable whose shape is not ``valid``'s.
     """
     from antares._timeseries_kernels import step_medians
 
     valid = np.asarray(valid, bool)
+    bad = {name: np.shape(v) for name, v in values.items() if np.shape(v) != valid.shape}
+    if bad:  # the compiled loop reads every variable by the mask's shape
+        raise InvalidInputError(f"median composite: variables {bad} differ in shape from the mask {valid.shape}.")
     shape = (n_steps,) + valid.shape[1:]
     nt = valid.shape[0]
     counts = np.zeros(shape, np.int32)
