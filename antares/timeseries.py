@@ -250,14 +250,23 @@ def median_composites(values: dict, valid: np.ndarray, steps_of_time: np.ndarray
     -------
     (dict of str to numpy.ndarray of float32 (step, ...), numpy.ndarray of int32 (step, ...))
         As :func:`composite`.
+
+    Raises
+    ------
+    InvalidInputError
+        A variable whose shape is not ``valid``'s.
     """
     from antares._timeseries_kernels import step_medians
 
     valid = np.asarray(valid, bool)
+    bad = {name: np.shape(v) for name, v in values.items() if np.shape(v) != valid.shape}
+    if bad:  # the compiled loop reads every variable by the mask's shape
+        raise InvalidInputError(f"median composite: variables {bad} differ in shape from the mask {valid.shape}.")
     shape = (n_steps,) + valid.shape[1:]
     nt = valid.shape[0]
     counts = np.zeros(shape, np.int32)
-    out = {name: np.empty(shape, np.float32) for name in values}
+    stack = np.empty((len(values),) + shape, np.float32)  # one array: regularise_variables takes it without a copy
+    out = {name: stack[i] for i, name in enumerate(values)}
     steps_of_time = np.asarray(steps_of_time)
     order = np.argsort(steps_of_time, kind="stable")  # by step, times ascending within a step
     order = order[steps_of_time[order] >= 0].astype(np.int64)
@@ -467,13 +476,65 @@ def regularise(y: np.ndarray, counts: np.ndarray, t=None, gapfill: str = "linear
         The series and the flag (:func:`gapfill_linear`'s values; without filling or smoothing,
         :data:`OBSERVED` or 255 where the step has no composite).
     """
-    y = np.asarray(y, np.float32)
-    if gapfill == "none" and lam is None:
-        flag = np.where(~np.isnan(y), OBSERVED, 255).astype(np.uint8)
-        return y, flag
-    from antares._timeseries_kernels import regularise_pixels
+    series, flags = regularise_variables({"y": y}, counts, t, gapfill, lam, order, weights)
+    return series["y"], flags["y"]
 
-    n = y.shape[0]
+
+def _stacked(arrays: list, n: int) -> np.ndarray:
+    """The (V, n, P) float32 stack of ``arrays``: without a copy when they are the consecutive parts of one array."""
+    base = arrays[0].base
+    if (isinstance(base, np.ndarray) and base.dtype == np.float32 and base.flags.c_contiguous
+            and base.shape[0] == len(arrays) and base[0].shape == arrays[0].shape
+            and all(a.dtype == np.float32 and a.flags.c_contiguous
+                    and a.__array_interface__["data"][0] == base[i].__array_interface__["data"][0]
+                    for i, a in enumerate(arrays))):
+        return base.reshape(len(arrays), n, -1)
+    y = np.empty((len(arrays), n, arrays[0].size // max(n, 1)), np.float32)
+    for i, a in enumerate(arrays):
+        y[i] = a.reshape(n, -1)
+    return y
+
+
+def regularise_variables(ys: dict, counts: np.ndarray, t=None, gapfill: str = "linear", lam=None, order: int = 2,
+                         weights: str = "clear") -> tuple[dict, dict]:
+    """:func:`regularise` of several variables of the same pixels at once (the same values, in one pass).
+
+    Per pixel, the Whittaker system ``W + λ DᵀD`` is factorised once and solved for every variable
+    whose weights are the same there (the same steps with a composite: a variable with its own gaps
+    gets its own factorisation); with ``lam="vcurve"`` the factorisations of the λ grid are shared
+    likewise and each variable still chooses its own λ. Pixels are processed in groups, the time
+    steps outermost, so the compiled loops run on vectors of pixels.
+
+    Parameters
+    ----------
+    ys : dict of str to numpy.ndarray, (step, ...)
+        Composites per variable (NaN: none), all the same shape.
+    counts, t, gapfill, lam, order, weights
+        As :func:`regularise` (``counts`` shared by the variables).
+
+    Returns
+    -------
+    (dict of str to numpy.ndarray of float32, dict of str to numpy.ndarray of uint8), each (step, ...)
+        Per variable, :func:`regularise`'s series and flag.
+
+    Raises
+    ------
+    InvalidInputError
+        As :func:`whittaker` (λ <= 0, ``order`` out of range); variables of different shapes.
+    """
+    names = list(ys)
+    if not names:
+        return {}, {}
+    shape = np.shape(ys[names[0]])
+    if any(np.shape(ys[k]) != shape for k in names):
+        raise InvalidInputError(f"regularise: the variables' shapes differ: "
+                                f"{', '.join(f'{k} {np.shape(v)}' for k, v in ys.items())}.")
+    if gapfill == "none" and lam is None:
+        series = {k: np.asarray(ys[k], np.float32) for k in names}
+        return series, {k: np.where(~np.isnan(v), OBSERVED, 255).astype(np.uint8) for k, v in series.items()}
+    from antares._timeseries_kernels import regularise_variables as kernel
+
+    n = shape[0]
     t = np.arange(n, dtype=np.float64) if t is None else np.ascontiguousarray(t, np.float64)
     vcurve = isinstance(lam, str)
     if lam is not None:
@@ -481,14 +542,15 @@ def regularise(y: np.ndarray, counts: np.ndarray, t=None, gapfill: str = "linear
     grid = np.asarray(VCURVE_LOG10 if vcurve else (), np.float64)
     pen = _penalty_bands(n, order) if lam is not None else np.zeros((order + 1, n))
     if weights == "count":
-        counts = np.ascontiguousarray(np.broadcast_to(np.asarray(counts), y.shape).reshape(n, -1), np.int32)
+        counts = np.ascontiguousarray(np.broadcast_to(np.asarray(counts), shape).reshape(n, -1), np.int32)
     else:
         counts = np.zeros((n, 1), np.int32)
+    y = _stacked([np.asarray(ys[k]) for k in names], n)
     out = np.empty(y.shape, np.float32)
     flag = np.empty(y.shape, np.uint8)
-    # one pass per pixel (gap filling, Whittaker, edges), parallel over pixels, without (step, pixel) temporaries;
-    # per pixel the arithmetic of gapfill_linear, whittaker / whittaker_vcurve and the edge rule above
-    regularise_pixels(np.ascontiguousarray(y).reshape(n, -1), counts, t, lam is not None,
-                      1.0 if lam is None or vcurve else float(lam), weights == "count", vcurve, grid, pen, order,
-                      out.reshape(n, -1), flag.reshape(n, -1))
-    return out, flag
+    # one pass per group of pixels (gap filling, Whittaker, edges), parallel over the groups, without (step, pixel)
+    # float64 temporaries; per pixel the arithmetic of gapfill_linear, whittaker / whittaker_vcurve and the edge rule
+    kernel(y, counts, t, lam is not None, 1.0 if lam is None or vcurve else float(lam), weights == "count", vcurve,
+           grid, pen, order, out, flag)
+    return ({k: out[i].reshape(shape) for i, k in enumerate(names)},
+            {k: flag[i].reshape(shape) for i, k in enumerate(names)})

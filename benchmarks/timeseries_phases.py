@@ -11,12 +11,15 @@ each phase of the ``steps:`` engine is timed alone, in this process (wall and CP
              new: the median per step straight from the DN (antares.timeseries.median_composites)
   gapfill    linear gap filling of the four composites (regularise without smoothing)
   whittaker  lambda 1 and V-curve: old = gapfill_linear + whittaker / vcurve_lambda (float64, transposed);
-             new = regularise's one pass per pixel (antares._timeseries_kernels.regularise_pixels)
+             new = regularise_variables' one pass over the four variables (antares._timeseries_kernels)
+  *_before   the compiled loops of git revision --before (default 01d1778^, the per-pixel loops: one pass per
+             pixel and variable, scalar), loaded from that revision's antares/_timeseries_kernels.py and called
+             as that revision called them, on the same arrays: the kernels' own gain, measured in the same run
   write      one step's outputs of the block (4 variables, clear_count, filled): old = 6 single-band float32
              COGs (DEFLATE, overviews, read back); new = one 4-band float32 COG + one 2-band uint16 QA COG
              (ZSTD 1, no overviews, read back; antares.cube.write.write_cog_bands). A tile writes 12 steps.
 
-    python benchmarks/timeseries_phases.py --inputs DIR/inputs_1024 [--repeat 3] [--threads 1]
+    python benchmarks/timeseries_phases.py --inputs DIR/inputs_1024 [--repeat 3] [--threads 1] [--before REV]
 """
 
 from __future__ import annotations
@@ -48,7 +51,24 @@ def timed(fn, repeat: int) -> dict:
     return {"wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus)}
 
 
+def kernels_at(rev: str):
+    """The module antares/_timeseries_kernels.py of git revision ``rev``, imported from a temporary file."""
+    import importlib.util
+    import subprocess
+
+    text = subprocess.run(["git", "-C", str(HERE.parent), "show", f"{rev}:antares/_timeseries_kernels.py"],
+                          check=True, capture_output=True, text=True).stdout
+    folder = Path(tempfile.mkdtemp(prefix="antares-kernels-before-"))
+    path = folder / "_timeseries_kernels_before.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location("_timeseries_kernels_before", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def main() -> int:
+    os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")  # as the antares command (before numpy is imported)
     import numpy as np
     import rasterio
     from rasterio.windows import Window
@@ -59,8 +79,8 @@ def main() -> int:
     from antares.recipes.masks import clear_numpy
     from antares.recipes.specs import MaskSpec
     from antares.timeseries import (
-        composite, gapfill_linear, median_composites, regularise, step_calendar, step_centres_days, step_index,
-        vcurve_lambda, whittaker,
+        composite, gapfill_linear, median_composites, regularise, regularise_variables, step_calendar, step_centres_days,
+        step_index, vcurve_lambda, whittaker,
     )
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -68,7 +88,9 @@ def main() -> int:
     parser.add_argument("--block", type=int, default=512)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--before", default="01d1778^", help="git revision of the kernels compared (*_before)")
     args = parser.parse_args()
+    before = kernels_at(args.before)
     threads = use_threads(args.threads)
     folders = sorted(p for p in args.inputs.iterdir() if p.is_dir())
     times = np.array([np.datetime64(p.name[-10:], "ns") for p in folders])
@@ -113,7 +135,19 @@ def main() -> int:
         return median_composites({band: raw[band] for band in BANDS}, valid, which, len(steps),
                                  {band: (offset, scale) for band in BANDS})
 
+    import antares._timeseries_kernels as kernels
+
+    def composite_before():  # median_composites with the revision's step_medians
+        current = kernels.step_medians
+        kernels.step_medians = before.step_medians
+        try:
+            return composite_new()
+        finally:
+            kernels.step_medians = current
+
     comps, counts = composite_new()
+    before_comps, _ = composite_before()
+    assert all(np.array_equal(comps[k], before_comps[k], equal_nan=True) for k in BANDS)
     old_comps, old_counts = composite_old()
     assert all(np.array_equal(comps[k], old_comps[k], equal_nan=True) for k in BANDS) and np.array_equal(counts, old_counts)
     t = step_centres_days(steps)
@@ -127,8 +161,29 @@ def main() -> int:
             del filled, flag, z
 
     def smooth_new(lam):
+        return regularise_variables({band: comps[band] for band in BANDS}, counts, t, "linear", lam)
+
+    def smooth_before(lam):  # the revision's regularise: one regularise_pixels pass per variable
+        from antares.timeseries import VCURVE_LOG10, _penalty_bands
+
+        vcurve = lam == "vcurve"
+        grid = np.asarray(VCURVE_LOG10 if vcurve else (), np.float64)
+        n = len(steps)
+        pen = _penalty_bands(n, 2) if lam is not None else np.zeros((3, n))
+        out = {}
         for band in BANDS:
-            regularise(comps[band], counts, t, "linear", lam)
+            o = np.empty(comps[band].shape, np.float32)
+            f = np.empty(comps[band].shape, np.uint8)
+            before.regularise_pixels(comps[band].reshape(n, -1), np.zeros((n, 1), np.int32), t, lam is not None,
+                                     1.0 if lam is None or vcurve else float(lam), False, vcurve, grid, pen, 2,
+                                     o.reshape(n, -1), f.reshape(n, -1))
+            out[band] = o, f
+        return out
+
+    for lam in (None, 1.0, "vcurve"):  # the same values, bit for bit
+        new_series, new_flags = smooth_new(lam)
+        for band, (o, f) in smooth_before(lam).items():
+            assert np.array_equal(o.view(np.uint32), new_series[band].view(np.uint32)) and np.array_equal(f, new_flags[band])
 
     series = {band: regularise(comps[band], counts, t, "linear", 1.0) for band in BANDS}
     flag = series["B04"][1]
@@ -163,11 +218,15 @@ def main() -> int:
         "read": timed(read, r),
         "mask": timed(valid_mask, r),
         "composite_old": timed(composite_old, r),
+        "composite_before": timed(composite_before, r),
         "composite_new": timed(composite_new, r),
-        "gapfill_new": timed(lambda: [regularise(comps[k], counts, t, "linear", None) for k in BANDS], r),
+        "gapfill_before": timed(lambda: smooth_before(None), r),
+        "gapfill_new": timed(lambda: smooth_new(None), r),
         "whittaker_l1_old": timed(lambda: smooth_old(1.0), r),
+        "whittaker_l1_before": timed(lambda: smooth_before(1.0), r),
         "whittaker_l1_new": timed(lambda: smooth_new(1.0), r),
         "whittaker_vcurve_old": timed(lambda: smooth_old("vcurve"), r),
+        "whittaker_vcurve_before": timed(lambda: smooth_before("vcurve"), r),
         "whittaker_vcurve_new": timed(lambda: smooth_new("vcurve"), r),
         "write_step_old": timed(write_old, r),
         "write_step_new": timed(write_new, r),
@@ -178,7 +237,7 @@ def main() -> int:
     summary = {"benchmark": f"time-series phases on one {b}x{b} block, {nt} dates x 4 bands, 12 monthly steps "
                             "(median of the repeats; old = the route replaced, measured in the same run)",
                "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "load": os.getloadavg()[0],
-               "threads": threads, "repeat": r, "phases": phases}
+               "threads": threads, "repeat": r, "before": args.before, "phases": phases}
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "timeseries_phases.json").write_text(json.dumps(summary, indent=2))
     for name, p in phases.items():

@@ -66,15 +66,18 @@ def series_block(recipe, variables: dict, valid: np.ndarray, times, steps) -> di
 
 def _regularised(recipe, composites: dict, counts: np.ndarray, steps) -> dict:
     """:func:`series_block` after the composites: gap filling, smoothing, the QA bands."""
-    from antares.timeseries import regularise, step_centres_days
+    from antares.timeseries import regularise_variables, step_centres_days
 
     spec = recipe.steps
     t = step_centres_days(steps)
     out = {}
     flag = None
+    # all variables in one pass: the Whittaker factorisations are shared where their weights are the same
+    series, flags = regularise_variables({var: composites[var] for var in spec.variables}, counts, t, spec.gapfill,
+                                         spec.smooth, spec.order, spec.weights)
     for var in spec.variables:
-        series, var_flag = regularise(composites[var], counts, t, spec.gapfill, spec.smooth, spec.order, spec.weights)
-        out[var] = series
+        var_flag = flags[var]
+        out[var] = series[var]
         flag = var_flag if flag is None else np.maximum(flag, np.where(var_flag == 255, 0, var_flag)).astype(np.uint8)
     out["clear_count"] = counts.astype(np.float32)
     filled = flag.astype(np.float32)
