@@ -179,7 +179,9 @@ def main() -> int:
     path = HERE / "results" / "timeseries.json"
     if path.exists():  # sizes measured by an earlier invocation stay (each entry has its own runs and loads)
         measured_now = {e["size"] for e in results}
-        earlier = [e for e in json.loads(path.read_text()).get("results", []) if e["size"] not in measured_now]
+        before = json.loads(path.read_text())
+        summary.update({k: v for k, v in before.items() if k not in summary})  # other studies' entries stay
+        earlier = [e for e in before.get("results", []) if e["size"] not in measured_now]
         summary["results"] = sorted(earlier + results, key=lambda e: e["size"])
         every = summary["results"]
         rss = next((e["median"]["recipe"]["peak_rss_gb"] for e in every if e["size"] == 2048), None)
