@@ -176,8 +176,7 @@ def series_tile(job: SeriesJob) -> list:
     from antares.cube.index import connect, skip_iri_format_checkers
     from antares.cube.write import eo3_document, write_cog_bands, write_yaml
     from antares.pipeline.recipe import _Prefetch, mask_source
-    from antares.pipeline.timeseries_blocks import (_block_inputs, _raw_block_series, _raw_conversions, load_kernels,
-                                                     series_block)
+    from antares.pipeline.timeseries_blocks import _block_inputs, _raw_block_series, _raw_conversions, series_block
     from antares.timeseries import step_index
 
     from antares._timeseries_kernels import use_threads
@@ -203,7 +202,6 @@ def series_tile(job: SeriesJob) -> list:
             yield from tile_blocks(dc, datasets, names, job.geobox, job.block, mask_name, pad)
 
         with _Prefetch(read) as blocks:
-            load_kernels(recipe, job.steps)  # numba's cache loads while the reader thread decodes the first block
             for block in blocks:
                 conversions = _raw_conversions(recipe, job, block, definitions, properties)
                 if conversions is not None:

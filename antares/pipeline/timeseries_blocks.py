@@ -86,31 +86,6 @@ def _regularised(recipe, composites: dict, counts: np.ndarray, steps) -> dict:
     return out
 
 
-def load_kernels(recipe, steps) -> None:
-    """Load the compiled gap filling / Whittaker loop now (numba's cache, its CPU target, its threads).
-
-    Called by :func:`antares.pipeline.timeseries.series_tile` while the reader thread decodes the
-    first block, so the loading (~1 s of CPU, holding the GIL) overlaps that read instead of
-    following it. It runs :func:`_regularised`'s call on one pixel with no composite: the same
-    argument types, hence the same compiled specialisation; its result is discarded. Errors are
-    the real call's (a bad λ or order is refused here as it would be on the first block).
-
-    Parameters
-    ----------
-    recipe : antares.recipes.recipe.Recipe
-        With a ``steps:`` section.
-    steps : list of (datetime.datetime, datetime.datetime)
-        The tile's steps.
-    """
-    from antares.timeseries import regularise_variables, step_centres_days
-
-    spec = recipe.steps
-    n = len(steps)
-    empty = {var: np.full((n, 1), np.nan, np.float32) for var in spec.variables}
-    regularise_variables(empty, np.zeros((n, 1), np.int32), step_centres_days(steps), spec.gapfill, spec.smooth,
-                         spec.order, spec.weights)
-
-
 def _block_inputs(recipe, job, block, definitions: dict, properties: list):
     """(variables, valid) of one :class:`~antares.cube.blockread.TileBlock`."""
     from antares.pipeline.recipe import _bands, _mask_values

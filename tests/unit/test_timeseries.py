@@ -386,34 +386,3 @@ def test_uint16_outputs_store_whole_numbers_and_refuse_others():
     for bad in (65535.0, -1.0, 0.5):
         with pytest.raises(ValueError, match="clear_count"):
             spec.encode_array(np.array([1.0, bad], np.float32))
-
-
-@pytest.mark.parametrize("steps", ["{every: 1M, variables: [ndvi, red], smooth: {lambda: 1}}",
-                                   "{every: 1M, variables: [ndvi, red], smooth: {lambda: vcurve, weights: count}}",
-                                   "{every: 1M, variables: [ndvi, red]}"])
-def test_load_kernels_loads_the_specialisation_the_blocks_use(tmp_path, steps):
-    """series_tile's load_kernels (run while the first block is read) loads the compiled loop that the blocks then
-    call: a block's regularisation adds no specialisation of its own, and its values are not touched by the warm-up."""
-    from antares._timeseries_kernels import regularise_variables as kernel
-    from antares.pipeline.timeseries_blocks import _regularised, load_kernels
-    from antares.timeseries import gapfill_linear, step_calendar
-
-    recipe = recipe_with(tmp_path, steps)
-    calendar = step_calendar("2021-01-01", "2021-12-31", "1M")
-    load_kernels(recipe, calendar)
-    loaded = set(kernel.signatures)
-    assert len(loaded) >= 1
-    rng = np.random.default_rng(18)
-    composites = {v: rng.random((12, 5, 7)).astype(np.float32) for v in ("ndvi", "red")}
-    for values in composites.values():
-        values[rng.random((12, 5, 7)) < 0.3] = np.nan
-    counts = (~np.isnan(composites["red"])).astype(np.int32) * 2
-    out = _regularised(recipe, composites, counts, calendar)
-    assert set(kernel.signatures) == loaded
-    if recipe.steps.smooth is None:  # gap filling only: numpy's interpolation, independently
-        t = np.array([(a + (b - a) / 2 - calendar[0][0]).total_seconds() / 86400 for a, b in calendar])
-        filled, _ = gapfill_linear(composites["red"], t)
-        np.testing.assert_allclose(out["red"], filled, rtol=1e-5)
-        y, x = 2, 3
-        seen = ~np.isnan(composites["red"][:, y, x])
-        np.testing.assert_allclose(out["red"][:, y, x], np.interp(t, t[seen], composites["red"][seen, y, x]), rtol=1e-5)
