@@ -247,6 +247,7 @@ def series_tile(job: SeriesJob) -> list:
     step_of = step_index(np.array([np.datetime64(d.center_time.replace(tzinfo=None), "ns") for d in datasets]),
                          job.steps)
     stems = [f"{job.out_product}_{ix}_{iy}_{start:%Y%m%d}" for start, _ in job.steps]
+    input_ids = [str(d.id) for d in datasets]  # once: datacube's Dataset.id re-derives the metadata fields per call
 
     layout = step_files([o.name for o in recipe.outputs], job.stored)
     specs = {o.name: o for o in recipe.outputs}
@@ -275,7 +276,7 @@ def series_tile(job: SeriesJob) -> list:
         props = {"datetime": start + (stop - start) / 2, "dtr:start_datetime": start, "dtr:end_datetime": end,
                  "odc:region_code": f"{ix}_{iy}", "antares:recipe": recipe.name, "antares:input_product": job.product,
                  "antares:step": k, "antares:steps": n_steps}
-        sources = [str(d.id) for d, s in zip(datasets, step_of) if uses_all or s == k]
+        sources = [i for i, s in zip(input_ids, step_of) if uses_all or s == k]
         if s1_step is not None:
             sources += s1_sources[k]
         lineage = {"source": sources}
