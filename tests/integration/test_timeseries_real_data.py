@@ -265,6 +265,61 @@ def test_step_files_and_a_product_with_float_qa(settings, ts_ro, runner, tmp_pat
         np.testing.assert_array_equal(redone[name].values, got[name].values)
 
 
+def test_blocks_without_data_are_nodata_in_every_step_file(settings, ts_ro, runner, tmp_path):
+    """Two copies of the 2018 cube 10 km apart (the second shifted north-east by 1000 pixels) make one 1100 x 1100
+    pixel tile whose 512² blocks between them touch no dataset and are not read. There every band of every step
+    file is nodata (NaN, 65535): the outputs are filled in a thread beside the first block's read, so an unfilled
+    block would hold zeros. The variables are NaN wherever the copies are not; the QA bands are defined on every
+    pixel of both copies."""
+    from rasterio.windows import from_bounds
+
+    root, plain, _ = ts_ro
+    two = tmp_path / "two"
+    for day in sorted((root / "10m").iterdir()):
+        for code, shift in (("T35AAA", 0), ("T35AAB", 10000)):
+            for band in ("B04", "B08", "SCL"):
+                dst = two / f"{code}_{day.name}" / f"{band}.tif"
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(day / f"{band}.tif", dst)
+                with rasterio.open(dst, "r+", IGNORE_COG_LAYOUT_BREAK="YES") as ds:
+                    t = ds.transform
+                    ds.transform = rasterio.Affine(t.a, t.b, t.c + shift, t.d, t.e, t.f + shift)
+    env = {"ANTARES_DB_URL": settings.db_url}
+    result = runner.invoke(cli, ["index", "--path", str(two), "--dataset_name", "s2_bands", "--product", "ts_ro_two",
+                                 "--no-verify"], env=env)
+    assert result.exit_code == 0 and "68 dataset(s) indexed into ts_ro_two" in result.output, result.output
+    recipe = tmp_path / "two.yaml"
+    recipe.write_text(yaml.safe_dump(dict(RECIPE, inputs=dict(RECIPE["inputs"], product="ts_ro_two")), sort_keys=False))
+    with rasterio.open(two / f"T35AAA_{sorted((root / '10m').iterdir())[0].name}" / "B04.tif") as src:
+        a = src.bounds
+    b = rasterio.coords.BoundingBox(a.left + 10000, a.bottom + 10000, a.right + 10000, a.top + 10000)
+    bbox = [str(v) for v in (a.left + 5, a.bottom + 5, b.right - 5, b.top - 5)]
+    result = runner.invoke(cli, ["apply_recipe", "-recipe", str(recipe), "-b", "2018-01-01", "-e", "2018-12-31",
+                                 "--bbox", *bbox, "--bbox-crs", "EPSG:3035", "--crs", "EPSG:3035", "--resolution", "10",
+                                 "--tile-size", "2048", "--origin", str(a.left), str(a.bottom), "--name", "ts_ro_blocks",
+                                 "-sc", "sync", "--outdir", str(tmp_path / "out")], env=env)
+    assert result.exit_code == 0, result.output
+    files = sorted((tmp_path / "out").rglob("*.tif"))
+    assert len(files) == 24
+    for path in files:
+        with rasterio.open(path) as src:
+            assert src.shape == (1100, 1100)
+            values = src.read()
+            nodata = np.isnan(values) if np.isnan(src.nodata) else values == src.nodata
+            copies = [from_bounds(*bounds, transform=src.transform).round_offsets().round_lengths() for bounds in (a, b)]
+        inside = np.zeros(src.shape, bool)
+        for w in copies:
+            inside[w.row_off:w.row_off + w.height, w.col_off:w.col_off + w.width] = True
+        assert inside.sum() == 2 * 100 * 100
+        skipped = np.zeros(src.shape, bool)  # the 512² blocks (from the top left) that touch neither copy
+        skipped[:512, :512] = skipped[512:, 512:] = True
+        assert not (skipped & inside).any() and nodata[:, skipped].all(), path.name  # not read: nodata only
+        if path.name.endswith("_qa.tif"):  # both copies' pixels are counted in every step (0 or more)
+            assert not nodata[:, inside].any(), path.name
+        else:  # the variables: no value outside the copies, in blocks read or not
+            assert nodata[:, ~inside].all() and not nodata[:, inside].all(), path.name
+
+
 def test_a_failed_step_write_fails_the_run_and_leaves_nothing_half_written(settings, ts_ro, runner, tmp_path):
     """One of the 24 step files cannot be put in place (a directory holds its name) while the other writer thread
     and GDAL's compression threads carry on: the run exits 1 naming the file, no temporary file is left, every file
